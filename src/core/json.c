@@ -1,0 +1,148 @@
+#include "core/json.h"
+
+#include "core/mem.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static void *json_alloc(size_t n)
+{
+    return hr_malloc(n);
+}
+
+void hr_json_init(void)
+{
+    json_set_alloc_funcs(json_alloc, free);
+}
+
+/* Finds the first byte at which nesting exceeds the limit, skipping string
+ * contents. Returns 1 and sets *at when it does. */
+static int too_deep(const char *buf, size_t len, size_t *at)
+{
+    int depth = 0, in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = buf[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = 0;
+            continue;
+        }
+        if (c == '"') {
+            in_string = 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > HR_MAX_JSON_DEPTH) {
+                *at = i;
+                return 1;
+            }
+        } else if (c == ']' || c == '}') {
+            depth--;
+        }
+    }
+    return 0;
+}
+
+int hr_json_load(const char *buf, size_t len, json_t **out, hr_error *err)
+{
+    json_error_t jerr;
+    json_t *v;
+    size_t at;
+
+    if (len == 0)
+        return hr_error_set(err, HR_EINVAL, "invalid JSON: the body is empty");
+    if (too_deep(buf, len, &at))
+        return hr_error_set(err, HR_EINVAL, "invalid JSON: nested deeper than %d levels at byte %zu",
+                            HR_MAX_JSON_DEPTH, at);
+    v = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    if (v == NULL)
+        return hr_error_set(err, HR_EINVAL, "invalid JSON at line %d, column %d: %s", jerr.line,
+                            jerr.column, jerr.text);
+    *out = v;
+    return HR_OK;
+}
+
+void hr_errlist_add(hr_errlist *l, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    if (l->n >= HR_MAX_ERRORS) {
+        l->dropped++;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    l->msgs[l->n++] = hr_strdup(buf);
+}
+
+size_t hr_errlist_count(const hr_errlist *l)
+{
+    return l->n + l->dropped;
+}
+
+void hr_errlist_clear(hr_errlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->msgs[i]);
+    l->n = 0;
+    l->dropped = 0;
+}
+
+json_t *hr_errlist_to_json(const hr_errlist *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(a, json_string(l->msgs[i]));
+    if (l->dropped > 0) {
+        char buf[64];
+        snprintf(buf, sizeof(buf), "... and %zu more problems", l->dropped);
+        json_array_append_new(a, json_string(buf));
+    }
+    return a;
+}
+
+const char *hr_json_type_name(const json_t *v)
+{
+    if (v == NULL)
+        return "nothing";
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+    case JSON_REAL:
+        return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
+    }
+    return "a value";
+}
+
+const char *hr_json_brief(const json_t *v, char *buf, size_t size)
+{
+    if (v == NULL || json_is_object(v) || json_is_array(v)) {
+        snprintf(buf, size, "%s", hr_json_type_name(v));
+    } else if (json_is_string(v)) {
+        /* Re-encode so quotes and control bytes stay readable, then cut. */
+        char *enc = json_dumps(v, JSON_ENCODE_ANY);
+        size_t n = enc ? strlen(enc) : 0;
+        if (enc != NULL && n > 42)
+            snprintf(buf, size, "%.41s...\"", enc);
+        else
+            snprintf(buf, size, "%s", enc ? enc : "\"\"");
+        free(enc);
+    } else {
+        char *enc = json_dumps(v, JSON_ENCODE_ANY);
+        snprintf(buf, size, "%s", enc ? enc : "?");
+        free(enc);
+    }
+    return buf;
+}

@@ -1,0 +1,32 @@
+/*
+ * limits.h - every bound herald places on untrusted input and on its own
+ * queues, in one place, with names. Change a limit here and the code, the
+ * error messages and the docs (docs/operating.md) follow.
+ */
+#ifndef HR_CORE_LIMITS_H
+#define HR_CORE_LIMITS_H
+
+/* Largest request body herald reads; a larger one is answered 413. */
+#define HR_MAX_BODY_BYTES (1024u * 1024u)
+/* Deepest nesting of JSON arrays and objects accepted in a request body. */
+#define HR_MAX_JSON_DEPTH 32
+/* Most validation messages returned for one body; the rest are counted. */
+#define HR_MAX_ERRORS 20
+/* Most jobs in one stage, and most build causes in one pipeline. */
+#define HR_MAX_JOBS 10000
+#define HR_MAX_CAUSES 1000
+/* Events waiting for the store writer; a full queue answers 503. */
+#define HR_MAX_STORE_QUEUE 65536
+/* Most events the writer commits in one transaction. */
+#define HR_MAX_STORE_BATCH 512
+/* Events one API page returns at most, and by default. */
+#define HR_MAX_API_PAGE 500
+#define HR_DEFAULT_API_PAGE 50
+/* Concurrent HTTP connections herald accepts. */
+#define HR_MAX_CONNECTIONS 1024
+/* Seconds an idle keep-alive connection stays open. */
+#define HR_CONNECTION_TIMEOUT_S 60
+/* Longest value of one plugin setting. */
+#define HR_MAX_SETTING_BYTES (64u * 1024u)
+
+#endif

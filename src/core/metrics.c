@@ -1,0 +1,229 @@
+#include "core/metrics.h"
+
+#include "core/mem.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+/*
+ * Labelled counters live in small fixed tables. A slot is claimed once under
+ * a mutex (rare: the first time a label is seen) and counted atomically
+ * afterwards, so the hot path takes no lock.
+ */
+#define MAX_STATUS 16
+
+typedef struct {
+    const char *endpoint; /* static */
+    int status[MAX_STATUS];
+    _Atomic unsigned long count[MAX_STATUS];
+    _Atomic int nstatus;
+} request_row;
+
+typedef struct {
+    const char *kind; /* static */
+    _Atomic unsigned long accepted, rejected;
+} event_row;
+
+static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
+static const double latency_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                        0.05,   0.1,   0.25,   0.5,   1,    2.5};
+#define NB_BATCH (sizeof(batch_bounds) / sizeof(batch_bounds[0]))
+#define NB_LAT (sizeof(latency_bounds) / sizeof(latency_bounds[0]))
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static request_row requests[HR_METRICS_MAX_LABELS];
+static _Atomic int nrequests;
+static event_row events[HR_METRICS_MAX_LABELS];
+static _Atomic int nevents;
+static _Atomic unsigned long batch_buckets[NB_BATCH + 1], lat_buckets[NB_LAT + 1];
+static _Atomic unsigned long commits, batch_sum, lat_sum_us;
+static _Atomic size_t queue_depth;
+
+static request_row *request_slot(const char *endpoint)
+{
+    int n = atomic_load(&nrequests);
+    for (int i = 0; i < n; i++)
+        if (requests[i].endpoint == endpoint || strcmp(requests[i].endpoint, endpoint) == 0)
+            return &requests[i];
+    pthread_mutex_lock(&lock);
+    n = atomic_load(&nrequests);
+    for (int i = 0; i < n; i++) {
+        if (strcmp(requests[i].endpoint, endpoint) == 0) {
+            pthread_mutex_unlock(&lock);
+            return &requests[i];
+        }
+    }
+    request_row *r = NULL;
+    if (n < HR_METRICS_MAX_LABELS) {
+        r = &requests[n];
+        r->endpoint = endpoint;
+        atomic_store(&nrequests, n + 1);
+    }
+    pthread_mutex_unlock(&lock);
+    return r;
+}
+
+void hr_metrics_request(const char *endpoint, int status)
+{
+    request_row *r = request_slot(endpoint);
+    if (r == NULL)
+        return;
+    int n = atomic_load(&r->nstatus);
+    for (int i = 0; i < n; i++) {
+        if (r->status[i] == status) {
+            atomic_fetch_add(&r->count[i], 1);
+            return;
+        }
+    }
+    pthread_mutex_lock(&lock);
+    n = atomic_load(&r->nstatus);
+    int i;
+    for (i = 0; i < n && r->status[i] != status; i++)
+        ;
+    if (i == n && n < MAX_STATUS) {
+        r->status[n] = status;
+        atomic_store(&r->nstatus, n + 1);
+    }
+    if (i < MAX_STATUS)
+        atomic_fetch_add(&r->count[i], 1);
+    pthread_mutex_unlock(&lock);
+}
+
+void hr_metrics_event(const char *kind, bool accepted)
+{
+    event_row *r = NULL;
+    int n = atomic_load(&nevents);
+    for (int i = 0; i < n && r == NULL; i++)
+        if (strcmp(events[i].kind, kind) == 0)
+            r = &events[i];
+    if (r == NULL) {
+        pthread_mutex_lock(&lock);
+        n = atomic_load(&nevents);
+        for (int i = 0; i < n && r == NULL; i++)
+            if (strcmp(events[i].kind, kind) == 0)
+                r = &events[i];
+        if (r == NULL && n < HR_METRICS_MAX_LABELS) {
+            r = &events[n];
+            r->kind = kind;
+            atomic_store(&nevents, n + 1);
+        }
+        pthread_mutex_unlock(&lock);
+    }
+    if (r != NULL)
+        atomic_fetch_add(accepted ? &r->accepted : &r->rejected, 1);
+}
+
+void hr_metrics_commit(size_t batch, int64_t latency_us)
+{
+    size_t b, l;
+    double secs = (double)latency_us / 1e6;
+    for (b = 0; b < NB_BATCH && (double)batch > batch_bounds[b]; b++)
+        ;
+    for (l = 0; l < NB_LAT && secs > latency_bounds[l]; l++)
+        ;
+    atomic_fetch_add(&batch_buckets[b], 1);
+    atomic_fetch_add(&lat_buckets[l], 1);
+    atomic_fetch_add(&commits, 1);
+    atomic_fetch_add(&batch_sum, batch);
+    atomic_fetch_add(&lat_sum_us, (unsigned long)(latency_us > 0 ? latency_us : 0));
+}
+
+void hr_metrics_queue_depth(size_t depth)
+{
+    atomic_store(&queue_depth, depth);
+}
+
+/* A bounded text builder for the exposition; metrics text is small. */
+typedef struct {
+    char *p;
+    size_t len, cap;
+} textbuf;
+
+static void tb_printf(textbuf *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tb_printf(textbuf *t, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return;
+        if ((size_t)n < t->cap - t->len) {
+            t->len += (size_t)n;
+            return;
+        }
+        t->cap = t->cap * 2 + (size_t)n;
+        t->p = hr_realloc(t->p, t->cap);
+    }
+}
+
+static void histogram(textbuf *t, const char *name, const char *help, const double *bounds,
+                      size_t nb, _Atomic unsigned long *buckets, double sum)
+{
+    unsigned long cum = 0;
+    tb_printf(t, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    for (size_t i = 0; i < nb; i++) {
+        cum += atomic_load(&buckets[i]);
+        tb_printf(t, "%s_bucket{le=\"%g\"} %lu\n", name, bounds[i], cum);
+    }
+    cum += atomic_load(&buckets[nb]);
+    tb_printf(t, "%s_bucket{le=\"+Inf\"} %lu\n%s_sum %g\n%s_count %lu\n", name, cum, name, sum,
+              name, cum);
+}
+
+char *hr_metrics_render(void)
+{
+    textbuf t = {hr_malloc(4096), 0, 4096};
+    t.p[0] = '\0';
+
+    tb_printf(&t, "# HELP herald_http_requests_total HTTP requests answered, by endpoint and "
+                  "status.\n# TYPE herald_http_requests_total counter\n");
+    int n = atomic_load(&nrequests);
+    for (int i = 0; i < n; i++) {
+        int ns = atomic_load(&requests[i].nstatus);
+        for (int k = 0; k < ns; k++)
+            tb_printf(&t, "herald_http_requests_total{endpoint=\"%s\",status=\"%d\"} %lu\n",
+                      requests[i].endpoint, requests[i].status[k],
+                      atomic_load(&requests[i].count[k]));
+    }
+    tb_printf(&t, "# HELP herald_events_total Events accepted (stored) or rejected, by kind.\n"
+                  "# TYPE herald_events_total counter\n");
+    n = atomic_load(&nevents);
+    for (int i = 0; i < n; i++) {
+        tb_printf(&t, "herald_events_total{kind=\"%s\",outcome=\"accepted\"} %lu\n",
+                  events[i].kind, atomic_load(&events[i].accepted));
+        tb_printf(&t, "herald_events_total{kind=\"%s\",outcome=\"rejected\"} %lu\n",
+                  events[i].kind, atomic_load(&events[i].rejected));
+    }
+    histogram(&t, "herald_store_commit_batch_size", "Events committed per store transaction.",
+              batch_bounds, NB_BATCH, batch_buckets, (double)atomic_load(&batch_sum));
+    histogram(&t, "herald_store_commit_seconds", "Time to commit one store transaction.",
+              latency_bounds, NB_LAT, lat_buckets, (double)atomic_load(&lat_sum_us) / 1e6);
+    tb_printf(&t,
+              "# HELP herald_store_queue_depth Events waiting for the store writer.\n"
+              "# TYPE herald_store_queue_depth gauge\nherald_store_queue_depth %zu\n",
+              atomic_load(&queue_depth));
+    return t.p;
+}
+
+void hr_metrics_reset(void)
+{
+    pthread_mutex_lock(&lock);
+    atomic_store(&nrequests, 0);
+    atomic_store(&nevents, 0);
+    memset(requests, 0, sizeof(requests));
+    memset(events, 0, sizeof(events));
+    for (size_t i = 0; i <= NB_BATCH; i++)
+        atomic_store(&batch_buckets[i], 0);
+    for (size_t i = 0; i <= NB_LAT; i++)
+        atomic_store(&lat_buckets[i], 0);
+    atomic_store(&commits, 0);
+    atomic_store(&batch_sum, 0);
+    atomic_store(&lat_sum_us, 0);
+    atomic_store(&queue_depth, 0);
+    pthread_mutex_unlock(&lock);
+}

@@ -1,0 +1,32 @@
+/*
+ * metrics.h - counters, gauges and histograms for /metrics.
+ *
+ * Any thread may update a metric; updates are atomic and never block on
+ * I/O. hr_metrics_render writes the Prometheus text exposition format.
+ * Label values (endpoints, kinds) must be static strings: the table keeps
+ * the pointers, bounded at HR_METRICS_MAX_LABELS distinct values each.
+ */
+#ifndef HR_CORE_METRICS_H
+#define HR_CORE_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HR_METRICS_MAX_LABELS 64
+
+/* One HTTP request answered: endpoint is the route's static label. */
+void hr_metrics_request(const char *endpoint, int status);
+/* One event accepted (stored) or rejected (invalid, or the store failed). */
+void hr_metrics_event(const char *kind, bool accepted);
+/* One store transaction committed with batch events in latency_us. */
+void hr_metrics_commit(size_t batch, int64_t latency_us);
+/* The number of events waiting for the store writer. */
+void hr_metrics_queue_depth(size_t depth);
+
+/* A new NUL-terminated string with every metric; caller frees. */
+char *hr_metrics_render(void);
+/* Zeroes everything (tests). */
+void hr_metrics_reset(void);
+
+#endif

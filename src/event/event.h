@@ -1,0 +1,125 @@
+/*
+ * event.h - the one model every source maps into.
+ *
+ * An hr_event is what herald knows about one thing that happened in CI: a
+ * GoCD stage was scheduled or completed, an agent changed state (and, later,
+ * a Jenkins build changed phase, a package revision was published). Each
+ * ingest module turns bytes into an hr_event; the store persists it with its
+ * exact raw body; routes and templates read its JSON form.
+ *
+ * Ownership: an hr_event owns every pointer in it (strings, arrays, json_t
+ * references, the raw body). hr_event_free releases all of them and accepts
+ * NULL. Strings that the source did not send, or sent as null, are NULL;
+ * times that were not sent or sent as "" are HR_TIME_NONE.
+ */
+#ifndef HR_EVENT_EVENT_H
+#define HR_EVENT_EVENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Sources and kinds, as stored and as filtered on in the API. */
+#define HR_SOURCE_GOCD "gocd"
+#define HR_KIND_STAGE_STATUS "stage-status"
+#define HR_KIND_AGENT_STATUS "agent-status"
+
+typedef struct hr_job {
+    char *name;
+    char *state;      /* Scheduled, Assigned, ..., Completed */
+    char *result;     /* Passed, Failed, Cancelled, Unknown */
+    char *agent_uuid; /* NULL until assigned */
+    int64_t scheduled_at, assigned_at, completed_at;
+} hr_job;
+
+typedef struct hr_modification {
+    char *revision;
+    int64_t modified_at;
+    json_t *data; /* object of string -> string, never NULL (may be empty) */
+} hr_modification;
+
+typedef struct hr_cause {
+    char *material_type; /* git, mercurial, svn, tfs, perforce, pipeline, package, scm */
+    char *fingerprint;   /* v4 only; NULL otherwise */
+    char *material;      /* a short description: the URL, "pipeline/stage", or the plugin id */
+    json_t *config;      /* object: the material's configuration as GoCD sent it */
+    bool changed;
+    hr_modification *mods;
+    size_t nmods;
+} hr_cause;
+
+typedef struct hr_agent {
+    char *uuid, *host_name, *ip_address, *operating_system, *free_space;
+    char *config_state; /* Pending, Enabled, Disabled (normalised capitalisation) */
+    char *agent_state;  /* Idle, Building, LostContact, Missing, Cancelled, Unknown */
+    char *build_state;  /* Idle, Building, Cancelled, Unknown */
+    bool is_elastic;
+    int64_t transition_at;
+} hr_agent;
+
+/* What a stage's result means next to the stage's previous completed
+ * result. Computed by the store (it needs the previous state). */
+typedef enum {
+    HR_TRANSITION_NONE = 0,      /* not a stage event */
+    HR_TRANSITION_BUILDING,      /* scheduled or re-run, still going */
+    HR_TRANSITION_FAILING,       /* still going, a job already failed */
+    HR_TRANSITION_PASSED,        /* passed, and it passed last time (or no history) */
+    HR_TRANSITION_FIXED,         /* passed after failing */
+    HR_TRANSITION_FAILED,        /* failed, with no earlier completed result */
+    HR_TRANSITION_BROKEN,        /* failed after passing */
+    HR_TRANSITION_STILL_FAILING, /* failed after failing */
+    HR_TRANSITION_CANCELLED,     /* cancelled */
+    HR_TRANSITION_UNKNOWN,       /* completed with result Unknown */
+} hr_transition;
+
+typedef struct hr_event {
+    int64_t id;          /* assigned by the store; 0 before */
+    int64_t received_at; /* when herald accepted it */
+    char *source;        /* HR_SOURCE_* */
+    char *kind;          /* HR_KIND_* */
+    char *version;       /* the source's protocol version, such as "4.0" */
+
+    /* stage-status */
+    char *pipeline_name, *pipeline_counter, *pipeline_label, *pipeline_group;
+    char *stage_name, *stage_counter, *stage_state, *stage_result;
+    char *approval_type, *approved_by;
+    char *previous_stage_name;      /* v4 */
+    int64_t previous_stage_counter; /* v4; 0 when none */
+    int64_t stage_created_at, stage_transition_at;
+    hr_job *jobs;
+    size_t njobs;
+    hr_cause *causes;
+    size_t ncauses;
+    hr_transition transition; /* set by the store */
+
+    /* agent-status */
+    bool has_agent;
+    hr_agent agent;
+
+    /* the exact bytes received */
+    char *raw;
+    size_t raw_len;
+} hr_event;
+
+/* A new, zeroed event with every time HR_TIME_NONE. Never NULL. */
+hr_event *hr_event_new(void);
+void hr_event_free(hr_event *ev);
+
+/* The transition's name as users write it in routes: "building",
+ * "passed", "fixed", "failed", "broken", "still_failing", "cancelled",
+ * "failing", "unknown"; NULL for HR_TRANSITION_NONE. */
+const char *hr_transition_name(hr_transition t);
+
+/*
+ * Decides a stage event's transition from its state and result and the
+ * stage's previous completed result (NULL when there is none). Only
+ * "Passed" and "Failed" count as a previous completed result.
+ */
+hr_transition hr_transition_of(const char *state, const char *result, const char *prev_result);
+
+/* A new JSON object: the normalised event (documented in docs/events.md).
+ * The raw body is not included. */
+json_t *hr_event_to_json(const hr_event *ev);
+
+#endif

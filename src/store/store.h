@@ -1,0 +1,98 @@
+/*
+ * store.h - herald's durable store: events, per-stage state, settings.
+ *
+ * One writer thread owns the only write connection. Callers submit events
+ * to a bounded queue; the writer takes everything waiting (up to
+ * HR_MAX_STORE_BATCH) and commits it in one transaction (group commit), in
+ * WAL mode with synchronous=FULL, so an event whose completion reported
+ * HR_OK is on disk and survives kill -9 and power loss. In the same
+ * transaction the writer reads and updates the stage's last completed
+ * result, which decides the event's transition (broken, fixed, ...).
+ * Readers use a small pool of their own read-only connections and never
+ * wait for the writer.
+ *
+ * The database is DIR/herald.db. Its schema is versioned (PRAGMA
+ * user_version) and migrated forward at open.
+ */
+#ifndef HR_STORE_STORE_H
+#define HR_STORE_STORE_H
+
+#include "core/error.h"
+#include "event/event.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct hr_store hr_store;
+
+typedef struct hr_store_options {
+    const char *dir;  /* borrowed; created if missing (mode 0700) */
+    int sync_normal;  /* 0: synchronous=FULL (default); 1: NORMAL (benchmarks only) */
+    size_t max_queue; /* 0: HR_MAX_STORE_QUEUE */
+    size_t max_batch; /* 0: HR_MAX_STORE_BATCH */
+    int readers;      /* read connections; 0: 4 */
+} hr_store_options;
+
+/* Opens (creating and migrating) the database and starts the writer.
+ * *out is new; close it with hr_store_close. */
+int hr_store_open(const hr_store_options *opt, hr_store **out, hr_error *err);
+
+/* Stops accepting, commits everything already queued (calling each
+ * completion), joins the writer and closes every connection. NULL is fine. */
+void hr_store_close(hr_store *s);
+
+/*
+ * Completion of one submitted event, called exactly once on the writer
+ * thread: status HR_OK when committed (ev->id and ev->transition are then
+ * set), or a negative code with err saying why (for example "database or
+ * disk is full"). Keep it short: it runs on the writer.
+ */
+typedef void (*hr_store_done_fn)(void *ctx, int status, const hr_error *err);
+
+/*
+ * Queues ev for the next commit. ev is borrowed and must stay alive and
+ * unchanged until done runs. The normalised JSON and everything else the
+ * writer needs is prepared here, on the caller's thread. Returns HR_OK, or
+ * HR_ETOOBIG when the queue is full, or HR_ECLOSED while closing; on
+ * failure done is never called.
+ */
+int hr_store_submit(hr_store *s, hr_event *ev, hr_store_done_fn done, void *ctx, hr_error *err);
+
+/* Submits ev and waits for its completion; returns its status. */
+int hr_store_put(hr_store *s, hr_event *ev, hr_error *err);
+
+/* Events submitted and not yet completed. */
+size_t hr_store_queue_depth(hr_store *s);
+
+/* The GoCD plugin settings: a flat object of string values. put replaces
+ * them all (through the writer, durably); get gives a new object, {} when
+ * nothing was ever saved. */
+int hr_store_put_settings(hr_store *s, const json_t *settings, hr_error *err);
+int hr_store_get_settings(hr_store *s, json_t **out, hr_error *err);
+
+typedef struct hr_event_query {
+    const char *source, *kind, *pipeline, *stage, *result; /* NULL: any */
+    int64_t before_id; /* cursor: only events with id < before_id; 0: from the newest */
+    size_t limit;      /* 1 .. HR_MAX_API_PAGE */
+} hr_event_query;
+
+/*
+ * Lists events newest first. *out is a new JSON array of normalised events
+ * (hr_event_to_json's form, with "id" and "transition" as stored);
+ * *next is the cursor for the next page (the last id listed) or 0 when
+ * this page is the last.
+ */
+int hr_store_list_events(hr_store *s, const hr_event_query *q, json_t **out, int64_t *next,
+                         hr_error *err);
+
+/* One event: *out is a new {"event": {...normalised...}, "raw": "<exact
+ * body>"}; HR_ENOTFOUND when there is no such id. */
+int hr_store_get_event(hr_store *s, int64_t id, json_t **out, hr_error *err);
+
+/* Every stage's state: a new array of {"pipeline", "stage", "last_result"
+ * (last Passed/Failed, or null), "last_state", "last_counter" (pipeline
+ * counter), "last_event_id", "updated_at"}, ordered by pipeline, stage. */
+int hr_store_list_stages(hr_store *s, json_t **out, hr_error *err);
+
+#endif
