@@ -1,1 +1,189 @@
-/* being written */
+/*
+ * gocd.c - POST /gocd/notification/<request-name>: GoCD's notification
+ * extension over HTTP.
+ *
+ * The reply's status and body are exactly what the plugin returns to GoCD.
+ * GoCD treats any status but 200 as "the plugin sent a response that could
+ * not be understood" and drops the body, so an event herald will not take
+ * (bad shape) is answered 200 with {"status":"failure","messages":[...]}:
+ * GoCD shows those messages to its operator. A store that cannot write is
+ * answered 503 with the same body, so the bridge plugin spools and retries.
+ */
+#include "api/api.h"
+
+#include "core/limits.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/metrics.h"
+#include "ingest/gocd_notification.h"
+#include "ingest/gocd_settings.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What the store's completion needs to answer one notification. */
+typedef struct pending {
+    hr_http_req *req;
+    hr_event *ev;
+    const char *kind; /* static: a metrics label */
+} pending;
+
+static json_t *failure(json_t *messages)
+{
+    return json_pack("{s:s,s:o}", "status", "failure", "messages", messages);
+}
+
+static json_t *failure1(const char *message)
+{
+    return failure(json_pack("[s]", message));
+}
+
+static void on_stored(void *ctx, int status, const hr_error *err)
+{
+    pending *p = ctx;
+    if (status == HR_OK) {
+        hr_metrics_event(p->kind, true);
+        hr_http_reply_json(p->req, 200, json_pack("{s:s}", "status", "success"));
+    } else {
+        char msg[HR_ERROR_MSG_MAX + 64];
+        snprintf(msg, sizeof(msg), "herald could not store the event: %s",
+                 err ? err->msg : hr_error_name(status));
+        hr_metrics_event(p->kind, false);
+        hr_http_reply_json(p->req, 503, failure1(msg));
+    }
+    hr_event_free(p->ev);
+    free(p);
+}
+
+/* Validates and maps an event body, then hands it to the store; the store's
+ * completion answers. kind is one of the static HR_KIND_* strings. */
+static void accept_event(hr_api *api, hr_http_req *req, const char *kind, int version)
+{
+    size_t len;
+    const char *body = hr_http_body(req, &len);
+    hr_errlist errs = HR_ERRLIST_INIT;
+    hr_event *ev = NULL;
+    hr_error err;
+    int rc;
+
+    if (strcmp(kind, HR_KIND_STAGE_STATUS) == 0)
+        rc = hr_gocd_stage_status(body, len, version, &ev, &errs);
+    else
+        rc = hr_gocd_agent_status(body, len, version, &ev, &errs);
+    if (rc != HR_OK) {
+        hr_metrics_event(kind, false);
+        hr_log_info("gocd", "rejected %s (version %d.0): %s%s", kind, version,
+                    errs.n ? errs.msgs[0] : "invalid", hr_errlist_count(&errs) > 1 ? " (and more)" : "");
+        hr_http_reply_json(req, 200, failure(hr_errlist_to_json(&errs)));
+        hr_errlist_clear(&errs);
+        return;
+    }
+    pending *p = hr_malloc(sizeof(*p));
+    p->req = req;
+    p->ev = ev;
+    p->kind = kind;
+    rc = hr_store_submit(api->store, ev, on_stored, p, &err);
+    if (rc != HR_OK) {
+        char msg[HR_ERROR_MSG_MAX + 64];
+        snprintf(msg, sizeof(msg), "herald could not store the event: %s", err.msg);
+        hr_metrics_event(kind, false);
+        hr_log_warn("gocd", "%s", msg);
+        hr_http_reply_json(req, 503, failure1(msg));
+        hr_event_free(ev);
+        free(p);
+    }
+}
+
+static void settings_validate(hr_http_req *req)
+{
+    size_t len;
+    const char *body = hr_http_body(req, &len);
+    hr_errlist errs = HR_ERRLIST_INIT;
+    json_t *out = NULL;
+    if (hr_gocd_settings_validate(body, len, &out, &errs) != HR_OK) {
+        hr_http_reply_json(req, 400, failure(hr_errlist_to_json(&errs)));
+        hr_errlist_clear(&errs);
+        return;
+    }
+    hr_http_reply_json(req, 200, out);
+}
+
+static void settings_changed(hr_api *api, hr_http_req *req)
+{
+    size_t len;
+    const char *body = hr_http_body(req, &len);
+    hr_errlist errs = HR_ERRLIST_INIT;
+    json_t *settings = NULL;
+    hr_error err;
+    if (hr_gocd_settings_changed(body, len, &settings, &errs) != HR_OK) {
+        hr_http_reply_json(req, 400, failure(hr_errlist_to_json(&errs)));
+        hr_errlist_clear(&errs);
+        return;
+    }
+    /* Rare (an operator saved the settings page): waiting for the commit
+     * on this thread is fine. */
+    if (hr_store_put_settings(api->store, settings, &err) != HR_OK) {
+        char msg[HR_ERROR_MSG_MAX + 64];
+        snprintf(msg, sizeof(msg), "herald could not store the settings: %s", err.msg);
+        hr_http_reply_json(req, 503, failure1(msg));
+    } else {
+        hr_log_info("gocd", "plugin settings changed (%zu keys)", json_object_size(settings));
+        hr_http_reply_json(req, 200, json_pack("{s:s}", "status", "success"));
+    }
+    json_decref(settings);
+}
+
+static void not_in_version(hr_http_req *req, const char *name, int version, int since)
+{
+    char msg[256];
+    snprintf(msg, sizeof(msg),
+             "%.100s is not a request of notification extension version %d.0 (it needs %d.0 or "
+             "later)",
+             name, version, since);
+    hr_http_reply_error(req, 404, msg);
+}
+
+void hr_api_gocd_notification(hr_http_req *req, void *ctx)
+{
+    hr_api *api = ctx;
+    const char *name = hr_http_path_rest(req);
+    const char *vh = hr_http_header(req, "X-Go-Extension-Version");
+    int version;
+
+    if (hr_gocd_parse_version(vh, &version) != HR_OK) {
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "X-Go-Extension-Version: expected one of 1.0, 2.0, 3.0, 4.0; got \"%.40s\"", vh);
+        hr_http_reply_json(req, 400, failure1(msg));
+        return;
+    }
+    if (strcmp(name, "notifications-interested-in") == 0) {
+        json_t *n = version >= 3 ? json_pack("[ss]", HR_KIND_STAGE_STATUS, HR_KIND_AGENT_STATUS)
+                                 : json_pack("[s]", HR_KIND_STAGE_STATUS);
+        hr_http_reply_json(req, 200, json_pack("{s:o}", "notifications", n));
+    } else if (strcmp(name, HR_KIND_STAGE_STATUS) == 0) {
+        accept_event(api, req, HR_KIND_STAGE_STATUS, version);
+    } else if (strcmp(name, HR_KIND_AGENT_STATUS) == 0) {
+        if (version < 3)
+            not_in_version(req, name, version, 3);
+        else
+            accept_event(api, req, HR_KIND_AGENT_STATUS, version);
+    } else if (strcmp(name, "go.plugin-settings.get-configuration") == 0) {
+        hr_http_reply_json(req, 200, hr_gocd_settings_configuration());
+    } else if (strcmp(name, "go.plugin-settings.get-view") == 0) {
+        hr_http_reply_json(req, 200, json_pack("{s:s}", "template", hr_gocd_settings_view()));
+    } else if (strcmp(name, "go.plugin-settings.validate-configuration") == 0) {
+        settings_validate(req);
+    } else if (strcmp(name, "go.plugin-settings.plugin-settings-changed") == 0) {
+        if (version < 3)
+            not_in_version(req, name, version, 3);
+        else
+            settings_changed(api, req);
+    } else {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "unknown request name for the notification extension: %.100s",
+                 name);
+        hr_http_reply_error(req, 404, msg);
+    }
+}

@@ -14,6 +14,9 @@ static void *json_alloc(size_t n)
 void hr_json_init(void)
 {
     json_set_alloc_funcs(json_alloc, free);
+    /* Seed the hash function once, before any thread exists (jansson's
+     * advice for threaded programs). */
+    json_object_seed(0);
 }
 
 /* Finds the first byte at which nesting exceeds the limit, skipping string

@@ -1,1 +1,391 @@
-/* being written */
+#include "http/server.h"
+
+#include "core/limits.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/metrics.h"
+#include "core/timefmt.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct hr_http_server {
+    struct MHD_Daemon *mhd;
+    const hr_http_route *routes;
+    size_t nroutes;
+    size_t max_body;
+    uint16_t port;
+    int listen_fd; /* owned by the daemon once started; -1 once quiesced */
+};
+
+/* Where a request is in its life; guarded by hr_http_req.lock once the
+ * handler has run, because the reply may come from another thread. */
+enum req_phase { READING, DISPATCHED };
+
+struct hr_http_req {
+    hr_http_server *server;
+    struct MHD_Connection *conn;
+    pthread_mutex_t lock;
+    enum req_phase phase;
+    bool too_big;
+    bool suspended;
+    bool replied;
+    const hr_http_route *route;
+    char *method, *path;
+    const char *rest;
+    char *body;
+    size_t body_len, body_cap;
+    int64_t started_us;
+    /* the reply, once set */
+    int status;
+    char *content_type;
+    char *reply;
+    size_t reply_len;
+};
+
+static void req_free(hr_http_req *r)
+{
+    if (r == NULL)
+        return;
+    pthread_mutex_destroy(&r->lock);
+    free(r->method);
+    free(r->path);
+    free(r->body);
+    free(r->content_type);
+    free(r->reply);
+    free(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    req_free(*con_cls);
+    *con_cls = NULL;
+}
+
+/* Finds the route for (method, path). Sets *path_known when some route has
+ * the path but not the method, for a 405. */
+static const hr_http_route *find_route(const hr_http_server *s, const char *method,
+                                       const char *path, const char **rest, bool *path_known)
+{
+    *path_known = false;
+    for (size_t i = 0; i < s->nroutes; i++) {
+        const hr_http_route *rt = &s->routes[i];
+        size_t n = strlen(rt->path);
+        bool match;
+        if (n > 0 && rt->path[n - 1] == '*')
+            match = strncmp(path, rt->path, n - 1) == 0 && path[n - 1] != '\0';
+        else
+            match = strcmp(path, rt->path) == 0;
+        if (!match)
+            continue;
+        *path_known = true;
+        if (strcmp(method, rt->method) == 0 ||
+            (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
+            *rest = rt->path[n - 1] == '*' ? path + n - 1 : "";
+            return rt;
+        }
+    }
+    return NULL;
+}
+
+static enum MHD_Result queue_reply(hr_http_req *r)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(r->reply_len, r->reply, MHD_RESPMEM_MUST_COPY);
+    enum MHD_Result ok;
+    if (resp == NULL)
+        return MHD_NO;
+    if (r->content_type != NULL)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    if (r->status == 405 && r->route == NULL)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "see the API documentation");
+    ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    hr_metrics_request(r->route ? r->route->label : "other", r->status);
+    hr_log_debug("http", "%s %s %d %.1fms", r->method, r->path, r->status,
+                 (double)(hr_time_mono_us() - r->started_us) / 1000.0);
+    return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    hr_http_server *s = cls;
+    hr_http_req *r = *con_cls;
+
+    if (r == NULL) {
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        r = hr_calloc(1, sizeof(*r));
+        pthread_mutex_init(&r->lock, NULL);
+        r->server = s;
+        r->conn = c;
+        r->method = hr_strdup(method);
+        r->path = hr_strdup(url);
+        r->started_us = hr_time_mono_us();
+        if (cl != NULL) {
+            char *end;
+            errno = 0;
+            unsigned long long n = strtoull(cl, &end, 10);
+            if (errno != 0 || *end != '\0' || n > s->max_body)
+                r->too_big = true;
+        }
+        *con_cls = r;
+        return MHD_YES;
+    }
+
+    if (*upload_size > 0) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (r->too_big || r->body_len + n > s->max_body) {
+            r->too_big = true; /* read and drop the rest, then answer 413 */
+            free(r->body);
+            r->body = NULL;
+            r->body_len = r->body_cap = 0;
+            return MHD_YES;
+        }
+        if (r->body_len + n + 1 > r->body_cap) {
+            size_t cap = r->body_cap ? r->body_cap : 4096;
+            while (cap < r->body_len + n + 1)
+                cap *= 2;
+            r->body = hr_realloc(r->body, cap);
+            r->body_cap = cap;
+        }
+        memcpy(r->body + r->body_len, upload, n);
+        r->body_len += n;
+        r->body[r->body_len] = '\0';
+        return MHD_YES;
+    }
+
+    if (r->phase == DISPATCHED) {
+        /* Resumed after a reply from another thread. */
+        pthread_mutex_lock(&r->lock);
+        r->suspended = false;
+        pthread_mutex_unlock(&r->lock);
+        return queue_reply(r);
+    }
+
+    r->phase = DISPATCHED;
+    if (r->too_big) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "request body is larger than the limit of %zu bytes",
+                 s->max_body);
+        hr_http_reply_error(r, 413, msg);
+    } else {
+        bool path_known;
+        r->route = find_route(s, method, url, &r->rest, &path_known);
+        if (r->route != NULL) {
+            r->route->fn(r, r->route->ctx);
+        } else if (path_known) {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "method %s is not allowed on %.100s", method, url);
+            hr_http_reply_error(r, 405, msg);
+        } else {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "no such endpoint: %.100s", url);
+            hr_http_reply_error(r, 404, msg);
+        }
+    }
+
+    pthread_mutex_lock(&r->lock);
+    if (r->replied) {
+        pthread_mutex_unlock(&r->lock);
+        return queue_reply(r);
+    }
+    /* The reply will come from another thread: park the connection. */
+    r->suspended = true;
+    MHD_suspend_connection(c);
+    pthread_mutex_unlock(&r->lock);
+    return MHD_YES;
+}
+
+void hr_http_reply(hr_http_req *r, int status, const char *content_type, const char *body,
+                   size_t len)
+{
+    pthread_mutex_lock(&r->lock);
+    if (r->replied) {
+        pthread_mutex_unlock(&r->lock);
+        hr_log_error("http", "second reply to %s %s ignored", r->method, r->path);
+        return;
+    }
+    r->status = status;
+    r->content_type = hr_strdup(content_type);
+    r->reply = hr_strndup(body ? body : "", body ? len : 0);
+    r->reply_len = body ? len : 0;
+    r->replied = true;
+    if (r->suspended)
+        MHD_resume_connection(r->conn);
+    pthread_mutex_unlock(&r->lock);
+}
+
+void hr_http_reply_json(hr_http_req *r, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+    size_t n = text ? strlen(text) : 0;
+    hr_http_reply(r, status, "application/json", text ? text : "null", text ? n : 4);
+    free(text);
+    json_decref(body);
+}
+
+void hr_http_reply_error(hr_http_req *r, int status, const char *message)
+{
+    hr_http_reply_json(r, status, json_pack("{s:s}", "error", message));
+}
+
+const char *hr_http_method(const hr_http_req *r)
+{
+    return r->method;
+}
+
+const char *hr_http_path(const hr_http_req *r)
+{
+    return r->path;
+}
+
+const char *hr_http_path_rest(const hr_http_req *r)
+{
+    return r->rest ? r->rest : "";
+}
+
+const char *hr_http_header(const hr_http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *hr_http_query(const hr_http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *hr_http_body(const hr_http_req *r, size_t *len)
+{
+    *len = r->body_len;
+    return r->body ? r->body : "";
+}
+
+/* Splits "host:port", "[v6]:port" into a bound, listening socket. */
+static int bind_listen(const char *addr, int *fd_out, uint16_t *port_out, hr_error *err)
+{
+    char host[256];
+    const char *colon, *port;
+    struct addrinfo hints = {0}, *res = NULL;
+    int fd = -1, rc, one = 1;
+
+    if (addr[0] == '[') {
+        const char *close = strchr(addr, ']');
+        if (close == NULL || close[1] != ':')
+            return hr_error_set(err, HR_EINVAL, "--listen %s: expected [ADDRESS]:PORT", addr);
+        snprintf(host, sizeof(host), "%.*s", (int)(close - addr - 1), addr + 1);
+        port = close + 2;
+    } else {
+        colon = strrchr(addr, ':');
+        if (colon == NULL || colon == addr)
+            return hr_error_set(err, HR_EINVAL, "--listen %s: expected ADDRESS:PORT", addr);
+        snprintf(host, sizeof(host), "%.*s", (int)(colon - addr), addr);
+        port = colon + 1;
+    }
+    char *end;
+    long p = strtol(port, &end, 10);
+    if (*port == '\0' || *end != '\0' || p < 0 || p > 65535)
+        return hr_error_set(err, HR_EINVAL, "--listen %s: the port must be 0 to 65535", addr);
+
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0)
+        return hr_error_set(err, HR_EINVAL, "--listen %s: cannot resolve %s: %s", addr, host,
+                            gai_strerror(rc));
+    fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
+    if (fd < 0) {
+        rc = hr_error_set(err, HR_EIO, "--listen %s: socket: %s", addr, strerror(errno));
+        goto out;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 512) != 0) {
+        rc = hr_error_set(err, HR_EIO, "cannot listen on %s: %s", addr, strerror(errno));
+        close(fd);
+        fd = -1;
+        goto out;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *port_out = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                               : ((struct sockaddr_in *)&ss)->sin_port);
+    *fd_out = fd;
+    rc = HR_OK;
+out:
+    freeaddrinfo(res);
+    return rc;
+}
+
+int hr_http_start(const hr_http_options *opt, const hr_http_route *routes, size_t nroutes,
+                  hr_http_server **out, hr_error *err)
+{
+    hr_http_server *s = hr_calloc(1, sizeof(*s));
+    unsigned threads = opt->threads ? opt->threads : 2;
+    int rc;
+
+    s->routes = routes;
+    s->nroutes = nroutes;
+    s->max_body = opt->max_body ? opt->max_body : HR_MAX_BODY_BYTES;
+    s->listen_fd = -1;
+    rc = bind_listen(opt->listen, &s->listen_fd, &s->port, err);
+    if (rc != HR_OK)
+        goto fail;
+    s->mhd = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+            MHD_USE_ITC | MHD_USE_ERROR_LOG,
+        0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)HR_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)HR_CONNECTION_TIMEOUT_S, MHD_OPTION_END);
+    if (s->mhd == NULL) {
+        rc = hr_error_set(err, HR_EIO, "cannot start the HTTP server on %s", opt->listen);
+        goto fail;
+    }
+    /* The daemon owns the listening socket now: it closes it on stop,
+     * or hands it back once when quiesced. */
+    *out = s;
+    return HR_OK;
+fail:
+    if (s->listen_fd >= 0)
+        close(s->listen_fd);
+    free(s);
+    return rc;
+}
+
+void hr_http_quiesce(hr_http_server *s)
+{
+    if (s == NULL || s->mhd == NULL || s->listen_fd < 0)
+        return;
+    MHD_socket fd = MHD_quiesce_daemon(s->mhd);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    s->listen_fd = -1;
+}
+
+void hr_http_stop(hr_http_server *s)
+{
+    if (s == NULL)
+        return;
+    if (s->mhd != NULL)
+        MHD_stop_daemon(s->mhd); /* closes the listening socket unless quiesced */
+    free(s);
+}
+
+uint16_t hr_http_port(const hr_http_server *s)
+{
+    return s->port;
+}

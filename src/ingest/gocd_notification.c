@@ -1,1 +1,673 @@
-/* being written */
+/*
+ * gocd_notification.c - checks GoCD notification bodies and maps them to
+ * events in one pass.
+ *
+ * Each take_* helper reads one member of a JSON object, checks it against
+ * the rule the caller names, reports a "path: expected X; got Y" message
+ * when it breaks the rule, and otherwise stores the value in the event. A
+ * member that breaks its rule leaves its field unset and the walk goes on,
+ * so one call reports every problem (hr_errlist keeps the first
+ * HR_MAX_ERRORS and counts the rest). The event is handed out only when no
+ * problem was found; otherwise it is freed on the one exit path.
+ *
+ * Versions differ only in which members are read: pipeline.label and
+ * jobs[].assign-time from 2.0, stage.previous-stage-name,
+ * stage.previous-stage-counter and material.fingerprint from 4.0. Members
+ * a version does not define are ignored like any other unknown member.
+ * Both timestamp forms are accepted in every version, because servers up
+ * to 25.4 sent local time with a literal 'Z' and later ones send +0000.
+ */
+#include "ingest/gocd_notification.h"
+
+#include "core/mem.h"
+#include "core/timefmt.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Longest JSON path written into a message; longer ones are cut. */
+#define PATH_LEN 256
+/* Room for an hr_json_brief of any value. */
+#define BRIEF_LEN 64
+
+/* What every helper needs: where messages go, and the version's rules. */
+typedef struct check {
+    hr_errlist *errs;
+    int version;
+} check;
+
+/* Rules for take_string. */
+enum {
+    OPTIONAL = 0, /* may be missing */
+    REQUIRED = 1 << 0,
+    NULLABLE = 1 << 1, /* null is accepted and stored as NULL */
+    NONEMPTY = 1 << 2, /* "" is refused */
+};
+
+static const char *const stage_states[] = {"Building",  "Failing", "Passed", "Failed",
+                                           "Cancelled", "Unknown", NULL};
+static const char *const results[] = {"Passed", "Failed", "Cancelled", "Unknown", NULL};
+static const char *const job_states[] = {"Unknown",     "Scheduled",  "Assigned",  "Preparing",
+                                         "Building",    "Completing", "Completed", "Discontinued",
+                                         "Rescheduled", "Paused",     "Waiting",   NULL};
+static const char *const approval_types[] = {"success", "manual", NULL};
+static const char *const config_states[] = {"Pending", "Enabled", "Disabled", NULL};
+static const char *const agent_states[] = {"Idle",      "Building", "LostContact", "Missing",
+                                           "Cancelled", "Unknown",  NULL};
+static const char *const build_states[] = {"Idle", "Building", "Cancelled", "Unknown", NULL};
+
+/* Material types, in GoCD's order. The first five are source-control
+ * materials described by the URL in their "<type>-configuration". */
+enum { MAT_GIT, MAT_HG, MAT_SVN, MAT_TFS, MAT_P4, MAT_PIPELINE, MAT_PACKAGE, MAT_SCM };
+static const char *const material_types[] = {"git",      "mercurial", "svn", "tfs", "perforce",
+                                             "pipeline", "package",   "scm", NULL};
+static const char *const material_configs[] = {"git-configuration",      "mercurial-configuration",
+                                               "svn-configuration",      "tfs-configuration",
+                                               "perforce-configuration", "pipeline-configuration",
+                                               "package-configuration",  "scm-configuration"};
+
+#define TIME_EXPECTED                                                                              \
+    "a timestamp like 2011-07-13T19:43:37.100Z or 2011-07-13T19:43:37.100+0000, or \"\""
+
+/* Formats a path into buf (PATH_LEN bytes), cutting it short when it is
+ * too long: a cut path still tells the reader where to look. */
+__attribute__((format(printf, 2, 3))) static const char *path_fmt(char *buf, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, PATH_LEN, fmt, ap);
+    va_end(ap);
+    return buf;
+}
+
+/* "at.key", or "key" at the root. Returns buf. */
+static const char *child(char *buf, const char *at, const char *key)
+{
+    return at[0] == '\0' ? path_fmt(buf, "%s", key) : path_fmt(buf, "%s.%s", at, key);
+}
+
+/* "at[i]". Returns buf. */
+static const char *item(char *buf, const char *at, size_t i)
+{
+    return path_fmt(buf, "%s[%zu]", at, i);
+}
+
+/* A path step for a key the sender chose (a data or configuration map's
+ * key): ".key" when it is a plain word, else ["key"] as JSON, cut short. */
+static const char *child_key(char *buf, const char *at, const char *key, size_t len)
+{
+    char brief[BRIEF_LEN];
+    bool plain = len > 0 && len <= 64;
+    for (size_t i = 0; plain && i < len; i++) {
+        char ch = key[i];
+        plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                ch == '_' || ch == '-';
+    }
+    if (plain)
+        return child(buf, at, key);
+    json_t *k = json_stringn(key, len);
+    path_fmt(buf, "%s[%s]", at, hr_json_brief(k, brief, sizeof(brief)));
+    json_decref(k);
+    return buf;
+}
+
+static void report(check *c, const char *at, const char *expected, const json_t *got)
+{
+    char brief[BRIEF_LEN];
+    hr_errlist_add(c->errs, "%s: expected %s; got %s", at, expected,
+                   hr_json_brief(got, brief, sizeof(brief)));
+}
+
+/* "A, B, C" from a NULL-terminated list, into buf. */
+static const char *join(char *buf, size_t size, const char *const *names)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; names[i] != NULL && at < size; i++)
+        at += (size_t)snprintf(buf + at, size - at, "%s%s", i ? ", " : "", names[i]);
+    return buf;
+}
+
+/* ASCII-only, so the result does not depend on the process's locale. */
+static bool same_ignoring_case(const char *a, size_t alen, const char *b)
+{
+    if (alen != strlen(b))
+        return false;
+    for (size_t i = 0; i < alen; i++) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z')
+            x = (char)(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z')
+            y = (char)(y - 'A' + 'a');
+        if (x != y)
+            return false;
+    }
+    return true;
+}
+
+/* A new copy of a JSON string's bytes. */
+static char *copy_string(const json_t *v)
+{
+    return hr_strndup(json_string_value(v), json_string_length(v));
+}
+
+/* Reads obj[key] as a string under the given rules into *out (new; left
+ * NULL when missing or null). */
+static void take_string(check *c, const json_t *obj, const char *at, const char *key,
+                        unsigned rules, char **out)
+{
+    char path[PATH_LEN];
+    const json_t *v = json_object_get(obj, key);
+
+    if ((v == NULL && !(rules & REQUIRED)) || (json_is_null(v) && (rules & NULLABLE)))
+        return;
+    if (!json_is_string(v)) {
+        report(c, child(path, at, key), (rules & NULLABLE) ? "a string or null" : "a string", v);
+        return;
+    }
+    if ((rules & NONEMPTY) && json_string_length(v) == 0) {
+        report(c, child(path, at, key), "a non-empty string", v);
+        return;
+    }
+    *out = copy_string(v);
+}
+
+/*
+ * Reads obj[key] as one of names into *out (a new copy of the canonical
+ * name). GoCD's own enums are compared exactly; agent-status values are
+ * compared ignoring case (the docs show them lower-case, the server sends
+ * them capitalised) and stored capitalised.
+ */
+static void take_enum(check *c, const json_t *obj, const char *at, const char *key,
+                      const char *const *names, bool required, bool any_case, char **out)
+{
+    char path[PATH_LEN], expected[256] = "one of ";
+    const json_t *v = json_object_get(obj, key);
+
+    if (v == NULL && !required)
+        return;
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t len = json_string_length(v);
+        for (size_t i = 0; names[i] != NULL; i++) {
+            bool match = any_case ? same_ignoring_case(s, len, names[i])
+                                  : len == strlen(names[i]) && memcmp(s, names[i], len) == 0;
+            if (match) {
+                *out = hr_strdup(names[i]);
+                return;
+            }
+        }
+    }
+    join(expected + 7, sizeof(expected) - 7, names);
+    report(c, child(path, at, key), expected, v);
+}
+
+/* Reads obj[key] as a timestamp or "" into *out; missing and "" leave it
+ * HR_TIME_NONE. */
+static void take_time(check *c, const json_t *obj, const char *at, const char *key, int64_t *out)
+{
+    char path[PATH_LEN];
+    const json_t *v = json_object_get(obj, key);
+    int64_t t;
+
+    if (v == NULL || (json_is_string(v) && json_string_length(v) == 0))
+        return;
+    if (!json_is_string(v) ||
+        hr_time_parse(json_string_value(v), json_string_length(v), &t) != HR_OK) {
+        report(c, child(path, at, key), TIME_EXPECTED, v);
+        return;
+    }
+    *out = t;
+}
+
+/* Reads an optional boolean obj[key] into *out. */
+static void take_bool(check *c, const json_t *obj, const char *at, const char *key, bool *out)
+{
+    char path[PATH_LEN];
+    const json_t *v = json_object_get(obj, key);
+
+    if (v == NULL)
+        return;
+    if (!json_is_boolean(v)) {
+        report(c, child(path, at, key), "true or false", v);
+        return;
+    }
+    *out = json_is_true(v);
+}
+
+/* obj[key] when it is an object (borrowed), else NULL; a missing member is
+ * a problem only when required. */
+static const json_t *want_object(check *c, const json_t *obj, const char *at, const char *key,
+                                 bool required)
+{
+    char path[PATH_LEN];
+    const json_t *v = json_object_get(obj, key);
+
+    if (json_is_object(v))
+        return v;
+    if (v != NULL || required)
+        report(c, child(path, at, key), "an object", v);
+    return NULL;
+}
+
+/* obj[key] when it is an array of at most max entries (borrowed), else
+ * NULL; a missing member is a problem only when required. */
+static const json_t *want_array(check *c, const json_t *obj, const char *at, const char *key,
+                                bool required, size_t max)
+{
+    char path[PATH_LEN];
+    const json_t *v = json_object_get(obj, key);
+
+    if (v == NULL && !required)
+        return NULL;
+    if (!json_is_array(v)) {
+        report(c, child(path, at, key), "an array", v);
+        return NULL;
+    }
+    if (json_array_size(v) > max) {
+        hr_errlist_add(c->errs, "%s: expected at most %zu entries; got %zu", child(path, at, key),
+                       max, json_array_size(v));
+        return NULL;
+    }
+    return v;
+}
+
+/* Checks that every value of the object map is a string. */
+static void check_string_map(check *c, const json_t *map, const char *at)
+{
+    char path[PATH_LEN];
+    const char *key;
+    json_t *v;
+
+    /* hr_json_load refuses NUL in keys, so strlen sees the whole key. */
+    json_object_foreach((json_t *)map, key, v)
+    {
+        if (!json_is_string(v))
+            report(c, child_key(path, at, key, strlen(key)), "a string", v);
+    }
+}
+
+/* Reads obj[key] as an object of string values (borrowed), or NULL. */
+static const json_t *want_string_map(check *c, const json_t *obj, const char *at, const char *key,
+                                     bool required)
+{
+    char path[PATH_LEN];
+    const json_t *map = want_object(c, obj, at, key, required);
+
+    if (map != NULL)
+        check_string_map(c, map, child(path, at, key));
+    return map;
+}
+
+/* "a/b", new. */
+static char *slash_join(const char *a, const char *b)
+{
+    size_t alen = strlen(a), blen = strlen(b);
+    char *s = hr_malloc(alen + blen + 2);
+    memcpy(s, a, alen);
+    s[alen] = '/';
+    memcpy(s + alen + 1, b, blen + 1);
+    return s;
+}
+
+/* Index of a material type name, or -1. */
+static int material_kind(const char *type)
+{
+    for (int i = 0; material_types[i] != NULL; i++)
+        if (strcmp(type, material_types[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* Maps a build cause's material: its type, its configuration and the short
+ * description routes and templates show. */
+static void map_material(check *c, const json_t *m, const char *at, hr_cause *cause)
+{
+    char path[PATH_LEN];
+    const json_t *cfg;
+    char *pipeline = NULL, *stage = NULL, *plugin = NULL;
+    int kind;
+
+    take_enum(c, m, at, "type", material_types, true, false, &cause->material_type);
+    if (c->version >= 4)
+        take_string(c, m, at, "fingerprint", OPTIONAL, &cause->fingerprint);
+    if (cause->material_type == NULL)
+        return;
+    kind = material_kind(cause->material_type);
+
+    switch (kind) {
+    case MAT_PIPELINE:
+        cfg = want_object(c, m, at, material_configs[kind], true);
+        if (cfg == NULL)
+            break;
+        child(path, at, material_configs[kind]);
+        take_string(c, cfg, path, "pipeline-name", REQUIRED | NONEMPTY, &pipeline);
+        take_string(c, cfg, path, "stage-name", REQUIRED | NONEMPTY, &stage);
+        if (pipeline != NULL && stage != NULL)
+            cause->material = slash_join(pipeline, stage);
+        cause->config = json_incref((json_t *)cfg);
+        break;
+    case MAT_PACKAGE:
+    case MAT_SCM: {
+        /* The plugin's maps sit beside the plugin id; keep them together. */
+        const json_t *pkg, *repo = NULL;
+        take_string(c, m, at, "plugin-id", REQUIRED | NONEMPTY, &plugin);
+        pkg = want_string_map(c, m, at, material_configs[kind], true);
+        if (kind == MAT_PACKAGE)
+            repo = want_string_map(c, m, at, "repository-configuration", true);
+        if (plugin == NULL || pkg == NULL || (kind == MAT_PACKAGE && repo == NULL))
+            break;
+        cause->config = json_object();
+        json_object_set_new(cause->config, "plugin-id", json_string(plugin));
+        json_object_set(cause->config, material_configs[kind], (json_t *)pkg);
+        if (repo != NULL)
+            json_object_set(cause->config, "repository-configuration", (json_t *)repo);
+        cause->material = plugin;
+        plugin = NULL;
+        break;
+    }
+    default:
+        /* git, mercurial, svn, tfs, perforce: described by their URL. */
+        cfg = want_object(c, m, at, material_configs[kind], true);
+        if (cfg == NULL)
+            break;
+        take_string(c, cfg, child(path, at, material_configs[kind]), "url", REQUIRED | NONEMPTY,
+                    &cause->material);
+        cause->config = json_incref((json_t *)cfg);
+        break;
+    }
+    free(pipeline);
+    free(stage);
+    free(plugin);
+}
+
+static void map_modification(check *c, const json_t *m, const char *at, hr_modification *mod)
+{
+    const json_t *data;
+
+    take_string(c, m, at, "revision", REQUIRED, &mod->revision);
+    take_time(c, m, at, "modified-time", &mod->modified_at);
+    /* A null map is taken as empty: the server serialises unset values as
+     * null, and an empty map says the same. */
+    data = json_object_get(m, "data");
+    if (json_is_null(data))
+        data = NULL;
+    else
+        data = want_string_map(c, m, at, "data", false);
+    mod->data = data != NULL ? json_incref((json_t *)data) : json_object();
+}
+
+static void map_cause(check *c, const json_t *bc, const char *at, hr_cause *cause)
+{
+    char path[PATH_LEN], ipath[PATH_LEN];
+    const json_t *m, *mods;
+
+    if ((m = want_object(c, bc, at, "material", true)) != NULL)
+        map_material(c, m, child(path, at, "material"), cause);
+    take_bool(c, bc, at, "changed", &cause->changed);
+    mods = want_array(c, bc, at, "modifications", false, SIZE_MAX);
+    if (mods == NULL || json_array_size(mods) == 0)
+        return;
+    child(path, at, "modifications");
+    cause->nmods = json_array_size(mods);
+    cause->mods = hr_calloc(cause->nmods, sizeof(*cause->mods));
+    for (size_t i = 0; i < cause->nmods; i++) {
+        const json_t *mv = json_array_get(mods, i);
+        cause->mods[i].modified_at = HR_TIME_NONE;
+        if (!json_is_object(mv)) {
+            report(c, item(ipath, path, i), "an object", mv);
+            continue;
+        }
+        map_modification(c, mv, item(ipath, path, i), &cause->mods[i]);
+    }
+}
+
+static void map_job(check *c, const json_t *j, const char *at, hr_job *job)
+{
+    take_string(c, j, at, "name", REQUIRED | NONEMPTY, &job->name);
+    take_enum(c, j, at, "state", job_states, true, false, &job->state);
+    take_enum(c, j, at, "result", results, true, false, &job->result);
+    take_time(c, j, at, "schedule-time", &job->scheduled_at);
+    if (c->version >= 2)
+        take_time(c, j, at, "assign-time", &job->assigned_at);
+    take_time(c, j, at, "complete-time", &job->completed_at);
+    take_string(c, j, at, "agent-uuid", NULLABLE, &job->agent_uuid);
+}
+
+/* Reads v4's previous-stage-counter: a JSON integer, 0 when none. */
+static void take_counter(check *c, const json_t *obj, const char *at, const char *key, int64_t *out)
+{
+    char path[PATH_LEN];
+    const json_t *v = json_object_get(obj, key);
+
+    if (v == NULL)
+        return;
+    if (!json_is_integer(v) || json_integer_value(v) < 0) {
+        report(c, child(path, at, key), "a whole number >= 0", v);
+        return;
+    }
+    *out = (int64_t)json_integer_value(v);
+}
+
+static void map_stage(check *c, const json_t *s, const char *at, hr_event *ev)
+{
+    char path[PATH_LEN], ipath[PATH_LEN];
+    const json_t *jobs;
+
+    take_string(c, s, at, "name", REQUIRED | NONEMPTY, &ev->stage_name);
+    take_string(c, s, at, "counter", REQUIRED, &ev->stage_counter);
+    take_enum(c, s, at, "approval-type", approval_types, false, false, &ev->approval_type);
+    take_string(c, s, at, "approved-by", OPTIONAL, &ev->approved_by);
+    if (c->version >= 4) {
+        take_string(c, s, at, "previous-stage-name", NULLABLE, &ev->previous_stage_name);
+        take_counter(c, s, at, "previous-stage-counter", &ev->previous_stage_counter);
+    }
+    take_enum(c, s, at, "state", stage_states, true, false, &ev->stage_state);
+    take_enum(c, s, at, "result", results, true, false, &ev->stage_result);
+    take_time(c, s, at, "create-time", &ev->stage_created_at);
+    take_time(c, s, at, "last-transition-time", &ev->stage_transition_at);
+
+    jobs = want_array(c, s, at, "jobs", true, HR_MAX_JOBS);
+    if (jobs == NULL || json_array_size(jobs) == 0)
+        return;
+    child(path, at, "jobs");
+    ev->njobs = json_array_size(jobs);
+    ev->jobs = hr_calloc(ev->njobs, sizeof(*ev->jobs));
+    for (size_t i = 0; i < ev->njobs; i++) {
+        const json_t *j = json_array_get(jobs, i);
+        hr_job *job = &ev->jobs[i];
+        job->scheduled_at = job->assigned_at = job->completed_at = HR_TIME_NONE;
+        if (!json_is_object(j)) {
+            report(c, item(ipath, path, i), "an object", j);
+            continue;
+        }
+        map_job(c, j, item(ipath, path, i), job);
+    }
+}
+
+static void map_pipeline(check *c, const json_t *p, hr_event *ev)
+{
+    char ipath[PATH_LEN];
+    const char *at = "pipeline";
+    const json_t *causes, *stage;
+
+    take_string(c, p, at, "name", REQUIRED | NONEMPTY, &ev->pipeline_name);
+    take_string(c, p, at, "counter", REQUIRED, &ev->pipeline_counter);
+    if (c->version >= 2)
+        take_string(c, p, at, "label", NULLABLE, &ev->pipeline_label);
+    take_string(c, p, at, "group", NULLABLE, &ev->pipeline_group);
+
+    causes = want_array(c, p, at, "build-cause", false, HR_MAX_CAUSES);
+    if (causes != NULL && json_array_size(causes) > 0) {
+        ev->ncauses = json_array_size(causes);
+        ev->causes = hr_calloc(ev->ncauses, sizeof(*ev->causes));
+        for (size_t i = 0; i < ev->ncauses; i++) {
+            const json_t *bc = json_array_get(causes, i);
+            if (!json_is_object(bc)) {
+                report(c, item(ipath, "pipeline.build-cause", i), "an object", bc);
+                continue;
+            }
+            map_cause(c, bc, item(ipath, "pipeline.build-cause", i), &ev->causes[i]);
+        }
+    }
+
+    if ((stage = want_object(c, p, at, "stage", true)) != NULL)
+        map_stage(c, stage, "pipeline.stage", ev);
+}
+
+/* Sets the fields every GoCD event carries. */
+static void set_header(hr_event *ev, const char *kind, int version, const char *body, size_t len)
+{
+    char v[16];
+    snprintf(v, sizeof(v), "%d.0", version);
+    ev->source = hr_strdup(HR_SOURCE_GOCD);
+    ev->kind = hr_strdup(kind);
+    ev->version = hr_strdup(v);
+    ev->raw = hr_strndup(body, len);
+    ev->raw_len = len;
+}
+
+/* Parses the body; on failure the list gets hr_json_load's message. A root
+ * that is not an object is reported as "body". */
+static int load_object(const char *body, size_t len, hr_errlist *errs, json_t **out)
+{
+    hr_error err;
+    char brief[BRIEF_LEN];
+    json_t *root;
+
+    if (hr_json_load(body, len, &root, &err) != HR_OK) {
+        hr_errlist_add(errs, "%s", err.msg);
+        return HR_EINVAL;
+    }
+    if (!json_is_object(root)) {
+        hr_errlist_add(errs, "body: expected an object; got %s",
+                       hr_json_brief(root, brief, sizeof(brief)));
+        json_decref(root);
+        return HR_EINVAL;
+    }
+    *out = root;
+    return HR_OK;
+}
+
+int hr_gocd_parse_version(const char *s, int *out)
+{
+    static const char *const names[] = {"1.0", "2.0", "3.0", "4.0"};
+
+    if (s == NULL || s[0] == '\0') {
+        *out = HR_GOCD_MAX_VERSION;
+        return HR_OK;
+    }
+    for (int v = HR_GOCD_MIN_VERSION; v <= HR_GOCD_MAX_VERSION; v++) {
+        const char *name = names[v - HR_GOCD_MIN_VERSION];
+        if (strcmp(s, name) == 0 || (s[0] == name[0] && s[1] == '\0')) {
+            *out = v;
+            return HR_OK;
+        }
+    }
+    return HR_EINVAL;
+}
+
+int hr_gocd_stage_status(const char *body, size_t len, int version, hr_event **out,
+                         hr_errlist *errs)
+{
+    hr_errlist scratch = HR_ERRLIST_INIT;
+    json_t *root = NULL;
+    hr_event *ev = NULL;
+    const json_t *pipeline;
+    check c;
+    size_t before;
+    int rc = HR_EINVAL;
+
+    if (errs == NULL)
+        errs = &scratch;
+    before = hr_errlist_count(errs);
+    c.errs = errs;
+    c.version = version;
+    if (version < HR_GOCD_MIN_VERSION || version > HR_GOCD_MAX_VERSION) {
+        hr_errlist_add(errs,
+                       "stage-status: herald speaks notification extension versions 1.0 to "
+                       "4.0; got %d.0",
+                       version);
+        goto out;
+    }
+    if (load_object(body, len, errs, &root) != HR_OK)
+        goto out;
+
+    ev = hr_event_new();
+    if ((pipeline = want_object(&c, root, "", "pipeline", true)) != NULL)
+        map_pipeline(&c, pipeline, ev);
+    if (hr_errlist_count(errs) != before)
+        goto out;
+
+    set_header(ev, HR_KIND_STAGE_STATUS, version, body, len);
+    *out = ev;
+    ev = NULL;
+    rc = HR_OK;
+out:
+    hr_event_free(ev);
+    json_decref(root);
+    hr_errlist_clear(&scratch);
+    return rc;
+}
+
+int hr_gocd_agent_status(const char *body, size_t len, int version, hr_event **out,
+                         hr_errlist *errs)
+{
+    hr_errlist scratch = HR_ERRLIST_INIT;
+    json_t *root = NULL;
+    hr_event *ev = NULL;
+    hr_agent *a;
+    check c;
+    size_t before;
+    int rc = HR_EINVAL;
+
+    if (errs == NULL)
+        errs = &scratch;
+    before = hr_errlist_count(errs);
+    c.errs = errs;
+    c.version = version;
+    if (version < 3 || version > HR_GOCD_MAX_VERSION) {
+        if (version >= HR_GOCD_MIN_VERSION && version < 3)
+            hr_errlist_add(errs,
+                           "agent-status: needs notification extension version 3.0 or "
+                           "later; got %d.0",
+                           version);
+        else
+            hr_errlist_add(errs,
+                           "agent-status: herald speaks notification extension versions "
+                           "3.0 to 4.0; got %d.0",
+                           version);
+        goto out;
+    }
+    if (load_object(body, len, errs, &root) != HR_OK)
+        goto out;
+
+    ev = hr_event_new();
+    ev->has_agent = true;
+    a = &ev->agent;
+    take_string(&c, root, "", "uuid", REQUIRED | NONEMPTY, &a->uuid);
+    take_enum(&c, root, "", "agent_config_state", config_states, true, true, &a->config_state);
+    take_enum(&c, root, "", "agent_state", agent_states, true, true, &a->agent_state);
+    take_enum(&c, root, "", "build_state", build_states, true, true, &a->build_state);
+    take_bool(&c, root, "", "is_elastic", &a->is_elastic);
+    take_string(&c, root, "", "host_name", NULLABLE, &a->host_name);
+    take_string(&c, root, "", "ip_address", NULLABLE, &a->ip_address);
+    take_string(&c, root, "", "operating_system", NULLABLE, &a->operating_system);
+    take_string(&c, root, "", "free_space", NULLABLE, &a->free_space);
+    take_time(&c, root, "", "transition_time", &a->transition_at);
+    if (hr_errlist_count(errs) != before)
+        goto out;
+
+    set_header(ev, HR_KIND_AGENT_STATUS, version, body, len);
+    *out = ev;
+    ev = NULL;
+    rc = HR_OK;
+out:
+    hr_event_free(ev);
+    json_decref(root);
+    hr_errlist_clear(&scratch);
+    return rc;
+}

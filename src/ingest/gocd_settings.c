@@ -1,1 +1,517 @@
-/* being written */
+/*
+ * gocd_settings.c - the plugin settings page: its keys, its AngularJS view,
+ * and the checks behind "Save".
+ *
+ * Two kinds of failure are kept apart. A body that is not the shape GoCD
+ * sends (not an object, no "plugin-settings", a value that is not a string)
+ * is a protocol error: HR_EINVAL with JSON paths in errs. A well-formed body
+ * whose values break a rule (no URL, a header line without a colon) is a
+ * normal answer: [{"key", "message"}] entries, which GoCD shows beside the
+ * fields of the settings page.
+ */
+#include "ingest/gocd_settings.h"
+
+#include "core/limits.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Room for an hr_json_brief of any value. */
+#define BRIEF_LEN 64
+
+/* One settings key, in the order the page shows them. */
+typedef struct setting {
+    const char *key;
+    const char *display_name;
+    const char *default_value;
+    bool required, secure;
+} setting;
+
+static const setting settings[] = {
+    {"webhook_url", "Webhook URL", "", true, false},
+    {"webhook_method", "HTTP method", "POST", false, false},
+    {"webhook_headers", "Headers (one \"Name: value\" per line)", "", false, true},
+    {"webhook_body", "Body template", "", false, false},
+    {"notify_on", "Notify on", "any", false, false},
+};
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+static const char *const methods[] = {"GET", "POST", "PUT", "DELETE", NULL};
+static const char *const notify_words[] = {
+    "any",           "building",  "passed",  "failed", "broken", "fixed",
+    "still_failing", "cancelled", "failing", "agent",  NULL};
+
+json_t *hr_gocd_settings_configuration(void)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        char order[8];
+        const setting *s = &settings[i];
+        snprintf(order, sizeof(order), "%zu", i);
+        json_object_set_new(o, s->key,
+                            json_pack("{s:s,s:b,s:b,s:s,s:s}", "default-value", s->default_value,
+                                      "secure", s->secure, "required", s->required, "display-name",
+                                      s->display_name, "display-order", order));
+    }
+    return o;
+}
+
+/* The GOINPUTNAME placeholder is replaced by GoCD with the form's name, so
+ * validation messages appear under the field they belong to. */
+#define FIELD_ERROR(key)                                                                           \
+    "  <span class=\"form_error\" ng-show=\"GOINPUTNAME[" key "].$error.server\">"                 \
+    "{{GOINPUTNAME[" key "].$error.server}}</span>\n"
+
+static const char view[] =
+    "<div class=\"form_item_block\">\n"
+    "  <label>Webhook URL:<span class=\"asterix\">*</span></label>\n"
+    "  <input type=\"text\" ng-model=\"webhook_url\" ng-required=\"true\""
+    " placeholder=\"https://hooks.example.com/gocd\"/>\n" FIELD_ERROR(
+        "webhook_url") "  <span class=\"form_help\">Where herald sends each notification: http:// "
+                       "or https://, a "
+                       "host and an optional port.</span>\n"
+                       "</div>\n"
+                       "<div class=\"form_item_block\">\n"
+                       "  <label>HTTP method:</label>\n"
+                       "  <select ng-model=\"webhook_method\">\n"
+                       "    <option value=\"GET\">GET</option>\n"
+                       "    <option value=\"POST\">POST</option>\n"
+                       "    <option value=\"PUT\">PUT</option>\n"
+                       "    <option value=\"DELETE\">DELETE</option>\n"
+                       "  </select>\n" FIELD_ERROR(
+                           "webhook_method") "  <span class=\"form_help\">POST when left "
+                                             "empty.</span>\n"
+                                             "</div>\n"
+                                             "<div class=\"form_item_block\">\n"
+                                             "  <label>Headers:</label>\n"
+                                             "  <textarea ng-model=\"webhook_headers\" rows=\"4\""
+                                             " placeholder=\"Authorization: Bearer "
+                                             "...\"></textarea>\n" FIELD_ERROR(
+                                                 "webhook_headers") "  <span "
+                                                                    "class=\"form_help\">One "
+                                                                    "\"Name: value\" per line. "
+                                                                    "Stored encrypted; they often "
+                                                                    "hold "
+                                                                    "tokens.</span>\n"
+                                                                    "</div>\n"
+                                                                    "<div "
+                                                                    "class=\"form_item_block\">\n"
+                                                                    "  <label>Body "
+                                                                    "template:</label>\n"
+                                                                    "  <textarea "
+                                                                    "ng-model=\"webhook_body\" "
+                                                                    "rows=\"8\"></"
+                                                                    "textarea>\n" FIELD_ERROR(
+                                                                        "webhook_body") "  <span "
+                                                                                        "class="
+                                                                                        "\"form_"
+                                                                                        "help\">"
+                                                                                        "Leave "
+                                                                                        "empty to "
+                                                                                        "send "
+                                                                                        "herald's "
+                                                                                        "JSON form "
+                                                                                        "of the "
+                                                                                        "event.</"
+                                                                                        "span>\n"
+                                                                                        "</div>\n"
+                                                                                        "<div "
+                                                                                        "class="
+                                                                                        "\"form_"
+                                                                                        "item_"
+                                                                                        "block\">\n"
+                                                                                        "  "
+                                                                                        "<label>"
+                                                                                        "Notify "
+                                                                                        "on:</"
+                                                                                        "label>\n"
+                                                                                        "  <input "
+                                                                                        "type="
+                                                                                        "\"text\" "
+                                                                                        "ng-model="
+                                                                                        "\"notify_"
+                                                                                        "on\" "
+                                                                                        "placeholde"
+                                                                                        "r=\"any\"/"
+                                                                                        ">"
+                                                                                        "\n" FIELD_ERROR(
+                                                                                            "notify"
+                                                                                            "_on") "  <span class=\"form_help\">Comma-separated: any, building, passed, failed, broken, fixed, "
+                                                                                                   "still_failing, cancelled, failing, agent. Empty means any.</span>\n"
+                                                                                                   "</div>\n";
+
+const char *hr_gocd_settings_view(void)
+{
+    return view;
+}
+
+int hr_gocd_settings_is_secret(const char *key)
+{
+    if (key == NULL)
+        return 0;
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (strcmp(key, settings[i].key) == 0)
+            return settings[i].secure;
+    return 0;
+}
+
+/* ---- value checks: each returns NULL when the value is fine, or writes
+ * the message into msg and returns it. (s, len) is never NUL-terminated
+ * by contract; hr_json_load refuses NUL bytes, so len is the whole value. */
+
+typedef const char *(*check_fn)(const char *s, size_t len, char *msg, size_t size);
+
+static bool is_control(unsigned char ch)
+{
+    return ch < 0x20 || ch == 0x7f;
+}
+
+static bool is_digit(char ch)
+{
+    return ch >= '0' && ch <= '9';
+}
+
+static bool is_alpha(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+}
+
+/* RFC 7230 tchar. */
+static bool is_tchar(char ch)
+{
+    return is_alpha(ch) || is_digit(ch) || (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+/* Characters of a host name or IPv4 address (RFC 3986 unreserved and
+ * pct-encoded; sub-delims are left out, no real host uses them). */
+static bool is_host_char(char ch)
+{
+    return is_alpha(ch) || is_digit(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~' ||
+           ch == '%';
+}
+
+static bool starts_with_ci(const char *s, size_t len, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    if (len < n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch >= 'A' && ch <= 'Z')
+            ch = (char)(ch - 'A' + 'a');
+        if (ch != prefix[i])
+            return false;
+    }
+    return true;
+}
+
+static const char *say(char *msg, size_t size, const char *text)
+{
+    snprintf(msg, size, "%s", text);
+    return msg;
+}
+
+static const char *check_url(const char *s, size_t len, char *msg, size_t size)
+{
+    size_t at, end, host_end, host_start;
+
+    if (len == 0)
+        return say(msg, size, "Webhook URL must not be empty");
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == ' ' || is_control((unsigned char)s[i]))
+            return say(msg, size, "URL must not contain spaces or control characters");
+    if (starts_with_ci(s, len, "http://"))
+        at = 7;
+    else if (starts_with_ci(s, len, "https://"))
+        at = 8;
+    else
+        return say(msg, size, "URL must start with http:// or https://");
+
+    /* The authority runs to the first '/', '?' or '#'. */
+    for (end = at; end < len && s[end] != '/' && s[end] != '?' && s[end] != '#'; end++)
+        ;
+    /* Skip user information ("user:password@"). */
+    host_start = at;
+    for (size_t i = at; i < end; i++)
+        if (s[i] == '@')
+            host_start = i + 1;
+
+    if (host_start < end && s[host_start] == '[') {
+        /* An IPv6 literal: [hex digits, colons and dots]. */
+        for (host_end = host_start + 1; host_end < end && s[host_end] != ']'; host_end++) {
+            char ch = s[host_end];
+            if (!is_digit(ch) && !(ch >= 'a' && ch <= 'f') && !(ch >= 'A' && ch <= 'F') &&
+                ch != ':' && ch != '.')
+                return say(msg, size, "URL host is not a valid IPv6 address");
+        }
+        if (host_end == end || host_end == host_start + 1)
+            return say(msg, size, "URL host is not a valid IPv6 address");
+        host_end++;
+    } else {
+        for (host_end = host_start; host_end < end && s[host_end] != ':'; host_end++)
+            if (!is_host_char(s[host_end])) {
+                snprintf(msg, size, "URL host must not contain '%c'", s[host_end]);
+                return msg;
+            }
+        if (host_end == host_start)
+            return say(msg, size, "URL must name a host");
+    }
+
+    if (host_end < end) {
+        unsigned long port = 0;
+        size_t i = host_end + 1;
+        if (s[host_end] != ':' || i == end)
+            return say(msg, size, "URL port must be a number from 1 to 65535");
+        for (; i < end; i++) {
+            if (!is_digit(s[i]) || port > 65535)
+                return say(msg, size, "URL port must be a number from 1 to 65535");
+            port = port * 10 + (unsigned long)(s[i] - '0');
+        }
+        if (port < 1 || port > 65535)
+            return say(msg, size, "URL port must be a number from 1 to 65535");
+    }
+    return NULL;
+}
+
+static const char *check_method(const char *s, size_t len, char *msg, size_t size)
+{
+    if (len == 0)
+        return NULL;
+    for (size_t i = 0; methods[i] != NULL; i++)
+        if (len == strlen(methods[i]) && memcmp(s, methods[i], len) == 0)
+            return NULL;
+    snprintf(msg, size, "Method must be one of GET, POST, PUT, DELETE; got \"%.*s\"",
+             len > 20 ? 20 : (int)len, s);
+    for (char *p = msg; *p; p++)
+        if (is_control((unsigned char)*p))
+            *p = '?';
+    return msg;
+}
+
+/* One "Name: value" per line; blank lines are skipped, and a line may end
+ * with "\r\n". The name is an RFC 7230 token; the value may hold tabs but
+ * no other control character. */
+static const char *check_headers(const char *s, size_t len, char *msg, size_t size)
+{
+    size_t line = 0, at = 0;
+
+    while (at < len) {
+        size_t end = at, stop, colon;
+        while (end < len && s[end] != '\n')
+            end++;
+        line++;
+        stop = end;
+        if (stop > at && s[stop - 1] == '\r')
+            stop--;
+        if (stop > at) {
+            for (colon = at; colon < stop && s[colon] != ':'; colon++)
+                ;
+            if (colon == stop || colon == at) {
+                snprintf(msg, size, "line %zu: expected \"Name: value\"", line);
+                return msg;
+            }
+            for (size_t i = at; i < colon; i++)
+                if (!is_tchar(s[i])) {
+                    snprintf(msg, size,
+                             "line %zu: expected \"Name: value\" with a name made of letters, "
+                             "digits and !#$%%&'*+-.^_`|~",
+                             line);
+                    return msg;
+                }
+            for (size_t i = colon + 1; i < stop; i++)
+                if (is_control((unsigned char)s[i]) && s[i] != '\t') {
+                    snprintf(msg, size, "line %zu: the value must not contain control characters",
+                             line);
+                    return msg;
+                }
+        }
+        at = end + 1;
+    }
+    return NULL;
+}
+
+static const char *check_notify_on(const char *s, size_t len, char *msg, size_t size)
+{
+    size_t at = 0;
+
+    while (at < len) {
+        size_t end = at, a, b;
+        bool known = false;
+        while (end < len && s[end] != ',')
+            end++;
+        for (a = at; a < end && (s[a] == ' ' || s[a] == '\t'); a++)
+            ;
+        for (b = end; b > a && (s[b - 1] == ' ' || s[b - 1] == '\t'); b--)
+            ;
+        for (size_t i = 0; b > a && notify_words[i] != NULL; i++)
+            known = known || (b - a == strlen(notify_words[i]) &&
+                              memcmp(s + a, notify_words[i], b - a) == 0);
+        if (b > a && !known) {
+            snprintf(msg, size,
+                     "\"%.*s\" is not one of any, building, passed, failed, broken, fixed, "
+                     "still_failing, cancelled, failing, agent",
+                     b - a > 40 ? 40 : (int)(b - a), s + a);
+            for (char *p = msg; *p; p++)
+                if (is_control((unsigned char)*p))
+                    *p = '?';
+            return msg;
+        }
+        at = end + 1;
+    }
+    return NULL;
+}
+
+/* The check for each key, in settings[] order (webhook_body has none
+ * beyond the length bound every key shares). */
+static const check_fn checks[NSETTINGS] = {check_url, check_method, check_headers, NULL,
+                                           check_notify_on};
+
+/* Checks one value; appends {"key", "message"} to out when it is wrong. */
+static void check_value(json_t *out, size_t i, const char *s, size_t len)
+{
+    char msg[256];
+    const char *problem = NULL;
+
+    if (len > HR_MAX_SETTING_BYTES) {
+        snprintf(msg, sizeof(msg), "must be at most %u bytes; got %zu", HR_MAX_SETTING_BYTES, len);
+        problem = msg;
+    } else if (checks[i] != NULL) {
+        problem = checks[i](s, len, msg, sizeof(msg));
+    }
+    if (problem != NULL)
+        json_array_append_new(out,
+                              json_pack("{s:s,s:s}", "key", settings[i].key, "message", problem));
+}
+
+/* Parses the body as an object; "body" names a root of another type. */
+static int load_object(const char *body, size_t len, hr_errlist *errs, json_t **out)
+{
+    hr_error err;
+    char brief[BRIEF_LEN];
+    json_t *root;
+
+    if (hr_json_load(body, len, &root, &err) != HR_OK) {
+        hr_errlist_add(errs, "%s", err.msg);
+        return HR_EINVAL;
+    }
+    if (!json_is_object(root)) {
+        hr_errlist_add(errs, "body: expected an object; got %s",
+                       hr_json_brief(root, brief, sizeof(brief)));
+        json_decref(root);
+        return HR_EINVAL;
+    }
+    *out = root;
+    return HR_OK;
+}
+
+/* A setting's value as GoCD sends it: a string, or null (or, in the
+ * validate request, no "value" at all) for a field never filled in. Sets
+ * (*s, *len) and returns true; reports and returns false otherwise. */
+static bool value_of(const json_t *v, const char *path, hr_errlist *errs, const char **s,
+                     size_t *len)
+{
+    char brief[BRIEF_LEN];
+
+    if (v == NULL || json_is_null(v)) {
+        *s = "";
+        *len = 0;
+        return true;
+    }
+    if (!json_is_string(v)) {
+        hr_errlist_add(errs, "%s: expected a string or null; got %s", path,
+                       hr_json_brief(v, brief, sizeof(brief)));
+        return false;
+    }
+    *s = json_string_value(v);
+    *len = json_string_length(v);
+    return true;
+}
+
+int hr_gocd_settings_validate(const char *body, size_t len, json_t **out, hr_errlist *errs)
+{
+    hr_errlist scratch = HR_ERRLIST_INIT;
+    char brief[BRIEF_LEN], path[128];
+    json_t *root = NULL, *result = NULL;
+    const json_t *ps;
+    const char *vals[NSETTINGS];
+    size_t lens[NSETTINGS];
+    size_t before;
+    int rc = HR_EINVAL;
+
+    if (errs == NULL)
+        errs = &scratch;
+    before = hr_errlist_count(errs);
+    if (load_object(body, len, errs, &root) != HR_OK)
+        goto out;
+    ps = json_object_get(root, "plugin-settings");
+    if (!json_is_object(ps)) {
+        hr_errlist_add(errs, "plugin-settings: expected an object; got %s",
+                       hr_json_brief(ps, brief, sizeof(brief)));
+        goto out;
+    }
+    /* Unknown keys are left alone: GoCD sends back whatever it stored. */
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const json_t *entry = json_object_get(ps, settings[i].key);
+        vals[i] = "";
+        lens[i] = 0;
+        snprintf(path, sizeof(path), "plugin-settings.%s", settings[i].key);
+        if (entry != NULL && !json_is_object(entry)) {
+            hr_errlist_add(errs, "%s: expected an object like {\"value\": \"...\"}; got %s", path,
+                           hr_json_brief(entry, brief, sizeof(brief)));
+            continue;
+        }
+        snprintf(path, sizeof(path), "plugin-settings.%s.value", settings[i].key);
+        value_of(json_object_get(entry, "value"), path, errs, &vals[i], &lens[i]);
+    }
+    if (hr_errlist_count(errs) != before)
+        goto out;
+
+    result = json_array();
+    for (size_t i = 0; i < NSETTINGS; i++)
+        check_value(result, i, vals[i], lens[i]);
+    *out = result;
+    rc = HR_OK;
+out:
+    json_decref(root);
+    hr_errlist_clear(&scratch);
+    return rc;
+}
+
+int hr_gocd_settings_changed(const char *body, size_t len, json_t **out, hr_errlist *errs)
+{
+    hr_errlist scratch = HR_ERRLIST_INIT;
+    json_t *root = NULL, *result = NULL;
+    size_t before;
+    int rc = HR_EINVAL;
+
+    if (errs == NULL)
+        errs = &scratch;
+    before = hr_errlist_count(errs);
+    if (load_object(body, len, errs, &root) != HR_OK)
+        goto out;
+    result = json_object();
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const json_t *v = json_object_get(root, settings[i].key);
+        const char *s;
+        size_t n;
+        if (v == NULL || !value_of(v, settings[i].key, errs, &s, &n))
+            continue;
+        if (n > HR_MAX_SETTING_BYTES) {
+            hr_errlist_add(errs, "%s: expected at most %u bytes; got %zu bytes", settings[i].key,
+                           HR_MAX_SETTING_BYTES, n);
+            continue;
+        }
+        json_object_set_new(result, settings[i].key, json_stringn(s, n));
+    }
+    if (hr_errlist_count(errs) != before)
+        goto out;
+    *out = result;
+    result = NULL;
+    rc = HR_OK;
+out:
+    json_decref(result);
+    json_decref(root);
+    hr_errlist_clear(&scratch);
+    return rc;
+}

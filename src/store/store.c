@@ -1,1 +1,1120 @@
-/* being written */
+/*
+ * store.c - the SQLite store: schema and migrations, the writer thread and
+ * its group commit, and the pool of read connections.
+ *
+ * Threads and what they touch:
+ *   - callers of hr_store_submit (HTTP workers) build the item on their own
+ *     thread and only touch the queue, under qlock;
+ *   - the writer thread owns wdb and its prepared statements; it takes
+ *     batches off the queue under qlock and runs them without it;
+ *   - read functions borrow one connection from the pool (under plock) and
+ *     give it back; a connection is used by one thread at a time.
+ *
+ * An item's completion runs only after the transaction holding it has
+ * committed (or failed), on the writer thread, exactly once.
+ */
+#include "store/store.h"
+
+#include "core/json.h"
+#include "core/limits.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/metrics.h"
+#include "core/timefmt.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#define SUB "store"
+#define DB_FILE "herald.db"
+#define DEFAULT_READERS 4
+#define MAX_READERS 64
+/* How long a connection waits for a lock another process holds. */
+#define BUSY_TIMEOUT_MS 5000
+
+/*
+ * The schema, one entry per version: migrations[i] takes the database from
+ * user_version i to i + 1. Append new versions; never edit a released one.
+ *
+ * The indexes serve the API's filters newest first: each ends in id, so
+ * SQLite walks it backwards for ORDER BY id DESC without sorting.
+ * stage_state holds, per stage, the last Passed/Failed result, which the
+ * writer needs to name the next event's transition.
+ */
+static const char *const migrations[] = {
+    /* v1 */
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  received_at INTEGER NOT NULL," /* ms since the epoch */
+    "  source TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  version TEXT,"
+    "  pipeline TEXT,"
+    "  pipeline_counter TEXT,"
+    "  stage TEXT,"
+    "  stage_counter TEXT,"
+    "  state TEXT,"
+    "  result TEXT,"
+    "  transition TEXT,"   /* hr_transition_name, NULL for none */
+    "  doc TEXT NOT NULL," /* the normalised JSON, without id and transition */
+    "  raw BLOB"           /* the exact body received */
+    ");"
+    "CREATE INDEX events_by_source ON events(source, id);"
+    "CREATE INDEX events_by_kind ON events(kind, id);"
+    "CREATE INDEX events_by_pipeline ON events(pipeline, id);"
+    "CREATE INDEX events_by_pipeline_stage ON events(pipeline, stage, id);"
+    "CREATE INDEX events_by_stage ON events(stage, id);"
+    "CREATE INDEX events_by_result ON events(result, id);"
+    "CREATE TABLE stage_state ("
+    "  pipeline TEXT NOT NULL,"
+    "  stage TEXT NOT NULL,"
+    "  last_result TEXT," /* last Passed or Failed, NULL before either */
+    "  last_state TEXT,"
+    "  last_counter TEXT," /* the pipeline counter of the last event */
+    "  last_event_id INTEGER REFERENCES events(id) ON DELETE SET NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (pipeline, stage)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE settings ("
+    "  key TEXT PRIMARY KEY,"
+    "  value TEXT NOT NULL"
+    ") WITHOUT ROWID;",
+};
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+/* The writer's statements, prepared once at open. */
+enum {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
+    ST_PREV_RESULT,
+    ST_INSERT_EVENT,
+    ST_UPSERT_STAGE,
+    ST_CLEAR_SETTINGS,
+    ST_INSERT_SETTING,
+    NSTMT
+};
+
+static const char *const writer_sql[NSTMT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT item",
+    [ST_RELEASE] = "RELEASE item",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO item",
+    [ST_PREV_RESULT] = "SELECT last_result FROM stage_state WHERE pipeline = ?1 AND stage = ?2",
+    [ST_INSERT_EVENT] =
+        "INSERT INTO events (received_at, source, kind, version, pipeline,"
+        " pipeline_counter, stage, stage_counter, state, result, transition,"
+        " doc, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    /* last_result changes only for a completed Passed or Failed (?3 is NULL
+     * otherwise); everything else always follows the newest event. */
+    [ST_UPSERT_STAGE] = "INSERT INTO stage_state (pipeline, stage, last_result, last_state,"
+                        " last_counter, last_event_id, updated_at)"
+                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                        " ON CONFLICT (pipeline, stage) DO UPDATE SET"
+                        " last_result = coalesce(excluded.last_result, stage_state.last_result),"
+                        " last_state = excluded.last_state, last_counter = excluded.last_counter,"
+                        " last_event_id = excluded.last_event_id,"
+                        " updated_at = excluded.updated_at",
+    [ST_CLEAR_SETTINGS] = "DELETE FROM settings",
+    [ST_INSERT_SETTING] = "INSERT INTO settings (key, value) VALUES (?1, ?2)",
+};
+
+typedef enum { ITEM_EVENT, ITEM_SETTINGS } item_type;
+
+/* One unit of work for the writer: an event or a settings replacement. */
+typedef struct item {
+    struct item *next;
+    item_type type;
+    hr_event *ev; /* borrowed (ITEM_EVENT) */
+    char *doc;    /* owned: compact normalised JSON (ITEM_EVENT) */
+    size_t doc_len;
+    json_t *settings; /* owned: a private deep copy (ITEM_SETTINGS) */
+    hr_store_done_fn done;
+    void *ctx;
+    /* Filled by the writer; handed to the caller only after the commit. */
+    int status;
+    int64_t id;
+    hr_transition transition;
+    hr_error err;
+} item;
+
+struct hr_store {
+    char *dir, *path; /* owned */
+    size_t max_queue, max_batch;
+
+    /* The queue, guarded by qlock. The writer waits on wake; drainers wait
+     * on idle, signalled whenever pending reaches 0. */
+    pthread_mutex_t qlock;
+    pthread_cond_t wake, idle;
+    item *head, *tail; /* waiting, oldest first */
+    size_t queued;     /* items between head and tail */
+    size_t pending;    /* submitted and not yet completed (queued + in the writer) */
+    int closing;       /* no more submits; the writer exits once the queue is empty */
+    int writer_running;
+    pthread_t writer;
+
+    /* The writer's connection: written only by the writer thread once it
+     * runs (before that, by hr_store_open; after, by hr_store_close). */
+    sqlite3 *wdb;
+    sqlite3_stmt *st[NSTMT];
+    size_t fail_streak; /* batches in a row with a failure; writer only */
+
+    /* The read pool, guarded by plock; free_readers is a stack. */
+    pthread_mutex_t plock;
+    pthread_cond_t reader_back;
+    sqlite3 **readers;
+    int nreaders;
+    sqlite3 **free_readers;
+    int nfree;
+};
+
+/* A short hint that tells an operator what to do about a SQLite failure. */
+static const char *hint(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_FULL:
+        return " (free disk space in the data folder, or raise the store's max_pages)";
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_CANTOPEN:
+        return " (check that herald may write to the data folder and its files)";
+    case SQLITE_IOERR:
+        return " (check the disk and the kernel log)";
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        return " (the database file is damaged; restore it from a backup)";
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return " (another process holds the database; run one herald per data folder)";
+    default:
+        return "";
+    }
+}
+
+/* Sets err to "store: cannot <doing>: <SQLite's message><hint>" and returns
+ * HR_ESTORE. Call it before resetting the failed statement. */
+static int db_error(sqlite3 *db, int rc, const char *doing, hr_error *err)
+{
+    const char *msg =
+        db != NULL && sqlite3_errcode(db) != SQLITE_OK ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    return hr_error_set(err, HR_ESTORE, "store: cannot %s: %s%s", doing, msg, hint(rc));
+}
+
+/* Binds a string, or NULL when s is NULL. The string must outlive the step. */
+static void bind_str(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s == NULL)
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+/* Steps a statement whose rows, if any, are not needed, then resets it and
+ * clears its bindings so it holds no borrowed pointers. */
+static int run(sqlite3 *db, sqlite3_stmt *st, const char *doing, hr_error *err)
+{
+    int rc = sqlite3_step(st);
+    int ret = HR_OK;
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        ret = db_error(db, rc, doing, err);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
+}
+
+/* Runs one SQL text that returns at most one row; copies its first column
+ * as text into buf when buf is not NULL. */
+static int exec1(sqlite3 *db, const char *sql, char *buf, size_t size, const char *doing,
+                 hr_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return db_error(db, rc, doing, err);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        int ret = db_error(db, rc, doing, err);
+        sqlite3_finalize(st);
+        return ret;
+    }
+    if (buf != NULL) {
+        const char *v = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+        snprintf(buf, size, "%s", v != NULL ? v : "");
+    }
+    sqlite3_finalize(st);
+    return HR_OK;
+}
+
+/* ---- The queue ---------------------------------------------------------- */
+
+static void item_free(item *it)
+{
+    if (it == NULL)
+        return;
+    free(it->doc);
+    json_decref(it->settings);
+    free(it);
+}
+
+/* Appends it to the queue and wakes the writer; on failure it is freed. */
+static int enqueue(hr_store *s, item *it, hr_error *err)
+{
+    int rc = HR_OK;
+    pthread_mutex_lock(&s->qlock);
+    if (s->closing) {
+        rc = hr_error_set(err, HR_ECLOSED,
+                          "store: herald is shutting down and takes no more "
+                          "events; send it again once herald is back");
+    } else if (s->queued >= s->max_queue) {
+        rc = hr_error_set(err, HR_ETOOBIG, "store queue is full (%zu events waiting)", s->queued);
+    } else {
+        if (s->tail != NULL)
+            s->tail->next = it;
+        else
+            s->head = it;
+        s->tail = it;
+        s->queued++;
+        s->pending++;
+        pthread_cond_signal(&s->wake);
+    }
+    pthread_mutex_unlock(&s->qlock);
+    if (rc != HR_OK)
+        item_free(it);
+    return rc;
+}
+
+int hr_store_submit(hr_store *s, hr_event *ev, hr_store_done_fn done, void *ctx, hr_error *err)
+{
+    json_t *doc;
+    item *it;
+
+    if (ev == NULL || ev->source == NULL || ev->kind == NULL)
+        return hr_error_set(err, HR_EINVAL, "store: an event needs a source and a kind");
+    if (strcmp(ev->kind, HR_KIND_STAGE_STATUS) == 0 &&
+        (ev->pipeline_name == NULL || ev->stage_name == NULL))
+        return hr_error_set(err, HR_EINVAL,
+                            "store: a stage-status event needs a pipeline name and a stage name");
+    if (ev->raw_len > HR_MAX_BODY_BYTES)
+        return hr_error_set(err, HR_ETOOBIG,
+                            "store: the event's body is %zu bytes; at most %u "
+                            "are stored",
+                            ev->raw_len, HR_MAX_BODY_BYTES);
+    if (ev->received_at == 0)
+        ev->received_at = hr_time_now_ms();
+
+    /* The store owns id and transition: the stored document leaves them
+     * out and readers add them from their columns. */
+    doc = hr_event_to_json(ev);
+    json_object_del(doc, "id");
+    json_object_del(doc, "transition");
+    it = hr_calloc(1, sizeof(*it));
+    it->type = ITEM_EVENT;
+    it->ev = ev;
+    it->doc = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (it->doc == NULL) {
+        item_free(it);
+        return hr_error_set(err, HR_ENOMEM, "store: cannot serialise the event");
+    }
+    it->doc_len = strlen(it->doc);
+    if (it->doc_len > INT_MAX) {
+        item_free(it);
+        return hr_error_set(err, HR_ETOOBIG, "store: the event's JSON form is too large");
+    }
+    it->done = done;
+    it->ctx = ctx;
+    return enqueue(s, it, err);
+}
+
+size_t hr_store_queue_depth(hr_store *s)
+{
+    size_t n;
+    pthread_mutex_lock(&s->qlock);
+    n = s->pending;
+    pthread_mutex_unlock(&s->qlock);
+    return n;
+}
+
+/* A completion that a synchronous caller waits on. */
+typedef struct waiter {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int finished;
+    int status;
+    hr_error err;
+} waiter;
+
+static void waiter_init(waiter *w)
+{
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    w->finished = 0;
+    w->status = HR_OK;
+    hr_error_clear(&w->err);
+}
+
+static void waiter_done(void *ctx, int status, const hr_error *err)
+{
+    waiter *w = ctx;
+    pthread_mutex_lock(&w->lock);
+    w->status = status;
+    if (err != NULL)
+        w->err = *err;
+    w->finished = 1;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Waits for the completion, copies its error and returns its status. */
+static int waiter_wait(waiter *w, hr_error *err)
+{
+    pthread_mutex_lock(&w->lock);
+    while (!w->finished)
+        pthread_cond_wait(&w->cond, &w->lock);
+    pthread_mutex_unlock(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->lock);
+    if (w->status != HR_OK && err != NULL)
+        *err = w->err;
+    return w->status;
+}
+
+int hr_store_put(hr_store *s, hr_event *ev, hr_error *err)
+{
+    waiter w;
+    int rc;
+    waiter_init(&w);
+    rc = hr_store_submit(s, ev, waiter_done, &w, err);
+    if (rc != HR_OK) {
+        pthread_cond_destroy(&w.cond);
+        pthread_mutex_destroy(&w.lock);
+        return rc;
+    }
+    return waiter_wait(&w, err);
+}
+
+int hr_store_put_settings(hr_store *s, const json_t *settings, hr_error *err)
+{
+    waiter w;
+    item *it;
+    int rc;
+
+    if (!json_is_object(settings))
+        return hr_error_set(err, HR_EINVAL, "store: settings must be a JSON object; got %s",
+                            hr_json_type_name(settings));
+    for (void *i = json_object_iter((json_t *)settings); i != NULL;
+         i = json_object_iter_next((json_t *)settings, i)) {
+        const char *key = json_object_iter_key(i);
+        json_t *value = json_object_iter_value(i);
+        if (!json_is_string(value))
+            return hr_error_set(err, HR_EINVAL,
+                                "store: setting \"%.100s\" must be a string; got %s", key,
+                                hr_json_type_name(value));
+        if (json_string_length(value) > HR_MAX_SETTING_BYTES)
+            return hr_error_set(err, HR_EINVAL,
+                                "store: setting \"%.100s\" is %zu bytes; at most %u are allowed",
+                                key, json_string_length(value), HR_MAX_SETTING_BYTES);
+    }
+    it = hr_calloc(1, sizeof(*it));
+    it->type = ITEM_SETTINGS;
+    it->settings = json_deep_copy(settings);
+    if (it->settings == NULL) {
+        item_free(it);
+        return hr_error_set(err, HR_ENOMEM, "store: cannot copy the settings");
+    }
+    waiter_init(&w);
+    it->done = waiter_done;
+    it->ctx = &w;
+    rc = enqueue(s, it, err);
+    if (rc != HR_OK) {
+        pthread_cond_destroy(&w.cond);
+        pthread_mutex_destroy(&w.lock);
+        return rc;
+    }
+    return waiter_wait(&w, err);
+}
+
+/* ---- The writer --------------------------------------------------------- */
+
+/* Writes one event and its stage's state inside the open transaction. */
+static int save_event(hr_store *s, item *it)
+{
+    hr_event *ev = it->ev;
+    int is_stage = strcmp(ev->kind, HR_KIND_STAGE_STATUS) == 0;
+    hr_transition tr = HR_TRANSITION_NONE;
+    sqlite3_stmt *st;
+    char *prev = NULL;
+    int rc, ret = HR_OK;
+
+    if (is_stage) {
+        st = s->st[ST_PREV_RESULT];
+        bind_str(st, 1, ev->pipeline_name);
+        bind_str(st, 2, ev->stage_name);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            prev = hr_strdup((const char *)sqlite3_column_text(st, 0));
+        else if (rc != SQLITE_DONE)
+            ret = db_error(s->wdb, rc, "read the stage's last result", &it->err);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (ret != HR_OK)
+            goto out;
+        tr = hr_transition_of(ev->stage_state, ev->stage_result, prev);
+    }
+
+    st = s->st[ST_INSERT_EVENT];
+    sqlite3_bind_int64(st, 1, ev->received_at);
+    bind_str(st, 2, ev->source);
+    bind_str(st, 3, ev->kind);
+    bind_str(st, 4, ev->version);
+    if (is_stage) {
+        bind_str(st, 5, ev->pipeline_name);
+        bind_str(st, 6, ev->pipeline_counter);
+        bind_str(st, 7, ev->stage_name);
+        bind_str(st, 8, ev->stage_counter);
+        bind_str(st, 9, ev->stage_state);
+        bind_str(st, 10, ev->stage_result);
+        bind_str(st, 11, hr_transition_name(tr));
+    }
+    sqlite3_bind_text(st, 12, it->doc, (int)it->doc_len, SQLITE_STATIC);
+    if (ev->raw != NULL)
+        sqlite3_bind_blob(st, 13, ev->raw, (int)ev->raw_len, SQLITE_STATIC);
+    ret = run(s->wdb, st, "save the event", &it->err);
+    if (ret != HR_OK)
+        goto out;
+    it->id = sqlite3_last_insert_rowid(s->wdb);
+    it->transition = tr;
+
+    if (is_stage) {
+        const char *r = ev->stage_result;
+        int completed = r != NULL && (strcmp(r, "Passed") == 0 || strcmp(r, "Failed") == 0);
+        st = s->st[ST_UPSERT_STAGE];
+        bind_str(st, 1, ev->pipeline_name);
+        bind_str(st, 2, ev->stage_name);
+        bind_str(st, 3, completed ? r : NULL);
+        bind_str(st, 4, ev->stage_state);
+        bind_str(st, 5, ev->pipeline_counter);
+        sqlite3_bind_int64(st, 6, it->id);
+        sqlite3_bind_int64(st, 7, ev->received_at);
+        ret = run(s->wdb, st, "update the stage's state", &it->err);
+    }
+out:
+    free(prev);
+    return ret;
+}
+
+/* Replaces every setting inside the open transaction. */
+static int save_settings(hr_store *s, item *it)
+{
+    sqlite3_stmt *st = s->st[ST_INSERT_SETTING];
+    int ret = run(s->wdb, s->st[ST_CLEAR_SETTINGS], "clear the settings", &it->err);
+
+    for (void *i = json_object_iter(it->settings); i != NULL && ret == HR_OK;
+         i = json_object_iter_next(it->settings, i)) {
+        json_t *value = json_object_iter_value(i);
+        bind_str(st, 1, json_object_iter_key(i));
+        sqlite3_bind_text(st, 2, json_string_value(value), (int)json_string_length(value),
+                          SQLITE_STATIC);
+        ret = run(s->wdb, st, "save the settings", &it->err);
+    }
+    return ret;
+}
+
+/*
+ * Runs one batch in one transaction. Each item runs inside its own
+ * savepoint, so an item that fails (and only it) is undone. A failure that
+ * ends the transaction (BEGIN, COMMIT, or SQLite rolling everything back
+ * after an I/O error) fails every item. Sets each item's status; returns
+ * the number of items that failed. *latency_us is BEGIN..COMMIT.
+ */
+static size_t run_batch(hr_store *s, item *batch, int64_t *latency_us, hr_error *cause)
+{
+    int64_t t0 = hr_time_mono_us();
+    size_t nfailed = 0;
+    int aborted = 0;
+    item *it;
+
+    hr_error_clear(cause);
+    if (run(s->wdb, s->st[ST_BEGIN], "begin a transaction", cause) != HR_OK)
+        aborted = 1;
+    for (it = batch; it != NULL && !aborted; it = it->next) {
+        int rc;
+        if (run(s->wdb, s->st[ST_SAVEPOINT], "start a savepoint", cause) != HR_OK) {
+            aborted = 1;
+            break;
+        }
+        rc = it->type == ITEM_EVENT ? save_event(s, it) : save_settings(s, it);
+        if (rc == HR_OK) {
+            if (run(s->wdb, s->st[ST_RELEASE], "release a savepoint", cause) != HR_OK)
+                aborted = 1;
+            continue;
+        }
+        it->status = rc;
+        if (sqlite3_get_autocommit(s->wdb)) {
+            /* SQLite already rolled the whole transaction back. */
+            *cause = it->err;
+            aborted = 1;
+        } else if (run(s->wdb, s->st[ST_ROLLBACK_TO], "undo a failed event", cause) != HR_OK ||
+                   run(s->wdb, s->st[ST_RELEASE], "release a savepoint", cause) != HR_OK) {
+            aborted = 1;
+        } else if (cause->code == HR_OK) {
+            *cause = it->err;
+        }
+    }
+    if (!aborted && run(s->wdb, s->st[ST_COMMIT], "commit", cause) != HR_OK)
+        aborted = 1;
+    if (aborted && !sqlite3_get_autocommit(s->wdb)) {
+        hr_error ignored;
+        if (run(s->wdb, s->st[ST_ROLLBACK], "roll back", &ignored) != HR_OK)
+            hr_log_error(SUB, "%s", ignored.msg);
+    }
+    *latency_us = hr_time_mono_us() - t0;
+
+    for (it = batch; it != NULL; it = it->next) {
+        if (aborted && it->status == HR_OK) {
+            it->status = cause->code;
+            it->err = *cause;
+        }
+        if (it->status != HR_OK)
+            nfailed++;
+    }
+    return nfailed;
+}
+
+/* Calls every completion of a finished batch, in order, and frees the items. */
+static void complete(item *batch)
+{
+    item *it, *next;
+    for (it = batch; it != NULL; it = next) {
+        next = it->next;
+        if (it->status == HR_OK && it->type == ITEM_EVENT) {
+            it->ev->id = it->id;
+            it->ev->transition = it->transition;
+        }
+        if (it->done != NULL)
+            it->done(it->ctx, it->status, it->status == HR_OK ? NULL : &it->err);
+        item_free(it);
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    hr_store *s = arg;
+
+    pthread_mutex_lock(&s->qlock);
+    for (;;) {
+        item *batch, *last;
+        size_t n = 0, nfailed, remaining;
+        int64_t latency_us;
+        hr_error cause;
+
+        while (s->head == NULL && !s->closing)
+            pthread_cond_wait(&s->wake, &s->qlock);
+        if (s->head == NULL)
+            break;
+        batch = last = s->head;
+        for (n = 1; n < s->max_batch && last->next != NULL; n++)
+            last = last->next;
+        s->head = last->next;
+        if (s->head == NULL)
+            s->tail = NULL;
+        last->next = NULL;
+        s->queued -= n;
+        pthread_mutex_unlock(&s->qlock);
+
+        nfailed = run_batch(s, batch, &latency_us, &cause);
+        if (nfailed == 0 && s->fail_streak > 0) {
+            hr_log_info(SUB, "commits succeed again after %zu failed batches", s->fail_streak);
+            s->fail_streak = 0;
+        } else if (nfailed > 0 && s->fail_streak++ == 0) {
+            hr_log_warn(SUB,
+                        "%zu of %zu items in a batch were not stored: %s (further failures "
+                        "are not logged until a batch commits again)",
+                        nfailed, n, cause.msg);
+        }
+        if (nfailed < n)
+            hr_metrics_commit(n - nfailed, latency_us);
+        complete(batch);
+
+        pthread_mutex_lock(&s->qlock);
+        s->pending -= n;
+        remaining = s->queued;
+        if (s->pending == 0)
+            pthread_cond_broadcast(&s->idle);
+        hr_metrics_queue_depth(remaining);
+    }
+    pthread_mutex_unlock(&s->qlock);
+    return NULL;
+}
+
+/* ---- Open and close ----------------------------------------------------- */
+
+static int migrate(hr_store *s, hr_error *err)
+{
+    char buf[64];
+    int version, ret;
+
+    ret = exec1(s->wdb, "PRAGMA user_version", buf, sizeof(buf), "read the schema version", err);
+    if (ret != HR_OK)
+        return ret;
+    version = (int)strtol(buf, NULL, 10);
+    if (version > SCHEMA_VERSION)
+        return hr_error_set(err, HR_ESTORE,
+                            "store: %s has schema version %d, newer than this herald knows (%d); "
+                            "run a newer herald on it",
+                            s->path, version, SCHEMA_VERSION);
+    for (; version < SCHEMA_VERSION; version++) {
+        char sql[64];
+        int rc;
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
+        rc = sqlite3_exec(s->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(s->wdb, migrations[version], NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(s->wdb, sql, NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(s->wdb, "COMMIT", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            char doing[64];
+            snprintf(doing, sizeof(doing), "migrate the schema to version %d", version + 1);
+            ret = db_error(s->wdb, rc, doing, err);
+            if (!sqlite3_get_autocommit(s->wdb))
+                sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+            return ret;
+        }
+        hr_log_info(SUB, "migrated %s to schema version %d", s->path, version + 1);
+    }
+    return HR_OK;
+}
+
+static int open_writer(hr_store *s, const hr_store_options *opt, hr_error *err)
+{
+    char buf[64];
+    int rc, ret;
+
+    rc = sqlite3_open_v2(s->path, &s->wdb,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK)
+        return db_error(s->wdb, rc, "open the database", err);
+    sqlite3_extended_result_codes(s->wdb, 1);
+    sqlite3_busy_timeout(s->wdb, BUSY_TIMEOUT_MS);
+
+    ret = exec1(s->wdb, "PRAGMA journal_mode = WAL", buf, sizeof(buf),
+                "switch to write-ahead logging", err);
+    if (ret != HR_OK)
+        return ret;
+    if (strcmp(buf, "wal") != 0)
+        return hr_error_set(err, HR_ESTORE,
+                            "store: %s stays in journal mode \"%s\", not \"wal\"; keep the data "
+                            "folder on a local file system",
+                            s->path, buf);
+    ret = exec1(s->wdb,
+                opt->sync_normal ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL",
+                NULL, 0, "set synchronous", err);
+    if (ret == HR_OK)
+        ret = exec1(s->wdb, "PRAGMA foreign_keys = ON", NULL, 0, "enable foreign keys", err);
+    if (ret == HR_OK && opt->max_pages > 0) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %zu", opt->max_pages);
+        ret = exec1(s->wdb, sql, buf, sizeof(buf), "set max_page_count", err);
+        if (ret == HR_OK)
+            hr_log_info(SUB, "the database may grow to %s pages", buf);
+    }
+    if (ret == HR_OK)
+        ret = migrate(s, err);
+    for (int i = 0; i < NSTMT && ret == HR_OK; i++) {
+        rc = sqlite3_prepare_v3(s->wdb, writer_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
+                                NULL);
+        if (rc != SQLITE_OK)
+            ret = db_error(s->wdb, rc, "prepare the writer's statements", err);
+    }
+    return ret;
+}
+
+static int open_readers(hr_store *s, int n, hr_error *err)
+{
+    s->readers = hr_calloc((size_t)n, sizeof(*s->readers));
+    s->free_readers = hr_calloc((size_t)n, sizeof(*s->free_readers));
+    for (int i = 0; i < n; i++) {
+        sqlite3 *db = NULL;
+        int rc = sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+        s->readers[s->nreaders++] = db; /* closed by store_free even on failure */
+        if (rc != SQLITE_OK)
+            return db_error(db, rc, "open a read connection", err);
+        sqlite3_extended_result_codes(db, 1);
+        sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+        s->free_readers[s->nfree++] = db;
+    }
+    return HR_OK;
+}
+
+/* Releases everything; the writer must have stopped. */
+static void store_free(hr_store *s)
+{
+    int rc;
+    for (int i = 0; i < s->nreaders; i++) {
+        rc = sqlite3_close(s->readers[i]);
+        if (rc != SQLITE_OK)
+            hr_log_error(SUB, "cannot close a read connection: %s", sqlite3_errstr(rc));
+    }
+    for (int i = 0; i < NSTMT; i++)
+        sqlite3_finalize(s->st[i]);
+    if (s->wdb != NULL) {
+        sqlite3_exec(s->wdb, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+        rc = sqlite3_close(s->wdb);
+        if (rc != SQLITE_OK)
+            hr_log_error(SUB, "cannot close %s: %s", s->path, sqlite3_errstr(rc));
+    }
+    pthread_mutex_destroy(&s->qlock);
+    pthread_cond_destroy(&s->wake);
+    pthread_cond_destroy(&s->idle);
+    pthread_mutex_destroy(&s->plock);
+    pthread_cond_destroy(&s->reader_back);
+    free(s->readers);
+    free(s->free_readers);
+    free(s->dir);
+    free(s->path);
+    free(s);
+}
+
+int hr_store_open(const hr_store_options *opt, hr_store **out, hr_error *err)
+{
+    hr_store *s = NULL;
+    int readers, ret;
+    size_t n;
+
+    if (opt == NULL || opt->dir == NULL || opt->dir[0] == '\0')
+        return hr_error_set(err, HR_EINVAL, "store: no data folder given");
+    readers = opt->readers == 0 ? DEFAULT_READERS : opt->readers;
+    if (readers < 1 || readers > MAX_READERS)
+        return hr_error_set(err, HR_EINVAL, "store: readers must be from 1 to %d; got %d",
+                            MAX_READERS, opt->readers);
+    if (opt->max_queue > HR_MAX_STORE_QUEUE || opt->max_batch > HR_MAX_STORE_BATCH)
+        return hr_error_set(err, HR_EINVAL,
+                            "store: max_queue may be at most %d and max_batch at most %d",
+                            HR_MAX_STORE_QUEUE, HR_MAX_STORE_BATCH);
+    if (mkdir(opt->dir, 0700) != 0 && errno != EEXIST)
+        return hr_error_set(err, HR_EIO, "store: cannot create the data folder %s: %s", opt->dir,
+                            strerror(errno));
+    /* SQLite's own message for an unwritable folder is a vague "unable to
+     * open database file"; say which folder and why (for example
+     * "Read-only file system"). */
+    if (access(opt->dir, W_OK) != 0)
+        return hr_error_set(err, HR_EIO, "store: cannot write to the data folder %s: %s",
+                            opt->dir, strerror(errno));
+
+    s = hr_calloc(1, sizeof(*s));
+    pthread_mutex_init(&s->qlock, NULL);
+    pthread_cond_init(&s->wake, NULL);
+    pthread_cond_init(&s->idle, NULL);
+    pthread_mutex_init(&s->plock, NULL);
+    pthread_cond_init(&s->reader_back, NULL);
+    s->dir = hr_strdup(opt->dir);
+    n = strlen(opt->dir) + sizeof("/" DB_FILE);
+    s->path = hr_malloc(n);
+    snprintf(s->path, n, "%s/%s", opt->dir, DB_FILE);
+    s->max_queue = opt->max_queue ? opt->max_queue : HR_MAX_STORE_QUEUE;
+    s->max_batch = opt->max_batch ? opt->max_batch : HR_MAX_STORE_BATCH;
+
+    ret = open_writer(s, opt, err);
+    if (ret == HR_OK)
+        ret = open_readers(s, readers, err);
+    if (ret == HR_OK) {
+        int rc = pthread_create(&s->writer, NULL, writer_main, s);
+        if (rc != 0)
+            ret = hr_error_set(err, HR_EIO, "store: cannot start the writer thread: %s",
+                               strerror(rc));
+        else
+            s->writer_running = 1;
+    }
+    if (ret != HR_OK)
+        goto out;
+    hr_log_info(SUB,
+                "opened %s (journal mode wal, synchronous %s, schema version %d, %d read "
+                "connections)",
+                s->path, opt->sync_normal ? "normal" : "full", SCHEMA_VERSION, readers);
+    *out = s;
+    s = NULL;
+out:
+    if (s != NULL)
+        store_free(s);
+    return ret;
+}
+
+void hr_store_drain(hr_store *s)
+{
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&s->qlock);
+    s->closing = 1;
+    pthread_cond_signal(&s->wake);
+    while (s->pending > 0)
+        pthread_cond_wait(&s->idle, &s->qlock);
+    pthread_mutex_unlock(&s->qlock);
+}
+
+void hr_store_close(hr_store *s)
+{
+    if (s == NULL)
+        return;
+    hr_store_drain(s);
+    if (s->writer_running)
+        pthread_join(s->writer, NULL);
+    hr_log_info(SUB, "closed %s", s->path);
+    store_free(s);
+}
+
+/* ---- Readers ------------------------------------------------------------ */
+
+static sqlite3 *reader_take(hr_store *s)
+{
+    sqlite3 *db;
+    pthread_mutex_lock(&s->plock);
+    while (s->nfree == 0)
+        pthread_cond_wait(&s->reader_back, &s->plock);
+    db = s->free_readers[--s->nfree];
+    pthread_mutex_unlock(&s->plock);
+    return db;
+}
+
+static void reader_give(hr_store *s, sqlite3 *db)
+{
+    pthread_mutex_lock(&s->plock);
+    s->free_readers[s->nfree++] = db;
+    pthread_cond_signal(&s->reader_back);
+    pthread_mutex_unlock(&s->plock);
+}
+
+/* Builds {"id", ...doc..., "transition"} from a row's id, transition and
+ * doc columns, in that order starting at column col. */
+static int row_event(sqlite3_stmt *st, int col, json_t **out, hr_error *err)
+{
+    int64_t id = sqlite3_column_int64(st, col);
+    const char *tr = (const char *)sqlite3_column_text(st, col + 1);
+    const char *text = (const char *)sqlite3_column_blob(st, col + 2);
+    size_t len = (size_t)sqlite3_column_bytes(st, col + 2);
+    json_error_t jerr;
+    json_t *doc = text != NULL ? json_loadb(text, len, 0, &jerr) : NULL;
+    json_t *o;
+
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        return hr_error_set(err, HR_ESTORE,
+                            "store: event %lld's stored document cannot be read; the database may "
+                            "be damaged (restore it from a backup)",
+                            (long long)id);
+    }
+    o = json_object();
+    json_object_set_new(o, "id", json_integer((json_int_t)id));
+    json_object_update(o, doc);
+    json_decref(doc);
+    json_object_set_new(o, "transition", tr != NULL ? json_string(tr) : json_null());
+    *out = o;
+    return HR_OK;
+}
+
+int hr_store_list_events(hr_store *s, const hr_event_query *q, json_t **out, int64_t *next,
+                         hr_error *err)
+{
+    static const char *const conds[] = {"source = ?", "kind = ?", "pipeline = ?", "stage = ?",
+                                        "result = ?"};
+    const char *vals[] = {q->source, q->kind, q->pipeline, q->stage, q->result};
+    size_t limit = q->limit < 1 ? 1 : q->limit > HR_MAX_API_PAGE ? HR_MAX_API_PAGE : q->limit;
+    char sql[512];
+    size_t len = 0;
+    int nparam = 0, rc, ret = HR_OK;
+    sqlite3_stmt *st = NULL;
+    sqlite3 *db;
+    json_t *arr = NULL;
+    int64_t last_id = 0;
+    int more = 0;
+    size_t rows = 0;
+
+    /* Only constant fragments go into the SQL; every value is bound. The
+     * fragments fit: 40 + 5 * 18 + 20 + 30 bytes. */
+    len += (size_t)snprintf(sql + len, sizeof(sql) - len, "SELECT id, transition, doc FROM events");
+    for (size_t i = 0; i < sizeof(conds) / sizeof(conds[0]); i++) {
+        if (vals[i] == NULL)
+            continue;
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s%s",
+                                nparam++ ? " AND " : " WHERE ", conds[i]);
+    }
+    if (q->before_id > 0)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%sid < ?",
+                                nparam++ ? " AND " : " WHERE ");
+    snprintf(sql + len, sizeof(sql) - len, " ORDER BY id DESC LIMIT ?");
+
+    db = reader_take(s);
+    rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        ret = db_error(db, rc, "list events", err);
+        goto out;
+    }
+    nparam = 0;
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++)
+        if (vals[i] != NULL)
+            bind_str(st, ++nparam, vals[i]);
+    if (q->before_id > 0)
+        sqlite3_bind_int64(st, ++nparam, q->before_id);
+    sqlite3_bind_int64(st, ++nparam, (sqlite3_int64)limit + 1);
+
+    arr = json_array();
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *ev;
+        if (rows == limit) {
+            more = 1;
+            break;
+        }
+        ret = row_event(st, 0, &ev, err);
+        if (ret != HR_OK)
+            goto out;
+        last_id = sqlite3_column_int64(st, 0);
+        json_array_append_new(arr, ev);
+        rows++;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        ret = db_error(db, rc, "list events", err);
+        goto out;
+    }
+    *out = arr;
+    arr = NULL;
+    *next = more ? last_id : 0;
+out:
+    json_decref(arr);
+    sqlite3_finalize(st);
+    reader_give(s, db);
+    return ret;
+}
+
+int hr_store_get_event(hr_store *s, int64_t id, json_t **out, hr_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    sqlite3 *db = reader_take(s);
+    json_t *ev = NULL, *raw;
+    int rc, ret = HR_OK;
+
+    rc = sqlite3_prepare_v2(db, "SELECT id, transition, doc, raw FROM events WHERE id = ?1", -1,
+                            &st, NULL);
+    if (rc != SQLITE_OK) {
+        ret = db_error(db, rc, "read the event", err);
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        ret = hr_error_set(err, HR_ENOTFOUND, "no event with id %lld", (long long)id);
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        ret = db_error(db, rc, "read the event", err);
+        goto out;
+    }
+    ret = row_event(st, 0, &ev, err);
+    if (ret != HR_OK)
+        goto out;
+    /* The raw body was valid UTF-8 JSON when it came in; a body that is not
+     * (stored by an older or foreign writer) shows as null. */
+    raw = NULL;
+    if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
+        const char *body = sqlite3_column_blob(st, 3);
+        raw = json_stringn(body != NULL ? body : "", (size_t)sqlite3_column_bytes(st, 3));
+    }
+    *out = json_pack("{s:o,s:o}", "event", ev, "raw", raw != NULL ? raw : json_null());
+    ev = NULL;
+out:
+    json_decref(ev);
+    sqlite3_finalize(st);
+    reader_give(s, db);
+    return ret;
+}
+
+int hr_store_list_stages(hr_store *s, json_t **out, hr_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    sqlite3 *db = reader_take(s);
+    json_t *arr = NULL;
+    int rc, ret = HR_OK;
+
+    rc = sqlite3_prepare_v2(db,
+                            "SELECT pipeline, stage, last_result, last_state, last_counter,"
+                            " last_event_id, updated_at FROM stage_state ORDER BY pipeline, stage",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        ret = db_error(db, rc, "list stages", err);
+        goto out;
+    }
+    arr = json_array();
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *o = json_object();
+        static const char *const names[] = {"pipeline", "stage", "last_result", "last_state",
+                                            "last_counter"};
+        char when[HR_TIME_STR_MAX];
+        for (int i = 0; i < 5; i++) {
+            const char *v = (const char *)sqlite3_column_text(st, i);
+            json_object_set_new(o, names[i], v != NULL ? json_string(v) : json_null());
+        }
+        json_object_set_new(o, "last_event_id",
+                            sqlite3_column_type(st, 5) == SQLITE_NULL
+                                ? json_null()
+                                : json_integer((json_int_t)sqlite3_column_int64(st, 5)));
+        hr_time_format(sqlite3_column_int64(st, 6), when, sizeof(when));
+        json_object_set_new(o, "updated_at", json_string(when));
+        json_array_append_new(arr, o);
+    }
+    if (rc != SQLITE_DONE) {
+        ret = db_error(db, rc, "list stages", err);
+        goto out;
+    }
+    *out = arr;
+    arr = NULL;
+out:
+    json_decref(arr);
+    sqlite3_finalize(st);
+    reader_give(s, db);
+    return ret;
+}
+
+int hr_store_get_settings(hr_store *s, json_t **out, hr_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    sqlite3 *db = reader_take(s);
+    json_t *obj = NULL;
+    int rc, ret = HR_OK;
+
+    rc = sqlite3_prepare_v2(db, "SELECT key, value FROM settings ORDER BY key", -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        ret = db_error(db, rc, "read the settings", err);
+        goto out;
+    }
+    obj = json_object();
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *key = (const char *)sqlite3_column_text(st, 0);
+        const char *value = (const char *)sqlite3_column_text(st, 1);
+        size_t vlen = (size_t)sqlite3_column_bytes(st, 1);
+        if (key != NULL && value != NULL)
+            json_object_set_new(obj, key, json_stringn(value, vlen));
+    }
+    if (rc != SQLITE_DONE) {
+        ret = db_error(db, rc, "read the settings", err);
+        goto out;
+    }
+    *out = obj;
+    obj = NULL;
+out:
+    json_decref(obj);
+    sqlite3_finalize(st);
+    reader_give(s, db);
+    return ret;
+}

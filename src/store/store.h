@@ -31,35 +31,57 @@ typedef struct hr_store_options {
     int sync_normal;  /* 0: synchronous=FULL (default); 1: NORMAL (benchmarks only) */
     size_t max_queue; /* 0: HR_MAX_STORE_QUEUE */
     size_t max_batch; /* 0: HR_MAX_STORE_BATCH */
-    int readers;      /* read connections; 0: 4 */
+    int readers;      /* read connections, 1 to 64; 0: 4 */
+    /*
+     * A cap on the database's size, in pages of 4 KiB; 0: no cap. Operators
+     * may set it so herald cannot fill the disk. It maps to PRAGMA
+     * max_page_count on the writer connection and cannot shrink a database
+     * below its current size. Past it, events fail as on a full disk
+     * ("database or disk is full") and nothing of them is stored; reopen
+     * with a higher cap (or none) and the store works again.
+     */
+    size_t max_pages;
 } hr_store_options;
 
 /* Opens (creating and migrating) the database and starts the writer.
- * *out is new; close it with hr_store_close. */
+ * *out is new; close it with hr_store_close. HR_EINVAL for bad options
+ * (max_queue above HR_MAX_STORE_QUEUE, max_batch above HR_MAX_STORE_BATCH),
+ * HR_EIO when the folder cannot be made, HR_ESTORE when SQLite refuses. */
 int hr_store_open(const hr_store_options *opt, hr_store **out, hr_error *err);
 
-/* Stops accepting, commits everything already queued (calling each
- * completion), joins the writer and closes every connection. NULL is fine. */
+/* Stops accepting (later submits fail with HR_ECLOSED) and waits until
+ * everything already queued is committed and every completion has run.
+ * Reads keep working until hr_store_close. Never call it from a completion.
+ * NULL is fine. */
+void hr_store_drain(hr_store *s);
+
+/* Drains (as above), joins the writer and closes every connection. No read
+ * may be running or start. NULL is fine. */
 void hr_store_close(hr_store *s);
 
 /*
  * Completion of one submitted event, called exactly once on the writer
  * thread: status HR_OK when committed (ev->id and ev->transition are then
  * set), or a negative code with err saying why (for example "database or
- * disk is full"). Keep it short: it runs on the writer.
+ * disk is full"). err is NULL on success and borrowed for the call only.
+ * Keep it short: it runs on the writer, and it must not wait for the store
+ * (hr_store_put, hr_store_drain) or it waits for itself.
  */
 typedef void (*hr_store_done_fn)(void *ctx, int status, const hr_error *err);
 
 /*
  * Queues ev for the next commit. ev is borrowed and must stay alive and
  * unchanged until done runs. The normalised JSON and everything else the
- * writer needs is prepared here, on the caller's thread. Returns HR_OK, or
- * HR_ETOOBIG when the queue is full, or HR_ECLOSED while closing; on
- * failure done is never called.
+ * writer needs is prepared here, on the caller's thread; received_at is set
+ * to now when it is 0. done may be NULL. Returns HR_OK, or HR_EINVAL when ev
+ * lacks a source or kind (or a stage event its pipeline or stage name),
+ * HR_ETOOBIG when max_queue events are waiting, HR_ECLOSED while closing; on
+ * failure done is never called and ev is untouched but for received_at.
  */
 int hr_store_submit(hr_store *s, hr_event *ev, hr_store_done_fn done, void *ctx, hr_error *err);
 
-/* Submits ev and waits for its completion; returns its status. */
+/* Submits ev and waits for its completion; returns its status (and on
+ * HR_OK, ev->id and ev->transition are set). */
 int hr_store_put(hr_store *s, hr_event *ev, hr_error *err);
 
 /* Events submitted and not yet completed. */
@@ -67,19 +89,21 @@ size_t hr_store_queue_depth(hr_store *s);
 
 /* The GoCD plugin settings: a flat object of string values. put replaces
  * them all (through the writer, durably); get gives a new object, {} when
- * nothing was ever saved. */
+ * nothing was ever saved. put returns HR_EINVAL when a value is not a
+ * string or is longer than HR_MAX_SETTING_BYTES; settings is borrowed. */
 int hr_store_put_settings(hr_store *s, const json_t *settings, hr_error *err);
 int hr_store_get_settings(hr_store *s, json_t **out, hr_error *err);
 
 typedef struct hr_event_query {
     const char *source, *kind, *pipeline, *stage, *result; /* NULL: any */
     int64_t before_id; /* cursor: only events with id < before_id; 0: from the newest */
-    size_t limit;      /* 1 .. HR_MAX_API_PAGE */
+    size_t limit;      /* 1 .. HR_MAX_API_PAGE; values outside are clamped */
 } hr_event_query;
 
 /*
  * Lists events newest first. *out is a new JSON array of normalised events
- * (hr_event_to_json's form, with "id" and "transition" as stored);
+ * (hr_event_to_json's form, with "id" and "transition" as stored;
+ * "transition" is null for events that are not stage events);
  * *next is the cursor for the next page (the last id listed) or 0 when
  * this page is the last.
  */
@@ -87,12 +111,14 @@ int hr_store_list_events(hr_store *s, const hr_event_query *q, json_t **out, int
                          hr_error *err);
 
 /* One event: *out is a new {"event": {...normalised...}, "raw": "<exact
- * body>"}; HR_ENOTFOUND when there is no such id. */
+ * body>"} ("raw" null when the event had no body); HR_ENOTFOUND with
+ * "no event with id N" when there is no such id. */
 int hr_store_get_event(hr_store *s, int64_t id, json_t **out, hr_error *err);
 
 /* Every stage's state: a new array of {"pipeline", "stage", "last_result"
  * (last Passed/Failed, or null), "last_state", "last_counter" (pipeline
- * counter), "last_event_id", "updated_at"}, ordered by pipeline, stage. */
+ * counter), "last_event_id", "updated_at" (the newest event's received_at,
+ * formatted like every time)}, ordered by pipeline, stage. */
 int hr_store_list_stages(hr_store *s, json_t **out, hr_error *err);
 
 #endif

@@ -1,1 +1,215 @@
+/* Unit tests for src/http/server.c over real loopback sockets. */
+#include "http/server.h"
+
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static hr_http_server *server;
+
+static void echo(hr_http_req *req, void *ctx)
+{
+    size_t len;
+    const char *body = hr_http_body(req, &len);
+    const char *q = hr_http_query(req, "q");
+    const char *h = hr_http_header(req, "x-test");
+    json_t *o = json_pack("{s:s,s:s,s:s%,s:s?,s:s?}", "method", hr_http_method(req), "rest",
+                          hr_http_path_rest(req), "body", body, len, "q", q, "h", h);
+    hr_http_reply_json(req, 200, o);
+}
+
+static void *later(void *arg)
+{
+    usleep(20000);
+    hr_http_reply(arg, 202, "text/plain", "later", 5);
+    return NULL;
+}
+
+static void async_handler(hr_http_req *req, void *ctx)
+{
+    pthread_t t;
+    pthread_create(&t, NULL, later, req);
+    pthread_detach(t);
+}
+
+static const hr_http_route routes[] = {
+    {"POST", "/echo/*", "echo", echo, NULL},
+    {"GET", "/echo/*", "echo", echo, NULL},
+    {"GET", "/async", "async", async_handler, NULL},
+};
+
+static void start(void)
+{
+    hr_http_options o = {.listen = "127.0.0.1:0", .max_body = 64, .threads = 2};
+    hr_error err;
+    cr_assert_eq(hr_http_start(&o, routes, 3, &server, &err), HR_OK, "%s", err.msg);
+}
+
+static void stop(void)
+{
+    hr_http_stop(server);
+    server = NULL;
+}
+
+static int dial(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(hr_http_port(server))};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    return fd;
+}
+
+/* Sends raw bytes and reads one response (headers + Content-Length body). */
+static char *exchange(int fd, const char *raw, size_t rawlen)
+{
+    static char buf[65536];
+    size_t n = 0;
+    cr_assert_eq(write(fd, raw, rawlen), (ssize_t)rawlen);
+    for (;;) {
+        ssize_t r = read(fd, buf + n, sizeof(buf) - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        buf[n] = '\0';
+        char *hdr_end = strstr(buf, "\r\n\r\n");
+        char *cl = strcasestr(buf, "Content-Length:");
+        if (hdr_end && cl) {
+            size_t want = strtoul(cl + 15, NULL, 10);
+            if (n >= (size_t)(hdr_end + 4 - buf) + want)
+                break;
+        }
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+static char *request(const char *raw)
+{
+    int fd = dial();
+    char *out = exchange(fd, raw, strlen(raw));
+    close(fd);
+    return out;
+}
+
+TestSuite(http_server, .init = start, .fini = stop);
+
+Test(http_server, routes_with_prefix_query_header_and_body)
+{
+    const char *r = request("POST /echo/abc?q=x%20y HTTP/1.1\r\nHost: t\r\nX-Test: yes\r\n"
+                            "Content-Length: 5\r\n\r\nhello");
+    cr_assert(strstr(r, "HTTP/1.1 200") == r, "%s", r);
+    cr_assert(strstr(r, "application/json") != NULL);
+    cr_assert(strstr(r, "\"rest\":\"abc\"") != NULL, "%s", r);
+    cr_assert(strstr(r, "\"body\":\"hello\"") != NULL, "%s", r);
+    cr_assert(strstr(r, "\"q\":\"x y\"") != NULL, "%s", r);
+    cr_assert(strstr(r, "\"h\":\"yes\"") != NULL, "%s", r);
+}
+
+Test(http_server, unknown_path_is_404_json)
+{
+    const char *r = request("GET /nope HTTP/1.1\r\nHost: t\r\n\r\n");
+    cr_assert(strstr(r, "HTTP/1.1 404") == r, "%s", r);
+    cr_assert(strstr(r, "{\"error\":\"no such endpoint: /nope\"}") != NULL, "%s", r);
+}
+
+Test(http_server, prefix_route_needs_a_rest)
+{
+    const char *r = request("GET /echo/ HTTP/1.1\r\nHost: t\r\n\r\n");
+    cr_assert(strstr(r, "HTTP/1.1 404") == r, "%s", r);
+}
+
+Test(http_server, wrong_method_is_405)
+{
+    const char *r = request("DELETE /echo/x HTTP/1.1\r\nHost: t\r\n\r\n");
+    cr_assert(strstr(r, "HTTP/1.1 405") == r, "%s", r);
+    cr_assert(strstr(r, "method DELETE is not allowed on /echo/x") != NULL, "%s", r);
+}
+
+Test(http_server, declared_body_over_limit_is_413)
+{
+    char raw[512];
+    char body[100];
+    memset(body, 'a', sizeof(body));
+    int n = snprintf(raw, sizeof(raw),
+                     "POST /echo/x HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n%.100s", body);
+    int fd = dial();
+    const char *r = exchange(fd, raw, (size_t)n);
+    cr_assert(strstr(r, "HTTP/1.1 413") == r, "%s", r);
+    cr_assert(strstr(r, "larger than the limit of 64 bytes") != NULL, "%s", r);
+    close(fd);
+}
+
+Test(http_server, chunked_body_over_limit_is_413)
+{
+    const char *raw = "POST /echo/x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "28\r\naaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n"
+                      "28\r\naaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n0\r\n\r\n";
+    const char *r = request(raw);
+    cr_assert(strstr(r, "HTTP/1.1 413") == r, "%s", r);
+}
+
+Test(http_server, body_at_the_limit_is_accepted)
+{
+    char raw[512];
+    int n = snprintf(raw, sizeof(raw),
+                     "POST /echo/x HTTP/1.1\r\nHost: t\r\nContent-Length: 64\r\n\r\n%064d", 7);
+    int fd = dial();
+    const char *r = exchange(fd, raw, (size_t)n);
+    cr_assert(strstr(r, "HTTP/1.1 200") == r, "%s", r);
+    close(fd);
+}
+
+Test(http_server, reply_from_another_thread)
+{
+    const char *r = request("GET /async HTTP/1.1\r\nHost: t\r\n\r\n");
+    cr_assert(strstr(r, "HTTP/1.1 202") == r, "%s", r);
+    cr_assert(strstr(r, "\r\n\r\nlater") != NULL, "%s", r);
+}
+
+Test(http_server, keep_alive_serves_several_requests)
+{
+    int fd = dial();
+    for (int i = 0; i < 3; i++) {
+        const char *raw = i == 1 ? "GET /async HTTP/1.1\r\nHost: t\r\n\r\n"
+                                 : "GET /echo/k HTTP/1.1\r\nHost: t\r\n\r\n";
+        const char *r = exchange(fd, raw, strlen(raw));
+        cr_assert(strstr(r, i == 1 ? "HTTP/1.1 202" : "HTTP/1.1 200") == r, "%d: %s", i, r);
+    }
+    close(fd);
+}
+
+Test(http_listen, bad_addresses_are_explained)
+{
+    hr_http_server *s = NULL;
+    hr_error err;
+    hr_http_options o = {.listen = "127.0.0.1"};
+    cr_assert_eq(hr_http_start(&o, routes, 3, &s, &err), HR_EINVAL);
+    cr_assert_str_eq(err.msg, "--listen 127.0.0.1: expected ADDRESS:PORT");
+    o.listen = "127.0.0.1:99999";
+    cr_assert_eq(hr_http_start(&o, routes, 3, &s, &err), HR_EINVAL);
+    cr_assert_str_eq(err.msg, "--listen 127.0.0.1:99999: the port must be 0 to 65535");
+    o.listen = "[::1:80";
+    cr_assert_eq(hr_http_start(&o, routes, 3, &s, &err), HR_EINVAL);
+    cr_assert_str_eq(err.msg, "--listen [::1:80: expected [ADDRESS]:PORT");
+}
+
+Test(http_listen, port_in_use_is_an_error)
+{
+    hr_http_server *a = NULL, *b = NULL;
+    hr_error err;
+    char addr[64];
+    hr_http_options o = {.listen = "127.0.0.1:0"};
+    cr_assert_eq(hr_http_start(&o, routes, 3, &a, &err), HR_OK);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", (unsigned)hr_http_port(a));
+    o.listen = addr;
+    cr_assert_eq(hr_http_start(&o, routes, 3, &b, &err), HR_EIO);
+    cr_assert(strstr(err.msg, "Address already in use") != NULL, "%s", err.msg);
+    hr_http_stop(a);
+}

@@ -1,1 +1,1034 @@
+/*
+ * test_store.c - the store against a real SQLite database in a fresh
+ * folder per test: round trips, transitions, group commit, filters and
+ * paging, durability across reopen, settings, draining, a full database.
+ */
+#include "store/store.h"
+
+#include "core/limits.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/metrics.h"
+#include "core/timefmt.h"
+
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static char dir[64];
+static hr_store *st;
+
+static void setup(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/herald-store-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+    st = NULL;
+    hr_metrics_reset();
+    hr_log_set_level(HR_LOG_WARN);
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void teardown(void)
+{
+    hr_store_close(st);
+    st = NULL;
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+static hr_store *open_with(hr_store_options o)
+{
+    hr_store *s = NULL;
+    hr_error err;
+    o.dir = dir;
+    cr_assert_eq(hr_store_open(&o, &s, &err), HR_OK, "open: %s", err.msg);
+    return s;
+}
+
+static hr_store *open_store(void)
+{
+    hr_store_options o = {0};
+    return open_with(o);
+}
+
+/* A stage event the way the GoCD ingest builds one; raw is a body with
+ * non-ASCII text. */
+static hr_event *stage_ev(const char *pipeline, const char *stage, const char *counter,
+                          const char *state, const char *result)
+{
+    hr_event *ev = hr_event_new();
+    char raw[512];
+    int n;
+
+    ev->source = hr_strdup(HR_SOURCE_GOCD);
+    ev->kind = hr_strdup(HR_KIND_STAGE_STATUS);
+    ev->version = hr_strdup("4.0");
+    ev->pipeline_name = hr_strdup(pipeline);
+    ev->pipeline_counter = hr_strdup(counter);
+    ev->pipeline_label = hr_strdup(counter);
+    ev->pipeline_group = hr_strdup("first");
+    ev->stage_name = hr_strdup(stage);
+    ev->stage_counter = hr_strdup("1");
+    ev->stage_state = hr_strdup(state);
+    ev->stage_result = hr_strdup(result);
+    ev->approval_type = hr_strdup("success");
+    ev->approved_by = hr_strdup("changes");
+    ev->stage_created_at = 1310584997100;    /* 2011-07-13T19:23:17.100Z */
+    ev->stage_transition_at = 1310586217100; /* 2011-07-13T19:43:37.100Z */
+    ev->njobs = 1;
+    ev->jobs = hr_calloc(1, sizeof(hr_job));
+    ev->jobs[0].name = hr_strdup("compile");
+    ev->jobs[0].state = hr_strdup("Completed");
+    ev->jobs[0].result = hr_strdup(result);
+    ev->jobs[0].agent_uuid = hr_strdup("a1b2");
+    ev->jobs[0].scheduled_at = 1310584997100;
+    ev->jobs[0].assigned_at = HR_TIME_NONE;
+    ev->jobs[0].completed_at = 1310586217100;
+    ev->ncauses = 1;
+    ev->causes = hr_calloc(1, sizeof(hr_cause));
+    ev->causes[0].material_type = hr_strdup("git");
+    ev->causes[0].material = hr_strdup("https://example.com/repo.git");
+    ev->causes[0].config =
+        json_pack("{s:s,s:s}", "url", "https://example.com/repo.git", "branch", "main");
+    ev->causes[0].changed = true;
+    ev->causes[0].nmods = 1;
+    ev->causes[0].mods = hr_calloc(1, sizeof(hr_modification));
+    ev->causes[0].mods[0].revision = hr_strdup("1a2b3c");
+    ev->causes[0].mods[0].modified_at = 1310584000000;
+    ev->causes[0].mods[0].data = json_object();
+
+    n = snprintf(
+        raw, sizeof(raw),
+        "{\"pipeline\": {\"name\": \"%s\", \"counter\": \"%s\", \"stage\": "
+        "{\"name\": \"%s\", \"state\": \"%s\", \"result\": \"%s\"}},\n"
+        " \"note\": \"caf\xc3\xa9 \xe2\x9c\x93 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x9a\x80\"}",
+        pipeline, counter, stage, state, result);
+    ev->raw = hr_strndup(raw, (size_t)n);
+    ev->raw_len = (size_t)n;
+    return ev;
+}
+
+static hr_event *agent_ev(const char *uuid, const char *state)
+{
+    hr_event *ev = hr_event_new();
+    static const char body[] = "{\"uuid\": \"agent_uuid\", \"agent_state\": \"building\"}";
+    ev->source = hr_strdup(HR_SOURCE_GOCD);
+    ev->kind = hr_strdup(HR_KIND_AGENT_STATUS);
+    ev->version = hr_strdup("4.0");
+    ev->has_agent = true;
+    ev->agent.uuid = hr_strdup(uuid);
+    ev->agent.host_name = hr_strdup("agent-1");
+    ev->agent.ip_address = hr_strdup("127.0.0.1");
+    ev->agent.config_state = hr_strdup("Enabled");
+    ev->agent.agent_state = hr_strdup(state);
+    ev->agent.build_state = hr_strdup(state);
+    ev->agent.is_elastic = true;
+    ev->agent.transition_at = 1518676288998;
+    ev->raw = hr_strndup(body, sizeof(body) - 1);
+    ev->raw_len = sizeof(body) - 1;
+    return ev;
+}
+
+static void put_ok(hr_store *s, hr_event *ev)
+{
+    hr_error err;
+    cr_assert_eq(hr_store_put(s, ev, &err), HR_OK, "put: %s", err.msg);
+    cr_assert_gt(ev->id, 0);
+}
+
+/* Puts a new stage event and returns its id; *tr gets its transition. */
+static int64_t put_stage(hr_store *s, const char *pipeline, const char *stage, const char *counter,
+                         const char *state, const char *result, hr_transition *tr)
+{
+    hr_event *ev = stage_ev(pipeline, stage, counter, state, result);
+    int64_t id;
+    put_ok(s, ev);
+    id = ev->id;
+    if (tr != NULL)
+        *tr = ev->transition;
+    hr_event_free(ev);
+    return id;
+}
+
+static void assert_json_eq(json_t *got, json_t *want)
+{
+    if (!json_equal(got, want)) {
+        char *g = json_dumps(got, JSON_INDENT(1) | JSON_SORT_KEYS);
+        char *w = json_dumps(want, JSON_INDENT(1) | JSON_SORT_KEYS);
+        cr_log_error("got:\n%s\nwant:\n%s", g, w);
+        free(g);
+        free(w);
+        cr_assert_fail("JSON differs");
+    }
+}
+
+static json_t *get_event(hr_store *s, int64_t id)
+{
+    json_t *out = NULL;
+    hr_error err;
+    cr_assert_eq(hr_store_get_event(s, id, &out, &err), HR_OK, "get %lld: %s", (long long)id,
+                 err.msg);
+    return out;
+}
+
+static json_t *list(hr_store *s, hr_event_query q, int64_t *next)
+{
+    json_t *out = NULL;
+    int64_t n = -1;
+    hr_error err;
+    cr_assert_eq(hr_store_list_events(s, &q, &out, &n, &err), HR_OK, "list: %s", err.msg);
+    if (next != NULL)
+        *next = n;
+    return out;
+}
+
+/* The ids of a listed page, as a comma-separated string for assertions. */
+static const char *ids_of(json_t *arr, char *buf, size_t size)
+{
+    size_t i, len = 0;
+    buf[0] = '\0';
+    for (i = 0; i < json_array_size(arr); i++) {
+        json_t *v = json_array_get(arr, i);
+        int n = snprintf(buf + len, size - len, "%s%lld", i ? "," : "",
+                         (long long)json_integer_value(json_object_get(v, "id")));
+        if (n < 0 || (size_t)n >= size - len)
+            break;
+        len += (size_t)n;
+    }
+    return buf;
+}
+
+static const char *str_at(json_t *o, const char *path1, const char *path2)
+{
+    json_t *v = json_object_get(o, path1);
+    if (path2 != NULL)
+        v = json_object_get(v, path2);
+    return json_string_value(v);
+}
+
+Test(store, put_get_round_trip)
+{
+    int64_t before = hr_time_now_ms();
+    hr_event *ev = stage_ev("build-linux", "compile", "42", "Passed", "Passed");
+    json_t *got, *want, *gev, *raw;
+
+    st = open_store();
+    put_ok(st, ev);
+    cr_assert_eq(ev->id, 1);
+    cr_assert_eq(ev->transition, HR_TRANSITION_PASSED);
+    cr_assert(ev->received_at >= before && ev->received_at <= hr_time_now_ms(),
+              "received_at is set when the caller left it 0");
+
+    got = get_event(st, ev->id);
+    gev = json_object_get(got, "event");
+    cr_assert_eq(json_integer_value(json_object_get(gev, "id")), ev->id);
+    cr_assert_str_eq(str_at(gev, "source", NULL), "gocd");
+    cr_assert_str_eq(str_at(gev, "kind", NULL), "stage-status");
+    cr_assert_str_eq(str_at(gev, "version", NULL), "4.0");
+    cr_assert_str_eq(str_at(gev, "transition", NULL), "passed");
+    cr_assert_str_eq(str_at(gev, "pipeline", "name"), "build-linux");
+    cr_assert_str_eq(str_at(gev, "pipeline", "counter"), "42");
+    cr_assert_str_eq(str_at(gev, "stage", "name"), "compile");
+    cr_assert_str_eq(str_at(gev, "stage", "result"), "Passed");
+    cr_assert_str_eq(str_at(gev, "stage", "last_transition_at"), "2011-07-13T19:43:37.100Z");
+    cr_assert(json_is_null(json_object_get(json_object_get(gev, "stage"), "previous_stage_name")));
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(gev, "build_cause"), 0), "revision")),
+                     "1a2b3c");
+    /* Everything else: exactly hr_event_to_json of the event as it now is. */
+    want = hr_event_to_json(ev);
+    assert_json_eq(gev, want);
+
+    raw = json_object_get(got, "raw");
+    cr_assert(json_is_string(raw));
+    cr_assert_eq(json_string_length(raw), ev->raw_len);
+    cr_assert(memcmp(json_string_value(raw), ev->raw, ev->raw_len) == 0, "raw bytes are exact");
+    json_decref(want);
+    json_decref(got);
+    hr_event_free(ev);
+}
+
+Test(store, agent_event_round_trip)
+{
+    hr_event *ev = agent_ev("agent_uuid", "Building");
+    json_t *got, *want;
+
+    ev->received_at = 1518676289000;
+    st = open_store();
+    put_ok(st, ev);
+    cr_assert_eq(ev->transition, HR_TRANSITION_NONE);
+    cr_assert_eq(ev->received_at, 1518676289000, "a caller's received_at is kept");
+    got = get_event(st, ev->id);
+    want = hr_event_to_json(ev);
+    json_object_set_new(want, "transition", json_null());
+    assert_json_eq(json_object_get(got, "event"), want);
+    cr_assert_str_eq(str_at(got, "event", "received_at"), "2018-02-15T06:31:29.000Z");
+    cr_assert_str_eq(json_string_value(json_object_get(got, "raw")), ev->raw);
+    json_decref(want);
+    json_decref(got);
+    hr_event_free(ev);
+}
+
+Test(store, get_unknown_id)
+{
+    json_t *out = NULL;
+    hr_error err;
+    st = open_store();
+    cr_assert_eq(hr_store_get_event(st, 999, &out, &err), HR_ENOTFOUND);
+    cr_assert_str_eq(err.msg, "no event with id 999");
+    cr_assert_null(out);
+}
+
+Test(store, transitions)
+{
+    static const struct {
+        const char *pipeline, *stage, *state, *result;
+        hr_transition want;
+    } seq[] = {
+        {"p1", "build", "Building", "Unknown", HR_TRANSITION_BUILDING},
+        {"p1", "build", "Passed", "Passed", HR_TRANSITION_PASSED},
+        {"p1", "build", "Building", "Unknown", HR_TRANSITION_BUILDING},
+        {"p1", "build", "Failed", "Failed", HR_TRANSITION_BROKEN},
+        {"p1", "test", "Failed", "Failed", HR_TRANSITION_FAILED},
+        {"p2", "build", "Passed", "Passed", HR_TRANSITION_PASSED},
+        {"p1", "build", "Failing", "Unknown", HR_TRANSITION_FAILING},
+        {"p1", "build", "Failed", "Failed", HR_TRANSITION_STILL_FAILING},
+        {"p1", "build", "Cancelled", "Cancelled", HR_TRANSITION_CANCELLED},
+        {"p1", "build", "Passed", "Passed", HR_TRANSITION_FIXED},
+        {"p1", "test", "Passed", "Passed", HR_TRANSITION_FIXED},
+        {"p2", "build", "Failed", "Failed", HR_TRANSITION_BROKEN},
+    };
+    int64_t ids[sizeof(seq) / sizeof(seq[0])];
+    hr_event_query q = {.limit = 100};
+    json_t *stages, *events, *o;
+    hr_error err;
+
+    st = open_store();
+    for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+        hr_transition tr;
+        char counter[16];
+        snprintf(counter, sizeof(counter), "%zu", i + 1);
+        ids[i] =
+            put_stage(st, seq[i].pipeline, seq[i].stage, counter, seq[i].state, seq[i].result, &tr);
+        cr_assert_eq(tr, seq[i].want, "event %zu: got %s, want %s", i, hr_transition_name(tr),
+                     hr_transition_name(seq[i].want));
+        if (i == 8) {
+            /* A cancelled run leaves the last completed result alone. */
+            cr_assert_eq(hr_store_list_stages(st, &stages, &err), HR_OK, "%s", err.msg);
+            o = json_array_get(stages, 0);
+            cr_assert_str_eq(str_at(o, "last_result", NULL), "Failed");
+            cr_assert_str_eq(str_at(o, "last_state", NULL), "Cancelled");
+            json_decref(stages);
+        }
+    }
+
+    /* The stored transitions are what the API lists. */
+    events = list(st, q, NULL);
+    cr_assert_eq(json_array_size(events), sizeof(seq) / sizeof(seq[0]));
+    for (size_t i = 0; i < json_array_size(events); i++) {
+        size_t k = sizeof(seq) / sizeof(seq[0]) - 1 - i;
+        o = json_array_get(events, i);
+        cr_assert_eq(json_integer_value(json_object_get(o, "id")), ids[k]);
+        cr_assert_str_eq(str_at(o, "transition", NULL), hr_transition_name(seq[k].want));
+    }
+    json_decref(events);
+
+    cr_assert_eq(hr_store_list_stages(st, &stages, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(json_array_size(stages), 3);
+    o = json_array_get(stages, 0);
+    cr_assert_str_eq(str_at(o, "pipeline", NULL), "p1");
+    cr_assert_str_eq(str_at(o, "stage", NULL), "build");
+    cr_assert_str_eq(str_at(o, "last_result", NULL), "Passed");
+    cr_assert_str_eq(str_at(o, "last_state", NULL), "Passed");
+    cr_assert_str_eq(str_at(o, "last_counter", NULL), "10");
+    cr_assert_eq(json_integer_value(json_object_get(o, "last_event_id")), ids[9]);
+    cr_assert(json_is_string(json_object_get(o, "updated_at")));
+    o = json_array_get(stages, 1);
+    cr_assert_str_eq(str_at(o, "stage", NULL), "test");
+    cr_assert_str_eq(str_at(o, "last_result", NULL), "Passed");
+    o = json_array_get(stages, 2);
+    cr_assert_str_eq(str_at(o, "pipeline", NULL), "p2");
+    cr_assert_str_eq(str_at(o, "last_result", NULL), "Failed");
+    cr_assert_eq(json_integer_value(json_object_get(o, "last_event_id")), ids[11]);
+    json_decref(stages);
+}
+
+Test(store, building_first_leaves_no_result)
+{
+    json_t *stages;
+    hr_error err;
+    hr_transition tr;
+
+    st = open_store();
+    put_stage(st, "p", "s", "1", "Building", "Unknown", &tr);
+    cr_assert_eq(hr_store_list_stages(st, &stages, &err), HR_OK, "%s", err.msg);
+    cr_assert(json_is_null(json_object_get(json_array_get(stages, 0), "last_result")));
+    json_decref(stages);
+    put_stage(st, "p", "s", "1", "Failed", "Failed", &tr);
+    cr_assert_eq(tr, HR_TRANSITION_FAILED);
+}
+
+/* Completions counted across threads. */
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    size_t done, ok;
+    int last_status;
+    char last_msg[HR_ERROR_MSG_MAX];
+} tally;
+
+static tally tl = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, ""};
+
+static void count_done(void *ctx, int status, const hr_error *err)
+{
+    (void)ctx;
+    pthread_mutex_lock(&tl.lock);
+    tl.done++;
+    if (status == HR_OK) {
+        tl.ok++;
+        cr_assert_null(err);
+    } else {
+        tl.last_status = status;
+        snprintf(tl.last_msg, sizeof(tl.last_msg), "%s", err != NULL ? err->msg : "(no error)");
+    }
+    pthread_cond_broadcast(&tl.cond);
+    pthread_mutex_unlock(&tl.lock);
+}
+
+static void tally_reset(void)
+{
+    pthread_mutex_lock(&tl.lock);
+    tl.done = tl.ok = 0;
+    tl.last_status = 0;
+    tl.last_msg[0] = '\0';
+    pthread_mutex_unlock(&tl.lock);
+}
+
+/* Waits (at most 60 s) until n completions have run. */
+static void tally_wait(size_t n)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 60;
+    pthread_mutex_lock(&tl.lock);
+    while (tl.done < n)
+        if (pthread_cond_timedwait(&tl.cond, &tl.lock, &until) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&tl.lock);
+    cr_assert_eq(tl.done, n, "%zu of %zu completions ran", tl.done, n);
+}
+
+#define NTHREADS 8
+#define PER_THREAD 25
+
+typedef struct {
+    int t;
+    hr_event *evs[PER_THREAD];
+} submitter;
+
+static void *submit_many(void *arg)
+{
+    submitter *sb = arg;
+    for (int i = 0; i < PER_THREAD; i++) {
+        char counter[16];
+        hr_error err;
+        snprintf(counter, sizeof(counter), "%d", i + 1);
+        sb->evs[i] = stage_ev(sb->t % 2 ? "odd" : "even", "build", counter, "Passed", "Passed");
+        cr_assert_eq(hr_store_submit(st, sb->evs[i], count_done, NULL, &err), HR_OK, "%s", err.msg);
+    }
+    return NULL;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The value of one metric line "name value" in the exposition text. */
+static double metric(const char *text, const char *name)
+{
+    size_t n = strlen(name);
+    const char *p = text;
+    while ((p = strstr(p, name)) != NULL) {
+        if ((p == text || p[-1] == '\n') && p[n] == ' ')
+            return strtod(p + n + 1, NULL);
+        p += n;
+    }
+    cr_assert_fail("no metric %s", name);
+    return 0;
+}
+
+Test(store, group_commit_batches)
+{
+    submitter sb[NTHREADS];
+    pthread_t th[NTHREADS];
+    int64_t ids[NTHREADS * PER_THREAD];
+    size_t k = 0;
+    double commits, events, secs;
+    char *text;
+
+    tally_reset();
+    st = open_store();
+    for (int t = 0; t < NTHREADS; t++) {
+        sb[t].t = t;
+        pthread_create(&th[t], NULL, submit_many, &sb[t]);
+    }
+    for (int t = 0; t < NTHREADS; t++)
+        pthread_join(th[t], NULL);
+    tally_wait(NTHREADS * PER_THREAD);
+    cr_assert_eq(tl.ok, NTHREADS * PER_THREAD, "failed: %s", tl.last_msg);
+
+    for (int t = 0; t < NTHREADS; t++) {
+        for (int i = 0; i < PER_THREAD; i++) {
+            ids[k++] = sb[t].evs[i]->id;
+            hr_event_free(sb[t].evs[i]);
+        }
+    }
+    qsort(ids, k, sizeof(ids[0]), cmp_i64);
+    for (size_t i = 0; i < k; i++)
+        cr_assert_eq(ids[i], (int64_t)i + 1, "ids are distinct and dense");
+
+    hr_store_drain(st);
+    cr_assert_eq(hr_store_queue_depth(st), 0);
+    text = hr_metrics_render();
+    commits = metric(text, "herald_store_commit_batch_size_count");
+    events = metric(text, "herald_store_commit_batch_size_sum");
+    secs = metric(text, "herald_store_commit_seconds_sum");
+    cr_log_info("%d events in %.0f commits, mean commit %.3f ms", NTHREADS * PER_THREAD, commits,
+                secs * 1000 / commits);
+    cr_assert_eq(events, NTHREADS * PER_THREAD);
+    cr_assert(commits >= 1 && commits < NTHREADS * PER_THREAD,
+              "%.0f commits for %d events: no batching", commits, NTHREADS * PER_THREAD);
+    cr_assert_eq(metric(text, "herald_store_queue_depth"), 0);
+    free(text);
+}
+
+/* Puts the filter fixture: ids 1..5 in this order. */
+static void put_mix(hr_store *s)
+{
+    hr_event *ev;
+    put_stage(s, "p1", "build", "1", "Passed", "Passed", NULL); /* 1 */
+    put_stage(s, "p1", "test", "1", "Failed", "Failed", NULL);  /* 2 */
+    put_stage(s, "p2", "build", "7", "Passed", "Passed", NULL); /* 3 */
+    ev = agent_ev("u1", "Idle");                                /* 4 */
+    put_ok(s, ev);
+    hr_event_free(ev);
+    ev = hr_event_new(); /* 5: another source and kind */
+    ev->source = hr_strdup("herald");
+    ev->kind = hr_strdup("note");
+    put_ok(s, ev);
+    hr_event_free(ev);
+}
+
+static void expect_ids(hr_store *s, hr_event_query q, const char *want)
+{
+    char buf[256];
+    json_t *arr;
+    int64_t next;
+    q.limit = q.limit ? q.limit : 50;
+    arr = list(s, q, &next);
+    cr_assert_str_eq(ids_of(arr, buf, sizeof(buf)), want);
+    cr_assert_eq(next, 0);
+    json_decref(arr);
+}
+
+Test(store, list_filters)
+{
+    st = open_store();
+    put_mix(st);
+    expect_ids(st, (hr_event_query){0}, "5,4,3,2,1");
+    expect_ids(st, (hr_event_query){.source = "gocd"}, "4,3,2,1");
+    expect_ids(st, (hr_event_query){.source = "herald"}, "5");
+    expect_ids(st, (hr_event_query){.kind = "agent-status"}, "4");
+    expect_ids(st, (hr_event_query){.kind = "stage-status"}, "3,2,1");
+    expect_ids(st, (hr_event_query){.pipeline = "p1"}, "2,1");
+    expect_ids(st, (hr_event_query){.stage = "build"}, "3,1");
+    expect_ids(st, (hr_event_query){.pipeline = "p1", .stage = "build"}, "1");
+    expect_ids(st, (hr_event_query){.result = "Failed"}, "2");
+    expect_ids(st, (hr_event_query){.result = "Passed", .before_id = 3}, "1");
+    expect_ids(st, (hr_event_query){.source = "gocd", .kind = "stage-status", .result = "Passed"},
+               "3,1");
+    expect_ids(st, (hr_event_query){.pipeline = "nope"}, "");
+    /* Values travel as parameters: SQL in a filter is just a string. */
+    expect_ids(st, (hr_event_query){.pipeline = "p1' OR '1'='1"}, "");
+}
+
+Test(store, list_agent_transition_is_null)
+{
+    json_t *arr;
+    st = open_store();
+    put_mix(st);
+    arr = list(st, (hr_event_query){.kind = "agent-status", .limit = 10}, NULL);
+    cr_assert(json_is_null(json_object_get(json_array_get(arr, 0), "transition")));
+    cr_assert_str_eq(str_at(json_array_get(arr, 0), "agent", "uuid"), "u1");
+    json_decref(arr);
+}
+
+/* Pages through everything with the given limit and checks every event
+ * comes exactly once, newest first. */
+static void page_all(hr_store *s, size_t n, size_t limit)
+{
+    int64_t cursor = 0, expect = (int64_t)n;
+    size_t pages = 0, seen = 0;
+    do {
+        hr_event_query q = {.limit = limit, .before_id = cursor};
+        int64_t next;
+        json_t *arr = list(s, q, &next);
+        for (size_t i = 0; i < json_array_size(arr); i++)
+            cr_assert_eq(json_integer_value(json_object_get(json_array_get(arr, i), "id")),
+                         expect--);
+        seen += json_array_size(arr);
+        if (next != 0) {
+            cr_assert_eq(json_array_size(arr), limit);
+            cr_assert_eq(next,
+                         json_integer_value(json_object_get(json_array_get(arr, limit - 1), "id")));
+        }
+        cursor = next;
+        pages++;
+        json_decref(arr);
+        cr_assert(pages <= n + 1, "paging does not end");
+    } while (cursor != 0);
+    cr_assert_eq(seen, n);
+    cr_assert_eq(pages, n == 0 ? 1 : (n + limit - 1) / limit, "limit %zu: %zu pages", limit, pages);
+}
+
+Test(store, cursor_paging)
+{
+    st = open_store();
+    for (int i = 0; i < 23; i++) {
+        char c[8];
+        snprintf(c, sizeof(c), "%d", i);
+        put_stage(st, i % 3 ? "a" : "b", "s", c, "Passed", "Passed", NULL);
+    }
+    page_all(st, 23, 5);
+    page_all(st, 23, 23); /* exactly one full page: no next cursor */
+    page_all(st, 23, 1);
+    page_all(st, 23, 500);
+}
+
+Test(store, limit_is_clamped)
+{
+    json_t *arr;
+    int64_t next;
+    st = open_store();
+    put_mix(st);
+    arr = list(st, (hr_event_query){.limit = 0}, &next);
+    cr_assert_eq(json_array_size(arr), 1);
+    cr_assert_eq(next, 5);
+    json_decref(arr);
+    arr = list(st, (hr_event_query){.limit = 100000}, &next);
+    cr_assert_eq(json_array_size(arr), 5);
+    cr_assert_eq(next, 0);
+    json_decref(arr);
+}
+
+Test(store, reopen_keeps_everything)
+{
+    json_t *before, *after, *stages, *settings = json_pack("{s:s}", "url", "https://x");
+    hr_transition tr;
+    hr_error err;
+    int64_t id;
+
+    st = open_store();
+    put_stage(st, "p", "s", "1", "Passed", "Passed", NULL);
+    put_stage(st, "p", "s", "2", "Failed", "Failed", NULL);
+    put_stage(st, "q", "s", "1", "Passed", "Passed", NULL);
+    cr_assert_eq(hr_store_put_settings(st, settings, &err), HR_OK, "%s", err.msg);
+    before = list(st, (hr_event_query){.limit = 50}, NULL);
+    hr_store_close(st);
+
+    st = open_store();
+    after = list(st, (hr_event_query){.limit = 50}, NULL);
+    assert_json_eq(after, before);
+    cr_assert_eq(hr_store_get_settings(st, &stages, &err), HR_OK, "%s", err.msg);
+    assert_json_eq(stages, settings);
+    json_decref(stages);
+    /* Ids continue, and the stage's history survived the reopen. */
+    id = put_stage(st, "p", "s", "3", "Passed", "Passed", &tr);
+    cr_assert_eq(id, 4);
+    cr_assert_eq(tr, HR_TRANSITION_FIXED);
+    json_decref(before);
+    json_decref(after);
+    json_decref(settings);
+}
+
+Test(store, settings_put_get_replace)
+{
+    json_t *got,
+        *a = json_pack("{s:s,s:s}", "url", "https://herald.example", "token", "t\xc3\xb6ken"),
+        *b = json_pack("{s:s}", "other", ""), *bad = json_pack("{s:i}", "n", 1);
+    char *big = hr_calloc(HR_MAX_SETTING_BYTES + 2, 1);
+    json_t *huge;
+    hr_error err;
+
+    st = open_store();
+    cr_assert_eq(hr_store_get_settings(st, &got, &err), HR_OK, "%s", err.msg);
+    cr_assert(json_is_object(got) && json_object_size(got) == 0, "{} before any put");
+    json_decref(got);
+
+    cr_assert_eq(hr_store_put_settings(st, a, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(hr_store_get_settings(st, &got, &err), HR_OK, "%s", err.msg);
+    assert_json_eq(got, a);
+    json_decref(got);
+
+    cr_assert_eq(hr_store_put_settings(st, b, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(hr_store_get_settings(st, &got, &err), HR_OK, "%s", err.msg);
+    assert_json_eq(got, b);
+    json_decref(got);
+
+    cr_assert_eq(hr_store_put_settings(st, bad, &err), HR_EINVAL);
+    cr_assert(strstr(err.msg, "\"n\" must be a string") != NULL, "%s", err.msg);
+    memset(big, 'x', HR_MAX_SETTING_BYTES + 1);
+    huge = json_pack("{s:s}", "big", big);
+    cr_assert_eq(hr_store_put_settings(st, huge, &err), HR_EINVAL);
+    cr_assert_eq(hr_store_put_settings(st, NULL, &err), HR_EINVAL);
+    cr_assert_eq(hr_store_get_settings(st, &got, &err), HR_OK, "%s", err.msg);
+    assert_json_eq(got, b);
+    json_decref(got);
+    json_decref(a);
+    json_decref(b);
+    json_decref(bad);
+    json_decref(huge);
+    free(big);
+}
+
+Test(store, close_drains_the_queue)
+{
+    enum { N = 300 };
+    hr_event *evs[N];
+    hr_error err;
+    json_t *arr;
+    int64_t next;
+
+    tally_reset();
+    st = open_store();
+    for (int i = 0; i < N; i++) {
+        evs[i] = stage_ev("p", "s", "1", i % 2 ? "Passed" : "Failed", i % 2 ? "Passed" : "Failed");
+        cr_assert_eq(hr_store_submit(st, evs[i], count_done, NULL, &err), HR_OK, "%s", err.msg);
+    }
+    hr_store_close(st);
+    st = NULL;
+    cr_assert_eq(tl.done, N, "every completion ran before close returned");
+    cr_assert_eq(tl.ok, N, "failed: %s", tl.last_msg);
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(evs[i]->id, i + 1, "committed in submission order");
+        hr_event_free(evs[i]);
+    }
+
+    st = open_store();
+    arr = list(st, (hr_event_query){.limit = HR_MAX_API_PAGE}, &next);
+    cr_assert_eq(json_array_size(arr), N);
+    cr_assert_eq(next, 0);
+    json_decref(arr);
+}
+
+Test(store, drain_refuses_new_events_and_keeps_reads)
+{
+    hr_event *ev = stage_ev("p", "s", "1", "Passed", "Passed");
+    json_t *arr;
+    hr_error err;
+
+    st = open_store();
+    put_stage(st, "p", "s", "1", "Passed", "Passed", NULL);
+    hr_store_drain(st);
+    cr_assert_eq(hr_store_submit(st, ev, count_done, NULL, &err), HR_ECLOSED);
+    cr_assert(strstr(err.msg, "shutting down") != NULL, "%s", err.msg);
+    cr_assert_eq(ev->id, 0);
+    arr = list(st, (hr_event_query){.limit = 10}, NULL);
+    cr_assert_eq(json_array_size(arr), 1);
+    json_decref(arr);
+    hr_event_free(ev);
+}
+
+/* A completion that holds the writer until the test lets it go. */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int entered, released;
+} gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+
+static void hold_writer(void *ctx, int status, const hr_error *err)
+{
+    (void)ctx;
+    (void)status;
+    (void)err;
+    pthread_mutex_lock(&gate.lock);
+    gate.entered = 1;
+    pthread_cond_broadcast(&gate.cond);
+    while (!gate.released)
+        pthread_cond_wait(&gate.cond, &gate.lock);
+    pthread_mutex_unlock(&gate.lock);
+}
+
+Test(store, full_queue_is_refused)
+{
+    hr_store_options o = {.max_queue = 4};
+    hr_event *first = stage_ev("p", "s", "1", "Passed", "Passed"), *evs[5];
+    hr_error err;
+
+    tally_reset();
+    st = open_with(o);
+    cr_assert_eq(hr_store_submit(st, first, hold_writer, NULL, &err), HR_OK, "%s", err.msg);
+    pthread_mutex_lock(&gate.lock);
+    while (!gate.entered)
+        pthread_cond_wait(&gate.cond, &gate.lock);
+    pthread_mutex_unlock(&gate.lock);
+
+    for (int i = 0; i < 5; i++) {
+        evs[i] = stage_ev("p", "s", "2", "Passed", "Passed");
+        int rc = hr_store_submit(st, evs[i], count_done, NULL, &err);
+        cr_assert_eq(rc, i < 4 ? HR_OK : HR_ETOOBIG, "submit %d: %s", i, err.msg);
+    }
+    cr_assert_str_eq(err.msg, "store queue is full (4 events waiting)");
+    cr_assert_eq(hr_store_queue_depth(st), 5, "the held event and four waiting");
+
+    pthread_mutex_lock(&gate.lock);
+    gate.released = 1;
+    pthread_cond_broadcast(&gate.cond);
+    pthread_mutex_unlock(&gate.lock);
+    tally_wait(4);
+    cr_assert_eq(tl.ok, 4);
+    cr_assert_eq(evs[4]->id, 0);
+    for (int i = 0; i < 5; i++)
+        hr_event_free(evs[i]);
+    hr_event_free(first);
+}
+
+/* A stage event with a 3 KB body, so a capped database fills quickly. */
+static hr_event *big_ev(int i)
+{
+    const size_t pad = 3000;
+    char c[16];
+    hr_event *ev;
+    snprintf(c, sizeof(c), "%d", i + 1);
+    ev = stage_ev("p", "s", c, i % 2 ? "Failed" : "Passed", i % 2 ? "Failed" : "Passed");
+    ev->raw = hr_realloc(ev->raw, ev->raw_len + pad);
+    memset(ev->raw + ev->raw_len, ' ', pad);
+    ev->raw_len += pad;
+    return ev;
+}
+
+Test(store, full_database_fails_whole_events_and_recovers)
+{
+    hr_store_options o = {.max_pages = 24};
+    int64_t last_ok = 0;
+    int nok = 0, failed = 0;
+    hr_event *evs[10];
+    json_t *arr, *stages;
+    hr_transition tr;
+    hr_error err;
+
+    /* Fill the capped database until an event does not fit. */
+    st = open_with(o);
+    for (int i = 0; i < 500 && !failed; i++) {
+        hr_event *ev = big_ev(i);
+        int rc = hr_store_put(st, ev, &err);
+        if (rc == HR_OK) {
+            nok++;
+            last_ok = ev->id;
+        } else {
+            failed = 1;
+            cr_assert_eq(rc, HR_ESTORE);
+            cr_assert(strstr(err.msg, "full") != NULL, "%s", err.msg);
+            cr_assert_eq(ev->id, 0, "a failed event gets no id");
+            cr_assert_eq(ev->transition, HR_TRANSITION_NONE);
+        }
+        hr_event_free(ev);
+    }
+    cr_assert(failed, "the cap was never reached");
+    cr_assert_gt(nok, 0);
+
+    /* While full, every event of a batch fails, each with the cause. */
+    tally_reset();
+    for (int i = 0; i < 10; i++) {
+        evs[i] = big_ev(1000 + i);
+        cr_assert_eq(hr_store_submit(st, evs[i], count_done, NULL, &err), HR_OK, "%s", err.msg);
+    }
+    tally_wait(10);
+    cr_assert_eq(tl.ok, 0);
+    cr_assert_eq(tl.last_status, HR_ESTORE);
+    cr_assert(strstr(tl.last_msg, "full") != NULL, "%s", tl.last_msg);
+    for (int i = 0; i < 10; i++) {
+        cr_assert_eq(evs[i]->id, 0);
+        hr_event_free(evs[i]);
+    }
+
+    /* Nothing of the failed events is readable. */
+    arr = list(st, (hr_event_query){.limit = HR_MAX_API_PAGE}, NULL);
+    cr_assert_eq(json_array_size(arr), (size_t)nok);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(arr, 0), "id")), last_ok);
+    json_decref(arr);
+    cr_assert_eq(hr_store_list_stages(st, &stages, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(stages, 0), "last_event_id")),
+                 last_ok);
+    json_decref(stages);
+    hr_store_close(st);
+
+    /* With the cap lifted the store works again, ids continue. */
+    o.max_pages = 0;
+    st = open_with(o);
+    int64_t id = put_stage(st, "p", "s", "y", "Passed", "Passed", &tr);
+    cr_assert_eq(id, last_ok + 1);
+    cr_assert_eq(tr, nok % 2 ? HR_TRANSITION_PASSED : HR_TRANSITION_FIXED);
+}
+
+Test(store, recovers_in_place_once_space_is_freed)
+{
+    hr_store_options o = {.max_pages = 40};
+    char *big = hr_calloc(60000 + 1, 1);
+    json_t *large, *small = json_pack("{s:s}", "url", "https://x");
+    hr_error err;
+    hr_event *ev = NULL;
+    int rc = HR_OK;
+
+    memset(big, 'x', 60000);
+    large = json_pack("{s:s}", "blob", big);
+    st = open_with(o);
+    cr_assert_eq(hr_store_put_settings(st, large, &err), HR_OK, "%s", err.msg);
+    for (int i = 0; i < 500 && rc == HR_OK; i++) {
+        hr_event_free(ev);
+        ev = big_ev(i);
+        rc = hr_store_put(st, ev, &err);
+    }
+    cr_assert_eq(rc, HR_ESTORE, "the cap was never reached");
+    cr_assert_eq(ev->id, 0);
+
+    /* Replacing the large settings frees pages inside the database; the
+     * same event, resent, now fits without reopening the store. */
+    cr_assert_eq(hr_store_put_settings(st, small, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(hr_store_put(st, ev, &err), HR_OK, "%s", err.msg);
+    cr_assert_gt(ev->id, 0);
+    hr_event_free(ev);
+    json_decref(large);
+    json_decref(small);
+    free(big);
+}
+
+Test(store, schema_and_pragmas)
+{
+    char path[128];
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    static const char *const filtered[] = {
+        "SELECT id, transition, doc FROM events WHERE source = 'x' ORDER BY id DESC LIMIT 5",
+        "SELECT id, transition, doc FROM events WHERE kind = 'x' ORDER BY id DESC LIMIT 5",
+        "SELECT id, transition, doc FROM events WHERE pipeline = 'x' ORDER BY id DESC LIMIT 5",
+        "SELECT id, transition, doc FROM events WHERE pipeline = 'x' AND stage = 'y' ORDER BY id "
+        "DESC LIMIT 5",
+        "SELECT id, transition, doc FROM events WHERE stage = 'y' ORDER BY id DESC LIMIT 5",
+        "SELECT id, transition, doc FROM events WHERE result = 'x' AND id < 10 ORDER BY id DESC "
+        "LIMIT 5",
+    };
+
+    st = open_store();
+    put_mix(st);
+    snprintf(path, sizeof(path), "%s/herald.db", dir);
+    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+
+    cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
+    cr_assert_str_eq((const char *)sqlite3_column_text(q, 0), "wal");
+    sqlite3_finalize(q);
+    cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
+    cr_assert_eq(sqlite3_column_int(q, 0), 1);
+    sqlite3_finalize(q);
+
+    /* Every API filter walks an index newest first, without a sort. */
+    for (size_t i = 0; i < sizeof(filtered) / sizeof(filtered[0]); i++) {
+        char sql[256];
+        int indexed = 0;
+        snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", filtered[i]);
+        cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK, "%s",
+                     sqlite3_errmsg(db));
+        while (sqlite3_step(q) == SQLITE_ROW) {
+            const char *detail = (const char *)sqlite3_column_text(q, 3);
+            cr_assert(strstr(detail, "TEMP B-TREE") == NULL, "%s: %s", filtered[i], detail);
+            indexed |= strstr(detail, "INDEX events_by_") != NULL;
+        }
+        cr_assert(indexed, "%s uses no index", filtered[i]);
+        sqlite3_finalize(q);
+    }
+    cr_assert_eq(sqlite3_close(db), SQLITE_OK);
+}
+
+Test(store, refuses_a_newer_schema)
+{
+    char path[128];
+    sqlite3 *db;
+    hr_store_options o = {.dir = dir};
+    hr_store *s = NULL;
+    hr_error err;
+
+    snprintf(path, sizeof(path), "%s/herald.db", dir);
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    cr_assert_eq(hr_store_open(&o, &s, &err), HR_ESTORE);
+    cr_assert_null(s);
+    cr_assert(strstr(err.msg, "schema version 99") != NULL, "%s", err.msg);
+}
+
+Test(store, open_errors)
+{
+    char sub[128];
+    hr_store_options o = {0};
+    hr_store *s = NULL;
+    hr_error err;
+
+    cr_assert_eq(hr_store_open(&o, &s, &err), HR_EINVAL);
+    snprintf(sub, sizeof(sub), "%s/missing/deeper", dir);
+    o.dir = sub;
+    cr_assert_eq(hr_store_open(&o, &s, &err), HR_EIO);
+    cr_assert(strstr(err.msg, sub) != NULL, "the message names the folder: %s", err.msg);
+    o.dir = dir;
+    o.readers = 1000;
+    cr_assert_eq(hr_store_open(&o, &s, &err), HR_EINVAL);
+    o.readers = 0;
+    o.max_batch = HR_MAX_STORE_BATCH + 1;
+    cr_assert_eq(hr_store_open(&o, &s, &err), HR_EINVAL);
+    cr_assert_null(s);
+}
+
+Test(store, submit_rejects_incomplete_events)
+{
+    hr_event *ev = hr_event_new();
+    hr_error err;
+    st = open_store();
+    cr_assert_eq(hr_store_submit(st, ev, count_done, NULL, &err), HR_EINVAL);
+    ev->source = hr_strdup("gocd");
+    ev->kind = hr_strdup(HR_KIND_STAGE_STATUS);
+    cr_assert_eq(hr_store_submit(st, ev, count_done, NULL, &err), HR_EINVAL);
+    cr_assert(strstr(err.msg, "pipeline name") != NULL, "%s", err.msg);
+    hr_event_free(ev);
+}
+
+Test(store, reads_see_every_commit)
+{
+    hr_store_options o = {.readers = 2};
+    st = open_with(o);
+    for (int i = 0; i < 20; i++) {
+        json_t *arr;
+        put_stage(st, "p", "s", "1", "Passed", "Passed", NULL);
+        arr = list(st, (hr_event_query){.limit = 50}, NULL);
+        cr_assert_eq(json_array_size(arr), (size_t)i + 1, "a reader sees every commit");
+        json_decref(arr);
+    }
+    hr_store_close(NULL); /* NULL is fine */
+}

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# herald's ingest benchmark. Prints herald's durable acknowledgements per
+# second and latency beside baselines measured in the same run, as ratios:
+#   - nginx answering 200 to the same POSTs (a null HTTP server)
+#   - a null libmicrohttpd server (herald's own HTTP stack, doing nothing)
+#   - raw SQLite inserts of event-sized rows, batched, WAL + synchronous=FULL
+# Load: wrk, keep-alive, CONNS connections from 2 threads, DURATION each.
+#   bench/run.sh                 (defaults: CONNS=32 DURATION=10s)
+#   CONNS=64 DURATION=20s bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+CONNS=${CONNS:-32}
+DURATION=${DURATION:-10s}
+THREADS=${THREADS:-2}
+scripts/deps.sh bench
+
+bdir=$root/build-bench
+[ -f "$bdir/build.ninja" ] || meson setup "$bdir" -Dbuildtype=release -Dtests=false >/dev/null
+ninja -C "$bdir" >/dev/null
+work=$(mktemp -d "$root/build-bench/run.XXXXXX")
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+export BODY_FILE=$root/tests/payloads/gocd/stage-status_v4_completed_failed.json
+bytes=$(stat -c %s "$BODY_FILE")
+
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+load() { # load PORT -> "rps p50 p99 requests errors non200"
+  wrk -t2 -c"$CONNS" -d"$DURATION" -s bench/post.lua "http://127.0.0.1:$1" 2>&1 |
+    sed -n 's/^RESULT rps=\([0-9.]*\) p50_ms=\([0-9.]*\) p99_ms=\([0-9.]*\) requests=\([0-9]*\) errors=\([0-9]*\) non200=\([0-9]*\)/\1 \2 \3 \4 \5 \6/p'
+}
+
+echo "herald ingest benchmark: $(nproc) cores, $CONNS connections, $DURATION per run, body $bytes bytes"
+echo
+
+# 1. nginx, returning 200 without reading further
+np=$(free_port)
+mkdir -p "$work/nginx"
+cat >"$work/nginx/nginx.conf" <<NGX
+worker_processes $THREADS;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx;
+  client_max_body_size 2m;
+  server {
+    listen 127.0.0.1:$np;
+    location / { client_body_buffer_size 64k; return 200 '{"status":"success"}'; }
+  }
+}
+NGX
+nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" & pids+=($!)
+wait_port "$np"
+read -r n_rps n_p50 n_p99 _ <<<"$(load "$np")"
+
+# 2. null libmicrohttpd server
+mp=$(free_port)
+"$bdir/bench/null_server" "$mp" "$THREADS" & pids+=($!)
+wait_port "$mp"
+read -r m_rps m_p50 m_p99 _ <<<"$(load "$mp")"
+
+# 3. herald, durable (synchronous=FULL)
+hp=$(free_port)
+"$bdir/herald" serve --listen "127.0.0.1:$hp" --data "$work/herald" --threads "$THREADS" \
+  --log-level warn & pids+=($!)
+wait_port "$hp"
+read -r h_rps h_p50 h_p99 h_reqs h_errs h_non200 <<<"$(load "$hp")"
+accepted=$(curl -s "http://127.0.0.1:$hp/metrics" | sed -n 's/^herald_events_total{kind="stage-status",outcome="accepted"} //p')
+commits=$(curl -s "http://127.0.0.1:$hp/metrics" | sed -n 's/^herald_store_commit_batch_size_count //p')
+
+# 4. raw SQLite batched inserts, rows the size of herald's (raw + normalised)
+rows=$((h_reqs > 20000 ? h_reqs : 20000))
+s_rps=$("$bdir/bench/sqlite_baseline" "$work/raw.db" "$rows" 64 "$bytes" | sed -n 's/rows_per_second=//p')
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+printf '%-34s %12s %10s %10s\n' "" "req/s" "p50 ms" "p99 ms"
+printf '%-34s %12.0f %10.3f %10.3f\n' "nginx, return 200 (null server)" "$n_rps" "$n_p50" "$n_p99"
+printf '%-34s %12.0f %10.3f %10.3f\n' "libmicrohttpd null server" "$m_rps" "$m_p50" "$m_p99"
+printf '%-34s %12.0f %10.3f %10.3f\n' "herald stage-status, durable" "$h_rps" "$h_p50" "$h_p99"
+printf '%-34s %12.0f\n' "raw SQLite inserts (batch 64)" "$s_rps"
+echo
+echo "herald / nginx null server:        $(ratio "$h_rps" "$n_rps")"
+echo "herald / libmicrohttpd null server: $(ratio "$h_rps" "$m_rps")"
+echo "herald / raw SQLite inserts:        $(ratio "$h_rps" "$s_rps")"
+echo "herald answered $h_reqs requests ($h_errs socket errors, $h_non200 non-200); $accepted events stored in $commits commits (mean batch $(ratio "${accepted:-0}" "${commits:-0}"))"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages herald needs, only those missing.
+#   scripts/deps.sh build   what building and running herald needs
+#   scripts/deps.sh test    that, plus what the test suite needs
+#   scripts/deps.sh bench   that, plus what the benchmarks need
+# Runs apt-get as root, or through sudo when not root.
+set -euo pipefail
+
+build=(build-essential meson ninja-build pkg-config
+       libjansson-dev libmicrohttpd-dev libsqlite3-dev)
+test=(libcriterion-dev python3 python3-pytest valgrind sqlite3 clang)
+bench=(wrk nginx-light)
+
+case "${1:-build}" in
+  build) want=("${build[@]}") ;;
+  test) want=("${build[@]}" "${test[@]}") ;;
+  bench) want=("${build[@]}" "${test[@]}" "${bench[@]}") ;;
+  *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "deps: installing ${missing[*]}" >&2
+$sudo apt-get update -q >/dev/null
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# herald's whole test suite, as `make test` and .ci/run run it:
+#   1. build (warnings are errors) and scripts/checksrc.sh
+#   2. Criterion unit tests, fuzz corpus replays, system tests (pytest
+#      driving the real daemon over loopback)
+#   3. the same under AddressSanitizer + UndefinedBehaviorSanitizer
+#   4. unit tests and a system-test subset under valgrind
+# Every runner's own counts are added up; the last line is
+# "N passed, N failed". Exit status 0 only when nothing failed.
+#
+# Environment: HERALD_TEST_QUICK=1 skips steps 3 and 4 (for a fast loop).
+set -u
+cd "$(dirname "$0")/.."
+root=$PWD
+PY=/usr/bin/python3
+logdir=$root/build/test-logs
+passed=0
+failed=0
+
+scripts/deps.sh test || { echo "0 passed, 1 failed"; exit 1; }
+
+note() { printf '\n== %s\n' "$*"; }
+pass() { passed=$((passed + $1)); }
+fail() { failed=$((failed + $1)); [ "$1" -gt 0 ] && echo "FAILED: $2"; }
+
+build_dir() { # build_dir DIR [meson options...]
+  local dir=$1; shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" "$@" >"$logdir.$(basename "$dir").setup" 2>&1 || { cat "$logdir.$(basename "$dir").setup"; return 1; }
+  fi
+  ninja -C "$dir" >"$logdir.$(basename "$dir").build" 2>&1 || { tail -50 "$logdir.$(basename "$dir").build"; return 1; }
+}
+
+# run_criterion LABEL CMD... : runs one Criterion binary, adds its counts.
+run_criterion() {
+  local label=$1; shift
+  local out rc line tested passing
+  out=$("$@" 2>&1); rc=$?
+  line=$(printf '%s\n' "$out" | sed 's/\x1b\[[0-9;]*m//g' | grep 'Synthesis:' | tail -1)
+  if [ -z "$line" ]; then
+    printf '%s\n' "$out" | tail -30
+    fail 1 "$label (no Criterion summary; exit $rc)"
+    return
+  fi
+  tested=$(printf '%s' "$line" | sed -E 's/.*Tested: ([0-9]+).*/\1/')
+  passing=$(printf '%s' "$line" | sed -E 's/.*Passing: ([0-9]+).*/\1/')
+  echo "$label: $passing of $tested passed"
+  pass "$passing"
+  if [ "$tested" -ne "$passing" ] || [ "$rc" -ne 0 ]; then
+    printf '%s\n' "$out" | grep -vE '^\[----\]|^\[====\] Running|^\[RUN|^\[PASS' | tail -40
+    local bad=$((tested - passing)); [ $bad -eq 0 ] && bad=1
+    fail $bad "$label"
+  fi
+}
+
+# run_one LABEL CMD... : a whole command is one test.
+run_one() {
+  local label=$1; shift
+  local out
+  if out=$("$@" 2>&1); then
+    echo "$label: passed"; pass 1
+  else
+    printf '%s\n' "$out" | tail -40
+    fail 1 "$label"
+  fi
+}
+
+# run_pytest LABEL [env...] -- [pytest args...]
+run_pytest() {
+  local label=$1; shift
+  local envs=()
+  while [ "$1" != "--" ]; do envs+=("$1"); shift; done
+  shift
+  local xml=$logdir/pytest-$label.xml
+  env "${envs[@]}" $PY -m pytest -q -p no:cacheprovider --junitxml="$xml" "$@" tests/system \
+    >"$logdir/pytest-$label.log" 2>&1
+  local rc=$?
+  if [ ! -f "$xml" ]; then
+    tail -40 "$logdir/pytest-$label.log"; fail 1 "$label (pytest did not run, exit $rc)"; return
+  fi
+  local counts
+  counts=$($PY - "$xml" <<'PYEOF'
+import sys, xml.etree.ElementTree as ET
+r = ET.parse(sys.argv[1]).getroot()
+suites = [r] if r.tag == "testsuite" else list(r)
+t = sum(int(s.get("tests", 0)) for s in suites)
+f = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+sk = sum(int(s.get("skipped", 0)) for s in suites)
+print(t - f - sk, f, sk)
+PYEOF
+)
+  read -r p f s <<<"$counts"
+  echo "$label: $p passed, $f failed, $s skipped"
+  [ "$f" -gt 0 ] && grep -E '^(FAILED|ERROR)' "$logdir/pytest-$label.log" | head -20
+  [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && { tail -20 "$logdir/pytest-$label.log"; f=1; }
+  pass "$p"; fail "$f" "$label"
+}
+
+units() { find "$1/tests/unit" -maxdepth 1 -type f -executable -name 'test_*' | sort; }
+replays() { find "$1/fuzz" -maxdepth 1 -type f -executable -name 'replay_*' | sort; }
+
+mkdir -p build
+mkdir -p "$logdir"
+
+note "build"
+if ! build_dir build; then echo "0 passed, 1 failed"; exit 1; fi
+run_one checksrc scripts/checksrc.sh
+
+note "unit tests"
+for t in $(units build); do run_criterion "unit/$(basename "$t")" "$t" --jobs 2; done
+
+note "fuzz corpus replay"
+for r in $(replays build); do
+  run_one "fuzz/$(basename "$r")" "$r" "fuzz/corpus/${r##*/replay_}"
+done
+
+note "system tests"
+run_pytest system HERALD_BIN="$root/build/herald" --
+
+if [ "${HERALD_TEST_QUICK:-0}" != 1 ]; then
+  note "AddressSanitizer + UndefinedBehaviorSanitizer"
+  if build_dir build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug; then
+    export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+    for t in $(units build-asan); do run_criterion "asan/$(basename "$t")" "$t" --jobs 2; done
+    for r in $(replays build-asan); do
+      run_one "asan/fuzz/$(basename "$r")" "$r" "fuzz/corpus/${r##*/replay_}"
+    done
+    run_pytest asan HERALD_BIN="$root/build-asan/herald" -- -m "not slow"
+    unset ASAN_OPTIONS UBSAN_OPTIONS
+  else
+    fail 1 "sanitizer build"
+  fi
+
+  note "valgrind"
+  vg="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect --trace-children=yes"
+  # Criterion runs each test in a child and ignores the child's exit status
+  # under valgrind, so every process logs to its own file and any
+  # non-empty log (valgrind -q writes only what it found) fails the binary.
+  for t in $(units build); do
+    vlog=$logdir/vg-$(basename "$t")
+    rm -rf "$vlog"; mkdir -p "$vlog"
+    run_criterion "valgrind/$(basename "$t")" $vg --log-file="$vlog/%p.log" "$t" --jobs 1
+    if grep -q . "$vlog"/*.log 2>/dev/null; then
+      cat "$vlog"/*.log | head -40
+      fail 1 "valgrind/$(basename "$t") (memory errors or leaks)"
+    fi
+  done
+  run_pytest valgrind HERALD_BIN="$root/build/herald" HERALD_WRAPPER="$vg" -- -m valgrind
+fi
+
+echo
+echo "$passed passed, $failed failed" | tee "$logdir/summary"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,35 @@
+/*
+ * api.h - herald's HTTP endpoints: what each path does.
+ *
+ *   POST /gocd/notification/<request-name>   GoCD's notification extension (gocd.c)
+ *   GET  /healthz                            200 once the store is open
+ *   GET  /metrics                            Prometheus text format
+ *   GET  /api/v1/events                      newest first, filtered, paged
+ *   GET  /api/v1/events/<id>                 one event and its raw body
+ *   GET  /api/v1/stages                      last known state of every stage
+ *   GET  /api/v1/settings                    the GoCD plugin settings, secrets masked
+ *
+ * Handlers run on the HTTP threads; reads use the store's read connections,
+ * and event writes answer from the store writer's completion.
+ */
+#ifndef HR_API_API_H
+#define HR_API_API_H
+
+#include "http/server.h"
+#include "store/store.h"
+
+#include <stddef.h>
+
+typedef struct hr_api {
+    hr_store *store; /* borrowed */
+    const char *version;
+} hr_api;
+
+/* Fills routes (room for max) with herald's endpoints, all bound to api;
+ * returns how many. */
+size_t hr_api_routes(hr_api *api, hr_http_route *routes, size_t max);
+
+/* The GoCD endpoints' handler, shared by hr_api_routes (gocd.c). */
+void hr_api_gocd_notification(hr_http_req *req, void *ctx);
+
+#endif

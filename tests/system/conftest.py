@@ -1,0 +1,188 @@
+"""Shared fixtures for herald's system tests.
+
+Every test drives the real daemon (HERALD_BIN, default build/herald) on
+loopback over real sockets, with its database in a real folder. With
+HERALD_WRAPPER set (for example to a valgrind command line) the daemon runs
+under it, and a non-zero exit at shutdown fails the test.
+"""
+import http.client
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT.parent / "shared" / "fixtures" / "gocd"
+PAYLOADS = ROOT / "tests" / "payloads" / "gocd"
+BIN = os.environ.get("HERALD_BIN", str(ROOT / "build" / "herald"))
+WRAPPER = shlex.split(os.environ.get("HERALD_WRAPPER", ""))
+SLOW = 10 if WRAPPER else 1  # valgrind runs the daemon many times slower
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "valgrind: also run with the daemon under valgrind")
+    config.addinivalue_line("markers", "slow: heavy; skipped under the sanitizers")
+
+
+class Herald:
+    """One herald daemon process, startable, stoppable and killable."""
+
+    def __init__(self, data_dir, log_path, args=()):
+        self.data_dir = Path(data_dir)
+        self.args = list(args)
+        self.proc = None
+        self.port = None
+        self.log_path = Path(log_path)
+        self.log = None
+
+    def start(self, port=0, wait=True):
+        self.log = open(self.log_path, "ab")
+        cmd = WRAPPER + [BIN, "serve", "--listen", f"127.0.0.1:{port}",
+                         "--data", str(self.data_dir)] + self.args
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log)
+        if not wait:
+            return self
+        deadline = time.time() + 30 * SLOW
+        while time.time() < deadline:
+            text = self.log_path.read_bytes()[offset:].decode(errors="replace")
+            m = re.search(r"\(port (\d+)\)", text)
+            if m:
+                self.port = int(m.group(1))
+                break
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"herald exited {self.proc.returncode}:\n{text}")
+            time.sleep(0.02)
+        else:
+            raise RuntimeError("herald did not start:\n" + self.log_text())
+        status, _ = self.get("/healthz")
+        assert status == 200
+        return self
+
+    def log_text(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def conn(self):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30 * SLOW)
+
+    def request(self, method, path, body=None, headers=None, conn=None):
+        c = conn or self.conn()
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+        if isinstance(body, str):
+            body = body.encode()
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        if conn is None:
+            c.close()
+        return r.status, data
+
+    def get(self, path):
+        return self.request("GET", path)
+
+    def get_json(self, path):
+        status, data = self.get(path)
+        return status, json.loads(data) if data else None
+
+    def gocd(self, name, body=None, version="4.0", conn=None):
+        """One GoCD notification plugin request; returns (status, parsed answer)."""
+        headers = {"Content-Type": "application/json"}
+        if version is not None:
+            headers["X-Go-Extension-Version"] = version
+        status, data = self.request("POST", f"/gocd/notification/{name}", body, headers, conn)
+        try:
+            return status, json.loads(data)
+        except ValueError:
+            return status, data
+
+    def events(self, **query):
+        q = "&".join(f"{k}={v}" for k, v in query.items())
+        status, data = self.get_json("/api/v1/events" + ("?" + q if q else ""))
+        assert status == 200, data
+        return data["events"]
+
+    def all_events(self):
+        out, cursor = [], None
+        while True:
+            q = "/api/v1/events?limit=500" + (f"&cursor={cursor}" if cursor else "")
+            status, data = self.get_json(q)
+            assert status == 200
+            out += data["events"]
+            cursor = data["next_cursor"]
+            if not cursor:
+                return out
+
+    def stop(self, sig=signal.SIGTERM, timeout=None):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        rc = self.proc.wait(timeout or 60 * SLOW)
+        self.proc = None
+        self.log.close()
+        return rc
+
+    def kill9(self):
+        return self.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def herald_factory(tmp_path):
+    started = []
+
+    def make(args=(), data_dir=None, start=True):
+        n = len(started)
+        h = Herald(data_dir or tmp_path / f"data{n}", tmp_path / f"herald{n}.log", args)
+        started.append(h)
+        return h.start() if start else h
+
+    yield make
+    for h in started:
+        if h.proc is not None:
+            rc = h.stop()
+            if WRAPPER:
+                assert rc == 0, "herald under %s exited %s:\n%s" % (WRAPPER[0], rc, h.log_text()[-4000:])
+
+
+@pytest.fixture
+def herald(herald_factory):
+    return herald_factory()
+
+
+def fill(text, values):
+    """Replaces each %s in text by the next value, in order."""
+    parts = text.split("%s")
+    assert len(parts) == len(values) + 1, (len(parts) - 1, len(values))
+    return parts[0] + "".join(v + p for v, p in zip(values, parts[1:]))
+
+
+def fill_fixture(name):
+    """A fixture from shared/fixtures/gocd with its %s placeholders filled as
+    the fixtures' README says; returns (text, version string)."""
+    text = (FIXTURES / name).read_text()
+    version = "4.0"
+    m = re.search(r"_v(\d)_", name)
+    if m:
+        version = f"{m.group(1)}.0"
+    if "%s" not in text:
+        return text, version
+    if name.startswith("stage-status"):
+        if version in ("1.0", "2.0"):
+            text = fill(text, [f"2019-01-0{i + 1}T10:11:12.{i:03d}Z" for i in range(8)])
+        elif version == "3.0":
+            text = fill(text, [f"2019-01-0{i + 1}T10:11:12.{i:03d}+0000" for i in range(8)])
+        else:
+            vals = []
+            for i in range(8):
+                vals += [f"fingerprint-{i}", f"2019-01-0{i + 1}T10:11:12.{i:03d}+0000"]
+            text = fill(text, vals)
+    else:
+        text = text.replace("%s", "2018-02-15T06:31:28.998+0000")
+    return text, version

@@ -1,0 +1,101 @@
+"""A full or read-only disk: herald answers failure with the reason, never
+success, and works again once the disk does. Needs root (it mounts a small
+tmpfs); skipped otherwise."""
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import PAYLOADS
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+TEMPLATE = json.loads((PAYLOADS / "stage-status_v4_completed_failed.json").read_text())
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    d = tmp_path / "disk"
+    d.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(d)], check=True)
+    yield d
+    subprocess.run(["umount", "-l", str(d)], check=False)
+
+
+def body(counter):
+    b = json.loads(json.dumps(TEMPLATE))
+    b["pipeline"]["name"] = "disk"
+    b["pipeline"]["counter"] = str(counter)
+    return b
+
+
+def fill(path):
+    with open(path, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    # fill the last partial block too
+    with open(str(path) + ".tail", "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 512)
+        except OSError:
+            pass
+
+
+def test_full_disk_answers_failure_and_recovers(herald_factory, small_disk):
+    h = herald_factory(data_dir=small_disk / "data")
+    filler = small_disk / "filler"
+    fill(filler)
+    acked, failures = [], []
+    for i in range(400):
+        status, answer = h.gocd("stage-status", body(i))
+        if status == 200 and answer == {"status": "success"}:
+            acked.append(str(i))
+        else:
+            assert status == 503, (status, answer)
+            assert answer["status"] == "failure"
+            failures.append(answer["messages"][0])
+            if len(failures) > 5:
+                break
+    assert failures, "the disk never filled up"
+    assert all("full" in m for m in failures), failures
+    assert failures[0].startswith("herald could not store the event: ")
+    # room again: the store works again without a restart
+    os.unlink(filler)
+    os.unlink(str(filler) + ".tail")
+    status, answer = h.gocd("stage-status", body("after"))
+    assert (status, answer) == (200, {"status": "success"}), answer
+    # and every acknowledged event is there after a restart
+    h.stop()
+    h.start()
+    stored = {e["pipeline"]["counter"] for e in h.all_events()}
+    assert set(acked) | {"after"} <= stored
+
+
+def test_read_only_disk_is_refused_at_start(herald_factory, small_disk):
+    """A filesystem cannot be remounted read-only while herald holds the
+    database open for writing, so the read-only case that really happens is
+    a data folder that went read-only while herald was down: herald must
+    refuse to start and say why, not run and answer success."""
+    h = herald_factory(data_dir=small_disk / "data")
+    status, answer = h.gocd("stage-status", body(1))
+    assert status == 200
+    assert h.stop() == 0
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    try:
+        h.start(wait=False)
+        rc = h.proc.wait(60)
+        h.proc = None
+        assert rc == 1
+        log = h.log_text()
+        assert "cannot open the store" in log, log[-2000:]
+        assert "cannot write to the data folder" in log and "Read-only file system" in log, \
+            log[-2000:]
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+    h.start()
+    assert {e["pipeline"]["counter"] for e in h.all_events()} == {"1"}

@@ -1,0 +1,137 @@
+"""Every request of GoCD's notification extension, every version, answered
+the way a real GoCD server expects (shared/PROTOCOL-NOTES.md)."""
+import json
+
+import pytest
+
+VERSIONS = ["1.0", "2.0", "3.0", "4.0"]
+
+
+@pytest.mark.valgrind
+@pytest.mark.parametrize("version", VERSIONS)
+def test_notifications_interested_in(herald, version):
+    status, answer = herald.gocd("notifications-interested-in", version=version)
+    assert status == 200
+    want = ["stage-status"] if version in ("1.0", "2.0") else ["stage-status", "agent-status"]
+    assert answer == {"notifications": want}
+
+
+def test_version_defaults_to_the_highest(herald):
+    status, answer = herald.gocd("notifications-interested-in", version=None)
+    assert (status, answer) == (200, {"notifications": ["stage-status", "agent-status"]})
+
+
+def test_unknown_version_is_refused(herald):
+    status, answer = herald.gocd("notifications-interested-in", version="5.0")
+    assert status == 400
+    assert answer == {"status": "failure", "messages": [
+        'X-Go-Extension-Version: expected one of 1.0, 2.0, 3.0, 4.0; got "5.0"']}
+
+
+def test_unknown_request_is_404_json(herald):
+    status, answer = herald.gocd("go.plugin-settings.get-icon")
+    assert status == 404
+    assert answer == {"error": "unknown request name for the notification extension: "
+                               "go.plugin-settings.get-icon"}
+
+
+@pytest.mark.parametrize("version", ["1.0", "2.0"])
+def test_agent_status_needs_version_3(herald, version):
+    status, answer = herald.gocd("agent-status", {"uuid": "x"}, version=version)
+    assert status == 404
+    assert "needs 3.0 or later" in answer["error"]
+
+
+@pytest.mark.valgrind
+@pytest.mark.parametrize("version", VERSIONS)
+def test_get_configuration(herald, version):
+    status, conf = herald.gocd("go.plugin-settings.get-configuration", version=version)
+    assert status == 200 and conf
+    for key, field in conf.items():
+        assert set(field) >= {"default-value", "secure", "required", "display-name",
+                              "display-order"}, key
+        assert isinstance(field["display-order"], str)
+        assert isinstance(field["secure"], bool) and isinstance(field["required"], bool)
+    assert conf["webhook_url"]["required"] is True
+    assert conf["webhook_headers"]["secure"] is True
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_get_view_is_a_form_for_every_setting(herald, version):
+    status, conf = herald.gocd("go.plugin-settings.get-configuration", version=version)
+    status, view = herald.gocd("go.plugin-settings.get-view", version=version)
+    assert status == 200
+    template = view["template"]
+    for key in conf:
+        assert f'ng-model="{key}"' in template, key
+        assert f"GOINPUTNAME[{key}].$error.server" in template, key
+
+
+def validate(herald, settings, version="4.0"):
+    body = {"plugin-settings": {k: {"value": v} for k, v in settings.items()}}
+    status, answer = herald.gocd("go.plugin-settings.validate-configuration", body, version)
+    assert status == 200, answer
+    return {e["key"]: e["message"] for e in answer}
+
+
+def test_validate_configuration_accepts_good_settings(herald):
+    assert validate(herald, {
+        "webhook_url": "https://hooks.example.com/ci?x=1", "webhook_method": "PUT",
+        "webhook_headers": "Authorization: Bearer abc\nX-Team: build",
+        "notify_on": "broken, fixed"}) == {}
+
+
+def test_validate_configuration_names_each_bad_key(herald):
+    errors = validate(herald, {
+        "webhook_url": "ftp://example.com", "webhook_method": "PATCH",
+        "webhook_headers": "Good: yes\nno colon here", "notify_on": "fixed,exploded"})
+    assert set(errors) == {"webhook_url", "webhook_method", "webhook_headers", "notify_on"}
+    assert "http" in errors["webhook_url"]
+    assert "PATCH" in errors["webhook_method"] or "GET" in errors["webhook_method"]
+    assert "line 2" in errors["webhook_headers"]
+    assert "exploded" in errors["notify_on"]
+
+
+def test_validate_configuration_requires_the_url(herald):
+    errors = validate(herald, {"webhook_method": "POST"})
+    assert "webhook_url" in errors
+
+
+def test_validate_configuration_with_a_bad_body_names_the_path(herald):
+    status, answer = herald.gocd("go.plugin-settings.validate-configuration",
+                                 {"plugin-settings": {"webhook_url": "x"}})
+    assert status == 400
+    assert answer["status"] == "failure"
+    assert any(m.startswith("plugin-settings.webhook_url") for m in answer["messages"]), answer
+
+
+@pytest.mark.valgrind
+def test_settings_changed_are_stored_and_secrets_masked(herald_factory):
+    h = herald_factory()
+    settings = {"webhook_url": "https://example.com/hook", "webhook_method": "POST",
+                "webhook_headers": "Authorization: Bearer s3cr3t-token", "unknown_key": "x"}
+    status, answer = h.gocd("go.plugin-settings.plugin-settings-changed", settings, "4.0")
+    assert (status, answer) == (200, {"status": "success"})
+    status, data = h.get_json("/api/v1/settings")
+    assert status == 200
+    assert data["settings"]["webhook_url"] == "https://example.com/hook"
+    assert data["settings"]["webhook_headers"] == "******"
+    assert "unknown_key" not in data["settings"]
+    assert "s3cr3t-token" not in json.dumps(data)
+    # durable: still there after a restart, and the secret never reached the log
+    h.stop()
+    h.start()
+    status, data = h.get_json("/api/v1/settings")
+    assert data["settings"]["webhook_method"] == "POST"
+    assert "s3cr3t-token" not in h.log_text()
+
+
+@pytest.mark.parametrize("version", ["1.0", "2.0"])
+def test_settings_changed_needs_version_3(herald, version):
+    status, _ = herald.gocd("go.plugin-settings.plugin-settings-changed", {}, version)
+    assert status == 404
+
+
+def test_only_post_is_allowed(herald):
+    status, _ = herald.request("GET", "/gocd/notification/stage-status")
+    assert status == 405
