@@ -23,7 +23,10 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-export BODY_FILE=$root/tests/payloads/gocd/stage-status_v4_completed_failed.json
+# BODY_FILE: the stage-status body to send (default: a typical completed stage,
+# one git material, two jobs; tests/payloads/gocd/stage-status_v4_completed_failed.json
+# is a heavy 6 KiB one with all eight material types).
+export BODY_FILE=${BODY_FILE:-$root/bench/stage-status.json}
 bytes=$(stat -c %s "$BODY_FILE")
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

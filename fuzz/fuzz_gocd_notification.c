@@ -17,13 +17,21 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Crashes (so the fuzzer records the input) when a call breaks its
- * contract. */
+ * contract. Messages travel to GoCD inside JSON, so each must be valid
+ * UTF-8: jansson refuses to make a string of one that is not, and the
+ * message would be lost. */
 static void check_outcome(int rc, const void *out, const hr_errlist *errs)
 {
     if (rc == HR_OK && (out == NULL || hr_errlist_count(errs) != 0))
         abort();
     if (rc != HR_OK && (rc != HR_EINVAL || out != NULL || hr_errlist_count(errs) == 0))
         abort();
+    for (size_t i = 0; i < errs->n; i++) {
+        json_t *m = json_string(errs->msgs[i]);
+        if (m == NULL)
+            abort();
+        json_decref(m);
+    }
 }
 
 static void run_event(int (*parse)(const char *, size_t, int, hr_event **, hr_errlist *),

@@ -3,6 +3,7 @@
 #include "core/mem.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -66,10 +67,50 @@ int hr_json_load(const char *buf, size_t len, json_t **out, hr_error *err)
     return HR_OK;
 }
 
+/* The length of the valid UTF-8 sequence at s (n bytes left), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    uint32_t cp, min;
+    size_t len;
+
+    if (s[0] < 0x80)
+        return 1;
+    if ((s[0] & 0xE0) == 0xC0) {
+        len = 2;
+        cp = s[0] & 0x1Fu;
+        min = 0x80;
+    } else if ((s[0] & 0xF0) == 0xE0) {
+        len = 3;
+        cp = s[0] & 0x0Fu;
+        min = 0x800;
+    } else if ((s[0] & 0xF8) == 0xF0) {
+        len = 4;
+        cp = s[0] & 0x07u;
+        min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3Fu);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+
 void hr_errlist_add(hr_errlist *l, const char *fmt, ...)
 {
     char buf[1024];
     va_list ap;
+    size_t n;
+
+    if (l == NULL)
+        return;
     if (l->n >= HR_MAX_ERRORS) {
         l->dropped++;
         return;
@@ -77,7 +118,39 @@ void hr_errlist_add(hr_errlist *l, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
+    /* Messages quote untrusted bytes (jansson's error text, a brief cut at
+     * 40 characters) and travel inside JSON, where jansson refuses invalid
+     * UTF-8: replace every byte that is not part of a valid sequence. */
+    n = strlen(buf);
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_len((const unsigned char *)buf + i, n - i);
+        if (k == 0) {
+            buf[i] = '?';
+            k = 1;
+        }
+        i += k;
+    }
     l->msgs[l->n++] = hr_strdup(buf);
+}
+
+int hr_json_load_object(const char *body, size_t len, hr_errlist *errs, json_t **out)
+{
+    hr_error err;
+    char brief[64];
+    json_t *root;
+
+    if (hr_json_load(body, len, &root, &err) != HR_OK) {
+        hr_errlist_add(errs, "%s", err.msg);
+        return HR_EINVAL;
+    }
+    if (!json_is_object(root)) {
+        hr_errlist_add(errs, "body: expected an object; got %s",
+                       hr_json_brief(root, brief, sizeof(brief)));
+        json_decref(root);
+        return HR_EINVAL;
+    }
+    *out = root;
+    return HR_OK;
 }
 
 size_t hr_errlist_count(const hr_errlist *l)

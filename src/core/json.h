@@ -26,6 +26,12 @@
  */
 int hr_json_load(const char *buf, size_t len, json_t **out, hr_error *err);
 
+/* hr_json_load for a request body that must be a JSON object. On failure
+ * adds the one message ("invalid JSON ..." or "body: expected an object;
+ * got ...") to errs and returns HR_EINVAL; *out is a new reference. */
+struct hr_errlist;
+int hr_json_load_object(const char *body, size_t len, struct hr_errlist *errs, json_t **out);
+
 /* Installs hr_malloc-backed allocators in jansson (call once at start). */
 void hr_json_init(void);
 
@@ -37,7 +43,9 @@ typedef struct hr_errlist {
 
 #define HR_ERRLIST_INIT {{0}, 0, 0}
 
-/* Adds one message; formatted like "pipeline.stage.state: expected ...". */
+/* Adds one message, formatted like "pipeline.stage.state: expected ...".
+ * Bytes that are not valid UTF-8 become '?', so the message always fits in
+ * a JSON string. l may be NULL (the message is then dropped). */
 void hr_errlist_add(hr_errlist *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Total problems seen, kept or not. */
 size_t hr_errlist_count(const hr_errlist *l);

@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Longest JSON path written into a message; longer ones are cut. */
@@ -96,11 +97,16 @@ static const char *item(char *buf, const char *at, size_t i)
 }
 
 /* A path step for a key the sender chose (a data or configuration map's
- * key): ".key" when it is a plain word, else ["key"] as JSON, cut short. */
+ * key): ".key" when it is a plain word, else ["key"] as JSON with every
+ * non-ASCII character escaped and cut at 40 characters, so the message
+ * stays short and a cut never splits a UTF-8 sequence. */
 static const char *child_key(char *buf, const char *at, const char *key, size_t len)
 {
-    char brief[BRIEF_LEN];
     bool plain = len > 0 && len <= 64;
+    json_t *k;
+    char *enc;
+    size_t n;
+
     for (size_t i = 0; plain && i < len; i++) {
         char ch = key[i];
         plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
@@ -108,9 +114,32 @@ static const char *child_key(char *buf, const char *at, const char *key, size_t 
     }
     if (plain)
         return child(buf, at, key);
-    json_t *k = json_stringn(key, len);
-    path_fmt(buf, "%s[%s]", at, hr_json_brief(k, brief, sizeof(brief)));
+    k = json_stringn(key, len);
+    enc = k != NULL ? json_dumps(k, JSON_ENCODE_ANY | JSON_ENSURE_ASCII) : NULL;
     json_decref(k);
+    if (enc == NULL)
+        return path_fmt(buf, "%s[?]", at);
+    n = strlen(enc);
+    if (n <= 42) {
+        path_fmt(buf, "%s[%s]", at, enc);
+        free(enc);
+        return buf;
+    }
+    /* Keep the quote and 40 characters, cutting before an escape that
+     * would not fit whole. */
+    n = 41;
+    for (size_t i = 1; i < n; i++) {
+        if (enc[i] != '\\')
+            continue;
+        size_t esc = enc[i + 1] == 'u' ? 6 : 2;
+        if (i + esc > n) {
+            n = i;
+            break;
+        }
+        i += esc - 1;
+    }
+    path_fmt(buf, "%s[%.*s...\"]", at, (int)n, enc);
+    free(enc);
     return buf;
 }
 
@@ -118,7 +147,7 @@ static void report(check *c, const char *at, const char *expected, const json_t 
 {
     char brief[BRIEF_LEN];
     hr_errlist_add(c->errs, "%s: expected %s; got %s", at, expected,
-                   hr_json_brief(got, brief, sizeof(brief)));
+                hr_json_brief(got, brief, sizeof(brief)));
 }
 
 /* "A, B, C" from a NULL-terminated list, into buf. */
@@ -268,8 +297,8 @@ static const json_t *want_array(check *c, const json_t *obj, const char *at, con
         return NULL;
     }
     if (json_array_size(v) > max) {
-        hr_errlist_add(c->errs, "%s: expected at most %zu entries; got %zu", child(path, at, key),
-                       max, json_array_size(v));
+        hr_errlist_add(c->errs, "%s: expected at most %zu entries; got %zu", child(path, at, key), max,
+                    json_array_size(v));
         return NULL;
     }
     return v;
@@ -530,28 +559,6 @@ static void set_header(hr_event *ev, const char *kind, int version, const char *
     ev->raw_len = len;
 }
 
-/* Parses the body; on failure the list gets hr_json_load's message. A root
- * that is not an object is reported as "body". */
-static int load_object(const char *body, size_t len, hr_errlist *errs, json_t **out)
-{
-    hr_error err;
-    char brief[BRIEF_LEN];
-    json_t *root;
-
-    if (hr_json_load(body, len, &root, &err) != HR_OK) {
-        hr_errlist_add(errs, "%s", err.msg);
-        return HR_EINVAL;
-    }
-    if (!json_is_object(root)) {
-        hr_errlist_add(errs, "body: expected an object; got %s",
-                       hr_json_brief(root, brief, sizeof(brief)));
-        json_decref(root);
-        return HR_EINVAL;
-    }
-    *out = root;
-    return HR_OK;
-}
-
 int hr_gocd_parse_version(const char *s, int *out)
 {
     static const char *const names[] = {"1.0", "2.0", "3.0", "4.0"};
@@ -588,12 +595,12 @@ int hr_gocd_stage_status(const char *body, size_t len, int version, hr_event **o
     c.version = version;
     if (version < HR_GOCD_MIN_VERSION || version > HR_GOCD_MAX_VERSION) {
         hr_errlist_add(errs,
-                       "stage-status: herald speaks notification extension versions 1.0 to "
-                       "4.0; got %d.0",
-                       version);
+                    "stage-status: herald speaks notification extension versions 1.0 to "
+                    "4.0; got %d.0",
+                    version);
         goto out;
     }
-    if (load_object(body, len, errs, &root) != HR_OK)
+    if (hr_json_load_object(body, len, errs, &root) != HR_OK)
         goto out;
 
     ev = hr_event_new();
@@ -632,17 +639,17 @@ int hr_gocd_agent_status(const char *body, size_t len, int version, hr_event **o
     if (version < 3 || version > HR_GOCD_MAX_VERSION) {
         if (version >= HR_GOCD_MIN_VERSION && version < 3)
             hr_errlist_add(errs,
-                           "agent-status: needs notification extension version 3.0 or "
-                           "later; got %d.0",
-                           version);
+                        "agent-status: needs notification extension version 3.0 or "
+                        "later; got %d.0",
+                        version);
         else
             hr_errlist_add(errs,
-                           "agent-status: herald speaks notification extension versions "
-                           "3.0 to 4.0; got %d.0",
-                           version);
+                        "agent-status: herald speaks notification extension versions "
+                        "3.0 to 4.0; got %d.0",
+                        version);
         goto out;
     }
-    if (load_object(body, len, errs, &root) != HR_OK)
+    if (hr_json_load_object(body, len, errs, &root) != HR_OK)
         goto out;
 
     ev = hr_event_new();

@@ -13,7 +13,9 @@
 
 #include "core/limits.h"
 
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,8 +32,8 @@ typedef struct setting {
 
 static const setting settings[] = {
     {"webhook_url", "Webhook URL", "", true, false},
-    {"webhook_method", "HTTP method", "POST", false, false},
-    {"webhook_headers", "Headers (one \"Name: value\" per line)", "", false, true},
+    {"webhook_method", "Method", "POST", false, false},
+    {"webhook_headers", "Headers", "", false, true},
     {"webhook_body", "Body template", "", false, false},
     {"notify_on", "Notify on", "any", false, false},
 };
@@ -63,83 +65,50 @@ json_t *hr_gocd_settings_configuration(void)
     "  <span class=\"form_error\" ng-show=\"GOINPUTNAME[" key "].$error.server\">"                 \
     "{{GOINPUTNAME[" key "].$error.server}}</span>\n"
 
+/* One line of HTML a line of C; the formatter would reflow it. */
+/* clang-format off */
 static const char view[] =
     "<div class=\"form_item_block\">\n"
     "  <label>Webhook URL:<span class=\"asterix\">*</span></label>\n"
-    "  <input type=\"text\" ng-model=\"webhook_url\" ng-required=\"true\""
-    " placeholder=\"https://hooks.example.com/gocd\"/>\n" FIELD_ERROR(
-        "webhook_url") "  <span class=\"form_help\">Where herald sends each notification: http:// "
-                       "or https://, a "
-                       "host and an optional port.</span>\n"
-                       "</div>\n"
-                       "<div class=\"form_item_block\">\n"
-                       "  <label>HTTP method:</label>\n"
-                       "  <select ng-model=\"webhook_method\">\n"
-                       "    <option value=\"GET\">GET</option>\n"
-                       "    <option value=\"POST\">POST</option>\n"
-                       "    <option value=\"PUT\">PUT</option>\n"
-                       "    <option value=\"DELETE\">DELETE</option>\n"
-                       "  </select>\n" FIELD_ERROR(
-                           "webhook_method") "  <span class=\"form_help\">POST when left "
-                                             "empty.</span>\n"
-                                             "</div>\n"
-                                             "<div class=\"form_item_block\">\n"
-                                             "  <label>Headers:</label>\n"
-                                             "  <textarea ng-model=\"webhook_headers\" rows=\"4\""
-                                             " placeholder=\"Authorization: Bearer "
-                                             "...\"></textarea>\n" FIELD_ERROR(
-                                                 "webhook_headers") "  <span "
-                                                                    "class=\"form_help\">One "
-                                                                    "\"Name: value\" per line. "
-                                                                    "Stored encrypted; they often "
-                                                                    "hold "
-                                                                    "tokens.</span>\n"
-                                                                    "</div>\n"
-                                                                    "<div "
-                                                                    "class=\"form_item_block\">\n"
-                                                                    "  <label>Body "
-                                                                    "template:</label>\n"
-                                                                    "  <textarea "
-                                                                    "ng-model=\"webhook_body\" "
-                                                                    "rows=\"8\"></"
-                                                                    "textarea>\n" FIELD_ERROR(
-                                                                        "webhook_body") "  <span "
-                                                                                        "class="
-                                                                                        "\"form_"
-                                                                                        "help\">"
-                                                                                        "Leave "
-                                                                                        "empty to "
-                                                                                        "send "
-                                                                                        "herald's "
-                                                                                        "JSON form "
-                                                                                        "of the "
-                                                                                        "event.</"
-                                                                                        "span>\n"
-                                                                                        "</div>\n"
-                                                                                        "<div "
-                                                                                        "class="
-                                                                                        "\"form_"
-                                                                                        "item_"
-                                                                                        "block\">\n"
-                                                                                        "  "
-                                                                                        "<label>"
-                                                                                        "Notify "
-                                                                                        "on:</"
-                                                                                        "label>\n"
-                                                                                        "  <input "
-                                                                                        "type="
-                                                                                        "\"text\" "
-                                                                                        "ng-model="
-                                                                                        "\"notify_"
-                                                                                        "on\" "
-                                                                                        "placeholde"
-                                                                                        "r=\"any\"/"
-                                                                                        ">"
-                                                                                        "\n" FIELD_ERROR(
-                                                                                            "notify"
-                                                                                            "_on") "  <span class=\"form_help\">Comma-separated: any, building, passed, failed, broken, fixed, "
-                                                                                                   "still_failing, cancelled, failing, agent. Empty means any.</span>\n"
-                                                                                                   "</div>\n";
+    "  <input type=\"text\" ng-model=\"webhook_url\""
+    " placeholder=\"https://hooks.example.com/gocd\"/>\n"
+    FIELD_ERROR("webhook_url")
+    "  <span class=\"form_help\">Where herald sends each notification: http:// or https://, a "
+    "host and an optional port.</span>\n"
+    "</div>\n"
+    "<div class=\"form_item_block\">\n"
+    "  <label>Method:</label>\n"
+    "  <select ng-model=\"webhook_method\">\n"
+    "    <option value=\"GET\">GET</option>\n"
+    "    <option value=\"POST\">POST</option>\n"
+    "    <option value=\"PUT\">PUT</option>\n"
+    "    <option value=\"DELETE\">DELETE</option>\n"
+    "  </select>\n"
+    FIELD_ERROR("webhook_method")
+    "  <span class=\"form_help\">POST when left empty.</span>\n"
+    "</div>\n"
+    "<div class=\"form_item_block\">\n"
+    "  <label>Headers:</label>\n"
+    "  <textarea ng-model=\"webhook_headers\" rows=\"4\""
+    " placeholder=\"Authorization: Bearer ...\"></textarea>\n"
+    FIELD_ERROR("webhook_headers")
+    "  <span class=\"form_help\">One \"Name: value\" per line. Stored encrypted: they often hold "
+    "tokens.</span>\n"
+    "</div>\n"
+    "<div class=\"form_item_block\">\n"
+    "  <label>Body template:</label>\n"
+    "  <textarea ng-model=\"webhook_body\" rows=\"8\"></textarea>\n"
+    FIELD_ERROR("webhook_body")
+    "  <span class=\"form_help\">Leave empty to send herald's JSON form of the event.</span>\n"
+    "</div>\n"
+    "<div class=\"form_item_block\">\n"
+    "  <label>Notify on:</label>\n"
+    "  <input type=\"text\" ng-model=\"notify_on\" placeholder=\"any\"/>\n"
+    FIELD_ERROR("notify_on")
+    "  <span class=\"form_help\">Comma-separated: any, building, passed, failed, broken, fixed, "
+    "still_failing, cancelled, failing, agent. Empty means any.</span>\n"
+    "</div>\n";
+/* clang-format on */
 
 const char *hr_gocd_settings_view(void)
 {
@@ -157,8 +126,9 @@ int hr_gocd_settings_is_secret(const char *key)
 }
 
 /* ---- value checks: each returns NULL when the value is fine, or writes
- * the message into msg and returns it. (s, len) is never NUL-terminated
- * by contract; hr_json_load refuses NUL bytes, so len is the whole value. */
+ * the message into msg and returns it. Values are read as (s, len);
+ * hr_json_load refuses NUL bytes and invalid UTF-8, so (s, len) is the
+ * whole value and valid UTF-8. */
 
 typedef const char *(*check_fn)(const char *s, size_t len, char *msg, size_t size);
 
@@ -206,6 +176,29 @@ static bool starts_with_ci(const char *s, size_t len, const char *prefix)
     return true;
 }
 
+/* How many of the first len bytes of s to quote in a message: at most max,
+ * without splitting a UTF-8 sequence (s is valid UTF-8, hr_json_load saw
+ * to that), since jansson refuses a message that is not. */
+static int shown(const char *s, size_t len, size_t max)
+{
+    size_t n = len;
+    if (n > max) {
+        n = max;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    }
+    return (int)n;
+}
+
+/* Replaces control characters in a message (quoted user text) by '?'. */
+static const char *printable(char *msg)
+{
+    for (char *p = msg; *p; p++)
+        if (is_control((unsigned char)*p))
+            *p = '?';
+    return msg;
+}
+
 static const char *say(char *msg, size_t size, const char *text)
 {
     snprintf(msg, size, "%s", text);
@@ -249,11 +242,15 @@ static const char *check_url(const char *s, size_t len, char *msg, size_t size)
             return say(msg, size, "URL host is not a valid IPv6 address");
         host_end++;
     } else {
-        for (host_end = host_start; host_end < end && s[host_end] != ':'; host_end++)
+        for (host_end = host_start; host_end < end && s[host_end] != ':'; host_end++) {
+            if ((unsigned char)s[host_end] >= 0x80)
+                return say(msg, size,
+                           "URL host must be ASCII (write an international name in punycode)");
             if (!is_host_char(s[host_end])) {
                 snprintf(msg, size, "URL host must not contain '%c'", s[host_end]);
                 return msg;
             }
+        }
         if (host_end == host_start)
             return say(msg, size, "URL must name a host");
     }
@@ -282,11 +279,8 @@ static const char *check_method(const char *s, size_t len, char *msg, size_t siz
         if (len == strlen(methods[i]) && memcmp(s, methods[i], len) == 0)
             return NULL;
     snprintf(msg, size, "Method must be one of GET, POST, PUT, DELETE; got \"%.*s\"",
-             len > 20 ? 20 : (int)len, s);
-    for (char *p = msg; *p; p++)
-        if (is_control((unsigned char)*p))
-            *p = '?';
-    return msg;
+             shown(s, len, 20), s);
+    return printable(msg);
 }
 
 /* One "Name: value" per line; blank lines are skipped, and a line may end
@@ -351,11 +345,8 @@ static const char *check_notify_on(const char *s, size_t len, char *msg, size_t 
             snprintf(msg, size,
                      "\"%.*s\" is not one of any, building, passed, failed, broken, fixed, "
                      "still_failing, cancelled, failing, agent",
-                     b - a > 40 ? 40 : (int)(b - a), s + a);
-            for (char *p = msg; *p; p++)
-                if (is_control((unsigned char)*p))
-                    *p = '?';
-            return msg;
+                     shown(s + a, b - a, 40), s + a);
+            return printable(msg);
         }
         at = end + 1;
     }
@@ -374,35 +365,19 @@ static void check_value(json_t *out, size_t i, const char *s, size_t len)
     const char *problem = NULL;
 
     if (len > HR_MAX_SETTING_BYTES) {
-        snprintf(msg, sizeof(msg), "must be at most %u bytes; got %zu", HR_MAX_SETTING_BYTES, len);
+        snprintf(msg, sizeof(msg), "Value must be at most %u bytes; got %zu", HR_MAX_SETTING_BYTES,
+                 len);
         problem = msg;
     } else if (checks[i] != NULL) {
         problem = checks[i](s, len, msg, sizeof(msg));
     }
-    if (problem != NULL)
-        json_array_append_new(out,
-                              json_pack("{s:s,s:s}", "key", settings[i].key, "message", problem));
-}
-
-/* Parses the body as an object; "body" names a root of another type. */
-static int load_object(const char *body, size_t len, hr_errlist *errs, json_t **out)
-{
-    hr_error err;
-    char brief[BRIEF_LEN];
-    json_t *root;
-
-    if (hr_json_load(body, len, &root, &err) != HR_OK) {
-        hr_errlist_add(errs, "%s", err.msg);
-        return HR_EINVAL;
+    /* Every message above is valid UTF-8; should one ever not be, the key
+     * must still be reported, or a bad value would pass as valid. */
+    if (problem != NULL) {
+        json_t *m = json_string(problem);
+        json_array_append_new(out, json_pack("{s:s,s:o}", "key", settings[i].key, "message",
+                                             m != NULL ? m : json_string("invalid value")));
     }
-    if (!json_is_object(root)) {
-        hr_errlist_add(errs, "body: expected an object; got %s",
-                       hr_json_brief(root, brief, sizeof(brief)));
-        json_decref(root);
-        return HR_EINVAL;
-    }
-    *out = root;
-    return HR_OK;
 }
 
 /* A setting's value as GoCD sends it: a string, or null (or, in the
@@ -420,7 +395,7 @@ static bool value_of(const json_t *v, const char *path, hr_errlist *errs, const 
     }
     if (!json_is_string(v)) {
         hr_errlist_add(errs, "%s: expected a string or null; got %s", path,
-                       hr_json_brief(v, brief, sizeof(brief)));
+                    hr_json_brief(v, brief, sizeof(brief)));
         return false;
     }
     *s = json_string_value(v);
@@ -442,12 +417,12 @@ int hr_gocd_settings_validate(const char *body, size_t len, json_t **out, hr_err
     if (errs == NULL)
         errs = &scratch;
     before = hr_errlist_count(errs);
-    if (load_object(body, len, errs, &root) != HR_OK)
+    if (hr_json_load_object(body, len, errs, &root) != HR_OK)
         goto out;
     ps = json_object_get(root, "plugin-settings");
     if (!json_is_object(ps)) {
         hr_errlist_add(errs, "plugin-settings: expected an object; got %s",
-                       hr_json_brief(ps, brief, sizeof(brief)));
+                    hr_json_brief(ps, brief, sizeof(brief)));
         goto out;
     }
     /* Unknown keys are left alone: GoCD sends back whatever it stored. */
@@ -458,7 +433,7 @@ int hr_gocd_settings_validate(const char *body, size_t len, json_t **out, hr_err
         snprintf(path, sizeof(path), "plugin-settings.%s", settings[i].key);
         if (entry != NULL && !json_is_object(entry)) {
             hr_errlist_add(errs, "%s: expected an object like {\"value\": \"...\"}; got %s", path,
-                           hr_json_brief(entry, brief, sizeof(brief)));
+                        hr_json_brief(entry, brief, sizeof(brief)));
             continue;
         }
         snprintf(path, sizeof(path), "plugin-settings.%s.value", settings[i].key);
@@ -488,7 +463,7 @@ int hr_gocd_settings_changed(const char *body, size_t len, json_t **out, hr_errl
     if (errs == NULL)
         errs = &scratch;
     before = hr_errlist_count(errs);
-    if (load_object(body, len, errs, &root) != HR_OK)
+    if (hr_json_load_object(body, len, errs, &root) != HR_OK)
         goto out;
     result = json_object();
     for (size_t i = 0; i < NSETTINGS; i++) {
@@ -499,7 +474,7 @@ int hr_gocd_settings_changed(const char *body, size_t len, json_t **out, hr_errl
             continue;
         if (n > HR_MAX_SETTING_BYTES) {
             hr_errlist_add(errs, "%s: expected at most %u bytes; got %zu bytes", settings[i].key,
-                           HR_MAX_SETTING_BYTES, n);
+                        HR_MAX_SETTING_BYTES, n);
             continue;
         }
         json_object_set_new(result, settings[i].key, json_stringn(s, n));

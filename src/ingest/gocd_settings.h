@@ -26,16 +26,22 @@ const char *hr_gocd_settings_view(void);
 /*
  * go.plugin-settings.validate-configuration. The body is
  * {"plugin-settings": {"KEY": {"value": "..."}}}. On success *out is a new
- * array [{"key", "message"}], empty when the settings are valid. A body
- * that is not of that shape gives HR_EINVAL with errs filled.
+ * array [{"key", "message"}], at most one entry per key in display order,
+ * empty when the settings are valid. A missing key, a missing "value" and
+ * a null value all count as "" (GoCD may leave out fields never filled
+ * in); unknown keys are ignored. A body that is not of that shape gives
+ * HR_EINVAL with errs filled (JSON paths such as
+ * "plugin-settings.notify_on.value"); errs may be NULL.
  */
 int hr_gocd_settings_validate(const char *body, size_t len, json_t **out, hr_errlist *errs);
 
 /*
  * go.plugin-settings.plugin-settings-changed. The body is flat
- * {"KEY": "value"}. On success *out is a new object of herald's known keys
- * with string values (unknown keys are dropped). HR_EINVAL with errs for
- * a body of another shape.
+ * {"KEY": "value"}. On success *out is a new object of the known keys the
+ * body holds, with string values (null becomes ""; unknown keys are
+ * dropped; values are not checked beyond HR_MAX_SETTING_BYTES, GoCD has
+ * already run validate-configuration). HR_EINVAL with errs for a body of
+ * another shape; errs may be NULL.
  */
 int hr_gocd_settings_changed(const char *body, size_t len, json_t **out, hr_errlist *errs);
 

@@ -30,20 +30,15 @@ def body(counter):
 
 
 def fill(path):
-    with open(path, "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError:
-            pass
-    # fill the last partial block too
-    with open(str(path) + ".tail", "wb", buffering=0) as f:
-        try:
-            while True:
-                f.write(b"\0" * 512)
-        except OSError:
-            pass
+    """Fills the filesystem: unbuffered writes of shrinking sizes until even
+    512 bytes no longer fit."""
+    with open(path, "wb", buffering=0) as f:
+        for size in (65536, 4096, 512):
+            try:
+                while True:
+                    f.write(b"\0" * size)
+            except OSError:
+                pass
 
 
 def test_full_disk_answers_failure_and_recovers(herald_factory, small_disk):
@@ -66,7 +61,6 @@ def test_full_disk_answers_failure_and_recovers(herald_factory, small_disk):
     assert failures[0].startswith("herald could not store the event: ")
     # room again: the store works again without a restart
     os.unlink(filler)
-    os.unlink(str(filler) + ".tail")
     status, answer = h.gocd("stage-status", body("after"))
     assert (status, answer) == (200, {"status": "success"}), answer
     # and every acknowledged event is there after a restart

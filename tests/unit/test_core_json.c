@@ -328,3 +328,30 @@ Test(json_init, allocators)
     json_t *v = LOAD_OK("{\"a\":[1,\"b\"]}");
     json_decref(v);
 }
+
+Test(errlist, invalid_utf8_in_a_message_is_replaced_not_dropped)
+{
+    hr_errlist l = HR_ERRLIST_INIT;
+    hr_errlist_add(&l, "a: got \"%s\"", "caf\xc3"); /* a character cut in two */
+    hr_errlist_add(&l, "b: got \"%s\"", "\xff\xfe ok \xc3\xa9");
+    json_t *a = hr_errlist_to_json(&l);
+    cr_assert_eq(json_array_size(a), 2);
+    cr_assert_str_eq(json_string_value(json_array_get(a, 0)), "a: got \"caf?\"");
+    cr_assert_str_eq(json_string_value(json_array_get(a, 1)), "b: got \"?? ok \xc3\xa9\"");
+    json_decref(a);
+    hr_errlist_clear(&l);
+}
+
+Test(load_object, non_objects_and_bad_json_give_one_message)
+{
+    hr_errlist l = HR_ERRLIST_INIT;
+    json_t *v = NULL;
+    cr_assert_eq(hr_json_load_object("[1]", 3, &l, &v), HR_EINVAL);
+    cr_assert_eq(hr_json_load_object("{", 1, &l, &v), HR_EINVAL);
+    cr_assert_eq(hr_json_load_object("{\"a\":1}", 7, &l, &v), HR_OK);
+    cr_assert_eq(l.n, 2);
+    cr_assert_str_eq(l.msgs[0], "body: expected an object; got an array");
+    cr_assert(strncmp(l.msgs[1], "invalid JSON at line 1", 22) == 0, "%s", l.msgs[1]);
+    json_decref(v);
+    hr_errlist_clear(&l);
+}

@@ -1360,6 +1360,14 @@ Test(gocd_stage, modification_data)
     expect_variant_refused("pipeline/build-cause/0/modifications/0/data", json_string("x"), 4,
                            "pipeline.build-cause[0].modifications[0].data: expected an "
                            "object; got \"x\"");
+    /* Odd keys are quoted with non-ASCII escaped, and cut without
+     * splitting an escape: the path stays ASCII. */
+    json_t *data = json_object();
+    json_object_set_new(data, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9",
+                        json_integer(1));
+    expect_variant_refused("pipeline/build-cause/0/modifications/0/data", data, 4,
+                           "pipeline.build-cause[0].modifications[0].data[\"\\u00E9\\u00E9"
+                           "\\u00E9\\u00E9\\u00E9\\u00E9...\"]: expected a string; got 1");
     /* null and missing data are an empty map, never NULL. */
     char *body = variant("pipeline/build-cause/0/modifications/0/data", json_null());
     hr_event *ev = stage_ok(body, strlen(body), 4);
@@ -1479,6 +1487,22 @@ Test(gocd_stage, malformed_json)
     EXPECT_STAGE_ERRORS("", 4, "invalid JSON: the body is empty");
     expect_errors_with(hr_gocd_stage_status, NULL, 0, 4,
                        (const char *const[]){"invalid JSON: the body is empty", NULL});
+}
+
+/* Messages reach GoCD inside JSON, so they must be valid UTF-8 even when
+ * jansson quotes a broken character or a brief cuts one in two. */
+Test(gocd_stage, messages_are_valid_utf8)
+{
+    char state[64];
+    EXPECT_STAGE_ERRORS("[\"\\\xc3\xa9\"]", 4,
+                        "invalid JSON at line 1, column 4: invalid escape near '\"\\?'");
+    /* 39 ASCII letters, then 2-byte characters: the 40-character cut
+     * falls inside the first of them. */
+    memset(state, 'a', 39);
+    memcpy(state + 39, "\xc3\xa9\xc3\xa9\xc3\xa9", 7);
+    expect_variant_refused("pipeline/stage/state", json_string(state), 4,
+                           "pipeline.stage.state: expected " STAGE_STATES
+                           "; got \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa?...\"");
 }
 
 Test(gocd_stage, too_deep)

@@ -288,6 +288,38 @@ Test(gocd_settings, notify_on_rules)
     expect_valid(PAIRS("webhook_url", "https://h", "notify_on", " failed ,, broken ,"));
 }
 
+/* Quoted user text is cut without splitting a UTF-8 sequence: jansson
+ * refuses a message that is not valid UTF-8, and a dropped message would
+ * let the value pass. */
+Test(gocd_settings, quoted_text_stays_valid_utf8)
+{
+    /* "PATCH" then eight 2-byte characters: byte 20 falls inside the
+     * eighth, so seven are quoted. */
+    expect_one_message(PAIRS("webhook_url", "https://h", "webhook_method",
+                             "PATCH"
+                             "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"),
+                       "webhook_method",
+                       "Method must be one of GET, POST, PUT, DELETE; got \"PATCH"
+                       "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                       "\"");
+    /* "xy" then fourteen 3-byte characters: the cut at 40 bytes keeps twelve. */
+    expect_one_message(
+        PAIRS(
+            "webhook_url", "https://h", "notify_on",
+            "xy"
+            "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac"
+            "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac"),
+        "notify_on",
+        "\"xy"
+        "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2"
+        "\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac"
+        "\" is not one of any, building, passed, failed, broken, "
+        "fixed, still_failing, cancelled, failing, agent");
+    URL_IS("https://b\xc3\xbc"
+           "cher.example/",
+           "URL host must be ASCII (write an international name in punycode)");
+}
+
 Test(gocd_settings, value_length_bound)
 {
     size_t n = HR_MAX_SETTING_BYTES + 1;
@@ -295,7 +327,7 @@ Test(gocd_settings, value_length_bound)
     cr_assert_not_null(big);
     memset(big, 'x', n);
     big[n] = '\0';
-    snprintf(msg, sizeof(msg), "must be at most %u bytes; got %zu", HR_MAX_SETTING_BYTES, n);
+    snprintf(msg, sizeof(msg), "Value must be at most %u bytes; got %zu", HR_MAX_SETTING_BYTES, n);
     expect_one_message(PAIRS("webhook_url", "https://h", "webhook_body", big), "webhook_body", msg);
     big[n - 1] = '\0';
     expect_valid(PAIRS("webhook_url", "https://h", "webhook_body", big));
