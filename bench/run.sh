@@ -17,7 +17,7 @@ scripts/deps.sh bench
 
 bdir=$root/build-bench
 [ -f "$bdir/build.ninja" ] || meson setup "$bdir" -Dbuildtype=release -Dtests=false >/dev/null
-ninja -C "$bdir" >/dev/null
+ninja -C "$bdir" >"$bdir.log" 2>&1 || { tail -30 "$bdir.log"; echo "bench: the build failed" >&2; exit 1; }
 work=$(mktemp -d "$root/build-bench/run.XXXXXX")
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }

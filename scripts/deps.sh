@@ -7,7 +7,8 @@
 set -euo pipefail
 
 build=(build-essential meson ninja-build pkg-config
-       libjansson-dev libmicrohttpd-dev libsqlite3-dev)
+       libjansson-dev libmicrohttpd-dev libsqlite3-dev
+       libyaml-dev libjq-dev libcurl4-openssl-dev libssl-dev)
 test=(libcriterion-dev python3 python3-pytest valgrind sqlite3 clang)
 bench=(wrk nginx-light)
 

@@ -3,11 +3,15 @@
  * together, and owns the process's signals.
  */
 #include "api/api.h"
+#include "api/app.h"
 #include "core/json.h"
+#include "core/timefmt.h"
+#include "route/config.h"
 #include "core/log.h"
 #include "http/server.h"
 #include "store/store.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -20,13 +24,17 @@
 #define DEFAULT_LISTEN "127.0.0.1:8190"
 #define DEFAULT_DATA "./data"
 
-static const char usage_text[] =
+/* The manual, in parts: C11 bounds one string literal at 4095 bytes. */
+static const char *const usage_parts[] = {
     "NAME\n"
     "    herald - a durable relay for CI notifications (GoCD, Jenkins, any CI)\n"
     "\n"
     "SYNOPSIS\n"
     "    herald serve [--listen ADDR:PORT] [--data DIR] [--config FILE]\n"
     "                 [--threads N] [--log-level LEVEL]\n"
+    "    herald check-config FILE\n"
+    "    herald replay [--url URL] (--delivery ID | --target NAME | --dead |\n"
+    "                  --since TIME [--until TIME])...\n"
     "    herald --help | --version\n"
     "\n"
     "DESCRIPTION\n"
@@ -40,8 +48,23 @@ static const char usage_text[] =
     "    a restart and a power cut. When the disk is full or read-only herald\n"
     "    answers failure (HTTP 503) and says why; it never claims success.\n"
     "\n"
+    "    Every accepted event is routed, in the transaction that stores it, to\n"
+    "    the targets the configuration names (webhooks with URL, method,\n"
+    "    headers and a jq body), and delivered at least once: with retries,\n"
+    "    exponential backoff, dead letters, signatures, and no reaching into\n"
+    "    private addresses unless allowed.\n"
+    "\n"
     "COMMANDS\n"
     "    serve   Run the daemon in the foreground until SIGTERM or SIGINT.\n"
+    "    check-config FILE\n"
+    "            Check a configuration file: print every problem with its line\n"
+    "            and column and exit 1, or print a summary and exit 0.\n"
+    "    replay  Ask a running herald to deliver again: one delivery\n"
+    "            (--delivery ID), a target's deliveries (--target NAME), dead\n"
+    "            letters only (--dead), or those created in a time range\n"
+    "            (--since, --until: 2026-11-22T10:00:00.000Z). Conditions\n"
+    "            combine. --url is herald's address (default\n"
+    "            http://" DEFAULT_LISTEN ").\n"
     "\n"
     "OPTIONS\n"
     "    -l, --listen ADDR:PORT\n"
@@ -52,8 +75,10 @@ static const char usage_text[] =
     "           Folder for the database DIR/herald.db, created if missing\n"
     "           (default " DEFAULT_DATA ").\n"
     "    -c, --config FILE\n"
-    "           Configuration file. It is checked to be readable; its contents\n"
-    "           (targets and routes) are not used by this version.\n"
+    "           The YAML configuration: targets, routes, delivery settings\n"
+    "           (examples/herald.yaml documents every key; ${VAR} reads the\n"
+    "           environment). herald refuses to start with a bad one. Without\n"
+    "           it, only the target set on GoCD's plugin settings page is used.\n"
     "    -t, --threads N\n"
     "           HTTP worker threads (default 2; 1 to 64).\n"
     "    -L, --log-level LEVEL\n"
@@ -62,7 +87,7 @@ static const char usage_text[] =
     "           Show this text.\n"
     "    -V, --version\n"
     "           Show herald's version.\n"
-    "\n"
+    "\n",
     "ENDPOINTS\n"
     "    POST /gocd/notification/REQUEST-NAME\n"
     "           One GoCD notification plugin request: the body is GoCD's request\n"
@@ -75,11 +100,22 @@ static const char usage_text[] =
     "    GET  /api/v1/events/ID     One event with its exact raw body.\n"
     "    GET  /api/v1/stages        Last known result of every pipeline stage.\n"
     "    GET  /api/v1/settings      The GoCD plugin settings, secrets masked.\n"
+    "    GET  /api/v1/config        The configuration in use, secrets masked.\n"
+    "    GET  /api/v1/deliveries    Deliveries with their attempts. Query: state\n"
+    "                               (pending, retrying, delivered, dead),\n"
+    "                               target, event, limit, cursor.\n"
+    "    POST /api/v1/deliveries/ID/retry    Deliver one again now.\n"
+    "    POST /api/v1/deliveries/replay      {\"target\", \"dead\", \"since\", \"until\"}.\n"
+    "    GET  /gocd/health-messages Failing targets, in the shape of GoCD's\n"
+    "                               server-health.add-messages.\n"
     "\n"
     "SIGNALS\n"
     "    SIGTERM, SIGINT\n"
     "           Stop accepting connections, commit every event already accepted,\n"
-    "           answer its request, and exit 0.\n"
+    "           answer its request, and exit 0. Deliveries in flight are sent\n"
+    "           again after the next start (at least once).\n"
+    "    SIGHUP Reload the configuration file. A file with problems is refused\n"
+    "           (they are logged) and the running configuration stays.\n"
     "\n"
     "FILES\n"
     "    DIR/herald.db, DIR/herald.db-wal, DIR/herald.db-shm\n"
@@ -88,15 +124,24 @@ static const char usage_text[] =
     "\n"
     "EXIT STATUS\n"
     "    0 after a clean shutdown; 1 when herald cannot start (the message\n"
-    "    says why); 2 for a usage error.\n"
+    "    says why), when check-config finds a problem or replay fails; 2 for a\n"
+    "    usage error.\n"
     "\n"
     "EXAMPLES\n"
-    "    herald serve --data /var/lib/herald --listen 127.0.0.1:8190\n"
+    "    herald serve --data /var/lib/herald --config /etc/herald.yaml\n"
+    "    herald check-config /etc/herald.yaml\n"
+    "    herald replay --target team-chat --dead\n"
     "    curl -s localhost:8190/api/v1/events?pipeline=build&limit=5\n"
-    "\n"
+    "\n",
     "SEE ALSO\n"
-    "    README.md, docs/gocd.md, docs/events.md, docs/operating.md\n";
+    "    README.md, docs/gocd.md, docs/events.md, docs/operating.md\n",
+};
 
+static void print_usage(FILE *f)
+{
+    for (size_t i = 0; i < sizeof(usage_parts) / sizeof(usage_parts[0]); i++)
+        fputs(usage_parts[i], f);
+}
 typedef struct serve_options {
     const char *listen, *data, *config;
     unsigned threads;
@@ -110,20 +155,6 @@ static int usage_error(const char *fmt, const char *arg)
     return 2;
 }
 
-static int check_config(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        hr_log_error("main", "cannot read the config file %s: %s", path, strerror(errno));
-        return 1;
-    }
-    fclose(f);
-    hr_log_info("main", "config file %s is readable (its targets and routes are not used by "
-                        "this version)",
-                path);
-    return 0;
-}
-
 static int serve(const serve_options *o)
 {
     hr_store_options so = {.dir = o->data};
@@ -131,6 +162,8 @@ static int serve(const serve_options *o)
     hr_http_route routes[16];
     hr_store *store = NULL;
     hr_http_server *http = NULL;
+    hr_app *app = NULL;
+    hr_errlist errs = HR_ERRLIST_INIT;
     hr_api api = {.version = HERALD_VERSION};
     hr_error err;
     sigset_t sigs;
@@ -141,16 +174,23 @@ static int serve(const serve_options *o)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (o->config != NULL && check_config(o->config) != 0)
-        return 1;
     if (hr_store_open(&so, &store, &err) != HR_OK) {
         hr_log_error("main", "cannot open the store: %s", err.msg);
         goto out;
     }
+    if (hr_app_start(o->config, store, &app, &errs) != HR_OK) {
+        for (size_t i = 0; i < errs.n; i++)
+            hr_log_error("config", "%s", errs.msgs[i]);
+        hr_log_error("main", "refusing to start: the configuration has %zu problems",
+                     hr_errlist_count(&errs));
+        goto out;
+    }
     api.store = store;
+    api.app = app;
     size_t nroutes = hr_api_routes(&api, routes, sizeof(routes) / sizeof(routes[0]));
     if (hr_http_start(&ho, routes, nroutes, &http, &err) != HR_OK) {
         hr_log_error("main", "%s", err.msg);
@@ -159,18 +199,33 @@ static int serve(const serve_options *o)
     hr_log_info("main", "herald %s listening on http://%s (port %u), data in %s", HERALD_VERSION,
                 o->listen, (unsigned)hr_http_port(http), o->data);
 
-    while (sigwait(&sigs, &sig) != 0)
-        ;
+    for (;;) {
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
+            break;
+        hr_log_info("main", "SIGHUP: reloading the configuration");
+        if (hr_app_reload(app, &errs) != HR_OK) {
+            for (size_t i = 0; i < errs.n; i++)
+                hr_log_error("config", "%s", errs.msgs[i]);
+            hr_log_error("main", "the new configuration has %zu problems; keeping the running one",
+                         hr_errlist_count(&errs));
+        }
+        hr_errlist_clear(&errs);
+    }
     hr_log_info("main", "%s: stopping; committing and answering accepted events",
                 sig == SIGTERM ? "SIGTERM" : "SIGINT");
     rc = 0;
 out:
     /* Order matters: stop taking connections, let the store commit and
-     * answer everything queued, then stop HTTP, then close the store. */
+     * answer everything queued, stop delivering, then stop HTTP, then close
+     * the store. */
     hr_http_quiesce(http);
     hr_store_drain(store);
+    hr_app_stop(app);
     hr_http_stop(http);
     hr_store_close(store);
+    hr_errlist_clear(&errs);
     if (rc == 0)
         hr_log_info("main", "stopped cleanly");
     return rc;
@@ -215,7 +270,7 @@ static int cmd_serve(int argc, char **argv)
             break;
         }
         case 'h':
-            fputs(usage_text, stdout);
+            print_usage(stdout);
             return 0;
         default:
             return usage_error("%s", "unknown option for serve");
@@ -226,16 +281,146 @@ static int cmd_serve(int argc, char **argv)
     return serve(&o);
 }
 
+static int cmd_check_config(int argc, char **argv)
+{
+    hr_errlist errs = HR_ERRLIST_INIT;
+    hr_config *c = NULL;
+    if (argc != 2)
+        return usage_error("%s", "check-config takes one FILE");
+    if (hr_config_load(argv[1], &c, &errs) != HR_OK) {
+        for (size_t i = 0; i < errs.n; i++)
+            fprintf(stderr, "%s\n", errs.msgs[i]);
+        if (errs.dropped > 0)
+            fprintf(stderr, "... and %zu more problems\n", errs.dropped);
+        fprintf(stderr, "%s: %zu problems\n", argv[1], hr_errlist_count(&errs));
+        hr_errlist_clear(&errs);
+        return 1;
+    }
+    printf("%s: ok: %zu targets, %zu routes\n", argv[1], c->ntargets, c->nroutes);
+    hr_config_free(c);
+    return 0;
+}
+
+/* Appends the answer's bytes to a bounded buffer. */
+typedef struct answer {
+    char buf[4096];
+    size_t len;
+} answer;
+
+static size_t on_answer(char *p, size_t size, size_t n, void *arg)
+{
+    answer *a = arg;
+    size_t k = size * n;
+    size_t room = sizeof(a->buf) - 1 - a->len;
+    memcpy(a->buf + a->len, p, k < room ? k : room);
+    a->len += k < room ? k : room;
+    a->buf[a->len] = '\0';
+    return size * n;
+}
+
+static int cmd_replay(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"url", required_argument, NULL, 'u'},    {"delivery", required_argument, NULL, 'i'},
+        {"target", required_argument, NULL, 'T'}, {"dead", no_argument, NULL, 'D'},
+        {"since", required_argument, NULL, 's'},  {"until", required_argument, NULL, 'e'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    const char *base = "http://" DEFAULT_LISTEN;
+    long long delivery = 0;
+    json_t *body = json_object();
+    char url[1024];
+    answer ans = {.len = 0};
+    int c, rc = 1;
+    int64_t t;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "u:i:T:Ds:e:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'u':
+            base = optarg;
+            break;
+        case 'i': {
+            char *end;
+            delivery = strtoll(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || delivery <= 0) {
+                json_decref(body);
+                return usage_error("--delivery %s: expected a delivery id", optarg);
+            }
+            break;
+        }
+        case 'T':
+            json_object_set_new(body, "target", json_string(optarg));
+            break;
+        case 'D':
+            json_object_set_new(body, "dead", json_true());
+            break;
+        case 's':
+        case 'e':
+            if (hr_time_parse(optarg, strlen(optarg), &t) != HR_OK) {
+                json_decref(body);
+                return usage_error("%s: expected a time like 2026-11-22T10:00:00.000Z", optarg);
+            }
+            json_object_set_new(body, c == 's' ? "since" : "until", json_string(optarg));
+            break;
+        case 'h':
+            print_usage(stdout);
+            json_decref(body);
+            return 0;
+        default:
+            json_decref(body);
+            return usage_error("%s", "unknown option for replay");
+        }
+    }
+    if (delivery == 0 && json_object_size(body) == 0) {
+        json_decref(body);
+        return usage_error("%s", "replay needs --delivery, --target, --dead, --since or --until");
+    }
+    if (delivery > 0)
+        snprintf(url, sizeof(url), "%s/api/v1/deliveries/%lld/retry", base, delivery);
+    else
+        snprintf(url, sizeof(url), "%s/api/v1/deliveries/replay", base);
+    char *text = json_dumps(body, JSON_COMPACT);
+    CURL *h = curl_easy_init();
+    long status = 0;
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, delivery > 0 ? "" : text);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_answer);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &ans);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+    CURLcode cc = curl_easy_perform(h);
+    if (cc != CURLE_OK) {
+        fprintf(stderr, "herald: cannot reach herald at %s: %s\n", base, curl_easy_strerror(cc));
+    } else {
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        json_t *a = json_loads(ans.buf, 0, NULL);
+        if (status == 200 && a != NULL) {
+            printf("%lld deliveries will be sent again\n",
+                   (long long)json_integer_value(json_object_get(a, "reset")));
+            rc = 0;
+        } else {
+            fprintf(stderr, "herald: replay refused (HTTP %ld): %s\n", status, ans.buf);
+        }
+        json_decref(a);
+    }
+    curl_easy_cleanup(h);
+    free(text);
+    json_decref(body);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     hr_json_init();
+    /* Before any thread exists, as libcurl requires. */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     if (argc < 2) {
-        fputs(usage_text, stderr);
+        print_usage(stderr);
         return 2;
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
-        fputs(usage_text, stdout);
+        print_usage(stdout);
         return 0;
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
@@ -244,5 +429,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "serve") == 0)
         return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(argv[1], "check-config") == 0)
+        return cmd_check_config(argc - 1, argv + 1);
+    if (strcmp(argv[1], "replay") == 0)
+        return cmd_replay(argc - 1, argv + 1);
     return usage_error("unknown command: %s", argv[1]);
 }

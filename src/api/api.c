@@ -3,6 +3,7 @@
 #include "core/limits.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/timefmt.h"
 #include "ingest/gocd_settings.h"
 
 #include <errno.h>
@@ -55,6 +56,16 @@ static void reply_store_error(hr_http_req *req, int rc, const hr_error *err)
     hr_http_reply_error(req, rc == HR_ENOTFOUND ? 404 : rc == HR_EINVAL ? 400 : 500, err->msg);
 }
 
+/* Answers one page: {key: items, "next_cursor": "ID" or null}; steals items. */
+static void reply_page(hr_http_req *req, const char *key, json_t *items, int64_t next)
+{
+    json_t *out = json_pack("{s:o}", key, items);
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%lld", (long long)next);
+    json_object_set_new(out, "next_cursor", next > 0 ? json_string(buf) : json_null());
+    hr_http_reply_json(req, 200, out);
+}
+
 static void list_events(hr_http_req *req, void *ctx)
 {
     hr_api *api = ctx;
@@ -80,15 +91,7 @@ static void list_events(hr_http_req *req, void *ctx)
         reply_store_error(req, rc, &err);
         return;
     }
-    json_t *out = json_pack("{s:o}", "events", events);
-    if (next > 0) {
-        char buf[32];
-        snprintf(buf, sizeof(buf), "%lld", (long long)next);
-        json_object_set_new(out, "next_cursor", json_string(buf));
-    } else {
-        json_object_set_new(out, "next_cursor", json_null());
-    }
-    hr_http_reply_json(req, 200, out);
+    reply_page(req, "events", events, next);
 }
 
 static void get_event(hr_http_req *req, void *ctx)
@@ -147,6 +150,221 @@ static void get_settings(hr_http_req *req, void *ctx)
     hr_http_reply_json(req, 200, json_pack("{s:o}", "settings", settings));
 }
 
+static void get_config(hr_http_req *req, void *ctx)
+{
+    hr_api *api = ctx;
+    hr_http_reply_json(req, 200, hr_app_config_json(api->app));
+}
+
+static const char *const delivery_states[] = {"pending", "retrying", "delivered", "dead"};
+
+static void list_deliveries(hr_http_req *req, void *ctx)
+{
+    hr_api *api = ctx;
+    hr_delivery_query q = {0};
+    long long limit = HR_DEFAULT_API_PAGE, cursor = 0, event = 0;
+    json_t *list = NULL;
+    int64_t next = 0;
+    hr_error err;
+
+    if (query_int(req, "limit", 1, HR_MAX_API_PAGE, &limit) < 0 ||
+        query_int(req, "cursor", 1, INT64_MAX, &cursor) < 0 ||
+        query_int(req, "event", 1, INT64_MAX, &event) < 0)
+        return;
+    q.state = hr_http_query(req, "state");
+    if (q.state != NULL) {
+        int ok = 0;
+        for (size_t i = 0; i < 4; i++)
+            ok |= strcmp(q.state, delivery_states[i]) == 0;
+        if (!ok) {
+            hr_http_reply_error(req, 400, "query parameter state: expected one of pending, "
+                                          "retrying, delivered, dead");
+            return;
+        }
+    }
+    q.target = hr_http_query(req, "target");
+    q.event_id = event;
+    q.before_id = cursor;
+    q.limit = (size_t)limit;
+    int rc = hr_store_list_deliveries(api->store, &q, &list, &next, &err);
+    if (rc != HR_OK) {
+        reply_store_error(req, rc, &err);
+        return;
+    }
+    reply_page(req, "deliveries", list, next);
+}
+
+/* Parses the id at the start of the path's rest; rest_out gets what follows. */
+static int path_id(hr_http_req *req, const char *what, int64_t *id, const char **rest_out)
+{
+    const char *text = hr_http_path_rest(req);
+    char *end;
+    errno = 0;
+    long long n = strtoll(text, &end, 10);
+    if (errno != 0 || end == text || n <= 0 || (*end != '\0' && *end != '/')) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "%s id: expected a positive whole number; got \"%.40s\"", what,
+                 text);
+        hr_http_reply_error(req, 400, msg);
+        return -1;
+    }
+    *id = n;
+    *rest_out = end;
+    return 0;
+}
+
+static void get_delivery(hr_http_req *req, void *ctx)
+{
+    hr_api *api = ctx;
+    int64_t id;
+    const char *rest;
+    json_t *out = NULL;
+    hr_error err;
+    if (path_id(req, "delivery", &id, &rest) < 0)
+        return;
+    if (*rest != '\0') {
+        hr_http_reply_error(req, 404, "no such endpoint");
+        return;
+    }
+    int rc = hr_store_get_delivery(api->store, id, &out, &err);
+    if (rc != HR_OK)
+        reply_store_error(req, rc, &err);
+    else
+        hr_http_reply_json(req, 200, out);
+}
+
+static void reset(hr_api *api, hr_http_req *req, const hr_delivery_reset *r)
+{
+    size_t count = 0;
+    hr_error err;
+    int rc = hr_store_reset_deliveries(api->store, r, &count, &err);
+    if (rc != HR_OK) {
+        reply_store_error(req, rc, &err);
+        return;
+    }
+    hr_log_info("api", "%zu deliveries made due again", count);
+    hr_http_reply_json(req, 200, json_pack("{s:I}", "reset", (json_int_t)count));
+}
+
+static void retry_delivery(hr_http_req *req, void *ctx)
+{
+    hr_api *api = ctx;
+    hr_delivery_reset r = {0};
+    const char *rest;
+    json_t *d = NULL;
+    hr_error err;
+    if (path_id(req, "delivery", &r.id, &rest) < 0)
+        return;
+    if (strcmp(rest, "/retry") != 0) {
+        hr_http_reply_error(req, 404, "no such endpoint (POST /api/v1/deliveries/ID/retry)");
+        return;
+    }
+    int rc = hr_store_get_delivery(api->store, r.id, &d, &err);
+    if (rc != HR_OK) {
+        reply_store_error(req, rc, &err);
+        return;
+    }
+    json_decref(d);
+    reset(api, req, &r);
+}
+
+/* Reads an RFC 3339 instant from a replay body field into ms. */
+static int body_time(json_t *body, const char *key, int64_t *out, hr_errlist *errs)
+{
+    json_t *v = json_object_get(body, key);
+    if (v == NULL || json_is_null(v))
+        return HR_OK;
+    if (!json_is_string(v) ||
+        hr_time_parse(json_string_value(v), json_string_length(v), out) != HR_OK) {
+        char brief[64];
+        hr_errlist_add(errs, "%s: expected a time like 2026-11-22T10:00:00.000Z; got %s", key,
+                       hr_json_brief(v, brief, sizeof(brief)));
+        return HR_EINVAL;
+    }
+    return HR_OK;
+}
+
+static void replay(hr_http_req *req, void *ctx)
+{
+    hr_api *api = ctx;
+    size_t len;
+    const char *text = hr_http_body(req, &len);
+    hr_errlist errs = HR_ERRLIST_INIT;
+    hr_delivery_reset r = {0};
+    json_t *body = NULL, *v;
+    char brief[64];
+
+    if (hr_json_load_object(text, len, &errs, &body) == HR_OK) {
+        v = json_object_get(body, "target");
+        if (v != NULL && !json_is_null(v)) {
+            if (json_is_string(v))
+                r.target = json_string_value(v);
+            else
+                hr_errlist_add(&errs, "target: expected a string; got %s",
+                               hr_json_brief(v, brief, sizeof(brief)));
+        }
+        v = json_object_get(body, "dead");
+        if (v != NULL && !json_is_boolean(v))
+            hr_errlist_add(&errs, "dead: expected a boolean; got %s",
+                           hr_json_brief(v, brief, sizeof(brief)));
+        r.dead_only = json_is_true(v);
+        body_time(body, "since", &r.since, &errs);
+        body_time(body, "until", &r.until, &errs);
+        if (hr_errlist_count(&errs) == 0 && r.target == NULL && !r.dead_only && r.since <= 0 &&
+            r.until <= 0)
+            hr_errlist_add(&errs, "body: name a target, dead letters (\"dead\": true) or a time "
+                                  "range (since, until)");
+    }
+    if (hr_errlist_count(&errs) > 0) {
+        hr_http_reply_json(req, 400, json_pack("{s:s,s:o}", "error", "invalid replay request",
+                                               "messages", hr_errlist_to_json(&errs)));
+    } else {
+        reset(api, req, &r);
+    }
+    hr_errlist_clear(&errs);
+    json_decref(body);
+}
+
+/* GoCD's server-health.add-messages shape, so the bridge can forward it:
+ * an error for a target that lost deliveries in the last hour, a warning
+ * for one that is being retried. */
+static void health_messages(hr_http_req *req, void *ctx)
+{
+    hr_api *api = ctx;
+    json_t *targets = NULL, *out = json_array(), *t;
+    size_t i;
+    hr_error err;
+    int rc = hr_store_target_health(api->store, hr_time_now_ms() - 3600 * 1000, &targets, &err);
+    if (rc != HR_OK) {
+        json_decref(out);
+        reply_store_error(req, rc, &err);
+        return;
+    }
+    json_array_foreach(targets, i, t)
+    {
+        const char *name = json_string_value(json_object_get(t, "target"));
+        const char *last = json_string_value(json_object_get(t, "last_error"));
+        json_int_t dead = json_integer_value(json_object_get(t, "dead"));
+        json_int_t retrying = json_integer_value(json_object_get(t, "retrying"));
+        char msg[768];
+        if (dead > 0) {
+            snprintf(msg, sizeof(msg),
+                     "herald: %lld notifications to %s failed for good in the last hour "
+                     "(last error: %.400s); see GET /api/v1/deliveries?state=dead&target=%s",
+                     (long long)dead, name, last ? last : "unknown", name);
+            json_array_append_new(out, json_pack("{s:s,s:s}", "type", "error", "message", msg));
+        } else if (retrying > 0) {
+            snprintf(msg, sizeof(msg),
+                     "herald: %lld notifications to %s are waiting to be retried (last error: "
+                     "%.400s)",
+                     (long long)retrying, name, last ? last : "unknown");
+            json_array_append_new(out, json_pack("{s:s,s:s}", "type", "warning", "message", msg));
+        }
+    }
+    json_decref(targets);
+    hr_http_reply_json(req, 200, out);
+}
+
 size_t hr_api_routes(hr_api *api, hr_http_route *routes, size_t max)
 {
     const hr_http_route all[] = {
@@ -157,6 +375,12 @@ size_t hr_api_routes(hr_api *api, hr_http_route *routes, size_t max)
         {"GET", "/api/v1/events/*", "api_event", get_event, api},
         {"GET", "/api/v1/stages", "api_stages", list_stages, api},
         {"GET", "/api/v1/settings", "api_settings", get_settings, api},
+        {"GET", "/api/v1/config", "api_config", get_config, api},
+        {"GET", "/api/v1/deliveries", "api_deliveries", list_deliveries, api},
+        {"POST", "/api/v1/deliveries/replay", "api_replay", replay, api},
+        {"GET", "/api/v1/deliveries/*", "api_delivery", get_delivery, api},
+        {"POST", "/api/v1/deliveries/*", "api_delivery_retry", retry_delivery, api},
+        {"GET", "/gocd/health-messages", "gocd_health", health_messages, api},
     };
     size_t n = sizeof(all) / sizeof(all[0]);
     if (n > max)

@@ -8,6 +8,13 @@
  *   GET  /api/v1/events/<id>                 one event and its raw body
  *   GET  /api/v1/stages                      last known state of every stage
  *   GET  /api/v1/settings                    the GoCD plugin settings, secrets masked
+ *   GET  /api/v1/config                      the configuration in use, secrets masked
+ *   GET  /api/v1/deliveries                  newest first, by state, target, event
+ *   GET  /api/v1/deliveries/<id>             one delivery with its attempts
+ *   POST /api/v1/deliveries/<id>/retry       make one delivery due now
+ *   POST /api/v1/deliveries/replay           {"target", "dead", "since", "until"}
+ *   GET  /gocd/health-messages               failing targets, in GoCD's
+ *                                            server-health.add-messages shape
  *
  * Handlers run on the HTTP threads; reads use the store's read connections,
  * and event writes answer from the store writer's completion.
@@ -15,6 +22,7 @@
 #ifndef HR_API_API_H
 #define HR_API_API_H
 
+#include "api/app.h"
 #include "http/server.h"
 #include "store/store.h"
 
@@ -22,6 +30,7 @@
 
 typedef struct hr_api {
     hr_store *store; /* borrowed */
+    hr_app *app;     /* borrowed */
     const char *version;
 } hr_api;
 

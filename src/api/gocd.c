@@ -128,8 +128,18 @@ static void settings_changed(hr_api *api, hr_http_req *req)
         snprintf(msg, sizeof(msg), "herald could not store the settings: %s", err.msg);
         hr_http_reply_json(req, 503, failure1(msg));
     } else {
+        hr_errlist problems = HR_ERRLIST_INIT;
         hr_log_info("gocd", "plugin settings changed (%zu keys)", json_object_size(settings));
-        hr_http_reply_json(req, 200, json_pack("{s:s}", "status", "success"));
+        /* The settings define a target and route: use them from now on. */
+        if (hr_app_reload(api->app, &problems) != HR_OK) {
+            json_t *msgs = hr_errlist_to_json(&problems);
+            hr_log_warn("gocd", "the new plugin settings are not used: %s",
+                        problems.n ? problems.msgs[0] : "invalid");
+            hr_errlist_clear(&problems);
+            hr_http_reply_json(req, 200, failure(msgs));
+        } else {
+            hr_http_reply_json(req, 200, json_pack("{s:s}", "status", "success"));
+        }
     }
     json_decref(settings);
 }

@@ -68,7 +68,7 @@ int hr_json_load(const char *buf, size_t len, json_t **out, hr_error *err)
 }
 
 /* The length of the valid UTF-8 sequence at s (n bytes left), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
+size_t hr_utf8_len(const unsigned char *s, size_t n)
 {
     uint32_t cp, min;
     size_t len;
@@ -123,7 +123,7 @@ void hr_errlist_add(hr_errlist *l, const char *fmt, ...)
      * UTF-8: replace every byte that is not part of a valid sequence. */
     n = strlen(buf);
     for (size_t i = 0; i < n;) {
-        size_t k = utf8_len((const unsigned char *)buf + i, n - i);
+        size_t k = hr_utf8_len((const unsigned char *)buf + i, n - i);
         if (k == 0) {
             buf[i] = '?';
             k = 1;

@@ -62,6 +62,11 @@ json_t *hr_errlist_to_json(const hr_errlist *l);
  */
 const char *hr_json_brief(const json_t *v, char *buf, size_t size);
 
+/* The length of the valid UTF-8 sequence at s (n >= 1 bytes left): 1 to 4,
+ * or 0 when the bytes there are not valid UTF-8 (overlong forms,
+ * surrogates and code points past U+10FFFF included). */
+size_t hr_utf8_len(const unsigned char *s, size_t n);
+
 /* The name of a JSON value's type as users read it: "a string", "a number",
  * "a boolean", "null", "an object", "an array", "nothing" (NULL). */
 const char *hr_json_type_name(const json_t *v);

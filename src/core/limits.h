@@ -19,6 +19,8 @@
 #define HR_MAX_STORE_QUEUE 65536
 /* Most events the writer commits in one transaction. */
 #define HR_MAX_STORE_BATCH 512
+/* Deliveries (targets) one event may create at most. */
+#define HR_MAX_TARGETS_PER_EVENT 64
 /* Events one API page returns at most, and by default. */
 #define HR_MAX_API_PAGE 500
 #define HR_DEFAULT_API_PAGE 50

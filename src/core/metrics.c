@@ -41,6 +41,9 @@ static _Atomic int nevents;
 static _Atomic unsigned long batch_buckets[NB_BATCH + 1], lat_buckets[NB_LAT + 1];
 static _Atomic unsigned long commits, batch_sum, lat_sum_us;
 static _Atomic size_t queue_depth;
+static const char *const outcomes[] = {"delivered", "retry", "dead"};
+static _Atomic unsigned long attempts_by_outcome[3];
+static _Atomic unsigned long attempt_buckets[NB_LAT + 1], attempt_sum_ms;
 
 static request_row *request_slot(const char *endpoint)
 {
@@ -131,6 +134,19 @@ void hr_metrics_commit(size_t batch, int64_t latency_us)
     atomic_fetch_add(&lat_sum_us, (unsigned long)(latency_us > 0 ? latency_us : 0));
 }
 
+void hr_metrics_attempt(const char *outcome, int64_t latency_ms)
+{
+    size_t l;
+    double secs = (double)latency_ms / 1e3;
+    for (size_t i = 0; i < 3; i++)
+        if (strcmp(outcome, outcomes[i]) == 0)
+            atomic_fetch_add(&attempts_by_outcome[i], 1);
+    for (l = 0; l < NB_LAT && secs > latency_bounds[l]; l++)
+        ;
+    atomic_fetch_add(&attempt_buckets[l], 1);
+    atomic_fetch_add(&attempt_sum_ms, (unsigned long)(latency_ms > 0 ? latency_ms : 0));
+}
+
 void hr_metrics_queue_depth(size_t depth)
 {
     atomic_store(&queue_depth, depth);
@@ -203,6 +219,13 @@ char *hr_metrics_render(void)
               batch_bounds, NB_BATCH, batch_buckets, (double)atomic_load(&batch_sum));
     histogram(&t, "herald_store_commit_seconds", "Time to commit one store transaction.",
               latency_bounds, NB_LAT, lat_buckets, (double)atomic_load(&lat_sum_us) / 1e6);
+    tb_printf(&t, "# HELP herald_delivery_attempts_total Delivery attempts, by outcome.\n"
+                  "# TYPE herald_delivery_attempts_total counter\n");
+    for (size_t i = 0; i < 3; i++)
+        tb_printf(&t, "herald_delivery_attempts_total{outcome=\"%s\"} %lu\n", outcomes[i],
+                  atomic_load(&attempts_by_outcome[i]));
+    histogram(&t, "herald_delivery_attempt_seconds", "Time one delivery attempt took.",
+              latency_bounds, NB_LAT, attempt_buckets, (double)atomic_load(&attempt_sum_ms) / 1e3);
     tb_printf(&t,
               "# HELP herald_store_queue_depth Events waiting for the store writer.\n"
               "# TYPE herald_store_queue_depth gauge\nherald_store_queue_depth %zu\n",
@@ -225,5 +248,10 @@ void hr_metrics_reset(void)
     atomic_store(&batch_sum, 0);
     atomic_store(&lat_sum_us, 0);
     atomic_store(&queue_depth, 0);
+    for (size_t i = 0; i < 3; i++)
+        atomic_store(&attempts_by_outcome[i], 0);
+    for (size_t i = 0; i <= NB_LAT; i++)
+        atomic_store(&attempt_buckets[i], 0);
+    atomic_store(&attempt_sum_ms, 0);
     pthread_mutex_unlock(&lock);
 }

@@ -21,6 +21,8 @@ void hr_metrics_request(const char *endpoint, int status);
 void hr_metrics_event(const char *kind, bool accepted);
 /* One store transaction committed with batch events in latency_us. */
 void hr_metrics_commit(size_t batch, int64_t latency_us);
+/* One delivery attempt finished: outcome is "delivered", "retry" or "dead". */
+void hr_metrics_attempt(const char *outcome, int64_t latency_ms);
 /* The number of events waiting for the store writer. */
 void hr_metrics_queue_depth(size_t depth);
 

@@ -86,6 +86,38 @@ static const char *const migrations[] = {
     "  key TEXT PRIMARY KEY,"
     "  value TEXT NOT NULL"
     ") WITHOUT ROWID;",
+    /* v2: deliveries, one per (event, target), created in the event's
+     * transaction; and every attempt at each. */
+    "CREATE TABLE deliveries ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  event_id INTEGER NOT NULL REFERENCES events(id),"
+    "  route TEXT NOT NULL,"
+    "  target TEXT NOT NULL,"
+    "  state TEXT NOT NULL," /* pending, retrying, delivered, dead */
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_at INTEGER NOT NULL," /* ms; when pending/retrying is due */
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  last_status INTEGER,"
+    "  last_error TEXT"
+    ");"
+    "CREATE INDEX deliveries_due ON deliveries(target, next_at)"
+    "  WHERE state IN ('pending', 'retrying');"
+    "CREATE INDEX deliveries_by_event ON deliveries(event_id);"
+    "CREATE INDEX deliveries_by_target ON deliveries(target, state, id);"
+    "CREATE INDEX deliveries_by_state ON deliveries(state, id);"
+    "CREATE TABLE attempts ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  delivery_id INTEGER NOT NULL REFERENCES deliveries(id),"
+    "  attempt INTEGER NOT NULL,"
+    "  started_at INTEGER NOT NULL,"
+    "  latency_ms INTEGER NOT NULL,"
+    "  status INTEGER,"
+    "  outcome TEXT NOT NULL," /* delivered, retry, dead */
+    "  error TEXT,"
+    "  excerpt TEXT"
+    ");"
+    "CREATE INDEX attempts_by_delivery ON attempts(delivery_id, attempt);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -102,6 +134,9 @@ enum {
     ST_UPSERT_STAGE,
     ST_CLEAR_SETTINGS,
     ST_INSERT_SETTING,
+    ST_INSERT_DELIVERY,
+    ST_UPDATE_DELIVERY,
+    ST_INSERT_ATTEMPT,
     NSTMT
 };
 
@@ -129,11 +164,19 @@ static const char *const writer_sql[NSTMT] = {
                         " updated_at = excluded.updated_at",
     [ST_CLEAR_SETTINGS] = "DELETE FROM settings",
     [ST_INSERT_SETTING] = "INSERT INTO settings (key, value) VALUES (?1, ?2)",
+    [ST_INSERT_DELIVERY] = "INSERT INTO deliveries (event_id, route, target, state, next_at,"
+                           " created_at, updated_at) VALUES (?1, ?2, ?3, 'pending', ?4, ?4, ?4)",
+    [ST_UPDATE_DELIVERY] = "UPDATE deliveries SET state = ?2, attempts = max(attempts, ?3),"
+                           " next_at = ?4, updated_at = ?5, last_status = ?6, last_error = ?7"
+                           " WHERE id = ?1",
+    [ST_INSERT_ATTEMPT] = "INSERT INTO attempts (delivery_id, attempt, started_at, latency_ms,"
+                          " status, outcome, error, excerpt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 };
 
-typedef enum { ITEM_EVENT, ITEM_SETTINGS } item_type;
+typedef enum { ITEM_EVENT, ITEM_SETTINGS, ITEM_ATTEMPT, ITEM_RESET } item_type;
 
-/* One unit of work for the writer: an event or a settings replacement. */
+/* One unit of work for the writer: an event, a settings replacement, a
+ * delivery attempt's outcome, or a reset of deliveries (retry, replay). */
 typedef struct item {
     struct item *next;
     item_type type;
@@ -141,6 +184,12 @@ typedef struct item {
     char *doc;    /* owned: compact normalised JSON (ITEM_EVENT) */
     size_t doc_len;
     json_t *settings; /* owned: a private deep copy (ITEM_SETTINGS) */
+    hr_attempt attempt; /* ITEM_ATTEMPT; its strings are owned copies */
+    hr_delivery_reset reset; /* ITEM_RESET; target is an owned copy */
+    size_t count;            /* ITEM_RESET: deliveries reset */
+    size_t ndeliveries;      /* ITEM_EVENT: deliveries created */
+    size_t *count_out;       /* ITEM_RESET: where to put count after the commit */
+    void (*attempt_done)(void *arg, int status); /* ITEM_ATTEMPT */
     hr_store_done_fn done;
     void *ctx;
     /* Filled by the writer; handed to the caller only after the commit. */
@@ -170,6 +219,21 @@ struct hr_store {
     sqlite3 *wdb;
     sqlite3_stmt *st[NSTMT];
     size_t fail_streak; /* batches in a row with a failure; writer only */
+
+    /* The router the writer uses (writer only), and the one waiting to
+     * replace it (guarded by qlock): the writer swaps them at the start of
+     * a batch and frees the old one on its own thread. */
+    hr_store_route_fn route_fn;
+    void *route_ctx;
+    void (*route_free)(void *ctx);
+    int route_swap;
+    hr_store_route_fn next_route_fn;
+    void *next_route_ctx;
+    void (*next_route_free)(void *ctx);
+    /* Called after a commit that made deliveries due (set before events
+     * flow; read by the writer only). */
+    void (*notify_fn)(void *ctx);
+    void *notify_ctx;
 
     /* The read pool, guarded by plock; free_readers is a stack. */
     pthread_mutex_t plock;
@@ -265,6 +329,9 @@ static void item_free(item *it)
         return;
     free(it->doc);
     json_decref(it->settings);
+    free((char *)it->attempt.error);
+    free((char *)it->attempt.excerpt);
+    free((char *)it->reset.target);
     free(it);
 }
 
@@ -448,6 +515,119 @@ int hr_store_put_settings(hr_store *s, const json_t *settings, hr_error *err)
 
 /* ---- The writer --------------------------------------------------------- */
 
+/* Asks the router where the event goes and creates one delivery per
+ * (route, target), in the event's own savepoint: an event is never
+ * acknowledged without its deliveries. */
+static int save_deliveries(hr_store *s, item *it, hr_transition tr)
+{
+    const char *routes[HR_MAX_TARGETS_PER_EVENT], *targets[HR_MAX_TARGETS_PER_EVENT];
+    sqlite3_stmt *st = s->st[ST_INSERT_DELIVERY];
+    int64_t now = hr_time_now_ms();
+    size_t n;
+    int ret = HR_OK;
+
+    /* The router sees the event as it will be stored. */
+    it->ev->id = it->id;
+    it->ev->transition = tr;
+    n = s->route_fn(s->route_ctx, it->ev, it->doc, it->doc_len, routes, targets,
+                    HR_MAX_TARGETS_PER_EVENT);
+    for (size_t i = 0; i < n && ret == HR_OK; i++) {
+        sqlite3_bind_int64(st, 1, it->id);
+        bind_str(st, 2, routes[i]);
+        bind_str(st, 3, targets[i]);
+        sqlite3_bind_int64(st, 4, now);
+        ret = run(s->wdb, st, "create a delivery", &it->err);
+    }
+    if (ret == HR_OK)
+        it->ndeliveries = n;
+    return ret;
+}
+
+static const char *outcome_state(hr_outcome o)
+{
+    return o == HR_OUTCOME_DELIVERED ? "delivered" : o == HR_OUTCOME_RETRY ? "retrying" : "dead";
+}
+
+static const char *outcome_name(hr_outcome o)
+{
+    return o == HR_OUTCOME_DELIVERED ? "delivered" : o == HR_OUTCOME_RETRY ? "retry" : "dead";
+}
+
+/* Records one attempt and moves its delivery to the attempt's state. */
+static int save_attempt(hr_store *s, item *it)
+{
+    const hr_attempt *a = &it->attempt;
+    sqlite3_stmt *st = s->st[ST_UPDATE_DELIVERY];
+    int ret;
+
+    sqlite3_bind_int64(st, 1, a->delivery_id);
+    bind_str(st, 2, outcome_state(a->outcome));
+    sqlite3_bind_int(st, 3, a->attempt);
+    sqlite3_bind_int64(st, 4, a->outcome == HR_OUTCOME_RETRY ? a->next_at : 0);
+    sqlite3_bind_int64(st, 5, hr_time_now_ms());
+    if (a->status > 0)
+        sqlite3_bind_int(st, 6, a->status);
+    bind_str(st, 7, a->error);
+    ret = run(s->wdb, st, "update the delivery", &it->err);
+    if (ret != HR_OK)
+        return ret;
+    st = s->st[ST_INSERT_ATTEMPT];
+    sqlite3_bind_int64(st, 1, a->delivery_id);
+    sqlite3_bind_int(st, 2, a->attempt);
+    sqlite3_bind_int64(st, 3, a->started_at);
+    sqlite3_bind_int64(st, 4, a->latency_ms);
+    if (a->status > 0)
+        sqlite3_bind_int(st, 5, a->status);
+    bind_str(st, 6, outcome_name(a->outcome));
+    bind_str(st, 7, a->error);
+    bind_str(st, 8, a->excerpt);
+    return run(s->wdb, st, "record the attempt", &it->err);
+}
+
+/* Makes the deliveries a reset names due now (retry, replay). */
+static int save_reset(hr_store *s, item *it)
+{
+    const hr_delivery_reset *r = &it->reset;
+    char sql[256];
+    size_t len;
+    sqlite3_stmt *st = NULL;
+    int rc, ret = HR_OK;
+
+    /* Constant fragments only; every value is bound. */
+    len = (size_t)snprintf(sql, sizeof(sql),
+                           "UPDATE deliveries SET state = 'pending', next_at = ?1, updated_at = ?1"
+                           " WHERE 1");
+    if (r->id > 0)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND id = ?2");
+    if (r->target != NULL)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND target = ?3");
+    if (r->dead_only)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND state = 'dead'");
+    if (r->since > 0)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND created_at >= ?4");
+    if (r->until > 0)
+        snprintf(sql + len, sizeof(sql) - len, " AND created_at < ?5");
+    rc = sqlite3_prepare_v2(s->wdb, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return db_error(s->wdb, rc, "reset deliveries", &it->err);
+    sqlite3_bind_int64(st, 1, hr_time_now_ms());
+    if (r->id > 0)
+        sqlite3_bind_int64(st, 2, r->id);
+    if (r->target != NULL)
+        bind_str(st, 3, r->target);
+    if (r->since > 0)
+        sqlite3_bind_int64(st, 4, r->since);
+    if (r->until > 0)
+        sqlite3_bind_int64(st, 5, r->until);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        ret = db_error(s->wdb, rc, "reset deliveries", &it->err);
+    else
+        it->count = (size_t)sqlite3_changes(s->wdb);
+    sqlite3_finalize(st);
+    return ret;
+}
+
 /* Writes one event and its stage's state inside the open transaction. */
 static int save_event(hr_store *s, item *it)
 {
@@ -510,6 +690,8 @@ static int save_event(hr_store *s, item *it)
         sqlite3_bind_int64(st, 7, ev->received_at);
         ret = run(s->wdb, st, "update the stage's state", &it->err);
     }
+    if (ret == HR_OK && s->route_fn != NULL)
+        ret = save_deliveries(s, it, tr);
 out:
     free(prev);
     return ret;
@@ -555,7 +737,20 @@ static size_t run_batch(hr_store *s, item *batch, int64_t *latency_us, hr_error 
             aborted = 1;
             break;
         }
-        rc = it->type == ITEM_EVENT ? save_event(s, it) : save_settings(s, it);
+        switch (it->type) {
+        case ITEM_EVENT:
+            rc = save_event(s, it);
+            break;
+        case ITEM_SETTINGS:
+            rc = save_settings(s, it);
+            break;
+        case ITEM_ATTEMPT:
+            rc = save_attempt(s, it);
+            break;
+        default:
+            rc = save_reset(s, it);
+            break;
+        }
         if (rc == HR_OK) {
             if (run(s->wdb, s->st[ST_RELEASE], "release a savepoint", cause) != HR_OK)
                 aborted = 1;
@@ -593,20 +788,30 @@ static size_t run_batch(hr_store *s, item *batch, int64_t *latency_us, hr_error 
     return nfailed;
 }
 
-/* Calls every completion of a finished batch, in order, and frees the items. */
-static void complete(item *batch)
+/* Calls every completion of a finished batch, in order, and frees the
+ * items. Returns whether the batch made deliveries due. */
+static int complete(item *batch)
 {
     item *it, *next;
+    int due = 0;
     for (it = batch; it != NULL; it = next) {
         next = it->next;
-        if (it->status == HR_OK && it->type == ITEM_EVENT) {
-            it->ev->id = it->id;
-            it->ev->transition = it->transition;
+        if (it->type == ITEM_EVENT) {
+            it->ev->id = it->status == HR_OK ? it->id : 0;
+            it->ev->transition = it->status == HR_OK ? it->transition : HR_TRANSITION_NONE;
+            due |= it->status == HR_OK && it->ndeliveries > 0;
         }
-        if (it->done != NULL)
+        if (it->type == ITEM_RESET && it->status == HR_OK) {
+            *it->count_out = it->count;
+            due |= it->count > 0;
+        }
+        if (it->type == ITEM_ATTEMPT)
+            it->attempt_done(it->ctx, it->status);
+        else if (it->done != NULL)
             it->done(it->ctx, it->status, it->status == HR_OK ? NULL : &it->err);
         item_free(it);
     }
+    return due;
 }
 
 static void *writer_main(void *arg)
@@ -632,7 +837,23 @@ static void *writer_main(void *arg)
             s->tail = NULL;
         last->next = NULL;
         s->queued -= n;
+        hr_store_route_fn old_fn = NULL;
+        void *old_ctx = NULL;
+        void (*old_free)(void *) = NULL;
+        if (s->route_swap) {
+            old_fn = s->route_fn;
+            old_ctx = s->route_ctx;
+            old_free = s->route_free;
+            s->route_fn = s->next_route_fn;
+            s->route_ctx = s->next_route_ctx;
+            s->route_free = s->next_route_free;
+            s->route_swap = 0;
+        }
         pthread_mutex_unlock(&s->qlock);
+        /* The old router was last used by the previous batch, on this
+         * thread; it is freed here too (jq state is not thread-safe). */
+        if (old_fn != NULL && old_free != NULL)
+            old_free(old_ctx);
 
         nfailed = run_batch(s, batch, &latency_us, &cause);
         if (nfailed == 0 && s->fail_streak > 0) {
@@ -646,7 +867,8 @@ static void *writer_main(void *arg)
         }
         if (nfailed < n)
             hr_metrics_commit(n - nfailed, latency_us);
-        complete(batch);
+        if (complete(batch) && s->notify_fn != NULL)
+            s->notify_fn(s->notify_ctx);
 
         pthread_mutex_lock(&s->qlock);
         s->pending -= n;
@@ -764,6 +986,10 @@ static int open_readers(hr_store *s, int n, hr_error *err)
 static void store_free(hr_store *s)
 {
     int rc;
+    if (s->route_free != NULL)
+        s->route_free(s->route_ctx);
+    if (s->route_swap && s->next_route_free != NULL)
+        s->next_route_free(s->next_route_ctx);
     for (int i = 0; i < s->nreaders; i++) {
         rc = sqlite3_close(s->readers[i]);
         if (rc != SQLITE_OK)
@@ -1116,5 +1342,404 @@ out:
     json_decref(obj);
     sqlite3_finalize(st);
     reader_give(s, db);
+    return ret;
+}
+
+/* ---- Deliveries --------------------------------------------------------- */
+
+void hr_store_set_router(hr_store *s, hr_store_route_fn fn, void *ctx, void (*free_ctx)(void *ctx))
+{
+    void (*drop)(void *) = NULL;
+    void *drop_ctx = NULL;
+    pthread_mutex_lock(&s->qlock);
+    if (s->route_swap) { /* replaced before the writer ever used it */
+        drop = s->next_route_free;
+        drop_ctx = s->next_route_ctx;
+    }
+    s->next_route_fn = fn;
+    s->next_route_ctx = ctx;
+    s->next_route_free = free_ctx;
+    s->route_swap = 1;
+    pthread_mutex_unlock(&s->qlock);
+    if (drop != NULL)
+        drop(drop_ctx);
+}
+
+void hr_store_set_notify(hr_store *s, void (*fn)(void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&s->qlock);
+    s->notify_fn = fn;
+    s->notify_ctx = ctx;
+    pthread_mutex_unlock(&s->qlock);
+}
+
+void hr_store_record_attempt(hr_store *s, const hr_attempt *a, void (*done)(void *arg, int status),
+                             void *arg)
+{
+    item *it = hr_calloc(1, sizeof(*it));
+    hr_error err;
+    it->type = ITEM_ATTEMPT;
+    it->attempt = *a;
+    it->attempt.error = hr_strdup(a->error);
+    it->attempt.excerpt = hr_strdup(a->excerpt);
+    it->attempt_done = done;
+    it->ctx = arg;
+    if (enqueue(s, it, &err) != HR_OK) {
+        /* Not recorded: the delivery stays due and is attempted again. */
+        hr_log_warn(SUB, "cannot record attempt %d of delivery %lld: %s", a->attempt,
+                    (long long)a->delivery_id, err.msg);
+        done(arg, err.code);
+    }
+}
+
+int hr_store_reset_deliveries(hr_store *s, const hr_delivery_reset *r, size_t *count,
+                              hr_error *err)
+{
+    waiter w;
+    item *it;
+    int rc;
+    if (r->id <= 0 && r->target == NULL && !r->dead_only && r->since <= 0 && r->until <= 0)
+        return hr_error_set(err, HR_EINVAL,
+                            "store: a reset names a delivery, a target, dead letters or a time "
+                            "range");
+    it = hr_calloc(1, sizeof(*it));
+    it->type = ITEM_RESET;
+    it->reset = *r;
+    it->reset.target = hr_strdup(r->target);
+    it->count_out = count;
+    *count = 0;
+    waiter_init(&w);
+    it->done = waiter_done;
+    it->ctx = &w;
+    rc = enqueue(s, it, err);
+    if (rc != HR_OK) {
+        pthread_cond_destroy(&w.cond);
+        pthread_mutex_destroy(&w.lock);
+        return rc;
+    }
+    return waiter_wait(&w, err);
+}
+
+/* The event as jq sees it: the stored event plus "raw", the raw body parsed
+ * (null when it is not JSON). Columns: id, transition, doc, raw. */
+static int row_input(sqlite3_stmt *st, int col, json_t **out, hr_error *err)
+{
+    json_t *ev;
+    int ret = row_event(st, col, &ev, err);
+    if (ret != HR_OK)
+        return ret;
+    json_t *raw = NULL;
+    if (sqlite3_column_type(st, col + 3) != SQLITE_NULL)
+        raw = json_loadb(sqlite3_column_blob(st, col + 3), (size_t)sqlite3_column_bytes(st, col + 3),
+                         JSON_DECODE_ANY, NULL);
+    json_object_set_new(ev, "raw", raw != NULL ? raw : json_null());
+    *out = ev;
+    return HR_OK;
+}
+
+int hr_store_claim_due(hr_store *s, const hr_claim_query *q, hr_delivery_job **jobs, size_t *n,
+                       hr_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    sqlite3 *db;
+    hr_delivery_job *out = NULL;
+    size_t count = 0, cap, len;
+    char *sql;
+    int rc, ret = HR_OK, param = 1;
+
+    *jobs = NULL;
+    *n = 0;
+    if (q->max == 0)
+        return HR_OK;
+    /* Constant fragments and one "?" per value; every value is bound. */
+    cap = 512 + 3 * (q->n_other_than + q->n_skip_ids);
+    sql = hr_malloc(cap);
+    len = (size_t)snprintf(sql, cap,
+                           "SELECT d.id, d.event_id, d.target, d.attempts,"
+                           " e.id, e.transition, e.doc, e.raw"
+                           " FROM deliveries d JOIN events e ON e.id = d.event_id"
+                           " WHERE d.state IN ('pending', 'retrying') AND d.next_at <= ?");
+    if (q->target != NULL)
+        len += (size_t)snprintf(sql + len, cap - len, " AND d.target = ?");
+    else if (q->n_other_than > 0) {
+        len += (size_t)snprintf(sql + len, cap - len, " AND d.target NOT IN (?");
+        for (size_t i = 1; i < q->n_other_than; i++)
+            len += (size_t)snprintf(sql + len, cap - len, ",?");
+        len += (size_t)snprintf(sql + len, cap - len, ")");
+    }
+    if (q->n_skip_ids > 0) {
+        len += (size_t)snprintf(sql + len, cap - len, " AND d.id NOT IN (?");
+        for (size_t i = 1; i < q->n_skip_ids; i++)
+            len += (size_t)snprintf(sql + len, cap - len, ",?");
+        len += (size_t)snprintf(sql + len, cap - len, ")");
+    }
+    snprintf(sql + len, cap - len, " ORDER BY d.next_at LIMIT ?");
+
+    db = reader_take(s);
+    rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    free(sql);
+    if (rc != SQLITE_OK) {
+        ret = db_error(db, rc, "find due deliveries", err);
+        goto out;
+    }
+    sqlite3_bind_int64(st, param++, q->now);
+    if (q->target != NULL)
+        bind_str(st, param++, q->target);
+    else
+        for (size_t i = 0; i < q->n_other_than; i++)
+            bind_str(st, param++, q->other_than[i]);
+    for (size_t i = 0; i < q->n_skip_ids; i++)
+        sqlite3_bind_int64(st, param++, q->skip_ids[i]);
+    sqlite3_bind_int64(st, param, (sqlite3_int64)q->max);
+    out = hr_calloc(q->max, sizeof(*out));
+    while (count < q->max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        hr_delivery_job *j = &out[count];
+        ret = row_input(st, 4, &j->input, err);
+        if (ret != HR_OK)
+            goto out;
+        j->id = sqlite3_column_int64(st, 0);
+        j->event_id = sqlite3_column_int64(st, 1);
+        j->target = hr_strdup((const char *)sqlite3_column_text(st, 2));
+        j->attempt = sqlite3_column_int(st, 3) + 1;
+        count++;
+    }
+    if (count < q->max && rc != SQLITE_DONE) {
+        ret = db_error(db, rc, "find due deliveries", err);
+        goto out;
+    }
+    *jobs = out;
+    *n = count;
+    out = NULL;
+out:
+    if (out != NULL) {
+        for (size_t i = 0; i < count; i++) {
+            free(out[i].target);
+            json_decref(out[i].input);
+        }
+        free(out);
+    }
+    sqlite3_finalize(st);
+    reader_give(s, db);
+    return ret;
+}
+
+static json_t *col_text_or_null(sqlite3_stmt *st, int col)
+{
+    const char *t = (const char *)sqlite3_column_text(st, col);
+    return t != NULL ? json_string(t) : json_null();
+}
+
+static json_t *col_time_or_null(sqlite3_stmt *st, int col)
+{
+    char buf[HR_TIME_STR_MAX];
+    int64_t ms = sqlite3_column_int64(st, col);
+    if (sqlite3_column_type(st, col) == SQLITE_NULL || ms <= 0)
+        return json_null();
+    return json_string(hr_time_format(ms, buf, sizeof(buf)));
+}
+
+static json_t *col_int_or_null(sqlite3_stmt *st, int col)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return json_null();
+    return json_integer((json_int_t)sqlite3_column_int64(st, col));
+}
+
+/* The attempts of one delivery, oldest first. */
+static int attempts_json(sqlite3 *db, int64_t id, json_t **out, hr_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    json_t *arr = json_array();
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT attempt, started_at, latency_ms, status, outcome, error,"
+                                " excerpt FROM attempts WHERE delivery_id = ?1 ORDER BY attempt, id",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        json_decref(arr);
+        return db_error(db, rc, "read attempts", err);
+    }
+    sqlite3_bind_int64(st, 1, id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *a = json_object();
+        json_object_set_new(a, "attempt", json_integer(sqlite3_column_int(st, 0)));
+        json_object_set_new(a, "started_at", col_time_or_null(st, 1));
+        json_object_set_new(a, "latency_ms", json_integer(sqlite3_column_int64(st, 2)));
+        json_object_set_new(a, "status", col_int_or_null(st, 3));
+        json_object_set_new(a, "outcome", col_text_or_null(st, 4));
+        json_object_set_new(a, "error", col_text_or_null(st, 5));
+        json_object_set_new(a, "excerpt", col_text_or_null(st, 6));
+        json_array_append_new(arr, a);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(arr);
+        return db_error(db, rc, "read attempts", err);
+    }
+    *out = arr;
+    return HR_OK;
+}
+
+#define DELIVERY_COLUMNS                                                                           \
+    "id, event_id, route, target, state, attempts, next_at, created_at, updated_at,"               \
+    " last_status, last_error"
+
+static int row_delivery(sqlite3 *db, sqlite3_stmt *st, json_t **out, hr_error *err)
+{
+    json_t *d = json_object(), *attempts = NULL;
+    int64_t id = sqlite3_column_int64(st, 0);
+    const char *state = (const char *)sqlite3_column_text(st, 4);
+    int due = state != NULL && (strcmp(state, "pending") == 0 || strcmp(state, "retrying") == 0);
+    json_object_set_new(d, "id", json_integer((json_int_t)id));
+    json_object_set_new(d, "event_id", json_integer((json_int_t)sqlite3_column_int64(st, 1)));
+    json_object_set_new(d, "route", col_text_or_null(st, 2));
+    json_object_set_new(d, "target", col_text_or_null(st, 3));
+    json_object_set_new(d, "state", col_text_or_null(st, 4));
+    json_object_set_new(d, "attempts", json_integer(sqlite3_column_int(st, 5)));
+    json_object_set_new(d, "next_attempt_at", due ? col_time_or_null(st, 6) : json_null());
+    json_object_set_new(d, "created_at", col_time_or_null(st, 7));
+    json_object_set_new(d, "updated_at", col_time_or_null(st, 8));
+    json_object_set_new(d, "last_status", col_int_or_null(st, 9));
+    json_object_set_new(d, "last_error", col_text_or_null(st, 10));
+    int ret = attempts_json(db, id, &attempts, err);
+    if (ret != HR_OK) {
+        json_decref(d);
+        return ret;
+    }
+    json_object_set_new(d, "attempt_log", attempts);
+    *out = d;
+    return HR_OK;
+}
+
+int hr_store_list_deliveries(hr_store *s, const hr_delivery_query *q, json_t **out, int64_t *next,
+                             hr_error *err)
+{
+    size_t limit = q->limit < 1 ? 1 : q->limit > HR_MAX_API_PAGE ? HR_MAX_API_PAGE : q->limit;
+    char sql[512];
+    size_t len;
+    sqlite3_stmt *st = NULL;
+    sqlite3 *db;
+    json_t *arr = NULL;
+    int rc, ret = HR_OK, more = 0;
+    int64_t last_id = 0;
+    size_t rows = 0;
+
+    len = (size_t)snprintf(sql, sizeof(sql), "SELECT " DELIVERY_COLUMNS " FROM deliveries WHERE 1");
+    if (q->state != NULL)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND state = ?1");
+    if (q->target != NULL)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND target = ?2");
+    if (q->event_id > 0)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND event_id = ?3");
+    if (q->before_id > 0)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND id < ?4");
+    snprintf(sql + len, sizeof(sql) - len, " ORDER BY id DESC LIMIT ?5");
+
+    db = reader_take(s);
+    rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        ret = db_error(db, rc, "list deliveries", err);
+        goto out;
+    }
+    if (q->state != NULL)
+        bind_str(st, 1, q->state);
+    if (q->target != NULL)
+        bind_str(st, 2, q->target);
+    if (q->event_id > 0)
+        sqlite3_bind_int64(st, 3, q->event_id);
+    if (q->before_id > 0)
+        sqlite3_bind_int64(st, 4, q->before_id);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)limit + 1);
+    arr = json_array();
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *d;
+        if (rows == limit) {
+            more = 1;
+            break;
+        }
+        ret = row_delivery(db, st, &d, err);
+        if (ret != HR_OK)
+            goto out;
+        last_id = sqlite3_column_int64(st, 0);
+        json_array_append_new(arr, d);
+        rows++;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        ret = db_error(db, rc, "list deliveries", err);
+        goto out;
+    }
+    *out = arr;
+    arr = NULL;
+    *next = more ? last_id : 0;
+out:
+    json_decref(arr);
+    sqlite3_finalize(st);
+    reader_give(s, db);
+    return ret;
+}
+
+int hr_store_get_delivery(hr_store *s, int64_t id, json_t **out, hr_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    sqlite3 *db = reader_take(s);
+    int rc, ret;
+    rc = sqlite3_prepare_v2(db, "SELECT " DELIVERY_COLUMNS " FROM deliveries WHERE id = ?1", -1,
+                            &st, NULL);
+    if (rc != SQLITE_OK) {
+        ret = db_error(db, rc, "read the delivery", err);
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        ret = row_delivery(db, st, out, err);
+    else if (rc == SQLITE_DONE)
+        ret = hr_error_set(err, HR_ENOTFOUND, "no delivery with id %lld", (long long)id);
+    else
+        ret = db_error(db, rc, "read the delivery", err);
+out:
+    sqlite3_finalize(st);
+    reader_give(s, db);
+    return ret;
+}
+
+int hr_store_target_health(hr_store *s, int64_t since, json_t **out, hr_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    sqlite3 *db = reader_take(s);
+    json_t *arr = json_array();
+    int rc, ret = HR_OK;
+    rc = sqlite3_prepare_v2(
+        db,
+        "SELECT target, sum(state = 'pending'), sum(state = 'retrying'),"
+        " sum(state = 'dead' AND updated_at >= ?1), sum(state = 'delivered' AND updated_at >= ?1),"
+        " (SELECT last_error FROM deliveries d2 WHERE d2.target = d.target"
+        "   AND d2.state IN ('retrying', 'dead') ORDER BY d2.updated_at DESC LIMIT 1)"
+        " FROM deliveries d WHERE updated_at >= ?1 OR state IN ('pending', 'retrying')"
+        " GROUP BY target ORDER BY target",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        ret = db_error(db, rc, "read the targets' health", err);
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, since);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *t = json_object();
+        json_object_set_new(t, "target", col_text_or_null(st, 0));
+        json_object_set_new(t, "pending", json_integer(sqlite3_column_int64(st, 1)));
+        json_object_set_new(t, "retrying", json_integer(sqlite3_column_int64(st, 2)));
+        json_object_set_new(t, "dead", json_integer(sqlite3_column_int64(st, 3)));
+        json_object_set_new(t, "delivered", json_integer(sqlite3_column_int64(st, 4)));
+        json_object_set_new(t, "last_error", col_text_or_null(st, 5));
+        json_array_append_new(arr, t);
+    }
+    if (rc != SQLITE_DONE)
+        ret = db_error(db, rc, "read the targets' health", err);
+out:
+    sqlite3_finalize(st);
+    reader_give(s, db);
+    if (ret == HR_OK)
+        *out = arr;
+    else
+        json_decref(arr);
     return ret;
 }

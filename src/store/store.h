@@ -18,6 +18,7 @@
 #define HR_STORE_STORE_H
 
 #include "core/error.h"
+#include "deliver/deliver.h"
 #include "event/event.h"
 
 #include <jansson.h>
@@ -120,5 +121,75 @@ int hr_store_get_event(hr_store *s, int64_t id, json_t **out, hr_error *err);
  * counter), "last_event_id", "updated_at" (the newest event's received_at,
  * formatted like every time)}, ordered by pipeline, stage. */
 int hr_store_list_stages(hr_store *s, json_t **out, hr_error *err);
+
+/* ---- Deliveries ----------------------------------------------------------
+ *
+ * A delivery is one (event, target) pair: created by the writer in the
+ * event's own transaction from the router's decision, then attempted by
+ * the delivery engine until it is delivered or dead. States: pending (no
+ * attempt yet), retrying, delivered, dead.
+ */
+
+/*
+ * Decides where an event goes. Called on the writer thread, inside the
+ * event's transaction, with ev->id and ev->transition already set and doc
+ * its stored JSON (without id and transition). Fills routes[i] and
+ * targets[i] (strings that stay valid until the next call) for at most max
+ * pairs and returns how many.
+ */
+typedef size_t (*hr_store_route_fn)(void *ctx, const hr_event *ev, const char *doc,
+                                    size_t doc_len, const char **routes, const char **targets,
+                                    size_t max);
+
+/* Installs the router the writer uses from its next batch on (any thread).
+ * The store owns ctx from now: it calls free_ctx(ctx) on the writer thread
+ * once a later router replaced it, or at close. */
+void hr_store_set_router(hr_store *s, hr_store_route_fn fn, void *ctx, void (*free_ctx)(void *ctx));
+
+/* fn(ctx) is called on the writer thread after a commit that made
+ * deliveries due (new events routed, deliveries reset). Keep it cheap. */
+void hr_store_set_notify(hr_store *s, void (*fn)(void *ctx), void *ctx);
+
+/* The delivery engine's claim (deliver.h): due deliveries, oldest due
+ * first, each with the event as jq sees it. Reads only. */
+int hr_store_claim_due(hr_store *s, const hr_claim_query *q, hr_delivery_job **jobs, size_t *n,
+                       hr_error *err);
+
+/* The delivery engine's record (deliver.h): queued for the writer; done
+ * runs on the writer after the commit, or at once when the queue refuses
+ * (the delivery then stays due and is attempted again). */
+void hr_store_record_attempt(hr_store *s, const hr_attempt *a, void (*done)(void *arg, int status),
+                             void *arg);
+
+/* Which deliveries to make due again now (retry one, replay many). Every
+ * condition given must hold; at least one is needed. */
+typedef struct hr_delivery_reset {
+    int64_t id;         /* one delivery; 0: any */
+    const char *target; /* NULL: any */
+    int dead_only;      /* only dead letters */
+    int64_t since, until; /* created_at in [since, until) ms; 0: open */
+} hr_delivery_reset;
+
+/* Resets durably and waits; *count is how many deliveries were reset. */
+int hr_store_reset_deliveries(hr_store *s, const hr_delivery_reset *r, size_t *count,
+                              hr_error *err);
+
+typedef struct hr_delivery_query {
+    const char *state, *target; /* NULL: any */
+    int64_t event_id;           /* 0: any */
+    int64_t before_id;          /* cursor */
+    size_t limit;
+} hr_delivery_query;
+
+/* Deliveries newest first, each with its attempts ("attempt_log"); paging
+ * as hr_store_list_events. */
+int hr_store_list_deliveries(hr_store *s, const hr_delivery_query *q, json_t **out, int64_t *next,
+                             hr_error *err);
+/* One delivery with its attempts; HR_ENOTFOUND when there is none. */
+int hr_store_get_delivery(hr_store *s, int64_t id, json_t **out, hr_error *err);
+
+/* Per target: deliveries pending and retrying now, and dead and delivered
+ * since `since` (ms), with the last error: a new array. */
+int hr_store_target_health(hr_store *s, int64_t since, json_t **out, hr_error *err);
 
 #endif

@@ -48,7 +48,8 @@ def test_bad_listen_address_exits_1(tmp_path):
 def test_unreadable_config_exits_1(tmp_path):
     r = run("serve", "--config", str(tmp_path / "missing.yaml"), "--data", str(tmp_path))
     assert r.returncode == 1
-    assert "cannot read the config file" in r.stderr and "No such file" in r.stderr
+    assert "missing.yaml: cannot open: No such file or directory" in r.stderr, r.stderr
+    assert "refusing to start: the configuration has 1 problems" in r.stderr
 
 
 def test_data_dir_that_cannot_be_made_exits_1(tmp_path):

@@ -951,7 +951,7 @@ Test(store, schema_and_pragmas)
     sqlite3_finalize(q);
     cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
     cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
-    cr_assert_eq(sqlite3_column_int(q, 0), 1);
+    cr_assert_eq(sqlite3_column_int(q, 0), 2); /* the schema version */
     sqlite3_finalize(q);
 
     /* Every API filter walks an index newest first, without a sort. */
@@ -1046,4 +1046,294 @@ Test(store, reads_see_every_commit)
         json_decref(arr);
     }
     hr_store_close(NULL); /* NULL is fine */
+}
+
+/* ---- Deliveries ---------------------------------------------------------- */
+
+/* A router for the tests: every stage event goes to "a" and, when it
+ * failed, to "b" as well; agents go nowhere. Counts its calls and checks it
+ * sees the event as stored (id and transition set). */
+typedef struct test_router {
+    int calls;
+    int freed;
+} test_router;
+
+static size_t route_ab(void *ctx, const hr_event *ev, const char *doc, size_t doc_len,
+                       const char **routes, const char **targets, size_t max)
+{
+    test_router *r = ctx;
+    size_t n = 0;
+    r->calls++;
+    cr_assert(ev->id > 0);
+    cr_assert(doc_len > 0 && doc[0] == '{');
+    if (strcmp(ev->kind, HR_KIND_STAGE_STATUS) != 0)
+        return 0;
+    routes[n] = "r1";
+    targets[n++] = "a";
+    if (ev->transition == HR_TRANSITION_FAILED && n < max) {
+        routes[n] = "r2";
+        targets[n++] = "b";
+    }
+    return n;
+}
+
+static void router_freed(void *ctx)
+{
+    ((test_router *)ctx)->freed++;
+}
+
+static int notified;
+static void on_notify(void *ctx)
+{
+    (void)ctx;
+    notified++;
+}
+
+/* Every due delivery of any target, as an unfiltered claim. */
+static int claim_all(hr_store *s, int64_t now, size_t max, hr_delivery_job **jobs, size_t *n,
+                     hr_error *err)
+{
+    hr_claim_query q = {.now = now, .max = max};
+    return hr_store_claim_due(s, &q, jobs, n, err);
+}
+
+static int recorded_status = 1;
+static void on_recorded(void *arg, int status)
+{
+    (void)arg;
+    recorded_status = status;
+}
+
+/* Waits until the writer has committed everything queued so far, by
+ * putting one more event (the queue is FIFO). */
+static void sync_writer(hr_store *s)
+{
+    hr_event *ev = agent_ev("sync", "Idle");
+    hr_error err;
+    cr_assert_eq(hr_store_put(s, ev, &err), HR_OK, "%s", err.msg);
+    hr_event_free(ev);
+}
+
+Test(store, deliveries_are_created_with_the_event_and_claimed)
+{
+    static test_router r;
+    hr_error err;
+    hr_delivery_job *jobs = NULL;
+    size_t n = 0;
+
+    st = open_store();
+    hr_store_set_router(st, route_ab, &r, router_freed);
+    hr_store_set_notify(st, on_notify, NULL);
+    notified = 0;
+    hr_event *ok = stage_ev("p", "s", "1", "Passed", "Passed");
+    hr_event *bad = stage_ev("q", "s", "1", "Failed", "Failed");
+    cr_assert_eq(hr_store_put(st, ok, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(hr_store_put(st, bad, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(r.calls, 2);
+    cr_assert_geq(notified, 1);
+
+    cr_assert_eq(claim_all(st, hr_time_now_ms(), 10, &jobs, &n, &err), HR_OK, "%s",
+                 err.msg);
+    cr_assert_eq(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(jobs[i].attempt, 1);
+        cr_assert(jobs[i].event_id == ok->id || jobs[i].event_id == bad->id);
+        json_t *in = jobs[i].input;
+        cr_assert_eq(json_integer_value(json_object_get(in, "id")), jobs[i].event_id);
+        cr_assert(json_is_object(json_object_get(in, "raw")), "raw is parsed for jq");
+        cr_assert_not_null(json_object_get(in, "transition"));
+        hr_delivery_job_clear(&jobs[i]);
+    }
+    free(jobs);
+    /* nothing is due in the past */
+    cr_assert_eq(claim_all(st, 1, 10, &jobs, &n, &err), HR_OK);
+    cr_assert_eq(n, 0);
+    free(jobs);
+    hr_event_free(ok);
+    hr_event_free(bad);
+}
+
+Test(store, attempts_move_deliveries_and_are_listed)
+{
+    static test_router r;
+    hr_error err;
+    hr_delivery_job *jobs = NULL;
+    size_t n = 0;
+    json_t *list = NULL, *one = NULL;
+    int64_t next = 0;
+
+    st = open_store();
+    hr_store_set_router(st, route_ab, &r, router_freed);
+    hr_event *ev = stage_ev("p", "s", "1", "Passed", "Passed");
+    cr_assert_eq(hr_store_put(st, ev, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(claim_all(st, hr_time_now_ms(), 10, &jobs, &n, &err), HR_OK);
+    cr_assert_eq(n, 1);
+
+    int64_t later = hr_time_now_ms() + 60000;
+    hr_attempt a = {.delivery_id = jobs[0].id, .attempt = 1, .started_at = hr_time_now_ms(),
+                    .latency_ms = 12, .status = 503, .error = "HTTP 503",
+                    .excerpt = "busy", .outcome = HR_OUTCOME_RETRY, .next_at = later};
+    recorded_status = 1;
+    hr_store_record_attempt(st, &a, on_recorded, NULL);
+    sync_writer(st);
+    cr_assert_eq(recorded_status, HR_OK);
+    /* retrying, and not due before next_at */
+    free(jobs);
+    cr_assert_eq(claim_all(st, hr_time_now_ms(), 10, &jobs, &n, &err), HR_OK);
+    cr_assert_eq(n, 0);
+    free(jobs);
+    cr_assert_eq(claim_all(st, later, 10, &jobs, &n, &err), HR_OK);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(jobs[0].attempt, 2);
+
+    a.attempt = 2;
+    a.status = 200;
+    a.error = NULL;
+    a.excerpt = "ok";
+    a.outcome = HR_OUTCOME_DELIVERED;
+    hr_store_record_attempt(st, &a, on_recorded, NULL);
+    sync_writer(st);
+    hr_delivery_job_clear(&jobs[0]);
+    free(jobs);
+
+    hr_delivery_query q = {.state = "delivered", .limit = 10};
+    cr_assert_eq(hr_store_list_deliveries(st, &q, &list, &next, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(json_array_size(list), 1);
+    json_t *d = json_array_get(list, 0);
+    cr_assert_str_eq(json_string_value(json_object_get(d, "target")), "a");
+    cr_assert_str_eq(json_string_value(json_object_get(d, "route")), "r1");
+    cr_assert_eq(json_integer_value(json_object_get(d, "attempts")), 2);
+    cr_assert_eq(json_integer_value(json_object_get(d, "last_status")), 200);
+    json_t *log = json_object_get(d, "attempt_log");
+    cr_assert_eq(json_array_size(log), 2);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(log, 0), "outcome")),
+                     "retry");
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(log, 0), "excerpt")),
+                     "busy");
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(log, 1), "outcome")),
+                     "delivered");
+    int64_t id = json_integer_value(json_object_get(d, "id"));
+    cr_assert_eq(hr_store_get_delivery(st, id, &one, &err), HR_OK);
+    cr_assert(json_equal(one, d));
+    json_decref(one);
+    one = NULL;
+    cr_assert_eq(hr_store_get_delivery(st, 999, &one, &err), HR_ENOTFOUND);
+    cr_assert_str_eq(err.msg, "no delivery with id 999");
+    json_decref(list);
+    hr_event_free(ev);
+}
+
+Test(store, resets_make_dead_letters_due_again)
+{
+    static test_router r;
+    hr_error err;
+    hr_delivery_job *jobs = NULL;
+    size_t n = 0, count = 0;
+
+    st = open_store();
+    hr_store_set_router(st, route_ab, &r, router_freed);
+    hr_event *ev = stage_ev("p", "s", "1", "Failed", "Failed");
+    cr_assert_eq(hr_store_put(st, ev, &err), HR_OK);
+    cr_assert_eq(claim_all(st, hr_time_now_ms(), 10, &jobs, &n, &err), HR_OK);
+    cr_assert_eq(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        hr_attempt a = {.delivery_id = jobs[i].id, .attempt = 1, .status = 404,
+                        .error = "HTTP 404", .outcome = HR_OUTCOME_DEAD};
+        hr_store_record_attempt(st, &a, on_recorded, NULL);
+        hr_delivery_job_clear(&jobs[i]);
+    }
+    free(jobs);
+    sync_writer(st);
+
+    hr_delivery_reset none = {0};
+    cr_assert_eq(hr_store_reset_deliveries(st, &none, &count, &err), HR_EINVAL);
+    hr_delivery_reset by_target = {.target = "b", .dead_only = 1};
+    cr_assert_eq(hr_store_reset_deliveries(st, &by_target, &count, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(count, 1);
+    cr_assert_eq(claim_all(st, hr_time_now_ms(), 10, &jobs, &n, &err), HR_OK);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(jobs[0].target, "b");
+    cr_assert_eq(jobs[0].attempt, 2, "attempts count on after a reset");
+    hr_delivery_job_clear(&jobs[0]);
+    free(jobs);
+    hr_delivery_reset range = {.since = 1, .until = hr_time_now_ms() + 1000};
+    cr_assert_eq(hr_store_reset_deliveries(st, &range, &count, &err), HR_OK);
+    cr_assert_eq(count, 2);
+
+    json_t *health = NULL;
+    cr_assert_eq(hr_store_target_health(st, 0, &health, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(json_array_size(health), 2);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(health, 0), "pending")), 1);
+    json_decref(health);
+    hr_event_free(ev);
+}
+
+Test(store, a_new_router_replaces_the_old_one_on_the_writer)
+{
+    static test_router r1, r2;
+    hr_error err;
+    st = open_store();
+    hr_store_set_router(st, route_ab, &r1, router_freed);
+    hr_event *ev = stage_ev("p", "s", "1", "Passed", "Passed");
+    cr_assert_eq(hr_store_put(st, ev, &err), HR_OK);
+    hr_store_set_router(st, route_ab, &r2, router_freed);
+    hr_event *ev2 = stage_ev("p", "s", "2", "Passed", "Passed");
+    cr_assert_eq(hr_store_put(st, ev2, &err), HR_OK);
+    cr_assert_eq(r1.calls, 1);
+    cr_assert_eq(r2.calls, 1);
+    cr_assert_eq(r1.freed, 1, "the old router is freed once replaced");
+    hr_store_close(st);
+    st = NULL;
+    cr_assert_eq(r2.freed, 1, "the last router is freed at close");
+    hr_event_free(ev);
+    hr_event_free(ev2);
+}
+
+Test(store, claims_filter_by_target_and_skip_busy_deliveries)
+{
+    static test_router r;
+    hr_error err;
+    hr_delivery_job *jobs = NULL;
+    size_t n = 0;
+    int64_t now;
+
+    st = open_store();
+    hr_store_set_router(st, route_ab, &r, router_freed);
+    hr_event *ev = stage_ev("q", "s", "1", "Failed", "Failed"); /* to a and b */
+    hr_event *ev2 = stage_ev("q", "t", "1", "Failed", "Failed");
+    cr_assert_eq(hr_store_put(st, ev, &err), HR_OK);
+    cr_assert_eq(hr_store_put(st, ev2, &err), HR_OK);
+    now = hr_time_now_ms();
+
+    hr_claim_query only_b = {.now = now, .target = "b", .max = 10};
+    cr_assert_eq(hr_store_claim_due(st, &only_b, &jobs, &n, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(n, 2);
+    int64_t first = jobs[0].id;
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_str_eq(jobs[i].target, "b");
+        hr_delivery_job_clear(&jobs[i]);
+    }
+    free(jobs);
+
+    only_b.skip_ids = &first;
+    only_b.n_skip_ids = 1;
+    cr_assert_eq(hr_store_claim_due(st, &only_b, &jobs, &n, &err), HR_OK);
+    cr_assert_eq(n, 1);
+    cr_assert_neq(jobs[0].id, first);
+    hr_delivery_job_clear(&jobs[0]);
+    free(jobs);
+
+    const char *known[] = {"a", "b"};
+    hr_claim_query orphans = {.now = now, .other_than = known, .n_other_than = 2, .max = 10};
+    cr_assert_eq(hr_store_claim_due(st, &orphans, &jobs, &n, &err), HR_OK);
+    cr_assert_eq(n, 0);
+    free(jobs);
+    orphans.n_other_than = 1; /* only "a" is known: b's deliveries are orphans */
+    cr_assert_eq(hr_store_claim_due(st, &orphans, &jobs, &n, &err), HR_OK);
+    cr_assert_eq(n, 2);
+    for (size_t i = 0; i < n; i++)
+        hr_delivery_job_clear(&jobs[i]);
+    free(jobs);
+    hr_event_free(ev);
+    hr_event_free(ev2);
 }

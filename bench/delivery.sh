@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# herald's end-to-end benchmark: events acknowledged AND delivered to a
+# local target, and the latency from acknowledgement to delivery, beside
+# baselines measured in the same run:
+#   - libcurl's multi interface alone, POSTing to the same target
+#     (bench/curl_blast.c): what a delivery engine could reach at best;
+#   - herald's ingest-only rate (no routes), the foundation's benchmark.
+# The target is bench/null_server (libmicrohttpd answering 200).
+#   bench/delivery.sh            (defaults: CONNS=32 DURATION=10s)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+CONNS=${CONNS:-32}
+DURATION=${DURATION:-10s}
+scripts/deps.sh bench
+bdir=$root/build-bench
+[ -f "$bdir/build.ninja" ] || meson setup "$bdir" -Dbuildtype=release -Dtests=false >/dev/null
+ninja -C "$bdir" >"$bdir.log" 2>&1 || { tail -30 "$bdir.log"; echo "bench: the build failed" >&2; exit 1; }
+work=$(mktemp -d "$root/build-bench/delivery.XXXXXX")
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+export BODY_FILE=${BODY_FILE:-$root/bench/stage-status.json}
+PY=/usr/bin/python3
+free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+metric() { curl -s "http://127.0.0.1:$1/metrics" | sed -n "s/^$2 //p"; }
+load() {
+  wrk -t2 -c"$CONNS" -d"$DURATION" -s bench/post.lua "http://127.0.0.1:$1" 2>&1 |
+    sed -n 's/^RESULT rps=\([0-9.]*\) p50_ms=\([0-9.]*\) p99_ms=\([0-9.]*\) requests=\([0-9]*\).*/\1 \2 \3 \4/p'
+}
+
+tp=$(free_port)
+"$bdir/bench/null_server" "$tp" 2 & pids+=($!)
+wait_port "$tp"
+
+# 1. baseline: curl multi alone against the target
+c_rps=$("$bdir/bench/curl_blast" "http://127.0.0.1:$tp/hook" "$BODY_FILE" 50000 32 | sed -n 's/requests_per_second=\([0-9]*\).*/\1/p')
+
+# 2. baseline: herald ingest only (no routes)
+ip=$(free_port)
+"$bdir/herald" serve --listen "127.0.0.1:$ip" --data "$work/ingest" --log-level warn & pids+=($!)
+wait_port "$ip"
+read -r i_rps _ <<<"$(load "$ip")"
+
+# 3. herald with one route to the target
+cat >"$work/herald.yaml" <<YAML
+delivery:
+  allow: [127.0.0.0/8]
+  max_in_flight: 64
+  connections_per_host: 32
+targets:
+  - name: sink
+    url: http://127.0.0.1:$tp/hook
+routes:
+  - name: all
+    targets: [sink]
+YAML
+hp=$(free_port)
+"$bdir/herald" serve --listen "127.0.0.1:$hp" --data "$work/e2e" --config "$work/herald.yaml" \
+  --log-level warn & pids+=($!)
+wait_port "$hp"
+t0=$(date +%s.%N)
+read -r h_rps h_p50 h_p99 h_reqs <<<"$(load "$hp")"
+accepted=$(metric "$hp" 'herald_events_total{kind="stage-status",outcome="accepted"}')
+while :; do
+  delivered=$(metric "$hp" 'herald_delivery_attempts_total{outcome="delivered"}')
+  [ "${delivered:-0}" -ge "$accepted" ] && break
+  sleep 0.1
+done
+t1=$(date +%s.%N)
+e2e=$(awk -v n="$accepted" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+lat=$($PY - "$hp" <<'PYEOF'
+import json, sys, urllib.request
+from datetime import datetime
+port = sys.argv[1]
+def t(s): return datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
+lat, cursor = [], None
+while True:
+    url = f"http://127.0.0.1:{port}/api/v1/deliveries?state=delivered&limit=500" + (f"&cursor={cursor}" if cursor else "")
+    d = json.load(urllib.request.urlopen(url))
+    for x in d["deliveries"]:
+        a = x["attempt_log"][-1]
+        lat.append((t(a["started_at"]) + a["latency_ms"] / 1000 - t(x["created_at"])) * 1000)
+    cursor = d["next_cursor"]
+    if not cursor:
+        break
+lat.sort()
+print(f"{lat[len(lat) // 2]:.1f} {lat[int(len(lat) * 0.99)]:.1f} {len(lat)}")
+PYEOF
+)
+read -r l50 l99 ln <<<"$lat"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+echo "herald delivery benchmark: $(nproc) cores, $CONNS connections, $DURATION of load"
+printf '%-46s %10s\n' "" "per second"
+printf '%-46s %10.0f\n' "curl multi alone -> target (baseline)" "$c_rps"
+printf '%-46s %10.0f\n' "herald ingest only, no routes (baseline)" "$i_rps"
+printf '%-46s %10.0f\n' "herald acknowledged, with one route" "$h_rps"
+printf '%-46s %10.0f\n' "herald acknowledged and delivered, end to end" "$e2e"
+echo
+echo "acknowledgement -> delivery latency over $ln deliveries: p50 ${l50} ms, p99 ${l99} ms"
+echo "end to end / curl multi alone:   $(ratio "$e2e" "$c_rps")"
+echo "end to end / herald ingest only: $(ratio "$e2e" "$i_rps")"
+echo "acknowledged with a route / ingest only: $(ratio "$h_rps" "$i_rps")"

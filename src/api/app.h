@@ -1,0 +1,41 @@
+/*
+ * app.h - the wiring of configuration, routing, storage and delivery.
+ *
+ * hr_app owns the current configuration (the file's targets and routes plus
+ * the target and route GoCD's plugin settings describe), installs a router
+ * built from it in the store's writer, and runs the delivery engine over
+ * the store. A reload (SIGHUP, or GoCD's settings changing) builds a new
+ * configuration and swaps it in without stopping either thread, so no
+ * event is dropped. A configuration that does not load is refused and the
+ * running one stays.
+ *
+ * Configurations are kept until hr_app_stop: the writer's router and the
+ * engine switch over asynchronously, and reloads are rare.
+ */
+#ifndef HR_API_APP_H
+#define HR_API_APP_H
+
+#include "core/json.h"
+#include "deliver/deliver.h"
+#include "route/config.h"
+#include "store/store.h"
+
+typedef struct hr_app hr_app;
+
+/* Loads config_path (may be NULL: defaults) and GoCD's saved settings,
+ * installs the router and starts the delivery engine. On failure errs
+ * holds every problem. *out is new. */
+int hr_app_start(const char *config_path, hr_store *store, hr_app **out, hr_errlist *errs);
+/* Reloads the file and the settings. On failure the running configuration
+ * stays and errs says why. Any thread. */
+int hr_app_reload(hr_app *app, hr_errlist *errs);
+/* The configuration in use, as JSON with secrets masked (new). */
+json_t *hr_app_config_json(hr_app *app);
+/* New deliveries may be due. */
+void hr_app_wake(hr_app *app);
+/* Stops the delivery engine and frees every configuration. The store must
+ * be drained first (its writer may still use the router until then) and
+ * closed after. NULL is fine. */
+void hr_app_stop(hr_app *app);
+
+#endif

@@ -1,0 +1,160 @@
+/*
+ * deliver.h - the delivery engine: one thread owning a libcurl multi handle.
+ *
+ * The engine asks its source (the store) for due deliveries, renders each
+ * request from its target (URL and header templates, jq body), signs it,
+ * sends it with connection reuse and bounded concurrency, classifies the
+ * answer, and hands the attempt's outcome back to the source to be recorded
+ * durably. A slow or dead target never holds up the others: every request
+ * runs concurrently inside the multi handle, with a per-target cap on
+ * requests in flight: a quarter of delivery.max_in_flight, and no more
+ * than delivery.connections_per_host (beyond that, requests would wait
+ * inside libcurl with their timeout running). A delivery over its
+ * target's cap is simply not started; the source offers it again later.
+ *
+ * Threads: the engine's thread is the only one that runs jq, libcurl
+ * transfers and the source's claim and record. hr_deliver_wake and
+ * hr_deliver_reload may be called from any other thread. The process must
+ * call curl_global_init before starting any thread (main.c does).
+ *
+ * Outcomes: a 2xx answer delivers. 408, 429, 5xx, timeouts and connection
+ * errors retry after exponential backoff with jitter (a Retry-After on 429
+ * or 503 is honoured, capped at the backoff maximum). Any other status
+ * (3xx, other 4xx), a refused address and a request that cannot be
+ * rendered are dead at once. After delivery.max_attempts a delivery is
+ * dead.
+ *
+ * Requests: the URL template is rendered with percent-encoding, header
+ * value templates without; a header value holding a line break is a
+ * render failure. The body is the target's jq program's first output (a
+ * string as is, anything else as compact JSON) or, without a program, the
+ * event minus "raw" as compact JSON; GET and DELETE send none unless
+ * body_for_get. Content-Type is application/json and User-Agent
+ * herald/0.1 unless the target sets them.
+ *
+ * Every request carries the headers webhook-id (stable across retries:
+ * "herald-<delivery id>"), X-Herald-Delivery and X-Herald-Event, so
+ * receivers can drop duplicates. A target with a signing_secret also gets
+ * webhook-timestamp and webhook-signature "v1,<base64 HMAC-SHA256 of
+ * id.timestamp.body>" (Standard Webhooks; a secret "whsec_<base64>" is
+ * decoded, any other is used as raw bytes). A target's own header with
+ * one of these names, or Content-Length, Transfer-Encoding or Expect, is
+ * dropped: signatures and framing stay herald's.
+ *
+ * No reaching inside: the address curl is about to connect to (after DNS)
+ * is checked; loopback, private, link-local, unique-local, CGNAT,
+ * unspecified and multicast addresses are refused unless delivery.allow
+ * names the address's range or the URL's host. Only http and https, no
+ * redirects, no proxy unless delivery.proxy is set (http_proxy and
+ * no_proxy in the environment are ignored). With delivery.proxy, libcurl
+ * connects to the proxy, not to the target: the guard then judges the
+ * proxy's address (and delivery.allow names are compared with the
+ * proxy's host), and reaching the target is the proxy's business.
+ *
+ * Nothing the engine logs or records holds a request's URL, header
+ * values or body: they carry credentials.
+ */
+#ifndef HR_DELIVER_DELIVER_H
+#define HR_DELIVER_DELIVER_H
+
+#include "core/error.h"
+#include "route/config.h"
+
+#include <jansson.h>
+#include <stdint.h>
+
+typedef struct hr_deliver hr_deliver;
+
+typedef struct hr_delivery_job {
+    int64_t id; /* the delivery */
+    int64_t event_id;
+    char *target;  /* target name (owned) */
+    int attempt;   /* 1 for the first attempt */
+    json_t *input; /* the event as jq sees it (owned reference), see route/jq.h */
+} hr_delivery_job;
+
+/* Frees the job's members (not the struct itself). */
+void hr_delivery_job_clear(hr_delivery_job *j);
+
+typedef enum { HR_OUTCOME_DELIVERED = 0, HR_OUTCOME_RETRY, HR_OUTCOME_DEAD } hr_outcome;
+
+typedef struct hr_attempt {
+    int64_t delivery_id;
+    int attempt;
+    int64_t started_at; /* ms since the epoch */
+    int64_t latency_ms;
+    int status;          /* HTTP status; 0 when there was no answer */
+    const char *error;   /* NULL, or what went wrong; never a secret */
+    const char *excerpt; /* the answer's first bytes (max_response_bytes), valid UTF-8 */
+    hr_outcome outcome;
+    int64_t next_at; /* when outcome is RETRY: when to try again (ms) */
+} hr_attempt;
+
+/* What the engine asks its source for. The engine claims per target, so a
+ * target with a long backlog at its cap costs the others nothing; and once
+ * a second, deliveries whose target is no longer configured (other_than:
+ * every configured name), which it records as dead. */
+typedef struct hr_claim_query {
+    int64_t now;
+    const char *target;            /* only this target; NULL: any */
+    const char *const *other_than; /* with target NULL: none of these */
+    size_t n_other_than;
+    const int64_t *skip_ids; /* deliveries the engine is busy with (sorted) */
+    size_t n_skip_ids;
+    size_t max;
+} hr_claim_query;
+
+typedef struct hr_deliver_source {
+    /*
+     * Due deliveries: at most q->max whose state is pending or retrying,
+     * whose next_at <= q->now, whose id is not in q->skip_ids, and whose
+     * target is q->target (when set) or none of q->other_than; oldest
+     * next_at first. *jobs is a new array of *n jobs (the engine clears and
+     * frees them). Runs on the delivery thread; returns HR_OK or an error
+     * (the engine logs it and tries again later).
+     */
+    int (*claim)(void *ctx, const hr_claim_query *q, hr_delivery_job **jobs, size_t *n,
+                 hr_error *err);
+    /*
+     * Records one attempt durably. a and its strings are borrowed for the
+     * call only. When the record is committed (or failed), the source calls
+     * done(arg, status) exactly once, from any thread; until then the
+     * engine does not claim that delivery again.
+     */
+    void (*record)(void *ctx, const hr_attempt *a, void (*done)(void *arg, int status), void *arg);
+    void *ctx;
+} hr_deliver_source;
+
+/* Starts the engine's thread. cfg is borrowed until the next reload or
+ * stop. src is copied. */
+int hr_deliver_start(const hr_config *cfg, const hr_deliver_source *src, hr_deliver **out,
+                     hr_error *err);
+/* New deliveries may be due: look now (any thread, cheap, never blocks). */
+void hr_deliver_wake(hr_deliver *d);
+/* Uses cfg for attempts started from now on (any thread but the engine's:
+ * not from inside the source's callbacks). Returns once the engine has
+ * switched; requests in flight finish with copies of what they need, so
+ * the old config may be freed as soon as this returns. */
+void hr_deliver_reload(hr_deliver *d, const hr_config *cfg);
+/* Stops: requests in flight are abandoned (not recorded, so they are sent
+ * again after a restart: at least once). Records whose done has not come
+ * yet are abandoned too: stop does not wait for them, and a done callback
+ * arriving later (even after this returns) is safe: it touches only a
+ * small refcounted block that the last of them frees. NULL is fine. */
+void hr_deliver_stop(hr_deliver *d);
+
+/* The backoff before attempt number next_attempt (2 for the first retry):
+ * min(max, initial * 2^(next_attempt - 2)), times a jitter factor in
+ * [0.8, 1.2] drawn from rnd (a number in [0, 1)). Exposed for tests. */
+int64_t hr_deliver_backoff_ms(const hr_delivery_settings *s, int next_attempt, double rnd);
+
+/* Whether connecting to the socket address sa is allowed by s (the guard):
+ * 1 when allowed, 0 when refused. host is the URL's host name (or the
+ * proxy's), may be NULL. An IPv4-mapped IPv6 address is judged as its
+ * IPv4 address. Exposed for tests. On refusal, why (whylen bytes) says so
+ * ("127.0.0.1 is a loopback address"); on success it is "". */
+struct sockaddr;
+int hr_deliver_address_allowed(const hr_delivery_settings *s, const char *host,
+                               const struct sockaddr *sa, char *why, size_t whylen);
+
+#endif

@@ -1,0 +1,152 @@
+/*
+ * config.h - herald's configuration file (YAML), loaded into plain structs.
+ *
+ * The file names targets (where events go), routes (which events go where)
+ * and delivery settings. ${VAR} anywhere in a scalar is replaced by the
+ * environment variable VAR (an unset variable is an error naming it;
+ * "$${" writes a literal "${"). Every problem is reported with its line and
+ * column, as "FILE:LINE:COL: message", and loading collects all of them.
+ *
+ * Ownership: hr_config owns everything in it; hr_config_free accepts NULL.
+ * A loaded config is immutable and may be read from any thread.
+ *
+ * Example: examples/herald.yaml documents every key.
+ */
+#ifndef HR_ROUTE_CONFIG_H
+#define HR_ROUTE_CONFIG_H
+
+#include "core/json.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bounds on the configuration file: its size, how deeply its mappings
+ * and lists may nest, how many targets and routes it may define, and how
+ * many items one list (or one target's headers) may hold. Anchors and
+ * aliases are refused, so what is read is never larger than the file. */
+#define HR_CONFIG_MAX_BYTES (1024u * 1024u)
+#define HR_CONFIG_MAX_DEPTH 32
+#define HR_CONFIG_MAX_TARGETS 1000
+#define HR_CONFIG_MAX_ROUTES 1000
+#define HR_CONFIG_MAX_ITEMS 1000
+
+typedef struct hr_header {
+    char *name;
+    char *value; /* may hold {{ jq }} interpolations */
+    bool secret; /* masked in every log line, error and API answer */
+} hr_header;
+
+typedef struct hr_target {
+    char *name;   /* unique; [A-Za-z0-9_.-]+ */
+    char *url;    /* http:// or https://; may hold {{ jq }} interpolations */
+    char *method; /* GET, POST, PUT or DELETE (default POST) */
+    hr_header *headers;
+    size_t nheaders;
+    char *body;           /* a jq program whose output is the body; NULL: the default body */
+    bool body_for_get;    /* send a body with GET and DELETE too (default false) */
+    char *signing_secret; /* Standard Webhooks secret; NULL: unsigned. Secret. */
+    bool from_gocd;       /* made from GoCD's plugin settings, not the file */
+} hr_target;
+
+typedef struct hr_strlist {
+    char **items;
+    size_t n;
+} hr_strlist;
+
+typedef struct hr_route {
+    char *name;
+    /* Each list matches when empty or when any item matches. Globs (fnmatch
+     * syntax) for group, pipeline and stage; exact words for the rest. */
+    hr_strlist sources, kinds, groups, pipelines, stages, states, results;
+    /* building, passed, failed, cancelled, broken, fixed, still_failing,
+     * failing, unknown, any. "failed" matches broken and still_failing too. */
+    hr_strlist transitions;
+    char *filter;       /* optional jq program; the event matches when it yields true */
+    hr_strlist targets; /* names of targets; each must exist */
+} hr_route;
+
+typedef struct hr_delivery_settings {
+    int max_attempts;          /* default 10; 1..100 */
+    int64_t backoff_initial_ms; /* default 10 s */
+    int64_t backoff_max_ms;     /* default 1 h */
+    int64_t connect_timeout_ms; /* default 5 s */
+    int64_t timeout_ms;         /* default 15 s, whole request */
+    size_t max_response_bytes;  /* of an answer kept as an excerpt; default 4096 */
+    int connections_per_host;   /* default 4 */
+    int max_in_flight;          /* whole process; default 64 */
+    char *proxy;                /* NULL: no proxy (environment proxies are ignored too) */
+    hr_strlist allow;           /* CIDRs or host names delivery may reach despite the guard */
+} hr_delivery_settings;
+
+typedef struct hr_config {
+    char *path; /* NULL when built in code */
+    hr_target *targets;
+    size_t ntargets;
+    hr_route *routes;
+    size_t nroutes;
+    hr_delivery_settings delivery;
+} hr_config;
+
+/* A config with no targets or routes and every delivery default. */
+hr_config *hr_config_new_default(void);
+
+/*
+ * Loads and checks path. On success *out is new. On failure returns
+ * HR_EINVAL (HR_EIO when the file cannot be read, HR_ETOOBIG when it is
+ * over HR_CONFIG_MAX_BYTES) and errs (may be NULL) holds every problem as
+ * "PATH:LINE:COL: message" ("PATH: message" when there is no position).
+ * No message ever shows a URL, a secret header's value or a signing
+ * secret. An empty file is a valid config with every default. Checks
+ * include: YAML syntax, anchors and aliases (refused), unknown keys,
+ * wrong types, URL scheme and host, methods, header names (RFC 7230
+ * tokens), target names unique, routes naming only known targets, jq
+ * programs that do not compile (with jq's message), CIDRs, durations
+ * ("500ms", "10s", "2m", "1h" or a number of seconds), sizes, the
+ * HR_CONFIG_MAX_* bounds, and the names GoCD's settings use (reserved).
+ */
+int hr_config_load(const char *path, hr_config **out, hr_errlist *errs);
+/* The same from a buffer (for tests and the fuzz target); name is used in
+ * messages instead of a path, and becomes (*out)->path. text is borrowed
+ * and need not end with a NUL. */
+int hr_config_parse(const char *name, const char *text, size_t len, hr_config **out,
+                    hr_errlist *errs);
+void hr_config_free(hr_config *c);
+
+/* Finds a target by name, or NULL (borrowed from c). */
+const hr_target *hr_config_target(const hr_config *c, const char *name);
+
+/*
+ * Adds the webhook target and route that GoCD's plugin settings describe
+ * (keys of ingest/gocd_settings.h: webhook_url, webhook_method,
+ * webhook_headers, webhook_body, notify_on), named "gocd-settings", unless
+ * webhook_url is empty. settings is borrowed: the flat object that
+ * hr_gocd_settings_changed returns (a missing key or null counts as "";
+ * NULL settings count as none).
+ *
+ * The target has from_gocd set and every header secret (GoCD keeps that
+ * field encrypted); webhook_body, when not empty, is its jq body program.
+ * No ${VAR} substitution: the settings come from GoCD's users, not from
+ * herald's operator. Routes: notify_on "any" or empty gives one route
+ * "gocd-settings" for every GoCD event (source gocd); transition words
+ * give "gocd-settings" with kind stage-status and those transitions;
+ * "agent" gives kind agent-status, in "gocd-settings" when it is the only
+ * word and in a second route "gocd-settings-agent" otherwise (the lists
+ * of one route must all match, and agent events have no transition).
+ *
+ * What an earlier call added is replaced (or removed, when webhook_url is
+ * empty); the file cannot use these names. Returns HR_EINVAL with errs
+ * (may be NULL; messages start "GoCD plugin settings: ") when the settings
+ * are invalid; c is then unchanged. Call it before sharing c between
+ * threads.
+ */
+int hr_config_add_gocd_settings(hr_config *c, const json_t *settings, hr_errlist *errs);
+
+/* A new JSON description of the config for the API and check-config:
+ * {"path", "delivery": {... durations as *_ms}, "targets": [{"headers":
+ * {name: value}, ...}], "routes": [{"match": {"source": [...], ...}, ...}]},
+ * with every secret header value, signing secret and URL password shown
+ * as "******". */
+json_t *hr_config_to_json(const hr_config *c);
+
+#endif

@@ -1,0 +1,169 @@
+#include "route/route.h"
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "route/jq.h"
+
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct hr_router {
+    const hr_config *config; /* borrowed */
+    hr_jq **filters;         /* one per route; NULL when the route has no filter */
+    bool *warned;            /* one per route: its filter's failure was logged */
+};
+
+int hr_router_new(const hr_config *c, hr_router **out, hr_error *err)
+{
+    hr_router *r = hr_calloc(1, sizeof(*r));
+    int rc = HR_OK;
+
+    r->config = c;
+    r->filters = hr_calloc(c->nroutes, sizeof(*r->filters));
+    r->warned = hr_calloc(c->nroutes, sizeof(*r->warned));
+    for (size_t i = 0; i < c->nroutes; i++) {
+        const hr_route *route = &c->routes[i];
+        hr_error e;
+
+        if (route->filter == NULL)
+            continue;
+        rc = hr_jq_compile(route->filter, &r->filters[i], &e);
+        if (rc != HR_OK) {
+            rc = hr_error_set(err, rc, "route %s: filter: %s", route->name, e.msg);
+            goto out;
+        }
+    }
+    *out = r;
+    r = NULL;
+out:
+    hr_router_free(r);
+    return rc;
+}
+
+void hr_router_free(hr_router *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->config->nroutes; i++)
+        hr_jq_free(r->filters[i]);
+    free(r->filters);
+    free(r->warned);
+    free(r);
+}
+
+/* An empty list matches anything; otherwise value must equal an item.
+ * A NULL value (the event has no such field) matches no item. */
+static bool match_word(const hr_strlist *l, const char *value)
+{
+    if (l->n == 0)
+        return true;
+    if (value == NULL)
+        return false;
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->items[i], value) == 0)
+            return true;
+    return false;
+}
+
+/* The same with fnmatch patterns. */
+static bool match_glob(const hr_strlist *l, const char *value)
+{
+    if (l->n == 0)
+        return true;
+    if (value == NULL)
+        return false;
+    for (size_t i = 0; i < l->n; i++)
+        if (fnmatch(l->items[i], value, 0) == 0)
+            return true;
+    return false;
+}
+
+/* "any" matches every event, agent events too; "failed" also matches the
+ * failures that have a history (broken, still_failing). */
+static bool match_transition(const hr_strlist *l, hr_transition t)
+{
+    const char *name = hr_transition_name(t);
+
+    if (l->n == 0)
+        return true;
+    for (size_t i = 0; i < l->n; i++) {
+        const char *item = l->items[i];
+        if (strcmp(item, "any") == 0)
+            return true;
+        if (name != NULL && strcmp(item, name) == 0)
+            return true;
+        if (strcmp(item, "failed") == 0 &&
+            (t == HR_TRANSITION_BROKEN || t == HR_TRANSITION_STILL_FAILING))
+            return true;
+    }
+    return false;
+}
+
+/* Whether the route's lists all match ev. Stage fields count as absent on
+ * an agent event, so a route that names any stage condition does not match
+ * agent events. */
+static bool match_lists(const hr_route *route, const hr_event *ev)
+{
+    bool stage = !ev->has_agent;
+
+    return match_word(&route->sources, ev->source) && match_word(&route->kinds, ev->kind) &&
+           match_glob(&route->groups, stage ? ev->pipeline_group : NULL) &&
+           match_glob(&route->pipelines, stage ? ev->pipeline_name : NULL) &&
+           match_glob(&route->stages, stage ? ev->stage_name : NULL) &&
+           match_word(&route->states, stage ? ev->stage_state : NULL) &&
+           match_word(&route->results, stage ? ev->stage_result : NULL) &&
+           match_transition(&route->transitions, stage ? ev->transition : HR_TRANSITION_NONE);
+}
+
+/* Runs route i's filter, if any. A failure is no match, logged once per
+ * route for the router's life so that a broken filter cannot flood the
+ * log. */
+static bool match_filter(hr_router *r, size_t i, const json_t *input)
+{
+    const hr_route *route = &r->config->routes[i];
+    bool yes = false;
+    hr_error e;
+
+    if (r->filters[i] == NULL)
+        return true;
+    if (hr_jq_test(r->filters[i], input, &yes, &e) != HR_OK) {
+        if (!r->warned[i]) {
+            hr_log_warn("route", "route %s: filter failed: %s", route->name, e.msg);
+            r->warned[i] = true;
+        }
+        return false;
+    }
+    return yes;
+}
+
+static bool already_added(const hr_match *out, size_t n, const char *target)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(out[i].target, target) == 0)
+            return true;
+    return false;
+}
+
+int hr_router_match(hr_router *r, const hr_event *ev, const json_t *input, hr_match *out,
+                    size_t max, size_t *n)
+{
+    size_t got = 0;
+
+    for (size_t i = 0; i < r->config->nroutes && got < max; i++) {
+        const hr_route *route = &r->config->routes[i];
+
+        if (!match_lists(route, ev) || !match_filter(r, i, input))
+            continue;
+        for (size_t k = 0; k < route->targets.n && got < max; k++) {
+            const char *target = route->targets.items[k];
+            if (already_added(out, got, target))
+                continue;
+            out[got].route = route->name;
+            out[got].target = target;
+            got++;
+        }
+    }
+    *n = got;
+    return HR_OK;
+}

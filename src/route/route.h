@@ -1,0 +1,46 @@
+/*
+ * route.h - which targets an event goes to.
+ *
+ * An hr_router is built from a config and owns compiled jq filters, so it
+ * belongs to one thread (the store writer). Matching is a pure function of
+ * the event, its normalised JSON and the config.
+ */
+#ifndef HR_ROUTE_ROUTE_H
+#define HR_ROUTE_ROUTE_H
+
+#include "event/event.h"
+#include "route/config.h"
+
+typedef struct hr_router hr_router;
+
+/* Builds a router over c (borrowed: c must outlive the router). Fails only
+ * when a filter does not compile (HR_EINVAL with jq's message). */
+int hr_router_new(const hr_config *c, hr_router **out, hr_error *err);
+void hr_router_free(hr_router *r);
+
+/* One (route, target) decision; the strings are borrowed from the config. */
+typedef struct hr_match {
+    const char *route;
+    const char *target;
+} hr_match;
+
+/*
+ * Decides where ev goes. input is the event's JSON as jq programs see it
+ * (jq.h). Fills out (room for max) with every (route, target) pair that
+ * matches, each target at most once per event (the first route naming it
+ * wins), in config order; *n is how many. Matching stops once out is
+ * full. A filter that fails at run time does not match, and its message
+ * is logged once per route for the router's life. Returns HR_OK.
+ *
+ * Conditions are tried before the filter: sources, kinds, states and
+ * results exactly (case-sensitive); groups, pipelines and stages with
+ * fnmatch(pattern, value, 0); transitions by name, "failed" also matching
+ * broken and still_failing, "any" matching every event. An event without
+ * the field (NULL) matches no non-empty list, and an agent event has no
+ * stage fields: a route with a stage condition (other than transition
+ * "any") never matches agent events.
+ */
+int hr_router_match(hr_router *r, const hr_event *ev, const json_t *input, hr_match *out,
+                    size_t max, size_t *n);
+
+#endif

@@ -1,0 +1,90 @@
+"""Real local HTTP servers that play webhook targets in the delivery tests.
+
+A Target listens on 127.0.0.1 (a free port), records every request (method,
+path, headers, body, time) and answers from a script: a list of behaviours
+used in order (the last one repeats): an int status, ("status", code,
+headers), "hang" (answer nothing for `hang` seconds), or "close" (drop the
+connection without answering).
+"""
+import http.server
+import socket
+import threading
+import time
+
+
+class Target:
+    def __init__(self, script=(200,), hang=5.0):
+        self.script = list(script)
+        self.hang = hang
+        self.requests = []
+        self.lock = threading.Condition()
+        target = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def handle_one(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                with target.lock:
+                    i = len(target.requests)
+                    target.requests.append({
+                        "method": self.command, "path": self.path,
+                        "headers": {k.lower(): v for k, v in self.headers.items()},
+                        "body": body, "at": time.time()})
+                    target.lock.notify_all()
+                    behaviour = target.script[min(i, len(target.script) - 1)]
+                if behaviour == "hang":
+                    time.sleep(target.hang)
+                    self.close_connection = True
+                    return
+                if behaviour == "close":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                status, headers = (behaviour, {}) if isinstance(behaviour, int) else behaviour[1:]
+                payload = b'{"ok":true}'
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = handle_one
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def wait(self, n, timeout=20):
+        """Waits until n requests arrived; returns them."""
+        deadline = time.time() + timeout
+        with self.lock:
+            while len(self.requests) < n:
+                left = deadline - time.time()
+                if left <= 0:
+                    raise AssertionError(f"{len(self.requests)} requests arrived, wanted {n}")
+                self.lock.wait(left)
+            return list(self.requests)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
