@@ -37,8 +37,8 @@ int main(int argc, char **argv)
     size_t len = f ? fread(body, 1, sizeof(body), f) : 0;
     if (f)
         fclose(f);
-    long total = strtol(argv[3], NULL, 10), conc = strtol(argv[4], NULL, 10), started = 0,
-         done = 0, failed = 0;
+    long total = strtol(argv[3], NULL, 10), conc = strtol(argv[4], NULL, 10), started = 0, done = 0,
+         failed = 0;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     CURLM *m = curl_multi_init();
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");

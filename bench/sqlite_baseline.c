@@ -34,8 +34,9 @@ int main(int argc, char **argv)
     remove(argv[1]);
     if (sqlite3_open(argv[1], &db) != SQLITE_OK)
         return 1;
-    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                     "CREATE TABLE t(id INTEGER PRIMARY KEY, a TEXT, b TEXT, doc TEXT, raw BLOB)",
+    sqlite3_exec(db,
+                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                 "CREATE TABLE t(id INTEGER PRIMARY KEY, a TEXT, b TEXT, doc TEXT, raw BLOB)",
                  NULL, NULL, NULL);
     sqlite3_prepare_v2(db, "INSERT INTO t(a, b, doc, raw) VALUES (?, ?, ?, ?)", -1, &st, NULL);
     double t0 = now();

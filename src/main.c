@@ -12,6 +12,8 @@
 #include "store/store.h"
 
 #include <curl/curl.h>
+#include "core/mem.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -31,7 +33,7 @@ static const char *const usage_parts[] = {
     "\n"
     "SYNOPSIS\n"
     "    herald serve [--listen ADDR:PORT] [--data DIR] [--config FILE]\n"
-    "                 [--threads N] [--log-level LEVEL]\n"
+    "                 [--gocd-token-file FILE] [--threads N] [--log-level LEVEL]\n"
     "    herald check-config FILE\n"
     "    herald replay [--url URL] (--delivery ID | --target NAME | --dead |\n"
     "                  --since TIME [--until TIME])...\n"
@@ -79,6 +81,11 @@ static const char *const usage_parts[] = {
     "           (examples/herald.yaml documents every key; ${VAR} reads the\n"
     "           environment). herald refuses to start with a bad one. Without\n"
     "           it, only the target set on GoCD's plugin settings page is used.\n"
+    "    -G, --gocd-token-file FILE\n"
+    "           A file holding the token that every /gocd/ endpoint demands as\n"
+    "           \"Authorization: Bearer TOKEN\" (the GoCD bridge plugin sends it).\n"
+    "           Without it, HERALD_GOCD_TOKEN is used when set; otherwise the\n"
+    "           /gocd/ endpoints are open.\n"
     "    -t, --threads N\n"
     "           HTTP worker threads (default 2; 1 to 64).\n"
     "    -L, --log-level LEVEL\n"
@@ -108,6 +115,8 @@ static const char *const usage_parts[] = {
     "    POST /api/v1/deliveries/replay      {\"target\", \"dead\", \"since\", \"until\"}.\n"
     "    GET  /gocd/health-messages Failing targets, in the shape of GoCD's\n"
     "                               server-health.add-messages.\n"
+    "    POST /gocd/server-info     What GoCD says of itself (the bridge posts\n"
+    "                               it); GET /api/v1/gocd/server-info reads it.\n"
     "\n"
     "SIGNALS\n"
     "    SIGTERM, SIGINT\n"
@@ -143,7 +152,7 @@ static void print_usage(FILE *f)
         fputs(usage_parts[i], f);
 }
 typedef struct serve_options {
-    const char *listen, *data, *config;
+    const char *listen, *data, *config, *gocd_token_file;
     unsigned threads;
 } serve_options;
 
@@ -155,14 +164,46 @@ static int usage_error(const char *fmt, const char *arg)
     return 2;
 }
 
+/* The GoCD token: from the file when one is named, else from
+ * HERALD_GOCD_TOKEN, else none. *out is new (NULL for none). */
+static int read_token(const char *path, char **out)
+{
+    char buf[1024];
+    size_t n;
+    const char *env = getenv("HERALD_GOCD_TOKEN");
+    *out = NULL;
+    if (path == NULL) {
+        if (env != NULL && env[0] != '\0')
+            *out = hr_strdup(env);
+        return 0;
+    }
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        hr_log_error("main", "cannot read the GoCD token file %s: %s", path, strerror(errno));
+        return 1;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        n--;
+    buf[n] = '\0';
+    if (n == 0 || strlen(buf) != n) {
+        hr_log_error("main", "the GoCD token file %s holds no token", path);
+        return 1;
+    }
+    *out = hr_strndup(buf, n);
+    return 0;
+}
+
 static int serve(const serve_options *o)
 {
     hr_store_options so = {.dir = o->data};
     hr_http_options ho = {.listen = o->listen, .threads = o->threads};
-    hr_http_route routes[16];
+    hr_http_route routes[32];
     hr_store *store = NULL;
     hr_http_server *http = NULL;
     hr_app *app = NULL;
+    char *token = NULL;
     hr_errlist errs = HR_ERRLIST_INIT;
     hr_api api = {.version = HERALD_VERSION};
     hr_error err;
@@ -178,6 +219,10 @@ static int serve(const serve_options *o)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    pthread_mutex_init(&api.info_lock, NULL);
+    if (read_token(o->gocd_token_file, &token) != 0)
+        goto out;
+    api.gocd_token = token;
     if (hr_store_open(&so, &store, &err) != HR_OK) {
         hr_log_error("main", "cannot open the store: %s", err.msg);
         goto out;
@@ -225,7 +270,11 @@ out:
     hr_app_stop(app);
     hr_http_stop(http);
     hr_store_close(store);
+    hr_app_free(app);
     hr_errlist_clear(&errs);
+    json_decref(api.server_info);
+    pthread_mutex_destroy(&api.info_lock);
+    free(token);
     if (rc == 0)
         hr_log_info("main", "stopped cleanly");
     return rc;
@@ -234,15 +283,19 @@ out:
 static int cmd_serve(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"listen", required_argument, NULL, 'l'},  {"data", required_argument, NULL, 'd'},
-        {"config", required_argument, NULL, 'c'},  {"threads", required_argument, NULL, 't'},
-        {"log-level", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
+        {"listen", required_argument, NULL, 'l'},
+        {"data", required_argument, NULL, 'd'},
+        {"config", required_argument, NULL, 'c'},
+        {"gocd-token-file", required_argument, NULL, 'G'},
+        {"threads", required_argument, NULL, 't'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    serve_options o = {DEFAULT_LISTEN, DEFAULT_DATA, NULL, 2};
+    serve_options o = {.listen = DEFAULT_LISTEN, .data = DEFAULT_DATA, .threads = 2};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "l:d:c:t:L:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "l:d:c:G:t:L:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'l':
             o.listen = optarg;
@@ -252,6 +305,9 @@ static int cmd_serve(int argc, char **argv)
             break;
         case 'c':
             o.config = optarg;
+            break;
+        case 'G':
+            o.gocd_token_file = optarg;
             break;
         case 't': {
             char *end;
@@ -264,8 +320,7 @@ static int cmd_serve(int argc, char **argv)
         case 'L': {
             hr_log_level level;
             if (hr_log_parse_level(optarg, &level) != HR_OK)
-                return usage_error("--log-level %s: expected error, warn, info or debug",
-                                   optarg);
+                return usage_error("--log-level %s: expected error, warn, info or debug", optarg);
             hr_log_set_level(level);
             break;
         }

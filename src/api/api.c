@@ -30,8 +30,7 @@ static void metrics(hr_http_req *req, void *ctx)
 
 /* Parses a positive decimal integer query parameter; answers 400 naming it
  * and returns -1 when it is malformed. */
-static int query_int(hr_http_req *req, const char *name, long long lo, long long hi,
-                     long long *out)
+static int query_int(hr_http_req *req, const char *name, long long lo, long long hi, long long *out)
 {
     const char *v = hr_http_query(req, name);
     char *end;
@@ -177,8 +176,9 @@ static void list_deliveries(hr_http_req *req, void *ctx)
         for (size_t i = 0; i < 4; i++)
             ok |= strcmp(q.state, delivery_states[i]) == 0;
         if (!ok) {
-            hr_http_reply_error(req, 400, "query parameter state: expected one of pending, "
-                                          "retrying, delivered, dead");
+            hr_http_reply_error(req, 400,
+                                "query parameter state: expected one of pending, "
+                                "retrying, delivered, dead");
             return;
         }
     }
@@ -316,8 +316,9 @@ static void replay(hr_http_req *req, void *ctx)
                                   "range (since, until)");
     }
     if (hr_errlist_count(&errs) > 0) {
-        hr_http_reply_json(req, 400, json_pack("{s:s,s:o}", "error", "invalid replay request",
-                                               "messages", hr_errlist_to_json(&errs)));
+        hr_http_reply_json(req, 400,
+                           json_pack("{s:s,s:o}", "error", "invalid replay request", "messages",
+                                     hr_errlist_to_json(&errs)));
     } else {
         reset(api, req, &r);
     }
@@ -331,9 +332,12 @@ static void replay(hr_http_req *req, void *ctx)
 static void health_messages(hr_http_req *req, void *ctx)
 {
     hr_api *api = ctx;
-    json_t *targets = NULL, *out = json_array(), *t;
+    json_t *targets = NULL, *out, *t;
     size_t i;
     hr_error err;
+    if (!hr_api_gocd_authorized(api, req))
+        return;
+    out = json_array();
     int rc = hr_store_target_health(api->store, hr_time_now_ms() - 3600 * 1000, &targets, &err);
     if (rc != HR_OK) {
         json_decref(out);
@@ -365,6 +369,15 @@ static void health_messages(hr_http_req *req, void *ctx)
     hr_http_reply_json(req, 200, out);
 }
 
+static void get_server_info(hr_http_req *req, void *ctx)
+{
+    hr_api *api = ctx;
+    pthread_mutex_lock(&api->info_lock);
+    json_t *info = api->server_info ? json_deep_copy(api->server_info) : json_null();
+    pthread_mutex_unlock(&api->info_lock);
+    hr_http_reply_json(req, 200, json_pack("{s:o}", "server_info", info));
+}
+
 size_t hr_api_routes(hr_api *api, hr_http_route *routes, size_t max)
 {
     const hr_http_route all[] = {
@@ -381,6 +394,8 @@ size_t hr_api_routes(hr_api *api, hr_http_route *routes, size_t max)
         {"GET", "/api/v1/deliveries/*", "api_delivery", get_delivery, api},
         {"POST", "/api/v1/deliveries/*", "api_delivery_retry", retry_delivery, api},
         {"GET", "/gocd/health-messages", "gocd_health", health_messages, api},
+        {"POST", "/gocd/server-info", "gocd_server_info", hr_api_gocd_server_info, api},
+        {"GET", "/api/v1/gocd/server-info", "api_server_info", get_server_info, api},
     };
     size_t n = sizeof(all) / sizeof(all[0]);
     if (n > max)

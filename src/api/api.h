@@ -15,6 +15,8 @@
  *   POST /api/v1/deliveries/replay           {"target", "dead", "since", "until"}
  *   GET  /gocd/health-messages               failing targets, in GoCD's
  *                                            server-health.add-messages shape
+ *   POST /gocd/server-info                   what GoCD says of itself (site URL)
+ *   GET  /api/v1/gocd/server-info            the same, read back
  *
  * Handlers run on the HTTP threads; reads use the store's read connections,
  * and event writes answer from the store writer's completion.
@@ -26,19 +28,32 @@
 #include "http/server.h"
 #include "store/store.h"
 
+#include <pthread.h>
 #include <stddef.h>
 
 typedef struct hr_api {
     hr_store *store; /* borrowed */
     hr_app *app;     /* borrowed */
     const char *version;
+    /* When set, every /gocd/ endpoint demands "Authorization: Bearer
+     * <token>" (the bridge plugin's token). Borrowed; never logged. */
+    const char *gocd_token;
+    /* What GoCD's go.processor.server-info.get said, as the bridge posted
+     * it to /gocd/server-info (guarded by info_lock; NULL before). */
+    pthread_mutex_t info_lock;
+    json_t *server_info;
 } hr_api;
+
+/* Whether the request carries the GoCD token (always true when none is
+ * configured); answers 401 itself when it does not. */
+int hr_api_gocd_authorized(hr_api *api, hr_http_req *req);
 
 /* Fills routes (room for max) with herald's endpoints, all bound to api;
  * returns how many. */
 size_t hr_api_routes(hr_api *api, hr_http_route *routes, size_t max);
 
-/* The GoCD endpoints' handler, shared by hr_api_routes (gocd.c). */
+/* The GoCD endpoints' handlers, shared by hr_api_routes (gocd.c). */
 void hr_api_gocd_notification(hr_http_req *req, void *ctx);
+void hr_api_gocd_server_info(hr_http_req *req, void *ctx);
 
 #endif

@@ -172,7 +172,7 @@ int hr_app_start(const char *config_path, hr_store *store, hr_app **out, hr_errl
     *out = app;
     return HR_OK;
 fail:
-    hr_app_stop(app);
+    *out = app;
     return rc;
 }
 
@@ -189,8 +189,7 @@ int hr_app_reload(hr_app *app, hr_errlist *errs)
     keep(app, c);
     hr_deliver_reload(app->deliver, c);
     hr_deliver_wake(app->deliver);
-    hr_log_info("app", "configuration reloaded: %zu targets, %zu routes", c->ntargets,
-                c->nroutes);
+    hr_log_info("app", "configuration reloaded: %zu targets, %zu routes", c->ntargets, c->nroutes);
     return HR_OK;
 }
 
@@ -215,6 +214,17 @@ void hr_app_stop(hr_app *app)
     if (app->store != NULL)
         hr_store_set_notify(app->store, NULL, NULL);
     hr_deliver_stop(app->deliver);
+    /* A second stop (hr_app_free's) touches neither: the store may be
+     * closed by then. */
+    app->deliver = NULL;
+    app->store = NULL;
+}
+
+void hr_app_free(hr_app *app)
+{
+    if (app == NULL)
+        return;
+    hr_app_stop(app);
     for (size_t i = 0; i < app->nconfigs; i++)
         hr_config_free(app->configs[i]);
     free(app->configs);

@@ -24,7 +24,9 @@ typedef struct hr_app hr_app;
 
 /* Loads config_path (may be NULL: defaults) and GoCD's saved settings,
  * installs the router and starts the delivery engine. On failure errs
- * holds every problem. *out is new. */
+ * holds every problem. *out is new even on failure: the store may already
+ * hold a router that borrows the app's configuration, so the caller stops
+ * and frees the app in the usual order either way. */
 int hr_app_start(const char *config_path, hr_store *store, hr_app **out, hr_errlist *errs);
 /* Reloads the file and the settings. On failure the running configuration
  * stays and errs says why. Any thread. */
@@ -33,9 +35,10 @@ int hr_app_reload(hr_app *app, hr_errlist *errs);
 json_t *hr_app_config_json(hr_app *app);
 /* New deliveries may be due. */
 void hr_app_wake(hr_app *app);
-/* Stops the delivery engine and frees every configuration. The store must
- * be drained first (its writer may still use the router until then) and
- * closed after. NULL is fine. */
+/* Stops the delivery engine (after the store was drained). NULL is fine. */
 void hr_app_stop(hr_app *app);
+/* Frees every configuration. Call it after hr_store_close, which frees the
+ * store's router, the last user of a configuration. NULL is fine. */
+void hr_app_free(hr_app *app);
 
 #endif

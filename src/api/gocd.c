@@ -74,7 +74,8 @@ static void accept_event(hr_api *api, hr_http_req *req, const char *kind, int ve
     if (rc != HR_OK) {
         hr_metrics_event(kind, false);
         hr_log_info("gocd", "rejected %s (version %d.0): %s%s", kind, version,
-                    errs.n ? errs.msgs[0] : "invalid", hr_errlist_count(&errs) > 1 ? " (and more)" : "");
+                    errs.n ? errs.msgs[0] : "invalid",
+                    hr_errlist_count(&errs) > 1 ? " (and more)" : "");
         hr_http_reply_json(req, 200, failure(hr_errlist_to_json(&errs)));
         hr_errlist_clear(&errs);
         return;
@@ -154,6 +155,60 @@ static void not_in_version(hr_http_req *req, const char *name, int version, int 
     hr_http_reply_error(req, 404, msg);
 }
 
+int hr_api_gocd_authorized(hr_api *api, hr_http_req *req)
+{
+    const char *auth = hr_http_header(req, "Authorization");
+    size_t want, got;
+    unsigned char diff = 0;
+    if (api->gocd_token == NULL)
+        return 1;
+    if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0) {
+        hr_http_reply_error(req, 401,
+                            "this endpoint needs \"Authorization: Bearer <token>\" "
+                            "with herald's GoCD token");
+        return 0;
+    }
+    auth += 7;
+    /* Constant time in the token's content: the comparison does not stop
+     * at the first difference. */
+    want = strlen(api->gocd_token);
+    got = strlen(auth);
+    for (size_t i = 0; i < want; i++)
+        diff |= (unsigned char)(api->gocd_token[i] ^ (i < got ? auth[i] : 0));
+    if (diff != 0 || got != want) {
+        hr_http_reply_error(req, 401, "the GoCD token is not right");
+        return 0;
+    }
+    return 1;
+}
+
+void hr_api_gocd_server_info(hr_http_req *req, void *ctx)
+{
+    hr_api *api = ctx;
+    size_t len;
+    const char *body = hr_http_body(req, &len);
+    hr_errlist errs = HR_ERRLIST_INIT;
+    json_t *info = NULL;
+    if (!hr_api_gocd_authorized(api, req))
+        return;
+    if (hr_json_load_object(body, len, &errs, &info) != HR_OK) {
+        hr_http_reply_json(req, 400, failure(hr_errlist_to_json(&errs)));
+        hr_errlist_clear(&errs);
+        return;
+    }
+    const char *site = json_string_value(json_object_get(info, "site_url"));
+    hr_log_info("gocd", "GoCD server %s at %s",
+                json_string_value(json_object_get(info, "server_id"))
+                    ? json_string_value(json_object_get(info, "server_id"))
+                    : "(no id)",
+                site ? site : "(no site URL)");
+    pthread_mutex_lock(&api->info_lock);
+    json_decref(api->server_info);
+    api->server_info = info;
+    pthread_mutex_unlock(&api->info_lock);
+    hr_http_reply_json(req, 200, json_pack("{s:s}", "status", "success"));
+}
+
 void hr_api_gocd_notification(hr_http_req *req, void *ctx)
 {
     hr_api *api = ctx;
@@ -161,6 +216,8 @@ void hr_api_gocd_notification(hr_http_req *req, void *ctx)
     const char *vh = hr_http_header(req, "X-Go-Extension-Version");
     int version;
 
+    if (!hr_api_gocd_authorized(api, req))
+        return;
     if (hr_gocd_parse_version(vh, &version) != HR_OK) {
         char msg[200];
         snprintf(msg, sizeof(msg),

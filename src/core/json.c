@@ -57,7 +57,8 @@ int hr_json_load(const char *buf, size_t len, json_t **out, hr_error *err)
     if (len == 0)
         return hr_error_set(err, HR_EINVAL, "invalid JSON: the body is empty");
     if (too_deep(buf, len, &at))
-        return hr_error_set(err, HR_EINVAL, "invalid JSON: nested deeper than %d levels at byte %zu",
+        return hr_error_set(err, HR_EINVAL,
+                            "invalid JSON: nested deeper than %d levels at byte %zu",
                             HR_MAX_JSON_DEPTH, at);
     v = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (v == NULL)
@@ -101,7 +102,6 @@ size_t hr_utf8_len(const unsigned char *s, size_t n)
         return 0;
     return len;
 }
-
 
 void hr_errlist_add(hr_errlist *l, const char *fmt, ...)
 {

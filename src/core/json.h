@@ -41,7 +41,10 @@ typedef struct hr_errlist {
     size_t dropped;            /* messages counted but not kept */
 } hr_errlist;
 
-#define HR_ERRLIST_INIT {{0}, 0, 0}
+#define HR_ERRLIST_INIT                                                                            \
+    {                                                                                              \
+        {0}, 0, 0                                                                                  \
+    }
 
 /* Adds one message, formatted like "pipeline.stage.state: expected ...".
  * Bytes that are not valid UTF-8 become '?', so the message always fits in

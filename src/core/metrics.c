@@ -210,10 +210,10 @@ char *hr_metrics_render(void)
                   "# TYPE herald_events_total counter\n");
     n = atomic_load(&nevents);
     for (int i = 0; i < n; i++) {
-        tb_printf(&t, "herald_events_total{kind=\"%s\",outcome=\"accepted\"} %lu\n",
-                  events[i].kind, atomic_load(&events[i].accepted));
-        tb_printf(&t, "herald_events_total{kind=\"%s\",outcome=\"rejected\"} %lu\n",
-                  events[i].kind, atomic_load(&events[i].rejected));
+        tb_printf(&t, "herald_events_total{kind=\"%s\",outcome=\"accepted\"} %lu\n", events[i].kind,
+                  atomic_load(&events[i].accepted));
+        tb_printf(&t, "herald_events_total{kind=\"%s\",outcome=\"rejected\"} %lu\n", events[i].kind,
+                  atomic_load(&events[i].rejected));
     }
     histogram(&t, "herald_store_commit_batch_size", "Events committed per store transaction.",
               batch_bounds, NB_BATCH, batch_buckets, (double)atomic_load(&batch_sum));

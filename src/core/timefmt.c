@@ -59,8 +59,7 @@ int hr_time_parse(const char *s, size_t len, int64_t *out)
 
     if (len < 20 || digits(s, len, 0, 4, &y) || s[4] != '-' || digits(s, len, 5, 2, &mo) ||
         s[7] != '-' || digits(s, len, 8, 2, &d) || s[10] != 'T' || digits(s, len, 11, 2, &h) ||
-        s[13] != ':' || digits(s, len, 14, 2, &mi) || s[16] != ':' ||
-        digits(s, len, 17, 2, &sec))
+        s[13] != ':' || digits(s, len, 14, 2, &mi) || s[16] != ':' || digits(s, len, 17, 2, &sec))
         return HR_EINVAL;
     if (s[at] == '.') {
         if (digits(s, len, at + 1, 3, &msec))
@@ -71,8 +70,7 @@ int hr_time_parse(const char *s, size_t len, int64_t *out)
         sign = 0;
     } else if (at + 5 == len && (s[at] == '+' || s[at] == '-')) {
         sign = s[at] == '+' ? 1 : -1;
-        if (digits(s, len, at + 1, 2, &oh) || digits(s, len, at + 3, 2, &om) || oh > 23 ||
-            om > 59)
+        if (digits(s, len, at + 1, 2, &oh) || digits(s, len, at + 3, 2, &om) || oh > 23 || om > 59)
             return HR_EINVAL;
     } else {
         return HR_EINVAL;

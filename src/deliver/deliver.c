@@ -166,9 +166,9 @@ struct hr_deliver {
     size_t nbusy, capbusy;
     xfer *xfers; /* in flight */
     size_t nxfers;
-    bool claim_soon;    /* a slot or a record freed up: look again now */
+    bool claim_soon;              /* a slot or a record freed up: look again now */
     int64_t next_orphan_check_us; /* when to look for unconfigured targets' deliveries */
-    bool claim_blocked; /* too many records awaited: wait for them */
+    bool claim_blocked;           /* too many records awaited: wait for them */
     uint64_t rng;
 };
 

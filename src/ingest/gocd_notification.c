@@ -147,7 +147,7 @@ static void report(check *c, const char *at, const char *expected, const json_t 
 {
     char brief[BRIEF_LEN];
     hr_errlist_add(c->errs, "%s: expected %s; got %s", at, expected,
-                hr_json_brief(got, brief, sizeof(brief)));
+                   hr_json_brief(got, brief, sizeof(brief)));
 }
 
 /* "A, B, C" from a NULL-terminated list, into buf. */
@@ -297,8 +297,8 @@ static const json_t *want_array(check *c, const json_t *obj, const char *at, con
         return NULL;
     }
     if (json_array_size(v) > max) {
-        hr_errlist_add(c->errs, "%s: expected at most %zu entries; got %zu", child(path, at, key), max,
-                    json_array_size(v));
+        hr_errlist_add(c->errs, "%s: expected at most %zu entries; got %zu", child(path, at, key),
+                       max, json_array_size(v));
         return NULL;
     }
     return v;
@@ -595,9 +595,9 @@ int hr_gocd_stage_status(const char *body, size_t len, int version, hr_event **o
     c.version = version;
     if (version < HR_GOCD_MIN_VERSION || version > HR_GOCD_MAX_VERSION) {
         hr_errlist_add(errs,
-                    "stage-status: herald speaks notification extension versions 1.0 to "
-                    "4.0; got %d.0",
-                    version);
+                       "stage-status: herald speaks notification extension versions 1.0 to "
+                       "4.0; got %d.0",
+                       version);
         goto out;
     }
     if (hr_json_load_object(body, len, errs, &root) != HR_OK)
@@ -639,14 +639,14 @@ int hr_gocd_agent_status(const char *body, size_t len, int version, hr_event **o
     if (version < 3 || version > HR_GOCD_MAX_VERSION) {
         if (version >= HR_GOCD_MIN_VERSION && version < 3)
             hr_errlist_add(errs,
-                        "agent-status: needs notification extension version 3.0 or "
-                        "later; got %d.0",
-                        version);
+                           "agent-status: needs notification extension version 3.0 or "
+                           "later; got %d.0",
+                           version);
         else
             hr_errlist_add(errs,
-                        "agent-status: herald speaks notification extension versions "
-                        "3.0 to 4.0; got %d.0",
-                        version);
+                           "agent-status: herald speaks notification extension versions "
+                           "3.0 to 4.0; got %d.0",
+                           version);
         goto out;
     }
     if (hr_json_load_object(body, len, errs, &root) != HR_OK)

@@ -395,7 +395,7 @@ static bool value_of(const json_t *v, const char *path, hr_errlist *errs, const 
     }
     if (!json_is_string(v)) {
         hr_errlist_add(errs, "%s: expected a string or null; got %s", path,
-                    hr_json_brief(v, brief, sizeof(brief)));
+                       hr_json_brief(v, brief, sizeof(brief)));
         return false;
     }
     *s = json_string_value(v);
@@ -422,7 +422,7 @@ int hr_gocd_settings_validate(const char *body, size_t len, json_t **out, hr_err
     ps = json_object_get(root, "plugin-settings");
     if (!json_is_object(ps)) {
         hr_errlist_add(errs, "plugin-settings: expected an object; got %s",
-                    hr_json_brief(ps, brief, sizeof(brief)));
+                       hr_json_brief(ps, brief, sizeof(brief)));
         goto out;
     }
     /* Unknown keys are left alone: GoCD sends back whatever it stored. */
@@ -433,7 +433,7 @@ int hr_gocd_settings_validate(const char *body, size_t len, json_t **out, hr_err
         snprintf(path, sizeof(path), "plugin-settings.%s", settings[i].key);
         if (entry != NULL && !json_is_object(entry)) {
             hr_errlist_add(errs, "%s: expected an object like {\"value\": \"...\"}; got %s", path,
-                        hr_json_brief(entry, brief, sizeof(brief)));
+                           hr_json_brief(entry, brief, sizeof(brief)));
             continue;
         }
         snprintf(path, sizeof(path), "plugin-settings.%s.value", settings[i].key);
@@ -474,7 +474,7 @@ int hr_gocd_settings_changed(const char *body, size_t len, json_t **out, hr_errl
             continue;
         if (n > HR_MAX_SETTING_BYTES) {
             hr_errlist_add(errs, "%s: expected at most %u bytes; got %zu bytes", settings[i].key,
-                        HR_MAX_SETTING_BYTES, n);
+                           HR_MAX_SETTING_BYTES, n);
             continue;
         }
         json_object_set_new(result, settings[i].key, json_stringn(s, n));

@@ -67,7 +67,7 @@ typedef struct hr_route {
 } hr_route;
 
 typedef struct hr_delivery_settings {
-    int max_attempts;          /* default 10; 1..100 */
+    int max_attempts;           /* default 10; 1..100 */
     int64_t backoff_initial_ms; /* default 10 s */
     int64_t backoff_max_ms;     /* default 1 h */
     int64_t connect_timeout_ms; /* default 5 s */

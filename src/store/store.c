@@ -169,8 +169,9 @@ static const char *const writer_sql[NSTMT] = {
     [ST_UPDATE_DELIVERY] = "UPDATE deliveries SET state = ?2, attempts = max(attempts, ?3),"
                            " next_at = ?4, updated_at = ?5, last_status = ?6, last_error = ?7"
                            " WHERE id = ?1",
-    [ST_INSERT_ATTEMPT] = "INSERT INTO attempts (delivery_id, attempt, started_at, latency_ms,"
-                          " status, outcome, error, excerpt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_INSERT_ATTEMPT] =
+        "INSERT INTO attempts (delivery_id, attempt, started_at, latency_ms,"
+        " status, outcome, error, excerpt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 };
 
 typedef enum { ITEM_EVENT, ITEM_SETTINGS, ITEM_ATTEMPT, ITEM_RESET } item_type;
@@ -183,8 +184,8 @@ typedef struct item {
     hr_event *ev; /* borrowed (ITEM_EVENT) */
     char *doc;    /* owned: compact normalised JSON (ITEM_EVENT) */
     size_t doc_len;
-    json_t *settings; /* owned: a private deep copy (ITEM_SETTINGS) */
-    hr_attempt attempt; /* ITEM_ATTEMPT; its strings are owned copies */
+    json_t *settings;        /* owned: a private deep copy (ITEM_SETTINGS) */
+    hr_attempt attempt;      /* ITEM_ATTEMPT; its strings are owned copies */
     hr_delivery_reset reset; /* ITEM_RESET; target is an owned copy */
     size_t count;            /* ITEM_RESET: deliveries reset */
     size_t ndeliveries;      /* ITEM_EVENT: deliveries created */
@@ -1038,8 +1039,8 @@ int hr_store_open(const hr_store_options *opt, hr_store **out, hr_error *err)
      * open database file"; say which folder and why (for example
      * "Read-only file system"). */
     if (access(opt->dir, W_OK) != 0)
-        return hr_error_set(err, HR_EIO, "store: cannot write to the data folder %s: %s",
-                            opt->dir, strerror(errno));
+        return hr_error_set(err, HR_EIO, "store: cannot write to the data folder %s: %s", opt->dir,
+                            strerror(errno));
 
     s = hr_calloc(1, sizeof(*s));
     pthread_mutex_init(&s->qlock, NULL);
@@ -1392,8 +1393,7 @@ void hr_store_record_attempt(hr_store *s, const hr_attempt *a, void (*done)(void
     }
 }
 
-int hr_store_reset_deliveries(hr_store *s, const hr_delivery_reset *r, size_t *count,
-                              hr_error *err)
+int hr_store_reset_deliveries(hr_store *s, const hr_delivery_reset *r, size_t *count, hr_error *err)
 {
     waiter w;
     item *it;
@@ -1430,8 +1430,8 @@ static int row_input(sqlite3_stmt *st, int col, json_t **out, hr_error *err)
         return ret;
     json_t *raw = NULL;
     if (sqlite3_column_type(st, col + 3) != SQLITE_NULL)
-        raw = json_loadb(sqlite3_column_blob(st, col + 3), (size_t)sqlite3_column_bytes(st, col + 3),
-                         JSON_DECODE_ANY, NULL);
+        raw = json_loadb(sqlite3_column_blob(st, col + 3),
+                         (size_t)sqlite3_column_bytes(st, col + 3), JSON_DECODE_ANY, NULL);
     json_object_set_new(ev, "raw", raw != NULL ? raw : json_null());
     *out = ev;
     return HR_OK;
@@ -1550,10 +1550,11 @@ static int attempts_json(sqlite3 *db, int64_t id, json_t **out, hr_error *err)
 {
     sqlite3_stmt *st = NULL;
     json_t *arr = json_array();
-    int rc = sqlite3_prepare_v2(db,
-                                "SELECT attempt, started_at, latency_ms, status, outcome, error,"
-                                " excerpt FROM attempts WHERE delivery_id = ?1 ORDER BY attempt, id",
-                                -1, &st, NULL);
+    int rc =
+        sqlite3_prepare_v2(db,
+                           "SELECT attempt, started_at, latency_ms, status, outcome, error,"
+                           " excerpt FROM attempts WHERE delivery_id = ?1 ORDER BY attempt, id",
+                           -1, &st, NULL);
     if (rc != SQLITE_OK) {
         json_decref(arr);
         return db_error(db, rc, "read attempts", err);

@@ -137,9 +137,8 @@ int hr_store_list_stages(hr_store *s, json_t **out, hr_error *err);
  * targets[i] (strings that stay valid until the next call) for at most max
  * pairs and returns how many.
  */
-typedef size_t (*hr_store_route_fn)(void *ctx, const hr_event *ev, const char *doc,
-                                    size_t doc_len, const char **routes, const char **targets,
-                                    size_t max);
+typedef size_t (*hr_store_route_fn)(void *ctx, const hr_event *ev, const char *doc, size_t doc_len,
+                                    const char **routes, const char **targets, size_t max);
 
 /* Installs the router the writer uses from its next batch on (any thread).
  * The store owns ctx from now: it calls free_ctx(ctx) on the writer thread
@@ -164,9 +163,9 @@ void hr_store_record_attempt(hr_store *s, const hr_attempt *a, void (*done)(void
 /* Which deliveries to make due again now (retry one, replay many). Every
  * condition given must hold; at least one is needed. */
 typedef struct hr_delivery_reset {
-    int64_t id;         /* one delivery; 0: any */
-    const char *target; /* NULL: any */
-    int dead_only;      /* only dead letters */
+    int64_t id;           /* one delivery; 0: any */
+    const char *target;   /* NULL: any */
+    int dead_only;        /* only dead letters */
     int64_t since, until; /* created_at in [since, until) ms; 0: open */
 } hr_delivery_reset;
 

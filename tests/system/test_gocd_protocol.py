@@ -135,3 +135,45 @@ def test_settings_changed_needs_version_3(herald, version):
 def test_only_post_is_allowed(herald):
     status, _ = herald.request("GET", "/gocd/notification/stage-status")
     assert status == 405
+
+
+def test_gocd_token_is_demanded_when_configured(tmp_path, herald_factory):
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret-bridge-token\n")
+    h = herald_factory(["--gocd-token-file", str(token_file)])
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic eA=="}):
+        status, data = h.request("POST", "/gocd/notification/notifications-interested-in",
+                                 headers=headers)
+        assert status == 401, (headers, data)
+        assert b"s3cret" not in data
+    status, _ = h.request("GET", "/gocd/health-messages")
+    assert status == 401
+    good = {"Authorization": "Bearer s3cret-bridge-token", "X-Go-Extension-Version": "4.0"}
+    status, data = h.request("POST", "/gocd/notification/notifications-interested-in",
+                             headers=good)
+    assert status == 200, data
+    status, data = h.request("GET", "/gocd/health-messages", headers=good)
+    assert (status, json.loads(data)) == (200, [])
+    # the rest of the API is not behind the GoCD token
+    assert h.get("/healthz")[0] == 200
+    assert "s3cret-bridge-token" not in h.log_text()
+
+
+def test_gocd_token_from_the_environment(tmp_path, herald_factory, monkeypatch):
+    monkeypatch.setenv("HERALD_GOCD_TOKEN", "env-token")
+    h = herald_factory()
+    assert h.request("POST", "/gocd/notification/notifications-interested-in")[0] == 401
+    status, _ = h.request("POST", "/gocd/notification/notifications-interested-in",
+                          headers={"Authorization": "Bearer env-token"})
+    assert status == 200
+
+
+def test_server_info_is_kept(herald):
+    info = {"server_id": "df0cb9be-2696-4689-8d46-1ef3c4e4447c",
+            "site_url": "http://gocd.example.com:8153", "secure_site_url": None}
+    status, answer = herald.request("POST", "/gocd/server-info", info)
+    assert (status, json.loads(answer)) == (200, {"status": "success"})
+    status, data = herald.get_json("/api/v1/gocd/server-info")
+    assert status == 200 and data["server_info"] == info
+    status, answer = herald.request("POST", "/gocd/server-info", b"[1]")
+    assert status == 400

@@ -1132,8 +1132,7 @@ Test(store, deliveries_are_created_with_the_event_and_claimed)
     cr_assert_eq(r.calls, 2);
     cr_assert_geq(notified, 1);
 
-    cr_assert_eq(claim_all(st, hr_time_now_ms(), 10, &jobs, &n, &err), HR_OK, "%s",
-                 err.msg);
+    cr_assert_eq(claim_all(st, hr_time_now_ms(), 10, &jobs, &n, &err), HR_OK, "%s", err.msg);
     cr_assert_eq(n, 3);
     for (size_t i = 0; i < n; i++) {
         cr_assert_eq(jobs[i].attempt, 1);
@@ -1170,14 +1169,21 @@ Test(store, attempts_move_deliveries_and_are_listed)
     cr_assert_eq(n, 1);
 
     int64_t later = hr_time_now_ms() + 60000;
-    hr_attempt a = {.delivery_id = jobs[0].id, .attempt = 1, .started_at = hr_time_now_ms(),
-                    .latency_ms = 12, .status = 503, .error = "HTTP 503",
-                    .excerpt = "busy", .outcome = HR_OUTCOME_RETRY, .next_at = later};
+    hr_attempt a = {.delivery_id = jobs[0].id,
+                    .attempt = 1,
+                    .started_at = hr_time_now_ms(),
+                    .latency_ms = 12,
+                    .status = 503,
+                    .error = "HTTP 503",
+                    .excerpt = "busy",
+                    .outcome = HR_OUTCOME_RETRY,
+                    .next_at = later};
     recorded_status = 1;
     hr_store_record_attempt(st, &a, on_recorded, NULL);
     sync_writer(st);
     cr_assert_eq(recorded_status, HR_OK);
     /* retrying, and not due before next_at */
+    hr_delivery_job_clear(&jobs[0]);
     free(jobs);
     cr_assert_eq(claim_all(st, hr_time_now_ms(), 10, &jobs, &n, &err), HR_OK);
     cr_assert_eq(n, 0);
@@ -1208,8 +1214,7 @@ Test(store, attempts_move_deliveries_and_are_listed)
     cr_assert_eq(json_array_size(log), 2);
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(log, 0), "outcome")),
                      "retry");
-    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(log, 0), "excerpt")),
-                     "busy");
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(log, 0), "excerpt")), "busy");
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(log, 1), "outcome")),
                      "delivered");
     int64_t id = json_integer_value(json_object_get(d, "id"));
@@ -1237,8 +1242,11 @@ Test(store, resets_make_dead_letters_due_again)
     cr_assert_eq(claim_all(st, hr_time_now_ms(), 10, &jobs, &n, &err), HR_OK);
     cr_assert_eq(n, 2);
     for (size_t i = 0; i < n; i++) {
-        hr_attempt a = {.delivery_id = jobs[i].id, .attempt = 1, .status = 404,
-                        .error = "HTTP 404", .outcome = HR_OUTCOME_DEAD};
+        hr_attempt a = {.delivery_id = jobs[i].id,
+                        .attempt = 1,
+                        .status = 404,
+                        .error = "HTTP 404",
+                        .outcome = HR_OUTCOME_DEAD};
         hr_store_record_attempt(st, &a, on_recorded, NULL);
         hr_delivery_job_clear(&jobs[i]);
     }
