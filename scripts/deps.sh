@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages herald needs, only those missing.
 #   scripts/deps.sh build   what building and running herald needs
+#                           (the GoCD plugin jar needs a JDK: see test)
 #   scripts/deps.sh test    that, plus what the test suite needs
 #   scripts/deps.sh bench   that, plus what the benchmarks need
 # Runs apt-get as root, or through sudo when not root.
@@ -9,7 +10,8 @@ set -euo pipefail
 build=(build-essential meson ninja-build pkg-config
        libjansson-dev libmicrohttpd-dev libsqlite3-dev
        libyaml-dev libjq-dev libcurl4-openssl-dev libssl-dev)
-test=(libcriterion-dev python3 python3-pytest valgrind sqlite3 clang)
+test=(libcriterion-dev python3 python3-pytest valgrind sqlite3 clang
+      default-jdk-headless junit4 libhamcrest-java)
 bench=(wrk nginx-light)
 
 case "${1:-build}" in

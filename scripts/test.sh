@@ -114,6 +114,22 @@ for r in $(replays build); do
   run_one "fuzz/$(basename "$r")" "$r" "fuzz/corpus/${r##*/replay_}"
 done
 
+note "GoCD plugin jar (javac, jar, JUnit)"
+# build.sh builds the jar (checking it holds no GoCD API class), runs the
+# JUnit tests and ends with JUnit's own "N passed, N failed".
+if out=$(gocd-plugin/build.sh 2>&1); then jrc=0; else jrc=$?; fi
+jline=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
+if [ -z "$jline" ]; then
+  printf '%s\n' "$out" | tail -30; fail 1 "gocd-plugin (no JUnit summary; exit $jrc)"
+else
+  jp=${jline%% passed*}; jf=${jline#*, }; jf=${jf%% failed}
+  echo "gocd-plugin: $jline"
+  pass "$jp"
+  if [ "$jf" -gt 0 ] || [ "$jrc" -ne 0 ]; then
+    printf '%s\n' "$out" | tail -30; fail $((jf > 0 ? jf : 1)) "gocd-plugin"
+  fi
+fi
+
 note "system tests"
 run_pytest system HERALD_BIN="$root/build/herald" --
 
