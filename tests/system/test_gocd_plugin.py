@@ -40,3 +40,45 @@ def test_jar_with_the_wrong_token_is_refused(tmp_path, herald_factory):
     rc, out = harness(h, PAYLOADS, "wrong-token")
     assert rc == 1, out[-2000:]
     assert h.all_events() == []
+
+
+def test_outage_spools_and_replays_in_order(tmp_path, herald_factory):
+    """herald killed; 100 stage-status handed to the bridge, all answered
+    success and spooled; herald restarted; all 100 arrive in order, each
+    stored once; the bridge's health message appears, then clears."""
+    import json
+
+    (tmp_path / "token").write_text("bridge-token-2")
+    h = herald_factory(["--gocd-token-file", str(tmp_path / "token")])
+    port = h.port
+    body = json.loads((PAYLOADS / "stage-status_v4_completed_failed.json").read_text())
+    body["pipeline"]["name"] = "outage"
+    body["pipeline"]["counter"] = "__COUNTER__"
+    template = tmp_path / "template.json"
+    template.write_text(json.dumps(body))
+    h.kill9()
+    classes = ROOT / "gocd-plugin" / "build" / "classes"
+    p = subprocess.Popen(["java", "-cp", f"{classes / 'stubs'}:{classes / 'harness'}",
+                          "herald.gocd.harness.OutageHarness", str(JAR),
+                          f"http://127.0.0.1:{port}", "bridge-token-2", "100", str(template)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True)
+    out = []
+    for line in p.stdout:
+        out.append(line)
+        if line.startswith("SPOOLED"):
+            break
+    else:
+        p.wait(10)
+        raise AssertionError("".join(out))
+    h.start(port=port)
+    p.stdin.write("UP\n")
+    p.stdin.flush()
+    rest, _ = p.communicate(timeout=120)
+    out.append(rest)
+    text = "".join(out)
+    assert p.returncode == 0, text
+    assert "0 failed" in text.strip().splitlines()[-1], text
+    events = sorted(h.all_events(), key=lambda e: e["id"])
+    counters = [e["pipeline"]["counter"] for e in events if e["pipeline"]["name"] == "outage"]
+    assert counters == [str(i) for i in range(1, 101)], counters[:10]

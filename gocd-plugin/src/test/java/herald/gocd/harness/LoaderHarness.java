@@ -137,7 +137,7 @@ public final class LoaderHarness {
         }
     }
 
-    private static GoPluginApiRequest request(String name, String version, String body) {
+    static GoPluginApiRequest request(String name, String version, String body) {
         return new GoPluginApiRequest() {
             @Override
             public String extension() {
