@@ -1,5 +1,5 @@
 # A thin wrapper over Meson; see README.md.
-.PHONY: all build run test bench clean
+.PHONY: all build run test bench jar clean
 
 all: build
 
@@ -16,6 +16,12 @@ test:
 
 bench:
 	@bench/run.sh
+	@bench/delivery.sh
+
+# The GoCD bridge plugin jar (gocd-plugin/build/herald-gocd-plugin.jar).
+jar:
+	@scripts/deps.sh test
+	@gocd-plugin/build.sh --no-tests
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-bench gocd-plugin/build

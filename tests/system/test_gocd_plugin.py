@@ -29,9 +29,17 @@ def test_jar_answers_every_request_through_herald(tmp_path, herald_factory, payl
     assert rc == 0, out[-3000:]
     last = out.strip().splitlines()[-1]
     assert last.endswith(" passed, 0 failed"), last
-    # every stage-status and agent-status the harness sent is stored
-    kinds = {e["kind"] for e in h.all_events()}
-    assert kinds == {"stage-status", "agent-status"}
+    # every stage-status and agent-status the bridge accepted is stored, once,
+    # with its version; our own payloads arrive byte for byte
+    import re
+    sent = re.findall(r'^ok - (stage-status|agent-status) (\d\.0) (\S+): 200 \{"status":"success"\}$',
+                      out, re.M)
+    assert sent, out[-2000:]
+    events = sorted(h.all_events(), key=lambda e: e["id"])
+    assert sorted((k, v) for k, v, _ in sent) == sorted((e["kind"], e["version"]) for e in events)
+    if payloads == PAYLOADS:
+        raws = sorted(h.get_json(f"/api/v1/events/{e['id']}")[1]["raw"] for e in events)
+        assert raws == sorted((PAYLOADS / f).read_text() for _, _, f in sent)
 
 
 def test_jar_with_the_wrong_token_is_refused(tmp_path, herald_factory):
