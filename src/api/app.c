@@ -17,6 +17,7 @@ struct hr_app {
     hr_config **configs;  /* every configuration loaded, freed at stop */
     size_t nconfigs;
     hr_config *current;
+    json_t *gocd_info; /* guarded by lock; NULL until the bridge posts it */
 };
 
 /* The router as the writer uses it: owned by the store once installed. */
@@ -67,14 +68,35 @@ static size_t route_event(void *arg, const hr_event *ev, const char *doc, size_t
 static int claim(void *ctx, const hr_claim_query *q, hr_delivery_job **jobs, size_t *n,
                  hr_error *err)
 {
-    return hr_store_claim_due(ctx, q, jobs, n, err);
+    hr_app *app = ctx;
+    int rc = hr_store_claim_due(app->store, q, jobs, n, err);
+    if (rc != HR_OK || *n == 0)
+        return rc;
+    /* Templates reach GoCD's site URL as .gocd.site_url. */
+    pthread_mutex_lock(&app->lock);
+    json_t *info = app->gocd_info ? json_deep_copy(app->gocd_info) : json_null();
+    pthread_mutex_unlock(&app->lock);
+    for (size_t i = 0; i < *n; i++)
+        json_object_set((*jobs)[i].input, "gocd", info);
+    json_decref(info);
+    return rc;
+}
+
+void hr_app_set_gocd_info(hr_app *app, const json_t *info)
+{
+    json_t *copy = json_deep_copy(info);
+    pthread_mutex_lock(&app->lock);
+    json_decref(app->gocd_info);
+    app->gocd_info = copy;
+    pthread_mutex_unlock(&app->lock);
 }
 
 static void record(void *ctx, const hr_attempt *a, void (*done)(void *arg, int status), void *arg)
 {
     static const char *const names[] = {"delivered", "retry", "dead"};
+    hr_app *app = ctx;
     hr_metrics_attempt(names[a->outcome], a->latency_ms);
-    hr_store_record_attempt(ctx, a, done, arg);
+    hr_store_record_attempt(app->store, a, done, arg);
 }
 
 static void notify(void *ctx)
@@ -160,7 +182,7 @@ int hr_app_start(const char *config_path, hr_store *store, hr_app **out, hr_errl
     keep(app, c);
     src.claim = claim;
     src.record = record;
-    src.ctx = store;
+    src.ctx = app;
     rc = hr_deliver_start(c, &src, &app->deliver, &err);
     if (rc != HR_OK) {
         hr_errlist_add(errs, "%s", err.msg);
@@ -229,6 +251,7 @@ void hr_app_free(hr_app *app)
         hr_config_free(app->configs[i]);
     free(app->configs);
     free(app->config_path);
+    json_decref(app->gocd_info);
     pthread_mutex_destroy(&app->lock);
     free(app);
 }

@@ -33,6 +33,10 @@ int hr_app_start(const char *config_path, hr_store *store, hr_app **out, hr_errl
 int hr_app_reload(hr_app *app, hr_errlist *errs);
 /* The configuration in use, as JSON with secrets masked (new). */
 json_t *hr_app_config_json(hr_app *app);
+/* What GoCD says of itself (server-info: site_url, ...), given to every
+ * delivery's jq input as "gocd" so bodies can link to GoCD pages. info is
+ * borrowed (copied). Any thread. */
+void hr_app_set_gocd_info(hr_app *app, const json_t *info);
 /* New deliveries may be due. */
 void hr_app_wake(hr_app *app);
 /* Stops the delivery engine (after the store was drained). NULL is fine. */

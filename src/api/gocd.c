@@ -202,6 +202,7 @@ void hr_api_gocd_server_info(hr_http_req *req, void *ctx)
                     ? json_string_value(json_object_get(info, "server_id"))
                     : "(no id)",
                 site ? site : "(no site URL)");
+    hr_app_set_gocd_info(api->app, info);
     pthread_mutex_lock(&api->info_lock);
     json_decref(api->server_info);
     api->server_info = info;

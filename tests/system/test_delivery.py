@@ -370,3 +370,22 @@ def test_check_config(tmp_path):
     r = subprocess.run([BIN, "serve", "--config", str(bad), "--listen", "127.0.0.1:0",
                         "--data", str(tmp_path / "d")], capture_output=True, text=True, timeout=30)
     assert r.returncode == 1 and "PATCH" in r.stderr
+
+
+def test_bodies_can_link_to_gocd_pages(tmp_path, herald_factory):
+    t = Target().start()
+    cfg = config(tmp_path, f"""
+targets:
+  - name: hook
+    url: {t.url}/x
+    body: '{{link: "\\(.gocd.site_url)/go/pipelines/\\(.pipeline.name)/\\(.pipeline.counter)"}}'
+routes: [{{name: all, targets: [hook]}}]
+""")
+    h = herald_factory(["--config", str(cfg)])
+    status, _ = h.request("POST", "/gocd/server-info", {"server_id": "x",
+                          "site_url": "https://gocd.example.com", "secure_site_url": None})
+    assert status == 200
+    send(h, event(pipeline="app", counter=7))
+    body = json.loads(t.wait(1)[0]["body"])
+    assert body == {"link": "https://gocd.example.com/go/pipelines/app/7"}
+    t.stop()
