@@ -1152,6 +1152,50 @@ static int row_event(sqlite3_stmt *st, int col, json_t **out, hr_error *err)
     return HR_OK;
 }
 
+typedef int (*row_fn)(sqlite3 *db, sqlite3_stmt *st, json_t **out, hr_error *err);
+
+static int event_row(sqlite3 *db, sqlite3_stmt *st, json_t **out, hr_error *err)
+{
+    (void)db;
+    return row_event(st, 0, out, err);
+}
+
+/* Reads one page from st, which asks for limit + 1 rows with the id in
+ * column 0: each row made into JSON by row. *out is a new array of at most
+ * limit items; *next is the last id listed when there is a further row,
+ * else 0. */
+static int read_page(sqlite3 *db, sqlite3_stmt *st, size_t limit, row_fn row, const char *doing,
+                     json_t **out, int64_t *next, hr_error *err)
+{
+    json_t *arr = json_array();
+    int64_t last_id = 0;
+    size_t rows = 0;
+    int rc, more = 0;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *one;
+        if (rows == limit) {
+            more = 1;
+            break;
+        }
+        int ret = row(db, st, &one, err);
+        if (ret != HR_OK) {
+            json_decref(arr);
+            return ret;
+        }
+        last_id = sqlite3_column_int64(st, 0);
+        json_array_append_new(arr, one);
+        rows++;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        json_decref(arr);
+        return db_error(db, rc, doing, err);
+    }
+    *out = arr;
+    *next = more ? last_id : 0;
+    return HR_OK;
+}
+
 int hr_store_list_events(hr_store *s, const hr_event_query *q, json_t **out, int64_t *next,
                          hr_error *err)
 {
@@ -1164,10 +1208,6 @@ int hr_store_list_events(hr_store *s, const hr_event_query *q, json_t **out, int
     int nparam = 0, rc, ret = HR_OK;
     sqlite3_stmt *st = NULL;
     sqlite3 *db;
-    json_t *arr = NULL;
-    int64_t last_id = 0;
-    int more = 0;
-    size_t rows = 0;
 
     /* Only constant fragments go into the SQL; every value is bound. The
      * fragments fit: 40 + 5 * 18 + 20 + 30 bytes. */
@@ -1197,29 +1237,8 @@ int hr_store_list_events(hr_store *s, const hr_event_query *q, json_t **out, int
         sqlite3_bind_int64(st, ++nparam, q->before_id);
     sqlite3_bind_int64(st, ++nparam, (sqlite3_int64)limit + 1);
 
-    arr = json_array();
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *ev;
-        if (rows == limit) {
-            more = 1;
-            break;
-        }
-        ret = row_event(st, 0, &ev, err);
-        if (ret != HR_OK)
-            goto out;
-        last_id = sqlite3_column_int64(st, 0);
-        json_array_append_new(arr, ev);
-        rows++;
-    }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        ret = db_error(db, rc, "list events", err);
-        goto out;
-    }
-    *out = arr;
-    arr = NULL;
-    *next = more ? last_id : 0;
+    ret = read_page(db, st, limit, event_row, "list events", out, next, err);
 out:
-    json_decref(arr);
     sqlite3_finalize(st);
     reader_give(s, db);
     return ret;
@@ -1619,10 +1638,7 @@ int hr_store_list_deliveries(hr_store *s, const hr_delivery_query *q, json_t **o
     size_t len;
     sqlite3_stmt *st = NULL;
     sqlite3 *db;
-    json_t *arr = NULL;
-    int rc, ret = HR_OK, more = 0;
-    int64_t last_id = 0;
-    size_t rows = 0;
+    int rc, ret = HR_OK;
 
     len = (size_t)snprintf(sql, sizeof(sql), "SELECT " DELIVERY_COLUMNS " FROM deliveries WHERE 1");
     if (q->state != NULL)
@@ -1650,29 +1666,8 @@ int hr_store_list_deliveries(hr_store *s, const hr_delivery_query *q, json_t **o
     if (q->before_id > 0)
         sqlite3_bind_int64(st, 4, q->before_id);
     sqlite3_bind_int64(st, 5, (sqlite3_int64)limit + 1);
-    arr = json_array();
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *d;
-        if (rows == limit) {
-            more = 1;
-            break;
-        }
-        ret = row_delivery(db, st, &d, err);
-        if (ret != HR_OK)
-            goto out;
-        last_id = sqlite3_column_int64(st, 0);
-        json_array_append_new(arr, d);
-        rows++;
-    }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        ret = db_error(db, rc, "list deliveries", err);
-        goto out;
-    }
-    *out = arr;
-    arr = NULL;
-    *next = more ? last_id : 0;
+    ret = read_page(db, st, limit, row_delivery, "list deliveries", out, next, err);
 out:
-    json_decref(arr);
     sqlite3_finalize(st);
     reader_give(s, db);
     return ret;
