@@ -1,7 +1,10 @@
 #!/bin/sh
 # Runs the loader harness against a running herald (build first with ./build.sh --no-tests):
 #
-#   gocd-plugin/harness.sh PAYLOAD_DIR HERALD_URL [--token TOKEN] [--settings FILE]
+#   gocd-plugin/harness.sh PAYLOAD_DIR HERALD_URL [--token TOKEN] [--settings FILE] [--packages]
+#
+# --packages also drives the package-repository extension (needs herald's /api/v1/packages/
+# and /gocd/package-repository/).
 #
 # e.g. gocd-plugin/harness.sh tests/payloads/gocd http://127.0.0.1:8190
 set -eu

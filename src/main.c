@@ -4,6 +4,7 @@
  */
 #include "api/api.h"
 #include "api/app.h"
+#include "cli/cli.h"
 #include "core/json.h"
 #include "core/timefmt.h"
 #include "route/config.h"
@@ -37,6 +38,10 @@ static const char *const usage_parts[] = {
     "    herald check-config FILE\n"
     "    herald replay [--url URL] (--delivery ID | --target NAME | --dead |\n"
     "                  --since TIME [--until TIME])...\n"
+    "    herald notify --url URL --status STATUS [--job NAME] [--build N]\n"
+    "                  [--body TEXT | --body-file FILE] [--env GLOB]... [OPTION]...\n"
+    "    herald publish --url URL --repository R --package P --revision REV\n"
+    "                  [--data KEY=VALUE]... [OPTION]...\n"
     "    herald --help | --version\n"
     "\n"
     "DESCRIPTION\n"
@@ -45,6 +50,10 @@ static const char *const usage_parts[] = {
     "    serves them back over a JSON API. It speaks GoCD's notification plugin\n"
     "    protocol (extension versions 1.0 to 4.0) over plain HTTP, so GoCD's\n"
     "    bridge plugin, or anything else, can post GoCD's own messages to it.\n"
+    "    It also takes Jenkins' two notification plugins (Job Status\n"
+    "    Notification and Notification), builds from any CI through\n"
+    "    herald notify, and package revisions for GoCD to poll through\n"
+    "    herald publish.\n"
     "\n"
     "    An event herald answered with success is on disk: it survives kill -9,\n"
     "    a restart and a power cut. When the disk is full or read-only herald\n"
@@ -67,6 +76,9 @@ static const char *const usage_parts[] = {
     "            (--since, --until: 2026-11-22T10:00:00.000Z). Conditions\n"
     "            combine. --url is herald's address (default\n"
     "            http://" DEFAULT_LISTEN ").\n"
+    "    notify  Tell a running herald a build's status, from any CI (see\n"
+    "            NOTIFY AND PUBLISH).\n"
+    "    publish Give a running herald a package revision for GoCD to poll.\n"
     "\n"
     "OPTIONS\n"
     "    -l, --listen ADDR:PORT\n"
@@ -118,6 +130,66 @@ static const char *const usage_parts[] = {
     "                               server-health.add-messages.\n"
     "    POST /gocd/server-info     What GoCD says of itself (the bridge posts\n"
     "                               it); GET /api/v1/gocd/server-info reads it.\n"
+    "    GET|POST|PUT|DELETE /jenkins/job-status\n"
+    "                               Jenkins' Job Status Notification plugin.\n"
+    "    POST /jenkins/notification Jenkins' Notification plugin (JSON).\n"
+    "    POST /ci/notify            A build's status from any CI (herald notify).\n"
+    "    GET  /api/v1/jobs          Last known state of every CI job.\n"
+    "    POST /api/v1/packages/R/P/revisions\n"
+    "                               Publish a package revision (herald publish);\n"
+    "                               GET lists them, newest first.\n"
+    "\n",
+    "NOTIFY AND PUBLISH\n"
+    "    Both POST one JSON body to herald at --url (its base URL, such as\n"
+    "    http://herald:8190) and send it again, waiting longer each time (from\n"
+    "    0.5s doubling to 10s, with jitter, or what Retry-After asks), while\n"
+    "    herald cannot be reached or answers 5xx, 408 or 429, until herald\n"
+    "    acknowledges or the deadline passes. Any other 4xx is final.\n"
+    "\n"
+    "    notify posts to /ci/notify. --status is START, RUNNING, SUCCESS,\n"
+    "    UNSTABLE, FAILURE, NOT_BUILT, ABORTED or COMPLETE, in any case, or\n"
+    "    started, passed, failed, cancelled (canceled). What the flags do not\n"
+    "    give is read from the CI's variables when they are set: Jenkins\n"
+    "    (JOB_NAME, BUILD_NUMBER, BUILD_URL, JOB_URL, BRANCH_NAME or\n"
+    "    GIT_BRANCH, GIT_COMMIT, GIT_URL, BUILD_DISPLAY_NAME), GitLab CI\n"
+    "    (CI_PROJECT_PATH/CI_JOB_NAME, CI_PIPELINE_IID or CI_JOB_ID, CI_JOB_URL,\n"
+    "    CI_COMMIT_REF_NAME, CI_COMMIT_SHA, CI_PROJECT_URL), GitHub Actions\n"
+    "    (GITHUB_REPOSITORY/GITHUB_WORKFLOW/GITHUB_JOB, GITHUB_RUN_NUMBER, the\n"
+    "    run's URL, GITHUB_REF_NAME, GITHUB_SHA) and GoCD agents\n"
+    "    (GO_PIPELINE_NAME/GO_STAGE_NAME/GO_JOB_NAME, GO_PIPELINE_COUNTER, the\n"
+    "    job's URL under GO_SERVER_URL, GO_PIPELINE_LABEL, GO_REVISION).\n"
+    "\n",
+    "    --url URL          herald's base URL (needed).\n"
+    "    --token T          Sent as \"Authorization: Bearer T\" (herald's\n"
+    "                       jenkins.token). Also --token-file FILE, or the\n"
+    "                       HERALD_TOKEN variable. Never printed.\n"
+    "    --job NAME, --build N, --build-url URL, --job-url URL, --branch B,\n"
+    "    --commit SHA, --scm-url URL, --display-name TEXT, --ci NAME\n"
+    "                       Override what the CI's variables say (--ci: the\n"
+    "                       event's source, such as jenkins, gitlab, github,\n"
+    "                       gocd; \"ci\" when none is known).\n"
+    "    --body TEXT, --body-file FILE\n"
+    "                       Free text carried with the event (FILE - reads\n"
+    "                       standard input).\n"
+    "    --env GLOB         Send the environment variables whose names match\n"
+    "                       (repeatable, globs ignoring case). Values of\n"
+    "                       secret-looking names (*TOKEN*, *SECRET*, *PASSWORD*,\n"
+    "                       *KEY*, ...) and credentials in URLs are sent as\n"
+    "                       ********.\n"
+    "    --deadline D       Give up after D (default 5m; 90s, 1m30s, 1h).\n"
+    "    --timeout D        Limit of one attempt (default 30s).\n"
+    "    --proxy URL        Use this proxy; proxies set in the environment\n"
+    "                       are ignored.\n"
+    "    --quiet            Print neither retries nor the acknowledgement.\n"
+    "\n"
+    "    publish posts {revision, timestamp, user, revisionComment,\n"
+    "    trackbackUrl, data} to /api/v1/packages/R/P/revisions and prints the\n"
+    "    stored revision. --user, --comment, --trackback-url, --timestamp\n"
+    "    (2026-11-22T10:00:00.000Z; default now) and --data KEY=VALUE\n"
+    "    (repeatable) fill the members; --token, --deadline, --timeout,\n"
+    "    --proxy and --quiet are as for notify. herald answers 201 for a new\n"
+    "    revision, 200 for one it already holds unchanged, 409 for the same\n"
+    "    revision with other content.\n"
     "\n"
     "SIGNALS\n"
     "    SIGTERM, SIGINT\n"
@@ -136,15 +208,23 @@ static const char *const usage_parts[] = {
     "    0 after a clean shutdown; 1 when herald cannot start (the message\n"
     "    says why), when check-config finds a problem or replay fails; 2 for a\n"
     "    usage error.\n"
+    "    notify and publish: 0 once herald acknowledged; 1 when herald refused\n"
+    "    (its message is printed) or retrying cannot help (a TLS certificate\n"
+    "    that does not match); 2 for a usage error; 3 when herald did not\n"
+    "    acknowledge before the deadline (the last cause is printed).\n"
     "\n"
     "EXAMPLES\n"
     "    herald serve --data /var/lib/herald --config /etc/herald.yaml\n"
     "    herald check-config /etc/herald.yaml\n"
     "    herald replay --target team-chat --dead\n"
+    "    herald notify --url http://herald:8190 --status \"$STATUS\" --env 'GIT_*'\n"
+    "    herald publish --url http://herald:8190 --repository ci --package app \\\n"
+    "        --revision 1.4.2 --data VERSION=1.4.2\n"
     "    curl -s localhost:8190/api/v1/events?pipeline=build&limit=5\n"
     "\n",
     "SEE ALSO\n"
-    "    README.md, docs/gocd.md, docs/events.md, docs/operating.md\n",
+    "    README.md, docs/gocd.md, docs/jenkins.md, docs/events.md,\n"
+    "    docs/operating.md\n",
 };
 
 static void print_usage(FILE *f)
@@ -200,9 +280,11 @@ static int serve(const serve_options *o)
 {
     hr_store_options so = {.dir = o->data};
     hr_http_options ho = {.listen = o->listen, .threads = o->threads};
-    hr_http_route routes[32];
+    hr_http_route routes[48];
     hr_store *store = NULL;
     hr_http_server *http = NULL;
+    hr_jenkins_listeners *listeners = NULL;
+    const hr_config *config;
     hr_app *app = NULL;
     char *token = NULL;
     hr_errlist errs = HR_ERRLIST_INIT;
@@ -244,6 +326,14 @@ static int serve(const serve_options *o)
     }
     hr_log_info("main", "herald %s listening on http://%s (port %u), data in %s", HERALD_VERSION,
                 o->listen, (unsigned)hr_http_port(http), o->data);
+    /* The Notification plugin's TCP and UDP listeners, from the config
+     * herald started with (a reload does not rebind them). */
+    hr_app_current(app, &config, NULL);
+    if (hr_jenkins_listeners_start(&api, config->jenkins.tcp, config->jenkins.udp, &listeners,
+                                   &err) != HR_OK) {
+        hr_log_error("main", "%s", err.msg);
+        goto out;
+    }
 
     for (;;) {
         if (sigwait(&sigs, &sig) != 0)
@@ -267,6 +357,7 @@ out:
      * answer everything queued, stop delivering, then stop HTTP, then close
      * the store. */
     hr_http_quiesce(http);
+    hr_jenkins_listeners_stop(listeners);
     hr_store_drain(store);
     hr_app_stop(app);
     hr_http_stop(http);
@@ -489,5 +580,9 @@ int main(int argc, char **argv)
         return cmd_check_config(argc - 1, argv + 1);
     if (strcmp(argv[1], "replay") == 0)
         return cmd_replay(argc - 1, argv + 1);
+    if (strcmp(argv[1], "notify") == 0)
+        return hr_cli_notify(argc - 1, argv + 1, print_usage);
+    if (strcmp(argv[1], "publish") == 0)
+        return hr_cli_publish(argc - 1, argv + 1, print_usage);
     return usage_error("unknown command: %s", argv[1]);
 }

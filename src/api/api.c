@@ -369,6 +369,19 @@ static void health_messages(hr_http_req *req, void *ctx)
     hr_http_reply_json(req, 200, out);
 }
 
+static void list_jobs(hr_http_req *req, void *ctx)
+{
+    hr_api *api = ctx;
+    json_t *jobs = NULL;
+    hr_error err;
+    int rc = hr_store_list_jobs(api->store, &jobs, &err);
+    if (rc != HR_OK) {
+        reply_store_error(req, rc, &err);
+        return;
+    }
+    hr_http_reply_json(req, 200, json_pack("{s:o}", "jobs", jobs));
+}
+
 static void get_server_info(hr_http_req *req, void *ctx)
 {
     hr_api *api = ctx;
@@ -396,6 +409,19 @@ size_t hr_api_routes(hr_api *api, hr_http_route *routes, size_t max)
         {"GET", "/gocd/health-messages", "gocd_health", health_messages, api},
         {"POST", "/gocd/server-info", "gocd_server_info", hr_api_gocd_server_info, api},
         {"GET", "/api/v1/gocd/server-info", "api_server_info", get_server_info, api},
+        {"GET", "/jenkins/job-status", "jenkins_job_status", hr_api_jenkins_job_status, api},
+        {"POST", "/jenkins/job-status", "jenkins_job_status", hr_api_jenkins_job_status, api},
+        {"PUT", "/jenkins/job-status", "jenkins_job_status", hr_api_jenkins_job_status, api},
+        {"DELETE", "/jenkins/job-status", "jenkins_job_status", hr_api_jenkins_job_status, api},
+        {"POST", "/jenkins/notification", "jenkins_notification", hr_api_jenkins_notification,
+         api},
+        {"POST", "/ci/notify", "ci_notify", hr_api_ci_notify, api},
+        {"GET", "/api/v1/jobs", "api_jobs", list_jobs, api},
+        {"GET", "/api/v1/packages", "api_packages", hr_api_list_packages, api},
+        {"GET", "/api/v1/packages/*", "api_package_revisions", hr_api_packages, api},
+        {"POST", "/api/v1/packages/*", "api_package_publish", hr_api_packages, api},
+        {"POST", "/gocd/package-repository/*", "gocd_package_repository",
+         hr_api_gocd_package_repository, api},
     };
     size_t n = sizeof(all) / sizeof(all[0]);
     if (n > max)

@@ -17,6 +17,14 @@
  *                                            server-health.add-messages shape
  *   POST /gocd/server-info                   what GoCD says of itself (site URL)
  *   GET  /api/v1/gocd/server-info            the same, read back
+ *   GET|POST|PUT|DELETE /jenkins/job-status  Jenkins' Job Status plugin (jenkins.c)
+ *   POST /jenkins/notification               Jenkins' Notification plugin
+ *   POST /ci/notify                          `herald notify`
+ *   GET  /api/v1/jobs                        last known state of every CI job
+ *   POST /api/v1/packages/<r>/<p>/revisions  publish a package revision (packages.c)
+ *   GET  /api/v1/packages/<r>/<p>/revisions  a package's revisions, newest first
+ *   GET  /api/v1/packages                    every package with revisions
+ *   POST /gocd/package-repository/<request>  GoCD's package-repository extension
  *
  * Handlers run on the HTTP threads; reads use the store's read connections,
  * and event writes answer from the store writer's completion.
@@ -51,6 +59,36 @@ int hr_api_gocd_authorized(hr_api *api, hr_http_req *req);
 /* Fills routes (room for max) with herald's endpoints, all bound to api;
  * returns how many. */
 size_t hr_api_routes(hr_api *api, hr_http_route *routes, size_t max);
+
+/* Whether got equals want, in time that does not depend on where they
+ * differ; got may be NULL (never equal). */
+int hr_api_token_equal(const char *want, const char *got);
+
+/* Whether the request carries token (always true when token is NULL): as
+ * "Authorization: Bearer <token>", as Basic auth's password (any user), or
+ * as a "token" query pair (query_tok when the caller already took it out
+ * of the query; else read from the query here). Answers 401 naming what
+ * (such as "herald's Jenkins token") when it does not. Never logs it. */
+int hr_api_check_token(hr_http_req *req, const char *token, const char *query_tok,
+                       const char *what);
+
+/* Jenkins and any CI (jenkins.c). */
+void hr_api_jenkins_job_status(hr_http_req *req, void *ctx);
+void hr_api_jenkins_notification(hr_http_req *req, void *ctx);
+void hr_api_ci_notify(hr_http_req *req, void *ctx);
+
+/* The Notification plugin's TCP and UDP listeners (addresses "HOST:PORT",
+ * either NULL: not that one). *out is NULL when both are. */
+typedef struct hr_jenkins_listeners hr_jenkins_listeners;
+int hr_jenkins_listeners_start(hr_api *api, const char *tcp, const char *udp,
+                               hr_jenkins_listeners **out, hr_error *err);
+/* Stops both and frees; NULL is fine. */
+void hr_jenkins_listeners_stop(hr_jenkins_listeners *l);
+
+/* Package revisions and GoCD's package-repository extension (packages.c). */
+void hr_api_packages(hr_http_req *req, void *ctx);
+void hr_api_list_packages(hr_http_req *req, void *ctx);
+void hr_api_gocd_package_repository(hr_http_req *req, void *ctx);
 
 /* The GoCD endpoints' handlers, shared by hr_api_routes (gocd.c). */
 void hr_api_gocd_notification(hr_http_req *req, void *ctx);

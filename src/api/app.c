@@ -3,6 +3,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/metrics.h"
+#include "ingest/redact.h"
 #include "route/route.h"
 
 #include <pthread.h>
@@ -15,8 +16,10 @@ struct hr_app {
     hr_deliver *deliver;
     pthread_mutex_t lock; /* guards configs, nconfigs, current */
     hr_config **configs;  /* every configuration loaded, freed at stop */
+    hr_redact **redacts;  /* each configuration's redactor (jenkins.redact, keep) */
     size_t nconfigs;
     hr_config *current;
+    hr_redact *current_redact;
     json_t *gocd_info; /* guarded by lock; NULL until the bridge posts it */
 };
 
@@ -105,6 +108,18 @@ static void notify(void *ctx)
     hr_deliver_wake(app->deliver);
 }
 
+/* The redactor the configuration's jenkins section describes. */
+static int build_redact(const hr_config *c, hr_redact **out, hr_errlist *errs)
+{
+    const hr_jenkins_settings *j = &c->jenkins;
+    hr_error err;
+    int rc = hr_redact_new(j->redact_set ? (const char *const *)j->redact.items : NULL,
+                           j->redact.n, (const char *const *)j->keep.items, j->keep.n, out, &err);
+    if (rc != HR_OK)
+        hr_errlist_add(errs, "jenkins: %s", err.msg);
+    return rc;
+}
+
 /* Builds the configuration: the file (when there is one) plus GoCD's
  * plugin settings. */
 static int build_config(hr_app *app, hr_config **out, hr_errlist *errs)
@@ -152,12 +167,25 @@ static int install(hr_app *app, hr_config *c, hr_errlist *errs)
     return HR_OK;
 }
 
-static void keep(hr_app *app, hr_config *c)
+static void keep(hr_app *app, hr_config *c, hr_redact *r)
 {
     pthread_mutex_lock(&app->lock);
     app->configs = hr_realloc(app->configs, (app->nconfigs + 1) * sizeof(*app->configs));
-    app->configs[app->nconfigs++] = c;
+    app->redacts = hr_realloc(app->redacts, (app->nconfigs + 1) * sizeof(*app->redacts));
+    app->configs[app->nconfigs] = c;
+    app->redacts[app->nconfigs++] = r;
     app->current = c;
+    app->current_redact = r;
+    pthread_mutex_unlock(&app->lock);
+}
+
+void hr_app_current(hr_app *app, const hr_config **c, const hr_redact **r)
+{
+    pthread_mutex_lock(&app->lock);
+    if (c != NULL)
+        *c = app->current;
+    if (r != NULL)
+        *r = app->current_redact;
     pthread_mutex_unlock(&app->lock);
 }
 
@@ -166,6 +194,7 @@ int hr_app_start(const char *config_path, hr_store *store, hr_app **out, hr_errl
     hr_app *app = hr_calloc(1, sizeof(*app));
     hr_deliver_source src;
     hr_config *c = NULL;
+    hr_redact *r = NULL;
     hr_error err;
     int rc;
 
@@ -174,12 +203,15 @@ int hr_app_start(const char *config_path, hr_store *store, hr_app **out, hr_errl
     app->store = store;
     rc = build_config(app, &c, errs);
     if (rc == HR_OK)
+        rc = build_redact(c, &r, errs);
+    if (rc == HR_OK)
         rc = install(app, c, errs);
     if (rc != HR_OK) {
         hr_config_free(c);
+        hr_redact_free(r);
         goto fail;
     }
-    keep(app, c);
+    keep(app, c, r);
     src.claim = claim;
     src.record = record;
     src.ctx = app;
@@ -201,14 +233,18 @@ fail:
 int hr_app_reload(hr_app *app, hr_errlist *errs)
 {
     hr_config *c = NULL;
+    hr_redact *r = NULL;
     int rc = build_config(app, &c, errs);
+    if (rc == HR_OK)
+        rc = build_redact(c, &r, errs);
     if (rc == HR_OK)
         rc = install(app, c, errs);
     if (rc != HR_OK) {
         hr_config_free(c);
+        hr_redact_free(r);
         return rc;
     }
-    keep(app, c);
+    keep(app, c, r);
     hr_deliver_reload(app->deliver, c);
     hr_deliver_wake(app->deliver);
     hr_log_info("app", "configuration reloaded: %zu targets, %zu routes", c->ntargets, c->nroutes);
@@ -247,9 +283,12 @@ void hr_app_free(hr_app *app)
     if (app == NULL)
         return;
     hr_app_stop(app);
-    for (size_t i = 0; i < app->nconfigs; i++)
+    for (size_t i = 0; i < app->nconfigs; i++) {
         hr_config_free(app->configs[i]);
+        hr_redact_free(app->redacts[i]);
+    }
     free(app->configs);
+    free(app->redacts);
     free(app->config_path);
     json_decref(app->gocd_info);
     pthread_mutex_destroy(&app->lock);

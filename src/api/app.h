@@ -33,6 +33,10 @@ int hr_app_start(const char *config_path, hr_store *store, hr_app **out, hr_errl
 int hr_app_reload(hr_app *app, hr_errlist *errs);
 /* The configuration in use, as JSON with secrets masked (new). */
 json_t *hr_app_config_json(hr_app *app);
+/* The configuration in use and its redactor (either out may be NULL).
+ * Both stay valid until hr_app_free, even after a reload replaced them. */
+struct hr_redact;
+void hr_app_current(hr_app *app, const hr_config **c, const struct hr_redact **r);
 /* What GoCD says of itself (server-info: site_url, ...), given to every
  * delivery's jq input as "gocd" so bodies can link to GoCD pages. info is
  * borrowed (copied). Any thread. */

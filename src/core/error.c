@@ -40,6 +40,8 @@ const char *hr_error_name(int code)
         return "not found";
     case HR_ETOOBIG:
         return "too big";
+    case HR_ECONFLICT:
+        return "conflict";
     case HR_ECLOSED:
         return "shutting down";
     default:

@@ -21,6 +21,7 @@ enum {
     HR_ENOTFOUND = -5, /* the thing asked for does not exist */
     HR_ETOOBIG = -6,   /* the input is over one of the limits in limits.h */
     HR_ECLOSED = -7,   /* the subsystem is shutting down */
+    HR_ECONFLICT = -8, /* it exists already, and differs */
 };
 
 #define HR_ERROR_MSG_MAX 512

@@ -26,9 +26,24 @@
 #define HR_DEFAULT_API_PAGE 50
 /* Concurrent HTTP connections herald accepts. */
 #define HR_MAX_CONNECTIONS 1024
+/* Per connection, the memory for the request line and headers (the body is
+ * read into its own buffer). Jenkins' Job Status plugin sends a build's
+ * whole environment in the query string of a GET: libmicrohttpd's default
+ * of 32 KiB is too small for a large one. A longer request gets 414. */
+#define HR_MAX_REQUEST_HEAD_BYTES (256u * 1024u)
 /* Seconds an idle keep-alive connection stays open. */
 #define HR_CONNECTION_TIMEOUT_S 60
 /* Longest value of one plugin setting. */
 #define HR_MAX_SETTING_BYTES (64u * 1024u)
+
+/* Package revisions published to herald (POST /api/v1/packages/...): the
+ * whole body, the revision string, the data map's keys and each value. */
+#define HR_MAX_PACKAGE_BODY_BYTES (64u * 1024u)
+#define HR_MAX_PACKAGE_REVISION_BYTES 1024u
+#define HR_MAX_PACKAGE_DATA_KEYS 100u
+#define HR_MAX_PACKAGE_DATA_KEY_BYTES 128u
+#define HR_MAX_PACKAGE_DATA_VALUE_BYTES 4096u
+/* Longest repository or package name. */
+#define HR_MAX_PACKAGE_NAME_BYTES 128u
 
 #endif

@@ -3,6 +3,7 @@
 #include "core/mem.h"
 #include "core/timefmt.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,9 @@ hr_event *hr_event_new(void)
     ev->stage_created_at = HR_TIME_NONE;
     ev->stage_transition_at = HR_TIME_NONE;
     ev->agent.transition_at = HR_TIME_NONE;
+    ev->build.started_at = HR_TIME_NONE;
+    ev->build.duration_ms = -1;
+    ev->package.timestamp = HR_TIME_NONE;
     return ev;
 }
 
@@ -26,6 +30,31 @@ static void cause_free(hr_cause *c)
         json_decref(c->mods[i].data);
     }
     free(c->mods);
+}
+
+static void build_free(hr_build *b)
+{
+    free(b->job_name);
+    free(b->job_base_name);
+    free(b->job_url);
+    free(b->branch);
+    free(b->display_name);
+    free(b->url);
+    free(b->phase);
+    free(b->status);
+    free(b->result);
+    free(b->scm_url);
+    free(b->scm_branch);
+    free(b->scm_commit);
+    json_decref(b->scm_changes);
+    json_decref(b->scm_culprits);
+    json_decref(b->parameters);
+    json_decref(b->test_summary);
+    json_decref(b->artifacts);
+    free(b->log);
+    free(b->notes);
+    free(b->body);
+    json_decref(b->environment);
 }
 
 void hr_event_free(hr_event *ev)
@@ -64,6 +93,14 @@ void hr_event_free(hr_event *ev)
     free(ev->agent.config_state);
     free(ev->agent.agent_state);
     free(ev->agent.build_state);
+    build_free(&ev->build);
+    free(ev->package.repository);
+    free(ev->package.package);
+    free(ev->package.revision);
+    free(ev->package.user);
+    free(ev->package.comment);
+    free(ev->package.trackback_url);
+    json_decref(ev->package.data);
     free(ev->raw);
     free(ev);
 }
@@ -135,6 +172,29 @@ static void put_time(json_t *o, const char *key, int64_t ms)
         json_object_set_new(o, key, json_string(hr_time_format(ms, buf, sizeof(buf))));
 }
 
+/* Sets key to a new reference of j, or to null when j is NULL. */
+static void put_json(json_t *o, const char *key, json_t *j)
+{
+    json_object_set_new(o, key, j ? json_incref(j) : json_null());
+}
+
+static void put_int_or_null(json_t *o, const char *key, int64_t v, int64_t none)
+{
+    json_object_set_new(o, key, v == none ? json_null() : json_integer((json_int_t)v));
+}
+
+/* The fields every CI's build shares, so one template reads them all. */
+static json_t *summary_json(const char *name, const char *number, const char *result,
+                            const char *url)
+{
+    json_t *o = json_object();
+    put_str(o, "name", name);
+    put_str(o, "number", number);
+    put_str(o, "result", result);
+    put_str(o, "url", url);
+    return o;
+}
+
 static json_t *stage_json(const hr_event *ev)
 {
     json_t *pipeline = json_object(), *stage = json_object(), *jobs = json_array();
@@ -193,7 +253,77 @@ static json_t *stage_json(const hr_event *ev)
     json_object_set_new(out, "pipeline", pipeline);
     json_object_set_new(out, "stage", stage);
     json_object_set_new(out, "build_cause", causes);
+    {
+        size_t n = strlen(ev->pipeline_name ? ev->pipeline_name : "") +
+                   strlen(ev->stage_name ? ev->stage_name : "") + 2;
+        char *name = hr_malloc(n);
+        snprintf(name, n, "%s/%s", ev->pipeline_name ? ev->pipeline_name : "",
+                 ev->stage_name ? ev->stage_name : "");
+        json_object_set_new(out, "summary",
+                            summary_json(name, ev->pipeline_counter, ev->stage_result, NULL));
+        free(name);
+    }
     return out;
+}
+
+static void build_json(json_t *out, const hr_build *b)
+{
+    json_t *job = json_object(), *build = json_object(), *scm = json_object();
+    char number[24];
+
+    put_str(job, "name", b->job_name);
+    put_str(job, "base_name", b->job_base_name);
+    put_str(job, "url", b->job_url);
+    put_str(job, "branch", b->branch);
+
+    put_int_or_null(build, "number", b->number, 0);
+    put_str(build, "display_name", b->display_name);
+    put_str(build, "url", b->url);
+    put_str(build, "phase", b->phase);
+    put_str(build, "status", b->status);
+    put_str(build, "result", b->result);
+    put_int_or_null(build, "queue_id", b->queue_id, 0);
+    put_time(build, "started_at", b->started_at);
+    put_int_or_null(build, "duration_ms", b->duration_ms, -1);
+    put_str(scm, "url", b->scm_url);
+    put_str(scm, "branch", b->scm_branch);
+    put_str(scm, "commit", b->scm_commit);
+    put_json(scm, "changes", b->scm_changes);
+    put_json(scm, "culprits", b->scm_culprits);
+    json_object_set_new(build, "scm", scm);
+    put_json(build, "parameters", b->parameters);
+    put_json(build, "test_summary", b->test_summary);
+    put_json(build, "artifacts", b->artifacts);
+    put_str(build, "log", b->log);
+    put_str(build, "notes", b->notes);
+    put_str(build, "body", b->body);
+
+    json_object_set_new(out, "job", job);
+    json_object_set_new(out, "build", build);
+    put_json(out, "environment", b->environment);
+    if (b->number > 0)
+        snprintf(number, sizeof(number), "%lld", (long long)b->number);
+    json_object_set_new(out, "summary", summary_json(b->job_name, b->number > 0 ? number : NULL,
+                                                     b->result, b->url));
+}
+
+static void package_json(json_t *out, const hr_package_rev *p)
+{
+    json_t *o = json_object();
+    char name[2 * 256 + 2];
+
+    put_str(o, "repository", p->repository);
+    put_str(o, "name", p->package);
+    put_str(o, "revision", p->revision);
+    put_time(o, "timestamp", p->timestamp);
+    put_str(o, "user", p->user);
+    put_str(o, "revision_comment", p->comment);
+    put_str(o, "trackback_url", p->trackback_url);
+    json_object_set_new(o, "data", p->data ? json_incref(p->data) : json_object());
+    json_object_set_new(out, "package", o);
+    snprintf(name, sizeof(name), "%s/%s", p->repository ? p->repository : "",
+             p->package ? p->package : "");
+    json_object_set_new(out, "summary", summary_json(name, p->revision, NULL, p->trackback_url));
 }
 
 static json_t *agent_json(const hr_agent *a)
@@ -223,6 +353,11 @@ json_t *hr_event_to_json(const hr_event *ev)
     put_str(o, "version", ev->version);
     if (ev->has_agent) {
         json_object_set_new(o, "agent", agent_json(&ev->agent));
+    } else if (ev->has_package) {
+        package_json(o, &ev->package);
+    } else if (ev->has_build) {
+        build_json(o, &ev->build);
+        put_str(o, "transition", hr_transition_name(ev->transition));
     } else {
         json_t *s = stage_json(ev);
         json_object_update(o, s);

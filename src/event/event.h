@@ -24,6 +24,10 @@
 #define HR_SOURCE_GOCD "gocd"
 #define HR_KIND_STAGE_STATUS "stage-status"
 #define HR_KIND_AGENT_STATUS "agent-status"
+#define HR_SOURCE_JENKINS "jenkins"
+#define HR_KIND_BUILD_STATUS "build-status"
+#define HR_SOURCE_PACKAGE "package"
+#define HR_KIND_PACKAGE_REVISION "package-revision"
 
 typedef struct hr_job {
     char *name;
@@ -57,6 +61,58 @@ typedef struct hr_agent {
     bool is_elastic;
     int64_t transition_at;
 } hr_agent;
+
+/*
+ * A CI build's status (source "jenkins" or whatever CI `herald notify`
+ * names; kind "build-status"). Jenkins' two plugins and `herald notify`
+ * all map here; the event's version says which ("job-status",
+ * "notification" or "notify"). Strings the sender did not send are NULL;
+ * json_t members are NULL when absent.
+ */
+typedef struct hr_build {
+    char *job_name;      /* the job's full name ("folder/app/main"); never NULL */
+    char *job_base_name; /* the last part ("main") */
+    char *job_url;
+    char *branch;       /* BRANCH_NAME (multibranch) or the SCM branch; NULL when unknown */
+    int64_t number;     /* the build number; 0 when not sent */
+    char *display_name; /* the build's display name, such as "#42" */
+    char *url;          /* the build's URL */
+    char *phase;        /* queued, started, running, completed, finalized */
+    char *status;       /* the sender's word, upper case: SUCCESS, UNSTABLE, FAILURE,
+                         * NOT_BUILT, ABORTED, COMPLETE; NULL while not completed */
+    char *result;       /* status in GoCD's words: Passed (SUCCESS), Failed (FAILURE,
+                         * UNSTABLE), Cancelled (ABORTED), Unknown (NOT_BUILT,
+                         * COMPLETE); NULL while not completed */
+    int64_t queue_id;    /* 0 when not sent */
+    int64_t started_at;  /* HR_TIME_NONE when not sent */
+    int64_t duration_ms; /* -1 when not sent */
+    char *scm_url, *scm_branch, *scm_commit;
+    json_t *scm_changes;  /* array of strings, or NULL */
+    json_t *scm_culprits; /* array of strings, or NULL */
+    json_t *parameters;   /* object of string -> string, or NULL */
+    json_t *test_summary; /* object {total, failed, skipped, passed, ...}, or NULL */
+    json_t *artifacts;    /* object as the Notification plugin sends it, or NULL */
+    char *log, *notes;    /* Notification plugin extras */
+    char *body;           /* the custom body of a `notify body:` step or --body */
+    json_t *environment;  /* object of string -> string, already redacted; NULL when none */
+    size_t redacted;      /* how many values redaction replaced */
+} hr_build;
+
+/*
+ * A package revision published to herald (source "package", kind
+ * "package-revision"): what GoCD's package-repository extension answers
+ * to latest-revision.
+ */
+typedef struct hr_package_rev {
+    char *repository;
+    char *package;
+    char *revision;
+    int64_t timestamp; /* the revision's time (default: when published) */
+    char *user, *comment, *trackback_url; /* NULL when not sent */
+    json_t *data;                         /* object of string -> string, never NULL */
+    bool duplicate; /* set by the store: this revision was stored before, from
+                     * the same bytes; the event's id is then the first one's */
+} hr_package_rev;
 
 /* What a stage's result means next to the stage's previous completed
  * result. Computed by the store (it needs the previous state). */
@@ -97,12 +153,21 @@ typedef struct hr_event {
     bool has_agent;
     hr_agent agent;
 
-    /* the exact bytes received */
+    /* build-status: Jenkins and other CIs */
+    bool has_build;
+    hr_build build;
+
+    /* package-revision */
+    bool has_package;
+    hr_package_rev package;
+
+    /* the exact bytes received (for Jenkins, after redaction) */
     char *raw;
     size_t raw_len;
 } hr_event;
 
-/* A new, zeroed event with every time HR_TIME_NONE. Never NULL. */
+/* A new, zeroed event with every time HR_TIME_NONE (and build.duration_ms
+ * -1). Never NULL. */
 hr_event *hr_event_new(void);
 void hr_event_free(hr_event *ev);
 

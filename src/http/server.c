@@ -41,6 +41,8 @@ struct hr_http_req {
     bool replied;
     const hr_http_route *route;
     char *method, *path;
+    char *raw_query; /* the request target after its first '?', undecoded; NULL: none */
+    bool started;    /* on_request has seen the request */
     const char *rest;
     char *body;
     size_t body_len, body_cap;
@@ -59,6 +61,7 @@ static void req_free(hr_http_req *r)
     pthread_mutex_destroy(&r->lock);
     free(r->method);
     free(r->path);
+    free(r->raw_query);
     free(r->body);
     free(r->content_type);
     free(r->reply);
@@ -117,6 +120,26 @@ static enum MHD_Result queue_reply(hr_http_req *r)
     return ok;
 }
 
+static hr_http_req *req_new(const char *uri)
+{
+    hr_http_req *r = hr_calloc(1, sizeof(*r));
+    const char *q = uri != NULL ? strchr(uri, '?') : NULL;
+    pthread_mutex_init(&r->lock, NULL);
+    if (q != NULL)
+        r->raw_query = hr_strdup(q + 1);
+    return r;
+}
+
+/* libmicrohttpd's URI log hook: the one place that sees the request
+ * target exactly as sent. Jenkins' Job Status plugin appends its query
+ * with a second '?', which the parsed arguments cannot show. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls;
+    (void)c;
+    return req_new(uri);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -124,10 +147,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     hr_http_server *s = cls;
     hr_http_req *r = *con_cls;
 
-    if (r == NULL) {
+    if (r == NULL)
+        *con_cls = r = req_new(NULL);
+    if (!r->started) {
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        r = hr_calloc(1, sizeof(*r));
-        pthread_mutex_init(&r->lock, NULL);
+        r->started = true;
         r->server = s;
         r->conn = c;
         r->method = hr_strdup(method);
@@ -267,6 +291,11 @@ const char *hr_http_query(const hr_http_req *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+const char *hr_http_raw_query(const hr_http_req *r)
+{
+    return r->raw_query;
+}
+
 const char *hr_http_body(const hr_http_req *r, size_t *len)
 {
     *len = r->body_len;
@@ -348,7 +377,10 @@ int hr_http_start(const hr_http_options *opt, const hr_http_route *routes, size_
                                   MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG,
                               0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
                               MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED,
-                              on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
+                              on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
+                              MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                              (size_t)HR_MAX_REQUEST_HEAD_BYTES,
+                              MHD_OPTION_CONNECTION_LIMIT,
                               (unsigned)HR_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
                               (unsigned)HR_CONNECTION_TIMEOUT_S, MHD_OPTION_END);
     if (s->mhd == NULL) {

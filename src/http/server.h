@@ -62,6 +62,9 @@ const char *hr_http_path_rest(const hr_http_req *r);
 const char *hr_http_header(const hr_http_req *r, const char *name);
 /* A URL query parameter (decoded) or NULL. */
 const char *hr_http_query(const hr_http_req *r, const char *name);
+/* The request target's query exactly as sent, everything after the first
+ * '?' (not decoded; it may hold more '?'), or NULL when there is none. */
+const char *hr_http_raw_query(const hr_http_req *r);
 /* The body as (pointer, length); never NULL (empty body: length 0). */
 const char *hr_http_body(const hr_http_req *r, size_t *len);
 

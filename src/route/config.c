@@ -1650,15 +1650,221 @@ static void parse_routes(parser *p)
     }
 }
 
+/* "HOST:PORT" for a listener: an IPv4 address, "[IPv6]" or a host name,
+ * and a port from 1 to 65535. */
+static bool item_listen(parser *p, const char *path, const scalar *item)
+{
+    char brief[BRIEF_LEN];
+    const char *colon = item->len > 0 ? memrchr(item->s, ':', item->len) : NULL;
+    size_t hlen = colon != NULL ? (size_t)(colon - item->s) : 0;
+    uint64_t port = 0;
+    bool ok = colon != NULL && hlen > 0 &&
+              parse_uint(colon + 1, item->len - hlen - 1, 65535, &port) && port > 0;
+
+    if (ok && item->s[0] == '[')
+        ok = hlen > 2 && item->s[hlen - 1] == ']';
+    else
+        ok = ok && is_host_name(item->s, hlen);
+    if (!ok)
+        report(&p->out, &item->mark, path,
+               "expected HOST:PORT, such as 127.0.0.1:8191, with a port from 1 to 65535; got %s",
+               quote(item->s, item->len, brief, sizeof(brief)));
+    return ok;
+}
+
+static void read_listen(parser *p, const char *path, char **out)
+{
+    scalar v;
+    if (!read_scalar(p, path, "HOST:PORT", false, &v) || v.s == NULL)
+        return;
+    if (item_listen(p, path, &v))
+        *out = v.s;
+    else
+        free(v.s);
+}
+
+/* A secret string (a token): never quoted in messages. Empty is refused,
+ * so that "${TOKEN}" with TOKEN set to "" cannot open an endpoint. */
+static void read_token(parser *p, const char *path, char **out)
+{
+    scalar v;
+    if (!read_scalar(p, path, "a token", true, &v) || v.s == NULL)
+        return;
+    if (v.len == 0 || v.len > 1024) {
+        report(&p->out, &v.mark, path, "expected a token of 1 to 1024 bytes");
+        free(v.s);
+        return;
+    }
+    *out = v.s;
+}
+
+static void parse_jenkins(parser *p)
+{
+    static const char *const keys[] = {"token", "tcp", "udp", "redact", "keep", NULL};
+    hr_jenkins_settings *j = &p->c->jenkins;
+    char path[PATH_LEN];
+    yaml_mark_t start;
+    unsigned seen = 0;
+    scalar key;
+
+    if (begin(p, YAML_MAPPING_START_EVENT, "jenkins", "a mapping", false, &start) != 1)
+        return;
+    while (next_key(p, "jenkins", &key)) {
+        int i = known_key(p, "jenkins", &key, keys, &seen);
+        sub_path(path, sizeof(path), "jenkins", i >= 0 ? keys[i] : "");
+        switch (i) {
+        case 0:
+            read_token(p, path, &j->token);
+            break;
+        case 1:
+            read_listen(p, path, &j->tcp);
+            break;
+        case 2:
+            read_listen(p, path, &j->udp);
+            break;
+        case 3:
+            j->redact_set = true;
+            read_strlist(p, path, &j->redact, item_glob);
+            break;
+        case 4:
+            read_strlist(p, path, &j->keep, item_glob);
+            break;
+        default:
+            break;
+        }
+        free(key.s);
+    }
+}
+
+/* A repository or package name: a name that is not "." or "..", since it
+ * is a part of the API's paths. */
+static bool read_package_name(parser *p, const char *path, char **out)
+{
+    scalar v;
+    if (!read_required(p, path, "a name", false, &v))
+        return false;
+    if (!check_name(&p->out, &v.mark, path, v.s, v.len)) {
+        free(v.s);
+        return false;
+    }
+    if (strcmp(v.s, ".") == 0 || strcmp(v.s, "..") == 0) {
+        report(&p->out, &v.mark, path, "\".\" and \"..\" are not names");
+        free(v.s);
+        return false;
+    }
+    *out = v.s;
+    return true;
+}
+
+static void parse_package_decl(parser *p, const char *path, hr_repository_decl *r, size_t idx)
+{
+    static const char *const keys[] = {"name", "token", NULL};
+    hr_package_decl *d = &r->packages[idx];
+    char kpath[PATH_LEN];
+    yaml_mark_t start;
+    unsigned seen = 0;
+    scalar key;
+
+    if (begin(p, YAML_MAPPING_START_EVENT, path, "a mapping", false, &start) != 1)
+        return;
+    while (next_key(p, path, &key)) {
+        int i = known_key(p, path, &key, keys, &seen);
+        sub_path(kpath, sizeof(kpath), path, i >= 0 ? keys[i] : "");
+        if (i == 0 && read_package_name(p, kpath, &d->name)) {
+            for (size_t k = 0; k < idx; k++)
+                if (r->packages[k].name != NULL && strcmp(r->packages[k].name, d->name) == 0)
+                    report(&p->out, &key.mark, kpath, "\"%s\" is already declared", d->name);
+        } else if (i == 1) {
+            read_token(p, kpath, &d->token);
+        }
+        free(key.s);
+    }
+    missing_keys(p, &start, path, keys, 1u, seen);
+}
+
+static void parse_repository_decl(parser *p, const char *path, size_t idx)
+{
+    static const char *const keys[] = {"name", "token", "packages", NULL};
+    hr_packages_settings *ps = &p->c->packages;
+    hr_repository_decl *r = &ps->repositories[idx];
+    char kpath[PATH_LEN], ipath[PATH_LEN];
+    yaml_mark_t start, lstart;
+    unsigned seen = 0;
+    scalar key;
+
+    if (begin(p, YAML_MAPPING_START_EVENT, path, "a mapping", false, &start) != 1)
+        return;
+    while (next_key(p, path, &key)) {
+        int i = known_key(p, path, &key, keys, &seen);
+        sub_path(kpath, sizeof(kpath), path, i >= 0 ? keys[i] : "");
+        if (i == 0 && read_package_name(p, kpath, &r->name)) {
+            for (size_t k = 0; k < idx; k++)
+                if (ps->repositories[k].name != NULL &&
+                    strcmp(ps->repositories[k].name, r->name) == 0)
+                    report(&p->out, &key.mark, kpath, "\"%s\" is already declared", r->name);
+        } else if (i == 1) {
+            read_token(p, kpath, &r->token);
+        } else if (i == 2 &&
+                   begin(p, YAML_SEQUENCE_START_EVENT, kpath, "a list of packages", false,
+                         &lstart) == 1) {
+            size_t n = 0;
+            while (next_item(p, kpath, &n, HR_CONFIG_MAX_ITEMS, "packages")) {
+                r->packages = hr_realloc(r->packages, n * sizeof(*r->packages));
+                memset(&r->packages[n - 1], 0, sizeof(*r->packages));
+                r->npackages = n;
+                snprintf(ipath, sizeof(ipath), "%s[%zu]", kpath, n - 1);
+                parse_package_decl(p, ipath, r, n - 1);
+            }
+        }
+        free(key.s);
+    }
+    missing_keys(p, &start, path, keys, 1u, seen);
+}
+
+static void parse_packages(parser *p)
+{
+    static const char *const keys[] = {"token", "create", "repositories", NULL};
+    hr_packages_settings *ps = &p->c->packages;
+    char path[PATH_LEN], ipath[PATH_LEN];
+    yaml_mark_t start, lstart;
+    unsigned seen = 0;
+    scalar key;
+
+    if (begin(p, YAML_MAPPING_START_EVENT, "packages", "a mapping", false, &start) != 1)
+        return;
+    while (next_key(p, "packages", &key)) {
+        int i = known_key(p, "packages", &key, keys, &seen);
+        sub_path(path, sizeof(path), "packages", i >= 0 ? keys[i] : "");
+        if (i == 0) {
+            read_token(p, path, &ps->token);
+        } else if (i == 1) {
+            read_bool(p, path, &ps->create);
+        } else if (i == 2 && begin(p, YAML_SEQUENCE_START_EVENT, path, "a list of repositories",
+                                   false, &lstart) == 1) {
+            size_t n = 0;
+            while (next_item(p, path, &n, HR_CONFIG_MAX_ITEMS, "repositories")) {
+                ps->repositories = hr_realloc(ps->repositories, n * sizeof(*ps->repositories));
+                memset(&ps->repositories[n - 1], 0, sizeof(*ps->repositories));
+                ps->nrepositories = n;
+                snprintf(ipath, sizeof(ipath), "%s[%zu]", path, n - 1);
+                parse_repository_decl(p, ipath, n - 1);
+            }
+        }
+        free(key.s);
+    }
+}
+
 static void parse_root(parser *p)
 {
-    static const char *const keys[] = {"delivery", "targets", "routes", NULL};
+    static const char *const keys[] = {"delivery", "targets", "routes", "jenkins", "packages",
+                                       NULL};
     yaml_mark_t start;
     unsigned seen = 0;
     scalar key;
 
     if (begin(p, YAML_MAPPING_START_EVENT, NULL,
-              "a mapping with the keys delivery, targets and routes", false, &start) != 1)
+              "a mapping with the keys delivery, targets, routes, jenkins and packages", false,
+              &start) != 1)
         return;
     while (next_key(p, NULL, &key)) {
         switch (known_key(p, NULL, &key, keys, &seen)) {
@@ -1670,6 +1876,12 @@ static void parse_root(parser *p)
             break;
         case 2:
             parse_routes(p);
+            break;
+        case 3:
+            parse_jenkins(p);
+            break;
+        case 4:
+            parse_packages(p);
             break;
         default:
             break;
@@ -1755,6 +1967,7 @@ hr_config *hr_config_new_default(void)
     c->delivery.max_response_bytes = 4096;
     c->delivery.connections_per_host = 4;
     c->delivery.max_in_flight = 64;
+    c->packages.create = true;
     return c;
 }
 
@@ -1771,6 +1984,23 @@ void hr_config_free(hr_config *c)
     free(c->routes);
     free(c->delivery.proxy);
     strlist_clear(&c->delivery.allow);
+    free(c->jenkins.token);
+    free(c->jenkins.tcp);
+    free(c->jenkins.udp);
+    strlist_clear(&c->jenkins.redact);
+    strlist_clear(&c->jenkins.keep);
+    free(c->packages.token);
+    for (size_t i = 0; i < c->packages.nrepositories; i++) {
+        hr_repository_decl *r = &c->packages.repositories[i];
+        free(r->name);
+        free(r->token);
+        for (size_t k = 0; k < r->npackages; k++) {
+            free(r->packages[k].name);
+            free(r->packages[k].token);
+        }
+        free(r->packages);
+    }
+    free(c->packages.repositories);
     free(c);
 }
 
@@ -1855,6 +2085,37 @@ out:
     close(fd);
     free(text);
     return rc;
+}
+
+void hr_config_package(const hr_config *c, const char *repository, const char *package,
+                       const hr_repository_decl **repo, const hr_package_decl **pkg)
+{
+    *repo = NULL;
+    *pkg = NULL;
+    for (size_t i = 0; i < c->packages.nrepositories; i++) {
+        const hr_repository_decl *r = &c->packages.repositories[i];
+        if (r->name == NULL || strcmp(r->name, repository) != 0)
+            continue;
+        *repo = r;
+        for (size_t k = 0; package != NULL && k < r->npackages; k++)
+            if (r->packages[k].name != NULL && strcmp(r->packages[k].name, package) == 0)
+                *pkg = &r->packages[k];
+        return;
+    }
+}
+
+const char *hr_config_publish_token(const hr_config *c, const char *repository,
+                                    const char *package)
+{
+    const hr_repository_decl *r;
+    const hr_package_decl *d;
+
+    hr_config_package(c, repository, package, &r, &d);
+    if (d != NULL && d->token != NULL)
+        return d->token;
+    if (r != NULL && r->token != NULL)
+        return r->token;
+    return c->packages.token;
 }
 
 const hr_target *hr_config_target(const hr_config *c, const char *name)
@@ -2117,6 +2378,12 @@ static json_t *str_or_null(const char *s)
     return s != NULL ? json_string(s) : json_null();
 }
 
+/* A secret as the API shows it: masked when set, null when not. */
+static json_t *masked(const char *secret)
+{
+    return secret != NULL ? json_string(MASK) : json_null();
+}
+
 static json_t *strlist_json(const hr_strlist *l)
 {
     json_t *a = json_array();
@@ -2156,7 +2423,18 @@ json_t *hr_config_to_json(const hr_config *c)
                                                 "match", match, "filter", str_or_null(r->filter),
                                                 "targets", strlist_json(&r->targets)));
     }
-    return json_pack(
+    json_t *repos = json_array();
+    for (size_t i = 0; i < c->packages.nrepositories; i++) {
+        const hr_repository_decl *r = &c->packages.repositories[i];
+        json_t *pkgs = json_array();
+        for (size_t k = 0; k < r->npackages; k++)
+            json_array_append_new(pkgs, json_pack("{s:o,s:o}", "name",
+                                                  str_or_null(r->packages[k].name), "token",
+                                                  masked(r->packages[k].token)));
+        json_array_append_new(repos, json_pack("{s:o,s:o,s:o}", "name", str_or_null(r->name),
+                                               "token", masked(r->token), "packages", pkgs));
+    }
+    json_t *out = json_pack(
         "{s:o,s:{s:i,s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:o,s:o},s:o,s:o}", "path", str_or_null(c->path),
         "delivery", "max_attempts", d->max_attempts, "backoff_initial_ms",
         (json_int_t)d->backoff_initial_ms, "backoff_max_ms", (json_int_t)d->backoff_max_ms,
@@ -2164,4 +2442,14 @@ json_t *hr_config_to_json(const hr_config *c)
         (json_int_t)d->timeout_ms, "max_response_bytes", (json_int_t)d->max_response_bytes,
         "connections_per_host", d->connections_per_host, "max_in_flight", d->max_in_flight, "proxy",
         url_json(d->proxy), "allow", strlist_json(&d->allow), "targets", targets, "routes", routes);
+    json_object_set_new(
+        out, "jenkins",
+        json_pack("{s:o,s:o,s:o,s:o,s:o}", "token", masked(c->jenkins.token), "tcp",
+                  str_or_null(c->jenkins.tcp), "udp", str_or_null(c->jenkins.udp), "redact",
+                  c->jenkins.redact_set ? strlist_json(&c->jenkins.redact) : json_string("default"),
+                  "keep", strlist_json(&c->jenkins.keep)));
+    json_object_set_new(out, "packages",
+                        json_pack("{s:o,s:b,s:o}", "token", masked(c->packages.token), "create",
+                                  c->packages.create, "repositories", repos));
+    return out;
 }

@@ -79,6 +79,35 @@ typedef struct hr_delivery_settings {
     hr_strlist allow;           /* CIDRs or host names delivery may reach despite the guard */
 } hr_delivery_settings;
 
+/* Jenkins' plugins and other CIs (the jenkins: section). */
+typedef struct hr_jenkins_settings {
+    char *token;       /* needed by /jenkins/ and /ci/ endpoints; NULL: none. Secret. */
+    char *tcp, *udp;   /* "HOST:PORT" listeners for the Notification plugin; NULL: off */
+    bool redact_set;   /* redact was given (it replaces the default patterns) */
+    hr_strlist redact; /* variable name globs whose values are hidden */
+    hr_strlist keep;   /* allow-list of variable name globs; empty: keep all */
+} hr_jenkins_settings;
+
+typedef struct hr_package_decl {
+    char *name;
+    char *token; /* publish token; NULL: the repository's. Secret. */
+} hr_package_decl;
+
+typedef struct hr_repository_decl {
+    char *name;
+    char *token; /* publish token; NULL: packages.token. Secret. */
+    hr_package_decl *packages;
+    size_t npackages;
+} hr_repository_decl;
+
+/* Package revisions published to herald (the packages: section). */
+typedef struct hr_packages_settings {
+    char *token; /* publish token for every package without its own; NULL: none. Secret. */
+    bool create; /* publishing creates unknown repositories and packages (default true) */
+    hr_repository_decl *repositories;
+    size_t nrepositories;
+} hr_packages_settings;
+
 typedef struct hr_config {
     char *path; /* NULL when built in code */
     hr_target *targets;
@@ -86,6 +115,8 @@ typedef struct hr_config {
     hr_route *routes;
     size_t nroutes;
     hr_delivery_settings delivery;
+    hr_jenkins_settings jenkins;
+    hr_packages_settings packages;
 } hr_config;
 
 /* A config with no targets or routes and every delivery default. */
@@ -112,6 +143,16 @@ int hr_config_load(const char *path, hr_config **out, hr_errlist *errs);
 int hr_config_parse(const char *name, const char *text, size_t len, hr_config **out,
                     hr_errlist *errs);
 void hr_config_free(hr_config *c);
+
+/* The declared repository and package (either may be NULL when not
+ * declared; *pkg is NULL whenever *repo is). */
+void hr_config_package(const hr_config *c, const char *repository, const char *package,
+                       const hr_repository_decl **repo, const hr_package_decl **pkg);
+
+/* The token that publishing to repository/package needs (package's, else
+ * the repository's, else packages.token), or NULL when none. Borrowed. */
+const char *hr_config_publish_token(const hr_config *c, const char *repository,
+                                    const char *package);
 
 /* Finds a target by name, or NULL (borrowed from c). */
 const hr_target *hr_config_target(const hr_config *c, const char *name);

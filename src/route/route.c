@@ -100,20 +100,37 @@ static bool match_transition(const hr_strlist *l, hr_transition t)
     return false;
 }
 
-/* Whether the route's lists all match ev. Stage fields count as absent on
- * an agent event, so a route that names any stage condition does not match
- * agent events. */
+/*
+ * Whether the route's lists all match ev. Stage fields count as absent on
+ * an agent or package event, so a route that names any stage condition
+ * does not match those. A CI build (Jenkins, herald notify) is matched as
+ * GoCD's stages are: pipeline by the job's full name, state by its phase,
+ * result by its result in GoCD's words (Passed, Failed, Cancelled,
+ * Unknown), transition by its job's history; it has no group or stage.
+ */
 static bool match_lists(const hr_route *route, const hr_event *ev)
 {
-    bool stage = !ev->has_agent;
+    bool stage = !ev->has_agent && !ev->has_package && !ev->has_build;
+    const char *pipeline = NULL, *state = NULL, *result = NULL;
+    hr_transition tr = HR_TRANSITION_NONE;
 
+    if (stage) {
+        pipeline = ev->pipeline_name;
+        state = ev->stage_state;
+        result = ev->stage_result;
+        tr = ev->transition;
+    } else if (ev->has_build) {
+        pipeline = ev->build.job_name;
+        state = ev->build.phase;
+        result = ev->build.result;
+        tr = ev->transition;
+    }
     return match_word(&route->sources, ev->source) && match_word(&route->kinds, ev->kind) &&
            match_glob(&route->groups, stage ? ev->pipeline_group : NULL) &&
-           match_glob(&route->pipelines, stage ? ev->pipeline_name : NULL) &&
+           match_glob(&route->pipelines, pipeline) &&
            match_glob(&route->stages, stage ? ev->stage_name : NULL) &&
-           match_word(&route->states, stage ? ev->stage_state : NULL) &&
-           match_word(&route->results, stage ? ev->stage_result : NULL) &&
-           match_transition(&route->transitions, stage ? ev->transition : HR_TRANSITION_NONE);
+           match_word(&route->states, state) && match_word(&route->results, result) &&
+           match_transition(&route->transitions, tr);
 }
 
 /* Runs route i's filter, if any. A failure is no match, logged once per

@@ -118,6 +118,41 @@ static const char *const migrations[] = {
     "  excerpt TEXT"
     ");"
     "CREATE INDEX attempts_by_delivery ON attempts(delivery_id, attempt);",
+    /* v3: per-job result history for CI builds (Jenkins, herald notify),
+     * like stage_state for GoCD's stages; and package revisions published
+     * to herald for GoCD's package materials. */
+    "CREATE TABLE job_state ("
+    "  source TEXT NOT NULL,"
+    "  job TEXT NOT NULL,"
+    "  branch TEXT NOT NULL," /* '' when the build named none */
+    "  last_result TEXT,"     /* last Passed or Failed, NULL before either */
+    "  last_number INTEGER,"  /* the build that set last_result */
+    "  prev_result TEXT,"     /* last_result before that build, for re-sent results */
+    "  last_phase TEXT,"
+    "  last_status TEXT,"
+    "  last_event_id INTEGER REFERENCES events(id) ON DELETE SET NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (source, job, branch)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE packages ("
+    "  repository TEXT NOT NULL,"
+    "  package TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (repository, package)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE revisions ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT," /* publish order: newest is highest */
+    "  repository TEXT NOT NULL,"
+    "  package TEXT NOT NULL,"
+    "  revision TEXT NOT NULL,"
+    "  timestamp INTEGER NOT NULL," /* ms */
+    "  published_at INTEGER NOT NULL,"
+    "  event_id INTEGER NOT NULL REFERENCES events(id),"
+    "  doc TEXT NOT NULL," /* the revision's JSON, without published_at and event_id */
+    "  raw BLOB,"          /* the publish request's body, to tell a retry from a conflict */
+    "  UNIQUE (repository, package, revision)"
+    ");"
+    "CREATE INDEX revisions_by_package ON revisions(repository, package, id);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -137,6 +172,11 @@ enum {
     ST_INSERT_DELIVERY,
     ST_UPDATE_DELIVERY,
     ST_INSERT_ATTEMPT,
+    ST_JOB_GET,
+    ST_JOB_UPSERT,
+    ST_PACKAGE_UPSERT,
+    ST_REVISION_GET,
+    ST_REVISION_INSERT,
     NSTMT
 };
 
@@ -172,6 +212,26 @@ static const char *const writer_sql[NSTMT] = {
     [ST_INSERT_ATTEMPT] =
         "INSERT INTO attempts (delivery_id, attempt, started_at, latency_ms,"
         " status, outcome, error, excerpt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_JOB_GET] = "SELECT last_result, last_number, prev_result FROM job_state"
+                   " WHERE source = ?1 AND job = ?2 AND branch = ?3",
+    /* ?4..?6 are the new last_result, last_number and prev_result, already
+     * decided by the writer (they keep their values for a build that is
+     * not a completed Passed or Failed). */
+    [ST_JOB_UPSERT] = "INSERT INTO job_state (source, job, branch, last_result, last_number,"
+                      " prev_result, last_phase, last_status, last_event_id, updated_at)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                      " ON CONFLICT (source, job, branch) DO UPDATE SET"
+                      " last_result = excluded.last_result, last_number = excluded.last_number,"
+                      " prev_result = excluded.prev_result, last_phase = excluded.last_phase,"
+                      " last_status = excluded.last_status,"
+                      " last_event_id = excluded.last_event_id, updated_at = excluded.updated_at",
+    [ST_PACKAGE_UPSERT] = "INSERT INTO packages (repository, package, created_at)"
+                          " VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+    [ST_REVISION_GET] = "SELECT event_id, raw, timestamp, published_at FROM revisions"
+                        " WHERE repository = ?1 AND package = ?2 AND revision = ?3",
+    [ST_REVISION_INSERT] =
+        "INSERT INTO revisions (repository, package, revision, timestamp, published_at,"
+        " event_id, doc, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 };
 
 typedef enum { ITEM_EVENT, ITEM_SETTINGS, ITEM_ATTEMPT, ITEM_RESET } item_type;
@@ -189,6 +249,9 @@ typedef struct item {
     hr_delivery_reset reset; /* ITEM_RESET; target is an owned copy */
     size_t count;            /* ITEM_RESET: deliveries reset */
     size_t ndeliveries;      /* ITEM_EVENT: deliveries created */
+    char *rev_doc;           /* owned: a package revision's JSON (ITEM_EVENT) */
+    char *package_name;      /* owned: "repository/package" (ITEM_EVENT) */
+    int duplicate;           /* ITEM_EVENT: a revision stored before from the same bytes */
     size_t *count_out;       /* ITEM_RESET: where to put count after the commit */
     void (*attempt_done)(void *arg, int status); /* ITEM_ATTEMPT */
     hr_store_done_fn done;
@@ -329,6 +392,8 @@ static void item_free(item *it)
     if (it == NULL)
         return;
     free(it->doc);
+    free(it->rev_doc);
+    free(it->package_name);
     json_decref(it->settings);
     free((char *)it->attempt.error);
     free((char *)it->attempt.excerpt);
@@ -374,6 +439,14 @@ int hr_store_submit(hr_store *s, hr_event *ev, hr_store_done_fn done, void *ctx,
         (ev->pipeline_name == NULL || ev->stage_name == NULL))
         return hr_error_set(err, HR_EINVAL,
                             "store: a stage-status event needs a pipeline name and a stage name");
+    if (ev->has_build && ev->build.job_name == NULL)
+        return hr_error_set(err, HR_EINVAL, "store: a build-status event needs a job name");
+    if (ev->has_package &&
+        (ev->package.repository == NULL || ev->package.package == NULL ||
+         ev->package.revision == NULL || ev->package.timestamp == HR_TIME_NONE))
+        return hr_error_set(err, HR_EINVAL,
+                            "store: a package revision needs a repository, a package, a "
+                            "revision and a timestamp");
     if (ev->raw_len > HR_MAX_BODY_BYTES)
         return hr_error_set(err, HR_ETOOBIG,
                             "store: the event's body is %zu bytes; at most %u "
@@ -397,6 +470,18 @@ int hr_store_submit(hr_store *s, hr_event *ev, hr_store_done_fn done, void *ctx,
         return hr_error_set(err, HR_ENOMEM, "store: cannot serialise the event");
     }
     it->doc_len = strlen(it->doc);
+    if (ev->has_package) {
+        json_t *rev = hr_store_revision_doc(&ev->package);
+        size_t n = strlen(ev->package.repository) + strlen(ev->package.package) + 2;
+        it->rev_doc = json_dumps(rev, JSON_COMPACT);
+        json_decref(rev);
+        it->package_name = hr_malloc(n);
+        snprintf(it->package_name, n, "%s/%s", ev->package.repository, ev->package.package);
+        if (it->rev_doc == NULL) {
+            item_free(it);
+            return hr_error_set(err, HR_ENOMEM, "store: cannot serialise the revision");
+        }
+    }
     if (it->doc_len > INT_MAX) {
         item_free(it);
         return hr_error_set(err, HR_ETOOBIG, "store: the event's JSON form is too large");
@@ -629,31 +714,218 @@ static int save_reset(hr_store *s, item *it)
     return ret;
 }
 
-/* Writes one event and its stage's state inside the open transaction. */
-static int save_event(hr_store *s, item *it)
+static int eq(const char *a, const char *b)
+{
+    return a != NULL && strcmp(a, b) == 0;
+}
+
+/* A GoCD stage's transition, from the stage's last completed result. */
+static int stage_transition(hr_store *s, item *it, hr_transition *tr)
 {
     hr_event *ev = it->ev;
-    int is_stage = strcmp(ev->kind, HR_KIND_STAGE_STATUS) == 0;
-    hr_transition tr = HR_TRANSITION_NONE;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = s->st[ST_PREV_RESULT];
     char *prev = NULL;
     int rc, ret = HR_OK;
 
-    if (is_stage) {
-        st = s->st[ST_PREV_RESULT];
-        bind_str(st, 1, ev->pipeline_name);
-        bind_str(st, 2, ev->stage_name);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
-            prev = hr_strdup((const char *)sqlite3_column_text(st, 0));
-        else if (rc != SQLITE_DONE)
-            ret = db_error(s->wdb, rc, "read the stage's last result", &it->err);
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-        if (ret != HR_OK)
-            goto out;
-        tr = hr_transition_of(ev->stage_state, ev->stage_result, prev);
+    bind_str(st, 1, ev->pipeline_name);
+    bind_str(st, 2, ev->stage_name);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        prev = hr_strdup((const char *)sqlite3_column_text(st, 0));
+    else if (rc != SQLITE_DONE)
+        ret = db_error(s->wdb, rc, "read the stage's last result", &it->err);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (ret == HR_OK)
+        *tr = hr_transition_of(ev->stage_state, ev->stage_result, prev);
+    free(prev);
+    return ret;
+}
+
+static int save_stage_state(hr_store *s, item *it)
+{
+    hr_event *ev = it->ev;
+    const char *r = ev->stage_result;
+    sqlite3_stmt *st = s->st[ST_UPSERT_STAGE];
+
+    bind_str(st, 1, ev->pipeline_name);
+    bind_str(st, 2, ev->stage_name);
+    bind_str(st, 3, eq(r, "Passed") || eq(r, "Failed") ? r : NULL);
+    bind_str(st, 4, ev->stage_state);
+    bind_str(st, 5, ev->pipeline_counter);
+    sqlite3_bind_int64(st, 6, it->id);
+    sqlite3_bind_int64(st, 7, ev->received_at);
+    return run(s->wdb, st, "update the stage's state", &it->err);
+}
+
+/* A job's result history as the writer reads and updates it. */
+typedef struct job_hist {
+    char *last_result, *prev_result;
+    int64_t last_number;
+} job_hist;
+
+/*
+ * A CI build's transition, from its job's history (per source, job and
+ * branch), and the history it leaves. Only a completed Passed or Failed
+ * changes the history. A result re-sent for the same build number (a
+ * retry, or two plugins) is judged against the result before that build,
+ * so it names the same transition again instead of "still failing".
+ * Queued, started and running are "building"; finalized (the
+ * Notification plugin's last phase, after completed) has none, so a route
+ * fires once per build.
+ */
+static int build_transition(hr_store *s, item *it, hr_transition *tr, job_hist *h)
+{
+    const hr_build *b = &it->ev->build;
+    sqlite3_stmt *st = s->st[ST_JOB_GET];
+    const char *prev;
+    int same, rc, ret = HR_OK;
+
+    bind_str(st, 1, it->ev->source);
+    bind_str(st, 2, b->job_name);
+    bind_str(st, 3, b->branch != NULL ? b->branch : "");
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *lr = (const char *)sqlite3_column_text(st, 0);
+        const char *pr = (const char *)sqlite3_column_text(st, 2);
+        h->last_result = lr != NULL ? hr_strdup(lr) : NULL;
+        h->last_number = sqlite3_column_int64(st, 1);
+        h->prev_result = pr != NULL ? hr_strdup(pr) : NULL;
+    } else if (rc != SQLITE_DONE) {
+        ret = db_error(s->wdb, rc, "read the job's last result", &it->err);
     }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (ret != HR_OK)
+        return ret;
+
+    same = b->number > 0 && b->number == h->last_number;
+    prev = same ? h->prev_result : h->last_result;
+    if (eq(b->phase, "queued") || eq(b->phase, "started") || eq(b->phase, "running"))
+        *tr = HR_TRANSITION_BUILDING;
+    else if (eq(b->phase, "completed"))
+        *tr = hr_transition_of(NULL, b->result, prev);
+    else
+        *tr = HR_TRANSITION_NONE;
+
+    if (eq(b->phase, "completed") && (eq(b->result, "Passed") || eq(b->result, "Failed"))) {
+        if (!same) {
+            free(h->prev_result);
+            h->prev_result = h->last_result;
+            h->last_number = b->number;
+        } else {
+            free(h->last_result);
+        }
+        h->last_result = hr_strdup(b->result);
+    }
+    return HR_OK;
+}
+
+static int save_job_state(hr_store *s, item *it, const job_hist *h)
+{
+    const hr_build *b = &it->ev->build;
+    sqlite3_stmt *st = s->st[ST_JOB_UPSERT];
+
+    bind_str(st, 1, it->ev->source);
+    bind_str(st, 2, b->job_name);
+    bind_str(st, 3, b->branch != NULL ? b->branch : "");
+    bind_str(st, 4, h->last_result);
+    if (h->last_result != NULL)
+        sqlite3_bind_int64(st, 5, h->last_number);
+    bind_str(st, 6, h->prev_result);
+    bind_str(st, 7, b->phase);
+    bind_str(st, 8, b->status);
+    sqlite3_bind_int64(st, 9, it->id);
+    sqlite3_bind_int64(st, 10, it->ev->received_at);
+    return run(s->wdb, st, "update the job's state", &it->err);
+}
+
+/*
+ * Whether a published revision is new. A revision already stored from
+ * the same bytes is a retry: it->duplicate is set and it->id is the first
+ * event's. One stored from other bytes is HR_ECONFLICT.
+ */
+static int check_revision(hr_store *s, item *it)
+{
+    const hr_package_rev *p = &it->ev->package;
+    sqlite3_stmt *st = s->st[ST_REVISION_GET];
+    int rc, ret = HR_OK;
+
+    bind_str(st, 1, p->repository);
+    bind_str(st, 2, p->package);
+    bind_str(st, 3, p->revision);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const void *raw = sqlite3_column_blob(st, 1);
+        size_t len = (size_t)sqlite3_column_bytes(st, 1);
+        if (len == it->ev->raw_len && (len == 0 || memcmp(raw, it->ev->raw, len) == 0)) {
+            /* The answer is the first publish's: its times too (a body
+             * without a timestamp took the time of publishing). */
+            it->duplicate = 1;
+            it->id = sqlite3_column_int64(st, 0);
+            it->ev->package.timestamp = sqlite3_column_int64(st, 2);
+            it->ev->received_at = sqlite3_column_int64(st, 3);
+        } else {
+            ret = hr_error_set(&it->err, HR_ECONFLICT,
+                               "revision \"%s\" of %s/%s already exists with different content",
+                               p->revision, p->repository, p->package);
+        }
+    } else if (rc != SQLITE_DONE) {
+        ret = db_error(s->wdb, rc, "look up the revision", &it->err);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
+}
+
+static int save_revision(hr_store *s, item *it)
+{
+    const hr_package_rev *p = &it->ev->package;
+    sqlite3_stmt *st = s->st[ST_PACKAGE_UPSERT];
+    int ret;
+
+    bind_str(st, 1, p->repository);
+    bind_str(st, 2, p->package);
+    sqlite3_bind_int64(st, 3, it->ev->received_at);
+    ret = run(s->wdb, st, "record the package", &it->err);
+    if (ret != HR_OK)
+        return ret;
+    st = s->st[ST_REVISION_INSERT];
+    bind_str(st, 1, p->repository);
+    bind_str(st, 2, p->package);
+    bind_str(st, 3, p->revision);
+    sqlite3_bind_int64(st, 4, p->timestamp);
+    sqlite3_bind_int64(st, 5, it->ev->received_at);
+    sqlite3_bind_int64(st, 6, it->id);
+    bind_str(st, 7, it->rev_doc);
+    if (it->ev->raw != NULL)
+        sqlite3_bind_blob(st, 8, it->ev->raw, (int)it->ev->raw_len, SQLITE_STATIC);
+    return run(s->wdb, st, "save the revision", &it->err);
+}
+
+/* Writes one event and what follows from it (the stage's or job's state,
+ * the package revision, the deliveries) inside the open transaction. */
+static int save_event(hr_store *s, item *it)
+{
+    hr_event *ev = it->ev;
+    int is_stage = !ev->has_build && !ev->has_package && strcmp(ev->kind, HR_KIND_STAGE_STATUS) == 0;
+    hr_transition tr = HR_TRANSITION_NONE;
+    job_hist hist = {NULL, NULL, 0};
+    char counter[24];
+    sqlite3_stmt *st;
+    int ret = HR_OK;
+
+    if (ev->has_package) {
+        ret = check_revision(s, it);
+        if (ret != HR_OK || it->duplicate)
+            return ret;
+    }
+    if (is_stage)
+        ret = stage_transition(s, it, &tr);
+    else if (ev->has_build)
+        ret = build_transition(s, it, &tr, &hist);
+    if (ret != HR_OK)
+        goto out;
 
     st = s->st[ST_INSERT_EVENT];
     sqlite3_bind_int64(st, 1, ev->received_at);
@@ -668,6 +940,17 @@ static int save_event(hr_store *s, item *it)
         bind_str(st, 9, ev->stage_state);
         bind_str(st, 10, ev->stage_result);
         bind_str(st, 11, hr_transition_name(tr));
+    } else if (ev->has_build) {
+        /* A job is filtered on as a pipeline: ?pipeline=folder/app. */
+        snprintf(counter, sizeof(counter), "%lld", (long long)ev->build.number);
+        bind_str(st, 5, ev->build.job_name);
+        bind_str(st, 6, ev->build.number > 0 ? counter : NULL);
+        bind_str(st, 9, ev->build.phase);
+        bind_str(st, 10, ev->build.result);
+        bind_str(st, 11, hr_transition_name(tr));
+    } else if (ev->has_package) {
+        bind_str(st, 5, it->package_name);
+        bind_str(st, 6, ev->package.revision);
     }
     sqlite3_bind_text(st, 12, it->doc, (int)it->doc_len, SQLITE_STATIC);
     if (ev->raw != NULL)
@@ -678,23 +961,17 @@ static int save_event(hr_store *s, item *it)
     it->id = sqlite3_last_insert_rowid(s->wdb);
     it->transition = tr;
 
-    if (is_stage) {
-        const char *r = ev->stage_result;
-        int completed = r != NULL && (strcmp(r, "Passed") == 0 || strcmp(r, "Failed") == 0);
-        st = s->st[ST_UPSERT_STAGE];
-        bind_str(st, 1, ev->pipeline_name);
-        bind_str(st, 2, ev->stage_name);
-        bind_str(st, 3, completed ? r : NULL);
-        bind_str(st, 4, ev->stage_state);
-        bind_str(st, 5, ev->pipeline_counter);
-        sqlite3_bind_int64(st, 6, it->id);
-        sqlite3_bind_int64(st, 7, ev->received_at);
-        ret = run(s->wdb, st, "update the stage's state", &it->err);
-    }
+    if (is_stage)
+        ret = save_stage_state(s, it);
+    else if (ev->has_build)
+        ret = save_job_state(s, it, &hist);
+    else if (ev->has_package)
+        ret = save_revision(s, it);
     if (ret == HR_OK && s->route_fn != NULL)
         ret = save_deliveries(s, it, tr);
 out:
-    free(prev);
+    free(hist.last_result);
+    free(hist.prev_result);
     return ret;
 }
 
@@ -783,7 +1060,9 @@ static size_t run_batch(hr_store *s, item *batch, int64_t *latency_us, hr_error 
             it->status = cause->code;
             it->err = *cause;
         }
-        if (it->status != HR_OK)
+        /* A conflict is the caller's mistake, answered as such, not a
+         * store that cannot write. */
+        if (it->status != HR_OK && it->status != HR_ECONFLICT)
             nfailed++;
     }
     return nfailed;
@@ -800,6 +1079,8 @@ static int complete(item *batch)
         if (it->type == ITEM_EVENT) {
             it->ev->id = it->status == HR_OK ? it->id : 0;
             it->ev->transition = it->status == HR_OK ? it->transition : HR_TRANSITION_NONE;
+            if (it->ev->has_package)
+                it->ev->package.duplicate = it->status == HR_OK && it->duplicate;
             due |= it->status == HR_OK && it->ndeliveries > 0;
         }
         if (it->type == ITEM_RESET && it->status == HR_OK) {
@@ -1737,5 +2018,225 @@ out:
         *out = arr;
     else
         json_decref(arr);
+    return ret;
+}
+
+/* ---- Packages ------------------------------------------------------------ */
+
+json_t *hr_store_revision_doc(const hr_package_rev *p)
+{
+    json_t *o = json_object();
+    char when[HR_TIME_STR_MAX];
+
+    json_object_set_new(o, "repository", json_string(p->repository));
+    json_object_set_new(o, "package", json_string(p->package));
+    json_object_set_new(o, "revision", json_string(p->revision));
+    json_object_set_new(o, "timestamp",
+                        json_string(hr_time_format(p->timestamp, when, sizeof(when))));
+    json_object_set_new(o, "user", p->user ? json_string(p->user) : json_null());
+    json_object_set_new(o, "revisionComment", p->comment ? json_string(p->comment) : json_null());
+    json_object_set_new(o, "trackbackUrl",
+                        p->trackback_url ? json_string(p->trackback_url) : json_null());
+    json_object_set_new(o, "data", p->data ? json_deep_copy(p->data) : json_object());
+    return o;
+}
+
+/* One revision row (id, doc, published_at, event_id) as the API shows it. */
+static int revision_row(sqlite3 *db, sqlite3_stmt *st, json_t **out, hr_error *err)
+{
+    const char *doc = (const char *)sqlite3_column_text(st, 1);
+    json_error_t jerr;
+    json_t *o = json_loads(doc != NULL ? doc : "", 0, &jerr);
+
+    (void)db;
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return hr_error_set(err, HR_ESTORE, "store: revision %lld is damaged: %s",
+                            (long long)sqlite3_column_int64(st, 0), jerr.text);
+    }
+    json_object_set_new(o, "published_at", col_time_or_null(st, 2));
+    json_object_set_new(o, "event_id", col_int_or_null(st, 3));
+    *out = o;
+    return HR_OK;
+}
+
+int hr_store_list_revisions(hr_store *s, const char *repository, const char *package,
+                            int64_t before_id, size_t limit, json_t **out, int64_t *next,
+                            hr_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    sqlite3 *db = reader_take(s);
+    int rc, ret;
+
+    limit = limit < 1 ? 1 : limit > HR_MAX_API_PAGE ? HR_MAX_API_PAGE : limit;
+    rc = sqlite3_prepare_v2(db,
+                            "SELECT id, doc, published_at, event_id FROM revisions"
+                            " WHERE repository = ?1 AND package = ?2 AND id < ?3"
+                            " ORDER BY id DESC LIMIT ?4",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        ret = db_error(db, rc, "list revisions", err);
+        goto out;
+    }
+    bind_str(st, 1, repository);
+    bind_str(st, 2, package);
+    sqlite3_bind_int64(st, 3, before_id > 0 ? before_id : INT64_MAX);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)limit + 1);
+    ret = read_page(db, st, limit, revision_row, "list revisions", out, next, err);
+out:
+    sqlite3_finalize(st);
+    reader_give(s, db);
+    return ret;
+}
+
+int hr_store_latest_revision(hr_store *s, const char *repository, const char *package,
+                             const char *after_revision, int64_t after_ts, json_t **out,
+                             hr_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    sqlite3 *db = reader_take(s);
+    json_t *rev = NULL;
+    int64_t after_id = 0;
+    int rc, ret = HR_OK;
+
+    /* The previous revision's place in publish order, when herald has it. */
+    if (after_revision != NULL) {
+        rc = sqlite3_prepare_v2(db,
+                                "SELECT id FROM revisions WHERE repository = ?1 AND"
+                                " package = ?2 AND revision = ?3",
+                                -1, &st, NULL);
+        if (rc != SQLITE_OK) {
+            ret = db_error(db, rc, "find the previous revision", err);
+            goto out;
+        }
+        bind_str(st, 1, repository);
+        bind_str(st, 2, package);
+        bind_str(st, 3, after_revision);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            after_id = sqlite3_column_int64(st, 0);
+        else if (rc != SQLITE_DONE) {
+            ret = db_error(db, rc, "find the previous revision", err);
+            goto out;
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    rc = sqlite3_prepare_v2(db,
+                            "SELECT id, doc, published_at, event_id, timestamp FROM revisions"
+                            " WHERE repository = ?1 AND package = ?2 ORDER BY id DESC LIMIT 1",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        ret = db_error(db, rc, "read the latest revision", err);
+        goto out;
+    }
+    bind_str(st, 1, repository);
+    bind_str(st, 2, package);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        int newer = after_revision == NULL ||
+                    (after_id > 0 ? sqlite3_column_int64(st, 0) > after_id
+                                  : sqlite3_column_int64(st, 4) > after_ts);
+        if (newer)
+            ret = revision_row(db, st, &rev, err);
+    } else if (rc != SQLITE_DONE) {
+        ret = db_error(db, rc, "read the latest revision", err);
+    }
+    if (ret == HR_OK)
+        *out = rev;
+out:
+    sqlite3_finalize(st);
+    reader_give(s, db);
+    return ret;
+}
+
+int hr_store_list_packages(hr_store *s, const char *repository, json_t **out, hr_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    sqlite3 *db = reader_take(s);
+    json_t *arr = json_array();
+    int rc, ret = HR_OK;
+
+    rc = sqlite3_prepare_v2(
+        db,
+        "SELECT p.repository, p.package, p.created_at,"
+        " (SELECT count(*) FROM revisions r WHERE r.repository = p.repository"
+        "   AND r.package = p.package),"
+        " (SELECT r.revision FROM revisions r WHERE r.repository = p.repository"
+        "   AND r.package = p.package ORDER BY r.id DESC LIMIT 1),"
+        " (SELECT r.published_at FROM revisions r WHERE r.repository = p.repository"
+        "   AND r.package = p.package ORDER BY r.id DESC LIMIT 1)"
+        " FROM packages p WHERE ?1 IS NULL OR p.repository = ?1"
+        " ORDER BY p.repository, p.package LIMIT 10001",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        ret = db_error(db, rc, "list packages", err);
+        goto out;
+    }
+    bind_str(st, 1, repository);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *o = json_object();
+        json_object_set_new(o, "repository", col_text_or_null(st, 0));
+        json_object_set_new(o, "package", col_text_or_null(st, 1));
+        json_object_set_new(o, "created_at", col_time_or_null(st, 2));
+        json_object_set_new(o, "revisions", col_int_or_null(st, 3));
+        json_object_set_new(o, "latest", col_text_or_null(st, 4));
+        json_object_set_new(o, "latest_published_at", col_time_or_null(st, 5));
+        json_array_append_new(arr, o);
+    }
+    if (rc != SQLITE_DONE) {
+        ret = db_error(db, rc, "list packages", err);
+        goto out;
+    }
+    *out = arr;
+    arr = NULL;
+out:
+    json_decref(arr);
+    sqlite3_finalize(st);
+    reader_give(s, db);
+    return ret;
+}
+
+int hr_store_list_jobs(hr_store *s, json_t **out, hr_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    sqlite3 *db = reader_take(s);
+    json_t *arr = json_array();
+    int rc, ret = HR_OK;
+
+    rc = sqlite3_prepare_v2(db,
+                            "SELECT source, job, branch, last_result, last_number, last_phase,"
+                            " last_status, last_event_id, updated_at FROM job_state"
+                            " ORDER BY source, job, branch LIMIT 10001",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        ret = db_error(db, rc, "list jobs", err);
+        goto out;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *o = json_object();
+        const char *branch = (const char *)sqlite3_column_text(st, 2);
+        json_object_set_new(o, "source", col_text_or_null(st, 0));
+        json_object_set_new(o, "job", col_text_or_null(st, 1));
+        json_object_set_new(o, "branch",
+                            branch != NULL && *branch ? json_string(branch) : json_null());
+        json_object_set_new(o, "last_result", col_text_or_null(st, 3));
+        json_object_set_new(o, "last_number", col_int_or_null(st, 4));
+        json_object_set_new(o, "last_phase", col_text_or_null(st, 5));
+        json_object_set_new(o, "last_status", col_text_or_null(st, 6));
+        json_object_set_new(o, "last_event_id", col_int_or_null(st, 7));
+        json_object_set_new(o, "updated_at", col_time_or_null(st, 8));
+        json_array_append_new(arr, o);
+    }
+    if (rc != SQLITE_DONE) {
+        ret = db_error(db, rc, "list jobs", err);
+        goto out;
+    }
+    *out = arr;
+    arr = NULL;
+out:
+    json_decref(arr);
+    sqlite3_finalize(st);
+    reader_give(s, db);
     return ret;
 }

@@ -191,4 +191,54 @@ int hr_store_get_delivery(hr_store *s, int64_t id, json_t **out, hr_error *err);
  * since `since` (ms), with the last error: a new array. */
 int hr_store_target_health(hr_store *s, int64_t since, json_t **out, hr_error *err);
 
+/* ---- CI jobs -------------------------------------------------------------
+ *
+ * A build-status event (Jenkins, herald notify) takes its transition from
+ * its job's history, kept per (source, job full name, branch) as
+ * stage_state is kept per GoCD stage.
+ */
+
+/* Every job's state: a new array of {"source", "job", "branch" (or null),
+ * "last_result" (last Passed/Failed, or null), "last_number", "last_phase",
+ * "last_status", "last_event_id", "updated_at"}. */
+int hr_store_list_jobs(hr_store *s, json_t **out, hr_error *err);
+
+/* ---- Package revisions ---------------------------------------------------
+ *
+ * A package-revision event (ev->has_package) is stored with its revision
+ * in the same transaction. A revision already stored for the package from
+ * the very same request bytes completes HR_OK with ev->package.duplicate
+ * set and ev->id the first event's (no new event, no deliveries); one
+ * stored from other bytes completes HR_ECONFLICT.
+ *
+ * Revisions as the API shows them: {"repository", "package", "revision",
+ * "timestamp", "user", "revisionComment", "trackbackUrl" (null when not
+ * given), "data", "published_at", "event_id"}. Newest means last
+ * published.
+ */
+
+/* A new object: p in that form, without published_at and event_id. */
+json_t *hr_store_revision_doc(const hr_package_rev *p);
+
+/* A package's revisions newest first; paging as hr_store_list_events. An
+ * unknown package gives an empty page. */
+int hr_store_list_revisions(hr_store *s, const char *repository, const char *package,
+                            int64_t before_id, size_t limit, json_t **out, int64_t *next,
+                            hr_error *err);
+
+/*
+ * The package's newest revision, or *out = NULL when it has none (or
+ * none newer). With after_revision, only a revision published after that
+ * one counts; when herald does not have after_revision, one whose
+ * timestamp is after after_ts (ms) counts.
+ */
+int hr_store_latest_revision(hr_store *s, const char *repository, const char *package,
+                             const char *after_revision, int64_t after_ts, json_t **out,
+                             hr_error *err);
+
+/* Packages that have revisions (all, or one repository's when repository
+ * is not NULL): a new array of {"repository", "package", "created_at",
+ * "revisions" (count), "latest" (revision), "latest_published_at"}. */
+int hr_store_list_packages(hr_store *s, const char *repository, json_t **out, hr_error *err);
+
 #endif

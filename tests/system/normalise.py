@@ -79,6 +79,8 @@ def stage_status(body, version):
             "jobs": jobs,
         },
         "build_cause": causes,
+        "summary": {"name": f'{p["name"]}/{s["name"]}', "number": p["counter"],
+                    "result": s["result"], "url": None},
     }
 
 

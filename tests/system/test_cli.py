@@ -22,6 +22,17 @@ def test_help_reads_like_a_man_page():
     assert run("serve", "--help").stdout == r.stdout
 
 
+def test_help_documents_notify_and_publish():
+    r = run("--help")
+    assert "\nNOTIFY AND PUBLISH\n" in r.stdout
+    for text in ("herald notify --url URL --status STATUS", "herald publish --url URL",
+                 "--deadline D", "--env GLOB", "--token-file FILE", "HERALD_TOKEN",
+                 "POST /ci/notify", "3 when herald did not"):
+        assert text in r.stdout, text
+    assert run("notify", "--help").stdout == r.stdout
+    assert run("publish", "--help").stdout == r.stdout
+
+
 def test_version():
     r = run("--version")
     assert r.returncode == 0 and r.stdout.startswith("herald ")

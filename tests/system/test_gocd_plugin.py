@@ -1,6 +1,8 @@
 """The GoCD plugin jar, loaded the way GoCD's plugin loader loads it (the
-loader harness in gocd-plugin/), answering every notification request
-through the real herald daemon."""
+loader harness in gocd-plugin/), answering every notification and
+package-repository request through the real herald daemon."""
+import json
+import re
 import subprocess
 
 import pytest
@@ -13,9 +15,9 @@ pytestmark = pytest.mark.skipif(not JAR.exists(),
                                 reason="the jar is not built (gocd-plugin/build.sh)")
 
 
-def harness(h, payloads, token):
+def harness(h, payloads, token, *extra):
     r = subprocess.run([str(HARNESS), str(payloads), f"http://127.0.0.1:{h.port}", "--token",
-                        token], capture_output=True, text=True, timeout=300)
+                        token, *extra], capture_output=True, text=True, timeout=300)
     return r.returncode, r.stdout + r.stderr
 
 
@@ -31,7 +33,6 @@ def test_jar_answers_every_request_through_herald(tmp_path, herald_factory, payl
     assert last.endswith(" passed, 0 failed"), last
     # every stage-status and agent-status the bridge accepted is stored, once,
     # with its version; our own payloads arrive byte for byte
-    import re
     sent = re.findall(r'^ok - (stage-status|agent-status) (\d\.0) (\S+): 200 \{"status":"success"\}$',
                       out, re.M)
     assert sent, out[-2000:]
@@ -54,8 +55,6 @@ def test_outage_spools_and_replays_in_order(tmp_path, herald_factory):
     """herald killed; 100 stage-status handed to the bridge, all answered
     success and spooled; herald restarted; all 100 arrive in order, each
     stored once; the bridge's health message appears, then clears."""
-    import json
-
     (tmp_path / "token").write_text("bridge-token-2")
     h = herald_factory(["--gocd-token-file", str(tmp_path / "token")])
     port = h.port
@@ -90,3 +89,52 @@ def test_outage_spools_and_replays_in_order(tmp_path, herald_factory):
     events = sorted(h.all_events(), key=lambda e: e["id"])
     counters = [e["pipeline"]["counter"] for e in events if e["pipeline"]["name"] == "outage"]
     assert counters == [str(i) for i in range(1, 101)], counters[:10]
+
+
+def test_jar_drives_package_repository_through_herald(tmp_path, herald_factory):
+    """The jar's two extensions load side by side. Revisions published to
+    herald with plain HTTP come back through the package-repository
+    extension as GoCD's material poller asks for them (latest-revision, then
+    latest-revision-since); validation names a bad key; check-connection of
+    an unknown repository fails; a second instance pointed at a dead port
+    answers GoCD with herald's URL and the cause, and spools nothing."""
+    (tmp_path / "token").write_text("bridge-token-3")
+    h = herald_factory(["--gocd-token-file", str(tmp_path / "token")])
+    rc, out = harness(h, PAYLOADS, "bridge-token-3", "--packages")
+    assert rc == 0, out[-4000:]
+    # (the plugin's log lines, on stderr, come after the summary)
+    summary = re.findall(r"^\d+ passed, \d+ failed$", out, re.M)
+    assert summary and summary[-1].endswith(" passed, 0 failed"), out[-4000:]
+    for check in [r"two classes are annotated @Extension",
+                  r"the extensions are notification and package-repository",
+                  r"repository-configuration is herald's own answer",
+                  r"package-configuration is herald's own answer",
+                  r"revision 1\.0 published to herald: 201",
+                  r"latest-revision \S+ is the published 1\.0 with its data",
+                  r"latest-revision-since 1\.0 is the published 1\.1",
+                  r"latest-revision-since 1\.1 is nothing new",
+                  r"validate-repository-configuration with the key NOPE names the key",
+                  r"check-repository-connection of the unknown repository \S+ fails",
+                  r"herald down: latest-revision throws, and GoCD shows \"herald at http://127\.0\.0\.1:\d+ is unreachable",
+                  r"herald down: no package request was spooled"]:
+        assert re.search(r"^ok - " + check, out, re.M), (check, out[-4000:])
+
+    # What the jar gave GoCD is what herald itself answers: ask herald directly
+    # for the harness's package, with the bridge's token.
+    m = re.search(r"^# package-repository: repository (\S+), package (\S+)$", out, re.M)
+    repo, pkg = m.group(1), m.group(2)
+    body = {"repository-configuration": {"HERALD_REPOSITORY": {"value": repo}},
+            "package-configuration": {"HERALD_PACKAGE": {"value": pkg}}}
+    status, data = h.request("POST", "/gocd/package-repository/latest-revision", body,
+                             {"Authorization": "Bearer bridge-token-3",
+                              "Content-Type": "application/json"})
+    assert status == 200, data
+    answer = json.loads(data)
+    assert answer["revision"] == "1.1"
+    assert answer["data"] == {"K": "w"}
+    shown = re.search(r"^# latest-revision answer: (.*)$", out, re.M).group(1)
+    assert json.loads(shown) == answer
+    # without the token herald refuses, as on /gocd/notification/
+    status, _ = h.request("POST", "/gocd/package-repository/latest-revision", body,
+                          {"Content-Type": "application/json"})
+    assert status == 401

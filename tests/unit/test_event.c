@@ -172,6 +172,8 @@ Test(event, stage_to_json)
            "   {\"material_type\": \"pipeline\", \"material\": \"upstream/build\","
            "    \"fingerprint\": null, \"config\": {}, \"changed\": false, \"revision\": null,"
            "    \"modifications\": []}],"
+           " \"summary\": {\"name\": \"pipeline1/stage\", \"number\": \"1\","
+           "   \"result\": \"Failed\", \"url\": null},"
            " \"transition\": \"broken\"}");
     cr_assert_null(json_object_get(o, "agent"));
     json_decref(o);
@@ -227,6 +229,87 @@ Test(event, agent_to_json)
     ev->agent.transition_at = HR_TIME_NONE;
     o = hr_event_to_json(ev);
     cr_assert(json_is_null(json_object_get(json_object_get(o, "agent"), "transition_at")));
+    json_decref(o);
+    hr_event_free(ev);
+}
+
+Test(event, build_to_json)
+{
+    hr_event *ev = hr_event_new();
+    json_t *o, *want;
+    ev->id = 9;
+    ev->received_at = 1310584997100;
+    ev->source = hr_strdup("jenkins");
+    ev->kind = hr_strdup(HR_KIND_BUILD_STATUS);
+    ev->version = hr_strdup("notification");
+    ev->has_build = true;
+    ev->build.job_name = hr_strdup("folder/app");
+    ev->build.job_base_name = hr_strdup("app");
+    ev->build.number = 42;
+    ev->build.url = hr_strdup("http://ci/job/folder/job/app/42/");
+    ev->build.phase = hr_strdup("completed");
+    ev->build.status = hr_strdup("UNSTABLE");
+    ev->build.result = hr_strdup("Failed");
+    ev->build.duration_ms = 1500;
+    ev->build.scm_commit = hr_strdup("abc");
+    ev->build.parameters = json_pack("{s:s}", "P", "v");
+    ev->build.environment = json_pack("{s:s}", "GITHUB_TOKEN", "********");
+    ev->transition = HR_TRANSITION_BROKEN;
+    o = hr_event_to_json(ev);
+    want = json_loads(
+        "{\"id\": 9, \"received_at\": \"2011-07-13T19:23:17.100Z\", \"source\": \"jenkins\","
+        " \"kind\": \"build-status\", \"version\": \"notification\","
+        " \"job\": {\"name\": \"folder/app\", \"base_name\": \"app\", \"url\": null,"
+        "   \"branch\": null},"
+        " \"build\": {\"number\": 42, \"display_name\": null,"
+        "   \"url\": \"http://ci/job/folder/job/app/42/\", \"phase\": \"completed\","
+        "   \"status\": \"UNSTABLE\", \"result\": \"Failed\", \"queue_id\": null,"
+        "   \"started_at\": null, \"duration_ms\": 1500,"
+        "   \"scm\": {\"url\": null, \"branch\": null, \"commit\": \"abc\", \"changes\": null,"
+        "     \"culprits\": null},"
+        "   \"parameters\": {\"P\": \"v\"}, \"test_summary\": null, \"artifacts\": null,"
+        "   \"log\": null, \"notes\": null, \"body\": null},"
+        " \"environment\": {\"GITHUB_TOKEN\": \"********\"},"
+        " \"summary\": {\"name\": \"folder/app\", \"number\": \"42\", \"result\": \"Failed\","
+        "   \"url\": \"http://ci/job/folder/job/app/42/\"},"
+        " \"transition\": \"broken\"}",
+        0, NULL);
+    cr_assert_not_null(want);
+    cr_assert(json_equal(o, want), "got %s", json_dumps(o, JSON_SORT_KEYS));
+    json_decref(want);
+    json_decref(o);
+    hr_event_free(ev);
+}
+
+Test(event, package_to_json)
+{
+    hr_event *ev = hr_event_new();
+    json_t *o, *want;
+    ev->id = 3;
+    ev->received_at = 1310584997100;
+    ev->source = hr_strdup(HR_SOURCE_PACKAGE);
+    ev->kind = hr_strdup(HR_KIND_PACKAGE_REVISION);
+    ev->version = hr_strdup("1");
+    ev->has_package = true;
+    ev->package.repository = hr_strdup("rel");
+    ev->package.package = hr_strdup("app");
+    ev->package.revision = hr_strdup("1.2");
+    ev->package.timestamp = 1310672617100;
+    ev->package.user = hr_strdup("me");
+    ev->package.data = json_pack("{s:s}", "VERSION", "1.2");
+    o = hr_event_to_json(ev);
+    want = json_loads(
+        "{\"id\": 3, \"received_at\": \"2011-07-13T19:23:17.100Z\", \"source\": \"package\","
+        " \"kind\": \"package-revision\", \"version\": \"1\","
+        " \"package\": {\"repository\": \"rel\", \"name\": \"app\", \"revision\": \"1.2\","
+        "   \"timestamp\": \"2011-07-14T19:43:37.100Z\", \"user\": \"me\","
+        "   \"revision_comment\": null, \"trackback_url\": null, \"data\": {\"VERSION\": \"1.2\"}},"
+        " \"summary\": {\"name\": \"rel/app\", \"number\": \"1.2\", \"result\": null,"
+        "   \"url\": null}}",
+        0, NULL);
+    cr_assert_not_null(want);
+    cr_assert(json_equal(o, want), "got %s", json_dumps(o, JSON_SORT_KEYS));
+    json_decref(want);
     json_decref(o);
     hr_event_free(ev);
 }

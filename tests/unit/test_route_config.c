@@ -334,6 +334,10 @@ Test(parse, example_file_documents_every_key)
 
     setenv("CHAT_TOKEN", "chat-token-value", 1);
     setenv("WEBHOOK_SECRET", "whsec_c2VjcmV0", 1);
+    setenv("JENKINS_TOKEN", "jenkins-token-value", 1);
+    setenv("PUBLISH_TOKEN", "publish-token-value", 1);
+    setenv("RELEASES_TOKEN", "releases-token-value", 1);
+    setenv("APP_TOKEN", "app-token-value", 1);
     rc = hr_config_load(HR_TEST_SRCDIR "/examples/herald.yaml", &c, &errs);
     print_errors(&errs);
     cr_assert_eq(rc, HR_OK);
@@ -457,12 +461,100 @@ Test(parse, strings_with_yaml_styles)
     hr_config_free(c);
 }
 
+Test(parse, jenkins_section)
+{
+    hr_config *c = parse_ok("jenkins:\n"
+                            "  token: t0k\n"
+                            "  tcp: 127.0.0.1:8191\n"
+                            "  udp: \"[::1]:8192\"\n"
+                            "  redact: [\"*PASS*\"]\n"
+                            "  keep: JOB_*\n");
+    cr_expect_str_eq(c->jenkins.token, "t0k");
+    cr_expect_str_eq(c->jenkins.tcp, "127.0.0.1:8191");
+    cr_expect_str_eq(c->jenkins.udp, "[::1]:8192");
+    cr_expect(c->jenkins.redact_set);
+    expect_list(&c->jenkins.redact, LIST("*PASS*"));
+    expect_list(&c->jenkins.keep, LIST("JOB_*"));
+    json_t *j = hr_config_to_json(c);
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(j, "jenkins"), "token")),
+                     "******");
+    char *text = json_dumps(j, 0);
+    cr_expect_null(strstr(text, "t0k"));
+    free(text);
+    json_decref(j);
+    hr_config_free(c);
+}
+
+Test(parse, jenkins_defaults)
+{
+    hr_config *c = parse_ok("jenkins: {}\n");
+    cr_expect_null(c->jenkins.token);
+    cr_expect_null(c->jenkins.tcp);
+    cr_expect_not(c->jenkins.redact_set);
+    cr_expect_eq(c->jenkins.keep.n, 0);
+    hr_config_free(c);
+}
+
+Test(parse, packages_section_and_tokens)
+{
+    hr_config *c = parse_ok("packages:\n"
+                            "  token: all\n"
+                            "  create: false\n"
+                            "  repositories:\n"
+                            "    - name: releases\n"
+                            "      token: rel\n"
+                            "      packages:\n"
+                            "        - name: app\n"
+                            "          token: apptok\n"
+                            "        - name: tools\n"
+                            "    - name: other\n");
+    const hr_repository_decl *r;
+    const hr_package_decl *p;
+    cr_expect_not(c->packages.create);
+    cr_assert_eq(c->packages.nrepositories, 2);
+    cr_expect_str_eq(hr_config_publish_token(c, "releases", "app"), "apptok");
+    cr_expect_str_eq(hr_config_publish_token(c, "releases", "tools"), "rel");
+    cr_expect_str_eq(hr_config_publish_token(c, "releases", "new"), "rel");
+    cr_expect_str_eq(hr_config_publish_token(c, "other", "x"), "all");
+    cr_expect_str_eq(hr_config_publish_token(c, "unknown", "x"), "all");
+    hr_config_package(c, "releases", "tools", &r, &p);
+    cr_expect_str_eq(r->name, "releases");
+    cr_expect_str_eq(p->name, "tools");
+    hr_config_package(c, "releases", "nope", &r, &p);
+    cr_expect_not_null(r);
+    cr_expect_null(p);
+    hr_config_package(c, "nope", "app", &r, &p);
+    cr_expect_null(r);
+    cr_expect_null(p);
+    hr_config_free(c);
+}
+
+Test(errors, jenkins_and_packages)
+{
+    EXPECT_ERRORS("jenkins:\n"
+                  "  tcp: localhost\n"
+                  "  udp: 127.0.0.1:70000\n"
+                  "  token: \"\"\n"
+                  "packages:\n"
+                  "  repositories:\n"
+                  "    - name: \"..\"\n"
+                  "    - token: x\n",
+                  "herald.yaml:2:8: jenkins.tcp: expected HOST:PORT, such as 127.0.0.1:8191, with a "
+                  "port from 1 to 65535; got \"localhost\"",
+                  "herald.yaml:3:8: jenkins.udp: expected HOST:PORT, such as 127.0.0.1:8191, with a "
+                  "port from 1 to 65535; got \"127.0.0.1:70000\"",
+                  "herald.yaml:4:10: jenkins.token: expected a token of 1 to 1024 bytes",
+                  "herald.yaml:7:13: packages.repositories[0].name: \".\" and \"..\" are not names",
+                  "herald.yaml:8:7: packages.repositories[1]: missing required key \"name\"");
+}
+
 /* ---- messages: keys and types -------------------------------------------- */
 
 Test(errors, unknown_top_level_key)
 {
     EXPECT_ERRORS("delivery: {}\n\ndelivry:\n  max_attempts: 3\n",
-                  "herald.yaml:3:1: unknown key \"delivry\" (expected delivery, targets, routes)");
+                  "herald.yaml:3:1: unknown key \"delivry\" (expected delivery, targets, routes, "
+                  "jenkins, packages)");
 }
 
 Test(errors, unknown_keys_at_every_level)
@@ -489,9 +581,9 @@ Test(errors, unknown_keys_at_every_level)
 Test(errors, wrong_types)
 {
     EXPECT_ERRORS("[delivery]\n", "herald.yaml:1:1: expected a mapping with the keys delivery, "
-                                  "targets and routes; got a list");
+                                  "targets, routes, jenkins and packages; got a list");
     EXPECT_ERRORS("just text\n", "herald.yaml:1:1: expected a mapping with the keys delivery, "
-                                 "targets and routes; got \"just text\"");
+                                 "targets, routes, jenkins and packages; got \"just text\"");
     EXPECT_ERRORS("delivery: [1]\n", "herald.yaml:1:11: delivery: expected a mapping; got a list");
     EXPECT_ERRORS("targets:\n  name: t\n",
                   "herald.yaml:2:3: targets: expected a list of targets; got a mapping");
@@ -941,13 +1033,13 @@ Test(yaml, anchors_and_aliases_are_refused)
                   "herald.yaml:3:20: YAML anchors (&) and aliases (*) are not allowed");
     /* The classic billion laughs: refused at the first anchor, nothing expanded. */
     EXPECT_ERRORS("a: &a [\"lol\",\"lol\"]\nb: &b [*a,*a]\nc: &c [*b,*b]\n",
-                  "herald.yaml:1:1: unknown key \"a\" (expected delivery, targets, routes)",
+                  "herald.yaml:1:1: unknown key \"a\" (expected delivery, targets, routes, jenkins, packages)",
                   "herald.yaml:1:4: YAML anchors (&) and aliases (*) are not allowed",
-                  "herald.yaml:2:1: unknown key \"b\" (expected delivery, targets, routes)",
+                  "herald.yaml:2:1: unknown key \"b\" (expected delivery, targets, routes, jenkins, packages)",
                   "herald.yaml:2:4: YAML anchors (&) and aliases (*) are not allowed",
                   "herald.yaml:2:8: YAML anchors (&) and aliases (*) are not allowed",
                   "herald.yaml:2:11: YAML anchors (&) and aliases (*) are not allowed",
-                  "herald.yaml:3:1: unknown key \"c\" (expected delivery, targets, routes)",
+                  "herald.yaml:3:1: unknown key \"c\" (expected delivery, targets, routes, jenkins, packages)",
                   "herald.yaml:3:4: YAML anchors (&) and aliases (*) are not allowed",
                   "herald.yaml:3:8: YAML anchors (&) and aliases (*) are not allowed",
                   "herald.yaml:3:11: YAML anchors (&) and aliases (*) are not allowed");

@@ -655,3 +655,88 @@ Test(route, filter_compile_error)
     config_free_by_hand(c);
     hr_router_free(NULL);
 }
+
+static hr_event *build_event(const char *job, const char *phase, const char *result,
+                             hr_transition t)
+{
+    hr_event *ev = hr_event_new();
+    ev->source = hr_strdup("jenkins");
+    ev->kind = hr_strdup(HR_KIND_BUILD_STATUS);
+    ev->version = hr_strdup("job-status");
+    ev->has_build = true;
+    ev->build.job_name = hr_strdup(job);
+    ev->build.number = 7;
+    ev->build.phase = hr_strdup(phase);
+    ev->build.result = result ? hr_strdup(result) : NULL;
+    ev->transition = t;
+    return ev;
+}
+
+Test(route, build_events_read_like_stages)
+{
+    hr_route *r;
+    hr_config *c;
+
+    /* pipeline is the job's full name; state its phase; result and
+     * transition as for stages. */
+    c = one_route(&r);
+    LIST(&r->pipelines, "folder/*");
+    LIST(&r->states, "completed");
+    LIST(&r->results, "Failed");
+    LIST(&r->transitions, "broken");
+    expect_decisions(c, build_event("folder/app", "completed", "Failed", HR_TRANSITION_BROKEN),
+                     "r>t", "every condition on a build");
+    expect_decisions(c, build_event("other/app", "completed", "Failed", HR_TRANSITION_BROKEN), "",
+                     "another job");
+    expect_decisions(c, build_event("folder/app", "completed", "Passed", HR_TRANSITION_FIXED), "",
+                     "another result");
+    config_free_by_hand(c);
+
+    /* "failed" reaches broken and still failing builds too. */
+    c = one_route(&r);
+    LIST(&r->transitions, "failed");
+    expect_decisions(c, build_event("a", "completed", "Failed", HR_TRANSITION_STILL_FAILING), "r>t",
+                     "still failing build");
+    expect_decisions(c, build_event("a", "finalized", "Failed", HR_TRANSITION_NONE), "",
+                     "a finalized build has no transition");
+    config_free_by_hand(c);
+
+    /* Builds have no group or stage. */
+    c = one_route(&r);
+    LIST(&r->stages, "*");
+    expect_decisions(c, build_event("a", "completed", "Failed", HR_TRANSITION_FAILED), "",
+                     "stage condition on a build");
+    config_free_by_hand(c);
+}
+
+Test(route, package_events_have_no_stage_fields)
+{
+    hr_route *r;
+    hr_config *c = one_route(&r);
+    hr_event *ev = hr_event_new();
+
+    ev->source = hr_strdup(HR_SOURCE_PACKAGE);
+    ev->kind = hr_strdup(HR_KIND_PACKAGE_REVISION);
+    ev->has_package = true;
+    ev->package.repository = hr_strdup("rel");
+    ev->package.package = hr_strdup("app");
+    ev->package.revision = hr_strdup("1.0");
+    ev->package.data = json_object();
+    LIST(&r->transitions, "passed");
+    expect_decisions(c, ev, "", "a transition condition on a package revision");
+    config_free_by_hand(c);
+
+    c = one_route(&r);
+    LIST(&r->sources, "package");
+    r->filter = hr_strdup(".package.name == \"app\"");
+    ev = hr_event_new();
+    ev->source = hr_strdup(HR_SOURCE_PACKAGE);
+    ev->kind = hr_strdup(HR_KIND_PACKAGE_REVISION);
+    ev->has_package = true;
+    ev->package.repository = hr_strdup("rel");
+    ev->package.package = hr_strdup("app");
+    ev->package.revision = hr_strdup("1.0");
+    ev->package.data = json_object();
+    expect_decisions(c, ev, "r>t", "source and filter on a package revision");
+    config_free_by_hand(c);
+}

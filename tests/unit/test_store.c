@@ -951,7 +951,7 @@ Test(store, schema_and_pragmas)
     sqlite3_finalize(q);
     cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
     cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
-    cr_assert_eq(sqlite3_column_int(q, 0), 2); /* the schema version */
+    cr_assert_eq(sqlite3_column_int(q, 0), 3); /* the schema version */
     sqlite3_finalize(q);
 
     /* Every API filter walks an index newest first, without a sort. */
@@ -1344,4 +1344,166 @@ Test(store, claims_filter_by_target_and_skip_busy_deliveries)
     free(jobs);
     hr_event_free(ev);
     hr_event_free(ev2);
+}
+
+/* ---- CI builds and package revisions --------------------------------------- */
+
+static hr_event *build_ev(const char *job, const char *branch, int64_t number, const char *phase,
+                          const char *result)
+{
+    hr_event *ev = hr_event_new();
+    ev->source = hr_strdup("jenkins");
+    ev->kind = hr_strdup(HR_KIND_BUILD_STATUS);
+    ev->version = hr_strdup("job-status");
+    ev->has_build = true;
+    ev->build.job_name = hr_strdup(job);
+    ev->build.branch = branch ? hr_strdup(branch) : NULL;
+    ev->build.number = number;
+    ev->build.phase = hr_strdup(phase);
+    ev->build.result = result ? hr_strdup(result) : NULL;
+    return ev;
+}
+
+static hr_transition put_build(hr_store *s, const char *job, const char *branch, int64_t number,
+                               const char *phase, const char *result)
+{
+    hr_event *ev = build_ev(job, branch, number, phase, result);
+    hr_transition tr;
+    put_ok(s, ev);
+    tr = ev->transition;
+    hr_event_free(ev);
+    return tr;
+}
+
+Test(store, build_transitions_per_job_and_branch)
+{
+    st = open_store();
+    cr_expect_eq(put_build(st, "app", NULL, 1, "started", NULL), HR_TRANSITION_BUILDING);
+    cr_expect_eq(put_build(st, "app", NULL, 1, "completed", "Passed"), HR_TRANSITION_PASSED);
+    cr_expect_eq(put_build(st, "app", NULL, 1, "finalized", "Passed"), HR_TRANSITION_NONE);
+    cr_expect_eq(put_build(st, "app", NULL, 2, "completed", "Failed"), HR_TRANSITION_BROKEN);
+    /* The same build's result sent again names the same transition. */
+    cr_expect_eq(put_build(st, "app", NULL, 2, "completed", "Failed"), HR_TRANSITION_BROKEN);
+    cr_expect_eq(put_build(st, "app", NULL, 3, "completed", "Failed"),
+                 HR_TRANSITION_STILL_FAILING);
+    cr_expect_eq(put_build(st, "app", NULL, 4, "completed", "Cancelled"),
+                 HR_TRANSITION_CANCELLED);
+    cr_expect_eq(put_build(st, "app", NULL, 5, "completed", "Passed"), HR_TRANSITION_FIXED);
+    cr_expect_eq(put_build(st, "app", NULL, 6, "completed", "Unknown"), HR_TRANSITION_UNKNOWN);
+    /* Another branch, and another job, have their own history. */
+    cr_expect_eq(put_build(st, "app", "feature", 1, "completed", "Failed"),
+                 HR_TRANSITION_FAILED);
+    cr_expect_eq(put_build(st, "lib", NULL, 1, "completed", "Failed"), HR_TRANSITION_FAILED);
+
+    json_t *jobs = NULL;
+    hr_error err;
+    cr_assert_eq(hr_store_list_jobs(st, &jobs, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(json_array_size(jobs), 3);
+    json_t *app = json_array_get(jobs, 0);
+    cr_expect_str_eq(json_string_value(json_object_get(app, "job")), "app");
+    cr_expect(json_is_null(json_object_get(app, "branch")));
+    cr_expect_str_eq(json_string_value(json_object_get(app, "last_result")), "Passed");
+    cr_expect_eq(json_integer_value(json_object_get(app, "last_number")), 5);
+    cr_expect_str_eq(json_string_value(json_object_get(app, "last_phase")), "completed");
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(jobs, 1), "branch")),
+                     "feature");
+    json_decref(jobs);
+
+    /* The job is filtered on as a pipeline. */
+    int64_t next;
+    json_t *page = list(st, (hr_event_query){.pipeline = "lib", .limit = 10}, &next);
+    cr_expect_eq(json_array_size(page), 1);
+    cr_expect_str_eq(str_at(json_array_get(page, 0), "transition", NULL), "failed");
+    json_decref(page);
+}
+
+static hr_event *rev_ev(const char *repo, const char *pkg, const char *revision, const char *raw)
+{
+    hr_event *ev = hr_event_new();
+    ev->source = hr_strdup(HR_SOURCE_PACKAGE);
+    ev->kind = hr_strdup(HR_KIND_PACKAGE_REVISION);
+    ev->version = hr_strdup("1");
+    ev->has_package = true;
+    ev->package.repository = hr_strdup(repo);
+    ev->package.package = hr_strdup(pkg);
+    ev->package.revision = hr_strdup(revision);
+    ev->package.timestamp = 1310672617100;
+    ev->package.data = json_pack("{s:s}", "VERSION", revision);
+    ev->raw = hr_strdup(raw);
+    ev->raw_len = strlen(raw);
+    return ev;
+}
+
+Test(store, revisions_latest_since_and_duplicates)
+{
+    hr_error err;
+    json_t *got = NULL;
+    int64_t first_id, next;
+
+    st = open_store();
+    hr_event *a = rev_ev("rel", "app", "1.0", "{\"revision\":\"1.0\"}");
+    put_ok(st, a);
+    first_id = a->id;
+    cr_expect_not(a->package.duplicate);
+    hr_event_free(a);
+    cr_assert_eq(hr_store_latest_revision(st, "rel", "app", NULL, 0, &got, &err), HR_OK);
+    cr_assert_not_null(got);
+    cr_expect_str_eq(json_string_value(json_object_get(got, "revision")), "1.0");
+    cr_expect_eq(json_integer_value(json_object_get(got, "event_id")), first_id);
+    cr_expect_str_eq(json_string_value(json_object_get(got, "timestamp")),
+                     "2011-07-14T19:43:37.100Z");
+    json_decref(got);
+
+    hr_event *b = rev_ev("rel", "app", "2.0", "{\"revision\":\"2.0\"}");
+    put_ok(st, b);
+    hr_event_free(b);
+    /* Since 1.0: 2.0. Since 2.0: nothing. Since a revision herald does not
+     * have: by timestamp. */
+    cr_assert_eq(hr_store_latest_revision(st, "rel", "app", "1.0", 0, &got, &err), HR_OK);
+    cr_expect_str_eq(json_string_value(json_object_get(got, "revision")), "2.0");
+    json_decref(got);
+    cr_assert_eq(hr_store_latest_revision(st, "rel", "app", "2.0", 0, &got, &err), HR_OK);
+    cr_expect_null(got);
+    cr_assert_eq(hr_store_latest_revision(st, "rel", "app", "0.9", 1310672617099, &got, &err),
+                 HR_OK);
+    cr_expect_not_null(got);
+    json_decref(got);
+    cr_assert_eq(hr_store_latest_revision(st, "rel", "app", "0.9", 1310672617100, &got, &err),
+                 HR_OK);
+    cr_expect_null(got);
+    cr_assert_eq(hr_store_latest_revision(st, "rel", "none", NULL, 0, &got, &err), HR_OK);
+    cr_expect_null(got);
+
+    /* The same bytes again: the first event, no new one. Other bytes: a
+     * conflict, and nothing stored. */
+    hr_event *again = rev_ev("rel", "app", "1.0", "{\"revision\":\"1.0\"}");
+    again->package.timestamp = 1;
+    put_ok(st, again);
+    cr_expect(again->package.duplicate);
+    cr_expect_eq(again->id, first_id);
+    cr_expect_eq(again->package.timestamp, 1310672617100);
+    hr_event_free(again);
+    hr_event *other = rev_ev("rel", "app", "1.0", "{\"revision\":\"1.0\",\"user\":\"x\"}");
+    cr_expect_eq(hr_store_put(st, other, &err), HR_ECONFLICT);
+    cr_expect_str_eq(err.msg, "revision \"1.0\" of rel/app already exists with different content");
+    hr_event_free(other);
+
+    json_t *page = list(st, (hr_event_query){.source = "package", .limit = 10}, &next);
+    cr_expect_eq(json_array_size(page), 2);
+    json_decref(page);
+    cr_assert_eq(hr_store_list_revisions(st, "rel", "app", 0, 1, &got, &next, &err), HR_OK);
+    cr_expect_eq(json_array_size(got), 1);
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(got, 0), "revision")),
+                     "2.0");
+    cr_expect_gt(next, 0);
+    json_decref(got);
+    cr_assert_eq(hr_store_list_revisions(st, "rel", "app", next, 10, &got, &next, &err), HR_OK);
+    cr_expect_eq(json_array_size(got), 1);
+    cr_expect_eq(next, 0);
+    json_decref(got);
+    cr_assert_eq(hr_store_list_packages(st, NULL, &got, &err), HR_OK);
+    cr_assert_eq(json_array_size(got), 1);
+    cr_expect_eq(json_integer_value(json_object_get(json_array_get(got, 0), "revisions")), 2);
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(got, 0), "latest")), "2.0");
+    json_decref(got);
 }

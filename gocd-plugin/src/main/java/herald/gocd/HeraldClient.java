@@ -49,12 +49,33 @@ final class HeraldClient {
         return base;
     }
 
+    /** How long a call waits for herald's answer unless it says otherwise. */
+    Duration readTimeout() {
+        return readTimeout;
+    }
+
     /**
      * POST /gocd/notification/name with the extension version and the body. requestId may be
      * null. Throws IOException when herald cannot be reached or does not answer in time.
      */
     Answer notification(String name, String version, String body, String requestId) throws IOException {
-        HttpRequest.Builder b = request("/gocd/notification/" + name)
+        return extension("notification", name, version, body, requestId, readTimeout);
+    }
+
+    /**
+     * POST /gocd/package-repository/name with the extension version and the body, waiting at
+     * most timeout for the answer (GoCD's material poller waits on it). Throws IOException
+     * when herald cannot be reached or does not answer in time.
+     */
+    Answer packageRepository(String name, String version, String body, Duration timeout) throws IOException {
+        return extension("package-repository", name, version, body, null, timeout);
+    }
+
+    /** One GoCD plugin request relayed as POST /gocd/extension/name. */
+    private Answer extension(String extension, String name, String version, String body, String requestId,
+                             Duration timeout) throws IOException {
+        HttpRequest.Builder b = request("/gocd/" + extension + "/" + name)
+                .timeout(timeout)
                 .POST(HttpRequest.BodyPublishers.ofString(body == null ? "" : body, StandardCharsets.UTF_8));
         if (version != null)
             b.header(VERSION_HEADER, version);
@@ -106,7 +127,18 @@ final class HeraldClient {
             return "no answer in time (" + kind + ")";
         if (m == null || m.isBlank()) {
             Throwable c = e.getCause();
-            return c != null && c.getMessage() != null ? kind + ": " + c.getMessage() : kind;
+            if (c != null && c.getMessage() != null && !c.getMessage().isBlank())
+                return kind + ": " + c.getMessage();
+            // The JDK's HTTP client reports a failed connect as a ConnectException without a
+            // message (JDK 17); what failed is only in the class of the innermost cause.
+            if (e instanceof java.net.ConnectException) {
+                Throwable root = e;
+                while (root.getCause() != null)
+                    root = root.getCause();
+                return root instanceof java.nio.channels.UnresolvedAddressException
+                        ? "host not found (" + kind + ")" : "connection refused (" + kind + ")";
+            }
+            return kind;
         }
         return kind + ": " + m;
     }

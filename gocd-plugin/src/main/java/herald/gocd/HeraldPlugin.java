@@ -35,7 +35,8 @@ public class HeraldPlugin implements GoPlugin {
     static final String EXTENSION = "notification";
     static final List<String> VERSIONS = List.of("1.0", "2.0", "3.0", "4.0");
     static final String INTERESTS = "notifications-interested-in";
-    private static final Pattern REQUEST_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,99}");
+    /** What a request name must look like to become the last part of herald's path (no "/" or ".."). */
+    static final Pattern REQUEST_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,99}");
     private static final Logger LOG = Logger.getLoggerFor(HeraldPlugin.class);
 
     private final BridgeConfig config;

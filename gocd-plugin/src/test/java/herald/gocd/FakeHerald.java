@@ -25,6 +25,12 @@ final class FakeHerald implements AutoCloseable {
         String name() {
             return path.startsWith("/gocd/notification/") ? path.substring("/gocd/notification/".length()) : null;
         }
+
+        /** The request name of a call to /gocd/package-repository/name, else null. */
+        String packageName() {
+            String prefix = "/gocd/package-repository/";
+            return path.startsWith(prefix) ? path.substring(prefix.length()) : null;
+        }
     }
 
     record Reply(int status, String body) {

@@ -30,12 +30,21 @@ final class TestSupport {
         return BridgeConfig.load(p, Map.of(), spoolDir.getParent()).withRetryMaxMs(200);
     }
 
-    /** A GoCD request as the server builds one. */
+    /** A GoCD notification request as the server builds one. */
     static GoPluginApiRequest request(String name, String version, String body) {
+        return request("notification", name, version, body);
+    }
+
+    /** A GoCD package-repository request (version 1.0, the only one) as the server builds one. */
+    static GoPluginApiRequest packageRequest(String name, String body) {
+        return request("package-repository", name, "1.0", body);
+    }
+
+    static GoPluginApiRequest request(String extension, String name, String version, String body) {
         return new GoPluginApiRequest() {
             @Override
             public String extension() {
-                return "notification";
+                return extension;
             }
 
             @Override

@@ -17,7 +17,6 @@ import org.w3c.dom.Element;
 import javax.xml.parsers.DocumentBuilderFactory;
 import java.io.IOException;
 import java.io.InputStream;
-import java.lang.reflect.Constructor;
 import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
 import java.net.URI;
@@ -51,7 +50,7 @@ import java.util.stream.Stream;
  * herald. Not a unit test: the system tests run it.
  *
  *   java -cp build/classes/stubs:build/classes/harness herald.gocd.harness.LoaderHarness \
- *        JAR PAYLOAD_DIR HERALD_URL [--token TOKEN] [--settings FILE]
+ *        JAR PAYLOAD_DIR HERALD_URL [--token TOKEN] [--settings FILE] [--packages]
  *
  * The harness's own class loader holds the API classes (the stubs, from their own folder);
  * the jar is opened with a URLClassLoader whose parent is that loader, so the plugin sees the
@@ -60,6 +59,11 @@ import java.util.stream.Stream;
  * whose %s placeholders are filled with fingerprints and times in the version's format).
  * --settings names a file with flat plugin settings {"key":"value"} (default: a webhook to
  * 127.0.0.1:9 that herald's address guard refuses, notified only on "fixed").
+ *
+ * The jar holds two extensions, notification and package-repository, like GoCD's own
+ * multi-extension test plugin; both must be found and constructed. With --packages the
+ * harness also publishes package revisions to herald over plain HTTP and drives every
+ * package-repository request through the jar (PackageDrive).
  *
  * Prints one line per check ("ok - ..." or "FAIL - ...") and "N passed, N failed" at the
  * end; exits 1 when a check failed, 2 on bad arguments.
@@ -72,7 +76,7 @@ public final class LoaderHarness {
     private int passed;
     private int failed;
 
-    private void check(boolean ok, String what) {
+    void check(boolean ok, String what) {
         if (ok)
             passed++;
         else
@@ -138,10 +142,14 @@ public final class LoaderHarness {
     }
 
     static GoPluginApiRequest request(String name, String version, String body) {
+        return request("notification", name, version, body);
+    }
+
+    static GoPluginApiRequest request(String extension, String name, String version, String body) {
         return new GoPluginApiRequest() {
             @Override
             public String extension() {
-                return "notification";
+                return extension;
             }
 
             @Override
@@ -175,22 +183,25 @@ public final class LoaderHarness {
         List<String> positional = new ArrayList<>();
         String token = null;
         String settingsFile = null;
+        boolean packages = false;
         for (int i = 0; i < args.length; i++) {
             if (args[i].equals("--token") && i + 1 < args.length)
                 token = args[++i];
             else if (args[i].equals("--settings") && i + 1 < args.length)
                 settingsFile = args[++i];
+            else if (args[i].equals("--packages"))
+                packages = true;
             else
                 positional.add(args[i]);
         }
         if (positional.size() != 3) {
-            System.err.println("usage: LoaderHarness JAR PAYLOAD_DIR HERALD_URL [--token TOKEN] [--settings FILE]");
+            System.err.println("usage: LoaderHarness JAR PAYLOAD_DIR HERALD_URL [--token TOKEN] [--settings FILE] [--packages]");
             System.exit(2);
         }
         String settings = settingsFile == null ? DEFAULT_SETTINGS : Files.readString(Paths.get(settingsFile)).strip();
         LoaderHarness h = new LoaderHarness();
         try {
-            h.run(Paths.get(positional.get(0)), Paths.get(positional.get(1)), positional.get(2), token, settings);
+            h.run(Paths.get(positional.get(0)), Paths.get(positional.get(1)), positional.get(2), token, settings, packages);
         } catch (Exception e) {
             h.check(false, "the harness ran to the end (" + e + ")");
         }
@@ -198,7 +209,8 @@ public final class LoaderHarness {
         System.exit(h.failed == 0 ? 0 : 1);
     }
 
-    private void run(Path jarPath, Path payloads, String url, String token, String settings) throws Exception {
+    private void run(Path jarPath, Path payloads, String url, String token, String settings, boolean packages)
+            throws Exception {
         // 1. The jar: plugin.xml at its root, no API classes inside.
         List<String> classNames = new ArrayList<>();
         try (JarFile jar = new JarFile(jarPath.toFile())) {
@@ -241,7 +253,9 @@ public final class LoaderHarness {
         System.setProperty("herald.configDir", work.resolve("config").toString());
         System.setProperty("herald.healthIntervalSeconds", "3600");
 
-        // 3. Find the @Extension class, as GoCD's activator does.
+        // 3. Find the @Extension classes and construct each, as GoCD's activator does
+        //    (DefaultGoPluginActivator: every @Extension class outside lib/ and META-INF/ is
+        //    registered as one service, under the extension its pluginIdentifier() names).
         ClassLoader parent = LoaderHarness.class.getClassLoader();
         try (URLClassLoader loader = new URLClassLoader(new URL[] {jarPath.toUri().toURL()}, parent)) {
             List<Class<?>> extensions = new ArrayList<>();
@@ -257,34 +271,53 @@ public final class LoaderHarness {
                 }
             }
             check(allLoad, "all " + classNames.size() + " classes of the jar load");
-            check(extensions.size() == 1, "exactly one class is annotated @Extension (" + extensions + ")");
-            if (extensions.size() != 1)
-                return;
-            Class<?> ext = extensions.get(0);
-            check(ext.getClassLoader() == loader, ext.getName() + " comes from the jar");
+            check(extensions.size() == 2, "two classes are annotated @Extension (" + extensions + ")");
             check(GoPlugin.class.getClassLoader() == parent && loader.loadClass(GoPlugin.class.getName()) == GoPlugin.class,
                     "the API classes come from the parent loader (" + where(GoPlugin.class) + ")");
-            check(Modifier.isPublic(ext.getModifiers()) && !Modifier.isAbstract(ext.getModifiers())
-                    && GoPlugin.class.isAssignableFrom(ext), ext.getSimpleName() + " is a public, concrete GoPlugin");
-            Constructor<?> ctor = ext.getConstructor();
-            GoPlugin plugin = (GoPlugin) ctor.newInstance();
-            check(true, ext.getSimpleName() + " was constructed with its no-argument constructor");
-            Method unload = null;
-            for (Method m : ext.getDeclaredMethods())
-                if (m.getAnnotation(UnLoad.class) != null)
-                    unload = m;
-            check(unload == null || (Modifier.isPublic(unload.getModifiers()) && unload.getParameterCount() == 1
-                    && unload.getParameterTypes()[0] == PluginContext.class), "an @UnLoad method takes one PluginContext");
+            Map<String, GoPlugin> byExtension = new HashMap<>();
+            Map<String, Method> unloads = new HashMap<>();
+            for (Class<?> ext : extensions) {
+                check(ext.getClassLoader() == loader, ext.getName() + " comes from the jar");
+                check(Modifier.isPublic(ext.getModifiers()) && !Modifier.isAbstract(ext.getModifiers())
+                        && GoPlugin.class.isAssignableFrom(ext), ext.getSimpleName() + " is a public, concrete GoPlugin");
+                GoPlugin instance = (GoPlugin) ext.getConstructor().newInstance();
+                check(true, ext.getSimpleName() + " was constructed with its no-argument constructor");
+                Method unload = null;
+                for (Method m : ext.getDeclaredMethods())
+                    if (m.getAnnotation(UnLoad.class) != null)
+                        unload = m;
+                check(unload == null || (Modifier.isPublic(unload.getModifiers()) && unload.getParameterCount() == 1
+                        && unload.getParameterTypes()[0] == PluginContext.class),
+                        ext.getSimpleName() + ": an @UnLoad method takes one PluginContext");
+                String kind = instance.pluginIdentifier().getExtension();
+                // GoCD collects the extensions of a plugin into a map keyed by extension
+                // (getExtensionsInfoFromThePlugin): two classes of one kind fail the load.
+                check(byExtension.put(kind, instance) == null, ext.getSimpleName() + " is the only " + kind + " extension");
+                if (unload != null)
+                    unloads.put(kind, unload);
+            }
+            check(byExtension.keySet().equals(java.util.Set.of("notification", "package-repository")),
+                    "the extensions are notification and package-repository (" + byExtension.keySet() + ")");
+            GoPlugin plugin = byExtension.get("notification");
+            GoPlugin packagePlugin = byExtension.get("package-repository");
+            if (plugin == null || packagePlugin == null)
+                return;
 
             GoPluginIdentifier id = plugin.pluginIdentifier();
             check("notification".equals(id.getExtension()), "pluginIdentifier() names the notification extension");
             check(id.getSupportedExtensionVersions().equals(List.of("1.0", "2.0", "3.0", "4.0")),
                     "pluginIdentifier() lists 1.0, 2.0, 3.0, 4.0 (" + id.getSupportedExtensionVersions() + ")");
+            check(packagePlugin.pluginIdentifier().getSupportedExtensionVersions().equals(List.of("1.0")),
+                    "the package-repository extension lists 1.0 (" + packagePlugin.pluginIdentifier().getSupportedExtensionVersions() + ")");
 
             Server server = new Server(settings);
             plugin.initializeGoApplicationAccessor(server);
 
+            // GoCD hands each extension its accessor before its first request.
+            packagePlugin.initializeGoApplicationAccessor(server);
             drive(plugin, payloads, settings);
+            if (packages)
+                new PackageDrive(this, packagePlugin, url, token, spool).run();
 
             // 4. The bridge's own calls: server info, settings, health messages.
             check(waitFor(10000, () -> !server.calls("go.processor.server-health.add-messages").isEmpty()),
@@ -303,8 +336,8 @@ public final class LoaderHarness {
             check(stored != null && stored.contains("\"" + firstKey + "\""), "herald holds the plugin settings (" + clip(stored) + ")");
             check(waitFor(5000, () -> spooled(spool) == 0), "nothing is left in the bridge's spool");
 
-            if (unload != null)
-                unload.invoke(plugin, new PluginContext() {
+            for (Map.Entry<String, Method> u : unloads.entrySet())
+                u.getValue().invoke(byExtension.get(u.getKey()), new PluginContext() {
                 });
             check(true, "the plugin unloaded");
         } finally {
@@ -418,7 +451,7 @@ public final class LoaderHarness {
         }
     }
 
-    private static long spooled(Path spool) {
+    static long spooled(Path spool) {
         if (!Files.isDirectory(spool))
             return 0;
         try (Stream<Path> s = Files.list(spool)) {
@@ -438,7 +471,7 @@ public final class LoaderHarness {
         return cond.getAsBoolean();
     }
 
-    private static String clip(String s) {
+    static String clip(String s) {
         if (s == null)
             return "null";
         String t = s.strip().replaceAll("\\s+", " ");

@@ -1,0 +1,14 @@
+package herald.gocd;
+
+/**
+ * herald could not answer a package-repository request: it is unreachable, too slow, refused
+ * the token, or answered 5xx. The message names herald's URL and the cause; GoCD shows it to
+ * the operator as it is (see HeraldPackagePlugin.trouble()).
+ */
+public class HeraldUnavailableException extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    public HeraldUnavailableException(String message) {
+        super(message);
+    }
+}

@@ -1,0 +1,518 @@
+/*
+ * jenkins.c - builds from Jenkins and any CI, into events.
+ *
+ *   GET|POST|PUT|DELETE /jenkins/job-status   the Job Status Notification plugin
+ *   POST /jenkins/notification                the Notification plugin (JSON)
+ *   POST /ci/notify                           `herald notify`
+ *   TCP and UDP listeners (jenkins.tcp, jenkins.udp in the config) for the
+ *   Notification plugin's raw JSON
+ *
+ * Answers: 200 {"id", "transition"} once the event is committed; 400
+ * {"error", "errors"} for a body herald will not take; 401 without the
+ * token (jenkins.token) when one is configured; 413 over the body limit;
+ * 415 for the Notification plugin's XML; 503 when the store cannot write.
+ * Neither plugin looks at the answer, so each refusal is also logged and
+ * counted in /metrics (herald_http_requests_total by endpoint and status;
+ * herald_events_total{accepted="false"}).
+ *
+ * The token may come the ways the plugins can send it: the Job Status
+ * plugin sets headers ("Authorization: Bearer T"); the Notification
+ * plugin can only put user:T@ in its URL (Basic auth) or T in the query
+ * (?token=T). TCP and UDP carry no token: they bind to loopback unless
+ * the operator configures otherwise.
+ */
+#include "api/api.h"
+
+#include "core/limits.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/metrics.h"
+#include "core/timefmt.h"
+#include "ingest/jenkins.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define SUB "jenkins"
+#define JENKINS_TOKEN "herald's Jenkins token (jenkins.token)"
+
+int hr_api_token_equal(const char *want, const char *got)
+{
+    size_t wn = strlen(want), gn = got != NULL ? strlen(got) : 0;
+    unsigned char diff = 0;
+
+    /* Constant time in the token's content: no early exit. */
+    for (size_t i = 0; i < wn; i++)
+        diff |= (unsigned char)(want[i] ^ (i < gn ? got[i] : 0));
+    return got != NULL && diff == 0 && gn == wn;
+}
+
+/* The value of the first "token" pair of a raw query whose pairs are
+ * separated by '&' or '?' (new, %XX and '+' decoded), or NULL. */
+static char *query_token(const char *q)
+{
+    while (q != NULL && *q != '\0') {
+        size_t n = strcspn(q, "&?");
+        if (n > 6 && strncmp(q, "token=", 6) == 0) {
+            char *out = hr_malloc(n - 6 + 1);
+            size_t k = 0;
+            for (size_t i = 6; i < n; i++) {
+                char ch = q[i];
+                if (ch == '+')
+                    ch = ' ';
+                else if (ch == '%' && i + 2 < n + 1 && q[i + 1] != '\0' && q[i + 2] != '\0') {
+                    char hex[3] = {q[i + 1], q[i + 2], '\0'};
+                    char *end;
+                    long v = strtol(hex, &end, 16);
+                    if (*end == '\0' && v > 0) {
+                        ch = (char)v;
+                        i += 2;
+                    }
+                }
+                out[k++] = ch;
+            }
+            out[k] = '\0';
+            return out;
+        }
+        q += n;
+        if (*q != '\0')
+            q++;
+    }
+    return NULL;
+}
+
+/* The password of "Authorization: Basic base64(user:password)" (new), or
+ * NULL. */
+static char *basic_password(const char *auth)
+{
+    size_t n = strlen(auth);
+    unsigned char *buf;
+    char *colon, *out = NULL;
+    int len;
+
+    if (n > 4096)
+        return NULL;
+    buf = hr_malloc(n + 1);
+    len = EVP_DecodeBlock(buf, (const unsigned char *)auth, (int)n);
+    if (len > 0) {
+        /* EVP_DecodeBlock counts the padding's zero bytes too. */
+        while (n > 0 && auth[n - 1] == '=' && len > 0) {
+            n--;
+            len--;
+        }
+        buf[len] = '\0';
+        colon = memchr(buf, ':', (size_t)len);
+        if (colon != NULL && strlen((char *)buf) == (size_t)len)
+            out = hr_strdup(colon + 1);
+    }
+    free(buf);
+    return out;
+}
+
+int hr_api_check_token(hr_http_req *req, const char *token, const char *query_tok,
+                       const char *what)
+{
+    const char *auth = hr_http_header(req, "Authorization");
+    char *presented = NULL;
+    int ok;
+
+    if (token == NULL)
+        return 1;
+    if (auth != NULL && strncmp(auth, "Bearer ", 7) == 0)
+        presented = hr_strdup(auth + 7);
+    else if (auth != NULL && strncmp(auth, "Basic ", 6) == 0)
+        presented = basic_password(auth + 6);
+    else if (query_tok != NULL)
+        presented = hr_strdup(query_tok);
+    else
+        presented = query_token(hr_http_raw_query(req));
+    ok = hr_api_token_equal(token, presented);
+    free(presented);
+    if (!ok) {
+        char msg[400];
+        snprintf(msg, sizeof(msg),
+                 "this endpoint needs %s: \"Authorization: Bearer <token>\", Basic auth with "
+                 "the token as the password (http://user:<token>@host/...), or ?token=<token>",
+                 what);
+        hr_http_reply_error(req, 401, msg);
+    }
+    return ok;
+}
+
+typedef struct pending {
+    hr_http_req *req;
+    hr_event *ev;
+} pending;
+
+static void on_stored(void *ctx, int status, const hr_error *err)
+{
+    pending *p = ctx;
+    if (status == HR_OK) {
+        const char *t = hr_transition_name(p->ev->transition);
+        hr_metrics_event(HR_KIND_BUILD_STATUS, true);
+        hr_http_reply_json(p->req, 200,
+                           json_pack("{s:I,s:o}", "id", (json_int_t)p->ev->id, "transition",
+                                     t ? json_string(t) : json_null()));
+    } else {
+        char msg[HR_ERROR_MSG_MAX + 64];
+        snprintf(msg, sizeof(msg), "herald could not store the event: %s",
+                 err ? err->msg : hr_error_name(status));
+        hr_metrics_event(HR_KIND_BUILD_STATUS, false);
+        hr_http_reply_error(p->req, 503, msg);
+    }
+    hr_event_free(p->ev);
+    free(p);
+}
+
+/* Answers a body herald will not take: 400 with every message. */
+static void refuse(hr_http_req *req, const char *what, hr_errlist *errs)
+{
+    json_t *all = hr_errlist_to_json(errs);
+    const char *first = errs->n ? errs->msgs[0] : "invalid";
+
+    hr_metrics_event(HR_KIND_BUILD_STATUS, false);
+    hr_log_info(SUB, "rejected %s: %s%s", what, first,
+                hr_errlist_count(errs) > 1 ? " (and more)" : "");
+    hr_http_reply_json(req, 400, json_pack("{s:s,s:o}", "error", first, "errors", all));
+    hr_errlist_clear(errs);
+}
+
+static void submit(hr_api *api, hr_http_req *req, hr_event *ev)
+{
+    pending *p = hr_malloc(sizeof(*p));
+    hr_error err;
+
+    p->req = req;
+    p->ev = ev;
+    if (hr_store_submit(api->store, ev, on_stored, p, &err) != HR_OK) {
+        char msg[HR_ERROR_MSG_MAX + 64];
+        snprintf(msg, sizeof(msg), "herald could not store the event: %s", err.msg);
+        hr_metrics_event(HR_KIND_BUILD_STATUS, false);
+        hr_log_warn(SUB, "%s", msg);
+        hr_http_reply_error(req, 503, msg);
+        hr_event_free(ev);
+        free(p);
+    }
+}
+
+void hr_api_jenkins_job_status(hr_http_req *req, void *ctx)
+{
+    hr_api *api = ctx;
+    const hr_config *c;
+    const hr_redact *r;
+    hr_errlist errs = HR_ERRLIST_INIT;
+    hr_event *ev = NULL;
+    size_t len;
+    const char *body = hr_http_body(req, &len);
+    int rc;
+
+    hr_app_current(api->app, &c, &r);
+    if (strcmp(hr_http_method(req), "GET") == 0) {
+        const char *q = hr_http_raw_query(req);
+        char *tok = NULL;
+        rc = hr_jenkins_job_status_query(q ? q : "", q ? strlen(q) : 0, r, &tok, &ev, &errs);
+        int ok = hr_api_check_token(req, c->jenkins.token, tok, JENKINS_TOKEN);
+        free(tok);
+        if (!ok) {
+            hr_errlist_clear(&errs);
+            hr_event_free(ev);
+            return;
+        }
+    } else {
+        if (!hr_api_check_token(req, c->jenkins.token, NULL, JENKINS_TOKEN))
+            return;
+        rc = hr_jenkins_job_status_json(body, len, r, &ev, &errs);
+    }
+    if (rc != HR_OK) {
+        refuse(req, "a Job Status notification", &errs);
+        return;
+    }
+    submit(api, req, ev);
+}
+
+void hr_api_jenkins_notification(hr_http_req *req, void *ctx)
+{
+    hr_api *api = ctx;
+    const hr_config *c;
+    const hr_redact *r;
+    hr_errlist errs = HR_ERRLIST_INIT;
+    hr_event *ev = NULL;
+    size_t len;
+    const char *body = hr_http_body(req, &len);
+
+    hr_app_current(api->app, &c, &r);
+    if (!hr_api_check_token(req, c->jenkins.token, NULL, JENKINS_TOKEN))
+        return;
+    if (hr_jenkins_is_xml(body, len)) {
+        hr_metrics_event(HR_KIND_BUILD_STATUS, false);
+        hr_log_info(SUB, "rejected a Notification plugin body in XML");
+        hr_http_reply_error(req, 415, HR_JENKINS_XML_REFUSED);
+        return;
+    }
+    if (hr_jenkins_notification(body, len, r, &ev, &errs) != HR_OK) {
+        refuse(req, "a Notification plugin body", &errs);
+        return;
+    }
+    submit(api, req, ev);
+}
+
+void hr_api_ci_notify(hr_http_req *req, void *ctx)
+{
+    hr_api *api = ctx;
+    const hr_config *c;
+    const hr_redact *r;
+    hr_errlist errs = HR_ERRLIST_INIT;
+    hr_event *ev = NULL;
+    size_t len;
+    const char *body = hr_http_body(req, &len);
+
+    hr_app_current(api->app, &c, &r);
+    if (!hr_api_check_token(req, c->jenkins.token, NULL, JENKINS_TOKEN))
+        return;
+    if (hr_ci_notify(body, len, r, &ev, &errs) != HR_OK) {
+        refuse(req, "a herald notify body", &errs);
+        return;
+    }
+    submit(api, req, ev);
+}
+
+/* ---- TCP and UDP ----------------------------------------------------------
+ *
+ * The Notification plugin's TCP protocol writes the JSON and closes; UDP
+ * sends it as one datagram. Nothing is answered, so every outcome is
+ * logged and counted. One thread serves both sockets; a TCP sender gets
+ * HR_TCP_READ_MS to send its body, which bounds how long one slow sender
+ * delays the next.
+ */
+
+#define HR_TCP_READ_MS 5000
+
+struct hr_jenkins_listeners {
+    hr_api *api;
+    int tcp_fd, udp_fd;
+    int stop_pipe[2];
+    pthread_t thread;
+    int running;
+};
+
+/* What the store's completion needs: nothing to answer, only to count. */
+static void on_stored_quiet(void *ctx, int status, const hr_error *err)
+{
+    hr_event *ev = ctx;
+    hr_metrics_event(HR_KIND_BUILD_STATUS, status == HR_OK);
+    if (status != HR_OK)
+        hr_log_warn(SUB, "could not store a Notification plugin event: %s",
+                    err ? err->msg : hr_error_name(status));
+    hr_event_free(ev);
+}
+
+/* Takes one raw body from a listener; label is the static metrics name. */
+static void take_raw(hr_api *api, const char *label, const char *body, size_t len)
+{
+    const hr_redact *r;
+    hr_errlist errs = HR_ERRLIST_INIT;
+    hr_event *ev = NULL;
+    hr_error err;
+
+    hr_app_current(api->app, NULL, &r);
+    if (hr_jenkins_is_xml(body, len)) {
+        hr_metrics_request(label, 415);
+        hr_metrics_event(HR_KIND_BUILD_STATUS, false);
+        hr_log_warn(SUB, "%s: rejected: %s", label, HR_JENKINS_XML_REFUSED);
+        return;
+    }
+    if (hr_jenkins_notification(body, len, r, &ev, &errs) != HR_OK) {
+        hr_metrics_request(label, 400);
+        hr_metrics_event(HR_KIND_BUILD_STATUS, false);
+        hr_log_warn(SUB, "%s: rejected a Notification plugin body: %s%s", label,
+                    errs.n ? errs.msgs[0] : "invalid",
+                    hr_errlist_count(&errs) > 1 ? " (and more)" : "");
+        hr_errlist_clear(&errs);
+        return;
+    }
+    if (hr_store_submit(api->store, ev, on_stored_quiet, ev, &err) != HR_OK) {
+        hr_metrics_request(label, 503);
+        hr_metrics_event(HR_KIND_BUILD_STATUS, false);
+        hr_log_warn(SUB, "%s: could not store the event: %s", label, err.msg);
+        hr_event_free(ev);
+        return;
+    }
+    hr_metrics_request(label, 200);
+}
+
+/* Reads one TCP sender's body to EOF, within HR_TCP_READ_MS and the body
+ * limit, then takes it. */
+static void serve_tcp(hr_api *api, int fd)
+{
+    char *buf = hr_malloc(HR_MAX_BODY_BYTES + 1);
+    size_t len = 0;
+    int too_big = 0, timed_out = 0;
+    int64_t deadline = hr_time_mono_us() + (int64_t)HR_TCP_READ_MS * 1000;
+
+    for (;;) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        int64_t left = (deadline - hr_time_mono_us()) / 1000;
+        ssize_t n;
+        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
+            timed_out = 1;
+            break;
+        }
+        n = read(fd, buf + len, HR_MAX_BODY_BYTES + 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (len > HR_MAX_BODY_BYTES) {
+            too_big = 1;
+            break;
+        }
+    }
+    if (too_big) {
+        hr_metrics_request("jenkins_tcp", 413);
+        hr_log_warn(SUB, "jenkins_tcp: rejected a body over %u bytes", HR_MAX_BODY_BYTES);
+    } else if (timed_out) {
+        hr_metrics_request("jenkins_tcp", 408);
+        hr_log_warn(SUB, "jenkins_tcp: the sender did not finish its body within %d ms",
+                    HR_TCP_READ_MS);
+    } else {
+        take_raw(api, "jenkins_tcp", buf, len);
+    }
+    free(buf);
+}
+
+static void *listen_loop(void *arg)
+{
+    hr_jenkins_listeners *l = arg;
+    char *dgram = hr_malloc(65536);
+
+    for (;;) {
+        struct pollfd pfd[3] = {{l->stop_pipe[0], POLLIN, 0}, {l->tcp_fd, POLLIN, 0},
+                                {l->udp_fd, POLLIN, 0}};
+        if (poll(pfd, 3, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            hr_log_error(SUB, "listeners: poll: %s", strerror(errno));
+            break;
+        }
+        if (pfd[0].revents)
+            break;
+        if (pfd[1].revents & POLLIN) {
+            int fd = accept(l->tcp_fd, NULL, NULL);
+            if (fd >= 0) {
+                serve_tcp(l->api, fd);
+                close(fd);
+            }
+        }
+        if (pfd[2].revents & POLLIN) {
+            ssize_t n = recv(l->udp_fd, dgram, 65536, 0);
+            if (n > 0)
+                take_raw(l->api, "jenkins_udp", dgram, (size_t)n);
+        }
+    }
+    free(dgram);
+    return NULL;
+}
+
+/* Binds "HOST:PORT" ("[v6]:PORT" too) for type (SOCK_STREAM or
+ * SOCK_DGRAM). */
+static int bind_addr(const char *addr, int type, int *out, hr_error *err)
+{
+    char host[256];
+    const char *colon = strrchr(addr, ':');
+    struct addrinfo hints, *ai = NULL;
+    int fd, rc, one = 1;
+    size_t hlen;
+
+    if (colon == NULL || (size_t)(colon - addr) >= sizeof(host))
+        return hr_error_set(err, HR_EINVAL, "%s: expected HOST:PORT", addr);
+    hlen = (size_t)(colon - addr);
+    memcpy(host, addr, hlen);
+    host[hlen] = '\0';
+    if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+        memmove(host, host + 1, hlen - 2);
+        host[hlen - 2] = '\0';
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = type;
+    hints.ai_flags = AI_PASSIVE;
+    rc = getaddrinfo(host, colon + 1, &hints, &ai);
+    if (rc != 0)
+        return hr_error_set(err, HR_EIO, "%s: %s", addr, gai_strerror(rc));
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+        (type == SOCK_STREAM && listen(fd, 64) != 0)) {
+        rc = hr_error_set(err, HR_EIO, "cannot listen on %s (%s): %s", addr,
+                          type == SOCK_STREAM ? "tcp" : "udp", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return rc;
+    }
+    freeaddrinfo(ai);
+    *out = fd;
+    return HR_OK;
+}
+
+int hr_jenkins_listeners_start(hr_api *api, const char *tcp, const char *udp,
+                               hr_jenkins_listeners **out, hr_error *err)
+{
+    hr_jenkins_listeners *l;
+    int rc = HR_OK;
+
+    *out = NULL;
+    if (tcp == NULL && udp == NULL)
+        return HR_OK;
+    l = hr_calloc(1, sizeof(*l));
+    l->api = api;
+    l->tcp_fd = l->udp_fd = l->stop_pipe[0] = l->stop_pipe[1] = -1;
+    if (tcp != NULL)
+        rc = bind_addr(tcp, SOCK_STREAM, &l->tcp_fd, err);
+    if (rc == HR_OK && udp != NULL)
+        rc = bind_addr(udp, SOCK_DGRAM, &l->udp_fd, err);
+    if (rc == HR_OK && pipe2(l->stop_pipe, O_CLOEXEC) != 0)
+        rc = hr_error_set(err, HR_EIO, "cannot make a pipe: %s", strerror(errno));
+    if (rc == HR_OK && pthread_create(&l->thread, NULL, listen_loop, l) != 0)
+        rc = hr_error_set(err, HR_EIO, "cannot start the Jenkins listeners' thread");
+    if (rc != HR_OK) {
+        hr_jenkins_listeners_stop(l);
+        return rc;
+    }
+    l->running = 1;
+    if (tcp != NULL)
+        hr_log_info(SUB, "listening for the Notification plugin on tcp %s", tcp);
+    if (udp != NULL)
+        hr_log_info(SUB, "listening for the Notification plugin on udp %s", udp);
+    *out = l;
+    return HR_OK;
+}
+
+void hr_jenkins_listeners_stop(hr_jenkins_listeners *l)
+{
+    if (l == NULL)
+        return;
+    if (l->running) {
+        ssize_t n = write(l->stop_pipe[1], "x", 1);
+        (void)n;
+        pthread_join(l->thread, NULL);
+    }
+    for (int i = 0; i < 2; i++)
+        if (l->stop_pipe[i] >= 0)
+            close(l->stop_pipe[i]);
+    if (l->tcp_fd >= 0)
+        close(l->tcp_fd);
+    if (l->udp_fd >= 0)
+        close(l->udp_fd);
+    free(l);
+}

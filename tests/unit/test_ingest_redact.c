@@ -1,0 +1,331 @@
+/*
+ * Tests for src/ingest/redact.c: the default and given name patterns, the
+ * allow-list, URL credential scrubbing, and both JSON walkers.
+ */
+#include <criterion/criterion.h>
+
+#include "ingest/redact.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static hr_redact *defaults(void)
+{
+    hr_redact *r = NULL;
+    hr_error err;
+    cr_assert_eq(hr_redact_new(NULL, 0, NULL, 0, &r, &err), HR_OK, "%s", err.msg);
+    return r;
+}
+
+/* Asserts the scrubbed form of value; expect NULL means "unchanged". */
+static void check_url(const char *value, const char *expect)
+{
+    char *got = hr_redact_url_credentials(value);
+    if (expect == NULL)
+        cr_assert_null(got, "%s became %s", value, got);
+    else
+        cr_assert_str_eq(got, expect, "for %s", value);
+    free(got);
+}
+
+static void check_json(json_t *got, const char *expect)
+{
+    json_t *want = json_loads(expect, 0, NULL);
+    char *g = json_dumps(got, JSON_SORT_KEYS | JSON_COMPACT);
+    cr_assert_not_null(want, "bad expectation %s", expect);
+    cr_assert(json_equal(got, want), "got %s, want %s", g, expect);
+    free(g);
+    json_decref(want);
+}
+
+/* ---- names ------------------------------------------------------------ */
+
+Test(redact, defaults_hide_credentials_by_name)
+{
+    static const char *const hidden[] = {
+        "GITHUB_TOKEN",
+        "CI_JOB_TOKEN",
+        "aws_secret_access_key",
+        "DB_PASSWORD",
+        "SMTP_PASSWD",
+        "GPG_PASSPHRASE",
+        "PASS",
+        "NEXUS_PASS",
+        "API_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "SSH_PRIVATE_KEY",
+        "HTTP_AUTH",
+        "AUTH_HEADER",
+        "NPM_OAUTH_CLIENT",
+        "Authorization",
+        "CI_JOB_JWT_V2",
+        "JENKINS_NODE_COOKIE",
+        "MONKEY",
+        "bypass",
+    };
+    hr_redact *r = defaults();
+    for (size_t i = 0; i < sizeof(hidden) / sizeof(hidden[0]); i++)
+        cr_assert(hr_redact_hides(r, hidden[i]), "%s is not hidden", hidden[i]);
+    hr_redact_free(r);
+}
+
+Test(redact, defaults_show_ordinary_variables)
+{
+    static const char *const shown[] = {
+        "PATH",
+        "HOME",
+        "JOB_NAME",
+        "BUILD_NUMBER",
+        "GIT_COMMIT",
+        "GIT_AUTHOR_NAME",
+        "CHANGE_AUTHOR",
+        "CI_COMMIT_AUTHOR",
+        "PASSED_TESTS",
+        "PWD",
+        "GITHUB_REPOSITORY",
+        "CI_PROJECT_URL",
+        "",
+    };
+    hr_redact *r = defaults();
+    for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++)
+        cr_assert_not(hr_redact_hides(r, shown[i]), "%s is hidden", shown[i]);
+    hr_redact_free(r);
+}
+
+Test(redact, defaults_keep_everything)
+{
+    hr_redact *r = defaults();
+    cr_assert(hr_redact_keeps(r, "PATH"));
+    cr_assert(hr_redact_keeps(r, "GITHUB_TOKEN"));
+    hr_redact_free(r);
+}
+
+Test(redact, given_patterns_replace_the_defaults)
+{
+    const char *const pats[] = {"deploy_*", "X?Z"};
+    hr_redact *r = NULL;
+    hr_error err;
+    cr_assert_eq(hr_redact_new(pats, 2, NULL, 0, &r, &err), HR_OK);
+    cr_assert(hr_redact_hides(r, "DEPLOY_HOST"));
+    cr_assert(hr_redact_hides(r, "xyz"));
+    cr_assert_not(hr_redact_hides(r, "XYYZ"));
+    cr_assert_not(hr_redact_hides(r, "GITHUB_TOKEN"));
+    hr_redact_free(r);
+}
+
+Test(redact, no_patterns_hide_nothing)
+{
+    const char *const none[] = {"unused"};
+    hr_redact *r = NULL;
+    cr_assert_eq(hr_redact_new(none, 0, NULL, 0, &r, NULL), HR_OK);
+    cr_assert_not(hr_redact_hides(r, "GITHUB_TOKEN"));
+    hr_redact_free(r);
+}
+
+Test(redact, keep_list_is_globs_ignoring_case)
+{
+    const char *const keep[] = {"ci_*", "GIT_COMMIT"};
+    hr_redact *r = NULL;
+    cr_assert_eq(hr_redact_new(NULL, 0, keep, 2, &r, NULL), HR_OK);
+    cr_assert(hr_redact_keeps(r, "CI_JOB_ID"));
+    cr_assert(hr_redact_keeps(r, "git_commit"));
+    cr_assert_not(hr_redact_keeps(r, "PATH"));
+    cr_assert_not(hr_redact_keeps(r, "GIT_COMMITTER"));
+    hr_redact_free(r);
+}
+
+Test(redact, empty_pattern_is_refused_by_name)
+{
+    const char *const pats[] = {"*TOKEN*", ""};
+    hr_redact *r = (hr_redact *)0x1;
+    hr_error err;
+    cr_assert_eq(hr_redact_new(pats, 2, NULL, 0, &r, &err), HR_EINVAL);
+    cr_assert_eq(err.code, HR_EINVAL);
+    cr_assert_str_eq(err.msg, "redact pattern 2 is empty");
+    cr_assert_eq(r, (hr_redact *)0x1, "out-parameter touched on failure");
+}
+
+Test(redact, empty_keep_pattern_is_refused)
+{
+    const char *const keep[] = {""};
+    hr_redact *r = NULL;
+    hr_error err;
+    cr_assert_eq(hr_redact_new(NULL, 0, keep, 1, &r, &err), HR_EINVAL);
+    cr_assert_str_eq(err.msg, "keep pattern 1 is empty");
+    cr_assert_null(r);
+}
+
+Test(redact, long_pattern_is_refused_and_256_bytes_accepted)
+{
+    char ok[257], bad[258];
+    const char *p1[] = {ok}, *p2[] = {bad};
+    hr_redact *r = NULL;
+    hr_error err;
+    memset(ok, 'A', 256);
+    ok[256] = '\0';
+    memset(bad, 'B', 257);
+    bad[257] = '\0';
+    cr_assert_eq(hr_redact_new(p1, 1, NULL, 0, &r, &err), HR_OK);
+    hr_redact_free(r);
+    r = NULL;
+    cr_assert_eq(hr_redact_new(p2, 1, NULL, 0, &r, &err), HR_EINVAL);
+    cr_assert_str_eq(err.msg, "redact pattern 1 (\"BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB...\") "
+                              "is 257 bytes long; the most is 256");
+    cr_assert_null(r);
+}
+
+Test(redact, patterns_are_copied)
+{
+    char pat[] = "*FOO*";
+    const char *pats[] = {pat};
+    hr_redact *r = NULL;
+    cr_assert_eq(hr_redact_new(pats, 1, NULL, 0, &r, NULL), HR_OK);
+    pat[1] = 'X';
+    cr_assert(hr_redact_hides(r, "A_FOO_B"));
+    hr_redact_free(r);
+}
+
+Test(redact, free_accepts_null)
+{
+    hr_redact_free(NULL);
+}
+
+/* ---- URLs ------------------------------------------------------------- */
+
+Test(redact, url_user_and_password_are_hidden)
+{
+    check_url("https://u:p@host/x", "https://********@host/x");
+    check_url("http://alice:s3cr3t@example.com:8080/a?b=c",
+              "http://********@example.com:8080/a?b=c");
+    check_url("ftp://anon:mail@ftp.example.org", "ftp://********@ftp.example.org");
+    check_url("ssh://git:pw@host", "ssh://********@host");
+}
+
+Test(redact, http_token_as_user_is_hidden)
+{
+    check_url("https://ghp_abcdef0123456789@github.com/o/r.git",
+              "https://********@github.com/o/r.git");
+    check_url("git+https://tok@host/r", "git+https://********@host/r");
+    check_url("HTTP://tok@host", "HTTP://********@host");
+}
+
+Test(redact, lone_user_outside_http_is_kept)
+{
+    check_url("ssh://git@github.com/o/r.git", NULL);
+    check_url("git+ssh://git@host/r", NULL);
+}
+
+Test(redact, nothing_to_hide)
+{
+    check_url("", NULL);
+    check_url("plain text", NULL);
+    check_url("https://github.com/o/r", NULL);
+    check_url("https://host/path/user@example.com", NULL);
+    check_url("https://host?mail=a@b", NULL);
+    check_url("https://host#x@y", NULL);
+    check_url("https://@host/", NULL);
+    check_url("://u:p@host", NULL);
+    check_url("git@github.com:o/r.git", NULL);
+    check_url("mailto:someone@example.com", NULL);
+    check_url(NULL, NULL);
+}
+
+Test(redact, already_redacted_is_unchanged)
+{
+    check_url("https://********@host/x", NULL);
+}
+
+Test(redact, last_at_sign_ends_the_user_information)
+{
+    check_url("https://u:p@ss@host/x", "https://********@host/x");
+}
+
+Test(redact, every_url_in_text_is_scrubbed)
+{
+    check_url("clone https://a:b@h1/r and \"http://t@h2\" then ssh://git@h3 done",
+              "clone https://********@h1/r and \"http://********@h2\" then ssh://git@h3 done");
+    check_url("x=https://a:b@h1,https://c:d@h2", "x=https://********@h1,https://********@h2");
+}
+
+Test(redact, scheme_must_start_with_a_letter)
+{
+    check_url("1https://u:p@host", "1https://********@host");
+    check_url("-+://u:p@host", NULL);
+}
+
+Test(redact, non_ascii_text_survives)
+{
+    check_url("d\xc3\xa9j\xc3\xa0 https://u:p@h\xc3\xb4te/x",
+              "d\xc3\xa9j\xc3\xa0 https://********@h\xc3\xb4te/x");
+}
+
+/* ---- JSON ------------------------------------------------------------- */
+
+Test(redact, env_hides_scrubs_and_counts)
+{
+    hr_redact *r = defaults();
+    json_t *env = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s}", "GITHUB_TOKEN", "ghp_x", "GIT_URL",
+                            "https://bot:pw@git.example/r.git", "PATH", "/usr/bin", "SSH_URL",
+                            "ssh://git@h/r", "API_KEY_COUNT", 3, "EMPTY_SECRET", "");
+    cr_assert_eq(hr_redact_env(r, env), 3);
+    check_json(env, "{\"GITHUB_TOKEN\": \"********\","
+                    " \"GIT_URL\": \"https://********@git.example/r.git\","
+                    " \"PATH\": \"/usr/bin\", \"SSH_URL\": \"ssh://git@h/r\","
+                    " \"API_KEY_COUNT\": 3, \"EMPTY_SECRET\": \"********\"}");
+    json_decref(env);
+    hr_redact_free(r);
+}
+
+Test(redact, env_drops_what_the_keep_list_does_not_name)
+{
+    const char *const keep[] = {"CI_*", "*TOKEN"};
+    hr_redact *r = NULL;
+    json_t *env;
+    cr_assert_eq(hr_redact_new(NULL, 0, keep, 2, &r, NULL), HR_OK);
+    env = json_pack("{s:s, s:s, s:s, s:s}", "CI_JOB_ID", "7", "CI_JOB_TOKEN", "t", "PATH", "/bin",
+                    "HOME", "/root");
+    cr_assert_eq(hr_redact_env(r, env), 1);
+    check_json(env, "{\"CI_JOB_ID\": \"7\", \"CI_JOB_TOKEN\": \"********\"}");
+    json_decref(env);
+    hr_redact_free(r);
+}
+
+Test(redact, env_that_is_not_an_object_is_left_alone)
+{
+    hr_redact *r = defaults();
+    json_t *a = json_pack("[s]", "https://u:p@h");
+    cr_assert_eq(hr_redact_env(r, a), 0);
+    cr_assert_eq(hr_redact_env(r, NULL), 0);
+    check_json(a, "[\"https://u:p@h\"]");
+    json_decref(a);
+    hr_redact_free(r);
+}
+
+Test(redact, urls_in_walks_objects_and_arrays)
+{
+    json_t *j = json_loads("{\"scm\": [{\"url\": \"https://u:p@h/r\", \"n\": 1},"
+                           " \"http://tok@h2\", \"ssh://git@h3\"],"
+                           " \"log\": \"fetching https://a:b@x and https://c:d@y\","
+                           " \"deep\": {\"a\": {\"b\": [[\"ftp://q:r@z\"]]}}, \"t\": true}",
+                           0, NULL);
+    cr_assert_not_null(j);
+    cr_assert_eq(hr_redact_urls_in(j), 4);
+    check_json(j, "{\"scm\": [{\"url\": \"https://********@h/r\", \"n\": 1},"
+                  " \"http://********@h2\", \"ssh://git@h3\"],"
+                  " \"log\": \"fetching https://********@x and https://********@y\","
+                  " \"deep\": {\"a\": {\"b\": [[\"ftp://********@z\"]]}}, \"t\": true}");
+    cr_assert_eq(hr_redact_urls_in(j), 0, "a second pass changes nothing");
+    json_decref(j);
+}
+
+Test(redact, urls_in_a_bare_string)
+{
+    json_t *s = json_string("https://u:p@h");
+    cr_assert_eq(hr_redact_urls_in(s), 1);
+    cr_assert_str_eq(json_string_value(s), "https://********@h");
+    cr_assert_eq(hr_redact_urls_in(NULL), 0);
+    json_decref(s);
+}
