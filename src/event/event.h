@@ -79,7 +79,9 @@ typedef struct hr_build {
     char *url;          /* the build's URL */
     char *phase;        /* queued, started, running, completed, finalized */
     char *status;       /* the sender's word, upper case: SUCCESS, UNSTABLE, FAILURE,
-                         * NOT_BUILT, ABORTED, COMPLETE; NULL while not completed */
+                         * NOT_BUILT, ABORTED, COMPLETE; NULL when it sent none (a
+                         * running build may have one: a `notify` step after the
+                         * result was set) */
     char *result;       /* status in GoCD's words: Passed (SUCCESS), Failed (FAILURE,
                          * UNSTABLE), Cancelled (ABORTED), Unknown (NOT_BUILT,
                          * COMPLETE); NULL while not completed */

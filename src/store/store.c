@@ -765,6 +765,21 @@ typedef struct job_hist {
 } job_hist;
 
 /*
+ * The branch a job's history is kept per. Jenkins' multibranch jobs have
+ * the branch in their full name already, and its plugins learn a branch
+ * only after checkout (a build's first events have none), so Jenkins keys
+ * on the job alone. `herald notify` names the branch of every run (GitLab
+ * CI and GitHub Actions jobs are the same job on every branch), so it
+ * keys per branch.
+ */
+static const char *history_branch(const hr_event *ev)
+{
+    if (eq(ev->version, "notify") && ev->build.branch != NULL)
+        return ev->build.branch;
+    return "";
+}
+
+/*
  * A CI build's transition, from its job's history (per source, job and
  * branch), and the history it leaves. Only a completed Passed or Failed
  * changes the history. A result re-sent for the same build number (a
@@ -783,7 +798,7 @@ static int build_transition(hr_store *s, item *it, hr_transition *tr, job_hist *
 
     bind_str(st, 1, it->ev->source);
     bind_str(st, 2, b->job_name);
-    bind_str(st, 3, b->branch != NULL ? b->branch : "");
+    bind_str(st, 3, history_branch(it->ev));
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         const char *lr = (const char *)sqlite3_column_text(st, 0);
@@ -828,7 +843,7 @@ static int save_job_state(hr_store *s, item *it, const job_hist *h)
 
     bind_str(st, 1, it->ev->source);
     bind_str(st, 2, b->job_name);
-    bind_str(st, 3, b->branch != NULL ? b->branch : "");
+    bind_str(st, 3, history_branch(it->ev));
     bind_str(st, 4, h->last_result);
     if (h->last_result != NULL)
         sqlite3_bind_int64(st, 5, h->last_number);

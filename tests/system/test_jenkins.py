@@ -543,9 +543,11 @@ routes:
     got = [send(h, "/jenkins/job-status", with_number(body, n, st))[1]["transition"]
            for n, st in [(1, "SUCCESS"), (2, "FAILURE"), (3, "FAILURE"), (4, "SUCCESS")]]
     assert got == ["passed", "broken", "still_failing", "fixed"]
-    # Another branch of the same job has its own history.
+    # Another branch of a multibranch job has its own history: Jenkins
+    # names the branch's job <project>/<branch>.
     other = with_number(body, 1, "FAILURE")
     other["BRANCH_NAME"] = "feature-x"
+    other["JOB_NAME"] = other["JOB_NAME"] + "/feature-x"
     assert send(h, "/jenkins/job-status", other)[1]["transition"] == "failed"
     # A build that starts is building; a notify step's result mid-run too.
     start = with_number(payload("job-status_start.json"), 5)

@@ -1354,7 +1354,9 @@ static hr_event *build_ev(const char *job, const char *branch, int64_t number, c
     hr_event *ev = hr_event_new();
     ev->source = hr_strdup("jenkins");
     ev->kind = hr_strdup(HR_KIND_BUILD_STATUS);
-    ev->version = hr_strdup("job-status");
+    /* herald notify keeps a history per branch; Jenkins per job. */
+    ev->version = hr_strdup(branch != NULL && strcmp(branch, "jenkins") != 0 ? "notify"
+                                                                             : "job-status");
     ev->has_build = true;
     ev->build.job_name = hr_strdup(job);
     ev->build.branch = branch ? hr_strdup(branch) : NULL;
@@ -1394,6 +1396,10 @@ Test(store, build_transitions_per_job_and_branch)
     cr_expect_eq(put_build(st, "app", "feature", 1, "completed", "Failed"),
                  HR_TRANSITION_FAILED);
     cr_expect_eq(put_build(st, "lib", NULL, 1, "completed", "Failed"), HR_TRANSITION_FAILED);
+    /* A Jenkins build that learnt its branch after checkout is still the
+     * job's history. */
+    cr_expect_eq(put_build(st, "lib", "jenkins", 2, "completed", "Failed"),
+                 HR_TRANSITION_STILL_FAILING);
 
     json_t *jobs = NULL;
     hr_error err;
@@ -1412,8 +1418,8 @@ Test(store, build_transitions_per_job_and_branch)
     /* The job is filtered on as a pipeline. */
     int64_t next;
     json_t *page = list(st, (hr_event_query){.pipeline = "lib", .limit = 10}, &next);
-    cr_expect_eq(json_array_size(page), 1);
-    cr_expect_str_eq(str_at(json_array_get(page, 0), "transition", NULL), "failed");
+    cr_expect_eq(json_array_size(page), 2);
+    cr_expect_str_eq(str_at(json_array_get(page, 1), "transition", NULL), "failed");
     json_decref(page);
 }
 
