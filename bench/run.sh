@@ -7,6 +7,14 @@
 # Load: wrk, keep-alive, CONNS connections from 2 threads, DURATION each.
 #   bench/run.sh                 (defaults: CONNS=32 DURATION=10s)
 #   CONNS=64 DURATION=20s bench/run.sh
+# Another endpoint: ENDPOINT (the path), BODY_FILE (the body), SCRIPT (the
+# wrk script; bench/post.lua sends BODY_FILE as is, bench/publish.lua makes
+# every package revision unique), NAME (the row's name):
+#   ENDPOINT=/jenkins/job-status BODY_FILE=bench/job-status.json bench/run.sh
+#   ENDPOINT=/api/v1/packages/bench/app/revisions BODY_FILE=bench/publish.json \
+#     SCRIPT=bench/publish.lua bench/run.sh
+# RESULT_FILE: append one tab-separated line of herald's figures and the
+# baselines to it (bench/ingest-all.sh collects them into one table).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -23,20 +31,38 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-# BODY_FILE: the stage-status body to send (default: a typical completed stage,
-# one git material, two jobs; tests/payloads/gocd/stage-status_v4_completed_failed.json
-# is a heavy 6 KiB one with all eight material types).
+# ENDPOINT: the path herald is sent (default GoCD's stage-status; post.lua
+# and publish.lua read it as BENCH_PATH). BODY_FILE: the body to send
+# (default: a typical completed stage, one git material, two jobs;
+# tests/payloads/gocd/stage-status_v4_completed_failed.json is a heavy 6 KiB
+# one with all eight material types). Every baseline gets the same requests.
+default_endpoint=/gocd/notification/stage-status
+ENDPOINT=${ENDPOINT:-$default_endpoint}
+export BENCH_PATH=$ENDPOINT
 export BODY_FILE=${BODY_FILE:-$root/bench/stage-status.json}
+SCRIPT=${SCRIPT:-bench/post.lua}
 bytes=$(stat -c %s "$BODY_FILE")
+# The event kind herald counts for the endpoint, in herald_events_total.
+case $ENDPOINT in
+  /gocd/notification/stage-status) kind=stage-status ;;
+  /jenkins/* | /ci/notify) kind=build-status ;;
+  /api/v1/packages/*) kind=package-revision ;;
+  *) echo "bench: no event kind known for ENDPOINT=$ENDPOINT" >&2; exit 2 ;;
+esac
+NAME=${NAME:-${ENDPOINT##*/}}
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 load() { # load PORT -> "rps p50 p99 requests errors non200"
-  wrk -t2 -c"$CONNS" -d"$DURATION" -s bench/post.lua "http://127.0.0.1:$1" 2>&1 |
+  wrk -t2 -c"$CONNS" -d"$DURATION" -s "$SCRIPT" "http://127.0.0.1:$1" 2>&1 |
     sed -n 's/^RESULT rps=\([0-9.]*\) p50_ms=\([0-9.]*\) p99_ms=\([0-9.]*\) requests=\([0-9]*\) errors=\([0-9]*\) non200=\([0-9]*\)/\1 \2 \3 \4 \5 \6/p'
 }
 
-echo "herald ingest benchmark: $(nproc) cores, $CONNS connections, $DURATION per run, body $bytes bytes"
+if [ "$ENDPOINT" = "$default_endpoint" ]; then
+  echo "herald ingest benchmark: $(nproc) cores, $CONNS connections, $DURATION per run, body $bytes bytes"
+else
+  echo "herald ingest benchmark: $(nproc) cores, $CONNS connections, $DURATION per run, POST $ENDPOINT, body $bytes bytes ($(basename "$BODY_FILE"), $(basename "$SCRIPT"))"
+fi
 echo
 
 # 1. nginx, returning 200 without reading further
@@ -74,8 +100,13 @@ hp=$(free_port)
   --log-level warn & pids+=($!)
 wait_port "$hp"
 read -r h_rps h_p50 h_p99 h_reqs h_errs h_non200 <<<"$(load "$hp")"
-accepted=$(curl -s "http://127.0.0.1:$hp/metrics" | sed -n 's/^herald_events_total{kind="stage-status",outcome="accepted"} //p')
-commits=$(curl -s "http://127.0.0.1:$hp/metrics" | sed -n 's/^herald_store_commit_batch_size_count //p')
+metrics=$(curl -s "http://127.0.0.1:$hp/metrics")
+accepted=$(sed -n "s/^herald_events_total{kind=\"$kind\",outcome=\"accepted\"} //p" <<<"$metrics")
+commits=$(sed -n 's/^herald_store_commit_batch_size_count //p' <<<"$metrics")
+# herald's own count of its answers by status, every endpoint but /metrics:
+# "200=80123" (a publish answers 201; 200 there would be a duplicate).
+statuses=$(sed -n 's/^herald_http_requests_total{endpoint="\([a-z_]*\)",status="\([0-9]*\)"} \([0-9]*\)$/\1 \2 \3/p' <<<"$metrics" |
+  awk '$1 != "metrics" { printf "%s%s=%s", sep, $2, $3; sep = "," }')
 
 # 4. raw SQLite batched inserts, rows the size of herald's (raw + normalised)
 rows=$((h_reqs > 20000 ? h_reqs : 20000))
@@ -85,10 +116,18 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 printf '%-34s %12s %10s %10s\n' "" "req/s" "p50 ms" "p99 ms"
 printf '%-34s %12.0f %10.3f %10.3f\n' "nginx, return 200 (null server)" "$n_rps" "$n_p50" "$n_p99"
 printf '%-34s %12.0f %10.3f %10.3f\n' "libmicrohttpd null server" "$m_rps" "$m_p50" "$m_p99"
-printf '%-34s %12.0f %10.3f %10.3f\n' "herald stage-status, durable" "$h_rps" "$h_p50" "$h_p99"
+printf '%-34s %12.0f %10.3f %10.3f\n' "herald $NAME, durable" "$h_rps" "$h_p50" "$h_p99"
 printf '%-34s %12.0f\n' "raw SQLite inserts (batch 64)" "$s_rps"
 echo
 echo "herald / nginx null server:        $(ratio "$h_rps" "$n_rps")"
 echo "herald / libmicrohttpd null server: $(ratio "$h_rps" "$m_rps")"
 echo "herald / raw SQLite inserts:        $(ratio "$h_rps" "$s_rps")"
 echo "herald answered $h_reqs requests ($h_errs socket errors, $h_non200 non-200); $accepted events stored in $commits commits (mean batch $(ratio "${accepted:-0}" "${commits:-0}"))"
+if [ "$ENDPOINT" != "$default_endpoint" ]; then
+  echo "herald's answers by status: ${statuses:-none}"
+fi
+if [ -n "${RESULT_FILE:-}" ]; then
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    "$NAME" "$ENDPOINT" "$bytes" "$CONNS" "$h_rps" "$h_p50" "$h_p99" "$n_rps" "$m_rps" "$s_rps" \
+    "$h_reqs" "$h_errs" "$h_non200" "${statuses:-none}" "${accepted:-0}" "${commits:-0}" >>"$RESULT_FILE"
+fi

@@ -138,6 +138,12 @@ static const char *const usage_parts[] = {
     "    POST /api/v1/packages/R/P/revisions\n"
     "                               Publish a package revision (herald publish);\n"
     "                               GET lists them, newest first.\n"
+    "    GET  /api/v1/packages      Every package with its count and latest revision.\n"
+    "    POST /gocd/package-repository/NAME\n"
+    "                               GoCD's package-repository extension 1.0 (the\n"
+    "                               bridge forwards GoCD's polls here).\n"
+    "    The Notification plugin's TCP and UDP protocols are served on the\n"
+    "    addresses jenkins.tcp and jenkins.udp of the config, when set.\n"
     "\n",
     "NOTIFY AND PUBLISH\n"
     "    Both POST one JSON body to herald at --url (its base URL, such as\n"

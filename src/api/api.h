@@ -72,6 +72,15 @@ int hr_api_token_equal(const char *want, const char *got);
 int hr_api_check_token(hr_http_req *req, const char *token, const char *query_tok,
                        const char *what);
 
+/* The header a sender names one delivery of an event with; a retry
+ * carries the same value, and the store keeps the event once. */
+#define HR_REQUEST_ID_HEADER "X-Herald-Request-Id"
+
+/* The request's X-Herald-Request-Id (new, into *out), or *out = NULL when
+ * it has none. HR_EINVAL with *why (static) when it is not 1 to 128 of
+ * A-Z a-z 0-9 - _ . : */
+int hr_api_request_id(hr_http_req *req, char **out, const char **why);
+
 /* Jenkins and any CI (jenkins.c). */
 void hr_api_jenkins_job_status(hr_http_req *req, void *ctx);
 void hr_api_jenkins_notification(hr_http_req *req, void *ctx);

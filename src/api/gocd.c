@@ -43,6 +43,9 @@ static void on_stored(void *ctx, int status, const hr_error *err)
 {
     pending *p = ctx;
     if (status == HR_OK) {
+        if (p->ev->repeat)
+            hr_log_info("gocd", "%s request %s was stored before as event %lld; not stored again",
+                        p->kind, p->ev->request_id, (long long)p->ev->id);
         hr_metrics_event(p->kind, true);
         hr_http_reply_json(p->req, 200, json_pack("{s:s}", "status", "success"));
     } else {
@@ -78,6 +81,13 @@ static void accept_event(hr_api *api, hr_http_req *req, const char *kind, int ve
                     hr_errlist_count(&errs) > 1 ? " (and more)" : "");
         hr_http_reply_json(req, 200, failure(hr_errlist_to_json(&errs)));
         hr_errlist_clear(&errs);
+        return;
+    }
+    const char *why = NULL;
+    if (hr_api_request_id(req, &ev->request_id, &why) != HR_OK) {
+        hr_metrics_event(kind, false);
+        hr_http_reply_json(req, 200, failure1(why));
+        hr_event_free(ev);
         return;
     }
     pending *p = hr_malloc(sizeof(*p));

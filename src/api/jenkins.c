@@ -57,6 +57,25 @@ int hr_api_token_equal(const char *want, const char *got)
     return got != NULL && diff == 0 && gn == wn;
 }
 
+int hr_api_request_id(hr_http_req *req, char **out, const char **why)
+{
+    const char *v = hr_http_header(req, HR_REQUEST_ID_HEADER);
+    size_t n;
+
+    *out = NULL;
+    if (v == NULL)
+        return HR_OK;
+    n = strlen(v);
+    if (n == 0 || n > 128 ||
+        strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:") != n) {
+        *why = HR_REQUEST_ID_HEADER ": expected 1 to 128 letters, digits, \"-\", \"_\", \".\" "
+               "or \":\", such as a UUID";
+        return HR_EINVAL;
+    }
+    *out = hr_strdup(v);
+    return HR_OK;
+}
+
 /* The value of the first "token" pair of a raw query whose pairs are
  * separated by '&' or '?' (new, %XX and '+' decoded), or NULL. */
 static char *query_token(const char *q)
@@ -159,6 +178,9 @@ static void on_stored(void *ctx, int status, const hr_error *err)
     pending *p = ctx;
     if (status == HR_OK) {
         const char *t = hr_transition_name(p->ev->transition);
+        if (p->ev->repeat)
+            hr_log_info(SUB, "request %s was stored before as event %lld; not stored again",
+                        p->ev->request_id, (long long)p->ev->id);
         hr_metrics_event(HR_KIND_BUILD_STATUS, true);
         hr_http_reply_json(p->req, 200,
                            json_pack("{s:I,s:o}", "id", (json_int_t)p->ev->id, "transition",
@@ -189,8 +211,17 @@ static void refuse(hr_http_req *req, const char *what, hr_errlist *errs)
 
 static void submit(hr_api *api, hr_http_req *req, hr_event *ev)
 {
-    pending *p = hr_malloc(sizeof(*p));
+    pending *p;
+    const char *why = NULL;
     hr_error err;
+
+    if (hr_api_request_id(req, &ev->request_id, &why) != HR_OK) {
+        hr_metrics_event(HR_KIND_BUILD_STATUS, false);
+        hr_http_reply_json(req, 400, json_pack("{s:s,s:[s]}", "error", why, "errors", why));
+        hr_event_free(ev);
+        return;
+    }
+    p = hr_malloc(sizeof(*p));
 
     p->req = req;
     p->ev = ev;
@@ -290,12 +321,22 @@ void hr_api_ci_notify(hr_http_req *req, void *ctx)
  *
  * The Notification plugin's TCP protocol writes the JSON and closes; UDP
  * sends it as one datagram. Nothing is answered, so every outcome is
- * logged and counted. One thread serves both sockets; a TCP sender gets
- * HR_TCP_READ_MS to send its body, which bounds how long one slow sender
- * delays the next.
+ * logged and counted. One thread serves both sockets with poll: up to
+ * HR_TCP_MAX_CONNS senders at once, each read without blocking into its
+ * own buffer until EOF, each given HR_TCP_READ_MS for its whole body, so a
+ * slow sender holds up neither the others nor UDP.
  */
 
 #define HR_TCP_READ_MS 5000
+#define HR_TCP_MAX_CONNS 64
+#define HR_UDP_MAX_BYTES 65536
+
+typedef struct tcp_conn {
+    int fd;
+    char *buf;
+    size_t len, cap;
+    int64_t deadline_us;
+} tcp_conn;
 
 struct hr_jenkins_listeners {
     hr_api *api;
@@ -303,6 +344,8 @@ struct hr_jenkins_listeners {
     int stop_pipe[2];
     pthread_t thread;
     int running;
+    tcp_conn conns[HR_TCP_MAX_CONNS];
+    size_t nconns;
 };
 
 /* What the store's completion needs: nothing to answer, only to count. */
@@ -350,56 +393,90 @@ static void take_raw(hr_api *api, const char *label, const char *body, size_t le
     hr_metrics_request(label, 200);
 }
 
-/* Reads one TCP sender's body to EOF, within HR_TCP_READ_MS and the body
- * limit, then takes it. */
-static void serve_tcp(hr_api *api, int fd)
+static void conn_close(hr_jenkins_listeners *l, size_t i)
 {
-    char *buf = hr_malloc(HR_MAX_BODY_BYTES + 1);
-    size_t len = 0;
-    int too_big = 0, timed_out = 0;
-    int64_t deadline = hr_time_mono_us() + (int64_t)HR_TCP_READ_MS * 1000;
+    close(l->conns[i].fd);
+    free(l->conns[i].buf);
+    l->conns[i] = l->conns[--l->nconns];
+}
 
+static void conn_accept(hr_jenkins_listeners *l)
+{
+    int fd = accept4(l->tcp_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    tcp_conn *c;
+
+    if (fd < 0)
+        return;
+    c = &l->conns[l->nconns++];
+    c->fd = fd;
+    c->cap = 16384;
+    c->buf = hr_malloc(c->cap);
+    c->len = 0;
+    c->deadline_us = hr_time_mono_us() + (int64_t)HR_TCP_READ_MS * 1000;
+}
+
+/* Reads what sender i has sent. Returns 1 when it is done with (its body
+ * taken or refused), 0 while it still sends. */
+static int conn_read(hr_jenkins_listeners *l, size_t i)
+{
+    tcp_conn *c = &l->conns[i];
     for (;;) {
-        struct pollfd pfd = {fd, POLLIN, 0};
-        int64_t left = (deadline - hr_time_mono_us()) / 1000;
         ssize_t n;
-        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
-            timed_out = 1;
-            break;
+        if (c->len == c->cap) {
+            if (c->cap > HR_MAX_BODY_BYTES) {
+                hr_metrics_request("jenkins_tcp", 413);
+                hr_log_warn(SUB, "jenkins_tcp: rejected a body over %u bytes", HR_MAX_BODY_BYTES);
+                return 1;
+            }
+            c->cap *= 2;
+            c->buf = hr_realloc(c->buf, c->cap);
         }
-        n = read(fd, buf + len, HR_MAX_BODY_BYTES + 1 - len);
+        n = read(c->fd, c->buf + c->len, c->cap - c->len);
+        if (n > 0) {
+            c->len += (size_t)n;
+            continue;
+        }
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-        if (len > HR_MAX_BODY_BYTES) {
-            too_big = 1;
-            break;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (n < 0) {
+            hr_log_warn(SUB, "jenkins_tcp: reading a sender: %s", strerror(errno));
+            return 1;
         }
+        if (c->len > HR_MAX_BODY_BYTES) {
+            hr_metrics_request("jenkins_tcp", 413);
+            hr_log_warn(SUB, "jenkins_tcp: rejected a body over %u bytes", HR_MAX_BODY_BYTES);
+        } else {
+            take_raw(l->api, "jenkins_tcp", c->buf, c->len);
+        }
+        return 1;
     }
-    if (too_big) {
-        hr_metrics_request("jenkins_tcp", 413);
-        hr_log_warn(SUB, "jenkins_tcp: rejected a body over %u bytes", HR_MAX_BODY_BYTES);
-    } else if (timed_out) {
-        hr_metrics_request("jenkins_tcp", 408);
-        hr_log_warn(SUB, "jenkins_tcp: the sender did not finish its body within %d ms",
-                    HR_TCP_READ_MS);
-    } else {
-        take_raw(api, "jenkins_tcp", buf, len);
-    }
-    free(buf);
 }
 
 static void *listen_loop(void *arg)
 {
     hr_jenkins_listeners *l = arg;
-    char *dgram = hr_malloc(65536);
+    char *dgram = hr_malloc(HR_UDP_MAX_BYTES);
+    struct pollfd pfd[3 + HR_TCP_MAX_CONNS];
 
     for (;;) {
-        struct pollfd pfd[3] = {{l->stop_pipe[0], POLLIN, 0}, {l->tcp_fd, POLLIN, 0},
-                                {l->udp_fd, POLLIN, 0}};
-        if (poll(pfd, 3, -1) < 0) {
+        int64_t now = hr_time_mono_us(), soonest = -1;
+        int timeout = -1;
+        size_t n = 3;
+
+        pfd[0] = (struct pollfd){l->stop_pipe[0], POLLIN, 0};
+        /* A full table leaves new senders in the kernel's backlog. */
+        pfd[1] = (struct pollfd){l->nconns < HR_TCP_MAX_CONNS ? l->tcp_fd : -1, POLLIN, 0};
+        pfd[2] = (struct pollfd){l->udp_fd, POLLIN, 0};
+        for (size_t i = 0; i < l->nconns; i++, n++) {
+            pfd[n] = (struct pollfd){l->conns[i].fd, POLLIN, 0};
+            if (soonest < 0 || l->conns[i].deadline_us < soonest)
+                soonest = l->conns[i].deadline_us;
+        }
+        if (soonest >= 0)
+            timeout = soonest <= now ? 0 : (int)((soonest - now) / 1000 + 1);
+        if (poll(pfd, n, timeout) < 0) {
             if (errno == EINTR)
                 continue;
             hr_log_error(SUB, "listeners: poll: %s", strerror(errno));
@@ -407,19 +484,32 @@ static void *listen_loop(void *arg)
         }
         if (pfd[0].revents)
             break;
-        if (pfd[1].revents & POLLIN) {
-            int fd = accept(l->tcp_fd, NULL, NULL);
-            if (fd >= 0) {
-                serve_tcp(l->api, fd);
-                close(fd);
+        /* Senders first, from the end, so closing one (which moves the
+         * last into its place) skips none. */
+        now = hr_time_mono_us();
+        for (size_t i = l->nconns; i-- > 0;) {
+            int done = 0;
+            if (pfd[3 + i].revents)
+                done = conn_read(l, i);
+            if (!done && l->conns[i].deadline_us <= now) {
+                hr_metrics_request("jenkins_tcp", 408);
+                hr_log_warn(SUB, "jenkins_tcp: a sender did not finish its body within %d ms",
+                            HR_TCP_READ_MS);
+                done = 1;
             }
+            if (done)
+                conn_close(l, i);
         }
+        if (pfd[1].revents & POLLIN)
+            conn_accept(l);
         if (pfd[2].revents & POLLIN) {
-            ssize_t n = recv(l->udp_fd, dgram, 65536, 0);
-            if (n > 0)
-                take_raw(l->api, "jenkins_udp", dgram, (size_t)n);
+            ssize_t got = recv(l->udp_fd, dgram, HR_UDP_MAX_BYTES, MSG_DONTWAIT);
+            if (got > 0)
+                take_raw(l->api, "jenkins_udp", dgram, (size_t)got);
         }
     }
+    while (l->nconns > 0)
+        conn_close(l, l->nconns - 1);
     free(dgram);
     return NULL;
 }

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -315,6 +316,11 @@ int hr_cli__post(const hr_cli__post_opts *o, hr_cli__answer *out)
         snprintf(auth, n, "Authorization: Bearer %s", o->token);
         headers = curl_slist_append(headers, auth);
     }
+    if (o->request_id != NULL) {
+        char rid[200];
+        snprintf(rid, sizeof(rid), "X-Herald-Request-Id: %.128s", o->request_id);
+        headers = curl_slist_append(headers, rid);
+    }
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_POST, 1L);
@@ -416,4 +422,25 @@ out:
     free(s.buf);
     free(shown);
     return rc;
+}
+
+void hr_cli__request_id(char buf[37])
+{
+    unsigned char b[16];
+    size_t got = 0;
+
+    /* getrandom blocks only before the kernel's pool is ready at boot. */
+    while (got < sizeof(b)) {
+        ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
+        if (n > 0)
+            got += (size_t)n;
+        else if (n < 0 && errno != EINTR)
+            hr_oom(0); /* cannot happen on Linux 3.17+; nothing sensible to send */
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(buf, 37,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+             b[15]);
 }

@@ -42,6 +42,10 @@ typedef struct hr_cli__post_opts {
     const char *base;  /* herald's base URL as given (--url) */
     const char *path;  /* appended to base, starts with '/', already escaped */
     const char *token; /* sent as "Authorization: Bearer"; NULL: none */
+    /* Sent as X-Herald-Request-Id with every attempt, so that herald keeps
+     * the event once when an answer was lost and the POST is sent again;
+     * NULL: none. */
+    const char *request_id;
     const char *proxy; /* NULL: no proxy at all, the environment's ignored */
     const char *body;  /* the JSON to send, len bytes */
     size_t len;
@@ -70,6 +74,10 @@ typedef struct hr_cli__answer {
  * (status 0 when it never answered); release it with hr_cli__answer_clear.
  */
 int hr_cli__post(const hr_cli__post_opts *o, hr_cli__answer *out);
+
+/* A new random request id (a version 4 UUID, 36 characters and a NUL)
+ * into buf. */
+void hr_cli__request_id(char buf[37]);
 void hr_cli__answer_clear(hr_cli__answer *a);
 
 /*

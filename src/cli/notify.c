@@ -472,6 +472,7 @@ int hr_cli_notify(int argc, char **argv, hr_cli_usage_fn *usage)
     };
     notify_opts o = {.deadline = DEFAULT_DEADLINE, .timeout = DEFAULT_TIMEOUT};
     hr_cli__post_opts p = {.cmd = CMD, .path = "/ci/notify"};
+    char request_id[37];
     hr_cli__answer ans = {0};
     json_t *doc = NULL;
     char *token = NULL, *text = NULL, why[128];
@@ -605,6 +606,8 @@ int hr_cli_notify(int argc, char **argv, hr_cli_usage_fn *usage)
     }
     p.base = o.url;
     p.token = token;
+    hr_cli__request_id(request_id);
+    p.request_id = request_id;
     p.proxy = o.proxy;
     p.body = text;
     p.len = strlen(text);

@@ -101,6 +101,7 @@ void hr_event_free(hr_event *ev)
     free(ev->package.comment);
     free(ev->package.trackback_url);
     json_decref(ev->package.data);
+    free(ev->request_id);
     free(ev->raw);
     free(ev);
 }
@@ -130,6 +131,14 @@ const char *hr_transition_name(hr_transition t)
         return "unknown";
     }
     return NULL;
+}
+
+hr_transition hr_transition_from_name(const char *name)
+{
+    for (int t = HR_TRANSITION_BUILDING; name != NULL && t <= HR_TRANSITION_UNKNOWN; t++)
+        if (strcmp(hr_transition_name((hr_transition)t), name) == 0)
+            return (hr_transition)t;
+    return HR_TRANSITION_NONE;
 }
 
 static int eq(const char *a, const char *b)

@@ -163,6 +163,16 @@ typedef struct hr_event {
     bool has_package;
     hr_package_rev package;
 
+    /*
+     * The sender's name for this delivery of the event (the
+     * X-Herald-Request-Id header: the GoCD bridge and herald notify send
+     * one, and send it again when they retry). NULL when none. An event
+     * whose request id the store has seen before is not stored again:
+     * the store sets repeat, and id and transition are the first one's.
+     */
+    char *request_id;
+    bool repeat;
+
     /* the exact bytes received (for Jenkins, after redaction) */
     char *raw;
     size_t raw_len;
@@ -177,6 +187,10 @@ void hr_event_free(hr_event *ev);
  * "passed", "fixed", "failed", "broken", "still_failing", "cancelled",
  * "failing", "unknown"; NULL for HR_TRANSITION_NONE. */
 const char *hr_transition_name(hr_transition t);
+
+/* The transition a name gives (hr_transition_name's inverse);
+ * HR_TRANSITION_NONE for NULL or a name it does not know. */
+hr_transition hr_transition_from_name(const char *name);
 
 /*
  * Decides a stage event's transition from its state and result and the

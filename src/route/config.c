@@ -1787,7 +1787,7 @@ static void parse_repository_decl(parser *p, const char *path, size_t idx)
     static const char *const keys[] = {"name", "token", "packages", NULL};
     hr_packages_settings *ps = &p->c->packages;
     hr_repository_decl *r = &ps->repositories[idx];
-    char kpath[PATH_LEN], ipath[PATH_LEN];
+    char kpath[PATH_LEN], ipath[PATH_LEN + 24];
     yaml_mark_t start, lstart;
     unsigned seen = 0;
     scalar key;
@@ -1825,7 +1825,7 @@ static void parse_packages(parser *p)
 {
     static const char *const keys[] = {"token", "create", "repositories", NULL};
     hr_packages_settings *ps = &p->c->packages;
-    char path[PATH_LEN], ipath[PATH_LEN];
+    char path[PATH_LEN], ipath[PATH_LEN + 24];
     yaml_mark_t start, lstart;
     unsigned seen = 0;
     scalar key;

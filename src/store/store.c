@@ -153,6 +153,12 @@ static const char *const migrations[] = {
     "  UNIQUE (repository, package, revision)"
     ");"
     "CREATE INDEX revisions_by_package ON revisions(repository, package, id);",
+    /* v4: the sender's request id (X-Herald-Request-Id), so that a repeat
+     * of an event already stored (a retry after a lost answer) is not
+     * stored twice. */
+    "ALTER TABLE events ADD COLUMN request_id TEXT;"
+    "CREATE UNIQUE INDEX events_by_request ON events(request_id)"
+    "  WHERE request_id IS NOT NULL;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -177,6 +183,7 @@ enum {
     ST_PACKAGE_UPSERT,
     ST_REVISION_GET,
     ST_REVISION_INSERT,
+    ST_REQUEST_GET,
     NSTMT
 };
 
@@ -191,7 +198,8 @@ static const char *const writer_sql[NSTMT] = {
     [ST_INSERT_EVENT] =
         "INSERT INTO events (received_at, source, kind, version, pipeline,"
         " pipeline_counter, stage, stage_counter, state, result, transition,"
-        " doc, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        " doc, raw, request_id)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     /* last_result changes only for a completed Passed or Failed (?3 is NULL
      * otherwise); everything else always follows the newest event. */
     [ST_UPSERT_STAGE] = "INSERT INTO stage_state (pipeline, stage, last_result, last_state,"
@@ -232,6 +240,7 @@ static const char *const writer_sql[NSTMT] = {
     [ST_REVISION_INSERT] =
         "INSERT INTO revisions (repository, package, revision, timestamp, published_at,"
         " event_id, doc, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_REQUEST_GET] = "SELECT id, transition FROM events WHERE request_id = ?1",
 };
 
 typedef enum { ITEM_EVENT, ITEM_SETTINGS, ITEM_ATTEMPT, ITEM_RESET } item_type;
@@ -252,6 +261,7 @@ typedef struct item {
     char *rev_doc;           /* owned: a package revision's JSON (ITEM_EVENT) */
     char *package_name;      /* owned: "repository/package" (ITEM_EVENT) */
     int duplicate;           /* ITEM_EVENT: a revision stored before from the same bytes */
+    int repeat;              /* ITEM_EVENT: its request id was stored before */
     size_t *count_out;       /* ITEM_RESET: where to put count after the commit */
     void (*attempt_done)(void *arg, int status); /* ITEM_ATTEMPT */
     hr_store_done_fn done;
@@ -856,6 +866,31 @@ static int save_job_state(hr_store *s, item *it, const job_hist *h)
 }
 
 /*
+ * Whether the event's request id was stored before: a sender retrying
+ * after it lost herald's answer. The repeat then completes as the first
+ * one did (its id and transition), and nothing is stored or delivered
+ * again.
+ */
+static int check_request(hr_store *s, item *it)
+{
+    sqlite3_stmt *st = s->st[ST_REQUEST_GET];
+    int rc, ret = HR_OK;
+
+    bind_str(st, 1, it->ev->request_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        it->repeat = 1;
+        it->id = sqlite3_column_int64(st, 0);
+        it->transition = hr_transition_from_name((const char *)sqlite3_column_text(st, 1));
+    } else if (rc != SQLITE_DONE) {
+        ret = db_error(s->wdb, rc, "look up the request id", &it->err);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
+}
+
+/*
  * Whether a published revision is new. A revision already stored from
  * the same bytes is a retry: it->duplicate is set and it->id is the first
  * event's. One stored from other bytes is HR_ECONFLICT.
@@ -930,6 +965,11 @@ static int save_event(hr_store *s, item *it)
     sqlite3_stmt *st;
     int ret = HR_OK;
 
+    if (ev->request_id != NULL) {
+        ret = check_request(s, it);
+        if (ret != HR_OK || it->repeat)
+            return ret;
+    }
     if (ev->has_package) {
         ret = check_revision(s, it);
         if (ret != HR_OK || it->duplicate)
@@ -970,6 +1010,7 @@ static int save_event(hr_store *s, item *it)
     sqlite3_bind_text(st, 12, it->doc, (int)it->doc_len, SQLITE_STATIC);
     if (ev->raw != NULL)
         sqlite3_bind_blob(st, 13, ev->raw, (int)ev->raw_len, SQLITE_STATIC);
+    bind_str(st, 14, ev->request_id);
     ret = run(s->wdb, st, "save the event", &it->err);
     if (ret != HR_OK)
         goto out;
@@ -1096,6 +1137,7 @@ static int complete(item *batch)
             it->ev->transition = it->status == HR_OK ? it->transition : HR_TRANSITION_NONE;
             if (it->ev->has_package)
                 it->ev->package.duplicate = it->status == HR_OK && it->duplicate;
+            it->ev->repeat = it->status == HR_OK && it->repeat;
             due |= it->status == HR_OK && it->ndeliveries > 0;
         }
         if (it->type == ITEM_RESET && it->status == HR_OK) {

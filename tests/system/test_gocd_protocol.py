@@ -177,3 +177,38 @@ def test_server_info_is_kept(herald):
     assert status == 200 and data["server_info"] == info
     status, answer = herald.request("POST", "/gocd/server-info", b"[1]")
     assert status == 400
+
+
+def _stage_body():
+    path = __import__("pathlib").Path(__file__).parent.parent / "payloads" / "gocd"
+    return (path / "stage-status_v4_completed_failed.json").read_text()
+
+
+def _post_with_id(herald, body, request_id):
+    headers = {"Content-Type": "application/json", "X-Go-Extension-Version": "4.0",
+               "X-Herald-Request-Id": request_id}
+    status, data = herald.request("POST", "/gocd/notification/stage-status", body, headers)
+    return status, json.loads(data)
+
+
+@pytest.mark.valgrind
+def test_a_repeated_request_id_is_stored_once(herald):
+    # The bridge sends X-Herald-Request-Id, and the same id again when it
+    # replays a notification whose answer it lost: herald keeps one event.
+    body = _stage_body()
+    rid = "0b5e8f4c-6f0e-4a53-9a3e-0d4f3f1d2c11"
+    assert _post_with_id(herald, body, rid) == (200, {"status": "success"})
+    assert _post_with_id(herald, body, rid) == (200, {"status": "success"})
+    assert len(herald.events()) == 1
+    assert "stage-status request " + rid + " was stored before as event 1" in herald.log_text()
+    # Another id is another event (a GoCD retry of its own is a new request).
+    assert _post_with_id(herald, body, "another-request")[0] == 200
+    assert len(herald.events()) == 2
+
+
+def test_a_bad_request_id_is_refused(herald):
+    status, answer = _post_with_id(herald, _stage_body(), "not a valid id!")
+    assert (status, answer) == (200, {"status": "failure", "messages": [
+        'X-Herald-Request-Id: expected 1 to 128 letters, digits, "-", "_", "." or ":", '
+        "such as a UUID"]})
+    assert herald.events() == []

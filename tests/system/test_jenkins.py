@@ -421,6 +421,43 @@ def test_tcp_and_udp(herald_factory, tmp_path):
     assert len(jenkins_events(h)) == 2
 
 
+def test_tcp_senders_do_not_wait_for_each_other(herald_factory, tmp_path):
+    tcp, udp = free_port(), free_port()
+    cfg = config(tmp_path, f"jenkins:\n  tcp: 127.0.0.1:{tcp}\n  udp: 127.0.0.1:{udp}\n")
+    h = herald_factory(["--config", str(cfg)])
+    # A sender that sends half its body and waits: the others go ahead.
+    body = payload("notification_started.json").encode()
+    slow = socket.create_connection(("127.0.0.1", tcp))
+    slow.sendall(body[:20])
+    with socket.create_connection(("127.0.0.1", tcp)) as s:
+        s.sendall(payload("notification_completed.json").encode())
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(payload("notification_queued.json").encode(), ("127.0.0.1", udp))
+    got = wait_events(h, 2)
+    assert sorted(e["build"]["phase"] for e in got) == ["completed", "queued"]
+    # The slow one finishes and is taken too.
+    slow.sendall(body[20:])
+    slow.close()
+    got = wait_events(h, 3)
+    assert got[0]["build"]["phase"] == "started"
+
+
+def test_tcp_sender_that_never_finishes_is_dropped(herald_factory, tmp_path):
+    tcp = free_port()
+    cfg = config(tmp_path, f"jenkins:\n  tcp: 127.0.0.1:{tcp}\n")
+    h = herald_factory(["--config", str(cfg)])
+    stuck = socket.create_connection(("127.0.0.1", tcp))
+    stuck.sendall(b'{"name":"stuck"')
+    # herald gives a sender 5 s for its whole body, then closes it.
+    stuck.settimeout(15 * SLOW)
+    assert stuck.recv(1) == b""
+    stuck.close()
+    m = metrics(h)
+    assert metric(m, "herald_http_requests_total", endpoint="jenkins_tcp", status="408") == 1
+    assert "did not finish its body within 5000 ms" in h.log_text()
+    assert jenkins_events(h) == []
+
+
 # ---- herald notify -----------------------------------------------------------
 
 def test_ci_notify(herald):
@@ -694,3 +731,18 @@ def test_tokens(herald_factory, tmp_path):
     assert token not in h.log_text()
     for e in h.all_events():
         assert token not in h.get_json(f"/api/v1/events/{e['id']}")[1]["raw"]
+
+
+def test_a_repeated_request_id_is_one_build(herald):
+    # herald notify names each run with X-Herald-Request-Id and sends the
+    # same id when it retries: a retry after a lost answer is not a second
+    # build (nor a second "still failing").
+    body = {"ci": "gitlab", "job": "g/p/test", "build": 5, "status": "FAILURE"}
+    hdrs = {"X-Herald-Request-Id": "b0c4d7e2-91aa-4a8e-8f6d-3c9e2d4b5a60"}
+    first = send(herald, "/ci/notify", body, headers=hdrs)
+    again = send(herald, "/ci/notify", body, headers=hdrs)
+    assert first == again == (200, {"id": 1, "transition": "failed"})
+    assert len(herald.events(source="gitlab")) == 1
+    status, answer = send(herald, "/ci/notify", body, headers={"X-Herald-Request-Id": "a b"})
+    assert status == 400
+    assert answer["error"].startswith("X-Herald-Request-Id: expected 1 to 128 letters")

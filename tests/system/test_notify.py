@@ -5,6 +5,7 @@ Every client runs with a clean environment (PATH and what the test sets),
 so the CI running these tests cannot leak its own variables in.
 """
 import json
+import re
 import os
 import socket
 import subprocess
@@ -380,6 +381,20 @@ def test_notify_retries(script, status):
     assert r.stdout == "herald stored event 9\n"
     assert len(s.requests) == 2
     assert f"attempt 1: HTTP {status}: busy; trying again in" in r.stderr
+
+
+def test_notify_retries_carry_one_request_id(script):
+    # A retry after a lost answer must not store the build twice: every
+    # attempt names the same request, and each run of notify a new one.
+    s = script((503, {}, "busy"), (200, {}, '{"id": 9, "transition": null}'),
+               (200, {}, '{"id": 10, "transition": null}'))
+    assert client("notify", "--url", s.url, "--status", "success", "--job", "j").returncode == 0
+    assert client("notify", "--url", s.url, "--status", "success", "--job", "j").returncode == 0
+    ids = [headers["X-Herald-Request-Id"] for _, headers, _, _ in s.requests]
+    assert len(ids) == 3
+    assert ids[0] == ids[1] != ids[2]
+    for i in ids:
+        assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", i)
 
 
 @pytest.mark.parametrize("status", [400, 404, 409, 413, 301])

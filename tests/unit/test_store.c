@@ -951,7 +951,7 @@ Test(store, schema_and_pragmas)
     sqlite3_finalize(q);
     cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
     cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
-    cr_assert_eq(sqlite3_column_int(q, 0), 3); /* the schema version */
+    cr_assert_eq(sqlite3_column_int(q, 0), 4); /* the schema version */
     sqlite3_finalize(q);
 
     /* Every API filter walks an index newest first, without a sort. */
@@ -1512,4 +1512,35 @@ Test(store, revisions_latest_since_and_duplicates)
     cr_expect_eq(json_integer_value(json_object_get(json_array_get(got, 0), "revisions")), 2);
     cr_expect_str_eq(json_string_value(json_object_get(json_array_get(got, 0), "latest")), "2.0");
     json_decref(got);
+}
+
+Test(store, a_repeated_request_id_is_stored_once)
+{
+    hr_event *a = stage_ev("p", "s", "1", "Failed", "Failed");
+    hr_event *b = stage_ev("p", "s", "1", "Failed", "Failed");
+    hr_event *c = stage_ev("p", "s", "2", "Failed", "Failed");
+    int64_t next;
+
+    st = open_store();
+    a->request_id = hr_strdup("7d1c0f3e-5b0a-4c51-9d55-2f7b2e3f9a10");
+    b->request_id = hr_strdup("7d1c0f3e-5b0a-4c51-9d55-2f7b2e3f9a10");
+    c->request_id = hr_strdup("another");
+    put_ok(st, a);
+    cr_expect_not(a->repeat);
+    cr_expect_eq(a->transition, HR_TRANSITION_FAILED);
+    /* The repeat is the first event: its id and its transition, not a
+     * second "still failing". */
+    put_ok(st, b);
+    cr_expect(b->repeat);
+    cr_expect_eq(b->id, a->id);
+    cr_expect_eq(b->transition, HR_TRANSITION_FAILED);
+    put_ok(st, c);
+    cr_expect_not(c->repeat);
+    cr_expect_eq(c->transition, HR_TRANSITION_STILL_FAILING);
+    json_t *page = list(st, (hr_event_query){.pipeline = "p", .limit = 10}, &next);
+    cr_expect_eq(json_array_size(page), 2);
+    json_decref(page);
+    hr_event_free(a);
+    hr_event_free(b);
+    hr_event_free(c);
 }

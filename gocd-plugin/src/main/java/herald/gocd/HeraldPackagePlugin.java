@@ -18,7 +18,9 @@ import java.util.List;
  * GoCD's package-repository extension, relayed to herald: handle() POSTs every request to
  * herald's /gocd/package-repository/&lt;request-name&gt; (through the same HeraldClient, URL
  * and token as the notification extension) and gives GoCD herald's status and body
- * unchanged. herald's 404 becomes UnhandledRequestTypeException.
+ * unchanged, but for a poll herald cannot answer with a revision (its sentence becomes an
+ * exception's message, which GoCD shows best). herald's 404 for a request it does not know
+ * becomes UnhandledRequestTypeException.
  *
  * It lives in the same jar, and so the same GoCD plugin (herald.notifier), as HeraldPlugin:
  * GoCD's activator registers every @Extension class of a jar, one service per extension
@@ -43,6 +45,8 @@ public class HeraldPackagePlugin implements GoPlugin {
     static final String PACKAGE_CONFIGURATION = "package-configuration";
     static final String CHECK_REPOSITORY_CONNECTION = "check-repository-connection";
     static final String CHECK_PACKAGE_CONNECTION = "check-package-connection";
+    static final String LATEST_REVISION = "latest-revision";
+    static final String LATEST_REVISION_SINCE = "latest-revision-since";
 
     /**
      * What herald answers to repository-configuration and package-configuration (its keys
@@ -99,6 +103,16 @@ public class HeraldPackagePlugin implements GoPlugin {
         } catch (IOException e) {
             return trouble(name, "herald at " + url + " is unreachable: " + HeraldClient.reason(e));
         }
+        // herald answers a poll it cannot answer with a revision (no revision published yet, a
+        // configuration it cannot read) with a sentence and a 4xx. GoCD would show that only
+        // behind "The plugin sent a response that could not be understood by Go", so it goes to
+        // GoCD as an exception's message, which GoCD shows as it is. A 404 with a JSON error is
+        // herald not knowing the request at all (an older herald).
+        boolean poll = name.equals(LATEST_REVISION) || name.equals(LATEST_REVISION_SINCE);
+        boolean jsonError = a.body() != null && a.body().startsWith("{\"error\"");
+        if (poll && a.status() >= 400 && a.status() < 500 && a.status() != 401 && a.status() != 403
+                && !(a.status() == 404 && jsonError))
+            throw new HeraldUnavailableException("herald at " + url + ": " + Json.clip(a.body(), 500));
         if (a.status() == 404 && !isConfiguration(name))
             throw new UnhandledRequestTypeException(name);
         if (a.status() >= 500 || a.status() == 401 || a.status() == 403 || (a.status() != 200 && isConfiguration(name)))

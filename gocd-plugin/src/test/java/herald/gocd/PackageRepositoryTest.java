@@ -152,6 +152,32 @@ public class PackageRepositoryTest {
     }
 
     @Test
+    public void aPollHeraldCannotAnswerShowsHeraldsSentence() throws Exception {
+        HeraldPackagePlugin p = plugin(herald.url());
+        String why = "herald has no revision of package builds/app yet: publish one with POST "
+                + "/api/v1/packages/builds/app/revisions";
+        herald.answer(r -> new FakeHerald.Reply(404, why));
+        for (String name : List.of("latest-revision", "latest-revision-since")) {
+            try {
+                p.handle(packageRequest(name, BOTH));
+                fail("expected HeraldUnavailableException for " + name);
+            } catch (HeraldUnavailableException e) {
+                assertEquals("herald at " + herald.url() + ": " + why, e.getMessage());
+            }
+        }
+        herald.answer(r -> new FakeHerald.Reply(400, "herald cannot answer latest-revision: bad"));
+        try {
+            p.handle(packageRequest("latest-revision", BOTH));
+            fail("expected HeraldUnavailableException for a 400");
+        } catch (HeraldUnavailableException e) {
+            assertEquals("herald at " + herald.url() + ": herald cannot answer latest-revision: bad",
+                    e.getMessage());
+        }
+        assertEquals(3, herald.requests().size());
+        assertTrue(filesWritten().isEmpty());
+    }
+
+    @Test
     public void settingsRequestsAndBadNamesAreRefusedWithoutAskingHerald() throws Exception {
         herald.answer(r -> new FakeHerald.Reply(200, "{\"webhook_url\":{\"required\":true}}"));
         HeraldPackagePlugin p = plugin(herald.url());
