@@ -16,6 +16,9 @@
 #                     a new revision per request (bench/publish.lua)
 #   job-status-small  the Job Status path with only five variables
 #   ci-notify         `herald notify`, POST /ci/notify
+# /nginx, /mhd, /SQLite: herald's req/s over the nginx null server's, the
+# libmicrohttpd null server's and raw SQLite's rows/s; CPU us: herald's CPU
+# time (user + system, all threads) per request answered, in microseconds.
 # Each run's full output goes to LOG (default build-bench/ingest-all.log).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,12 +56,12 @@ echo
 awk -F'\t' '
   function r(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "n/a" }
   BEGIN {
-    printf "%-17s %6s %5s %9s %8s %8s %9s %9s %9s  %s\n", "endpoint", "bytes", "conns",
-      "req/s", "p50 ms", "p99 ms", "/nginx", "/mhd", "/SQLite", "herald answered (status=count)"
+    printf "%-17s %6s %5s %9s %8s %8s %7s %7s %8s %8s  %s\n", "endpoint", "bytes", "conns",
+      "req/s", "p50 ms", "p99 ms", "/nginx", "/mhd", "/SQLite", "CPU us", "herald answered (status=count)"
   }
   {
-    printf "%-17s %6d %5d %9.0f %8.2f %8.2f %9s %9s %9s  %s", $1, $3, $4, $5, $6, $7,
-      r($5, $8), r($5, $9), r($5, $10), $14
+    printf "%-17s %6d %5d %9.0f %8.2f %8.2f %7s %7s %8s %8d  %s", $1, $3, $4, $5, $6, $7,
+      r($5, $8), r($5, $9), r($5, $10), $17, $14
     if ($12 + $13 > 0) printf " (wrk: %d socket errors, %d non-2xx)", $12, $13
     printf "\n"
   }' "$results"

@@ -99,7 +99,14 @@ hp=$(free_port)
 "$bdir/herald" serve --listen "127.0.0.1:$hp" --data "$work/herald" --threads "$THREADS" \
   --log-level warn & pids+=($!)
 wait_port "$hp"
+h_pid=${pids[-1]}
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # user + system, all threads
+t0=$(cpu_ticks "$h_pid")
 read -r h_rps h_p50 h_p99 h_reqs h_errs h_non200 <<<"$(load "$hp")"
+t1=$(cpu_ticks "$h_pid")
+# herald's CPU time (user + system, every thread) per request answered, in µs.
+h_cpu=$(awk -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="${h_reqs:-0}" \
+  'BEGIN { if (n > 0) printf "%.0f", d / hz / n * 1e6; else print 0 }')
 metrics=$(curl -s "http://127.0.0.1:$hp/metrics")
 accepted=$(sed -n "s/^herald_events_total{kind=\"$kind\",outcome=\"accepted\"} //p" <<<"$metrics")
 commits=$(sed -n 's/^herald_store_commit_batch_size_count //p' <<<"$metrics")
@@ -124,10 +131,10 @@ echo "herald / libmicrohttpd null server: $(ratio "$h_rps" "$m_rps")"
 echo "herald / raw SQLite inserts:        $(ratio "$h_rps" "$s_rps")"
 echo "herald answered $h_reqs requests ($h_errs socket errors, $h_non200 non-200); $accepted events stored in $commits commits (mean batch $(ratio "${accepted:-0}" "${commits:-0}"))"
 if [ "$ENDPOINT" != "$default_endpoint" ]; then
-  echo "herald's answers by status: ${statuses:-none}"
+  echo "herald's answers by status: ${statuses:-none}; herald's CPU (user + system) per request: $h_cpu µs"
 fi
 if [ -n "${RESULT_FILE:-}" ]; then
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
     "$NAME" "$ENDPOINT" "$bytes" "$CONNS" "$h_rps" "$h_p50" "$h_p99" "$n_rps" "$m_rps" "$s_rps" \
-    "$h_reqs" "$h_errs" "$h_non200" "${statuses:-none}" "${accepted:-0}" "${commits:-0}" >>"$RESULT_FILE"
+    "$h_reqs" "$h_errs" "$h_non200" "${statuses:-none}" "${accepted:-0}" "${commits:-0}" "$h_cpu" >>"$RESULT_FILE"
 fi

@@ -93,8 +93,8 @@ static void answer_all(const hr_pkgrepo_request *r)
         rev.revision = r->previous_revision ? r->previous_revision : "1.0";
         rev.timestamp = 0;
         rev.data = r->previous_data;
-        check_json(hr_pkgrepo_check_package(r->repository, r->package, NULL));
-        check_json(hr_pkgrepo_check_package(r->repository, r->package, &rev));
+        check_json(hr_pkgrepo_check_package(r->repository, r->package, NULL, 0));
+        check_json(hr_pkgrepo_check_package(r->repository, r->package, &rev, 2));
         hr_pkgrepo_latest_answer(NULL, r->repository, r->package, &a);
         check_answer(&a);
         hr_pkgrepo_latest_answer(&rev, r->repository, r->package, &a);

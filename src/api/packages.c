@@ -266,6 +266,25 @@ static void rev_clear(hr_package_rev *r)
     json_decref(r->data);
 }
 
+/* How many revisions herald holds of repository/package. */
+static size_t count_revisions(hr_api *api, const char *repo, const char *pkg)
+{
+    json_t *list = NULL, *item;
+    size_t i, n = 0;
+    hr_error err;
+
+    if (hr_store_list_packages(api->store, repo, &list, &err) != HR_OK)
+        return 0;
+    json_array_foreach(list, i, item)
+    {
+        const char *name = json_string_value(json_object_get(item, "package"));
+        if (name != NULL && strcmp(name, pkg) == 0)
+            n = (size_t)json_integer_value(json_object_get(item, "revisions"));
+    }
+    json_decref(list);
+    return n;
+}
+
 /* The number of packages herald knows in a repository: those with
  * revisions plus those the configuration declares. */
 static int count_packages(hr_api *api, const char *repo, size_t *n, hr_error *err)
@@ -371,8 +390,10 @@ void hr_api_gocd_package_repository(hr_http_req *req, void *ctx)
         if (found != NULL)
             rev_from_json(found, &latest);
         if (r.kind == HR_PKGREPO_CHECK_PACKAGE) {
-            hr_http_reply_json(req, 200, hr_pkgrepo_check_package(r.repository, r.package,
-                                                                  found ? &latest : NULL));
+            hr_http_reply_json(
+                req, 200,
+                hr_pkgrepo_check_package(r.repository, r.package, found ? &latest : NULL,
+                                         found ? count_revisions(api, r.repository, r.package) : 0));
         } else {
             if (r.kind == HR_PKGREPO_LATEST_REVISION)
                 hr_pkgrepo_latest_answer(found ? &latest : NULL, r.repository, r.package, &a);

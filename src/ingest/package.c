@@ -711,7 +711,7 @@ const char *hr_pkgrepo_no_revision(const char *repository, const char *package, 
 }
 
 json_t *hr_pkgrepo_check_package(const char *repository, const char *package,
-                                 const hr_package_rev *latest)
+                                 const hr_package_rev *latest, size_t nrevisions)
 {
     char buf[1024], ts[HR_TIME_STR_MAX];
 
@@ -722,11 +722,15 @@ json_t *hr_pkgrepo_check_package(const char *repository, const char *package,
           buf);
     /* A revision read back from elsewhere may have lost its time. */
     if (latest->timestamp == HR_TIME_NONE)
-        return hr_pkgrepo_check_answer(true, "herald has package %s/%s; latest revision %s",
-                                       repository, package, buf);
-    return hr_pkgrepo_check_answer(true, "herald has package %s/%s; latest revision %s of %s",
-                                   repository, package, buf,
-                                   hr_time_format(latest->timestamp, ts, sizeof(ts)));
+        return hr_pkgrepo_check_answer(true,
+                                       "herald has package %s/%s with %zu revision%s; latest "
+                                       "revision %s",
+                                       repository, package, nrevisions, nrevisions == 1 ? "" : "s",
+                                       buf);
+    return hr_pkgrepo_check_answer(
+        true, "herald has package %s/%s with %zu revision%s; latest revision %s of %s", repository,
+        package, nrevisions, nrevisions == 1 ? "" : "s", buf,
+        hr_time_format(latest->timestamp, ts, sizeof(ts)));
 }
 
 void hr_pkgrepo_answer_clear(hr_pkgrepo_answer *a)

@@ -203,13 +203,14 @@ json_t *hr_pkgrepo_check_repository(const char *repository, size_t npackages);
 
 /*
  * check-package-connection, once the caller has looked up the package's
- * latest revision (NULL when it has none): success 'herald has package
- * ci/app; latest revision "1.2.3" of 2011-07-14T19:43:37.100Z' (without " of ..."
- * when latest->timestamp is HR_TIME_NONE), or failure
- * with hr_pkgrepo_no_revision's sentence. New.
+ * latest revision (NULL when it has none) and counted its revisions:
+ * success 'herald has package ci/app with 3 revisions; latest revision
+ * "1.2.3" of 2011-07-14T19:43:37.100Z' (without " of ..." when
+ * latest->timestamp is HR_TIME_NONE), or failure with
+ * hr_pkgrepo_no_revision's sentence. New.
  */
 json_t *hr_pkgrepo_check_package(const char *repository, const char *package,
-                                 const hr_package_rev *latest);
+                                 const hr_package_rev *latest, size_t nrevisions);
 
 /* 'herald has no revision of package ci/app yet: publish one with POST
  * /api/v1/packages/ci/app/revisions', into buf (returned). */

@@ -1667,20 +1667,30 @@ static bool item_listen(parser *p, const char *path, const scalar *item)
         ok = ok && is_host_name(item->s, hlen);
     if (!ok)
         report(&p->out, &item->mark, path,
-               "expected HOST:PORT, such as 127.0.0.1:8191, with a port from 1 to 65535; got %s",
+               "expected HOST:PORT (such as 127.0.0.1:8191) or a port (loopback), the port "
+               "from 1 to 65535; got %s",
                quote(item->s, item->len, brief, sizeof(brief)));
     return ok;
 }
 
+/* A listener's address; a bare port means loopback ("8191" is
+ * "127.0.0.1:8191"), since these listeners take no token. */
 static void read_listen(parser *p, const char *path, char **out)
 {
+    uint64_t port;
     scalar v;
     if (!read_scalar(p, path, "HOST:PORT", false, &v) || v.s == NULL)
         return;
-    if (item_listen(p, path, &v))
-        *out = v.s;
-    else
+    if (parse_uint(v.s, v.len, 65535, &port) && port > 0) {
+        size_t n = sizeof("127.0.0.1:") + v.len;
+        *out = hr_malloc(n);
+        snprintf(*out, n, "127.0.0.1:%s", v.s);
         free(v.s);
+    } else if (item_listen(p, path, &v)) {
+        *out = v.s;
+    } else {
+        free(v.s);
+    }
 }
 
 /* A secret string (a token): never quoted in messages. Empty is refused,

@@ -236,7 +236,8 @@ def test_publish_poll_republish_and_kill9(herald_factory):
 
     assert pkgrepo_json(h, "check-package-connection", config("ci", "app")) == (200, {
         "status": "success", "messages": [
-            'herald has package ci/app; latest revision "1.0.3" of 2026-01-03T08:00:00.003Z']})
+            'herald has package ci/app with 3 revisions; latest revision "1.0.3" of '
+            '2026-01-03T08:00:00.003Z']})
     assert pkgrepo_json(h, "check-repository-connection", config("ci")) == (200, {
         "status": "success", "messages": ['herald has 1 package in repository "ci"']})
 

@@ -904,16 +904,16 @@ Test(answers, check_connection)
     expect_dump(hr_pkgrepo_check_repository("ci", 2),
                 "{\"status\":\"success\",\"messages\":[\"herald has 2 packages in repository "
                 "\\\"ci\\\"\"]}");
-    expect_dump(hr_pkgrepo_check_package("ci", "app", NULL),
+    expect_dump(hr_pkgrepo_check_package("ci", "app", NULL, 0),
                 "{\"status\":\"failure\",\"messages\":[\"herald has no revision of package "
                 "ci/app yet: publish one with POST /api/v1/packages/ci/app/revisions\"]}");
-    expect_dump(hr_pkgrepo_check_package("ci", "app", &rev),
-                "{\"status\":\"success\",\"messages\":[\"herald has package ci/app; latest "
-                "revision \\\"3\\\" of 2011-07-14T19:43:37.100Z\"]}");
+    expect_dump(hr_pkgrepo_check_package("ci", "app", &rev, 3),
+                "{\"status\":\"success\",\"messages\":[\"herald has package ci/app with 3 "
+                "revisions; latest revision \\\"3\\\" of 2011-07-14T19:43:37.100Z\"]}");
     rev.timestamp = HR_TIME_NONE;
-    expect_dump(hr_pkgrepo_check_package("ci", "app", &rev),
-                "{\"status\":\"success\",\"messages\":[\"herald has package ci/app; latest "
-                "revision \\\"3\\\"\"]}");
+    expect_dump(hr_pkgrepo_check_package("ci", "app", &rev, 1),
+                "{\"status\":\"success\",\"messages\":[\"herald has package ci/app with 1 "
+                "revision; latest revision \\\"3\\\"\"]}");
 }
 
 Test(answers, latest_revision)

@@ -485,6 +485,14 @@ Test(parse, jenkins_section)
     hr_config_free(c);
 }
 
+Test(parse, jenkins_bare_port_is_loopback)
+{
+    hr_config *c = parse_ok("jenkins:\n  tcp: 8191\n  udp: \"8192\"\n");
+    cr_expect_str_eq(c->jenkins.tcp, "127.0.0.1:8191");
+    cr_expect_str_eq(c->jenkins.udp, "127.0.0.1:8192");
+    hr_config_free(c);
+}
+
 Test(parse, jenkins_defaults)
 {
     hr_config *c = parse_ok("jenkins: {}\n");
@@ -539,10 +547,10 @@ Test(errors, jenkins_and_packages)
                   "  repositories:\n"
                   "    - name: \"..\"\n"
                   "    - token: x\n",
-                  "herald.yaml:2:8: jenkins.tcp: expected HOST:PORT, such as 127.0.0.1:8191, with a "
-                  "port from 1 to 65535; got \"localhost\"",
-                  "herald.yaml:3:8: jenkins.udp: expected HOST:PORT, such as 127.0.0.1:8191, with a "
-                  "port from 1 to 65535; got \"127.0.0.1:70000\"",
+                  "herald.yaml:2:8: jenkins.tcp: expected HOST:PORT (such as 127.0.0.1:8191) or a "
+                  "port (loopback), the port from 1 to 65535; got \"localhost\"",
+                  "herald.yaml:3:8: jenkins.udp: expected HOST:PORT (such as 127.0.0.1:8191) or a "
+                  "port (loopback), the port from 1 to 65535; got \"127.0.0.1:70000\"",
                   "herald.yaml:4:10: jenkins.token: expected a token of 1 to 1024 bytes",
                   "herald.yaml:7:13: packages.repositories[0].name: \".\" and \"..\" are not names",
                   "herald.yaml:8:7: packages.repositories[1]: missing required key \"name\"");
