@@ -16,6 +16,7 @@ test:
 
 bench:
 	@bench/run.sh
+	@bench/ingest-all.sh
 	@bench/delivery.sh
 
 # The GoCD bridge plugin jar (gocd-plugin/build/herald-gocd-plugin.jar).
