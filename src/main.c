@@ -5,8 +5,10 @@
 #include "api/api.h"
 #include "api/app.h"
 #include "cli/cli.h"
+#include "cli/http.h"
 #include "core/json.h"
 #include "core/timefmt.h"
+#include "ingest/redact.h"
 #include "route/config.h"
 #include "core/log.h"
 #include "http/server.h"
@@ -34,9 +36,11 @@ static const char *const usage_parts[] = {
     "\n"
     "SYNOPSIS\n"
     "    herald serve [--listen ADDR:PORT] [--data DIR] [--config FILE]\n"
-    "                 [--gocd-token-file FILE] [--threads N] [--log-level LEVEL]\n"
+    "                 [--gocd-token-file FILE] [--api-token-file FILE]\n"
+    "                 [--threads N] [--log-level LEVEL]\n"
     "    herald check-config FILE\n"
-    "    herald replay [--url URL] (--delivery ID | --target NAME | --dead |\n"
+    "    herald replay [--url URL] [--token T | --token-file FILE]\n"
+    "                  (--delivery ID | --target NAME | --dead |\n"
     "                  --since TIME [--until TIME])...\n"
     "    herald notify --url URL --status STATUS [--job NAME] [--build N]\n"
     "                  [--body TEXT | --body-file FILE] [--env GLOB]... [OPTION]...\n"
@@ -75,17 +79,19 @@ static const char *const usage_parts[] = {
     "            letters only (--dead), or those created in a time range\n"
     "            (--since, --until: 2026-11-22T10:00:00.000Z). Conditions\n"
     "            combine. --url is herald's address (default\n"
-    "            http://" DEFAULT_LISTEN ").\n"
+    "            http://" DEFAULT_LISTEN "). --token T sends herald's API\n"
+    "            token as \"Authorization: Bearer T\"; --token-file FILE reads\n"
+    "            it from FILE's first line; without either, HERALD_API_TOKEN\n"
+    "            is used when set. The token is never printed.\n"
     "    notify  Tell a running herald a build's status, from any CI (see\n"
     "            NOTIFY AND PUBLISH).\n"
     "    publish Give a running herald a package revision for GoCD to poll.\n"
-    "\n"
+    "\n",
     "OPTIONS\n"
     "    -l, --listen ADDR:PORT\n"
     "           Address to serve HTTP on (default " DEFAULT_LISTEN "). Use\n"
-    "           [::1]:PORT for IPv6 and port 0 for any free port. Only the\n"
-    "           /gocd/ endpoints take a token (--gocd-token-file): keep herald\n"
-    "           on loopback or a private network.\n"
+    "           [::1]:PORT for IPv6 and port 0 for any free port. Beyond\n"
+    "           loopback, set --api-token-file (see ACCESS).\n"
     "    -d, --data DIR\n"
     "           Folder for the database DIR/herald.db, created if missing\n"
     "           (default " DEFAULT_DATA ").\n"
@@ -99,6 +105,11 @@ static const char *const usage_parts[] = {
     "           \"Authorization: Bearer TOKEN\" (the GoCD bridge plugin sends it).\n"
     "           Without it, HERALD_GOCD_TOKEN is used when set; otherwise the\n"
     "           /gocd/ endpoints are open.\n"
+    "    -A, --api-token-file FILE\n"
+    "           A file holding herald's API token, which the /api/v1/ endpoints\n"
+    "           then demand (see ACCESS). Without it, HERALD_API_TOKEN is used\n"
+    "           when set; otherwise they are open. Trailing newlines and spaces\n"
+    "           in FILE are ignored.\n"
     "    -t, --threads N\n"
     "           HTTP worker threads (default 2; 1 to 64).\n"
     "    -L, --log-level LEVEL\n"
@@ -145,6 +156,25 @@ static const char *const usage_parts[] = {
     "    The Notification plugin's TCP and UDP protocols are served on the\n"
     "    addresses jenkins.tcp and jenkins.udp of the config, when set.\n"
     "\n",
+    "ACCESS\n"
+    "    herald listens on loopback by default. Before it listens beyond,\n"
+    "    give it an API token (--api-token-file or HERALD_API_TOKEN): every\n"
+    "    /api/v1/ endpoint, reads and POSTs alike, then answers 401 unless\n"
+    "    the request carries the token as \"Authorization: Bearer TOKEN\", as\n"
+    "    Basic auth's password (any user), or as ?token=TOKEN. One exception:\n"
+    "    POST /api/v1/packages/R/P/revisions keeps the package's publish\n"
+    "    token from the config (or none), so a build publishes without the\n"
+    "    API token; GET of the same path needs it.\n"
+    "\n"
+    "    The /gocd/ endpoints take the GoCD token (--gocd-token-file), and\n"
+    "    /jenkins/ and /ci/notify the config's jenkins.token.\n"
+    "\n"
+    "    GET /healthz and GET /metrics stay open: the metrics are counts, with\n"
+    "    no event content and no secret, and a scraper need not be given the\n"
+    "    API token, which also replays deliveries.\n"
+    "\n"
+    "    Tokens are compared in constant time and never logged or printed.\n"
+    "\n"
     "NOTIFY AND PUBLISH\n"
     "    Both POST one JSON body to herald at --url (its base URL, such as\n"
     "    http://herald:8190) and send it again, waiting longer each time (from\n"
@@ -222,11 +252,12 @@ static const char *const usage_parts[] = {
     "EXAMPLES\n"
     "    herald serve --data /var/lib/herald --config /etc/herald.yaml\n"
     "    herald check-config /etc/herald.yaml\n"
-    "    herald replay --target team-chat --dead\n"
+    "    herald replay --target team-chat --dead --token-file /etc/herald/api-token\n"
     "    herald notify --url http://herald:8190 --status \"$STATUS\" --env 'GIT_*'\n"
     "    herald publish --url http://herald:8190 --repository ci --package app \\\n"
     "        --revision 1.4.2 --data VERSION=1.4.2\n"
-    "    curl -s localhost:8190/api/v1/events?pipeline=build&limit=5\n"
+    "    curl -s -H \"Authorization: Bearer $TOKEN\" \\\n"
+    "        'localhost:8190/api/v1/events?pipeline=build&limit=5'\n"
     "\n",
     "SEE ALSO\n"
     "    README.md, docs/gocd.md, docs/jenkins.md, docs/events.md,\n"
@@ -239,7 +270,7 @@ static void print_usage(FILE *f)
         fputs(usage_parts[i], f);
 }
 typedef struct serve_options {
-    const char *listen, *data, *config, *gocd_token_file;
+    const char *listen, *data, *config, *gocd_token_file, *api_token_file;
     unsigned threads;
 } serve_options;
 
@@ -251,48 +282,65 @@ static int usage_error(const char *fmt, const char *arg)
     return 2;
 }
 
-/* The GoCD token: from the file when one is named, else from
- * HERALD_GOCD_TOKEN, else none. *out is new (NULL for none). */
-static int read_token(const char *path, char **out)
+/* A token the daemon demands (what names it in messages, such as "GoCD
+ * token"): from the file when one is named (trailing newlines and spaces
+ * dropped), else from the environment variable env, else none. *out is new
+ * (NULL for none). Messages name the file, never what it holds. */
+static int read_token(const char *path, const char *env, const char *what, char **out)
 {
     char buf[1024];
     size_t n;
-    const char *env = getenv("HERALD_GOCD_TOKEN");
+    const char *value = getenv(env);
     *out = NULL;
     if (path == NULL) {
-        if (env != NULL && env[0] != '\0')
-            *out = hr_strdup(env);
+        if (value != NULL && value[0] != '\0')
+            *out = hr_strdup(value);
         return 0;
     }
     FILE *f = fopen(path, "r");
     if (f == NULL) {
-        hr_log_error("main", "cannot read the GoCD token file %s: %s", path, strerror(errno));
+        hr_log_error("main", "cannot read the %s file %s: %s", what, path, strerror(errno));
         return 1;
     }
     n = fread(buf, 1, sizeof(buf) - 1, f);
+    /* A longer token would be cut short, and no client would send the
+     * shortened one: refuse it. */
+    int longer = n == sizeof(buf) - 1 && fgetc(f) != EOF;
     fclose(f);
+    if (longer) {
+        hr_log_error("main", "the %s file %s holds more than %zu bytes", what, path,
+                     sizeof(buf) - 1);
+        return 1;
+    }
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
         n--;
     buf[n] = '\0';
     if (n == 0 || strlen(buf) != n) {
-        hr_log_error("main", "the GoCD token file %s holds no token", path);
+        hr_log_error("main", "the %s file %s holds no token", what, path);
         return 1;
     }
     *out = hr_strndup(buf, n);
     return 0;
 }
 
+/* Whether a --listen address is on loopback only. */
+static int on_loopback(const char *addr)
+{
+    return strncmp(addr, "127.", 4) == 0 || strncmp(addr, "[::1]:", 6) == 0 ||
+           strncmp(addr, "localhost:", 10) == 0;
+}
+
 static int serve(const serve_options *o)
 {
     hr_store_options so = {.dir = o->data};
     hr_http_options ho = {.listen = o->listen, .threads = o->threads};
-    hr_http_route routes[48];
+    hr_http_route routes[HR_API_MAX_ROUTES];
     hr_store *store = NULL;
     hr_http_server *http = NULL;
     hr_jenkins_listeners *listeners = NULL;
     const hr_config *config;
     hr_app *app = NULL;
-    char *token = NULL;
+    char *token = NULL, *api_token = NULL;
     hr_errlist errs = HR_ERRLIST_INIT;
     hr_api api = {.version = HERALD_VERSION};
     hr_error err;
@@ -309,9 +357,11 @@ static int serve(const serve_options *o)
     signal(SIGPIPE, SIG_IGN);
 
     pthread_mutex_init(&api.info_lock, NULL);
-    if (read_token(o->gocd_token_file, &token) != 0)
+    if (read_token(o->gocd_token_file, "HERALD_GOCD_TOKEN", "GoCD token", &token) != 0 ||
+        read_token(o->api_token_file, "HERALD_API_TOKEN", "API token", &api_token) != 0)
         goto out;
     api.gocd_token = token;
+    api.api_token = api_token;
     if (hr_store_open(&so, &store, &err) != HR_OK) {
         hr_log_error("main", "cannot open the store: %s", err.msg);
         goto out;
@@ -332,6 +382,13 @@ static int serve(const serve_options *o)
     }
     hr_log_info("main", "herald %s listening on http://%s (port %u), data in %s", HERALD_VERSION,
                 o->listen, (unsigned)hr_http_port(http), o->data);
+    if (api_token != NULL)
+        hr_log_info("main", "the /api/v1/ endpoints need the API token");
+    else if (!on_loopback(o->listen))
+        hr_log_warn("main",
+                    "listening on %s without an API token: anyone who reaches it can read "
+                    "events and deliveries and replay them (see --api-token-file)",
+                    o->listen);
     /* The Notification plugin's TCP and UDP listeners, from the config
      * herald started with (a reload does not rebind them). */
     hr_app_current(app, &config, NULL);
@@ -373,6 +430,7 @@ out:
     json_decref(api.server_info);
     pthread_mutex_destroy(&api.info_lock);
     free(token);
+    free(api_token);
     if (rc == 0)
         hr_log_info("main", "stopped cleanly");
     return rc;
@@ -385,6 +443,7 @@ static int cmd_serve(int argc, char **argv)
         {"data", required_argument, NULL, 'd'},
         {"config", required_argument, NULL, 'c'},
         {"gocd-token-file", required_argument, NULL, 'G'},
+        {"api-token-file", required_argument, NULL, 'A'},
         {"threads", required_argument, NULL, 't'},
         {"log-level", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
@@ -393,7 +452,7 @@ static int cmd_serve(int argc, char **argv)
     serve_options o = {.listen = DEFAULT_LISTEN, .data = DEFAULT_DATA, .threads = 2};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "l:d:c:G:t:L:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "l:d:c:G:A:t:L:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'l':
             o.listen = optarg;
@@ -406,6 +465,9 @@ static int cmd_serve(int argc, char **argv)
             break;
         case 'G':
             o.gocd_token_file = optarg;
+            break;
+        case 'A':
+            o.api_token_file = optarg;
             break;
         case 't': {
             char *end;
@@ -477,9 +539,13 @@ static int cmd_replay(int argc, char **argv)
         {"url", required_argument, NULL, 'u'},    {"delivery", required_argument, NULL, 'i'},
         {"target", required_argument, NULL, 'T'}, {"dead", no_argument, NULL, 'D'},
         {"since", required_argument, NULL, 's'},  {"until", required_argument, NULL, 'e'},
+        {"token", required_argument, NULL, 'k'},  {"token-file", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     const char *base = "http://" DEFAULT_LISTEN;
+    const char *token_flag = NULL, *token_file = NULL;
+    char *token = NULL, *auth = NULL;
+    struct curl_slist *headers = NULL;
     long long delivery = 0;
     json_t *body = json_object();
     char url[1024];
@@ -488,10 +554,16 @@ static int cmd_replay(int argc, char **argv)
     int64_t t;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "u:i:T:Ds:e:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "u:i:T:Ds:e:k:K:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'u':
             base = optarg;
+            break;
+        case 'k':
+            token_flag = optarg;
+            break;
+        case 'K':
+            token_file = optarg;
             break;
         case 'i': {
             char *end;
@@ -529,6 +601,17 @@ static int cmd_replay(int argc, char **argv)
         json_decref(body);
         return usage_error("%s", "replay needs --delivery, --target, --dead, --since or --until");
     }
+    /* herald's API token: --token, --token-file or HERALD_API_TOKEN. */
+    if (hr_cli_token("replay", token_flag, token_file, "HERALD_API_TOKEN", &token) != HR_OK) {
+        json_decref(body);
+        return 2;
+    }
+    if (token != NULL) {
+        size_t n = strlen(token) + sizeof("Authorization: Bearer ");
+        auth = hr_malloc(n);
+        snprintf(auth, n, "Authorization: Bearer %s", token);
+        headers = curl_slist_append(headers, auth);
+    }
     if (delivery > 0)
         snprintf(url, sizeof(url), "%s/api/v1/deliveries/%lld/retry", base, delivery);
     else
@@ -541,9 +624,14 @@ static int cmd_replay(int argc, char **argv)
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_answer);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &ans);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     CURLcode cc = curl_easy_perform(h);
     if (cc != CURLE_OK) {
-        fprintf(stderr, "herald: cannot reach herald at %s: %s\n", base, curl_easy_strerror(cc));
+        /* user:TOKEN@ in --url is Basic auth: never shown. */
+        char *shown = hr_redact_url_credentials(base);
+        fprintf(stderr, "herald: cannot reach herald at %s: %s\n", shown != NULL ? shown : base,
+                curl_easy_strerror(cc));
+        free(shown);
     } else {
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
         json_t *a = json_loads(ans.buf, 0, NULL);
@@ -551,12 +639,27 @@ static int cmd_replay(int argc, char **argv)
             printf("%lld deliveries will be sent again\n",
                    (long long)json_integer_value(json_object_get(a, "reset")));
             rc = 0;
+        } else if (status == 401) {
+            fprintf(stderr, "herald: replay refused (HTTP 401): %s\n", ans.buf);
+            fprintf(stderr, "herald: %s\n",
+                    token == NULL ? "herald needs its API token: give it with --token, "
+                                    "--token-file or HERALD_API_TOKEN"
+                                  : "the token given is not herald's API token");
         } else {
             fprintf(stderr, "herald: replay refused (HTTP %ld): %s\n", status, ans.buf);
         }
         json_decref(a);
     }
     curl_easy_cleanup(h);
+    curl_slist_free_all(headers);
+    if (auth != NULL) {
+        memset(auth, 0, strlen(auth));
+        free(auth);
+    }
+    if (token != NULL) {
+        memset(token, 0, strlen(token));
+        free(token);
+    }
     free(text);
     json_decref(body);
     return rc;

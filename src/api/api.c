@@ -391,41 +391,88 @@ static void get_server_info(hr_http_req *req, void *ctx)
     hr_http_reply_json(req, 200, json_pack("{s:o}", "server_info", info));
 }
 
+#define API_TOKEN_NAME "herald's API token (--api-token-file or HERALD_API_TOKEN)"
+
+/* Runs a route's own handler once the request has shown the API token;
+ * hr_api_check_token answers 401 otherwise (and lets everything through
+ * when herald has no API token). */
+static void guarded(hr_http_req *req, void *ctx)
+{
+    const hr_api__guard *g = ctx;
+    if (hr_api_check_token(req, g->api->api_token, NULL, API_TOKEN_NAME))
+        g->fn(req, g->api);
+}
+
+/* Who may call a route. */
+typedef enum route_access {
+    OPEN,      /* anyone: /healthz for supervisors, /metrics for scrapers */
+    OWN_TOKEN, /* the handler checks its own token: GoCD's, Jenkins', a package's */
+    API_TOKEN, /* herald's API token, checked by guarded() before the handler */
+} route_access;
+
+typedef struct route_decl {
+    const char *method, *path, *label;
+    hr_http_handler fn;
+    route_access access;
+} route_decl;
+
 size_t hr_api_routes(hr_api *api, hr_http_route *routes, size_t max)
 {
-    const hr_http_route all[] = {
-        {"POST", "/gocd/notification/*", "gocd_notification", hr_api_gocd_notification, api},
-        {"GET", "/healthz", "healthz", healthz, api},
-        {"GET", "/metrics", "metrics", metrics, api},
-        {"GET", "/api/v1/events", "api_events", list_events, api},
-        {"GET", "/api/v1/events/*", "api_event", get_event, api},
-        {"GET", "/api/v1/stages", "api_stages", list_stages, api},
-        {"GET", "/api/v1/settings", "api_settings", get_settings, api},
-        {"GET", "/api/v1/config", "api_config", get_config, api},
-        {"GET", "/api/v1/deliveries", "api_deliveries", list_deliveries, api},
-        {"POST", "/api/v1/deliveries/replay", "api_replay", replay, api},
-        {"GET", "/api/v1/deliveries/*", "api_delivery", get_delivery, api},
-        {"POST", "/api/v1/deliveries/*", "api_delivery_retry", retry_delivery, api},
-        {"GET", "/gocd/health-messages", "gocd_health", health_messages, api},
-        {"POST", "/gocd/server-info", "gocd_server_info", hr_api_gocd_server_info, api},
-        {"GET", "/api/v1/gocd/server-info", "api_server_info", get_server_info, api},
-        {"GET", "/jenkins/job-status", "jenkins_job_status", hr_api_jenkins_job_status, api},
-        {"POST", "/jenkins/job-status", "jenkins_job_status", hr_api_jenkins_job_status, api},
-        {"PUT", "/jenkins/job-status", "jenkins_job_status", hr_api_jenkins_job_status, api},
-        {"DELETE", "/jenkins/job-status", "jenkins_job_status", hr_api_jenkins_job_status, api},
+    /* /metrics is open on purpose: it holds counts by endpoint, status and
+     * outcome, no event content and no secret, and a scraper given the API
+     * token could also replay deliveries (the token has no read-only
+     * scope). docs/operating.md says so. */
+    static const route_decl all[] = {
+        {"POST", "/gocd/notification/*", "gocd_notification", hr_api_gocd_notification, OWN_TOKEN},
+        {"GET", "/healthz", "healthz", healthz, OPEN},
+        {"GET", "/metrics", "metrics", metrics, OPEN},
+        {"GET", "/api/v1/events", "api_events", list_events, API_TOKEN},
+        {"GET", "/api/v1/events/*", "api_event", get_event, API_TOKEN},
+        {"GET", "/api/v1/stages", "api_stages", list_stages, API_TOKEN},
+        {"GET", "/api/v1/settings", "api_settings", get_settings, API_TOKEN},
+        {"GET", "/api/v1/config", "api_config", get_config, API_TOKEN},
+        {"GET", "/api/v1/deliveries", "api_deliveries", list_deliveries, API_TOKEN},
+        {"POST", "/api/v1/deliveries/replay", "api_replay", replay, API_TOKEN},
+        {"GET", "/api/v1/deliveries/*", "api_delivery", get_delivery, API_TOKEN},
+        {"POST", "/api/v1/deliveries/*", "api_delivery_retry", retry_delivery, API_TOKEN},
+        {"GET", "/gocd/health-messages", "gocd_health", health_messages, OWN_TOKEN},
+        {"POST", "/gocd/server-info", "gocd_server_info", hr_api_gocd_server_info, OWN_TOKEN},
+        {"GET", "/api/v1/gocd/server-info", "api_server_info", get_server_info, API_TOKEN},
+        {"GET", "/jenkins/job-status", "jenkins_job_status", hr_api_jenkins_job_status, OWN_TOKEN},
+        {"POST", "/jenkins/job-status", "jenkins_job_status", hr_api_jenkins_job_status, OWN_TOKEN},
+        {"PUT", "/jenkins/job-status", "jenkins_job_status", hr_api_jenkins_job_status, OWN_TOKEN},
+        {"DELETE", "/jenkins/job-status", "jenkins_job_status", hr_api_jenkins_job_status,
+         OWN_TOKEN},
         {"POST", "/jenkins/notification", "jenkins_notification", hr_api_jenkins_notification,
-         api},
-        {"POST", "/ci/notify", "ci_notify", hr_api_ci_notify, api},
-        {"GET", "/api/v1/jobs", "api_jobs", list_jobs, api},
-        {"GET", "/api/v1/packages", "api_packages", hr_api_list_packages, api},
-        {"GET", "/api/v1/packages/*", "api_package_revisions", hr_api_packages, api},
-        {"POST", "/api/v1/packages/*", "api_package_publish", hr_api_packages, api},
+         OWN_TOKEN},
+        {"POST", "/ci/notify", "ci_notify", hr_api_ci_notify, OWN_TOKEN},
+        {"GET", "/api/v1/jobs", "api_jobs", list_jobs, API_TOKEN},
+        {"GET", "/api/v1/packages", "api_packages", hr_api_list_packages, API_TOKEN},
+        {"GET", "/api/v1/packages/*", "api_package_revisions", hr_api_packages, API_TOKEN},
+        /* Publishing keeps its own rule: the package's publish token from
+         * the config, or none. A build that publishes needs no API token. */
+        {"POST", "/api/v1/packages/*", "api_package_publish", hr_api_packages, OWN_TOKEN},
         {"POST", "/gocd/package-repository/*", "gocd_package_repository",
-         hr_api_gocd_package_repository, api},
+         hr_api_gocd_package_repository, OWN_TOKEN},
     };
-    size_t n = sizeof(all) / sizeof(all[0]);
+    size_t n = sizeof(all) / sizeof(all[0]), nguarded = 0;
+
+    _Static_assert(sizeof(all) / sizeof(all[0]) <= HR_API_MAX_ROUTES,
+                   "api->guards needs room for every route");
     if (n > max)
         n = max;
-    memcpy(routes, all, n * sizeof(all[0]));
+    for (size_t i = 0; i < n; i++) {
+        hr_http_route *r = &routes[i];
+        r->method = all[i].method;
+        r->path = all[i].path;
+        r->label = all[i].label;
+        r->fn = all[i].fn;
+        r->ctx = api;
+        if (all[i].access != API_TOKEN)
+            continue;
+        api->guards[nguarded] = (hr_api__guard){.api = api, .fn = all[i].fn};
+        r->fn = guarded;
+        r->ctx = &api->guards[nguarded++];
+    }
     return n;
 }

@@ -26,6 +26,13 @@
  *   GET  /api/v1/packages                    every package with revisions
  *   POST /gocd/package-repository/<request>  GoCD's package-repository extension
  *
+ * Access: /healthz and /metrics are open. When herald has an API token
+ * (api_token), every /api/v1/ endpoint demands it, except publishing a
+ * package revision, which has the packages' own publish tokens; the /gocd/
+ * endpoints demand the GoCD token (gocd_token), and the Jenkins ones and
+ * /ci/notify the config's jenkins.token. hr_api_routes declares each
+ * route's access next to its path.
+ *
  * Handlers run on the HTTP threads; reads use the store's read connections,
  * and event writes answer from the store writer's completion.
  */
@@ -39,6 +46,16 @@
 #include <pthread.h>
 #include <stddef.h>
 
+/* The most routes hr_api_routes declares (checked when it compiles). */
+#define HR_API_MAX_ROUTES 48
+
+/* A route that needs the API token: its own handler, called once the
+ * token is checked (filled by hr_api_routes). */
+typedef struct hr_api__guard {
+    struct hr_api *api;
+    hr_http_handler fn;
+} hr_api__guard;
+
 typedef struct hr_api {
     hr_store *store; /* borrowed */
     hr_app *app;     /* borrowed */
@@ -46,6 +63,11 @@ typedef struct hr_api {
     /* When set, every /gocd/ endpoint demands "Authorization: Bearer
      * <token>" (the bridge plugin's token). Borrowed; never logged. */
     const char *gocd_token;
+    /* When set, every /api/v1/ endpoint but publishing demands it, as a
+     * bearer token, Basic auth's password or ?token= (hr_api_check_token).
+     * Borrowed; never logged. */
+    const char *api_token;
+    hr_api__guard guards[HR_API_MAX_ROUTES];
     /* What GoCD's go.processor.server-info.get said, as the bridge posted
      * it to /gocd/server-info (guarded by info_lock; NULL before). */
     pthread_mutex_t info_lock;
@@ -56,8 +78,9 @@ typedef struct hr_api {
  * configured); answers 401 itself when it does not. */
 int hr_api_gocd_authorized(hr_api *api, hr_http_req *req);
 
-/* Fills routes (room for max) with herald's endpoints, all bound to api;
- * returns how many. */
+/* Fills routes (room for max) with herald's endpoints, all bound to api
+ * (the ones that need the API token through api->guards, so api must
+ * outlive the routes); returns how many. */
 size_t hr_api_routes(hr_api *api, hr_http_route *routes, size_t max);
 
 /* Whether got equals want, in time that does not depend on where they

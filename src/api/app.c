@@ -3,12 +3,22 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/metrics.h"
+#include "core/timefmt.h"
 #include "ingest/redact.h"
 #include "route/route.h"
 
+#include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* The first prune comes this long after the start (or after one interval,
+ * when that is shorter), so a herald that restarts often still prunes and
+ * one that just started is not busy pruning. */
+#define FIRST_PRUNE_MS (60 * 1000)
 
 struct hr_app {
     char *config_path;
@@ -21,6 +31,12 @@ struct hr_app {
     hr_config *current;
     hr_redact *current_redact;
     json_t *gocd_info; /* guarded by lock; NULL until the bridge posts it */
+    /* The pruner thread: sleeps on prune_wake (with lock) until the next
+     * prune is due, a reload changes the interval, or stopping is set. */
+    pthread_cond_t prune_wake; /* on CLOCK_MONOTONIC */
+    pthread_t pruner;
+    int pruner_running;
+    int stopping; /* guarded by lock */
 };
 
 /* The router as the writer uses it: owned by the store once installed. */
@@ -176,7 +192,106 @@ static void keep(hr_app *app, hr_config *c, hr_redact *r)
     app->redacts[app->nconfigs++] = r;
     app->current = c;
     app->current_redact = r;
+    pthread_cond_signal(&app->prune_wake); /* the interval may have changed */
     pthread_mutex_unlock(&app->lock);
+}
+
+/* A retention age as the configuration would write it: 90d, 12h, 30m,
+ * 10s or 1500ms. */
+static const char *age(int64_t ms, char *buf, size_t size)
+{
+    static const struct {
+        int64_t ms;
+        const char *unit;
+    } units[] = {{86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}, {1, "ms"}};
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (ms % units[i].ms == 0 || units[i].ms == 1) {
+            snprintf(buf, size, "%" PRId64 "%s", ms / units[i].ms, units[i].unit);
+            break;
+        }
+    }
+    return buf;
+}
+
+static int prune_stop(void *ctx)
+{
+    hr_app *app = ctx;
+    pthread_mutex_lock(&app->lock);
+    int stop = app->stopping;
+    pthread_mutex_unlock(&app->lock);
+    return stop;
+}
+
+/* One prune by the retention settings r; logs a line when it deleted
+ * something. A store that is draining (herald stopping) ends it quietly. */
+static void prune_once(hr_app *app, const hr_retention_settings *r)
+{
+    hr_prune_policy policy = {.events_ms = r->events_ms,
+                              .attempts_ms = r->attempts_ms,
+                              .stop = prune_stop,
+                              .stop_ctx = app};
+    hr_prune_result res;
+    hr_error err;
+    char ev_age[32], at_age[32];
+    int rc = hr_store_prune(app->store, &policy, &res, &err);
+
+    hr_metrics_pruned(res.events, res.deliveries, res.attempts);
+    if (res.chunks > 0)
+        hr_metrics_store_size(res.db_bytes, res.free_bytes);
+    if (res.events > 0 || res.deliveries > 0 || res.attempts > 0)
+        hr_log_info("app",
+                    "pruned %zu events, %zu deliveries (events older than %s) and %zu attempts "
+                    "(older than %s) in %" PRId64 " ms",
+                    res.events, res.deliveries,
+                    r->events_ms > 0 ? age(r->events_ms, ev_age, sizeof(ev_age)) : "forever",
+                    res.attempts,
+                    r->attempts_ms > 0 ? age(r->attempts_ms, at_age, sizeof(at_age)) : "forever",
+                    res.elapsed_ms);
+    if (rc != HR_OK && rc != HR_ECLOSED)
+        hr_log_warn("app", "retention: %s (tried again in one interval)", err.msg);
+}
+
+static int64_t mono_ms(void)
+{
+    return hr_time_mono_us() / 1000;
+}
+
+/* The pruner thread: prunes by the current configuration's retention,
+ * every interval, until hr_app_stop. */
+static void *prune_main(void *arg)
+{
+    hr_app *app = arg;
+    int64_t next = mono_ms() + FIRST_PRUNE_MS;
+
+    pthread_mutex_lock(&app->lock);
+    if (app->current->retention.interval_ms < FIRST_PRUNE_MS)
+        next = mono_ms() + app->current->retention.interval_ms;
+    while (!app->stopping) {
+        int64_t now = mono_ms();
+        if (now < next) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            int64_t wait_ms = next - now;
+            ts.tv_sec += (time_t)(wait_ms / 1000);
+            ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&app->prune_wake, &app->lock, &ts);
+            continue;
+        }
+        hr_retention_settings r = app->current->retention;
+        pthread_mutex_unlock(&app->lock);
+        prune_once(app, &r);
+        pthread_mutex_lock(&app->lock);
+        /* The next prune is one interval after this one ended, by the
+         * configuration in use then (a reload wakes the wait above, but
+         * the time of the next prune stays as set here). */
+        next = mono_ms() + app->current->retention.interval_ms;
+    }
+    pthread_mutex_unlock(&app->lock);
+    return NULL;
 }
 
 void hr_app_current(hr_app *app, const hr_config **c, const hr_redact **r)
@@ -199,6 +314,11 @@ int hr_app_start(const char *config_path, hr_store *store, hr_app **out, hr_errl
     int rc;
 
     pthread_mutex_init(&app->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&app->prune_wake, &ca);
+    pthread_condattr_destroy(&ca);
     app->config_path = hr_strdup(config_path);
     app->store = store;
     rc = build_config(app, &c, errs);
@@ -221,6 +341,13 @@ int hr_app_start(const char *config_path, hr_store *store, hr_app **out, hr_errl
         goto fail;
     }
     hr_store_set_notify(store, notify, app);
+    rc = pthread_create(&app->pruner, NULL, prune_main, app);
+    if (rc != 0) {
+        hr_errlist_add(errs, "cannot start the retention thread: %s", strerror(rc));
+        rc = HR_EIO;
+        goto fail;
+    }
+    app->pruner_running = 1;
     hr_log_info("app", "%zu targets, %zu routes%s%s", c->ntargets, c->nroutes,
                 config_path ? " from " : "", config_path ? config_path : "");
     *out = app;
@@ -271,6 +398,16 @@ void hr_app_stop(hr_app *app)
         return;
     if (app->store != NULL)
         hr_store_set_notify(app->store, NULL, NULL);
+    /* The pruner ends after the chunk in progress: the store, drained,
+     * refuses the next one (HR_ECLOSED). */
+    pthread_mutex_lock(&app->lock);
+    app->stopping = 1;
+    pthread_cond_signal(&app->prune_wake);
+    pthread_mutex_unlock(&app->lock);
+    if (app->pruner_running) {
+        pthread_join(app->pruner, NULL);
+        app->pruner_running = 0;
+    }
     hr_deliver_stop(app->deliver);
     /* A second stop (hr_app_free's) touches neither: the store may be
      * closed by then. */
@@ -291,6 +428,7 @@ void hr_app_free(hr_app *app)
     free(app->redacts);
     free(app->config_path);
     json_decref(app->gocd_info);
+    pthread_cond_destroy(&app->prune_wake);
     pthread_mutex_destroy(&app->lock);
     free(app);
 }

@@ -9,6 +9,10 @@
  * event is dropped. A configuration that does not load is refused and the
  * running one stays.
  *
+ * A pruner thread deletes what the configuration's retention: section
+ * says is too old (hr_store_prune), every retention.interval, by the
+ * configuration in use at the time.
+ *
  * Configurations are kept until hr_app_stop: the writer's router and the
  * engine switch over asynchronously, and reloads are rare.
  */
@@ -43,7 +47,8 @@ void hr_app_current(hr_app *app, const hr_config **c, const struct hr_redact **r
 void hr_app_set_gocd_info(hr_app *app, const json_t *info);
 /* New deliveries may be due. */
 void hr_app_wake(hr_app *app);
-/* Stops the delivery engine (after the store was drained). NULL is fine. */
+/* Stops the pruner (after the chunk in progress) and the delivery engine.
+ * Call it after hr_store_drain. NULL is fine. */
 void hr_app_stop(hr_app *app);
 /* Frees every configuration. Call it after hr_store_close, which frees the
  * store's router, the last user of a configuration. NULL is fine. */

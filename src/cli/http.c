@@ -163,8 +163,14 @@ bool hr_cli__check_base_url(const char *url, char *why, size_t size)
 
 int hr_cli__token(const char *cmd, const char *flag, const char *file, char **out)
 {
+    return hr_cli_token(cmd, flag, file, "HERALD_TOKEN", out);
+}
+
+int hr_cli_token(const char *cmd, const char *flag, const char *file, const char *env_name,
+                 char **out)
+{
     char buf[4096];
-    const char *env = getenv("HERALD_TOKEN");
+    const char *env = getenv(env_name);
     const char *src = NULL;
     size_t n;
 

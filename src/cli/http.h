@@ -3,7 +3,8 @@
  * JSON POST to a running herald, sent again until herald acknowledges it
  * or a deadline passes.
  *
- * Shared by the cli/ files only (hence the hr_cli__ prefix). What stays
+ * Shared by the cli/ files only (hence the hr_cli__ prefix), but for
+ * hr_cli_token, which main.c's `herald replay` uses too. What stays
  * true: the token and any user:password in herald's URL are never
  * printed; every message about herald's URL shows it with its credentials
  * replaced by HR_REDACTED; whatever herald answers is printed only after
@@ -104,6 +105,11 @@ bool hr_cli__check_base_url(const char *url, char *why, size_t size);
  * unreadable or empty file, both flags at once).
  */
 int hr_cli__token(const char *cmd, const char *flag, const char *file, char **out);
+
+/* As hr_cli__token, with the environment variable env_name (such as
+ * "HERALD_API_TOKEN") in place of HERALD_TOKEN. */
+int hr_cli_token(const char *cmd, const char *flag, const char *file, const char *env_name,
+                 char **out);
 
 /* Prints "herald CMD: MESSAGE" and the help hint on stderr; returns
  * HR_CLI_EXIT_USAGE. */

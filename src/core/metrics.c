@@ -44,6 +44,9 @@ static _Atomic size_t queue_depth;
 static const char *const outcomes[] = {"delivered", "retry", "dead"};
 static _Atomic unsigned long attempts_by_outcome[3];
 static _Atomic unsigned long attempt_buckets[NB_LAT + 1], attempt_sum_ms;
+static const char *const pruned_what[] = {"events", "deliveries", "attempts"};
+static _Atomic unsigned long pruned[3];
+static _Atomic int64_t store_bytes, store_free_bytes;
 
 static request_row *request_slot(const char *endpoint)
 {
@@ -152,6 +155,19 @@ void hr_metrics_queue_depth(size_t depth)
     atomic_store(&queue_depth, depth);
 }
 
+void hr_metrics_pruned(size_t ev, size_t deliveries, size_t attempts)
+{
+    atomic_fetch_add(&pruned[0], ev);
+    atomic_fetch_add(&pruned[1], deliveries);
+    atomic_fetch_add(&pruned[2], attempts);
+}
+
+void hr_metrics_store_size(int64_t bytes, int64_t free_bytes)
+{
+    atomic_store(&store_bytes, bytes);
+    atomic_store(&store_free_bytes, free_bytes);
+}
+
 /* A bounded text builder for the exposition; metrics text is small. */
 typedef struct {
     char *p;
@@ -230,6 +246,21 @@ char *hr_metrics_render(void)
               "# HELP herald_store_queue_depth Events waiting for the store writer.\n"
               "# TYPE herald_store_queue_depth gauge\nherald_store_queue_depth %zu\n",
               atomic_load(&queue_depth));
+    tb_printf(&t, "# HELP herald_store_pruned_total Rows deleted by retention, by table.\n"
+                  "# TYPE herald_store_pruned_total counter\n");
+    for (size_t i = 0; i < 3; i++)
+        tb_printf(&t, "herald_store_pruned_total{what=\"%s\"} %lu\n", pruned_what[i],
+                  atomic_load(&pruned[i]));
+    tb_printf(&t,
+              "# HELP herald_store_size_bytes The database's size (page_count * page_size), at "
+              "the last prune.\n# TYPE herald_store_size_bytes gauge\nherald_store_size_bytes "
+              "%lld\n",
+              (long long)atomic_load(&store_bytes));
+    tb_printf(&t,
+              "# HELP herald_store_free_bytes Of the database's size, free pages that new rows "
+              "reuse, at the last prune.\n# TYPE herald_store_free_bytes gauge\n"
+              "herald_store_free_bytes %lld\n",
+              (long long)atomic_load(&store_free_bytes));
     return t.p;
 }
 
@@ -253,5 +284,9 @@ void hr_metrics_reset(void)
     for (size_t i = 0; i <= NB_LAT; i++)
         atomic_store(&attempt_buckets[i], 0);
     atomic_store(&attempt_sum_ms, 0);
+    for (size_t i = 0; i < 3; i++)
+        atomic_store(&pruned[i], 0);
+    atomic_store(&store_bytes, 0);
+    atomic_store(&store_free_bytes, 0);
     pthread_mutex_unlock(&lock);
 }

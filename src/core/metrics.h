@@ -25,6 +25,11 @@ void hr_metrics_commit(size_t batch, int64_t latency_us);
 void hr_metrics_attempt(const char *outcome, int64_t latency_ms);
 /* The number of events waiting for the store writer. */
 void hr_metrics_queue_depth(size_t depth);
+/* Rows one prune deleted (retention). */
+void hr_metrics_pruned(size_t events, size_t deliveries, size_t attempts);
+/* The database's size in bytes (page_count * page_size), and how much of
+ * it is free pages waiting for reuse; refreshed at each prune. */
+void hr_metrics_store_size(int64_t bytes, int64_t free_bytes);
 
 /* A new NUL-terminated string with every metric; caller frees. */
 char *hr_metrics_render(void);

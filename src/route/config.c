@@ -51,6 +51,10 @@
 #define BRIEF_LEN 64
 /* Longest duration: a day. */
 #define MAX_DURATION_MS (24 * 3600 * 1000LL)
+/* Retention's durations: from a second to ten years. */
+#define DAY_MS (24 * 3600 * 1000LL)
+#define MIN_RETENTION_MS 1000LL
+#define MAX_RETENTION_MS (3650 * DAY_MS)
 
 static const char *const transition_words[] = {
     "building",      "passed",  "failed",  "cancelled", "broken", "fixed",
@@ -1033,8 +1037,9 @@ static void read_int(parser *p, const char *path, int min, int max, int *out)
     free(sc.s);
 }
 
-/* "500ms", "10s", "2m", "1h" or a number of seconds. */
-static bool parse_duration(const char *s, size_t n, int64_t *ms)
+/* "500ms", "10s", "2m", "1h" or a number of seconds; with days, "90d"
+ * too. */
+static bool parse_duration(const char *s, size_t n, bool days, int64_t *ms)
 {
     size_t i = 0;
     uint64_t v = 0;
@@ -1055,7 +1060,11 @@ static bool parse_duration(const char *s, size_t n, int64_t *ms)
         unit = 60 * 1000;
     else if (eqn(s + i, n - i, "h"))
         unit = 3600 * 1000;
+    else if (days && eqn(s + i, n - i, "d"))
+        unit = DAY_MS;
     else
+        return false;
+    if (v > (uint64_t)(INT64_MAX / unit))
         return false;
     *ms = (int64_t)v * unit;
     return true;
@@ -1069,12 +1078,35 @@ static void read_duration(parser *p, const char *path, int64_t *out, yaml_mark_t
     if (!read_required(p, path, "a duration", false, &sc))
         return;
     *mark = sc.mark;
-    if (parse_duration(sc.s, sc.len, &ms) && ms >= 1 && ms <= MAX_DURATION_MS)
+    if (parse_duration(sc.s, sc.len, false, &ms) && ms >= 1 && ms <= MAX_DURATION_MS)
         *out = ms;
     else
         report(&p->out, &sc.mark, path,
                "expected a duration from 1ms to 24h, such as 500ms, 10s, 2m or 1h; got %s",
                quote(sc.s, sc.len, brief, sizeof(brief)));
+    free(sc.s);
+}
+
+/*
+ * A retention duration: 1s to 3650d, days allowed; with forever, also
+ * "forever" or 0, which give 0 (keep forever).
+ */
+static void read_retention(parser *p, const char *path, bool forever, int64_t *out)
+{
+    char brief[BRIEF_LEN];
+    int64_t ms = 0;
+    scalar sc;
+    if (!read_required(p, path, "a duration", false, &sc))
+        return;
+    if (forever && (eqn(sc.s, sc.len, "forever") || eqn(sc.s, sc.len, "0")))
+        *out = 0;
+    else if (parse_duration(sc.s, sc.len, true, &ms) && ms >= MIN_RETENTION_MS &&
+             ms <= MAX_RETENTION_MS)
+        *out = ms;
+    else
+        report(&p->out, &sc.mark, path,
+               "expected a duration from 1s to 3650d, such as 90d, 12h or 10m%s; got %s",
+               forever ? ", or forever" : "", quote(sc.s, sc.len, brief, sizeof(brief)));
     free(sc.s);
 }
 
@@ -1864,17 +1896,41 @@ static void parse_packages(parser *p)
     }
 }
 
+static void parse_retention(parser *p)
+{
+    static const char *const keys[] = {"events", "attempts", "interval", NULL};
+    hr_retention_settings *r = &p->c->retention;
+    char path[PATH_LEN];
+    yaml_mark_t start;
+    unsigned seen = 0;
+    scalar key;
+
+    if (begin(p, YAML_MAPPING_START_EVENT, "retention", "a mapping", false, &start) != 1)
+        return;
+    while (next_key(p, "retention", &key)) {
+        int i = known_key(p, "retention", &key, keys, &seen);
+        sub_path(path, sizeof(path), "retention", i >= 0 ? keys[i] : "");
+        if (i == 0)
+            read_retention(p, path, true, &r->events_ms);
+        else if (i == 1)
+            read_retention(p, path, true, &r->attempts_ms);
+        else if (i == 2)
+            read_retention(p, path, false, &r->interval_ms);
+        free(key.s);
+    }
+}
+
 static void parse_root(parser *p)
 {
-    static const char *const keys[] = {"delivery", "targets", "routes", "jenkins", "packages",
-                                       NULL};
+    static const char *const keys[] = {"delivery", "targets",   "routes", "jenkins",
+                                       "packages", "retention", NULL};
     yaml_mark_t start;
     unsigned seen = 0;
     scalar key;
 
     if (begin(p, YAML_MAPPING_START_EVENT, NULL,
-              "a mapping with the keys delivery, targets, routes, jenkins and packages", false,
-              &start) != 1)
+              "a mapping with the keys delivery, targets, routes, jenkins, packages and retention",
+              false, &start) != 1)
         return;
     while (next_key(p, NULL, &key)) {
         switch (known_key(p, NULL, &key, keys, &seen)) {
@@ -1892,6 +1948,9 @@ static void parse_root(parser *p)
             break;
         case 4:
             parse_packages(p);
+            break;
+        case 5:
+            parse_retention(p);
             break;
         default:
             break;
@@ -1978,6 +2037,9 @@ hr_config *hr_config_new_default(void)
     c->delivery.connections_per_host = 4;
     c->delivery.max_in_flight = 64;
     c->packages.create = true;
+    c->retention.events_ms = 90 * DAY_MS;
+    c->retention.attempts_ms = 30 * DAY_MS;
+    c->retention.interval_ms = 10 * 60 * 1000;
     return c;
 }
 
@@ -2461,5 +2523,9 @@ json_t *hr_config_to_json(const hr_config *c)
     json_object_set_new(out, "packages",
                         json_pack("{s:o,s:b,s:o}", "token", masked(c->packages.token), "create",
                                   c->packages.create, "repositories", repos));
+    json_object_set_new(out, "retention",
+                        json_pack("{s:I,s:I,s:I}", "events_ms", (json_int_t)c->retention.events_ms,
+                                  "attempts_ms", (json_int_t)c->retention.attempts_ms,
+                                  "interval_ms", (json_int_t)c->retention.interval_ms));
     return out;
 }

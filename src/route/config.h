@@ -108,6 +108,14 @@ typedef struct hr_packages_settings {
     size_t nrepositories;
 } hr_packages_settings;
 
+/* How long herald keeps what it stored (the retention: section). 0 keeps
+ * it forever. */
+typedef struct hr_retention_settings {
+    int64_t events_ms;   /* events, once every delivery is final; default 90 days */
+    int64_t attempts_ms; /* attempt records; default 30 days */
+    int64_t interval_ms; /* time between prunes; default 10 minutes */
+} hr_retention_settings;
+
 typedef struct hr_config {
     char *path; /* NULL when built in code */
     hr_target *targets;
@@ -117,6 +125,7 @@ typedef struct hr_config {
     hr_delivery_settings delivery;
     hr_jenkins_settings jenkins;
     hr_packages_settings packages;
+    hr_retention_settings retention;
 } hr_config;
 
 /* A config with no targets or routes and every delivery default. */
@@ -133,7 +142,8 @@ hr_config *hr_config_new_default(void);
  * wrong types, URL scheme and host, methods, header names (RFC 7230
  * tokens), target names unique, routes naming only known targets, jq
  * programs that do not compile (with jq's message), CIDRs, durations
- * ("500ms", "10s", "2m", "1h" or a number of seconds), sizes, the
+ * ("500ms", "10s", "2m", "1h" or a number of seconds; retention's also
+ * "90d" and "forever"), sizes, the
  * HR_CONFIG_MAX_* bounds, and the names GoCD's settings use (reserved).
  */
 int hr_config_load(const char *path, hr_config **out, hr_errlist *errs);
@@ -185,7 +195,9 @@ int hr_config_add_gocd_settings(hr_config *c, const json_t *settings, hr_errlist
 
 /* A new JSON description of the config for the API and check-config:
  * {"path", "delivery": {... durations as *_ms}, "targets": [{"headers":
- * {name: value}, ...}], "routes": [{"match": {"source": [...], ...}, ...}]},
+ * {name: value}, ...}], "routes": [{"match": {"source": [...], ...}, ...}],
+ * "jenkins", "packages", "retention": {"events_ms", "attempts_ms",
+ * "interval_ms"} (0: forever)},
  * with every secret header value, signing secret and URL password shown
  * as "******". */
 json_t *hr_config_to_json(const hr_config *c);

@@ -203,6 +203,52 @@ int hr_store_target_health(hr_store *s, int64_t since, json_t **out, hr_error *e
  * "last_status", "last_event_id", "updated_at"}. */
 int hr_store_list_jobs(hr_store *s, json_t **out, hr_error *err);
 
+/* ---- Retention -----------------------------------------------------------
+ *
+ * What hr_store_prune deletes. An event older than events_ms goes with
+ * its deliveries and their attempts once every delivery is final
+ * (delivered or dead); an event with a delivery pending or retrying stays,
+ * and so does every package-revision event (its revision refers to it and
+ * GoCD polls it). Attempts (the per-try log) older than attempts_ms go on
+ * their own, whatever their event. A stage's or job's state outlives the
+ * event it last saw: its last_event_id becomes null.
+ */
+/* At most this many events (looked at, kept or deleted) and attempts are
+ * handled in one writer transaction. */
+#define HR_PRUNE_CHUNK_EVENTS 1000
+#define HR_PRUNE_CHUNK_ATTEMPTS 5000
+
+typedef struct hr_prune_policy {
+    int64_t events_ms;   /* delete events received more than this long ago; 0: keep them */
+    int64_t attempts_ms; /* delete attempts started more than this long ago; 0: keep them */
+    int64_t now_ms;      /* the time ages are measured from; 0: now */
+    size_t max_chunks;   /* stop after this many writer transactions; 0: until done */
+    /* Asked between chunks (any thread, may be NULL): nonzero ends the
+     * prune early, as HR_OK with done unset. */
+    int (*stop)(void *ctx);
+    void *stop_ctx;
+} hr_prune_policy;
+
+typedef struct hr_prune_result {
+    size_t events, deliveries, attempts; /* rows deleted */
+    size_t chunks;                       /* writer transactions used */
+    int64_t elapsed_ms;                  /* wall time of the whole prune */
+    int64_t db_bytes;                    /* page_count * page_size after the prune */
+    int64_t free_bytes;                  /* of db_bytes, pages free for reuse */
+    int done;                            /* everything old enough was looked at */
+} hr_prune_result;
+
+/*
+ * Deletes what policy says is too old, on the writer, in chunks of at
+ * most HR_PRUNE_CHUNK_EVENTS events and HR_PRUNE_CHUNK_ATTEMPTS attempts
+ * per transaction, each queued behind whatever is waiting, so events
+ * being stored wait for one chunk at most. Waits for every chunk; never
+ * call it from a completion. *res (all zero first) counts what was
+ * deleted, even on failure. Returns HR_OK, HR_ECLOSED once the store is
+ * draining (what earlier chunks deleted stays deleted), or HR_ESTORE.
+ */
+int hr_store_prune(hr_store *s, const hr_prune_policy *policy, hr_prune_result *res, hr_error *err);
+
 /* ---- Package revisions ---------------------------------------------------
  *
  * A package-revision event (ev->has_package) is stored with its revision

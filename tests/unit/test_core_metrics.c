@@ -221,3 +221,25 @@ Test(metrics, concurrent_updates_add_up)
     assert_line(t, line);
     free(t);
 }
+
+Test(metrics, pruned_counters_and_store_size)
+{
+    char *t;
+    hr_metrics_pruned(3, 4, 5);
+    hr_metrics_pruned(1, 0, 2);
+    hr_metrics_store_size(8192, 4096);
+    t = hr_metrics_render();
+    assert_line(t, "# TYPE herald_store_pruned_total counter");
+    assert_line(t, "herald_store_pruned_total{what=\"events\"} 4");
+    assert_line(t, "herald_store_pruned_total{what=\"deliveries\"} 4");
+    assert_line(t, "herald_store_pruned_total{what=\"attempts\"} 7");
+    assert_line(t, "# TYPE herald_store_size_bytes gauge");
+    assert_line(t, "herald_store_size_bytes 8192");
+    assert_line(t, "herald_store_free_bytes 4096");
+    free(t);
+    hr_metrics_reset();
+    t = hr_metrics_render();
+    assert_line(t, "herald_store_pruned_total{what=\"events\"} 0");
+    assert_line(t, "herald_store_size_bytes 0");
+    free(t);
+}

@@ -149,6 +149,9 @@ static void expect_defaults(const hr_config *c)
     cr_expect_eq(d->max_in_flight, 64);
     cr_expect_null(d->proxy);
     cr_expect_eq(d->allow.n, 0);
+    cr_expect_eq(c->retention.events_ms, 90 * 86400000LL);
+    cr_expect_eq(c->retention.attempts_ms, 30 * 86400000LL);
+    cr_expect_eq(c->retention.interval_ms, 600000);
 }
 
 Test(defaults, new_default)
@@ -371,6 +374,9 @@ Test(parse, example_file_documents_every_key)
     expect_list(&r->transitions, LIST("broken", "still_failing", "fixed"));
     cr_expect_str_eq(r->filter, ".stage.name != \"lint\"");
     expect_list(&r->targets, LIST("team-chat"));
+    cr_expect_eq(c->retention.events_ms, 90 * 86400000LL);
+    cr_expect_eq(c->retention.attempts_ms, 30 * 86400000LL);
+    cr_expect_eq(c->retention.interval_ms, 600000);
     hr_config_free(c);
     hr_errlist_clear(&errs);
 }
@@ -562,7 +568,7 @@ Test(errors, unknown_top_level_key)
 {
     EXPECT_ERRORS("delivery: {}\n\ndelivry:\n  max_attempts: 3\n",
                   "herald.yaml:3:1: unknown key \"delivry\" (expected delivery, targets, routes, "
-                  "jenkins, packages)");
+                  "jenkins, packages, retention)");
 }
 
 Test(errors, unknown_keys_at_every_level)
@@ -588,10 +594,12 @@ Test(errors, unknown_keys_at_every_level)
 
 Test(errors, wrong_types)
 {
-    EXPECT_ERRORS("[delivery]\n", "herald.yaml:1:1: expected a mapping with the keys delivery, "
-                                  "targets, routes, jenkins and packages; got a list");
-    EXPECT_ERRORS("just text\n", "herald.yaml:1:1: expected a mapping with the keys delivery, "
-                                 "targets, routes, jenkins and packages; got \"just text\"");
+    EXPECT_ERRORS("[delivery]\n",
+                  "herald.yaml:1:1: expected a mapping with the keys delivery, targets, routes, "
+                  "jenkins, packages and retention; got a list");
+    EXPECT_ERRORS("just text\n",
+                  "herald.yaml:1:1: expected a mapping with the keys delivery, targets, routes, "
+                  "jenkins, packages and retention; got \"just text\"");
     EXPECT_ERRORS("delivery: [1]\n", "herald.yaml:1:11: delivery: expected a mapping; got a list");
     EXPECT_ERRORS("targets:\n  name: t\n",
                   "herald.yaml:2:3: targets: expected a list of targets; got a mapping");
@@ -827,6 +835,10 @@ Test(errors, durations)
                  bad[i]);
         EXPECT_ERRORS(yaml, want);
     }
+    /* Days are retention's alone. */
+    EXPECT_ERRORS("delivery:\n  timeout: 1d\n",
+                  "herald.yaml:2:12: delivery.timeout: expected a duration from 1ms to 24h, such "
+                  "as 500ms, 10s, 2m or 1h; got \"1d\"");
     EXPECT_ERRORS("delivery:\n  backoff_initial: 2h\n",
                   "herald.yaml:2:20: delivery.backoff_initial: must not be longer than "
                   "backoff_max (1h unless set)");
@@ -1041,13 +1053,19 @@ Test(yaml, anchors_and_aliases_are_refused)
                   "herald.yaml:3:20: YAML anchors (&) and aliases (*) are not allowed");
     /* The classic billion laughs: refused at the first anchor, nothing expanded. */
     EXPECT_ERRORS("a: &a [\"lol\",\"lol\"]\nb: &b [*a,*a]\nc: &c [*b,*b]\n",
-                  "herald.yaml:1:1: unknown key \"a\" (expected delivery, targets, routes, jenkins, packages)",
+                  "herald.yaml:1:1: unknown key \"a\" (expected delivery, targets, routes, "
+                  "jenkins, packages, "
+                  "retention)",
                   "herald.yaml:1:4: YAML anchors (&) and aliases (*) are not allowed",
-                  "herald.yaml:2:1: unknown key \"b\" (expected delivery, targets, routes, jenkins, packages)",
+                  "herald.yaml:2:1: unknown key \"b\" (expected delivery, targets, routes, "
+                  "jenkins, packages, "
+                  "retention)",
                   "herald.yaml:2:4: YAML anchors (&) and aliases (*) are not allowed",
                   "herald.yaml:2:8: YAML anchors (&) and aliases (*) are not allowed",
                   "herald.yaml:2:11: YAML anchors (&) and aliases (*) are not allowed",
-                  "herald.yaml:3:1: unknown key \"c\" (expected delivery, targets, routes, jenkins, packages)",
+                  "herald.yaml:3:1: unknown key \"c\" (expected delivery, targets, routes, "
+                  "jenkins, packages, "
+                  "retention)",
                   "herald.yaml:3:4: YAML anchors (&) and aliases (*) are not allowed",
                   "herald.yaml:3:8: YAML anchors (&) and aliases (*) are not allowed",
                   "herald.yaml:3:11: YAML anchors (&) and aliases (*) are not allowed");
@@ -1329,6 +1347,10 @@ Test(to_json, defaults)
                  15000);
     cr_expect_eq(json_array_size(json_object_get(j, "targets")), 0);
     cr_expect_eq(json_array_size(json_object_get(j, "routes")), 0);
+    json_t *r = json_object_get(j, "retention");
+    cr_expect_eq(json_integer_value(json_object_get(r, "events_ms")), 90 * 86400000LL);
+    cr_expect_eq(json_integer_value(json_object_get(r, "attempts_ms")), 30 * 86400000LL);
+    cr_expect_eq(json_integer_value(json_object_get(r, "interval_ms")), 600000);
     json_decref(j);
     hr_config_free(c);
 }
@@ -1557,5 +1579,86 @@ Test(gocd, no_environment_substitution)
     c = with_gocd(gocd("https://h/${HR_T_SECRET}", "", "X-A: ${HR_T_SECRET}", "", ""));
     cr_expect_str_eq(hr_config_target(c, "gocd-settings")->url, "https://h/${HR_T_SECRET}");
     cr_expect_str_eq(hr_config_target(c, "gocd-settings")->headers[0].value, "${HR_T_SECRET}");
+    hr_config_free(c);
+}
+
+/* ---- retention ----------------------------------------------------------------- */
+
+Test(parse, retention_section)
+{
+    static const struct {
+        const char *text;
+        int64_t ms;
+    } cases[] = {{"90d", 90 * 86400000LL},
+                 {"3650d", 3650 * 86400000LL},
+                 {"1s", 1000},
+                 {"12h", 43200000},
+                 {"30m", 1800000},
+                 {"86400", 86400000},
+                 {"forever", 0},
+                 {"0", 0},
+                 {"\"0\"", 0}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char yaml[128];
+        hr_config *c;
+        snprintf(yaml, sizeof(yaml), "retention:\n  events: %s\n  attempts: %s\n", cases[i].text,
+                 cases[i].text);
+        c = parse_ok(yaml);
+        cr_expect_eq(c->retention.events_ms, cases[i].ms, "%s", cases[i].text);
+        cr_expect_eq(c->retention.attempts_ms, cases[i].ms, "%s", cases[i].text);
+        cr_expect_eq(c->retention.interval_ms, 600000, "the default interval");
+        hr_config_free(c);
+    }
+    hr_config *c = parse_ok("retention:\n  interval: 1s\n");
+    cr_expect_eq(c->retention.interval_ms, 1000);
+    cr_expect_eq(c->retention.events_ms, 90 * 86400000LL, "the default");
+    hr_config_free(c);
+    c = parse_ok("retention:\n  interval: 2d\n");
+    cr_expect_eq(c->retention.interval_ms, 2 * 86400000LL);
+    hr_config_free(c);
+    c = parse_ok("retention:\n");
+    expect_defaults(c);
+    hr_config_free(c);
+}
+
+Test(errors, retention)
+{
+    const char *bad[] = {"0ms", "999ms", "3651d", "1.5d", "-1d",
+                         "d",   "1 d",   "never", "1w",   "99999999999999999999d"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char yaml[128], want[256];
+        snprintf(yaml, sizeof(yaml), "retention:\n  events: \"%s\"\n", bad[i]);
+        snprintf(want, sizeof(want),
+                 "herald.yaml:2:11: retention.events: expected a duration from 1s to 3650d, such "
+                 "as 90d, 12h or 10m, or forever; got \"%s\"",
+                 bad[i]);
+        EXPECT_ERRORS(yaml, want);
+    }
+    /* The interval cannot be forever. */
+    EXPECT_ERRORS("retention:\n  interval: forever\n",
+                  "herald.yaml:2:13: retention.interval: expected a duration from 1s to 3650d, "
+                  "such as 90d, 12h or 10m; got \"forever\"");
+    EXPECT_ERRORS("retention:\n  interval: 0\n",
+                  "herald.yaml:2:13: retention.interval: expected a duration from 1s to 3650d, "
+                  "such as 90d, 12h or 10m; got \"0\"");
+    EXPECT_ERRORS("retention:\n  event: 1d\n  attempts: 1d\n  attempts: 2d\n",
+                  "herald.yaml:2:3: retention: unknown key \"event\" (expected events, "
+                  "attempts, interval)",
+                  "herald.yaml:4:3: retention: duplicate key \"attempts\"");
+    EXPECT_ERRORS("retention: 90d\n",
+                  "herald.yaml:1:12: retention: expected a mapping; got \"90d\"");
+    EXPECT_ERRORS("retention:\n  events: [1d]\n",
+                  "herald.yaml:2:11: retention.events: expected a duration; got a list");
+}
+
+Test(to_json, retention)
+{
+    hr_config *c = parse_ok("retention: {events: forever, attempts: 7d, interval: 30s}\n");
+    json_t *j = hr_config_to_json(c);
+    json_t *r = json_object_get(j, "retention");
+    cr_expect_eq(json_integer_value(json_object_get(r, "events_ms")), 0);
+    cr_expect_eq(json_integer_value(json_object_get(r, "attempts_ms")), 7 * 86400000LL);
+    cr_expect_eq(json_integer_value(json_object_get(r, "interval_ms")), 30000);
+    json_decref(j);
     hr_config_free(c);
 }
