@@ -34,8 +34,15 @@ build_dir() { # build_dir DIR [meson options...]
 # run_criterion LABEL CMD... : runs one Criterion binary, adds its counts.
 run_criterion() {
   local label=$1; shift
-  local out rc line tested passing
+  local out rc
   out=$("$@" 2>&1); rc=$?
+  count_criterion "$label" "$rc" "$out"
+}
+
+# count_criterion LABEL EXIT OUTPUT : adds the counts of one Criterion run.
+count_criterion() {
+  local label=$1 rc=$2 out=$3
+  local line tested passing
   line=$(printf '%s\n' "$out" | sed 's/\x1b\[[0-9;]*m//g' | grep 'Synthesis:' | tail -1)
   if [ -z "$line" ]; then
     printf '%s\n' "$out" | tail -30
@@ -152,10 +159,19 @@ if [ "${HERALD_TEST_QUICK:-0}" != 1 ]; then
   # Criterion runs each test in a child and ignores the child's exit status
   # under valgrind, so every process logs to its own file and any
   # non-empty log (valgrind -q writes only what it found) fails the binary.
+  # Valgrind is slow and single-threaded, so the binaries run two at a
+  # time (their outputs are kept and counted in order afterwards).
+  vgjobs=$(nproc 2>/dev/null || echo 2); [ "$vgjobs" -gt 4 ] && vgjobs=4
   for t in $(units build); do
     vlog=$logdir/vg-$(basename "$t")
     rm -rf "$vlog"; mkdir -p "$vlog"
-    run_criterion "valgrind/$(basename "$t")" $vg --log-file="$vlog/%p.log" "$t" --jobs 1
+    while [ "$(jobs -rp | wc -l)" -ge "$vgjobs" ]; do wait -n; done
+    ( $vg --log-file="$vlog/%p.log" "$t" --jobs 1 >"$vlog.out" 2>&1; echo $? >"$vlog.rc" ) &
+  done
+  wait
+  for t in $(units build); do
+    vlog=$logdir/vg-$(basename "$t")
+    count_criterion "valgrind/$(basename "$t")" "$(cat "$vlog.rc")" "$(cat "$vlog.out")"
     if grep -q . "$vlog"/*.log 2>/dev/null; then
       cat "$vlog"/*.log | head -40
       fail 1 "valgrind/$(basename "$t") (memory errors or leaks)"
