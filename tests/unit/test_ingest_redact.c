@@ -3,6 +3,7 @@
  * allow-list, URL credential scrubbing, and both JSON walkers.
  */
 #include <criterion/criterion.h>
+#include <fnmatch.h>
 
 #include "ingest/redact.h"
 
@@ -328,4 +329,32 @@ Test(redact, urls_in_a_bare_string)
     cr_assert_str_eq(json_string_value(s), "https://********@h");
     cr_assert_eq(hr_redact_urls_in(NULL), 0);
     json_decref(s);
+}
+
+/* The fast matchers (a word with '*' at either end) agree with fnmatch(3)
+ * and FNM_CASEFOLD on every pattern and name here. */
+Test(redact, fast_matching_agrees_with_fnmatch)
+{
+    static const char *const patterns[] = {
+        "*TOKEN*", "*pass", "JOB_*", "BUILD_NUMBER", "*", "**", "*a*b*", "?OB_NAME", "[JB]*",
+        "x\\*y",   "*_",    "_*",    "A",            "*KEY*"};
+    static const char *const names[] = {
+        "GITHUB_TOKEN", "token",     "MY_TOKEN_FILE", "BYPASS",   "pass",   "PASSWORD",
+        "JOB_NAME",     "job_",      "JOB",           "build_number", "BUILD_NUMBERS",
+        "",             "ab",        "xaxbx",         "BOB_NAME", "x*y",    "xzy",
+        "_",            "A",         "a",             "MONKEY",   "KE",     "KEYS_AND_MORE"};
+    for (size_t p = 0; p < sizeof(patterns) / sizeof(patterns[0]); p++) {
+        hr_redact *r = NULL;
+        hr_error err;
+        cr_assert_eq(hr_redact_new(&patterns[p], 1, &patterns[p], 1, &r, &err), HR_OK, "%s",
+                     err.msg);
+        for (size_t n = 0; n < sizeof(names) / sizeof(names[0]); n++) {
+            bool want = fnmatch(patterns[p], names[n], FNM_CASEFOLD) == 0;
+            cr_expect_eq(hr_redact_hides(r, names[n]), want, "pattern %s, name \"%s\"",
+                         patterns[p], names[n]);
+            cr_expect_eq(hr_redact_keeps(r, names[n]), want, "keep %s, name \"%s\"", patterns[p],
+                         names[n]);
+        }
+        hr_redact_free(r);
+    }
 }
