@@ -377,7 +377,7 @@ void hr_api_gocd_package_repository(hr_http_req *req, void *ctx)
     case HR_PKGREPO_CHECK_PACKAGE:
     case HR_PKGREPO_LATEST_REVISION:
     case HR_PKGREPO_LATEST_REVISION_SINCE:
-        if (hr_store_latest_revision(api->store, r.repository, r.package, NULL, 0, &found, &err) !=
+        if (hr_store_latest_revision(api->store, r.repository, r.package, &found, &err) !=
             HR_OK) {
             if (r.kind == HR_PKGREPO_CHECK_PACKAGE)
                 hr_http_reply_json(req, 200,

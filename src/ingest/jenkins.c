@@ -77,6 +77,17 @@ static void report(check *c, const char *at, const char *expected, const json_t 
     problem(c, "%s: expected %s; got %s", at, expected, hr_json_brief(got, brief, sizeof(brief)));
 }
 
+/*
+ * The same for a value of a build's environment or parameters, which may
+ * be a credential under any name: only its type is said, never the value,
+ * since a refused body is never redacted and the message reaches the log
+ * and the sender.
+ */
+static void report_type(check *c, const char *at, const char *expected, const json_t *got)
+{
+    problem(c, "%s: expected %s; got %s", at, expected, hr_json_type_name(got));
+}
+
 /* Formats a path into buf (PATH_LEN bytes), cutting it short when it is
  * too long: a cut path still tells the reader where to look. */
 __attribute__((format(printf, 2, 3))) static const char *path_fmt(char *buf, const char *fmt, ...)
@@ -352,7 +363,8 @@ static bool want_int(check *c, const json_t *obj, const char *at, const char *ke
     return false;
 }
 
-/* Checks that every value of the object map (at path at) is a string. */
+/* Checks that every value of the object map (at path at) is a string;
+ * a message says the wrong value's type, not the value (report_type). */
 static void check_string_map(check *c, const json_t *map, const char *at)
 {
     char path[PATH_LEN];
@@ -362,7 +374,7 @@ static void check_string_map(check *c, const json_t *map, const char *at)
     json_object_foreach((json_t *)map, key, v)
     {
         if (!json_is_string(v))
-            report(c, child_name(path, at, key), "a string", v);
+            report_type(c, child_name(path, at, key), "a string", v);
     }
 }
 
@@ -513,7 +525,7 @@ static int job_status_map(const json_t *root, const hr_redact *r, hr_errlist *er
     json_object_foreach((json_t *)root, key, v)
     {
         if (!json_is_string(v))
-            report(&c, child_name(path, "", key), "a string", v);
+            report_type(&c, child_name(path, "", key), "a string", v);
     }
     jn = json_object_get(root, "JOB_NAME");
     if (jn == NULL || (json_is_string(jn) && json_string_length(jn) == 0))
@@ -677,11 +689,16 @@ static void set_raw_query(hr_event *ev, const json_t *obj)
     ev->raw_len = at;
 }
 
-/* Reports a problem with query pair number no, quoting its raw text. */
+/* Reports a problem with query pair number no, quoting the raw text of
+ * its name only: the value may be a credential, and a refused query is
+ * never redacted. */
 static void pair_problem(check *c, size_t no, const char *pair, size_t n, const char *what)
 {
-    problem(c, "query: pair %zu (\"%.*s%s\"): %s", no, (int)(n > PAIR_QUOTE ? PAIR_QUOTE : n), pair,
-            n > PAIR_QUOTE ? "..." : "", what);
+    const char *eq = memchr(pair, '=', n);
+    size_t name = eq != NULL ? (size_t)(eq - pair) : n;
+    problem(c, "query: pair %zu (\"%.*s%s%s\"): %s", no,
+            (int)(name > PAIR_QUOTE ? PAIR_QUOTE : name), pair, name > PAIR_QUOTE ? "..." : "",
+            eq != NULL ? "=..." : "", what);
 }
 
 int hr_jenkins_job_status_query(const char *query, size_t len, const hr_redact *r, char **token,

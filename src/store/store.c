@@ -1331,7 +1331,12 @@ static size_t run_batch(hr_store *s, item *batch, int64_t *latency_us, hr_error 
     }
     if (fk_off) {
         hr_error fk;
-        if (run(s->wdb, s->st[ST_FK_ON], "turn foreign keys back on", &fk) != HR_OK)
+        /* The pragma is silently a no-op inside a transaction, so one a
+         * failed rollback left open would leave foreign keys off unseen. */
+        if (!sqlite3_get_autocommit(s->wdb))
+            hr_log_error(SUB, "cannot turn foreign keys back on: a transaction is still open "
+                              "after a failed prune");
+        else if (run(s->wdb, s->st[ST_FK_ON], "turn foreign keys back on", &fk) != HR_OK)
             hr_log_error(SUB, "%s", fk.msg);
     }
     *latency_us = hr_time_mono_us() - t0;
@@ -2407,40 +2412,15 @@ out:
 }
 
 int hr_store_latest_revision(hr_store *s, const char *repository, const char *package,
-                             const char *after_revision, int64_t after_ts, json_t **out,
-                             hr_error *err)
+                             json_t **out, hr_error *err)
 {
     sqlite3_stmt *st = NULL;
     sqlite3 *db = reader_take(s);
     json_t *rev = NULL;
-    int64_t after_id = 0;
     int rc, ret = HR_OK;
 
-    /* The previous revision's place in publish order, when herald has it. */
-    if (after_revision != NULL) {
-        rc = sqlite3_prepare_v2(db,
-                                "SELECT id FROM revisions WHERE repository = ?1 AND"
-                                " package = ?2 AND revision = ?3",
-                                -1, &st, NULL);
-        if (rc != SQLITE_OK) {
-            ret = db_error(db, rc, "find the previous revision", err);
-            goto out;
-        }
-        bind_str(st, 1, repository);
-        bind_str(st, 2, package);
-        bind_str(st, 3, after_revision);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
-            after_id = sqlite3_column_int64(st, 0);
-        else if (rc != SQLITE_DONE) {
-            ret = db_error(db, rc, "find the previous revision", err);
-            goto out;
-        }
-        sqlite3_finalize(st);
-        st = NULL;
-    }
     rc = sqlite3_prepare_v2(db,
-                            "SELECT id, doc, published_at, event_id, timestamp FROM revisions"
+                            "SELECT id, doc, published_at, event_id FROM revisions"
                             " WHERE repository = ?1 AND package = ?2 ORDER BY id DESC LIMIT 1",
                             -1, &st, NULL);
     if (rc != SQLITE_OK) {
@@ -2450,15 +2430,10 @@ int hr_store_latest_revision(hr_store *s, const char *repository, const char *pa
     bind_str(st, 1, repository);
     bind_str(st, 2, package);
     rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        int newer = after_revision == NULL ||
-                    (after_id > 0 ? sqlite3_column_int64(st, 0) > after_id
-                                  : sqlite3_column_int64(st, 4) > after_ts);
-        if (newer)
-            ret = revision_row(db, st, &rev, err);
-    } else if (rc != SQLITE_DONE) {
+    if (rc == SQLITE_ROW)
+        ret = revision_row(db, st, &rev, err);
+    else if (rc != SQLITE_DONE)
         ret = db_error(db, rc, "read the latest revision", err);
-    }
     if (ret == HR_OK)
         *out = rev;
 out:

@@ -272,15 +272,11 @@ int hr_store_list_revisions(hr_store *s, const char *repository, const char *pac
                             int64_t before_id, size_t limit, json_t **out, int64_t *next,
                             hr_error *err);
 
-/*
- * The package's newest revision, or *out = NULL when it has none (or
- * none newer). With after_revision, only a revision published after that
- * one counts; when herald does not have after_revision, one whose
- * timestamp is after after_ts (ms) counts.
- */
+/* The package's newest revision (the last published), or *out = NULL
+ * when it has none. Whether it is new to GoCD is decided by comparing
+ * revision strings (ingest/package.h, hr_pkgrepo_since_answer). */
 int hr_store_latest_revision(hr_store *s, const char *repository, const char *package,
-                             const char *after_revision, int64_t after_ts, json_t **out,
-                             hr_error *err);
+                             json_t **out, hr_error *err);
 
 /* Packages that have revisions (all, or one repository's when repository
  * is not NULL): a new array of {"repository", "package", "created_at",

@@ -634,20 +634,44 @@ def refused(h, path, body, message, method="POST", status=400):
     return answer
 
 
+def test_refused_values_are_never_quoted(herald):
+    # A refused body is never redacted, so a message about a value in a
+    # build's environment says its type, not the value: a credential sent
+    # the wrong way must not reach the log or the answer.
+    cases = [
+        ("/jenkins/job-status", "POST",
+         {"JOB_NAME": "a", "jobExecuteStatus": "START", "DB_PASSWORD": 987654321},
+         "DB_PASSWORD: expected a string; got a number"),
+        ("/ci/notify", "POST",
+         {"job": "j", "status": "SUCCESS", "environment": {"AWS_SECRET_KEY": 31415926}},
+         "environment.AWS_SECRET_KEY: expected a string; got a number"),
+        ("/jenkins/notification", "POST",
+         {"name": "j", "build": {"phase": "STARTED", "parameters": {"DEPLOY_PASSWORD": 123456}}},
+         "build.parameters.DEPLOY_PASSWORD: expected a string; got a number"),
+        ("/jenkins/job-status?JOB_NAME=a&jobExecuteStatus=START&DB_PASSWORD=hunter2%zz", "GET",
+         None, 'query: pair 3 ("DB_PASSWORD=..."): invalid %-escape'),
+    ]
+    for path, method, body, message in cases:
+        refused(herald, path, body, message, method)
+    log = herald.log_text()
+    for secret in ("987654321", "31415926", "123456", "hunter2"):
+        assert secret not in log
+
+
 def test_bad_input_exact_messages(herald):
     js = "/jenkins/job-status"
     refused(herald, js, "not json", "invalid JSON at line 1, column 3: invalid token near 'not'")
     refused(herald, js, "[1,2]", "body: expected a JSON object of strings; got an array")
     refused(herald, js, {"JOB_NAME": "a", "jobExecuteStatus": "SUCCESS", "BUILD_NUMBER": 5},
-            "BUILD_NUMBER: expected a string; got 5")
+            "BUILD_NUMBER: expected a string; got a number")
     refused(herald, js, {"JOB_NAME": "a", "jobExecuteStatus": "EXPLODED"},
             f'jobExecuteStatus: expected {JOB_STATUS_WORDS}; got "EXPLODED"')
     refused(herald, js, {"jobExecuteStatus": "START"},
             "JOB_NAME: expected a non-empty string; got nothing")
     answer = refused(herald, js, {"JOB_NAME": "", "jobExecuteStatus": "DONE", "N": True},
-                     "N: expected a string; got true")
+                     "N: expected a string; got a boolean")
     assert answer["errors"] == [
-        "N: expected a string; got true",
+        "N: expected a string; got a boolean",
         'JOB_NAME: expected a non-empty string; got ""',
         f'jobExecuteStatus: expected {JOB_STATUS_WORDS}; got "DONE"',
     ]
@@ -656,7 +680,7 @@ def test_bad_input_exact_messages(herald):
         assert (status, answer["error"]) == (400, "body: expected a JSON object of strings; "
                                                   "got an array")
     refused(herald, js + "?JOB_NAME=a&BUILD_NUMBER=%ZZ&jobExecuteStatus=START", None,
-            'query: pair 2 ("BUILD_NUMBER=%ZZ"): invalid %-escape', "GET")
+            'query: pair 2 ("BUILD_NUMBER=..."): invalid %-escape', "GET")
     refused(herald, js + "?JOB_NAME=a&jobExecuteStatus=EXPLODED", None,
             f'jobExecuteStatus: expected {JOB_STATUS_WORDS}; got "EXPLODED"', "GET")
     refused(herald, "/jenkins/notification", {"name": "a", "build": {"phase": "NONE"}},

@@ -454,7 +454,7 @@ Test(job_status, errors)
     REFUSE(p, "[1,2]", "body: expected a JSON object of strings; got an array");
     REFUSE(p, "\"JOB_NAME\"", "body: expected a JSON object of strings; got \"JOB_NAME\"");
     snprintf(buf, sizeof(buf), "{%s,\"BUILD_NUMBER\":5}", ok);
-    REFUSE(p, buf, "BUILD_NUMBER: expected a string; got 5");
+    REFUSE(p, buf, "BUILD_NUMBER: expected a string; got a number");
     snprintf(buf, sizeof(buf), "{%s,\"a.b\":null,\"X\":{},\"Y\":[true]}", ok);
     REFUSE(p, buf, "[\"a.b\"]: expected a string; got null", "X: expected a string; got an object",
            "Y: expected a string; got an array");
@@ -465,7 +465,7 @@ Test(job_status, errors)
     REFUSE(p, "{\"JOB_NAME\":\"a\"}",
            "jobExecuteStatus: expected " JOB_STATUS_WORDS "; got nothing");
     REFUSE(p, "{\"JOB_NAME\":\"a\",\"jobExecuteStatus\":7}",
-           "jobExecuteStatus: expected a string; got 7");
+           "jobExecuteStatus: expected a string; got a number");
     REFUSE(p, "{\"jobExecuteStatus\":\"START\"}",
            "JOB_NAME: expected a non-empty string; got nothing");
     REFUSE(p, "{\"JOB_NAME\":\"\",\"jobExecuteStatus\":\"START\"}",
@@ -480,7 +480,7 @@ Test(job_status, errors)
            "BUILD_NUMBER: expected a build number such as \"42\"; got \"1234567890123456789\"");
     /* Every problem at once, in order. */
     REFUSE(p, "{\"BUILD_NUMBER\":\"x\",\"N\":1,\"jobExecuteStatus\":\"no\"}",
-           "N: expected a string; got 1", "JOB_NAME: expected a non-empty string; got nothing",
+           "N: expected a string; got a number", "JOB_NAME: expected a non-empty string; got nothing",
            "jobExecuteStatus: expected " JOB_STATUS_WORDS "; got \"no\"",
            "BUILD_NUMBER: expected a build number such as \"42\"; got \"x\"");
 }
@@ -618,17 +618,23 @@ Test(job_status_query, errors)
     size_t at = 0;
 
     REFUSE_QUERY("JOB_NAME=a&BUILD_NUMBER=%ZZ&jobExecuteStatus=START", NULL,
-                 "query: pair 2 (\"BUILD_NUMBER=%ZZ\"): invalid %-escape");
-    REFUSE_QUERY("JOB_NAME=a%4", NULL, "query: pair 1 (\"JOB_NAME=a%4\"): invalid %-escape");
-    REFUSE_QUERY("J%G1=a", NULL, "query: pair 1 (\"J%G1=a\"): invalid %-escape");
+                 "query: pair 2 (\"BUILD_NUMBER=...\"): invalid %-escape");
+    REFUSE_QUERY("JOB_NAME=a%4", NULL, "query: pair 1 (\"JOB_NAME=...\"): invalid %-escape");
+    REFUSE_QUERY("J%G1=a", NULL, "query: pair 1 (\"J%G1=...\"): invalid %-escape");
     REFUSE_QUERY("token=t?JOB_NAME=%FF%FE", "t",
-                 "query: pair 2 (\"JOB_NAME=%FF%FE\"): not valid UTF-8, or holds a NUL byte, "
+                 "query: pair 2 (\"JOB_NAME=...\"): not valid UTF-8, or holds a NUL byte, "
                  "once decoded");
     REFUSE_QUERY("A=x%00y", NULL,
-                 "query: pair 1 (\"A=x%00y\"): not valid UTF-8, or holds a NUL byte, once decoded");
-    REFUSE_QUERY("=x&JOB_NAME=a", NULL, "query: pair 1 (\"=x\"): the name is empty");
+                 "query: pair 1 (\"A=...\"): not valid UTF-8, or holds a NUL byte, once decoded");
+    REFUSE_QUERY("=x&JOB_NAME=a", NULL, "query: pair 1 (\"=...\"): the name is empty");
     REFUSE_QUERY("LONG=0123456789012345678901234567890123456789%", NULL,
-                 "query: pair 1 (\"LONG=01234567890123456789012345678901234...\"): invalid "
+                 "query: pair 1 (\"LONG=...\"): invalid %-escape");
+    /* Only the name is quoted, never the value (it may be a credential),
+     * and a long name is cut. */
+    REFUSE_QUERY("DB_PASSWORD=hunter2%zz", NULL,
+                 "query: pair 1 (\"DB_PASSWORD=...\"): invalid %-escape");
+    REFUSE_QUERY("N0123456789012345678901234567890123456789012345=x%", NULL,
+                 "query: pair 1 (\"N012345678901234567890123456789012345678...=...\"): invalid "
                  "%-escape");
     /* Well-formed pairs are then checked like the JSON body, and the
      * token is still handed back. */
@@ -890,13 +896,13 @@ Test(notification, errors)
            "\"a b\":null},\"test_summary\":{\"total\":-1,\"failed\":\"0\",\"passed\":null,"
            "\"skipped\":2,\"failed_tests\":[null]},\"artifacts\":{\"a.jar\":\"x\",\"b.jar\":{"
            "\"s3\":1}}}}",
-           "build.scm: expected an object; got 5", "build.parameters.X: expected a string; got 1",
+           "build.scm: expected an object; got 5", "build.parameters.X: expected a string; got a number",
            "build.parameters[\"a b\"]: expected a string; got null",
            "build.test_summary.total: expected an integer of 0 or more; got -1",
            "build.test_summary.failed: expected an integer of 0 or more; got \"0\"",
            "build.test_summary.failed_tests[0]: expected a string; got null",
            "build.artifacts[\"a.jar\"]: expected an object of location -> URL; got \"x\"",
-           "build.artifacts[\"b.jar\"].s3: expected a string; got 1");
+           "build.artifacts[\"b.jar\"].s3: expected a string; got a number");
     REFUSE(p, "{\"name\":\"a\",\"build\":{\"phase\":\"QUEUED\",\"parameters\":[]}}",
            "build.parameters: expected an object; got an array");
 }
@@ -1032,7 +1038,7 @@ Test(ci_notify, errors)
            "url: expected a string; got 1", "job_url: expected a string; got 2",
            "branch: expected a string; got 3", "commit: expected a string; got 4",
            "scm_url: expected a string; got 5", "display_name: expected a string; got 6",
-           "body: expected a string; got an object", "environment.A: expected a string; got 1");
+           "body: expected a string; got an object", "environment.A: expected a string; got a number");
     REFUSE(p, "{\"job\":\"j\",\"status\":\"START\",\"environment\":[\"A=1\"]}",
            "environment: expected an object; got an array");
 }

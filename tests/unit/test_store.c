@@ -1440,7 +1440,7 @@ static hr_event *rev_ev(const char *repo, const char *pkg, const char *revision,
     return ev;
 }
 
-Test(store, revisions_latest_since_and_duplicates)
+Test(store, revisions_latest_and_duplicates)
 {
     hr_error err;
     json_t *got = NULL;
@@ -1452,7 +1452,7 @@ Test(store, revisions_latest_since_and_duplicates)
     first_id = a->id;
     cr_expect_not(a->package.duplicate);
     hr_event_free(a);
-    cr_assert_eq(hr_store_latest_revision(st, "rel", "app", NULL, 0, &got, &err), HR_OK);
+    cr_assert_eq(hr_store_latest_revision(st, "rel", "app", &got, &err), HR_OK);
     cr_assert_not_null(got);
     cr_expect_str_eq(json_string_value(json_object_get(got, "revision")), "1.0");
     cr_expect_eq(json_integer_value(json_object_get(got, "event_id")), first_id);
@@ -1463,21 +1463,11 @@ Test(store, revisions_latest_since_and_duplicates)
     hr_event *b = rev_ev("rel", "app", "2.0", "{\"revision\":\"2.0\"}");
     put_ok(st, b);
     hr_event_free(b);
-    /* Since 1.0: 2.0. Since 2.0: nothing. Since a revision herald does not
-     * have: by timestamp. */
-    cr_assert_eq(hr_store_latest_revision(st, "rel", "app", "1.0", 0, &got, &err), HR_OK);
+    /* The newest is the last published. */
+    cr_assert_eq(hr_store_latest_revision(st, "rel", "app", &got, &err), HR_OK);
     cr_expect_str_eq(json_string_value(json_object_get(got, "revision")), "2.0");
     json_decref(got);
-    cr_assert_eq(hr_store_latest_revision(st, "rel", "app", "2.0", 0, &got, &err), HR_OK);
-    cr_expect_null(got);
-    cr_assert_eq(hr_store_latest_revision(st, "rel", "app", "0.9", 1310672617099, &got, &err),
-                 HR_OK);
-    cr_expect_not_null(got);
-    json_decref(got);
-    cr_assert_eq(hr_store_latest_revision(st, "rel", "app", "0.9", 1310672617100, &got, &err),
-                 HR_OK);
-    cr_expect_null(got);
-    cr_assert_eq(hr_store_latest_revision(st, "rel", "none", NULL, 0, &got, &err), HR_OK);
+    cr_assert_eq(hr_store_latest_revision(st, "rel", "none", &got, &err), HR_OK);
     cr_expect_null(got);
 
     /* The same bytes again: the first event, no new one. Other bytes: a
@@ -1692,7 +1682,7 @@ Test(store, prune_deletes_old_final_events_and_keeps_the_rest)
     cr_expect(event_exists(st, young));
     cr_expect_eq(count_rows("SELECT count(*) FROM deliveries"), 4);
     cr_expect_eq(count_rows("SELECT count(*) FROM attempts"), 3);
-    cr_assert_eq(hr_store_latest_revision(st, "rel", "app", NULL, 0, &got, &err), HR_OK);
+    cr_assert_eq(hr_store_latest_revision(st, "rel", "app", &got, &err), HR_OK);
     cr_assert_not_null(got, "the revision GoCD polls is still there");
     json_decref(got);
     expect_references_whole();
