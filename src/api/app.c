@@ -129,8 +129,8 @@ static int build_redact(const hr_config *c, hr_redact **out, hr_errlist *errs)
 {
     const hr_jenkins_settings *j = &c->jenkins;
     hr_error err;
-    int rc = hr_redact_new(j->redact_set ? (const char *const *)j->redact.items : NULL,
-                           j->redact.n, (const char *const *)j->keep.items, j->keep.n, out, &err);
+    int rc = hr_redact_new(j->redact_set ? (const char *const *)j->redact.items : NULL, j->redact.n,
+                           (const char *const *)j->keep.items, j->keep.n, out, &err);
     if (rc != HR_OK)
         hr_errlist_add(errs, "jenkins: %s", err.msg);
     return rc;

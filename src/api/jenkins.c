@@ -69,7 +69,7 @@ int hr_api_request_id(hr_http_req *req, char **out, const char **why)
     if (n == 0 || n > 128 ||
         strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:") != n) {
         *why = HR_REQUEST_ID_HEADER ": expected 1 to 128 letters, digits, \"-\", \"_\", \".\" "
-               "or \":\", such as a UUID";
+                                    "or \":\", such as a UUID";
         return HR_EINVAL;
     }
     *out = hr_strdup(v);
@@ -138,8 +138,7 @@ static char *basic_password(const char *auth)
     return out;
 }
 
-int hr_api_check_token(hr_http_req *req, const char *token, const char *query_tok,
-                       const char *what)
+int hr_api_check_token(hr_http_req *req, const char *token, const char *query_tok, const char *what)
 {
     const char *auth = hr_http_header(req, "Authorization");
     char *presented = NULL;

@@ -163,8 +163,9 @@ static void list_revisions(hr_api *api, hr_http_req *req, const char *repo, cons
         errno = 0;
         limit = strtoll(v, &end, 10);
         if (errno || *v == '\0' || *end != '\0' || limit < 1 || limit > HR_MAX_API_PAGE) {
-            hr_http_reply_error(req, 400, "query parameter limit: expected a whole number from "
-                                          "1 to 500");
+            hr_http_reply_error(req, 400,
+                                "query parameter limit: expected a whole number from "
+                                "1 to 500");
             return;
         }
     }
@@ -173,13 +174,13 @@ static void list_revisions(hr_api *api, hr_http_req *req, const char *repo, cons
         errno = 0;
         before = strtoll(v, &end, 10);
         if (errno || *v == '\0' || *end != '\0' || before < 1) {
-            hr_http_reply_error(req, 400, "query parameter cursor: expected a cursor from a "
-                                          "previous page's \"next\"");
+            hr_http_reply_error(req, 400,
+                                "query parameter cursor: expected a cursor from a "
+                                "previous page's \"next\"");
             return;
         }
     }
-    rc = hr_store_list_revisions(api->store, repo, pkg, before, (size_t)limit, &items, &next,
-                                 &err);
+    rc = hr_store_list_revisions(api->store, repo, pkg, before, (size_t)limit, &items, &next, &err);
     if (rc != HR_OK) {
         hr_http_reply_error(req, 500, err.msg);
         return;
@@ -204,8 +205,7 @@ void hr_api_packages(hr_http_req *req, void *ctx)
     }
     if (hr_package_check_name("repository", repo, &err) != HR_OK ||
         hr_package_check_name("package", pkg, &err) != HR_OK) {
-        hr_http_reply_json(req, 400, json_pack("{s:s,s:[s]}", "error", err.msg, "errors",
-                                               err.msg));
+        hr_http_reply_json(req, 400, json_pack("{s:s,s:[s]}", "error", err.msg, "errors", err.msg));
     } else if (strcmp(hr_http_method(req), "POST") == 0) {
         publish(api, req, repo, pkg);
     } else {
@@ -368,21 +368,20 @@ void hr_api_gocd_package_repository(hr_http_req *req, void *ctx)
         break;
     case HR_PKGREPO_CHECK_REPOSITORY:
         if (count_packages(api, r.repository, &n, &err) != HR_OK)
-            hr_http_reply_json(req, 200,
-                               hr_pkgrepo_check_answer(false, "herald cannot read its store: %s",
-                                                       err.msg));
+            hr_http_reply_json(
+                req, 200,
+                hr_pkgrepo_check_answer(false, "herald cannot read its store: %s", err.msg));
         else
             hr_http_reply_json(req, 200, hr_pkgrepo_check_repository(r.repository, n));
         break;
     case HR_PKGREPO_CHECK_PACKAGE:
     case HR_PKGREPO_LATEST_REVISION:
     case HR_PKGREPO_LATEST_REVISION_SINCE:
-        if (hr_store_latest_revision(api->store, r.repository, r.package, &found, &err) !=
-            HR_OK) {
+        if (hr_store_latest_revision(api->store, r.repository, r.package, &found, &err) != HR_OK) {
             if (r.kind == HR_PKGREPO_CHECK_PACKAGE)
-                hr_http_reply_json(req, 200,
-                                   hr_pkgrepo_check_answer(false, "herald cannot read its store: %s",
-                                                           err.msg));
+                hr_http_reply_json(
+                    req, 200,
+                    hr_pkgrepo_check_answer(false, "herald cannot read its store: %s", err.msg));
             else
                 hr_http_reply_error(req, 503, err.msg);
             break;
@@ -390,10 +389,10 @@ void hr_api_gocd_package_repository(hr_http_req *req, void *ctx)
         if (found != NULL)
             rev_from_json(found, &latest);
         if (r.kind == HR_PKGREPO_CHECK_PACKAGE) {
-            hr_http_reply_json(
-                req, 200,
-                hr_pkgrepo_check_package(r.repository, r.package, found ? &latest : NULL,
-                                         found ? count_revisions(api, r.repository, r.package) : 0));
+            hr_http_reply_json(req, 200,
+                               hr_pkgrepo_check_package(
+                                   r.repository, r.package, found ? &latest : NULL,
+                                   found ? count_revisions(api, r.repository, r.package) : 0));
         } else {
             if (r.kind == HR_PKGREPO_LATEST_REVISION)
                 hr_pkgrepo_latest_answer(found ? &latest : NULL, r.repository, r.package, &a);

@@ -312,8 +312,9 @@ static void build_json(json_t *out, const hr_build *b)
     put_json(out, "environment", b->environment);
     if (b->number > 0)
         snprintf(number, sizeof(number), "%lld", (long long)b->number);
-    json_object_set_new(out, "summary", summary_json(b->job_name, b->number > 0 ? number : NULL,
-                                                     b->result, b->url));
+    json_object_set_new(
+        out, "summary",
+        summary_json(b->job_name, b->number > 0 ? number : NULL, b->result, b->url));
 }
 
 static void package_json(json_t *out, const hr_package_rev *p)

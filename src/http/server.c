@@ -378,11 +378,10 @@ int hr_http_start(const hr_http_options *opt, const hr_http_route *routes, size_
                               0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
                               MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED,
                               on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
-                              MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                              (size_t)HR_MAX_REQUEST_HEAD_BYTES,
-                              MHD_OPTION_CONNECTION_LIMIT,
-                              (unsigned)HR_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-                              (unsigned)HR_CONNECTION_TIMEOUT_S, MHD_OPTION_END);
+                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HR_MAX_REQUEST_HEAD_BYTES,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)HR_MAX_CONNECTIONS,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HR_CONNECTION_TIMEOUT_S,
+                              MHD_OPTION_END);
     if (s->mhd == NULL) {
         rc = hr_error_set(err, HR_EIO, "cannot start the HTTP server on %s", opt->listen);
         goto fail;

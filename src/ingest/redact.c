@@ -180,8 +180,7 @@ static bool matches_any(char *const *list, const matcher *m, size_t n, const cha
             yes = nlen >= m[i].len && strncasecmp(name, m[i].word, m[i].len) == 0;
             break;
         case M_SUFFIX:
-            yes = nlen >= m[i].len &&
-                  strncasecmp(name + nlen - m[i].len, m[i].word, m[i].len) == 0;
+            yes = nlen >= m[i].len && strncasecmp(name + nlen - m[i].len, m[i].word, m[i].len) == 0;
             break;
         case M_INFIX:
             yes = contains_ci(name, nlen, m[i].word, m[i].len);

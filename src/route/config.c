@@ -1846,9 +1846,8 @@ static void parse_repository_decl(parser *p, const char *path, size_t idx)
                     report(&p->out, &key.mark, kpath, "\"%s\" is already declared", r->name);
         } else if (i == 1) {
             read_token(p, kpath, &r->token);
-        } else if (i == 2 &&
-                   begin(p, YAML_SEQUENCE_START_EVENT, kpath, "a list of packages", false,
-                         &lstart) == 1) {
+        } else if (i == 2 && begin(p, YAML_SEQUENCE_START_EVENT, kpath, "a list of packages", false,
+                                   &lstart) == 1) {
             size_t n = 0;
             while (next_item(p, kpath, &n, HR_CONFIG_MAX_ITEMS, "packages")) {
                 r->packages = hr_realloc(r->packages, n * sizeof(*r->packages));
@@ -2176,8 +2175,7 @@ void hr_config_package(const hr_config *c, const char *repository, const char *p
     }
 }
 
-const char *hr_config_publish_token(const hr_config *c, const char *repository,
-                                    const char *package)
+const char *hr_config_publish_token(const hr_config *c, const char *repository, const char *package)
 {
     const hr_repository_decl *r;
     const hr_package_decl *d;
@@ -2500,9 +2498,9 @@ json_t *hr_config_to_json(const hr_config *c)
         const hr_repository_decl *r = &c->packages.repositories[i];
         json_t *pkgs = json_array();
         for (size_t k = 0; k < r->npackages; k++)
-            json_array_append_new(pkgs, json_pack("{s:o,s:o}", "name",
-                                                  str_or_null(r->packages[k].name), "token",
-                                                  masked(r->packages[k].token)));
+            json_array_append_new(pkgs,
+                                  json_pack("{s:o,s:o}", "name", str_or_null(r->packages[k].name),
+                                            "token", masked(r->packages[k].token)));
         json_array_append_new(repos, json_pack("{s:o,s:o,s:o}", "name", str_or_null(r->name),
                                                "token", masked(r->token), "packages", pkgs));
     }

@@ -509,9 +509,8 @@ int hr_store_submit(hr_store *s, hr_event *ev, hr_store_done_fn done, void *ctx,
                             "store: a stage-status event needs a pipeline name and a stage name");
     if (ev->has_build && ev->build.job_name == NULL)
         return hr_error_set(err, HR_EINVAL, "store: a build-status event needs a job name");
-    if (ev->has_package &&
-        (ev->package.repository == NULL || ev->package.package == NULL ||
-         ev->package.revision == NULL || ev->package.timestamp == HR_TIME_NONE))
+    if (ev->has_package && (ev->package.repository == NULL || ev->package.package == NULL ||
+                            ev->package.revision == NULL || ev->package.timestamp == HR_TIME_NONE))
         return hr_error_set(err, HR_EINVAL,
                             "store: a package revision needs a repository, a package, a "
                             "revision and a timestamp");
@@ -1023,7 +1022,8 @@ static int save_revision(hr_store *s, item *it)
 static int save_event(hr_store *s, item *it)
 {
     hr_event *ev = it->ev;
-    int is_stage = !ev->has_build && !ev->has_package && strcmp(ev->kind, HR_KIND_STAGE_STATUS) == 0;
+    int is_stage =
+        !ev->has_build && !ev->has_package && strcmp(ev->kind, HR_KIND_STAGE_STATUS) == 0;
     hr_transition tr = HR_TRANSITION_NONE;
     job_hist hist = {NULL, NULL, 0};
     char counter[24];
@@ -2411,8 +2411,8 @@ out:
     return ret;
 }
 
-int hr_store_latest_revision(hr_store *s, const char *repository, const char *package,
-                             json_t **out, hr_error *err)
+int hr_store_latest_revision(hr_store *s, const char *repository, const char *package, json_t **out,
+                             hr_error *err)
 {
     sqlite3_stmt *st = NULL;
     sqlite3 *db = reader_take(s);
