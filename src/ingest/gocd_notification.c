@@ -19,6 +19,7 @@
  */
 #include "ingest/gocd_notification.h"
 
+#include "core/jpath.h"
 #include "core/mem.h"
 #include "core/timefmt.h"
 
@@ -30,7 +31,7 @@
 #include <string.h>
 
 /* Longest JSON path written into a message; longer ones are cut. */
-#define PATH_LEN 256
+#define PATH_LEN HR_JPATH_LEN
 /* Room for an hr_json_brief of any value. */
 #define BRIEF_LEN 64
 
@@ -72,76 +73,6 @@ static const char *const material_configs[] = {"git-configuration",      "mercur
 
 #define TIME_EXPECTED                                                                              \
     "a timestamp like 2011-07-13T19:43:37.100Z or 2011-07-13T19:43:37.100+0000, or \"\""
-
-/* Formats a path into buf (PATH_LEN bytes), cutting it short when it is
- * too long: a cut path still tells the reader where to look. */
-__attribute__((format(printf, 2, 3))) static const char *path_fmt(char *buf, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, PATH_LEN, fmt, ap);
-    va_end(ap);
-    return buf;
-}
-
-/* "at.key", or "key" at the root. Returns buf. */
-static const char *child(char *buf, const char *at, const char *key)
-{
-    return at[0] == '\0' ? path_fmt(buf, "%s", key) : path_fmt(buf, "%s.%s", at, key);
-}
-
-/* "at[i]". Returns buf. */
-static const char *item(char *buf, const char *at, size_t i)
-{
-    return path_fmt(buf, "%s[%zu]", at, i);
-}
-
-/* A path step for a key the sender chose (a data or configuration map's
- * key): ".key" when it is a plain word, else ["key"] as JSON with every
- * non-ASCII character escaped and cut at 40 characters, so the message
- * stays short and a cut never splits a UTF-8 sequence. */
-static const char *child_key(char *buf, const char *at, const char *key, size_t len)
-{
-    bool plain = len > 0 && len <= 64;
-    json_t *k;
-    char *enc;
-    size_t n;
-
-    for (size_t i = 0; plain && i < len; i++) {
-        char ch = key[i];
-        plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                ch == '_' || ch == '-';
-    }
-    if (plain)
-        return child(buf, at, key);
-    k = json_stringn(key, len);
-    enc = k != NULL ? json_dumps(k, JSON_ENCODE_ANY | JSON_ENSURE_ASCII) : NULL;
-    json_decref(k);
-    if (enc == NULL)
-        return path_fmt(buf, "%s[?]", at);
-    n = strlen(enc);
-    if (n <= 42) {
-        path_fmt(buf, "%s[%s]", at, enc);
-        free(enc);
-        return buf;
-    }
-    /* Keep the quote and 40 characters, cutting before an escape that
-     * would not fit whole. */
-    n = 41;
-    for (size_t i = 1; i < n; i++) {
-        if (enc[i] != '\\')
-            continue;
-        size_t esc = enc[i + 1] == 'u' ? 6 : 2;
-        if (i + esc > n) {
-            n = i;
-            break;
-        }
-        i += esc - 1;
-    }
-    path_fmt(buf, "%s[%.*s...\"]", at, (int)n, enc);
-    free(enc);
-    return buf;
-}
 
 static void report(check *c, const char *at, const char *expected, const json_t *got)
 {
@@ -194,11 +125,12 @@ static void take_string(check *c, const json_t *obj, const char *at, const char 
     if ((v == NULL && !(rules & REQUIRED)) || (json_is_null(v) && (rules & NULLABLE)))
         return;
     if (!json_is_string(v)) {
-        report(c, child(path, at, key), (rules & NULLABLE) ? "a string or null" : "a string", v);
+        report(c, hr_jpath_key(path, at, key), (rules & NULLABLE) ? "a string or null" : "a string",
+               v);
         return;
     }
     if ((rules & NONEMPTY) && json_string_length(v) == 0) {
-        report(c, child(path, at, key), "a non-empty string", v);
+        report(c, hr_jpath_key(path, at, key), "a non-empty string", v);
         return;
     }
     *out = copy_string(v);
@@ -231,7 +163,7 @@ static void take_enum(check *c, const json_t *obj, const char *at, const char *k
         }
     }
     join(expected + 7, sizeof(expected) - 7, names);
-    report(c, child(path, at, key), expected, v);
+    report(c, hr_jpath_key(path, at, key), expected, v);
 }
 
 /* Reads obj[key] as a timestamp or "" into *out; missing and "" leave it
@@ -246,7 +178,7 @@ static void take_time(check *c, const json_t *obj, const char *at, const char *k
         return;
     if (!json_is_string(v) ||
         hr_time_parse(json_string_value(v), json_string_length(v), &t) != HR_OK) {
-        report(c, child(path, at, key), TIME_EXPECTED, v);
+        report(c, hr_jpath_key(path, at, key), TIME_EXPECTED, v);
         return;
     }
     *out = t;
@@ -261,7 +193,7 @@ static void take_bool(check *c, const json_t *obj, const char *at, const char *k
     if (v == NULL)
         return;
     if (!json_is_boolean(v)) {
-        report(c, child(path, at, key), "true or false", v);
+        report(c, hr_jpath_key(path, at, key), "true or false", v);
         return;
     }
     *out = json_is_true(v);
@@ -278,7 +210,7 @@ static const json_t *want_object(check *c, const json_t *obj, const char *at, co
     if (json_is_object(v))
         return v;
     if (v != NULL || required)
-        report(c, child(path, at, key), "an object", v);
+        report(c, hr_jpath_key(path, at, key), "an object", v);
     return NULL;
 }
 
@@ -293,12 +225,12 @@ static const json_t *want_array(check *c, const json_t *obj, const char *at, con
     if (v == NULL && !required)
         return NULL;
     if (!json_is_array(v)) {
-        report(c, child(path, at, key), "an array", v);
+        report(c, hr_jpath_key(path, at, key), "an array", v);
         return NULL;
     }
     if (json_array_size(v) > max) {
-        hr_errlist_add(c->errs, "%s: expected at most %zu entries; got %zu", child(path, at, key),
-                       max, json_array_size(v));
+        hr_errlist_add(c->errs, "%s: expected at most %zu entries; got %zu",
+                       hr_jpath_key(path, at, key), max, json_array_size(v));
         return NULL;
     }
     return v;
@@ -315,7 +247,7 @@ static void check_string_map(check *c, const json_t *map, const char *at)
     json_object_foreach((json_t *)map, key, v)
     {
         if (!json_is_string(v))
-            report(c, child_key(path, at, key, strlen(key)), "a string", v);
+            report(c, hr_jpath_name(path, at, key, strlen(key)), "a string", v);
     }
 }
 
@@ -327,7 +259,7 @@ static const json_t *want_string_map(check *c, const json_t *obj, const char *at
     const json_t *map = want_object(c, obj, at, key, required);
 
     if (map != NULL)
-        check_string_map(c, map, child(path, at, key));
+        check_string_map(c, map, hr_jpath_key(path, at, key));
     return map;
 }
 
@@ -372,7 +304,7 @@ static void map_material(check *c, const json_t *m, const char *at, hr_cause *ca
         cfg = want_object(c, m, at, material_configs[kind], true);
         if (cfg == NULL)
             break;
-        child(path, at, material_configs[kind]);
+        hr_jpath_key(path, at, material_configs[kind]);
         take_string(c, cfg, path, "pipeline-name", REQUIRED | NONEMPTY, &pipeline);
         take_string(c, cfg, path, "stage-name", REQUIRED | NONEMPTY, &stage);
         if (pipeline != NULL && stage != NULL)
@@ -403,8 +335,8 @@ static void map_material(check *c, const json_t *m, const char *at, hr_cause *ca
         cfg = want_object(c, m, at, material_configs[kind], true);
         if (cfg == NULL)
             break;
-        take_string(c, cfg, child(path, at, material_configs[kind]), "url", REQUIRED | NONEMPTY,
-                    &cause->material);
+        take_string(c, cfg, hr_jpath_key(path, at, material_configs[kind]), "url",
+                    REQUIRED | NONEMPTY, &cause->material);
         cause->config = json_incref((json_t *)cfg);
         break;
     }
@@ -435,22 +367,22 @@ static void map_cause(check *c, const json_t *bc, const char *at, hr_cause *caus
     const json_t *m, *mods;
 
     if ((m = want_object(c, bc, at, "material", true)) != NULL)
-        map_material(c, m, child(path, at, "material"), cause);
+        map_material(c, m, hr_jpath_key(path, at, "material"), cause);
     take_bool(c, bc, at, "changed", &cause->changed);
     mods = want_array(c, bc, at, "modifications", false, SIZE_MAX);
     if (mods == NULL || json_array_size(mods) == 0)
         return;
-    child(path, at, "modifications");
+    hr_jpath_key(path, at, "modifications");
     cause->nmods = json_array_size(mods);
     cause->mods = hr_calloc(cause->nmods, sizeof(*cause->mods));
     for (size_t i = 0; i < cause->nmods; i++) {
         const json_t *mv = json_array_get(mods, i);
         cause->mods[i].modified_at = HR_TIME_NONE;
         if (!json_is_object(mv)) {
-            report(c, item(ipath, path, i), "an object", mv);
+            report(c, hr_jpath_index(ipath, path, i), "an object", mv);
             continue;
         }
-        map_modification(c, mv, item(ipath, path, i), &cause->mods[i]);
+        map_modification(c, mv, hr_jpath_index(ipath, path, i), &cause->mods[i]);
     }
 }
 
@@ -475,7 +407,7 @@ static void take_counter(check *c, const json_t *obj, const char *at, const char
     if (v == NULL)
         return;
     if (!json_is_integer(v) || json_integer_value(v) < 0) {
-        report(c, child(path, at, key), "a whole number >= 0", v);
+        report(c, hr_jpath_key(path, at, key), "a whole number >= 0", v);
         return;
     }
     *out = (int64_t)json_integer_value(v);
@@ -502,7 +434,7 @@ static void map_stage(check *c, const json_t *s, const char *at, hr_event *ev)
     jobs = want_array(c, s, at, "jobs", true, HR_MAX_JOBS);
     if (jobs == NULL || json_array_size(jobs) == 0)
         return;
-    child(path, at, "jobs");
+    hr_jpath_key(path, at, "jobs");
     ev->njobs = json_array_size(jobs);
     ev->jobs = hr_calloc(ev->njobs, sizeof(*ev->jobs));
     for (size_t i = 0; i < ev->njobs; i++) {
@@ -510,10 +442,10 @@ static void map_stage(check *c, const json_t *s, const char *at, hr_event *ev)
         hr_job *job = &ev->jobs[i];
         job->scheduled_at = job->assigned_at = job->completed_at = HR_TIME_NONE;
         if (!json_is_object(j)) {
-            report(c, item(ipath, path, i), "an object", j);
+            report(c, hr_jpath_index(ipath, path, i), "an object", j);
             continue;
         }
-        map_job(c, j, item(ipath, path, i), job);
+        map_job(c, j, hr_jpath_index(ipath, path, i), job);
     }
 }
 
@@ -536,10 +468,10 @@ static void map_pipeline(check *c, const json_t *p, hr_event *ev)
         for (size_t i = 0; i < ev->ncauses; i++) {
             const json_t *bc = json_array_get(causes, i);
             if (!json_is_object(bc)) {
-                report(c, item(ipath, "pipeline.build-cause", i), "an object", bc);
+                report(c, hr_jpath_index(ipath, "pipeline.build-cause", i), "an object", bc);
                 continue;
             }
-            map_cause(c, bc, item(ipath, "pipeline.build-cause", i), &ev->causes[i]);
+            map_cause(c, bc, hr_jpath_index(ipath, "pipeline.build-cause", i), &ev->causes[i]);
         }
     }
 

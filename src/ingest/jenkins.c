@@ -33,6 +33,7 @@
  */
 #include "ingest/jenkins.h"
 
+#include "core/jpath.h"
 #include "core/mem.h"
 #include "core/timefmt.h"
 
@@ -43,7 +44,7 @@
 #include <string.h>
 
 /* Longest path written into a message; longer ones are cut. */
-#define PATH_LEN 256
+#define PATH_LEN HR_JPATH_LEN
 /* Room for an hr_json_brief of any value. */
 #define BRIEF_LEN 64
 /* Longest part of a raw query pair quoted in a message. */
@@ -86,73 +87,6 @@ static void report(check *c, const char *at, const char *expected, const json_t 
 static void report_type(check *c, const char *at, const char *expected, const json_t *got)
 {
     problem(c, "%s: expected %s; got %s", at, expected, hr_json_type_name(got));
-}
-
-/* Formats a path into buf (PATH_LEN bytes), cutting it short when it is
- * too long: a cut path still tells the reader where to look. */
-__attribute__((format(printf, 2, 3))) static const char *path_fmt(char *buf, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, PATH_LEN, fmt, ap);
-    va_end(ap);
-    return buf;
-}
-
-/* "at.key", or "key" at the root. Returns buf. */
-static const char *child(char *buf, const char *at, const char *key)
-{
-    return at[0] == '\0' ? path_fmt(buf, "%s", key) : path_fmt(buf, "%s.%s", at, key);
-}
-
-/* "at[i]". Returns buf. */
-static const char *item(char *buf, const char *at, size_t i)
-{
-    return path_fmt(buf, "%s[%zu]", at, i);
-}
-
-/* A path step for a name the sender chose (an environment variable, a
- * parameter, an artifact): like child when the name is a plain word,
- * else at["name"] with the name JSON-encoded in ASCII and cut at 40
- * characters (never inside an escape), so the message stays short. */
-static const char *child_name(char *buf, const char *at, const char *key)
-{
-    size_t len = strlen(key), n;
-    bool plain = len > 0 && len <= 64;
-    json_t *k;
-    char *enc;
-
-    for (size_t i = 0; plain && i < len; i++) {
-        char ch = key[i];
-        plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                ch == '_' || ch == '-';
-    }
-    if (plain)
-        return child(buf, at, key);
-    k = json_string(key);
-    enc = k != NULL ? json_dumps(k, JSON_ENCODE_ANY | JSON_ENSURE_ASCII) : NULL;
-    json_decref(k);
-    if (enc == NULL)
-        return path_fmt(buf, "%s[?]", at);
-    n = strlen(enc);
-    if (n <= 42) {
-        path_fmt(buf, "%s[%s]", at, enc);
-    } else {
-        n = 41;
-        for (size_t i = 1; i < n; i++) {
-            if (enc[i] != '\\')
-                continue;
-            size_t esc = enc[i + 1] == 'u' ? 6 : 2;
-            if (i + esc > n) {
-                n = i;
-                break;
-            }
-            i += esc - 1;
-        }
-        path_fmt(buf, "%s[%.*s...\"]", at, (int)n, enc);
-    }
-    free(enc);
-    return buf;
 }
 
 /* ---- words ------------------------------------------------------------ */
@@ -324,7 +258,7 @@ static const json_t *want_string(check *c, const json_t *obj, const char *at, co
         return v;
     if ((v == NULL || json_is_null(v)) && !required)
         return NULL;
-    report(c, child(path, at, key), required ? "a non-empty string" : "a string", v);
+    report(c, hr_jpath_key(path, at, key), required ? "a non-empty string" : "a string", v);
     return NULL;
 }
 
@@ -340,7 +274,7 @@ static const json_t *want_object(check *c, const json_t *obj, const char *at, co
         return v;
     if ((v == NULL || json_is_null(v)) && !required)
         return NULL;
-    report(c, child(path, at, key), "an object", v);
+    report(c, hr_jpath_key(path, at, key), "an object", v);
     return NULL;
 }
 
@@ -359,7 +293,7 @@ static bool want_int(check *c, const json_t *obj, const char *at, const char *ke
         return true;
     }
     snprintf(expected, sizeof(expected), "an integer of %lld or more", (long long)min);
-    report(c, child(path, at, key), expected, v);
+    report(c, hr_jpath_key(path, at, key), expected, v);
     return false;
 }
 
@@ -374,7 +308,7 @@ static void check_string_map(check *c, const json_t *map, const char *at)
     json_object_foreach((json_t *)map, key, v)
     {
         if (!json_is_string(v))
-            report_type(c, child_name(path, at, key), "a string", v);
+            report_type(c, hr_jpath_name(path, at, key, strlen(key)), "a string", v);
     }
 }
 
@@ -388,7 +322,7 @@ static void check_string_array(check *c, const json_t *obj, const char *at, cons
 
     if (v == NULL || json_is_null(v))
         return;
-    child(path, at, key);
+    hr_jpath_key(path, at, key);
     if (!json_is_array(v)) {
         report(c, path, "an array of strings", v);
         return;
@@ -396,7 +330,7 @@ static void check_string_array(check *c, const json_t *obj, const char *at, cons
     json_array_foreach(v, i, e)
     {
         if (!json_is_string(e))
-            report(c, item(ipath, path, i), "a string", e);
+            report(c, hr_jpath_index(ipath, path, i), "a string", e);
     }
 }
 
@@ -413,7 +347,7 @@ static int want_word(check *c, const json_t *obj, const char *at, const char *ke
     for (int i = 0; json_is_string(v) && names[i] != NULL; i++)
         if (same_ignoring_case(json_string_value(v), json_string_length(v), names[i]))
             return i;
-    report(c, child(path, at, key), expected, v);
+    report(c, hr_jpath_key(path, at, key), expected, v);
     return -1;
 }
 
@@ -525,7 +459,7 @@ static int job_status_map(const json_t *root, const hr_redact *r, hr_errlist *er
     json_object_foreach((json_t *)root, key, v)
     {
         if (!json_is_string(v))
-            report_type(&c, child_name(path, "", key), "a string", v);
+            report_type(&c, hr_jpath_name(path, "", key, strlen(key)), "a string", v);
     }
     jn = json_object_get(root, "JOB_NAME");
     if (jn == NULL || (json_is_string(jn) && json_string_length(jn) == 0))
@@ -832,7 +766,7 @@ static int notification_check(check *c, const json_t *root)
         json_t *locations;
         json_object_foreach((json_t *)artifacts, file, locations)
         {
-            child_name(path, "build.artifacts", file);
+            hr_jpath_name(path, "build.artifacts", file, strlen(file));
             if (json_is_object(locations))
                 check_string_map(c, locations, path);
             else
@@ -1063,7 +997,7 @@ int hr_ci_notify(const char *body, size_t len, const hr_redact *r, hr_event **ou
             known = strcmp(key, notify_members[i]) == 0;
         if (!known)
             problem(&c, "%s: unknown member; the members are " NOTIFY_MEMBERS,
-                    child_name(path, "", key));
+                    hr_jpath_name(path, "", key, strlen(key)));
     }
     ci = json_object_get(root, "ci");
     if (ci != NULL && !json_is_null(ci) && !is_ci_name(ci))
