@@ -235,6 +235,40 @@ static void submit(hr_api *api, hr_http_req *req, hr_event *ev)
     }
 }
 
+/* A body parser of ingest/jenkins.h. */
+typedef int (*parse_fn)(const char *body, size_t len, const hr_redact *r, hr_event **out,
+                        hr_errlist *errs);
+
+/* The token, then the body through parse, then the store; what names the
+ * body in the log. The Notification plugin's XML is refused first. */
+static void take_body(hr_api *api, hr_http_req *req, parse_fn parse, const char *what,
+                      bool refuse_xml)
+{
+    const hr_config *c;
+    const hr_redact *r;
+    hr_errlist errs = HR_ERRLIST_INIT;
+    hr_event *ev = NULL;
+    size_t len;
+    const char *body = hr_http_body(req, &len);
+
+    hr_app_current(api->app, &c, &r);
+    if (!hr_api_check_token(req, c->jenkins.token, NULL, JENKINS_TOKEN))
+        return;
+    if (refuse_xml && hr_jenkins_is_xml(body, len)) {
+        hr_metrics_event(HR_KIND_BUILD_STATUS, false);
+        hr_log_info(SUB, "rejected a Notification plugin body in XML");
+        hr_http_reply_error(req, 415, HR_JENKINS_XML_REFUSED);
+        return;
+    }
+    if (parse(body, len, r, &ev, &errs) != HR_OK) {
+        refuse(req, what, &errs);
+        return;
+    }
+    submit(api, req, ev);
+}
+
+/* POST, PUT and DELETE carry the JSON body; GET carries the same pairs in
+ * its query, token and all. */
 void hr_api_jenkins_job_status(hr_http_req *req, void *ctx)
 {
     hr_api *api = ctx;
@@ -242,78 +276,36 @@ void hr_api_jenkins_job_status(hr_http_req *req, void *ctx)
     const hr_redact *r;
     hr_errlist errs = HR_ERRLIST_INIT;
     hr_event *ev = NULL;
-    size_t len;
-    const char *body = hr_http_body(req, &len);
-    int rc;
+    const char *q = hr_http_raw_query(req);
+    char *tok = NULL;
+    int rc, ok;
 
-    hr_app_current(api->app, &c, &r);
-    if (strcmp(hr_http_method(req), "GET") == 0) {
-        const char *q = hr_http_raw_query(req);
-        char *tok = NULL;
-        rc = hr_jenkins_job_status_query(q ? q : "", q ? strlen(q) : 0, r, &tok, &ev, &errs);
-        int ok = hr_api_check_token(req, c->jenkins.token, tok, JENKINS_TOKEN);
-        free(tok);
-        if (!ok) {
-            hr_errlist_clear(&errs);
-            hr_event_free(ev);
-            return;
-        }
-    } else {
-        if (!hr_api_check_token(req, c->jenkins.token, NULL, JENKINS_TOKEN))
-            return;
-        rc = hr_jenkins_job_status_json(body, len, r, &ev, &errs);
-    }
-    if (rc != HR_OK) {
-        refuse(req, "a Job Status notification", &errs);
+    if (strcmp(hr_http_method(req), "GET") != 0) {
+        take_body(api, req, hr_jenkins_job_status_json, "a Job Status notification", false);
         return;
     }
-    submit(api, req, ev);
+    hr_app_current(api->app, &c, &r);
+    rc = hr_jenkins_job_status_query(q ? q : "", q ? strlen(q) : 0, r, &tok, &ev, &errs);
+    ok = hr_api_check_token(req, c->jenkins.token, tok, JENKINS_TOKEN);
+    free(tok);
+    if (!ok) {
+        hr_errlist_clear(&errs);
+        hr_event_free(ev);
+    } else if (rc != HR_OK) {
+        refuse(req, "a Job Status notification", &errs);
+    } else {
+        submit(api, req, ev);
+    }
 }
 
 void hr_api_jenkins_notification(hr_http_req *req, void *ctx)
 {
-    hr_api *api = ctx;
-    const hr_config *c;
-    const hr_redact *r;
-    hr_errlist errs = HR_ERRLIST_INIT;
-    hr_event *ev = NULL;
-    size_t len;
-    const char *body = hr_http_body(req, &len);
-
-    hr_app_current(api->app, &c, &r);
-    if (!hr_api_check_token(req, c->jenkins.token, NULL, JENKINS_TOKEN))
-        return;
-    if (hr_jenkins_is_xml(body, len)) {
-        hr_metrics_event(HR_KIND_BUILD_STATUS, false);
-        hr_log_info(SUB, "rejected a Notification plugin body in XML");
-        hr_http_reply_error(req, 415, HR_JENKINS_XML_REFUSED);
-        return;
-    }
-    if (hr_jenkins_notification(body, len, r, &ev, &errs) != HR_OK) {
-        refuse(req, "a Notification plugin body", &errs);
-        return;
-    }
-    submit(api, req, ev);
+    take_body(ctx, req, hr_jenkins_notification, "a Notification plugin body", true);
 }
 
 void hr_api_ci_notify(hr_http_req *req, void *ctx)
 {
-    hr_api *api = ctx;
-    const hr_config *c;
-    const hr_redact *r;
-    hr_errlist errs = HR_ERRLIST_INIT;
-    hr_event *ev = NULL;
-    size_t len;
-    const char *body = hr_http_body(req, &len);
-
-    hr_app_current(api->app, &c, &r);
-    if (!hr_api_check_token(req, c->jenkins.token, NULL, JENKINS_TOKEN))
-        return;
-    if (hr_ci_notify(body, len, r, &ev, &errs) != HR_OK) {
-        refuse(req, "a herald notify body", &errs);
-        return;
-    }
-    submit(api, req, ev);
+    take_body(ctx, req, hr_ci_notify, "a herald notify body", false);
 }
 
 /* ---- TCP and UDP ----------------------------------------------------------

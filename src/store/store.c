@@ -1726,6 +1726,28 @@ static int row_event(sqlite3_stmt *st, int col, json_t **out, hr_error *err)
     return HR_OK;
 }
 
+static json_t *col_text_or_null(sqlite3_stmt *st, int col)
+{
+    const char *t = (const char *)sqlite3_column_text(st, col);
+    return t != NULL ? json_string(t) : json_null();
+}
+
+static json_t *col_time_or_null(sqlite3_stmt *st, int col)
+{
+    char buf[HR_TIME_STR_MAX];
+    int64_t ms = sqlite3_column_int64(st, col);
+    if (sqlite3_column_type(st, col) == SQLITE_NULL || ms <= 0)
+        return json_null();
+    return json_string(hr_time_format(ms, buf, sizeof(buf)));
+}
+
+static json_t *col_int_or_null(sqlite3_stmt *st, int col)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return json_null();
+    return json_integer((json_int_t)sqlite3_column_int64(st, col));
+}
+
 typedef int (*row_fn)(sqlite3 *db, sqlite3_stmt *st, json_t **out, hr_error *err);
 
 static int event_row(sqlite3 *db, sqlite3_stmt *st, json_t **out, hr_error *err)
@@ -1768,6 +1790,42 @@ static int read_page(sqlite3 *db, sqlite3_stmt *st, size_t limit, row_fn row, co
     *out = arr;
     *next = more ? last_id : 0;
     return HR_OK;
+}
+
+/* Reads every row of sql (with param bound to ?1 when it is not NULL) on a
+ * read connection into a new array, each row made into JSON by row. */
+static int read_all(hr_store *s, const char *sql, const char *param, row_fn row, const char *doing,
+                    json_t **out, hr_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    sqlite3 *db = reader_take(s);
+    json_t *arr = json_array();
+    int rc, ret = HR_OK;
+
+    rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        ret = db_error(db, rc, doing, err);
+        goto out;
+    }
+    if (param != NULL)
+        bind_str(st, 1, param);
+    while (ret == HR_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *one = NULL;
+        ret = row(db, st, &one, err);
+        if (ret == HR_OK)
+            json_array_append_new(arr, one);
+    }
+    if (ret == HR_OK && rc != SQLITE_DONE)
+        ret = db_error(db, rc, doing, err);
+    if (ret == HR_OK) {
+        *out = arr;
+        arr = NULL;
+    }
+out:
+    json_decref(arr);
+    sqlite3_finalize(st);
+    reader_give(s, db);
+    return ret;
 }
 
 int hr_store_list_events(hr_store *s, const hr_event_query *q, json_t **out, int64_t *next,
@@ -1860,50 +1918,27 @@ out:
     return ret;
 }
 
+static int stage_row(sqlite3 *db, sqlite3_stmt *st, json_t **out, hr_error *err)
+{
+    static const char *const names[] = {"pipeline", "stage", "last_result", "last_state",
+                                        "last_counter"};
+    json_t *o = json_object();
+    (void)db;
+    (void)err;
+    for (int i = 0; i < 5; i++)
+        json_object_set_new(o, names[i], col_text_or_null(st, i));
+    json_object_set_new(o, "last_event_id", col_int_or_null(st, 5));
+    json_object_set_new(o, "updated_at", col_time_or_null(st, 6));
+    *out = o;
+    return HR_OK;
+}
+
 int hr_store_list_stages(hr_store *s, json_t **out, hr_error *err)
 {
-    sqlite3_stmt *st = NULL;
-    sqlite3 *db = reader_take(s);
-    json_t *arr = NULL;
-    int rc, ret = HR_OK;
-
-    rc = sqlite3_prepare_v2(db,
-                            "SELECT pipeline, stage, last_result, last_state, last_counter,"
-                            " last_event_id, updated_at FROM stage_state ORDER BY pipeline, stage",
-                            -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        ret = db_error(db, rc, "list stages", err);
-        goto out;
-    }
-    arr = json_array();
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *o = json_object();
-        static const char *const names[] = {"pipeline", "stage", "last_result", "last_state",
-                                            "last_counter"};
-        char when[HR_TIME_STR_MAX];
-        for (int i = 0; i < 5; i++) {
-            const char *v = (const char *)sqlite3_column_text(st, i);
-            json_object_set_new(o, names[i], v != NULL ? json_string(v) : json_null());
-        }
-        json_object_set_new(o, "last_event_id",
-                            sqlite3_column_type(st, 5) == SQLITE_NULL
-                                ? json_null()
-                                : json_integer((json_int_t)sqlite3_column_int64(st, 5)));
-        hr_time_format(sqlite3_column_int64(st, 6), when, sizeof(when));
-        json_object_set_new(o, "updated_at", json_string(when));
-        json_array_append_new(arr, o);
-    }
-    if (rc != SQLITE_DONE) {
-        ret = db_error(db, rc, "list stages", err);
-        goto out;
-    }
-    *out = arr;
-    arr = NULL;
-out:
-    json_decref(arr);
-    sqlite3_finalize(st);
-    reader_give(s, db);
-    return ret;
+    return read_all(s,
+                    "SELECT pipeline, stage, last_result, last_state, last_counter,"
+                    " last_event_id, updated_at FROM stage_state ORDER BY pipeline, stage",
+                    NULL, stage_row, "list stages", out, err);
 }
 
 int hr_store_get_settings(hr_store *s, json_t **out, hr_error *err)
@@ -2143,28 +2178,6 @@ out:
     sqlite3_finalize(st);
     reader_give(s, db);
     return ret;
-}
-
-static json_t *col_text_or_null(sqlite3_stmt *st, int col)
-{
-    const char *t = (const char *)sqlite3_column_text(st, col);
-    return t != NULL ? json_string(t) : json_null();
-}
-
-static json_t *col_time_or_null(sqlite3_stmt *st, int col)
-{
-    char buf[HR_TIME_STR_MAX];
-    int64_t ms = sqlite3_column_int64(st, col);
-    if (sqlite3_column_type(st, col) == SQLITE_NULL || ms <= 0)
-        return json_null();
-    return json_string(hr_time_format(ms, buf, sizeof(buf)));
-}
-
-static json_t *col_int_or_null(sqlite3_stmt *st, int col)
-{
-    if (sqlite3_column_type(st, col) == SQLITE_NULL)
-        return json_null();
-    return json_integer((json_int_t)sqlite3_column_int64(st, col));
 }
 
 /* The attempts of one delivery, oldest first. */
@@ -2442,93 +2455,60 @@ out:
     return ret;
 }
 
+static int package_row(sqlite3 *db, sqlite3_stmt *st, json_t **out, hr_error *err)
+{
+    json_t *o = json_object();
+    (void)db;
+    (void)err;
+    json_object_set_new(o, "repository", col_text_or_null(st, 0));
+    json_object_set_new(o, "package", col_text_or_null(st, 1));
+    json_object_set_new(o, "created_at", col_time_or_null(st, 2));
+    json_object_set_new(o, "revisions", col_int_or_null(st, 3));
+    json_object_set_new(o, "latest", col_text_or_null(st, 4));
+    json_object_set_new(o, "latest_published_at", col_time_or_null(st, 5));
+    *out = o;
+    return HR_OK;
+}
+
 int hr_store_list_packages(hr_store *s, const char *repository, json_t **out, hr_error *err)
 {
-    sqlite3_stmt *st = NULL;
-    sqlite3 *db = reader_take(s);
-    json_t *arr = json_array();
-    int rc, ret = HR_OK;
+    return read_all(s,
+                    "SELECT p.repository, p.package, p.created_at,"
+                    " (SELECT count(*) FROM revisions r WHERE r.repository = p.repository"
+                    "   AND r.package = p.package),"
+                    " (SELECT r.revision FROM revisions r WHERE r.repository = p.repository"
+                    "   AND r.package = p.package ORDER BY r.id DESC LIMIT 1),"
+                    " (SELECT r.published_at FROM revisions r WHERE r.repository = p.repository"
+                    "   AND r.package = p.package ORDER BY r.id DESC LIMIT 1)"
+                    " FROM packages p WHERE ?1 IS NULL OR p.repository = ?1"
+                    " ORDER BY p.repository, p.package LIMIT 10001",
+                    repository, package_row, "list packages", out, err);
+}
 
-    rc = sqlite3_prepare_v2(
-        db,
-        "SELECT p.repository, p.package, p.created_at,"
-        " (SELECT count(*) FROM revisions r WHERE r.repository = p.repository"
-        "   AND r.package = p.package),"
-        " (SELECT r.revision FROM revisions r WHERE r.repository = p.repository"
-        "   AND r.package = p.package ORDER BY r.id DESC LIMIT 1),"
-        " (SELECT r.published_at FROM revisions r WHERE r.repository = p.repository"
-        "   AND r.package = p.package ORDER BY r.id DESC LIMIT 1)"
-        " FROM packages p WHERE ?1 IS NULL OR p.repository = ?1"
-        " ORDER BY p.repository, p.package LIMIT 10001",
-        -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        ret = db_error(db, rc, "list packages", err);
-        goto out;
-    }
-    bind_str(st, 1, repository);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *o = json_object();
-        json_object_set_new(o, "repository", col_text_or_null(st, 0));
-        json_object_set_new(o, "package", col_text_or_null(st, 1));
-        json_object_set_new(o, "created_at", col_time_or_null(st, 2));
-        json_object_set_new(o, "revisions", col_int_or_null(st, 3));
-        json_object_set_new(o, "latest", col_text_or_null(st, 4));
-        json_object_set_new(o, "latest_published_at", col_time_or_null(st, 5));
-        json_array_append_new(arr, o);
-    }
-    if (rc != SQLITE_DONE) {
-        ret = db_error(db, rc, "list packages", err);
-        goto out;
-    }
-    *out = arr;
-    arr = NULL;
-out:
-    json_decref(arr);
-    sqlite3_finalize(st);
-    reader_give(s, db);
-    return ret;
+static int job_row(sqlite3 *db, sqlite3_stmt *st, json_t **out, hr_error *err)
+{
+    json_t *o = json_object();
+    const char *branch = (const char *)sqlite3_column_text(st, 2);
+    (void)db;
+    (void)err;
+    json_object_set_new(o, "source", col_text_or_null(st, 0));
+    json_object_set_new(o, "job", col_text_or_null(st, 1));
+    json_object_set_new(o, "branch", branch != NULL && *branch ? json_string(branch) : json_null());
+    json_object_set_new(o, "last_result", col_text_or_null(st, 3));
+    json_object_set_new(o, "last_number", col_int_or_null(st, 4));
+    json_object_set_new(o, "last_phase", col_text_or_null(st, 5));
+    json_object_set_new(o, "last_status", col_text_or_null(st, 6));
+    json_object_set_new(o, "last_event_id", col_int_or_null(st, 7));
+    json_object_set_new(o, "updated_at", col_time_or_null(st, 8));
+    *out = o;
+    return HR_OK;
 }
 
 int hr_store_list_jobs(hr_store *s, json_t **out, hr_error *err)
 {
-    sqlite3_stmt *st = NULL;
-    sqlite3 *db = reader_take(s);
-    json_t *arr = json_array();
-    int rc, ret = HR_OK;
-
-    rc = sqlite3_prepare_v2(db,
-                            "SELECT source, job, branch, last_result, last_number, last_phase,"
-                            " last_status, last_event_id, updated_at FROM job_state"
-                            " ORDER BY source, job, branch LIMIT 10001",
-                            -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        ret = db_error(db, rc, "list jobs", err);
-        goto out;
-    }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *o = json_object();
-        const char *branch = (const char *)sqlite3_column_text(st, 2);
-        json_object_set_new(o, "source", col_text_or_null(st, 0));
-        json_object_set_new(o, "job", col_text_or_null(st, 1));
-        json_object_set_new(o, "branch",
-                            branch != NULL && *branch ? json_string(branch) : json_null());
-        json_object_set_new(o, "last_result", col_text_or_null(st, 3));
-        json_object_set_new(o, "last_number", col_int_or_null(st, 4));
-        json_object_set_new(o, "last_phase", col_text_or_null(st, 5));
-        json_object_set_new(o, "last_status", col_text_or_null(st, 6));
-        json_object_set_new(o, "last_event_id", col_int_or_null(st, 7));
-        json_object_set_new(o, "updated_at", col_time_or_null(st, 8));
-        json_array_append_new(arr, o);
-    }
-    if (rc != SQLITE_DONE) {
-        ret = db_error(db, rc, "list jobs", err);
-        goto out;
-    }
-    *out = arr;
-    arr = NULL;
-out:
-    json_decref(arr);
-    sqlite3_finalize(st);
-    reader_give(s, db);
-    return ret;
+    return read_all(s,
+                    "SELECT source, job, branch, last_result, last_number, last_phase,"
+                    " last_status, last_event_id, updated_at FROM job_state"
+                    " ORDER BY source, job, branch LIMIT 10001",
+                    NULL, job_row, "list jobs", out, err);
 }
