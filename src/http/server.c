@@ -236,6 +236,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 void hr_http_reply(hr_http_req *r, int status, const char *content_type, const char *body,
                    size_t len)
 {
+    struct MHD_Connection *conn;
+
     pthread_mutex_lock(&r->lock);
     if (r->replied) {
         pthread_mutex_unlock(&r->lock);
@@ -247,9 +249,15 @@ void hr_http_reply(hr_http_req *r, int status, const char *content_type, const c
     r->reply = hr_strndup(body ? body : "", body ? len : 0);
     r->reply_len = body ? len : 0;
     r->replied = true;
-    if (r->suspended)
-        MHD_resume_connection(r->conn);
+    /* Resume only after unlocking: once resumed, the connection's thread
+     * may find the client gone and free r (on_completed) at once, so r and
+     * its lock must not be touched after MHD_resume_connection. The
+     * connection itself stays valid until then: a suspended connection is
+     * never closed or timed out. */
+    conn = r->suspended ? r->conn : NULL;
     pthread_mutex_unlock(&r->lock);
+    if (conn != NULL)
+        MHD_resume_connection(conn);
 }
 
 void hr_http_reply_json(hr_http_req *r, int status, json_t *body)
