@@ -63,6 +63,15 @@ static void run_settings(int (*parse)(const char *, size_t, json_t **, hr_errlis
     hr_errlist_clear(&errs);
 }
 
+/* validate-configuration, with the flat values it also reads. */
+static int validate(const char *body, size_t len, json_t **out, hr_errlist *errs)
+{
+    json_t *values = NULL;
+    int rc = hr_gocd_settings_validate(body, len, out, &values, errs);
+    json_decref(values);
+    return rc;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *body = (const char *)data;
@@ -71,7 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         run_event(hr_gocd_stage_status, body, size, version);
         run_event(hr_gocd_agent_status, body, size, version);
     }
-    run_settings(hr_gocd_settings_validate, body, size);
+    run_settings(validate, body, size);
     run_settings(hr_gocd_settings_changed, body, size);
     return 0;
 }

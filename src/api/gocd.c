@@ -17,7 +17,9 @@
 #include "core/metrics.h"
 #include "ingest/gocd_notification.h"
 #include "ingest/gocd_settings.h"
+#include "route/config.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,17 +108,45 @@ static void accept_event(hr_api *api, hr_http_req *req, const char *kind, int ve
     }
 }
 
+/* Adds to out (the settings page's answer) each of extra's entries whose
+ * key out does not name yet: one message per field. */
+static void merge_problems(json_t *out, const json_t *extra)
+{
+    size_t i, j;
+    json_t *e, *o;
+
+    json_array_foreach(extra, i, e)
+    {
+        const char *key = json_string_value(json_object_get(e, "key"));
+        bool named = false;
+        json_array_foreach(out, j, o)
+        {
+            const char *k = json_string_value(json_object_get(o, "key"));
+            named = named || (k != NULL && key != NULL && strcmp(k, key) == 0);
+        }
+        if (!named)
+            json_array_append(out, e);
+    }
+}
+
 static void settings_validate(hr_http_req *req)
 {
     size_t len;
     const char *body = hr_http_body(req, &len);
     hr_errlist errs = HR_ERRLIST_INIT;
-    json_t *out = NULL;
-    if (hr_gocd_settings_validate(body, len, &out, &errs) != HR_OK) {
+    json_t *out = NULL, *values = NULL, *extra;
+    if (hr_gocd_settings_validate(body, len, &out, &values, &errs) != HR_OK) {
         hr_http_reply_json(req, 400, failure(hr_errlist_to_json(&errs)));
         hr_errlist_clear(&errs);
         return;
     }
+    /* The page's answer must be the apply path's verdict: settings it
+     * accepts and herald then refuses to apply would be lost at the next
+     * reload. So the apply path checks them too (templates compile, ...). */
+    extra = hr_config_check_gocd_settings(values);
+    merge_problems(out, extra);
+    json_decref(extra);
+    json_decref(values);
     hr_http_reply_json(req, 200, out);
 }
 

@@ -31,6 +31,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/timefmt.h"
+#include "core/url.h"
 #include "route/jq.h"
 
 #include <arpa/inet.h>
@@ -396,39 +397,15 @@ int hr_deliver_address_allowed(const hr_delivery_settings *s, const char *host,
 
 /* ---- Settings snapshots and compiled targets -------------------------- */
 
-/* The host part of url as the guard compares it (no IPv6 brackets), or
- * NULL. With default_scheme, a URL without a scheme ("proxy:3128") is
- * read as http. */
-static char *url_host(const char *url, bool default_scheme, char **scheme_out, hr_error *err)
+/* The host of url as the guard compares it (no IPv6 brackets, lower
+ * case), or NULL with err set when url breaks the one URL rule
+ * (core/url.h) read with flags. */
+static char *url_host(const char *url, unsigned flags, hr_error *err)
 {
-    CURLU *u = curl_url();
-    char *host = NULL, *scheme = NULL, *out = NULL;
-    CURLUcode uc;
-
-    if (u == NULL)
-        hr_oom(sizeof(void *));
-    uc = curl_url_set(u, CURLUPART_URL, url, default_scheme ? CURLU_DEFAULT_SCHEME : 0);
-    if (uc != CURLUE_OK) {
-        hr_error_set(err, HR_EINVAL, "the URL is not valid (%s)", curl_url_strerror(uc));
-        goto out;
-    }
-    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-        hr_error_set(err, HR_EINVAL, "the URL has no host");
-        goto out;
-    }
-    size_t n = strlen(host);
-    if (n >= 2 && host[0] == '[' && host[n - 1] == ']')
-        out = hr_strndup(host + 1, n - 2);
-    else
-        out = hr_strdup(host);
-    if (scheme_out != NULL)
-        *scheme_out = hr_strdup(scheme);
-out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_url_cleanup(u);
-    return out;
+    hr_url u;
+    if (hr_url_check(url, strlen(url), flags, &u, err) != HR_OK)
+        return NULL;
+    return hr_url_host(url, &u);
 }
 
 static settings_ref *settings_new(const hr_delivery_settings *src)
@@ -446,7 +423,7 @@ static settings_ref *settings_new(const hr_delivery_settings *src)
     for (size_t i = 0; i < src->allow.n; i++)
         r->s.allow.items[i] = hr_strdup(src->allow.items[i]);
     if (r->s.proxy != NULL && r->s.proxy[0] != '\0')
-        r->proxy_host = url_host(r->s.proxy, true, NULL, NULL);
+        r->proxy_host = url_host(r->s.proxy, HR_URL_PROXY, NULL);
     /* A quarter of the slots, so one dead target cannot take them all, and
      * no more than the connections curl may open to one host: beyond that
      * requests would wait inside curl with their timeout running. */
@@ -895,7 +872,7 @@ static int render(hr_deliver *d, const hr_target *t, compiled *c, const hr_deliv
 {
     const json_t *input = job->input;
     const char *method = canonical_method(t->method);
-    char *url = NULL, *scheme = NULL, *value = NULL;
+    char *url = NULL, *value = NULL;
     char webhook_id[48], num[32];
     bool has_type = false, has_agent = false, send_body;
     hr_error e;
@@ -912,13 +889,11 @@ static int render(hr_deliver *d, const hr_target *t, compiled *c, const hr_deliv
         rc = hr_error_set(err, HR_EINVAL, "url: %s", e.msg);
         goto out;
     }
-    x->guard_host = url_host(url, false, &scheme, &e);
+    /* The rendered URL meets the rule too (its templates were checked as
+     * templates); what breaks it is never sent. */
+    x->guard_host = url_host(url, 0, &e);
     if (x->guard_host == NULL) {
         rc = hr_error_set(err, HR_EINVAL, "url: %s", e.msg);
-        goto out;
-    }
-    if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
-        rc = hr_error_set(err, HR_EINVAL, "url: the scheme must be http or https");
         goto out;
     }
     if (d->set->s.proxy != NULL && d->set->s.proxy[0] != '\0') {
@@ -988,7 +963,6 @@ static int render(hr_deliver *d, const hr_target *t, compiled *c, const hr_deliv
 out:
     free(value);
     free(url);
-    free(scheme);
     return rc;
 }
 

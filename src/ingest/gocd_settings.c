@@ -12,6 +12,7 @@
 #include "ingest/gocd_settings.h"
 
 #include "core/limits.h"
+#include "core/url.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -153,29 +154,6 @@ static bool is_tchar(char ch)
     return is_alpha(ch) || is_digit(ch) || (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
 }
 
-/* Characters of a host name or IPv4 address (RFC 3986 unreserved and
- * pct-encoded; sub-delims are left out, no real host uses them). */
-static bool is_host_char(char ch)
-{
-    return is_alpha(ch) || is_digit(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~' ||
-           ch == '%';
-}
-
-static bool starts_with_ci(const char *s, size_t len, const char *prefix)
-{
-    size_t n = strlen(prefix);
-    if (len < n)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (ch >= 'A' && ch <= 'Z')
-            ch = (char)(ch - 'A' + 'a');
-        if (ch != prefix[i])
-            return false;
-    }
-    return true;
-}
-
 /* How many of the first len bytes of s to quote in a message: at most max,
  * without splitting a UTF-8 sequence (s is valid UTF-8, hr_json_load saw
  * to that), since jansson refuses a message that is not. */
@@ -205,70 +183,15 @@ static const char *say(char *msg, size_t size, const char *text)
     return msg;
 }
 
+/* The one URL rule (core/url.h), with templates after the host: the
+ * same verdict and message as the YAML config and the apply path. */
 static const char *check_url(const char *s, size_t len, char *msg, size_t size)
 {
-    size_t at, end, host_end, host_start;
+    hr_error err;
 
-    if (len == 0)
-        return say(msg, size, "Webhook URL must not be empty");
-    for (size_t i = 0; i < len; i++)
-        if (s[i] == ' ' || is_control((unsigned char)s[i]))
-            return say(msg, size, "URL must not contain spaces or control characters");
-    if (starts_with_ci(s, len, "http://"))
-        at = 7;
-    else if (starts_with_ci(s, len, "https://"))
-        at = 8;
-    else
-        return say(msg, size, "URL must start with http:// or https://");
-
-    /* The authority runs to the first '/', '?' or '#'. */
-    for (end = at; end < len && s[end] != '/' && s[end] != '?' && s[end] != '#'; end++)
-        ;
-    /* Skip user information ("user:password@"). */
-    host_start = at;
-    for (size_t i = at; i < end; i++)
-        if (s[i] == '@')
-            host_start = i + 1;
-
-    if (host_start < end && s[host_start] == '[') {
-        /* An IPv6 literal: [hex digits, colons and dots]. */
-        for (host_end = host_start + 1; host_end < end && s[host_end] != ']'; host_end++) {
-            char ch = s[host_end];
-            if (!is_digit(ch) && !(ch >= 'a' && ch <= 'f') && !(ch >= 'A' && ch <= 'F') &&
-                ch != ':' && ch != '.')
-                return say(msg, size, "URL host is not a valid IPv6 address");
-        }
-        if (host_end == end || host_end == host_start + 1)
-            return say(msg, size, "URL host is not a valid IPv6 address");
-        host_end++;
-    } else {
-        for (host_end = host_start; host_end < end && s[host_end] != ':'; host_end++) {
-            if ((unsigned char)s[host_end] >= 0x80)
-                return say(msg, size,
-                           "URL host must be ASCII (write an international name in punycode)");
-            if (!is_host_char(s[host_end])) {
-                snprintf(msg, size, "URL host must not contain '%c'", s[host_end]);
-                return msg;
-            }
-        }
-        if (host_end == host_start)
-            return say(msg, size, "URL must name a host");
-    }
-
-    if (host_end < end) {
-        unsigned long port = 0;
-        size_t i = host_end + 1;
-        if (s[host_end] != ':' || i == end)
-            return say(msg, size, "URL port must be a number from 1 to 65535");
-        for (; i < end; i++) {
-            if (!is_digit(s[i]) || port > 65535)
-                return say(msg, size, "URL port must be a number from 1 to 65535");
-            port = port * 10 + (unsigned long)(s[i] - '0');
-        }
-        if (port < 1 || port > 65535)
-            return say(msg, size, "URL port must be a number from 1 to 65535");
-    }
-    return NULL;
+    if (hr_url_check(s, len, HR_URL_TEMPLATES, NULL, &err) == HR_OK)
+        return NULL;
+    return say(msg, size, err.msg);
 }
 
 static const char *check_method(const char *s, size_t len, char *msg, size_t size)
@@ -403,7 +326,8 @@ static bool value_of(const json_t *v, const char *path, hr_errlist *errs, const 
     return true;
 }
 
-int hr_gocd_settings_validate(const char *body, size_t len, json_t **out, hr_errlist *errs)
+int hr_gocd_settings_validate(const char *body, size_t len, json_t **out, json_t **values,
+                              hr_errlist *errs)
 {
     hr_errlist scratch = HR_ERRLIST_INIT;
     char brief[BRIEF_LEN], path[128];
@@ -445,6 +369,11 @@ int hr_gocd_settings_validate(const char *body, size_t len, json_t **out, hr_err
     result = json_array();
     for (size_t i = 0; i < NSETTINGS; i++)
         check_value(result, i, vals[i], lens[i]);
+    if (values != NULL) {
+        *values = json_object();
+        for (size_t i = 0; i < NSETTINGS; i++)
+            json_object_set_new(*values, settings[i].key, json_stringn(vals[i], lens[i]));
+    }
     *out = result;
     rc = HR_OK;
 out:

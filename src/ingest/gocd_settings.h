@@ -27,13 +27,16 @@ const char *hr_gocd_settings_view(void);
  * go.plugin-settings.validate-configuration. The body is
  * {"plugin-settings": {"KEY": {"value": "..."}}}. On success *out is a new
  * array [{"key", "message"}], at most one entry per key in display order,
- * empty when the settings are valid. A missing key, a missing "value" and
+ * empty when the settings are valid; *values (when values is not NULL) a
+ * new flat object {"KEY": "value"} of every known key, as
+ * hr_gocd_settings_changed would give it. A missing key, a missing "value" and
  * a null value all count as "" (GoCD may leave out fields never filled
  * in); unknown keys are ignored. A body that is not of that shape gives
  * HR_EINVAL with errs filled (JSON paths such as
  * "plugin-settings.notify_on.value"); errs may be NULL.
  */
-int hr_gocd_settings_validate(const char *body, size_t len, json_t **out, hr_errlist *errs);
+int hr_gocd_settings_validate(const char *body, size_t len, json_t **out, json_t **values,
+                              hr_errlist *errs);
 
 /*
  * go.plugin-settings.plugin-settings-changed. The body is flat

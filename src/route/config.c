@@ -24,6 +24,7 @@
 #include "route/config.h"
 
 #include "core/mem.h"
+#include "core/url.h"
 #include "event/event.h"
 #include "route/jq.h"
 
@@ -107,17 +108,6 @@ static bool eq_ci(const char *a, const char *b)
 static bool eqn(const char *s, size_t n, const char *word)
 {
     return n == strlen(word) && memcmp(s, word, n) == 0;
-}
-
-static bool starts_with_ci(const char *s, size_t n, const char *prefix)
-{
-    size_t k = strlen(prefix);
-    if (n < k)
-        return false;
-    for (size_t i = 0; i < k; i++)
-        if (lower(s[i]) != prefix[i])
-            return false;
-    return true;
 }
 
 static bool in_list(const char *s, size_t n, const char *const *list)
@@ -225,7 +215,38 @@ static void header_add(hr_target *t, const char *name, size_t name_len, const ch
 typedef struct sink {
     hr_errlist *errs;
     const char *file; /* the file's name; NULL: GoCD's plugin settings */
+    json_t *keyed;    /* NULL, or [{"key", "message"}] for GoCD's settings page */
 } sink;
+
+/* Adds {"key", "message"} to s->keyed for a report on GoCD's settings:
+ * the key is the path's first word ("webhook_headers line 2" is
+ * webhook_headers, and "line 2: " starts the message), and only a key's
+ * first message is kept, as the settings page shows one per field. */
+static void report_keyed(const sink *s, const char *path, const char *msg)
+{
+    const char *space = strchr(path, ' ');
+    size_t key_len = space != NULL ? (size_t)(space - path) : strlen(path);
+    char text[1024];
+    size_t i;
+    json_t *e;
+
+    if (key_len == 0)
+        return;
+    json_array_foreach(s->keyed, i, e)
+    {
+        const char *k = json_string_value(json_object_get(e, "key"));
+        if (k != NULL && strlen(k) == key_len && memcmp(k, path, key_len) == 0)
+            return;
+    }
+    if (space != NULL)
+        snprintf(text, sizeof(text), "%s: %s", space + 1, msg);
+    else
+        snprintf(text, sizeof(text), "%s", msg);
+    e = json_object();
+    json_object_set_new(e, "key", json_stringn(path, key_len));
+    json_object_set_new(e, "message", json_string(text));
+    json_array_append_new(s->keyed, e);
+}
 
 /*
  * Adds "FILE:LINE:COL: PATH: message" (or "GoCD plugin settings: PATH:
@@ -246,6 +267,8 @@ static void report(const sink *s, const yaml_mark_t *m, const char *path, const 
     va_end(ap);
     if (path == NULL)
         path = "";
+    if (s->keyed != NULL)
+        report_keyed(s, path, msg);
     if (s->file == NULL)
         hr_errlist_add(s->errs, GOCD_PREFIX "%s%s%s", path, sep, msg);
     else if (m == NULL)
@@ -283,141 +306,20 @@ static bool check_method(const sink *s, const yaml_mark_t *m, const char *path, 
     return false;
 }
 
-/* Characters of a host name or IPv4 address (RFC 3986 unreserved and
- * pct-encoded; sub-delims are left out, no real host uses them). */
-static bool is_host_char(char ch)
-{
-    return is_alpha(ch) || is_digit(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~' ||
-           ch == '%';
-}
-
-/* Where a URL's "{{ }}" templates are: [*start, *end) is the first one, or
- * both are n when there is none. An unclosed "{{" runs to the end. */
-static void next_template(const char *s, size_t n, size_t from, size_t *start, size_t *end)
-{
-    *start = *end = n;
-    for (size_t i = from; i + 1 < n; i++) {
-        if (s[i] == '{' && s[i + 1] == '{') {
-            *start = i;
-            for (size_t j = i + 2; j + 1 < n; j++)
-                if (s[j] == '}' && s[j + 1] == '}') {
-                    *end = j + 2;
-                    return;
-                }
-            return;
-        }
-    }
-}
-
-/*
- * Checks a URL: one of schemes ("http://", ...), then a host written out
- * (a name, an IPv4 address or a bracketed IPv6 one), an optional port, and
- * a path. With templates, "{{ jq }}" parts may follow the host but never
- * form it, so a template can never send a request to another host. The
- * URL itself is never quoted: it may carry a token.
- */
+/* Checks a URL by the one rule (core/url.h), with templates after the
+ * host for a target and none for a proxy. The URL itself is never quoted:
+ * it may carry a token. */
 static bool check_url(const sink *s, const yaml_mark_t *m, const char *path, const char *v,
-                      size_t n, const char *const *schemes, const char *expected, bool templates)
+                      size_t n, unsigned flags)
 {
-    size_t at = 0, end, host_start, host_end, tstart = 0, tend = 0, literal = 0;
-
-    for (size_t i = 0; schemes[i] != NULL && at == 0; i++)
-        if (starts_with_ci(v, n, schemes[i]))
-            at = strlen(schemes[i]);
-    if (at == 0) {
-        report(s, m, path, "expected %s", expected);
-        return false;
-    }
-    /* Spaces and control characters only outside the templates (a
-     * template is jq: `{{ .pipeline.name }}`). */
-    literal = n;
-    if (templates)
-        next_template(v, n, 0, &literal, &tend);
-    for (size_t i = 0; i < n;) {
-        if (templates && i == literal) {
-            i = tend;
-            next_template(v, n, i, &literal, &tend);
-            continue;
-        }
-        if (v[i] == ' ' || is_control((unsigned char)v[i])) {
-            report(s, m, path, "a URL must not contain spaces or control characters (write %%20)");
-            return false;
-        }
-        i++;
-    }
-    if (templates)
-        next_template(v, n, 0, &tstart, &tend);
-    else
-        tstart = n;
-
-    /* The authority runs to the first '/', '?' or '#', and must end before
-     * the first template. */
-    for (end = at; end < n && v[end] != '/' && v[end] != '?' && v[end] != '#'; end++)
-        ;
-    if (end > tstart) {
-        report(s, m, path,
-               "the scheme and host must be written out before any {{ }} template (expected %s)",
-               expected);
-        return false;
-    }
-    host_start = at;
-    for (size_t i = at; i < end; i++)
-        if (v[i] == '@')
-            host_start = i + 1;
-
-    if (host_start < end && v[host_start] == '[') {
-        char addr[64];
-        struct in6_addr a6;
-        for (host_end = host_start + 1; host_end < end && v[host_end] != ']'; host_end++)
-            ;
-        if (host_end == end || host_end - host_start - 1 >= sizeof(addr)) {
-            report(s, m, path, "the URL's host is not a valid IPv6 address");
-            return false;
-        }
-        memcpy(addr, v + host_start + 1, host_end - host_start - 1);
-        addr[host_end - host_start - 1] = '\0';
-        if (inet_pton(AF_INET6, addr, &a6) != 1) {
-            report(s, m, path, "the URL's host is not a valid IPv6 address");
-            return false;
-        }
-        host_end++;
-    } else {
-        for (host_end = host_start; host_end < end && v[host_end] != ':'; host_end++) {
-            if ((unsigned char)v[host_end] >= 0x80) {
-                report(s, m, path,
-                       "the URL's host must be ASCII (write an international name in punycode)");
-                return false;
-            }
-            if (!is_host_char(v[host_end])) {
-                report(s, m, path, "the URL's host must not contain '%c'", v[host_end]);
-                return false;
-            }
-        }
-        if (host_end == host_start) {
-            report(s, m, path, "expected %s", expected);
-            return false;
-        }
-    }
-    if (host_end < end) {
-        unsigned long port = 0;
-        size_t i = host_end + 1;
-        bool ok = v[host_end] == ':' && i < end;
-        for (; ok && i < end; i++) {
-            ok = is_digit(v[i]) && port <= 65535;
-            port = port * 10 + (unsigned long)(v[i] - '0');
-        }
-        if (!ok || port < 1 || port > 65535) {
-            report(s, m, path, "the URL's port must be a number from 1 to 65535");
-            return false;
-        }
-    }
-    return true;
+    hr_error err;
+    if (hr_url_check(v, n, flags, NULL, &err) == HR_OK)
+        return true;
+    report(s, m, path, "%s", err.msg);
+    return false;
 }
 
-static const char *const target_schemes[] = {"http://", "https://", NULL};
-static const char *const proxy_schemes[] = {"http://", "https://", "socks5://", "socks5h://", NULL};
 #define TARGET_URL_EXPECTED "an http:// or https:// URL with a host"
-#define PROXY_URL_EXPECTED "an http://, https://, socks5:// or socks5h:// URL with a host"
 
 /* Makes jq's message one line: its newlines become spaces. */
 static const char *one_line(char *msg)
@@ -1377,8 +1279,7 @@ static void parse_delivery(parser *p)
         case 8: {
             scalar v;
             if (read_scalar(p, path, "a URL", false, &v) && v.s != NULL) {
-                if (check_url(&p->out, &v.mark, path, v.s, v.len, proxy_schemes, PROXY_URL_EXPECTED,
-                              false))
+                if (check_url(&p->out, &v.mark, path, v.s, v.len, HR_URL_PROXY))
                     d->proxy = v.s;
                 else
                     free(v.s);
@@ -1510,8 +1411,7 @@ static void parse_target(parser *p, const char *path, size_t idx)
         case URL:
             if (!read_required(p, kpath, TARGET_URL_EXPECTED, true, &v))
                 break;
-            if (check_url(&p->out, &v.mark, kpath, v.s, v.len, target_schemes, TARGET_URL_EXPECTED,
-                          true) &&
+            if (check_url(&p->out, &v.mark, kpath, v.s, v.len, HR_URL_TEMPLATES) &&
                 check_template(&p->out, &v.mark, kpath, v.s, false))
                 t->url = v.s;
             else
@@ -2306,17 +2206,16 @@ static void remove_gocd(hr_config *c)
     c->nroutes = k;
 }
 
-int hr_config_add_gocd_settings(hr_config *c, const json_t *settings, hr_errlist *errs)
+/* hr_config_add_gocd_settings, reporting to s. */
+static int add_gocd_settings(hr_config *c, const json_t *settings, const sink *s)
 {
     static const char *const notify_words[] = {"any",       "building", "passed", "failed",
                                                "cancelled", "broken",   "fixed",  "still_failing",
                                                "failing",   "unknown",  "agent",  NULL};
-    hr_errlist scratch = HR_ERRLIST_INIT;
-    sink s = {errs != NULL ? errs : &scratch, NULL};
     hr_target t;
     hr_strlist transitions = {NULL, 0};
     const char *url, *method, *headers, *body, *notify;
-    size_t url_n, method_n, headers_n, body_n, notify_n, before = hr_errlist_count(s.errs);
+    size_t url_n, method_n, headers_n, body_n, notify_n, before = hr_errlist_count(s->errs);
     bool any = false, agent = false;
     int rc = HR_EINVAL;
 
@@ -2327,15 +2226,15 @@ int hr_config_add_gocd_settings(hr_config *c, const json_t *settings, hr_errlist
         goto out;
     }
     if (!json_is_object(settings)) {
-        report(&s, NULL, NULL, "expected an object; got %s", hr_json_type_name(settings));
+        report(s, NULL, NULL, "expected an object; got %s", hr_json_type_name(settings));
         goto out;
     }
-    setting(&s, settings, "webhook_url", &url, &url_n);
-    setting(&s, settings, "webhook_method", &method, &method_n);
-    setting(&s, settings, "webhook_headers", &headers, &headers_n);
-    setting(&s, settings, "webhook_body", &body, &body_n);
-    setting(&s, settings, "notify_on", &notify, &notify_n);
-    if (hr_errlist_count(s.errs) != before)
+    setting(s, settings, "webhook_url", &url, &url_n);
+    setting(s, settings, "webhook_method", &method, &method_n);
+    setting(s, settings, "webhook_headers", &headers, &headers_n);
+    setting(s, settings, "webhook_body", &body, &body_n);
+    setting(s, settings, "notify_on", &notify, &notify_n);
+    if (hr_errlist_count(s->errs) != before)
         goto out;
     if (url_n == 0) {
         remove_gocd(c);
@@ -2345,20 +2244,20 @@ int hr_config_add_gocd_settings(hr_config *c, const json_t *settings, hr_errlist
 
     t.name = hr_strdup(GOCD_NAME);
     t.from_gocd = true;
-    if (check_url(&s, NULL, "webhook_url", url, url_n, target_schemes, TARGET_URL_EXPECTED, true)) {
+    if (check_url(s, NULL, "webhook_url", url, url_n, HR_URL_TEMPLATES)) {
         t.url = hr_strndup(url, url_n);
-        check_template(&s, NULL, "webhook_url", t.url, false);
+        check_template(s, NULL, "webhook_url", t.url, false);
     }
     if (method_n == 0)
         t.method = hr_strdup("POST");
-    else if (check_method(&s, NULL, "webhook_method", method, method_n))
+    else if (check_method(s, NULL, "webhook_method", method, method_n))
         t.method = hr_strndup(method, method_n);
-    gocd_headers(&s, &t, headers, headers_n);
+    gocd_headers(s, &t, headers, headers_n);
     if (memchr(body, '\0', body_n) != NULL) {
-        report(&s, NULL, "webhook_body", "NUL bytes are not allowed");
+        report(s, NULL, "webhook_body", "NUL bytes are not allowed");
     } else if (body_n > 0) {
         t.body = hr_strndup(body, body_n);
-        check_jq(&s, NULL, "webhook_body", t.body);
+        check_jq(s, NULL, "webhook_body", t.body);
     }
 
     /* notify_on: "any" (or nothing) is every GoCD event; "agent" is
@@ -2373,7 +2272,7 @@ int hr_config_add_gocd_settings(hr_config *c, const json_t *settings, hr_errlist
         for (b = end; b > a && (notify[b - 1] == ' ' || notify[b - 1] == '\t'); b--)
             ;
         if (b > a && !in_list(notify + a, b - a, notify_words))
-            report(&s, NULL, "notify_on",
+            report(s, NULL, "notify_on",
                    "%s is not one of any, building, passed, failed, "
                    "cancelled, broken, fixed, still_failing, failing, unknown, agent",
                    quote(notify + a, b - a, brief, sizeof(brief)));
@@ -2385,7 +2284,7 @@ int hr_config_add_gocd_settings(hr_config *c, const json_t *settings, hr_errlist
             strlist_add(&transitions, hr_strndup(notify + a, b - a));
         at = end + 1;
     }
-    if (hr_errlist_count(s.errs) != before)
+    if (hr_errlist_count(s->errs) != before)
         goto out;
 
     remove_gocd(c);
@@ -2405,8 +2304,28 @@ int hr_config_add_gocd_settings(hr_config *c, const json_t *settings, hr_errlist
 out:
     target_clear(&t);
     strlist_clear(&transitions);
+    return rc;
+}
+
+int hr_config_add_gocd_settings(hr_config *c, const json_t *settings, hr_errlist *errs)
+{
+    hr_errlist scratch = HR_ERRLIST_INIT;
+    sink s = {errs != NULL ? errs : &scratch, NULL, NULL};
+    int rc = add_gocd_settings(c, settings, &s);
     hr_errlist_clear(&scratch);
     return rc;
+}
+
+json_t *hr_config_check_gocd_settings(const json_t *settings)
+{
+    hr_errlist scratch = HR_ERRLIST_INIT;
+    hr_config *c = hr_config_new_default();
+    sink s = {&scratch, NULL, json_array()};
+
+    add_gocd_settings(c, settings, &s);
+    hr_config_free(c);
+    hr_errlist_clear(&scratch);
+    return s.keyed;
 }
 
 /* ---- hr_config_to_json ---------------------------------------------------- */

@@ -193,6 +193,17 @@ const hr_target *hr_config_target(const hr_config *c, const char *name);
  */
 int hr_config_add_gocd_settings(hr_config *c, const json_t *settings, hr_errlist *errs);
 
+/*
+ * Checks GoCD's plugin settings as hr_config_add_gocd_settings would
+ * apply them, without applying them: a new array [{"key", "message"}],
+ * empty when they would be applied, else one entry (the first problem)
+ * per key that has one ("webhook_headers line 2: ..." is key
+ * webhook_headers with message "line 2: ..."). For the settings page's
+ * validate-configuration, so that what the page accepts is never refused
+ * when it is applied. settings is borrowed, as above.
+ */
+json_t *hr_config_check_gocd_settings(const json_t *settings);
+
 /* A new JSON description of the config for the API and check-config:
  * {"path", "delivery": {... durations as *_ms}, "targets": [{"headers":
  * {name: value}, ...}], "routes": [{"match": {"source": [...], ...}, ...}],

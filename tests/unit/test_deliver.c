@@ -1250,7 +1250,8 @@ Test(deliver, render_failures_are_dead)
     cr_assert_str_eq(rec_of(3)->error,
                      "cannot render the request: header Authorization: its template failed");
     cr_assert_str_eq(rec_of(4)->error,
-                     "cannot render the request: url: the scheme must be http or https");
+                     "cannot render the request: url: the URL must start with http:// or "
+                     "https://");
     cr_assert_str_eq(rec_of(5)->error,
                      "cannot render the request: the method PATCH is not supported");
     cr_assert_str_eq(rec_of(6)->error, "cannot render the request: no target is named "

@@ -37,7 +37,7 @@ static json_t *validate_ok(const char *body)
 {
     hr_errlist errs = HR_ERRLIST_INIT;
     json_t *out = NULL;
-    int rc = hr_gocd_settings_validate(body, strlen(body), &out, &errs);
+    int rc = hr_gocd_settings_validate(body, strlen(body), &out, NULL, &errs);
     cr_assert_eq(rc, HR_OK, "refused: %s", errs.n ? errs.msgs[0] : "?");
     cr_assert_eq(hr_errlist_count(&errs), 0);
     cr_assert(json_is_array(out));
@@ -81,6 +81,12 @@ static void expect_valid(const char *const *kv)
     expect_one_message(PAIRS("webhook_url", (url)), "webhook_url", (message))
 
 typedef int (*settings_fn)(const char *, size_t, json_t **, hr_errlist *);
+
+/* validate-configuration's answer alone, in the shape of the other calls. */
+static int validate_only(const char *body, size_t len, json_t **out, hr_errlist *errs)
+{
+    return hr_gocd_settings_validate(body, len, out, NULL, errs);
+}
 
 static void expect_shape_errors(settings_fn fn, const char *body, const char *const *want)
 {
@@ -213,31 +219,34 @@ Test(gocd_settings, valid_settings)
 
 Test(gocd_settings, url_rules)
 {
-    URL_IS("", "Webhook URL must not be empty");
-    URL_IS("ftp://example.com/x", "URL must start with http:// or https://");
-    URL_IS("example.com", "URL must start with http:// or https://");
-    URL_IS("http:/example.com", "URL must start with http:// or https://");
-    URL_IS("https://", "URL must name a host");
-    URL_IS("https:///path", "URL must name a host");
-    URL_IS("https://user@/path", "URL must name a host");
-    URL_IS("https://:8080/", "URL must name a host");
-    URL_IS("https://exa mple.com", "URL must not contain spaces or control characters");
-    URL_IS("https://example.com/\n", "URL must not contain spaces or control characters");
-    URL_IS("https://example.com/a\x7f", "URL must not contain spaces or control characters");
-    URL_IS("https://exa\"mple.com", "URL host must not contain '\"'");
-    URL_IS("https://example.com:0/", "URL port must be a number from 1 to 65535");
-    URL_IS("https://example.com:65536/", "URL port must be a number from 1 to 65535");
+    URL_IS("", "the URL is empty");
+    URL_IS("ftp://example.com/x", "the URL must start with http:// or https://");
+    URL_IS("example.com", "the URL must start with http:// or https://");
+    URL_IS("http:/example.com", "the URL must start with http:// or https://");
+    URL_IS("https://", "the URL must name a host");
+    URL_IS("https:///path", "the URL must name a host");
+    URL_IS("https://user@/path", "the URL must name a host");
+    URL_IS("https://:8080/", "the URL must name a host");
+    URL_IS("https://exa mple.com",
+           "the URL must not contain spaces or control characters (write %20 for a space)");
+    URL_IS("https://example.com/\n",
+           "the URL must not contain spaces or control characters (write %20 for a space)");
+    URL_IS("https://example.com/a\x7f",
+           "the URL must not contain spaces or control characters (write %20 for a space)");
+    URL_IS("https://exa\"mple.com", "the URL's host must not contain '\"'");
+    URL_IS("https://example.com:0/", "the URL's port must be a number from 1 to 65535");
+    URL_IS("https://example.com:65536/", "the URL's port must be a number from 1 to 65535");
     URL_IS("https://example.com:99999999999999999999/",
-           "URL port must be a number from 1 to 65535");
-    URL_IS("https://example.com:/", "URL port must be a number from 1 to 65535");
-    URL_IS("https://example.com:80a/", "URL port must be a number from 1 to 65535");
-    URL_IS("https://example.com:-1/", "URL port must be a number from 1 to 65535");
-    URL_IS("https://[::1/", "URL host is not a valid IPv6 address");
-    URL_IS("https://[]/", "URL host is not a valid IPv6 address");
-    URL_IS("https://[fe80::1%25eth0]/", "URL host is not a valid IPv6 address");
-    URL_IS("https://[::1]x/", "URL port must be a number from 1 to 65535");
+           "the URL's port must be a number from 1 to 65535");
+    URL_IS("https://example.com:/", "the URL's port must be a number from 1 to 65535");
+    URL_IS("https://example.com:80a/", "the URL's port must be a number from 1 to 65535");
+    URL_IS("https://example.com:-1/", "the URL's port must be a number from 1 to 65535");
+    URL_IS("https://[::1/", "the URL's host is not a valid IPv6 address");
+    URL_IS("https://[]/", "the URL's host is not a valid IPv6 address");
+    URL_IS("https://[fe80::1%25eth0]/", "the URL's host is not a valid IPv6 address");
+    URL_IS("https://[::1]x/", "the URL's port must be a number from 1 to 65535");
     /* A missing URL is as empty as an empty one. */
-    expect_one_message(PAIRS("notify_on", "any"), "webhook_url", "Webhook URL must not be empty");
+    expect_one_message(PAIRS("notify_on", "any"), "webhook_url", "the URL is empty");
 }
 
 Test(gocd_settings, method_rules)
@@ -317,7 +326,7 @@ Test(gocd_settings, quoted_text_stays_valid_utf8)
         "fixed, still_failing, cancelled, failing, agent");
     URL_IS("https://b\xc3\xbc"
            "cher.example/",
-           "URL host must be ASCII (write an international name in punycode)");
+           "the URL's host must be ASCII (write an international name in punycode)");
 }
 
 Test(gocd_settings, value_length_bound)
@@ -354,20 +363,19 @@ Test(gocd_settings, several_keys_wrong_in_page_order)
 
 Test(gocd_settings, validate_body_shape)
 {
-    EXPECT_SHAPE(hr_gocd_settings_validate, "[]", "body: expected an object; got an array");
-    EXPECT_SHAPE(hr_gocd_settings_validate, "{}",
-                 "plugin-settings: expected an object; got nothing");
-    EXPECT_SHAPE(hr_gocd_settings_validate, "{\"plugin-settings\":\"x\"}",
+    EXPECT_SHAPE(validate_only, "[]", "body: expected an object; got an array");
+    EXPECT_SHAPE(validate_only, "{}", "plugin-settings: expected an object; got nothing");
+    EXPECT_SHAPE(validate_only, "{\"plugin-settings\":\"x\"}",
                  "plugin-settings: expected an object; got \"x\"");
     EXPECT_SHAPE(
-        hr_gocd_settings_validate,
+        validate_only,
         "{\"plugin-settings\":{\"webhook_url\":\"https://h\",\"notify_on\":{\"value\":1}}}",
         "plugin-settings.webhook_url: expected an object like {\"value\": \"...\"}; got "
         "\"https://h\"",
         "plugin-settings.notify_on.value: expected a string or null; got 1");
-    EXPECT_SHAPE(hr_gocd_settings_validate, "{\"plugin-settings\":{",
+    EXPECT_SHAPE(validate_only, "{\"plugin-settings\":{",
                  "invalid JSON at line 1, column 20: string or '}' expected near end of file");
-    EXPECT_SHAPE(hr_gocd_settings_validate, "", "invalid JSON: the body is empty");
+    EXPECT_SHAPE(validate_only, "", "invalid JSON: the body is empty");
 }
 
 Test(gocd_settings, validate_null_and_missing_values_are_empty)
@@ -444,7 +452,7 @@ Test(gocd_settings, changed_value_length_bound)
 Test(gocd_settings, errs_may_be_null)
 {
     json_t *out = NULL;
-    cr_expect_eq(hr_gocd_settings_validate("[]", 2, &out, NULL), HR_EINVAL);
+    cr_expect_eq(hr_gocd_settings_validate("[]", 2, &out, NULL, NULL), HR_EINVAL);
     cr_expect_eq(hr_gocd_settings_changed("[]", 2, &out, NULL), HR_EINVAL);
     cr_expect_null(out);
 }

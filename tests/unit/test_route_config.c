@@ -721,19 +721,17 @@ Test(errors, urls)
     static const struct {
         const char *url, *message;
     } cases[] = {
-        {"ftp://h/", "expected an http:// or https:// URL with a host"},
-        {"hooks.example.com/x", "expected an http:// or https:// URL with a host"},
-        {"https:///path", "expected an http:// or https:// URL with a host"},
-        {"https://", "expected an http:// or https:// URL with a host"},
-        {"{{ .url }}", "expected an http:// or https:// URL with a host"},
-        {"https://{{ .host }}/x", "the scheme and host must be written out before any {{ }} "
-                                  "template (expected an http:// or https:// URL with a host)"},
-        {"https://h.example{{ .path }}", "the scheme and host must be written out before any {{ "
-                                         "}} template (expected an http:// or https:// URL with "
-                                         "a host)"},
-        {"https://h.example:{{ .port }}/", "the scheme and host must be written out before any "
-                                           "{{ }} template (expected an http:// or https:// URL "
-                                           "with a host)"},
+        {"ftp://h/", "the URL must start with http:// or https://"},
+        {"hooks.example.com/x", "the URL must start with http:// or https://"},
+        {"https:///path", "the URL must name a host"},
+        {"https://", "the URL must name a host"},
+        {"{{ .url }}", "the URL must start with http:// or https://"},
+        {"https://{{ .host }}/x", "the URL's scheme, host and port must be written out before "
+                                  "any {{ }} template"},
+        {"https://h.example{{ .path }}", "the URL's scheme, host and port must be written out "
+                                         "before any {{ }} template"},
+        {"https://h.example:{{ .port }}/", "the URL's scheme, host and port must be written out "
+                                           "before any {{ }} template"},
         {"https://h.example:0/", "the URL's port must be a number from 1 to 65535"},
         {"https://h.example:99999/", "the URL's port must be a number from 1 to 65535"},
         {"https://h.example:/", "the URL's port must be a number from 1 to 65535"},
@@ -743,8 +741,10 @@ Test(errors, urls)
                                       "in punycode)"},
         {"https://[fd00::zz]/", "the URL's host is not a valid IPv6 address"},
         {"https://[fd00::1/", "the URL's host is not a valid IPv6 address"},
-        {"https://h/a b", "a URL must not contain spaces or control characters (write %20)"},
-        {"https://h/a\\tb", "a URL must not contain spaces or control characters (write %20)"},
+        {"https://h/a b", "the URL must not contain spaces or control characters (write %20 for a "
+                          "space)"},
+        {"https://h/a\\tb", "the URL must not contain spaces or control characters (write %20 "
+                            "for a space)"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char yaml[256], want[512];
@@ -757,8 +757,8 @@ Test(errors, urls)
 Test(errors, url_template_does_not_compile)
 {
     EXPECT_ERRORS("targets:\n  - name: t\n    url: \"https://h/{{ .a\"\n",
-                  "herald.yaml:3:10: targets[0].url: template does not compile: template: the "
-                  "\"{{\" at byte 10 has no closing \"}}\"");
+                  "herald.yaml:3:10: targets[0].url: a {{ template in the URL is not closed with "
+                  "}}");
     free(expect_error_prefix("targets:\n  - name: t\n    url: \"https://h/{{ .a | }}\"\n",
                              "herald.yaml:3:10: targets[0].url: template does not compile: "));
 }
@@ -850,11 +850,11 @@ Test(errors, durations)
 Test(errors, proxy)
 {
     EXPECT_ERRORS("delivery:\n  proxy: ftp://p:21\n",
-                  "herald.yaml:2:10: delivery.proxy: expected an http://, https://, socks5:// or "
-                  "socks5h:// URL with a host");
+                  "herald.yaml:2:10: delivery.proxy: the URL must start with http://, https://, "
+                  "socks5:// or socks5h://");
     EXPECT_ERRORS("delivery:\n  proxy: socks4://p\n",
-                  "herald.yaml:2:10: delivery.proxy: expected an http://, https://, socks5:// or "
-                  "socks5h:// URL with a host");
+                  "herald.yaml:2:10: delivery.proxy: the URL must start with http://, https://, "
+                  "socks5:// or socks5h://");
 }
 
 Test(errors, allow)
@@ -1525,8 +1525,8 @@ Test(gocd, invalid_settings)
                             "X-A: " SECRET "\nno colon " SECRET "\nBad Name: " SECRET
                             "\nx-a: again\n: " SECRET "\nX-B: {{ " SECRET " | }}",
                             "{text: ", "sometimes, failed"),
-                       "GoCD plugin settings: webhook_url: expected an http:// or https:// URL "
-                       "with a host",
+                       "GoCD plugin settings: webhook_url: the URL must start with http:// or "
+                       "https://",
                        "GoCD plugin settings: webhook_method: expected one of GET, POST, PUT, "
                        "DELETE; got \"PATCH\"",
                        "GoCD plugin settings: webhook_headers line 2: expected \"Name: value\"",
@@ -1550,9 +1550,8 @@ Test(gocd, invalid_settings)
         "GoCD plugin settings: webhook_headers: expected a string; got a boolean");
     EXPECT_GOCD_ERRORS(json_pack("[]"), "GoCD plugin settings: expected an object; got an array");
     EXPECT_GOCD_ERRORS(gocd("https://{{ .h }}/", "", "X-A: a\tb\x01", "", ""),
-                       "GoCD plugin settings: webhook_url: the scheme and host must be written "
-                       "out before any {{ }} template (expected an http:// or https:// URL with "
-                       "a host)",
+                       "GoCD plugin settings: webhook_url: the URL's scheme, host and port must "
+                       "be written out before any {{ }} template",
                        "GoCD plugin settings: webhook_headers line 1: the value must not contain "
                        "CR, LF or other control characters");
 }
