@@ -32,6 +32,7 @@
 #include "core/mem.h"
 #include "core/timefmt.h"
 #include "core/url.h"
+#include "deliver/guard.h"
 #include "route/jq.h"
 
 #include <arpa/inet.h>
@@ -59,8 +60,6 @@
 #define DRAIN_MAX_BYTES (1024u * 1024u)
 /* Room for one Retry-After value ("Wed, 21 Oct 2015 07:28:00 GMT"). */
 #define RETRY_AFTER_MAX 64
-/* The longest "why" the guard writes. */
-#define WHY_MAX 160
 /* Standard Webhooks secrets carry this prefix before their base64 key. */
 #define WHSEC_PREFIX "whsec_"
 
@@ -145,7 +144,7 @@ typedef struct xfer {
     bool cut;    /* the answer was too long: the transfer was stopped */
     bool opened; /* the guard let at least one address through */
     char retry_after[RETRY_AFTER_MAX];
-    char refused[WHY_MAX + 64]; /* why the guard refused an address, or "" */
+    char refused[HR_GUARD_WHY_MAX + 64]; /* why the guard refused an address, or "" */
     char errbuf[CURL_ERROR_SIZE];
 } xfer;
 
@@ -252,147 +251,6 @@ int64_t hr_deliver_backoff_ms(const hr_delivery_settings *s, int next_attempt, d
     if (rnd < 0 || rnd >= 1)
         rnd = 0.5;
     return (int64_t)((double)ms * (0.8 + 0.4 * rnd));
-}
-
-/* ---- The address guard ------------------------------------------------ */
-
-typedef struct refused_range {
-    const char *prefix; /* numeric address */
-    int bits;
-    const char *what; /* "a loopback address" */
-} refused_range;
-
-static const refused_range refused_v4[] = {
-    {"0.0.0.0", 8, "an unspecified (this-network) address"},
-    {"10.0.0.0", 8, "a private address"},
-    {"100.64.0.0", 10, "a shared (carrier-grade NAT) address"},
-    {"127.0.0.0", 8, "a loopback address"},
-    {"169.254.0.0", 16, "a link-local address"},
-    {"172.16.0.0", 12, "a private address"},
-    {"192.0.0.0", 24, "an IETF protocol assignment address"},
-    {"192.168.0.0", 16, "a private address"},
-    {"198.18.0.0", 15, "a benchmarking address"},
-    {"224.0.0.0", 4, "a multicast address"},
-    {"240.0.0.0", 4, "a reserved (or broadcast) address"},
-};
-
-static const refused_range refused_v6[] = {
-    {"::", 128, "an unspecified address"},   {"::1", 128, "a loopback address"},
-    {"fc00::", 7, "a unique-local address"}, {"fe80::", 10, "a link-local address"},
-    {"ff00::", 8, "a multicast address"},
-};
-
-/* Whether the first bits of a and b (len bytes each) are equal. */
-static bool prefix_equal(const unsigned char *a, const unsigned char *b, size_t len, int bits)
-{
-    size_t whole = (size_t)bits / 8;
-    int rest = bits % 8;
-
-    if (bits < 0 || (size_t)bits > len * 8)
-        return false;
-    if (memcmp(a, b, whole) != 0)
-        return false;
-    if (rest == 0)
-        return true;
-    unsigned char mask = (unsigned char)(0xFFu << (8 - rest));
-    return (a[whole] & mask) == (b[whole] & mask);
-}
-
-/* Whether the CIDR text ("10.0.0.0/8", "fd00::/8", or one address) holds
- * the address (family AF_INET with 4 bytes or AF_INET6 with 16). */
-static bool cidr_contains(const char *cidr, int family, const unsigned char *addr)
-{
-    char text[INET6_ADDRSTRLEN + 8];
-    unsigned char net[16];
-    const char *slash = strchr(cidr, '/');
-    size_t len = slash ? (size_t)(slash - cidr) : strlen(cidr);
-    size_t alen = family == AF_INET ? 4 : 16;
-    long bits = (long)alen * 8;
-
-    if (len == 0 || len >= sizeof(text))
-        return false;
-    memcpy(text, cidr, len);
-    text[len] = '\0';
-    if (inet_pton(family, text, net) != 1)
-        return false;
-    if (slash != NULL) {
-        char *end;
-        bits = strtol(slash + 1, &end, 10);
-        if (slash[1] == '\0' || *end != '\0' || bits < 0 || bits > (long)alen * 8)
-            return false;
-    }
-    return prefix_equal(net, addr, alen, (int)bits);
-}
-
-/* Whether delivery.allow names the address's range or the host. */
-static bool allowed_by_list(const hr_delivery_settings *s, const char *host, int family,
-                            const unsigned char *addr)
-{
-    for (size_t i = 0; i < s->allow.n; i++) {
-        const char *item = s->allow.items[i];
-        if (item == NULL)
-            continue;
-        if (cidr_contains(item, family, addr))
-            return true;
-        if (host != NULL && strcasecmp(item, host) == 0)
-            return true;
-    }
-    return false;
-}
-
-int hr_deliver_address_allowed(const hr_delivery_settings *s, const char *host,
-                               const struct sockaddr *sa, char *why, size_t whylen)
-{
-    static const unsigned char v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
-    char text[INET6_ADDRSTRLEN];
-    unsigned char addr[16], net[16];
-    const refused_range *table;
-    size_t ntable, alen;
-    int family;
-
-    if (why != NULL && whylen > 0)
-        why[0] = '\0';
-    if (sa == NULL || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)) {
-        if (why != NULL && whylen > 0)
-            snprintf(why, whylen, "the address is not an IP address");
-        return 0;
-    }
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        memcpy(addr, &in->sin_addr, 4);
-        inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
-        family = AF_INET;
-    } else {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        memcpy(addr, &in6->sin6_addr, 16);
-        inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
-        family = AF_INET6;
-        if (memcmp(addr, v4_mapped, sizeof(v4_mapped)) == 0) {
-            /* ::ffff:a.b.c.d reaches a.b.c.d: judge it as that. */
-            memmove(addr, addr + 12, 4);
-            family = AF_INET;
-        }
-    }
-    table = family == AF_INET ? refused_v4 : refused_v6;
-    ntable = family == AF_INET ? sizeof(refused_v4) / sizeof(refused_v4[0])
-                               : sizeof(refused_v6) / sizeof(refused_v6[0]);
-    alen = family == AF_INET ? 4 : 16;
-    for (size_t i = 0; i < ntable; i++) {
-        if (inet_pton(family, table[i].prefix, net) != 1)
-            continue;
-        if (!prefix_equal(net, addr, alen, table[i].bits))
-            continue;
-        if (allowed_by_list(s, host, family, addr))
-            return 1;
-        if (family == AF_INET && sa->sa_family == AF_INET6 &&
-            allowed_by_list(s, host, AF_INET6,
-                            ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr))
-            return 1;
-        if (why != NULL && whylen > 0)
-            snprintf(why, whylen, "%s is %s", text, table[i].what);
-        return 0;
-    }
-    return 1;
 }
 
 /* ---- Settings snapshots and compiled targets -------------------------- */
@@ -1016,9 +874,9 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
 static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 {
     xfer *x = arg;
-    char why[WHY_MAX];
+    char why[HR_GUARD_WHY_MAX];
 
-    if (!hr_deliver_address_allowed(&x->set->s, x->guard_host, &a->addr, why, sizeof(why))) {
+    if (!hr_guard_allowed(&x->set->s.allow, x->guard_host, &a->addr, why, sizeof(why))) {
         snprintf(x->refused, sizeof(x->refused),
                  "refused to connect: %s (delivery.allow can permit it)", why);
         return CURL_SOCKET_BAD;

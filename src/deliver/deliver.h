@@ -42,9 +42,10 @@
  * dropped: signatures and framing stay herald's.
  *
  * No reaching inside: the address curl is about to connect to (after DNS)
- * is checked; loopback, private, link-local, unique-local, CGNAT,
- * unspecified and multicast addresses are refused unless delivery.allow
- * names the address's range or the URL's host. Only http and https, no
+ * is checked by the guard (deliver/guard.h); loopback, private,
+ * link-local, unique-local, CGNAT, unspecified and multicast addresses,
+ * and IPv6 forms that carry one, are refused unless delivery.allow names
+ * the address's range or the URL's host. Only http and https, no
  * redirects, no proxy unless delivery.proxy is set (http_proxy and
  * no_proxy in the environment are ignored). With delivery.proxy, libcurl
  * connects to the proxy, not to the target: the guard then judges the
@@ -147,14 +148,5 @@ void hr_deliver_stop(hr_deliver *d);
  * min(max, initial * 2^(next_attempt - 2)), times a jitter factor in
  * [0.8, 1.2] drawn from rnd (a number in [0, 1)). Exposed for tests. */
 int64_t hr_deliver_backoff_ms(const hr_delivery_settings *s, int next_attempt, double rnd);
-
-/* Whether connecting to the socket address sa is allowed by s (the guard):
- * 1 when allowed, 0 when refused. host is the URL's host name (or the
- * proxy's), may be NULL. An IPv4-mapped IPv6 address is judged as its
- * IPv4 address. Exposed for tests. On refusal, why (whylen bytes) says so
- * ("127.0.0.1 is a loopback address"); on success it is "". */
-struct sockaddr;
-int hr_deliver_address_allowed(const hr_delivery_settings *s, const char *host,
-                               const struct sockaddr *sa, char *why, size_t whylen);
 
 #endif
