@@ -156,10 +156,25 @@ static void settings_changed(hr_api *api, hr_http_req *req)
     const char *body = hr_http_body(req, &len);
     hr_errlist errs = HR_ERRLIST_INIT;
     json_t *settings = NULL;
+    hr_config *scratch;
     hr_error err;
+    int rc;
     if (hr_gocd_settings_changed(body, len, &settings, &errs) != HR_OK) {
         hr_http_reply_json(req, 400, failure(hr_errlist_to_json(&errs)));
         hr_errlist_clear(&errs);
+        return;
+    }
+    /* Settings herald would refuse to apply are not stored: stored, they
+     * would be refused again at every reload and start. GoCD asks
+     * validate-configuration first, which runs the same checks, so only
+     * other callers meet this. */
+    scratch = hr_config_new_default();
+    rc = hr_config_add_gocd_settings(scratch, settings, &errs);
+    hr_config_free(scratch);
+    if (rc != HR_OK) {
+        hr_http_reply_json(req, 200, failure(hr_errlist_to_json(&errs)));
+        hr_errlist_clear(&errs);
+        json_decref(settings);
         return;
     }
     /* Rare (an operator saved the settings page): waiting for the commit
