@@ -74,8 +74,10 @@ static const char view[] =
     "  <input type=\"text\" ng-model=\"webhook_url\""
     " placeholder=\"https://hooks.example.com/gocd\"/>\n"
     FIELD_ERROR("webhook_url")
-    "  <span class=\"form_help\">Where herald sends each notification: http:// or https://, a "
-    "host and an optional port.</span>\n"
+    /* ng-non-bindable: AngularJS must not read the {{ }} as its own. */
+    "  <span class=\"form_help\" ng-non-bindable>Where herald sends each notification: http:// "
+    "or https://, a host and an optional port, then a path that may hold {{ jq }} templates "
+    "(https://chat.example.com/{{ .pipeline.name }}).</span>\n"
     "</div>\n"
     "<div class=\"form_item_block\">\n"
     "  <label>Method:</label>\n"

@@ -162,6 +162,28 @@ static size_t count(const char *hay, const char *needle)
     return n;
 }
 
+/* AngularJS evaluates every "{{ }}" in the view: besides the error
+ * bindings, a "{{" may only stand inside an ng-non-bindable element (the
+ * help text showing a URL template), or the page would break. */
+Test(gocd_settings, view_shows_templates_only_where_angular_does_not_read_them)
+{
+    const char *v = hr_gocd_settings_view();
+    size_t shown = 0;
+    for (const char *p = strstr(v, "{{"); p != NULL; p = strstr(p + 2, "{{")) {
+        const char *open = p, *close;
+        if (strncmp(p, "{{GOINPUTNAME[", 14) == 0)
+            continue;
+        while (open > v && strncmp(open, "<span", 5) != 0)
+            open--;
+        close = strstr(open, "</span>");
+        cr_assert(close != NULL && close > p, "a {{ outside any span");
+        cr_expect(memmem(open, (size_t)(strchr(open, '>') - open), "ng-non-bindable", 15) != NULL,
+                  "a {{ that AngularJS would read at byte %td", p - v);
+        shown++;
+    }
+    cr_expect_gt(shown, 0, "the URL's help shows a template");
+}
+
 Test(gocd_settings, view_binds_every_key)
 {
     const char *v = hr_gocd_settings_view();
