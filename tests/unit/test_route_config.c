@@ -1661,3 +1661,38 @@ Test(to_json, retention)
     json_decref(j);
     hr_config_free(c);
 }
+
+/* The apply path's verdict for the settings page: one message per key
+ * (the first), "line N: " kept in the message, nothing when the settings
+ * would be applied, and nothing secret. */
+Test(gocd, check_settings_names_keys_like_the_page)
+{
+    json_t *s = gocd("http://[1:2]/" SECRET, "PATCH",
+                     "no colon " SECRET "\nBad Name: " SECRET "\nX-B: {{ " SECRET " | }}",
+                     "{text: ", "sometimes");
+    json_t *p = hr_config_check_gocd_settings(s);
+    char *text = json_dumps(p, JSON_COMPACT);
+    cr_expect_str_eq(text,
+                     "[{\"key\":\"webhook_url\",\"message\":\"the URL's host is not a valid IPv6 "
+                     "address\"},{\"key\":\"webhook_method\",\"message\":\"expected one of GET, "
+                     "POST, PUT, DELETE; got \\\"PATCH\\\"\"},{\"key\":\"webhook_headers\","
+                     "\"message\":\"line 1: expected \\\"Name: value\\\"\"},{\"key\":\"webhook_"
+                     "body\",\"message\":\"jq program does not compile: jq: error: syntax error, "
+                     "unexpected $end (Unix shell quoting issues?) at <top-level>, line 1: "
+                     "{text:\"},{\"key\":\"notify_on\",\"message\":\"\\\"sometimes\\\" is not one "
+                     "of any, building, passed, failed, cancelled, broken, fixed, still_failing, "
+                     "failing, unknown, agent\"}]");
+    cr_expect(strstr(text, "s3cr3t") == NULL);
+    free(text);
+    json_decref(p);
+    json_decref(s);
+
+    s = gocd("https://h/{{ .pipeline.name }}", "", "X-A: {{ .stage.name }}", ".pipeline", "");
+    p = hr_config_check_gocd_settings(s);
+    cr_expect_eq(json_array_size(p), 0);
+    json_decref(p);
+    json_decref(s);
+    p = hr_config_check_gocd_settings(NULL);
+    cr_expect_eq(json_array_size(p), 0);
+    json_decref(p);
+}
