@@ -210,6 +210,7 @@ def test_gocd_built_bodies_are_stored_without_warnings(herald):
     assert metric(herald, 'herald_ingest_warnings_total{source="gocd"}') == 0
 
 
+@pytest.mark.valgrind
 def test_every_case_is_stored_kept_warned_and_routed(tmp_path, herald_factory):
     """Each case of the issue: accepted (GoCD is answered success), stored,
     its value kept as sent, its warning in the API, the log and /metrics,
