@@ -2043,3 +2043,38 @@ Test(gocd_built, unknown_agent_values_are_kept)
     free(b1);
     free(built);
 }
+
+/* Entries that are not objects stay in place as empty ones, and the event's
+ * JSON form is built from whatever was kept. */
+Test(gocd_stage, odd_entries_are_kept_empty)
+{
+    char *b1 = variant("pipeline/stage/jobs/0", json_integer(3));
+    char *b2 = variant_of(b1, "pipeline/build-cause/0/modifications/0", json_string("r1"));
+    char *body =
+        variant_of(b2, "pipeline/build-cause/0/material", json_pack("{s:s}", "type", "gitlab"));
+    hr_event *ev = expect_warnings_with(
+        hr_gocd_stage_status, body, strlen(body), 4,
+        (const char *const[]){"pipeline.build-cause[0].material.type: expected one of git, "
+                              "mercurial, svn, tfs, perforce, pipeline, package, scm; got "
+                              "\"gitlab\"",
+                              "pipeline.build-cause[0].modifications[0]: expected an object; "
+                              "got \"r1\"",
+                              "pipeline.stage.jobs[0]: expected an object; got 3", NULL});
+    json_t *doc = hr_event_to_json(ev);
+    json_t *cause = json_array_get(json_object_get(doc, "build_cause"), 0);
+    json_t *job = json_array_get(json_object_get(json_object_get(doc, "stage"), "jobs"), 0);
+
+    cr_expect(json_is_null(json_object_get(job, "name")));
+    cr_expect_str_eq(json_string_value(json_object_get(cause, "material_type")), "gitlab");
+    cr_expect(json_is_null(json_object_get(cause, "material")));
+    cr_expect_eq(json_object_size(json_object_get(cause, "config")), 0);
+    cr_expect(json_is_null(json_object_get(cause, "revision")));
+    cr_expect_eq(json_object_size(json_object_get(
+                     json_array_get(json_object_get(cause, "modifications"), 0), "data")),
+                 0);
+    json_decref(doc);
+    hr_event_free(ev);
+    free(body);
+    free(b2);
+    free(b1);
+}
