@@ -3,13 +3,14 @@
  * pass, keeping whatever GoCD sent.
  *
  * GoCD never sends a notification twice: a body herald refuses is lost.
- * So only what identifies an event can refuse it (the body is not a JSON
- * object; pipeline, pipeline.name, pipeline.stage or pipeline.stage.name is
- * missing or not a non-empty string for stage-status; uuid for
- * agent-status). Every other member is taken as sent: an enum value herald
- * does not know (a newer GoCD's stage state, material type, ...) is kept
- * verbatim, and a member of the wrong type is left unset (the raw body
- * keeps it). Each such problem becomes a warning on the event.
+ * So only what identifies an event can refuse it: the body is not a JSON
+ * object; for stage-status, pipeline or pipeline.stage is not an object, or
+ * pipeline.name or pipeline.stage.name is not a non-empty string; for
+ * agent-status, uuid is not one. Every other member is taken as sent: an
+ * enum value herald does not know (a newer GoCD's stage state, material
+ * type, ...) is kept verbatim, and a member of the wrong type is left unset
+ * (the raw body keeps it). Each such problem becomes a warning on the
+ * event.
  *
  * Each take_* helper reads one member of a JSON object, checks it against
  * the rule the caller names, and on a problem adds a "path: expected X;
