@@ -4,9 +4,12 @@
  * both plugin-settings bodies.
  *
  * Whatever the input, each call must return HR_OK with a result or
- * HR_EINVAL with at least one message, never both and never neither; and
- * everything it returns is freed here, so LeakSanitizer (or valgrind on the
- * replay program) reports any path that forgets to free.
+ * HR_EINVAL with at least one message, never both and never neither; an
+ * accepted event names what it warns about in its own list (valid UTF-8,
+ * at most HR_MAX_ERRORS kept) and always carries its identity (pipeline
+ * and stage name, or agent uuid); and everything it returns is freed here,
+ * so LeakSanitizer (or valgrind on the replay program) reports any path
+ * that forgets to free.
  */
 #include "ingest/gocd_notification.h"
 #include "ingest/gocd_settings.h"
@@ -20,18 +23,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * contract. Messages travel to GoCD inside JSON, so each must be valid
  * UTF-8: jansson refuses to make a string of one that is not, and the
  * message would be lost. */
+static void check_messages(const hr_errlist *l)
+{
+    if (l->n > HR_MAX_ERRORS)
+        abort();
+    for (size_t i = 0; i < l->n; i++) {
+        json_t *m = json_string(l->msgs[i]);
+        if (m == NULL)
+            abort();
+        json_decref(m);
+    }
+}
+
 static void check_outcome(int rc, const void *out, const hr_errlist *errs)
 {
     if (rc == HR_OK && (out == NULL || hr_errlist_count(errs) != 0))
         abort();
     if (rc != HR_OK && (rc != HR_EINVAL || out != NULL || hr_errlist_count(errs) == 0))
         abort();
-    for (size_t i = 0; i < errs->n; i++) {
-        json_t *m = json_string(errs->msgs[i]);
-        if (m == NULL)
-            abort();
-        json_decref(m);
-    }
+    check_messages(errs);
 }
 
 static void run_event(int (*parse)(const char *, size_t, int, hr_event **, hr_errlist *),
@@ -44,6 +54,13 @@ static void run_event(int (*parse)(const char *, size_t, int, hr_event **, hr_er
     check_outcome(rc, ev, &errs);
     if (ev != NULL && (ev->raw_len != len || ev->raw == NULL))
         abort();
+    if (ev != NULL) {
+        check_messages(&ev->warnings);
+        if (ev->has_agent ? ev->agent.uuid == NULL || ev->agent.uuid[0] == '\0'
+                          : ev->pipeline_name == NULL || ev->pipeline_name[0] == '\0' ||
+                                ev->stage_name == NULL || ev->stage_name[0] == '\0')
+            abort();
+    }
     /* The JSON form must be buildable from any accepted event. */
     if (ev != NULL)
         json_decref(hr_event_to_json(ev));

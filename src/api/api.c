@@ -85,6 +85,15 @@ static void list_events(hr_http_req *req, void *ctx)
     q.result = hr_http_query(req, "result");
     q.limit = (size_t)limit;
     q.before_id = cursor;
+    if (hr_http_query(req, "warnings") != NULL) {
+        if (strcmp(hr_http_query(req, "warnings"), "true") != 0) {
+            hr_http_reply_error(req, 400,
+                                "query parameter warnings: expected true (only events that "
+                                "carry warnings)");
+            return;
+        }
+        q.with_warnings = 1;
+    }
     rc = hr_store_list_events(api->store, &q, &events, &next, &err);
     if (rc != HR_OK) {
         reply_store_error(req, rc, &err);

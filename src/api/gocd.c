@@ -4,9 +4,12 @@
  *
  * The reply's status and body are exactly what the plugin returns to GoCD.
  * GoCD treats any status but 200 as "the plugin sent a response that could
- * not be understood" and drops the body, so an event herald will not take
- * (bad shape) is answered 200 with {"status":"failure","messages":[...]}:
- * GoCD shows those messages to its operator. A store that cannot write is
+ * not be understood" and drops the body, so an event herald cannot take
+ * (not JSON, or nothing that identifies it) is answered 200 with
+ * {"status":"failure","messages":[...]}: GoCD shows those messages to its
+ * operator. GoCD never sends a notification again, so everything else is
+ * stored, and what looked wrong is the event's warnings: logged, counted in
+ * /metrics and shown by the API. A store that cannot write is
  * answered 503 with the same body, so the bridge plugin spools and retries.
  */
 #include "api/api.h"
@@ -41,6 +44,25 @@ static json_t *failure1(const char *message)
     return failure(json_pack("[s]", message));
 }
 
+/* Logs (one WARN line, every untrusted byte escaped by the JSON encoding)
+ * and counts what looked wrong in a stored event. */
+static void report_warnings(const hr_event *ev, const char *kind)
+{
+    size_t n = hr_errlist_count(&ev->warnings);
+    json_t *list;
+    char *text;
+
+    if (n == 0)
+        return;
+    hr_metrics_ingest_warnings(HR_SOURCE_GOCD, n);
+    list = hr_errlist_to_json(&ev->warnings);
+    text = json_dumps(list, JSON_COMPACT | JSON_ENSURE_ASCII);
+    hr_log_warn("gocd", "%s event %lld stored with %zu warning%s: %s", kind, (long long)ev->id, n,
+                n == 1 ? "" : "s", text != NULL ? text : "[]");
+    free(text);
+    json_decref(list);
+}
+
 static void on_stored(void *ctx, int status, const hr_error *err)
 {
     pending *p = ctx;
@@ -48,6 +70,8 @@ static void on_stored(void *ctx, int status, const hr_error *err)
         if (p->ev->repeat)
             hr_log_info("gocd", "%s request %s was stored before as event %lld; not stored again",
                         p->kind, p->ev->request_id, (long long)p->ev->id);
+        else
+            report_warnings(p->ev, p->kind);
         hr_metrics_event(p->kind, true);
         hr_http_reply_json(p->req, 200, json_pack("{s:s}", "status", "success"));
     } else {

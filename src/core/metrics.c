@@ -22,10 +22,12 @@ typedef struct {
     _Atomic int nstatus;
 } request_row;
 
+/* A counter pair under one label: events by kind (accepted, rejected),
+ * ingest warnings by source (count only). */
 typedef struct {
-    const char *kind; /* static */
-    _Atomic unsigned long accepted, rejected;
-} event_row;
+    const char *label; /* static */
+    _Atomic unsigned long n[2];
+} label_row;
 
 static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
 static const double latency_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -36,8 +38,10 @@ static const double latency_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static request_row requests[HR_METRICS_MAX_LABELS];
 static _Atomic int nrequests;
-static event_row events[HR_METRICS_MAX_LABELS];
+static label_row events[HR_METRICS_MAX_LABELS];
 static _Atomic int nevents;
+static label_row warnings[HR_METRICS_MAX_LABELS];
+static _Atomic int nwarnings;
 static _Atomic unsigned long batch_buckets[NB_BATCH + 1], lat_buckets[NB_LAT + 1];
 static _Atomic unsigned long commits, batch_sum, lat_sum_us;
 static _Atomic size_t queue_depth;
@@ -98,28 +102,43 @@ void hr_metrics_request(const char *endpoint, int status)
     pthread_mutex_unlock(&lock);
 }
 
-void hr_metrics_event(const char *kind, bool accepted)
+/* The row of rows[] for label, claiming a free one the first time; NULL
+ * when every row is taken. */
+static label_row *label_slot(label_row *rows, _Atomic int *nrows, const char *label)
 {
-    event_row *r = NULL;
-    int n = atomic_load(&nevents);
+    label_row *r = NULL;
+    int n = atomic_load(nrows);
     for (int i = 0; i < n && r == NULL; i++)
-        if (strcmp(events[i].kind, kind) == 0)
-            r = &events[i];
+        if (strcmp(rows[i].label, label) == 0)
+            r = &rows[i];
     if (r == NULL) {
         pthread_mutex_lock(&lock);
-        n = atomic_load(&nevents);
+        n = atomic_load(nrows);
         for (int i = 0; i < n && r == NULL; i++)
-            if (strcmp(events[i].kind, kind) == 0)
-                r = &events[i];
+            if (strcmp(rows[i].label, label) == 0)
+                r = &rows[i];
         if (r == NULL && n < HR_METRICS_MAX_LABELS) {
-            r = &events[n];
-            r->kind = kind;
-            atomic_store(&nevents, n + 1);
+            r = &rows[n];
+            r->label = label;
+            atomic_store(nrows, n + 1);
         }
         pthread_mutex_unlock(&lock);
     }
+    return r;
+}
+
+void hr_metrics_event(const char *kind, bool accepted)
+{
+    label_row *r = label_slot(events, &nevents, kind);
     if (r != NULL)
-        atomic_fetch_add(accepted ? &r->accepted : &r->rejected, 1);
+        atomic_fetch_add(&r->n[accepted ? 0 : 1], 1);
+}
+
+void hr_metrics_ingest_warnings(const char *source, size_t n)
+{
+    label_row *r = label_slot(warnings, &nwarnings, source);
+    if (r != NULL)
+        atomic_fetch_add(&r->n[0], (unsigned long)n);
 }
 
 void hr_metrics_commit(size_t batch, int64_t latency_us)
@@ -226,11 +245,18 @@ char *hr_metrics_render(void)
                   "# TYPE herald_events_total counter\n");
     n = atomic_load(&nevents);
     for (int i = 0; i < n; i++) {
-        tb_printf(&t, "herald_events_total{kind=\"%s\",outcome=\"accepted\"} %lu\n", events[i].kind,
-                  atomic_load(&events[i].accepted));
-        tb_printf(&t, "herald_events_total{kind=\"%s\",outcome=\"rejected\"} %lu\n", events[i].kind,
-                  atomic_load(&events[i].rejected));
+        tb_printf(&t, "herald_events_total{kind=\"%s\",outcome=\"accepted\"} %lu\n",
+                  events[i].label, atomic_load(&events[i].n[0]));
+        tb_printf(&t, "herald_events_total{kind=\"%s\",outcome=\"rejected\"} %lu\n",
+                  events[i].label, atomic_load(&events[i].n[1]));
     }
+    tb_printf(&t, "# HELP herald_ingest_warnings_total Warnings recorded on accepted events "
+                  "(what looked wrong in a body stored anyway), by source.\n"
+                  "# TYPE herald_ingest_warnings_total counter\n");
+    n = atomic_load(&nwarnings);
+    for (int i = 0; i < n; i++)
+        tb_printf(&t, "herald_ingest_warnings_total{source=\"%s\"} %lu\n", warnings[i].label,
+                  atomic_load(&warnings[i].n[0]));
     histogram(&t, "herald_store_commit_batch_size", "Events committed per store transaction.",
               batch_bounds, NB_BATCH, batch_buckets, (double)atomic_load(&batch_sum));
     histogram(&t, "herald_store_commit_seconds", "Time to commit one store transaction.",
@@ -269,8 +295,10 @@ void hr_metrics_reset(void)
     pthread_mutex_lock(&lock);
     atomic_store(&nrequests, 0);
     atomic_store(&nevents, 0);
+    atomic_store(&nwarnings, 0);
     memset(requests, 0, sizeof(requests));
     memset(events, 0, sizeof(events));
+    memset(warnings, 0, sizeof(warnings));
     for (size_t i = 0; i <= NB_BATCH; i++)
         atomic_store(&batch_buckets[i], 0);
     for (size_t i = 0; i <= NB_LAT; i++)

@@ -19,6 +19,9 @@
 void hr_metrics_request(const char *endpoint, int status);
 /* One event accepted (stored) or rejected (invalid, or the store failed). */
 void hr_metrics_event(const char *kind, bool accepted);
+/* n warnings recorded on an event accepted from source (a static string):
+ * what looked wrong in a body herald stored anyway. */
+void hr_metrics_ingest_warnings(const char *source, size_t n);
 /* One store transaction committed with batch events in latency_us. */
 void hr_metrics_commit(size_t batch, int64_t latency_us);
 /* One delivery attempt finished: outcome is "delivered", "retry" or "dead". */

@@ -102,6 +102,7 @@ void hr_event_free(hr_event *ev)
     free(ev->package.trackback_url);
     json_decref(ev->package.data);
     free(ev->request_id);
+    hr_errlist_clear(&ev->warnings);
     free(ev->raw);
     free(ev);
 }
@@ -374,5 +375,7 @@ json_t *hr_event_to_json(const hr_event *ev)
         json_decref(s);
         put_str(o, "transition", hr_transition_name(ev->transition));
     }
+    if (hr_errlist_count(&ev->warnings) > 0)
+        json_object_set_new(o, "warnings", hr_errlist_to_json(&ev->warnings));
     return o;
 }

@@ -15,6 +15,8 @@
 #ifndef HR_EVENT_EVENT_H
 #define HR_EVENT_EVENT_H
 
+#include "core/json.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -31,8 +33,8 @@
 
 typedef struct hr_job {
     char *name;
-    char *state;      /* Scheduled, Assigned, ..., Completed */
-    char *result;     /* Passed, Failed, Cancelled, Unknown */
+    char *state;      /* Scheduled, Assigned, ..., Completed (or as sent) */
+    char *result;     /* Passed, Failed, Cancelled, Unknown (or as sent) */
     char *agent_uuid; /* NULL until assigned */
     int64_t scheduled_at, assigned_at, completed_at;
 } hr_job;
@@ -40,11 +42,12 @@ typedef struct hr_job {
 typedef struct hr_modification {
     char *revision;
     int64_t modified_at;
-    json_t *data; /* object of string -> string, never NULL (may be empty) */
+    json_t *data; /* object as sent (string values, unless warned about); never NULL */
 } hr_modification;
 
 typedef struct hr_cause {
-    char *material_type; /* git, mercurial, svn, tfs, perforce, pipeline, package, scm */
+    char *material_type; /* git, mercurial, svn, tfs, perforce, pipeline, package, scm, or
+                          * a newer GoCD's type, as sent */
     char *fingerprint;   /* v4 only; NULL otherwise */
     char *material;      /* a short description: the URL, "pipeline/stage", or the plugin id */
     json_t *config;      /* object: the material's configuration as GoCD sent it */
@@ -55,7 +58,8 @@ typedef struct hr_cause {
 
 typedef struct hr_agent {
     char *uuid, *host_name, *ip_address, *operating_system, *free_space;
-    char *config_state; /* Pending, Enabled, Disabled (normalised capitalisation) */
+    /* Known values are stored capitalised; others as sent. */
+    char *config_state; /* Pending, Enabled, Disabled */
     char *agent_state;  /* Idle, Building, LostContact, Missing, Cancelled, Unknown */
     char *build_state;  /* Idle, Building, Cancelled, Unknown */
     bool is_elastic;
@@ -172,6 +176,14 @@ typedef struct hr_event {
      */
     char *request_id;
     bool repeat;
+
+    /*
+     * What looked wrong in a body herald accepted anyway ("path: expected
+     * X; got Y"): a source that never sends twice (GoCD) loses what herald
+     * refuses, so only what identifies an event refuses it, and the rest
+     * is kept as sent and named here. Empty for a clean body.
+     */
+    hr_errlist warnings;
 
     /* the exact bytes received (for Jenkins, after redaction) */
     char *raw;

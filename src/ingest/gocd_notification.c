@@ -1,14 +1,23 @@
 /*
- * gocd_notification.c - checks GoCD notification bodies and maps them to
- * events in one pass.
+ * gocd_notification.c - maps GoCD notification bodies to events in one
+ * pass, keeping whatever GoCD sent.
+ *
+ * GoCD never sends a notification twice: a body herald refuses is lost.
+ * So only what identifies an event can refuse it: the body is not a JSON
+ * object; for stage-status, pipeline or pipeline.stage is not an object, or
+ * pipeline.name or pipeline.stage.name is not a non-empty string; for
+ * agent-status, uuid is not one. Every other member is taken as sent: an
+ * enum value herald does not know (a newer GoCD's stage state, material
+ * type, ...) is kept verbatim, and a member of the wrong type is left unset
+ * (the raw body keeps it). Each such problem becomes a warning on the
+ * event.
  *
  * Each take_* helper reads one member of a JSON object, checks it against
- * the rule the caller names, reports a "path: expected X; got Y" message
- * when it breaks the rule, and otherwise stores the value in the event. A
- * member that breaks its rule leaves its field unset and the walk goes on,
+ * the rule the caller names, and on a problem adds a "path: expected X;
+ * got Y" message: to the refusals when the rule says the member identifies
+ * the event, to the event's warnings otherwise. The walk always goes on,
  * so one call reports every problem (hr_errlist keeps the first
- * HR_MAX_ERRORS and counts the rest). The event is handed out only when no
- * problem was found; otherwise it is freed on the one exit path.
+ * HR_MAX_ERRORS and counts the rest).
  *
  * Versions differ only in which members are read: pipeline.label and
  * jobs[].assign-time from 2.0, stage.previous-stage-name,
@@ -37,16 +46,18 @@
 
 /* What every helper needs: where messages go, and the version's rules. */
 typedef struct check {
-    hr_errlist *errs;
+    hr_errlist *errs;  /* refusals: the event cannot be identified */
+    hr_errlist *warns; /* the event's warnings */
     int version;
 } check;
 
-/* Rules for take_string. */
+/* Rules for the take_* and want_* helpers. */
 enum {
-    OPTIONAL = 0, /* may be missing */
-    REQUIRED = 1 << 0,
-    NULLABLE = 1 << 1, /* null is accepted and stored as NULL */
-    NONEMPTY = 1 << 2, /* "" is refused */
+    OPTIONAL = 0,      /* may be missing */
+    REQUIRED = 1 << 0, /* missing is a problem */
+    NULLABLE = 1 << 1, /* null is fine and stored as NULL */
+    NONEMPTY = 1 << 2, /* "" is a problem */
+    IDENTITY = 1 << 3, /* a problem refuses the event instead of warning */
 };
 
 static const char *const stage_states[] = {"Building",  "Failing", "Passed", "Failed",
@@ -74,10 +85,13 @@ static const char *const material_configs[] = {"git-configuration",      "mercur
 #define TIME_EXPECTED                                                                              \
     "a timestamp like 2011-07-13T19:43:37.100Z or 2011-07-13T19:43:37.100+0000, or \"\""
 
-static void report(check *c, const char *at, const char *expected, const json_t *got)
+/* Adds "at: expected X; got Y" to the refusals when rules has IDENTITY,
+ * else to the event's warnings. */
+static void report(check *c, unsigned rules, const char *at, const char *expected,
+                   const json_t *got)
 {
     char brief[BRIEF_LEN];
-    hr_errlist_add(c->errs, "%s: expected %s; got %s", at, expected,
+    hr_errlist_add((rules & IDENTITY) ? c->errs : c->warns, "%s: expected %s; got %s", at, expected,
                    hr_json_brief(got, brief, sizeof(brief)));
 }
 
@@ -115,7 +129,8 @@ static char *copy_string(const json_t *v)
 }
 
 /* Reads obj[key] as a string under the given rules into *out (new; left
- * NULL when missing or null). */
+ * NULL when missing, null or not a string). A "" that NONEMPTY flags is
+ * kept unless it identifies the event. */
 static void take_string(check *c, const json_t *obj, const char *at, const char *key,
                         unsigned rules, char **out)
 {
@@ -125,30 +140,33 @@ static void take_string(check *c, const json_t *obj, const char *at, const char 
     if ((v == NULL && !(rules & REQUIRED)) || (json_is_null(v) && (rules & NULLABLE)))
         return;
     if (!json_is_string(v)) {
-        report(c, hr_jpath_key(path, at, key), (rules & NULLABLE) ? "a string or null" : "a string",
-               v);
+        report(c, rules, hr_jpath_key(path, at, key),
+               (rules & NULLABLE) ? "a string or null" : "a string", v);
         return;
     }
     if ((rules & NONEMPTY) && json_string_length(v) == 0) {
-        report(c, hr_jpath_key(path, at, key), "a non-empty string", v);
-        return;
+        report(c, rules, hr_jpath_key(path, at, key), "a non-empty string", v);
+        if (rules & IDENTITY)
+            return;
     }
     *out = copy_string(v);
 }
 
 /*
- * Reads obj[key] as one of names into *out (a new copy of the canonical
- * name). GoCD's own enums are compared exactly; agent-status values are
- * compared ignoring case (the docs show them lower-case, the server sends
- * them capitalised) and stored capitalised.
+ * Reads obj[key] as one of names into *out (new). GoCD's own enums are
+ * compared exactly; agent-status values are compared ignoring case (the
+ * docs show them lower-case, the server sends them capitalised) and stored
+ * capitalised. Any other string is a warning and is kept as sent, so a
+ * value a newer GoCD adds is stored and routable; a value that is not a
+ * string is a warning and leaves *out NULL.
  */
 static void take_enum(check *c, const json_t *obj, const char *at, const char *key,
-                      const char *const *names, bool required, bool any_case, char **out)
+                      const char *const *names, unsigned rules, bool any_case, char **out)
 {
     char path[PATH_LEN], expected[256] = "one of ";
     const json_t *v = json_object_get(obj, key);
 
-    if (v == NULL && !required)
+    if (v == NULL && !(rules & REQUIRED))
         return;
     if (json_is_string(v)) {
         const char *s = json_string_value(v);
@@ -161,9 +179,10 @@ static void take_enum(check *c, const json_t *obj, const char *at, const char *k
                 return;
             }
         }
+        *out = copy_string(v);
     }
     join(expected + 7, sizeof(expected) - 7, names);
-    report(c, hr_jpath_key(path, at, key), expected, v);
+    report(c, rules, hr_jpath_key(path, at, key), expected, v);
 }
 
 /* Reads obj[key] as a timestamp or "" into *out; missing and "" leave it
@@ -178,7 +197,7 @@ static void take_time(check *c, const json_t *obj, const char *at, const char *k
         return;
     if (!json_is_string(v) ||
         hr_time_parse(json_string_value(v), json_string_length(v), &t) != HR_OK) {
-        report(c, hr_jpath_key(path, at, key), TIME_EXPECTED, v);
+        report(c, OPTIONAL, hr_jpath_key(path, at, key), TIME_EXPECTED, v);
         return;
     }
     *out = t;
@@ -193,50 +212,54 @@ static void take_bool(check *c, const json_t *obj, const char *at, const char *k
     if (v == NULL)
         return;
     if (!json_is_boolean(v)) {
-        report(c, hr_jpath_key(path, at, key), "true or false", v);
+        report(c, OPTIONAL, hr_jpath_key(path, at, key), "true or false", v);
         return;
     }
     *out = json_is_true(v);
 }
 
 /* obj[key] when it is an object (borrowed), else NULL; a missing member is
- * a problem only when required. */
+ * a problem only when rules has REQUIRED. */
 static const json_t *want_object(check *c, const json_t *obj, const char *at, const char *key,
-                                 bool required)
+                                 unsigned rules)
 {
     char path[PATH_LEN];
     const json_t *v = json_object_get(obj, key);
 
     if (json_is_object(v))
         return v;
-    if (v != NULL || required)
-        report(c, hr_jpath_key(path, at, key), "an object", v);
+    if (v != NULL || (rules & REQUIRED))
+        report(c, rules, hr_jpath_key(path, at, key), "an object", v);
     return NULL;
 }
 
-/* obj[key] when it is an array of at most max entries (borrowed), else
- * NULL; a missing member is a problem only when required. */
+/* obj[key] when it is an array (borrowed), else NULL; a missing member is
+ * a problem only when required. *n is how many entries to read: all of
+ * them, or the first max with a warning. */
 static const json_t *want_array(check *c, const json_t *obj, const char *at, const char *key,
-                                bool required, size_t max)
+                                bool required, size_t max, size_t *n)
 {
     char path[PATH_LEN];
     const json_t *v = json_object_get(obj, key);
 
+    *n = 0;
     if (v == NULL && !required)
         return NULL;
     if (!json_is_array(v)) {
-        report(c, hr_jpath_key(path, at, key), "an array", v);
+        report(c, OPTIONAL, hr_jpath_key(path, at, key), "an array", v);
         return NULL;
     }
-    if (json_array_size(v) > max) {
-        hr_errlist_add(c->errs, "%s: expected at most %zu entries; got %zu",
-                       hr_jpath_key(path, at, key), max, json_array_size(v));
-        return NULL;
+    *n = json_array_size(v);
+    if (*n > max) {
+        hr_errlist_add(c->warns,
+                       "%s: expected at most %zu entries; got %zu (the first %zu are kept)",
+                       hr_jpath_key(path, at, key), max, *n, max);
+        *n = max;
     }
     return v;
 }
 
-/* Checks that every value of the object map is a string. */
+/* Warns about every value of the object map that is not a string. */
 static void check_string_map(check *c, const json_t *map, const char *at)
 {
     char path[PATH_LEN];
@@ -247,16 +270,17 @@ static void check_string_map(check *c, const json_t *map, const char *at)
     json_object_foreach((json_t *)map, key, v)
     {
         if (!json_is_string(v))
-            report(c, hr_jpath_name(path, at, key, strlen(key)), "a string", v);
+            report(c, OPTIONAL, hr_jpath_name(path, at, key, strlen(key)), "a string", v);
     }
 }
 
-/* Reads obj[key] as an object of string values (borrowed), or NULL. */
+/* Reads obj[key] as an object of string values (borrowed, kept as sent
+ * whatever its values), or NULL. */
 static const json_t *want_string_map(check *c, const json_t *obj, const char *at, const char *key,
-                                     bool required)
+                                     unsigned rules)
 {
     char path[PATH_LEN];
-    const json_t *map = want_object(c, obj, at, key, required);
+    const json_t *map = want_object(c, obj, at, key, rules);
 
     if (map != NULL)
         check_string_map(c, map, hr_jpath_key(path, at, key));
@@ -283,16 +307,54 @@ static int material_kind(const char *type)
     return -1;
 }
 
+/* A package or scm material: the plugin's maps sit beside the plugin id;
+ * the event's config keeps them together, as sent. */
+static void map_plugin_material(check *c, const json_t *m, const char *at, int kind,
+                                hr_cause *cause)
+{
+    const json_t *plugin = json_object_get(m, "plugin-id"), *pkg, *repo = NULL;
+
+    take_string(c, m, at, "plugin-id", REQUIRED | NONEMPTY, &cause->material);
+    pkg = want_string_map(c, m, at, material_configs[kind], REQUIRED);
+    if (kind == MAT_PACKAGE)
+        repo = want_string_map(c, m, at, "repository-configuration", REQUIRED);
+    cause->config = json_object();
+    if (plugin != NULL)
+        json_object_set(cause->config, "plugin-id", (json_t *)plugin);
+    if (pkg != NULL)
+        json_object_set(cause->config, material_configs[kind], (json_t *)pkg);
+    if (repo != NULL)
+        json_object_set(cause->config, "repository-configuration", (json_t *)repo);
+}
+
+/* A material of a type herald does not know (the type itself was warned
+ * about): its "<type>-configuration" object, if any, is kept as the
+ * config, and its url, if any, describes it. */
+static void map_unknown_material(const json_t *m, const char *type, hr_cause *cause)
+{
+    char key[PATH_LEN];
+    const json_t *cfg, *url;
+
+    snprintf(key, sizeof(key), "%s-configuration", type);
+    cfg = json_object_get(m, key);
+    if (!json_is_object(cfg))
+        return;
+    cause->config = json_incref((json_t *)cfg);
+    url = json_object_get(cfg, "url");
+    if (json_is_string(url))
+        cause->material = copy_string(url);
+}
+
 /* Maps a build cause's material: its type, its configuration and the short
  * description routes and templates show. */
 static void map_material(check *c, const json_t *m, const char *at, hr_cause *cause)
 {
     char path[PATH_LEN];
     const json_t *cfg;
-    char *pipeline = NULL, *stage = NULL, *plugin = NULL;
+    char *pipeline = NULL, *stage = NULL;
     int kind;
 
-    take_enum(c, m, at, "type", material_types, true, false, &cause->material_type);
+    take_enum(c, m, at, "type", material_types, REQUIRED, false, &cause->material_type);
     if (c->version >= 4)
         take_string(c, m, at, "fingerprint", OPTIONAL, &cause->fingerprint);
     if (cause->material_type == NULL)
@@ -300,8 +362,11 @@ static void map_material(check *c, const json_t *m, const char *at, hr_cause *ca
     kind = material_kind(cause->material_type);
 
     switch (kind) {
+    case -1:
+        map_unknown_material(m, cause->material_type, cause);
+        break;
     case MAT_PIPELINE:
-        cfg = want_object(c, m, at, material_configs[kind], true);
+        cfg = want_object(c, m, at, material_configs[kind], REQUIRED);
         if (cfg == NULL)
             break;
         hr_jpath_key(path, at, material_configs[kind]);
@@ -312,27 +377,12 @@ static void map_material(check *c, const json_t *m, const char *at, hr_cause *ca
         cause->config = json_incref((json_t *)cfg);
         break;
     case MAT_PACKAGE:
-    case MAT_SCM: {
-        /* The plugin's maps sit beside the plugin id; keep them together. */
-        const json_t *pkg, *repo = NULL;
-        take_string(c, m, at, "plugin-id", REQUIRED | NONEMPTY, &plugin);
-        pkg = want_string_map(c, m, at, material_configs[kind], true);
-        if (kind == MAT_PACKAGE)
-            repo = want_string_map(c, m, at, "repository-configuration", true);
-        if (plugin == NULL || pkg == NULL || (kind == MAT_PACKAGE && repo == NULL))
-            break;
-        cause->config = json_object();
-        json_object_set_new(cause->config, "plugin-id", json_string(plugin));
-        json_object_set(cause->config, material_configs[kind], (json_t *)pkg);
-        if (repo != NULL)
-            json_object_set(cause->config, "repository-configuration", (json_t *)repo);
-        cause->material = plugin;
-        plugin = NULL;
+    case MAT_SCM:
+        map_plugin_material(c, m, at, kind, cause);
         break;
-    }
     default:
         /* git, mercurial, svn, tfs, perforce: described by their URL. */
-        cfg = want_object(c, m, at, material_configs[kind], true);
+        cfg = want_object(c, m, at, material_configs[kind], REQUIRED);
         if (cfg == NULL)
             break;
         take_string(c, cfg, hr_jpath_key(path, at, material_configs[kind]), "url",
@@ -342,7 +392,6 @@ static void map_material(check *c, const json_t *m, const char *at, hr_cause *ca
     }
     free(pipeline);
     free(stage);
-    free(plugin);
 }
 
 static void map_modification(check *c, const json_t *m, const char *at, hr_modification *mod)
@@ -357,7 +406,7 @@ static void map_modification(check *c, const json_t *m, const char *at, hr_modif
     if (json_is_null(data))
         data = NULL;
     else
-        data = want_string_map(c, m, at, "data", false);
+        data = want_string_map(c, m, at, "data", OPTIONAL);
     mod->data = data != NULL ? json_incref((json_t *)data) : json_object();
 }
 
@@ -365,21 +414,23 @@ static void map_cause(check *c, const json_t *bc, const char *at, hr_cause *caus
 {
     char path[PATH_LEN], ipath[PATH_LEN];
     const json_t *m, *mods;
+    size_t n;
 
-    if ((m = want_object(c, bc, at, "material", true)) != NULL)
+    if ((m = want_object(c, bc, at, "material", REQUIRED)) != NULL)
         map_material(c, m, hr_jpath_key(path, at, "material"), cause);
     take_bool(c, bc, at, "changed", &cause->changed);
-    mods = want_array(c, bc, at, "modifications", false, SIZE_MAX);
-    if (mods == NULL || json_array_size(mods) == 0)
+    mods = want_array(c, bc, at, "modifications", false, SIZE_MAX, &n);
+    if (mods == NULL || n == 0)
         return;
     hr_jpath_key(path, at, "modifications");
-    cause->nmods = json_array_size(mods);
+    cause->nmods = n;
     cause->mods = hr_calloc(cause->nmods, sizeof(*cause->mods));
     for (size_t i = 0; i < cause->nmods; i++) {
         const json_t *mv = json_array_get(mods, i);
         cause->mods[i].modified_at = HR_TIME_NONE;
         if (!json_is_object(mv)) {
-            report(c, hr_jpath_index(ipath, path, i), "an object", mv);
+            report(c, OPTIONAL, hr_jpath_index(ipath, path, i), "an object", mv);
+            cause->mods[i].data = json_object();
             continue;
         }
         map_modification(c, mv, hr_jpath_index(ipath, path, i), &cause->mods[i]);
@@ -389,8 +440,8 @@ static void map_cause(check *c, const json_t *bc, const char *at, hr_cause *caus
 static void map_job(check *c, const json_t *j, const char *at, hr_job *job)
 {
     take_string(c, j, at, "name", REQUIRED | NONEMPTY, &job->name);
-    take_enum(c, j, at, "state", job_states, true, false, &job->state);
-    take_enum(c, j, at, "result", results, true, false, &job->result);
+    take_enum(c, j, at, "state", job_states, REQUIRED, false, &job->state);
+    take_enum(c, j, at, "result", results, REQUIRED, false, &job->result);
     take_time(c, j, at, "schedule-time", &job->scheduled_at);
     if (c->version >= 2)
         take_time(c, j, at, "assign-time", &job->assigned_at);
@@ -407,7 +458,7 @@ static void take_counter(check *c, const json_t *obj, const char *at, const char
     if (v == NULL)
         return;
     if (!json_is_integer(v) || json_integer_value(v) < 0) {
-        report(c, hr_jpath_key(path, at, key), "a whole number >= 0", v);
+        report(c, OPTIONAL, hr_jpath_key(path, at, key), "a whole number >= 0", v);
         return;
     }
     *out = (int64_t)json_integer_value(v);
@@ -417,32 +468,33 @@ static void map_stage(check *c, const json_t *s, const char *at, hr_event *ev)
 {
     char path[PATH_LEN], ipath[PATH_LEN];
     const json_t *jobs;
+    size_t n;
 
-    take_string(c, s, at, "name", REQUIRED | NONEMPTY, &ev->stage_name);
+    take_string(c, s, at, "name", IDENTITY | REQUIRED | NONEMPTY, &ev->stage_name);
     take_string(c, s, at, "counter", REQUIRED, &ev->stage_counter);
-    take_enum(c, s, at, "approval-type", approval_types, false, false, &ev->approval_type);
+    take_enum(c, s, at, "approval-type", approval_types, OPTIONAL, false, &ev->approval_type);
     take_string(c, s, at, "approved-by", OPTIONAL, &ev->approved_by);
     if (c->version >= 4) {
         take_string(c, s, at, "previous-stage-name", NULLABLE, &ev->previous_stage_name);
         take_counter(c, s, at, "previous-stage-counter", &ev->previous_stage_counter);
     }
-    take_enum(c, s, at, "state", stage_states, true, false, &ev->stage_state);
-    take_enum(c, s, at, "result", results, true, false, &ev->stage_result);
+    take_enum(c, s, at, "state", stage_states, REQUIRED, false, &ev->stage_state);
+    take_enum(c, s, at, "result", results, REQUIRED, false, &ev->stage_result);
     take_time(c, s, at, "create-time", &ev->stage_created_at);
     take_time(c, s, at, "last-transition-time", &ev->stage_transition_at);
 
-    jobs = want_array(c, s, at, "jobs", true, HR_MAX_JOBS);
-    if (jobs == NULL || json_array_size(jobs) == 0)
+    jobs = want_array(c, s, at, "jobs", true, HR_MAX_JOBS, &n);
+    if (jobs == NULL || n == 0)
         return;
     hr_jpath_key(path, at, "jobs");
-    ev->njobs = json_array_size(jobs);
+    ev->njobs = n;
     ev->jobs = hr_calloc(ev->njobs, sizeof(*ev->jobs));
     for (size_t i = 0; i < ev->njobs; i++) {
         const json_t *j = json_array_get(jobs, i);
         hr_job *job = &ev->jobs[i];
         job->scheduled_at = job->assigned_at = job->completed_at = HR_TIME_NONE;
         if (!json_is_object(j)) {
-            report(c, hr_jpath_index(ipath, path, i), "an object", j);
+            report(c, OPTIONAL, hr_jpath_index(ipath, path, i), "an object", j);
             continue;
         }
         map_job(c, j, hr_jpath_index(ipath, path, i), job);
@@ -454,28 +506,30 @@ static void map_pipeline(check *c, const json_t *p, hr_event *ev)
     char ipath[PATH_LEN];
     const char *at = "pipeline";
     const json_t *causes, *stage;
+    size_t n;
 
-    take_string(c, p, at, "name", REQUIRED | NONEMPTY, &ev->pipeline_name);
+    take_string(c, p, at, "name", IDENTITY | REQUIRED | NONEMPTY, &ev->pipeline_name);
     take_string(c, p, at, "counter", REQUIRED, &ev->pipeline_counter);
     if (c->version >= 2)
         take_string(c, p, at, "label", NULLABLE, &ev->pipeline_label);
     take_string(c, p, at, "group", NULLABLE, &ev->pipeline_group);
 
-    causes = want_array(c, p, at, "build-cause", false, HR_MAX_CAUSES);
-    if (causes != NULL && json_array_size(causes) > 0) {
-        ev->ncauses = json_array_size(causes);
+    causes = want_array(c, p, at, "build-cause", false, HR_MAX_CAUSES, &n);
+    if (causes != NULL && n > 0) {
+        ev->ncauses = n;
         ev->causes = hr_calloc(ev->ncauses, sizeof(*ev->causes));
         for (size_t i = 0; i < ev->ncauses; i++) {
             const json_t *bc = json_array_get(causes, i);
             if (!json_is_object(bc)) {
-                report(c, hr_jpath_index(ipath, "pipeline.build-cause", i), "an object", bc);
+                report(c, OPTIONAL, hr_jpath_index(ipath, "pipeline.build-cause", i), "an object",
+                       bc);
                 continue;
             }
             map_cause(c, bc, hr_jpath_index(ipath, "pipeline.build-cause", i), &ev->causes[i]);
         }
     }
 
-    if ((stage = want_object(c, p, at, "stage", true)) != NULL)
+    if ((stage = want_object(c, p, at, "stage", IDENTITY | REQUIRED)) != NULL)
         map_stage(c, stage, "pipeline.stage", ev);
 }
 
@@ -524,6 +578,7 @@ int hr_gocd_stage_status(const char *body, size_t len, int version, hr_event **o
         errs = &scratch;
     before = hr_errlist_count(errs);
     c.errs = errs;
+    c.warns = NULL;
     c.version = version;
     if (version < HR_GOCD_MIN_VERSION || version > HR_GOCD_MAX_VERSION) {
         hr_errlist_add(errs,
@@ -536,7 +591,8 @@ int hr_gocd_stage_status(const char *body, size_t len, int version, hr_event **o
         goto out;
 
     ev = hr_event_new();
-    if ((pipeline = want_object(&c, root, "", "pipeline", true)) != NULL)
+    c.warns = &ev->warnings;
+    if ((pipeline = want_object(&c, root, "", "pipeline", IDENTITY | REQUIRED)) != NULL)
         map_pipeline(&c, pipeline, ev);
     if (hr_errlist_count(errs) != before)
         goto out;
@@ -567,6 +623,7 @@ int hr_gocd_agent_status(const char *body, size_t len, int version, hr_event **o
         errs = &scratch;
     before = hr_errlist_count(errs);
     c.errs = errs;
+    c.warns = NULL;
     c.version = version;
     if (version < 3 || version > HR_GOCD_MAX_VERSION) {
         if (version >= HR_GOCD_MIN_VERSION && version < 3)
@@ -585,12 +642,13 @@ int hr_gocd_agent_status(const char *body, size_t len, int version, hr_event **o
         goto out;
 
     ev = hr_event_new();
+    c.warns = &ev->warnings;
     ev->has_agent = true;
     a = &ev->agent;
-    take_string(&c, root, "", "uuid", REQUIRED | NONEMPTY, &a->uuid);
-    take_enum(&c, root, "", "agent_config_state", config_states, true, true, &a->config_state);
-    take_enum(&c, root, "", "agent_state", agent_states, true, true, &a->agent_state);
-    take_enum(&c, root, "", "build_state", build_states, true, true, &a->build_state);
+    take_string(&c, root, "", "uuid", IDENTITY | REQUIRED | NONEMPTY, &a->uuid);
+    take_enum(&c, root, "", "agent_config_state", config_states, REQUIRED, true, &a->config_state);
+    take_enum(&c, root, "", "agent_state", agent_states, REQUIRED, true, &a->agent_state);
+    take_enum(&c, root, "", "build_state", build_states, REQUIRED, true, &a->build_state);
     take_bool(&c, root, "", "is_elastic", &a->is_elastic);
     take_string(&c, root, "", "host_name", NULLABLE, &a->host_name);
     take_string(&c, root, "", "ip_address", NULLABLE, &a->ip_address);

@@ -164,6 +164,11 @@ static const char *const migrations[] = {
      * that is a scan of revisions per event. Revisions are published
      * rarely, so the index costs the writer next to nothing. */
     "CREATE INDEX revisions_by_event ON revisions(event_id);",
+    /* v6: how many warnings an accepted event carries (what looked wrong
+     * in a body stored anyway; the messages are in doc), so the API can
+     * list the events that need a look. No index: such events are rare,
+     * and the filter walks the rowid like the other sparse ones. */
+    "ALTER TABLE events ADD COLUMN warnings INTEGER NOT NULL DEFAULT 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -212,8 +217,9 @@ static const char *const writer_sql[NSTMT] = {
     [ST_PREV_RESULT] = "SELECT last_result FROM stage_state WHERE pipeline = ?1 AND stage = ?2",
     [ST_INSERT_EVENT] = "INSERT INTO events (received_at, source, kind, version, pipeline,"
                         " pipeline_counter, stage, stage_counter, state, result, transition,"
-                        " doc, raw, request_id)"
-                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                        " doc, raw, request_id, warnings)"
+                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+                        " ?15)",
     /* last_result changes only for a completed Passed or Failed (?3 is NULL
      * otherwise); everything else always follows the newest event. */
     [ST_UPSERT_STAGE] = "INSERT INTO stage_state (pipeline, stage, last_result, last_state,"
@@ -1076,6 +1082,7 @@ static int save_event(hr_store *s, item *it)
     if (ev->raw != NULL)
         sqlite3_bind_blob(st, 13, ev->raw, (int)ev->raw_len, SQLITE_STATIC);
     bind_str(st, 14, ev->request_id);
+    sqlite3_bind_int64(st, 15, (sqlite3_int64)hr_errlist_count(&ev->warnings));
     ret = run(s->wdb, st, "save the event", &it->err);
     if (ret != HR_OK)
         goto out;
@@ -1842,7 +1849,7 @@ int hr_store_list_events(hr_store *s, const hr_event_query *q, json_t **out, int
     sqlite3 *db;
 
     /* Only constant fragments go into the SQL; every value is bound. The
-     * fragments fit: 40 + 5 * 18 + 20 + 30 bytes. */
+     * fragments fit: 40 + 5 * 18 + 20 + 20 + 30 bytes. */
     len += (size_t)snprintf(sql + len, sizeof(sql) - len, "SELECT id, transition, doc FROM events");
     for (size_t i = 0; i < sizeof(conds) / sizeof(conds[0]); i++) {
         if (vals[i] == NULL)
@@ -1850,6 +1857,9 @@ int hr_store_list_events(hr_store *s, const hr_event_query *q, json_t **out, int
         len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s%s",
                                 nparam++ ? " AND " : " WHERE ", conds[i]);
     }
+    if (q->with_warnings)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%swarnings > 0",
+                                nparam++ ? " AND " : " WHERE ");
     if (q->before_id > 0)
         len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%sid < ?",
                                 nparam++ ? " AND " : " WHERE ");

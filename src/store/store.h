@@ -99,6 +99,7 @@ typedef struct hr_event_query {
     const char *source, *kind, *pipeline, *stage, *result; /* NULL: any */
     int64_t before_id; /* cursor: only events with id < before_id; 0: from the newest */
     size_t limit;      /* 1 .. HR_MAX_API_PAGE; values outside are clamped */
+    int with_warnings; /* 1: only events stored with warnings */
 } hr_event_query;
 
 /*

@@ -84,16 +84,20 @@ def test_one_event_errors(herald):
 @pytest.mark.valgrind
 def test_metrics(herald):
     send(herald, stage_body("m", 1, "s", "Passed", "Passed"))
-    bad = stage_body("m", 2, "s", "Exploded", "Passed")
+    # An unknown state is stored with a warning; no pipeline name is refused.
+    send(herald, stage_body("m", 2, "s", "Exploded", "Passed"))
+    bad = stage_body("m", 3, "s", "Passed", "Passed")
+    del bad["pipeline"]["name"]
     herald.gocd("stage-status", bad)
     herald.get("/nope")
     status, text = herald.get("/metrics")
     assert status == 200
     text = text.decode()
-    assert 'herald_http_requests_total{endpoint="gocd_notification",status="200"} 2' in text
+    assert 'herald_http_requests_total{endpoint="gocd_notification",status="200"} 3' in text
     assert 'herald_http_requests_total{endpoint="other",status="404"} 1' in text
-    assert 'herald_events_total{kind="stage-status",outcome="accepted"} 1' in text
+    assert 'herald_events_total{kind="stage-status",outcome="accepted"} 2' in text
     assert 'herald_events_total{kind="stage-status",outcome="rejected"} 1' in text
+    assert 'herald_ingest_warnings_total{source="gocd"} 1' in text
     assert "# TYPE herald_store_commit_batch_size histogram" in text
     assert "herald_store_commit_seconds_count" in text
     assert "herald_store_queue_depth 0" in text

@@ -50,6 +50,21 @@ Test(metrics, request_counters_by_endpoint_and_status)
     free(t);
 }
 
+Test(metrics, ingest_warnings_by_source)
+{
+    char *t = hr_metrics_render();
+    assert_line(t, "# TYPE herald_ingest_warnings_total counter");
+    assert_no(t, "herald_ingest_warnings_total{");
+    free(t);
+    hr_metrics_ingest_warnings("gocd", 2);
+    hr_metrics_ingest_warnings("gocd", 1);
+    hr_metrics_ingest_warnings("jenkins", 5);
+    t = hr_metrics_render();
+    assert_line(t, "herald_ingest_warnings_total{source=\"gocd\"} 3");
+    assert_line(t, "herald_ingest_warnings_total{source=\"jenkins\"} 5");
+    free(t);
+}
+
 Test(metrics, event_counters)
 {
     char *t;

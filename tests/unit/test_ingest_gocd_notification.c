@@ -120,6 +120,8 @@ static hr_event *stage_ok(const char *body, size_t len, int version)
                  errs.n ? errs.msgs[0] : "?", hr_errlist_count(&errs));
     cr_assert_eq(hr_errlist_count(&errs), 0);
     cr_assert_not_null(ev);
+    cr_assert_eq(hr_errlist_count(&ev->warnings), 0, "v%d stage-status warned: %s", version,
+                 ev->warnings.n ? ev->warnings.msgs[0] : "?");
     return ev;
 }
 
@@ -132,6 +134,8 @@ static hr_event *agent_ok(const char *body, size_t len, int version)
                  errs.n ? errs.msgs[0] : "?", hr_errlist_count(&errs));
     cr_assert_eq(hr_errlist_count(&errs), 0);
     cr_assert_not_null(ev);
+    cr_assert_eq(hr_errlist_count(&ev->warnings), 0, "v%d agent-status warned: %s", version,
+                 ev->warnings.n ? ev->warnings.msgs[0] : "?");
     return ev;
 }
 
@@ -160,6 +164,40 @@ static void expect_errors_with(parse_fn fn, const char *body, size_t len, int ve
                          want[i]);
     hr_errlist_clear(&errs);
 }
+
+/* Parses a body that must be accepted, with nothing added to errs and
+ * exactly the warnings listed (NULL-terminated) on the event; the event is
+ * new. */
+static hr_event *expect_warnings_with(parse_fn fn, const char *body, size_t len, int version,
+                                      const char *const *want)
+{
+    hr_errlist errs = HR_ERRLIST_INIT;
+    hr_event *ev = NULL;
+    size_t n = 0;
+    int rc = fn(body, len, version, &ev, &errs);
+
+    while (want[n] != NULL)
+        n++;
+    cr_assert_eq(rc, HR_OK, "refused: %s (%zu problems)", errs.n ? errs.msgs[0] : "?",
+                 hr_errlist_count(&errs));
+    cr_assert_eq(hr_errlist_count(&errs), 0);
+    cr_assert_not_null(ev);
+    for (size_t i = 0; i < ev->warnings.n; i++)
+        cr_log_info("warning %zu: %s", i, ev->warnings.msgs[i]);
+    cr_expect_eq(hr_errlist_count(&ev->warnings), n, "expected %zu warnings, got %zu", n,
+                 hr_errlist_count(&ev->warnings));
+    for (size_t i = 0; i < n && i < ev->warnings.n; i++)
+        cr_expect_str_eq(ev->warnings.msgs[i], want[i], "warning %zu:\n got  %s\n want %s", i,
+                         ev->warnings.msgs[i], want[i]);
+    return ev;
+}
+
+#define EXPECT_STAGE_WARNINGS(body, version, ...)                                                  \
+    hr_event_free(expect_warnings_with(hr_gocd_stage_status, (body), strlen(body), (version),      \
+                                       (const char *const[]){__VA_ARGS__, NULL}))
+#define EXPECT_AGENT_WARNINGS(body, version, ...)                                                  \
+    hr_event_free(expect_warnings_with(hr_gocd_agent_status, (body), strlen(body), (version),      \
+                                       (const char *const[]){__VA_ARGS__, NULL}))
 
 #define EXPECT_STAGE_ERRORS(body, version, ...)                                                    \
     expect_errors_with(hr_gocd_stage_status, (body), strlen(body), (version),                      \
@@ -1039,6 +1077,22 @@ static void expect_variant_refused(const char *path, json_t *value, int version,
     free(body);
 }
 
+/* The base body with one member changed must be accepted under version
+ * with exactly the warning want; the event is new. */
+static hr_event *variant_warned(const char *path, json_t *value, int version, const char *want)
+{
+    char *body = variant(path, value);
+    hr_event *ev = expect_warnings_with(hr_gocd_stage_status, body, strlen(body), version,
+                                        (const char *const[]){want, NULL});
+    free(body);
+    return ev;
+}
+
+static void expect_variant_warned(const char *path, json_t *value, int version, const char *want)
+{
+    hr_event_free(variant_warned(path, value, version, want));
+}
+
 Test(gocd_stage, base_body_is_valid_in_every_version)
 {
     for (int version = 1; version <= 4; version++) {
@@ -1052,20 +1106,30 @@ Test(gocd_stage, base_body_is_valid_in_every_version)
 
 Test(gocd_stage, the_issue_example)
 {
-    expect_variant_refused("pipeline/stage/state", json_string("Exploded"), 4,
-                           "pipeline.stage.state: expected " STAGE_STATES "; got \"Exploded\"");
+    hr_event *ev =
+        variant_warned("pipeline/stage/state", json_string("Exploded"), 4,
+                       "pipeline.stage.state: expected " STAGE_STATES "; got \"Exploded\"");
+    expect_str(ev->stage_state, "Exploded", "state");
+    hr_event_free(ev);
 }
 
+/* Another spelling is not GoCD's value: it is kept as sent, with a
+ * warning. */
 Test(gocd_stage, enums_are_exact_case)
 {
-    expect_variant_refused("pipeline/stage/result", json_string("passed"), 4,
-                           "pipeline.stage.result: expected " RESULTS "; got \"passed\"");
-    expect_variant_refused("pipeline/stage/jobs/0/state", json_string("Sleeping"), 2,
-                           "pipeline.stage.jobs[0].state: expected " JOB_STATES
-                           "; got \"Sleeping\"");
-    expect_variant_refused("pipeline/stage/approval-type", json_string("Manual"), 1,
-                           "pipeline.stage.approval-type: expected one of success, manual; got "
-                           "\"Manual\"");
+    hr_event *ev = variant_warned("pipeline/stage/result", json_string("passed"), 4,
+                                  "pipeline.stage.result: expected " RESULTS "; got \"passed\"");
+    expect_str(ev->stage_result, "passed", "result");
+    hr_event_free(ev);
+    ev = variant_warned("pipeline/stage/jobs/0/state", json_string("Sleeping"), 2,
+                        "pipeline.stage.jobs[0].state: expected " JOB_STATES "; got \"Sleeping\"");
+    expect_str(ev->jobs[0].state, "Sleeping", "job state");
+    hr_event_free(ev);
+    ev = variant_warned("pipeline/stage/approval-type", json_string("Manual"), 1,
+                        "pipeline.stage.approval-type: expected one of success, manual; got "
+                        "\"Manual\"");
+    expect_str(ev->approval_type, "Manual", "approval-type");
+    hr_event_free(ev);
 }
 
 Test(gocd_stage, every_enum_value_is_accepted)
@@ -1092,45 +1156,63 @@ Test(gocd_stage, every_enum_value_is_accepted)
 
 Test(gocd_stage, wrong_types)
 {
-    expect_variant_refused("pipeline/counter", json_integer(1), 4,
-                           "pipeline.counter: expected a string; got 1");
-    expect_variant_refused("pipeline/stage/jobs", json_string("none"), 4,
-                           "pipeline.stage.jobs: expected an array; got \"none\"");
-    expect_variant_refused("pipeline/group", json_integer(5), 4,
-                           "pipeline.group: expected a string or null; got 5");
-    expect_variant_refused("pipeline/stage/jobs/0/agent-uuid", json_false(), 4,
-                           "pipeline.stage.jobs[0].agent-uuid: expected a string or null; "
-                           "got false");
-    expect_variant_refused("pipeline/stage/approved-by", json_null(), 4,
-                           "pipeline.stage.approved-by: expected a string; got null");
-    expect_variant_refused("pipeline/build-cause/0/changed", json_string("yes"), 4,
-                           "pipeline.build-cause[0].changed: expected true or false; got "
-                           "\"yes\"");
+    expect_variant_warned("pipeline/counter", json_integer(1), 4,
+                          "pipeline.counter: expected a string; got 1");
+    expect_variant_warned("pipeline/stage/jobs", json_string("none"), 4,
+                          "pipeline.stage.jobs: expected an array; got \"none\"");
+    expect_variant_warned("pipeline/group", json_integer(5), 4,
+                          "pipeline.group: expected a string or null; got 5");
+    expect_variant_warned("pipeline/stage/jobs/0/agent-uuid", json_false(), 4,
+                          "pipeline.stage.jobs[0].agent-uuid: expected a string or null; "
+                          "got false");
+    expect_variant_warned("pipeline/stage/approved-by", json_null(), 4,
+                          "pipeline.stage.approved-by: expected a string; got null");
+    expect_variant_warned("pipeline/build-cause/0/changed", json_string("yes"), 4,
+                          "pipeline.build-cause[0].changed: expected true or false; got "
+                          "\"yes\"");
     expect_variant_refused("pipeline/stage", json_array(), 4,
                            "pipeline.stage: expected an object; got an array");
-    expect_variant_refused("pipeline/stage/jobs/0", json_integer(3), 4,
-                           "pipeline.stage.jobs[0]: expected an object; got 3");
-    expect_variant_refused("pipeline/build-cause", json_object(), 4,
-                           "pipeline.build-cause: expected an array; got an object");
-    expect_variant_refused("pipeline/build-cause/0/modifications/0/revision", json_real(1.5), 4,
-                           "pipeline.build-cause[0].modifications[0].revision: expected a "
-                           "string; got 1.5");
+    expect_variant_warned("pipeline/stage/jobs/0", json_integer(3), 4,
+                          "pipeline.stage.jobs[0]: expected an object; got 3");
+    expect_variant_warned("pipeline/build-cause", json_object(), 4,
+                          "pipeline.build-cause: expected an array; got an object");
+    expect_variant_warned("pipeline/build-cause/0/modifications/0/revision", json_real(1.5), 4,
+                          "pipeline.build-cause[0].modifications[0].revision: expected a "
+                          "string; got 1.5");
 }
 
+/* What identifies a stage event refuses it when missing; anything else
+ * missing is a warning. */
 Test(gocd_stage, missing_required)
 {
     expect_variant_refused("pipeline/name", NULL, 4,
                            "pipeline.name: expected a string; got nothing");
     expect_variant_refused("pipeline", NULL, 1, "pipeline: expected an object; got nothing");
-    expect_variant_refused("pipeline/stage/jobs/0/result", NULL, 3,
-                           "pipeline.stage.jobs[0].result: expected " RESULTS "; got nothing");
-    expect_variant_refused("pipeline/stage/jobs", NULL, 3,
-                           "pipeline.stage.jobs: expected an array; got nothing");
-    expect_variant_refused("pipeline/build-cause/0/material/type", NULL, 3,
-                           "pipeline.build-cause[0].material.type: expected one of git, mercurial, "
-                           "svn, tfs, perforce, pipeline, package, scm; got nothing");
+    expect_variant_refused("pipeline/stage", NULL, 2,
+                           "pipeline.stage: expected an object; got nothing");
+    expect_variant_refused("pipeline/stage/name", NULL, 3,
+                           "pipeline.stage.name: expected a string; got nothing");
     expect_variant_refused("pipeline/name", json_string(""), 4,
                            "pipeline.name: expected a non-empty string; got \"\"");
+    expect_variant_refused("pipeline/stage/name", json_null(), 4,
+                           "pipeline.stage.name: expected a string; got null");
+
+    expect_variant_warned("pipeline/stage/jobs/0/result", NULL, 3,
+                          "pipeline.stage.jobs[0].result: expected " RESULTS "; got nothing");
+    expect_variant_warned("pipeline/stage/jobs", NULL, 3,
+                          "pipeline.stage.jobs: expected an array; got nothing");
+    expect_variant_warned("pipeline/build-cause/0/material/type", NULL, 3,
+                          "pipeline.build-cause[0].material.type: expected one of git, mercurial, "
+                          "svn, tfs, perforce, pipeline, package, scm; got nothing");
+    expect_variant_warned("pipeline/counter", NULL, 4,
+                          "pipeline.counter: expected a string; got nothing");
+    expect_variant_warned("pipeline/stage/counter", NULL, 4,
+                          "pipeline.stage.counter: expected a string; got nothing");
+    hr_event *ev = variant_warned("pipeline/stage/jobs/0/name", json_string(""), 4,
+                                  "pipeline.stage.jobs[0].name: expected a non-empty string; got "
+                                  "\"\"");
+    expect_str(ev->jobs[0].name, "", "job name");
+    hr_event_free(ev);
 }
 
 Test(gocd_stage, optional_members_may_be_missing)
@@ -1189,18 +1271,18 @@ Test(gocd_stage, null_values_and_empty_dates)
 Test(gocd_stage, bad_timestamp)
 {
     char *body = variant("pipeline/stage/create-time", json_string("yesterday"));
-    EXPECT_STAGE_ERRORS(
+    EXPECT_STAGE_WARNINGS(
         body, 4, "pipeline.stage.create-time: expected " TIME_EXPECTED "; got \"yesterday\"");
     free(body);
-    expect_variant_refused("pipeline/stage/jobs/0/schedule-time", json_integer(1310586217100), 1,
-                           "pipeline.stage.jobs[0].schedule-time: expected " TIME_EXPECTED
-                           "; got 1310586217100");
-    expect_variant_refused("pipeline/build-cause/0/modifications/0/modified-time",
-                           json_string("2011-02-29T10:00:00.000Z"), 2,
-                           "pipeline.build-cause[0].modifications[0].modified-time: "
-                           "expected " TIME_EXPECTED "; got \"2011-02-29T10:00:00.000Z\"");
+    expect_variant_warned("pipeline/stage/jobs/0/schedule-time", json_integer(1310586217100), 1,
+                          "pipeline.stage.jobs[0].schedule-time: expected " TIME_EXPECTED
+                          "; got 1310586217100");
+    expect_variant_warned("pipeline/build-cause/0/modifications/0/modified-time",
+                          json_string("2011-02-29T10:00:00.000Z"), 2,
+                          "pipeline.build-cause[0].modifications[0].modified-time: "
+                          "expected " TIME_EXPECTED "; got \"2011-02-29T10:00:00.000Z\"");
     body = variant("pipeline/stage/last-transition-time", json_null());
-    EXPECT_STAGE_ERRORS(
+    EXPECT_STAGE_WARNINGS(
         body, 3, "pipeline.stage.last-transition-time: expected " TIME_EXPECTED "; got null");
     free(body);
 }
@@ -1223,29 +1305,29 @@ Test(gocd_stage, both_timestamp_forms_in_every_version)
 Test(gocd_stage, previous_stage_counter_v4)
 {
     char *body = variant("pipeline/stage/previous-stage-counter", json_string("1"));
-    EXPECT_STAGE_ERRORS(body, 4,
-                        "pipeline.stage.previous-stage-counter: expected a whole number "
-                        ">= 0; got \"1\"");
+    EXPECT_STAGE_WARNINGS(body, 4,
+                          "pipeline.stage.previous-stage-counter: expected a whole number "
+                          ">= 0; got \"1\"");
     /* Before 4.0 the member is not defined, so it is ignored. */
     hr_event *ev = stage_ok(body, strlen(body), 3);
     cr_expect_eq(ev->previous_stage_counter, 0);
     hr_event_free(ev);
     free(body);
 
-    expect_variant_refused("pipeline/stage/previous-stage-counter", json_integer(-1), 4,
-                           "pipeline.stage.previous-stage-counter: expected a whole number "
-                           ">= 0; got -1");
-    expect_variant_refused("pipeline/stage/previous-stage-counter", json_real(2.5), 4,
-                           "pipeline.stage.previous-stage-counter: expected a whole number "
-                           ">= 0; got 2.5");
+    expect_variant_warned("pipeline/stage/previous-stage-counter", json_integer(-1), 4,
+                          "pipeline.stage.previous-stage-counter: expected a whole number "
+                          ">= 0; got -1");
+    expect_variant_warned("pipeline/stage/previous-stage-counter", json_real(2.5), 4,
+                          "pipeline.stage.previous-stage-counter: expected a whole number "
+                          ">= 0; got 2.5");
     body = variant("pipeline/stage/previous-stage-counter", json_integer(12));
     ev = stage_ok(body, strlen(body), 4);
     cr_expect_eq(ev->previous_stage_counter, 12);
     hr_event_free(ev);
     free(body);
-    expect_variant_refused("pipeline/stage/previous-stage-name", json_integer(1), 4,
-                           "pipeline.stage.previous-stage-name: expected a string or null; "
-                           "got 1");
+    expect_variant_warned("pipeline/stage/previous-stage-name", json_integer(1), 4,
+                          "pipeline.stage.previous-stage-name: expected a string or null; "
+                          "got 1");
 }
 
 Test(gocd_stage, members_of_later_versions_are_ignored_before)
@@ -1256,9 +1338,9 @@ Test(gocd_stage, members_of_later_versions_are_ignored_before)
     expect_str(ev->pipeline_label, NULL, "label");
     expect_time(ev->jobs[0].assigned_at, NONE, "assign-time");
     hr_event_free(ev);
-    EXPECT_STAGE_ERRORS(body, 2, "pipeline.label: expected a string or null; got 12",
-                        "pipeline.stage.jobs[0].assign-time: expected " TIME_EXPECTED
-                        "; got \"soon\"");
+    EXPECT_STAGE_WARNINGS(body, 2, "pipeline.label: expected a string or null; got 12",
+                          "pipeline.stage.jobs[0].assign-time: expected " TIME_EXPECTED
+                          "; got \"soon\"");
     free(body);
     free(b1);
 
@@ -1266,9 +1348,9 @@ Test(gocd_stage, members_of_later_versions_are_ignored_before)
     ev = stage_ok(body, strlen(body), 3);
     expect_str(ev->causes[0].fingerprint, NULL, "fingerprint");
     hr_event_free(ev);
-    EXPECT_STAGE_ERRORS(body, 4,
-                        "pipeline.build-cause[0].material.fingerprint: expected a "
-                        "string; got 7");
+    EXPECT_STAGE_WARNINGS(body, 4,
+                          "pipeline.build-cause[0].material.fingerprint: expected a "
+                          "string; got 7");
     free(body);
 }
 
@@ -1291,41 +1373,41 @@ Test(gocd_stage, unknown_members_are_ignored)
 
 Test(gocd_stage, materials)
 {
-    expect_variant_refused("pipeline/build-cause/0/material/type", json_string("cvs"), 4,
-                           "pipeline.build-cause[0].material.type: expected one of git, "
-                           "mercurial, svn, tfs, perforce, pipeline, package, scm; got "
-                           "\"cvs\"");
+    expect_variant_warned("pipeline/build-cause/0/material/type", json_string("cvs"), 4,
+                          "pipeline.build-cause[0].material.type: expected one of git, "
+                          "mercurial, svn, tfs, perforce, pipeline, package, scm; got "
+                          "\"cvs\"");
     /* A type whose configuration member is missing. */
-    expect_variant_refused("pipeline/build-cause/0/material/type", json_string("svn"), 4,
-                           "pipeline.build-cause[0].material.svn-configuration: expected "
-                           "an object; got nothing");
-    expect_variant_refused("pipeline/build-cause/0/material/git-configuration/url", NULL, 4,
-                           "pipeline.build-cause[0].material.git-configuration.url: "
-                           "expected a string; got nothing");
-    expect_variant_refused("pipeline/build-cause/0/material",
-                           json_pack("{s:s,s:{s:s}}", "type", "pipeline", "pipeline-configuration",
-                                     "pipeline-name", "up"),
-                           4,
-                           "pipeline.build-cause[0].material.pipeline-configuration."
-                           "stage-name: expected a string; got nothing");
+    expect_variant_warned("pipeline/build-cause/0/material/type", json_string("svn"), 4,
+                          "pipeline.build-cause[0].material.svn-configuration: expected "
+                          "an object; got nothing");
+    expect_variant_warned("pipeline/build-cause/0/material/git-configuration/url", NULL, 4,
+                          "pipeline.build-cause[0].material.git-configuration.url: "
+                          "expected a string; got nothing");
+    expect_variant_warned("pipeline/build-cause/0/material",
+                          json_pack("{s:s,s:{s:s}}", "type", "pipeline", "pipeline-configuration",
+                                    "pipeline-name", "up"),
+                          4,
+                          "pipeline.build-cause[0].material.pipeline-configuration."
+                          "stage-name: expected a string; got nothing");
     char *body =
         variant("pipeline/build-cause/0/material",
                 json_pack("{s:s,s:{s:s},s:{s:i}}", "type", "package", "package-configuration", "k",
                           "v", "repository-configuration", "n", 1));
-    EXPECT_STAGE_ERRORS(body, 4,
-                        "pipeline.build-cause[0].material.plugin-id: expected a string; got "
-                        "nothing",
-                        "pipeline.build-cause[0].material.repository-configuration.n: expected a "
-                        "string; got 1");
+    EXPECT_STAGE_WARNINGS(body, 4,
+                          "pipeline.build-cause[0].material.plugin-id: expected a string; got "
+                          "nothing",
+                          "pipeline.build-cause[0].material.repository-configuration.n: expected a "
+                          "string; got 1");
     free(body);
-    expect_variant_refused(
+    expect_variant_warned(
         "pipeline/build-cause/0/material",
         json_pack("{s:s,s:s,s:[]}", "type", "scm", "plugin-id", "x", "scm-configuration"), 4,
         "pipeline.build-cause[0].material.scm-configuration: expected "
         "an object; got an array");
-    expect_variant_refused("pipeline/build-cause/0/material", json_string("git"), 4,
-                           "pipeline.build-cause[0].material: expected an object; got "
-                           "\"git\"");
+    expect_variant_warned("pipeline/build-cause/0/material", json_string("git"), 4,
+                          "pipeline.build-cause[0].material: expected an object; got "
+                          "\"git\"");
 }
 
 Test(gocd_stage, package_and_scm_config_is_rebuilt)
@@ -1349,25 +1431,25 @@ Test(gocd_stage, package_and_scm_config_is_rebuilt)
 
 Test(gocd_stage, modification_data)
 {
-    expect_variant_refused("pipeline/build-cause/0/modifications/0/data",
-                           json_pack("{s:s,s:i,s:s}", "PR_ID", "42", "PR_NUM", 42, "a b", "c"), 4,
-                           "pipeline.build-cause[0].modifications[0].data.PR_NUM: expected "
-                           "a string; got 42");
-    expect_variant_refused("pipeline/build-cause/0/modifications/0/data", json_pack("{s:n}", "a b"),
-                           4,
-                           "pipeline.build-cause[0].modifications[0].data[\"a b\"]: "
-                           "expected a string; got null");
-    expect_variant_refused("pipeline/build-cause/0/modifications/0/data", json_string("x"), 4,
-                           "pipeline.build-cause[0].modifications[0].data: expected an "
-                           "object; got \"x\"");
+    expect_variant_warned("pipeline/build-cause/0/modifications/0/data",
+                          json_pack("{s:s,s:i,s:s}", "PR_ID", "42", "PR_NUM", 42, "a b", "c"), 4,
+                          "pipeline.build-cause[0].modifications[0].data.PR_NUM: expected "
+                          "a string; got 42");
+    expect_variant_warned("pipeline/build-cause/0/modifications/0/data", json_pack("{s:n}", "a b"),
+                          4,
+                          "pipeline.build-cause[0].modifications[0].data[\"a b\"]: "
+                          "expected a string; got null");
+    expect_variant_warned("pipeline/build-cause/0/modifications/0/data", json_string("x"), 4,
+                          "pipeline.build-cause[0].modifications[0].data: expected an "
+                          "object; got \"x\"");
     /* Odd keys are quoted with non-ASCII escaped, and cut without
      * splitting an escape: the path stays ASCII. */
     json_t *data = json_object();
     json_object_set_new(data, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9",
                         json_integer(1));
-    expect_variant_refused("pipeline/build-cause/0/modifications/0/data", data, 4,
-                           "pipeline.build-cause[0].modifications[0].data[\"\\u00E9\\u00E9"
-                           "\\u00E9\\u00E9\\u00E9\\u00E9...\"]: expected a string; got 1");
+    expect_variant_warned("pipeline/build-cause/0/modifications/0/data", data, 4,
+                          "pipeline.build-cause[0].modifications[0].data[\"\\u00E9\\u00E9"
+                          "\\u00E9\\u00E9\\u00E9\\u00E9...\"]: expected a string; got 1");
     /* null and missing data are an empty map, never NULL. */
     char *body = variant("pipeline/build-cause/0/modifications/0/data", json_null());
     hr_event *ev = stage_ok(body, strlen(body), 4);
@@ -1380,14 +1462,18 @@ Test(gocd_stage, modification_data)
 
 Test(gocd_stage, every_problem_is_reported_in_order)
 {
-    char *b1 = variant("pipeline/name", json_integer(1));
+    char *b1 = variant("pipeline/counter", json_integer(1));
     char *b2 = variant_of(b1, "pipeline/stage/state", json_string("Exploded"));
     char *b3 = variant_of(b2, "pipeline/stage/jobs/0/result", json_string("Meh"));
     char *body = variant_of(b3, "pipeline/build-cause/0/changed", json_integer(0));
-    EXPECT_STAGE_ERRORS(body, 4, "pipeline.name: expected a string; got 1",
-                        "pipeline.build-cause[0].changed: expected true or false; got 0",
-                        "pipeline.stage.state: expected " STAGE_STATES "; got \"Exploded\"",
-                        "pipeline.stage.jobs[0].result: expected " RESULTS "; got \"Meh\"");
+    char *unnamed = variant_of(body, "pipeline/name", json_integer(1));
+    EXPECT_STAGE_WARNINGS(body, 4, "pipeline.counter: expected a string; got 1",
+                          "pipeline.build-cause[0].changed: expected true or false; got 0",
+                          "pipeline.stage.state: expected " STAGE_STATES "; got \"Exploded\"",
+                          "pipeline.stage.jobs[0].result: expected " RESULTS "; got \"Meh\"");
+    /* A refusal names only what identifies the event. */
+    EXPECT_STAGE_ERRORS(unnamed, 4, "pipeline.name: expected a string; got 1");
+    free(unnamed);
     free(body);
     free(b3);
     free(b2);
@@ -1420,33 +1506,45 @@ Test(gocd_stage, too_many_problems_are_counted)
     hr_event *ev = NULL;
     json_t *list;
 
-    cr_expect_eq(hr_gocd_stage_status(body, strlen(body), 4, &ev, &errs), HR_EINVAL);
-    cr_expect_null(ev);
-    cr_expect_eq(errs.n, HR_MAX_ERRORS);
-    cr_expect_eq(errs.dropped, 25 - HR_MAX_ERRORS);
-    cr_expect_eq(hr_errlist_count(&errs), 25);
-    cr_expect_str_eq(errs.msgs[0],
+    cr_assert_eq(hr_gocd_stage_status(body, strlen(body), 4, &ev, &errs), HR_OK);
+    cr_expect_eq(hr_errlist_count(&errs), 0);
+    cr_expect_eq(ev->warnings.n, HR_MAX_ERRORS);
+    cr_expect_eq(ev->warnings.dropped, 25 - HR_MAX_ERRORS);
+    cr_expect_eq(hr_errlist_count(&ev->warnings), 25);
+    cr_expect_str_eq(ev->warnings.msgs[0],
                      "pipeline.stage.jobs[0].state: expected " JOB_STATES "; got \"Sleeping\"");
-    cr_expect_str_eq(errs.msgs[19],
+    cr_expect_str_eq(ev->warnings.msgs[19],
                      "pipeline.stage.jobs[19].state: expected " JOB_STATES "; got \"Sleeping\"");
-    list = hr_errlist_to_json(&errs);
+    /* Every value is kept, warned about or not. */
+    expect_str(ev->jobs[24].state, "Sleeping", "the last job's state");
+    list = hr_errlist_to_json(&ev->warnings);
     cr_expect_eq(json_array_size(list), HR_MAX_ERRORS + 1);
     cr_expect_str_eq(json_string_value(json_array_get(list, HR_MAX_ERRORS)),
                      "... and 5 more problems");
     json_decref(list);
-    hr_errlist_clear(&errs);
+    hr_event_free(ev);
     free(body);
     free(jobs);
 }
 
 Test(gocd_stage, jobs_and_causes_are_bounded)
 {
-    char *jobs = repeat_array("{}", HR_MAX_JOBS + 1);
-    char *causes = repeat_array("{}", HR_MAX_CAUSES + 1);
-    expect_variant_refused("pipeline/stage/jobs", json_loads(jobs, 0, NULL), 4,
-                           "pipeline.stage.jobs: expected at most 10000 entries; got 10001");
-    expect_variant_refused("pipeline/build-cause", json_loads(causes, 0, NULL), 4,
-                           "pipeline.build-cause: expected at most 1000 entries; got 1001");
+    char *jobs = repeat_array("{\"name\":\"j\",\"state\":\"Scheduled\",\"result\":\"Unknown\"}",
+                              HR_MAX_JOBS + 1);
+    char *causes = repeat_array("{\"material\":{\"type\":\"pipeline\",\"pipeline-configuration\":"
+                                "{\"pipeline-name\":\"up\",\"stage-name\":\"s\"}}}",
+                                HR_MAX_CAUSES + 1);
+    /* Past the bound the first entries are kept, with a warning. */
+    hr_event *ev = variant_warned("pipeline/stage/jobs", json_loads(jobs, 0, NULL), 4,
+                                  "pipeline.stage.jobs: expected at most 10000 entries; got 10001 "
+                                  "(the first 10000 are kept)");
+    cr_expect_eq(ev->njobs, HR_MAX_JOBS);
+    hr_event_free(ev);
+    ev = variant_warned("pipeline/build-cause", json_loads(causes, 0, NULL), 4,
+                        "pipeline.build-cause: expected at most 1000 entries; got 1001 (the "
+                        "first 1000 are kept)");
+    cr_expect_eq(ev->ncauses, HR_MAX_CAUSES);
+    hr_event_free(ev);
     free(causes);
     free(jobs);
 
@@ -1454,7 +1552,7 @@ Test(gocd_stage, jobs_and_causes_are_bounded)
     jobs = repeat_array("{\"name\":\"j\",\"state\":\"Scheduled\",\"result\":\"Unknown\"}",
                         HR_MAX_JOBS);
     char *body = variant("pipeline/stage/jobs", json_loads(jobs, 0, NULL));
-    hr_event *ev = stage_ok(body, strlen(body), 4);
+    ev = stage_ok(body, strlen(body), 4);
     cr_expect_eq(ev->njobs, HR_MAX_JOBS);
     hr_event_free(ev);
     free(body);
@@ -1500,9 +1598,9 @@ Test(gocd_stage, messages_are_valid_utf8)
      * falls inside the first of them. */
     memset(state, 'a', 39);
     memcpy(state + 39, "\xc3\xa9\xc3\xa9\xc3\xa9", 7);
-    expect_variant_refused("pipeline/stage/state", json_string(state), 4,
-                           "pipeline.stage.state: expected " STAGE_STATES
-                           "; got \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa?...\"");
+    expect_variant_warned("pipeline/stage/state", json_string(state), 4,
+                          "pipeline.stage.state: expected " STAGE_STATES
+                          "; got \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa?...\"");
 }
 
 Test(gocd_stage, too_deep)
@@ -1604,6 +1702,15 @@ static void expect_agent_variant_refused(const char *key, json_t *value, int ver
     free(body);
 }
 
+static hr_event *agent_variant_warned(const char *key, json_t *value, int version, const char *want)
+{
+    char *body = agent_variant(key, value);
+    hr_event *ev = expect_warnings_with(hr_gocd_agent_status, body, strlen(body), version,
+                                        (const char *const[]){want, NULL});
+    free(body);
+    return ev;
+}
+
 Test(gocd_agent, base_body)
 {
     for (int version = 3; version <= 4; version++) {
@@ -1646,37 +1753,48 @@ Test(gocd_agent, enums_ignore_case_and_are_stored_capitalised)
     free(b1);
 }
 
+/* A value herald does not know is kept as sent, with a warning; one of
+ * the wrong type is left unset, with a warning. Only the uuid refuses. */
 Test(gocd_agent, wrong_values)
 {
-    expect_agent_variant_refused("agent_state", json_string("sleeping"), 4,
-                                 "agent_state: expected one of Idle, Building, LostContact, "
-                                 "Missing, Cancelled, Unknown; got \"sleeping\"");
-    expect_agent_variant_refused("build_state", json_string("Lost Contact"), 4,
-                                 "build_state: expected one of Idle, Building, Cancelled, "
-                                 "Unknown; got \"Lost Contact\"");
-    expect_agent_variant_refused("agent_config_state", json_integer(1), 4,
-                                 "agent_config_state: expected one of Pending, Enabled, "
-                                 "Disabled; got 1");
-    expect_agent_variant_refused("is_elastic", json_string("yes"), 3,
-                                 "is_elastic: expected true or false; got \"yes\"");
-    expect_agent_variant_refused("free_space", json_integer(100), 3,
-                                 "free_space: expected a string or null; got 100");
-    expect_agent_variant_refused("transition_time", json_string("2018-02-15 06:31:28"), 4,
-                                 "transition_time: expected " TIME_EXPECTED
-                                 "; got \"2018-02-15 06:31:28\"");
+    hr_event *ev = agent_variant_warned("agent_state", json_string("sleeping"), 4,
+                                        "agent_state: expected one of Idle, Building, "
+                                        "LostContact, Missing, Cancelled, Unknown; got "
+                                        "\"sleeping\"");
+    expect_str(ev->agent.agent_state, "sleeping", "agent_state");
+    hr_event_free(ev);
+    ev = agent_variant_warned("build_state", json_string("Lost Contact"), 4,
+                              "build_state: expected one of Idle, Building, Cancelled, "
+                              "Unknown; got \"Lost Contact\"");
+    expect_str(ev->agent.build_state, "Lost Contact", "build_state");
+    hr_event_free(ev);
+    ev = agent_variant_warned("agent_config_state", json_integer(1), 4,
+                              "agent_config_state: expected one of Pending, Enabled, "
+                              "Disabled; got 1");
+    expect_str(ev->agent.config_state, NULL, "config_state");
+    hr_event_free(ev);
+    hr_event_free(agent_variant_warned("is_elastic", json_string("yes"), 3,
+                                       "is_elastic: expected true or false; got \"yes\""));
+    hr_event_free(agent_variant_warned("free_space", json_integer(100), 3,
+                                       "free_space: expected a string or null; got 100"));
+    hr_event_free(agent_variant_warned("transition_time", json_string("2018-02-15 06:31:28"), 4,
+                                       "transition_time: expected " TIME_EXPECTED
+                                       "; got \"2018-02-15 06:31:28\""));
     expect_agent_variant_refused("uuid", json_string(""), 4,
                                  "uuid: expected a non-empty string; got \"\"");
+    expect_agent_variant_refused("uuid", json_null(), 4, "uuid: expected a string; got null");
 }
 
 Test(gocd_agent, missing_required)
 {
-    EXPECT_AGENT_ERRORS("{}", 4, "uuid: expected a string; got nothing",
-                        "agent_config_state: expected one of Pending, Enabled, Disabled; got "
-                        "nothing",
-                        "agent_state: expected one of Idle, Building, LostContact, Missing, "
-                        "Cancelled, Unknown; got nothing",
-                        "build_state: expected one of Idle, Building, Cancelled, Unknown; got "
-                        "nothing");
+    EXPECT_AGENT_ERRORS("{}", 4, "uuid: expected a string; got nothing");
+    EXPECT_AGENT_WARNINGS("{\"uuid\":\"u\"}", 4,
+                          "agent_config_state: expected one of Pending, Enabled, Disabled; got "
+                          "nothing",
+                          "agent_state: expected one of Idle, Building, LostContact, Missing, "
+                          "Cancelled, Unknown; got nothing",
+                          "build_state: expected one of Idle, Building, Cancelled, Unknown; got "
+                          "nothing");
 }
 
 Test(gocd_agent, optional_members)
@@ -1714,4 +1832,249 @@ Test(gocd_agent, event_json_form)
                      "2018-02-15T06:31:28.998Z");
     json_decref(j);
     hr_event_free(ev);
+}
+
+/* ---- what a GoCD server can send -------------------------------------- */
+
+/* The body labelled label in the fixtures' gocd-built-bodies.txt (one
+ * "<label>: <json>" a line, as GoCD's own converters serialised them); new,
+ * or a skipped test when the fixtures are absent. */
+static char *built_body(const char *label)
+{
+    char path[1024];
+    size_t len, llen = strlen(label);
+    char *all, *line, *out = NULL;
+
+    if (!folder_exists(HR_TEST_FIXTURES))
+        cr_skip_test("no fixtures at %s", HR_TEST_FIXTURES);
+    snprintf(path, sizeof(path), "%s/gocd-built-bodies.txt", HR_TEST_FIXTURES);
+    all = slurp(path, &len);
+    cr_assert_not_null(all, "no %s", path);
+    for (line = all; line != NULL && *line != '\0';) {
+        char *end = strchr(line, '\n');
+        if (end != NULL)
+            *end = '\0';
+        if (strncmp(line, label, llen) == 0 && strncmp(line + llen, ": ", 2) == 0) {
+            out = strdup(line + llen + 2);
+            break;
+        }
+        line = end != NULL ? end + 1 : NULL;
+    }
+    free(all);
+    cr_assert_not_null(out, "no \"%s\" line in %s", label, path);
+    return out;
+}
+
+/* GoCD's own serialisation (nulls kept) is accepted without a warning in
+ * every version that reads it. */
+Test(gocd_built, every_body_is_accepted_clean)
+{
+    char *v4 = built_body("v4 stage"), *v1 = built_body("v1 stage"),
+         *agent = built_body("v4 agent");
+    for (int version = 1; version <= 4; version++) {
+        char *body = version == 4 ? v4 : v1;
+        hr_event *ev = stage_ok(body, strlen(body), version);
+        check_stage_doc(ev, body, strlen(body), version);
+        cr_expect_eq(ev->ncauses, 8);
+        hr_event_free(ev);
+    }
+    for (int version = 3; version <= 4; version++) {
+        hr_event *ev = agent_ok(agent, strlen(agent), version);
+        check_agent_doc(ev, agent, strlen(agent), version);
+        hr_event_free(ev);
+    }
+    free(agent);
+    free(v1);
+    free(v4);
+}
+
+/* The index of the build cause whose material has the given type in the
+ * v4 built body (the file's order: git, mercurial, svn, tfs, perforce,
+ * pipeline, package, scm). */
+static int cause_of(const char *type)
+{
+    static const char *const order[] = {"git",      "mercurial", "svn",     "tfs",
+                                        "perforce", "pipeline",  "package", "scm"};
+    for (int i = 0; i < 8; i++)
+        if (strcmp(order[i], type) == 0)
+            return i;
+    cr_assert_fail("no material %s", type);
+    return -1;
+}
+
+/* The v4 built body with one member changed must be accepted with exactly
+ * the warning want, and the event's JSON form must hold expect (a JSON
+ * value) at json_path (slash-separated): the value as sent. */
+static void expect_kept(const char *path, json_t *value, const char *want, const char *json_path,
+                        json_t *expect)
+{
+    char *built = built_body("v4 stage");
+    char *body = variant_of(built, path, value);
+    hr_event *ev = expect_warnings_with(hr_gocd_stage_status, body, strlen(body), 4,
+                                        (const char *const[]){want, NULL});
+    json_t *doc = hr_event_to_json(ev), *at = doc;
+    char tok[128];
+    const char *p = json_path, *slash;
+
+    for (;;) {
+        slash = strchr(p, '/');
+        snprintf(tok, sizeof(tok), "%.*s", (int)(slash ? (size_t)(slash - p) : strlen(p)), p);
+        at = json_is_array(at) ? json_array_get(at, strtoul(tok, NULL, 10))
+                               : json_object_get(at, tok);
+        cr_assert_not_null(at, "%s: no %s in the event's JSON", path, json_path);
+        if (slash == NULL)
+            break;
+        p = slash + 1;
+    }
+    cr_expect(json_equal(at, expect), "%s: %s is not as sent", path, json_path);
+    /* The warnings travel with the event's JSON form. */
+    cr_expect_str_eq(json_string_value(json_array_get(json_object_get(doc, "warnings"), 0)), want);
+    json_decref(expect);
+    json_decref(doc);
+    hr_event_free(ev);
+    free(body);
+    free(built);
+}
+
+Test(gocd_built, unknown_enum_values_are_kept)
+{
+    char mpath[128];
+    expect_kept("pipeline/stage/state", json_string("Skipped"),
+                "pipeline.stage.state: expected " STAGE_STATES "; got \"Skipped\"", "stage/state",
+                json_string("Skipped"));
+    expect_kept("pipeline/stage/result", json_string("Aborted"),
+                "pipeline.stage.result: expected " RESULTS "; got \"Aborted\"", "stage/result",
+                json_string("Aborted"));
+    expect_kept("pipeline/stage/jobs/1/state", json_string("Queued"),
+                "pipeline.stage.jobs[1].state: expected " JOB_STATES "; got \"Queued\"",
+                "stage/jobs/1/state", json_string("Queued"));
+    expect_kept("pipeline/stage/approval-type", json_string("timer"),
+                "pipeline.stage.approval-type: expected one of success, manual; got \"timer\"",
+                "stage/approval_type", json_string("timer"));
+    /* A material type herald does not know keeps its type, its
+     * "<type>-configuration" and its URL. */
+    snprintf(mpath, sizeof(mpath), "pipeline/build-cause/%d/material", cause_of("git"));
+    expect_kept(mpath,
+                json_pack("{s:s,s:s,s:{s:s,s:s}}", "type", "gitlab", "fingerprint", "fp-gl",
+                          "gitlab-configuration", "url", "https://gitlab.example/x/y.git",
+                          "project", "x/y"),
+                "pipeline.build-cause[0].material.type: expected one of git, mercurial, svn, tfs, "
+                "perforce, pipeline, package, scm; got \"gitlab\"",
+                "build_cause/0",
+                json_pack("{s:s,s:s,s:s,s:{s:s,s:s},s:b,s:s,s:[{s:s,s:s,s:{}}]}", "material_type",
+                          "gitlab", "material", "https://gitlab.example/x/y.git", "fingerprint",
+                          "fp-gl", "config", "url", "https://gitlab.example/x/y.git", "project",
+                          "x/y", "changed", 1, "revision", "9f3c2e1aa", "modifications", "revision",
+                          "9f3c2e1aa", "modified_at", "2023-11-14T21:56:40.000Z", "data"));
+}
+
+Test(gocd_built, nulls_gocd_serialises_are_kept)
+{
+    char path[160], jpath[160], want[256];
+    int pkg = cause_of("package"), scm = cause_of("scm"), git = cause_of("git");
+
+    snprintf(path, sizeof(path), "pipeline/build-cause/%d/material/scm-configuration/token", scm);
+    snprintf(want, sizeof(want),
+             "pipeline.build-cause[%d].material.scm-configuration.token: expected a string; "
+             "got null",
+             scm);
+    snprintf(jpath, sizeof(jpath), "build_cause/%d/config/scm-configuration/token", scm);
+    expect_kept(path, json_null(), want, jpath, json_null());
+
+    snprintf(path, sizeof(path),
+             "pipeline/build-cause/%d/material/package-configuration/HERALD_PACKAGE", pkg);
+    snprintf(want, sizeof(want),
+             "pipeline.build-cause[%d].material.package-configuration.HERALD_PACKAGE: expected a "
+             "string; got null",
+             pkg);
+    snprintf(jpath, sizeof(jpath), "build_cause/%d/config/package-configuration", pkg);
+    expect_kept(path, json_null(), want, jpath, json_pack("{s:n}", "HERALD_PACKAGE"));
+
+    snprintf(path, sizeof(path), "pipeline/build-cause/%d/material/plugin-id", scm);
+    snprintf(want, sizeof(want),
+             "pipeline.build-cause[%d].material.plugin-id: expected a string; got null", scm);
+    snprintf(jpath, sizeof(jpath), "build_cause/%d/config", scm);
+    expect_kept(path, json_null(), want, jpath,
+                json_pack("{s:n,s:{s:s,s:s}}", "plugin-id", "scm-configuration", "url",
+                          "https://github.com/x/y", "token", "t"));
+
+    snprintf(path, sizeof(path), "pipeline/build-cause/%d/material/git-configuration/url", git);
+    snprintf(want, sizeof(want),
+             "pipeline.build-cause[%d].material.git-configuration.url: expected a string; got "
+             "null",
+             git);
+    snprintf(jpath, sizeof(jpath), "build_cause/%d/config/url", git);
+    expect_kept(path, json_null(), want, jpath, json_null());
+
+    snprintf(path, sizeof(path), "pipeline/build-cause/%d/modifications/0/revision", pkg);
+    snprintf(want, sizeof(want),
+             "pipeline.build-cause[%d].modifications[0].revision: expected a string; got null",
+             pkg);
+    snprintf(jpath, sizeof(jpath), "build_cause/%d/modifications/0/revision", pkg);
+    expect_kept(path, json_null(), want, jpath, json_null());
+
+    expect_kept("pipeline/stage/approved-by", json_null(),
+                "pipeline.stage.approved-by: expected a string; got null", "stage/approved_by",
+                json_null());
+}
+
+Test(gocd_built, unknown_agent_values_are_kept)
+{
+    char *built = built_body("v4 agent");
+    char *b1 = variant_of(built, "agent_state", json_string("Sleeping"));
+    char *body = variant_of(b1, "agent_config_state", json_string("Archived"));
+    hr_event *ev = expect_warnings_with(
+        hr_gocd_agent_status, body, strlen(body), 4,
+        (const char *const[]){"agent_config_state: expected one of Pending, Enabled, Disabled; "
+                              "got \"Archived\"",
+                              "agent_state: expected one of Idle, Building, LostContact, "
+                              "Missing, Cancelled, Unknown; got \"Sleeping\"",
+                              NULL});
+    json_t *doc = hr_event_to_json(ev);
+    expect_str(ev->agent.agent_state, "Sleeping", "agent_state");
+    expect_str(ev->agent.config_state, "Archived", "config_state");
+    cr_expect_str_eq(
+        json_string_value(json_object_get(json_object_get(doc, "agent"), "agent_state")),
+        "Sleeping");
+    cr_expect_eq(json_array_size(json_object_get(doc, "warnings")), 2);
+    json_decref(doc);
+    hr_event_free(ev);
+    free(body);
+    free(b1);
+    free(built);
+}
+
+/* Entries that are not objects stay in place as empty ones, and the event's
+ * JSON form is built from whatever was kept. */
+Test(gocd_stage, odd_entries_are_kept_empty)
+{
+    char *b1 = variant("pipeline/stage/jobs/0", json_integer(3));
+    char *b2 = variant_of(b1, "pipeline/build-cause/0/modifications/0", json_string("r1"));
+    char *body =
+        variant_of(b2, "pipeline/build-cause/0/material", json_pack("{s:s}", "type", "gitlab"));
+    hr_event *ev = expect_warnings_with(
+        hr_gocd_stage_status, body, strlen(body), 4,
+        (const char *const[]){"pipeline.build-cause[0].material.type: expected one of git, "
+                              "mercurial, svn, tfs, perforce, pipeline, package, scm; got "
+                              "\"gitlab\"",
+                              "pipeline.build-cause[0].modifications[0]: expected an object; "
+                              "got \"r1\"",
+                              "pipeline.stage.jobs[0]: expected an object; got 3", NULL});
+    json_t *doc = hr_event_to_json(ev);
+    json_t *cause = json_array_get(json_object_get(doc, "build_cause"), 0);
+    json_t *job = json_array_get(json_object_get(json_object_get(doc, "stage"), "jobs"), 0);
+
+    cr_expect(json_is_null(json_object_get(job, "name")));
+    cr_expect_str_eq(json_string_value(json_object_get(cause, "material_type")), "gitlab");
+    cr_expect(json_is_null(json_object_get(cause, "material")));
+    cr_expect_eq(json_object_size(json_object_get(cause, "config")), 0);
+    cr_expect(json_is_null(json_object_get(cause, "revision")));
+    cr_expect_eq(json_object_size(json_object_get(
+                     json_array_get(json_object_get(cause, "modifications"), 0), "data")),
+                 0);
+    json_decref(doc);
+    hr_event_free(ev);
+    free(body);
+    free(b2);
+    free(b1);
 }

@@ -569,6 +569,56 @@ Test(store, list_filters)
     expect_ids(st, (hr_event_query){.pipeline = "p1' OR '1'='1"}, "");
 }
 
+/* An event's warnings are stored with it, shown in its JSON and counted
+ * in a column that ?warnings=true filters on. */
+Test(store, warnings_are_stored_shown_and_filtered)
+{
+    hr_event *ev = stage_ev("p1", "build", "1", "Skipped", "Unknown");
+    json_t *got = NULL;
+    hr_error err;
+
+    st = open_store();
+    hr_errlist_add(&ev->warnings, "pipeline.stage.state: expected one of ...; got \"Skipped\"");
+    put_ok(st, ev);
+    put_stage(st, "p1", "build", "2", "Passed", "Passed", NULL);
+    cr_assert_eq(hr_store_get_event(st, ev->id, &got, &err), HR_OK, "%s", err.msg);
+    json_t *e = json_object_get(got, "event");
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(e, "stage"), "state")),
+                     "Skipped");
+    cr_expect_str_eq(json_string_value(json_array_get(json_object_get(e, "warnings"), 0)),
+                     "pipeline.stage.state: expected one of ...; got \"Skipped\"");
+    json_decref(got);
+    expect_ids(st, (hr_event_query){.with_warnings = 1}, "1");
+    expect_ids(st, (hr_event_query){.with_warnings = 1, .pipeline = "p2"}, "");
+    expect_ids(st, (hr_event_query){0}, "2,1");
+    hr_event_free(ev);
+}
+
+/* A database of schema 5 (before warnings) is migrated in place: its
+ * events are kept and count as having none. */
+Test(store, schema_5_is_migrated)
+{
+    char path[128];
+    sqlite3 *db;
+
+    st = open_store();
+    put_stage(st, "p1", "build", "1", "Passed", "Passed", NULL);
+    hr_store_close(st);
+    st = NULL;
+    snprintf(path, sizeof(path), "%s/herald.db", dir);
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db,
+                              "ALTER TABLE events DROP COLUMN warnings; PRAGMA user_version = 5",
+                              NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    st = open_store();
+    expect_ids(st, (hr_event_query){0}, "1");
+    expect_ids(st, (hr_event_query){.with_warnings = 1}, "");
+    put_stage(st, "p1", "build", "2", "Failed", "Failed", NULL);
+    expect_ids(st, (hr_event_query){0}, "2,1");
+}
+
 Test(store, list_agent_transition_is_null)
 {
     json_t *arr;
@@ -951,7 +1001,7 @@ Test(store, schema_and_pragmas)
     sqlite3_finalize(q);
     cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
     cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
-    cr_assert_eq(sqlite3_column_int(q, 0), 5); /* the schema version */
+    cr_assert_eq(sqlite3_column_int(q, 0), 6); /* the schema version */
     sqlite3_finalize(q);
 
     /* Every API filter walks an index newest first, without a sort. */
