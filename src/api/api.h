@@ -28,10 +28,14 @@
  *
  * Access: /healthz and /metrics are open. When herald has an API token
  * (api_token), every /api/v1/ endpoint demands it, except publishing a
- * package revision, which has the packages' own publish tokens; the /gocd/
- * endpoints demand the GoCD token (gocd_token), and the Jenkins ones and
- * /ci/notify the config's jenkins.token. hr_api_routes declares each
- * route's access next to its path.
+ * package revision, which takes the package's own publish token when the
+ * config has one; the /gocd/ endpoints demand the GoCD token (gocd_token),
+ * and the Jenkins ones and /ci/notify the config's jenkins.token. Without
+ * tokens, /api/v1 writes and GoCD's plugin settings changes are refused
+ * unless insecure_local. Every route passes the browser rules and, when
+ * it takes JSON, the content type (guard.c) first. hr_api_routes declares
+ * each route's access next to its path; docs/operating.md, "Security
+ * model", explains it.
  *
  * Handlers run on the HTTP threads; reads use the store's read connections,
  * and event writes answer from the store writer's completion.
