@@ -445,13 +445,19 @@ static void guarded(hr_http_req *req, void *ctx)
         if (api->api_token != NULL) {
             if (!hr_api_check_token(req, api->api_token, NULL, API_TOKEN_NAME))
                 return;
-        } else if (g->access == API_WRITE
-                       ? !hr_api_open_write(api, req, "API token", "/api/v1 writes (replay, retry)",
-                                            why, sizeof(why))
-                       : !hr_api_tokenless_host(api, hr_http_header(req, "Host"), why,
-                                                sizeof(why))) {
-            hr_http_reply_error(req, 403, why);
-            return;
+        } else {
+            /* No API token: writes only with --insecure-local, and reads
+             * and writes only to a Host herald serves. */
+            int ok =
+                g->access == API_WRITE
+                    ? hr_api_open_write(api, req,
+                                        "API token (--api-token-file or HERALD_API_TOKEN)",
+                                        "/api/v1 writes (replay, retry)", why, sizeof(why))
+                    : hr_api_tokenless_host(api, hr_http_header(req, "Host"), why, sizeof(why));
+            if (!ok) {
+                hr_http_reply_error(req, 403, why);
+                return;
+            }
         }
     }
     if (g->json_body && !hr_api_json_body(req))

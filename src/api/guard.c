@@ -126,8 +126,8 @@ int hr_api__browser_check(const hr_api_hosts *h, const char *host, const char *o
     if (!hr_api__host_served(h, host)) {
         snprintf(why, size,
                  "herald does not serve the name in Host \"%.100s\" to web browsers (a page "
-                 "reaching herald through DNS rebinding sends its own name); name it with "
-                 "--allow-host when herald really is reached so",
+                 "reaching herald through DNS rebinding sends its own name); when herald is "
+                 "really reached by that name, start it with --allow-host NAME",
                  host != NULL ? host : "");
         return 0;
     }

@@ -118,7 +118,9 @@ static void publish(hr_api *api, hr_http_req *req, const char *repo, const char 
     } else {
         /* A revision starts GoCD pipelines: no token at all is no default. */
         char why[512];
-        if (!hr_api_open_write(api, req, "publish token for this package and no API token",
+        if (!hr_api_open_write(api, req,
+                               "publish token for this package (packages in the config) and no API "
+                               "token (--api-token-file)",
                                "publishing", why, sizeof(why))) {
             hr_http_reply_error(req, 403, why);
             return;
