@@ -94,10 +94,11 @@ mp=$(free_port)
 wait_port "$mp"
 read -r m_rps m_p50 m_p99 _ <<<"$(load "$mp")"
 
-# 3. herald, durable (synchronous=FULL)
+# 3. herald, durable (synchronous=FULL). --insecure-local: publishing
+# without a token (bench/publish.lua sends none) on this loopback herald.
 hp=$(free_port)
 "$bdir/herald" serve --listen "127.0.0.1:$hp" --data "$work/herald" --threads "$THREADS" \
-  --log-level warn & pids+=($!)
+  --insecure-local --log-level warn & pids+=($!)
 wait_port "$hp"
 h_pid=${pids[-1]}
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # user + system, all threads

@@ -37,6 +37,7 @@ static const char *const usage_parts[] = {
     "SYNOPSIS\n"
     "    herald serve [--listen ADDR:PORT] [--data DIR] [--config FILE]\n"
     "                 [--gocd-token-file FILE] [--api-token-file FILE]\n"
+    "                 [--allow-host NAME]... [--insecure-local]\n"
     "                 [--threads N] [--log-level LEVEL]\n"
     "    herald check-config FILE\n"
     "    herald replay [--url URL] [--token T | --token-file FILE]\n"
@@ -104,12 +105,20 @@ static const char *const usage_parts[] = {
     "           A file holding the token that every /gocd/ endpoint demands as\n"
     "           \"Authorization: Bearer TOKEN\" (the GoCD bridge plugin sends it).\n"
     "           Without it, HERALD_GOCD_TOKEN is used when set; otherwise the\n"
-    "           /gocd/ endpoints are open.\n"
+    "           /gocd/ endpoints are open but for plugin settings changes.\n"
     "    -A, --api-token-file FILE\n"
     "           A file holding herald's API token, which the /api/v1/ endpoints\n"
     "           then demand (see ACCESS). Without it, HERALD_API_TOKEN is used\n"
-    "           when set; otherwise they are open. Trailing newlines and spaces\n"
-    "           in FILE are ignored.\n"
+    "           when set; otherwise reads are open and writes refused (see\n"
+    "           ACCESS). Trailing newlines and spaces in FILE are ignored.\n"
+    "    -H, --allow-host NAME\n"
+    "           A name herald is reached by (repeatable), which web browsers\n"
+    "           may send as Host (see ACCESS). Addresses, localhost and the\n"
+    "           host of --listen need not be named.\n"
+    "    --insecure-local\n"
+    "           Without tokens, also take /api/v1 writes (replay, retry,\n"
+    "           publishing) and GoCD plugin settings changes from anyone on\n"
+    "           this machine. Only with a loopback --listen.\n"
     "    -t, --threads N\n"
     "           HTTP worker threads (default 2; 1 to 64).\n"
     "    -L, --log-level LEVEL\n"
@@ -163,12 +172,25 @@ static const char *const usage_parts[] = {
     "    /api/v1/ endpoint, reads and POSTs alike, then answers 401 unless\n"
     "    the request carries the token as \"Authorization: Bearer TOKEN\", as\n"
     "    Basic auth's password (any user), or as ?token=TOKEN. One exception:\n"
-    "    POST /api/v1/packages/R/P/revisions keeps the package's publish\n"
-    "    token from the config (or none), so a build publishes without the\n"
-    "    API token; GET of the same path needs it.\n"
+    "    POST /api/v1/packages/R/P/revisions takes the package's publish\n"
+    "    token when the config gives it one (and then only it), so a build\n"
+    "    publishes without the API token; GET of the same path needs it.\n"
     "\n"
     "    The /gocd/ endpoints take the GoCD token (--gocd-token-file), and\n"
     "    /jenkins/ and /ci/notify the config's jenkins.token.\n"
+    "\n"
+    "    Without tokens, herald refuses what would let anyone on the machine\n"
+    "    change what it sends where: /api/v1 writes (replay, retry; publishing\n"
+    "    without the package's publish token) need the API token, and GoCD\n"
+    "    plugin settings changes the GoCD token, unless herald runs with\n"
+    "    --insecure-local. Token-less /api/v1 reads answer only a Host that\n"
+    "    is an address, localhost, --listen's host or an --allow-host name.\n"
+    "\n"
+    "    Web pages: a request a browser marks (Origin, Sec-Fetch-Site) is\n"
+    "    refused (403) when it comes from another site, names a Host herald\n"
+    "    does not serve, or its Origin is not that Host. Bodies herald takes\n"
+    "    as JSON must come as Content-Type: application/json (415 otherwise),\n"
+    "    which every sender herald knows sends.\n"
     "\n"
     "    GET /healthz and GET /metrics stay open: the metrics are counts, with\n"
     "    no event content and no secret, and a scraper need not be given the\n"
@@ -224,7 +246,9 @@ static const char *const usage_parts[] = {
     "    stored revision. --user, --comment, --trackback-url, --timestamp\n"
     "    (2026-11-22T10:00:00.000Z; default now) and --data KEY=VALUE\n"
     "    (repeatable) fill the members; --token, --deadline, --timeout,\n"
-    "    --proxy and --quiet are as for notify. herald answers 201 for a new\n"
+    "    --proxy and --quiet are as for notify, but the token is the\n"
+    "    package's publish token, or herald's API token when the package has\n"
+    "    none. herald answers 201 for a new\n"
     "    revision, 200 for one it already holds unchanged, 409 for the same\n"
     "    revision with other content.\n"
     "\n"
@@ -270,9 +294,15 @@ static void print_usage(FILE *f)
     for (size_t i = 0; i < sizeof(usage_parts) / sizeof(usage_parts[0]); i++)
         fputs(usage_parts[i], f);
 }
+/* The most --allow-host names. */
+#define MAX_ALLOW_HOSTS 16
+
 typedef struct serve_options {
     const char *listen, *data, *config, *gocd_token_file, *api_token_file;
     unsigned threads;
+    int insecure_local;
+    const char *allow_hosts[MAX_ALLOW_HOSTS];
+    size_t nallow_hosts;
 } serve_options;
 
 static int usage_error(const char *fmt, const char *arg)
@@ -331,6 +361,44 @@ static int on_loopback(const char *addr)
            strncmp(addr, "localhost:", 10) == 0;
 }
 
+/* The host of a --listen address ("host:port", "[v6]:port") into buf. */
+static const char *listen_host(const char *addr, char *buf, size_t size)
+{
+    const char *p = addr[0] == '[' ? addr + 1 : addr;
+    const char *end = addr[0] == '[' ? strchr(p, ']') : strrchr(p, ':');
+    size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+    if (n >= size)
+        n = size - 1;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Beyond loopback, says which families of endpoints anyone who reaches
+ * herald may call, for want of which token. */
+static void warn_open(const char *listen, const hr_api *api, const hr_config *c)
+{
+    if (on_loopback(listen))
+        return;
+    if (api->gocd_token == NULL)
+        hr_log_warn("main",
+                    "listening on %s without a GoCD token: anyone who reaches it can post GoCD "
+                    "notifications, server info and package polls to /gocd/ "
+                    "(see --gocd-token-file)",
+                    listen);
+    if (c->jenkins.token == NULL)
+        hr_log_warn("main",
+                    "listening on %s without jenkins.token: anyone who reaches it can post builds "
+                    "to /jenkins/ and /ci/notify (see jenkins.token in the config)",
+                    listen);
+    if (api->api_token == NULL)
+        hr_log_warn("main",
+                    "listening on %s without an API token: anyone who reaches it can read events, "
+                    "deliveries, jobs and packages under /api/v1 (replay, retry and publishing "
+                    "stay refused; see --api-token-file)",
+                    listen);
+}
+
 static int serve(const serve_options *o)
 {
     hr_store_options so = {.dir = o->data};
@@ -343,7 +411,8 @@ static int serve(const serve_options *o)
     hr_app *app = NULL;
     char *token = NULL, *api_token = NULL;
     hr_errlist errs = HR_ERRLIST_INIT;
-    hr_api api = {.version = HERALD_VERSION};
+    hr_api api = {.version = HERALD_VERSION, .insecure_local = o->insecure_local};
+    char host_buf[256];
     hr_error err;
     sigset_t sigs;
     int sig = 0, rc = 1;
@@ -363,6 +432,9 @@ static int serve(const serve_options *o)
         goto out;
     api.gocd_token = token;
     api.api_token = api_token;
+    api.hosts.listen_host = listen_host(o->listen, host_buf, sizeof(host_buf));
+    api.hosts.names = o->allow_hosts;
+    api.hosts.nnames = o->nallow_hosts;
     if (hr_store_open(&so, &store, &err) != HR_OK) {
         hr_log_error("main", "cannot open the store: %s", err.msg);
         goto out;
@@ -385,14 +457,13 @@ static int serve(const serve_options *o)
                 o->listen, (unsigned)hr_http_port(http), o->data);
     if (api_token != NULL)
         hr_log_info("main", "the /api/v1/ endpoints need the API token");
-    else if (!on_loopback(o->listen))
-        hr_log_warn("main",
-                    "listening on %s without an API token: anyone who reaches it can read "
-                    "events and deliveries and replay them (see --api-token-file)",
-                    o->listen);
+    else if (o->insecure_local)
+        hr_log_warn("main", "--insecure-local: /api/v1 writes and GoCD plugin settings changes "
+                            "are open to anyone on this machine");
     /* The Notification plugin's TCP and UDP listeners, from the config
      * herald started with (a reload does not rebind them). */
     hr_app_current(app, &config, NULL);
+    warn_open(o->listen, &api, config);
     if (hr_jenkins_listeners_start(&api, config->jenkins.tcp, config->jenkins.udp, &listeners,
                                    &err) != HR_OK) {
         hr_log_error("main", "%s", err.msg);
@@ -447,13 +518,15 @@ static int cmd_serve(int argc, char **argv)
         {"api-token-file", required_argument, NULL, 'A'},
         {"threads", required_argument, NULL, 't'},
         {"log-level", required_argument, NULL, 'L'},
+        {"allow-host", required_argument, NULL, 'H'},
+        {"insecure-local", no_argument, NULL, 'I'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     serve_options o = {.listen = DEFAULT_LISTEN, .data = DEFAULT_DATA, .threads = 2};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "l:d:c:G:A:t:L:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "l:d:c:G:A:t:L:H:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'l':
             o.listen = optarg;
@@ -469,6 +542,14 @@ static int cmd_serve(int argc, char **argv)
             break;
         case 'A':
             o.api_token_file = optarg;
+            break;
+        case 'H':
+            if (o.nallow_hosts == MAX_ALLOW_HOSTS)
+                return usage_error("--allow-host %s: at most 16 names", optarg);
+            o.allow_hosts[o.nallow_hosts++] = optarg;
+            break;
+        case 'I':
+            o.insecure_local = 1;
             break;
         case 't': {
             char *end;
@@ -494,6 +575,10 @@ static int cmd_serve(int argc, char **argv)
     }
     if (optind < argc)
         return usage_error("unexpected argument: %s", argv[optind]);
+    if (o.insecure_local && !on_loopback(o.listen))
+        return usage_error("--insecure-local: only with a loopback --listen (127.0.0.1, [::1] or "
+                           "localhost), not %s",
+                           o.listen);
     return serve(&o);
 }
 
@@ -625,6 +710,9 @@ static int cmd_replay(int argc, char **argv)
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_answer);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &ans);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+    /* herald takes JSON bodies only as application/json (a web page cannot
+     * send that type to another site). */
+    headers = curl_slist_append(headers, "Content-Type: application/json");
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     CURLcode cc = curl_easy_perform(h);
     if (cc != CURLE_OK) {

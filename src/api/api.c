@@ -402,28 +402,86 @@ static void get_server_info(hr_http_req *req, void *ctx)
 
 #define API_TOKEN_NAME "herald's API token (--api-token-file or HERALD_API_TOKEN)"
 
-/* Runs a route's own handler once the request has shown the API token;
- * hr_api_check_token answers 401 otherwise (and lets everything through
- * when herald has no API token). */
-static void guarded(hr_http_req *req, void *ctx)
-{
-    const hr_api__guard *g = ctx;
-    if (hr_api_check_token(req, g->api->api_token, NULL, API_TOKEN_NAME))
-        g->fn(req, g->api);
-}
-
 /* Who may call a route. */
 typedef enum route_access {
     OPEN,      /* anyone: /healthz for supervisors, /metrics for scrapers */
     OWN_TOKEN, /* the handler checks its own token: GoCD's, Jenkins', a package's */
-    API_TOKEN, /* herald's API token, checked by guarded() before the handler */
+    API_TOKEN, /* herald's API token when it has one, checked by guarded() */
+    API_WRITE, /* as API_TOKEN; without one, refused unless --insecure-local */
 } route_access;
+
+int hr_api_open_write(hr_api *api, hr_http_req *req, const char *token, const char *what, char *why,
+                      size_t size)
+{
+    const char *host = hr_http_header(req, "Host");
+    if (!api->insecure_local) {
+        snprintf(why, size,
+                 "herald has no %s, so it refuses %s: give herald one and send it with the "
+                 "request, or start herald with --insecure-local to leave this open on "
+                 "loopback (docs/operating.md, \"Security model\")",
+                 token, what);
+        return 0;
+    }
+    return hr_api_tokenless_host(api, host, why, size);
+}
+
+int hr_api_tokenless_host(hr_api *api, const char *host, char *why, size_t size)
+{
+    if (hr_api__host_served(&api->hosts, host))
+        return 1;
+    /* DNS rebinding reads as a plain request from the page's own name:
+     * without a token, only names herald serves are answered. */
+    snprintf(why, size,
+             "without a token herald takes this only with a Host that is an address, "
+             "localhost, --listen's host or an --allow-host name (a web page that rebound its "
+             "own name to herald sends that name); got Host \"%.100s\"",
+             host != NULL ? host : "");
+    return 0;
+}
+
+/* Runs a route's own handler once the request passed the browser rules,
+ * showed the API token where the route needs it (hr_api_check_token
+ * answers 401 otherwise), and sent JSON where the route takes it. */
+static void guarded(hr_http_req *req, void *ctx)
+{
+    const hr_api__guard *g = ctx;
+    hr_api *api = g->api;
+    char why[512];
+
+    if (!hr_api_browser_allowed(api, req))
+        return;
+    if (g->access == API_TOKEN || g->access == API_WRITE) {
+        if (api->api_token != NULL) {
+            if (!hr_api_check_token(req, api->api_token, NULL, API_TOKEN_NAME))
+                return;
+        } else {
+            /* No API token: writes only with --insecure-local, and reads
+             * and writes only to a Host herald serves. */
+            int ok =
+                g->access == API_WRITE
+                    ? hr_api_open_write(api, req,
+                                        "API token (--api-token-file or HERALD_API_TOKEN)",
+                                        "/api/v1 writes (replay, retry)", why, sizeof(why))
+                    : hr_api_tokenless_host(api, hr_http_header(req, "Host"), why, sizeof(why));
+            if (!ok) {
+                hr_http_reply_error(req, 403, why);
+                return;
+            }
+        }
+    }
+    if (g->json_body && !hr_api_json_body(req))
+        return;
+    g->fn(req, api);
+}
 
 typedef struct route_decl {
     const char *method, *path, *label;
     hr_http_handler fn;
     route_access access;
+    int json_body; /* JSON: the body must come as application/json */
 } route_decl;
+
+#define JSON 1
 
 size_t hr_api_routes(hr_api *api, hr_http_route *routes, size_t max)
 {
@@ -432,56 +490,61 @@ size_t hr_api_routes(hr_api *api, hr_http_route *routes, size_t max)
      * token could also replay deliveries (the token has no read-only
      * scope). docs/operating.md says so. */
     static const route_decl all[] = {
-        {"POST", "/gocd/notification/*", "gocd_notification", hr_api_gocd_notification, OWN_TOKEN},
-        {"GET", "/healthz", "healthz", healthz, OPEN},
-        {"GET", "/metrics", "metrics", metrics, OPEN},
-        {"GET", "/api/v1/events", "api_events", list_events, API_TOKEN},
-        {"GET", "/api/v1/events/*", "api_event", get_event, API_TOKEN},
-        {"GET", "/api/v1/stages", "api_stages", list_stages, API_TOKEN},
-        {"GET", "/api/v1/settings", "api_settings", get_settings, API_TOKEN},
-        {"GET", "/api/v1/config", "api_config", get_config, API_TOKEN},
-        {"GET", "/api/v1/deliveries", "api_deliveries", list_deliveries, API_TOKEN},
-        {"POST", "/api/v1/deliveries/replay", "api_replay", replay, API_TOKEN},
-        {"GET", "/api/v1/deliveries/*", "api_delivery", get_delivery, API_TOKEN},
-        {"POST", "/api/v1/deliveries/*", "api_delivery_retry", retry_delivery, API_TOKEN},
-        {"GET", "/gocd/health-messages", "gocd_health", health_messages, OWN_TOKEN},
-        {"POST", "/gocd/server-info", "gocd_server_info", hr_api_gocd_server_info, OWN_TOKEN},
-        {"GET", "/api/v1/gocd/server-info", "api_server_info", get_server_info, API_TOKEN},
-        {"GET", "/jenkins/job-status", "jenkins_job_status", hr_api_jenkins_job_status, OWN_TOKEN},
-        {"POST", "/jenkins/job-status", "jenkins_job_status", hr_api_jenkins_job_status, OWN_TOKEN},
-        {"PUT", "/jenkins/job-status", "jenkins_job_status", hr_api_jenkins_job_status, OWN_TOKEN},
+        {"POST", "/gocd/notification/*", "gocd_notification", hr_api_gocd_notification, OWN_TOKEN,
+         JSON},
+        {"GET", "/healthz", "healthz", healthz, OPEN, 0},
+        {"GET", "/metrics", "metrics", metrics, OPEN, 0},
+        {"GET", "/api/v1/events", "api_events", list_events, API_TOKEN, 0},
+        {"GET", "/api/v1/events/*", "api_event", get_event, API_TOKEN, 0},
+        {"GET", "/api/v1/stages", "api_stages", list_stages, API_TOKEN, 0},
+        {"GET", "/api/v1/settings", "api_settings", get_settings, API_TOKEN, 0},
+        {"GET", "/api/v1/config", "api_config", get_config, API_TOKEN, 0},
+        {"GET", "/api/v1/deliveries", "api_deliveries", list_deliveries, API_TOKEN, 0},
+        {"POST", "/api/v1/deliveries/replay", "api_replay", replay, API_WRITE, JSON},
+        {"GET", "/api/v1/deliveries/*", "api_delivery", get_delivery, API_TOKEN, 0},
+        {"POST", "/api/v1/deliveries/*", "api_delivery_retry", retry_delivery, API_WRITE, JSON},
+        {"GET", "/gocd/health-messages", "gocd_health", health_messages, OWN_TOKEN, 0},
+        {"POST", "/gocd/server-info", "gocd_server_info", hr_api_gocd_server_info, OWN_TOKEN, JSON},
+        {"GET", "/api/v1/gocd/server-info", "api_server_info", get_server_info, API_TOKEN, 0},
+        /* Jenkins' Job Status plugin sends a GET's pairs in the query, and
+         * its POST, PUT and DELETE as application/json; take_body checks
+         * the type after the Notification plugin's XML (jenkins.c). */
+        {"GET", "/jenkins/job-status", "jenkins_job_status", hr_api_jenkins_job_status, OWN_TOKEN,
+         0},
+        {"POST", "/jenkins/job-status", "jenkins_job_status", hr_api_jenkins_job_status, OWN_TOKEN,
+         0},
+        {"PUT", "/jenkins/job-status", "jenkins_job_status", hr_api_jenkins_job_status, OWN_TOKEN,
+         0},
         {"DELETE", "/jenkins/job-status", "jenkins_job_status", hr_api_jenkins_job_status,
-         OWN_TOKEN},
+         OWN_TOKEN, 0},
         {"POST", "/jenkins/notification", "jenkins_notification", hr_api_jenkins_notification,
-         OWN_TOKEN},
-        {"POST", "/ci/notify", "ci_notify", hr_api_ci_notify, OWN_TOKEN},
-        {"GET", "/api/v1/jobs", "api_jobs", list_jobs, API_TOKEN},
-        {"GET", "/api/v1/packages", "api_packages", hr_api_list_packages, API_TOKEN},
-        {"GET", "/api/v1/packages/*", "api_package_revisions", hr_api_packages, API_TOKEN},
+         OWN_TOKEN, 0},
+        {"POST", "/ci/notify", "ci_notify", hr_api_ci_notify, OWN_TOKEN, 0},
+        {"GET", "/api/v1/jobs", "api_jobs", list_jobs, API_TOKEN, 0},
+        {"GET", "/api/v1/packages", "api_packages", hr_api_list_packages, API_TOKEN, 0},
+        {"GET", "/api/v1/packages/*", "api_package_revisions", hr_api_packages, API_TOKEN, 0},
         /* Publishing keeps its own rule: the package's publish token from
-         * the config, or none. A build that publishes needs no API token. */
-        {"POST", "/api/v1/packages/*", "api_package_publish", hr_api_packages, OWN_TOKEN},
+         * the config, else herald's API token (packages.c). */
+        {"POST", "/api/v1/packages/*", "api_package_publish", hr_api_packages, OWN_TOKEN, JSON},
         {"POST", "/gocd/package-repository/*", "gocd_package_repository",
-         hr_api_gocd_package_repository, OWN_TOKEN},
+         hr_api_gocd_package_repository, OWN_TOKEN, JSON},
     };
-    size_t n = sizeof(all) / sizeof(all[0]), nguarded = 0;
+    size_t n = sizeof(all) / sizeof(all[0]);
 
     _Static_assert(sizeof(all) / sizeof(all[0]) <= HR_API_MAX_ROUTES,
                    "api->guards needs room for every route");
     if (n > max)
         n = max;
+    /* Every route goes through guarded(): the browser rules hold for all. */
     for (size_t i = 0; i < n; i++) {
         hr_http_route *r = &routes[i];
         r->method = all[i].method;
         r->path = all[i].path;
         r->label = all[i].label;
-        r->fn = all[i].fn;
-        r->ctx = api;
-        if (all[i].access != API_TOKEN)
-            continue;
-        api->guards[nguarded] = (hr_api__guard){.api = api, .fn = all[i].fn};
+        api->guards[i] = (hr_api__guard){
+            .api = api, .fn = all[i].fn, .access = all[i].access, .json_body = all[i].json_body};
         r->fn = guarded;
-        r->ctx = &api->guards[nguarded++];
+        r->ctx = &api->guards[i];
     }
     return n;
 }

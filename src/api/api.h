@@ -28,10 +28,14 @@
  *
  * Access: /healthz and /metrics are open. When herald has an API token
  * (api_token), every /api/v1/ endpoint demands it, except publishing a
- * package revision, which has the packages' own publish tokens; the /gocd/
- * endpoints demand the GoCD token (gocd_token), and the Jenkins ones and
- * /ci/notify the config's jenkins.token. hr_api_routes declares each
- * route's access next to its path.
+ * package revision, which takes the package's own publish token when the
+ * config has one; the /gocd/ endpoints demand the GoCD token (gocd_token),
+ * and the Jenkins ones and /ci/notify the config's jenkins.token. Without
+ * tokens, /api/v1 writes and GoCD's plugin settings changes are refused
+ * unless insecure_local. Every route passes the browser rules and, when
+ * it takes JSON, the content type (guard.c) first. hr_api_routes declares
+ * each route's access next to its path; docs/operating.md, "Security
+ * model", explains it.
  *
  * Handlers run on the HTTP threads; reads use the store's read connections,
  * and event writes answer from the store writer's completion.
@@ -49,12 +53,24 @@
 /* The most routes hr_api_routes declares (checked when it compiles). */
 #define HR_API_MAX_ROUTES 48
 
-/* A route that needs the API token: its own handler, called once the
- * token is checked (filled by hr_api_routes). */
+/* A route's own handler and what guarded() checks before calling it:
+ * the browser rules, its token, its content type (filled by
+ * hr_api_routes). */
 typedef struct hr_api__guard {
     struct hr_api *api;
     hr_http_handler fn;
+    int access;    /* api.c's route_access */
+    int json_body; /* the body must be sent as application/json */
 } hr_api__guard;
+
+/* The names herald answers web browsers under (guard.c): besides any IP
+ * address, localhost and *.localhost, the host of --listen and the names
+ * the operator gives with --allow-host. Borrowed. */
+typedef struct hr_api_hosts {
+    const char *listen_host; /* NULL: none beyond the above */
+    const char *const *names;
+    size_t nnames;
+} hr_api_hosts;
 
 typedef struct hr_api {
     hr_store *store; /* borrowed */
@@ -67,12 +83,49 @@ typedef struct hr_api {
      * bearer token, Basic auth's password or ?token= (hr_api_check_token).
      * Borrowed; never logged. */
     const char *api_token;
+    /* Without an API token herald refuses /api/v1 writes (replay, retry,
+     * publishing a package without its own token), and without a GoCD
+     * token GoCD's plugin settings changes, unless the operator started
+     * it with --insecure-local (loopback only). */
+    int insecure_local;
+    hr_api_hosts hosts;
     hr_api__guard guards[HR_API_MAX_ROUTES];
     /* What GoCD's go.processor.server-info.get said, as the bridge posted
      * it to /gocd/server-info (guarded by info_lock; NULL before). */
     pthread_mutex_t info_lock;
     json_t *server_info;
 } hr_api;
+
+/* Whether a web browser may have sent the request (guard.c): one that
+ * carries Sec-Fetch-Site cross-site or same-site, or with an Origin or
+ * Sec-Fetch-Site a Host herald does not serve (DNS rebinding) or an Origin
+ * other than the Host, is answered 403 here. Requests without those
+ * headers (every real sender's) pass. */
+int hr_api_browser_allowed(hr_api *api, hr_http_req *req);
+/* The rule itself, for tests: 1 when allowed, else 0 with why filled.
+ * Any argument but h may be NULL. */
+int hr_api__browser_check(const hr_api_hosts *h, const char *host, const char *origin,
+                          const char *fetch_site, char *why, size_t size);
+/* Whether a Host header names herald (hr_api_hosts); NULL is not. */
+int hr_api__host_served(const hr_api_hosts *h, const char *host);
+
+/* Whether the request says its body is JSON (Content-Type
+ * application/json, any parameters); answers 415 saying so when not. A
+ * web page cannot send that type to another site without a CORS
+ * preflight, which herald never grants. */
+int hr_api_json_body(hr_http_req *req);
+int hr_api__is_json(const char *content_type);
+
+/* Whether a write that needs a token herald does not have (token, such
+ * as "API token"; what, such as "/api/v1 writes") may go without it:
+ * only with --insecure-local, and then only to a Host herald serves.
+ * When not, why says so (the caller answers in its endpoint's shape). */
+int hr_api_open_write(hr_api *api, hr_http_req *req, const char *token, const char *what, char *why,
+                      size_t size);
+/* Whether a request without a token may be answered: its Host (may be
+ * NULL) must be one herald serves, so that a page that rebound its name
+ * to herald reads nothing. When not, why says so. */
+int hr_api_tokenless_host(hr_api *api, const char *host, char *why, size_t size);
 
 /* Whether the request carries the GoCD token (always true when none is
  * configured); answers 401 itself when it does not. */
@@ -99,10 +152,12 @@ int hr_api_check_token(hr_http_req *req, const char *token, const char *query_to
  * carries the same value, and the store keeps the event once. */
 #define HR_REQUEST_ID_HEADER "X-Herald-Request-Id"
 
-/* The request's X-Herald-Request-Id (new, into *out), or *out = NULL when
- * it has none. HR_EINVAL with *why (static) when it is not 1 to 128 of
- * A-Z a-z 0-9 - _ . : */
-int hr_api_request_id(hr_http_req *req, char **out, const char **why);
+/* The request's X-Herald-Request-Id into ev->request_id (new; NULL when
+ * it has none), with the digest of what the request carried (its body, or
+ * a GET's query) into ev->request_digest. HR_EINVAL with *why (static)
+ * when it is not 1 to 128 of A-Z a-z 0-9 - _ . : */
+struct hr_event;
+int hr_api_request_id(hr_http_req *req, struct hr_event *ev, const char **why);
 
 /* Jenkins and any CI (jenkins.c). */
 void hr_api_jenkins_job_status(hr_http_req *req, void *ctx);

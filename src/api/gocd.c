@@ -11,6 +11,12 @@
  * stored, and what looked wrong is the event's warnings: logged, counted in
  * /metrics and shown by the API. A store that cannot write is
  * answered 503 with the same body, so the bridge plugin spools and retries.
+ * An X-Herald-Request-Id used before with another body is answered 200
+ * with a failure, which GoCD shows and the bridge does not retry.
+ *
+ * The plugin settings hold a target and its templates: changing them needs
+ * the GoCD token, and a herald without one refuses (validation says so on
+ * GoCD's settings page) unless started with --insecure-local.
  */
 #include "api/api.h"
 
@@ -74,6 +80,13 @@ static void on_stored(void *ctx, int status, const hr_error *err)
             report_warnings(p->ev, p->kind);
         hr_metrics_event(p->kind, true);
         hr_http_reply_json(p->req, 200, json_pack("{s:s}", "status", "success"));
+    } else if (status == HR_ECONFLICT) {
+        /* GoCD reads only a 200's body: a failure it shows, which the
+         * bridge does not retry. */
+        hr_metrics_event(p->kind, false);
+        hr_log_info("gocd", "refused %s request %s: %s", p->kind, p->ev->request_id,
+                    err ? err->msg : HR_REQUEST_ID_REUSED);
+        hr_http_reply_json(p->req, 200, failure1(err ? err->msg : HR_REQUEST_ID_REUSED));
     } else {
         char msg[HR_ERROR_MSG_MAX + 64];
         snprintf(msg, sizeof(msg), "herald could not store the event: %s",
@@ -110,7 +123,7 @@ static void accept_event(hr_api *api, hr_http_req *req, const char *kind, int ve
         return;
     }
     const char *why = NULL;
-    if (hr_api_request_id(req, &ev->request_id, &why) != HR_OK) {
+    if (hr_api_request_id(req, ev, &why) != HR_OK) {
         hr_metrics_event(kind, false);
         hr_http_reply_json(req, 200, failure1(why));
         hr_event_free(ev);
@@ -153,12 +166,25 @@ static void merge_problems(json_t *out, const json_t *extra)
     }
 }
 
-static void settings_validate(hr_http_req *req)
+
+/* The plugin settings define a target and its templates, so changing them
+ * needs the GoCD token; a herald without one refuses, unless started with
+ * --insecure-local. When refused, why says so. */
+static int settings_may_change(hr_api *api, hr_http_req *req, char *why, size_t size)
+{
+    if (api->gocd_token != NULL)
+        return 1; /* hr_api_gocd_authorized checked it */
+    return hr_api_open_write(api, req, "GoCD token (--gocd-token-file or HERALD_GOCD_TOKEN)",
+                             "changes to GoCD's plugin settings", why, size);
+}
+
+static void settings_validate(hr_api *api, hr_http_req *req)
 {
     size_t len;
     const char *body = hr_http_body(req, &len);
     hr_errlist errs = HR_ERRLIST_INIT;
     json_t *out = NULL, *values = NULL, *extra;
+    char why[512];
     if (hr_gocd_settings_validate(body, len, &out, &values, &errs) != HR_OK) {
         hr_http_reply_json(req, 400, failure(hr_errlist_to_json(&errs)));
         hr_errlist_clear(&errs);
@@ -171,6 +197,10 @@ static void settings_validate(hr_http_req *req)
     merge_problems(out, extra);
     json_decref(extra);
     json_decref(values);
+    /* GoCD shows validation errors on its settings page and does not save:
+     * the place to tell its administrator, once the values are right. */
+    if (json_array_size(out) == 0 && !settings_may_change(api, req, why, sizeof(why)))
+        json_array_append_new(out, json_pack("{s:s,s:s}", "key", "webhook_url", "message", why));
     hr_http_reply_json(req, 200, out);
 }
 
@@ -183,6 +213,12 @@ static void settings_changed(hr_api *api, hr_http_req *req)
     hr_config *scratch;
     hr_error err;
     int rc;
+    char why[512];
+    if (!settings_may_change(api, req, why, sizeof(why))) {
+        hr_log_warn("gocd", "plugin settings change refused: %s", why);
+        hr_http_reply_json(req, 200, failure1(why));
+        return;
+    }
     if (hr_gocd_settings_changed(body, len, &settings, &errs) != HR_OK) {
         hr_http_reply_json(req, 400, failure(hr_errlist_to_json(&errs)));
         hr_errlist_clear(&errs);
@@ -321,7 +357,7 @@ void hr_api_gocd_notification(hr_http_req *req, void *ctx)
     } else if (strcmp(name, "go.plugin-settings.get-view") == 0) {
         hr_http_reply_json(req, 200, json_pack("{s:s}", "template", hr_gocd_settings_view()));
     } else if (strcmp(name, "go.plugin-settings.validate-configuration") == 0) {
-        settings_validate(req);
+        settings_validate(api, req);
     } else if (strcmp(name, "go.plugin-settings.plugin-settings-changed") == 0) {
         if (version < 3)
             not_in_version(req, name, version, 3);

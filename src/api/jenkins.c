@@ -10,7 +10,9 @@
  * Answers: 200 {"id", "transition"} once the event is committed; 400
  * {"error", "errors"} for a body herald will not take; 401 without the
  * token (jenkins.token) when one is configured; 413 over the body limit;
- * 415 for the Notification plugin's XML; 503 when the store cannot write.
+ * 415 for the Notification plugin's XML and for a body not sent as
+ * application/json; 409 for an X-Herald-Request-Id used before with
+ * another body; 503 when the store cannot write.
  * Neither plugin looks at the answer, so each refusal is also logged and
  * counted in /metrics (herald_http_requests_total by endpoint and status;
  * herald_events_total{accepted="false"}).
@@ -57,12 +59,13 @@ int hr_api_token_equal(const char *want, const char *got)
     return got != NULL && diff == 0 && gn == wn;
 }
 
-int hr_api_request_id(hr_http_req *req, char **out, const char **why)
+int hr_api_request_id(hr_http_req *req, hr_event *ev, const char **why)
 {
     const char *v = hr_http_header(req, HR_REQUEST_ID_HEADER);
-    size_t n;
+    const char *carried;
+    size_t n, len;
 
-    *out = NULL;
+    ev->request_id = NULL;
     if (v == NULL)
         return HR_OK;
     n = strlen(v);
@@ -72,7 +75,16 @@ int hr_api_request_id(hr_http_req *req, char **out, const char **why)
                                     "or \":\", such as a UUID";
         return HR_EINVAL;
     }
-    *out = hr_strdup(v);
+    if (strcmp(hr_http_method(req), "GET") == 0) {
+        carried = hr_http_raw_query(req);
+        len = carried != NULL ? strlen(carried) : 0;
+    } else {
+        carried = hr_http_body(req, &len);
+    }
+    if (EVP_Digest(carried != NULL ? carried : "", len, ev->request_digest, NULL, EVP_sha256(),
+                   NULL) != 1)
+        hr_oom(len); /* SHA-256 of bytes in memory fails only for want of memory */
+    ev->request_id = hr_strdup(v);
     return HR_OK;
 }
 
@@ -184,6 +196,12 @@ static void on_stored(void *ctx, int status, const hr_error *err)
         hr_http_reply_json(p->req, 200,
                            json_pack("{s:I,s:o}", "id", (json_int_t)p->ev->id, "transition",
                                      t ? json_string(t) : json_null()));
+    } else if (status == HR_ECONFLICT) {
+        /* The sender's mistake, not the store's: a retry cannot help. */
+        hr_metrics_event(HR_KIND_BUILD_STATUS, false);
+        hr_log_info(SUB, "refused request %s: %s", p->ev->request_id,
+                    err ? err->msg : HR_REQUEST_ID_REUSED);
+        hr_http_reply_error(p->req, 409, err ? err->msg : HR_REQUEST_ID_REUSED);
     } else {
         char msg[HR_ERROR_MSG_MAX + 64];
         snprintf(msg, sizeof(msg), "herald could not store the event: %s",
@@ -214,7 +232,7 @@ static void submit(hr_api *api, hr_http_req *req, hr_event *ev)
     const char *why = NULL;
     hr_error err;
 
-    if (hr_api_request_id(req, &ev->request_id, &why) != HR_OK) {
+    if (hr_api_request_id(req, ev, &why) != HR_OK) {
         hr_metrics_event(HR_KIND_BUILD_STATUS, false);
         hr_http_reply_json(req, 400, json_pack("{s:s,s:[s]}", "error", why, "errors", why));
         hr_event_free(ev);
@@ -239,8 +257,9 @@ static void submit(hr_api *api, hr_http_req *req, hr_event *ev)
 typedef int (*parse_fn)(const char *body, size_t len, const hr_redact *r, hr_event **out,
                         hr_errlist *errs);
 
-/* The token, then the body through parse, then the store; what names the
- * body in the log. The Notification plugin's XML is refused first. */
+/* The token, then the body's type, then the body through parse, then the
+ * store; what names the body in the log. The Notification plugin's XML is
+ * refused first, with its own message. */
 static void take_body(hr_api *api, hr_http_req *req, parse_fn parse, const char *what,
                       bool refuse_xml)
 {
@@ -258,6 +277,13 @@ static void take_body(hr_api *api, hr_http_req *req, parse_fn parse, const char 
         hr_metrics_event(HR_KIND_BUILD_STATUS, false);
         hr_log_info(SUB, "rejected a Notification plugin body in XML");
         hr_http_reply_error(req, 415, HR_JENKINS_XML_REFUSED);
+        return;
+    }
+    /* Both plugins and herald notify send application/json; a web page
+     * cannot, to another site (guard.c). */
+    if (!hr_api_json_body(req)) {
+        hr_metrics_event(HR_KIND_BUILD_STATUS, false);
+        hr_log_info(SUB, "rejected %s sent as another type than application/json", what);
         return;
     }
     if (parse(body, len, r, &ev, &errs) != HR_OK) {

@@ -10,9 +10,10 @@
  * Publishing follows the events' rule: 201 only after the revision (and
  * its event) is committed. A revision already published from the same
  * bytes is answered 200 with the stored one, so a publisher may retry
- * safely; from other bytes, 409. Each package may need a publish token
- * (the config's packages section), sent as a bearer token, Basic auth's
- * password, or ?token=.
+ * safely; from other bytes, 409. Publishing needs the package's publish
+ * token (the config's packages section) when it has one, else herald's API
+ * token; with neither, only a herald started with --insecure-local takes
+ * it. Tokens come as a bearer token, Basic auth's password, or ?token=.
  */
 #include "api/api.h"
 
@@ -107,8 +108,24 @@ static void publish(hr_api *api, hr_http_req *req, const char *repo, const char 
 
     hr_app_current(api->app, &c, NULL);
     token = hr_config_publish_token(c, repo, pkg);
-    if (token != NULL && !hr_api_check_token(req, token, NULL, "the package's publish token"))
-        return;
+    if (token != NULL) {
+        if (!hr_api_check_token(req, token, NULL, "the package's publish token"))
+            return;
+    } else if (api->api_token != NULL) {
+        if (!hr_api_check_token(req, api->api_token, NULL,
+                                "herald's API token (the package has no publish token)"))
+            return;
+    } else {
+        /* A revision starts GoCD pipelines: no token at all is no default. */
+        char why[512];
+        if (!hr_api_open_write(api, req,
+                               "publish token for this package (packages in the config) and no API "
+                               "token (--api-token-file)",
+                               "publishing", why, sizeof(why))) {
+            hr_http_reply_error(req, 403, why);
+            return;
+        }
+    }
     hr_config_package(c, repo, pkg, &rd, &pd);
     if (!c->packages.create && pd == NULL) {
         char msg[600];

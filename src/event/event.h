@@ -176,6 +176,10 @@ typedef struct hr_event {
      */
     char *request_id;
     bool repeat;
+    /* SHA-256 of what the request carried (its body; a GET's query), set
+     * with request_id: the same id with another digest is refused
+     * (HR_ECONFLICT, HR_REQUEST_ID_REUSED). */
+    unsigned char request_digest[32];
 
     /*
      * What looked wrong in a body herald accepted anyway ("path: expected
@@ -189,6 +193,9 @@ typedef struct hr_event {
     char *raw;
     size_t raw_len;
 } hr_event;
+
+/* How the store's refusal of a reused request id begins. */
+#define HR_REQUEST_ID_REUSED "X-Herald-Request-Id was used before for another body"
 
 /* A new, zeroed event with every time HR_TIME_NONE (and build.duration_ms
  * -1). Never NULL. */

@@ -169,6 +169,10 @@ static const char *const migrations[] = {
      * list the events that need a look. No index: such events are rare,
      * and the filter walks the rowid like the other sparse ones. */
     "ALTER TABLE events ADD COLUMN warnings INTEGER NOT NULL DEFAULT 0;",
+    /* v7: a digest of what the request carried beside its request id, so
+     * that a request id used again for another body is refused rather than
+     * answered as a repeat (NULL for events stored before: a repeat). */
+    "ALTER TABLE events ADD COLUMN request_digest BLOB;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -217,9 +221,9 @@ static const char *const writer_sql[NSTMT] = {
     [ST_PREV_RESULT] = "SELECT last_result FROM stage_state WHERE pipeline = ?1 AND stage = ?2",
     [ST_INSERT_EVENT] = "INSERT INTO events (received_at, source, kind, version, pipeline,"
                         " pipeline_counter, stage, stage_counter, state, result, transition,"
-                        " doc, raw, request_id, warnings)"
+                        " doc, raw, request_id, warnings, request_digest)"
                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-                        " ?15)",
+                        " ?15, ?16)",
     /* last_result changes only for a completed Passed or Failed (?3 is NULL
      * otherwise); everything else always follows the newest event. */
     [ST_UPSERT_STAGE] = "INSERT INTO stage_state (pipeline, stage, last_result, last_state,"
@@ -260,7 +264,7 @@ static const char *const writer_sql[NSTMT] = {
     [ST_REVISION_INSERT] =
         "INSERT INTO revisions (repository, package, revision, timestamp, published_at,"
         " event_id, doc, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    [ST_REQUEST_GET] = "SELECT id, transition FROM events WHERE request_id = ?1",
+    [ST_REQUEST_GET] = "SELECT id, transition, request_digest FROM events WHERE request_id = ?1",
     /* Retention walks events and attempts in id order from a cursor, along
      * the rowid: received_at and started_at grow with the id, so the walk
      * stops at the first row young enough to keep, and no index on a time
@@ -939,7 +943,8 @@ static int save_job_state(hr_store *s, item *it, const job_hist *h)
  * Whether the event's request id was stored before: a sender retrying
  * after it lost herald's answer. The repeat then completes as the first
  * one did (its id and transition), and nothing is stored or delivered
- * again.
+ * again. The same id with another body is no retry: HR_ECONFLICT, so that
+ * the second body is not silently dropped.
  */
 static int check_request(hr_store *s, item *it)
 {
@@ -949,9 +954,19 @@ static int check_request(hr_store *s, item *it)
     bind_str(st, 1, it->ev->request_id);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        it->repeat = 1;
-        it->id = sqlite3_column_int64(st, 0);
-        it->transition = hr_transition_from_name((const char *)sqlite3_column_text(st, 1));
+        const void *digest = sqlite3_column_blob(st, 2);
+        int n = sqlite3_column_bytes(st, 2);
+        if (digest != NULL && (n != (int)sizeof(it->ev->request_digest) ||
+                               memcmp(digest, it->ev->request_digest, (size_t)n) != 0)) {
+            ret = hr_error_set(&it->err, HR_ECONFLICT,
+                               HR_REQUEST_ID_REUSED " (event %lld); a retry sends the same body, "
+                                                    "another event needs another id",
+                               (long long)sqlite3_column_int64(st, 0));
+        } else {
+            it->repeat = 1;
+            it->id = sqlite3_column_int64(st, 0);
+            it->transition = hr_transition_from_name((const char *)sqlite3_column_text(st, 1));
+        }
     } else if (rc != SQLITE_DONE) {
         ret = db_error(s->wdb, rc, "look up the request id", &it->err);
     }
@@ -1083,6 +1098,9 @@ static int save_event(hr_store *s, item *it)
         sqlite3_bind_blob(st, 13, ev->raw, (int)ev->raw_len, SQLITE_STATIC);
     bind_str(st, 14, ev->request_id);
     sqlite3_bind_int64(st, 15, (sqlite3_int64)hr_errlist_count(&ev->warnings));
+    if (ev->request_id != NULL)
+        sqlite3_bind_blob(st, 16, ev->request_digest, (int)sizeof(ev->request_digest),
+                          SQLITE_STATIC);
     ret = run(s->wdb, st, "save the event", &it->err);
     if (ret != HR_OK)
         goto out;

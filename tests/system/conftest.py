@@ -40,6 +40,8 @@ class Herald:
         self.port = None
         self.log_path = Path(log_path)
         self.log = None
+        # Sent with every gocd() request, as the bridge sends its token.
+        self.gocd_headers = {}
 
     def start(self, port=0, wait=True):
         self.log = open(self.log_path, "ab")
@@ -72,12 +74,21 @@ class Herald:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30 * SLOW)
 
     def request(self, method, path, body=None, headers=None, conn=None):
+        """One request. Bodies go as application/json, as every sender herald
+        knows sends them, unless headers name another Content-Type (None:
+        send none)."""
         c = conn or self.conn()
         if isinstance(body, (dict, list)):
             body = json.dumps(body)
         if isinstance(body, str):
             body = body.encode()
-        c.request(method, path, body=body, headers=headers or {})
+        headers = dict(headers or {})
+        ctype = next((k for k in headers if k.lower() == "content-type"), None)
+        if ctype is None and method != "GET":
+            headers["Content-Type"] = "application/json"
+        elif ctype is not None and headers[ctype] is None:
+            del headers[ctype]
+        c.request(method, path, body=body, headers=headers)
         r = c.getresponse()
         data = r.read()
         if conn is None:
@@ -93,7 +104,7 @@ class Herald:
 
     def gocd(self, name, body=None, version="4.0", conn=None):
         """One GoCD notification plugin request; returns (status, parsed answer)."""
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", **self.gocd_headers}
         if version is not None:
             headers["X-Go-Extension-Version"] = version
         status, data = self.request("POST", f"/gocd/notification/{name}", body, headers, conn)

@@ -166,10 +166,12 @@ def test_a_replay_without_the_token_delivers_nothing_again(herald_factory, tmp_p
 def test_publishing_keeps_its_own_token_rules(herald_factory, tmp_path):
     rev = {"revision": "1.0.1", "data": {"VERSION": "1.0.1"}}
     path = "/api/v1/packages/ci/app/revisions"
-    # No publish token in the config: publishing is open, the API token or not.
+    # No publish token in the config: publishing needs the API token.
     h = herald_factory(["--api-token-file", str(token_file(tmp_path)),
                         "--config", str(config(tmp_path, ""))])
     status, data = h.request("POST", path, rev, JSON)
+    assert status == 401 and "API token" in json.loads(data)["error"], data
+    status, data = h.request("POST", path, rev, {**JSON, **bearer()})
     assert status == 201, data
     status, _ = h.request("GET", path)
     assert status == 401
@@ -221,10 +223,41 @@ def test_an_empty_variable_means_no_token(herald_factory, monkeypatch):
     assert h.get("/api/v1/events")[0] == 200
 
 
-def test_without_a_token_the_api_is_open(herald):
+WRITES = [(m, p, b) for m, p, b in PROTECTED if m == "POST"]
+
+
+def test_without_a_token_reads_are_open_and_writes_refused(herald):
+    """A herald without an API token answers /api/v1 reads, but refuses the
+    writes (replay, retry, publishing) with a message that says what to do."""
     for method, path, body in PROTECTED:
         status, data = herald.request(method, path, body, JSON)
+        if method == "GET":
+            assert status in (200, 404), (method, path, data)
+        else:
+            assert status == 403, (method, path, data)
+            msg = json.loads(data)["error"]
+            assert "no API token" in msg and "--insecure-local" in msg, msg
+    status, data = herald.request("POST", "/api/v1/packages/ci/app/revisions",
+                                  {"revision": "1.0.1"}, JSON)
+    assert status == 403 and "publishing" in json.loads(data)["error"], data
+    assert herald.get_json("/api/v1/packages")[1]["packages"] == []
+
+
+def test_insecure_local_opens_the_writes(herald_factory):
+    h = herald_factory(["--insecure-local"])
+    for method, path, body in PROTECTED:
+        status, data = h.request(method, path, body, JSON)
         assert status in (200, 404), (method, path, data)
+    status, data = h.request("POST", "/api/v1/packages/ci/app/revisions",
+                             {"revision": "1.0.1"}, JSON)
+    assert status == 201, data
+    assert "--insecure-local" in h.log_text()
+
+
+def test_insecure_local_is_for_loopback_only(tmp_path):
+    r = subprocess.run([BIN, "serve", "--listen", "0.0.0.0:0", "--data", str(tmp_path / "d"),
+                        "--insecure-local"], capture_output=True, text=True, timeout=30 * SLOW)
+    assert r.returncode == 2 and "only with a loopback --listen" in r.stderr, r.stderr
 
 
 def test_the_token_is_never_logged(herald_factory, tmp_path):

@@ -29,7 +29,7 @@ def sender(h, tid, acked, stop, errors):
         i += 1
         try:
             conn.request("POST", "/gocd/notification/stage-status", body(tag),
-                         {"X-Go-Extension-Version": "4.0"})
+                         {"X-Go-Extension-Version": "4.0", "Content-Type": "application/json"})
             r = conn.getresponse()
             answer = json.loads(r.read())
         except (OSError, http.client.HTTPException, ValueError):

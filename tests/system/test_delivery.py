@@ -55,14 +55,15 @@ def deliveries(h, **q):
     return data["deliveries"]
 
 
-def wait_state(h, state, n, timeout=20):
+def wait_state(h, state, n, timeout=20, **auth):
+    """auth: token=T when herald has an API token."""
     deadline = time.time() + timeout * SLOW
     while time.time() < deadline:
-        got = deliveries(h, state=state, limit=500)
+        got = deliveries(h, state=state, limit=500, **auth)
         if len(got) >= n:
             return got
         time.sleep(0.05)
-    raise AssertionError(f"wanted {n} {state}; have {deliveries(h, limit=500)}")
+    raise AssertionError(f"wanted {n} {state}; have {deliveries(h, limit=500, **auth)}")
 
 
 @pytest.mark.valgrind
@@ -321,20 +322,30 @@ def test_replay_dead_letters(tmp_path, herald_factory):
 targets: [{{name: hook, url: "{t.url}/x"}}]
 routes: [{{name: all, targets: [hook]}}]
 """)
-    h = herald_factory(["--config", str(cfg)])
+    # Replaying needs the API token (docs/operating.md); herald replay
+    # sends it from --token-file.
+    tok = tmp_path / "api-token"
+    tok.write_text("replay-tok-5d2e\n")
+    auth = {"Authorization": "Bearer replay-tok-5d2e"}
+    h = herald_factory(["--config", str(cfg), "--api-token-file", str(tok)])
     send(h, event(counter=1))
     send(h, event(counter=2))
-    dead = wait_state(h, "dead", 2)
+    dead = wait_state(h, "dead", 2, token="replay-tok-5d2e")
     r = subprocess.run([BIN, "replay", "--url", f"http://127.0.0.1:{h.port}", "--delivery",
                         str(dead[0]["id"])], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "HTTP 401" in r.stderr, r.stderr
+    r = subprocess.run([BIN, "replay", "--url", f"http://127.0.0.1:{h.port}", "--delivery",
+                        str(dead[0]["id"]), "--token-file", str(tok)],
+                       capture_output=True, text=True, timeout=30)
     assert r.returncode == 0 and "1 deliveries will be sent again" in r.stdout, r.stderr
     r = subprocess.run([BIN, "replay", "--url", f"http://127.0.0.1:{h.port}", "--target", "hook",
-                        "--dead"], capture_output=True, text=True, timeout=30)
+                        "--dead", "--token-file", str(tok)], capture_output=True, text=True,
+                       timeout=30)
     assert r.returncode == 0, r.stderr
-    wait_state(h, "delivered", 1)
-    status, data = h.request("POST", f"/api/v1/deliveries/{dead[0]['id']}/retry")
+    wait_state(h, "delivered", 1, token="replay-tok-5d2e")
+    status, data = h.request("POST", f"/api/v1/deliveries/{dead[0]['id']}/retry", "", auth)
     assert status == 200
-    status, data = h.request("POST", "/api/v1/deliveries/replay", {})
+    status, data = h.request("POST", "/api/v1/deliveries/replay", {}, auth)
     assert status == 400
     t.stop()
 
@@ -342,7 +353,12 @@ routes: [{{name: all, targets: [hook]}}]
 def test_gocd_settings_page_alone_delivers(tmp_path, herald_factory):
     t = Target().start()
     cfg = config(tmp_path, "")
-    h = herald_factory(["--config", str(cfg)])
+    # GoCD's settings page needs the GoCD token (docs/gocd.md), which the
+    # bridge sends.
+    tok = tmp_path / "gocd-token"
+    tok.write_text("gocd-tok-91ab\n")
+    h = herald_factory(["--config", str(cfg), "--gocd-token-file", str(tok)])
+    h.gocd_headers = {"Authorization": "Bearer gocd-tok-91ab"}
     status, answer = h.gocd("go.plugin-settings.plugin-settings-changed", {
         "webhook_url": f"{t.url}/gocd", "webhook_method": "PUT",
         "webhook_headers": "X-Token: abc-secret-value", "notify_on": "broken,failed"})

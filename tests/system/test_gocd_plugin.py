@@ -99,7 +99,11 @@ def test_jar_drives_package_repository_through_herald(tmp_path, herald_factory):
     an unknown repository fails; a second instance pointed at a dead port
     answers GoCD with herald's URL and the cause, and spools nothing."""
     (tmp_path / "token").write_text("bridge-token-3")
-    h = herald_factory(["--gocd-token-file", str(tmp_path / "token")])
+    # The harness publishes with the token it is given; publishing a package
+    # without its own publish token needs herald's API token, so here both
+    # tokens are the one file.
+    h = herald_factory(["--gocd-token-file", str(tmp_path / "token"),
+                        "--api-token-file", str(tmp_path / "token")])
     rc, out = harness(h, PAYLOADS, "bridge-token-3", "--packages")
     assert rc == 0, out[-4000:]
     # (the plugin's log lines, on stderr, come after the summary)

@@ -67,6 +67,20 @@ def test_get_view_is_a_form_for_every_setting(herald, version):
         assert f"GOINPUTNAME[{key}].$error.server" in template, key
 
 
+GOCD_TOKEN = "gocd-tok-3f9a61c0b2"
+
+
+@pytest.fixture
+def with_token(herald_factory, tmp_path):
+    """A herald with a GoCD token, as docs/gocd.md sets it up, whose gocd()
+    requests carry the token as the bridge does."""
+    path = tmp_path / "gocd-token"
+    path.write_text(GOCD_TOKEN + "\n")
+    h = herald_factory(["--gocd-token-file", str(path)])
+    h.gocd_headers = {"Authorization": f"Bearer {GOCD_TOKEN}"}
+    return h
+
+
 def validate(herald, settings, version="4.0"):
     body = {"plugin-settings": {k: {"value": v} for k, v in settings.items()}}
     status, answer = herald.gocd("go.plugin-settings.validate-configuration", body, version)
@@ -74,8 +88,8 @@ def validate(herald, settings, version="4.0"):
     return {e["key"]: e["message"] for e in answer}
 
 
-def test_validate_configuration_accepts_good_settings(herald):
-    assert validate(herald, {
+def test_validate_configuration_accepts_good_settings(with_token):
+    assert validate(with_token, {
         "webhook_url": "https://hooks.example.com/ci?x=1", "webhook_method": "PUT",
         "webhook_headers": "Authorization: Bearer abc\nX-Team: build",
         "notify_on": "broken, fixed"}) == {}
@@ -106,8 +120,8 @@ def test_validate_configuration_with_a_bad_body_names_the_path(herald):
 
 
 @pytest.mark.valgrind
-def test_settings_changed_are_stored_and_secrets_masked(herald_factory):
-    h = herald_factory()
+def test_settings_changed_are_stored_and_secrets_masked(with_token):
+    h = with_token
     settings = {"webhook_url": "https://example.com/hook", "webhook_method": "POST",
                 "webhook_headers": "Authorization: Bearer s3cr3t-token", "unknown_key": "x"}
     status, answer = h.gocd("go.plugin-settings.plugin-settings-changed", settings, "4.0")
@@ -124,6 +138,50 @@ def test_settings_changed_are_stored_and_secrets_masked(herald_factory):
     status, data = h.get_json("/api/v1/settings")
     assert data["settings"]["webhook_method"] == "POST"
     assert "s3cr3t-token" not in h.log_text()
+
+
+GOOD = {"webhook_url": "https://example.com/hook", "webhook_method": "POST",
+        "webhook_body": "{text: .pipeline.name}"}
+
+
+def test_without_a_gocd_token_settings_changes_are_refused(herald):
+    """GoCD's settings define a target and its templates: a herald without
+    the GoCD token refuses to change them, says so on GoCD's settings page
+    (validation), and answers a direct change with GoCD's failure shape."""
+    errors = validate(herald, GOOD)
+    assert list(errors) == ["webhook_url"], errors
+    assert "no GoCD token" in errors["webhook_url"]
+    assert "--gocd-token-file" in errors["webhook_url"]
+    assert "--insecure-local" in errors["webhook_url"]
+    # Bad values are named first, as they would be with a token.
+    bad = validate(herald, {**GOOD, "webhook_url": "ftp://x"})["webhook_url"]
+    assert "http" in bad and "GoCD token" not in bad, bad
+    status, answer = herald.gocd("go.plugin-settings.plugin-settings-changed", GOOD)
+    assert status == 200 and answer["status"] == "failure", answer
+    assert "no GoCD token" in answer["messages"][0]
+    assert herald.get_json("/api/v1/settings")[1]["settings"] == {}
+    assert "plugin settings change refused" in herald.log_text()
+    # Notifications stay open: the bridge without a token keeps working.
+    status, answer = herald.gocd("notifications-interested-in")
+    assert status == 200
+
+
+def test_insecure_local_takes_settings_changes_without_a_token(herald_factory):
+    h = herald_factory(["--insecure-local"])
+    assert validate(h, GOOD) == {}
+    status, answer = h.gocd("go.plugin-settings.plugin-settings-changed", GOOD)
+    assert (status, answer) == (200, {"status": "success"})
+    assert h.get_json("/api/v1/settings")[1]["settings"]["webhook_url"] == GOOD["webhook_url"]
+
+
+def test_settings_changes_need_the_token_itself(with_token):
+    with_token.gocd_headers = {"Authorization": "Bearer wrong"}
+    status, _ = with_token.gocd("go.plugin-settings.plugin-settings-changed", GOOD)
+    assert status == 401
+    with_token.gocd_headers = {}
+    status, _ = with_token.gocd("go.plugin-settings.validate-configuration",
+                                {"plugin-settings": {}})
+    assert status == 401
 
 
 @pytest.mark.parametrize("version", ["1.0", "2.0"])

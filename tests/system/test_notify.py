@@ -453,8 +453,14 @@ def test_per_attempt_timeout(tmp_path):
 # ---- publish against the daemon -------------------------------------------
 
 
-def test_publish_201_then_200_then_409(herald):
+def test_publish_201_then_200_then_409(herald_factory, tmp_path):
+    # The default setup: no publish token in the config, so publishing
+    # needs herald's API token, which publish sends as --token-file.
+    tok = tmp_path / "api-token"
+    tok.write_text(TOKEN + "\n")
+    herald = herald_factory(["--api-token-file", str(tok)])
     base = ["publish", "--url", url_of(herald), "--repository", "ci", "--package", "app",
+            "--token-file", str(tok),
             "--revision", "1.0.0", "--timestamp", "2026-03-04T05:06:07.000Z", "--user", "ann",
             "--data", "VERSION=1.0.0"]
     r = client(*base)
@@ -471,13 +477,22 @@ def test_publish_201_then_200_then_409(herald):
     assert "1.0.0" in r.stderr
     r = client(*base, "--quiet")
     assert r.returncode == 0 and r.stdout == "" and r.stderr == ""
-    status, data = herald.get_json("/api/v1/packages/ci/app/revisions")
+    status, data = herald.get_json(f"/api/v1/packages/ci/app/revisions?token={TOKEN}")
     assert status == 200, data
     assert "ann" in json.dumps(data)
+    assert TOKEN not in herald.log_text()
 
 
-def test_publish_refused_body(herald):
+def test_publish_without_any_token_is_refused_by_default(herald):
     r = client("publish", "--url", url_of(herald), "--repository", "ci", "--package", "app",
+               "--revision", "1")
+    assert r.returncode == 1
+    assert "(HTTP 403)" in r.stderr and "--insecure-local" in r.stderr, r.stderr
+
+
+def test_publish_refused_body(herald_factory):
+    h = herald_factory(["--insecure-local"])
+    r = client("publish", "--url", url_of(h), "--repository", "ci", "--package", "app",
                "--revision", "1", "--data", "BAD-KEY=1")
     assert r.returncode == 1
     assert "(HTTP 400)" in r.stderr and "BAD-KEY" in r.stderr

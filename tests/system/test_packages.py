@@ -3,6 +3,10 @@
 each revision becomes, and GoCD polling them through the package-repository
 extension (POST /gocd/package-repository/<request-name>), as a GoCD server
 reads the answers (shared/PROTOCOL-NOTES.md, "Package-repository extension").
+
+These tests are about publishing and polling, not access: herald runs with
+--insecure-local, so a revision needs no token (test_api_token.py and
+test_notify.py publish in the default setup, with the API token).
 """
 import json
 import re
@@ -23,6 +27,18 @@ GOCD_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 # ---- helpers ---------------------------------------------------------------
+
+@pytest.fixture
+def herald_factory(herald_factory):
+    def make(args=(), **kw):
+        return herald_factory(["--insecure-local", *args], **kw)
+    return make
+
+
+@pytest.fixture
+def herald(herald_factory):
+    return herald_factory()
+
 
 def publish(h, repo, pkg, body, headers=None):
     """POSTs a revision; returns (status, parsed answer)."""

@@ -608,7 +608,8 @@ Test(store, schema_5_is_migrated)
     snprintf(path, sizeof(path), "%s/herald.db", dir);
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
     cr_assert_eq(sqlite3_exec(db,
-                              "ALTER TABLE events DROP COLUMN warnings; PRAGMA user_version = 5",
+                              "ALTER TABLE events DROP COLUMN request_digest; ALTER TABLE events DROP COLUMN warnings;"
+                              " PRAGMA user_version = 5",
                               NULL, NULL, NULL),
                  SQLITE_OK, "%s", sqlite3_errmsg(db));
     sqlite3_close(db);
@@ -1001,7 +1002,7 @@ Test(store, schema_and_pragmas)
     sqlite3_finalize(q);
     cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
     cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
-    cr_assert_eq(sqlite3_column_int(q, 0), 6); /* the schema version */
+    cr_assert_eq(sqlite3_column_int(q, 0), 7); /* the schema version */
     sqlite3_finalize(q);
 
     /* Every API filter walks an index newest first, without a sort. */
@@ -1579,6 +1580,38 @@ Test(store, a_repeated_request_id_is_stored_once)
     cr_expect_eq(c->transition, HR_TRANSITION_STILL_FAILING);
     json_t *page = list(st, (hr_event_query){.pipeline = "p", .limit = 10}, &next);
     cr_expect_eq(json_array_size(page), 2);
+    json_decref(page);
+    hr_event_free(a);
+    hr_event_free(b);
+    hr_event_free(c);
+}
+
+Test(store, a_request_id_reused_for_another_body_is_a_conflict)
+{
+    hr_event *a = stage_ev("p", "s", "1", "Failed", "Failed");
+    hr_event *b = stage_ev("p", "s", "2", "Passed", "Passed");
+    hr_event *c = stage_ev("p", "s", "1", "Failed", "Failed");
+    hr_error err;
+    int64_t next;
+
+    st = open_store();
+    a->request_id = hr_strdup("bridge-0001");
+    b->request_id = hr_strdup("bridge-0001");
+    c->request_id = hr_strdup("bridge-0001");
+    memset(a->request_digest, 0xa1, sizeof(a->request_digest));
+    memset(b->request_digest, 0xa1, sizeof(b->request_digest));
+    b->request_digest[31] = 0xb2; /* another body */
+    memset(c->request_digest, 0xa1, sizeof(c->request_digest));
+    put_ok(st, a);
+    cr_expect_eq(hr_store_put(st, b, &err), HR_ECONFLICT);
+    cr_expect(strncmp(err.msg, HR_REQUEST_ID_REUSED, strlen(HR_REQUEST_ID_REUSED)) == 0, "%s",
+              err.msg);
+    cr_expect_eq(b->id, 0);
+    put_ok(st, c); /* the same body again: a retry */
+    cr_expect(c->repeat);
+    cr_expect_eq(c->id, a->id);
+    json_t *page = list(st, (hr_event_query){.pipeline = "p", .limit = 10}, &next);
+    cr_expect_eq(json_array_size(page), 1);
     json_decref(page);
     hr_event_free(a);
     hr_event_free(b);
