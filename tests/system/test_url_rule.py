@@ -96,6 +96,28 @@ def yaml_string(s):
     return '"' + "".join(out) + '"'
 
 
+GOCD_TOKEN = "url-rule-gocd-token"
+
+
+@pytest.fixture
+def settings_herald(herald_factory, tmp_path):
+    """A herald that takes settings changes: it has a GoCD token (without
+    one it refuses them, docs/operating.md "Security model"), and the
+    requests of these tests carry it as the bridge does."""
+    def make(args=()):
+        tok = tmp_path / "gocd-token"
+        tok.write_text(GOCD_TOKEN + "\n")
+        h = herald_factory(list(args) + ["--gocd-token-file", str(tok)])
+        h.gocd_headers = {"Authorization": f"Bearer {GOCD_TOKEN}"}
+        return h
+    return make
+
+
+@pytest.fixture
+def herald(settings_herald):
+    return settings_herald()
+
+
 def page_verdict(h, settings):
     """validate-configuration's message per key."""
     body = {"plugin-settings": {k: {"value": v} for k, v in settings.items()}}
@@ -185,8 +207,8 @@ def test_the_page_refuses_what_the_apply_path_would(herald):
         assert applied is not None and applied[key] == page[key], (settings, applied, page)
 
 
-def test_settings_herald_cannot_apply_are_not_stored(herald_factory):
-    h = herald_factory()
+def test_settings_herald_cannot_apply_are_not_stored(settings_herald):
+    h = settings_herald()
     good = {"webhook_url": "https://hooks.example.com/a"}
     assert apply_verdict(h, good) is None
     assert apply_verdict(h, {"webhook_url": "http://[1:2]/hook"}) == {"webhook_url": IPV6}
@@ -235,11 +257,11 @@ def wait_all_delivered(h, n):
 
 @pytest.mark.valgrind
 def test_settings_the_page_accepts_are_applied_and_survive_restart_and_reload(
-        tmp_path, herald_factory):
+        tmp_path, settings_herald):
     t = Target().start()
     cfg = tmp_path / "herald.yaml"
     cfg.write_text("delivery:\n  allow: [127.0.0.0/8]\n  backoff_initial: 200ms\n")
-    h = herald_factory(["--config", str(cfg)])
+    h = settings_herald(["--config", str(cfg)])
     settings = {
         "webhook_url": t.url.upper().replace("HTTP://", "http://")
         + "/gocd/{{ .pipeline.name }}?n={{ .pipeline.counter }}",
