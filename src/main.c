@@ -94,7 +94,8 @@ static const char *const usage_parts[] = {
     "           loopback, set --api-token-file (see ACCESS).\n"
     "    -d, --data DIR\n"
     "           Folder for the database DIR/herald.db, created if missing\n"
-    "           (default " DEFAULT_DATA ").\n"
+    "           (default " DEFAULT_DATA "). One herald per folder: a second\n"
+    "           one on it refuses to start.\n"
     "    -c, --config FILE\n"
     "           The YAML configuration: targets, routes, delivery settings\n"
     "           (examples/herald.yaml documents every key; ${VAR} reads the\n"
@@ -362,6 +363,7 @@ static int serve(const serve_options *o)
         goto out;
     api.gocd_token = token;
     api.api_token = api_token;
+    /* The store locks the data folder before it touches anything in it. */
     if (hr_store_open(&so, &store, &err) != HR_OK) {
         hr_log_error("main", "cannot open the store: %s", err.msg);
         goto out;
@@ -395,6 +397,13 @@ static int serve(const serve_options *o)
     if (hr_jenkins_listeners_start(&api, config->jenkins.tcp, config->jenkins.udp, &listeners,
                                    &err) != HR_OK) {
         hr_log_error("main", "%s", err.msg);
+        goto out;
+    }
+    /* Only now, with every listener bound, does herald claim deliveries: a
+     * herald that cannot serve must not have sent anything. */
+    if (hr_app_run(app, &errs) != HR_OK) {
+        for (size_t i = 0; i < errs.n; i++)
+            hr_log_error("main", "%s", errs.msgs[i]);
         goto out;
     }
 

@@ -21,6 +21,7 @@
 #include "core/mem.h"
 #include "core/metrics.h"
 #include "core/timefmt.h"
+#include "store/datadir.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -333,6 +334,7 @@ typedef struct item {
 
 struct hr_store {
     char *dir, *path; /* owned */
+    hr_datadir *lock; /* the data folder's lock, held until store_free */
     size_t max_queue, max_batch;
 
     /* The queue, guarded by qlock. The writer waits on wake; drainers wait
@@ -1557,6 +1559,21 @@ static int open_readers(hr_store *s, int n, hr_error *err)
     return HR_OK;
 }
 
+/* The database and its -wal and -shm files hold GoCD's settings, secret
+ * header values included: only herald's user may read them. */
+static int private_files(hr_store *s, hr_error *err)
+{
+    static const char *const suffixes[] = {"-wal", "-shm"};
+    char path[4096];
+    int ret = hr_datadir_private_file(s->path, 1, err);
+
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]) && ret == HR_OK; i++) {
+        snprintf(path, sizeof(path), "%s%s", s->path, suffixes[i]);
+        ret = hr_datadir_private_file(path, 0, err);
+    }
+    return ret;
+}
+
 /* Releases everything; the writer must have stopped. */
 static void store_free(hr_store *s)
 {
@@ -1585,6 +1602,7 @@ static void store_free(hr_store *s)
     pthread_cond_destroy(&s->reader_back);
     free(s->readers);
     free(s->free_readers);
+    hr_datadir_unlock(s->lock);
     free(s->dir);
     free(s->path);
     free(s);
@@ -1593,6 +1611,7 @@ static void store_free(hr_store *s)
 int hr_store_open(const hr_store_options *opt, hr_store **out, hr_error *err)
 {
     hr_store *s = NULL;
+    hr_datadir *lock = NULL;
     int readers, ret;
     size_t n;
 
@@ -1606,17 +1625,14 @@ int hr_store_open(const hr_store_options *opt, hr_store **out, hr_error *err)
         return hr_error_set(err, HR_EINVAL,
                             "store: max_queue may be at most %d and max_batch at most %d",
                             HR_MAX_STORE_QUEUE, HR_MAX_STORE_BATCH);
-    if (mkdir(opt->dir, 0700) != 0 && errno != EEXIST)
-        return hr_error_set(err, HR_EIO, "store: cannot create the data folder %s: %s", opt->dir,
-                            strerror(errno));
-    /* SQLite's own message for an unwritable folder is a vague "unable to
-     * open database file"; say which folder and why (for example
-     * "Read-only file system"). */
-    if (access(opt->dir, W_OK) != 0)
-        return hr_error_set(err, HR_EIO, "store: cannot write to the data folder %s: %s", opt->dir,
-                            strerror(errno));
+    /* Before anything else in the folder is touched: a second herald on
+     * it would send every delivery twice. */
+    ret = hr_datadir_lock(opt->dir, &lock, err);
+    if (ret != HR_OK)
+        return ret;
 
     s = hr_calloc(1, sizeof(*s));
+    s->lock = lock;
     pthread_mutex_init(&s->qlock, NULL);
     pthread_cond_init(&s->wake, NULL);
     pthread_cond_init(&s->idle, NULL);
@@ -1629,7 +1645,9 @@ int hr_store_open(const hr_store_options *opt, hr_store **out, hr_error *err)
     s->max_queue = opt->max_queue ? opt->max_queue : HR_MAX_STORE_QUEUE;
     s->max_batch = opt->max_batch ? opt->max_batch : HR_MAX_STORE_BATCH;
 
-    ret = open_writer(s, opt, err);
+    ret = private_files(s, err);
+    if (ret == HR_OK)
+        ret = open_writer(s, opt, err);
     if (ret == HR_OK)
         ret = open_readers(s, readers, err);
     if (ret == HR_OK) {

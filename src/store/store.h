@@ -11,8 +11,9 @@
  * Readers use a small pool of their own read-only connections and never
  * wait for the writer.
  *
- * The database is DIR/herald.db. Its schema is versioned (PRAGMA
- * user_version) and migrated forward at open.
+ * The database is DIR/herald.db, mode 0600. Its schema is versioned
+ * (PRAGMA user_version) and migrated forward at open. The folder is
+ * locked first (store/datadir.h): one store, one herald, per folder.
  */
 #ifndef HR_STORE_STORE_H
 #define HR_STORE_STORE_H
@@ -28,7 +29,7 @@
 typedef struct hr_store hr_store;
 
 typedef struct hr_store_options {
-    const char *dir;  /* borrowed; created if missing (mode 0700) */
+    const char *dir;  /* borrowed; created if missing (mode 0700), locked while open */
     int sync_normal;  /* 0: synchronous=FULL (default); 1: NORMAL (benchmarks only) */
     size_t max_queue; /* 0: HR_MAX_STORE_QUEUE */
     size_t max_batch; /* 0: HR_MAX_STORE_BATCH */

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -918,6 +919,48 @@ Test(store, recovers_in_place_once_space_is_freed)
     json_decref(large);
     json_decref(small);
     free(big);
+}
+
+Test(store, one_store_per_data_folder)
+{
+    hr_store_options o = {.dir = dir};
+    hr_store *second = NULL;
+    char want[128];
+    hr_error err;
+
+    st = open_store();
+    cr_assert_eq(hr_store_open(&o, &second, &err), HR_EIO);
+    cr_assert_null(second);
+    snprintf(want, sizeof(want), "the data folder %s is in use by another herald (pid %ld)", dir,
+             (long)getpid());
+    cr_assert(strstr(err.msg, want) != NULL, "%s", err.msg);
+    /* The first store is untouched and works on. */
+    put_stage(st, "p", "s", "1", "Passed", "Passed", NULL);
+    hr_store_close(st);
+    st = open_store(); /* the lock went with the first store */
+}
+
+Test(store, database_files_are_private)
+{
+    static const char *const files[] = {"herald.db", "herald.db-wal", "herald.db-shm"};
+    char path[128];
+    struct stat sb;
+
+    st = open_store();
+    put_stage(st, "p", "s", "1", "Passed", "Passed", NULL);
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        cr_assert_eq(stat(path, &sb), 0, "%s: %s", path, strerror(errno));
+        cr_expect_eq(sb.st_mode & 0777, 0600, "%s has mode %o", files[i], sb.st_mode & 0777);
+    }
+    /* A database an older herald left readable by all is made private. */
+    hr_store_close(st);
+    st = NULL;
+    snprintf(path, sizeof(path), "%s/herald.db", dir);
+    cr_assert_eq(chmod(path, 0644), 0);
+    st = open_store();
+    cr_assert_eq(stat(path, &sb), 0);
+    cr_expect_eq(sb.st_mode & 0777, 0600, "mode %o", sb.st_mode & 0777);
 }
 
 Test(store, schema_and_pragmas)
