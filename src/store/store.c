@@ -345,6 +345,10 @@ struct hr_store {
     size_t queued;     /* items between head and tail */
     size_t pending;    /* submitted and not yet completed (queued + in the writer) */
     int closing;       /* no more submits; the writer exits once the queue is empty */
+    /* Whether the writer's last batch failed to write (and why), for
+     * /healthz: set after every batch, before its completions run. */
+    int write_failing;
+    hr_error write_error;
     int writer_running;
     pthread_t writer;
 
@@ -558,6 +562,19 @@ int hr_store_submit(hr_store *s, hr_event *ev, hr_store_done_fn done, void *ctx,
     it->done = done;
     it->ctx = ctx;
     return enqueue(s, it, err);
+}
+
+int hr_store_health(hr_store *s, hr_error *why)
+{
+    int rc = HR_OK;
+    pthread_mutex_lock(&s->qlock);
+    if (s->write_failing) {
+        rc = s->write_error.code != HR_OK ? s->write_error.code : HR_ESTORE;
+        if (why != NULL)
+            *why = s->write_error;
+    }
+    pthread_mutex_unlock(&s->qlock);
+    return rc;
 }
 
 size_t hr_store_queue_depth(hr_store *s)
@@ -1356,6 +1373,16 @@ static size_t run_batch(hr_store *s, item *batch, int64_t *latency_us, hr_error 
     return nfailed;
 }
 
+/* The new events a finished batch stored: repeats of a request id and
+ * duplicates of a package revision store none. */
+static size_t events_stored(const item *batch)
+{
+    size_t n = 0;
+    for (const item *it = batch; it != NULL; it = it->next)
+        n += it->type == ITEM_EVENT && it->status == HR_OK && !it->repeat && !it->duplicate;
+    return n;
+}
+
 /* Calls every completion of a finished batch, in order, and frees the
  * items. Returns whether the batch made deliveries due. */
 static int complete(item *batch)
@@ -1441,9 +1468,15 @@ static void *writer_main(void *arg)
                         "are not logged until a batch commits again)",
                         nfailed, n, cause.msg);
         }
-        /* The commit metrics are about events: a prune is not counted. */
+        /* A prune's transaction is not counted; the batch size counts
+         * events alone, not the attempts and resets sharing their
+         * transaction. */
         if (nfailed < n && batch->type != ITEM_PRUNE)
-            hr_metrics_commit(n - nfailed, latency_us);
+            hr_metrics_commit(events_stored(batch), latency_us);
+        pthread_mutex_lock(&s->qlock);
+        s->write_failing = nfailed > 0;
+        s->write_error = cause;
+        pthread_mutex_unlock(&s->qlock);
         if (complete(batch) && s->notify_fn != NULL)
             s->notify_fn(s->notify_ctx);
 

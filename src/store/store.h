@@ -89,6 +89,12 @@ int hr_store_put(hr_store *s, hr_event *ev, hr_error *err);
 /* Events submitted and not yet completed. */
 size_t hr_store_queue_depth(hr_store *s);
 
+/* HR_OK while writes succeed; once the writer's last batch failed to
+ * write (a full disk, a read-only file system, an I/O error), that
+ * failure's code, with why (may be NULL) saying what SQLite said. The
+ * next batch that writes makes it HR_OK again. Any thread. */
+int hr_store_health(hr_store *s, hr_error *why);
+
 /* The GoCD plugin settings: a flat object of string values. put replaces
  * them all (through the writer, durably); get gives a new object, {} when
  * nothing was ever saved. put returns HR_EINVAL when a value is not a

@@ -266,6 +266,28 @@ routes: [{{name: all, targets: [slow, fast]}}]
     fast.stop()
 
 
+def test_commit_batch_size_counts_events_not_attempts(tmp_path, herald_factory):
+    t = Target().start()
+    cfg = config(tmp_path, f"""
+targets: [{{name: hook, url: "{t.url}/hook"}}]
+routes: [{{name: all, targets: [hook]}}]
+""")
+    h = herald_factory(["--config", str(cfg)])
+    for i in range(5):
+        send(h, event(counter=i))
+    wait_state(h, "delivered", 5)
+    status, text = h.get("/metrics")
+    assert status == 200
+    values = dict(line.rsplit(" ", 1) for line in text.decode().splitlines()
+                  if line.startswith("herald_store_commit_"))
+    # five events stored; the five attempts' records are not events
+    assert float(values["herald_store_commit_batch_size_sum"]) == 5, values
+    assert 1 <= float(values["herald_store_commit_batch_size_count"]) <= 5, values
+    # every transaction is timed, the attempts' too
+    assert float(values["herald_store_commit_seconds_count"]) >= 6, values
+    t.stop()
+
+
 def test_kill9_mid_delivery_delivers_everything_later(tmp_path, herald_factory):
     port = free_port()
     cfg = config(tmp_path, f"""

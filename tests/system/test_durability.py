@@ -93,3 +93,38 @@ def test_read_only_disk_is_refused_at_start(herald_factory, small_disk):
         subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
     h.start()
     assert {e["pipeline"]["counter"] for e in h.all_events()} == {"1"}
+
+
+def fill_until_refused(h):
+    """Sends events until the store refuses them (503, the disk full);
+    returns the counters stored before that."""
+    acked = []
+    for i in range(400):
+        status, answer = h.gocd("stage-status", body(i))
+        if status == 503:
+            assert "full" in answer["messages"][0], answer
+            return acked
+        assert status == 200, (status, answer)
+        acked.append(i)
+    raise AssertionError("the disk never filled up")
+
+
+def test_healthz_is_degraded_while_the_disk_is_full(herald_factory, small_disk):
+    h = herald_factory(data_dir=small_disk / "data")
+    status, health = h.get_json("/healthz")
+    assert (status, health["status"]) == (200, "ok")
+    filler = small_disk / "filler"
+    fill(filler)
+    fill_until_refused(h)
+    status, health = h.get_json("/healthz")
+    assert status == 503, health
+    assert health["status"] == "degraded"
+    assert "database or disk is full" in health["reason"], health
+    assert "free disk space" in health["reason"]
+    # a write that succeeds makes it healthy again
+    os.unlink(filler)
+    status, answer = h.gocd("stage-status", body("after"))
+    assert (status, answer) == (200, {"status": "success"}), answer
+    status, health = h.get_json("/healthz")
+    assert (status, health["status"]) == (200, "ok"), health
+    assert "reason" not in health

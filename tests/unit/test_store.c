@@ -901,6 +901,7 @@ Test(store, recovers_in_place_once_space_is_freed)
     memset(big, 'x', 60000);
     large = json_pack("{s:s}", "blob", big);
     st = open_with(o);
+    cr_assert_eq(hr_store_health(st, NULL), HR_OK);
     cr_assert_eq(hr_store_put_settings(st, large, &err), HR_OK, "%s", err.msg);
     for (int i = 0; i < 500 && rc == HR_OK; i++) {
         hr_event_free(ev);
@@ -909,16 +910,42 @@ Test(store, recovers_in_place_once_space_is_freed)
     }
     cr_assert_eq(rc, HR_ESTORE, "the cap was never reached");
     cr_assert_eq(ev->id, 0);
+    /* /healthz says so, with SQLite's reason. */
+    hr_error why;
+    cr_assert_eq(hr_store_health(st, &why), HR_ESTORE);
+    cr_assert(strstr(why.msg, "full") != NULL, "%s", why.msg);
 
     /* Replacing the large settings frees pages inside the database; the
      * same event, resent, now fits without reopening the store. */
     cr_assert_eq(hr_store_put_settings(st, small, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(hr_store_health(st, NULL), HR_OK, "a write succeeded: healthy again");
     cr_assert_eq(hr_store_put(st, ev, &err), HR_OK, "%s", err.msg);
     cr_assert_gt(ev->id, 0);
     hr_event_free(ev);
     json_decref(large);
     json_decref(small);
     free(big);
+}
+
+Test(store, commit_batch_size_counts_events_alone)
+{
+    json_t *settings = json_pack("{s:s}", "url", "https://x");
+    hr_error err;
+    char *t;
+
+    st = open_store();
+    hr_metrics_reset(); /* the migrations are not counted anyway */
+    for (int i = 0; i < 3; i++)
+        put_stage(st, "p", "s", i == 0 ? "1" : i == 1 ? "2" : "3", "Passed", "Passed", NULL);
+    cr_assert_eq(hr_store_put_settings(st, settings, &err), HR_OK, "%s", err.msg);
+    t = hr_metrics_render();
+    /* Three transactions stored one event each; the settings' transaction
+     * stored none: timed, but not a batch of events. */
+    cr_assert(strstr(t, "\nherald_store_commit_batch_size_sum 3\n") != NULL, "%s", t);
+    cr_assert(strstr(t, "\nherald_store_commit_batch_size_count 3\n") != NULL, "%s", t);
+    cr_assert(strstr(t, "\nherald_store_commit_seconds_count 4\n") != NULL, "%s", t);
+    free(t);
+    json_decref(settings);
 }
 
 Test(store, one_store_per_data_folder)
