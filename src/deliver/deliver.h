@@ -119,7 +119,10 @@ typedef struct hr_deliver_source {
      * Records one attempt durably. a and its strings are borrowed for the
      * call only. When the record is committed (or failed), the source calls
      * done(arg, status) exactly once, from any thread; until then the
-     * engine does not claim that delivery again.
+     * engine does not claim that delivery again. When it failed (a full
+     * disk), the engine keeps the outcome and records the same attempt
+     * again later, with growing waits, and still does not send the
+     * delivery meanwhile.
      */
     void (*record)(void *ctx, const hr_attempt *a, void (*done)(void *arg, int status), void *arg);
     void *ctx;

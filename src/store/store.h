@@ -163,7 +163,8 @@ int hr_store_claim_due(hr_store *s, const hr_claim_query *q, hr_delivery_job **j
 
 /* The delivery engine's record (deliver.h): queued for the writer; done
  * runs on the writer after the commit, or at once when the queue refuses
- * (the delivery then stays due and is attempted again). */
+ * (the delivery then stays due in the store; the engine keeps the outcome
+ * and records it again later). */
 void hr_store_record_attempt(hr_store *s, const hr_attempt *a, void (*done)(void *arg, int status),
                              void *arg);
 
