@@ -472,8 +472,8 @@ static settings_ref *settings_new(const hr_delivery_settings *src)
     if (r->s.proxy != NULL && r->s.proxy[0] != '\0')
         r->proxy_host = url_host(r->s.proxy, true, NULL, NULL);
     /* A quarter of the slots, so one dead target cannot take them all, and
-     * no more than the connections curl may open to one host: beyond that
-     * requests would wait inside curl with their timeout running. */
+     * no more than connections_per_host: the connections one target may
+     * hold to its host at once. */
     r->per_target_cap = in_flight / 4 < per_host ? in_flight / 4 : per_host;
     if (r->per_target_cap < 1)
         r->per_target_cap = 1;
@@ -578,8 +578,13 @@ static void use_config(hr_deliver *d, const hr_config *cfg)
     cache_clear(d);
     d->cfg = cfg;
     d->set = settings_new(&cfg->delivery);
-    curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-                      (long)d->set->s.connections_per_host);
+    /* connections_per_host is applied per target (per_target_cap), not by
+     * libcurl per host: targets often share a host (one chat server, one
+     * receiver with a path per team), and a request over libcurl's
+     * per-host limit waits inside libcurl with its timeout running, so a
+     * hung target would hold up every other target on its host by a whole
+     * timeout. The total stays bounded by max_in_flight. */
+    curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
     curl_multi_setopt(d->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)d->set->s.max_in_flight);
     curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, (long)d->set->s.max_in_flight);
 }

@@ -5,12 +5,14 @@
  * request from its target (URL and header templates, jq body), signs it,
  * sends it with connection reuse and bounded concurrency, classifies the
  * answer, and hands the attempt's outcome back to the source to be recorded
- * durably. A slow or dead target never holds up the others: every request
- * runs concurrently inside the multi handle, with a per-target cap on
- * requests in flight: a quarter of delivery.max_in_flight, and no more
- * than delivery.connections_per_host (beyond that, requests would wait
- * inside libcurl with their timeout running). A delivery over its
- * target's cap is simply not started; the source offers it again later.
+ * durably. A slow or dead target never holds up the others, not even
+ * those on its own host: every request runs concurrently inside the multi
+ * handle, with a per-target cap on requests in flight: a quarter of
+ * delivery.max_in_flight, and no more than delivery.connections_per_host.
+ * libcurl itself has no per-host limit (a request over it would wait
+ * inside libcurl, its timeout running, behind a hung target's). A
+ * delivery over its target's cap is simply not started; the source offers
+ * it again later.
  *
  * Threads: the engine's thread is the only one that runs jq, libcurl
  * transfers and the source's claim and record. hr_deliver_wake and

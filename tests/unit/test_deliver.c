@@ -1374,6 +1374,34 @@ Test(deliver, hanging_target_does_not_delay_others)
     cr_assert_eq(seen_count("/ok"), 4);
 }
 
+Test(deliver, hanging_target_does_not_hold_its_hosts_connections)
+{
+    hr_config *c = cfgs[0] = cfg_new(true);
+    c->delivery.max_in_flight = 64; /* the defaults: the per-target cap is connections_per_host */
+    c->delivery.connections_per_host = 4;
+    c->delivery.timeout_ms = 5000;
+    add_target(c, "hang", "POST", url_at("/hang/x"));
+    add_target(c, "ok", "POST", url_at("/ok/x")); /* the same host and port */
+    for (int i = 1; i <= 10; i++)
+        add_job(i, "hang", 1, event("x"));
+    engine_start(c);
+    int64_t deadline = now_ms() + WAIT_MS;
+    while (seen_count("/hang") < 4 && now_ms() < deadline)
+        sleep_ms(5);
+    cr_assert_eq(seen_count("/hang"), 4, "the hanging target holds its four connections");
+
+    int64_t t0 = now_ms();
+    for (int i = 11; i <= 14; i++)
+        add_job(i, "ok", 1, event("x"));
+    hr_deliver_wake(eng);
+    wait_recs(4);
+    for (int i = 11; i <= 14; i++)
+        cr_assert_eq(rec_of(i)->outcome, HR_OUTCOME_DELIVERED);
+    cr_assert_lt(now_ms() - t0, 1000, "the other target waited %lld ms for the hung one",
+                 (long long)(now_ms() - t0));
+    cr_assert_eq(seen_count("/hang"), 4);
+}
+
 Test(deliver, an_outcome_the_store_cannot_write_is_kept_not_sent_again)
 {
     hr_config *c = cfgs[0] = cfg_new(true);
