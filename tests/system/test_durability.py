@@ -117,11 +117,11 @@ def test_full_disk_sends_each_delivery_once_until_it_can_be_recorded(
         tmp_path, herald_factory, small_disk):
     """A delivery whose outcome cannot be recorded is not sent again: herald
     keeps the outcome and records it once the disk has room."""
-    t = Target(["hang", 200], hang=6).start()
+    t = Target(["hang", 200], hang=9).start()
     cfg = config(tmp_path, f"""
 targets: [{{name: hook, url: "{t.url}/hook"}}]
 routes: [{{name: all, targets: [hook]}}]
-""", attempts=50, timeout="3s")
+""", attempts=50, timeout="5s")
     h = herald_factory(["--config", str(cfg)], data_dir=small_disk / "data")
     status, _ = h.gocd("stage-status", body("first"))
     assert status == 200
@@ -130,8 +130,10 @@ routes: [{{name: all, targets: [hook]}}]
     filler = small_disk / "filler"
     fill(filler)
     acked = fill_until_refused(h)
-    # the hung request times out (3 s); watch what follows for 4 s more
-    time.sleep(max(0.0, hung_at + 7 - time.time()))
+    assert time.time() - hung_at < 4.5, "the disk filled only after the hung request's timeout"
+    # the hung request times out (5 s) once the disk is full; watch what
+    # follows for 4 s more
+    time.sleep(max(0.0, hung_at + 9 - time.time()))
     sent = Counter(r["headers"]["webhook-id"] for r in t.requests)
     assert sent.most_common(1)[0][1] == 1, f"sent again while the disk was full: {sent}"
     assert "could not record attempt 1 of delivery 1" in h.log_text(), h.log_text()[-3000:]
