@@ -95,7 +95,8 @@ static const char *const usage_parts[] = {
     "           loopback, set --api-token-file (see ACCESS).\n"
     "    -d, --data DIR\n"
     "           Folder for the database DIR/herald.db, created if missing\n"
-    "           (default " DEFAULT_DATA ").\n"
+    "           (default " DEFAULT_DATA "). One herald per folder: a second\n"
+    "           one on it refuses to start.\n"
     "    -c, --config FILE\n"
     "           The YAML configuration: targets, routes, delivery settings\n"
     "           (examples/herald.yaml documents every key; ${VAR} reads the\n"
@@ -133,7 +134,8 @@ static const char *const usage_parts[] = {
     "           One GoCD notification plugin request: the body is GoCD's request\n"
     "           body; the header X-Go-Extension-Version (1.0 to 4.0, default 4.0)\n"
     "           names the version. The answer is what the plugin returns to GoCD.\n"
-    "    GET  /healthz              200 once the store is open.\n"
+    "    GET  /healthz              200 once the store is open; 503 \"degraded\",\n"
+    "                               with the reason, while it cannot write.\n"
     "    GET  /metrics              Prometheus metrics.\n"
     "    GET  /api/v1/events        Events, newest first. Query: source, kind,\n"
     "                               pipeline, stage, result, warnings=true,\n"
@@ -435,6 +437,7 @@ static int serve(const serve_options *o)
     api.hosts.listen_host = listen_host(o->listen, host_buf, sizeof(host_buf));
     api.hosts.names = o->allow_hosts;
     api.hosts.nnames = o->nallow_hosts;
+    /* The store locks the data folder before it touches anything in it. */
     if (hr_store_open(&so, &store, &err) != HR_OK) {
         hr_log_error("main", "cannot open the store: %s", err.msg);
         goto out;
@@ -467,6 +470,13 @@ static int serve(const serve_options *o)
     if (hr_jenkins_listeners_start(&api, config->jenkins.tcp, config->jenkins.udp, &listeners,
                                    &err) != HR_OK) {
         hr_log_error("main", "%s", err.msg);
+        goto out;
+    }
+    /* Only now, with every listener bound, does herald claim deliveries: a
+     * herald that cannot serve must not have sent anything. */
+    if (hr_app_run(app, &errs) != HR_OK) {
+        for (size_t i = 0; i < errs.n; i++)
+            hr_log_error("main", "%s", errs.msgs[i]);
         goto out;
     }
 

@@ -11,12 +11,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* 200 "ok", or 503 "degraded" with the reason while the store cannot
+ * write (a full disk): herald then answers every event 503, so a load
+ * balancer or supervisor should see it too. */
 static void healthz(hr_http_req *req, void *ctx)
 {
     hr_api *api = ctx;
-    hr_http_reply_json(req, 200,
-                       json_pack("{s:s,s:s,s:I}", "status", "ok", "version", api->version,
-                                 "store_queue", (json_int_t)hr_store_queue_depth(api->store)));
+    hr_error why;
+    json_t *body = json_pack("{s:s,s:s,s:I}", "status", "ok", "version", api->version,
+                             "store_queue", (json_int_t)hr_store_queue_depth(api->store));
+    if (hr_store_health(api->store, &why) != HR_OK) {
+        json_object_set_new(body, "status", json_string("degraded"));
+        json_object_set_new(body, "reason", json_string(why.msg));
+        hr_http_reply_json(req, 503, body);
+        return;
+    }
+    hr_http_reply_json(req, 200, body);
 }
 
 static void metrics(hr_http_req *req, void *ctx)

@@ -2,7 +2,7 @@
  * api.h - herald's HTTP endpoints: what each path does.
  *
  *   POST /gocd/notification/<request-name>   GoCD's notification extension (gocd.c)
- *   GET  /healthz                            200 once the store is open
+ *   GET  /healthz                            200 "ok"; 503 "degraded" while the store cannot write
  *   GET  /metrics                            Prometheus text format
  *   GET  /api/v1/events                      newest first, filtered, paged
  *   GET  /api/v1/events/<id>                 one event and its raw body

@@ -23,8 +23,8 @@
 struct hr_app {
     char *config_path;
     hr_store *store;
-    hr_deliver *deliver;
-    pthread_mutex_t lock; /* guards configs, nconfigs, current */
+    hr_deliver *deliver;  /* set by hr_app_run, cleared by hr_app_stop; guarded by lock */
+    pthread_mutex_t lock; /* guards configs, nconfigs, current, deliver */
     hr_config **configs;  /* every configuration loaded, freed at stop */
     hr_redact **redacts;  /* each configuration's redactor (jenkins.redact, keep) */
     size_t nconfigs;
@@ -307,10 +307,8 @@ void hr_app_current(hr_app *app, const hr_config **c, const hr_redact **r)
 int hr_app_start(const char *config_path, hr_store *store, hr_app **out, hr_errlist *errs)
 {
     hr_app *app = hr_calloc(1, sizeof(*app));
-    hr_deliver_source src;
     hr_config *c = NULL;
     hr_redact *r = NULL;
-    hr_error err;
     int rc;
 
     pthread_mutex_init(&app->lock, NULL);
@@ -332,22 +330,6 @@ int hr_app_start(const char *config_path, hr_store *store, hr_app **out, hr_errl
         goto fail;
     }
     keep(app, c, r);
-    src.claim = claim;
-    src.record = record;
-    src.ctx = app;
-    rc = hr_deliver_start(c, &src, &app->deliver, &err);
-    if (rc != HR_OK) {
-        hr_errlist_add(errs, "%s", err.msg);
-        goto fail;
-    }
-    hr_store_set_notify(store, notify, app);
-    rc = pthread_create(&app->pruner, NULL, prune_main, app);
-    if (rc != 0) {
-        hr_errlist_add(errs, "cannot start the retention thread: %s", strerror(rc));
-        rc = HR_EIO;
-        goto fail;
-    }
-    app->pruner_running = 1;
     hr_log_info("app", "%zu targets, %zu routes%s%s", c->ntargets, c->nroutes,
                 config_path ? " from " : "", config_path ? config_path : "");
     *out = app;
@@ -355,6 +337,42 @@ int hr_app_start(const char *config_path, hr_store *store, hr_app **out, hr_errl
 fail:
     *out = app;
     return rc;
+}
+
+int hr_app_run(hr_app *app, hr_errlist *errs)
+{
+    hr_deliver_source src = {.claim = claim, .record = record, .ctx = app};
+    hr_deliver *d = NULL;
+    hr_error err;
+    int rc;
+
+    /* Under the lock, so a reload either comes before (and the engine
+     * starts with its configuration) or finds the engine to hand it to. */
+    pthread_mutex_lock(&app->lock);
+    rc = hr_deliver_start(app->current, &src, &d, &err);
+    app->deliver = d;
+    pthread_mutex_unlock(&app->lock);
+    if (rc != HR_OK) {
+        hr_errlist_add(errs, "%s", err.msg);
+        return rc;
+    }
+    hr_store_set_notify(app->store, notify, app);
+    rc = pthread_create(&app->pruner, NULL, prune_main, app);
+    if (rc != 0) {
+        hr_errlist_add(errs, "cannot start the retention thread: %s", strerror(rc));
+        return HR_EIO;
+    }
+    app->pruner_running = 1;
+    return HR_OK;
+}
+
+/* The engine, once hr_app_run started it; NULL before. */
+static hr_deliver *engine(hr_app *app)
+{
+    pthread_mutex_lock(&app->lock);
+    hr_deliver *d = app->deliver;
+    pthread_mutex_unlock(&app->lock);
+    return d;
 }
 
 int hr_app_reload(hr_app *app, hr_errlist *errs)
@@ -372,8 +390,9 @@ int hr_app_reload(hr_app *app, hr_errlist *errs)
         return rc;
     }
     keep(app, c, r);
-    hr_deliver_reload(app->deliver, c);
-    hr_deliver_wake(app->deliver);
+    hr_deliver *d = engine(app);
+    hr_deliver_reload(d, c);
+    hr_deliver_wake(d);
     hr_log_info("app", "configuration reloaded: %zu targets, %zu routes", c->ntargets, c->nroutes);
     return HR_OK;
 }
@@ -388,8 +407,8 @@ json_t *hr_app_config_json(hr_app *app)
 
 void hr_app_wake(hr_app *app)
 {
-    if (app != NULL && app->deliver != NULL)
-        hr_deliver_wake(app->deliver);
+    if (app != NULL)
+        hr_deliver_wake(engine(app));
 }
 
 void hr_app_stop(hr_app *app)
@@ -408,10 +427,13 @@ void hr_app_stop(hr_app *app)
         pthread_join(app->pruner, NULL);
         app->pruner_running = 0;
     }
-    hr_deliver_stop(app->deliver);
+    hr_deliver *d = engine(app);
+    hr_deliver_stop(d);
     /* A second stop (hr_app_free's) touches neither: the store may be
      * closed by then. */
+    pthread_mutex_lock(&app->lock);
     app->deliver = NULL;
+    pthread_mutex_unlock(&app->lock);
     app->store = NULL;
 }
 

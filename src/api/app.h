@@ -26,12 +26,18 @@
 
 typedef struct hr_app hr_app;
 
-/* Loads config_path (may be NULL: defaults) and GoCD's saved settings,
- * installs the router and starts the delivery engine. On failure errs
- * holds every problem. *out is new even on failure: the store may already
- * hold a router that borrows the app's configuration, so the caller stops
- * and frees the app in the usual order either way. */
+/* Loads config_path (may be NULL: defaults) and GoCD's saved settings and
+ * installs the router: from now on events are stored with their
+ * deliveries, but nothing is delivered or pruned until hr_app_run. On
+ * failure errs holds every problem. *out is new even on failure: the store
+ * may already hold a router that borrows the app's configuration, so the
+ * caller stops and frees the app in the usual order either way. */
 int hr_app_start(const char *config_path, hr_store *store, hr_app **out, hr_errlist *errs);
+/* Starts the delivery engine (which claims due deliveries at once) and the
+ * pruner. herald calls it only once every listener is bound, so a herald
+ * that cannot serve never sends. On failure errs says why; stop and free
+ * the app as usual. */
+int hr_app_run(hr_app *app, hr_errlist *errs);
 /* Reloads the file and the settings. On failure the running configuration
  * stays and errs says why. Any thread. */
 int hr_app_reload(hr_app *app, hr_errlist *errs);

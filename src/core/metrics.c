@@ -141,18 +141,20 @@ void hr_metrics_ingest_warnings(const char *source, size_t n)
         atomic_fetch_add(&r->n[0], (unsigned long)n);
 }
 
-void hr_metrics_commit(size_t batch, int64_t latency_us)
+void hr_metrics_commit(size_t stored, int64_t latency_us)
 {
     size_t b, l;
     double secs = (double)latency_us / 1e6;
-    for (b = 0; b < NB_BATCH && (double)batch > batch_bounds[b]; b++)
+    for (b = 0; b < NB_BATCH && (double)stored > batch_bounds[b]; b++)
         ;
     for (l = 0; l < NB_LAT && secs > latency_bounds[l]; l++)
         ;
-    atomic_fetch_add(&batch_buckets[b], 1);
+    if (stored > 0) {
+        atomic_fetch_add(&batch_buckets[b], 1);
+        atomic_fetch_add(&batch_sum, stored);
+    }
     atomic_fetch_add(&lat_buckets[l], 1);
     atomic_fetch_add(&commits, 1);
-    atomic_fetch_add(&batch_sum, batch);
     atomic_fetch_add(&lat_sum_us, (unsigned long)(latency_us > 0 ? latency_us : 0));
 }
 
@@ -257,8 +259,9 @@ char *hr_metrics_render(void)
     for (int i = 0; i < n; i++)
         tb_printf(&t, "herald_ingest_warnings_total{source=\"%s\"} %lu\n", warnings[i].label,
                   atomic_load(&warnings[i].n[0]));
-    histogram(&t, "herald_store_commit_batch_size", "Events committed per store transaction.",
-              batch_bounds, NB_BATCH, batch_buckets, (double)atomic_load(&batch_sum));
+    histogram(&t, "herald_store_commit_batch_size",
+              "New events per store transaction that stored events.", batch_bounds, NB_BATCH,
+              batch_buckets, (double)atomic_load(&batch_sum));
     histogram(&t, "herald_store_commit_seconds", "Time to commit one store transaction.",
               latency_bounds, NB_LAT, lat_buckets, (double)atomic_load(&lat_sum_us) / 1e6);
     tb_printf(&t, "# HELP herald_delivery_attempts_total Delivery attempts, by outcome.\n"

@@ -22,8 +22,10 @@ void hr_metrics_event(const char *kind, bool accepted);
 /* n warnings recorded on an event accepted from source (a static string):
  * what looked wrong in a body herald stored anyway. */
 void hr_metrics_ingest_warnings(const char *source, size_t n);
-/* One store transaction committed with batch events in latency_us. */
-void hr_metrics_commit(size_t batch, int64_t latency_us);
+/* One store transaction committed in latency_us, storing `stored` new
+ * events. A transaction without events (delivery attempts, settings,
+ * resets) counts in the commit time but not in the batch size. */
+void hr_metrics_commit(size_t stored, int64_t latency_us);
 /* One delivery attempt finished: outcome is "delivered", "retry" or "dead". */
 void hr_metrics_attempt(const char *outcome, int64_t latency_ms);
 /* The number of events waiting for the store writer. */

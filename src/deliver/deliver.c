@@ -21,6 +21,13 @@
  * A delivery id is "busy" from the moment its request starts (or its
  * render fails) until its record is done; busy ids are never started
  * again, even though the source still returns them as due meanwhile.
+ * A record the source could not write (a full disk) keeps its id busy:
+ * the engine holds the attempt's outcome and hands it to the source
+ * again, waiting longer each time (RECORD_RETRY_MIN_MS doubling up to
+ * RECORD_RETRY_MAX_MS), until it is written. Sending the delivery again
+ * instead would repeat it as fast as the source refuses. Held records
+ * count against max_in_flight like requests, so while nothing can be
+ * written the engine stops starting new ones.
  *
  * Nothing here logs a URL, a header value or a body: URLs carry tokens
  * (Slack, Teams) and headers carry credentials.
@@ -54,6 +61,10 @@
 #define USER_AGENT "herald/0.1"
 /* The longest wait between two looks at the source for due deliveries. */
 #define CLAIM_INTERVAL_MS 1000
+/* A record the source could not write is handed to it again after this
+ * long, doubling with each failure up to the maximum. */
+#define RECORD_RETRY_MIN_MS 1000
+#define RECORD_RETRY_MAX_MS 30000
 /* An answer is read past max_response_bytes (and dropped) so the
  * connection can be reused; past this many more bytes the transfer is cut
  * and judged by its status alone. */
@@ -67,13 +78,25 @@
 
 typedef struct shared shared;
 
-/* One record handed to the source, waiting for its done callback. */
+/* One record handed to the source, waiting for its done callback; or, on
+ * the engine's held list, one the source could not write yet. */
 typedef struct done_node {
     struct done_node *next;
     shared *sh;
-    int64_t id;
+    hr_attempt attempt; /* a copy: error and excerpt are owned */
     int status;
+    int failures;        /* times the source could not write it */
+    int64_t next_try_us; /* held: when to hand it to the source again */
 } done_node;
+
+static void done_node_free(done_node *n)
+{
+    if (n == NULL)
+        return;
+    free((char *)n->attempt.error);
+    free((char *)n->attempt.excerpt);
+    free(n);
+}
 
 struct shared {
     pthread_mutex_t lock;
@@ -166,6 +189,7 @@ struct hr_deliver {
     size_t nbusy, capbusy;
     xfer *xfers; /* in flight */
     size_t nxfers;
+    done_node *held;              /* records the source could not write yet (ids busy) */
     bool claim_soon;              /* a slot or a record freed up: look again now */
     int64_t next_orphan_check_us; /* when to look for unconfigured targets' deliveries */
     bool claim_blocked;           /* too many records awaited: wait for them */
@@ -283,8 +307,8 @@ static settings_ref *settings_new(const hr_delivery_settings *src)
     if (r->s.proxy != NULL && r->s.proxy[0] != '\0')
         r->proxy_host = url_host(r->s.proxy, HR_URL_PROXY, NULL);
     /* A quarter of the slots, so one dead target cannot take them all, and
-     * no more than the connections curl may open to one host: beyond that
-     * requests would wait inside curl with their timeout running. */
+     * no more than connections_per_host: the connections one target may
+     * hold to its host at once. */
     r->per_target_cap = in_flight / 4 < per_host ? in_flight / 4 : per_host;
     if (r->per_target_cap < 1)
         r->per_target_cap = 1;
@@ -389,8 +413,13 @@ static void use_config(hr_deliver *d, const hr_config *cfg)
     cache_clear(d);
     d->cfg = cfg;
     d->set = settings_new(&cfg->delivery);
-    curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-                      (long)d->set->s.connections_per_host);
+    /* connections_per_host is applied per target (per_target_cap), not by
+     * libcurl per host: targets often share a host (one chat server, one
+     * receiver with a path per team), and a request over libcurl's
+     * per-host limit waits inside libcurl with its timeout running, so a
+     * hung target would hold up every other target on its host by a whole
+     * timeout. The total stays bounded by max_in_flight. */
+    curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
     curl_multi_setopt(d->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)d->set->s.max_in_flight);
     curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, (long)d->set->s.max_in_flight);
 }
@@ -494,25 +523,80 @@ static void on_record_done(void *arg, int status)
         last = --sh->refs == 0;
     }
     pthread_mutex_unlock(&sh->lock);
-    free(n);
+    done_node_free(n);
     if (last)
         shared_free(sh);
 }
 
-/* Hands a to the source; a->delivery_id stays busy until done. */
+/* Hands n's attempt to the source (again). */
+static void hand_over(hr_deliver *d, done_node *n)
+{
+    pthread_mutex_lock(&d->sh->lock);
+    d->sh->refs++;
+    pthread_mutex_unlock(&d->sh->lock);
+    d->src.record(d->src.ctx, &n->attempt, on_record_done, n);
+}
+
+/* Hands a to the source; a->delivery_id stays busy until it is written. */
 static void record(hr_deliver *d, const hr_attempt *a)
 {
     done_node *n = hr_calloc(1, sizeof(*n));
     n->sh = d->sh;
-    n->id = a->delivery_id;
+    n->attempt = *a;
+    n->attempt.error = a->error != NULL ? hr_strdup(a->error) : NULL;
+    n->attempt.excerpt = a->excerpt != NULL ? hr_strdup(a->excerpt) : NULL;
     busy_add(d, a->delivery_id);
-    pthread_mutex_lock(&d->sh->lock);
-    d->sh->refs++;
-    pthread_mutex_unlock(&d->sh->lock);
-    d->src.record(d->src.ctx, a, on_record_done, n);
+    hand_over(d, n);
 }
 
-/* Takes the records done since the last look and frees their ids. */
+/* Keeps a record the source could not write, to hand it over again
+ * later. Only its first failure is logged: the store logs its own. */
+static void hold(hr_deliver *d, done_node *n)
+{
+    int64_t wait = RECORD_RETRY_MIN_MS;
+    char delay[32];
+
+    for (int i = 0; i < n->failures && wait < RECORD_RETRY_MAX_MS; i++)
+        wait *= 2;
+    if (wait > RECORD_RETRY_MAX_MS)
+        wait = RECORD_RETRY_MAX_MS;
+    if (n->failures++ == 0)
+        hr_log_warn(SUB,
+                    "the store could not record attempt %d of delivery %lld (%s); herald keeps "
+                    "its outcome, does not send the delivery again meanwhile, and tries to "
+                    "record it again in %s",
+                    n->attempt.attempt, (long long)n->attempt.delivery_id, hr_error_name(n->status),
+                    human_delay(wait, delay, sizeof(delay)));
+    n->next_try_us = hr_time_mono_us() + wait * 1000;
+    n->next = d->held;
+    d->held = n;
+}
+
+/* Hands the held records whose time has come to the source again.
+ * Returns the time of the next one still held (INT64_MAX: none). */
+static int64_t retry_held(hr_deliver *d)
+{
+    int64_t now = hr_time_mono_us(), next = INT64_MAX;
+    done_node **p = &d->held;
+
+    /* A record the source refuses at once comes back through take_done,
+     * like any other, and is held again there. */
+    while (*p != NULL) {
+        done_node *n = *p;
+        if (n->next_try_us <= now) {
+            *p = n->next;
+            n->next = NULL;
+            hand_over(d, n);
+        } else {
+            next = n->next_try_us < next ? n->next_try_us : next;
+            p = &n->next;
+        }
+    }
+    return next;
+}
+
+/* Takes the records done since the last look: frees the ids of those
+ * written, holds the others. */
 static void take_done(hr_deliver *d)
 {
     done_node *list, *next;
@@ -527,13 +611,16 @@ static void take_done(hr_deliver *d)
     pthread_mutex_unlock(&d->sh->lock);
     for (; list != NULL; list = next) {
         next = list->next;
-        if (list->status != HR_OK)
-            hr_log_warn(SUB,
-                        "the store could not record an attempt of delivery %lld (%s); it will "
-                        "be tried again",
-                        (long long)list->id, hr_error_name(list->status));
-        busy_remove(d, list->id);
-        free(list);
+        if (list->status != HR_OK) {
+            hold(d, list);
+            continue;
+        }
+        if (list->failures > 0)
+            hr_log_info(SUB, "attempt %d of delivery %lld is recorded after %d failed tries",
+                        list->attempt.attempt, (long long)list->attempt.delivery_id,
+                        list->failures);
+        busy_remove(d, list->attempt.delivery_id);
+        done_node_free(list);
     }
     if (n > 0 && d->claim_blocked)
         d->claim_soon = true;
@@ -1209,9 +1296,11 @@ static void *run(void *arg)
 
     while (!atomic_load(&d->stopping)) {
         int running, timeout_ms;
+        int64_t next_held_us;
         CURLMcode mc;
 
         take_done(d);
+        next_held_us = retry_held(d);
         apply_reload(d);
         if (atomic_exchange(&d->woken, false) || d->claim_soon ||
             hr_time_mono_us() >= next_claim_us) {
@@ -1226,7 +1315,8 @@ static void *run(void *arg)
         if (d->claim_soon || atomic_load(&d->woken)) {
             timeout_ms = 0;
         } else {
-            int64_t left = (next_claim_us - hr_time_mono_us() + 999) / 1000;
+            int64_t wake = next_held_us < next_claim_us ? next_held_us : next_claim_us;
+            int64_t left = (wake - hr_time_mono_us() + 999) / 1000;
             timeout_ms = (int)(left < 0 ? 0 : left > CLAIM_INTERVAL_MS ? CLAIM_INTERVAL_MS : left);
         }
         mc = curl_multi_poll(d->multi, NULL, 0, timeout_ms, NULL);
@@ -1241,6 +1331,13 @@ static void *run(void *arg)
         curl_multi_remove_handle(d->multi, x->easy);
         xfer_unlink(d, x);
         xfer_free(x);
+    }
+    /* So are the outcomes the store could not write: those deliveries are
+     * due in the store, and sent again after the next start. */
+    while (d->held != NULL) {
+        done_node *n = d->held;
+        d->held = n->next;
+        done_node_free(n);
     }
     cache_clear(d);
     free(d->cache);
@@ -1344,7 +1441,7 @@ void hr_deliver_stop(hr_deliver *d)
     pthread_mutex_unlock(&sh->lock);
     for (; list != NULL; list = next) {
         next = list->next;
-        free(list);
+        done_node_free(list);
     }
     curl_multi_cleanup(d->multi);
     if (last)

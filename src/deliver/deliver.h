@@ -5,12 +5,14 @@
  * request from its target (URL and header templates, jq body), signs it,
  * sends it with connection reuse and bounded concurrency, classifies the
  * answer, and hands the attempt's outcome back to the source to be recorded
- * durably. A slow or dead target never holds up the others: every request
- * runs concurrently inside the multi handle, with a per-target cap on
- * requests in flight: a quarter of delivery.max_in_flight, and no more
- * than delivery.connections_per_host (beyond that, requests would wait
- * inside libcurl with their timeout running). A delivery over its
- * target's cap is simply not started; the source offers it again later.
+ * durably. A slow or dead target never holds up the others, not even
+ * those on its own host: every request runs concurrently inside the multi
+ * handle, with a per-target cap on requests in flight: a quarter of
+ * delivery.max_in_flight, and no more than delivery.connections_per_host.
+ * libcurl itself has no per-host limit (a request over it would wait
+ * inside libcurl, its timeout running, behind a hung target's). A
+ * delivery over its target's cap is simply not started; the source offers
+ * it again later.
  *
  * Threads: the engine's thread is the only one that runs jq, libcurl
  * transfers and the source's claim and record. hr_deliver_wake and
@@ -120,7 +122,10 @@ typedef struct hr_deliver_source {
      * Records one attempt durably. a and its strings are borrowed for the
      * call only. When the record is committed (or failed), the source calls
      * done(arg, status) exactly once, from any thread; until then the
-     * engine does not claim that delivery again.
+     * engine does not claim that delivery again. When it failed (a full
+     * disk), the engine keeps the outcome and records the same attempt
+     * again later, with growing waits, and still does not send the
+     * delivery meanwhile.
      */
     void (*record)(void *ctx, const hr_attempt *a, void (*done)(void *arg, int status), void *arg);
     void *ctx;

@@ -21,6 +21,7 @@
 #include "core/mem.h"
 #include "core/metrics.h"
 #include "core/timefmt.h"
+#include "store/datadir.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -343,6 +344,7 @@ typedef struct item {
 
 struct hr_store {
     char *dir, *path; /* owned */
+    hr_datadir *lock; /* the data folder's lock, held until store_free */
     size_t max_queue, max_batch;
 
     /* The queue, guarded by qlock. The writer waits on wake; drainers wait
@@ -353,6 +355,10 @@ struct hr_store {
     size_t queued;     /* items between head and tail */
     size_t pending;    /* submitted and not yet completed (queued + in the writer) */
     int closing;       /* no more submits; the writer exits once the queue is empty */
+    /* Whether the writer's last batch failed to write (and why), for
+     * /healthz: set after every batch, before its completions run. */
+    int write_failing;
+    hr_error write_error;
     int writer_running;
     pthread_t writer;
 
@@ -566,6 +572,19 @@ int hr_store_submit(hr_store *s, hr_event *ev, hr_store_done_fn done, void *ctx,
     it->done = done;
     it->ctx = ctx;
     return enqueue(s, it, err);
+}
+
+int hr_store_health(hr_store *s, hr_error *why)
+{
+    int rc = HR_OK;
+    pthread_mutex_lock(&s->qlock);
+    if (s->write_failing) {
+        rc = s->write_error.code != HR_OK ? s->write_error.code : HR_ESTORE;
+        if (why != NULL)
+            *why = s->write_error;
+    }
+    pthread_mutex_unlock(&s->qlock);
+    return rc;
 }
 
 size_t hr_store_queue_depth(hr_store *s)
@@ -1379,6 +1398,16 @@ static size_t run_batch(hr_store *s, item *batch, int64_t *latency_us, hr_error 
     return nfailed;
 }
 
+/* The new events a finished batch stored: repeats of a request id and
+ * duplicates of a package revision store none. */
+static size_t events_stored(const item *batch)
+{
+    size_t n = 0;
+    for (const item *it = batch; it != NULL; it = it->next)
+        n += it->type == ITEM_EVENT && it->status == HR_OK && !it->repeat && !it->duplicate;
+    return n;
+}
+
 /* Calls every completion of a finished batch, in order, and frees the
  * items. Returns whether the batch made deliveries due. */
 static int complete(item *batch)
@@ -1464,9 +1493,15 @@ static void *writer_main(void *arg)
                         "are not logged until a batch commits again)",
                         nfailed, n, cause.msg);
         }
-        /* The commit metrics are about events: a prune is not counted. */
+        /* A prune's transaction is not counted; the batch size counts
+         * events alone, not the attempts and resets sharing their
+         * transaction. */
         if (nfailed < n && batch->type != ITEM_PRUNE)
-            hr_metrics_commit(n - nfailed, latency_us);
+            hr_metrics_commit(events_stored(batch), latency_us);
+        pthread_mutex_lock(&s->qlock);
+        s->write_failing = nfailed > 0;
+        s->write_error = cause;
+        pthread_mutex_unlock(&s->qlock);
         if (complete(batch) && s->notify_fn != NULL)
             s->notify_fn(s->notify_ctx);
 
@@ -1582,6 +1617,21 @@ static int open_readers(hr_store *s, int n, hr_error *err)
     return HR_OK;
 }
 
+/* The database and its -wal and -shm files hold GoCD's settings, secret
+ * header values included: only herald's user may read them. */
+static int private_files(hr_store *s, hr_error *err)
+{
+    static const char *const suffixes[] = {"-wal", "-shm"};
+    char path[4096];
+    int ret = hr_datadir_private_file(s->path, 1, err);
+
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]) && ret == HR_OK; i++) {
+        snprintf(path, sizeof(path), "%s%s", s->path, suffixes[i]);
+        ret = hr_datadir_private_file(path, 0, err);
+    }
+    return ret;
+}
+
 /* Releases everything; the writer must have stopped. */
 static void store_free(hr_store *s)
 {
@@ -1610,6 +1660,7 @@ static void store_free(hr_store *s)
     pthread_cond_destroy(&s->reader_back);
     free(s->readers);
     free(s->free_readers);
+    hr_datadir_unlock(s->lock);
     free(s->dir);
     free(s->path);
     free(s);
@@ -1618,6 +1669,7 @@ static void store_free(hr_store *s)
 int hr_store_open(const hr_store_options *opt, hr_store **out, hr_error *err)
 {
     hr_store *s = NULL;
+    hr_datadir *lock = NULL;
     int readers, ret;
     size_t n;
 
@@ -1631,17 +1683,14 @@ int hr_store_open(const hr_store_options *opt, hr_store **out, hr_error *err)
         return hr_error_set(err, HR_EINVAL,
                             "store: max_queue may be at most %d and max_batch at most %d",
                             HR_MAX_STORE_QUEUE, HR_MAX_STORE_BATCH);
-    if (mkdir(opt->dir, 0700) != 0 && errno != EEXIST)
-        return hr_error_set(err, HR_EIO, "store: cannot create the data folder %s: %s", opt->dir,
-                            strerror(errno));
-    /* SQLite's own message for an unwritable folder is a vague "unable to
-     * open database file"; say which folder and why (for example
-     * "Read-only file system"). */
-    if (access(opt->dir, W_OK) != 0)
-        return hr_error_set(err, HR_EIO, "store: cannot write to the data folder %s: %s", opt->dir,
-                            strerror(errno));
+    /* Before anything else in the folder is touched: a second herald on
+     * it would send every delivery twice. */
+    ret = hr_datadir_lock(opt->dir, &lock, err);
+    if (ret != HR_OK)
+        return ret;
 
     s = hr_calloc(1, sizeof(*s));
+    s->lock = lock;
     pthread_mutex_init(&s->qlock, NULL);
     pthread_cond_init(&s->wake, NULL);
     pthread_cond_init(&s->idle, NULL);
@@ -1654,7 +1703,9 @@ int hr_store_open(const hr_store_options *opt, hr_store **out, hr_error *err)
     s->max_queue = opt->max_queue ? opt->max_queue : HR_MAX_STORE_QUEUE;
     s->max_batch = opt->max_batch ? opt->max_batch : HR_MAX_STORE_BATCH;
 
-    ret = open_writer(s, opt, err);
+    ret = private_files(s, err);
+    if (ret == HR_OK)
+        ret = open_writer(s, opt, err);
     if (ret == HR_OK)
         ret = open_readers(s, readers, err);
     if (ret == HR_OK) {

@@ -11,8 +11,9 @@
  * Readers use a small pool of their own read-only connections and never
  * wait for the writer.
  *
- * The database is DIR/herald.db. Its schema is versioned (PRAGMA
- * user_version) and migrated forward at open.
+ * The database is DIR/herald.db, mode 0600. Its schema is versioned
+ * (PRAGMA user_version) and migrated forward at open. The folder is
+ * locked first (store/datadir.h): one store, one herald, per folder.
  */
 #ifndef HR_STORE_STORE_H
 #define HR_STORE_STORE_H
@@ -28,7 +29,7 @@
 typedef struct hr_store hr_store;
 
 typedef struct hr_store_options {
-    const char *dir;  /* borrowed; created if missing (mode 0700) */
+    const char *dir;  /* borrowed; created if missing (mode 0700), locked while open */
     int sync_normal;  /* 0: synchronous=FULL (default); 1: NORMAL (benchmarks only) */
     size_t max_queue; /* 0: HR_MAX_STORE_QUEUE */
     size_t max_batch; /* 0: HR_MAX_STORE_BATCH */
@@ -87,6 +88,12 @@ int hr_store_put(hr_store *s, hr_event *ev, hr_error *err);
 
 /* Events submitted and not yet completed. */
 size_t hr_store_queue_depth(hr_store *s);
+
+/* HR_OK while writes succeed; once the writer's last batch failed to
+ * write (a full disk, a read-only file system, an I/O error), that
+ * failure's code, with why (may be NULL) saying what SQLite said. The
+ * next batch that writes makes it HR_OK again. Any thread. */
+int hr_store_health(hr_store *s, hr_error *why);
 
 /* The GoCD plugin settings: a flat object of string values. put replaces
  * them all (through the writer, durably); get gives a new object, {} when
@@ -157,7 +164,8 @@ int hr_store_claim_due(hr_store *s, const hr_claim_query *q, hr_delivery_job **j
 
 /* The delivery engine's record (deliver.h): queued for the writer; done
  * runs on the writer after the commit, or at once when the queue refuses
- * (the delivery then stays due and is attempted again). */
+ * (the delivery then stays due in the store; the engine keeps the outcome
+ * and records it again later). */
 void hr_store_record_attempt(hr_store *s, const hr_attempt *a, void (*done)(void *arg, int status),
                              void *arg);
 

@@ -4,7 +4,8 @@ A Target listens on 127.0.0.1 (a free port), records every request (method,
 path, headers, body, time) and answers from a script: a list of behaviours
 used in order (the last one repeats): an int status, ("status", code,
 headers), "hang" (answer nothing for `hang` seconds), or "close" (drop the
-connection without answering).
+connection without answering). `paths` ({prefix: behaviour}) answers every
+request whose path starts with a prefix with that behaviour instead.
 """
 import http.server
 import socket
@@ -13,9 +14,10 @@ import time
 
 
 class Target:
-    def __init__(self, script=(200,), hang=5.0):
+    def __init__(self, script=(200,), hang=5.0, paths=None):
         self.script = list(script)
         self.hang = hang
+        self.paths = dict(paths or {})
         self.requests = []
         self.lock = threading.Condition()
         target = self
@@ -36,7 +38,9 @@ class Target:
                         "headers": {k.lower(): v for k, v in self.headers.items()},
                         "body": body, "at": time.time()})
                     target.lock.notify_all()
-                    behaviour = target.script[min(i, len(target.script) - 1)]
+                    behaviour = next((b for p, b in target.paths.items()
+                                      if self.path.startswith(p)),
+                                     target.script[min(i, len(target.script) - 1)])
                 if behaviour == "hang":
                     time.sleep(target.hang)
                     self.close_connection = True

@@ -267,6 +267,62 @@ routes: [{{name: all, targets: [slow, fast]}}]
     fast.stop()
 
 
+def test_hung_target_does_not_hold_up_another_on_its_host(tmp_path, herald_factory):
+    """Two targets on one host and port: one path hangs, the other answers
+    at once. With the default limits the hung target holds as many
+    requests as connections_per_host; the other's must not wait behind
+    them for a whole timeout."""
+    t = Target(paths={"/slow": "hang"}, hang=12).start()
+    cfg = config(tmp_path, f"""
+targets:
+  - {{name: slow, url: "{t.url}/slow"}}
+  - {{name: fast, url: "{t.url}/fast"}}
+routes:
+  - {{name: slow, match: {{pipeline: slow}}, targets: [slow]}}
+  - {{name: fast, match: {{pipeline: fast}}, targets: [fast]}}
+""", timeout="10s")
+    h = herald_factory(["--config", str(cfg)])
+    for i in range(6):
+        send(h, event("slow", i))
+    t.wait(4, timeout=5 * SLOW)  # connections_per_host (4) requests hang
+    t0 = time.time()
+    for i in range(4):
+        send(h, event("fast", i))
+    deadline = time.time() + 3 * SLOW
+    while time.time() < deadline:
+        if sum(r["path"] == "/fast" for r in t.requests) == 4:
+            break
+        time.sleep(0.02)
+    fast = [r for r in t.requests if r["path"] == "/fast"]
+    assert len(fast) == 4, f"{len(fast)} of 4 arrived in {time.time() - t0:.1f}s"
+    assert sum(r["path"] == "/slow" for r in t.requests) == 4, "the slow target kept its cap"
+    wait_state(h, "delivered", 4)
+    h.stop(timeout=30 * SLOW)
+    t.stop()
+
+
+def test_commit_batch_size_counts_events_not_attempts(tmp_path, herald_factory):
+    t = Target().start()
+    cfg = config(tmp_path, f"""
+targets: [{{name: hook, url: "{t.url}/hook"}}]
+routes: [{{name: all, targets: [hook]}}]
+""")
+    h = herald_factory(["--config", str(cfg)])
+    for i in range(5):
+        send(h, event(counter=i))
+    wait_state(h, "delivered", 5)
+    status, text = h.get("/metrics")
+    assert status == 200
+    values = dict(line.rsplit(" ", 1) for line in text.decode().splitlines()
+                  if line.startswith("herald_store_commit_"))
+    # five events stored; the five attempts' records are not events
+    assert float(values["herald_store_commit_batch_size_sum"]) == 5, values
+    assert 1 <= float(values["herald_store_commit_batch_size_count"]) <= 5, values
+    # every transaction is timed, the attempts' too
+    assert float(values["herald_store_commit_seconds_count"]) >= 6, values
+    t.stop()
+
+
 def test_kill9_mid_delivery_delivers_everything_later(tmp_path, herald_factory):
     port = free_port()
     cfg = config(tmp_path, f"""

@@ -135,6 +135,18 @@ Test(metrics, bucket_bounds_are_inclusive)
     free(t);
 }
 
+Test(metrics, a_transaction_without_events_is_timed_but_not_a_batch)
+{
+    char *t;
+    hr_metrics_commit(2, 1000);
+    hr_metrics_commit(0, 1000); /* delivery attempts only */
+    t = hr_metrics_render();
+    assert_line(t, "herald_store_commit_batch_size_sum 2");
+    assert_line(t, "herald_store_commit_batch_size_count 1");
+    assert_line(t, "herald_store_commit_seconds_count 2");
+    free(t);
+}
+
 Test(metrics, queue_depth_gauge)
 {
     char *t;

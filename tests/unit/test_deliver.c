@@ -88,6 +88,7 @@ static struct {
     size_t nrecs;
     size_t claims;
     int done_delay_ms; /* 0: done from inside record; else from a thread */
+    int fail_records;  /* this many records fail next, as on a full disk */
     pthread_t later[MAX_LATER];
     size_t nlater;
 } S = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
@@ -174,6 +175,14 @@ static void src_record(void *ctx, const hr_attempt *a, void (*done)(void *arg, i
     r->error = hr_strdup(a->error);
     r->excerpt = hr_strdup(a->excerpt);
     pthread_cond_broadcast(&S.cond);
+    if (S.fail_records > 0) {
+        /* Nothing applied: the delivery stays due, as in a store whose
+         * commit failed. */
+        S.fail_records--;
+        pthread_mutex_unlock(&S.lock);
+        done(arg, HR_ESTORE);
+        return;
+    }
     if (S.done_delay_ms == 0) {
         apply_locked(a->delivery_id, a->outcome, a->next_at);
         pthread_mutex_unlock(&S.lock);
@@ -644,6 +653,7 @@ static void teardown(void)
         free(S.recs[i].excerpt);
     }
     S.nrecs = 0;
+    S.fail_records = 0;
     curl_global_cleanup();
 }
 
@@ -1263,6 +1273,61 @@ Test(deliver, hanging_target_does_not_delay_others)
     cr_assert_lt(now_ms() - t0, 5000);
     cr_assert_leq(seen_count("/hang"), 2, "at most the per-target cap in flight");
     cr_assert_eq(seen_count("/ok"), 4);
+}
+
+Test(deliver, hanging_target_does_not_hold_its_hosts_connections)
+{
+    hr_config *c = cfgs[0] = cfg_new(true);
+    c->delivery.max_in_flight = 64; /* the defaults: the per-target cap is connections_per_host */
+    c->delivery.connections_per_host = 4;
+    c->delivery.timeout_ms = 5000;
+    add_target(c, "hang", "POST", url_at("/hang/x"));
+    add_target(c, "ok", "POST", url_at("/ok/x")); /* the same host and port */
+    for (int i = 1; i <= 10; i++)
+        add_job(i, "hang", 1, event("x"));
+    engine_start(c);
+    int64_t deadline = now_ms() + WAIT_MS;
+    while (seen_count("/hang") < 4 && now_ms() < deadline)
+        sleep_ms(5);
+    cr_assert_eq(seen_count("/hang"), 4, "the hanging target holds its four connections");
+
+    int64_t t0 = now_ms();
+    for (int i = 11; i <= 14; i++)
+        add_job(i, "ok", 1, event("x"));
+    hr_deliver_wake(eng);
+    wait_recs(4);
+    for (int i = 11; i <= 14; i++)
+        cr_assert_eq(rec_of(i)->outcome, HR_OUTCOME_DELIVERED);
+    /* Behind the hung requests it would wait their whole timeout (5 s). */
+    cr_assert_lt(now_ms() - t0, 2500, "the other target waited %lld ms for the hung one",
+                 (long long)(now_ms() - t0));
+    cr_assert_eq(seen_count("/hang"), 4);
+}
+
+Test(deliver, an_outcome_the_store_cannot_write_is_kept_not_sent_again)
+{
+    hr_config *c = cfgs[0] = cfg_new(true);
+    add_target(c, "ok", "POST", url_at("/ok/x"));
+    add_job(1, "ok", 1, event("x"));
+    S.fail_records = 2;
+    engine_start(c);
+    wait_recs(3);
+
+    /* One request; the same outcome handed over three times, waiting
+     * longer each time; the source says the delivery is due all along. */
+    cr_assert_eq(seen_count("/ok"), 1, "the delivery was sent again");
+    cr_assert_eq(recs_of(1), 3);
+    for (size_t i = 0; i < 3; i++) {
+        cr_assert_eq(S.recs[i].attempt, 1);
+        cr_assert_eq(S.recs[i].outcome, HR_OUTCOME_DELIVERED);
+        cr_assert_eq(S.recs[i].status, 200);
+        cr_assert_eq(S.recs[i].started_at, S.recs[0].started_at);
+    }
+    cr_assert_geq(S.recs[1].recorded_at - S.recs[0].recorded_at, 900);
+    cr_assert_geq(S.recs[2].recorded_at - S.recs[1].recorded_at, 1900);
+    sleep_ms(300);
+    cr_assert_eq(recs_of(1), 3, "recorded once it was written");
+    cr_assert_eq(seen_count("/ok"), 1);
 }
 
 Test(deliver, busy_delivery_is_not_started_twice)

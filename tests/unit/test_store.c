@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -951,6 +952,7 @@ Test(store, recovers_in_place_once_space_is_freed)
     memset(big, 'x', 60000);
     large = json_pack("{s:s}", "blob", big);
     st = open_with(o);
+    cr_assert_eq(hr_store_health(st, NULL), HR_OK);
     cr_assert_eq(hr_store_put_settings(st, large, &err), HR_OK, "%s", err.msg);
     for (int i = 0; i < 500 && rc == HR_OK; i++) {
         hr_event_free(ev);
@@ -959,16 +961,84 @@ Test(store, recovers_in_place_once_space_is_freed)
     }
     cr_assert_eq(rc, HR_ESTORE, "the cap was never reached");
     cr_assert_eq(ev->id, 0);
+    /* /healthz says so, with SQLite's reason. */
+    hr_error why;
+    cr_assert_eq(hr_store_health(st, &why), HR_ESTORE);
+    cr_assert(strstr(why.msg, "full") != NULL, "%s", why.msg);
 
     /* Replacing the large settings frees pages inside the database; the
      * same event, resent, now fits without reopening the store. */
     cr_assert_eq(hr_store_put_settings(st, small, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(hr_store_health(st, NULL), HR_OK, "a write succeeded: healthy again");
     cr_assert_eq(hr_store_put(st, ev, &err), HR_OK, "%s", err.msg);
     cr_assert_gt(ev->id, 0);
     hr_event_free(ev);
     json_decref(large);
     json_decref(small);
     free(big);
+}
+
+Test(store, commit_batch_size_counts_events_alone)
+{
+    json_t *settings = json_pack("{s:s}", "url", "https://x");
+    hr_error err;
+    char *t;
+
+    st = open_store();
+    hr_metrics_reset(); /* the migrations are not counted anyway */
+    for (int i = 0; i < 3; i++)
+        put_stage(st, "p", "s", i == 0 ? "1" : i == 1 ? "2" : "3", "Passed", "Passed", NULL);
+    cr_assert_eq(hr_store_put_settings(st, settings, &err), HR_OK, "%s", err.msg);
+    t = hr_metrics_render();
+    /* Three transactions stored one event each; the settings' transaction
+     * stored none: timed, but not a batch of events. */
+    cr_assert(strstr(t, "\nherald_store_commit_batch_size_sum 3\n") != NULL, "%s", t);
+    cr_assert(strstr(t, "\nherald_store_commit_batch_size_count 3\n") != NULL, "%s", t);
+    cr_assert(strstr(t, "\nherald_store_commit_seconds_count 4\n") != NULL, "%s", t);
+    free(t);
+    json_decref(settings);
+}
+
+Test(store, one_store_per_data_folder)
+{
+    hr_store_options o = {.dir = dir};
+    hr_store *second = NULL;
+    char want[128];
+    hr_error err;
+
+    st = open_store();
+    cr_assert_eq(hr_store_open(&o, &second, &err), HR_EIO);
+    cr_assert_null(second);
+    snprintf(want, sizeof(want), "the data folder %s is in use by another herald (pid %ld)", dir,
+             (long)getpid());
+    cr_assert(strstr(err.msg, want) != NULL, "%s", err.msg);
+    /* The first store is untouched and works on. */
+    put_stage(st, "p", "s", "1", "Passed", "Passed", NULL);
+    hr_store_close(st);
+    st = open_store(); /* the lock went with the first store */
+}
+
+Test(store, database_files_are_private)
+{
+    static const char *const files[] = {"herald.db", "herald.db-wal", "herald.db-shm"};
+    char path[128];
+    struct stat sb;
+
+    st = open_store();
+    put_stage(st, "p", "s", "1", "Passed", "Passed", NULL);
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        cr_assert_eq(stat(path, &sb), 0, "%s: %s", path, strerror(errno));
+        cr_expect_eq(sb.st_mode & 0777, 0600, "%s has mode %o", files[i], sb.st_mode & 0777);
+    }
+    /* A database an older herald left readable by all is made private. */
+    hr_store_close(st);
+    st = NULL;
+    snprintf(path, sizeof(path), "%s/herald.db", dir);
+    cr_assert_eq(chmod(path, 0644), 0);
+    st = open_store();
+    cr_assert_eq(stat(path, &sb), 0);
+    cr_expect_eq(sb.st_mode & 0777, 0600, "mode %o", sb.st_mode & 0777);
 }
 
 Test(store, schema_and_pragmas)
