@@ -12,6 +12,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +134,22 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         hr_http__guard_closed(s->guard, *socket_context);
         *socket_context = NULL;
     }
+}
+
+/* libmicrohttpd's own messages, in herald's log format. Nearly all are
+ * about one connection (a client that left mid-request, a head too large
+ * for its memory): at any level above debug every client could write lines
+ * at will, a slow-client attack thousands a minute. What matters of them
+ * is counted in /metrics. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    hr_log_debug("http", "libmicrohttpd: %s", msg);
 }
 
 /* libmicrohttpd's accept policy: the cap per client address. */
@@ -540,10 +557,10 @@ int hr_http_start(const hr_http_options *opt, const hr_http_route *routes, size_
         0, on_accept, s, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HR_HTTP_POOL_BYTES,
-        MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)READ_INCREMENT, MHD_OPTION_CONNECTION_LIMIT,
-        lim.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HR_CONNECTION_TIMEOUT_S,
-        MHD_OPTION_END);
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)HR_HTTP_POOL_BYTES, MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)READ_INCREMENT,
+        MHD_OPTION_CONNECTION_LIMIT, lim.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)HR_CONNECTION_TIMEOUT_S, MHD_OPTION_END);
     if (s->mhd == NULL) {
         rc = hr_error_set(err, HR_EIO, "cannot start the HTTP server on %s", opt->listen);
         goto fail;
