@@ -57,7 +57,7 @@ struct hr_http_req {
     enum req_phase phase;
     int refused;           /* 413, 414 or 431: read and drop the body, then answer */
     char refused_msg[160]; /* with this message */
-    bool too_many_args;    /* on_uri hid the query from libmicrohttpd */
+    bool too_many_args;    /* past HR_MAX_QUERY_ARGS: on_uri hid the query */
     size_t target_len;     /* of the request target as sent */
     bool suspended;
     bool replied;
@@ -234,15 +234,18 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
     hr_http_req *r = req_new(uri);
     (void)cls;
     (void)c;
-    if (r->raw_query != NULL && count_args(r->raw_query) > HR_MAX_QUERY_ARGS) {
-        /* More records than the pool holds (see HR_HTTP_POOL_BYTES), and
-         * 0.9.75 would never answer. The target lies in libmicrohttpd's
-         * read buffer, which it parses in place right after this hook
-         * returns: ending the query at its first byte leaves it nothing to
-         * split, and on_request answers 414. */
+    if (r->raw_query == NULL)
+        return r;
+    r->too_many_args = count_args(r->raw_query) > HR_MAX_QUERY_ARGS;
+    if (r->too_many_args || r->target_len > HR_MAX_REQUEST_HEAD_BYTES) {
+        /* Either may need more records than the pool holds (see
+         * HR_HTTP_POOL_BYTES: a target past the limit grows the read
+         * buffer into their half), and 0.9.75 would never answer. The
+         * target lies in libmicrohttpd's read buffer, which it splits in
+         * place right after this hook returns: ending the query at its
+         * first byte leaves nothing to split, and on_request answers 414. */
         char *query = strchr((char *)uri, '?');
         query[1] = '\0';
-        r->too_many_args = true;
     }
     return r;
 }

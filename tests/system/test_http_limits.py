@@ -106,8 +106,11 @@ def test_a_target_just_over_the_head_limit_is_414(herald):
     assert status == 414, head
     assert json.loads(body) == {
         "error": f"request target is longer than the limit of {HEAD_LIMIT} bytes"}
+    # Far over, with many arguments: still herald's answer, not silence.
+    _, (status, head, body) = job_status_get(herald, pairs_of_size(3000, 400 * 1024))
+    assert status == 414, head
     assert metric(herald, "herald_http_requests_total", endpoint="jenkins_job_status",
-                  status="414") == 1
+                  status="414") == 2
     assert herald.events() == []
 
 
@@ -122,8 +125,8 @@ def test_many_small_arguments_both_sides_of_the_count_limit(herald):
     assert status == 414, head
     assert json.loads(body) == {"error": f"query has more than the limit of {MAX_ARGS} arguments"}
     # Far over, in a short target ("&" alone makes an argument): answered too.
-    status, head, body = raw_request(
-        herald, b"GET /jenkins/job-status?" + b"&" * 100000 + b" HTTP/1.1\r\nHost: h\r\n\r\n")
+    status, head, body = raw_request(herald, b"GET /jenkins/job-status?" + b"&" * 100000 +
+                                     b" HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
     assert status == 414, head
     assert metric(herald, "herald_http_requests_total", endpoint="jenkins_job_status",
                   status="414") == 2
