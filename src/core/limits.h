@@ -26,8 +26,8 @@
 #define HR_DEFAULT_API_PAGE 50
 /* Concurrent HTTP connections herald serves (--max-connections); more
  * wait in the listen backlog. Each may hold a whole request head in
- * libmicrohttpd's memory pool (HR_HTTP_POOL_BYTES, about 520 KiB), so 512
- * connections use at most about 260 MiB. */
+ * libmicrohttpd's memory pool (HR_HTTP_POOL_BYTES, 528 KiB), so 512
+ * connections use at most about 264 MiB. */
 #define HR_MAX_CONNECTIONS 512
 /* Connections one client address may hold at once (an IPv6 address
  * counts by its /64); --max-connections-per-address, 0: no cap (behind a
