@@ -38,7 +38,7 @@ static const char *const usage_parts[] = {
     "    herald serve [--listen ADDR:PORT] [--data DIR] [--config FILE]\n"
     "                 [--gocd-token-file FILE] [--api-token-file FILE]\n"
     "                 [--allow-host NAME]... [--insecure-local]\n"
-    "                 [--threads N] [--log-level LEVEL]\n"
+    "                 [--threads N] [--log-level LEVEL] [LIMIT OPTION]...\n"
     "    herald check-config FILE\n"
     "    herald replay [--url URL] [--token T | --token-file FILE]\n"
     "                  (--delivery ID | --target NAME | --dead |\n"
@@ -122,6 +122,15 @@ static const char *const usage_parts[] = {
     "           this machine. Only with a loopback --listen.\n"
     "    -t, --threads N\n"
     "           HTTP worker threads (default 2; 1 to 64).\n"
+    "    --max-connections N\n"
+    "           HTTP connections served at once (default 512; more wait).\n"
+    "    --max-connections-per-address N\n"
+    "           Connections one client address may hold (default 64; an IPv6\n"
+    "           address counts by its /64). 0: no cap, for a proxy in front.\n"
+    "    --head-timeout SECONDS, --body-timeout SECONDS\n"
+    "           A request's head must arrive within SECONDS of its first byte\n"
+    "           (default 10), its body within SECONDS after the head (default\n"
+    "           30); a slower client gets 408 and is disconnected.\n"
     "    -L, --log-level LEVEL\n"
     "           error, warn, info (default) or debug (one line per request).\n"
     "    -h, --help\n"
@@ -305,6 +314,7 @@ typedef struct serve_options {
     int insecure_local;
     const char *allow_hosts[MAX_ALLOW_HOSTS];
     size_t nallow_hosts;
+    hr_http_options http; /* the connection limits */
 } serve_options;
 
 static int usage_error(const char *fmt, const char *arg)
@@ -404,7 +414,7 @@ static void warn_open(const char *listen, const hr_api *api, const hr_config *c)
 static int serve(const serve_options *o)
 {
     hr_store_options so = {.dir = o->data};
-    hr_http_options ho = {.listen = o->listen, .threads = o->threads};
+    hr_http_options ho = o->http;
     hr_http_route routes[HR_API_MAX_ROUTES];
     hr_store *store = NULL;
     hr_http_server *http = NULL;
@@ -518,6 +528,21 @@ out:
     return rc;
 }
 
+/* serve's options without a short form. */
+enum { OPT_MAX_CONNECTIONS = 256, OPT_MAX_PER_ADDRESS, OPT_HEAD_TIMEOUT, OPT_BODY_TIMEOUT };
+
+/* A whole decimal number from min to max. */
+static int parse_count(const char *arg, unsigned min, unsigned max, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(arg, &end, 10);
+    if (*arg == '\0' || *end != '\0' || errno != 0 || n < (long)min || n > (long)max)
+        return 1;
+    *out = (unsigned)n;
+    return 0;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -530,10 +555,15 @@ static int cmd_serve(int argc, char **argv)
         {"log-level", required_argument, NULL, 'L'},
         {"allow-host", required_argument, NULL, 'H'},
         {"insecure-local", no_argument, NULL, 'I'},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+        {"max-connections-per-address", required_argument, NULL, OPT_MAX_PER_ADDRESS},
+        {"head-timeout", required_argument, NULL, OPT_HEAD_TIMEOUT},
+        {"body-timeout", required_argument, NULL, OPT_BODY_TIMEOUT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     serve_options o = {.listen = DEFAULT_LISTEN, .data = DEFAULT_DATA, .threads = 2};
+    unsigned count;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "l:d:c:G:A:t:L:H:h", longopts, NULL)) != -1) {
@@ -569,6 +599,26 @@ static int cmd_serve(int argc, char **argv)
             o.threads = (unsigned)n;
             break;
         }
+        case OPT_MAX_CONNECTIONS:
+            if (parse_count(optarg, 1, 100000, &o.http.max_connections) != 0)
+                return usage_error("--max-connections %s: expected a number from 1 to 100000",
+                                   optarg);
+            break;
+        case OPT_MAX_PER_ADDRESS:
+            if (parse_count(optarg, 0, 100000, &count) != 0)
+                return usage_error(
+                    "--max-connections-per-address %s: expected a number from 0 to 100000", optarg);
+            o.http.max_per_address = count == 0 ? HR_HTTP_UNCAPPED : count;
+            break;
+        case OPT_HEAD_TIMEOUT:
+        case OPT_BODY_TIMEOUT:
+            if (parse_count(optarg, 1, 3600, &count) != 0)
+                return usage_error(c == OPT_HEAD_TIMEOUT
+                                       ? "--head-timeout %s: expected seconds from 1 to 3600"
+                                       : "--body-timeout %s: expected seconds from 1 to 3600",
+                                   optarg);
+            *(c == OPT_HEAD_TIMEOUT ? &o.http.head_timeout_s : &o.http.body_timeout_s) = count;
+            break;
         case 'L': {
             hr_log_level level;
             if (hr_log_parse_level(optarg, &level) != HR_OK)
@@ -589,6 +639,8 @@ static int cmd_serve(int argc, char **argv)
         return usage_error("--insecure-local: only with a loopback --listen (127.0.0.1, [::1] or "
                            "localhost), not %s",
                            o.listen);
+    o.http.listen = o.listen;
+    o.http.threads = o.threads;
     return serve(&o);
 }
 

@@ -24,13 +24,38 @@
 /* Events one API page returns at most, and by default. */
 #define HR_MAX_API_PAGE 500
 #define HR_DEFAULT_API_PAGE 50
-/* Concurrent HTTP connections herald accepts. */
-#define HR_MAX_CONNECTIONS 1024
-/* Per connection, the memory for the request line and headers (the body is
- * read into its own buffer). Jenkins' Job Status plugin sends a build's
- * whole environment in the query string of a GET: libmicrohttpd's default
- * of 32 KiB is too small for a large one. A longer request gets 414. */
+/* Concurrent HTTP connections herald serves (--max-connections); more
+ * wait in the listen backlog. Each may hold a whole request head in
+ * libmicrohttpd's memory pool (HR_HTTP_POOL_BYTES, 528 KiB), so 512
+ * connections use at most about 264 MiB. */
+#define HR_MAX_CONNECTIONS 512
+/* Connections one client address may hold at once (an IPv6 address
+ * counts by its /64); --max-connections-per-address, 0: no cap (behind a
+ * proxy every client has the proxy's address). */
+#define HR_MAX_CONNECTIONS_PER_ADDRESS 64
+/* The reserve: once more than HR_MAX_CONNECTIONS minus one eighth are
+ * open, connections that stall (a head or body in progress for more than
+ * HR_STALL_GRACE_MS, or idle between requests) are closed, oldest first,
+ * so that a client that sends its request at once still finds room. */
+#define HR_CONNECTION_RESERVE_DIVISOR 8
+#define HR_STALL_GRACE_MS 500
+/* A request's head (request line and header fields) must arrive within
+ * this many seconds of its first byte (of the connection's opening for
+ * the first request); --head-timeout. */
+#define HR_HEAD_TIMEOUT_S 10
+/* Its body must arrive within this many seconds after the head;
+ * --body-timeout. 1 MiB in 30 s is about 35 KB/s. */
+#define HR_BODY_TIMEOUT_S 30
+/* Per connection, the request line and header fields together. Jenkins'
+ * Job Status plugin sends a build's whole environment in the query string
+ * of a GET: libmicrohttpd's default of 32 KiB is too small for a large
+ * one. A longer request target gets 414, a longer head 431. */
 #define HR_MAX_REQUEST_HEAD_BYTES (256u * 1024u)
+/* Most query arguments and most header fields in one request: 414 and
+ * 431 beyond. libmicrohttpd keeps a 64-byte record per argument and per
+ * field in the connection's pool, which is sized for these (http/server.c). */
+#define HR_MAX_QUERY_ARGS 3072u
+#define HR_MAX_HEADER_FIELDS 256u
 /* Seconds an idle keep-alive connection stays open. */
 #define HR_CONNECTION_TIMEOUT_S 60
 /* Longest value of one plugin setting. */

@@ -51,6 +51,11 @@ static _Atomic unsigned long attempt_buckets[NB_LAT + 1], attempt_sum_ms;
 static const char *const pruned_what[] = {"events", "deliveries", "attempts"};
 static _Atomic unsigned long pruned[3];
 static _Atomic int64_t store_bytes, store_free_bytes;
+static const char *const closed_reasons[] = {"head_timeout", "body_timeout", "stalled",
+                                             "address_cap"};
+#define NB_CLOSED (sizeof(closed_reasons) / sizeof(closed_reasons[0]))
+static _Atomic unsigned long connections_closed[NB_CLOSED];
+static _Atomic unsigned connections_open;
 
 static request_row *request_slot(const char *endpoint)
 {
@@ -189,6 +194,18 @@ void hr_metrics_store_size(int64_t bytes, int64_t free_bytes)
     atomic_store(&store_free_bytes, free_bytes);
 }
 
+void hr_metrics_connection_closed(const char *reason)
+{
+    for (size_t i = 0; i < NB_CLOSED; i++)
+        if (strcmp(reason, closed_reasons[i]) == 0)
+            atomic_fetch_add(&connections_closed[i], 1);
+}
+
+void hr_metrics_connections_open(unsigned n)
+{
+    atomic_store(&connections_open, n);
+}
+
 /* A bounded text builder for the exposition; metrics text is small. */
 typedef struct {
     char *p;
@@ -290,6 +307,15 @@ char *hr_metrics_render(void)
               "reuse, at the last prune.\n# TYPE herald_store_free_bytes gauge\n"
               "herald_store_free_bytes %lld\n",
               (long long)atomic_load(&store_free_bytes));
+    tb_printf(&t, "# HELP herald_http_connections_closed_total HTTP connections herald closed "
+                  "or refused, by reason.\n# TYPE herald_http_connections_closed_total counter\n");
+    for (size_t i = 0; i < NB_CLOSED; i++)
+        tb_printf(&t, "herald_http_connections_closed_total{reason=\"%s\"} %lu\n",
+                  closed_reasons[i], atomic_load(&connections_closed[i]));
+    tb_printf(&t,
+              "# HELP herald_http_connections HTTP connections open.\n"
+              "# TYPE herald_http_connections gauge\nherald_http_connections %u\n",
+              atomic_load(&connections_open));
     return t.p;
 }
 
@@ -319,5 +345,8 @@ void hr_metrics_reset(void)
         atomic_store(&pruned[i], 0);
     atomic_store(&store_bytes, 0);
     atomic_store(&store_free_bytes, 0);
+    for (size_t i = 0; i < NB_CLOSED; i++)
+        atomic_store(&connections_closed[i], 0);
+    atomic_store(&connections_open, 0);
     pthread_mutex_unlock(&lock);
 }

@@ -35,6 +35,12 @@ void hr_metrics_pruned(size_t events, size_t deliveries, size_t attempts);
 /* The database's size in bytes (page_count * page_size), and how much of
  * it is free pages waiting for reuse; refreshed at each prune. */
 void hr_metrics_store_size(int64_t bytes, int64_t free_bytes);
+/* An HTTP connection closed by herald, or refused, for a reason:
+ * "head_timeout", "body_timeout", "stalled" (room made for others) or
+ * "address_cap" (refused: its address holds its cap). */
+void hr_metrics_connection_closed(const char *reason);
+/* The number of HTTP connections open. */
+void hr_metrics_connections_open(unsigned n);
 
 /* A new NUL-terminated string with every metric; caller frees. */
 char *hr_metrics_render(void);

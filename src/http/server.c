@@ -1,6 +1,7 @@
 #include "http/server.h"
 
 #include "core/limits.h"
+#include "http/guard.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/metrics.h"
@@ -11,6 +12,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +20,25 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* libmicrohttpd's memory pool per connection (0.9.75; later versions
+ * alike). The read buffer takes half of the pool at first, so a head up to
+ * HR_MAX_REQUEST_HEAD_BYTES (plus the read increment) is read without
+ * growing into the other half. That half holds, from the pool's end, one
+ * record per query argument and per header field (struct MHD_HTTP_Header,
+ * 56 bytes, 64 with the pool's alignment), then the reply's header lines.
+ * When a record does not fit, 0.9.75 queues its own 431 but then waits
+ * for more of the request: the client gets no answer at all. So the
+ * server counts the arguments before libmicrohttpd parses them (on_uri)
+ * and sizes the pool for the most it lets through. */
+#define MHD_RECORD_BYTES 64u
+#define READ_INCREMENT (4u * 1024u)
+#define READ_HALF (HR_MAX_REQUEST_HEAD_BYTES + 2u * READ_INCREMENT)
+#define RECORD_HALF ((HR_MAX_QUERY_ARGS + HR_MAX_HEADER_FIELDS) * MHD_RECORD_BYTES + 16u * 1024u)
+#define HR_HTTP_POOL_BYTES (2u * (READ_HALF > RECORD_HALF ? READ_HALF : RECORD_HALF))
+
 struct hr_http_server {
     struct MHD_Daemon *mhd;
+    hr_http__guard *guard;
     const hr_http_route *routes;
     size_t nroutes;
     size_t max_body;
@@ -36,7 +55,10 @@ struct hr_http_req {
     struct MHD_Connection *conn;
     pthread_mutex_t lock;
     enum req_phase phase;
-    bool too_big;
+    int refused;           /* 413, 414 or 431: read and drop the body, then answer */
+    char refused_msg[160]; /* with this message */
+    bool too_many_args;    /* past HR_MAX_QUERY_ARGS: on_uri hid the query */
+    size_t target_len;     /* of the request target as sent */
     bool suspended;
     bool replied;
     const hr_http_route *route;
@@ -68,11 +90,73 @@ static void req_free(hr_http_req *r)
     free(r);
 }
 
+/* The guard's record of the connection, set when it opened. */
+static hr_http__conn *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    req_free(*con_cls);
+    hr_http_server *s = cls;
+    hr_http_req *r = *con_cls;
+    /* A request whose line was read but that never reached on_request
+     * ended with an error: libmicrohttpd refused its head itself (431, a
+     * head too large for the pool), and counts nothing. */
+    if (r != NULL && !r->started && toe == MHD_REQUEST_TERMINATED_WITH_ERROR)
+        hr_metrics_request("other", 431);
+    hr_http__guard_request_done(s->guard, conn_of(c));
+    req_free(r);
     *con_cls = NULL;
+}
+
+/* libmicrohttpd's connection hook: the guard follows each connection from
+ * its opening to its closing. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    hr_http_server *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *addr =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const struct sockaddr *sa = addr != NULL ? addr->client_addr : NULL;
+        socklen_t len = sa == NULL                  ? 0
+                        : sa->sa_family == AF_INET6 ? (socklen_t)sizeof(struct sockaddr_in6)
+                                                    : (socklen_t)sizeof(struct sockaddr_in);
+        *socket_context =
+            fd != NULL ? hr_http__guard_opened(s->guard, fd->connect_fd, sa, len) : NULL;
+    } else {
+        hr_http__guard_closed(s->guard, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
+/* libmicrohttpd's own messages, in herald's log format. Nearly all are
+ * about one connection (a client that left mid-request, a head too large
+ * for its memory): at any level above debug every client could write lines
+ * at will, a slow-client attack thousands a minute. What matters of them
+ * is counted in /metrics. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    hr_log_debug("http", "libmicrohttpd: %s", msg);
+}
+
+/* libmicrohttpd's accept policy: the cap per client address. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+    hr_http_server *s = cls;
+    return hr_http__guard_admit(s->guard, addr, len) ? MHD_YES : MHD_NO;
 }
 
 /* Finds the route for (method, path). Sets *path_known when some route has
@@ -125,19 +209,87 @@ static hr_http_req *req_new(const char *uri)
     hr_http_req *r = hr_calloc(1, sizeof(*r));
     const char *q = uri != NULL ? strchr(uri, '?') : NULL;
     pthread_mutex_init(&r->lock, NULL);
+    r->target_len = uri != NULL ? strlen(uri) : 0;
     if (q != NULL)
         r->raw_query = hr_strdup(q + 1);
     return r;
 }
 
+/* The query arguments libmicrohttpd will make of a query: one per '&',
+ * plus the last (a bound: an empty last one makes none). */
+static size_t count_args(const char *query)
+{
+    size_t n = 1;
+    for (const char *p = query; *p != '\0'; p++)
+        n += *p == '&';
+    return n;
+}
+
 /* libmicrohttpd's URI log hook: the one place that sees the request
- * target exactly as sent. Jenkins' Job Status plugin appends its query
- * with a second '?', which the parsed arguments cannot show. */
+ * target exactly as sent, before libmicrohttpd splits its query into
+ * arguments. Jenkins' Job Status plugin appends its query with a second
+ * '?', which the parsed arguments cannot show. */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
+    hr_http_req *r = req_new(uri);
     (void)cls;
     (void)c;
-    return req_new(uri);
+    if (r->raw_query == NULL)
+        return r;
+    r->too_many_args = count_args(r->raw_query) > HR_MAX_QUERY_ARGS;
+    if (r->too_many_args || r->target_len > HR_MAX_REQUEST_HEAD_BYTES) {
+        /* Either may need more records than the pool holds (see
+         * HR_HTTP_POOL_BYTES: a target past the limit grows the read
+         * buffer into their half), and 0.9.75 would never answer. The
+         * target lies in libmicrohttpd's read buffer, which it splits in
+         * place right after this hook returns: ending the query at its
+         * first byte leaves nothing to split, and on_request answers 414. */
+        char *query = strchr((char *)uri, '?');
+        query[1] = '\0';
+    }
+    return r;
+}
+
+/* Sums the header fields' count and bytes, as they were sent. */
+typedef struct head_size {
+    size_t fields, bytes;
+} head_size;
+
+static enum MHD_Result add_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    head_size *h = cls;
+    (void)kind;
+    h->fields++;
+    h->bytes += strlen(key) + (value != NULL ? strlen(value) : 0) + 4; /* ": " and CRLF */
+    return MHD_YES;
+}
+
+/* Checks the head against herald's limits; sets r->refused (414, 431) and
+ * its message when it is over one. */
+static void check_head(hr_http_req *r, struct MHD_Connection *c, const char *method)
+{
+    head_size h = {0, 0};
+    size_t line = strlen(method) + 1 + r->target_len + sizeof(" HTTP/1.1\r\n") - 1;
+    MHD_get_connection_values(c, MHD_HEADER_KIND, add_field, &h);
+    if (r->target_len > HR_MAX_REQUEST_HEAD_BYTES) {
+        r->refused = 414;
+        snprintf(r->refused_msg, sizeof(r->refused_msg),
+                 "request target is longer than the limit of %u bytes", HR_MAX_REQUEST_HEAD_BYTES);
+    } else if (r->too_many_args) {
+        r->refused = 414;
+        snprintf(r->refused_msg, sizeof(r->refused_msg),
+                 "query has more than the limit of %u arguments", HR_MAX_QUERY_ARGS);
+    } else if (h.fields > HR_MAX_HEADER_FIELDS) {
+        r->refused = 431;
+        snprintf(r->refused_msg, sizeof(r->refused_msg),
+                 "request has more than the limit of %u header fields", HR_MAX_HEADER_FIELDS);
+    } else if (line + h.bytes + 2 > HR_MAX_REQUEST_HEAD_BYTES) {
+        r->refused = 431;
+        snprintf(r->refused_msg, sizeof(r->refused_msg),
+                 "request line and header fields are larger than the limit of %u bytes",
+                 HR_MAX_REQUEST_HEAD_BYTES);
+    }
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -157,22 +309,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->method = hr_strdup(method);
         r->path = hr_strdup(url);
         r->started_us = hr_time_mono_us();
-        if (cl != NULL) {
+        *con_cls = r;
+        if (!hr_http__guard_head_done(s->guard, conn_of(c)))
+            return MHD_NO; /* the watchdog cut it: close */
+        check_head(r, c, method);
+        if (cl != NULL && r->refused == 0) {
             char *end;
             errno = 0;
             unsigned long long n = strtoull(cl, &end, 10);
             if (errno != 0 || *end != '\0' || n > s->max_body)
-                r->too_big = true;
+                r->refused = 413;
         }
-        *con_cls = r;
         return MHD_YES;
     }
 
     if (*upload_size > 0) {
         size_t n = *upload_size;
         *upload_size = 0;
-        if (r->too_big || r->body_len + n > s->max_body) {
-            r->too_big = true; /* read and drop the rest, then answer 413 */
+        if (r->refused != 0 || r->body_len + n > s->max_body) {
+            if (r->refused == 0)
+                r->refused = 413; /* read and drop the rest, then answer 413 */
             free(r->body);
             r->body = NULL;
             r->body_len = r->body_cap = 0;
@@ -199,15 +355,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return queue_reply(r);
     }
 
+    if (!hr_http__guard_body_done(s->guard, conn_of(c)))
+        return MHD_NO; /* the watchdog cut it: serve nothing, close */
     r->phase = DISPATCHED;
-    if (r->too_big) {
-        char msg[128];
-        snprintf(msg, sizeof(msg), "request body is larger than the limit of %zu bytes",
-                 s->max_body);
-        hr_http_reply_error(r, 413, msg);
+    bool path_known;
+    r->route = find_route(s, method, url, &r->rest, &path_known);
+    if (r->refused != 0) {
+        /* Counted under the route's label when the path has one. */
+        if (r->refused == 413)
+            snprintf(r->refused_msg, sizeof(r->refused_msg),
+                     "request body is larger than the limit of %zu bytes", s->max_body);
+        hr_http_reply_error(r, r->refused, r->refused_msg);
     } else {
-        bool path_known;
-        r->route = find_route(s, method, url, &r->rest, &path_known);
         if (r->route != NULL) {
             r->route->fn(r, r->route->ctx);
         } else if (path_known) {
@@ -372,6 +531,14 @@ int hr_http_start(const hr_http_options *opt, const hr_http_route *routes, size_
 {
     hr_http_server *s = hr_calloc(1, sizeof(*s));
     unsigned threads = opt->threads ? opt->threads : 2;
+    hr_http__guard_limits lim = {
+        .max_connections = opt->max_connections ? opt->max_connections : HR_MAX_CONNECTIONS,
+        .per_address = opt->max_per_address == 0                  ? HR_MAX_CONNECTIONS_PER_ADDRESS
+                       : opt->max_per_address == HR_HTTP_UNCAPPED ? 0
+                                                                  : opt->max_per_address,
+        .head_timeout_s = opt->head_timeout_s ? opt->head_timeout_s : HR_HEAD_TIMEOUT_S,
+        .body_timeout_s = opt->body_timeout_s ? opt->body_timeout_s : HR_BODY_TIMEOUT_S,
+    };
     int rc;
 
     s->routes = routes;
@@ -381,15 +548,22 @@ int hr_http_start(const hr_http_options *opt, const hr_http_route *routes, size_
     rc = bind_listen(opt->listen, &s->listen_fd, &s->port, err);
     if (rc != HR_OK)
         goto fail;
-    s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                                  MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG,
-                              0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
-                              MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED,
-                              on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
-                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HR_MAX_REQUEST_HEAD_BYTES,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)HR_MAX_CONNECTIONS,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HR_CONNECTION_TIMEOUT_S,
-                              MHD_OPTION_END);
+    rc = hr_http__guard_start(&lim, &s->guard, err);
+    if (rc != HR_OK)
+        goto fail;
+    /* At its connection limit libmicrohttpd stops accepting (epoll): more
+     * clients wait in the listen backlog, in order, while the guard makes
+     * room. */
+    s->mhd = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+            MHD_USE_ERROR_LOG,
+        0, on_accept, s, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)HR_HTTP_POOL_BYTES, MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)READ_INCREMENT,
+        MHD_OPTION_CONNECTION_LIMIT, lim.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)HR_CONNECTION_TIMEOUT_S, MHD_OPTION_END);
     if (s->mhd == NULL) {
         rc = hr_error_set(err, HR_EIO, "cannot start the HTTP server on %s", opt->listen);
         goto fail;
@@ -401,6 +575,7 @@ int hr_http_start(const hr_http_options *opt, const hr_http_route *routes, size_
 fail:
     if (s->listen_fd >= 0)
         close(s->listen_fd);
+    hr_http__guard_stop(s->guard);
     free(s);
     return rc;
 }
@@ -420,7 +595,8 @@ void hr_http_stop(hr_http_server *s)
     if (s == NULL)
         return;
     if (s->mhd != NULL)
-        MHD_stop_daemon(s->mhd); /* closes the listening socket unless quiesced */
+        MHD_stop_daemon(s->mhd);   /* closes the listening socket unless quiesced */
+    hr_http__guard_stop(s->guard); /* every connection is closed now */
     free(s);
 }
 

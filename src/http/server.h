@@ -2,8 +2,11 @@
  * server.h - herald's HTTP server: a route table over libmicrohttpd.
  *
  * The server accepts a request, reads its body up to a bound (larger bodies
- * get 413 before any handler runs), finds the route, and calls the route's
- * handler with the request. It knows nothing of GoCD, events or the store.
+ * get 413 before any handler runs; a head past herald's limits, 414 or
+ * 431), finds the route, and calls the route's handler with the request.
+ * It knows nothing of GoCD, events or the store. Its guard (guard.h) caps
+ * connections per client address and cuts those that send a request too
+ * slowly.
  *
  * Threads: a small pool of libmicrohttpd threads (epoll) runs handlers.
  * A handler must answer every request exactly once with hr_http_reply*,
@@ -20,6 +23,7 @@
 #include "core/error.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,10 +40,17 @@ typedef struct hr_http_route {
     void *ctx;
 } hr_http_route;
 
+/* max_per_address: no cap at all. */
+#define HR_HTTP_UNCAPPED UINT_MAX
+
 typedef struct hr_http_options {
-    const char *listen; /* "ADDR:PORT", "[v6]:PORT"; port 0 picks a free one */
-    size_t max_body;    /* 0: HR_MAX_BODY_BYTES */
-    unsigned threads;   /* 0: 2 */
+    const char *listen;       /* "ADDR:PORT", "[v6]:PORT"; port 0 picks a free one */
+    size_t max_body;          /* 0: HR_MAX_BODY_BYTES */
+    unsigned threads;         /* 0: 2 */
+    unsigned max_connections; /* 0: HR_MAX_CONNECTIONS */
+    unsigned max_per_address; /* 0: HR_MAX_CONNECTIONS_PER_ADDRESS; or HR_HTTP_UNCAPPED */
+    unsigned head_timeout_s;  /* 0: HR_HEAD_TIMEOUT_S */
+    unsigned body_timeout_s;  /* 0: HR_BODY_TIMEOUT_S */
 } hr_http_options;
 
 /* Binds and starts serving. routes is borrowed and must outlive the

@@ -1,6 +1,8 @@
 /* Unit tests for src/http/server.c over real loopback sockets. */
 #include "http/server.h"
 
+#include "core/limits.h"
+
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 static hr_http_server *server;
@@ -212,4 +215,153 @@ Test(http_listen, port_in_use_is_an_error)
     cr_assert_eq(hr_http_start(&o, routes, 3, &b, &err), HR_EIO);
     cr_assert(strstr(err.msg, "Address already in use") != NULL, "%s", err.msg);
     hr_http_stop(a);
+}
+
+/* ---- heads past the limits, and the guard ---------------------------- */
+
+/* Connects from a loopback source address (127.0.0.x) to server. */
+static int dial_from(hr_http_server *s, const char *src)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(hr_http_port(s))};
+    struct sockaddr_in b = {.sin_family = AF_INET};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    inet_pton(AF_INET, src, &b.sin_addr);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&b, sizeof(b)), 0);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    return fd;
+}
+
+/* Reads until the peer closes or 5 s pass; returns what came, as a new
+ * string. */
+static char *read_all(int fd)
+{
+    struct timeval tv = {.tv_sec = 5};
+    size_t n = 0, cap = 4096;
+    char *buf = malloc(cap);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    for (;;) {
+        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        if (n + 1 == cap)
+            buf = realloc(buf, cap *= 2);
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* A GET of /echo/x with nargs arguments "kNNNNN=v" on a new connection. */
+static char *get_with_args(size_t nargs)
+{
+    size_t cap = 64 + nargs * 10;
+    char *raw = malloc(cap);
+    size_t n = (size_t)snprintf(raw, cap, "GET /echo/x?q=first");
+    for (size_t i = 1; i < nargs; i++)
+        n += (size_t)snprintf(raw + n, cap - n, "&k%05zu=v", i);
+    n += (size_t)snprintf(raw + n, cap - n, " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    int fd = dial();
+    cr_assert_eq(write(fd, raw, n), (ssize_t)n);
+    free(raw);
+    char *out = read_all(fd);
+    close(fd);
+    return out;
+}
+
+Test(http_server, query_arguments_up_to_the_limit_and_past_it)
+{
+    char *r = get_with_args(HR_MAX_QUERY_ARGS);
+    cr_assert(strstr(r, "HTTP/1.1 200") == r, "%.200s", r);
+    cr_assert(strstr(r, "\"q\":\"first\"") != NULL, "%s", r);
+    free(r);
+    r = get_with_args(HR_MAX_QUERY_ARGS + 1);
+    cr_assert(strstr(r, "HTTP/1.1 414") == r, "%.200s", r);
+    cr_assert(strstr(r, "{\"error\":\"query has more than the limit of 3072 arguments\"}") != NULL,
+              "%s", r);
+    free(r);
+}
+
+Test(http_server, header_fields_past_the_limit_are_431)
+{
+    size_t cap = 64 + (HR_MAX_HEADER_FIELDS + 1) * 16, n;
+    char *raw = malloc(cap);
+    n = (size_t)snprintf(raw, cap, "GET /echo/x HTTP/1.1\r\n");
+    for (unsigned i = 0; i < HR_MAX_HEADER_FIELDS + 1; i++)
+        n += (size_t)snprintf(raw + n, cap - n, "X-F%u: v\r\n", i);
+    n += (size_t)snprintf(raw + n, cap - n, "\r\n");
+    const char *r = request(raw);
+    free(raw);
+    cr_assert(strstr(r, "HTTP/1.1 431") == r, "%.200s", r);
+    cr_assert(strstr(r, "more than the limit of 256 header fields") != NULL, "%s", r);
+}
+
+static hr_http_server *guarded;
+
+static void start_guarded(void)
+{
+    hr_http_options o = {
+        .listen = "127.0.0.1:0", .max_per_address = 2, .head_timeout_s = 2, .body_timeout_s = 1};
+    hr_error err;
+    cr_assert_eq(hr_http_start(&o, routes, 3, &guarded, &err), HR_OK, "%s", err.msg);
+}
+
+static void stop_guarded(void)
+{
+    hr_http_stop(guarded);
+    guarded = NULL;
+}
+
+TestSuite(http_guard, .init = start_guarded, .fini = stop_guarded);
+
+/* Sends raw and never the rest: herald must answer 408 with why. */
+static void expect_408(const char *raw, const char *why)
+{
+    int fd = dial_from(guarded, "127.0.0.1");
+    cr_assert_eq(write(fd, raw, strlen(raw)), (ssize_t)strlen(raw));
+    char *r = read_all(fd);
+    cr_assert(strstr(r, "HTTP/1.1 408") == r, "%s", r);
+    cr_assert(strstr(r, why) != NULL, "%s", r);
+    free(r);
+    close(fd);
+}
+
+Test(http_guard, a_head_not_finished_in_time_gets_408)
+{
+    expect_408("GET /echo/x HTTP/1.1\r\n", "{\"error\":\"request head not received within 2 s\"}");
+}
+
+Test(http_guard, a_body_not_finished_in_time_gets_408)
+{
+    expect_408("POST /echo/x HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc",
+               "{\"error\":\"request body not received within 1 s\"}");
+}
+
+Test(http_guard, an_address_at_its_cap_replaces_a_stalled_connection_or_is_refused)
+{
+    int a = dial_from(guarded, "127.0.0.3"), b = dial_from(guarded, "127.0.0.3");
+    usleep(100000);
+    /* Both fresh: a third from the address is closed unanswered. */
+    int c = dial_from(guarded, "127.0.0.3");
+    char *r = read_all(c);
+    cr_assert_str_eq(r, "");
+    free(r);
+    close(c);
+    /* Another address is not affected. */
+    int d = dial_from(guarded, "127.0.0.4");
+    r = exchange(d, "GET /echo/x HTTP/1.1\r\nHost: t\r\n\r\n", 33);
+    cr_assert(strstr(r, "HTTP/1.1 200") == r, "%s", r);
+    close(d);
+    /* Once a and b have stalled, a new one takes the oldest one's place. */
+    usleep((HR_STALL_GRACE_MS + 200) * 1000);
+    c = dial_from(guarded, "127.0.0.3");
+    r = exchange(c, "GET /echo/x HTTP/1.1\r\nHost: t\r\n\r\n", 33);
+    cr_assert(strstr(r, "HTTP/1.1 200") == r, "%s", r);
+    close(c);
+    r = read_all(a);
+    cr_assert(strstr(r, "HTTP/1.1 408") == r, "%s", r);
+    cr_assert(strstr(r, "this address is at its connection limit") != NULL, "%s", r);
+    free(r);
+    close(a);
+    close(b);
 }
