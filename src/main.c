@@ -10,6 +10,7 @@
 #include "core/timefmt.h"
 #include "ingest/redact.h"
 #include "route/config.h"
+#include "route/jq.h"
 #include "core/log.h"
 #include "http/server.h"
 #include "store/store.h"
@@ -667,6 +668,9 @@ static int cmd_replay(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* First: it changes the environment, which is safe only while no
+     * other thread exists. */
+    hr_jq_process_init();
     hr_json_init();
     /* Before any thread exists, as libcurl requires. */
     curl_global_init(CURL_GLOBAL_DEFAULT);
