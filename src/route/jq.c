@@ -7,6 +7,7 @@
 #include <jq.h>
 #include <jv.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -424,6 +425,69 @@ int hr_jq_test(hr_jq *q, const json_t *input, bool *out, hr_error *err)
     jv_free(v);
     *out = kind != JV_KIND_FALSE && kind != JV_KIND_NULL;
     return HR_OK;
+}
+
+/* ---- probes ---- */
+
+/* One probe run: a program or a template, on an empty event. */
+typedef struct probe {
+    hr_jq *q;
+    hr_template *t;
+    int rc;
+    hr_error err;
+} probe;
+
+static void *probe_main(void *arg)
+{
+    probe *p = arg;
+    json_t *in = json_object(), *out = NULL;
+    char *text = NULL;
+
+    if (in == NULL)
+        hr_oom(0);
+    if (p->q != NULL)
+        p->rc = hr_jq_run(p->q, in, &out, &p->err);
+    else
+        p->rc = hr_template_render(p->t, in, false, &text, &p->err);
+    json_decref(out);
+    free(text);
+    json_decref(in);
+    return NULL;
+}
+
+/* Runs p on a thread of its own, with the stack a deep value needs
+ * whatever the caller's is (check-config runs on the main thread). */
+static int probe_run(probe *p, hr_error *err)
+{
+    pthread_attr_t attr;
+    pthread_t th;
+    int created;
+
+    hr_error_clear(&p->err);
+    p->rc = HR_OK;
+    if (pthread_attr_init(&attr) != 0)
+        return HR_OK; /* no probe: no finding */
+    pthread_attr_setstacksize(&attr, HR__JQ_STACK_BYTES);
+    created = pthread_create(&th, &attr, probe_main, p) == 0;
+    pthread_attr_destroy(&attr);
+    if (!created)
+        return HR_OK;
+    pthread_join(th, NULL);
+    if (p->rc != HR_ETOOBIG)
+        return HR_OK;
+    return hr_error_set(err, HR_ETOOBIG, "%s", p->err.msg);
+}
+
+int hr_jq_probe(hr_jq *q, hr_error *err)
+{
+    probe p = {q, NULL, HR_OK, {HR_OK, {0}}};
+    return probe_run(&p, err);
+}
+
+int hr_template_probe(hr_template *t, hr_error *err)
+{
+    probe p = {NULL, t, HR_OK, {HR_OK, {0}}};
+    return probe_run(&p, err);
 }
 
 /* ---- templates ---- */

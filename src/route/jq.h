@@ -75,6 +75,13 @@ int hr_jq_run(hr_jq *q, const json_t *input, json_t **out, hr_error *err);
  * out, so it has no size bound here. */
 int hr_jq_test(hr_jq *q, const json_t *input, bool *out, hr_error *err);
 
+/* Runs q once on an empty event ({}) and reports only what the budget
+ * stops, as HR_ETOOBIG with its message: a program that runs away, or
+ * builds too much, whatever its event. Other outcomes are no finding
+ * (HR_OK): a real event has the fields that {} lacks. Costs at most one
+ * budget; runs on a thread of its own. */
+int hr_jq_probe(hr_jq *q, hr_error *err);
+
 /*
  * A string with {{ jq }} parts, such as "https://x/{{ .pipeline.name }}".
  * Each part is its own jq program; its first output is inserted as text:
@@ -99,5 +106,7 @@ void hr_template_free(hr_template *t);
  * inserted as it is. A part's runtime error is HR_EINVAL naming the part. */
 int hr_template_render(hr_template *t, const json_t *input, bool url_encode, char **out,
                        hr_error *err);
+/* hr_jq_probe for a template: renders it once on {}. */
+int hr_template_probe(hr_template *t, hr_error *err);
 
 #endif

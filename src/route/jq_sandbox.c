@@ -18,11 +18,6 @@
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
-/* Threads that run jq get this much stack: libjq frees and compares
- * values recursively, and a program can nest a value a few hundred
- * thousand levels deep within its time budget (8 MiB, the usual default,
- * overflows at about 250,000). Only the pages used are ever committed. */
-#define JQ_THREAD_STACK_BYTES (64u * 1024u * 1024u)
 /*
  * Every program is compiled after this prelude, on the same line, so jq's
  * line numbers stay the program's own. It ends in `{} as $ENV | `, whose
@@ -107,7 +102,7 @@ void hr_jq_process_init(void)
      * HOME, falls back to the password database. */
     unsetenv("HOME");
     if (pthread_attr_init(&attr) == 0) {
-        if (pthread_attr_setstacksize(&attr, JQ_THREAD_STACK_BYTES) != 0 ||
+        if (pthread_attr_setstacksize(&attr, HR__JQ_STACK_BYTES) != 0 ||
             pthread_setattr_default_np(&attr) != 0)
             hr_log_warn("jq", "cannot raise the threads' stack size; a deeply nested jq value "
                               "may overflow it");

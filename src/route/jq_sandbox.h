@@ -13,6 +13,12 @@
 #include <stdint.h>
 #include <time.h>
 
+/* Threads that run jq get this much stack: libjq frees and compares
+ * values recursively, and a program can nest a value a few hundred
+ * thousand levels deep within its budget (8 MiB, the usual default,
+ * overflows at about 250,000). Only the pages used are ever committed. */
+#define HR__JQ_STACK_BYTES (64u * 1024u * 1024u)
+
 extern const char hr__jq_prelude[];
 extern const size_t hr__jq_prelude_len;
 

@@ -286,3 +286,28 @@ Test(budget, deep_values_fit_the_stack)
     pthread_join(t, NULL);
     cr_expect_eq(rc, HR_ETOOBIG);
 }
+
+Test(budget, probes)
+{
+    hr_template *t = NULL;
+    hr_jq *q = NULL;
+    hr_error err;
+
+    cr_assert_eq(hr_jq_compile("def f: f; f", &q, &err), HR_OK);
+    cr_expect_eq(hr_jq_probe(q, &err), HR_ETOOBIG);
+    cr_expect_neq(strstr(err.msg, "ran past its budget"), NULL, "%s", err.msg);
+    hr_jq_free(q);
+    /* An error on {} is no finding; nor is a program that is fine. */
+    cr_assert_eq(hr_jq_compile(".pipeline.name | ascii_downcase", &q, &err), HR_OK);
+    cr_expect_eq(hr_jq_probe(q, &err), HR_OK);
+    hr_jq_free(q);
+    /* A deep value in a probe does not overflow the caller's stack. */
+    cr_assert_eq(hr_jq_compile("reduce range(1e9) as $i (null; [.]) | 1", &q, &err), HR_OK);
+    cr_expect_eq(hr_jq_probe(q, &err), HR_ETOOBIG);
+    hr_jq_free(q);
+    cr_assert_eq(
+        hr_template_compile("a{{ .x }}b{{ reduce range(40) as $i (1; [., .]) }}", &t, &err), HR_OK);
+    cr_expect_eq(hr_template_probe(t, &err), HR_ETOOBIG);
+    cr_expect_neq(strstr(err.msg, "larger than 1048576 bytes"), NULL, "%s", err.msg);
+    hr_template_free(t);
+}
