@@ -17,6 +17,7 @@
 #include "core/metrics.h"
 #include "ingest/gocd_notification.h"
 #include "ingest/gocd_settings.h"
+#include "route/jq.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +107,55 @@ static void accept_event(hr_api *api, hr_http_req *req, const char *kind, int ve
     }
 }
 
+/* One setting's value in a validate request (borrowed), or NULL. */
+static const char *setting_value(const json_t *root, const char *key)
+{
+    const json_t *ps = json_object_get(root, "plugin-settings");
+    return json_string_value(json_object_get(json_object_get(ps, key), "value"));
+}
+
+/* Adds GoCD's {key, message} to problems. */
+static void add_problem(json_t *problems, const char *key, const char *fmt, const char *what)
+{
+    char msg[HR_ERROR_MSG_MAX + 96];
+    json_t *m;
+
+    snprintf(msg, sizeof(msg), fmt, what);
+    m = json_string(msg);
+    json_array_append_new(problems, json_pack("{s:s,s:o}", "key", key, "message",
+                                              m != NULL ? m : json_string("invalid value")));
+}
+
+/* The body program and the URL template are compiled and tried once on an
+ * empty event, as a config file's are, so GoCD refuses on the settings
+ * page what would fail every delivery (the ingest module, which checks
+ * the rest, has no jq). Header values are secret: not tried here. */
+static void check_programs(const char *body, size_t len, json_t *problems)
+{
+    json_t *root = json_loadb(body, len, 0, NULL);
+    const char *program = setting_value(root, "webhook_body"),
+               *url = setting_value(root, "webhook_url");
+    hr_template *t = NULL;
+    hr_jq *q = NULL;
+    hr_error err;
+
+    if (program != NULL && program[0] != '\0') {
+        if (hr_jq_compile(program, &q, &err) != HR_OK)
+            add_problem(problems, "webhook_body", "jq program does not compile: %s", err.msg);
+        else if (hr_jq_probe(q, &err) != HR_OK)
+            add_problem(problems, "webhook_body",
+                        "jq program does not stay within its budget on an empty event: %s",
+                        err.msg);
+    }
+    if (url != NULL && strstr(url, "{{") != NULL && hr_template_compile(url, &t, &err) == HR_OK &&
+        hr_template_probe(t, &err) != HR_OK)
+        add_problem(problems, "webhook_url",
+                    "template does not stay within its budget on an empty event: %s", err.msg);
+    hr_jq_free(q);
+    hr_template_free(t);
+    json_decref(root);
+}
+
 static void settings_validate(hr_http_req *req)
 {
     size_t len;
@@ -117,6 +167,7 @@ static void settings_validate(hr_http_req *req)
         hr_errlist_clear(&errs);
         return;
     }
+    check_programs(body, len, out);
     hr_http_reply_json(req, 200, out);
 }
 

@@ -12,6 +12,7 @@ import pytest
 from conftest import BIN, SLOW
 from targets import Target
 from test_delivery import config, event, send
+from test_gocd_protocol import validate
 
 TOKEN = "api-tok-3f9d1c77-must-not-leak"
 SECRET = "hook-secret-8e21b4-must-not-leak"
@@ -164,3 +165,17 @@ routes:
     wait_deliveries(h, "gocd-settings", "dead", 4)
     assert sorted(r["path"] for r in t.requests) == ["/good"] * 4
     t.stop()
+
+
+def test_gocd_settings_page_refuses_what_cannot_run(herald):
+    """GoCD validates its settings page before it saves: a body that does
+    not compile or runs away, or a URL template that runs away, is refused
+    there (the ingest module checks the rest)."""
+    url = "https://hooks.example.com/ci"
+    assert validate(herald, {"webhook_url": url, "webhook_body": "{text: .pipeline.name}"}) == {}
+    got = validate(herald, {"webhook_url": url, "webhook_body": "def f: f; f"})
+    assert "does not stay within its budget" in got["webhook_body"], got
+    got = validate(herald, {"webhook_url": url, "webhook_body": 'import "x" as x; .'})
+    assert "import, include and module are not available" in got["webhook_body"], got
+    got = validate(herald, {"webhook_url": url + "/{{ [range(1e12)] }}"})
+    assert "does not stay within its budget" in got["webhook_url"], got
