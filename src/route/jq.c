@@ -68,29 +68,27 @@ static bool is_summary(const char *s)
 }
 
 /* Adds s to m without the prelude: jq quotes the program's line, and its
- * first line follows the prelude. */
+ * first line follows the prelude. Both halves go in as one message
+ * (msgs_add separates messages). */
 static void msgs_add_program(compile_msgs *m, const char *s, size_t n)
 {
     const char *at = memmem(s, n, hr__jq_prelude, hr__jq_prelude_len);
+    char buf[HR_ERROR_MSG_MAX];
+    size_t head, tail;
 
     if (at == NULL) {
         msgs_add(m, s, n);
         return;
     }
-    /* Both halves go in as one message: msgs_add separates messages. */
-    {
-        char buf[HR_ERROR_MSG_MAX];
-        size_t head = (size_t)(at - s), tail = n - head - hr__jq_prelude_len, used = 0;
-        if (head > sizeof(buf) - 1)
-            head = sizeof(buf) - 1;
-        memcpy(buf, s, head);
-        used = head;
-        if (tail > sizeof(buf) - 1 - used)
-            tail = sizeof(buf) - 1 - used;
-        memcpy(buf + used, at + hr__jq_prelude_len, tail);
-        used += tail;
-        msgs_add(m, buf, used);
-    }
+    head = (size_t)(at - s);
+    tail = n - head - hr__jq_prelude_len;
+    if (head > sizeof(buf))
+        head = sizeof(buf);
+    if (tail > sizeof(buf) - head)
+        tail = sizeof(buf) - head;
+    memcpy(buf, s, head);
+    memcpy(buf + head, at + hr__jq_prelude_len, tail);
+    msgs_add(m, buf, head + tail);
 }
 
 /* jq's error callback while compiling. It owns msg. */
@@ -152,9 +150,10 @@ int hr_jq_compile(const char *program, hr_jq **out, hr_error *err)
     jq_set_input_cb(jq, hr__jq_watch_on_input, &q->watch);
     jq_set_debug_cb(jq, NULL, NULL);
     jq_set_nomem_handler(jq, jq_oom, NULL);
-    /* libjq 1.6 asserts (and so aborts the process) when a program uses
-     * import or include and no library path is set. An empty path makes
-     * such a program fail to compile with "module not found" instead. */
+    /* libjq 1.6 asserts (and so aborts the process) when it looks for a
+     * module and no library path is set. The prelude leaves import and
+     * include no place; the empty path keeps `modulemeta` from finding any
+     * file ("module not found"). */
     jq_set_attr(jq, jv_string("JQ_LIBRARY_PATH"), jv_array());
     jq_set_error_cb(jq, collect_msg, &m);
     n = strlen(program);
@@ -308,7 +307,9 @@ static int runtime_error(jv msg, const char *what, hr_error *err)
  * Runs q on in (consumed) and gives its first output in *out (new). Later
  * outputs are never computed: jq produces outputs lazily, so a program such
  * as `repeat(1)` stops here after one. Returns HR_ENOTFOUND when the program
- * ends with no output, HR_EINVAL for a run-time error or halt_error.
+ * ends with no output, HR_EINVAL for a run-time error or halt_error, and
+ * HR_ETOOBIG when the watchdog stopped it (an output it gave at that very
+ * moment is dropped: the budget was spent).
  */
 static int run_first(hr_jq *q, jv in, jv *out, hr_error *err)
 {
