@@ -101,4 +101,18 @@ static void expect_render_error(const char *text, const char *input_text, bool u
     json_decref(input);
 }
 
+/* The JSON text {"s": "ccc..."} with n copies of c (new): big strings come
+ * in through the input, since building them in jq costs its budget (and
+ * far more of it under valgrind). */
+static char *big_json(char c, size_t n)
+{
+    char *text = malloc(n + 10);
+
+    cr_assert_not_null(text);
+    memcpy(text, "{\"s\":\"", 6);
+    memset(text + 6, c, n);
+    memcpy(text + 6 + n, "\"}", 3);
+    return text;
+}
+
 #endif
