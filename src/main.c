@@ -668,9 +668,10 @@ static int cmd_replay(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    /* First: it changes the environment, which is safe only while no
-     * other thread exists. */
-    hr_jq_process_init();
+    /* The commands that run jq programs, before any thread exists (it
+     * changes the environment). Not notify: it may send HOME on. */
+    if (argc >= 2 && (strcmp(argv[1], "serve") == 0 || strcmp(argv[1], "check-config") == 0))
+        hr_jq_process_init();
     hr_json_init();
     /* Before any thread exists, as libcurl requires. */
     curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -17,7 +17,8 @@
  * output.
  *
  * Every run has a budget (src/core/limits.h): a watchdog thread stops it
- * after HR_MAX_JQ_RUN_MS, and the run fails with HR_ETOOBIG; strings and
+ * after HR_MAX_JQ_RUN_MS of the running thread's CPU time, and the run
+ * fails with HR_ETOOBIG; strings and
  * arrays built by +, *, add and join are at most HR_MAX_JQ_VALUE long, an
  * array index set at most HR_MAX_JQ_INDEX; an output or error message is
  * written only when its JSON text stays bounded, and is at most
@@ -43,7 +44,8 @@
 
 #define HR_JQ_MAX_OUTPUT (1024u * 1024u)
 
-/* Call once, first in main, before any thread starts: takes HOME out of
+/* Call once, in main before any thread starts, in the commands that run
+ * jq programs (serve, check-config): takes HOME out of
  * the environment (libjq 1.6 would load $HOME/.jq into every program) and
  * gives threads created from then on a stack deep enough for libjq's
  * recursion over deeply nested values. */
