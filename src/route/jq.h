@@ -8,7 +8,7 @@
  * raw body parsed as JSON (null when it was not JSON).
  *
  * What a program sees: its input, nothing of the process. It is compiled
- * inside a prelude (jq.c) where `env` and `$ENV` are empty objects,
+ * inside a prelude (jq_sandbox.c) where `env` and `$ENV` are empty objects,
  * `input` and `inputs` are errors, `stderr` writes nothing, and `import`,
  * `include` and `module` do not compile (the library path is empty too).
  * `debug` prints nothing; `$__loc__` names "<top-level>". libjq loads
@@ -18,11 +18,10 @@
  *
  * Every run has a budget (src/core/limits.h): a watchdog thread stops it
  * after HR_MAX_JQ_RUN_MS of the running thread's CPU time, and the run
- * fails with HR_ETOOBIG; strings and
- * arrays built by +, *, add and join are at most HR_MAX_JQ_VALUE long, an
- * array index set at most HR_MAX_JQ_INDEX; an output or error message is
- * written only when its JSON text stays bounded, and is at most
- * HR_JQ_MAX_OUTPUT bytes. Only the first output is ever computed (jq
+ * fails with HR_ETOOBIG; strings and arrays built by +, *, add and join
+ * are at most HR_MAX_JQ_VALUE long, an array index set at most
+ * HR_MAX_JQ_INDEX; an output or error message is written only when its
+ * JSON text stays bounded, and is at most HR_JQ_MAX_OUTPUT bytes. Only the first output is ever computed (jq
  * produces outputs lazily), so `repeat(1)` ends after one.
  *
  * What the budget cannot bound: one builtin runs to its end before the
