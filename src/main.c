@@ -10,6 +10,7 @@
 #include "core/timefmt.h"
 #include "ingest/redact.h"
 #include "route/config.h"
+#include "route/jq.h"
 #include "core/log.h"
 #include "http/server.h"
 #include "store/store.h"
@@ -818,6 +819,10 @@ static int cmd_replay(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* The commands that run jq programs, before any thread exists (it
+     * changes the environment). Not notify: it may send HOME on. */
+    if (argc >= 2 && (strcmp(argv[1], "serve") == 0 || strcmp(argv[1], "check-config") == 0))
+        hr_jq_process_init();
     hr_json_init();
     /* Before any thread exists, as libcurl requires. */
     curl_global_init(CURL_GLOBAL_DEFAULT);

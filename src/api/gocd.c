@@ -27,6 +27,7 @@
 #include "ingest/gocd_notification.h"
 #include "ingest/gocd_settings.h"
 #include "route/config.h"
+#include "route/jq.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -166,7 +167,6 @@ static void merge_problems(json_t *out, const json_t *extra)
     }
 }
 
-
 /* The plugin settings define a target and its templates, so changing them
  * needs the GoCD token; a herald without one refuses, unless started with
  * --insecure-local. When refused, why says so. */
@@ -176,6 +176,55 @@ static int settings_may_change(hr_api *api, hr_http_req *req, char *why, size_t 
         return 1; /* hr_api_gocd_authorized checked it */
     return hr_api_open_write(api, req, "GoCD token (--gocd-token-file or HERALD_GOCD_TOKEN)",
                              "changes to GoCD's plugin settings", why, size);
+}
+
+/* One setting's value in a validate request (borrowed), or NULL. */
+static const char *setting_value(const json_t *root, const char *key)
+{
+    const json_t *ps = json_object_get(root, "plugin-settings");
+    return json_string_value(json_object_get(json_object_get(ps, key), "value"));
+}
+
+/* Adds GoCD's {key, message} to problems. */
+static void add_problem(json_t *problems, const char *key, const char *fmt, const char *what)
+{
+    char msg[HR_ERROR_MSG_MAX + 96];
+    json_t *m;
+
+    snprintf(msg, sizeof(msg), fmt, what);
+    m = json_string(msg);
+    json_array_append_new(problems, json_pack("{s:s,s:o}", "key", key, "message",
+                                              m != NULL ? m : json_string("invalid value")));
+}
+
+/* The body program and the URL template are compiled and tried once on an
+ * empty event, as a config file's are, so GoCD refuses on the settings
+ * page what would fail every delivery (the ingest module, which checks
+ * the rest, has no jq). Header values are secret: not tried here. */
+static void check_programs(const char *body, size_t len, json_t *problems)
+{
+    json_t *root = json_loadb(body, len, 0, NULL);
+    const char *program = setting_value(root, "webhook_body"),
+               *url = setting_value(root, "webhook_url");
+    hr_template *t = NULL;
+    hr_jq *q = NULL;
+    hr_error err;
+
+    if (program != NULL && program[0] != '\0') {
+        if (hr_jq_compile(program, &q, &err) != HR_OK)
+            add_problem(problems, "webhook_body", "jq program does not compile: %s", err.msg);
+        else if (hr_jq_probe(q, &err) != HR_OK)
+            add_problem(problems, "webhook_body",
+                        "jq program does not stay within its budget on an empty event: %s",
+                        err.msg);
+    }
+    if (url != NULL && strstr(url, "{{") != NULL && hr_template_compile(url, &t, &err) == HR_OK &&
+        hr_template_probe(t, &err) != HR_OK)
+        add_problem(problems, "webhook_url",
+                    "template does not stay within its budget on an empty event: %s", err.msg);
+    hr_jq_free(q);
+    hr_template_free(t);
+    json_decref(root);
 }
 
 static void settings_validate(hr_api *api, hr_http_req *req)
@@ -197,6 +246,11 @@ static void settings_validate(hr_api *api, hr_http_req *req)
     merge_problems(out, extra);
     json_decref(extra);
     json_decref(values);
+    /* And the programs are tried once, within their budgets. */
+    extra = json_array();
+    check_programs(body, len, extra);
+    merge_problems(out, extra);
+    json_decref(extra);
     /* GoCD shows validation errors on its settings page and does not save:
      * the place to tell its administrator, once the values are right. */
     if (json_array_size(out) == 0 && !settings_may_change(api, req, why, sizeof(why)))

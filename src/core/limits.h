@@ -71,4 +71,15 @@
 /* Longest repository or package name. */
 #define HR_MAX_PACKAGE_NAME_BYTES 128u
 
+/* A jq program's budget, per run (a route filter, a body, one {{ }} part
+ * of a template): past this much wall-clock time it is stopped and the run
+ * fails. Real templates take microseconds. */
+#define HR_MAX_JQ_RUN_MS 100
+/* The longest string (in bytes) or array (in elements) a jq program may
+ * build with +, *, add or join, and the largest array index it may set:
+ * past it the run fails instead of asking for gigabytes. (Plain numbers:
+ * jq's sandbox prelude is built from them.) */
+#define HR_MAX_JQ_VALUE 2097152
+#define HR_MAX_JQ_INDEX 1048576
+
 #endif

@@ -339,6 +339,16 @@ static bool check_jq(const sink *s, const yaml_mark_t *m, const char *path, cons
         report(s, m, path, "jq program does not compile: %s", one_line(err.msg));
         return false;
     }
+    /* The file's programs are tried once on an empty event, so one that
+     * runs away whatever its event is refused here, not at delivery.
+     * GoCD's settings are not: their stored copy is loaded at every
+     * start, and a refusal there would keep herald from starting. */
+    if (s->file != NULL && hr_jq_probe(q, &err) != HR_OK) {
+        report(s, m, path, "jq program does not stay within its budget on an empty event: %s",
+               one_line(err.msg));
+        hr_jq_free(q);
+        return false;
+    }
     hr_jq_free(q);
     return true;
 }
@@ -357,6 +367,13 @@ static bool check_template(const sink *s, const yaml_mark_t *m, const char *path
                    "template does not compile (jq's message is not shown: the value is secret)");
         else
             report(s, m, path, "template does not compile: %s", one_line(err.msg));
+        return false;
+    }
+    /* As check_jq; the budget's messages never quote the template. */
+    if (s->file != NULL && hr_template_probe(t, &err) != HR_OK) {
+        report(s, m, path, "template does not stay within its budget on an empty event: %s",
+               one_line(err.msg));
+        hr_template_free(t);
         return false;
     }
     hr_template_free(t);

@@ -1,15 +1,24 @@
 #include "route/jq.h"
 
+#include "core/limits.h"
 #include "core/mem.h"
+#include "route/jq_sandbox.h"
 
 #include <jq.h>
 #include <jv.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* A value is written out (as output, or as an error's message) only when
+ * an upper bound of its JSON text is under this: libjq would otherwise
+ * write a value that repeats one part 2^40 times, built in 40 steps. */
+#define DUMP_GUARD_BYTES (32u * HR_JQ_MAX_OUTPUT)
+
 struct hr_jq {
     jq_state *jq;
+    hr__jq_watch watch; /* the budget of its runs */
 };
 
 typedef struct tpl_part {
@@ -28,6 +37,7 @@ struct hr_template {
 typedef struct compile_msgs {
     char buf[HR_ERROR_MSG_MAX];
     size_t len;
+    bool modules; /* the program uses import, include or module */
 } compile_msgs;
 
 /* Appends s to m as one line: line breaks and tabs become spaces, trailing
@@ -57,6 +67,30 @@ static bool is_summary(const char *s)
            strstr(s, " compile error") != NULL;
 }
 
+/* Adds s to m without the prelude: jq quotes the program's line, and its
+ * first line follows the prelude. Both halves go in as one message
+ * (msgs_add separates messages). */
+static void msgs_add_program(compile_msgs *m, const char *s, size_t n)
+{
+    const char *at = memmem(s, n, hr__jq_prelude, hr__jq_prelude_len);
+    char buf[HR_ERROR_MSG_MAX];
+    size_t head, tail;
+
+    if (at == NULL) {
+        msgs_add(m, s, n);
+        return;
+    }
+    head = (size_t)(at - s);
+    tail = n - head - hr__jq_prelude_len;
+    if (head > sizeof(buf))
+        head = sizeof(buf);
+    if (tail > sizeof(buf) - head)
+        tail = sizeof(buf) - head;
+    memcpy(buf, s, head);
+    memcpy(buf + head, at + hr__jq_prelude_len, tail);
+    msgs_add(m, buf, head + tail);
+}
+
 /* jq's error callback while compiling. It owns msg. */
 static void collect_msg(void *data, jv msg)
 {
@@ -66,8 +100,17 @@ static void collect_msg(void *data, jv msg)
         msg = jv_invalid_get_msg(msg); /* null when it has none */
     if (jv_get_kind(msg) != JV_KIND_STRING && jv_get_kind(msg) != JV_KIND_NULL)
         msg = jv_dump_string(msg, 0);
-    if (jv_get_kind(msg) == JV_KIND_STRING && !is_summary(jv_string_value(msg)))
-        msgs_add(m, jv_string_value(msg), (size_t)jv_string_length_bytes(jv_copy(msg)));
+    if (jv_get_kind(msg) == JV_KIND_STRING && !is_summary(jv_string_value(msg))) {
+        const char *s = jv_string_value(msg);
+        size_t n = (size_t)jv_string_length_bytes(jv_copy(msg));
+        /* After the prelude, jq's parser meets these where only an
+         * expression may stand. */
+        if (memmem(s, n, "unexpected import", 17) != NULL ||
+            memmem(s, n, "unexpected include", 18) != NULL ||
+            memmem(s, n, "unexpected module", 17) != NULL)
+            m->modules = true;
+        msgs_add_program(m, s, n);
+    }
     jv_free(msg);
 }
 
@@ -86,33 +129,50 @@ static _Noreturn void jq_oom(void *data)
 
 int hr_jq_compile(const char *program, hr_jq **out, hr_error *err)
 {
-    compile_msgs m = {{0}, 0};
+    compile_msgs m = {{0}, 0, false};
+    size_t n;
+    char *text;
     jq_state *jq;
     hr_jq *q;
+    int ok;
 
     if (program == NULL)
         return hr_error_set(err, HR_EINVAL, "jq: error: no program");
     jq = jq_init();
     if (jq == NULL)
         hr_oom(0);
+    q = hr_calloc(1, sizeof(*q));
     /* libjq 1.6's jq_init leaves these callbacks uninitialised: `input`
      * would call whatever the input callback's bytes point to, and
-     * jq_start installs the garbage out-of-memory handler. */
-    jq_set_input_cb(jq, NULL, NULL);
+     * jq_start installs the garbage out-of-memory handler. Only the
+     * prelude's halt reaches the input callback. */
+    q->watch.jq = jq;
+    jq_set_input_cb(jq, hr__jq_watch_on_input, &q->watch);
     jq_set_debug_cb(jq, NULL, NULL);
     jq_set_nomem_handler(jq, jq_oom, NULL);
-    /* libjq 1.6 asserts (and so aborts the process) when a program uses
-     * import or include and no library path is set. An empty path makes
-     * such a program fail to compile with "module not found" instead. */
+    /* libjq 1.6 asserts (and so aborts the process) when it looks for a
+     * module and no library path is set. The prelude leaves import and
+     * include no place; the empty path keeps `modulemeta` from finding any
+     * file ("module not found"). */
     jq_set_attr(jq, jv_string("JQ_LIBRARY_PATH"), jv_array());
     jq_set_error_cb(jq, collect_msg, &m);
-    if (!jq_compile(jq, program)) {
+    n = strlen(program);
+    text = hr_malloc(hr__jq_prelude_len + n + 1);
+    memcpy(text, hr__jq_prelude, hr__jq_prelude_len);
+    memcpy(text + hr__jq_prelude_len, program, n + 1);
+    ok = jq_compile(jq, text);
+    free(text);
+    if (!ok) {
         jq_teardown(&jq);
+        free(q);
+        if (m.modules)
+            return hr_error_set(err, HR_EINVAL,
+                                "jq: error: import, include and module are not available: a "
+                                "program sees only its event");
         return hr_error_set(err, HR_EINVAL, "%s",
                             m.len > 0 ? m.buf : "jq: error: the program does not compile");
     }
     jq_set_error_cb(jq, drop_msg, NULL);
-    q = hr_calloc(1, sizeof(*q));
     q->jq = jq;
     *out = q;
     return HR_OK;
@@ -158,6 +218,72 @@ static int to_jv(const json_t *input, jv *out, hr_error *err)
     return HR_OK;
 }
 
+/* Takes from *left an upper bound of the size of v's JSON text as libjq
+ * writes it (every string byte escaped as \uXXXX at worst; anything deeper
+ * than libjq's 256 levels as its short marker). Returns false, and stops
+ * walking, once *left is spent. v is borrowed. */
+static bool take_size(jv v, int depth, size_t *left)
+{
+    size_t cost;
+    bool ok = true;
+
+    if (depth > 257) {
+        cost = 32;
+    } else {
+        switch (jv_get_kind(v)) {
+        case JV_KIND_STRING:
+            cost = 6 * (size_t)jv_string_length_bytes(jv_copy(v)) + 2;
+            break;
+        case JV_KIND_ARRAY:
+            cost = 2 + (size_t)jv_array_length(jv_copy(v));
+            break;
+        case JV_KIND_OBJECT:
+            cost = 2;
+            break;
+        default:
+            cost = 32; /* a number, null, true or false */
+            break;
+        }
+    }
+    if (cost > *left)
+        return false;
+    *left -= cost;
+    if (depth > 257)
+        return true;
+    if (jv_get_kind(v) == JV_KIND_ARRAY) {
+        jv_array_foreach(v, i, e)
+        {
+            ok = ok && take_size(e, depth + 1, left);
+            jv_free(e);
+            if (!ok)
+                break;
+        }
+    } else if (jv_get_kind(v) == JV_KIND_OBJECT) {
+        jv_object_foreach(v, k, e)
+        {
+            ok = ok && take_size(k, depth + 1, left) && take_size(e, depth + 1, left);
+            jv_free(k);
+            jv_free(e);
+            if (!ok)
+                break;
+        }
+    }
+    return ok;
+}
+
+/* Writes v (consumed) as JSON text, or gives an invalid value when its
+ * text could be longer than DUMP_GUARD_BYTES. */
+static jv dump_bounded(jv v)
+{
+    size_t left = DUMP_GUARD_BYTES;
+
+    if (!take_size(v, 0, &left)) {
+        jv_free(v);
+        return jv_invalid();
+    }
+    return jv_dump_string(v, 0);
+}
+
 /* Turns the message of a run-time error (consumed) into err, on one line:
  * the message is written by the program and goes to logs. */
 static int runtime_error(jv msg, const char *what, hr_error *err)
@@ -165,7 +291,7 @@ static int runtime_error(jv msg, const char *what, hr_error *err)
     bool is_string = jv_get_kind(msg) == JV_KIND_STRING;
 
     if (!is_string)
-        msg = jv_dump_string(msg, 0);
+        msg = dump_bounded(msg);
     hr_error_set(err, HR_EINVAL, "jq: error: %s%s%s", what,
                  jv_get_kind(msg) == JV_KIND_STRING ? jv_string_value(msg) : "?",
                  is_string ? "" : " (not a string)");
@@ -181,7 +307,9 @@ static int runtime_error(jv msg, const char *what, hr_error *err)
  * Runs q on in (consumed) and gives its first output in *out (new). Later
  * outputs are never computed: jq produces outputs lazily, so a program such
  * as `repeat(1)` stops here after one. Returns HR_ENOTFOUND when the program
- * ends with no output, HR_EINVAL for a run-time error or halt_error.
+ * ends with no output, HR_EINVAL for a run-time error or halt_error, and
+ * HR_ETOOBIG when the watchdog stopped it (an output it gave at that very
+ * moment is dropped: the budget was spent).
  */
 static int run_first(hr_jq *q, jv in, jv *out, hr_error *err)
 {
@@ -189,8 +317,14 @@ static int run_first(hr_jq *q, jv in, jv *out, hr_error *err)
     jv v;
 
     jq_start(q->jq, in, 0);
+    hr__jq_watch_arm(&q->watch);
     v = jq_next(q->jq);
-    if (jv_is_valid(v)) {
+    if (hr__jq_watch_disarm(&q->watch)) {
+        jv_free(v);
+        rc = hr_error_set(err, HR_ETOOBIG,
+                          "jq: error: the program ran past its budget of %d ms and was stopped",
+                          HR_MAX_JQ_RUN_MS);
+    } else if (jv_is_valid(v)) {
         *out = v;
         rc = HR_OK;
     } else if (jv_invalid_has_msg(jv_copy(v))) {
@@ -225,14 +359,14 @@ static int run_first(hr_jq *q, jv in, jv *out, hr_error *err)
 static int from_jv(jv v, json_t **out, hr_error *err)
 {
     json_error_t jerr;
-    jv text = jv_dump_string(v, 0);
+    jv text = dump_bounded(v);
     size_t len;
     json_t *j;
     int rc = HR_OK;
 
     if (!jv_is_valid(text)) {
         jv_free(text);
-        return hr_error_set(err, HR_EINVAL, "jq output cannot be written as JSON");
+        return hr_error_set(err, HR_ETOOBIG, "jq output is larger than %u bytes", HR_JQ_MAX_OUTPUT);
     }
     len = (size_t)jv_string_length_bytes(jv_copy(text));
     if (len > HR_JQ_MAX_OUTPUT) {
@@ -292,6 +426,69 @@ int hr_jq_test(hr_jq *q, const json_t *input, bool *out, hr_error *err)
     jv_free(v);
     *out = kind != JV_KIND_FALSE && kind != JV_KIND_NULL;
     return HR_OK;
+}
+
+/* ---- probes ---- */
+
+/* One probe run: a program or a template, on an empty event. */
+typedef struct probe {
+    hr_jq *q;
+    hr_template *t;
+    int rc;
+    hr_error err;
+} probe;
+
+static void *probe_main(void *arg)
+{
+    probe *p = arg;
+    json_t *in = json_object(), *out = NULL;
+    char *text = NULL;
+
+    if (in == NULL)
+        hr_oom(0);
+    if (p->q != NULL)
+        p->rc = hr_jq_run(p->q, in, &out, &p->err);
+    else
+        p->rc = hr_template_render(p->t, in, false, &text, &p->err);
+    json_decref(out);
+    free(text);
+    json_decref(in);
+    return NULL;
+}
+
+/* Runs p on a thread of its own, with the stack a deep value needs
+ * whatever the caller's is (check-config runs on the main thread). */
+static int probe_run(probe *p, hr_error *err)
+{
+    pthread_attr_t attr;
+    pthread_t th;
+    int created;
+
+    hr_error_clear(&p->err);
+    p->rc = HR_OK;
+    if (pthread_attr_init(&attr) != 0)
+        return HR_OK; /* no probe: no finding */
+    pthread_attr_setstacksize(&attr, HR__JQ_STACK_BYTES);
+    created = pthread_create(&th, &attr, probe_main, p) == 0;
+    pthread_attr_destroy(&attr);
+    if (!created)
+        return HR_OK;
+    pthread_join(th, NULL);
+    if (p->rc != HR_ETOOBIG)
+        return HR_OK;
+    return hr_error_set(err, HR_ETOOBIG, "%s", p->err.msg);
+}
+
+int hr_jq_probe(hr_jq *q, hr_error *err)
+{
+    probe p = {q, NULL, HR_OK, {HR_OK, {0}}};
+    return probe_run(&p, err);
+}
+
+int hr_template_probe(hr_template *t, hr_error *err)
+{
+    probe p = {NULL, t, HR_OK, {HR_OK, {0}}};
+    return probe_run(&p, err);
 }
 
 /* ---- templates ---- */
@@ -460,12 +657,11 @@ static int append_value(tpl_buf *b, const tpl_part *part, jv v, bool url_encode,
         text = v;
         break;
     default:
-        text = jv_dump_string(v, 0);
+        text = dump_bounded(v);
         if (!jv_is_valid(text)) {
             jv_free(text);
-            return hr_error_set(err, HR_EINVAL,
-                                "template: the part at byte %zu: its output cannot be written",
-                                part->where);
+            return hr_error_set(err, HR_ETOOBIG, "template output is larger than %u bytes",
+                                HR_JQ_MAX_OUTPUT);
         }
         break;
     }

@@ -781,6 +781,28 @@ Test(errors, jq_programs_that_do_not_compile)
     free(msg);
 }
 
+/* A program that runs away whatever its event is refused when the file is
+ * read; GoCD's settings are not probed (their stored copy loads at every
+ * start), and their runaway body fails only its own deliveries. */
+Test(errors, programs_past_their_budget)
+{
+    EXPECT_ERRORS(TARGET("    body: 'def f: f; f'\n"),
+                  "herald.yaml:4:11: targets[0].body: jq program does not stay within its "
+                  "budget on an empty event: jq: error: the program ran past its budget of 100 "
+                  "ms and was stopped");
+    EXPECT_ERRORS(TARGET("routes:\n  - name: r\n    targets: t\n    filter: "
+                         "'last(repeat(1))'\n"),
+                  "herald.yaml:7:13: routes[0].filter: jq program does not stay within its "
+                  "budget on an empty event: jq: error: the program ran past its budget of 100 "
+                  "ms and was stopped");
+    EXPECT_ERRORS("targets:\n  - name: t\n    url: \"https://h/{{ [range(1e12)] }}\"\n",
+                  "herald.yaml:3:10: targets[0].url: template does not stay within its budget "
+                  "on an empty event: template: the part at byte 10: jq: error: the program ran "
+                  "past its budget of 100 ms and was stopped");
+    /* Errors on {} are no finding: real events have the fields. */
+    hr_config_free(parse_ok(TARGET("    body: '.pipeline.name | ascii_downcase'\n")));
+}
+
 Test(errors, headers)
 {
     EXPECT_ERRORS(TARGET("    headers:\n      Bad Name: x\n      \"X:Y\": x\n"),
@@ -1381,6 +1403,11 @@ static hr_config *with_gocd(json_t *settings)
     cr_assert_eq(errs.n, 0);
     json_decref(settings);
     return c;
+}
+
+Test(gocd, runaway_body_is_not_probed)
+{
+    hr_config_free(with_gocd(gocd("https://h.example/", "", "", "def f: f; f", "")));
 }
 
 Test(gocd, target_and_route)

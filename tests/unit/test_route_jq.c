@@ -7,18 +7,11 @@
 
 #include "core/mem.h"
 #include "event/event.h"
+#include "jq_test.h"
 
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
-
-static json_t *parse(const char *text)
-{
-    json_error_t jerr;
-    json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
-    cr_assert_not_null(v, "bad test JSON %s: %s", text, jerr.text);
-    return v;
-}
 
 /* A stage event's JSON as programs see it, with "raw" set. */
 static json_t *event_input(void)
@@ -39,46 +32,6 @@ static json_t *event_input(void)
     json_object_set_new(in, "raw", parse("{\"pipeline\":{\"name\":\"build-linux\",\"n\":7}}"));
     hr_event_free(ev);
     return in;
-}
-
-/* Compiles program, runs it on input_text and compares the output with
- * want_text (JSON). */
-static void expect_run(const char *program, const char *input_text, const char *want_text)
-{
-    json_t *input = parse(input_text), *want = parse(want_text), *got = NULL;
-    hr_jq *q = NULL;
-    hr_error err;
-
-    cr_assert_eq(hr_jq_compile(program, &q, &err), HR_OK, "%s: %s", program, err.msg);
-    cr_assert_eq(hr_jq_run(q, input, &got, &err), HR_OK, "%s: %s", program, err.msg);
-    if (!json_equal(got, want)) {
-        char *g = json_dumps(got, JSON_ENCODE_ANY);
-        cr_assert_fail("%s: got %s, want %s", program, g, want_text);
-    }
-    json_decref(got);
-    json_decref(want);
-    json_decref(input);
-    hr_jq_free(q);
-}
-
-/* Runs program on input_text and expects code with a message holding
- * want_msg. */
-static void expect_run_error(const char *program, const char *input_text, int code,
-                             const char *want_msg)
-{
-    json_t *input = parse(input_text), *got = NULL;
-    hr_jq *q = NULL;
-    hr_error err;
-
-    cr_assert_eq(hr_jq_compile(program, &q, &err), HR_OK, "%s: %s", program, err.msg);
-    cr_assert_eq(hr_jq_run(q, input, &got, &err), code, "%s: code %d (%s)", program, err.code,
-                 err.msg);
-    cr_assert_null(got);
-    cr_expect_neq(strstr(err.msg, want_msg), NULL, "%s: message \"%s\" lacks \"%s\"", program,
-                  err.msg, want_msg);
-    cr_expect_null(strchr(err.msg, '\n'), "message on one line: %s", err.msg);
-    json_decref(input);
-    hr_jq_free(q);
 }
 
 Test(jq, compile_errors)
@@ -111,8 +64,24 @@ Test(jq, compile_error_names_the_problem)
     cr_expect_neq(strstr(err.msg, "nosuchfn/0 is not defined"), NULL, "%s", err.msg);
     cr_expect_neq(strstr(err.msg, "line 1"), NULL, "%s", err.msg);
 
-    cr_assert_eq(hr_jq_compile("include \"x\"; .", &q, &err), HR_EINVAL);
-    cr_expect_neq(strstr(err.msg, "module not found"), NULL, "%s", err.msg);
+    /* Modules would read files: the prelude leaves no place for them. */
+    const char *modules[] = {"include \"x\"; .", "import \"x\" as x; .",
+                             "import \"passwd\" as $p {search: \"/etc\"}; $p", "  module {a: 1}; .",
+                             "# a comment\ninclude \"x\"; ."};
+    for (size_t i = 0; i < sizeof(modules) / sizeof(modules[0]); i++) {
+        cr_assert_eq(hr_jq_compile(modules[i], &q, &err), HR_EINVAL, "%s", modules[i]);
+        cr_expect_str_eq(err.msg,
+                         "jq: error: import, include and module are not available: a program "
+                         "sees only its event");
+    }
+    /* Messages quote the program's line, not the prelude before it, and
+     * count its lines. */
+    cr_assert_eq(hr_jq_compile(".a |\n .b | ]", &q, &err), HR_EINVAL);
+    cr_expect_null(strstr(err.msg, "def "), "%s", err.msg);
+    cr_expect_neq(strstr(err.msg, "line 2"), NULL, "%s", err.msg);
+    /* The program keeps its own shape after the prelude: definitions,
+     * commas and pipes at the top, a comment at the end. */
+    expect_run("def f: .a; f, 2 | . # the name", "{\"a\":1}", "1");
 
     cr_assert_eq(hr_jq_compile(NULL, &q, &err), HR_EINVAL);
     cr_expect_eq(hr_jq_compile(".x | nosuch", &q, NULL), HR_EINVAL);
@@ -271,21 +240,21 @@ Test(jq, unicode_round_trip)
 
 Test(jq, output_bound)
 {
-    json_t *input = parse("{}"), *got = NULL;
+    char *text = big_json('x', HR_JQ_MAX_OUTPUT);
+    json_t *input = parse(text), *got = NULL;
     hr_jq *q = NULL;
     hr_error err;
-    char program[128];
 
     /* A string of exactly the bound is 2 bytes over it once quoted. */
-    snprintf(program, sizeof(program), "\"x\" * %u", HR_JQ_MAX_OUTPUT);
-    cr_assert_eq(hr_jq_compile(program, &q, &err), HR_OK, "%s", err.msg);
+    free(text);
+    cr_assert_eq(hr_jq_compile(".s", &q, &err), HR_OK, "%s", err.msg);
     cr_expect_eq(hr_jq_run(q, input, &got, &err), HR_ETOOBIG);
     cr_expect_null(got);
     cr_expect_str_eq(err.msg, "jq output is larger than 1048576 bytes");
-    hr_jq_free(q);
-
-    snprintf(program, sizeof(program), "\"x\" * %u", HR_JQ_MAX_OUTPUT - 2);
-    cr_assert_eq(hr_jq_compile(program, &q, &err), HR_OK, "%s", err.msg);
+    json_decref(input);
+    text = big_json('x', HR_JQ_MAX_OUTPUT - 2);
+    input = parse(text);
+    free(text);
     cr_assert_eq(hr_jq_run(q, input, &got, &err), HR_OK, "%s", err.msg);
     cr_expect_eq(json_string_length(got), HR_JQ_MAX_OUTPUT - 2);
     json_decref(got);
@@ -364,29 +333,6 @@ Test(jq, free_null)
 
 /* ---- templates ---- */
 
-static char *render(const char *text, const char *input_text, bool url_encode)
-{
-    json_t *input = parse(input_text);
-    hr_template *t = NULL;
-    hr_error err;
-    char *out = NULL;
-
-    cr_assert_eq(hr_template_compile(text, &t, &err), HR_OK, "%s: %s", text, err.msg);
-    cr_assert_eq(hr_template_render(t, input, url_encode, &out, &err), HR_OK, "%s: %s", text,
-                 err.msg);
-    hr_template_free(t);
-    json_decref(input);
-    return out;
-}
-
-static void expect_render(const char *text, const char *input_text, bool url_encode,
-                          const char *want)
-{
-    char *got = render(text, input_text, url_encode);
-    cr_expect_str_eq(got, want, "%s", text);
-    free(got);
-}
-
 static void expect_template_error(const char *text, const char *want_msg)
 {
     hr_template *t = NULL;
@@ -396,24 +342,6 @@ static void expect_template_error(const char *text, const char *want_msg)
     cr_expect_null(t);
     cr_expect_neq(strstr(err.msg, want_msg), NULL, "%s: message \"%s\" lacks \"%s\"", text, err.msg,
                   want_msg);
-}
-
-static void expect_render_error(const char *text, const char *input_text, bool url_encode, int code,
-                                const char *want_msg)
-{
-    json_t *input = parse(input_text);
-    hr_template *t = NULL;
-    hr_error err;
-    char *out = NULL;
-
-    cr_assert_eq(hr_template_compile(text, &t, &err), HR_OK, "%s: %s", text, err.msg);
-    cr_expect_eq(hr_template_render(t, input, url_encode, &out, &err), code, "%s: %s", text,
-                 err.msg);
-    cr_expect_null(out);
-    cr_expect_neq(strstr(err.msg, want_msg), NULL, "%s: message \"%s\" lacks \"%s\"", text, err.msg,
-                  want_msg);
-    hr_template_free(t);
-    json_decref(input);
 }
 
 Test(template, plain_text)
@@ -489,19 +417,18 @@ Test(template, render_errors)
 
 Test(template, output_bound)
 {
-    char text[128];
-    char *out = NULL;
+    char *input = big_json('x', HR_JQ_MAX_OUTPUT), *out;
 
     /* One part at the bound, then one byte more. */
-    snprintf(text, sizeof(text), "{{ \"x\" * %u }}", HR_JQ_MAX_OUTPUT);
-    out = render(text, "{}", false);
+    out = render("{{ .s }}", input, false);
     cr_expect_eq(strlen(out), HR_JQ_MAX_OUTPUT);
     free(out);
-    snprintf(text, sizeof(text), "!{{ \"x\" * %u }}", HR_JQ_MAX_OUTPUT);
-    expect_render_error(text, "{}", false, HR_ETOOBIG, "larger than 1048576 bytes");
+    expect_render_error("!{{ .s }}", input, false, HR_ETOOBIG, "larger than 1048576 bytes");
+    free(input);
     /* Encoding triples a byte. */
-    snprintf(text, sizeof(text), "{{ \" \" * %u }}", HR_JQ_MAX_OUTPUT / 3 + 1);
-    expect_render_error(text, "{}", true, HR_ETOOBIG, "larger than 1048576 bytes");
+    input = big_json(' ', HR_JQ_MAX_OUTPUT / 3 + 1);
+    expect_render_error("{{ .s }}", input, true, HR_ETOOBIG, "larger than 1048576 bytes");
+    free(input);
 }
 
 Test(template, reusable)
