@@ -164,6 +164,23 @@ def herald_factory(tmp_path):
             h.stop()
 
 
+GOCD_TOKEN = "system-test-gocd-token"
+
+
+@pytest.fixture
+def settings_herald(herald_factory, tmp_path):
+    """Starts a herald that takes GoCD plugin settings changes: it has a
+    GoCD token (without one it refuses them, docs/operating.md "Security
+    model"), and its gocd() requests carry it as the bridge does."""
+    def make(args=()):
+        tok = tmp_path / "gocd-token"
+        tok.write_text(GOCD_TOKEN + "\n")
+        h = herald_factory(list(args) + ["--gocd-token-file", str(tok)])
+        h.gocd_headers = {"Authorization": f"Bearer {GOCD_TOKEN}"}
+        return h
+    return make
+
+
 @pytest.fixture
 def herald(herald_factory):
     return herald_factory()

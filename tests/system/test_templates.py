@@ -47,7 +47,7 @@ def home_with_jq(tmp_path):
 
 
 @pytest.mark.valgrind
-def test_templates_cannot_read_the_environment(tmp_path, herald_factory, monkeypatch):
+def test_templates_cannot_read_the_environment(tmp_path, settings_herald, monkeypatch):
     t = Target().start()
     monkeypatch.setenv("HERALD_API_TOKEN", TOKEN)
     monkeypatch.setenv("HOOK_SECRET", SECRET)
@@ -68,7 +68,7 @@ routes:
   - name: all
     targets: [leak]
 """)
-    h = herald_factory(["--config", str(cfg)])
+    h = settings_herald(["--config", str(cfg)])
     # GoCD's plugin settings carry templates too.
     status, answer = h.gocd("go.plugin-settings.plugin-settings-changed", {
         "webhook_url": f"{t.url}/gocd/{{{{ env.HERALD_API_TOKEN }}}}",
@@ -112,7 +112,7 @@ def test_check_config_refuses_modules_home_jq_and_runaways(tmp_path, monkeypatch
         assert "def _hr" not in r.stderr, r.stderr
 
 
-def test_runaway_template_fails_alone(tmp_path, herald_factory):
+def test_runaway_template_fails_alone(tmp_path, settings_herald):
     """`def f: f; f` as the body in GoCD's plugin settings (stored, so loaded
     again at every start; a config file's runaway is refused when read) and
     programs that run away only on real events: each fails its own
@@ -134,7 +134,7 @@ routes:
     filter: 'if .pipeline then (def f: f; f) else true end'
     targets: [good]
 """)
-    h = herald_factory(["--config", str(cfg)])
+    h = settings_herald(["--config", str(cfg)])
     status, answer = h.gocd("go.plugin-settings.plugin-settings-changed", {
         "webhook_url": f"{t.url}/spin", "webhook_body": "def f: f; f", "notify_on": "any"})
     assert (status, answer) == (200, {"status": "success"}), answer
@@ -167,7 +167,8 @@ routes:
     t.stop()
 
 
-def test_gocd_settings_page_refuses_what_cannot_run(herald):
+def test_gocd_settings_page_refuses_what_cannot_run(settings_herald):
+    herald = settings_herald()
     """GoCD validates its settings page before it saves: a body that does
     not compile or runs away, or a URL template that runs away, is refused
     there (the ingest module checks the rest)."""

@@ -96,23 +96,6 @@ def yaml_string(s):
     return '"' + "".join(out) + '"'
 
 
-GOCD_TOKEN = "url-rule-gocd-token"
-
-
-@pytest.fixture
-def settings_herald(herald_factory, tmp_path):
-    """A herald that takes settings changes: it has a GoCD token (without
-    one it refuses them, docs/operating.md "Security model"), and the
-    requests of these tests carry it as the bridge does."""
-    def make(args=()):
-        tok = tmp_path / "gocd-token"
-        tok.write_text(GOCD_TOKEN + "\n")
-        h = herald_factory(list(args) + ["--gocd-token-file", str(tok)])
-        h.gocd_headers = {"Authorization": f"Bearer {GOCD_TOKEN}"}
-        return h
-    return make
-
-
 @pytest.fixture
 def herald(settings_herald):
     return settings_herald()
