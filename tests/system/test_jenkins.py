@@ -535,6 +535,71 @@ routes: [{{name: all, targets: [hook]}}]
     t.stop()
 
 
+# Secrets by name that the first defaults missed, and secrets inside values
+# whatever their name: a connection string's password, chat webhook URLs,
+# a URL's password. Each value is unique, so finding it anywhere is a leak.
+MORE_SECRETS = {
+    "MYSQL_PWD": "mysql-pwd-s1",
+    "GH_PAT": "gh-pat-s2",
+    "CREDS": "creds-s3",
+    "VAULT_ROLE_ID": "vault-role-s4",
+    "SONAR_LOGIN": "sonar-login-s5",
+}
+SECRET_VALUES = {
+    "CONN": ("Server=db;User Id=app;Password=conn-s6;Encrypt=true",
+             "Server=db;User Id=app;Password=********;Encrypt=true"),
+    "NOTIFY": ("https://hooks.slack.com/services/T0/B0/slack-s7",
+               "https://hooks.slack.com/********"),
+    "CHAT": ("post to https://discord.com/api/webhooks/123/discord-s8 now",
+             "post to https://discord.com/api/webhooks/******** now"),
+    "TEAMS": ("https://contoso.webhook.office.com/webhookb2/a@b/IncomingWebhook/teams-s9",
+              "https://contoso.webhook.office.com/********"),
+    "GCHAT": ("https://chat.googleapis.com/v1/spaces/A/messages?key=gchat-s10&token=gchat-s11",
+              "https://chat.googleapis.com/v1/spaces/A/messages?********"),
+    "DATABASE": ("redis://:redis-s12@cache:6379/0", "redis://********@cache:6379/0"),
+}
+
+
+def test_more_secret_names_and_secrets_in_values(herald_factory, tmp_path):
+    t = Target().start()
+    cfg = config(tmp_path, f"""
+delivery:
+  allow: [127.0.0.0/8]
+targets: [{{name: hook, url: "{t.url}/hook"}}]
+routes: [{{name: all, targets: [hook]}}]
+""")
+    h = herald_factory(["--config", str(cfg)])
+    env = dict(MORE_SECRETS, **{k: v for k, (v, _) in SECRET_VALUES.items()})
+    body = dict(payload_json("job-status_success.json"), **env)
+    _, ev, raw = accepted(h, "/jenkins/job-status", body)
+    q = "&".join(urllib.parse.quote_plus(k) + "=" + urllib.parse.quote_plus(v)
+                 for k, v in with_number(body, 8).items())
+    _, ev_get, _ = accepted(h, "/jenkins/job-status?" + q, None, "GET")
+    notify = dict(payload_json("notify_gitlab_success.json"), environment=env,
+                  body="failed: see " + SECRET_VALUES["NOTIFY"][0])
+    _, ev_notify, _ = accepted(h, "/ci/notify", notify)
+    for e in (ev, ev_get, ev_notify):
+        for name in MORE_SECRETS:
+            assert e["environment"][name] == REDACTED, name
+        for name, (_, shown) in SECRET_VALUES.items():
+            assert e["environment"][name] == shown, name
+    assert ev_notify["build"]["body"] == "failed: see https://hooks.slack.com/********"
+
+    reqs = t.wait(3)
+    stored = json.dumps(h.all_events()) + raw
+    for e in h.all_events():
+        stored += h.get_json(f"/api/v1/events/{e['id']}")[1]["raw"]
+    delivered = b"".join(r["body"] for r in reqs).decode()
+    log = h.log_text()
+    secrets = list(MORE_SECRETS.values()) + ["conn-s6", "slack-s7", "discord-s8", "teams-s9",
+                                             "gchat-s10", "gchat-s11", "redis-s12"]
+    for secret in secrets:
+        assert secret not in stored, secret
+        assert secret not in delivered, secret
+        assert secret not in log, secret
+    t.stop()
+
+
 def test_redact_and_keep_config(herald_factory, tmp_path):
     cfg = config(tmp_path, """
 jenkins:
