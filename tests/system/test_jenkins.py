@@ -442,6 +442,56 @@ def test_tcp_senders_do_not_wait_for_each_other(herald_factory, tmp_path):
     assert got[0]["build"]["phase"] == "started"
 
 
+def test_bad_datagram_flood_is_logged_briefly_escaped_and_counted(herald_factory, tmp_path):
+    """Thousands of bad datagrams (terminal escapes, bytes that are not
+    UTF-8) make a few escaped lines and a count, not a line each."""
+    udp = free_port()
+    cfg = config(tmp_path, f"jenkins:\n  udp: 127.0.0.1:{udp}\n")
+    h = herald_factory(["--config", str(cfg)])
+    start = h.log_path.stat().st_size
+    bads = [b"\x1b[31m\x07not json\r\nFAKE 2026 ERROR [main] owned",
+            b'{"name":"x","build":{"phase":"NOPE\\u001b]0;title\\u0007"}}',
+            b"\xff\xfe\x00\xc2\x9b2J",
+            b'{"name":"\x1b[2J","build":{}}']
+    sent = 4000
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("127.0.0.1", udp))
+        port = s.getsockname()[1]
+        for i in range(sent):
+            s.send(bads[i % len(bads)])
+            if i % 200 == 199:
+                time.sleep(0.01)  # let the listener keep up rather than the kernel drop them
+    # Every datagram herald received is counted; wait until the count stops.
+    got, last_change = -1, time.time()
+    deadline = time.time() + 60 * SLOW
+    while time.time() < deadline and (got < sent and time.time() - last_change < 2 * SLOW):
+        now = metric(metrics(h), "herald_http_requests_total", endpoint="jenkins_udp", status="400")
+        if now != got:
+            got, last_change = now, time.time()
+        time.sleep(0.05)
+    assert got > sent // 2, got
+    h.stop()  # the limit's summary of the open interval is logged on the way out
+
+    log = h.log_path.read_bytes()[start:]
+    assert len(log) < 8000, f"{len(log)} bytes of log for {got} bad datagrams"
+    # Nothing a sender sent reaches the log raw: no control characters but
+    # the line ends, no C1 controls, valid UTF-8 throughout.
+    assert not re.search(rb"[\x00-\x09\x0b-\x1f\x7f]", log), log
+    log.decode("utf-8")
+    assert b"\xc2\x9b" not in log
+    text = log.decode()
+    rejected = re.findall(r"jenkins_udp: rejected a Notification plugin body from "
+                          rf"127\.0\.0\.1:{port}: ", text)
+    assert 1 <= len(rejected) <= 15, text
+    assert "\\x1B[31m\\x07not json" in text or "\\x1B" in text, text
+    # The rest are counted: the lines shown and the summaries add up.
+    summaries = re.findall(r"(\d+) more bad datagrams on jenkins_udp in the last \d+ s, not logged "
+                           r"\(the last from 127\.0\.0\.1:(\d+)\)", text)
+    assert summaries, text
+    assert all(int(p) == port for _, p in summaries)
+    assert len(rejected) + sum(int(n) for n, _ in summaries) == got, text
+
+
 def test_tcp_sender_that_never_finishes_is_dropped(herald_factory, tmp_path):
     tcp = free_port()
     cfg = config(tmp_path, f"jenkins:\n  tcp: 127.0.0.1:{tcp}\n")
