@@ -5,8 +5,7 @@ all: build
 
 build:
 	@scripts/deps.sh build
-	@[ -d build ] || meson setup build
-	@ninja -C build
+	@scripts/build.sh build
 
 run: build
 	./build/herald serve

@@ -14,7 +14,7 @@ CONNS=${CONNS:-32}
 DURATION=${DURATION:-10s}
 scripts/deps.sh bench
 bdir=$root/build-bench
-[ -f "$bdir/build.ninja" ] || meson setup "$bdir" -Dbuildtype=release -Dtests=false >/dev/null
+[ -f "$bdir/build.ninja" ] || meson setup "$bdir" -Dbuildtype=release -Dtests=disabled >/dev/null
 ninja -C "$bdir" >"$bdir.log" 2>&1 || { tail -30 "$bdir.log"; echo "bench: the build failed" >&2; exit 1; }
 work=$(mktemp -d "$root/build-bench/delivery.XXXXXX")
 pids=()

@@ -4,6 +4,11 @@
 #                           (the GoCD plugin jar needs a JDK: see test)
 #   scripts/deps.sh test    that, plus what the test suite needs
 #   scripts/deps.sh bench   that, plus what the benchmarks need
+#   scripts/deps.sh --list build|test|bench
+#                           prints the packages that group adds (one a
+#                           line) and installs nothing; scripts/test.sh
+#                           hides the test and bench ones to check that
+#                           `make run` needs only the build ones
 # Runs apt-get as root, or through sudo when not root.
 set -euo pipefail
 
@@ -13,6 +18,16 @@ build=(build-essential meson ninja-build pkg-config
 test=(libcriterion-dev python3 python3-pytest valgrind sqlite3 clang
       default-jdk-headless junit4 libhamcrest-java)
 bench=(wrk nginx-light)
+
+if [ "${1:-}" = --list ]; then
+  case "${2:-}" in
+    build) printf '%s\n' "${build[@]}" ;;
+    test) printf '%s\n' "${test[@]}" ;;
+    bench) printf '%s\n' "${bench[@]}" ;;
+    *) echo "usage: $0 --list build|test|bench" >&2; exit 2 ;;
+  esac
+  exit 0
+fi
 
 case "${1:-build}" in
   build) want=("${build[@]}") ;;

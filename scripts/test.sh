@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # herald's whole test suite, as `make test` and .ci/run run it:
-#   1. build (warnings are errors) and scripts/checksrc.sh
+#   1. build (warnings are errors), scripts/checksrc.sh, and a build the
+#      way `make run` does it with the test packages out of sight
 #   2. Criterion unit tests, fuzz corpus replays, system tests (pytest
 #      driving the real daemon over loopback)
 #   3. the same under AddressSanitizer + UndefinedBehaviorSanitizer
@@ -23,12 +24,39 @@ note() { printf '\n== %s\n' "$*"; }
 pass() { passed=$((passed + $1)); }
 fail() { failed=$((failed + $1)); [ "$1" -gt 0 ] && echo "FAILED: $2"; }
 
-build_dir() { # build_dir DIR [meson options...]
-  local dir=$1; shift
-  if [ ! -f "$dir/build.ninja" ]; then
-    meson setup "$dir" "$@" >"$logdir.$(basename "$dir").setup" 2>&1 || { cat "$logdir.$(basename "$dir").setup"; return 1; }
+build_dir() { # build_dir DIR [meson options...]: scripts/build.sh, quietly
+  local log=$logdir.$(basename "$1").build
+  scripts/build.sh "$@" >"$log" 2>&1 || { tail -50 "$log"; return 1; }
+}
+
+# fresh_build: builds herald the way `make run` does (scripts/build.sh with
+# no options, in a new folder) with the test and bench packages out of
+# sight, as on a machine where only `scripts/deps.sh build` ran: pkg-config
+# sees none of their .pc files, and no object may have read one of their
+# headers. A build that still found Criterion proves nothing and fails.
+fresh_build() {
+  local top=$root/build-fresh
+  local dir=$top/build view=$top/pkgconfig hidden=$top/hidden p f pcdir
+  rm -rf "$top"; mkdir -p "$view"
+  for p in $(scripts/deps.sh --list test) $(scripts/deps.sh --list bench); do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || continue
+    dpkg -L "$p"
+  done | grep -E '\.pc$|^/usr/include/.*\.[^/]+$' >"$hidden"
+  local pcdirs; IFS=: read -ra pcdirs <<<"$(pkg-config --variable pc_path pkg-config)"
+  for pcdir in "${pcdirs[@]}"; do
+    for f in "$pcdir"/*.pc; do
+      [ -e "$f" ] && [ ! -e "$view/${f##*/}" ] || continue
+      grep -qxF "$f" "$hidden" || ln -s "$f" "$view/${f##*/}"
+    done
+  done
+  PKG_CONFIG_LIBDIR=$view PKG_CONFIG_PATH='' scripts/build.sh "$dir" || return 1
+  if [ -n "$(find "$dir" -path '*/tests/unit/test_*' -type f -executable)" ]; then
+    echo "fresh build: the unit tests were built, so Criterion was not out of sight"; return 1
   fi
-  ninja -C "$dir" >"$logdir.$(basename "$dir").build" 2>&1 || { tail -50 "$logdir.$(basename "$dir").build"; return 1; }
+  if ninja -C "$dir" -t deps | grep -F -f "$hidden"; then
+    echo "fresh build: the files above belong to packages only scripts/deps.sh test installs"; return 1
+  fi
+  "$dir/herald" --version
 }
 
 # run_criterion LABEL CMD... : runs one Criterion binary, adds its counts.
@@ -110,8 +138,9 @@ mkdir -p build
 mkdir -p "$logdir"
 
 note "build"
-if ! build_dir build; then echo "0 passed, 1 failed"; exit 1; fi
+if ! build_dir build -Dtests=enabled; then echo "0 passed, 1 failed"; exit 1; fi
 run_one checksrc scripts/checksrc.sh
+run_one "fresh-machine build (make run without the test packages)" fresh_build
 
 note "unit tests"
 for t in $(units build); do run_criterion "unit/$(basename "$t")" "$t" --jobs 2; done
@@ -142,7 +171,7 @@ run_pytest system HERALD_BIN="$root/build/herald" --
 
 if [ "${HERALD_TEST_QUICK:-0}" != 1 ]; then
   note "AddressSanitizer + UndefinedBehaviorSanitizer"
-  if build_dir build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug; then
+  if build_dir build-asan -Dtests=enabled -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug; then
     export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
     for t in $(units build-asan); do run_criterion "asan/$(basename "$t")" "$t" --jobs 2; done
     for r in $(replays build-asan); do

@@ -342,17 +342,25 @@ void hr_api_ci_notify(hr_http_req *req, void *ctx)
  * HR_TCP_MAX_CONNS senders at once, each read without blocking into its
  * own buffer until EOF, each given HR_TCP_READ_MS for its whole body, so a
  * slow sender holds up neither the others nor UDP.
+ *
+ * A datagram costs its sender nothing, so the lines about what senders
+ * sent go through one log limit per protocol: HR_LISTEN_LOG_BURST lines
+ * each HR_LISTEN_LOG_INTERVAL_MS, then one line with the count of the
+ * rest (every outcome is still counted in /metrics).
  */
 
 #define HR_TCP_READ_MS 5000
 #define HR_TCP_MAX_CONNS 64
 #define HR_UDP_MAX_BYTES 65536
+#define HR_LISTEN_LOG_BURST 5
+#define HR_LISTEN_LOG_INTERVAL_MS 10000
 
 typedef struct tcp_conn {
     int fd;
     char *buf;
     size_t len, cap;
     int64_t deadline_us;
+    char from[64];
 } tcp_conn;
 
 struct hr_jenkins_listeners {
@@ -363,7 +371,21 @@ struct hr_jenkins_listeners {
     int running;
     tcp_conn conns[HR_TCP_MAX_CONNS];
     size_t nconns;
+    hr_log_limit tcp_log, udp_log;
 };
+
+/* A sender's address as "HOST:PORT" ("[v6]:PORT"), into out. */
+static void sender_text(const struct sockaddr_storage *a, socklen_t len, char *out, size_t cap)
+{
+    char host[NI_MAXHOST], port[NI_MAXSERV];
+
+    if (getnameinfo((const struct sockaddr *)a, len, host, sizeof(host), port, sizeof(port),
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+        snprintf(out, cap, "an unknown address");
+        return;
+    }
+    snprintf(out, cap, strchr(host, ':') != NULL ? "[%s]:%s" : "%s:%s", host, port);
+}
 
 /* What the store's completion needs: nothing to answer, only to count. */
 static void on_stored_quiet(void *ctx, int status, const hr_error *err)
@@ -376,8 +398,10 @@ static void on_stored_quiet(void *ctx, int status, const hr_error *err)
     hr_event_free(ev);
 }
 
-/* Takes one raw body from a listener; label is the static metrics name. */
-static void take_raw(hr_api *api, const char *label, const char *body, size_t len)
+/* Takes one raw body from a listener; label is the static metrics name,
+ * from the sender's address, lim the protocol's log limit. */
+static void take_raw(hr_api *api, const char *label, hr_log_limit *lim, const char *from,
+                     const char *body, size_t len)
 {
     const hr_redact *r;
     hr_errlist errs = HR_ERRLIST_INIT;
@@ -388,22 +412,24 @@ static void take_raw(hr_api *api, const char *label, const char *body, size_t le
     if (hr_jenkins_is_xml(body, len)) {
         hr_metrics_request(label, 415);
         hr_metrics_event(HR_KIND_BUILD_STATUS, false);
-        hr_log_warn(SUB, "%s: rejected: %s", label, HR_JENKINS_XML_REFUSED);
+        hr_log_limited(lim, from, "%s: rejected a body from %s: %s", label, from,
+                       HR_JENKINS_XML_REFUSED);
         return;
     }
     if (hr_jenkins_notification(body, len, r, &ev, &errs) != HR_OK) {
         hr_metrics_request(label, 400);
         hr_metrics_event(HR_KIND_BUILD_STATUS, false);
-        hr_log_warn(SUB, "%s: rejected a Notification plugin body: %s%s", label,
-                    errs.n ? errs.msgs[0] : "invalid",
-                    hr_errlist_count(&errs) > 1 ? " (and more)" : "");
+        hr_log_limited(lim, from, "%s: rejected a Notification plugin body from %s: %s%s", label,
+                       from, errs.n ? errs.msgs[0] : "invalid",
+                       hr_errlist_count(&errs) > 1 ? " (and more)" : "");
         hr_errlist_clear(&errs);
         return;
     }
     if (hr_store_submit(api->store, ev, on_stored_quiet, ev, &err) != HR_OK) {
         hr_metrics_request(label, 503);
         hr_metrics_event(HR_KIND_BUILD_STATUS, false);
-        hr_log_warn(SUB, "%s: could not store the event: %s", label, err.msg);
+        hr_log_limited(lim, from, "%s: could not store the event from %s: %s", label, from,
+                       err.msg);
         hr_event_free(ev);
         return;
     }
@@ -419,12 +445,15 @@ static void conn_close(hr_jenkins_listeners *l, size_t i)
 
 static void conn_accept(hr_jenkins_listeners *l)
 {
-    int fd = accept4(l->tcp_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    struct sockaddr_storage a;
+    socklen_t alen = sizeof(a);
+    int fd = accept4(l->tcp_fd, (struct sockaddr *)&a, &alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
     tcp_conn *c;
 
     if (fd < 0)
         return;
     c = &l->conns[l->nconns++];
+    sender_text(&a, alen, c->from, sizeof(c->from));
     c->fd = fd;
     c->cap = 16384;
     c->buf = hr_malloc(c->cap);
@@ -442,7 +471,9 @@ static int conn_read(hr_jenkins_listeners *l, size_t i)
         if (c->len == c->cap) {
             if (c->cap > HR_MAX_BODY_BYTES) {
                 hr_metrics_request("jenkins_tcp", 413);
-                hr_log_warn(SUB, "jenkins_tcp: rejected a body over %u bytes", HR_MAX_BODY_BYTES);
+                hr_log_limited(&l->tcp_log, c->from,
+                               "jenkins_tcp: rejected a body from %s over %u bytes", c->from,
+                               HR_MAX_BODY_BYTES);
                 return 1;
             }
             c->cap *= 2;
@@ -458,14 +489,17 @@ static int conn_read(hr_jenkins_listeners *l, size_t i)
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return 0;
         if (n < 0) {
-            hr_log_warn(SUB, "jenkins_tcp: reading a sender: %s", strerror(errno));
+            hr_log_limited(&l->tcp_log, c->from, "jenkins_tcp: reading from %s: %s", c->from,
+                           strerror(errno));
             return 1;
         }
         if (c->len > HR_MAX_BODY_BYTES) {
             hr_metrics_request("jenkins_tcp", 413);
-            hr_log_warn(SUB, "jenkins_tcp: rejected a body over %u bytes", HR_MAX_BODY_BYTES);
+            hr_log_limited(&l->tcp_log, c->from,
+                           "jenkins_tcp: rejected a body from %s over %u bytes", c->from,
+                           HR_MAX_BODY_BYTES);
         } else {
-            take_raw(l->api, "jenkins_tcp", c->buf, c->len);
+            take_raw(l->api, "jenkins_tcp", &l->tcp_log, c->from, c->buf, c->len);
         }
         return 1;
     }
@@ -478,7 +512,7 @@ static void *listen_loop(void *arg)
     struct pollfd pfd[3 + HR_TCP_MAX_CONNS];
 
     for (;;) {
-        int64_t now = hr_time_mono_us(), soonest = -1;
+        int64_t now = hr_time_mono_us(), soonest = -1, due;
         int timeout = -1;
         size_t n = 3;
 
@@ -493,6 +527,13 @@ static void *listen_loop(void *arg)
         }
         if (soonest >= 0)
             timeout = soonest <= now ? 0 : (int)((soonest - now) / 1000 + 1);
+        /* Wake up for a log limit's summary, so a flood that stops is
+         * still reported. */
+        for (int k = 0; k < 2; k++) {
+            due = hr_log_limit_flush(k == 0 ? &l->tcp_log : &l->udp_log);
+            if (due >= 0 && (timeout < 0 || due + 1 < timeout))
+                timeout = (int)due + 1;
+        }
         if (poll(pfd, n, timeout) < 0) {
             if (errno == EINTR)
                 continue;
@@ -510,8 +551,9 @@ static void *listen_loop(void *arg)
                 done = conn_read(l, i);
             if (!done && l->conns[i].deadline_us <= now) {
                 hr_metrics_request("jenkins_tcp", 408);
-                hr_log_warn(SUB, "jenkins_tcp: a sender did not finish its body within %d ms",
-                            HR_TCP_READ_MS);
+                hr_log_limited(&l->tcp_log, l->conns[i].from,
+                               "jenkins_tcp: %s did not finish its body within %d ms",
+                               l->conns[i].from, HR_TCP_READ_MS);
                 done = 1;
             }
             if (done)
@@ -520,9 +562,15 @@ static void *listen_loop(void *arg)
         if (pfd[1].revents & POLLIN)
             conn_accept(l);
         if (pfd[2].revents & POLLIN) {
-            ssize_t got = recv(l->udp_fd, dgram, HR_UDP_MAX_BYTES, MSG_DONTWAIT);
-            if (got > 0)
-                take_raw(l->api, "jenkins_udp", dgram, (size_t)got);
+            struct sockaddr_storage a;
+            socklen_t alen = sizeof(a);
+            char from[64];
+            ssize_t got = recvfrom(l->udp_fd, dgram, HR_UDP_MAX_BYTES, MSG_DONTWAIT,
+                                   (struct sockaddr *)&a, &alen);
+            if (got > 0) {
+                sender_text(&a, alen, from, sizeof(from));
+                take_raw(l->api, "jenkins_udp", &l->udp_log, from, dgram, (size_t)got);
+            }
         }
     }
     while (l->nconns > 0)
@@ -584,6 +632,10 @@ int hr_jenkins_listeners_start(hr_api *api, const char *tcp, const char *udp,
     l = hr_calloc(1, sizeof(*l));
     l->api = api;
     l->tcp_fd = l->udp_fd = l->stop_pipe[0] = l->stop_pipe[1] = -1;
+    hr_log_limit_init(&l->tcp_log, HR_LOG_WARN, SUB, "bad bodies on jenkins_tcp",
+                      HR_LISTEN_LOG_BURST, HR_LISTEN_LOG_INTERVAL_MS);
+    hr_log_limit_init(&l->udp_log, HR_LOG_WARN, SUB, "bad datagrams on jenkins_udp",
+                      HR_LISTEN_LOG_BURST, HR_LISTEN_LOG_INTERVAL_MS);
     if (tcp != NULL)
         rc = bind_addr(tcp, SOCK_STREAM, &l->tcp_fd, err);
     if (rc == HR_OK && udp != NULL)
@@ -621,5 +673,7 @@ void hr_jenkins_listeners_stop(hr_jenkins_listeners *l)
         close(l->tcp_fd);
     if (l->udp_fd >= 0)
         close(l->udp_fd);
+    hr_log_limit_clear(&l->tcp_log);
+    hr_log_limit_clear(&l->udp_log);
     free(l);
 }

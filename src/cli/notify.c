@@ -269,8 +269,8 @@ static int read_file(const char *path, size_t max, char **out, size_t *len)
 }
 
 /* The environment variables the --env globs keep, redacted by the default
- * patterns and with URL credentials scrubbed (new; NULL when none is
- * left). */
+ * patterns and with credentials scrubbed from the other values (new; NULL
+ * when none is left). */
 static json_t *environment(const char **globs, size_t n)
 {
     extern char **environ;
@@ -419,7 +419,7 @@ static int build_body(const notify_opts *o, json_t **out)
     if ((v = environment(o->env, o->nenv)) != NULL)
         json_object_set_new(doc, "environment", v);
     /* herald scrubs them too; they need not travel at all. */
-    hr_redact_urls_in(doc);
+    hr_redact_values_in(doc);
     *out = doc;
     doc = NULL;
     rc = HR_CLI_EXIT_OK;

@@ -353,8 +353,9 @@ static int want_word(check *c, const json_t *obj, const char *at, const char *ke
 
 /* ---- redaction -------------------------------------------------------- */
 
-/* Scrubs URL credentials from every member of obj except skip (NULL for
- * none), in place; returns how many strings changed. */
+/* Scrubs the credentials hr_redact_value finds from every member of obj
+ * except skip (NULL for none), in place; returns how many strings
+ * changed. */
 static size_t scrub_members(json_t *obj, const char *skip)
 {
     const char *key;
@@ -364,7 +365,7 @@ static size_t scrub_members(json_t *obj, const char *skip)
     json_object_foreach(obj, key, v)
     {
         if (skip == NULL || strcmp(key, skip) != 0)
-            n += hr_redact_urls_in(v);
+            n += hr_redact_values_in(v);
     }
     return n;
 }
@@ -412,7 +413,7 @@ static char *redacted_var(const hr_redact *r, const json_t *root, const char *na
         return NULL;
     if (hr_redact_hides(r, name))
         return hr_strdup(HR_REDACTED);
-    clean = hr_redact_url_credentials(json_string_value(v));
+    clean = hr_redact_value(json_string_value(v), json_string_length(v), NULL);
     return clean != NULL ? clean : copy_string(v);
 }
 

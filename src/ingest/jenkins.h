@@ -26,8 +26,8 @@
  *
  * Secrets never leave these functions: the environment goes through
  * hr_redact_env, Notification build.parameters through the same name rules
- * (hr_redact_env too), and every other string through URL-credential
- * scrubbing, before anything is mapped. ev->raw is the redacted data
+ * (hr_redact_env too), and every other string through the value rules
+ * (hr_redact_values_in), before anything is mapped. ev->raw is the redacted data
  * serialised again (never the bytes received), and ev->build.redacted
  * counts the values redaction replaced.
  *

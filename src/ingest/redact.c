@@ -1,10 +1,14 @@
 /*
- * redact.c - hiding credentials in a build's environment and in URLs.
+ * redact.c - hiding credentials in a build's environment and in values.
  *
  * Names are matched with fnmatch(3) and FNM_CASEFOLD, so "*token*" and
- * "*TOKEN*" are the same pattern. URLs are found by their "scheme://"
- * and scrubbed in the authority only (up to the first '/', '?', '#',
- * whitespace or quote), so an '@' in a path or query is never touched.
+ * "*TOKEN*" are the same pattern. In values, URLs are found by their
+ * "scheme://" and scrubbed in the authority only (up to the first '/',
+ * '?', '#', whitespace or quote), so an '@' in a path or query is never
+ * touched; chat webhook URLs by their host; NAME=value pairs by their '='.
+ * Each rule marks spans of the value, and the spans (merged where they
+ * overlap) are replaced in one copy, so a value is copied once whatever
+ * number of rules found something, and not at all when none did.
  */
 #include "ingest/redact.h"
 
@@ -21,18 +25,25 @@
 
 /*
  * The defaults hide a little too much rather than too little: "*KEY*" also
- * hides MONKEY and KEYBOARD, "*PASS" also hides BYPASS. Two are narrower
- * than the obvious "*AUTH*" on purpose: that would hide GIT_AUTHOR_NAME,
- * CHANGE_AUTHOR and the like, which notifications want to show, so
- * authentication variables are caught as ...AUTH, ...AUTH_..., OAUTH...
- * and AUTHORIZATION instead. "*JWT*" covers GitLab's CI_JOB_JWT, "*PASS"
- * the PASS of Jenkins' usernamePassword binding examples, "*COOKIE*"
- * session cookies.
+ * hides MONKEY and KEYBOARD, "*PASS" also hides BYPASS, "*CRED*" (CREDS,
+ * CREDENTIALS, DOCKER_CRED) also ACCREDITED. Some are narrower than the
+ * obvious on purpose, so that what notifications want to show stays:
+ * "*AUTH*" would hide GIT_AUTHOR_NAME and CHANGE_AUTHOR, so authentication
+ * variables are caught as ...AUTH, ...AUTH_..., OAUTH... and AUTHORIZATION
+ * instead; "*PWD*" would hide PWD and OLDPWD, so a password is caught as
+ * ..._PWD... (MYSQL_PWD) and ..._PW; "*PAT*" would hide PATH, so a
+ * personal access token is PAT or ..._PAT (GH_PAT); "*LOGIN*" would hide
+ * GitLab's GITLAB_USER_LOGIN, so only SonarQube's token SONAR_LOGIN is
+ * named. "*JWT*" covers GitLab's CI_JOB_JWT, "*PASS" the PASS of Jenkins'
+ * usernamePassword binding examples, "*COOKIE*" session cookies,
+ * "*ROLE_ID" Vault's AppRole login (VAULT_ROLE_ID, beside its SECRET_ID),
+ * "*WEBHOOK*" the URLs of chat webhooks, which are their own credential.
  */
 const char *const HR_REDACT_DEFAULT_PATTERNS[] = {
-    "*TOKEN*",         "*SECRET*",     "*PASSWORD*", "*PASSWD*", "*PASSPHRASE*", "*PASS",
-    "*KEY*",           "*CREDENTIAL*", "*PRIVATE*",  "*AUTH",    "*AUTH_*",      "*OAUTH*",
-    "*AUTHORIZATION*", "*JWT*",        "*COOKIE*",   NULL,
+    "*TOKEN*", "*SECRET*", "*PASSWORD*",      "*PASSWD*",  "*PASSPHRASE*", "*PASS",
+    "*_PWD*",  "*_PW",     "*KEY*",           "*CRED*",    "*PRIVATE*",    "*AUTH",
+    "*AUTH_*", "*OAUTH*",  "*AUTHORIZATION*", "*JWT*",     "*COOKIE*",     "PAT",
+    "*_PAT",   "*ROLE_ID", "*SONAR_LOGIN",    "*WEBHOOK*", NULL,
 };
 
 /*
@@ -158,11 +169,18 @@ void hr_redact_free(hr_redact *r)
     free(r);
 }
 
-/* Whether word (len bytes) occurs in name, ignoring ASCII case. */
+/* Whether word (len bytes, len > 0) occurs in name, ignoring ASCII case.
+ * Most positions differ in their first byte already, so that is compared
+ * before strncasecmp is called. */
 static bool contains_ci(const char *name, size_t nlen, const char *word, size_t len)
 {
+    char lo = word[0], up = word[0];
+    if (lo >= 'A' && lo <= 'Z')
+        lo = (char)(lo - 'A' + 'a');
+    if (up >= 'a' && up <= 'z')
+        up = (char)(up - 'a' + 'A');
     for (size_t i = 0; i + len <= nlen; i++)
-        if (strncasecmp(name + i, word, len) == 0)
+        if ((name[i] == lo || name[i] == up) && strncasecmp(name + i, word, len) == 0)
             return true;
     return false;
 }
@@ -205,6 +223,79 @@ bool hr_redact_keeps(const hr_redact *r, const char *name)
     return r->nkeep == 0 || matches_any(r->keep, r->km, r->nkeep, name);
 }
 
+/* ---- Values ----------------------------------------------------------- */
+
+/* A part of a value to replace with HR_REDACTED: [start, end). */
+typedef struct span {
+    size_t start, end;
+} span;
+
+/* The spans found in one value. Each rule adds at most one span per "://"
+ * or '=' of the value, so there are never more than the value has bytes. */
+typedef struct spans {
+    span *v;
+    size_t n, cap;
+} spans;
+
+/* Adds [start, end) of value unless it is empty or is HR_REDACTED already,
+ * so that scrubbing a scrubbed value changes nothing. */
+static void add_span(spans *s, const char *value, size_t start, size_t end)
+{
+    const size_t rlen = strlen(HR_REDACTED);
+
+    if (end <= start || (end - start == rlen && memcmp(value + start, HR_REDACTED, rlen) == 0))
+        return;
+    if (s->n == s->cap) {
+        s->cap = s->cap > 0 ? s->cap * 2 : 8;
+        s->v = hr_realloc(s->v, s->cap * sizeof(*s->v));
+    }
+    s->v[s->n].start = start;
+    s->v[s->n].end = end;
+    s->n++;
+}
+
+static int span_cmp(const void *a, const void *b)
+{
+    const span *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* A new copy of value (len bytes) with every span of s (merged where they
+ * overlap or touch) replaced by HR_REDACTED, its length in *out_len; NULL
+ * when s is empty. */
+static char *replace_spans(const char *value, size_t len, spans *s, size_t *out_len)
+{
+    const size_t rlen = strlen(HR_REDACTED);
+    size_t m = 0, n = 0, from = 0;
+    char *out;
+
+    if (s->n == 0)
+        return NULL;
+    qsort(s->v, s->n, sizeof(*s->v), span_cmp);
+    for (size_t i = 0; i < s->n; i++) {
+        if (m > 0 && s->v[i].start <= s->v[m - 1].end) {
+            if (s->v[i].end > s->v[m - 1].end)
+                s->v[m - 1].end = s->v[i].end;
+        } else {
+            s->v[m++] = s->v[i];
+        }
+    }
+    /* Every span is at least one byte, so this is never too small. */
+    out = hr_malloc(len + m * rlen + 1);
+    for (size_t i = 0; i < m; i++) {
+        memcpy(out + n, value + from, s->v[i].start - from);
+        n += s->v[i].start - from;
+        memcpy(out + n, HR_REDACTED, rlen);
+        n += rlen;
+        from = s->v[i].end;
+    }
+    memcpy(out + n, value + from, len - from);
+    n += len - from;
+    out[n] = '\0';
+    *out_len = n;
+    return out;
+}
+
 /* ---- URLs ------------------------------------------------------------- */
 
 static bool is_alpha(char c)
@@ -212,17 +303,28 @@ static bool is_alpha(char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-static bool is_scheme_char(char c)
+static bool is_alnum(char c)
 {
-    return is_alpha(c) || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+    return is_alpha(c) || (c >= '0' && c <= '9');
 }
 
-/* Where a URL's authority ends: at the path, query or fragment, or at
- * what cannot be inside a URL written in text. */
+static bool is_scheme_char(char c)
+{
+    return is_alnum(c) || c == '+' || c == '-' || c == '.';
+}
+
+/* Where a URL written in text ends: at what cannot be inside it. */
+static bool ends_url(char c)
+{
+    return c == '\0' || c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '"' || c == '\'' ||
+           c == '<' || c == '>' || c == '`' || c == '\\';
+}
+
+/* Where a URL's authority ends: at the path, query or fragment, or where
+ * the URL does. So an authority never holds a "://". */
 static bool ends_authority(char c)
 {
-    return c == '\0' || c == '/' || c == '?' || c == '#' || c == ' ' || c == '\t' || c == '\n' ||
-           c == '\r' || c == '"' || c == '\'' || c == '<' || c == '>' || c == '`' || c == '\\';
+    return c == '/' || c == '?' || c == '#' || ends_url(c);
 }
 
 /* Whether the scheme [s, s+n) is HTTP(S), possibly wrapped ("git+https"):
@@ -244,68 +346,220 @@ static bool scheme_is_http(const char *s, size_t n)
 }
 
 /*
- * Finds the next user information to hide in value, from position from.
- * On success sets [*start, *end) to the bytes between "://" and '@' and
- * returns true.
+ * Chat services whose webhook URLs are their own credential: whoever has
+ * one can post to the channel. On a URL of host (and, with subdomains, of
+ * any host under it) everything past the first `after` behind the
+ * authority is hidden, so the service stays visible and the secret goes.
  */
-static bool next_userinfo(const char *value, size_t from, size_t *start, size_t *end)
-{
-    const char *p = value + from;
-    const char *sep;
+static const struct webhook {
+    const char *host;
+    bool subdomains;
+    const char *after;
+} webhooks[] = {
+    /* /services/T.../B.../secret, /workflows/..., /triggers/... */
+    {"hooks.slack.com", false, "/"},
+    /* /api/webhooks/id/token, /api/v10/webhooks/...; canary. and ptb. too */
+    {"discord.com", true, "/webhooks/"},
+    {"discordapp.com", true, "/webhooks/"},
+    /* Teams: tenant.webhook.office.com/webhookb2/guid@guid/IncomingWebhook/... */
+    {"webhook.office.com", true, "/"},
+    /* Teams' older webhook host, which also serves the mail app */
+    {"outlook.office.com", false, "/webhook/"},
+    /* Teams workflows (Power Automate): ...?api-version=...&sig=secret */
+    {"logic.azure.com", true, "?"},
+    /* Google Chat: /v1/spaces/X/messages?key=...&token=... */
+    {"chat.googleapis.com", false, "?"},
+};
 
-    while ((sep = strstr(p, "://")) != NULL) {
-        const char *s = sep, *a = sep + 3, *q, *at = NULL;
-        bool colon = false;
-        while (s > value && is_scheme_char(s[-1]))
-            s--;
+static const struct webhook *webhook_of(const char *host, size_t len)
+{
+    for (size_t i = 0; i < sizeof(webhooks) / sizeof(webhooks[0]); i++) {
+        const struct webhook *w = &webhooks[i];
+        size_t n = strlen(w->host);
+        if (len == n && strncasecmp(host, w->host, n) == 0)
+            return w;
+        if (w->subdomains && len > n + 1 && host[len - n - 1] == '.' &&
+            strncasecmp(host + len - n, w->host, n) == 0)
+            return w;
+    }
+    return NULL;
+}
+
+/*
+ * Marks, in value (len bytes, value[len] == '\0'), the user information of
+ * every URL (the bytes between "://" and the authority's last '@': with a
+ * password, or any user for HTTP(S)) and, with webhooks, the secret part
+ * of every chat webhook URL. Linear in len: no authority holds a "://",
+ * and a URL scanned to its end is not looked into again.
+ */
+static void find_urls(const char *value, size_t len, bool webhooks_too, spans *s)
+{
+    const char *p = value, *end = value + len, *sep;
+
+    while ((sep = memmem(p, (size_t)(end - p), "://", 3)) != NULL) {
+        const char *scheme = sep, *a = sep + 3, *q, *at = NULL, *host, *host_end;
+        const struct webhook *w;
+        bool http;
+
+        p = sep + 3;
+        while (scheme > value && is_scheme_char(scheme[-1]))
+            scheme--;
         /* A scheme starts with a letter; skip the non-letters in front
          * (say "1http://" or "-https://"). */
-        while (s < sep && !is_alpha(*s))
-            s++;
-        for (q = a; !ends_authority(*q); q++)
+        while (scheme < sep && !is_alpha(*scheme))
+            scheme++;
+        if (scheme == sep)
+            continue;
+        for (q = a; q < end && !ends_authority(*q); q++)
             if (*q == '@')
                 at = q;
-        p = sep + 3;
-        if (s == sep || at == NULL || at == a)
+        http = scheme_is_http(scheme, (size_t)(sep - scheme));
+        if (at != NULL && at != a && (http || memchr(a, ':', (size_t)(at - a)) != NULL))
+            add_span(s, value, (size_t)(a - value), (size_t)(at - value));
+        if (!webhooks_too || !http)
             continue;
-        for (q = a; q < at; q++)
-            if (*q == ':')
-                colon = true;
-        if (!colon && !scheme_is_http(s, (size_t)(sep - s)))
+        host = at != NULL ? at + 1 : a;
+        for (host_end = host; host_end < q && *host_end != ':'; host_end++)
+            ;
+        w = webhook_of(host, (size_t)(host_end - host));
+        if (w == NULL)
             continue;
-        if ((size_t)(at - a) == strlen(HR_REDACTED) &&
-            memcmp(a, HR_REDACTED, strlen(HR_REDACTED)) == 0)
-            continue;
-        *start = (size_t)(a - value);
-        *end = (size_t)(at - value);
-        return true;
+        const char *url_end = q, *mark;
+        while (url_end < end && !ends_url(*url_end))
+            url_end++;
+        mark = memmem(q, (size_t)(url_end - q), w->after, strlen(w->after));
+        if (mark != NULL)
+            add_span(s, value, (size_t)(mark + strlen(w->after) - value),
+                     (size_t)(url_end - value));
+        p = url_end;
     }
+}
+
+/* ---- NAME=value pairs --------------------------------------------------- */
+
+/*
+ * The names whose value is hidden in a NAME=value pair anywhere in a value:
+ * a connection string (Server=x;User Id=y;Password=z;), a query string
+ * (?token=z, Azure's &sig=z), a command line (--password=z). The name is
+ * the word of letters and digits right before the '=' (spaces between are
+ * allowed), compared ignoring case: so client_secret= and DB_PASSWORD=
+ * match, BYPASS= and tokens= do not.
+ */
+static const char *const pair_names[] = {
+    "password", "passwd", "pass", "pwd", "passphrase", "secret", "token", "apikey", "sig",
+};
+
+static bool is_pair_name(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof(pair_names) / sizeof(pair_names[0]); i++)
+        if (strlen(pair_names[i]) == len && strncasecmp(name, pair_names[i], len) == 0)
+            return true;
     return false;
+}
+
+/* Where a pair's value ends when it is not quoted: at the next pair of a
+ * connection or query string, at the end of a line, or at a quote. Not at
+ * a space: a connection string's password may hold one, and hiding the
+ * rest of a command line is the safer mistake. */
+static bool ends_pair_value(char c)
+{
+    return c == '\0' || c == ';' || c == '&' || c == '\n' || c == '\r' || c == '"' || c == '\'';
+}
+
+/* Marks the value of every pair named in pair_names in value (len bytes,
+ * value[len] == '\0'). A value may be quoted ('...', "...") or braced
+ * ({...}, as ODBC writes one holding ';'); without its closing character
+ * it runs to the end. Linear in len: the search for the next '=' goes on
+ * after a hidden value, and a name is never read past the '=' before it. */
+static void find_pairs(const char *value, size_t len, spans *s)
+{
+    const char *p = value, *end = value + len, *eq;
+
+    while ((eq = memchr(p, '=', (size_t)(end - p))) != NULL) {
+        const char *name_end = eq, *name, *v = eq + 1, *v_end;
+
+        p = eq + 1;
+        while (name_end > value && (name_end[-1] == ' ' || name_end[-1] == '\t'))
+            name_end--;
+        for (name = name_end; name > value && is_alnum(name[-1]); name--)
+            ;
+        if (!is_pair_name(name, (size_t)(name_end - name)))
+            continue;
+        while (v < end && (*v == ' ' || *v == '\t'))
+            v++;
+        if (v < end && *v == '{') {
+            /* ODBC doubles a '}' inside braces: "}}" is one '}', and a
+             * single '}' closes. */
+            v_end = ++v;
+            while (v_end < end && !(*v_end == '}' && (v_end + 1 == end || v_end[1] != '}')))
+                v_end += *v_end == '}' ? 2 : 1;
+        } else if (v < end && (*v == '"' || *v == '\'')) {
+            const char *close = memchr(v + 1, *v, (size_t)(end - v - 1));
+            v++;
+            v_end = close != NULL ? close : end;
+        } else {
+            for (v_end = v; v_end < end && !ends_pair_value(*v_end); v_end++)
+                ;
+        }
+        add_span(s, value, (size_t)(v - value), (size_t)(v_end - value));
+        p = v_end < end ? v_end + 1 : end;
+    }
+}
+
+/* The most passes scrub() makes over a value before it gives up on it. */
+#define REDACT_MAX_PASSES 4
+
+/*
+ * Scrubs value (len bytes) with the URL rules and, with all_rules, the
+ * others, until a pass finds nothing: a new string and its length, or
+ * NULL when the first pass found nothing. One pass is not always enough,
+ * because spans of two rules merge: in "sig=a&x://u:p@h" the pair's value
+ * ends at the '&' that the URL's user information swallows, and in the
+ * result the pair's value runs on to the end. A normal value takes one
+ * pass to scrub and one to see it is done; a value still changing after
+ * REDACT_MAX_PASSES is hidden whole, which is always stable.
+ */
+static char *scrub(const char *value, size_t len, bool all_rules, size_t *out_len)
+{
+    char *out = NULL;
+    size_t n = len;
+
+    for (int pass = 0; pass < REDACT_MAX_PASSES; pass++) {
+        const char *in = out != NULL ? out : value;
+        spans s = {0};
+        size_t m = 0;
+        char *next;
+
+        find_urls(in, n, all_rules, &s);
+        if (all_rules)
+            find_pairs(in, n, &s);
+        next = replace_spans(in, n, &s, &m);
+        free(s.v);
+        if (next == NULL) {
+            *out_len = n;
+            return out;
+        }
+        free(out);
+        out = next;
+        n = m;
+    }
+    free(out);
+    *out_len = strlen(HR_REDACTED);
+    return hr_strdup(HR_REDACTED);
 }
 
 char *hr_redact_url_credentials(const char *value)
 {
-    size_t start, end, from = 0, len, cap, n = 0;
-    const size_t rlen = strlen(HR_REDACTED);
-    char *out = NULL;
+    size_t n;
+    return value != NULL ? scrub(value, strlen(value), false, &n) : NULL;
+}
 
-    if (value == NULL || !next_userinfo(value, 0, &start, &end))
-        return NULL;
-    /* The result is never longer than the value plus one HR_REDACTED
-     * for every three bytes ("://" per URL) of it. */
-    len = strlen(value);
-    cap = len + (len / 3 + 1) * rlen + 1;
-    out = hr_malloc(cap);
-    do {
-        memcpy(out + n, value + from, start - from);
-        n += start - from;
-        memcpy(out + n, HR_REDACTED, rlen);
-        n += rlen;
-        from = end;
-    } while (next_userinfo(value, from, &start, &end));
-    memcpy(out + n, value + from, len - from);
-    n += len - from;
-    out[n] = '\0';
+char *hr_redact_value(const char *value, size_t len, size_t *out_len)
+{
+    size_t n = 0;
+    char *out = value != NULL ? scrub(value, len, true, &n) : NULL;
+    if (out_len != NULL)
+        *out_len = out != NULL ? n : 0;
     return out;
 }
 
@@ -314,10 +568,11 @@ char *hr_redact_url_credentials(const char *value)
 /* Scrubs the string j in place; whether it changed. */
 static bool scrub_string(json_t *j)
 {
-    char *clean = hr_redact_url_credentials(json_string_value(j));
+    size_t n;
+    char *clean = hr_redact_value(json_string_value(j), json_string_length(j), &n);
     if (clean == NULL)
         return false;
-    json_string_set(j, clean);
+    json_string_setn(j, clean, n);
     free(clean);
     return true;
 }
@@ -349,7 +604,7 @@ size_t hr_redact_env(const hr_redact *r, json_t *env)
     return n;
 }
 
-size_t hr_redact_urls_in(json_t *j)
+size_t hr_redact_values_in(json_t *j)
 {
     size_t n = 0, i;
     const char *key;
@@ -360,12 +615,12 @@ size_t hr_redact_urls_in(json_t *j)
     if (json_is_object(j)) {
         json_object_foreach(j, key, v)
         {
-            n += hr_redact_urls_in(v);
+            n += hr_redact_values_in(v);
         }
     } else if (json_is_array(j)) {
         json_array_foreach(j, i, v)
         {
-            n += hr_redact_urls_in(v);
+            n += hr_redact_values_in(v);
         }
     }
     return n;

@@ -31,6 +31,10 @@ def test_jar_answers_every_request_through_herald(tmp_path, herald_factory, payl
     assert rc == 0, out[-3000:]
     last = out.strip().splitlines()[-1]
     assert last.endswith(" passed, 0 failed"), last
+    # GoCD's loader registers an @Extension class only under an interface marked
+    # @GoPluginApiMarker from its own loader; the harness checks it as GoCD does
+    for cls in ("HeraldPlugin", "HeraldPackagePlugin"):
+        assert re.search(rf"^ok - {cls} is registered under GoCD's extension point GoPlugin ", out, re.M), out[:3000]
     # every stage-status and agent-status the bridge accepted is stored, once,
     # with its version; our own payloads arrive byte for byte
     sent = re.findall(r'^ok - (stage-status|agent-status) (\d\.0) (\S+): 200 \{"status":"success"\}$',

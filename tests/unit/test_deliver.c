@@ -335,13 +335,24 @@ static const hr_http_route routes[] = {
     {"DELETE", "/*", "t", on_request, NULL},
 };
 
-/* The first request whose path starts with prefix, or NULL. */
+/* Whether path is under prefix: equal to it, or going on past it with a new
+ * segment. A bare string prefix would let "/ok/get" find "/ok/getbody" too,
+ * which then decides by which of two concurrent deliveries the server
+ * happened to see first. */
+static bool path_under(const char *path, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return strncmp(path, prefix, n) == 0 &&
+           (path[n] == '\0' || path[n] == '/' || (n > 0 && prefix[n - 1] == '/'));
+}
+
+/* The first request whose path is under prefix, or NULL. */
 static seen *seen_at(const char *prefix)
 {
     seen *s = NULL;
     pthread_mutex_lock(&H.lock);
     for (size_t i = 0; i < H.n && s == NULL; i++)
-        if (strncmp(H.reqs[i].path, prefix, strlen(prefix)) == 0)
+        if (path_under(H.reqs[i].path, prefix))
             s = &H.reqs[i];
     pthread_mutex_unlock(&H.lock);
     return s;
@@ -352,7 +363,7 @@ static size_t seen_count(const char *prefix)
     size_t n = 0;
     pthread_mutex_lock(&H.lock);
     for (size_t i = 0; i < H.n; i++)
-        n += strncmp(H.reqs[i].path, prefix, strlen(prefix)) == 0;
+        n += path_under(H.reqs[i].path, prefix);
     pthread_mutex_unlock(&H.lock);
     return n;
 }

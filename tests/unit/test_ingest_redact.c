@@ -1,10 +1,12 @@
 /*
  * Tests for src/ingest/redact.c: the default and given name patterns, the
- * allow-list, URL credential scrubbing, and both JSON walkers.
+ * allow-list, URL credential scrubbing, the other value rules (webhook
+ * URLs, NAME=value pairs), and both JSON walkers.
  */
 #include <criterion/criterion.h>
 #include <fnmatch.h>
 
+#include "core/timefmt.h"
 #include "ingest/redact.h"
 
 #include <stdlib.h>
@@ -28,6 +30,23 @@ static void check_url(const char *value, const char *expect)
         cr_assert_null(got, "%s became %s", value, got);
     else
         cr_assert_str_eq(got, expect, "for %s", value);
+    free(got);
+}
+
+/* Asserts what hr_redact_value makes of value (expect NULL: unchanged),
+ * and that scrubbing the result again changes nothing. */
+static void check_value(const char *value, const char *expect)
+{
+    size_t n = 0;
+    char *got = hr_redact_value(value, strlen(value), &n);
+    if (expect == NULL) {
+        cr_assert_null(got, "%s became %s", value, got);
+        return;
+    }
+    cr_assert_str_eq(got, expect, "for %s", value);
+    cr_assert_eq(n, strlen(expect));
+    char *again = hr_redact_value(got, n, NULL);
+    cr_assert_null(again, "%s became %s on a second pass", got, again);
     free(got);
 }
 
@@ -66,6 +85,18 @@ Test(redact, defaults_hide_credentials_by_name)
         "JENKINS_NODE_COOKIE",
         "MONKEY",
         "bypass",
+        "MYSQL_PWD",
+        "DB_PWD_FILE",
+        "ARTIFACTORY_PW",
+        "GH_PAT",
+        "GITHUB_PAT",
+        "PAT",
+        "CREDS",
+        "DOCKER_CRED",
+        "VAULT_ROLE_ID",
+        "SONAR_LOGIN",
+        "SLACK_WEBHOOK_URL",
+        "teams_webhook",
     };
     hr_redact *r = defaults();
     for (size_t i = 0; i < sizeof(hidden) / sizeof(hidden[0]); i++)
@@ -76,19 +107,15 @@ Test(redact, defaults_hide_credentials_by_name)
 Test(redact, defaults_show_ordinary_variables)
 {
     static const char *const shown[] = {
-        "PATH",
-        "HOME",
-        "JOB_NAME",
-        "BUILD_NUMBER",
-        "GIT_COMMIT",
-        "GIT_AUTHOR_NAME",
-        "CHANGE_AUTHOR",
-        "CI_COMMIT_AUTHOR",
-        "PASSED_TESTS",
-        "PWD",
-        "GITHUB_REPOSITORY",
-        "CI_PROJECT_URL",
-        "",
+        "PATH",           "HOME",
+        "JOB_NAME",       "BUILD_NUMBER",
+        "GIT_COMMIT",     "GIT_AUTHOR_NAME",
+        "CHANGE_AUTHOR",  "CI_COMMIT_AUTHOR",
+        "PASSED_TESTS",   "PWD",
+        "OLDPWD",         "GITHUB_REPOSITORY",
+        "CI_PROJECT_URL", "CI_PROJECT_PATH",
+        "PATCH_LEVEL",    "GITLAB_USER_LOGIN",
+        "ROLE",           "",
     };
     hr_redact *r = defaults();
     for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++)
@@ -305,7 +332,171 @@ Test(redact, env_that_is_not_an_object_is_left_alone)
     hr_redact_free(r);
 }
 
-Test(redact, urls_in_walks_objects_and_arrays)
+Test(redact, value_scrubs_url_credentials_too)
+{
+    check_value("https://u:p@host/x", "https://********@host/x");
+    check_value("https://ghp_abcdef0123456789@github.com/o/r.git",
+                "https://********@github.com/o/r.git");
+    check_value("ssh://git@github.com/o/r.git", NULL);
+    check_value("redis://:pw@cache:6379/0", "redis://********@cache:6379/0");
+    check_value("mongodb+srv://app:pw@cluster0.example.net/db?retryWrites=true",
+                "mongodb+srv://********@cluster0.example.net/db?retryWrites=true");
+    check_value("amqp://guest:guest@mq/vhost", "amqp://********@mq/vhost");
+}
+
+Test(redact, chat_webhook_urls_lose_their_secret)
+{
+    check_value("https://hooks.slack.com/services/T0000/B0000/XXXXXXXXXXXXXXXX",
+                "https://hooks.slack.com/********");
+    check_value("HTTPS://Hooks.Slack.Com/workflows/T/A/1/x", "HTTPS://Hooks.Slack.Com/********");
+    check_value("curl -d @m.json https://discord.com/api/webhooks/123/abcDEF and more",
+                "curl -d @m.json https://discord.com/api/webhooks/******** and more");
+    check_value("https://canary.discord.com/api/v10/webhooks/1/t?wait=true",
+                "https://canary.discord.com/api/v10/webhooks/********");
+    check_value("https://discordapp.com/api/webhooks/1/t",
+                "https://discordapp.com/api/webhooks/********");
+    check_value("https://contoso.webhook.office.com/webhookb2/a-b@c-d/IncomingWebhook/e/f/V2x",
+                "https://contoso.webhook.office.com/********");
+    check_value("https://outlook.office.com/webhook/a@b/IncomingWebhook/c/d",
+                "https://outlook.office.com/webhook/********");
+    check_value("https://prod-01.westus.logic.azure.com:443/workflows/w/triggers/manual/paths/"
+                "invoke?api-version=2016-06-01&sp=%2Ftriggers&sv=1.0&sig=SIGSIG",
+                "https://prod-01.westus.logic.azure.com:443/workflows/w/triggers/manual/paths/"
+                "invoke?********");
+    check_value("https://chat.googleapis.com/v1/spaces/AAA/messages?key=K&token=T",
+                "https://chat.googleapis.com/v1/spaces/AAA/messages?********");
+    check_value("{\"url\": \"https://hooks.slack.com/services/a\", \"n\": 1}",
+                "{\"url\": \"https://hooks.slack.com/********\", \"n\": 1}");
+    check_value("https://u:p@hooks.slack.com/services/a",
+                "https://********@hooks.slack.com/********");
+    check_value("a https://hooks.slack.com/services/x b https://hooks.slack.com/services/y c",
+                "a https://hooks.slack.com/******** b https://hooks.slack.com/******** c");
+}
+
+Test(redact, other_urls_of_chat_hosts_and_look_alikes_stay)
+{
+    check_value("https://discord.com/channels/1/2", NULL);
+    check_value("https://outlook.office.com/mail/inbox", NULL);
+    check_value("https://chat.googleapis.com/v1/spaces/AAA", NULL);
+    check_value("https://hooks.slack.com", NULL);
+    check_value("https://hooks.slack.com.example.org/services/x", NULL);
+    check_value("https://evilhooks.slack.com/services/x", NULL);
+    check_value("https://notdiscord.com/api/webhooks/1/t", NULL);
+    check_value("ftp://hooks.slack.com/services/x", NULL);
+}
+
+Test(redact, connection_string_passwords_are_hidden)
+{
+    check_value("Server=x;User Id=y;Password=secret;", "Server=x;User Id=y;Password=********;");
+    check_value("Data Source=h;Initial Catalog=d;User ID=u;PWD=s3cr3t",
+                "Data Source=h;Initial Catalog=d;User ID=u;PWD=********");
+    check_value("Server=x;Password = 'a;b c';Encrypt=true",
+                "Server=x;Password = '********';Encrypt=true");
+    check_value("Server=x;Password=\"a;b\"", "Server=x;Password=\"********\"");
+    check_value("DRIVER={ODBC Driver 18};UID=u;PWD={p;w};Server=x",
+                "DRIVER={ODBC Driver 18};UID=u;PWD={********};Server=x");
+    check_value("UID=u;PWD={a}}b;c}}};Server=x", "UID=u;PWD={********};Server=x");
+    check_value("PWD={a}}", "PWD={********");
+    check_value("Password=my secret;Server=x", "Password=********;Server=x");
+    /* libpq's form has no ';': the rest of it goes, which is the safer mistake. */
+    check_value("host=db user=app password=s3cret dbname=x", "host=db user=app password=********");
+    check_value("Password='unclosed", "Password='********");
+}
+
+Test(redact, secret_pairs_in_queries_and_command_lines_are_hidden)
+{
+    check_value("https://ci/job/x/build?token=abc&cause=y",
+                "https://ci/job/x/build?token=********&cause=y");
+    check_value("--client_secret=abc", "--client_secret=********");
+    check_value("export DB_PASSWORD=hunter2\nmake", "export DB_PASSWORD=********\nmake");
+    check_value("https://acct.blob.core.windows.net/c?sv=2022-11-02&sig=abc%3D",
+                "https://acct.blob.core.windows.net/c?sv=2022-11-02&sig=********");
+    check_value("user=x&pass=y&pwd=z&passwd=w",
+                "user=x&pass=********&pwd=********&passwd=********");
+    check_value("APIKEY=k;passphrase=p", "APIKEY=********;passphrase=********");
+}
+
+Test(redact, ordinary_pairs_stay)
+{
+    check_value("BYPASS=1", NULL);
+    check_value("tokens=5&passwords=2", NULL);
+    check_value("a=b;c=d", NULL);
+    check_value("x=password", NULL);
+    check_value("Password: none", NULL);
+    check_value("password=", NULL);
+    check_value("password=;x=1", NULL);
+    check_value("==token", NULL);
+    check_value("", NULL);
+    cr_assert_null(hr_redact_value(NULL, 0, NULL));
+}
+
+/* A pair's value ends at a '&' that a URL's user information swallows:
+ * the merged result is scrubbed again until nothing changes. */
+Test(redact, overlapping_rules_settle)
+{
+    check_value("sig=d x://&sig:pw@c", "sig=********");
+    check_value("a token=b&c https://u:p@h/ d", "a token=********&c https://********@h/ d");
+}
+
+Test(redact, value_reads_past_a_nul)
+{
+    static const char v[] = "a\0Password=x;";
+    size_t n = 0;
+    char *got = hr_redact_value(v, sizeof(v) - 1, &n);
+    static const char want[] = "a\0Password=********;";
+    cr_assert_not_null(got);
+    cr_assert_eq(n, sizeof(want) - 1);
+    cr_assert_eq(memcmp(got, want, n), 0);
+    free(got);
+}
+
+/* Microseconds hr_redact_value takes on len bytes (v has len + 1) of unit
+ * repeated. */
+static int64_t time_value(const char *unit, char *v, size_t len)
+{
+    size_t k = strlen(unit);
+    int64_t t0;
+    for (size_t i = 0; i < len; i++)
+        v[i] = unit[i % k];
+    v[len] = '\0';
+    t0 = hr_time_mono_us();
+    free(hr_redact_value(v, len, NULL));
+    return hr_time_mono_us() - t0;
+}
+
+/* Values come from request bodies: a value built to make a rule look at
+ * the rest of it again and again must still take linear time. Each shape
+ * is timed against "pwd=a;" repeated, which every rule gets through in
+ * one look (so valgrind or a busy machine slows both alike); at 256 KiB a
+ * quadratic rule would take thousands of times as long. */
+Test(redact, hostile_values_take_linear_time)
+{
+    static const char *const units[] = {"a://", "x=\"", "pwd=a ",  "https://hooks.slack.com/",
+                                        "u:p@", "{",    "token={", "sig=d x://&sig:pw@c "};
+    const size_t len = 256 * 1024;
+    char *v = malloc(len + 1);
+    int64_t base = time_value("pwd=a;", v, len);
+    for (size_t u = 0; u < sizeof(units) / sizeof(units[0]); u++) {
+        int64_t t = time_value(units[u], v, len);
+        cr_expect_lt(t, 20 * base + 200000, "\"%s\" repeated: %lld us, \"pwd=a;\" %lld us",
+                     units[u], (long long)t, (long long)base);
+    }
+    free(v);
+}
+
+Test(redact, env_scrubs_values_by_the_value_rules)
+{
+    hr_redact *r = defaults();
+    json_t *env = json_pack("{s:s, s:s, s:s}", "CONN", "Server=x;Password=y;", "NOTIFY_URL",
+                            "https://hooks.slack.com/services/a/b/c", "JOB", "build");
+    cr_assert_eq(hr_redact_env(r, env), 2);
+    check_json(env, "{\"CONN\": \"Server=x;Password=********;\","
+                    " \"NOTIFY_URL\": \"https://hooks.slack.com/********\", \"JOB\": \"build\"}");
+    json_decref(env);
+    hr_redact_free(r);
+}
+
+Test(redact, values_in_walks_objects_and_arrays)
 {
     json_t *j = json_loads("{\"scm\": [{\"url\": \"https://u:p@h/r\", \"n\": 1},"
                            " \"http://tok@h2\", \"ssh://git@h3\"],"
@@ -313,21 +504,30 @@ Test(redact, urls_in_walks_objects_and_arrays)
                            " \"deep\": {\"a\": {\"b\": [[\"ftp://q:r@z\"]]}}, \"t\": true}",
                            0, NULL);
     cr_assert_not_null(j);
-    cr_assert_eq(hr_redact_urls_in(j), 4);
+    cr_assert_eq(hr_redact_values_in(j), 4);
     check_json(j, "{\"scm\": [{\"url\": \"https://********@h/r\", \"n\": 1},"
                   " \"http://********@h2\", \"ssh://git@h3\"],"
                   " \"log\": \"fetching https://********@x and https://********@y\","
                   " \"deep\": {\"a\": {\"b\": [[\"ftp://********@z\"]]}}, \"t\": true}");
-    cr_assert_eq(hr_redact_urls_in(j), 0, "a second pass changes nothing");
+    cr_assert_eq(hr_redact_values_in(j), 0, "a second pass changes nothing");
     json_decref(j);
 }
 
-Test(redact, urls_in_a_bare_string)
+Test(redact, values_in_a_bare_string)
 {
     json_t *s = json_string("https://u:p@h");
-    cr_assert_eq(hr_redact_urls_in(s), 1);
+    cr_assert_eq(hr_redact_values_in(s), 1);
     cr_assert_str_eq(json_string_value(s), "https://********@h");
-    cr_assert_eq(hr_redact_urls_in(NULL), 0);
+    cr_assert_eq(hr_redact_values_in(NULL), 0);
+    json_decref(s);
+}
+
+Test(redact, values_in_keeps_a_nul_inside_a_string)
+{
+    json_t *s = json_stringn("a\0pwd=x", 8);
+    cr_assert_eq(hr_redact_values_in(s), 1);
+    cr_assert_eq(json_string_length(s), 15);
+    cr_assert_eq(memcmp(json_string_value(s), "a\0pwd=********", 15), 0);
     json_decref(s);
 }
 
@@ -335,14 +535,32 @@ Test(redact, urls_in_a_bare_string)
  * and FNM_CASEFOLD on every pattern and name here. */
 Test(redact, fast_matching_agrees_with_fnmatch)
 {
-    static const char *const patterns[] = {
-        "*TOKEN*", "*pass", "JOB_*", "BUILD_NUMBER", "*", "**", "*a*b*", "?OB_NAME", "[JB]*",
-        "x\\*y",   "*_",    "_*",    "A",            "*KEY*"};
-    static const char *const names[] = {
-        "GITHUB_TOKEN", "token",     "MY_TOKEN_FILE", "BYPASS",   "pass",   "PASSWORD",
-        "JOB_NAME",     "job_",      "JOB",           "build_number", "BUILD_NUMBERS",
-        "",             "ab",        "xaxbx",         "BOB_NAME", "x*y",    "xzy",
-        "_",            "A",         "a",             "MONKEY",   "KE",     "KEYS_AND_MORE"};
+    static const char *const patterns[] = {"*TOKEN*", "*pass", "JOB_*",    "BUILD_NUMBER", "*",
+                                           "**",      "*a*b*", "?OB_NAME", "[JB]*",        "x\\*y",
+                                           "*_",      "_*",    "A",        "*KEY*"};
+    static const char *const names[] = {"GITHUB_TOKEN",
+                                        "token",
+                                        "MY_TOKEN_FILE",
+                                        "BYPASS",
+                                        "pass",
+                                        "PASSWORD",
+                                        "JOB_NAME",
+                                        "job_",
+                                        "JOB",
+                                        "build_number",
+                                        "BUILD_NUMBERS",
+                                        "",
+                                        "ab",
+                                        "xaxbx",
+                                        "BOB_NAME",
+                                        "x*y",
+                                        "xzy",
+                                        "_",
+                                        "A",
+                                        "a",
+                                        "MONKEY",
+                                        "KE",
+                                        "KEYS_AND_MORE"};
     for (size_t p = 0; p < sizeof(patterns) / sizeof(patterns[0]); p++) {
         hr_redact *r = NULL;
         hr_error err;
@@ -350,11 +568,39 @@ Test(redact, fast_matching_agrees_with_fnmatch)
                      err.msg);
         for (size_t n = 0; n < sizeof(names) / sizeof(names[0]); n++) {
             bool want = fnmatch(patterns[p], names[n], FNM_CASEFOLD) == 0;
-            cr_expect_eq(hr_redact_hides(r, names[n]), want, "pattern %s, name \"%s\"",
-                         patterns[p], names[n]);
+            cr_expect_eq(hr_redact_hides(r, names[n]), want, "pattern %s, name \"%s\"", patterns[p],
+                         names[n]);
             cr_expect_eq(hr_redact_keeps(r, names[n]), want, "keep %s, name \"%s\"", patterns[p],
                          names[n]);
         }
+        hr_redact_free(r);
+    }
+    /* And the defaults, each on its own, on names around them. */
+    static const char *const more[] = {"MYSQL_PWD",
+                                       "PWD",
+                                       "OLDPWD",
+                                       "GH_PAT",
+                                       "PATH",
+                                       "PAT",
+                                       "CREDS",
+                                       "VAULT_ROLE_ID",
+                                       "SONAR_LOGIN",
+                                       "GITLAB_USER_LOGIN",
+                                       "SLACK_WEBHOOK",
+                                       "DB_PW",
+                                       "PW",
+                                       "_PW",
+                                       "X_PWD_Y"};
+    for (size_t p = 0; HR_REDACT_DEFAULT_PATTERNS[p] != NULL; p++) {
+        const char *pat = HR_REDACT_DEFAULT_PATTERNS[p];
+        hr_redact *r = NULL;
+        cr_assert_eq(hr_redact_new(&pat, 1, NULL, 0, &r, NULL), HR_OK);
+        for (size_t n = 0; n < sizeof(more) / sizeof(more[0]); n++)
+            cr_expect_eq(hr_redact_hides(r, more[n]), fnmatch(pat, more[n], FNM_CASEFOLD) == 0,
+                         "pattern %s, name \"%s\"", pat, more[n]);
+        for (size_t n = 0; n < sizeof(names) / sizeof(names[0]); n++)
+            cr_expect_eq(hr_redact_hides(r, names[n]), fnmatch(pat, names[n], FNM_CASEFOLD) == 0,
+                         "pattern %s, name \"%s\"", pat, names[n]);
         hr_redact_free(r);
     }
 }

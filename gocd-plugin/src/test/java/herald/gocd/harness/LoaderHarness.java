@@ -2,6 +2,7 @@ package herald.gocd.harness;
 
 import com.thoughtworks.go.plugin.api.GoApplicationAccessor;
 import com.thoughtworks.go.plugin.api.GoPlugin;
+import com.thoughtworks.go.plugin.api.GoPluginApiMarker;
 import com.thoughtworks.go.plugin.api.GoPluginIdentifier;
 import com.thoughtworks.go.plugin.api.annotation.Extension;
 import com.thoughtworks.go.plugin.api.annotation.UnLoad;
@@ -34,9 +35,13 @@ import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.Enumeration;
+import java.util.ArrayDeque;
+import java.util.Deque;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.UUID;
 import java.util.function.BooleanSupplier;
 import java.util.jar.JarEntry;
@@ -280,6 +285,13 @@ public final class LoaderHarness {
                 check(ext.getClassLoader() == loader, ext.getName() + " comes from the jar");
                 check(Modifier.isPublic(ext.getModifiers()) && !Modifier.isAbstract(ext.getModifiers())
                         && GoPlugin.class.isAssignableFrom(ext), ext.getSimpleName() + " is a public, concrete GoPlugin");
+                // GoCD registers an @Extension instance only under the interfaces it finds in
+                // the class's hierarchy that carry @GoPluginApiMarker and come from its own
+                // loader (isGoExtensionPointInterface); with none, the plugin fails to load
+                // ("No extensions found in this plugin").
+                Set<Class<?>> points = extensionPoints(ext);
+                check(points.equals(Set.of(GoPlugin.class)),
+                        ext.getSimpleName() + " is registered under GoCD's extension point GoPlugin (" + points + ")");
                 GoPlugin instance = (GoPlugin) ext.getConstructor().newInstance();
                 check(true, ext.getSimpleName() + " was constructed with its no-argument constructor");
                 Method unload = null;
@@ -343,6 +355,26 @@ public final class LoaderHarness {
         } finally {
             deleteTree(work);
         }
+    }
+
+    /**
+     * The interfaces GoCD's activator registers an instance of c under: every interface in c's
+     * hierarchy (its superclasses' and interfaces' included) marked @GoPluginApiMarker whose
+     * class is the one the API's loader holds, not one the jar brought along.
+     */
+    static Set<Class<?>> extensionPoints(Class<?> c) {
+        Set<Class<?>> points = new HashSet<>();
+        Deque<Class<?>> todo = new ArrayDeque<>(List.of(c));
+        while (!todo.isEmpty()) {
+            Class<?> k = todo.pop();
+            if (k.isInterface() && k.getAnnotation(GoPluginApiMarker.class) != null
+                    && k.getClassLoader() == GoPluginApiMarker.class.getClassLoader())
+                points.add(k);
+            todo.addAll(List.of(k.getInterfaces()));
+            if (k.getSuperclass() != null)
+                todo.add(k.getSuperclass());
+        }
+        return points;
     }
 
     /** Every notification request, in every version that has it. */

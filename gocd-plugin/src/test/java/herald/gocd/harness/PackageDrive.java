@@ -98,15 +98,15 @@ final class PackageDrive {
         r = ask("check-package-connection", both(repo, unknown));
         check(r.responseCode() == 200 && "failure".equals(string(r.responseBody(), "status")),
                 "check-package-connection of the unknown package " + repo + "/" + unknown + " fails: " + show(r));
-        // A poll of a package with no revision: GoCD gets herald's sentence as the message of the
-        // plugin's exception, which it shows as it is.
+        // A poll of a package with no revision: GoCD gets herald's sentence, after herald's URL,
+        // as the message of the plugin's exception, which it shows as it is (docs/gocd.md).
         String said = null;
         try {
             ask("latest-revision", both(repo, unknown));
         } catch (RuntimeException e) {
             said = e.getMessage();
         }
-        check(said != null && said.contains("herald has no revision of package " + repo + "/" + unknown + " yet"),
+        check(said != null && said.startsWith("herald at " + url + ": herald has no revision of package " + repo + "/" + unknown + " yet"),
                 "latest-revision of the unknown package " + repo + "/" + unknown + " says there is no revision: " + said);
 
         // The material poller: latest-revision first, then latest-revision-since the last one.
