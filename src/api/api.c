@@ -1,4 +1,5 @@
 #include "api/api.h"
+#include "api/ui.h"
 
 #include "core/limits.h"
 #include "core/log.h"
@@ -388,6 +389,27 @@ static void health_messages(hr_http_req *req, void *ctx)
     hr_http_reply_json(req, 200, out);
 }
 
+/* Per target: deliveries pending and retrying now, and delivered and dead
+ * within the last ?window= seconds (default an hour, at most a week): the
+ * dashboard's overview asks for an hour and a day. */
+static void targets_health(hr_http_req *req, void *ctx)
+{
+    hr_api *api = ctx;
+    long long window = 3600;
+    json_t *targets = NULL;
+    hr_error err;
+
+    if (query_int(req, "window", 1, 7 * 24 * 3600, &window) < 0)
+        return;
+    int rc = hr_store_target_health(api->store, hr_time_now_ms() - window * 1000, &targets, &err);
+    if (rc != HR_OK) {
+        reply_store_error(req, rc, &err);
+        return;
+    }
+    hr_http_reply_json(req, 200,
+                       json_pack("{s:I,s:o}", "window_s", (json_int_t)window, "targets", targets));
+}
+
 static void list_jobs(hr_http_req *req, void *ctx)
 {
     hr_api *api = ctx;
@@ -418,6 +440,7 @@ typedef enum route_access {
     OWN_TOKEN, /* the handler checks its own token: GoCD's, Jenkins', a package's */
     API_TOKEN, /* herald's API token when it has one, checked by guarded() */
     API_WRITE, /* as API_TOKEN; without one, refused unless --insecure-local */
+    PAGE,      /* the dashboard's files: open, and past the browser rules too */
 } route_access;
 
 int hr_api_open_write(hr_api *api, hr_http_req *req, const char *token, const char *what, char *why,
@@ -458,7 +481,9 @@ static void guarded(hr_http_req *req, void *ctx)
     hr_api *api = g->api;
     char why[512];
 
-    if (!hr_api_browser_allowed(api, req))
+    /* The dashboard's files hold no data (ui.c), and a link to them from
+     * another site must open; the page's /api/v1 calls pass the rules. */
+    if (g->access != PAGE && !hr_api_browser_allowed(api, req))
         return;
     if (g->access == API_TOKEN || g->access == API_WRITE) {
         if (api->api_token != NULL) {
@@ -531,6 +556,10 @@ size_t hr_api_routes(hr_api *api, hr_http_route *routes, size_t max)
          OWN_TOKEN, 0},
         {"POST", "/ci/notify", "ci_notify", hr_api_ci_notify, OWN_TOKEN, 0},
         {"GET", "/api/v1/jobs", "api_jobs", list_jobs, API_TOKEN, 0},
+        {"GET", "/api/v1/targets/health", "api_targets_health", targets_health, API_TOKEN, 0},
+        {"GET", "/ui", "ui", hr_api_ui, PAGE, 0},
+        {"GET", "/ui/", "ui", hr_api_ui, PAGE, 0},
+        {"GET", "/ui/*", "ui", hr_api_ui, PAGE, 0},
         {"GET", "/api/v1/packages", "api_packages", hr_api_list_packages, API_TOKEN, 0},
         {"GET", "/api/v1/packages/*", "api_package_revisions", hr_api_packages, API_TOKEN, 0},
         /* Publishing keeps its own rule: the package's publish token from
@@ -545,7 +574,8 @@ size_t hr_api_routes(hr_api *api, hr_http_route *routes, size_t max)
                    "api->guards needs room for every route");
     if (n > max)
         n = max;
-    /* Every route goes through guarded(): the browser rules hold for all. */
+    /* Every route goes through guarded(): the browser rules hold for all
+     * but the dashboard's files. */
     for (size_t i = 0; i < n; i++) {
         hr_http_route *r = &routes[i];
         r->method = all[i].method;

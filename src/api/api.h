@@ -21,19 +21,22 @@
  *   POST /jenkins/notification               Jenkins' Notification plugin
  *   POST /ci/notify                          `herald notify`
  *   GET  /api/v1/jobs                        last known state of every CI job
+ *   GET  /api/v1/targets/health              per target: pending, retrying now;
+ *                                            delivered, dead within ?window=S
+ *   GET  /ui/ and /ui/<file>                 the dashboard (ui.c)
  *   POST /api/v1/packages/<r>/<p>/revisions  publish a package revision (packages.c)
  *   GET  /api/v1/packages/<r>/<p>/revisions  a package's revisions, newest first
  *   GET  /api/v1/packages                    every package with revisions
  *   POST /gocd/package-repository/<request>  GoCD's package-repository extension
  *
- * Access: /healthz and /metrics are open. When herald has an API token
+ * Access: /healthz, /metrics and the dashboard's files are open. When herald has an API token
  * (api_token), every /api/v1/ endpoint demands it, except publishing a
  * package revision, which takes the package's own publish token when the
  * config has one; the /gocd/ endpoints demand the GoCD token (gocd_token),
  * and the Jenkins ones and /ci/notify the config's jenkins.token. Without
  * tokens, /api/v1 writes and GoCD's plugin settings changes are refused
- * unless insecure_local. Every route passes the browser rules and, when
- * it takes JSON, the content type (guard.c) first. hr_api_routes declares
+ * unless insecure_local. Every route but /ui/ passes the browser rules
+ * and, when it takes JSON, the content type (guard.c) first. hr_api_routes declares
  * each route's access next to its path; docs/operating.md, "Security
  * model", explains it.
  *

@@ -1,0 +1,531 @@
+/*
+ * herald's dashboard: one page that reads and acts through /api/v1 only,
+ * as `herald replay` and curl do. The address after '#' names the page and
+ * its filters, so a link can be copied and shared. Everything shown is
+ * put in the page as text (never parsed as HTML): events carry what CI
+ * servers sent.
+ */
+'use strict';
+
+(function () {
+  /* Framed by another page, the dashboard shows nothing: a frame could
+   * trick a click on a replay button. */
+  if (window.top !== window.self) {
+    document.documentElement.textContent = 'herald\'s dashboard does not open inside a frame.';
+    return;
+  }
+
+  const TOKEN_KEY = 'herald.api-token';
+  /* Polling: a list page asks for its newest row every POLL_MS while the
+   * tab is visible, and nothing while it is hidden (docs/dashboard.md). */
+  const POLL_MS = 15000;
+  const PAGE = 50;
+  const view = document.getElementById('view');
+  const live = document.getElementById('live');
+  let pollTimer = null;
+  let generation = 0; /* bumped on every navigation; stale answers are dropped */
+
+  /* ---- small helpers ---- */
+
+  function h(tag, attrs, ...kids) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === 'class') el.className = v;
+      else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+      else el.setAttribute(k, v === true ? '' : String(v));
+    }
+    for (const kid of kids.flat()) {
+      if (kid === null || kid === undefined || kid === false) continue;
+      el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+    }
+    return el;
+  }
+
+  /* A stored instant in the browser's zone; the UTC instant on hover. */
+  function when(iso) {
+    if (!iso) return h('span', { class: 'muted' }, '—');
+    const d = new Date(iso);
+    if (isNaN(d)) return document.createTextNode(iso);
+    const text = d.toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric',
+      hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    return h('time', { datetime: iso, title: 'UTC ' + d.toISOString() }, text);
+  }
+
+  function label(cls, text) {
+    return h('span', { class: 'state ' + String(cls || '').toLowerCase().replace(/[^a-z]/g, '') }, text || '—');
+  }
+
+  function link(hash, text) { return h('a', { href: '#' + hash }, text); }
+
+  function table(heads, rows, empty) {
+    if (!rows.length) return h('p', { class: 'muted' }, empty || 'Nothing yet.');
+    return h('div', { class: 'wrap' }, h('table', {},
+      h('thead', {}, h('tr', {}, heads.map((t) => h('th', { scope: 'col', class: /^#|count|^(pending|retrying|delivered|dead)/i.test(t) ? 'num' : null }, t)))),
+      h('tbody', {}, rows.map((cells) => h('tr', {}, cells.map((c) => h('td', { class: typeof c === 'number' ? 'num' : null }, c)))))));
+  }
+
+  function say(text, ok) {
+    const m = document.getElementById('message');
+    m.textContent = text;
+    m.className = ok ? 'ok' : '';
+    m.hidden = !text;
+  }
+
+  function query(params) {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(params)) if (v !== '' && v !== null && v !== undefined) q.set(k, v);
+    const s = q.toString();
+    return s ? '?' + s : '';
+  }
+
+  /* ---- the API ---- */
+
+  class ApiError extends Error {
+    constructor(status, message) { super(message); this.status = status; }
+  }
+
+  function token() { return sessionStorage.getItem(TOKEN_KEY); }
+
+  /* One /api/v1 call; the token goes as a header, never in the address.
+   * A 401 shows the token prompt. */
+  async function api(path, body) {
+    const headers = {};
+    const t = token();
+    if (t) headers.Authorization = 'Bearer ' + t;
+    const opt = { headers, cache: 'no-store', credentials: 'omit' };
+    if (body !== undefined) {
+      opt.method = 'POST';
+      headers['Content-Type'] = 'application/json';
+      opt.body = JSON.stringify(body);
+    }
+    const r = await fetch('/api/v1' + path, opt);
+    let data = null;
+    try { data = await r.json(); } catch (e) { data = null; }
+    if (r.status === 401) {
+      askToken(t ? 'herald refused that token.' : '');
+      throw new ApiError(401, 'herald wants its API token');
+    }
+    if (!r.ok) {
+      let msg = (data && data.error) || ('HTTP ' + r.status);
+      if (data && data.messages) msg += ': ' + data.messages.join('; ');
+      throw new ApiError(r.status, msg);
+    }
+    return data;
+  }
+
+  function askToken(error) {
+    const form = document.getElementById('token');
+    document.getElementById('token-error').textContent = error || '';
+    form.hidden = false;
+    view.hidden = true;
+    stopPolling();
+    form.elements.token.value = '';
+    form.elements.token.focus();
+  }
+
+  document.getElementById('token').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const form = ev.currentTarget;
+    const t = form.elements.token.value.trim();
+    if (!t) return;
+    sessionStorage.setItem(TOKEN_KEY, t);
+    try {
+      await api('/targets/health?window=60');
+    } catch (e) {
+      if (e.status === 401) {
+        sessionStorage.removeItem(TOKEN_KEY);
+        document.getElementById('token-error').textContent = 'herald refused that token.';
+      } else {
+        document.getElementById('token-error').textContent = e.message;
+      }
+      return;
+    }
+    form.hidden = true;
+    view.hidden = false;
+    document.getElementById('forget').hidden = false;
+    route();
+  });
+
+  document.getElementById('forget').addEventListener('click', () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    document.getElementById('forget').hidden = true;
+    askToken('');
+  });
+
+  /* ---- live updates ---- */
+
+  function stopPolling() {
+    if (pollTimer) clearTimeout(pollTimer);
+    pollTimer = null;
+  }
+
+  /* Calls check() every POLL_MS while the tab is visible; check returns
+   * whether the page changed (then it is drawn again). */
+  function poll(check) {
+    stopPolling();
+    const gen = generation;
+    const tick = async () => {
+      if (gen !== generation) return;
+      if (!document.hidden) {
+        try {
+          if (await check()) { if (gen === generation) route(true); return; }
+          live.textContent = 'live · checked ' + new Date().toLocaleTimeString();
+        } catch (e) {
+          live.textContent = 'live · ' + e.message;
+        }
+      }
+      if (gen === generation) pollTimer = setTimeout(tick, POLL_MS);
+    };
+    pollTimer = setTimeout(tick, POLL_MS);
+  }
+
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden && pollTimer === null && view.dataset.live === '1') route(true);
+  });
+
+  /* ---- pages ---- */
+
+  function filterForm(fields, params, base) {
+    const form = h('form', { class: 'filters', role: 'search' },
+      fields.map(([name, text, options]) => h('label', {}, text,
+        options
+          ? h('select', { name }, options.map((o) => h('option', { value: o, selected: params.get(name) === o }, o || 'any')))
+          : h('input', { name, value: params.get(name) || '', size: 14 }))),
+      h('button', { type: 'submit', class: 'primary' }, 'Filter'),
+      link(base, 'Clear'));
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const q = {};
+      for (const [name] of fields) q[name] = form.elements[name].value.trim();
+      location.hash = base + query(q);
+    });
+    return form;
+  }
+
+  function pager(base, params, next) {
+    const newer = params.get('cursor');
+    const p = Object.fromEntries(params);
+    delete p.cursor;
+    return h('div', { class: 'pager' },
+      newer ? link(base + query(p), '← Newest') : null,
+      next ? link(base + query({ ...p, cursor: next }), 'Older →') : h('span', { class: 'muted' }, 'No older rows'));
+  }
+
+  /* Every event's summary has the same four fields, whatever the CI
+   * (docs/events.md): name, number, result, url. */
+  function eventName(e) {
+    const s = e.summary || {};
+    return s.name ? s.name + (s.number ? ' #' + s.number : '') : (e.kind || '');
+  }
+
+  function eventResult(e) {
+    return (e.summary && e.summary.result) || '';
+  }
+
+  const EVENT_FILTERS = [
+    ['source', 'Source', ['', 'gocd', 'jenkins', 'ci', 'package']],
+    ['kind', 'Kind'], ['pipeline', 'Pipeline or job'], ['stage', 'Stage'],
+    ['result', 'Result'], ['warnings', 'Warnings', ['', 'true']],
+  ];
+
+  async function pageEvents(params) {
+    const q = {};
+    for (const [k] of EVENT_FILTERS) q[k] = params.get(k);
+    const data = await api('/events' + query({ ...q, limit: PAGE, cursor: params.get('cursor') }));
+    const rows = data.events.map((e) => [link('/events/' + e.id, '#' + e.id), when(e.received_at), e.source, e.kind,
+      eventName(e), label(eventResult(e), eventResult(e)), label(e.transition, e.transition)]);
+    const out = [h('h1', {}, 'Events'), filterForm(EVENT_FILTERS, params, '/events'),
+      table(['#', 'Received', 'Source', 'Kind', 'Pipeline or job', 'Result', 'Transition'], rows, 'No event matches.'),
+      pager('/events', params, data.next_cursor)];
+    if (!params.get('cursor')) {
+      const top = data.events.length ? data.events[0].id : 0;
+      poll(async () => {
+        const d = await api('/events' + query({ ...q, limit: 1 }));
+        return (d.events.length ? d.events[0].id : 0) !== top;
+      });
+    }
+    return out;
+  }
+
+  function pretty(v) { return JSON.stringify(v, null, 2); }
+
+  async function pageEvent(id) {
+    const [data, dl] = await Promise.all([api('/events/' + id), api('/deliveries' + query({ event: id, limit: 500 }))]);
+    const e = data.event;
+    let raw = data.raw;
+    if (typeof raw === 'string') { try { raw = pretty(JSON.parse(raw)); } catch (x) { /* shown as sent */ } } else raw = pretty(raw);
+    return [h('h1', {}, 'Event #' + e.id),
+      h('dl', { class: 'facts' },
+        h('dt', {}, 'Received'), h('dd', {}, when(e.received_at)),
+        h('dt', {}, 'Source'), h('dd', {}, e.source + ' · ' + e.kind + (e.version ? ' v' + e.version : '')),
+        h('dt', {}, 'Pipeline or job'), h('dd', {}, eventName(e) || '—'),
+        h('dt', {}, 'Result'), h('dd', {}, label(eventResult(e), eventResult(e))),
+        h('dt', {}, 'Transition'), h('dd', {}, label(e.transition, e.transition)),
+        h('dt', {}, 'In the CI'), h('dd', {}, e.summary && /^https?:\/\//.test(e.summary.url || '') ? h('a', { href: e.summary.url, rel: 'noreferrer noopener', target: '_blank' }, e.summary.url) : '—')),
+      h('h2', {}, 'Deliveries'), deliveryTable(dl.deliveries, 'No route sent this event anywhere.'),
+      h('h2', {}, 'Normalised'), h('pre', { tabindex: 0 }, pretty(e)),
+      h('h2', {}, 'Received (redacted)'), h('pre', { tabindex: 0 }, raw === undefined ? '—' : raw)];
+  }
+
+  function replayButton(d) {
+    return h('button', { type: 'button', 'data-replay': d.id, onclick: async (ev) => {
+      const b = ev.currentTarget;
+      b.disabled = true;
+      try {
+        await api('/deliveries/' + d.id + '/retry', {});
+        say('Delivery #' + d.id + ' is due again now.', true);
+        setTimeout(() => route(true), 1000);
+      } catch (e) { say('Replay of #' + d.id + ' failed: ' + e.message); }
+      b.disabled = false;
+    } }, 'Replay');
+  }
+
+  function deliveryTable(list, empty) {
+    return table(['#', 'Event', 'Target', 'State', 'Attempts', 'Last status', 'Last error', 'Updated', 'Next attempt', ''],
+      list.map((d) => [link('/deliveries/' + d.id, '#' + d.id), link('/events/' + d.event_id, '#' + d.event_id),
+        link('/deliveries' + query({ target: d.target }), d.target), label(d.state, d.state), d.attempts,
+        d.last_status === null ? '—' : String(d.last_status), d.last_error || '', when(d.updated_at),
+        when(d.next_attempt_at), replayButton(d)]), empty);
+  }
+
+  const STATES = ['', 'pending', 'retrying', 'delivered', 'dead'];
+
+  /* What POST /deliveries/replay can replay of a list filter: its body,
+   * or null when the API has no such condition (pending, retrying,
+   * delivered, or one event's deliveries). */
+  function replayBody(params) {
+    const state = params.get('state') || '';
+    const target = params.get('target') || '';
+    if (params.get('event')) return null;
+    if (state === 'dead') return target ? { target, dead: true } : { dead: true };
+    if (state === '' && target) return { target };
+    return null;
+  }
+
+  async function countMatching(params) {
+    let n = 0;
+    let cursor = '';
+    for (let pages = 0; pages < 40; pages++) {
+      const d = await api('/deliveries' + query({ state: params.get('state'), target: params.get('target'), limit: 500, cursor }));
+      n += d.deliveries.length;
+      if (!d.next_cursor) return n;
+      cursor = d.next_cursor;
+    }
+    return n + '+';
+  }
+
+  function bulkReplay(params) {
+    const body = replayBody(params);
+    const box = h('div', { class: 'actions' });
+    if (!body) {
+      box.append(h('span', { class: 'muted' }, 'Replay all: filter dead letters (any target) or one target (every state).'));
+      return box;
+    }
+    const start = h('button', { type: 'button', id: 'bulk-replay' }, 'Replay all matching…');
+    start.addEventListener('click', async () => {
+      start.disabled = true;
+      let n;
+      try { n = await countMatching(params); } catch (e) { say(e.message); start.disabled = false; return; }
+      const what = body.dead ? 'dead deliveries' : 'deliveries (every state)';
+      const confirm = h('button', { type: 'button', class: 'primary', id: 'bulk-confirm' }, 'Replay ' + n);
+      const cancel = h('button', { type: 'button', id: 'bulk-cancel' }, 'Cancel');
+      const ask = h('span', { id: 'bulk-ask' }, 'This makes ' + n + ' ' + what + (body.target ? ' to ' + body.target : '') + ' due again now. ', confirm, ' ', cancel);
+      box.replaceChildren(ask);
+      confirm.focus();
+      cancel.addEventListener('click', () => box.replaceWith(bulkReplay(params)));
+      confirm.addEventListener('click', async () => {
+        confirm.disabled = cancel.disabled = true;
+        try {
+          const r = await api('/deliveries/replay', body);
+          say('Replayed ' + r.reset + ' deliveries.', true);
+          setTimeout(() => route(true), 1000);
+        } catch (e) { say('Replay failed: ' + e.message); }
+        box.replaceWith(bulkReplay(params));
+      });
+    });
+    box.append(start);
+    return box;
+  }
+
+  async function pageDeliveries(params) {
+    const cfg = await configTargets();
+    const filters = [['state', 'State', STATES], ['target', 'Target', [''].concat(cfg.map((t) => t.name))], ['event', 'Event #']];
+    const q = { state: params.get('state'), target: params.get('target'), event: params.get('event') };
+    const data = await api('/deliveries' + query({ ...q, limit: PAGE, cursor: params.get('cursor') }));
+    if (!params.get('cursor')) {
+      const sig = data.deliveries.slice(0, 1).map((d) => d.id + d.state + d.attempts).join();
+      poll(async () => {
+        const d = await api('/deliveries' + query({ ...q, limit: 1 }));
+        return d.deliveries.map((x) => x.id + x.state + x.attempts).join() !== sig;
+      });
+    }
+    return [h('h1', {}, 'Deliveries'), filterForm(filters, params, '/deliveries'), bulkReplay(params),
+      deliveryTable(data.deliveries, 'No delivery matches.'), pager('/deliveries', params, data.next_cursor)];
+  }
+
+  async function pageDelivery(id) {
+    const d = await api('/deliveries/' + id);
+    if (d.state === 'pending' || d.state === 'retrying') {
+      const sig = d.state + d.attempts;
+      poll(async () => { const x = await api('/deliveries/' + id); return x.state + x.attempts !== sig; });
+    }
+    const attempts = (d.attempt_log || []).map((a) => [a.attempt, when(a.started_at), a.status === null ? '—' : String(a.status),
+      a.latency_ms === null || a.latency_ms === undefined ? '—' : a.latency_ms + ' ms', label(a.outcome, a.outcome),
+      a.error || '', a.excerpt ? h('pre', {}, a.excerpt) : '']);
+    return [h('h1', {}, 'Delivery #' + d.id),
+      h('dl', { class: 'facts' },
+        h('dt', {}, 'Event'), h('dd', {}, link('/events/' + d.event_id, '#' + d.event_id)),
+        h('dt', {}, 'Route'), h('dd', {}, d.route || '—'),
+        h('dt', {}, 'Target'), h('dd', {}, link('/targets', d.target)),
+        h('dt', {}, 'State'), h('dd', {}, label(d.state, d.state)),
+        h('dt', {}, 'Created'), h('dd', {}, when(d.created_at)),
+        h('dt', {}, 'Updated'), h('dd', {}, when(d.updated_at)),
+        h('dt', {}, 'Next attempt due'), h('dd', {}, d.next_attempt_at ? when(d.next_attempt_at) : (d.state === 'pending' ? 'now' : 'none'))),
+      h('div', { class: 'actions' }, replayButton(d)),
+      h('h2', {}, 'Attempts'),
+      table(['#', 'Started', 'Status', 'Latency', 'Outcome', 'Error', 'Answer (excerpt)'], attempts, 'No attempt yet.')];
+  }
+
+  let configCache = null;
+  async function configTargets() {
+    if (!configCache) configCache = (await api('/config')).targets || [];
+    return configCache;
+  }
+
+  function healthByTarget(list) { return Object.fromEntries(list.map((t) => [t.target, t])); }
+
+  async function pageOverview() {
+    const [hour, day, stages, jobs, events, targets] = await Promise.all([
+      api('/targets/health?window=3600'), api('/targets/health?window=86400'), api('/stages'), api('/jobs'),
+      api('/events?limit=500'), configTargets()]);
+    const now = Date.now();
+    const recent = events.events.filter((e) => now - Date.parse(e.received_at) < 3600e3);
+    const last5 = recent.filter((e) => now - Date.parse(e.received_at) < 300e3).length;
+    const capped = recent.length === events.events.length && events.next_cursor ? '≥ ' : '';
+    const H = healthByTarget(hour.targets), D = healthByTarget(day.targets);
+    const names = [...new Set(targets.map((t) => t.name).concat(day.targets.map((t) => t.target)))];
+    const zero = { pending: 0, retrying: 0, delivered: 0, dead: 0 };
+    const failing = names.filter((n) => (H[n] || zero).retrying > 0 || (H[n] || zero).dead > 0);
+    const red = (r) => /fail|broken/i.test(r || '');
+    const broken = stages.stages.filter((s) => red(s.last_result));
+    const brokenJobs = (jobs.jobs || []).filter((j) => red(j.last_result));
+    const sinceCells = await Promise.all(broken.slice(0, 10).map((s) => brokenSince(s)));
+
+    const t = (n, w, k) => { const v = (w[n] || zero)[k]; return v; };
+    const cards = h('div', { class: 'cards', id: 'cards' },
+      h('div', { class: 'card' }, h('b', { id: 'events-per-minute' }, capped + (recent.length / 60).toFixed(2)), 'events per minute (last hour)'),
+      h('div', { class: 'card' }, h('b', {}, (last5 / 5).toFixed(1)), 'events per minute (last 5 min)'),
+      h('div', { class: 'card' }, h('b', { class: failing.length ? 'bad' : 'ok' }, failing.length), 'targets failing now'),
+      h('div', { class: 'card' }, h('b', { class: broken.length + brokenJobs.length ? 'bad' : 'ok' }, broken.length + brokenJobs.length), 'pipelines and jobs broken'));
+    poll(async () => {
+      const d = await api('/events?limit=1');
+      return (d.events.length ? d.events[0].id : 0) !== (events.events.length ? events.events[0].id : 0);
+    });
+    return [h('h1', {}, 'Overview'), cards,
+      h('h2', {}, 'Deliveries per target'),
+      h('div', { id: 'per-target' }, table(['Target', 'Pending now', 'Retrying now', 'Delivered 1 h', 'Dead 1 h', 'Delivered 24 h', 'Dead 24 h', 'Last error'],
+        names.map((n) => [link('/deliveries' + query({ target: n }), n), t(n, H, 'pending'), t(n, H, 'retrying'), t(n, H, 'delivered'),
+          t(n, H, 'dead'), t(n, D, 'delivered'), t(n, D, 'dead'), (D[n] && D[n].last_error) || '']), 'No target configured.')),
+      h('h2', {}, 'Targets failing now'),
+      failing.length ? h('ul', {}, failing.map((n) => h('li', {}, link('/deliveries' + query({ target: n, state: H[n].dead ? 'dead' : 'retrying' }), n),
+        ' — ' + H[n].retrying + ' retrying, ' + H[n].dead + ' dead in the last hour; ' + (H[n].last_error || '')))) : h('p', { class: 'ok' }, 'None.'),
+      h('h2', {}, 'Broken now'),
+      table(['Pipeline or job', 'Last result', 'Broken since', 'Last event'],
+        broken.map((s, i) => [link('/events' + query({ pipeline: s.pipeline, stage: s.stage }), s.pipeline + ' / ' + s.stage), label(s.last_result, s.last_result),
+          sinceCells[i] || h('span', { class: 'muted' }, 'see events'), link('/events/' + s.last_event_id, '#' + s.last_event_id)])
+          .concat(brokenJobs.map((j) => [link('/events' + query({ pipeline: j.job }), [j.job, j.branch].filter(Boolean).join(' / ')), label(j.last_result, j.last_result),
+            when(j.updated_at), j.last_event_id ? link('/events/' + j.last_event_id, '#' + j.last_event_id) : '—'])), 'Nothing is broken.')];
+  }
+
+  /* When a red stage went red: the oldest of its newest run of failed
+   * events (one page of its events). */
+  async function brokenSince(s) {
+    const d = await api('/events' + query({ pipeline: s.pipeline, stage: s.stage, limit: 50 }));
+    let since = null;
+    for (const e of d.events) {
+      const r = eventResult(e);
+      if (/fail/i.test(r)) since = e.received_at;
+      else if (/pass/i.test(r)) break;
+    }
+    return since ? when(since) : null;
+  }
+
+  async function pageTargets() {
+    const [targets, hour, day] = await Promise.all([configTargets(), api('/targets/health?window=3600'), api('/targets/health?window=86400')]);
+    const H = healthByTarget(hour.targets), D = healthByTarget(day.targets);
+    const lastOk = await Promise.all(targets.map((t) => api('/deliveries' + query({ target: t.name, state: 'delivered', limit: 1 }))));
+    const rows = targets.map((t, i) => {
+      const hh = H[t.name] || {}, dd = D[t.name] || {};
+      const health = hh.dead ? 'dead' : hh.retrying ? 'retrying' : 'delivered';
+      const ok = lastOk[i].deliveries[0];
+      return [link('/deliveries' + query({ target: t.name }), t.name), t.type || 'webhook', (t.method || '') + ' ' + (t.url || ''),
+        label(health, hh.dead ? 'failing' : hh.retrying ? 'retrying' : 'healthy'), ok ? when(ok.updated_at) : '—',
+        dd.last_error || '', dd.delivered || 0, dd.dead || 0];
+    });
+    return [h('h1', {}, 'Targets'),
+      table(['Target', 'Type', 'Address', 'Health (1 h)', 'Last success', 'Last error', 'Delivered 24 h', 'Dead 24 h'], rows, 'No target configured.')];
+  }
+
+  async function pagePipelines() {
+    const [stages, jobs] = await Promise.all([api('/stages'), api('/jobs')]);
+    const colour = (r) => /fail|broken/i.test(r || '') ? 'red' : /pass|success|fixed/i.test(r || '') ? 'green' : 'amber';
+    const tile = (name, result, at, q, id) => h('div', { class: 'tile ' + colour(result) },
+      h('div', { class: 'name' }, link('/events' + query(q), name)),
+      label(result, result), ' ', when(at), id ? [' · ', link('/events/' + id, 'event #' + id)] : null);
+    return [h('h1', {}, 'Pipelines and jobs'),
+      h('h2', {}, 'GoCD stages'),
+      stages.stages.length ? h('div', { class: 'board' }, stages.stages.map((s) => tile(s.pipeline + ' / ' + s.stage + ' #' + s.last_counter, s.last_result || s.last_state, s.updated_at, { pipeline: s.pipeline, stage: s.stage }, s.last_event_id))) : h('p', { class: 'muted' }, 'No stage yet.'),
+      h('h2', {}, 'Jobs'),
+      (jobs.jobs || []).length ? h('div', { class: 'board' }, jobs.jobs.map((j) => tile([j.job, j.branch].filter(Boolean).join(' / ') + (j.last_number ? ' #' + j.last_number : ''), j.last_result || j.last_phase, j.updated_at, { pipeline: j.job }, j.last_event_id))) : h('p', { class: 'muted' }, 'No job yet.')];
+  }
+
+  /* ---- the router ---- */
+
+  const ROUTES = [
+    [/^\/?$/, 'overview', () => pageOverview()],
+    [/^\/events$/, 'events', (m, p) => pageEvents(p)],
+    [/^\/events\/(\d+)$/, 'events', (m) => pageEvent(m[1])],
+    [/^\/deliveries$/, 'deliveries', (m, p) => pageDeliveries(p)],
+    [/^\/deliveries\/(\d+)$/, 'deliveries', (m) => pageDelivery(m[1])],
+    [/^\/targets$/, 'targets', () => pageTargets()],
+    [/^\/pipelines$/, 'pipelines', () => pagePipelines()],
+  ];
+
+  async function route(refresh) {
+    const gen = ++generation;
+    stopPolling();
+    if (!refresh) say('');
+    const hash = location.hash.replace(/^#/, '') || '/';
+    const [path, qs] = hash.split('?');
+    const params = new URLSearchParams(qs || '');
+    let found = null;
+    for (const [re, page, fn] of ROUTES) {
+      const m = path.match(re);
+      if (m) { found = [page, fn, m]; break; }
+    }
+    for (const a of document.querySelectorAll('nav a')) {
+      if (found && a.dataset.page === found[0]) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+    }
+    if (!found) { view.replaceChildren(h('h1', {}, 'No such page'), link('/', 'Overview')); return; }
+    if (!refresh) view.setAttribute('aria-busy', 'true');
+    try {
+      const nodes = await found[1](found[2], params);
+      if (gen !== generation) return;
+      const y = window.scrollY;
+      view.replaceChildren(...nodes);
+      view.dataset.live = pollTimer ? '1' : '';
+      document.title = (nodes[0].textContent || 'herald') + ' · herald';
+      if (refresh) window.scrollTo(0, y); else view.focus({ preventScroll: true });
+    } catch (e) {
+      if (gen !== generation || e.status === 401) return;
+      view.replaceChildren(h('h1', {}, 'Could not load this page'), h('p', { class: 'error' }, e.message));
+    } finally {
+      view.removeAttribute('aria-busy');
+    }
+  }
+
+  window.addEventListener('hashchange', () => route(false));
+  document.getElementById('forget').hidden = !token();
+  route(false);
+})();
