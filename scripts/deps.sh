@@ -16,7 +16,7 @@ build=(build-essential meson ninja-build pkg-config
        libjansson-dev libmicrohttpd-dev libsqlite3-dev
        libyaml-dev libjq-dev libcurl4-openssl-dev libssl-dev)
 test=(libcriterion-dev python3 python3-pytest valgrind sqlite3 clang
-      default-jdk-headless junit4 libhamcrest-java)
+      default-jdk-headless junit4 libhamcrest-java chromium nodejs)
 bench=(wrk nginx-light)
 
 if [ "${1:-}" = --list ]; then
@@ -40,6 +40,13 @@ missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# The browser tests install playwright-core with npm. Debian's nodejs
+# comes without it (the npm package); a Node.js that brings its own npm
+# (NodeSource's) conflicts with that package, so it is added only when
+# there is no npm at all.
+if [ "${1:-build}" != build ] && ! command -v npm >/dev/null; then
+  missing+=(npm)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""

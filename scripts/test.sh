@@ -3,7 +3,8 @@
 #   1. build (warnings are errors), scripts/checksrc.sh, and a build the
 #      way `make run` does it with the test packages out of sight
 #   2. Criterion unit tests, fuzz corpus replays, system tests (pytest
-#      driving the real daemon over loopback)
+#      driving the real daemon over loopback), the dashboard's browser
+#      tests (Node's test runner driving headless Chromium, tests/browser)
 #   3. the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   4. unit tests and a system-test subset under valgrind
 # Every runner's own counts are added up; the last line is
@@ -131,6 +132,23 @@ PYEOF
   pass "$p"; fail "$f" "$label"
 }
 
+# run_browser: the dashboard's browser tests (tests/browser/run.sh, which
+# installs playwright-core with npm); counts its TAP summary.
+run_browser() {
+  local log=$logdir/browser.log p f rc
+  HERALD_BIN="$root/build/herald" tests/browser/run.sh >"$log" 2>&1
+  rc=$?
+  p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$log" | tail -1)
+  f=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$log" | tail -1)
+  if [ -z "$p" ] || [ -z "$f" ]; then
+    tail -40 "$log"; fail 1 "browser (no TAP summary; exit $rc)"; return
+  fi
+  echo "browser: $p passed, $f failed"
+  [ "$f" -gt 0 ] && grep -E '^ *not ok' "$log" | head -20
+  [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && { tail -20 "$log"; f=1; }
+  pass "$p"; fail "$f" browser
+}
+
 units() { find "$1/tests/unit" -maxdepth 1 -type f -executable -name 'test_*' | sort; }
 replays() { find "$1/fuzz" -maxdepth 1 -type f -executable -name 'replay_*' | sort; }
 
@@ -168,6 +186,9 @@ fi
 
 note "system tests"
 run_pytest system HERALD_BIN="$root/build/herald" --
+
+note "browser tests (the dashboard in headless Chromium)"
+run_browser
 
 if [ "${HERALD_TEST_QUICK:-0}" != 1 ]; then
   note "AddressSanitizer + UndefinedBehaviorSanitizer"
