@@ -183,8 +183,12 @@
     pollTimer = setTimeout(tick, ms);
   }
 
-  document.addEventListener('visibilitychange', () => {
-    if (!document.hidden && pollTimer === null && view.dataset.live === '1') route(true);
+  /* The keyboard: "/" goes to the page's first filter, as in most lists. */
+  document.addEventListener('keydown', (ev) => {
+    if (ev.key !== '/' || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (/^(INPUT|SELECT|TEXTAREA)$/.test(document.activeElement.tagName)) return;
+    const first = view.querySelector('form.filters input, form.filters select');
+    if (first) { ev.preventDefault(); first.focus(); }
   });
 
   /* ---- pages ---- */
@@ -517,7 +521,6 @@
       if (gen !== generation) return;
       const y = window.scrollY;
       view.replaceChildren(...nodes);
-      view.dataset.live = pollTimer ? '1' : '';
       document.title = (nodes[0].textContent || 'herald') + ' · herald';
       if (refresh) window.scrollTo(0, y); else view.focus({ preventScroll: true });
     } catch (e) {

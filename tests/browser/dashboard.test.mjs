@@ -56,6 +56,8 @@ describe('dashboard with the API open (--insecure-local)', () => {
     await p.goto(h.base + '/ui/#/events');
     await p.locator('tbody tr').first().waitFor();
     assert.equal(await p.locator('tbody tr').count(), 3);
+    await p.keyboard.press('/');
+    assert.equal(await p.evaluate(() => document.activeElement.name), 'source');
     await p.getByLabel('Pipeline or job').fill('api');
     await p.getByLabel('Pipeline or job').press('Enter'); // the keyboard is enough
     await until(async () => (await p.locator('tbody tr').count()) === 2, 'two api events');
@@ -173,6 +175,13 @@ describe('dashboard with the API open (--insecure-local)', () => {
       await p.waitForLoadState('networkidle');
       pages[name] = { calls, loaded: calls.length };
     }
+    // A tab in the background makes no call at all.
+    const hidden = await page();
+    let hiddenCalls = 0;
+    await hidden.goto(h.base + '/ui/#/events');
+    await hidden.locator('main h1').waitFor();
+    await hidden.evaluate(() => Object.defineProperty(document, 'hidden', { get: () => true }));
+    hidden.on('request', (r) => { if (r.url().includes('/api/v1/')) hiddenCalls++; });
     const start = Date.now();
     await new Promise((r) => setTimeout(r, 61000));
     const out = { measured_ms: Date.now() - start, pages: {} };
@@ -184,6 +193,8 @@ describe('dashboard with the API open (--insecure-local)', () => {
       const want = name === 'overview' ? [1, 1] : [3, 4];
       assert.ok(idle.length >= want[0] && idle.length <= want[1], name + ' makes ' + idle.length + ' calls a minute when idle');
     }
+    assert.equal(hiddenCalls, 0, 'a hidden tab polls');
+    out.pages.hidden_tab = { api_calls_per_idle_minute: hiddenCalls };
     const files = ['index.html', 'app.js', 'app.css'];
     out.files = Object.fromEntries(await Promise.all(files.map(async (f) => [f, (await (await fetch(h.base + '/ui/' + (f === 'index.html' ? '' : f))).arrayBuffer()).byteLength])));
     out.total_bytes = Object.values(out.files).reduce((a, b) => a + b, 0);
