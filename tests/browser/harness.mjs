@@ -99,12 +99,15 @@ export async function herald(config, args = []) {
     if (r.status !== 200) throw new Error('stage-status: ' + r.status + ' ' + JSON.stringify(answer));
   };
   h.deliveries = async (q) => (await h.get('/api/v1/deliveries?limit=500&' + new URLSearchParams(q))).deliveries;
+  // A clean stop exits 0; under the sanitizers a leak or an error at
+  // shutdown does not, and fails the suite.
   h.stop = async () => {
-    if (proc.exitCode === null) {
+    if (proc.exitCode === null && proc.signalCode === null) {
       proc.kill('SIGTERM');
-      await until(() => proc.exitCode !== null, 'herald to stop', 10000);
+      await until(() => proc.exitCode !== null || proc.signalCode !== null, 'herald to stop', 20000);
     }
     fs.rmSync(dir, { recursive: true, force: true });
+    if (proc.exitCode !== 0) throw new Error('herald exited ' + (proc.exitCode ?? proc.signalCode) + ':\n' + log.join('').slice(-4000));
   };
   return h;
 }

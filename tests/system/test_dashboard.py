@@ -3,12 +3,15 @@
 headless Chromium (tests/browser/)."""
 import json
 
+import pytest
+
 from conftest import PAYLOADS
 from targets import Target
 
 TEMPLATE = json.loads((PAYLOADS / "stage-status_v4_completed_failed.json").read_text())
 
 
+@pytest.mark.valgrind
 def test_ui_files_are_served_from_the_binary(herald_factory):
     h = herald_factory()
     for path in ("/ui", "/ui/"):
@@ -39,6 +42,7 @@ def test_ui_opens_from_a_link_on_another_site_but_the_api_still_refuses(herald_f
     assert status == 403
 
 
+@pytest.mark.valgrind
 def test_targets_health_counts_by_window_and_needs_the_token(tmp_path, herald_factory):
     t = Target().start()
     cfg = tmp_path / "herald.yaml"
