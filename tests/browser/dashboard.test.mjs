@@ -257,4 +257,18 @@ describe('dashboard with the API token', () => {
     await q.getByLabel('Token').waitFor();
     assert.deepEqual(p.errors, []);
   });
+
+  test('the overview counts an hour of events past its first page with small reads', async () => {
+    for (let i = 2; i <= 60; i++) await h.stage('web', i, i % 2 ? 'Passed' : 'Failed');
+    const p = await page();
+    await p.addInitScript((t) => sessionStorage.setItem('herald.api-token', t), TOKEN);
+    const asked = [];
+    p.on('request', (r) => { if (r.url().includes('/api/v1/events')) asked.push(new URL(r.url()).searchParams.get('limit')); });
+    await p.goto(h.base + '/ui/');
+    await p.locator('#events-per-minute').waitFor();
+    assert.equal(await p.locator('#events-per-minute').textContent(), (60 / 60).toFixed(2));
+    assert.ok(asked.every((l) => Number(l) <= 50), 'event pages of at most 50: ' + asked);
+    assert.ok(asked.filter((l) => l === '1').length >= 2, 'it halved with one-row reads: ' + asked);
+    assert.deepEqual(p.errors, []);
+  });
 });
