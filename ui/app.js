@@ -193,12 +193,22 @@
 
   /* ---- pages ---- */
 
+  /* A time from the address as a datetime-local field shows it: the
+   * browser's zone, no offset. */
+  function localInput(text) {
+    const t = Date.parse(text || '');
+    if (isNaN(t)) return '';
+    const d = new Date(t - new Date(t).getTimezoneOffset() * 60000);
+    return d.toISOString().replace('Z', '');
+  }
+
   function filterForm(fields, params, base) {
     const form = h('form', { class: 'filters', role: 'search' },
-      fields.map(([name, text, options]) => h('label', {}, text,
+      fields.map(([name, text, options, type]) => h('label', {}, text,
         options
           ? h('select', { name }, options.map((o) => h('option', { value: o, selected: params.get(name) === o }, o || 'any')))
-          : h('input', { name, value: params.get(name) || '', size: 14 }))),
+          : h('input', { name, type: type || 'text', step: type ? 0.001 : null, size: 14,
+            value: type ? localInput(params.get(name)) : params.get(name) || '' }))),
       h('button', { type: 'submit', class: 'primary' }, 'Filter'),
       link(base, 'Clear'));
     form.addEventListener('submit', (ev) => {
@@ -234,18 +244,55 @@
     ['source', 'Source', ['', 'gocd', 'jenkins', 'ci', 'package']],
     ['kind', 'Kind'], ['pipeline', 'Pipeline or job'], ['stage', 'Stage'],
     ['result', 'Result'], ['warnings', 'Warnings', ['', 'true']],
+    ['until', 'Received before', null, 'datetime-local'],
   ];
+
+  /* The filter's "until" (a time in the address, the browser's zone
+   * unless it says Z) as ms, or null; a time that does not parse is an
+   * error the page shows. */
+  function untilMs(params) {
+    const u = params.get('until');
+    if (!u) return null;
+    const t = Date.parse(u);
+    if (isNaN(t)) throw new Error('until: expected a time like 2026-12-03T16:00; got ' + u);
+    return t;
+  }
+
+  /* The cursor that starts a list (path, with the API filters q) at the
+   * rows whose field is before t: ids grow with time, so it halves over
+   * ids with one-row reads, under the same filters. */
+  async function cursorBefore(path, key, q, field, t) {
+    const top = (await api(path + query({ ...q, limit: 1 })))[key][0];
+    if (!top) return null;
+    let lo = 0; /* every row with id <= lo is before t */
+    let hi = top.id + 1; /* every row with id >= hi is at or after t */
+    while (hi - lo > 1) {
+      const mid = Math.floor((lo + hi) / 2);
+      const row = (await api(path + query({ ...q, limit: 1, cursor: mid + 1 })))[key][0];
+      if (row && Date.parse(row[field]) >= t) hi = row.id;
+      else lo = mid;
+    }
+    return hi;
+  }
+
+  /* The page's cursor: the address's, else the one its "until" gives. */
+  async function startCursor(params, path, key, q, field) {
+    if (params.get('cursor')) return params.get('cursor');
+    const t = untilMs(params);
+    return t === null ? null : cursorBefore(path, key, q, field, t);
+  }
 
   async function pageEvents(params) {
     const q = {};
-    for (const [k] of EVENT_FILTERS) q[k] = params.get(k);
-    const data = await api('/events' + query({ ...q, limit: PAGE, cursor: params.get('cursor') }));
+    for (const [k] of EVENT_FILTERS) if (k !== 'until') q[k] = params.get(k);
+    const cursor = await startCursor(params, '/events', 'events', q, 'received_at');
+    const data = await api('/events' + query({ ...q, limit: PAGE, cursor }));
     const rows = data.events.map((e) => [link('/events/' + e.id, '#' + e.id), when(e.received_at), e.source, e.kind,
       eventName(e), label(eventResult(e), eventResult(e)), label(e.transition, e.transition)]);
     const out = [h('h1', {}, 'Events'), filterForm(EVENT_FILTERS, params, '/events'),
       table(['#', 'Received', 'Source', 'Kind', 'Pipeline or job', 'Result', 'Transition'], rows, 'No event matches.'),
       pager('/events', params, data.next_cursor)];
-    if (!params.get('cursor')) {
+    if (!cursor) {
       const top = data.events.length ? data.events[0].id : 0;
       poll(async () => {
         const d = await api('/events' + query({ ...q, limit: 1 }));
@@ -304,15 +351,19 @@
   function replayBody(params) {
     const state = params.get('state') || '';
     const target = params.get('target') || '';
-    if (params.get('event')) return null;
-    if (state === 'dead') return target ? { target, dead: true } : { dead: true };
-    if (state === '' && target) return { target };
-    return null;
+    if (params.get('event') || params.get('cursor')) return null;
+    const until = untilMs(params);
+    const body = until === null ? {} : { until: new Date(until).toISOString() };
+    if (target) body.target = target;
+    if (state === 'dead') body.dead = true;
+    else if (state !== '' || !target) return null;
+    return body;
   }
 
   async function countMatching(params) {
     let n = 0;
-    let cursor = '';
+    let cursor = await startCursor(params, '/deliveries', 'deliveries', { state: params.get('state'), target: params.get('target') }, 'created_at');
+    if (cursor === null && untilMs(params) !== null) return 0;
     for (let pages = 0; pages < 40; pages++) {
       const d = await api('/deliveries' + query({ state: params.get('state'), target: params.get('target'), limit: 500, cursor }));
       n += d.deliveries.length;
@@ -326,7 +377,7 @@
     const body = replayBody(params);
     const box = h('div', { class: 'actions' });
     if (!body) {
-      box.append(h('span', { class: 'muted' }, 'Replay all: filter dead letters (any target) or one target (every state).'));
+      box.append(h('span', { class: 'muted' }, 'Replay all: filter dead letters (any target) or one target (every state), from the first page.'));
       return box;
     }
     const start = h('button', { type: 'button', id: 'bulk-replay' }, 'Replay all matching…');
@@ -337,7 +388,8 @@
       const what = body.dead ? 'dead deliveries' : 'deliveries (every state)';
       const confirm = h('button', { type: 'button', class: 'primary', id: 'bulk-confirm' }, 'Replay ' + n);
       const cancel = h('button', { type: 'button', id: 'bulk-cancel' }, 'Cancel');
-      const ask = h('span', { id: 'bulk-ask' }, 'This makes ' + n + ' ' + what + (body.target ? ' to ' + body.target : '') + ' due again now. ', confirm, ' ', cancel);
+      const ask = h('span', { id: 'bulk-ask' }, 'This makes ' + n + ' ' + what + (body.target ? ' to ' + body.target : '') +
+        (body.until ? ' created before ' + new Date(body.until).toLocaleString() : '') + ' due again now. ', confirm, ' ', cancel);
       box.replaceChildren(ask);
       confirm.focus();
       cancel.addEventListener('click', () => box.replaceWith(bulkReplay(params)));
@@ -357,10 +409,12 @@
 
   async function pageDeliveries(params) {
     const cfg = await configTargets();
-    const filters = [['state', 'State', STATES], ['target', 'Target', [''].concat(cfg.map((t) => t.name))], ['event', 'Event #']];
+    const filters = [['state', 'State', STATES], ['target', 'Target', [''].concat(cfg.map((t) => t.name))], ['event', 'Event #'],
+      ['until', 'Created before', null, 'datetime-local']];
     const q = { state: params.get('state'), target: params.get('target'), event: params.get('event') };
-    const data = await api('/deliveries' + query({ ...q, limit: PAGE, cursor: params.get('cursor') }));
-    if (!params.get('cursor')) {
+    const cursor = await startCursor(params, '/deliveries', 'deliveries', q, 'created_at');
+    const data = await api('/deliveries' + query({ ...q, limit: PAGE, cursor }));
+    if (!cursor) {
       const sig = data.deliveries.slice(0, 1).map((d) => d.id + d.state + d.attempts).join();
       poll(async () => {
         const d = await api('/deliveries' + query({ ...q, limit: 1 }));

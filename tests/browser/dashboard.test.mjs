@@ -72,6 +72,17 @@ describe('dashboard with the API open (--insecure-local)', () => {
     await until(async () => (await q.locator('tbody tr').count()) === 2, 'the shared link');
     assert.equal(await q.getByLabel('Pipeline or job').inputValue(), 'api');
 
+    // "Received before" the newest api event: the two before it, found by
+    // halving over ids, and no live update on a page of the past.
+    const newest = (await h.get('/api/v1/events?pipeline=api&limit=1')).events[0];
+    const r = await page();
+    await r.goto(h.base + '/ui/#/events?until=' + encodeURIComponent(newest.received_at));
+    await until(async () => (await r.locator('tbody tr').count()) === 2, 'the events before it');
+    assert.deepEqual(await r.locator('tbody tr td:nth-child(5)').allTextContents(), ['api/verify #1', 'web/verify #1']);
+    assert.equal(await r.getByLabel('Received before').inputValue() !== '', true);
+    await r.goto(h.base + '/ui/#/events?until=yesterday-ish');
+    await r.getByText('until: expected a time like').waitFor();
+
     // An event's page: its normalised form, what was received, its deliveries.
     await p.locator('tbody tr').first().locator('a').first().click();
     await p.getByRole('heading', { name: /^Event #\d+$/ }).waitFor();
