@@ -158,6 +158,17 @@
 
   /* ---- live updates ---- */
 
+  /* After an action: draws the page again a second later, to show the
+   * outcome, unless the user went elsewhere meanwhile. */
+  function refreshSoon() {
+    const gen = generation;
+    setTimeout(() => { if (gen === generation && !busy()) route(true); }, 1000);
+  }
+
+  /* Whether the user is in the middle of something a redraw would drop:
+   * a bulk replay waiting for its confirmation. */
+  function busy() { return document.getElementById('bulk-ask') !== null; }
+
   function stopPolling() {
     if (pollTimer) clearTimeout(pollTimer);
     pollTimer = null;
@@ -170,7 +181,7 @@
     const gen = generation;
     const tick = async () => {
       if (gen !== generation) return;
-      if (!document.hidden) {
+      if (!document.hidden && !busy()) {
         try {
           if (await check()) { if (gen === generation) route(true); return; }
           live.textContent = 'live · checked ' + new Date().toLocaleTimeString();
@@ -329,7 +340,7 @@
       try {
         await api('/deliveries/' + d.id + '/retry', {});
         say('Delivery #' + d.id + ' is due again now.', true);
-        setTimeout(() => route(true), 1000);
+        refreshSoon();
       } catch (e) { say('Replay of #' + d.id + ' failed: ' + e.message); }
       b.disabled = false;
     } }, 'Replay');
@@ -398,7 +409,7 @@
         try {
           const r = await api('/deliveries/replay', body);
           say('Replayed ' + r.reset + ' deliveries.', true);
-          setTimeout(() => route(true), 1000);
+          refreshSoon();
         } catch (e) { say('Replay failed: ' + e.message); }
         box.replaceWith(bulkReplay(params));
       });

@@ -152,6 +152,15 @@ describe('dashboard with the API open (--insecure-local)', () => {
     await p.getByRole('button', { name: 'Cancel' }).click();
     await p.getByRole('button', { name: 'Replay all matching…' }).waitFor();
     assert.equal(down.requests.length, before + 2);
+    // With "Created before", the count and the replay's until agree.
+    const hookNewest = (await h.deliveries({ target: 'hook' }))[0];
+    const hookBefore = hook.requests.length;
+    await p.goto(h.base + '/ui/#/deliveries?target=hook&until=' + encodeURIComponent(hookNewest.created_at));
+    await until(async () => (await p.locator('tbody tr').count()) === 2, 'two older hook rows');
+    await p.getByRole('button', { name: 'Replay all matching…' }).click();
+    await p.getByRole('button', { name: 'Replay 2' }).click();
+    await p.getByText('Replayed 2 deliveries.').waitFor();
+    await until(() => hook.requests.length === hookBefore + 2, 'hook to receive two');
     assert.deepEqual(p.errors, []);
   });
 
