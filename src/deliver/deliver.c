@@ -40,6 +40,7 @@
 #include "core/timefmt.h"
 #include "core/url.h"
 #include "deliver/guard.h"
+#include "deliver/service.h"
 #include "route/jq.h"
 
 #include <arpa/inet.h>
@@ -156,8 +157,9 @@ typedef struct xfer {
     int64_t id, event_id;
     int attempt;
     char *target;
-    int64_t started_at; /* wall clock, ms */
-    int64_t started_us; /* monotonic */
+    const hr_service *svc; /* judges the answer (static) */
+    int64_t started_at;    /* wall clock, ms */
+    int64_t started_us;    /* monotonic */
     struct curl_slist *headers;
     char *body;
     size_t body_len;
@@ -167,6 +169,7 @@ typedef struct xfer {
     bool cut;    /* the answer was too long: the transfer was stopped */
     bool opened; /* the guard let at least one address through */
     char retry_after[RETRY_AFTER_MAX];
+    char reset_after[RETRY_AFTER_MAX];   /* X-RateLimit-Reset-After (Discord) */
     char refused[HR_GUARD_WHY_MAX + 64]; /* why the guard refused an address, or "" */
     char errbuf[CURL_ERROR_SIZE];
 } xfer;
@@ -807,6 +810,56 @@ static int render_body(compiled *c, const json_t *input, char **body, size_t *le
     return HR_OK;
 }
 
+/* The rendered URL meets the one rule too (a webhook's templates were
+ * checked as templates, a service's URL as written); what breaks it is
+ * never sent. The guard compares delivery.allow names with its host, or
+ * with the proxy's: with a proxy, libcurl connects to the proxy. */
+static int set_guard_host(hr_deliver *d, xfer *x, const char *url, hr_error *err)
+{
+    x->guard_host = url_host(url, 0, err);
+    if (x->guard_host == NULL)
+        return HR_EINVAL;
+    if (d->set->s.proxy != NULL && d->set->s.proxy[0] != '\0') {
+        free(x->guard_host);
+        x->guard_host = hr_strdup(d->set->proxy_host);
+    }
+    return HR_OK;
+}
+
+/* Adds the headers every request carries (and the signature, with a
+ * secret), and sets the easy handle's URL, method and body. */
+static int finish_request(xfer *x, const hr_delivery_job *job, const char *url, const char *method,
+                          bool send_body, const char *secret, hr_error *err)
+{
+    char webhook_id[48], num[32];
+
+    /* "Expect:" with no value stops curl's 100-continue round trip. */
+    x->headers = append_line(x->headers, "Expect:");
+    snprintf(webhook_id, sizeof(webhook_id), "herald-%lld", (long long)job->id);
+    x->headers = add_header(x->headers, "webhook-id", webhook_id);
+    snprintf(num, sizeof(num), "%lld", (long long)job->id);
+    x->headers = add_header(x->headers, "X-Herald-Delivery", num);
+    snprintf(num, sizeof(num), "%lld", (long long)job->event_id);
+    x->headers = add_header(x->headers, "X-Herald-Event", num);
+    if (secret != NULL) {
+        int rc = sign(&x->headers, secret, webhook_id, hr_time_now_ms() / 1000, x->body,
+                      x->body_len, err);
+        if (rc != HR_OK)
+            return rc;
+    }
+    curl_easy_setopt(x->easy, CURLOPT_URL, url);
+    if (strcmp(method, "POST") == 0)
+        curl_easy_setopt(x->easy, CURLOPT_POST, 1L);
+    else
+        curl_easy_setopt(x->easy, CURLOPT_CUSTOMREQUEST, method);
+    if (send_body) {
+        curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->body_len);
+        curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->body);
+    }
+    curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
+    return HR_OK;
+}
+
 /*
  * Renders job's request for target t into x (url, headers, body, the
  * guard's host) and the easy handle's method and URL. On failure returns
@@ -818,7 +871,6 @@ static int render(hr_deliver *d, const hr_target *t, compiled *c, const hr_deliv
     const json_t *input = job->input;
     const char *method = canonical_method(t->method);
     char *url = NULL, *value = NULL;
-    char webhook_id[48], num[32];
     bool has_type = false, has_agent = false, send_body;
     hr_error e;
     int rc;
@@ -834,17 +886,9 @@ static int render(hr_deliver *d, const hr_target *t, compiled *c, const hr_deliv
         rc = hr_error_set(err, HR_EINVAL, "url: %s", e.msg);
         goto out;
     }
-    /* The rendered URL meets the rule too (its templates were checked as
-     * templates); what breaks it is never sent. */
-    x->guard_host = url_host(url, 0, &e);
-    if (x->guard_host == NULL) {
+    if (set_guard_host(d, x, url, &e) != HR_OK) {
         rc = hr_error_set(err, HR_EINVAL, "url: %s", e.msg);
         goto out;
-    }
-    if (d->set->s.proxy != NULL && d->set->s.proxy[0] != '\0') {
-        /* libcurl connects to the proxy: the guard judges the proxy. */
-        free(x->guard_host);
-        x->guard_host = hr_strdup(d->set->proxy_host);
     }
 
     for (size_t i = 0; i < t->nheaders; i++) {
@@ -879,35 +923,48 @@ static int render(hr_deliver *d, const hr_target *t, compiled *c, const hr_deliv
     }
     if (!has_agent)
         x->headers = add_header(x->headers, "User-Agent", USER_AGENT);
-    /* "Expect:" with no value stops curl's 100-continue round trip. */
-    x->headers = append_line(x->headers, "Expect:");
-    snprintf(webhook_id, sizeof(webhook_id), "herald-%lld", (long long)job->id);
-    x->headers = add_header(x->headers, "webhook-id", webhook_id);
-    snprintf(num, sizeof(num), "%lld", (long long)job->id);
-    x->headers = add_header(x->headers, "X-Herald-Delivery", num);
-    snprintf(num, sizeof(num), "%lld", (long long)job->event_id);
-    x->headers = add_header(x->headers, "X-Herald-Event", num);
-    if (t->signing_secret != NULL) {
-        rc = sign(&x->headers, t->signing_secret, webhook_id, hr_time_now_ms() / 1000, x->body,
-                  x->body_len, err);
-        if (rc != HR_OK)
-            goto out;
-    }
-
-    curl_easy_setopt(x->easy, CURLOPT_URL, url);
-    if (strcmp(method, "POST") == 0)
-        curl_easy_setopt(x->easy, CURLOPT_POST, 1L);
-    else
-        curl_easy_setopt(x->easy, CURLOPT_CUSTOMREQUEST, method);
-    if (send_body) {
-        curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->body_len);
-        curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->body);
-    }
-    curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
-    rc = HR_OK;
+    rc = finish_request(x, job, url, method, send_body, t->signing_secret, err);
 out:
     free(value);
     free(url);
+    return rc;
+}
+
+/*
+ * Renders job's request for a service's target (deliver/service.h): the
+ * service builds URL, method and body from the event's message; the
+ * engine adds its own headers, as for a webhook.
+ */
+static int render_service(hr_deliver *d, const hr_target *t, const hr_delivery_job *job, xfer *x,
+                          hr_error *err)
+{
+    hr_svc_request req = {0};
+    hr_message m;
+    hr_error e;
+    int rc;
+
+    if (job->input == NULL)
+        return hr_error_set(err, HR_EINVAL, "the delivery has no event");
+    rc = hr_message_from_event(job->input, &m, err);
+    if (rc != HR_OK)
+        return rc;
+    rc = x->svc->render(t, &m, &req, err);
+    hr_message_clear(&m);
+    if (rc != HR_OK)
+        goto out;
+    rc = set_guard_host(d, x, req.url, &e);
+    if (rc != HR_OK) {
+        rc = hr_error_set(err, HR_EINVAL, "url: %s", e.msg);
+        goto out;
+    }
+    x->body = req.body;
+    x->body_len = req.body_len;
+    req.body = NULL;
+    x->headers = add_header(x->headers, "Content-Type", req.content_type);
+    x->headers = add_header(x->headers, "User-Agent", USER_AGENT);
+    rc = finish_request(x, job, req.url, req.method, true, NULL, err);
+out:
+    hr_svc_request_clear(&req);
     return rc;
 }
 
@@ -933,26 +990,39 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
-/* Keeps the last response's Retry-After; (p, n) is one header line. */
+/* Keeps header name's value from the line (p, n) in out, when it is that
+ * header. */
+static void keep_header(const char *p, size_t n, const char *name, char *out, size_t size)
+{
+    size_t k = strlen(name);
+    if (n <= k || strncasecmp(p, name, k) != 0)
+        return;
+    const char *v = p + k, *end = p + n;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    size_t len = (size_t)(end - v);
+    if (len < size) {
+        memcpy(out, v, len);
+        out[len] = '\0';
+    }
+}
+
+/* Keeps the last response's Retry-After and X-RateLimit-Reset-After;
+ * (p, n) is one header line. */
 static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
 {
-    static const char name[] = "Retry-After:";
     xfer *x = arg;
-    size_t n = size * nmemb, k = sizeof(name) - 1;
+    size_t n = size * nmemb;
 
     if (n >= 5 && strncasecmp(p, "HTTP/", 5) == 0) {
-        x->retry_after[0] = '\0'; /* a new response (after 1xx) starts */
-    } else if (n > k && strncasecmp(p, name, k) == 0) {
-        const char *v = p + k, *end = p + n;
-        while (v < end && (*v == ' ' || *v == '\t'))
-            v++;
-        while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
-            end--;
-        size_t len = (size_t)(end - v);
-        if (len < sizeof(x->retry_after)) {
-            memcpy(x->retry_after, v, len);
-            x->retry_after[len] = '\0';
-        }
+        /* a new response (after 1xx) starts */
+        x->retry_after[0] = '\0';
+        x->reset_after[0] = '\0';
+    } else {
+        keep_header(p, n, "Retry-After:", x->retry_after, sizeof(x->retry_after));
+        keep_header(p, n, "X-RateLimit-Reset-After:", x->reset_after, sizeof(x->reset_after));
     }
     return n;
 }
@@ -1028,8 +1098,10 @@ static bool start_job(hr_deliver *d, const hr_target *t, const hr_delivery_job *
     x->event_id = job->event_id;
     x->attempt = job->attempt;
     x->target = hr_strdup(job->target);
+    x->svc = hr_service_of(t->type);
 
-    if (render(d, t, compiled_for(d, t), job, x, &err) != HR_OK) {
+    if ((x->svc->render != NULL ? render_service(d, t, job, x, &err)
+                                : render(d, t, compiled_for(d, t), job, x, &err)) != HR_OK) {
         record_dead(d, job, err.msg);
         xfer_free(x);
         return false;
@@ -1088,7 +1160,20 @@ static int64_t retry_after_ms(const char *v, int64_t now_ms)
     return max64((int64_t)t * 1000 - now_ms, 0);
 }
 
-/* Judges a finished transfer and records the attempt. */
+/* A number of seconds with an optional fraction ("1.5"), as ms, or -1. */
+static int64_t seconds_ms(const char *v)
+{
+    char *end;
+    if (v[0] < '0' || v[0] > '9')
+        return -1;
+    double s = strtod(v, &end);
+    if (*end != '\0' || !(s >= 0 && s < 86400.0))
+        return -1;
+    return (int64_t)(s * 1000.0 + 0.999);
+}
+
+/* Judges a finished transfer (by its service: deliver/service.h) and
+ * records the attempt. */
 static void finish(hr_deliver *d, xfer *x, CURLcode rc)
 {
     const hr_delivery_settings *s = &x->set->s;
@@ -1098,6 +1183,7 @@ static void finish(hr_deliver *d, xfer *x, CURLcode rc)
     hr_attempt a = {0};
     int64_t now = hr_time_now_ms();
     char *excerpt = NULL;
+    hr_svc_verdict v = {.outcome = HR_OUTCOME_RETRY, .wait_ms = -1};
 
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
     if (rc == CURLE_WRITE_ERROR && x->cut)
@@ -1120,17 +1206,12 @@ static void finish(hr_deliver *d, xfer *x, CURLcode rc)
         else
             snprintf(error, sizeof(error), "%s", curl_easy_strerror(rc));
         a.outcome = HR_OUTCOME_RETRY;
-    } else if (status >= 200 && status < 300) {
-        a.outcome = HR_OUTCOME_DELIVERED;
-    } else if (status == 408 || status == 429 || (status >= 500 && status < 600)) {
-        snprintf(error, sizeof(error), "HTTP %ld", status);
-        a.outcome = HR_OUTCOME_RETRY;
-    } else if (status >= 300 && status < 400) {
-        snprintf(error, sizeof(error), "HTTP %ld (redirects are not followed)", status);
-        a.outcome = HR_OUTCOME_DEAD;
     } else {
-        snprintf(error, sizeof(error), "HTTP %ld", status);
-        a.outcome = HR_OUTCOME_DEAD;
+        hr_svc_answer ans = {status, x->answer, x->kept, retry_after_ms(x->retry_after, now),
+                             seconds_ms(x->reset_after)};
+        x->svc->classify(&ans, &v);
+        snprintf(error, sizeof(error), "%s", v.error);
+        a.outcome = v.outcome;
     }
     if (a.outcome == HR_OUTCOME_RETRY && x->attempt >= s->max_attempts) {
         snprintf(gave_up, sizeof(gave_up), "gave up after %d attempts: %s", x->attempt, error);
@@ -1138,9 +1219,7 @@ static void finish(hr_deliver *d, xfer *x, CURLcode rc)
         a.outcome = HR_OUTCOME_DEAD;
     }
     if (a.outcome == HR_OUTCOME_RETRY) {
-        int64_t wait = -1;
-        if (status == 429 || status == 503)
-            wait = retry_after_ms(x->retry_after, now);
+        int64_t wait = v.wait_ms;
         if (wait < 0)
             wait = hr_deliver_backoff_ms(s, x->attempt + 1, next_random(d));
         else if (wait > s->backoff_max_ms)

@@ -582,8 +582,9 @@ Test(errors, unknown_keys_at_every_level)
         "herald.yaml:2:3: delivery: unknown key \"retries\" (expected max_attempts, "
         "backoff_initial, backoff_max, connect_timeout, timeout, max_response_bytes, "
         "connections_per_host, max_in_flight, proxy, allow)",
-        "herald.yaml:6:5: targets[0]: unknown key \"heders\" (expected name, url, method, "
-        "headers, body, body_for_get, signing_secret)",
+        "herald.yaml:6:5: targets[0]: unknown key \"heders\" (expected name, type, url, "
+        "method, headers, body, body_for_get, signing_secret, api_url, channel, username, "
+        "icon_url)",
         "herald.yaml:8:23: targets[0].headers.X-A: unknown key \"secert\" (expected value, "
         "secret)",
         "herald.yaml:12:5: routes[0]: unknown key \"filters\" (expected name, match, filter, "
@@ -1722,4 +1723,84 @@ Test(gocd, check_settings_names_keys_like_the_page)
     p = hr_config_check_gocd_settings(NULL);
     cr_expect_eq(json_array_size(p), 0);
     json_decref(p);
+}
+
+/* ---- target types ---------------------------------------------------------- */
+
+Test(types, each_service_with_its_keys)
+{
+    hr_config *c =
+        parse_ok("targets:\n"
+                 "  - {name: s, type: slack, url: 'https://hooks.slack.com/services/T/B/X',"
+                 " api_url: 'http://127.0.0.1:9'}\n"
+                 "  - {name: t, type: teams, url: 'https://x.logic.azure.com/workflows/1'}\n"
+                 "  - {name: d, url: 'https://discord.com/api/webhooks/1/tok', type: discord,"
+                 " username: herald, icon_url: 'https://i.example/h.png'}\n"
+                 "  - {name: m, type: mattermost, url: 'https://mm.example/hooks/k',"
+                 " channel: town-square, username: ci}\n"
+                 "  - {name: g, type: google-chat, url: 'https://chat.googleapis.com/v1/x'}\n"
+                 "  - {name: w, type: webhook, url: 'https://h.example/'}\n"
+                 "  - {name: w2, url: 'https://h.example/'}\n");
+    static const hr_target_type want[] = {
+        HR_TARGET_SLACK,       HR_TARGET_TEAMS,   HR_TARGET_DISCORD, HR_TARGET_MATTERMOST,
+        HR_TARGET_GOOGLE_CHAT, HR_TARGET_WEBHOOK, HR_TARGET_WEBHOOK};
+    cr_assert_eq(c->ntargets, 7);
+    for (size_t i = 0; i < 7; i++)
+        cr_expect_eq(c->targets[i].type, want[i], "targets[%zu]", i);
+    cr_expect_str_eq(c->targets[0].api_url, "http://127.0.0.1:9");
+    cr_expect_null(c->targets[0].method);
+    cr_expect_str_eq(c->targets[2].username, "herald");
+    cr_expect_str_eq(c->targets[3].channel, "town-square");
+    cr_expect_str_eq(c->targets[6].method, "POST");
+    hr_config_free(c);
+}
+
+Test(types, errors_name_the_line_and_column)
+{
+    EXPECT_ERRORS("targets:\n"
+                  "  - name: s\n"
+                  "    method: PUT\n"
+                  "    type: slack\n"
+                  "    channel: x\n"
+                  "  - name: t\n"
+                  "    type: telegram\n"
+                  "    url: https://t.example/\n"
+                  "  - name: w\n"
+                  "    url: https://h.example/\n"
+                  "    api_url: http://x/\n"
+                  "  - name: m\n"
+                  "    type: mattermost\n"
+                  "    url: 'https://mm.example/hooks/{{ .x }}'\n"
+                  "    username: \"a\\nb\"\n",
+                  "herald.yaml:3:5: targets[0].method: a slack target has no key \"method\" (its "
+                  "keys: name, type, url, api_url)",
+                  "herald.yaml:5:5: targets[0].channel: a slack target has no key \"channel\" (its "
+                  "keys: name, type, url, api_url)",
+                  "herald.yaml:2:5: targets[0]: missing required key \"url\"",
+                  "herald.yaml:7:11: targets[1].type: unknown target type \"telegram\" (expected "
+                  "webhook, slack, teams, discord, mattermost, google-chat)",
+                  "herald.yaml:11:5: targets[2].api_url: a webhook target has no key \"api_url\" "
+                  "(its keys: name, type, url, method, headers, body, body_for_get, "
+                  "signing_secret)",
+                  "herald.yaml:14:10: targets[3].url: the URL must not contain spaces or control "
+                  "characters (write %20 for a space)",
+                  "herald.yaml:15:15: targets[3].username: expected 1 to 100 characters on one "
+                  "line; got \"a\\nb\"");
+}
+
+Test(types, service_url_is_masked_whole_and_never_quoted)
+{
+    hr_config *c = parse_ok("targets:\n  - {name: s, type: slack, url: "
+                            "'https://hooks.slack.com/services/T/B/SECRETPART'}\n");
+    json_t *j = hr_config_to_json(c);
+    char *text = json_dumps(j, 0);
+    cr_expect_null(strstr(text, "SECRETPART"));
+    json_t *t = json_array_get(json_object_get(j, "targets"), 0);
+    cr_expect_str_eq(json_string_value(json_object_get(t, "url")), "******");
+    cr_expect_str_eq(json_string_value(json_object_get(t, "type")), "slack");
+    free(text);
+    json_decref(j);
+    hr_config_free(c);
+    EXPECT_ERRORS("targets:\n  - {name: s, type: slack, url: 'ftp://hooks.slack.com/SECRETPART'}\n",
+                  "herald.yaml:2:33: targets[0].url: the URL must start with http:// or https://");
 }
