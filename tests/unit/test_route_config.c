@@ -341,6 +341,11 @@ Test(parse, example_file_documents_every_key)
     setenv("PUBLISH_TOKEN", "publish-token-value", 1);
     setenv("RELEASES_TOKEN", "releases-token-value", 1);
     setenv("APP_TOKEN", "app-token-value", 1);
+    setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/X", 1);
+    setenv("TEAMS_WORKFLOW_URL", "https://x.logic.azure.com/workflows/1/invoke?sig=s", 1);
+    setenv("DISCORD_WEBHOOK_URL", "https://discord.com/api/webhooks/1/t", 1);
+    setenv("MATTERMOST_WEBHOOK_URL", "https://chat.example.com/hooks/k", 1);
+    setenv("GOOGLE_CHAT_WEBHOOK_URL", "https://chat.googleapis.com/v1/spaces/A/messages", 1);
     rc = hr_config_load(HR_TEST_SRCDIR "/examples/herald.yaml", &c, &errs);
     print_errors(&errs);
     cr_assert_eq(rc, HR_OK);
@@ -355,7 +360,13 @@ Test(parse, example_file_documents_every_key)
     cr_expect_eq(c->delivery.max_in_flight, 64);
     cr_expect_str_eq(c->delivery.proxy, "http://proxy.internal:3128");
     expect_list(&c->delivery.allow, LIST("127.0.0.0/8", "::1/128", "hooks.internal"));
-    cr_assert_eq(c->ntargets, 1);
+    cr_assert_eq(c->ntargets, 6);
+    for (int type = HR_TARGET_SLACK; type < HR_TARGET_NTYPES; type++)
+        cr_expect_eq(c->targets[type].type, type, "every type has its example");
+    cr_expect_str_eq(c->targets[HR_TARGET_MATTERMOST].channel, "builds");
+    cr_expect_str_eq(c->targets[HR_TARGET_DISCORD].icon_url, "https://example.com/herald.png");
+    cr_expect_str_eq(c->targets[HR_TARGET_GOOGLE_CHAT].api_url,
+                     "https://chat-proxy.internal:8443");
     t = &c->targets[0];
     cr_expect_str_eq(t->name, "team-chat");
     cr_expect_str_eq(t->url, "https://hooks.example.com/{{ .pipeline.name }}");
@@ -373,7 +384,7 @@ Test(parse, example_file_documents_every_key)
     expect_list(&r->pipelines, LIST("deploy-*", "release"));
     expect_list(&r->transitions, LIST("broken", "still_failing", "fixed"));
     cr_expect_str_eq(r->filter, ".stage.name != \"lint\"");
-    expect_list(&r->targets, LIST("team-chat"));
+    expect_list(&r->targets, LIST("team-chat", "slack-builds"));
     cr_expect_eq(c->retention.events_ms, 90 * 86400000LL);
     cr_expect_eq(c->retention.attempts_ms, 30 * 86400000LL);
     cr_expect_eq(c->retention.interval_ms, 600000);
