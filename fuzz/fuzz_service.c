@@ -41,15 +41,32 @@ static void render_all(const json_t *event)
     for (int type = 1; type < HR_TARGET_NTYPES; type++) {
         hr_target t = {0};
         hr_svc_request req = {0};
+        hr_svc_context ctx = {1, 0};
+        char *to[] = {"a@example.com"};
         t.name = "t";
         t.type = (hr_target_type)type;
         t.url = "https://example.com/hook";
-        if (hr_service_of(t.type)->render(&t, &m, &req, &err) != HR_OK)
+        t.from = "herald@example.com";
+        t.to.items = to;
+        t.to.n = 1;
+        if (hr_service_of(t.type)->render(&t, &m, &ctx, &req, &err) != HR_OK)
             abort();
-        json_t *j = json_loadb(req.body, req.body_len, 0, NULL);
-        if (j == NULL)
-            abort();
-        json_decref(j);
+        if (req.mail_from != NULL) {
+            /* An e-mail: no bare LF, and no line over RFC 5322's 998. */
+            for (size_t i = 0, len = 0; i < req.body_len; i++, len++) {
+                if (req.body[i] == '\n' && (i == 0 || req.body[i - 1] != '\r'))
+                    abort();
+                if (req.body[i] == '\n')
+                    len = 0;
+                if (len > 998)
+                    abort();
+            }
+        } else {
+            json_t *j = json_loadb(req.body, req.body_len, 0, NULL);
+            if (j == NULL)
+                abort();
+            json_decref(j);
+        }
         hr_svc_request_clear(&req);
     }
     hr_message_clear(&m);

@@ -158,8 +158,11 @@ typedef struct xfer {
     int attempt;
     char *target;
     const hr_service *svc; /* judges the answer (static) */
-    int64_t started_at;    /* wall clock, ms */
-    int64_t started_us;    /* monotonic */
+    bool smtp;             /* an e-mail: SMTP, not HTTP */
+    struct curl_slist *rcpt;
+    size_t sent;        /* SMTP: how much of body the read callback gave libcurl */
+    int64_t started_at; /* wall clock, ms */
+    int64_t started_us; /* monotonic */
     struct curl_slist *headers;
     char *body;
     size_t body_len;
@@ -816,10 +819,10 @@ static int render_body(compiled *c, const json_t *input, char **body, size_t *le
  * with the proxy's: with a proxy, libcurl connects to the proxy. */
 static int set_guard_host(hr_deliver *d, xfer *x, const char *url, hr_error *err)
 {
-    x->guard_host = url_host(url, 0, err);
+    x->guard_host = url_host(url, x->smtp ? HR_URL_SMTP : 0, err);
     if (x->guard_host == NULL)
         return HR_EINVAL;
-    if (d->set->s.proxy != NULL && d->set->s.proxy[0] != '\0') {
+    if (!x->smtp && d->set->s.proxy != NULL && d->set->s.proxy[0] != '\0') {
         free(x->guard_host);
         x->guard_host = hr_strdup(d->set->proxy_host);
     }
@@ -930,6 +933,42 @@ out:
     return rc;
 }
 
+/* libcurl reads an e-mail's message from x->body. */
+static size_t on_read(char *p, size_t size, size_t nmemb, void *arg)
+{
+    xfer *x = arg;
+    size_t n = size * nmemb, left = x->body_len - x->sent;
+    if (n > left)
+        n = left;
+    memcpy(p, x->body + x->sent, n);
+    x->sent += n;
+    return n;
+}
+
+/* Sets up an e-mail's SMTP transfer: the envelope, the login, TLS (an
+ * smtps:// URL is TLS from the start; smtp:// upgrades with STARTTLS,
+ * required unless the target says starttls: false), and the message. No
+ * proxy: delivery.proxy is an HTTP proxy, and the guard judges the mail
+ * server's own address. */
+static void smtp_request(const hr_target *t, const hr_svc_request *req, xfer *x)
+{
+    curl_easy_setopt(x->easy, CURLOPT_URL, req->url);
+    curl_easy_setopt(x->easy, CURLOPT_MAIL_FROM, req->mail_from);
+    for (size_t i = 0; i < req->rcpt.n; i++)
+        x->rcpt = append_line(x->rcpt, req->rcpt.items[i]);
+    curl_easy_setopt(x->easy, CURLOPT_MAIL_RCPT, x->rcpt);
+    if (t->username != NULL)
+        curl_easy_setopt(x->easy, CURLOPT_USERNAME, t->username);
+    if (t->password != NULL)
+        curl_easy_setopt(x->easy, CURLOPT_PASSWORD, t->password);
+    curl_easy_setopt(x->easy, CURLOPT_USE_SSL,
+                     t->starttls ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_NONE);
+    curl_easy_setopt(x->easy, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(x->easy, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(x->easy, CURLOPT_READDATA, x);
+    curl_easy_setopt(x->easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->body_len);
+}
+
 /*
  * Renders job's request for a service's target (deliver/service.h): the
  * service builds URL, method and body from the event's message; the
@@ -939,6 +978,7 @@ static int render_service(hr_deliver *d, const hr_target *t, const hr_delivery_j
                           hr_error *err)
 {
     hr_svc_request req = {0};
+    hr_svc_context ctx = {job->id, hr_time_now_ms()};
     hr_message m;
     hr_error e;
     int rc;
@@ -948,10 +988,11 @@ static int render_service(hr_deliver *d, const hr_target *t, const hr_delivery_j
     rc = hr_message_from_event(job->input, &m, err);
     if (rc != HR_OK)
         return rc;
-    rc = x->svc->render(t, &m, &req, err);
+    rc = x->svc->render(t, &m, &ctx, &req, err);
     hr_message_clear(&m);
     if (rc != HR_OK)
         goto out;
+    x->smtp = req.mail_from != NULL;
     rc = set_guard_host(d, x, req.url, &e);
     if (rc != HR_OK) {
         rc = hr_error_set(err, HR_EINVAL, "url: %s", e.msg);
@@ -960,6 +1001,10 @@ static int render_service(hr_deliver *d, const hr_target *t, const hr_delivery_j
     x->body = req.body;
     x->body_len = req.body_len;
     req.body = NULL;
+    if (x->smtp) {
+        smtp_request(t, &req, x);
+        goto out;
+    }
     x->headers = add_header(x->headers, "Content-Type", req.content_type);
     x->headers = add_header(x->headers, "User-Agent", USER_AGENT);
     rc = finish_request(x, job, req.url, req.method, true, NULL, err);
@@ -1048,6 +1093,7 @@ static void xfer_free(xfer *x)
         return;
     curl_easy_cleanup(x->easy);
     curl_slist_free_all(x->headers);
+    curl_slist_free_all(x->rcpt);
     settings_unref(x->set);
     free(x->target);
     free(x->body);
@@ -1108,7 +1154,7 @@ static bool start_job(hr_deliver *d, const hr_target *t, const hr_delivery_job *
     }
     curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
     curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, x->errbuf);
-    curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, x->smtp ? "smtp,smtps" : "http,https");
     curl_easy_setopt(x->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(x->easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
@@ -1117,7 +1163,7 @@ static bool start_job(hr_deliver *d, const hr_target *t, const hr_delivery_job *
     /* "" turns off the proxies the environment (http_proxy) would set, and
      * the environment's no_proxy cannot send a request around delivery.proxy
      * (where the guard would judge it by the proxy's name). */
-    curl_easy_setopt(x->easy, CURLOPT_PROXY, s->proxy ? s->proxy : "");
+    curl_easy_setopt(x->easy, CURLOPT_PROXY, s->proxy && !x->smtp ? s->proxy : "");
     curl_easy_setopt(x->easy, CURLOPT_NOPROXY, "");
     curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
@@ -1200,15 +1246,18 @@ static void finish(hr_deliver *d, xfer *x, CURLcode rc)
     if (rc != CURLE_OK && x->refused[0] != '\0' && !x->opened) {
         snprintf(error, sizeof(error), "%s", x->refused);
         a.outcome = HR_OUTCOME_DEAD;
-    } else if (rc != CURLE_OK) {
+    } else if (rc != CURLE_OK && !(x->smtp && status >= 400)) {
         if (x->errbuf[0] != '\0')
             snprintf(error, sizeof(error), "%s: %s", curl_easy_strerror(rc), x->errbuf);
         else
             snprintf(error, sizeof(error), "%s", curl_easy_strerror(rc));
         a.outcome = HR_OUTCOME_RETRY;
     } else {
-        hr_svc_answer ans = {status, x->answer, x->kept, retry_after_ms(x->retry_after, now),
-                             seconds_ms(x->reset_after)};
+        /* An SMTP answer's words are in libcurl's message ("RCPT failed:
+         * 550"); its status is the server's last reply code. */
+        hr_svc_answer ans = {status, x->smtp ? x->errbuf : x->answer,
+                             x->smtp ? strlen(x->errbuf) : x->kept,
+                             retry_after_ms(x->retry_after, now), seconds_ms(x->reset_after)};
         x->svc->classify(&ans, &v);
         snprintf(error, sizeof(error), "%s", v.error);
         a.outcome = v.outcome;

@@ -18,6 +18,7 @@ const hr_service *hr_service_of(hr_target_type type)
         [HR_TARGET_WEBHOOK] = &hr_svc_webhook,       [HR_TARGET_SLACK] = &hr_svc_slack,
         [HR_TARGET_TEAMS] = &hr_svc_teams,           [HR_TARGET_DISCORD] = &hr_svc_discord,
         [HR_TARGET_MATTERMOST] = &hr_svc_mattermost, [HR_TARGET_GOOGLE_CHAT] = &hr_svc_google_chat,
+        [HR_TARGET_EMAIL] = &hr_svc_email,
     };
     return (unsigned)type < HR_TARGET_NTYPES ? services[type] : &hr_svc_webhook;
 }
@@ -29,6 +30,10 @@ void hr_svc_request_clear(hr_svc_request *r)
     free(r->url);
     free(r->content_type);
     free(r->body);
+    free(r->mail_from);
+    for (size_t i = 0; i < r->rcpt.n; i++)
+        free(r->rcpt.items[i]);
+    free(r->rcpt.items);
     memset(r, 0, sizeof(*r));
 }
 

@@ -9,7 +9,9 @@
  * headers, body) and what its answers mean. One file each:
  * svc_webhook.c (the raw webhook's answers; its request is rendered by the
  * engine from the target's templates), svc_slack.c, svc_teams.c,
- * svc_discord.c, svc_mattermost.c, svc_google_chat.c. Their keys in the
+ * svc_discord.c, svc_mattermost.c, svc_google_chat.c, svc_email.c (SMTP:
+ * the engine then speaks SMTP with the request's envelope, and the
+ * answer's status is the server's last reply code). Their keys in the
  * config are rows of route/config_target.c.
  *
  * Every function here is pure: no I/O, no globals, safe on any thread.
@@ -32,13 +34,22 @@
  * attempt's error. */
 #define HR_SVC_REASON_MAX 200
 
+/* What a renderer may need besides the target and the message. */
+typedef struct hr_svc_context {
+    int64_t delivery_id; /* stable across retries */
+    int64_t now_ms;      /* the attempt's time (ms since the epoch) */
+} hr_svc_context;
+
 /* A request a service built. Every member is new (hr_svc_request_clear). */
 typedef struct hr_svc_request {
     char *url;
-    const char *method; /* static: "POST", "PATCH", ... */
-    char *content_type; /* the body's type */
-    char *body;
+    const char *method; /* static: "POST", "PATCH", ...; NULL for SMTP */
+    char *content_type; /* HTTP: the body's type */
+    char *body;         /* HTTP: the body; SMTP: the whole message (RFC 5322, CRLF) */
     size_t body_len;
+    /* SMTP only (url is smtp:// or smtps://): the envelope. */
+    char *mail_from;
+    hr_strlist rcpt;
 } hr_svc_request;
 
 void hr_svc_request_clear(hr_svc_request *r);
@@ -64,7 +75,8 @@ typedef struct hr_service {
     /* Builds the request for message m to target t (both borrowed). NULL
      * for the webhook, which the engine renders from its templates. On
      * failure returns HR_EINVAL with a message that quotes no URL. */
-    int (*render)(const hr_target *t, const hr_message *m, hr_svc_request *req, hr_error *err);
+    int (*render)(const hr_target *t, const hr_message *m, const hr_svc_context *ctx,
+                  hr_svc_request *req, hr_error *err);
     /* Judges an answer. */
     void (*classify)(const hr_svc_answer *a, hr_svc_verdict *v);
 } hr_service;
@@ -73,7 +85,7 @@ typedef struct hr_service {
 const hr_service *hr_service_of(hr_target_type type);
 
 extern const hr_service hr_svc_webhook, hr_svc_slack, hr_svc_teams, hr_svc_discord,
-    hr_svc_mattermost, hr_svc_google_chat;
+    hr_svc_mattermost, hr_svc_google_chat, hr_svc_email;
 
 /* ---- Shared by the services (hr__svc: not for the engine) ------------- */
 

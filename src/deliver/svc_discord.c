@@ -35,7 +35,8 @@ static char *cut(const char *s, size_t max)
     return hr_strndup(s, n);
 }
 
-static int render(const hr_target *t, const hr_message *m, hr_svc_request *req, hr_error *err)
+static int render(const hr_target *t, const hr_message *m, const hr_svc_context *ctx,
+                  hr_svc_request *req, hr_error *err)
 {
     json_t *fields = json_array();
     char *title = cut(m->title, DISCORD_MAX_TITLE);

@@ -32,7 +32,8 @@ static json_t *decorated(const char *label, char *text)
     return j;
 }
 
-static int render(const hr_target *t, const hr_message *m, hr_svc_request *req, hr_error *err)
+static int render(const hr_target *t, const hr_message *m, const hr_svc_context *ctx,
+                  hr_svc_request *req, hr_error *err)
 {
     json_t *widgets = json_array();
     char *word = html(m->word);

@@ -16,7 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int render(const hr_target *t, const hr_message *m, hr_svc_request *req, hr_error *err)
+static int render(const hr_target *t, const hr_message *m, const hr_svc_context *ctx,
+                  hr_svc_request *req, hr_error *err)
 {
     json_t *fields = json_array();
 

@@ -37,7 +37,8 @@ static json_t *mrkdwn_text(char *text)
     return j;
 }
 
-static int render(const hr_target *t, const hr_message *m, hr_svc_request *req, hr_error *err)
+static int render(const hr_target *t, const hr_message *m, const hr_svc_context *ctx,
+                  hr_svc_request *req, hr_error *err)
 {
     json_t *blocks = json_array(), *fields = json_array();
     char *title = mrkdwn(m->title);

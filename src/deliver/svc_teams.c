@@ -34,7 +34,8 @@ static const char *colour(hr_tone t)
     return "accent";
 }
 
-static int render(const hr_target *t, const hr_message *m, hr_svc_request *req, hr_error *err)
+static int render(const hr_target *t, const hr_message *m, const hr_svc_context *ctx,
+                  hr_svc_request *req, hr_error *err)
 {
     json_t *facts = json_array(), *body = json_array();
 

@@ -2230,13 +2230,19 @@ json_t *hr_config_to_json(const hr_config *c)
             json_object_set_new(headers, t->headers[k].name,
                                 json_string(t->headers[k].secret ? MASK : t->headers[k].value));
         /* A service's URL is its credential: shown masked as a whole. */
-        json_t *url = t->type == HR_TARGET_WEBHOOK ? url_json(t->url) : masked(t->url);
+        json_t *url = t->type == HR_TARGET_WEBHOOK || t->type == HR_TARGET_EMAIL ? url_json(t->url)
+                                                                                 : masked(t->url);
         json_t *tj = json_pack(
             "{s:o,s:s,s:o,s:o,s:o,s:o,s:b,s:o,s:b}", "name", str_or_null(t->name), "type",
             hr_target_type_name(t->type), "url", url, "method", str_or_null(t->method), "headers",
             headers, "body", str_or_null(t->body), "body_for_get", t->body_for_get,
             "signing_secret", masked(t->signing_secret), "from_gocd", t->from_gocd);
-        if (t->type != HR_TARGET_WEBHOOK)
+        if (t->type == HR_TARGET_EMAIL)
+            json_object_update_new(tj, json_pack("{s:b,s:o,s:o,s:o,s:o}", "starttls", t->starttls,
+                                                 "username", str_or_null(t->username), "password",
+                                                 masked(t->password), "from", str_or_null(t->from),
+                                                 "to", strlist_json(&t->to)));
+        else if (t->type != HR_TARGET_WEBHOOK)
             json_object_update_new(
                 tj, json_pack("{s:o,s:o,s:o,s:o}", "api_url", url_json(t->api_url), "channel",
                               str_or_null(t->channel), "username", str_or_null(t->username),

@@ -37,6 +37,11 @@ typedef struct hr_header {
     bool secret; /* masked in every log line, error and API answer */
 } hr_header;
 
+typedef struct hr_strlist {
+    char **items;
+    size_t n;
+} hr_strlist;
+
 /* What a target is: a raw webhook (the default) or a service herald knows
  * (deliver/service.h renders its messages and reads its answers). Each
  * type's keys are rows of one table (route/config_target.c). */
@@ -47,6 +52,7 @@ typedef enum hr_target_type {
     HR_TARGET_DISCORD,
     HR_TARGET_MATTERMOST,
     HR_TARGET_GOOGLE_CHAT,
+    HR_TARGET_EMAIL,
     HR_TARGET_NTYPES
 } hr_target_type;
 
@@ -70,14 +76,14 @@ typedef struct hr_target {
     /* The service types' keys; NULL when not set. */
     char *api_url;  /* replaces the scheme, host and port of url (a proxy, a local server) */
     char *channel;  /* Mattermost: the channel to post in */
-    char *username; /* Mattermost, Discord: the name the message is posted as */
+    char *username; /* Mattermost, Discord: the name the message is posted as; e-mail: the login */
     char *icon_url; /* Mattermost, Discord: the avatar the message is posted with */
+    /* E-mail (SMTP): url is the server, smtp:// or smtps://. */
+    bool starttls;  /* smtp://: refuse to send unless STARTTLS works (default true) */
+    char *password; /* Secret. */
+    char *from;     /* the sender's address */
+    hr_strlist to;  /* the recipients' addresses (at least one) */
 } hr_target;
-
-typedef struct hr_strlist {
-    char **items;
-    size_t n;
-} hr_strlist;
 
 typedef struct hr_route {
     char *name;

@@ -21,6 +21,7 @@ static const char *const target_type_names[HR_TARGET_NTYPES] = {
     [HR_TARGET_WEBHOOK] = "webhook",       [HR_TARGET_SLACK] = "slack",
     [HR_TARGET_TEAMS] = "teams",           [HR_TARGET_DISCORD] = "discord",
     [HR_TARGET_MATTERMOST] = "mattermost", [HR_TARGET_GOOGLE_CHAT] = "google-chat",
+    [HR_TARGET_EMAIL] = "email",
 };
 
 const char *hr_target_type_name(hr_target_type type)
@@ -33,7 +34,8 @@ const char *hr_target_type_name(hr_target_type type)
 #define T_SERVICES                                                                                 \
     (T_(HR_TARGET_SLACK) | T_(HR_TARGET_TEAMS) | T_(HR_TARGET_DISCORD) |                           \
      T_(HR_TARGET_MATTERMOST) | T_(HR_TARGET_GOOGLE_CHAT))
-#define T_ALL (T_WEBHOOK | T_SERVICES)
+#define T_EMAIL T_(HR_TARGET_EMAIL)
+#define T_ALL (T_WEBHOOK | T_SERVICES | T_EMAIL)
 
 /* What a key's value is, and so how it is checked. */
 typedef enum key_kind {
@@ -48,6 +50,11 @@ typedef enum key_kind {
     K_BOOL,           /* true or false */
     K_SIGNING_SECRET, /* a Standard Webhooks secret */
     K_TEXT,           /* a short string on one line */
+    K_SMTP_URL,       /* an smtp:// or smtps:// URL */
+    K_SECRET,         /* a secret string (a password) */
+    K_ADDRESS,        /* an e-mail address */
+    K_ADDRESSES,      /* a list of e-mail addresses (hr_strlist) */
+    K_BOOL_ON,        /* true or false, true when not written */
 } key_kind;
 
 typedef struct key_row {
@@ -76,19 +83,26 @@ static const key_row target_rows[] = {
     {"channel", T_(HR_TARGET_MATTERMOST), K_TEXT, AT(channel), 0},
     {"username", T_(HR_TARGET_MATTERMOST) | T_(HR_TARGET_DISCORD), K_TEXT, AT(username), 0},
     {"icon_url", T_(HR_TARGET_MATTERMOST) | T_(HR_TARGET_DISCORD), K_URL, AT(icon_url), 0},
+    {"smtp", T_EMAIL, K_SMTP_URL, AT(url), T_EMAIL},
+    {"starttls", T_EMAIL, K_BOOL_ON, AT(starttls), 0},
+    {"username", T_EMAIL, K_TEXT, AT(username), 0},
+    {"password", T_EMAIL, K_SECRET, AT(password), 0},
+    {"from", T_EMAIL, K_ADDRESS, AT(from), T_EMAIL},
+    {"to", T_EMAIL, K_ADDRESSES, AT(to), T_EMAIL},
 };
 #define NROWS (sizeof(target_rows) / sizeof(target_rows[0]))
 
 /* The distinct key names, in the table's order (at most 32: the seen
  * mask of known_key). */
-#define MAX_TARGET_KEYS 16
+#define MAX_TARGET_KEYS 24
 
 /* One key's value, read before the type is known. */
 typedef struct slot {
     bool present;
     yaml_mark_t key_mark;
-    scalar v; /* K_HEADERS, K_BOOL: unused */
-    bool b;   /* K_BOOL (a value that is not a boolean is reported, and the load fails) */
+    scalar v;        /* K_HEADERS, K_BOOL, K_ADDRESSES: unused */
+    bool b;          /* K_BOOL (a value that is not a boolean is reported, and the load fails) */
+    hr_strlist list; /* K_ADDRESSES */
 } slot;
 
 static size_t target_key_names(const char **names)
@@ -204,6 +218,29 @@ static void parse_headers(parser *p, const char *path, hr_target *t)
     }
 }
 
+/* An e-mail address as SMTP's envelope takes it: local@domain, at most 254
+ * bytes, with nothing that would break a command line or a header
+ * (spaces, control characters, <, >, ",", ";", quotes). */
+static bool check_address(const sink *s, const yaml_mark_t *m, const char *path, const char *v,
+                          size_t n)
+{
+    char brief[BRIEF_LEN];
+    const char *at = memchr(v, '@', n);
+    bool ok = n >= 3 && n <= 254 && at != NULL && at > v && at < v + n - 1 &&
+              memchr(at + 1, '@', (size_t)(v + n - at - 1)) == NULL;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (unsigned char)v[i] > 0x20 && v[i] != 0x7f && strchr("<>,;\"()[]\\", v[i]) == NULL;
+    if (!ok)
+        report(s, m, path, "expected an e-mail address (name@domain); got %s",
+               quote(v, n, brief, sizeof(brief)));
+    return ok;
+}
+
+static bool item_address(parser *p, const char *path, const scalar *item)
+{
+    return check_address(&p->out, &item->mark, path, item->s, item->len);
+}
+
 /* Reads the target's name (v is stolen). */
 static void store_name(parser *p, const char *path, size_t idx, scalar *v)
 {
@@ -245,8 +282,24 @@ static void store_value(parser *p, const char *path, size_t idx, const key_row *
     case K_HEADERS:
         return;
     case K_BOOL:
+    case K_BOOL_ON:
         *(bool *)((char *)t + row->offset) = sl->b;
         return;
+    case K_ADDRESSES:
+        if (sl->list.n == 0)
+            report(&p->out, &sl->key_mark, path, "expected at least one address");
+        *(hr_strlist *)((char *)t + row->offset) = sl->list;
+        memset(&sl->list, 0, sizeof(sl->list));
+        return;
+    case K_SMTP_URL:
+        ok = check_url(&p->out, &v->mark, path, v->s, v->len, HR_URL_SMTP);
+        break;
+    case K_SECRET:
+        ok = true;
+        break;
+    case K_ADDRESS:
+        ok = check_address(&p->out, &v->mark, path, v->s, v->len);
+        break;
     case K_URL_TEMPLATE:
         ok = check_url(&p->out, &v->mark, path, v->s, v->len, HR_URL_TEMPLATES) &&
              check_template(&p->out, &v->mark, path, v->s, false);
@@ -288,7 +341,20 @@ static void read_slot(parser *p, const char *path, hr_target *t, const key_row *
         parse_headers(p, path, t);
         break;
     case K_BOOL:
+    case K_BOOL_ON:
         read_bool(p, path, &sl->b);
+        break;
+    case K_ADDRESSES:
+        read_strlist(p, path, &sl->list, item_address);
+        break;
+    case K_SMTP_URL:
+        read_required(p, path, "an smtp:// or smtps:// URL", false, v);
+        break;
+    case K_SECRET:
+        read_required(p, path, "a string", true, v);
+        break;
+    case K_ADDRESS:
+        read_required(p, path, "an e-mail address", false, v);
         break;
     case K_URL_TEMPLATE:
     case K_SECRET_URL:
@@ -371,9 +437,10 @@ static void parse_target(parser *p, const char *path, size_t idx)
                 continue;
             if (row == NULL)
                 report(&p->out, &slots[i].key_mark, kpath,
-                       "a %s target has no key \"%s\" (its keys: %s)", target_type_names[type],
+                       "type %s takes no key \"%s\" (its keys: %s)", target_type_names[type],
                        names[i], keys_of(t->type, list, sizeof(list)));
-            else if (slots[i].v.s != NULL || row->kind == K_BOOL)
+            else if (slots[i].v.s != NULL || row->kind == K_BOOL || row->kind == K_BOOL_ON ||
+                     row->kind == K_ADDRESSES)
                 store_value(p, kpath, idx, row, &slots[i]);
         }
         for (size_t r = 0; r < NROWS; r++) {
@@ -383,10 +450,14 @@ static void parse_target(parser *p, const char *path, size_t idx)
                 k++;
             if ((row->required & T_(type)) && !slots[k].present)
                 report(&p->out, &start, path, "missing required key \"%s\"", row->key);
+            if (row->kind == K_BOOL_ON && (row->types & T_(type)) && !slots[k].present)
+                *(bool *)((char *)t + row->offset) = true;
         }
     }
-    for (size_t i = 0; i < nkeys; i++)
+    for (size_t i = 0; i < nkeys; i++) {
         free(slots[i].v.s);
+        strlist_clear(&slots[i].list);
+    }
     if (t->type == HR_TARGET_WEBHOOK && t->method == NULL)
         t->method = hr_strdup("POST");
 }
@@ -424,5 +495,8 @@ static void target_clear(hr_target *t)
     free(t->channel);
     free(t->username);
     free(t->icon_url);
+    free(t->password);
+    free(t->from);
+    strlist_clear(&t->to);
     memset(t, 0, sizeof(*t));
 }

@@ -66,10 +66,12 @@ static hr_svc_request render(const hr_target *t, const char *event)
 
     cr_assert_eq(hr_message_from_event(e, &m, &err), HR_OK);
     cr_assert_not_null(svc->render);
-    cr_assert_eq(svc->render(t, &m, &req, &err), HR_OK, "%s", err.msg);
+    hr_svc_context ctx = {77, 1796292000000};
+    cr_assert_eq(svc->render(t, &m, &ctx, &req, &err), HR_OK, "%s", err.msg);
     hr_message_clear(&m);
     json_decref(e);
-    cr_assert_str_eq(req.content_type, "application/json");
+    if (t->type != HR_TARGET_EMAIL)
+        cr_assert_str_eq(req.content_type, "application/json");
     return req;
 }
 
@@ -398,4 +400,70 @@ Test(classify, reasons_are_one_bounded_line)
     cr_expect_eq(strlen(out), HR_SVC_REASON_MAX - 2);
     hr__svc_reason("a\r\nb\x01", 5, out, sizeof(out));
     cr_expect_str_eq(out, "a  b");
+}
+
+Test(render, email)
+{
+    char *to[] = {"dev@example.com", "ops@example.com"};
+    hr_target t = target(HR_TARGET_EMAIL, "smtp://mail.example.com:587");
+    t.from = "herald@ci.example.com";
+    t.to.items = to;
+    t.to.n = 2;
+    hr_svc_request req = render(&t, gocd_broken);
+    const char *b = req.body;
+    cr_expect_str_eq(req.url, "smtp://mail.example.com:587");
+    cr_expect_str_eq(req.mail_from, "herald@ci.example.com");
+    cr_assert_eq(req.rcpt.n, 2);
+    cr_expect_str_eq(req.rcpt.items[1], "ops@example.com");
+    cr_expect_eq(strncmp(b,
+                         "From: herald <herald@ci.example.com>\r\nTo: dev@example.com,\r\n "
+                         "ops@example.com\r\nSubject: [herald] deploy/test #42 broken\r\n"
+                         "Date: Thu, 03 Dec 2026 10:00:00 +0000\r\n"
+                         "Message-ID: <herald.d77@ci.example.com>\r\n",
+                         strlen("From: herald <herald@ci.example.com>\r\nTo: dev@example.com,\r\n "
+                                "ops@example.com\r\nSubject: [herald] deploy/test #42 broken\r\n"
+                                "Date: Thu, 03 Dec 2026 10:00:00 +0000\r\n"
+                                "Message-ID: <herald.d77@ci.example.com>\r\n")),
+                 0, "%s", b);
+    cr_expect_not_null(strstr(b, "\r\nIn-Reply-To: <herald.run."));
+    cr_expect_not_null(
+        strstr(b, "Content-Type: multipart/alternative; boundary=\"herald-77-alt\""));
+    cr_expect_not_null(strstr(b, "Content-Type: text/plain; charset=utf-8"));
+    cr_expect_not_null(strstr(b, "Content-Type: text/html; charset=utf-8"));
+    const char *end = "\r\n--herald-77-alt--\r\n";
+    cr_expect(strlen(b) > strlen(end) && strcmp(b + strlen(b) - strlen(end), end) == 0);
+    for (const char *p = b; (p = strchr(p, '\n')) != NULL; p++)
+        cr_assert(p > b && p[-1] == '\r', "a bare LF at %zu", (size_t)(p - b));
+    hr_svc_request_clear(&req);
+
+    /* Another run of the same pipeline threads apart; the same run together. */
+    t.name = "other";
+    req = render(&t, gocd_broken);
+    cr_expect_null(strstr(req.body, "Subject: =?UTF-8"));
+    hr_svc_request_clear(&req);
+}
+
+Test(render, email_subject_not_ascii_is_encoded)
+{
+    char *to[] = {"dev@example.com"};
+    hr_target t = target(HR_TARGET_EMAIL, "smtps://mail.example.com");
+    t.from = "h@example.com";
+    t.to.items = to;
+    t.to.n = 1;
+    hr_svc_request req =
+        render(&t, "{\"kind\": \"build-status\", \"transition\": \"broken\","
+                   " \"summary\": {\"name\": \"caf\xC3\xA9\", \"number\": \"1\"}}");
+    cr_expect_not_null(
+        strstr(req.body, "Subject: =?UTF-8?B?W2hlcmFsZF0gY2Fmw6kgIzEgYnJva2Vu?=\r\n"), "%s",
+        req.body);
+    hr_svc_request_clear(&req);
+}
+
+Test(classify, email)
+{
+    CASES(hr_svc_email, {250, "", -1, -1, D, -1, ""},
+          {450, "RCPT failed: 450", -1, -1, R, -1, "SMTP 450: RCPT failed: 450"},
+          {421, "", -1, -1, R, -1, "SMTP 421"},
+          {550, "RCPT failed: 550", -1, -1, X, -1, "SMTP 550: RCPT failed: 550"},
+          {554, "", -1, -1, X, -1, "SMTP 554"});
 }

@@ -346,6 +346,7 @@ Test(parse, example_file_documents_every_key)
     setenv("DISCORD_WEBHOOK_URL", "https://discord.com/api/webhooks/1/t", 1);
     setenv("MATTERMOST_WEBHOOK_URL", "https://chat.example.com/hooks/k", 1);
     setenv("GOOGLE_CHAT_WEBHOOK_URL", "https://chat.googleapis.com/v1/spaces/A/messages", 1);
+    setenv("SMTP_PASSWORD", "smtp-password-value", 1);
     rc = hr_config_load(HR_TEST_SRCDIR "/examples/herald.yaml", &c, &errs);
     print_errors(&errs);
     cr_assert_eq(rc, HR_OK);
@@ -360,13 +361,15 @@ Test(parse, example_file_documents_every_key)
     cr_expect_eq(c->delivery.max_in_flight, 64);
     cr_expect_str_eq(c->delivery.proxy, "http://proxy.internal:3128");
     expect_list(&c->delivery.allow, LIST("127.0.0.0/8", "::1/128", "hooks.internal"));
-    cr_assert_eq(c->ntargets, 6);
+    cr_assert_eq(c->ntargets, 7);
     for (int type = HR_TARGET_SLACK; type < HR_TARGET_NTYPES; type++)
         cr_expect_eq(c->targets[type].type, type, "every type has its example");
     cr_expect_str_eq(c->targets[HR_TARGET_MATTERMOST].channel, "builds");
     cr_expect_str_eq(c->targets[HR_TARGET_DISCORD].icon_url, "https://example.com/herald.png");
-    cr_expect_str_eq(c->targets[HR_TARGET_GOOGLE_CHAT].api_url,
-                     "https://chat-proxy.internal:8443");
+    cr_expect_str_eq(c->targets[HR_TARGET_GOOGLE_CHAT].api_url, "https://chat-proxy.internal:8443");
+    cr_expect_str_eq(c->targets[HR_TARGET_EMAIL].password, "smtp-password-value");
+    cr_expect(c->targets[HR_TARGET_EMAIL].starttls);
+    expect_list(&c->targets[HR_TARGET_EMAIL].to, LIST("dev-team@example.com", "ops@example.com"));
     t = &c->targets[0];
     cr_expect_str_eq(t->name, "team-chat");
     cr_expect_str_eq(t->url, "https://hooks.example.com/{{ .pipeline.name }}");
@@ -595,7 +598,7 @@ Test(errors, unknown_keys_at_every_level)
         "connections_per_host, max_in_flight, proxy, allow)",
         "herald.yaml:6:5: targets[0]: unknown key \"heders\" (expected name, type, url, "
         "method, headers, body, body_for_get, signing_secret, api_url, channel, username, "
-        "icon_url)",
+        "icon_url, smtp, starttls, password, from, to)",
         "herald.yaml:8:23: targets[0].headers.X-A: unknown key \"secert\" (expected value, "
         "secret)",
         "herald.yaml:12:5: routes[0]: unknown key \"filters\" (expected name, match, filter, "
@@ -1783,14 +1786,14 @@ Test(types, errors_name_the_line_and_column)
                   "    type: mattermost\n"
                   "    url: 'https://mm.example/hooks/{{ .x }}'\n"
                   "    username: \"a\\nb\"\n",
-                  "herald.yaml:3:5: targets[0].method: a slack target has no key \"method\" (its "
+                  "herald.yaml:3:5: targets[0].method: type slack takes no key \"method\" (its "
                   "keys: name, type, url, api_url)",
-                  "herald.yaml:5:5: targets[0].channel: a slack target has no key \"channel\" (its "
+                  "herald.yaml:5:5: targets[0].channel: type slack takes no key \"channel\" (its "
                   "keys: name, type, url, api_url)",
                   "herald.yaml:2:5: targets[0]: missing required key \"url\"",
                   "herald.yaml:7:11: targets[1].type: unknown target type \"telegram\" (expected "
-                  "webhook, slack, teams, discord, mattermost, google-chat)",
-                  "herald.yaml:11:5: targets[2].api_url: a webhook target has no key \"api_url\" "
+                  "webhook, slack, teams, discord, mattermost, google-chat, email)",
+                  "herald.yaml:11:5: targets[2].api_url: type webhook takes no key \"api_url\" "
                   "(its keys: name, type, url, method, headers, body, body_for_get, "
                   "signing_secret)",
                   "herald.yaml:14:10: targets[3].url: the URL must not contain spaces or control "
@@ -1814,4 +1817,42 @@ Test(types, service_url_is_masked_whole_and_never_quoted)
     hr_config_free(c);
     EXPECT_ERRORS("targets:\n  - {name: s, type: slack, url: 'ftp://hooks.slack.com/SECRETPART'}\n",
                   "herald.yaml:2:33: targets[0].url: the URL must start with http:// or https://");
+}
+
+Test(types, email)
+{
+    hr_config *c = parse_ok("targets:\n"
+                            "  - {name: m, type: email, smtp: 'smtp://mail.example:587',"
+                            " from: herald@example.com, to: [a@example.com, b@example.com]}\n"
+                            "  - {name: p, type: email, smtp: 'smtps://mail.example',"
+                            " starttls: false, username: u, password: pw, from: h@example.com,"
+                            " to: a@example.com}\n");
+    cr_expect_str_eq(c->targets[0].url, "smtp://mail.example:587");
+    cr_expect(c->targets[0].starttls, "STARTTLS is required unless turned off");
+    cr_expect_not(c->targets[1].starttls);
+    cr_expect_eq(c->targets[1].to.n, 1);
+    json_t *j = hr_config_to_json(c);
+    json_t *t = json_array_get(json_object_get(j, "targets"), 1);
+    cr_expect_str_eq(json_string_value(json_object_get(t, "password")), "******");
+    cr_expect_str_eq(json_string_value(json_object_get(t, "url")), "smtps://mail.example");
+    json_decref(j);
+    hr_config_free(c);
+    EXPECT_ERRORS("targets:\n"
+                  "  - name: m\n"
+                  "    type: email\n"
+                  "    smtp: https://mail.example\n"
+                  "    from: \"a b@example.com\"\n"
+                  "    to: [ok@example.com, \"x@y>\", nobody]\n"
+                  "    url: https://x.example\n",
+                  "herald.yaml:6:26: targets[0].to[1]: expected an e-mail address (name@domain); "
+                  "got \"x@y>\"",
+                  "herald.yaml:6:34: targets[0].to[2]: expected an e-mail address (name@domain); "
+                  "got \"nobody\"",
+                  "herald.yaml:7:5: targets[0].url: type email takes no key \"url\" (its keys: "
+                  "name, type, smtp, starttls, username, password, from, to)",
+                  "herald.yaml:4:11: targets[0].smtp: the URL must start with smtp:// or smtps://",
+                  "herald.yaml:5:11: targets[0].from: expected an e-mail address (name@domain); "
+                  "got \"a b@example.com\"");
+    EXPECT_ERRORS("targets:\n  - {name: m, type: email, smtp: 'smtp://h', from: a@b.c, to: []}\n",
+                  "herald.yaml:2:59: targets[0].to: expected at least one address");
 }
