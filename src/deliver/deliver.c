@@ -139,7 +139,8 @@ typedef struct compiled {
     hr_template *url;
     hr_template **headers; /* one per target header */
     size_t nheaders;
-    hr_jq *body; /* NULL: the default body */
+    hr_jq *body;         /* NULL: the default body */
+    hr_jq *title, *text; /* a service's message parts; NULL: herald's own */
     char *error;
 } compiled;
 
@@ -343,6 +344,8 @@ static void compiled_free(compiled *c)
         hr_template_free(c->headers[i]);
     free(c->headers);
     hr_jq_free(c->body);
+    hr_jq_free(c->title);
+    hr_jq_free(c->text);
     free(c->error);
     free(c);
 }
@@ -362,7 +365,9 @@ static void compile_target(compiled *c, const hr_target *t)
     hr_error e;
 
     hr_error_clear(&e);
-    if (hr_template_compile(t->url ? t->url : "", &c->url, &e) != HR_OK) {
+    /* A service's URL is literal (only a webhook's is a template). */
+    if (t->type == HR_TARGET_WEBHOOK &&
+        hr_template_compile(t->url ? t->url : "", &c->url, &e) != HR_OK) {
         snprintf(msg, sizeof(msg), "url: %s", e.msg);
         goto fail;
     }
@@ -382,6 +387,14 @@ static void compile_target(compiled *c, const hr_target *t)
         snprintf(msg, sizeof(msg), "body: %s", e.msg);
         goto fail;
     }
+    if (t->title != NULL && hr_jq_compile(t->title, &c->title, &e) != HR_OK) {
+        snprintf(msg, sizeof(msg), "title: %s", e.msg);
+        goto fail;
+    }
+    if (t->text != NULL && hr_jq_compile(t->text, &c->text, &e) != HR_OK) {
+        snprintf(msg, sizeof(msg), "text: %s", e.msg);
+        goto fail;
+    }
     return;
 fail:
     hr_template_free(c->url);
@@ -391,6 +404,9 @@ fail:
     free(c->headers);
     c->headers = NULL;
     c->nheaders = 0;
+    hr_jq_free(c->body);
+    hr_jq_free(c->title);
+    c->body = c->title = NULL;
     c->error = hr_strdup(msg);
 }
 
@@ -933,6 +949,32 @@ out:
     return rc;
 }
 
+/* Runs a target's message part program (what names it: "title") into
+ * *out (replaced; new): its first output, which must be a string. No
+ * output leaves *out as it is when optional (a text), and fails if not. */
+static int message_part(hr_jq *q, const char *what, bool optional, const json_t *input, char **out,
+                        hr_error *err)
+{
+    json_t *v = NULL;
+    hr_error e;
+    int rc = hr_jq_run(q, input, &v, &e);
+
+    if (rc == HR_ENOTFOUND && optional)
+        return HR_OK;
+    if (rc == HR_ENOTFOUND)
+        return hr_error_set(err, HR_EINVAL, "%s: the jq program gave no output", what);
+    if (rc != HR_OK)
+        return hr_error_set(err, HR_EINVAL, "%s: %s", what, e.msg);
+    if (!json_is_string(v)) {
+        json_decref(v);
+        return hr_error_set(err, HR_EINVAL, "%s: the jq program must give a string", what);
+    }
+    free(*out);
+    *out = hr_strndup(json_string_value(v), json_string_length(v));
+    json_decref(v);
+    return HR_OK;
+}
+
 /* libcurl reads an e-mail's message from x->body. */
 static size_t on_read(char *p, size_t size, size_t nmemb, void *arg)
 {
@@ -974,8 +1016,8 @@ static void smtp_request(const hr_target *t, const hr_svc_request *req, xfer *x)
  * service builds URL, method and body from the event's message; the
  * engine adds its own headers, as for a webhook.
  */
-static int render_service(hr_deliver *d, const hr_target *t, const hr_delivery_job *job, xfer *x,
-                          hr_error *err)
+static int render_service(hr_deliver *d, const hr_target *t, compiled *c,
+                          const hr_delivery_job *job, xfer *x, hr_error *err)
 {
     hr_svc_request req = {0};
     hr_svc_context ctx = {job->id, hr_time_now_ms()};
@@ -985,10 +1027,17 @@ static int render_service(hr_deliver *d, const hr_target *t, const hr_delivery_j
 
     if (job->input == NULL)
         return hr_error_set(err, HR_EINVAL, "the delivery has no event");
+    if (c->error != NULL)
+        return hr_error_set(err, HR_EINVAL, "%s", c->error);
     rc = hr_message_from_event(job->input, &m, err);
     if (rc != HR_OK)
         return rc;
-    rc = x->svc->render(t, &m, &ctx, &req, err);
+    if (c->title != NULL)
+        rc = message_part(c->title, "title", false, job->input, &m.title, err);
+    if (rc == HR_OK && c->text != NULL)
+        rc = message_part(c->text, "text", true, job->input, &m.text, err);
+    if (rc == HR_OK)
+        rc = x->svc->render(t, &m, &ctx, &req, err);
     hr_message_clear(&m);
     if (rc != HR_OK)
         goto out;
@@ -1146,7 +1195,7 @@ static bool start_job(hr_deliver *d, const hr_target *t, const hr_delivery_job *
     x->target = hr_strdup(job->target);
     x->svc = hr_service_of(t->type);
 
-    if ((x->svc->render != NULL ? render_service(d, t, job, x, &err)
+    if ((x->svc->render != NULL ? render_service(d, t, compiled_for(d, t), job, x, &err)
                                 : render(d, t, compiled_for(d, t), job, x, &err)) != HR_OK) {
         record_dead(d, job, err.msg);
         xfer_free(x);

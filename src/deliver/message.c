@@ -307,6 +307,7 @@ void hr_message_clear(hr_message *m)
     free(m->url);
     free(m->timestamp);
     free(m->run);
+    free(m->text);
     for (size_t i = 0; i < m->nfacts; i++) {
         free(m->facts[i].label);
         free(m->facts[i].value);

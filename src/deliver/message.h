@@ -46,6 +46,7 @@ typedef struct hr_message {
     char *url;       /* the run's page (GoCD's stage page, Jenkins' build), or NULL */
     char *timestamp; /* when it happened (ISO 8601 UTC), or NULL */
     char *run;       /* the run every event of one build shares ("app/42"), or NULL */
+    char *text;      /* a paragraph under the title (the target's text program), or NULL */
     hr_fact facts[HR_MSG_MAX_FACTS];
     size_t nfacts;
 } hr_message;

@@ -5,7 +5,8 @@
  * (not 204) and an error is an error. Mentions are off
  * (allowed_mentions): nothing an event carries can ping anyone.
  *
- * Discord's limits are kept: a title of 256 characters, field names of
+ * Discord's limits are kept: a title of 256 characters, a description of
+ * 4,096, field names of
  * 256, values of 1,024 (message.h cuts them at 1,000 bytes), 25 fields.
  *
  * Answers: 200 or 204 delivers. 429 waits for the body's retry_after
@@ -23,6 +24,7 @@
 
 #define DISCORD_MAX_TITLE 256
 #define DISCORD_MAX_FIELDS 25
+#define DISCORD_MAX_DESCRIPTION 4096
 
 /* s cut to at most max bytes on a UTF-8 boundary (new). */
 static char *cut(const char *s, size_t max)
@@ -50,6 +52,11 @@ static int render(const hr_target *t, const hr_message *m, const hr_svc_context 
     free(title);
     if (m->url != NULL)
         json_object_set_new(embed, "url", json_string(m->url));
+    if (m->text != NULL) {
+        char *text = cut(m->text, DISCORD_MAX_DESCRIPTION);
+        json_object_set_new(embed, "description", json_string(text));
+        free(text);
+    }
     if (m->timestamp != NULL)
         json_object_set_new(embed, "timestamp", json_string(m->timestamp));
     json_t *body = json_pack("{s:[o],s:{s:[]}}", "embeds", embed, "allowed_mentions", "parse");

@@ -121,6 +121,8 @@ static char *text_part(const hr_message *m)
 {
     sbuf b = {0};
     addf(&b, hr_msg_fmt("%s\r\n\r\n", m->title));
+    if (m->text != NULL)
+        addf(&b, hr_msg_fmt("%s\r\n\r\n", m->text));
     for (size_t i = 0; i < m->nfacts; i++)
         addf(&b, hr_msg_fmt("%s: %s\r\n", m->facts[i].label, m->facts[i].value));
     if (m->url != NULL)
@@ -145,6 +147,11 @@ static char *html_part(const hr_message *m)
         free(url);
     } else {
         addf(&b, hr_msg_fmt("<h2 style=\"margin:0 0 8px\">%s</h2>\r\n", title));
+    }
+    if (m->text != NULL) {
+        char *text = hr__svc_escape(m->text, true);
+        addf(&b, hr_msg_fmt("<p style=\"white-space:pre-wrap\">%s</p>\r\n", text));
+        free(text);
     }
     adds(&b, "<table style=\"border-collapse:collapse\">\r\n");
     for (size_t i = 0; i < m->nfacts; i++) {

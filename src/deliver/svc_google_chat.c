@@ -42,6 +42,11 @@ static int render(const hr_target *t, const hr_message *m, const hr_svc_context 
                           decorated("Result", hr_msg_fmt("<font color=\"%s\"><b>%s</b></font>",
                                                          hr_tone_hex(m->tone), word)));
     free(word);
+    if (m->text != NULL) {
+        char *text = html(m->text);
+        json_array_append_new(widgets, json_pack("{s:{s:s}}", "textParagraph", "text", text));
+        free(text);
+    }
     for (size_t i = 0; i < m->nfacts; i++)
         json_array_append_new(widgets, decorated(m->facts[i].label, html(m->facts[i].value)));
     if (m->url != NULL)

@@ -29,6 +29,8 @@ static int render(const hr_target *t, const hr_message *m, const hr_svc_context 
                   "title", m->title, "fields", fields, "footer", "herald");
     if (m->url != NULL)
         json_object_set_new(att, "title_link", json_string(m->url));
+    if (m->text != NULL)
+        json_object_set_new(att, "text", json_string(m->text));
     json_t *body = json_pack("{s:[o]}", "attachments", att);
     if (t->channel != NULL)
         json_object_set_new(body, "channel", json_string(t->channel));

@@ -47,6 +47,9 @@ static int render(const hr_target *t, const hr_message *m, const hr_svc_context 
 
     json_array_append_new(blocks,
                           json_pack("{s:s,s:o}", "type", "section", "text", mrkdwn_text(head)));
+    if (m->text != NULL && m->text[0] != '\0')
+        json_array_append_new(blocks, json_pack("{s:s,s:o}", "type", "section", "text",
+                                                mrkdwn_text(mrkdwn(m->text))));
     for (size_t i = 0; i < m->nfacts && i < SLACK_MAX_FIELDS; i++) {
         char *label = mrkdwn(m->facts[i].label), *value = mrkdwn(m->facts[i].value);
         json_array_append_new(fields, mrkdwn_text(hr_msg_fmt("*%s*\n%s", label, value)));

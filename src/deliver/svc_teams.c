@@ -42,6 +42,9 @@ static int render(const hr_target *t, const hr_message *m, const hr_svc_context 
     json_array_append_new(body, json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}", "type", "TextBlock", "text",
                                           m->title, "size", "Medium", "weight", "Bolder", "color",
                                           colour(m->tone), "wrap", 1));
+    if (m->text != NULL)
+        json_array_append_new(
+            body, json_pack("{s:s,s:s,s:b}", "type", "TextBlock", "text", m->text, "wrap", 1));
     for (size_t i = 0; i < m->nfacts; i++)
         json_array_append_new(
             facts, json_pack("{s:s,s:s}", "title", m->facts[i].label, "value", m->facts[i].value));

@@ -2242,7 +2242,10 @@ json_t *hr_config_to_json(const hr_config *c)
                                                  "username", str_or_null(t->username), "password",
                                                  masked(t->password), "from", str_or_null(t->from),
                                                  "to", strlist_json(&t->to)));
-        else if (t->type != HR_TARGET_WEBHOOK)
+        if (t->type != HR_TARGET_WEBHOOK)
+            json_object_update_new(tj, json_pack("{s:o,s:o}", "title", str_or_null(t->title),
+                                                 "text", str_or_null(t->text)));
+        if (t->type != HR_TARGET_WEBHOOK && t->type != HR_TARGET_EMAIL)
             json_object_update_new(
                 tj, json_pack("{s:o,s:o,s:o,s:o}", "api_url", url_json(t->api_url), "channel",
                               str_or_null(t->channel), "username", str_or_null(t->username),

@@ -78,6 +78,11 @@ typedef struct hr_target {
     char *channel;  /* Mattermost: the channel to post in */
     char *username; /* Mattermost, Discord: the name the message is posted as; e-mail: the login */
     char *icon_url; /* Mattermost, Discord: the avatar the message is posted with */
+    /* Every type but webhook: jq programs whose first output (a string)
+     * replaces the message's title, or adds a paragraph of text under it;
+     * NULL: herald's own title, no text. */
+    char *title;
+    char *text;
     /* E-mail (SMTP): url is the server, smtp:// or smtps://. */
     bool starttls;  /* smtp://: refuse to send unless STARTTLS works (default true) */
     char *password; /* Secret. */

@@ -83,6 +83,8 @@ static const key_row target_rows[] = {
     {"channel", T_(HR_TARGET_MATTERMOST), K_TEXT, AT(channel), 0},
     {"username", T_(HR_TARGET_MATTERMOST) | T_(HR_TARGET_DISCORD), K_TEXT, AT(username), 0},
     {"icon_url", T_(HR_TARGET_MATTERMOST) | T_(HR_TARGET_DISCORD), K_URL, AT(icon_url), 0},
+    {"title", T_SERVICES | T_EMAIL, K_JQ, AT(title), 0},
+    {"text", T_SERVICES | T_EMAIL, K_JQ, AT(text), 0},
     {"smtp", T_EMAIL, K_SMTP_URL, AT(url), T_EMAIL},
     {"starttls", T_EMAIL, K_BOOL_ON, AT(starttls), 0},
     {"username", T_EMAIL, K_TEXT, AT(username), 0},
@@ -495,6 +497,8 @@ static void target_clear(hr_target *t)
     free(t->channel);
     free(t->username);
     free(t->icon_url);
+    free(t->title);
+    free(t->text);
     free(t->password);
     free(t->from);
     strlist_clear(&t->to);

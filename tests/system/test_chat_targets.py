@@ -251,7 +251,7 @@ def test_check_config_checks_each_types_keys(tmp_path):
     r = subprocess.run([BIN, "check-config", str(bad)], capture_output=True, text=True)
     assert r.returncode == 1
     assert (f'{bad}:5:5: targets[0].method: type slack takes no key "method" '
-            "(its keys: name, type, url, api_url)") in r.stderr, r.stderr
+            "(its keys: name, type, url, api_url, title, text)") in r.stderr, r.stderr
     assert f'{bad}:7:11: targets[1].type: unknown target type "discrod"' in r.stderr
     assert f'{bad}:9:5: targets[2]: missing required key "url"' in r.stderr
     assert "SeCrEt" not in r.stderr
@@ -285,4 +285,45 @@ routes: [{{name: all, targets: [chat]}}]
     assert r.returncode == 0, r.stderr
     wait_state(h, "delivered", 1, token="chat-tok-8c1f")
     assert len(t.wait(2)) == 2
+    t.stop()
+
+
+def test_title_and_text_programs_replace_parts_of_the_message(tmp_path, herald_factory):
+    t = Target([("status", 200, {}, b"ok")]).start()
+    h = herald_with(tmp_path, herald_factory, f"""{{name: chat, type: slack,
+      url: "https://hooks.slack.com/services/T/B/X", api_url: "{t.url}",
+      title: '"\\(.pipeline.name) went \\(.transition) <again>"',
+      text: '"Ask #oncall & the release team"'}}""")
+    send(h, event(pipeline="deploy", counter=3))
+    b = body_of(t.wait(1)[0])
+    assert b["text"] == "deploy went failed &lt;again&gt;"
+    blocks = b["attachments"][0]["blocks"]
+    assert blocks[0]["text"]["text"].endswith("|deploy went failed &lt;again&gt;>*")
+    assert blocks[1]["text"]["text"] == "Ask #oncall &amp; the release team"
+    assert blocks[2]["fields"][0]["text"].startswith("*Pipeline*")
+    one(h, "delivered")
+    t.stop()
+
+
+def test_a_text_with_no_output_adds_nothing(tmp_path, herald_factory):
+    t = Target([("status", 200, {}, b"ok")]).start()
+    h = herald_with(tmp_path, herald_factory, f"""{{name: chat, type: mattermost,
+      url: "https://mm.example.com/hooks/k", api_url: "{t.url}",
+      text: 'if .transition == "fixed" then "Back to green" else empty end'}}""")
+    send(h, event())
+    att = body_of(t.wait(1)[0])["attachments"][0]
+    assert "text" not in att and att["title"].endswith(" failed")
+    one(h, "delivered")
+    t.stop()
+
+
+def test_a_title_that_is_not_a_string_is_dead_with_the_reason(tmp_path, herald_factory):
+    t = Target().start()
+    h = herald_with(tmp_path, herald_factory, f"""{{name: chat, type: discord,
+      url: "https://discord.com/api/webhooks/1/x", api_url: "{t.url}", title: '.pipeline'}}""")
+    send(h, event())
+    d = one(h, "dead")
+    assert d["attempt_log"][0]["error"] == ("cannot render the request: title: the jq program "
+                                             "must give a string")
+    assert t.requests == []
     t.stop()

@@ -467,3 +467,30 @@ Test(classify, email)
           {550, "RCPT failed: 550", -1, -1, X, -1, "SMTP 550: RCPT failed: 550"},
           {554, "", -1, -1, X, -1, "SMTP 554"});
 }
+
+Test(render, every_service_shows_the_text)
+{
+    static const char *const want[HR_TARGET_NTYPES] = {
+        [HR_TARGET_SLACK] = "\"text\":\"Ask &lt;oncall&gt;\"",
+        [HR_TARGET_TEAMS] = "\"text\":\"Ask <oncall>\"",
+        [HR_TARGET_DISCORD] = "\"description\":\"Ask <oncall>\"",
+        [HR_TARGET_MATTERMOST] = "\"text\":\"Ask <oncall>\"",
+        [HR_TARGET_GOOGLE_CHAT] = "{\"textParagraph\":{\"text\":\"Ask &lt;oncall&gt;\"}}",
+    };
+    json_t *e = load(gocd_broken);
+    for (int type = HR_TARGET_SLACK; type <= HR_TARGET_GOOGLE_CHAT; type++) {
+        hr_target t = target((hr_target_type)type, "https://example.com/hook");
+        hr_svc_request req = {0};
+        hr_svc_context ctx = {1, 0};
+        hr_message m;
+        hr_error err;
+        cr_assert_eq(hr_message_from_event(e, &m, &err), HR_OK);
+        m.text = hr_strdup("Ask <oncall>");
+        cr_assert_eq(hr_service_of(t.type)->render(&t, &m, &ctx, &req, &err), HR_OK);
+        cr_expect_not_null(strstr(req.body, want[type]), "%s: %s", hr_target_type_name(t.type),
+                           req.body);
+        hr_message_clear(&m);
+        hr_svc_request_clear(&req);
+    }
+    json_decref(e);
+}

@@ -364,6 +364,8 @@ Test(parse, example_file_documents_every_key)
     cr_assert_eq(c->ntargets, 7);
     for (int type = HR_TARGET_SLACK; type < HR_TARGET_NTYPES; type++)
         cr_expect_eq(c->targets[type].type, type, "every type has its example");
+    cr_expect_str_eq(c->targets[HR_TARGET_SLACK].title, "\"\\(.summary.name) is \\(.transition)\"");
+    cr_expect_not_null(c->targets[HR_TARGET_SLACK].text);
     cr_expect_str_eq(c->targets[HR_TARGET_MATTERMOST].channel, "builds");
     cr_expect_str_eq(c->targets[HR_TARGET_DISCORD].icon_url, "https://example.com/herald.png");
     cr_expect_str_eq(c->targets[HR_TARGET_GOOGLE_CHAT].api_url, "https://chat-proxy.internal:8443");
@@ -598,7 +600,7 @@ Test(errors, unknown_keys_at_every_level)
         "connections_per_host, max_in_flight, proxy, allow)",
         "herald.yaml:6:5: targets[0]: unknown key \"heders\" (expected name, type, url, "
         "method, headers, body, body_for_get, signing_secret, api_url, channel, username, "
-        "icon_url, smtp, starttls, password, from, to)",
+        "icon_url, title, text, smtp, starttls, password, from, to)",
         "herald.yaml:8:23: targets[0].headers.X-A: unknown key \"secert\" (expected value, "
         "secret)",
         "herald.yaml:12:5: routes[0]: unknown key \"filters\" (expected name, match, filter, "
@@ -1787,9 +1789,9 @@ Test(types, errors_name_the_line_and_column)
                   "    url: 'https://mm.example/hooks/{{ .x }}'\n"
                   "    username: \"a\\nb\"\n",
                   "herald.yaml:3:5: targets[0].method: type slack takes no key \"method\" (its "
-                  "keys: name, type, url, api_url)",
+                  "keys: name, type, url, api_url, title, text)",
                   "herald.yaml:5:5: targets[0].channel: type slack takes no key \"channel\" (its "
-                  "keys: name, type, url, api_url)",
+                  "keys: name, type, url, api_url, title, text)",
                   "herald.yaml:2:5: targets[0]: missing required key \"url\"",
                   "herald.yaml:7:11: targets[1].type: unknown target type \"telegram\" (expected "
                   "webhook, slack, teams, discord, mattermost, google-chat, email)",
@@ -1849,7 +1851,7 @@ Test(types, email)
                   "herald.yaml:6:34: targets[0].to[2]: expected an e-mail address (name@domain); "
                   "got \"nobody\"",
                   "herald.yaml:7:5: targets[0].url: type email takes no key \"url\" (its keys: "
-                  "name, type, smtp, starttls, username, password, from, to)",
+                  "name, type, title, text, smtp, starttls, username, password, from, to)",
                   "herald.yaml:4:11: targets[0].smtp: the URL must start with smtp:// or smtps://",
                   "herald.yaml:5:11: targets[0].from: expected an e-mail address (name@domain); "
                   "got \"a b@example.com\"");
