@@ -12,6 +12,7 @@
 #include "core/mem.h"
 
 #include <criterion/criterion.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +97,45 @@ static void expect_golden(const hr_svc_request *req, const char *name)
     cr_expect(json_equal(got, want), "%s", name);
     json_decref(got);
     json_decref(want);
+}
+
+/* The HTML part of an e-mail (base64 lines after its Content-Type up to
+ * the next boundary) must equal the golden file name (docs/targets.md
+ * shows it, and its picture). */
+static void expect_html_golden(const char *mail, const char *name)
+{
+    const char *p = strstr(mail, "Content-Type: text/html");
+    char path[512], *html = hr_malloc(strlen(mail)), *want;
+    size_t n = 0;
+    FILE *f;
+
+    cr_assert_not_null(p);
+    p = strstr(p, "\r\n\r\n") + 4;
+    while (strncmp(p, "--", 2) != 0) {
+        const char *eol = strstr(p, "\r\n");
+        int w =
+            EVP_DecodeBlock((unsigned char *)html + n, (const unsigned char *)p, (int)(eol - p));
+        cr_assert_geq(w, 0);
+        n += (size_t)w;
+        /* EVP_DecodeBlock counts the padding's bytes as output. */
+        n -= (size_t)(eol[-1] == '=') + (size_t)(eol[-2] == '=');
+        p = eol + 2;
+    }
+    snprintf(path, sizeof(path), GOLDEN "%s", name);
+    if (getenv("HR_GOLDEN_WRITE") != NULL) {
+        f = fopen(path, "wb");
+        cr_assert_not_null(f);
+        fwrite(html, 1, n, f);
+        fclose(f);
+    }
+    f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    want = hr_calloc(1, n + 2);
+    size_t got = fread(want, 1, n + 1, f);
+    fclose(f);
+    cr_expect(got == n && memcmp(want, html, n) == 0, "%s differs; got:\n%.*s", name, (int)n, html);
+    free(want);
+    free(html);
 }
 
 static hr_target target(hr_target_type type, const char *url)
@@ -434,6 +474,7 @@ Test(render, email)
     cr_expect(strlen(b) > strlen(end) && strcmp(b + strlen(b) - strlen(end), end) == 0);
     for (const char *p = b; (p = strchr(p, '\n')) != NULL; p++)
         cr_assert(p > b && p[-1] == '\r', "a bare LF at %zu", (size_t)(p - b));
+    expect_html_golden(b, "email_gocd.html");
     hr_svc_request_clear(&req);
 
     /* Another run of the same pipeline threads apart; the same run together. */
