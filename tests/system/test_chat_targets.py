@@ -8,6 +8,8 @@ import json
 import subprocess
 import time
 
+import pytest
+
 from conftest import BIN, PAYLOADS
 from targets import Target
 from test_delivery import config, deliveries, event, send, wait_state
@@ -42,6 +44,7 @@ def body_of(req):
     return json.loads(req["body"])
 
 
+@pytest.mark.valgrind
 def test_slack_message_and_its_answers(tmp_path, herald_factory):
     t = Target([("status", 200, {}, b"ok")]).start()
     h = herald_with(tmp_path, herald_factory, f"""{{name: chat, type: slack,
@@ -288,6 +291,7 @@ routes: [{{name: all, targets: [chat]}}]
     t.stop()
 
 
+@pytest.mark.valgrind
 def test_title_and_text_programs_replace_parts_of_the_message(tmp_path, herald_factory):
     t = Target([("status", 200, {}, b"ok")]).start()
     h = herald_with(tmp_path, herald_factory, f"""{{name: chat, type: slack,

@@ -71,6 +71,7 @@ routes: [{{name: all, targets: [mail]}}]
     return h
 
 
+@pytest.mark.valgrind
 def test_a_broken_stage_is_mailed_with_both_parts_and_threads(tmp_path, herald_factory):
     box = Mailbox().start()
     h = herald_mailing(tmp_path, herald_factory, box)
