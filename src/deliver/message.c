@@ -73,17 +73,21 @@ static const json_t *at(const json_t *v, const char *key)
     return json_object_get(v, key);
 }
 
-/* Cuts s (new, stolen) at max bytes on a UTF-8 boundary, with "…". */
-static char *bounded(char *s)
+char *hr_msg_cut(char *s, size_t max)
 {
     size_t n = strlen(s);
-    if (n <= HR_MSG_VALUE_MAX)
+    if (n <= max)
         return s;
-    n = HR_MSG_VALUE_MAX - 3;
+    n = max - 3;
     while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
         n--;
     memcpy(s + n, "\xE2\x80\xA6", 4);
     return s;
+}
+
+static char *bounded(char *s)
+{
+    return hr_msg_cut(s, HR_MSG_VALUE_MAX);
 }
 
 /* Adds a fact; value is stolen (NULL or "" adds nothing). */

@@ -24,6 +24,11 @@
 
 #define HR_MSG_MAX_FACTS 12
 #define HR_MSG_VALUE_MAX 1000
+/* A title and a text from the target's own programs are cut too: every
+ * service shows a title of 250 bytes and a text of 2,000 (Slack's section
+ * text takes 3,000 characters, Discord's description 4,096). */
+#define HR_MSG_TITLE_MAX 250
+#define HR_MSG_TEXT_MAX 2000
 /* Revisions (GoCD materials, Jenkins changes) listed at most. */
 #define HR_MSG_MAX_REVISIONS 5
 
@@ -59,6 +64,10 @@ void hr_message_clear(hr_message *m);
 /* The tone as #RRGGBB and as 0xRRGGBB (Discord's integer colour). */
 const char *hr_tone_hex(hr_tone t);
 long hr_tone_rgb(hr_tone t);
+
+/* s (new, stolen) cut at max bytes on a UTF-8 character boundary, ending
+ * with "…" when it was cut (max >= 3). Returns s. */
+char *hr_msg_cut(char *s, size_t max);
 
 /* A new string from a printf format (vsnprintf; never NULL). */
 char *hr_msg_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

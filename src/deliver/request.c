@@ -381,6 +381,10 @@ static int render_service(hr_deliver *d, const hr_target *t, compiled *c,
         rc = message_part(c->title, "title", false, job->input, &m.title, err);
     if (rc == HR_OK && c->text != NULL)
         rc = message_part(c->text, "text", true, job->input, &m.text, err);
+    if (m.title != NULL)
+        m.title = hr_msg_cut(m.title, HR_MSG_TITLE_MAX);
+    if (m.text != NULL)
+        m.text = hr_msg_cut(m.text, HR_MSG_TEXT_MAX);
     if (rc == HR_OK)
         rc = x->svc->render(t, &m, &ctx, &req, err);
     hr_message_clear(&m);

@@ -222,6 +222,12 @@ def test_google_chat_card_threaded_by_run(tmp_path, herald_factory):
     assert widgets[-1]["buttonList"]["buttons"][0]["onClick"]["openLink"]["url"].startswith(SITE)
     d = one(h, "delivered")
     assert d["attempt_log"][0]["error"] == "HTTP 429: RESOURCE_EXHAUSTED: Resource has been exhausted"
+    # The run's next stage answers in its thread; the next run starts its own.
+    send(h, event(pipeline="deploy", counter=9, state="Passed", result="Passed"))
+    send(h, event(pipeline="deploy", counter=10))
+    r = t.wait(4)
+    keys = sorted(body_of(x)["thread"]["threadKey"] for x in r[2:])
+    assert keys == ["deploy/10", "deploy/9"]
     t.stop()
 
 
@@ -305,6 +311,19 @@ def test_title_and_text_programs_replace_parts_of_the_message(tmp_path, herald_f
     assert blocks[0]["text"]["text"].endswith("|deploy went failed &lt;again&gt;>*")
     assert blocks[1]["text"]["text"] == "Ask #oncall &amp; the release team"
     assert blocks[2]["fields"][0]["text"].startswith("*Pipeline*")
+    one(h, "delivered")
+    t.stop()
+
+
+def test_long_titles_and_texts_are_cut(tmp_path, herald_factory):
+    t = Target([("status", 200, {}, b'{"id":"1"}')]).start()
+    h = herald_with(tmp_path, herald_factory, f"""{{name: chat, type: discord,
+      url: "https://discord.com/api/webhooks/1/x", api_url: "{t.url}",
+      title: '[range(400)] | map("é") | add', text: '[range(5000)] | map("x") | add'}}""")
+    send(h, event())
+    e = body_of(t.wait(1)[0])["embeds"][0]
+    assert e["title"] == "é" * 123 + "…" and len(e["title"].encode()) <= 250
+    assert len(e["description"].encode()) <= 2000 and e["description"].endswith("…")
     one(h, "delivered")
     t.stop()
 
