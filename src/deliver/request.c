@@ -404,6 +404,8 @@ static int render_service(hr_deliver *d, const hr_target *t, compiled *c,
         goto out;
     }
     x->headers = add_header(x->headers, "Content-Type", req.content_type);
+    if (req.authorization != NULL)
+        x->headers = add_header(x->headers, "Authorization", req.authorization);
     x->headers = add_header(x->headers, "User-Agent", USER_AGENT);
     rc = finish_request(x, job, req.url, req.method, true, NULL, err);
 out:

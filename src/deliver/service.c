@@ -8,6 +8,7 @@
 #include "core/mem.h"
 #include "core/url.h"
 
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,9 @@ void hr_svc_request_clear(hr_svc_request *r)
         return;
     free(r->url);
     free(r->content_type);
+    if (r->authorization != NULL)
+        OPENSSL_cleanse(r->authorization, strlen(r->authorization));
+    free(r->authorization);
     free(r->body);
     free(r->mail_from);
     for (size_t i = 0; i < r->rcpt.n; i++)

@@ -43,9 +43,10 @@ typedef struct hr_svc_context {
 /* A request a service built. Every member is new (hr_svc_request_clear). */
 typedef struct hr_svc_request {
     char *url;
-    const char *method; /* static: "POST", "PATCH", ...; NULL for SMTP */
-    char *content_type; /* HTTP: the body's type */
-    char *body;         /* HTTP: the body; SMTP: the whole message (RFC 5322, CRLF) */
+    const char *method;  /* static: "POST", "PATCH", ...; NULL for SMTP */
+    char *content_type;  /* HTTP: the body's type */
+    char *authorization; /* HTTP: the Authorization header's value, or NULL. Secret. */
+    char *body;          /* HTTP: the body; SMTP: the whole message (RFC 5322, CRLF) */
     size_t body_len;
     /* SMTP only (url is smtp:// or smtps://): the envelope. */
     char *mail_from;

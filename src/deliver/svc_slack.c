@@ -1,5 +1,9 @@
 /*
- * svc_slack.c - Slack incoming webhooks.
+ * svc_slack.c - Slack, both ways people connect it: an incoming webhook
+ * (url), or a bot token with a channel, through the Web API's
+ * chat.postMessage (Authorization: Bearer). Each event posts a message of
+ * its own; editing one message per run (chat.update) needs the answer's
+ * ts kept with the delivery, which the store does not keep yet.
  *
  * The message: a text fallback (notifications, screen readers) and one
  * attachment holding Block Kit blocks, so the colour bar shows the result:
@@ -21,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define SLACK_API "https://slack.com/api"
 
 /* Slack's limits: ten fields in a section, 3,000 characters of text. */
 #define SLACK_MAX_FIELDS 10
@@ -66,8 +72,21 @@ static int render(const hr_target *t, const hr_message *m, const hr_svc_context 
                              hr_tone_hex(m->tone), "fallback", title, "blocks", blocks);
     free(title);
     free(link);
-    req->url = hr__svc_url(t, NULL);
     req->method = "POST";
+    if (t->token != NULL) {
+        /* A bot: chat.postMessage on Slack's Web API (or api_url's). */
+        hr_target api = *t;
+        api.url = SLACK_API "/chat.postMessage";
+        json_object_set_new(body, "channel", json_string(t->channel));
+        req->url = hr__svc_url(&api, NULL);
+        req->authorization = hr_msg_fmt("Bearer %s", t->token);
+        hr__svc_json_body(req, body);
+        /* Without a charset Slack answers with a missing_charset warning. */
+        free(req->content_type);
+        req->content_type = hr_strdup("application/json; charset=utf-8");
+        return HR_OK;
+    }
+    req->url = hr__svc_url(t, NULL);
     hr__svc_json_body(req, body);
     return HR_OK;
 }

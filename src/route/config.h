@@ -75,7 +75,8 @@ typedef struct hr_target {
     bool from_gocd;       /* made from GoCD's plugin settings, not the file */
     /* The service types' keys; NULL when not set. */
     char *api_url;  /* replaces the scheme, host and port of url (a proxy, a local server) */
-    char *channel;  /* Mattermost: the channel to post in */
+    char *channel;  /* Mattermost, Slack with a token: the channel to post in */
+    char *token;    /* Slack: a bot token (xoxb-...) used instead of url. Secret. */
     char *username; /* Mattermost, Discord: the name the message is posted as; e-mail: the login */
     char *icon_url; /* Mattermost, Discord: the avatar the message is posted with */
     /* Every type but webhook: jq programs whose first output (a string)

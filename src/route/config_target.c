@@ -73,14 +73,17 @@ static const key_row target_rows[] = {
     {"name", T_ALL, K_NAME, AT(name), T_ALL},
     {"type", T_ALL, K_TYPE, 0, 0},
     {"url", T_WEBHOOK, K_URL_TEMPLATE, AT(url), T_WEBHOOK},
-    {"url", T_SERVICES, K_SECRET_URL, AT(url), T_SERVICES},
+    {"url", T_SERVICES & ~T_(HR_TARGET_SLACK), K_SECRET_URL, AT(url),
+     T_SERVICES & ~T_(HR_TARGET_SLACK)},
+    {"url", T_(HR_TARGET_SLACK), K_SECRET_URL, AT(url), 0}, /* or token: check_slack */
+    {"token", T_(HR_TARGET_SLACK), K_SECRET, AT(token), 0},
     {"method", T_WEBHOOK, K_METHOD, AT(method), 0},
     {"headers", T_WEBHOOK, K_HEADERS, 0, 0},
     {"body", T_WEBHOOK, K_JQ, AT(body), 0},
     {"body_for_get", T_WEBHOOK, K_BOOL, AT(body_for_get), 0},
     {"signing_secret", T_WEBHOOK, K_SIGNING_SECRET, AT(signing_secret), 0},
     {"api_url", T_SERVICES, K_URL, AT(api_url), 0},
-    {"channel", T_(HR_TARGET_MATTERMOST), K_TEXT, AT(channel), 0},
+    {"channel", T_(HR_TARGET_MATTERMOST) | T_(HR_TARGET_SLACK), K_TEXT, AT(channel), 0},
     {"username", T_(HR_TARGET_MATTERMOST) | T_(HR_TARGET_DISCORD), K_TEXT, AT(username), 0},
     {"icon_url", T_(HR_TARGET_MATTERMOST) | T_(HR_TARGET_DISCORD), K_URL, AT(icon_url), 0},
     {"title", T_SERVICES | T_EMAIL, K_JQ, AT(title), 0},
@@ -402,6 +405,39 @@ static int read_type(parser *p, const char *path, const slot *sl)
     return -1;
 }
 
+/* Whether the target's mapping wrote key (valid or not). */
+static bool wrote(const char *const *names, size_t nkeys, const slot *slots, const char *key)
+{
+    for (size_t i = 0; i < nkeys; i++)
+        if (strcmp(names[i], key) == 0)
+            return slots[i].present;
+    return false;
+}
+
+/* Slack is connected one of two ways: an incoming webhook (url), or a bot
+ * token with the channel it posts to (chat.postMessage). */
+static void check_slack(parser *p, const char *path, const char *const *names, size_t nkeys,
+                        const slot *slots, const yaml_mark_t *start)
+{
+    bool url = wrote(names, nkeys, slots, "url"), token = wrote(names, nkeys, slots, "token");
+    bool channel = wrote(names, nkeys, slots, "channel");
+
+    if (url && token)
+        report(&p->out, start, path,
+               "a slack target takes \"url\" (an incoming webhook) or \"token\" and "
+               "\"channel\" (a bot), not both");
+    else if (!url && !token)
+        report(&p->out, start, path,
+               "missing required key \"url\" (an incoming webhook), or \"token\" and "
+               "\"channel\" (a bot)");
+    else if (token && !channel)
+        report(&p->out, start, path,
+               "missing required key \"channel\" (a bot token posts to a channel)");
+    else if (url && channel)
+        report(&p->out, start, path,
+               "\"channel\" goes with \"token\": an incoming webhook posts to its own channel");
+}
+
 static void parse_target(parser *p, const char *path, size_t idx)
 {
     hr_target *t = &p->c->targets[idx];
@@ -455,6 +491,8 @@ static void parse_target(parser *p, const char *path, size_t idx)
             if (row->kind == K_BOOL_ON && (row->types & T_(type)) && !slots[k].present)
                 *(bool *)((char *)t + row->offset) = true;
         }
+        if (t->type == HR_TARGET_SLACK)
+            check_slack(p, path, names, nkeys, slots, &start);
     }
     for (size_t i = 0; i < nkeys; i++) {
         free(slots[i].v.s);
@@ -497,6 +535,7 @@ static void target_clear(hr_target *t)
     free(t->channel);
     free(t->username);
     free(t->icon_url);
+    free(t->token);
     free(t->title);
     free(t->text);
     free(t->password);

@@ -105,6 +105,35 @@ def test_slack_429_waits_for_retry_after(tmp_path, herald_factory):
     t.stop()
 
 
+def test_slack_bot_token_posts_with_chat_postmessage(tmp_path, herald_factory):
+    t = Target([("status", 200, {}, b'{"ok":true,"channel":"C0123","ts":"1733220000.000100"}'),
+                ("status", 200, {}, b'{"ok":false,"error":"not_in_channel"}'),
+                ("status", 429, {"Retry-After": "1"}, b'{"ok":false,"error":"ratelimited"}'),
+                ("status", 200, {}, b'{"ok":true,"channel":"C0123","ts":"1733220001.000100"}')]
+               ).start()
+    h = herald_with(tmp_path, herald_factory, f"""{{name: chat, type: slack,
+      token: xoxb-1-SeCrEt, channel: C0123, api_url: "{t.url}"}}""")
+    send(h, event(pipeline="deploy", counter=1))
+    req = t.wait(1)[0]
+    assert req["path"] == "/api/chat.postMessage"
+    assert req["headers"]["authorization"] == "Bearer xoxb-1-SeCrEt"
+    assert req["headers"]["content-type"] == "application/json; charset=utf-8"
+    b = json.loads(req["body"])
+    assert b["channel"] == "C0123" and b["attachments"][0]["color"] == "#E01E5A"
+    one(h, "delivered")
+    # HTTP 200 with "ok": false is a failure, final; "ratelimited" waits.
+    send(h, event(pipeline="deploy", counter=2))
+    d = one(h, "dead")
+    assert d["attempt_log"][0]["error"] == 'HTTP 200 with "ok": false: not_in_channel'
+    send(h, event(pipeline="deploy", counter=3))
+    r = t.wait(4)
+    assert r[3]["at"] - r[2]["at"] >= 0.9
+    wait_state(h, "delivered", 2)
+    status, cfg = h.get_json("/api/v1/config")
+    assert cfg["targets"][0]["token"] == "******" and "SeCrEt" not in json.dumps(cfg)
+    t.stop()
+
+
 def test_teams_adaptive_card_in_a_message(tmp_path, herald_factory):
     t = Target([("status", 202, {}, b"")]).start()
     h = herald_with(tmp_path, herald_factory, f"""{{name: chat, type: teams,
@@ -260,7 +289,7 @@ def test_check_config_checks_each_types_keys(tmp_path):
     r = subprocess.run([BIN, "check-config", str(bad)], capture_output=True, text=True)
     assert r.returncode == 1
     assert (f'{bad}:5:5: targets[0].method: type slack takes no key "method" '
-            "(its keys: name, type, url, api_url, title, text)") in r.stderr, r.stderr
+            "(its keys: name, type, url, token, api_url, channel, title, text)") in r.stderr, r.stderr
     assert f'{bad}:7:11: targets[1].type: unknown target type "discrod"' in r.stderr
     assert f'{bad}:9:5: targets[2]: missing required key "url"' in r.stderr
     assert "SeCrEt" not in r.stderr

@@ -347,6 +347,7 @@ Test(parse, example_file_documents_every_key)
     setenv("MATTERMOST_WEBHOOK_URL", "https://chat.example.com/hooks/k", 1);
     setenv("GOOGLE_CHAT_WEBHOOK_URL", "https://chat.googleapis.com/v1/spaces/A/messages", 1);
     setenv("SMTP_PASSWORD", "smtp-password-value", 1);
+    setenv("SLACK_BOT_TOKEN", "xoxb-value", 1);
     rc = hr_config_load(HR_TEST_SRCDIR "/examples/herald.yaml", &c, &errs);
     print_errors(&errs);
     cr_assert_eq(rc, HR_OK);
@@ -361,17 +362,23 @@ Test(parse, example_file_documents_every_key)
     cr_expect_eq(c->delivery.max_in_flight, 64);
     cr_expect_str_eq(c->delivery.proxy, "http://proxy.internal:3128");
     expect_list(&c->delivery.allow, LIST("127.0.0.0/8", "::1/128", "hooks.internal"));
-    cr_assert_eq(c->ntargets, 7);
+    cr_assert_eq(c->ntargets, 8);
+    /* targets[2] is Slack's second example, the bot. */
     for (int type = HR_TARGET_SLACK; type < HR_TARGET_NTYPES; type++)
-        cr_expect_eq(c->targets[type].type, type, "every type has its example");
+        cr_expect_eq(c->targets[type + (type > HR_TARGET_SLACK)].type, type,
+                     "every type has its example");
+    cr_expect_str_eq(c->targets[2].token, "xoxb-value");
+    cr_expect_str_eq(c->targets[2].channel, "C0123456789");
     cr_expect_str_eq(c->targets[HR_TARGET_SLACK].title, "\"\\(.summary.name) is \\(.transition)\"");
     cr_expect_not_null(c->targets[HR_TARGET_SLACK].text);
-    cr_expect_str_eq(c->targets[HR_TARGET_MATTERMOST].channel, "builds");
-    cr_expect_str_eq(c->targets[HR_TARGET_DISCORD].icon_url, "https://example.com/herald.png");
-    cr_expect_str_eq(c->targets[HR_TARGET_GOOGLE_CHAT].api_url, "https://chat-proxy.internal:8443");
-    cr_expect_str_eq(c->targets[HR_TARGET_EMAIL].password, "smtp-password-value");
-    cr_expect(c->targets[HR_TARGET_EMAIL].starttls);
-    expect_list(&c->targets[HR_TARGET_EMAIL].to, LIST("dev-team@example.com", "ops@example.com"));
+    cr_expect_str_eq(c->targets[HR_TARGET_MATTERMOST + 1].channel, "builds");
+    cr_expect_str_eq(c->targets[HR_TARGET_DISCORD + 1].icon_url, "https://example.com/herald.png");
+    cr_expect_str_eq(c->targets[HR_TARGET_GOOGLE_CHAT + 1].api_url,
+                     "https://chat-proxy.internal:8443");
+    cr_expect_str_eq(c->targets[HR_TARGET_EMAIL + 1].password, "smtp-password-value");
+    cr_expect(c->targets[HR_TARGET_EMAIL + 1].starttls);
+    expect_list(&c->targets[HR_TARGET_EMAIL + 1].to,
+                LIST("dev-team@example.com", "ops@example.com"));
     t = &c->targets[0];
     cr_expect_str_eq(t->name, "team-chat");
     cr_expect_str_eq(t->url, "https://hooks.example.com/{{ .pipeline.name }}");
@@ -599,8 +606,8 @@ Test(errors, unknown_keys_at_every_level)
         "backoff_initial, backoff_max, connect_timeout, timeout, max_response_bytes, "
         "connections_per_host, max_in_flight, proxy, allow)",
         "herald.yaml:6:5: targets[0]: unknown key \"heders\" (expected name, type, url, "
-        "method, headers, body, body_for_get, signing_secret, api_url, channel, username, "
-        "icon_url, title, text, smtp, starttls, password, from, to)",
+        "token, method, headers, body, body_for_get, signing_secret, api_url, channel, "
+        "username, icon_url, title, text, smtp, starttls, password, from, to)",
         "herald.yaml:8:23: targets[0].headers.X-A: unknown key \"secert\" (expected value, "
         "secret)",
         "herald.yaml:12:5: routes[0]: unknown key \"filters\" (expected name, match, filter, "
@@ -1777,7 +1784,7 @@ Test(types, errors_name_the_line_and_column)
                   "  - name: s\n"
                   "    method: PUT\n"
                   "    type: slack\n"
-                  "    channel: x\n"
+                  "    username: x\n"
                   "  - name: t\n"
                   "    type: telegram\n"
                   "    url: https://t.example/\n"
@@ -1789,10 +1796,11 @@ Test(types, errors_name_the_line_and_column)
                   "    url: 'https://mm.example/hooks/{{ .x }}'\n"
                   "    username: \"a\\nb\"\n",
                   "herald.yaml:3:5: targets[0].method: type slack takes no key \"method\" (its "
-                  "keys: name, type, url, api_url, title, text)",
-                  "herald.yaml:5:5: targets[0].channel: type slack takes no key \"channel\" (its "
-                  "keys: name, type, url, api_url, title, text)",
-                  "herald.yaml:2:5: targets[0]: missing required key \"url\"",
+                  "keys: name, type, url, token, api_url, channel, title, text)",
+                  "herald.yaml:5:5: targets[0].username: type slack takes no key \"username\" "
+                  "(its keys: name, type, url, token, api_url, channel, title, text)",
+                  "herald.yaml:2:5: targets[0]: missing required key \"url\" (an incoming "
+                  "webhook), or \"token\" and \"channel\" (a bot)",
                   "herald.yaml:7:11: targets[1].type: unknown target type \"telegram\" (expected "
                   "webhook, slack, teams, discord, mattermost, google-chat, email)",
                   "herald.yaml:11:5: targets[2].api_url: type webhook takes no key \"api_url\" "
@@ -1857,4 +1865,30 @@ Test(types, email)
                   "got \"a b@example.com\"");
     EXPECT_ERRORS("targets:\n  - {name: m, type: email, smtp: 'smtp://h', from: a@b.c, to: []}\n",
                   "herald.yaml:2:59: targets[0].to: expected at least one address");
+}
+
+Test(types, slack_takes_a_webhook_or_a_bot)
+{
+    hr_config *c =
+        parse_ok("targets:\n  - {name: s, type: slack, token: xoxb-SECRET, channel: C123}\n");
+    cr_expect_str_eq(c->targets[0].token, "xoxb-SECRET");
+    cr_expect_null(c->targets[0].url);
+    json_t *j = hr_config_to_json(c);
+    char *text = json_dumps(j, 0);
+    cr_expect_null(strstr(text, "xoxb-SECRET"));
+    cr_expect_not_null(strstr(text, "\"token\": \"******\""), "%s", text);
+    free(text);
+    json_decref(j);
+    hr_config_free(c);
+    EXPECT_ERRORS("targets:\n"
+                  "  - {name: a, type: slack, token: xoxb-SECRET}\n"
+                  "  - {name: b, type: slack, token: xoxb-SECRET, channel: C1,"
+                  " url: 'https://hooks.slack.com/services/T/B/X'}\n"
+                  "  - {name: c, type: slack, channel: C1, url: 'https://hooks.slack.com/x'}\n",
+                  "herald.yaml:2:5: targets[0]: missing required key \"channel\" (a bot token "
+                  "posts to a channel)",
+                  "herald.yaml:3:5: targets[1]: a slack target takes \"url\" (an incoming "
+                  "webhook) or \"token\" and \"channel\" (a bot), not both",
+                  "herald.yaml:4:5: targets[2]: \"channel\" goes with \"token\": an incoming "
+                  "webhook posts to its own channel");
 }
