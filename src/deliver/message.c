@@ -9,6 +9,7 @@
 #include "deliver/message.h"
 
 #include "core/mem.h"
+#include "core/timefmt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,30 @@ static void word_and_tone(hr_message *m, const char *transition, const char *fal
         m->tone = HR_TONE_BAD;
 }
 
+/* A duration as people write it: "45s", "3m 12s", "2h 5m"; NULL when
+ * ms is negative. */
+static char *duration(int64_t ms)
+{
+    int64_t s = ms / 1000;
+    if (ms < 0)
+        return NULL;
+    if (s < 60)
+        return hr_msg_fmt("%llds", (long long)s);
+    if (s < 3600)
+        return hr_msg_fmt("%lldm %llds", (long long)(s / 60), (long long)(s % 60));
+    return hr_msg_fmt("%lldh %lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
+}
+
+/* The time between two instants of the event, or NULL. */
+static char *between(const char *from, const char *to)
+{
+    int64_t a, b;
+    if (from == NULL || to == NULL || hr_time_parse(from, strlen(from), &a) != HR_OK ||
+        hr_time_parse(to, strlen(to), &b) != HR_OK)
+        return NULL;
+    return duration(b - a);
+}
+
 static char *short_rev(const char *rev)
 {
     return rev != NULL ? hr_strndup(rev, strnlen(rev, SHORT_REVISION)) : NULL;
@@ -187,6 +212,9 @@ static void gocd_stage(const json_t *e, hr_message *m)
     }
     fact(m, "Failed jobs", failed);
     fact_str(m, "Triggered by", str_at(e, "stage.approved_by"));
+    if (str_at(e, "stage.result") != NULL && strcmp(str_at(e, "stage.result"), "Unknown") != 0)
+        fact(m, "Duration",
+             between(str_at(e, "stage.created_at"), str_at(e, "stage.last_transition_at")));
     json_array_foreach(causes, i, c)
     {
         const char *rev = str_at(c, "revision"), *material = str_at(c, "material");
@@ -218,6 +246,8 @@ static void ci_build(const json_t *e, hr_message *m)
         fact_str(m, "Status", status);
     fact_str(m, "Branch", str_at(e, "job.branch"));
     fact(m, "Commit", short_rev(str_at(e, "build.scm.commit")));
+    if (json_is_integer(at(at(e, "build"), "duration_ms")))
+        fact(m, "Duration", duration(json_integer_value(at(at(e, "build"), "duration_ms"))));
     json_array_foreach(culprits, i, v)
     {
         if (!json_is_string(v))

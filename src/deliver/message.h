@@ -2,8 +2,8 @@
  * message.h - what a person should read about an event, whatever the CI
  * and whatever the service: a title ("app/test #42 broken"), the result in
  * one word and one tone (the colour each service shows), a link to the run,
- * and a few labelled facts (the stage, who or what triggered it, the
- * revisions that went in, the culprits). The chat services (svc_*.c) lay
+ * and a few labelled facts (the stage, who or what triggered it, how long
+ * it ran, the revisions that went in, the culprits). The chat services (svc_*.c) lay
  * the same message out each in its own format, so a GoCD stage and a
  * Jenkins build read alike everywhere.
  *

@@ -29,7 +29,9 @@ static const char gocd_broken[] =
     " \"pipeline\": {\"name\": \"deploy\", \"counter\": \"42\", \"label\": \"1.4.42\","
     " \"group\": \"prod\"},"
     " \"stage\": {\"name\": \"test\", \"counter\": \"1\", \"state\": \"Failed\","
-    " \"result\": \"Failed\", \"approved_by\": \"changes\", \"jobs\": ["
+    " \"result\": \"Failed\", \"approved_by\": \"changes\","
+    " \"created_at\": \"2026-12-03T09:55:00.000Z\","
+    " \"last_transition_at\": \"2026-12-03T09:58:12.500Z\", \"jobs\": ["
     "{\"name\": \"unit\", \"state\": \"Completed\", \"result\": \"Passed\"},"
     "{\"name\": \"integration <db>\", \"state\": \"Completed\", \"result\": \"Failed\"}]},"
     " \"build_cause\": [{\"material_type\": \"git\", \"material\": "
@@ -44,7 +46,8 @@ static const char jenkins_still_failing[] =
     " \"summary\": {\"name\": \"team/app/main\", \"number\": \"7\", \"result\": \"Failed\","
     " \"url\": \"https://ci.example.com/job/team/job/app/job/main/7/\"},"
     " \"job\": {\"name\": \"team/app/main\", \"branch\": \"main\"},"
-    " \"build\": {\"number\": \"7\", \"status\": \"FAILURE\", \"scm\": {\"commit\": "
+    " \"build\": {\"number\": \"7\", \"status\": \"FAILURE\", \"duration_ms\": 7500000,"
+    " \"scm\": {\"commit\": "
     "\"fedcba9876543210fedcba9876543210fedcba98\", \"culprits\": [\"alice\", \"bob\"],"
     " \"changes\": [\"src/a.c\", \"src/b.c\"]}}}";
 
@@ -161,11 +164,13 @@ Test(message, gocd_stage)
     cr_expect_eq(m.tone, HR_TONE_BAD);
     cr_expect_str_eq(m.url, "https://gocd.example.com/go/pipelines/deploy/42/test/1");
     cr_expect_str_eq(m.run, "deploy/42");
-    cr_assert_eq(m.nfacts, 5);
+    cr_assert_eq(m.nfacts, 6);
     cr_expect_str_eq(m.facts[0].value, "deploy #42 (1.4.42)");
     cr_expect_str_eq(m.facts[2].label, "Failed jobs");
     cr_expect_str_eq(m.facts[2].value, "integration <db>");
-    cr_expect_str_eq(m.facts[4].value, "0123456789ab https://git.example.com/app.git (changed)");
+    cr_expect_str_eq(m.facts[4].label, "Duration");
+    cr_expect_str_eq(m.facts[4].value, "3m 12s");
+    cr_expect_str_eq(m.facts[5].value, "0123456789ab https://git.example.com/app.git (changed)");
     hr_message_clear(&m);
     json_decref(e);
 }
