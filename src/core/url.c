@@ -139,7 +139,10 @@ int hr_url_check(const char *s, size_t n, unsigned flags, hr_url *out, hr_error 
     static const char *const target_schemes[] = {"http://", "https://", NULL};
     static const char *const proxy_schemes[] = {"http://", "https://", "socks5://", "socks5h://",
                                                 NULL};
-    const char *const *schemes = (flags & HR_URL_PROXY) ? proxy_schemes : target_schemes;
+    static const char *const smtp_schemes[] = {"smtp://", "smtps://", NULL};
+    const char *const *schemes = (flags & HR_URL_SMTP)    ? smtp_schemes
+                                 : (flags & HR_URL_PROXY) ? proxy_schemes
+                                                          : target_schemes;
     bool templates = (flags & HR_URL_TEMPLATES) != 0;
     size_t at = 0, end, host_at, tstart, tend;
     hr_url u;
@@ -171,7 +174,8 @@ int hr_url_check(const char *s, size_t n, unsigned flags, hr_url *out, hr_error 
         if (starts_with_ci(s, n, schemes[i]))
             at = strlen(schemes[i]);
     if (at == 0)
-        return fail(err, (flags & HR_URL_PROXY)
+        return fail(err, (flags & HR_URL_SMTP) ? "the URL must start with smtp:// or smtps://"
+                         : (flags & HR_URL_PROXY)
                              ? "the URL must start with http://, https://, socks5:// or socks5h://"
                              : "the URL must start with http:// or https://");
     u.scheme_len = at - 3;

@@ -6,8 +6,8 @@
  * everywhere, with the same message when it is not.
  *
  * The rule: a scheme (http:// or https://; a proxy also socks5:// or
- * socks5h://), an optional user information without '@', a host written
- * out (a name or IPv4 address of ASCII letters, digits, '-', '.', '_' and
+ * socks5h://; an e-mail server smtp:// or smtps:// instead), an optional user information without
+ * '@', a host written out (a name or IPv4 address of ASCII letters, digits, '-', '.', '_' and
  * '~', or a bracketed IPv6 address that inet_pton reads, with no zone),
  * an optional port from 1 to 65535, then anything without spaces or
  * control characters. With HR_URL_TEMPLATES, "{{ jq }}" parts may appear
@@ -30,6 +30,9 @@
 #define HR_URL_TEMPLATES 1u
 /* A proxy's URL: socks5:// and socks5h:// are accepted too. */
 #define HR_URL_PROXY 2u
+/* An e-mail target's server: smtp:// or smtps:// instead of http(s)://
+ * (the rest of the rule is the same). */
+#define HR_URL_SMTP 4u
 
 /* Where the parts of a checked URL are, as offsets into it. */
 typedef struct hr_url {

@@ -40,6 +40,7 @@
 #include "core/timefmt.h"
 #include "core/url.h"
 #include "deliver/guard.h"
+#include "deliver/service.h"
 #include "route/jq.h"
 
 #include <arpa/inet.h>
@@ -138,7 +139,8 @@ typedef struct compiled {
     hr_template *url;
     hr_template **headers; /* one per target header */
     size_t nheaders;
-    hr_jq *body; /* NULL: the default body */
+    hr_jq *body;         /* NULL: the default body */
+    hr_jq *title, *text; /* a service's message parts; NULL: herald's own */
     char *error;
 } compiled;
 
@@ -156,6 +158,10 @@ typedef struct xfer {
     int64_t id, event_id;
     int attempt;
     char *target;
+    const hr_service *svc; /* judges the answer (static) */
+    bool smtp;             /* an e-mail: SMTP, not HTTP */
+    struct curl_slist *rcpt;
+    size_t sent;        /* SMTP: how much of body the read callback gave libcurl */
     int64_t started_at; /* wall clock, ms */
     int64_t started_us; /* monotonic */
     struct curl_slist *headers;
@@ -167,6 +173,7 @@ typedef struct xfer {
     bool cut;    /* the answer was too long: the transfer was stopped */
     bool opened; /* the guard let at least one address through */
     char retry_after[RETRY_AFTER_MAX];
+    char reset_after[RETRY_AFTER_MAX];   /* X-RateLimit-Reset-After (Discord) */
     char refused[HR_GUARD_WHY_MAX + 64]; /* why the guard refused an address, or "" */
     char errbuf[CURL_ERROR_SIZE];
 } xfer;
@@ -337,6 +344,8 @@ static void compiled_free(compiled *c)
         hr_template_free(c->headers[i]);
     free(c->headers);
     hr_jq_free(c->body);
+    hr_jq_free(c->title);
+    hr_jq_free(c->text);
     free(c->error);
     free(c);
 }
@@ -356,7 +365,9 @@ static void compile_target(compiled *c, const hr_target *t)
     hr_error e;
 
     hr_error_clear(&e);
-    if (hr_template_compile(t->url ? t->url : "", &c->url, &e) != HR_OK) {
+    /* A service's URL is literal (only a webhook's is a template). */
+    if (t->type == HR_TARGET_WEBHOOK &&
+        hr_template_compile(t->url ? t->url : "", &c->url, &e) != HR_OK) {
         snprintf(msg, sizeof(msg), "url: %s", e.msg);
         goto fail;
     }
@@ -376,6 +387,14 @@ static void compile_target(compiled *c, const hr_target *t)
         snprintf(msg, sizeof(msg), "body: %s", e.msg);
         goto fail;
     }
+    if (t->title != NULL && hr_jq_compile(t->title, &c->title, &e) != HR_OK) {
+        snprintf(msg, sizeof(msg), "title: %s", e.msg);
+        goto fail;
+    }
+    if (t->text != NULL && hr_jq_compile(t->text, &c->text, &e) != HR_OK) {
+        snprintf(msg, sizeof(msg), "text: %s", e.msg);
+        goto fail;
+    }
     return;
 fail:
     hr_template_free(c->url);
@@ -385,6 +404,9 @@ fail:
     free(c->headers);
     c->headers = NULL;
     c->nheaders = 0;
+    hr_jq_free(c->body);
+    hr_jq_free(c->title);
+    c->body = c->title = NULL;
     c->error = hr_strdup(msg);
 }
 
@@ -643,273 +665,8 @@ static void record_dead(hr_deliver *d, const hr_delivery_job *job, const char *w
 }
 
 /* ---- Rendering -------------------------------------------------------- */
-
-/* Headers herald writes itself: a target's header of the same name is
- * dropped, so signatures and message framing stay herald's. */
-static bool reserved_header(const char *name)
-{
-    static const char *const names[] = {
-        "webhook-id",     "webhook-timestamp", "webhook-signature", "x-herald-delivery",
-        "x-herald-event", "content-length",    "transfer-encoding", "expect"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strcasecmp(name, names[i]) == 0)
-            return true;
-    return false;
-}
-
-static struct curl_slist *append_line(struct curl_slist *l, const char *line)
-{
-    struct curl_slist *r = curl_slist_append(l, line);
-    if (r == NULL)
-        hr_oom(strlen(line));
-    return r;
-}
-
-static struct curl_slist *add_header(struct curl_slist *l, const char *name, const char *value)
-{
-    size_t n = strlen(name) + strlen(value) + 3;
-    char *line = hr_malloc(n);
-    struct curl_slist *r;
-
-    /* curl drops "Name:" with nothing after it; "Name;" sends it empty. */
-    if (value[0] == '\0')
-        snprintf(line, n, "%s;", name);
-    else
-        snprintf(line, n, "%s: %s", name, value);
-    r = append_line(l, line);
-    free(line);
-    return r;
-}
-
-/* The HMAC key of a signing secret: the base64 after "whsec_", or the raw
- * bytes. *key is new (cleanse it). */
-static int signing_key(const char *secret, unsigned char **key, size_t *len, hr_error *err)
-{
-    size_t plen = strlen(WHSEC_PREFIX);
-    if (strncmp(secret, WHSEC_PREFIX, plen) != 0) {
-        *len = strlen(secret);
-        *key = (unsigned char *)hr_strndup(secret, *len);
-        return HR_OK;
-    }
-    const char *b64 = secret + plen;
-    size_t n = strlen(b64), padded = (n + 3) / 4 * 4, pad = 0;
-    char *in = hr_malloc(padded + 1);
-    unsigned char *out = hr_malloc(padded / 4 * 3 + 1);
-    memcpy(in, b64, n);
-    memset(in + n, '=', padded - n);
-    in[padded] = '\0';
-    for (size_t i = padded; i > 0 && in[i - 1] == '=' && pad < 2; i--)
-        pad++;
-    int got = padded > 0 ? EVP_DecodeBlock(out, (const unsigned char *)in, (int)padded) : 0;
-    OPENSSL_cleanse(in, padded);
-    free(in);
-    if (got < 0 || (size_t)got < pad || n % 4 == 1) {
-        OPENSSL_cleanse(out, padded / 4 * 3 + 1);
-        free(out);
-        return hr_error_set(err, HR_EINVAL,
-                            "the signing secret starts with " WHSEC_PREFIX
-                            " but the rest is not base64");
-    }
-    *key = out;
-    *len = (size_t)got - pad;
-    return HR_OK;
-}
-
-/* Adds webhook-timestamp and webhook-signature (Standard Webhooks). */
-static int sign(struct curl_slist **headers, const char *secret, const char *webhook_id,
-                int64_t now_s, const char *body, size_t body_len, hr_error *err)
-{
-    unsigned char *key = NULL, mac[EVP_MAX_MD_SIZE];
-    unsigned int maclen = 0;
-    unsigned char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
-    char ts[32], sig[sizeof(b64) + 4];
-    size_t keylen = 0, idlen = strlen(webhook_id), tslen, n;
-    char *content = NULL;
-    int rc;
-
-    rc = signing_key(secret, &key, &keylen, err);
-    if (rc != HR_OK)
-        return rc;
-    snprintf(ts, sizeof(ts), "%lld", (long long)now_s);
-    tslen = strlen(ts);
-    n = idlen + 1 + tslen + 1 + body_len;
-    content = hr_malloc(n);
-    memcpy(content, webhook_id, idlen);
-    content[idlen] = '.';
-    memcpy(content + idlen + 1, ts, tslen);
-    content[idlen + 1 + tslen] = '.';
-    if (body_len > 0)
-        memcpy(content + idlen + tslen + 2, body, body_len);
-    if (HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)content, n, mac, &maclen) ==
-        NULL) {
-        rc = hr_error_set(err, HR_EINVAL, "cannot compute the HMAC-SHA256 signature");
-        goto out;
-    }
-    EVP_EncodeBlock(b64, mac, (int)maclen);
-    snprintf(sig, sizeof(sig), "v1,%s", (const char *)b64);
-    *headers = add_header(*headers, "webhook-timestamp", ts);
-    *headers = add_header(*headers, "webhook-signature", sig);
-    rc = HR_OK;
-out:
-    OPENSSL_cleanse(key, keylen);
-    free(key);
-    free(content);
-    return rc;
-}
-
-/* The method as sent, or NULL when the config names another. */
-static const char *canonical_method(const char *m)
-{
-    static const char *const methods[] = {"GET", "POST", "PUT", "DELETE"};
-    if (m == NULL)
-        return "POST";
-    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
-        if (strcasecmp(m, methods[i]) == 0)
-            return methods[i];
-    return NULL;
-}
-
-/* The body: the target's program's first output (a string as is, anything
- * else as compact JSON), or the input without "raw". */
-static int render_body(compiled *c, const json_t *input, char **body, size_t *len, hr_error *err)
-{
-    json_t *v = NULL;
-    char *text;
-    int rc;
-
-    if (c->body != NULL) {
-        hr_error e;
-        rc = hr_jq_run(c->body, input, &v, &e);
-        if (rc == HR_ENOTFOUND)
-            return hr_error_set(err, HR_EINVAL, "body: the jq program gave no output");
-        if (rc != HR_OK)
-            return hr_error_set(err, HR_EINVAL, "body: %s", e.msg);
-        if (json_is_string(v)) {
-            *len = json_string_length(v);
-            *body = hr_strndup(json_string_value(v), *len);
-            json_decref(v);
-            return HR_OK;
-        }
-    } else if (json_is_object(input)) {
-        v = json_copy((json_t *)input); /* shallow: only the top level is new */
-        if (v == NULL)
-            hr_oom(sizeof(json_t));
-        json_object_del(v, "raw");
-    } else {
-        v = json_incref((json_t *)input);
-    }
-    text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    json_decref(v);
-    if (text == NULL)
-        return hr_error_set(err, HR_EINVAL, "body: the value cannot be written as JSON");
-    *len = strlen(text);
-    *body = text;
-    return HR_OK;
-}
-
-/*
- * Renders job's request for target t into x (url, headers, body, the
- * guard's host) and the easy handle's method and URL. On failure returns
- * HR_EINVAL with a message naming the part (never a secret value).
- */
-static int render(hr_deliver *d, const hr_target *t, compiled *c, const hr_delivery_job *job,
-                  xfer *x, hr_error *err)
-{
-    const json_t *input = job->input;
-    const char *method = canonical_method(t->method);
-    char *url = NULL, *value = NULL;
-    char webhook_id[48], num[32];
-    bool has_type = false, has_agent = false, send_body;
-    hr_error e;
-    int rc;
-
-    if (c->error != NULL)
-        return hr_error_set(err, HR_EINVAL, "%s", c->error);
-    if (method == NULL)
-        return hr_error_set(err, HR_EINVAL, "the method %s is not supported", t->method);
-    if (input == NULL)
-        return hr_error_set(err, HR_EINVAL, "the delivery has no event");
-
-    if (hr_template_render(c->url, input, true, &url, &e) != HR_OK) {
-        rc = hr_error_set(err, HR_EINVAL, "url: %s", e.msg);
-        goto out;
-    }
-    /* The rendered URL meets the rule too (its templates were checked as
-     * templates); what breaks it is never sent. */
-    x->guard_host = url_host(url, 0, &e);
-    if (x->guard_host == NULL) {
-        rc = hr_error_set(err, HR_EINVAL, "url: %s", e.msg);
-        goto out;
-    }
-    if (d->set->s.proxy != NULL && d->set->s.proxy[0] != '\0') {
-        /* libcurl connects to the proxy: the guard judges the proxy. */
-        free(x->guard_host);
-        x->guard_host = hr_strdup(d->set->proxy_host);
-    }
-
-    for (size_t i = 0; i < t->nheaders; i++) {
-        const hr_header *h = &t->headers[i];
-        if (reserved_header(h->name))
-            continue;
-        if (hr_template_render(c->headers[i], input, false, &value, &e) != HR_OK) {
-            if (h->secret)
-                rc = hr_error_set(err, HR_EINVAL, "header %s: its template failed", h->name);
-            else
-                rc = hr_error_set(err, HR_EINVAL, "header %s: %s", h->name, e.msg);
-            goto out;
-        }
-        if (strpbrk(value, "\r\n") != NULL) {
-            rc = hr_error_set(err, HR_EINVAL, "header %s: the value holds a line break", h->name);
-            goto out;
-        }
-        has_type = has_type || strcasecmp(h->name, "Content-Type") == 0;
-        has_agent = has_agent || strcasecmp(h->name, "User-Agent") == 0;
-        x->headers = add_header(x->headers, h->name, value);
-        free(value);
-        value = NULL;
-    }
-
-    send_body = t->body_for_get || (strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0);
-    if (send_body) {
-        rc = render_body(c, input, &x->body, &x->body_len, err);
-        if (rc != HR_OK)
-            goto out;
-        if (!has_type)
-            x->headers = add_header(x->headers, "Content-Type", "application/json");
-    }
-    if (!has_agent)
-        x->headers = add_header(x->headers, "User-Agent", USER_AGENT);
-    /* "Expect:" with no value stops curl's 100-continue round trip. */
-    x->headers = append_line(x->headers, "Expect:");
-    snprintf(webhook_id, sizeof(webhook_id), "herald-%lld", (long long)job->id);
-    x->headers = add_header(x->headers, "webhook-id", webhook_id);
-    snprintf(num, sizeof(num), "%lld", (long long)job->id);
-    x->headers = add_header(x->headers, "X-Herald-Delivery", num);
-    snprintf(num, sizeof(num), "%lld", (long long)job->event_id);
-    x->headers = add_header(x->headers, "X-Herald-Event", num);
-    if (t->signing_secret != NULL) {
-        rc = sign(&x->headers, t->signing_secret, webhook_id, hr_time_now_ms() / 1000, x->body,
-                  x->body_len, err);
-        if (rc != HR_OK)
-            goto out;
-    }
-
-    curl_easy_setopt(x->easy, CURLOPT_URL, url);
-    if (strcmp(method, "POST") == 0)
-        curl_easy_setopt(x->easy, CURLOPT_POST, 1L);
-    else
-        curl_easy_setopt(x->easy, CURLOPT_CUSTOMREQUEST, method);
-    if (send_body) {
-        curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->body_len);
-        curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->body);
-    }
-    curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
-    rc = HR_OK;
-out:
-    free(value);
-    free(url);
-    return rc;
-}
+/* What a delivery sends: request.c. */
+#include "deliver/request.c"
 
 /* ---- Transfers -------------------------------------------------------- */
 
@@ -933,26 +690,39 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
-/* Keeps the last response's Retry-After; (p, n) is one header line. */
+/* Keeps header name's value from the line (p, n) in out, when it is that
+ * header. */
+static void keep_header(const char *p, size_t n, const char *name, char *out, size_t size)
+{
+    size_t k = strlen(name);
+    if (n <= k || strncasecmp(p, name, k) != 0)
+        return;
+    const char *v = p + k, *end = p + n;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    size_t len = (size_t)(end - v);
+    if (len < size) {
+        memcpy(out, v, len);
+        out[len] = '\0';
+    }
+}
+
+/* Keeps the last response's Retry-After and X-RateLimit-Reset-After;
+ * (p, n) is one header line. */
 static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
 {
-    static const char name[] = "Retry-After:";
     xfer *x = arg;
-    size_t n = size * nmemb, k = sizeof(name) - 1;
+    size_t n = size * nmemb;
 
     if (n >= 5 && strncasecmp(p, "HTTP/", 5) == 0) {
-        x->retry_after[0] = '\0'; /* a new response (after 1xx) starts */
-    } else if (n > k && strncasecmp(p, name, k) == 0) {
-        const char *v = p + k, *end = p + n;
-        while (v < end && (*v == ' ' || *v == '\t'))
-            v++;
-        while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
-            end--;
-        size_t len = (size_t)(end - v);
-        if (len < sizeof(x->retry_after)) {
-            memcpy(x->retry_after, v, len);
-            x->retry_after[len] = '\0';
-        }
+        /* a new response (after 1xx) starts */
+        x->retry_after[0] = '\0';
+        x->reset_after[0] = '\0';
+    } else {
+        keep_header(p, n, "Retry-After:", x->retry_after, sizeof(x->retry_after));
+        keep_header(p, n, "X-RateLimit-Reset-After:", x->reset_after, sizeof(x->reset_after));
     }
     return n;
 }
@@ -978,6 +748,7 @@ static void xfer_free(xfer *x)
         return;
     curl_easy_cleanup(x->easy);
     curl_slist_free_all(x->headers);
+    curl_slist_free_all(x->rcpt);
     settings_unref(x->set);
     free(x->target);
     free(x->body);
@@ -1028,15 +799,17 @@ static bool start_job(hr_deliver *d, const hr_target *t, const hr_delivery_job *
     x->event_id = job->event_id;
     x->attempt = job->attempt;
     x->target = hr_strdup(job->target);
+    x->svc = hr_service_of(t->type);
 
-    if (render(d, t, compiled_for(d, t), job, x, &err) != HR_OK) {
+    if ((x->svc->render != NULL ? render_service(d, t, compiled_for(d, t), job, x, &err)
+                                : render(d, t, compiled_for(d, t), job, x, &err)) != HR_OK) {
         record_dead(d, job, err.msg);
         xfer_free(x);
         return false;
     }
     curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
     curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, x->errbuf);
-    curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, x->smtp ? "smtp,smtps" : "http,https");
     curl_easy_setopt(x->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(x->easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
@@ -1045,7 +818,7 @@ static bool start_job(hr_deliver *d, const hr_target *t, const hr_delivery_job *
     /* "" turns off the proxies the environment (http_proxy) would set, and
      * the environment's no_proxy cannot send a request around delivery.proxy
      * (where the guard would judge it by the proxy's name). */
-    curl_easy_setopt(x->easy, CURLOPT_PROXY, s->proxy ? s->proxy : "");
+    curl_easy_setopt(x->easy, CURLOPT_PROXY, s->proxy && !x->smtp ? s->proxy : "");
     curl_easy_setopt(x->easy, CURLOPT_NOPROXY, "");
     curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
@@ -1088,7 +861,20 @@ static int64_t retry_after_ms(const char *v, int64_t now_ms)
     return max64((int64_t)t * 1000 - now_ms, 0);
 }
 
-/* Judges a finished transfer and records the attempt. */
+/* A number of seconds with an optional fraction ("1.5"), as ms, or -1. */
+static int64_t seconds_ms(const char *v)
+{
+    char *end;
+    if (v[0] < '0' || v[0] > '9')
+        return -1;
+    double s = strtod(v, &end);
+    if (*end != '\0' || !(s >= 0 && s < 86400.0))
+        return -1;
+    return (int64_t)(s * 1000.0 + 0.999);
+}
+
+/* Judges a finished transfer (by its service: deliver/service.h) and
+ * records the attempt. */
 static void finish(hr_deliver *d, xfer *x, CURLcode rc)
 {
     const hr_delivery_settings *s = &x->set->s;
@@ -1098,6 +884,7 @@ static void finish(hr_deliver *d, xfer *x, CURLcode rc)
     hr_attempt a = {0};
     int64_t now = hr_time_now_ms();
     char *excerpt = NULL;
+    hr_svc_verdict v = {.outcome = HR_OUTCOME_RETRY, .wait_ms = -1};
 
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
     if (rc == CURLE_WRITE_ERROR && x->cut)
@@ -1114,23 +901,21 @@ static void finish(hr_deliver *d, xfer *x, CURLcode rc)
     if (rc != CURLE_OK && x->refused[0] != '\0' && !x->opened) {
         snprintf(error, sizeof(error), "%s", x->refused);
         a.outcome = HR_OUTCOME_DEAD;
-    } else if (rc != CURLE_OK) {
+    } else if (rc != CURLE_OK && !(x->smtp && status >= 400)) {
         if (x->errbuf[0] != '\0')
             snprintf(error, sizeof(error), "%s: %s", curl_easy_strerror(rc), x->errbuf);
         else
             snprintf(error, sizeof(error), "%s", curl_easy_strerror(rc));
         a.outcome = HR_OUTCOME_RETRY;
-    } else if (status >= 200 && status < 300) {
-        a.outcome = HR_OUTCOME_DELIVERED;
-    } else if (status == 408 || status == 429 || (status >= 500 && status < 600)) {
-        snprintf(error, sizeof(error), "HTTP %ld", status);
-        a.outcome = HR_OUTCOME_RETRY;
-    } else if (status >= 300 && status < 400) {
-        snprintf(error, sizeof(error), "HTTP %ld (redirects are not followed)", status);
-        a.outcome = HR_OUTCOME_DEAD;
     } else {
-        snprintf(error, sizeof(error), "HTTP %ld", status);
-        a.outcome = HR_OUTCOME_DEAD;
+        /* An SMTP answer's words are in libcurl's message ("RCPT failed:
+         * 550"); its status is the server's last reply code. */
+        hr_svc_answer ans = {status, x->smtp ? x->errbuf : x->answer,
+                             x->smtp ? strlen(x->errbuf) : x->kept,
+                             retry_after_ms(x->retry_after, now), seconds_ms(x->reset_after)};
+        x->svc->classify(&ans, &v);
+        snprintf(error, sizeof(error), "%s", v.error);
+        a.outcome = v.outcome;
     }
     if (a.outcome == HR_OUTCOME_RETRY && x->attempt >= s->max_attempts) {
         snprintf(gave_up, sizeof(gave_up), "gave up after %d attempts: %s", x->attempt, error);
@@ -1138,9 +923,7 @@ static void finish(hr_deliver *d, xfer *x, CURLcode rc)
         a.outcome = HR_OUTCOME_DEAD;
     }
     if (a.outcome == HR_OUTCOME_RETRY) {
-        int64_t wait = -1;
-        if (status == 429 || status == 503)
-            wait = retry_after_ms(x->retry_after, now);
+        int64_t wait = v.wait_ms;
         if (wait < 0)
             wait = hr_deliver_backoff_ms(s, x->attempt + 1, next_random(d));
         else if (wait > s->backoff_max_ms)

@@ -19,12 +19,19 @@
  * hr_deliver_reload may be called from any other thread. The process must
  * call curl_global_init before starting any thread (main.c does).
  *
- * Outcomes: a 2xx answer delivers. 408, 429, 5xx, timeouts and connection
- * errors retry after exponential backoff with jitter (a Retry-After on 429
- * or 503 is honoured, capped at the backoff maximum). Any other status
- * (3xx, other 4xx), a refused address and a request that cannot be
- * rendered are dead at once. After delivery.max_attempts a delivery is
- * dead.
+ * Outcomes: the target's service judges each answer (deliver/service.h).
+ * For every service a 2xx answer delivers (unless the service says its
+ * body is a failure, as Slack's "ok": false). 408, 429, 5xx, timeouts and
+ * connection errors retry after exponential backoff with jitter (a
+ * Retry-After on 429 or 503, or the service's own rate-limit answer, is
+ * honoured, capped at the backoff maximum). Any other status (3xx, other
+ * 4xx), a refused address and a request that cannot be rendered are dead
+ * at once. After delivery.max_attempts a delivery is dead.
+ *
+ * Services: a webhook's request is rendered from its templates (below); a
+ * chat service's from the event's message (deliver/message.h) by its file
+ * under src/deliver/ (svc_*.c). Either way the engine adds its own
+ * headers and judges the address.
  *
  * Requests: the URL template is rendered with percent-encoding, header
  * value templates without; a header value holding a line break is a

@@ -168,20 +168,7 @@ static void strlist_clear(hr_strlist *l)
     l->n = 0;
 }
 
-static void target_clear(hr_target *t)
-{
-    free(t->name);
-    free(t->url);
-    free(t->method);
-    for (size_t i = 0; i < t->nheaders; i++) {
-        free(t->headers[i].name);
-        free(t->headers[i].value);
-    }
-    free(t->headers);
-    free(t->body);
-    free(t->signing_secret);
-    memset(t, 0, sizeof(*t));
-}
+static void target_clear(hr_target *t);
 
 static void route_clear(hr_route *r)
 {
@@ -1321,158 +1308,8 @@ static void parse_delivery(parser *p)
     }
 }
 
-static void parse_header(parser *p, const char *path, hr_target *t, const scalar *name)
-{
-    static const char *const keys[] = {"value", "secret", NULL};
-    char hpath[PATH_LEN], kpath[PATH_LEN];
-    yaml_mark_t start;
-    unsigned seen = 0;
-    bool secret = false;
-    scalar value = {NULL, 0, {0, 0, 0}}, key;
-
-    sub_path(hpath, sizeof(hpath), path, name->s);
-    if (!peek(p))
-        return;
-    if (p->ev.type != YAML_MAPPING_START_EVENT) {
-        if (!read_required(p, hpath, "a string or {value: ..., secret: true}", true, &value))
-            return;
-    } else {
-        begin(p, YAML_MAPPING_START_EVENT, hpath, "a mapping", true, &start);
-        while (next_key(p, hpath, &key)) {
-            int i = known_key(p, hpath, &key, keys, &seen);
-            sub_path(kpath, sizeof(kpath), hpath, i >= 0 ? keys[i] : "");
-            if (i == 0)
-                read_required(p, kpath, "a string", true, &value);
-            else if (i == 1)
-                read_bool(p, kpath, &secret);
-            free(key.s);
-        }
-        missing_keys(p, &start, hpath, keys, 1u, seen);
-        if (value.s == NULL)
-            return;
-    }
-    secret = secret || header_is_always_secret(name->s);
-    if (check_header_value(&p->out, &value.mark, hpath, value.s, value.len) &&
-        check_template(&p->out, &value.mark, hpath, value.s, secret))
-        header_add(t, name->s, name->len, value.s, value.len, secret);
-    free(value.s);
-}
-
-static void parse_headers(parser *p, const char *path, hr_target *t)
-{
-    char brief[BRIEF_LEN];
-    yaml_mark_t start;
-    scalar name;
-
-    if (begin(p, YAML_MAPPING_START_EVENT, path, "a mapping of header names to values", true,
-              &start) != 1)
-        return;
-    while (next_key(p, path, &name)) {
-        long dup;
-        if (t->nheaders >= HR_CONFIG_MAX_ITEMS) {
-            report(&p->out, &name.mark, path, "at most %d headers are allowed",
-                   HR_CONFIG_MAX_ITEMS);
-            skip_node(p);
-        } else if (!check_header_name(&p->out, &name.mark, path, name.s, name.len)) {
-            skip_node(p);
-        } else if ((dup = header_index(t, name.s, name.len)) >= 0) {
-            report(&p->out, &name.mark, path, "%s is set twice (header names are case-insensitive)",
-                   quote(name.s, name.len, brief, sizeof(brief)));
-            skip_node(p);
-        } else {
-            parse_header(p, path, t, &name);
-        }
-        free(name.s);
-    }
-}
-
-static void parse_target(parser *p, const char *path, size_t idx)
-{
-    static const char *const keys[] = {"name", "url",          "method",         "headers",
-                                       "body", "body_for_get", "signing_secret", NULL};
-    enum { NAME, URL, METHOD, HEADERS, BODY, BODY_FOR_GET, SIGNING_SECRET };
-    hr_target *t = &p->c->targets[idx];
-    char kpath[PATH_LEN], brief[BRIEF_LEN];
-    yaml_mark_t start;
-    unsigned seen = 0;
-    scalar key, v;
-    int opened = begin(p, YAML_MAPPING_START_EVENT, path, "a mapping", true, &start);
-
-    if (opened < 0)
-        return;
-    while (opened == 1 && next_key(p, path, &key)) {
-        int i = known_key(p, path, &key, keys, &seen);
-        sub_path(kpath, sizeof(kpath), path, i >= 0 ? keys[i] : "");
-        switch (i) {
-        case NAME:
-            if (!read_required(p, kpath, "a name", false, &v))
-                break;
-            if (!check_name(&p->out, &v.mark, kpath, v.s, v.len)) {
-                free(v.s);
-                break;
-            }
-            if (strcmp(v.s, GOCD_NAME) == 0) {
-                report(&p->out, &v.mark, kpath,
-                       "\"" GOCD_NAME "\" is reserved for the webhook of GoCD's plugin settings");
-                free(v.s);
-                break;
-            }
-            for (size_t j = 0; j < idx; j++)
-                if (p->c->targets[j].name != NULL && strcmp(p->c->targets[j].name, v.s) == 0) {
-                    report(&p->out, &v.mark, kpath, "%s is already used by targets[%zu]",
-                           quote(v.s, v.len, brief, sizeof(brief)), j);
-                    break;
-                }
-            t->name = v.s;
-            break;
-        case URL:
-            if (!read_required(p, kpath, TARGET_URL_EXPECTED, true, &v))
-                break;
-            if (check_url(&p->out, &v.mark, kpath, v.s, v.len, HR_URL_TEMPLATES) &&
-                check_template(&p->out, &v.mark, kpath, v.s, false))
-                t->url = v.s;
-            else
-                free(v.s);
-            break;
-        case METHOD:
-            if (!read_scalar(p, kpath, "a method", false, &v) || v.s == NULL)
-                break;
-            if (check_method(&p->out, &v.mark, kpath, v.s, v.len))
-                t->method = v.s;
-            else
-                free(v.s);
-            break;
-        case HEADERS:
-            parse_headers(p, kpath, t);
-            break;
-        case BODY:
-            if (!read_scalar(p, kpath, "a jq program", false, &v) || v.s == NULL)
-                break;
-            if (v.len > 0 && check_jq(&p->out, &v.mark, kpath, v.s))
-                t->body = v.s;
-            else
-                free(v.s);
-            break;
-        case BODY_FOR_GET:
-            read_bool(p, kpath, &t->body_for_get);
-            break;
-        case SIGNING_SECRET:
-            if (!read_scalar(p, kpath, "a string", true, &v) || v.s == NULL)
-                break;
-            if (check_signing_secret(&p->out, &v.mark, kpath, v.s, v.len))
-                t->signing_secret = v.s;
-            else
-                free(v.s);
-            break;
-        default:
-            break;
-        }
-        free(key.s);
-    }
-    missing_keys(p, &start, path, keys, (1u << NAME) | (1u << URL), seen);
-    if (t->method == NULL)
-        t->method = hr_strdup("POST");
-}
+/* The targets: section, from its table of keys. */
+#include "route/config_target.c"
 
 static void parse_match(parser *p, const char *path, hr_route *r)
 {
@@ -1563,23 +1400,6 @@ static void parse_route(parser *p, const char *path, size_t idx)
         free(key.s);
     }
     missing_keys(p, &start, path, keys, (1u << NAME) | (1u << TARGETS), seen);
-}
-
-static void parse_targets(parser *p)
-{
-    hr_config *c = p->c;
-    char path[PATH_LEN];
-    yaml_mark_t start;
-    size_t n = 0;
-
-    if (begin(p, YAML_SEQUENCE_START_EVENT, "targets", "a list of targets", true, &start) != 1)
-        return;
-    while (next_item(p, "targets", &n, HR_CONFIG_MAX_TARGETS, "targets")) {
-        c->targets = hr_realloc(c->targets, (c->ntargets + 1) * sizeof(*c->targets));
-        memset(&c->targets[c->ntargets], 0, sizeof(*c->targets));
-        snprintf(path, sizeof(path), "targets[%zu]", c->ntargets);
-        parse_target(p, path, c->ntargets++);
-    }
 }
 
 static void parse_routes(parser *p)
@@ -2409,13 +2229,30 @@ json_t *hr_config_to_json(const hr_config *c)
         for (size_t k = 0; k < t->nheaders; k++)
             json_object_set_new(headers, t->headers[k].name,
                                 json_string(t->headers[k].secret ? MASK : t->headers[k].value));
-        json_array_append_new(
-            targets,
-            json_pack("{s:o,s:o,s:o,s:o,s:o,s:b,s:o,s:b}", "name", str_or_null(t->name), "url",
-                      url_json(t->url), "method", str_or_null(t->method), "headers", headers,
-                      "body", str_or_null(t->body), "body_for_get", t->body_for_get,
-                      "signing_secret", t->signing_secret != NULL ? json_string(MASK) : json_null(),
-                      "from_gocd", t->from_gocd));
+        /* A service's URL is its credential: shown masked as a whole. */
+        json_t *url = t->type == HR_TARGET_WEBHOOK || t->type == HR_TARGET_EMAIL ? url_json(t->url)
+                                                                                 : masked(t->url);
+        json_t *tj = json_pack(
+            "{s:o,s:s,s:o,s:o,s:o,s:o,s:b,s:o,s:b}", "name", str_or_null(t->name), "type",
+            hr_target_type_name(t->type), "url", url, "method", str_or_null(t->method), "headers",
+            headers, "body", str_or_null(t->body), "body_for_get", t->body_for_get,
+            "signing_secret", masked(t->signing_secret), "from_gocd", t->from_gocd);
+        if (t->type == HR_TARGET_EMAIL)
+            json_object_update_new(tj, json_pack("{s:b,s:o,s:o,s:o,s:o}", "starttls", t->starttls,
+                                                 "username", str_or_null(t->username), "password",
+                                                 masked(t->password), "from", str_or_null(t->from),
+                                                 "to", strlist_json(&t->to)));
+        if (t->type != HR_TARGET_WEBHOOK)
+            json_object_update_new(tj, json_pack("{s:o,s:o}", "title", str_or_null(t->title),
+                                                 "text", str_or_null(t->text)));
+        if (t->type == HR_TARGET_SLACK)
+            json_object_set_new(tj, "token", masked(t->token));
+        if (t->type != HR_TARGET_WEBHOOK && t->type != HR_TARGET_EMAIL)
+            json_object_update_new(
+                tj, json_pack("{s:o,s:o,s:o,s:o}", "api_url", url_json(t->api_url), "channel",
+                              str_or_null(t->channel), "username", str_or_null(t->username),
+                              "icon_url", url_json(t->icon_url)));
+        json_array_append_new(targets, tj);
     }
     for (size_t i = 0; i < c->nroutes; i++) {
         const hr_route *r = &c->routes[i];

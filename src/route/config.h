@@ -37,9 +37,35 @@ typedef struct hr_header {
     bool secret; /* masked in every log line, error and API answer */
 } hr_header;
 
+typedef struct hr_strlist {
+    char **items;
+    size_t n;
+} hr_strlist;
+
+/* What a target is: a raw webhook (the default) or a service herald knows
+ * (deliver/service.h renders its messages and reads its answers). Each
+ * type's keys are rows of one table (route/config_target.c). */
+typedef enum hr_target_type {
+    HR_TARGET_WEBHOOK = 0,
+    HR_TARGET_SLACK,
+    HR_TARGET_TEAMS,
+    HR_TARGET_DISCORD,
+    HR_TARGET_MATTERMOST,
+    HR_TARGET_GOOGLE_CHAT,
+    HR_TARGET_EMAIL,
+    HR_TARGET_NTYPES
+} hr_target_type;
+
+/* The type's name as the file writes it ("webhook", "google-chat"). */
+const char *hr_target_type_name(hr_target_type type);
+
 typedef struct hr_target {
-    char *name;   /* unique; [A-Za-z0-9_.-]+ */
-    char *url;    /* http:// or https://; may hold {{ jq }} interpolations */
+    char *name; /* unique; [A-Za-z0-9_.-]+ */
+    hr_target_type type;
+    /* webhook: http:// or https://, may hold {{ jq }} interpolations. The
+     * other types: the service's URL, literal, and secret as a whole (an
+     * incoming-webhook URL is its own credential). */
+    char *url;
     char *method; /* GET, POST, PUT or DELETE (default POST) */
     hr_header *headers;
     size_t nheaders;
@@ -47,12 +73,23 @@ typedef struct hr_target {
     bool body_for_get;    /* send a body with GET and DELETE too (default false) */
     char *signing_secret; /* Standard Webhooks secret; NULL: unsigned. Secret. */
     bool from_gocd;       /* made from GoCD's plugin settings, not the file */
+    /* The service types' keys; NULL when not set. */
+    char *api_url;  /* replaces the scheme, host and port of url (a proxy, a local server) */
+    char *channel;  /* Mattermost, Slack with a token: the channel to post in */
+    char *token;    /* Slack: a bot token (xoxb-...) used instead of url. Secret. */
+    char *username; /* Mattermost, Discord: the name the message is posted as; e-mail: the login */
+    char *icon_url; /* Mattermost, Discord: the avatar the message is posted with */
+    /* Every type but webhook: jq programs whose first output (a string)
+     * replaces the message's title, or adds a paragraph of text under it;
+     * NULL: herald's own title, no text. */
+    char *title;
+    char *text;
+    /* E-mail (SMTP): url is the server, smtp:// or smtps://. */
+    bool starttls;  /* smtp://: refuse to send unless STARTTLS works (default true) */
+    char *password; /* Secret. */
+    char *from;     /* the sender's address */
+    hr_strlist to;  /* the recipients' addresses (at least one) */
 } hr_target;
-
-typedef struct hr_strlist {
-    char **items;
-    size_t n;
-} hr_strlist;
 
 typedef struct hr_route {
     char *name;

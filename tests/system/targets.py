@@ -3,7 +3,7 @@
 A Target listens on 127.0.0.1 (a free port), records every request (method,
 path, headers, body, time) and answers from a script: a list of behaviours
 used in order (the last one repeats): an int status, ("status", code,
-headers), "hang" (answer nothing for `hang` seconds), or "close" (drop the
+headers) or ("status", code, headers, body bytes), "hang" (answer nothing for `hang` seconds), or "close" (drop the
 connection without answering). `paths` ({prefix: behaviour}) answers every
 request whose path starts with a prefix with that behaviour instead.
 """
@@ -49,8 +49,8 @@ class Target:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
-                status, headers = (behaviour, {}) if isinstance(behaviour, int) else behaviour[1:]
-                payload = b'{"ok":true}'
+                status, headers, payload = (behaviour, {}, b'{"ok":true}') \
+                    if isinstance(behaviour, int) else (list(behaviour[1:]) + [b'{"ok":true}'])[:3]
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)

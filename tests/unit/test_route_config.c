@@ -341,6 +341,13 @@ Test(parse, example_file_documents_every_key)
     setenv("PUBLISH_TOKEN", "publish-token-value", 1);
     setenv("RELEASES_TOKEN", "releases-token-value", 1);
     setenv("APP_TOKEN", "app-token-value", 1);
+    setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/X", 1);
+    setenv("TEAMS_WORKFLOW_URL", "https://x.logic.azure.com/workflows/1/invoke?sig=s", 1);
+    setenv("DISCORD_WEBHOOK_URL", "https://discord.com/api/webhooks/1/t", 1);
+    setenv("MATTERMOST_WEBHOOK_URL", "https://chat.example.com/hooks/k", 1);
+    setenv("GOOGLE_CHAT_WEBHOOK_URL", "https://chat.googleapis.com/v1/spaces/A/messages", 1);
+    setenv("SMTP_PASSWORD", "smtp-password-value", 1);
+    setenv("SLACK_BOT_TOKEN", "xoxb-value", 1);
     rc = hr_config_load(HR_TEST_SRCDIR "/examples/herald.yaml", &c, &errs);
     print_errors(&errs);
     cr_assert_eq(rc, HR_OK);
@@ -355,7 +362,23 @@ Test(parse, example_file_documents_every_key)
     cr_expect_eq(c->delivery.max_in_flight, 64);
     cr_expect_str_eq(c->delivery.proxy, "http://proxy.internal:3128");
     expect_list(&c->delivery.allow, LIST("127.0.0.0/8", "::1/128", "hooks.internal"));
-    cr_assert_eq(c->ntargets, 1);
+    cr_assert_eq(c->ntargets, 8);
+    /* targets[2] is Slack's second example, the bot. */
+    for (int type = HR_TARGET_SLACK; type < HR_TARGET_NTYPES; type++)
+        cr_expect_eq(c->targets[type + (type > HR_TARGET_SLACK)].type, type,
+                     "every type has its example");
+    cr_expect_str_eq(c->targets[2].token, "xoxb-value");
+    cr_expect_str_eq(c->targets[2].channel, "C0123456789");
+    cr_expect_str_eq(c->targets[HR_TARGET_SLACK].title, "\"\\(.summary.name) is \\(.transition)\"");
+    cr_expect_not_null(c->targets[HR_TARGET_SLACK].text);
+    cr_expect_str_eq(c->targets[HR_TARGET_MATTERMOST + 1].channel, "builds");
+    cr_expect_str_eq(c->targets[HR_TARGET_DISCORD + 1].icon_url, "https://example.com/herald.png");
+    cr_expect_str_eq(c->targets[HR_TARGET_GOOGLE_CHAT + 1].api_url,
+                     "https://chat-proxy.internal:8443");
+    cr_expect_str_eq(c->targets[HR_TARGET_EMAIL + 1].password, "smtp-password-value");
+    cr_expect(c->targets[HR_TARGET_EMAIL + 1].starttls);
+    expect_list(&c->targets[HR_TARGET_EMAIL + 1].to,
+                LIST("dev-team@example.com", "ops@example.com"));
     t = &c->targets[0];
     cr_expect_str_eq(t->name, "team-chat");
     cr_expect_str_eq(t->url, "https://hooks.example.com/{{ .pipeline.name }}");
@@ -373,7 +396,7 @@ Test(parse, example_file_documents_every_key)
     expect_list(&r->pipelines, LIST("deploy-*", "release"));
     expect_list(&r->transitions, LIST("broken", "still_failing", "fixed"));
     cr_expect_str_eq(r->filter, ".stage.name != \"lint\"");
-    expect_list(&r->targets, LIST("team-chat"));
+    expect_list(&r->targets, LIST("team-chat", "slack-builds"));
     cr_expect_eq(c->retention.events_ms, 90 * 86400000LL);
     cr_expect_eq(c->retention.attempts_ms, 30 * 86400000LL);
     cr_expect_eq(c->retention.interval_ms, 600000);
@@ -582,8 +605,9 @@ Test(errors, unknown_keys_at_every_level)
         "herald.yaml:2:3: delivery: unknown key \"retries\" (expected max_attempts, "
         "backoff_initial, backoff_max, connect_timeout, timeout, max_response_bytes, "
         "connections_per_host, max_in_flight, proxy, allow)",
-        "herald.yaml:6:5: targets[0]: unknown key \"heders\" (expected name, url, method, "
-        "headers, body, body_for_get, signing_secret)",
+        "herald.yaml:6:5: targets[0]: unknown key \"heders\" (expected name, type, url, "
+        "token, method, headers, body, body_for_get, signing_secret, api_url, channel, "
+        "username, icon_url, title, text, smtp, starttls, password, from, to)",
         "herald.yaml:8:23: targets[0].headers.X-A: unknown key \"secert\" (expected value, "
         "secret)",
         "herald.yaml:12:5: routes[0]: unknown key \"filters\" (expected name, match, filter, "
@@ -1722,4 +1746,149 @@ Test(gocd, check_settings_names_keys_like_the_page)
     p = hr_config_check_gocd_settings(NULL);
     cr_expect_eq(json_array_size(p), 0);
     json_decref(p);
+}
+
+/* ---- target types ---------------------------------------------------------- */
+
+Test(types, each_service_with_its_keys)
+{
+    hr_config *c =
+        parse_ok("targets:\n"
+                 "  - {name: s, type: slack, url: 'https://hooks.slack.com/services/T/B/X',"
+                 " api_url: 'http://127.0.0.1:9'}\n"
+                 "  - {name: t, type: teams, url: 'https://x.logic.azure.com/workflows/1'}\n"
+                 "  - {name: d, url: 'https://discord.com/api/webhooks/1/tok', type: discord,"
+                 " username: herald, icon_url: 'https://i.example/h.png'}\n"
+                 "  - {name: m, type: mattermost, url: 'https://mm.example/hooks/k',"
+                 " channel: town-square, username: ci}\n"
+                 "  - {name: g, type: google-chat, url: 'https://chat.googleapis.com/v1/x'}\n"
+                 "  - {name: w, type: webhook, url: 'https://h.example/'}\n"
+                 "  - {name: w2, url: 'https://h.example/'}\n");
+    static const hr_target_type want[] = {
+        HR_TARGET_SLACK,       HR_TARGET_TEAMS,   HR_TARGET_DISCORD, HR_TARGET_MATTERMOST,
+        HR_TARGET_GOOGLE_CHAT, HR_TARGET_WEBHOOK, HR_TARGET_WEBHOOK};
+    cr_assert_eq(c->ntargets, 7);
+    for (size_t i = 0; i < 7; i++)
+        cr_expect_eq(c->targets[i].type, want[i], "targets[%zu]", i);
+    cr_expect_str_eq(c->targets[0].api_url, "http://127.0.0.1:9");
+    cr_expect_null(c->targets[0].method);
+    cr_expect_str_eq(c->targets[2].username, "herald");
+    cr_expect_str_eq(c->targets[3].channel, "town-square");
+    cr_expect_str_eq(c->targets[6].method, "POST");
+    hr_config_free(c);
+}
+
+Test(types, errors_name_the_line_and_column)
+{
+    EXPECT_ERRORS("targets:\n"
+                  "  - name: s\n"
+                  "    method: PUT\n"
+                  "    type: slack\n"
+                  "    username: x\n"
+                  "  - name: t\n"
+                  "    type: telegram\n"
+                  "    url: https://t.example/\n"
+                  "  - name: w\n"
+                  "    url: https://h.example/\n"
+                  "    api_url: http://x/\n"
+                  "  - name: m\n"
+                  "    type: mattermost\n"
+                  "    url: 'https://mm.example/hooks/{{ .x }}'\n"
+                  "    username: \"a\\nb\"\n",
+                  "herald.yaml:3:5: targets[0].method: type slack takes no key \"method\" (its "
+                  "keys: name, type, url, token, api_url, channel, title, text)",
+                  "herald.yaml:5:5: targets[0].username: type slack takes no key \"username\" "
+                  "(its keys: name, type, url, token, api_url, channel, title, text)",
+                  "herald.yaml:2:5: targets[0]: missing required key \"url\" (an incoming "
+                  "webhook), or \"token\" and \"channel\" (a bot)",
+                  "herald.yaml:7:11: targets[1].type: unknown target type \"telegram\" (expected "
+                  "webhook, slack, teams, discord, mattermost, google-chat, email)",
+                  "herald.yaml:11:5: targets[2].api_url: type webhook takes no key \"api_url\" "
+                  "(its keys: name, type, url, method, headers, body, body_for_get, "
+                  "signing_secret)",
+                  "herald.yaml:14:10: targets[3].url: the URL must not contain spaces or control "
+                  "characters (write %20 for a space)",
+                  "herald.yaml:15:15: targets[3].username: expected 1 to 100 characters on one "
+                  "line; got \"a\\nb\"");
+}
+
+Test(types, service_url_is_masked_whole_and_never_quoted)
+{
+    hr_config *c = parse_ok("targets:\n  - {name: s, type: slack, url: "
+                            "'https://hooks.slack.com/services/T/B/SECRETPART'}\n");
+    json_t *j = hr_config_to_json(c);
+    char *text = json_dumps(j, 0);
+    cr_expect_null(strstr(text, "SECRETPART"));
+    json_t *t = json_array_get(json_object_get(j, "targets"), 0);
+    cr_expect_str_eq(json_string_value(json_object_get(t, "url")), "******");
+    cr_expect_str_eq(json_string_value(json_object_get(t, "type")), "slack");
+    free(text);
+    json_decref(j);
+    hr_config_free(c);
+    EXPECT_ERRORS("targets:\n  - {name: s, type: slack, url: 'ftp://hooks.slack.com/SECRETPART'}\n",
+                  "herald.yaml:2:33: targets[0].url: the URL must start with http:// or https://");
+}
+
+Test(types, email)
+{
+    hr_config *c = parse_ok("targets:\n"
+                            "  - {name: m, type: email, smtp: 'smtp://mail.example:587',"
+                            " from: herald@example.com, to: [a@example.com, b@example.com]}\n"
+                            "  - {name: p, type: email, smtp: 'smtps://mail.example',"
+                            " starttls: false, username: u, password: pw, from: h@example.com,"
+                            " to: a@example.com}\n");
+    cr_expect_str_eq(c->targets[0].url, "smtp://mail.example:587");
+    cr_expect(c->targets[0].starttls, "STARTTLS is required unless turned off");
+    cr_expect_not(c->targets[1].starttls);
+    cr_expect_eq(c->targets[1].to.n, 1);
+    json_t *j = hr_config_to_json(c);
+    json_t *t = json_array_get(json_object_get(j, "targets"), 1);
+    cr_expect_str_eq(json_string_value(json_object_get(t, "password")), "******");
+    cr_expect_str_eq(json_string_value(json_object_get(t, "url")), "smtps://mail.example");
+    json_decref(j);
+    hr_config_free(c);
+    EXPECT_ERRORS("targets:\n"
+                  "  - name: m\n"
+                  "    type: email\n"
+                  "    smtp: https://mail.example\n"
+                  "    from: \"a b@example.com\"\n"
+                  "    to: [ok@example.com, \"x@y>\", nobody]\n"
+                  "    url: https://x.example\n",
+                  "herald.yaml:6:26: targets[0].to[1]: expected an e-mail address (name@domain); "
+                  "got \"x@y>\"",
+                  "herald.yaml:6:34: targets[0].to[2]: expected an e-mail address (name@domain); "
+                  "got \"nobody\"",
+                  "herald.yaml:7:5: targets[0].url: type email takes no key \"url\" (its keys: "
+                  "name, type, title, text, smtp, starttls, username, password, from, to)",
+                  "herald.yaml:4:11: targets[0].smtp: the URL must start with smtp:// or smtps://",
+                  "herald.yaml:5:11: targets[0].from: expected an e-mail address (name@domain); "
+                  "got \"a b@example.com\"");
+    EXPECT_ERRORS("targets:\n  - {name: m, type: email, smtp: 'smtp://h', from: a@b.c, to: []}\n",
+                  "herald.yaml:2:59: targets[0].to: expected at least one address");
+}
+
+Test(types, slack_takes_a_webhook_or_a_bot)
+{
+    hr_config *c =
+        parse_ok("targets:\n  - {name: s, type: slack, token: xoxb-SECRET, channel: C123}\n");
+    cr_expect_str_eq(c->targets[0].token, "xoxb-SECRET");
+    cr_expect_null(c->targets[0].url);
+    json_t *j = hr_config_to_json(c);
+    char *text = json_dumps(j, 0);
+    cr_expect_null(strstr(text, "xoxb-SECRET"));
+    cr_expect_not_null(strstr(text, "\"token\": \"******\""), "%s", text);
+    free(text);
+    json_decref(j);
+    hr_config_free(c);
+    EXPECT_ERRORS("targets:\n"
+                  "  - {name: a, type: slack, token: xoxb-SECRET}\n"
+                  "  - {name: b, type: slack, token: xoxb-SECRET, channel: C1,"
+                  " url: 'https://hooks.slack.com/services/T/B/X'}\n"
+                  "  - {name: c, type: slack, channel: C1, url: 'https://hooks.slack.com/x'}\n",
+                  "herald.yaml:2:5: targets[0]: missing required key \"channel\" (a bot token "
+                  "posts to a channel)",
+                  "herald.yaml:3:5: targets[1]: a slack target takes \"url\" (an incoming "
+                  "webhook) or \"token\" and \"channel\" (a bot), not both",
+                  "herald.yaml:4:5: targets[2]: \"channel\" goes with \"token\": an incoming "
+                  "webhook posts to its own channel");
 }

@@ -1,0 +1,88 @@
+/*
+ * fuzz_service.c - the chat services over untrusted bytes: the event a
+ * message is made from (whatever JSON an ingest let through, read as
+ * deliver/message.c reads it) and the answers the services' classifiers
+ * parse (a service's body is whatever the far end sends).
+ *
+ * Whatever the input: the message builds, every service renders it to a
+ * body that is valid JSON, every classifier gives an outcome and an error
+ * that is one line, and nothing reads past the input (the answer is
+ * copied to a buffer of exactly its size, as the engine hands it over).
+ */
+#include "deliver/message.h"
+#include "deliver/service.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void classify_all(const char *body, size_t n)
+{
+    static const long statuses[] = {200, 202, 400, 404, 429, 503};
+    for (int type = 0; type < HR_TARGET_NTYPES; type++)
+        for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+            hr_svc_answer a = {statuses[i], body, n, 1000, 2000};
+            hr_svc_verdict v;
+            hr_service_of((hr_target_type)type)->classify(&a, &v);
+            if (v.outcome > HR_OUTCOME_DEAD || strpbrk(v.error, "\r\n") != NULL)
+                abort();
+        }
+}
+
+static void render_all(const json_t *event)
+{
+    hr_message m;
+    hr_error err;
+
+    if (hr_message_from_event(event, &m, &err) != HR_OK)
+        return;
+    for (int type = 1; type < HR_TARGET_NTYPES; type++) {
+        hr_target t = {0};
+        hr_svc_request req = {0};
+        hr_svc_context ctx = {1, 0};
+        char *to[] = {"a@example.com"};
+        t.name = "t";
+        t.type = (hr_target_type)type;
+        t.url = "https://example.com/hook";
+        t.from = "herald@example.com";
+        t.to.items = to;
+        t.to.n = 1;
+        if (hr_service_of(t.type)->render(&t, &m, &ctx, &req, &err) != HR_OK)
+            abort();
+        if (req.mail_from != NULL) {
+            /* An e-mail: no bare LF, and no line over RFC 5322's 998. */
+            for (size_t i = 0, len = 0; i < req.body_len; i++, len++) {
+                if (req.body[i] == '\n' && (i == 0 || req.body[i - 1] != '\r'))
+                    abort();
+                if (req.body[i] == '\n')
+                    len = 0;
+                if (len > 998)
+                    abort();
+            }
+        } else {
+            json_t *j = json_loadb(req.body, req.body_len, 0, NULL);
+            if (j == NULL)
+                abort();
+            json_decref(j);
+        }
+        hr_svc_request_clear(&req);
+    }
+    hr_message_clear(&m);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *copy = malloc(size ? size : 1);
+    if (copy == NULL)
+        return 0;
+    memcpy(copy, data, size);
+    classify_all(copy, size);
+    json_t *event = json_loadb(copy, size, 0, NULL);
+    if (event != NULL)
+        render_all(event);
+    json_decref(event);
+    free(copy);
+    return 0;
+}

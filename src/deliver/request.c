@@ -1,0 +1,414 @@
+/*
+ * request.c - the request a delivery sends, rendered on the delivery
+ * thread: a webhook's from its templates (URL and header templates, jq
+ * body, Standard Webhooks signature), a service's from the event's
+ * message (deliver/service.h), an e-mail's SMTP envelope and message; the
+ * headers herald adds to every HTTP request, and the address the guard
+ * will judge.
+ *
+ * Included by deliver.c (as redis's ae.c includes ae_epoll.c), not
+ * compiled on its own: it fills deliver.c's xfer and reads its compiled
+ * templates and settings snapshot, which stay private to the engine.
+ */
+
+/* Headers herald writes itself: a target's header of the same name is
+ * dropped, so signatures and message framing stay herald's. */
+static bool reserved_header(const char *name)
+{
+    static const char *const names[] = {
+        "webhook-id",     "webhook-timestamp", "webhook-signature", "x-herald-delivery",
+        "x-herald-event", "content-length",    "transfer-encoding", "expect"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcasecmp(name, names[i]) == 0)
+            return true;
+    return false;
+}
+
+static struct curl_slist *append_line(struct curl_slist *l, const char *line)
+{
+    struct curl_slist *r = curl_slist_append(l, line);
+    if (r == NULL)
+        hr_oom(strlen(line));
+    return r;
+}
+
+static struct curl_slist *add_header(struct curl_slist *l, const char *name, const char *value)
+{
+    size_t n = strlen(name) + strlen(value) + 3;
+    char *line = hr_malloc(n);
+    struct curl_slist *r;
+
+    /* curl drops "Name:" with nothing after it; "Name;" sends it empty. */
+    if (value[0] == '\0')
+        snprintf(line, n, "%s;", name);
+    else
+        snprintf(line, n, "%s: %s", name, value);
+    r = append_line(l, line);
+    free(line);
+    return r;
+}
+
+/* The HMAC key of a signing secret: the base64 after "whsec_", or the raw
+ * bytes. *key is new (cleanse it). */
+static int signing_key(const char *secret, unsigned char **key, size_t *len, hr_error *err)
+{
+    size_t plen = strlen(WHSEC_PREFIX);
+    if (strncmp(secret, WHSEC_PREFIX, plen) != 0) {
+        *len = strlen(secret);
+        *key = (unsigned char *)hr_strndup(secret, *len);
+        return HR_OK;
+    }
+    const char *b64 = secret + plen;
+    size_t n = strlen(b64), padded = (n + 3) / 4 * 4, pad = 0;
+    char *in = hr_malloc(padded + 1);
+    unsigned char *out = hr_malloc(padded / 4 * 3 + 1);
+    memcpy(in, b64, n);
+    memset(in + n, '=', padded - n);
+    in[padded] = '\0';
+    for (size_t i = padded; i > 0 && in[i - 1] == '=' && pad < 2; i--)
+        pad++;
+    int got = padded > 0 ? EVP_DecodeBlock(out, (const unsigned char *)in, (int)padded) : 0;
+    OPENSSL_cleanse(in, padded);
+    free(in);
+    if (got < 0 || (size_t)got < pad || n % 4 == 1) {
+        OPENSSL_cleanse(out, padded / 4 * 3 + 1);
+        free(out);
+        return hr_error_set(err, HR_EINVAL,
+                            "the signing secret starts with " WHSEC_PREFIX
+                            " but the rest is not base64");
+    }
+    *key = out;
+    *len = (size_t)got - pad;
+    return HR_OK;
+}
+
+/* Adds webhook-timestamp and webhook-signature (Standard Webhooks). */
+static int sign(struct curl_slist **headers, const char *secret, const char *webhook_id,
+                int64_t now_s, const char *body, size_t body_len, hr_error *err)
+{
+    unsigned char *key = NULL, mac[EVP_MAX_MD_SIZE];
+    unsigned int maclen = 0;
+    unsigned char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
+    char ts[32], sig[sizeof(b64) + 4];
+    size_t keylen = 0, idlen = strlen(webhook_id), tslen, n;
+    char *content = NULL;
+    int rc;
+
+    rc = signing_key(secret, &key, &keylen, err);
+    if (rc != HR_OK)
+        return rc;
+    snprintf(ts, sizeof(ts), "%lld", (long long)now_s);
+    tslen = strlen(ts);
+    n = idlen + 1 + tslen + 1 + body_len;
+    content = hr_malloc(n);
+    memcpy(content, webhook_id, idlen);
+    content[idlen] = '.';
+    memcpy(content + idlen + 1, ts, tslen);
+    content[idlen + 1 + tslen] = '.';
+    if (body_len > 0)
+        memcpy(content + idlen + tslen + 2, body, body_len);
+    if (HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)content, n, mac, &maclen) ==
+        NULL) {
+        rc = hr_error_set(err, HR_EINVAL, "cannot compute the HMAC-SHA256 signature");
+        goto out;
+    }
+    EVP_EncodeBlock(b64, mac, (int)maclen);
+    snprintf(sig, sizeof(sig), "v1,%s", (const char *)b64);
+    *headers = add_header(*headers, "webhook-timestamp", ts);
+    *headers = add_header(*headers, "webhook-signature", sig);
+    rc = HR_OK;
+out:
+    OPENSSL_cleanse(key, keylen);
+    free(key);
+    free(content);
+    return rc;
+}
+
+/* The method as sent, or NULL when the config names another. */
+static const char *canonical_method(const char *m)
+{
+    static const char *const methods[] = {"GET", "POST", "PUT", "DELETE"};
+    if (m == NULL)
+        return "POST";
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (strcasecmp(m, methods[i]) == 0)
+            return methods[i];
+    return NULL;
+}
+
+/* The body: the target's program's first output (a string as is, anything
+ * else as compact JSON), or the input without "raw". */
+static int render_body(compiled *c, const json_t *input, char **body, size_t *len, hr_error *err)
+{
+    json_t *v = NULL;
+    char *text;
+    int rc;
+
+    if (c->body != NULL) {
+        hr_error e;
+        rc = hr_jq_run(c->body, input, &v, &e);
+        if (rc == HR_ENOTFOUND)
+            return hr_error_set(err, HR_EINVAL, "body: the jq program gave no output");
+        if (rc != HR_OK)
+            return hr_error_set(err, HR_EINVAL, "body: %s", e.msg);
+        if (json_is_string(v)) {
+            *len = json_string_length(v);
+            *body = hr_strndup(json_string_value(v), *len);
+            json_decref(v);
+            return HR_OK;
+        }
+    } else if (json_is_object(input)) {
+        v = json_copy((json_t *)input); /* shallow: only the top level is new */
+        if (v == NULL)
+            hr_oom(sizeof(json_t));
+        json_object_del(v, "raw");
+    } else {
+        v = json_incref((json_t *)input);
+    }
+    text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(v);
+    if (text == NULL)
+        return hr_error_set(err, HR_EINVAL, "body: the value cannot be written as JSON");
+    *len = strlen(text);
+    *body = text;
+    return HR_OK;
+}
+
+/* The rendered URL meets the one rule too (a webhook's templates were
+ * checked as templates, a service's URL as written); what breaks it is
+ * never sent. The guard compares delivery.allow names with its host, or
+ * with the proxy's: with a proxy, libcurl connects to the proxy. */
+static int set_guard_host(hr_deliver *d, xfer *x, const char *url, hr_error *err)
+{
+    x->guard_host = url_host(url, x->smtp ? HR_URL_SMTP : 0, err);
+    if (x->guard_host == NULL)
+        return HR_EINVAL;
+    if (!x->smtp && d->set->s.proxy != NULL && d->set->s.proxy[0] != '\0') {
+        free(x->guard_host);
+        x->guard_host = hr_strdup(d->set->proxy_host);
+    }
+    return HR_OK;
+}
+
+/* Adds the headers every request carries (and the signature, with a
+ * secret), and sets the easy handle's URL, method and body. */
+static int finish_request(xfer *x, const hr_delivery_job *job, const char *url, const char *method,
+                          bool send_body, const char *secret, hr_error *err)
+{
+    char webhook_id[48], num[32];
+
+    /* "Expect:" with no value stops curl's 100-continue round trip. */
+    x->headers = append_line(x->headers, "Expect:");
+    snprintf(webhook_id, sizeof(webhook_id), "herald-%lld", (long long)job->id);
+    x->headers = add_header(x->headers, "webhook-id", webhook_id);
+    snprintf(num, sizeof(num), "%lld", (long long)job->id);
+    x->headers = add_header(x->headers, "X-Herald-Delivery", num);
+    snprintf(num, sizeof(num), "%lld", (long long)job->event_id);
+    x->headers = add_header(x->headers, "X-Herald-Event", num);
+    if (secret != NULL) {
+        int rc = sign(&x->headers, secret, webhook_id, hr_time_now_ms() / 1000, x->body,
+                      x->body_len, err);
+        if (rc != HR_OK)
+            return rc;
+    }
+    curl_easy_setopt(x->easy, CURLOPT_URL, url);
+    if (strcmp(method, "POST") == 0)
+        curl_easy_setopt(x->easy, CURLOPT_POST, 1L);
+    else
+        curl_easy_setopt(x->easy, CURLOPT_CUSTOMREQUEST, method);
+    if (send_body) {
+        curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->body_len);
+        curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->body);
+    }
+    curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
+    return HR_OK;
+}
+
+/*
+ * Renders job's request for target t into x (url, headers, body, the
+ * guard's host) and the easy handle's method and URL. On failure returns
+ * HR_EINVAL with a message naming the part (never a secret value).
+ */
+static int render(hr_deliver *d, const hr_target *t, compiled *c, const hr_delivery_job *job,
+                  xfer *x, hr_error *err)
+{
+    const json_t *input = job->input;
+    const char *method = canonical_method(t->method);
+    char *url = NULL, *value = NULL;
+    bool has_type = false, has_agent = false, send_body;
+    hr_error e;
+    int rc;
+
+    if (c->error != NULL)
+        return hr_error_set(err, HR_EINVAL, "%s", c->error);
+    if (method == NULL)
+        return hr_error_set(err, HR_EINVAL, "the method %s is not supported", t->method);
+    if (input == NULL)
+        return hr_error_set(err, HR_EINVAL, "the delivery has no event");
+
+    if (hr_template_render(c->url, input, true, &url, &e) != HR_OK) {
+        rc = hr_error_set(err, HR_EINVAL, "url: %s", e.msg);
+        goto out;
+    }
+    if (set_guard_host(d, x, url, &e) != HR_OK) {
+        rc = hr_error_set(err, HR_EINVAL, "url: %s", e.msg);
+        goto out;
+    }
+
+    for (size_t i = 0; i < t->nheaders; i++) {
+        const hr_header *h = &t->headers[i];
+        if (reserved_header(h->name))
+            continue;
+        if (hr_template_render(c->headers[i], input, false, &value, &e) != HR_OK) {
+            if (h->secret)
+                rc = hr_error_set(err, HR_EINVAL, "header %s: its template failed", h->name);
+            else
+                rc = hr_error_set(err, HR_EINVAL, "header %s: %s", h->name, e.msg);
+            goto out;
+        }
+        if (strpbrk(value, "\r\n") != NULL) {
+            rc = hr_error_set(err, HR_EINVAL, "header %s: the value holds a line break", h->name);
+            goto out;
+        }
+        has_type = has_type || strcasecmp(h->name, "Content-Type") == 0;
+        has_agent = has_agent || strcasecmp(h->name, "User-Agent") == 0;
+        x->headers = add_header(x->headers, h->name, value);
+        free(value);
+        value = NULL;
+    }
+
+    send_body = t->body_for_get || (strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0);
+    if (send_body) {
+        rc = render_body(c, input, &x->body, &x->body_len, err);
+        if (rc != HR_OK)
+            goto out;
+        if (!has_type)
+            x->headers = add_header(x->headers, "Content-Type", "application/json");
+    }
+    if (!has_agent)
+        x->headers = add_header(x->headers, "User-Agent", USER_AGENT);
+    rc = finish_request(x, job, url, method, send_body, t->signing_secret, err);
+out:
+    free(value);
+    free(url);
+    return rc;
+}
+
+/* Runs a target's message part program (what names it: "title") into
+ * *out (replaced; new): its first output, which must be a string. No
+ * output leaves *out as it is when optional (a text), and fails if not. */
+static int message_part(hr_jq *q, const char *what, bool optional, const json_t *input, char **out,
+                        hr_error *err)
+{
+    json_t *v = NULL;
+    hr_error e;
+    int rc = hr_jq_run(q, input, &v, &e);
+
+    if (rc == HR_ENOTFOUND && optional)
+        return HR_OK;
+    if (rc == HR_ENOTFOUND)
+        return hr_error_set(err, HR_EINVAL, "%s: the jq program gave no output", what);
+    if (rc != HR_OK)
+        return hr_error_set(err, HR_EINVAL, "%s: %s", what, e.msg);
+    if (!json_is_string(v)) {
+        json_decref(v);
+        return hr_error_set(err, HR_EINVAL, "%s: the jq program must give a string", what);
+    }
+    free(*out);
+    *out = hr_strndup(json_string_value(v), json_string_length(v));
+    json_decref(v);
+    return HR_OK;
+}
+
+/* libcurl reads an e-mail's message from x->body. */
+static size_t on_read(char *p, size_t size, size_t nmemb, void *arg)
+{
+    xfer *x = arg;
+    size_t n = size * nmemb, left = x->body_len - x->sent;
+    if (n > left)
+        n = left;
+    memcpy(p, x->body + x->sent, n);
+    x->sent += n;
+    return n;
+}
+
+/* Sets up an e-mail's SMTP transfer: the envelope, the login, TLS (an
+ * smtps:// URL is TLS from the start; smtp:// upgrades with STARTTLS,
+ * required unless the target says starttls: false), and the message. No
+ * proxy: delivery.proxy is an HTTP proxy, and the guard judges the mail
+ * server's own address. */
+static void smtp_request(const hr_target *t, const hr_svc_request *req, xfer *x)
+{
+    curl_easy_setopt(x->easy, CURLOPT_URL, req->url);
+    curl_easy_setopt(x->easy, CURLOPT_MAIL_FROM, req->mail_from);
+    for (size_t i = 0; i < req->rcpt.n; i++)
+        x->rcpt = append_line(x->rcpt, req->rcpt.items[i]);
+    curl_easy_setopt(x->easy, CURLOPT_MAIL_RCPT, x->rcpt);
+    if (t->username != NULL)
+        curl_easy_setopt(x->easy, CURLOPT_USERNAME, t->username);
+    if (t->password != NULL)
+        curl_easy_setopt(x->easy, CURLOPT_PASSWORD, t->password);
+    curl_easy_setopt(x->easy, CURLOPT_USE_SSL,
+                     t->starttls ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_NONE);
+    curl_easy_setopt(x->easy, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(x->easy, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(x->easy, CURLOPT_READDATA, x);
+    curl_easy_setopt(x->easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->body_len);
+}
+
+/*
+ * Renders job's request for a service's target (deliver/service.h): the
+ * service builds URL, method and body from the event's message; the
+ * engine adds its own headers, as for a webhook.
+ */
+static int render_service(hr_deliver *d, const hr_target *t, compiled *c,
+                          const hr_delivery_job *job, xfer *x, hr_error *err)
+{
+    hr_svc_request req = {0};
+    hr_svc_context ctx = {job->id, hr_time_now_ms()};
+    hr_message m;
+    hr_error e;
+    int rc;
+
+    if (job->input == NULL)
+        return hr_error_set(err, HR_EINVAL, "the delivery has no event");
+    if (c->error != NULL)
+        return hr_error_set(err, HR_EINVAL, "%s", c->error);
+    rc = hr_message_from_event(job->input, &m, err);
+    if (rc != HR_OK)
+        return rc;
+    if (c->title != NULL)
+        rc = message_part(c->title, "title", false, job->input, &m.title, err);
+    if (rc == HR_OK && c->text != NULL)
+        rc = message_part(c->text, "text", true, job->input, &m.text, err);
+    if (m.title != NULL)
+        m.title = hr_msg_cut(m.title, HR_MSG_TITLE_MAX);
+    if (m.text != NULL)
+        m.text = hr_msg_cut(m.text, HR_MSG_TEXT_MAX);
+    if (rc == HR_OK)
+        rc = x->svc->render(t, &m, &ctx, &req, err);
+    hr_message_clear(&m);
+    if (rc != HR_OK)
+        goto out;
+    x->smtp = req.mail_from != NULL;
+    rc = set_guard_host(d, x, req.url, &e);
+    if (rc != HR_OK) {
+        rc = hr_error_set(err, HR_EINVAL, "url: %s", e.msg);
+        goto out;
+    }
+    x->body = req.body;
+    x->body_len = req.body_len;
+    req.body = NULL;
+    if (x->smtp) {
+        smtp_request(t, &req, x);
+        goto out;
+    }
+    x->headers = add_header(x->headers, "Content-Type", req.content_type);
+    if (req.authorization != NULL)
+        x->headers = add_header(x->headers, "Authorization", req.authorization);
+    x->headers = add_header(x->headers, "User-Agent", USER_AGENT);
+    rc = finish_request(x, job, req.url, req.method, true, NULL, err);
+out:
+    hr_svc_request_clear(&req);
+    return rc;
+}

@@ -1,0 +1,125 @@
+/*
+ * service.h - the services herald delivers to, each behind one table of
+ * functions (as curl's lib/vtls/ keeps one file per TLS backend).
+ *
+ * The delivery engine (deliver.c) owns everything services share: claims,
+ * the per-target cap, libcurl, the address guard, retries with backoff,
+ * Retry-After, dead letters and the attempt records. A service adds only
+ * what is its own: the request it makes from an event (URL, method,
+ * headers, body) and what its answers mean. One file each:
+ * svc_webhook.c (the raw webhook's answers; its request is rendered by the
+ * engine from the target's templates), svc_slack.c, svc_teams.c,
+ * svc_discord.c, svc_mattermost.c, svc_google_chat.c, svc_email.c (SMTP:
+ * the engine then speaks SMTP with the request's envelope, and the
+ * answer's status is the server's last reply code). Their keys in the
+ * config are rows of route/config_target.c.
+ *
+ * Every function here is pure: no I/O, no globals, safe on any thread.
+ * Nothing a service writes into an error quotes the target's URL.
+ */
+#ifndef HR_DELIVER_SERVICE_H
+#define HR_DELIVER_SERVICE_H
+
+#include "core/error.h"
+#include "deliver/deliver.h"
+#include "deliver/message.h"
+#include "route/config.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The most a service's reason (its error code and message) takes in an
+ * attempt's error. */
+#define HR_SVC_REASON_MAX 200
+
+/* What a renderer may need besides the target and the message. */
+typedef struct hr_svc_context {
+    int64_t delivery_id; /* stable across retries */
+    int64_t now_ms;      /* the attempt's time (ms since the epoch) */
+} hr_svc_context;
+
+/* A request a service built. Every member is new (hr_svc_request_clear). */
+typedef struct hr_svc_request {
+    char *url;
+    const char *method;  /* static: "POST", "PATCH", ...; NULL for SMTP */
+    char *content_type;  /* HTTP: the body's type */
+    char *authorization; /* HTTP: the Authorization header's value, or NULL. Secret. */
+    char *body;          /* HTTP: the body; SMTP: the whole message (RFC 5322, CRLF) */
+    size_t body_len;
+    /* SMTP only (url is smtp:// or smtps://): the envelope. */
+    char *mail_from;
+    hr_strlist rcpt;
+} hr_svc_request;
+
+void hr_svc_request_clear(hr_svc_request *r);
+
+/* An answer, as the engine read it (all borrowed). */
+typedef struct hr_svc_answer {
+    long status;      /* HTTP status */
+    const char *body; /* its first bytes (delivery.max_response_bytes), not NUL-terminated */
+    size_t body_len;
+    int64_t retry_after_ms; /* Retry-After, or -1 */
+    int64_t reset_after_ms; /* X-RateLimit-Reset-After (Discord), or -1 */
+} hr_svc_answer;
+
+/* What a service makes of an answer. */
+typedef struct hr_svc_verdict {
+    hr_outcome outcome;
+    int64_t wait_ms; /* RETRY: the wait the service asks for, or -1 for the engine's backoff */
+    char error[HR_SVC_REASON_MAX + 64]; /* "" when delivered; never a secret */
+} hr_svc_verdict;
+
+typedef struct hr_service {
+    const char *name; /* the type's name in the config */
+    /* Builds the request for message m to target t (both borrowed). NULL
+     * for the webhook, which the engine renders from its templates. On
+     * failure returns HR_EINVAL with a message that quotes no URL. */
+    int (*render)(const hr_target *t, const hr_message *m, const hr_svc_context *ctx,
+                  hr_svc_request *req, hr_error *err);
+    /* Judges an answer. */
+    void (*classify)(const hr_svc_answer *a, hr_svc_verdict *v);
+} hr_service;
+
+/* The service of a target type (never NULL for a valid type). */
+const hr_service *hr_service_of(hr_target_type type);
+
+extern const hr_service hr_svc_webhook, hr_svc_slack, hr_svc_teams, hr_svc_discord,
+    hr_svc_mattermost, hr_svc_google_chat, hr_svc_email;
+
+/* ---- Shared by the services (hr__svc: not for the engine) ------------- */
+
+/*
+ * HTTP's own meaning, which every service starts from: 2xx delivers; 408,
+ * 429 and 5xx retry (429 and 503 after Retry-After when given); 3xx is
+ * dead (redirects are not followed); any other status is dead. reason, when
+ * not NULL or empty, is added to the error: "HTTP 404: channel_not_found".
+ */
+void hr__svc_classify_http(const hr_svc_answer *a, const char *reason, hr_svc_verdict *v);
+
+/* The URL to send to: t->url, or with t->api_url set, api_url's scheme,
+ * host and port (and path, with one '/' between) before url's path and
+ * query. extra_query, when not NULL, is appended with '?' or '&'. New. */
+char *hr__svc_url(const hr_target *t, const char *extra_query);
+
+/* body as compact JSON, UTF-8 as is, into req (body stolen and freed). */
+void hr__svc_json_body(hr_svc_request *req, json_t *body);
+
+/* The answer's body parsed as JSON, or NULL (new). */
+json_t *hr__svc_answer_json(const hr_svc_answer *a);
+
+/* Copies (p, n) into out as one printable line of at most size - 1 bytes
+ * (control characters become spaces; a cut UTF-8 sequence is dropped). */
+void hr__svc_reason(const char *p, size_t n, char *out, size_t size);
+
+/* s with &, < and > (and with quotes, ") written as HTML entities: what
+ * Slack's mrkdwn and Google Chat's card HTML need. New. */
+char *hr__svc_escape(const char *s, bool quotes);
+
+/* The reason "first: second" (either may be NULL; "" when both are) as
+ * hr__svc_reason writes it. For services whose errors carry a code and a
+ * message. */
+void hr__svc_reason_pair(const char *first, const char *second, char *out, size_t size);
+
+#endif

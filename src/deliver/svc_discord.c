@@ -1,0 +1,100 @@
+/*
+ * svc_discord.c - Discord webhooks: one embed with the result's colour,
+ * the title linking to the run and the facts as inline fields. The URL
+ * gets ?wait=true, so Discord answers 200 with the message it created
+ * (not 204) and an error is an error. Mentions are off
+ * (allowed_mentions): nothing an event carries can ping anyone.
+ *
+ * Discord's limits are kept: a title of 256 characters, a description of
+ * 4,096, field names of
+ * 256, values of 1,024 (message.h cuts them at 1,000 bytes), 25 fields.
+ *
+ * Answers: 200 or 204 delivers. 429 waits for the body's retry_after
+ * (seconds, with a fraction), else Retry-After, else
+ * X-RateLimit-Reset-After. An error's {"message", "code"} goes into the
+ * attempt's error ("HTTP 404: Unknown Webhook (code 10015)").
+ */
+#include "deliver/service.h"
+
+#include "core/mem.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DISCORD_MAX_TITLE 256
+#define DISCORD_MAX_FIELDS 25
+#define DISCORD_MAX_DESCRIPTION 4096
+
+/* s cut to at most max bytes on a UTF-8 boundary (new). */
+static char *cut(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n <= max)
+        return hr_strdup(s);
+    while (n > 0 && (n > max || ((unsigned char)s[n] & 0xC0) == 0x80))
+        n--;
+    return hr_strndup(s, n);
+}
+
+static int render(const hr_target *t, const hr_message *m, const hr_svc_context *ctx,
+                  hr_svc_request *req, hr_error *err)
+{
+    json_t *fields = json_array();
+    char *title = cut(m->title, DISCORD_MAX_TITLE);
+
+    for (size_t i = 0; i < m->nfacts && i < DISCORD_MAX_FIELDS; i++)
+        json_array_append_new(fields, json_pack("{s:s,s:s,s:b}", "name", m->facts[i].label, "value",
+                                                m->facts[i].value, "inline", 1));
+    json_t *embed =
+        json_pack("{s:s,s:I,s:o,s:{s:s}}", "title", title, "color",
+                  (json_int_t)hr_tone_rgb(m->tone), "fields", fields, "footer", "text", "herald");
+    free(title);
+    if (m->url != NULL)
+        json_object_set_new(embed, "url", json_string(m->url));
+    if (m->text != NULL) {
+        char *text = cut(m->text, DISCORD_MAX_DESCRIPTION);
+        json_object_set_new(embed, "description", json_string(text));
+        free(text);
+    }
+    if (m->timestamp != NULL)
+        json_object_set_new(embed, "timestamp", json_string(m->timestamp));
+    json_t *body = json_pack("{s:[o],s:{s:[]}}", "embeds", embed, "allowed_mentions", "parse");
+    if (t->username != NULL)
+        json_object_set_new(body, "username", json_string(t->username));
+    if (t->icon_url != NULL)
+        json_object_set_new(body, "avatar_url", json_string(t->icon_url));
+    req->url = hr__svc_url(t, strstr(t->url, "wait=") != NULL ? NULL : "wait=true");
+    req->method = "POST";
+    hr__svc_json_body(req, body);
+    return HR_OK;
+}
+
+static void classify(const hr_svc_answer *a, hr_svc_verdict *v)
+{
+    char reason[HR_SVC_REASON_MAX] = "";
+    json_t *j = hr__svc_answer_json(a);
+    const char *message = json_string_value(json_object_get(j, "message"));
+    json_t *code = json_object_get(j, "code");
+    double after = json_number_value(json_object_get(j, "retry_after"));
+
+    if (message != NULL) {
+        char *both = json_is_integer(code) ? hr_msg_fmt("%s (code %lld)", message,
+                                                        (long long)json_integer_value(code))
+                                           : hr_strdup(message);
+        hr__svc_reason(both, strlen(both), reason, sizeof(reason));
+        free(both);
+    }
+    hr__svc_classify_http(a, reason, v);
+    if (a->status == 429) {
+        if (after > 0 && after < 86400)
+            v->wait_ms = (int64_t)(after * 1000.0 + 0.999);
+        else if (a->retry_after_ms >= 0)
+            v->wait_ms = a->retry_after_ms;
+        else
+            v->wait_ms = a->reset_after_ms;
+    }
+    json_decref(j);
+}
+
+const hr_service hr_svc_discord = {"discord", render, classify};
