@@ -6,6 +6,7 @@
 #include "core/timefmt.h"
 #include "ingest/redact.h"
 #include "route/route.h"
+#include "store/json.h"
 
 #include <errno.h>
 #include <inttypes.h>

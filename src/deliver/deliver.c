@@ -251,16 +251,6 @@ static char *utf8_clean(const char *p, size_t n)
     return s;
 }
 
-void hr_delivery_job_clear(hr_delivery_job *j)
-{
-    if (j == NULL)
-        return;
-    free(j->target);
-    json_decref(j->input);
-    j->target = NULL;
-    j->input = NULL;
-}
-
 /* ---- Backoff ---------------------------------------------------------- */
 
 int64_t hr_deliver_backoff_ms(const hr_delivery_settings *s, int next_attempt, double rnd)

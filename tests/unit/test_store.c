@@ -3,7 +3,7 @@
  * folder per test: round trips, transitions, group commit, filters and
  * paging, durability across reopen, settings, draining, a full database.
  */
-#include "store/store.h"
+#include "store/json.h"
 
 #include "core/limits.h"
 #include "core/log.h"
@@ -609,7 +609,8 @@ Test(store, schema_5_is_migrated)
     snprintf(path, sizeof(path), "%s/herald.db", dir);
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
     cr_assert_eq(sqlite3_exec(db,
-                              "ALTER TABLE events DROP COLUMN request_digest; ALTER TABLE events DROP COLUMN warnings;"
+                              "ALTER TABLE events DROP COLUMN request_digest; ALTER TABLE events "
+                              "DROP COLUMN warnings;"
                               " PRAGMA user_version = 5",
                               NULL, NULL, NULL),
                  SQLITE_OK, "%s", sqlite3_errmsg(db));
@@ -1047,7 +1048,7 @@ Test(store, schema_and_pragmas)
     sqlite3 *db;
     sqlite3_stmt *q;
     /* Selective filters walk their index; source, kind and result have few
-     * values and walk the rowid (store.c says why). None may sort. */
+     * values and walk the rowid (sqlite.c says why). None may sort. */
     static const char *const filtered[] = {
         "SELECT id, transition, doc FROM events WHERE pipeline = 'x' ORDER BY id DESC LIMIT 5",
         "SELECT id, transition, doc FROM events WHERE pipeline = 'x' AND stage = 'y' ORDER BY id "
@@ -1476,8 +1477,8 @@ static hr_event *build_ev(const char *job, const char *branch, int64_t number, c
     ev->source = hr_strdup("jenkins");
     ev->kind = hr_strdup(HR_KIND_BUILD_STATUS);
     /* herald notify keeps a history per branch; Jenkins per job. */
-    ev->version = hr_strdup(branch != NULL && strcmp(branch, "jenkins") != 0 ? "notify"
-                                                                             : "job-status");
+    ev->version =
+        hr_strdup(branch != NULL && strcmp(branch, "jenkins") != 0 ? "notify" : "job-status");
     ev->has_build = true;
     ev->build.job_name = hr_strdup(job);
     ev->build.branch = branch ? hr_strdup(branch) : NULL;
@@ -1507,15 +1508,12 @@ Test(store, build_transitions_per_job_and_branch)
     cr_expect_eq(put_build(st, "app", NULL, 2, "completed", "Failed"), HR_TRANSITION_BROKEN);
     /* The same build's result sent again names the same transition. */
     cr_expect_eq(put_build(st, "app", NULL, 2, "completed", "Failed"), HR_TRANSITION_BROKEN);
-    cr_expect_eq(put_build(st, "app", NULL, 3, "completed", "Failed"),
-                 HR_TRANSITION_STILL_FAILING);
-    cr_expect_eq(put_build(st, "app", NULL, 4, "completed", "Cancelled"),
-                 HR_TRANSITION_CANCELLED);
+    cr_expect_eq(put_build(st, "app", NULL, 3, "completed", "Failed"), HR_TRANSITION_STILL_FAILING);
+    cr_expect_eq(put_build(st, "app", NULL, 4, "completed", "Cancelled"), HR_TRANSITION_CANCELLED);
     cr_expect_eq(put_build(st, "app", NULL, 5, "completed", "Passed"), HR_TRANSITION_FIXED);
     cr_expect_eq(put_build(st, "app", NULL, 6, "completed", "Unknown"), HR_TRANSITION_UNKNOWN);
     /* Another branch, and another job, have their own history. */
-    cr_expect_eq(put_build(st, "app", "feature", 1, "completed", "Failed"),
-                 HR_TRANSITION_FAILED);
+    cr_expect_eq(put_build(st, "app", "feature", 1, "completed", "Failed"), HR_TRANSITION_FAILED);
     cr_expect_eq(put_build(st, "lib", NULL, 1, "completed", "Failed"), HR_TRANSITION_FAILED);
     /* A Jenkins build that learnt its branch after checkout is still the
      * job's history. */
@@ -1610,8 +1608,7 @@ Test(store, revisions_latest_and_duplicates)
     json_decref(page);
     cr_assert_eq(hr_store_list_revisions(st, "rel", "app", 0, 1, &got, &next, &err), HR_OK);
     cr_expect_eq(json_array_size(got), 1);
-    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(got, 0), "revision")),
-                     "2.0");
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(got, 0), "revision")), "2.0");
     cr_expect_gt(next, 0);
     json_decref(got);
     cr_assert_eq(hr_store_list_revisions(st, "rel", "app", next, 10, &got, &next, &err), HR_OK);
