@@ -61,6 +61,9 @@
 #define USER_AGENT "herald/0.1"
 /* The longest wait between two looks at the source for due deliveries. */
 #define CLAIM_INTERVAL_MS 1000
+/* A claimed delivery's lease beyond its request's timeout, for recording the
+ * outcome (where instances share a store). */
+#define LEASE_MARGIN_MS 10000
 /* A record the source could not write is handed to it again after this
  * long, doubling with each failure up to the maximum. */
 #define RECORD_RETRY_MIN_MS 1000
@@ -155,6 +158,7 @@ typedef struct xfer {
     settings_ref *set; /* a reference */
     int64_t id, event_id;
     int attempt;
+    int64_t claim_token; /* the store's fencing token for this attempt */
     char *target;
     int64_t started_at; /* wall clock, ms */
     int64_t started_us; /* monotonic */
@@ -625,6 +629,7 @@ static void record_dead(hr_deliver *d, const hr_delivery_job *job, const char *w
     snprintf(msg, sizeof(msg), "cannot render the request: %s", why);
     a.delivery_id = job->id;
     a.attempt = job->attempt;
+    a.claim_token = job->claim_token;
     a.started_at = hr_time_now_ms();
     a.error = msg;
     a.outcome = HR_OUTCOME_DEAD;
@@ -1017,6 +1022,7 @@ static bool start_job(hr_deliver *d, const hr_target *t, const hr_delivery_job *
     x->id = job->id;
     x->event_id = job->event_id;
     x->attempt = job->attempt;
+    x->claim_token = job->claim_token;
     x->target = hr_strdup(job->target);
 
     if (render(d, t, compiled_for(d, t), job, x, &err) != HR_OK) {
@@ -1094,6 +1100,7 @@ static void finish(hr_deliver *d, xfer *x, CURLcode rc)
         rc = CURLE_OK; /* we stopped reading an over-long answer */
     a.delivery_id = x->id;
     a.attempt = x->attempt;
+    a.claim_token = x->claim_token;
     a.started_at = x->started_at;
     a.latency_ms = (hr_time_mono_us() - x->started_us) / 1000;
     a.status = (int)status;
@@ -1210,7 +1217,10 @@ static void claim_and_start(hr_deliver *d)
 {
     size_t max = (size_t)d->set->s.max_in_flight;
     size_t awaiting = d->nbusy - d->nxfers;
-    hr_claim_query q = {.now = hr_time_now_ms(), .skip_ids = d->busy};
+    /* A request ends within its timeout; the margin covers recording it. */
+    hr_claim_query q = {.now = hr_time_now_ms(),
+                        .skip_ids = d->busy,
+                        .lease_ms = d->set->s.timeout_ms + LEASE_MARGIN_MS};
     hr_error err;
 
     d->claim_blocked = awaiting >= max;

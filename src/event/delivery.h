@@ -17,8 +17,12 @@
 typedef struct hr_delivery_job {
     int64_t id; /* the delivery */
     int64_t event_id;
-    char *target;  /* target name (owned) */
-    int attempt;   /* 1 for the first attempt */
+    char *target; /* target name (owned) */
+    int attempt;  /* 1 for the first attempt */
+    /* The claim's fencing token, handed back in hr_attempt: a store shared
+     * by several instances records an attempt only while it is the
+     * delivery's latest claim. 0 where claims are not leased (SQLite). */
+    int64_t claim_token;
     json_t *input; /* the event as jq sees it (owned reference), see route/jq.h */
 } hr_delivery_job;
 
@@ -36,7 +40,8 @@ typedef struct hr_attempt {
     const char *error;   /* NULL, or what went wrong; never a secret */
     const char *excerpt; /* the answer's first bytes (max_response_bytes), valid UTF-8 */
     hr_outcome outcome;
-    int64_t next_at; /* when outcome is RETRY: when to try again (ms) */
+    int64_t next_at;     /* when outcome is RETRY: when to try again (ms) */
+    int64_t claim_token; /* the job's claim_token */
 } hr_attempt;
 
 /* What the engine asks its source for. The engine claims per target, so a
@@ -51,6 +56,10 @@ typedef struct hr_claim_query {
     const int64_t *skip_ids; /* deliveries the engine is busy with (sorted) */
     size_t n_skip_ids;
     size_t max;
+    /* Where instances share a store: how long a claimed delivery stays
+     * this instance's before another may take it (longer than a request
+     * may take); 0: the store's default. */
+    int64_t lease_ms;
 } hr_claim_query;
 
 #endif

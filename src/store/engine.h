@@ -141,6 +141,13 @@ typedef struct hr_store_engine {
 
 /* The engines herald is built with. */
 extern const hr_store_engine hr_store__sqlite;
+extern const hr_store_engine hr_store__pg;
+
+/* A delivery's state after an attempt with this outcome (pending,
+ * retrying, delivered, dead), and the attempt's own outcome as the
+ * attempts log names it (delivered, retry, dead). */
+const char *hr_store__outcome_state(hr_outcome o);
+const char *hr_store__outcome_name(hr_outcome o);
 
 /* The store's engine and handle, for the engine-neutral readers
  * (store/json.c) and retention (store/retention.c). */

@@ -180,6 +180,16 @@ out:
     return ret;
 }
 
+const char *hr_store__outcome_state(hr_outcome o)
+{
+    return o == HR_OUTCOME_DELIVERED ? "delivered" : o == HR_OUTCOME_RETRY ? "retrying" : "dead";
+}
+
+const char *hr_store__outcome_name(hr_outcome o)
+{
+    return o == HR_OUTCOME_DELIVERED ? "delivered" : o == HR_OUTCOME_RETRY ? "retry" : "dead";
+}
+
 int hr_store__run_item(hr_store *s, item *it)
 {
     switch (it->type) {

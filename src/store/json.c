@@ -334,6 +334,7 @@ int hr_store_claim_due(hr_store *s, const hr_claim_query *q, hr_delivery_job **j
         j->event_id = c->event_id;
         j->target = hr_strdup(c->target);
         j->attempt = c->attempts + 1;
+        j->claim_token = c->claim_token;
         count++;
     }
     hr_rows_free(&r);

@@ -93,7 +93,8 @@ typedef struct hr_package_row {
 typedef struct hr_claim_row {
     int64_t id, event_id;
     const char *target;
-    int attempts; /* made so far */
+    int attempts;        /* made so far */
+    int64_t claim_token; /* the claim's fencing token; 0 when not leased */
     hr_event_row event;
 } hr_claim_row;
 

@@ -296,16 +296,6 @@ int hr_sqlite__insert_delivery(void *db, int64_t event_id, const char *route, co
     return run(s->wdb, st, "create a delivery", err);
 }
 
-static const char *outcome_state(hr_outcome o)
-{
-    return o == HR_OUTCOME_DELIVERED ? "delivered" : o == HR_OUTCOME_RETRY ? "retrying" : "dead";
-}
-
-static const char *outcome_name(hr_outcome o)
-{
-    return o == HR_OUTCOME_DELIVERED ? "delivered" : o == HR_OUTCOME_RETRY ? "retry" : "dead";
-}
-
 /* Records one attempt and moves its delivery to the attempt's state. */
 int hr_sqlite__save_attempt(void *db, const hr_attempt *a, int64_t now, hr_error *err)
 {
@@ -314,7 +304,7 @@ int hr_sqlite__save_attempt(void *db, const hr_attempt *a, int64_t now, hr_error
     int ret;
 
     sqlite3_bind_int64(st, 1, a->delivery_id);
-    bind_str(st, 2, outcome_state(a->outcome));
+    bind_str(st, 2, hr_store__outcome_state(a->outcome));
     sqlite3_bind_int(st, 3, a->attempt);
     sqlite3_bind_int64(st, 4, a->outcome == HR_OUTCOME_RETRY ? a->next_at : 0);
     sqlite3_bind_int64(st, 5, now);
@@ -331,7 +321,7 @@ int hr_sqlite__save_attempt(void *db, const hr_attempt *a, int64_t now, hr_error
     sqlite3_bind_int64(st, 4, a->latency_ms);
     if (a->status > 0)
         sqlite3_bind_int(st, 5, a->status);
-    bind_str(st, 6, outcome_name(a->outcome));
+    bind_str(st, 6, hr_store__outcome_name(a->outcome));
     bind_str(st, 7, a->error);
     bind_str(st, 8, a->excerpt);
     return run(s->wdb, st, "record the attempt", err);

@@ -30,6 +30,10 @@
 typedef struct hr_store hr_store;
 
 typedef struct hr_store_options {
+    /* Which engine: a PostgreSQL connection URI (postgresql://... or
+     * postgres://..., any libpq URI; borrowed) selects PostgreSQL, and dir
+     * is then not used; NULL selects SQLite in dir. */
+    const char *uri;
     const char *dir;  /* borrowed; created if missing (mode 0700), locked while open */
     int sync_normal;  /* 0: synchronous=FULL (default); 1: NORMAL (benchmarks only) */
     size_t max_queue; /* 0: HR_MAX_STORE_QUEUE */

@@ -473,8 +473,18 @@ int hr_store_open(const hr_store_options *opt, hr_store **out, hr_error *err)
     hr_store *s = NULL;
     int ret;
 
-    if (opt == NULL || opt->dir == NULL || opt->dir[0] == '\0')
+    const hr_store_engine *eng = &hr_store__sqlite;
+
+    if (opt != NULL && opt->uri != NULL) {
+        if (strncmp(opt->uri, "postgresql://", 13) != 0 &&
+            strncmp(opt->uri, "postgres://", 11) != 0)
+            return hr_error_set(err, HR_EINVAL,
+                                "store: the store must be a PostgreSQL URI (postgresql://...) "
+                                "or a data folder");
+        eng = &hr_store__pg;
+    } else if (opt == NULL || opt->dir == NULL || opt->dir[0] == '\0') {
         return hr_error_set(err, HR_EINVAL, "store: no data folder given");
+    }
     if (opt->max_queue > HR_MAX_STORE_QUEUE || opt->max_batch > HR_MAX_STORE_BATCH)
         return hr_error_set(err, HR_EINVAL,
                             "store: max_queue may be at most %d and max_batch at most %d",
@@ -487,10 +497,10 @@ int hr_store_open(const hr_store_options *opt, hr_store **out, hr_error *err)
     s->max_queue = opt->max_queue ? opt->max_queue : HR_MAX_STORE_QUEUE;
     s->max_batch = opt->max_batch ? opt->max_batch : HR_MAX_STORE_BATCH;
 
-    ret = hr_store__sqlite.open(opt, &s->db, &s->where, err);
+    ret = eng->open(opt, &s->db, &s->where, err);
     if (ret != HR_OK)
         goto out;
-    s->eng = &hr_store__sqlite;
+    s->eng = eng;
     int rc = pthread_create(&s->writer, NULL, writer_main, s);
     if (rc != 0) {
         ret = hr_error_set(err, HR_EIO, "store: cannot start the writer thread: %s", strerror(rc));
