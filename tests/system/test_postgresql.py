@@ -1,6 +1,7 @@
 """herald on PostgreSQL (--store): each test starts a PostgreSQL server of
 its own (scripts/pg.sh), since it stops and starts it. Skipped where no
 PostgreSQL server is installed; scripts/test.sh runs where one is."""
+import json
 import os
 import shutil
 import subprocess
@@ -90,4 +91,71 @@ routes: [{{name: all, targets: [hook]}}]
     assert len(counters) == 40, f"{len(counters)} requests for 40 deliveries"
     # Both see every event, whichever took it.
     assert len(a.all_events()) == len(b.all_events()) == 40
+    target.stop()
+
+
+def delivered_count(h):
+    n, cursor = 0, None
+    while True:
+        q = "/api/v1/deliveries?state=delivered&limit=500" + (f"&cursor={cursor}" if cursor else "")
+        status, data = h.get_json(q)
+        assert status == 200, data
+        n += len(data["deliveries"])
+        cursor = data["next_cursor"]
+        if not cursor:
+            return n
+
+
+def test_two_instances_killed_mid_load_lose_nothing_acknowledged(pg, tmp_path, herald_factory):
+    """Events go to both instances while deliveries run; one is killed with
+    kill -9, restarted, and killed again. Every acknowledged event is stored
+    once and delivered at least once; only deliveries whose lease ran out
+    mid-flight (the killed instance's) may be sent twice."""
+    import threading
+    from test_crash import sender
+
+    _, uri = pg
+    target = Target().start()
+    cfg = config(tmp_path, f"""
+targets: [{{name: hook, url: "{target.url}/x"}}]
+routes: [{{name: all, targets: [hook]}}]
+""", attempts=50)
+    a = herald_factory(["--config", str(cfg), "--store", uri])
+    b = herald_factory(["--config", str(cfg), "--store", uri])
+    acked, errors = [], []
+    for round_ in range(2):
+        stop = threading.Event()
+        ts = [threading.Thread(target=sender, args=(h, f"{round_}{h is a}{t}", acked, stop, errors))
+              for h in (a, b) for t in range(2)]
+        for t in ts:
+            t.start()
+        goal = len(acked) + 150
+        deadline = time.time() + 60 * SLOW
+        while len(acked) < goal and time.time() < deadline and not errors:
+            time.sleep(0.005)
+        a.kill9()  # mid-load, and mid-delivery
+        time.sleep(0.3)
+        stop.set()
+        for t in ts:
+            t.join()
+        assert not errors, errors[:3]
+        a.start()
+    acked = set(acked)
+    stored = {}
+    for e in b.all_events():
+        stored.setdefault(e["pipeline"]["counter"], []).append(e["id"])
+    missing = acked - set(stored)
+    assert not missing, f"{len(missing)} acknowledged events lost, e.g. {sorted(missing)[:5]}"
+    twice = {tag: ids for tag, ids in stored.items() if len(ids) > 1}
+    assert not twice, f"stored twice: {list(twice.items())[:5]}"
+    # Deliveries the killed instance held come back once their lease ends.
+    deadline = time.time() + 90 * SLOW
+    while delivered_count(b) < len(stored) and time.time() < deadline:
+        time.sleep(0.2)
+    assert delivered_count(b) >= len(stored)
+    sent = [json.loads(r["body"])["pipeline"]["counter"] for r in target.requests]
+    assert set(sent) >= acked
+    dups = len(sent) - len(set(sent))
+    print(f"\n{len(acked)} acknowledged, {len(stored)} stored, {len(sent)} requests, "
+          f"{dups} sent twice (their lease ran out when their instance was killed)")
     target.stop()
