@@ -135,6 +135,11 @@ typedef struct hr_store_engine {
     int (*list_revisions)(void *db, const char *repository, const char *package, int64_t before_id,
                           size_t limit, hr_rows *rows, hr_error *err);
     int (*list_packages)(void *db, const char *repository, hr_rows *rows, hr_error *err);
+    /* Periodic work where instances share a store (retention): takes or
+     * renews the leader row named job for ttl_ms from now, unless another
+     * instance holds it unexpired; *leader says whether this one holds it.
+     * Any thread. An engine with one instance per store always leads. */
+    int (*lead)(void *db, const char *job, int64_t now, int64_t ttl_ms, int *leader, hr_error *err);
     /* Due deliveries as the delivery engine asks for them (event/delivery.h). */
     int (*claim)(void *db, const hr_claim_query *q, hr_rows *rows, hr_error *err);
 } hr_store_engine;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SUB "store"
 #define DEFAULT_READERS 4
@@ -92,6 +93,11 @@ static const char *const migrations[] = {
     "  UNIQUE (repository, package, revision));"
     "CREATE INDEX revisions_by_package ON revisions(repository, package, id);"
     "CREATE INDEX revisions_by_event ON revisions(event_id);",
+    /* v2: leader rows for periodic work (retention), one per job, held by
+     * one instance until it expires (River's leader election). Unlogged:
+     * after a crash of the server nobody leads until the next claim. */
+    "CREATE UNLOGGED TABLE herald_leader ("
+    "  job TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at BIGINT NOT NULL);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -373,6 +379,9 @@ static int pg_open(const hr_store_options *opt, void **db, const char **where, h
                             MAX_READERS, opt->readers);
     g = hr_calloc(1, sizeof(*g));
     g->uri = hr_strdup(opt->uri);
+    /* This instance's name in leader rows: unique among live instances. */
+    snprintf(g->instance, sizeof(g->instance), "%ld-%lld-%lld", (long)getpid(),
+             (long long)hr_time_now_ms(), (long long)hr_time_mono_us());
     pthread_mutex_init(&g->plock, NULL);
     pthread_cond_init(&g->reader_back, NULL);
     ret = hr_pg__connect(g->uri, &g->w, err);
@@ -510,5 +519,6 @@ const hr_store_engine hr_store__pg = {
     .target_health = hr_pg__target_health,
     .list_revisions = hr_pg__list_revisions,
     .list_packages = hr_pg__list_packages,
+    .lead = hr_pg__lead,
     .claim = hr_pg__claim,
 };

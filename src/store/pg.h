@@ -34,8 +34,9 @@
 #define HR_PG_LEASE_MS (5 * 60 * 1000)
 
 typedef struct hr_pg {
-    char *uri;       /* owned; never logged (it may hold a password) */
-    char where[160]; /* "postgresql database NAME on HOST:PORT", for logs */
+    char *uri;         /* owned; never logged (it may hold a password) */
+    char where[160];   /* "postgresql database NAME on HOST:PORT", for logs */
+    char instance[64]; /* this instance's name in leader rows */
 
     /* The writer's connection (writer thread only, once it runs), and
      * when it may next try to connect again after a failure. */
@@ -127,5 +128,6 @@ int hr_pg__list_revisions(void *db, const char *repository, const char *package,
                           size_t limit, hr_rows *rows, hr_error *err);
 int hr_pg__list_packages(void *db, const char *repository, hr_rows *rows, hr_error *err);
 int hr_pg__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error *err);
+int hr_pg__lead(void *db, const char *job, int64_t now, int64_t ttl_ms, int *leader, hr_error *err);
 
 #endif

@@ -423,3 +423,33 @@ int hr_pg__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error *err
     free(skip);
     return ret;
 }
+
+/* ---- Leader rows -------------------------------------------------------- */
+
+/* Takes the row when it is free, expired or already this instance's, in
+ * one statement: of two instances asking at once, one gets it. */
+int hr_pg__lead(void *db, const char *job, int64_t now, int64_t ttl_ms, int *leader, hr_error *err)
+{
+    hr_pg *g = db;
+    hr_pg_params p = {0};
+    PGconn *c = reader_take(g);
+    PGresult *res;
+    int ret;
+
+    hr_pg__str(&p, job);
+    hr_pg__str(&p, g->instance);
+    hr_pg__int(&p, now);
+    hr_pg__int(&p, now + ttl_ms);
+    ret = hr_pg__exec(c,
+                      "INSERT INTO herald_leader (job, holder, expires_at) VALUES ($1, $2, $4)"
+                      " ON CONFLICT (job) DO UPDATE SET holder = $2, expires_at = $4"
+                      " WHERE herald_leader.holder = $2 OR herald_leader.expires_at <= $3"
+                      " RETURNING holder",
+                      &p, &res, "take the leader row", err);
+    reader_give(g, c);
+    if (ret != HR_OK)
+        return ret;
+    *leader = PQntuples(res) == 1;
+    PQclear(res);
+    return HR_OK;
+}

@@ -3,14 +3,18 @@
  * ages it is given, the cutoffs; then chunk after chunk through the writer
  * (each a transaction of its own, queued behind whatever is waiting) until
  * everything old enough was looked at, a limit is reached or the caller
- * asks to stop. What may go (hr_prune_policy in store.h) each engine's
- * prune statement says in its own SQL.
+ * asks to stop. Where instances share a store, only the one holding the
+ * leader row for retention prunes (engine.h, lead). What may go (hr_prune_policy in store.h) each
+ * engine's prune statement says in its own SQL.
  */
 #include "store/engine.h"
 
 #include "core/timefmt.h"
 
 #include <string.h>
+
+/* How long a prune keeps retention's leader row when the policy says not. */
+#define DEFAULT_LEAD_MS (10 * 60 * 1000)
 
 int hr_store_prune(hr_store *s, const hr_prune_policy *policy, hr_prune_result *res, hr_error *err)
 {
@@ -19,8 +23,20 @@ int hr_store_prune(hr_store *s, const hr_prune_policy *policy, hr_prune_result *
     hr_prune_chunk state;
     int rc = HR_OK;
 
+    void *db;
+    const hr_store_engine *eng = hr_store__engine(s, &db);
+    int leader = 0;
+
     memset(res, 0, sizeof(*res));
     memset(&state, 0, sizeof(state));
+    rc = eng->lead(db, "retention", now, policy->lead_ms > 0 ? policy->lead_ms : DEFAULT_LEAD_MS,
+                   &leader, err);
+    if (rc != HR_OK || !leader) {
+        res->not_leader = rc == HR_OK;
+        res->done = 1;
+        res->elapsed_ms = (hr_time_mono_us() - t0) / 1000;
+        return rc;
+    }
     state.events_before = now - policy->events_ms;
     state.events_done = policy->events_ms <= 0;
     state.attempts_before = now - policy->attempts_ms;

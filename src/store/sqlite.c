@@ -479,6 +479,19 @@ static int sqlite_lost(void *db)
     return sqlite3_get_autocommit(s->wdb);
 }
 
+/* One herald per data folder (its lock): it always leads. */
+static int sqlite_lead(void *db, const char *job, int64_t now, int64_t ttl_ms, int *leader,
+                       hr_error *err)
+{
+    (void)db;
+    (void)job;
+    (void)now;
+    (void)ttl_ms;
+    (void)err;
+    *leader = 1;
+    return HR_OK;
+}
+
 const hr_store_engine hr_store__sqlite = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -511,5 +524,6 @@ const hr_store_engine hr_store__sqlite = {
     .target_health = hr_sqlite__target_health,
     .list_revisions = hr_sqlite__list_revisions,
     .list_packages = hr_sqlite__list_packages,
+    .lead = sqlite_lead,
     .claim = hr_sqlite__claim,
 };

@@ -191,6 +191,11 @@ typedef struct hr_prune_policy {
      * prune early, as HR_OK with done unset. */
     int (*stop)(void *ctx);
     void *stop_ctx;
+    /* Where instances share a store, one prunes at a time: the one that
+     * holds the store's leader row for retention, which this prune takes
+     * or renews for lead_ms (0: 10 minutes). Set it above the time between
+     * prunes, so the leader keeps it while it lives. */
+    int64_t lead_ms;
 } hr_prune_policy;
 
 typedef struct hr_prune_result {
@@ -200,6 +205,7 @@ typedef struct hr_prune_result {
     int64_t db_bytes;                    /* page_count * page_size after the prune */
     int64_t free_bytes;                  /* of db_bytes, pages free for reuse */
     int done;                            /* everything old enough was looked at */
+    int not_leader; /* another instance holds retention's leader row: nothing done */
 } hr_prune_result;
 
 /*

@@ -1695,6 +1695,38 @@ Test(store, two_instances_decide_transitions_in_turn)
     hr_store_close(other);
 }
 
+/* Two instances on one database: one prunes at a time, the one holding
+ * retention's leader row, until it expires; then the other takes it. */
+Test(store, one_instance_prunes_at_a_time)
+{
+    hr_store *other;
+    hr_prune_result res;
+    hr_error err;
+    int64_t now = hr_time_now_ms();
+
+    if (!on_pg())
+        cr_skip_test("PostgreSQL only");
+    st = open_store();
+    other = open_store();
+    hr_prune_policy p = {.events_ms = 24 * 3600 * 1000LL, .now_ms = now, .lead_ms = 60000};
+    cr_assert_eq(hr_store_prune(st, &p, &res, &err), HR_OK, "%s", err.msg);
+    cr_expect(!res.not_leader);
+    cr_expect_geq(res.chunks, 1);
+    cr_assert_eq(hr_store_prune(other, &p, &res, &err), HR_OK, "%s", err.msg);
+    cr_expect(res.not_leader, "the other instance leads");
+    cr_expect_eq(res.chunks, 0);
+    /* The leader renews its row. */
+    p.now_ms = now + 30000;
+    cr_assert_eq(hr_store_prune(st, &p, &res, &err), HR_OK, "%s", err.msg);
+    cr_expect(!res.not_leader);
+    /* Once the row expires (its holder died), the other takes it. */
+    p.now_ms = now + 30000 + 60001;
+    cr_assert_eq(hr_store_prune(other, &p, &res, &err), HR_OK, "%s", err.msg);
+    cr_expect(!res.not_leader);
+    cr_expect_geq(res.chunks, 1);
+    hr_store_close(other);
+}
+
 /* ---- CI builds and package revisions --------------------------------------- */
 
 static hr_event *build_ev(const char *job, const char *branch, int64_t number, const char *phase,
