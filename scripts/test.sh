@@ -10,6 +10,10 @@
 # Every runner's own counts are added up; the last line is
 # "N passed, N failed". Exit status 0 only when nothing failed.
 #
+# A throwaway PostgreSQL server (scripts/pg.sh) runs for the whole suite;
+# HERALD_TEST_PG names it, and the store's unit tests and the system tests
+# run against both engines (HERALD_TEST_STORE=postgresql for the second).
+#
 # Environment: HERALD_TEST_QUICK=1 skips steps 3 and 4 (for a fast loop).
 set -u
 cd "$(dirname "$0")/.."
@@ -160,8 +164,18 @@ if ! build_dir build -Dtests=enabled; then echo "0 passed, 1 failed"; exit 1; fi
 run_one checksrc scripts/checksrc.sh
 run_one "fresh-machine build (make run without the test packages)" fresh_build
 
+note "PostgreSQL for the tests"
+pgdir=$(mktemp -d /tmp/herald-pg.XXXXXX)
+trap 'scripts/pg.sh stop "$pgdir"' EXIT
+if HERALD_TEST_PG=$(scripts/pg.sh start "$pgdir" | tail -1); then
+  export HERALD_TEST_PG; echo "PostgreSQL: $HERALD_TEST_PG"; pass 1
+else
+  fail 1 "PostgreSQL server (scripts/pg.sh start)"
+fi
+
 note "unit tests"
 for t in $(units build); do run_criterion "unit/$(basename "$t")" "$t" --jobs 2; done
+run_criterion "unit/test_store (postgresql)" env HERALD_TEST_STORE=postgresql build/tests/unit/test_store --jobs 2
 
 note "fuzz corpus replay"
 for r in $(replays build); do
@@ -186,6 +200,7 @@ fi
 
 note "system tests"
 run_pytest system HERALD_BIN="$root/build/herald" --
+run_pytest system-postgresql HERALD_BIN="$root/build/herald" HERALD_TEST_STORE=postgresql --
 
 note "browser tests (the dashboard in headless Chromium)"
 run_browser

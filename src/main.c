@@ -36,7 +36,7 @@ static const char *const usage_parts[] = {
     "    herald - a durable relay for CI notifications (GoCD, Jenkins, any CI)\n"
     "\n"
     "SYNOPSIS\n"
-    "    herald serve [--listen ADDR:PORT] [--data DIR] [--config FILE]\n"
+    "    herald serve [--listen ADDR:PORT] [--data DIR | --store URI] [--config FILE]\n"
     "                 [--gocd-token-file FILE] [--api-token-file FILE]\n"
     "                 [--allow-host NAME]... [--insecure-local]\n"
     "                 [--threads N] [--log-level LEVEL] [LIMIT OPTION]...\n"
@@ -99,6 +99,11 @@ static const char *const usage_parts[] = {
     "           Folder for the database DIR/herald.db, created if missing\n"
     "           (default " DEFAULT_DATA "). One herald per folder: a second\n"
     "           one on it refuses to start.\n"
+    "    --store URI\n"
+    "           Keep the store in PostgreSQL instead (postgresql://USER@HOST/DB,\n"
+    "           any libpq URI; the password from PGPASSWORD or ~/.pgpass rather\n"
+    "           than the URI, which others may see in ps). Several herald\n"
+    "           instances may share one database (docs/operating.md).\n"
     "    -c, --config FILE\n"
     "           The YAML configuration: targets, routes, delivery settings\n"
     "           (examples/herald.yaml documents every key; ${VAR} reads the\n"
@@ -315,7 +320,7 @@ static void print_usage(FILE *f)
 #define MAX_ALLOW_HOSTS 16
 
 typedef struct serve_options {
-    const char *listen, *data, *config, *gocd_token_file, *api_token_file;
+    const char *listen, *data, *store, *config, *gocd_token_file, *api_token_file;
     unsigned threads;
     int insecure_local;
     const char *allow_hosts[MAX_ALLOW_HOSTS];
@@ -419,7 +424,7 @@ static void warn_open(const char *listen, const hr_api *api, const hr_config *c)
 
 static int serve(const serve_options *o)
 {
-    hr_store_options so = {.dir = o->data};
+    hr_store_options so = {.dir = o->data, .uri = o->store};
     hr_http_options ho = o->http;
     hr_http_route routes[HR_API_MAX_ROUTES];
     hr_store *store = NULL;
@@ -473,7 +478,8 @@ static int serve(const serve_options *o)
         goto out;
     }
     hr_log_info("main", "herald %s listening on http://%s (port %u), data in %s", HERALD_VERSION,
-                o->listen, (unsigned)hr_http_port(http), o->data);
+                o->listen, (unsigned)hr_http_port(http),
+                o->store != NULL ? "a PostgreSQL database" : o->data);
     if (api_token != NULL)
         hr_log_info("main", "the /api/v1/ endpoints need the API token");
     else if (o->insecure_local)
@@ -535,7 +541,13 @@ out:
 }
 
 /* serve's options without a short form. */
-enum { OPT_MAX_CONNECTIONS = 256, OPT_MAX_PER_ADDRESS, OPT_HEAD_TIMEOUT, OPT_BODY_TIMEOUT };
+enum {
+    OPT_MAX_CONNECTIONS = 256,
+    OPT_MAX_PER_ADDRESS,
+    OPT_HEAD_TIMEOUT,
+    OPT_BODY_TIMEOUT,
+    OPT_STORE
+};
 
 /* A whole decimal number from min to max. */
 static int parse_count(const char *arg, unsigned min, unsigned max, unsigned *out)
@@ -554,6 +566,7 @@ static int cmd_serve(int argc, char **argv)
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, 'l'},
         {"data", required_argument, NULL, 'd'},
+        {"store", required_argument, NULL, OPT_STORE},
         {"config", required_argument, NULL, 'c'},
         {"gocd-token-file", required_argument, NULL, 'G'},
         {"api-token-file", required_argument, NULL, 'A'},
@@ -579,6 +592,9 @@ static int cmd_serve(int argc, char **argv)
             break;
         case 'd':
             o.data = optarg;
+            break;
+        case OPT_STORE:
+            o.store = optarg;
             break;
         case 'c':
             o.config = optarg;

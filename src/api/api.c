@@ -6,6 +6,7 @@
 #include "core/metrics.h"
 #include "core/timefmt.h"
 #include "ingest/gocd_settings.h"
+#include "store/json.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -6,6 +6,7 @@
 #include "core/timefmt.h"
 #include "ingest/redact.h"
 #include "route/route.h"
+#include "store/json.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -229,7 +230,9 @@ static void prune_once(hr_app *app, const hr_retention_settings *r)
     hr_prune_policy policy = {.events_ms = r->events_ms,
                               .attempts_ms = r->attempts_ms,
                               .stop = prune_stop,
-                              .stop_ctx = app};
+                              .stop_ctx = app,
+                              /* Kept while this instance lives and prunes. */
+                              .lead_ms = 2 * r->interval_ms + 60000};
     hr_prune_result res;
     hr_error err;
     char ev_age[32], at_age[32];

@@ -23,6 +23,7 @@
 #include "core/metrics.h"
 #include "core/timefmt.h"
 #include "ingest/package.h"
+#include "store/json.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -62,6 +62,9 @@
 #define USER_AGENT "herald/0.1"
 /* The longest wait between two looks at the source for due deliveries. */
 #define CLAIM_INTERVAL_MS 1000
+/* A claimed delivery's lease beyond its request's timeout, for recording the
+ * outcome (where instances share a store). */
+#define LEASE_MARGIN_MS 10000
 /* A record the source could not write is handed to it again after this
  * long, doubling with each failure up to the maximum. */
 #define RECORD_RETRY_MIN_MS 1000
@@ -157,6 +160,7 @@ typedef struct xfer {
     settings_ref *set; /* a reference */
     int64_t id, event_id;
     int attempt;
+    int64_t claim_token; /* the store's fencing token for this attempt */
     char *target;
     const hr_service *svc; /* judges the answer (static) */
     bool smtp;             /* an e-mail: SMTP, not HTTP */
@@ -256,16 +260,6 @@ static char *utf8_clean(const char *p, size_t n)
         i += k;
     }
     return s;
-}
-
-void hr_delivery_job_clear(hr_delivery_job *j)
-{
-    if (j == NULL)
-        return;
-    free(j->target);
-    json_decref(j->input);
-    j->target = NULL;
-    j->input = NULL;
 }
 
 /* ---- Backoff ---------------------------------------------------------- */
@@ -657,6 +651,7 @@ static void record_dead(hr_deliver *d, const hr_delivery_job *job, const char *w
     snprintf(msg, sizeof(msg), "cannot render the request: %s", why);
     a.delivery_id = job->id;
     a.attempt = job->attempt;
+    a.claim_token = job->claim_token;
     a.started_at = hr_time_now_ms();
     a.error = msg;
     a.outcome = HR_OUTCOME_DEAD;
@@ -798,6 +793,7 @@ static bool start_job(hr_deliver *d, const hr_target *t, const hr_delivery_job *
     x->id = job->id;
     x->event_id = job->event_id;
     x->attempt = job->attempt;
+    x->claim_token = job->claim_token;
     x->target = hr_strdup(job->target);
     x->svc = hr_service_of(t->type);
 
@@ -891,6 +887,7 @@ static void finish(hr_deliver *d, xfer *x, CURLcode rc)
         rc = CURLE_OK; /* we stopped reading an over-long answer */
     a.delivery_id = x->id;
     a.attempt = x->attempt;
+    a.claim_token = x->claim_token;
     a.started_at = x->started_at;
     a.latency_ms = (hr_time_mono_us() - x->started_us) / 1000;
     a.status = (int)status;
@@ -1003,7 +1000,10 @@ static void claim_and_start(hr_deliver *d)
 {
     size_t max = (size_t)d->set->s.max_in_flight;
     size_t awaiting = d->nbusy - d->nxfers;
-    hr_claim_query q = {.now = hr_time_now_ms(), .skip_ids = d->busy};
+    /* A request ends within its timeout; the margin covers recording it. */
+    hr_claim_query q = {.now = hr_time_now_ms(),
+                        .skip_ids = d->busy,
+                        .lease_ms = d->set->s.timeout_ms + LEASE_MARGIN_MS};
     hr_error err;
 
     d->claim_blocked = awaiting >= max;

@@ -68,51 +68,13 @@
 #define HR_DELIVER_DELIVER_H
 
 #include "core/error.h"
+#include "event/delivery.h"
 #include "route/config.h"
 
 #include <jansson.h>
 #include <stdint.h>
 
 typedef struct hr_deliver hr_deliver;
-
-typedef struct hr_delivery_job {
-    int64_t id; /* the delivery */
-    int64_t event_id;
-    char *target;  /* target name (owned) */
-    int attempt;   /* 1 for the first attempt */
-    json_t *input; /* the event as jq sees it (owned reference), see route/jq.h */
-} hr_delivery_job;
-
-/* Frees the job's members (not the struct itself). */
-void hr_delivery_job_clear(hr_delivery_job *j);
-
-typedef enum { HR_OUTCOME_DELIVERED = 0, HR_OUTCOME_RETRY, HR_OUTCOME_DEAD } hr_outcome;
-
-typedef struct hr_attempt {
-    int64_t delivery_id;
-    int attempt;
-    int64_t started_at; /* ms since the epoch */
-    int64_t latency_ms;
-    int status;          /* HTTP status; 0 when there was no answer */
-    const char *error;   /* NULL, or what went wrong; never a secret */
-    const char *excerpt; /* the answer's first bytes (max_response_bytes), valid UTF-8 */
-    hr_outcome outcome;
-    int64_t next_at; /* when outcome is RETRY: when to try again (ms) */
-} hr_attempt;
-
-/* What the engine asks its source for. The engine claims per target, so a
- * target with a long backlog at its cap costs the others nothing; and once
- * a second, deliveries whose target is no longer configured (other_than:
- * every configured name), which it records as dead. */
-typedef struct hr_claim_query {
-    int64_t now;
-    const char *target;            /* only this target; NULL: any */
-    const char *const *other_than; /* with target NULL: none of these */
-    size_t n_other_than;
-    const int64_t *skip_ids; /* deliveries the engine is busy with (sorted) */
-    size_t n_skip_ids;
-    size_t max;
-} hr_claim_query;
 
 typedef struct hr_deliver_source {
     /*

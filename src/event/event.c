@@ -1,4 +1,5 @@
 #include "event/event.h"
+#include "event/delivery.h"
 
 #include "core/mem.h"
 #include "core/timefmt.h"
@@ -165,6 +166,70 @@ hr_transition hr_transition_of(const char *state, const char *result, const char
     if (eq(result, "Cancelled") || eq(state, "Cancelled"))
         return HR_TRANSITION_CANCELLED;
     return HR_TRANSITION_UNKNOWN;
+}
+
+bool hr_result_is_completed(const char *result)
+{
+    return eq(result, "Passed") || eq(result, "Failed");
+}
+
+void hr_job_history_clear(hr_job_history *h)
+{
+    if (h == NULL)
+        return;
+    free(h->last_result);
+    free(h->prev_result);
+    h->last_result = h->prev_result = NULL;
+}
+
+/*
+ * Jenkins' multibranch jobs have the branch in their full name already,
+ * and its plugins learn a branch only after checkout (a build's first
+ * events have none), so Jenkins keys on the job alone. `herald notify`
+ * names the branch of every run (GitLab CI and GitHub Actions jobs are the
+ * same job on every branch), so it keys per branch.
+ */
+const char *hr_build_history_branch(const hr_event *ev)
+{
+    if (eq(ev->version, "notify") && ev->build.branch != NULL)
+        return ev->build.branch;
+    return "";
+}
+
+hr_transition hr_build_transition(const hr_build *b, hr_job_history *h)
+{
+    int same = b->number > 0 && b->number == h->last_number;
+    const char *prev = same ? h->prev_result : h->last_result;
+    hr_transition tr;
+
+    if (eq(b->phase, "queued") || eq(b->phase, "started") || eq(b->phase, "running"))
+        tr = HR_TRANSITION_BUILDING;
+    else if (eq(b->phase, "completed"))
+        tr = hr_transition_of(NULL, b->result, prev);
+    else
+        tr = HR_TRANSITION_NONE;
+
+    if (eq(b->phase, "completed") && hr_result_is_completed(b->result)) {
+        if (!same) {
+            free(h->prev_result);
+            h->prev_result = h->last_result;
+            h->last_number = b->number;
+        } else {
+            free(h->last_result);
+        }
+        h->last_result = hr_strdup(b->result);
+    }
+    return tr;
+}
+
+void hr_delivery_job_clear(hr_delivery_job *j)
+{
+    if (j == NULL)
+        return;
+    free(j->target);
+    json_decref(j->input);
+    j->target = NULL;
+    j->input = NULL;
 }
 
 /* Sets key to the string, or to null when s is NULL. */

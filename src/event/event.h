@@ -77,18 +77,18 @@ typedef struct hr_build {
     char *job_name;      /* the job's full name ("folder/app/main"); never NULL */
     char *job_base_name; /* the last part ("main") */
     char *job_url;
-    char *branch;       /* BRANCH_NAME (multibranch) or the SCM branch; NULL when unknown */
-    int64_t number;     /* the build number; 0 when not sent */
-    char *display_name; /* the build's display name, such as "#42" */
-    char *url;          /* the build's URL */
-    char *phase;        /* queued, started, running, completed, finalized */
-    char *status;       /* the sender's word, upper case: SUCCESS, UNSTABLE, FAILURE,
-                         * NOT_BUILT, ABORTED, COMPLETE; NULL when it sent none (a
-                         * running build may have one: a `notify` step after the
-                         * result was set) */
-    char *result;       /* status in GoCD's words: Passed (SUCCESS), Failed (FAILURE,
-                         * UNSTABLE), Cancelled (ABORTED), Unknown (NOT_BUILT,
-                         * COMPLETE); NULL while not completed */
+    char *branch;        /* BRANCH_NAME (multibranch) or the SCM branch; NULL when unknown */
+    int64_t number;      /* the build number; 0 when not sent */
+    char *display_name;  /* the build's display name, such as "#42" */
+    char *url;           /* the build's URL */
+    char *phase;         /* queued, started, running, completed, finalized */
+    char *status;        /* the sender's word, upper case: SUCCESS, UNSTABLE, FAILURE,
+                          * NOT_BUILT, ABORTED, COMPLETE; NULL when it sent none (a
+                          * running build may have one: a `notify` step after the
+                          * result was set) */
+    char *result;        /* status in GoCD's words: Passed (SUCCESS), Failed (FAILURE,
+                          * UNSTABLE), Cancelled (ABORTED), Unknown (NOT_BUILT,
+                          * COMPLETE); NULL while not completed */
     int64_t queue_id;    /* 0 when not sent */
     int64_t started_at;  /* HR_TIME_NONE when not sent */
     int64_t duration_ms; /* -1 when not sent */
@@ -113,11 +113,11 @@ typedef struct hr_package_rev {
     char *repository;
     char *package;
     char *revision;
-    int64_t timestamp; /* the revision's time (default: when published) */
+    int64_t timestamp;                    /* the revision's time (default: when published) */
     char *user, *comment, *trackback_url; /* NULL when not sent */
     json_t *data;                         /* object of string -> string, never NULL */
-    bool duplicate; /* set by the store: this revision was stored before, from
-                     * the same bytes; the event's id is then the first one's */
+    bool duplicate;                       /* set by the store: this revision was stored before, from
+                                           * the same bytes; the event's id is then the first one's */
 } hr_package_rev;
 
 /* What a stage's result means next to the stage's previous completed
@@ -217,6 +217,40 @@ hr_transition hr_transition_from_name(const char *name);
  * "Passed" and "Failed" count as a previous completed result.
  */
 hr_transition hr_transition_of(const char *state, const char *result, const char *prev_result);
+
+/* Whether a result is one a stage's or job's history keeps ("Passed" or
+ * "Failed"): only those change what the next event's transition is. */
+bool hr_result_is_completed(const char *result);
+
+/*
+ * A CI job's result history, kept per (source, job, branch) by the store as
+ * it keeps a stage's last result. Strings are owned (hr_job_history_clear
+ * frees them); last_number is the build that set last_result.
+ */
+typedef struct hr_job_history {
+    char *last_result, *prev_result;
+    int64_t last_number;
+} hr_job_history;
+
+void hr_job_history_clear(hr_job_history *h);
+
+/*
+ * The branch a build event's job history is kept per: "" but for `herald
+ * notify`, whose jobs are the same job on every branch. Borrowed from ev.
+ */
+const char *hr_build_history_branch(const hr_event *ev);
+
+/*
+ * A CI build's transition from its job's history h, which it then moves
+ * forward to what the next build is judged against. Only a completed
+ * Passed or Failed changes h. A result re-sent for the same build number
+ * (a retry, or two plugins) is judged against the result before that
+ * build, so it names the same transition again instead of "still
+ * failing". Queued, started and running are "building"; finalized (the
+ * Notification plugin's last phase, after completed) has none, so a route
+ * fires once per build.
+ */
+hr_transition hr_build_transition(const hr_build *b, hr_job_history *h);
 
 /* A new JSON object: the normalised event (documented in docs/events.md).
  * The raw body is not included. */

@@ -1,25 +1,26 @@
 /*
- * store.h - herald's durable store: events, per-stage state, settings.
+ * store.h - herald's durable store: events, per-stage state, settings,
+ * deliveries.
  *
- * One writer thread owns the only write connection. Callers submit events
+ * One writer thread owns the engine's write side. Callers submit events
  * to a bounded queue; the writer takes everything waiting (up to
- * HR_MAX_STORE_BATCH) and commits it in one transaction (group commit), in
- * WAL mode with synchronous=FULL, so an event whose completion reported
- * HR_OK is on disk and survives kill -9 and power loss. In the same
- * transaction the writer reads and updates the stage's last completed
- * result, which decides the event's transition (broken, fixed, ...).
- * Readers use a small pool of their own read-only connections and never
- * wait for the writer.
+ * HR_MAX_STORE_BATCH) and commits it in one transaction (group commit),
+ * so an event whose completion reported HR_OK is durable (on SQLite: on
+ * disk, and it survives kill -9 and power loss). In the same transaction
+ * the writer reads and updates the stage's last completed result, which
+ * decides the event's transition (broken, fixed, ...). Readers never wait
+ * for the writer; what they read the API gets as JSON (store/json.h).
  *
- * The database is DIR/herald.db, mode 0600. Its schema is versioned
- * (PRAGMA user_version) and migrated forward at open. The folder is
- * locked first (store/datadir.h): one store, one herald, per folder.
+ * The store is the same for every engine (store/writer.c, retention.c,
+ * json.c); an engine is a table of functions (store/engine.h). SQLite
+ * (store/sqlite.h) keeps DIR/herald.db, locked so that one herald has
+ * the folder.
  */
 #ifndef HR_STORE_STORE_H
 #define HR_STORE_STORE_H
 
 #include "core/error.h"
-#include "deliver/deliver.h"
+#include "event/delivery.h"
 #include "event/event.h"
 
 #include <jansson.h>
@@ -29,6 +30,10 @@
 typedef struct hr_store hr_store;
 
 typedef struct hr_store_options {
+    /* Which engine: a PostgreSQL connection URI (postgresql://... or
+     * postgres://..., any libpq URI; borrowed) selects PostgreSQL, and dir
+     * is then not used; NULL selects SQLite in dir. */
+    const char *uri;
     const char *dir;  /* borrowed; created if missing (mode 0700), locked while open */
     int sync_normal;  /* 0: synchronous=FULL (default); 1: NORMAL (benchmarks only) */
     size_t max_queue; /* 0: HR_MAX_STORE_QUEUE */
@@ -96,11 +101,10 @@ size_t hr_store_queue_depth(hr_store *s);
 int hr_store_health(hr_store *s, hr_error *why);
 
 /* The GoCD plugin settings: a flat object of string values. put replaces
- * them all (through the writer, durably); get gives a new object, {} when
- * nothing was ever saved. put returns HR_EINVAL when a value is not a
+ * them all (through the writer, durably; hr_store_get_settings in
+ * store/json.h reads them). put returns HR_EINVAL when a value is not a
  * string or is longer than HR_MAX_SETTING_BYTES; settings is borrowed. */
 int hr_store_put_settings(hr_store *s, const json_t *settings, hr_error *err);
-int hr_store_get_settings(hr_store *s, json_t **out, hr_error *err);
 
 typedef struct hr_event_query {
     const char *source, *kind, *pipeline, *stage, *result; /* NULL: any */
@@ -108,27 +112,6 @@ typedef struct hr_event_query {
     size_t limit;      /* 1 .. HR_MAX_API_PAGE; values outside are clamped */
     int with_warnings; /* 1: only events stored with warnings */
 } hr_event_query;
-
-/*
- * Lists events newest first. *out is a new JSON array of normalised events
- * (hr_event_to_json's form, with "id" and "transition" as stored;
- * "transition" is null for events that are not stage events);
- * *next is the cursor for the next page (the last id listed) or 0 when
- * this page is the last.
- */
-int hr_store_list_events(hr_store *s, const hr_event_query *q, json_t **out, int64_t *next,
-                         hr_error *err);
-
-/* One event: *out is a new {"event": {...normalised...}, "raw": "<exact
- * body>"} ("raw" null when the event had no body); HR_ENOTFOUND with
- * "no event with id N" when there is no such id. */
-int hr_store_get_event(hr_store *s, int64_t id, json_t **out, hr_error *err);
-
-/* Every stage's state: a new array of {"pipeline", "stage", "last_result"
- * (last Passed/Failed, or null), "last_state", "last_counter" (pipeline
- * counter), "last_event_id", "updated_at" (the newest event's received_at,
- * formatted like every time)}, ordered by pipeline, stage. */
-int hr_store_list_stages(hr_store *s, json_t **out, hr_error *err);
 
 /* ---- Deliveries ----------------------------------------------------------
  *
@@ -157,12 +140,7 @@ void hr_store_set_router(hr_store *s, hr_store_route_fn fn, void *ctx, void (*fr
  * deliveries due (new events routed, deliveries reset). Keep it cheap. */
 void hr_store_set_notify(hr_store *s, void (*fn)(void *ctx), void *ctx);
 
-/* The delivery engine's claim (deliver.h): due deliveries, oldest due
- * first, each with the event as jq sees it. Reads only. */
-int hr_store_claim_due(hr_store *s, const hr_claim_query *q, hr_delivery_job **jobs, size_t *n,
-                       hr_error *err);
-
-/* The delivery engine's record (deliver.h): queued for the writer; done
+/* The delivery engine's record (event/delivery.h): queued for the writer; done
  * runs on the writer after the commit, or at once when the queue refuses
  * (the delivery then stays due in the store; the engine keeps the outcome
  * and records it again later). */
@@ -189,29 +167,6 @@ typedef struct hr_delivery_query {
     size_t limit;
 } hr_delivery_query;
 
-/* Deliveries newest first, each with its attempts ("attempt_log"); paging
- * as hr_store_list_events. */
-int hr_store_list_deliveries(hr_store *s, const hr_delivery_query *q, json_t **out, int64_t *next,
-                             hr_error *err);
-/* One delivery with its attempts; HR_ENOTFOUND when there is none. */
-int hr_store_get_delivery(hr_store *s, int64_t id, json_t **out, hr_error *err);
-
-/* Per target: deliveries pending and retrying now, and dead and delivered
- * since `since` (ms), with the last error: a new array. */
-int hr_store_target_health(hr_store *s, int64_t since, json_t **out, hr_error *err);
-
-/* ---- CI jobs -------------------------------------------------------------
- *
- * A build-status event (Jenkins, herald notify) takes its transition from
- * its job's history, kept per (source, job full name, branch) as
- * stage_state is kept per GoCD stage.
- */
-
-/* Every job's state: a new array of {"source", "job", "branch" (or null),
- * "last_result" (last Passed/Failed, or null), "last_number", "last_phase",
- * "last_status", "last_event_id", "updated_at"}. */
-int hr_store_list_jobs(hr_store *s, json_t **out, hr_error *err);
-
 /* ---- Retention -----------------------------------------------------------
  *
  * What hr_store_prune deletes. An event older than events_ms goes with
@@ -236,6 +191,11 @@ typedef struct hr_prune_policy {
      * prune early, as HR_OK with done unset. */
     int (*stop)(void *ctx);
     void *stop_ctx;
+    /* Where instances share a store, one prunes at a time: the one that
+     * holds the store's leader row for retention, which this prune takes
+     * or renews for lead_ms (0: 10 minutes). Set it above the time between
+     * prunes, so the leader keeps it while it lives. */
+    int64_t lead_ms;
 } hr_prune_policy;
 
 typedef struct hr_prune_result {
@@ -245,6 +205,7 @@ typedef struct hr_prune_result {
     int64_t db_bytes;                    /* page_count * page_size after the prune */
     int64_t free_bytes;                  /* of db_bytes, pages free for reuse */
     int done;                            /* everything old enough was looked at */
+    int not_leader; /* another instance holds retention's leader row: nothing done */
 } hr_prune_result;
 
 /*
@@ -266,30 +227,10 @@ int hr_store_prune(hr_store *s, const hr_prune_policy *policy, hr_prune_result *
  * set and ev->id the first event's (no new event, no deliveries); one
  * stored from other bytes completes HR_ECONFLICT.
  *
- * Revisions as the API shows them: {"repository", "package", "revision",
- * "timestamp", "user", "revisionComment", "trackbackUrl" (null when not
- * given), "data", "published_at", "event_id"}. Newest means last
- * published.
+ * A build-status event (Jenkins, herald notify) takes its transition from
+ * its job's history (event/event.h, hr_build_transition), kept per
+ * (source, job full name, branch) as a stage's last result is kept per
+ * GoCD stage.
  */
-
-/* A new object: p in that form, without published_at and event_id. */
-json_t *hr_store_revision_doc(const hr_package_rev *p);
-
-/* A package's revisions newest first; paging as hr_store_list_events. An
- * unknown package gives an empty page. */
-int hr_store_list_revisions(hr_store *s, const char *repository, const char *package,
-                            int64_t before_id, size_t limit, json_t **out, int64_t *next,
-                            hr_error *err);
-
-/* The package's newest revision (the last published), or *out = NULL
- * when it has none. Whether it is new to GoCD is decided by comparing
- * revision strings (ingest/package.h, hr_pkgrepo_since_answer). */
-int hr_store_latest_revision(hr_store *s, const char *repository, const char *package,
-                             json_t **out, hr_error *err);
-
-/* Packages that have revisions (all, or one repository's when repository
- * is not NULL): a new array of {"repository", "package", "created_at",
- * "revisions" (count), "latest" (revision), "latest_published_at"}. */
-int hr_store_list_packages(hr_store *s, const char *repository, json_t **out, hr_error *err);
 
 #endif

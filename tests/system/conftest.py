@@ -1,8 +1,10 @@
 """Shared fixtures for herald's system tests.
 
 Every test drives the real daemon (HERALD_BIN, default build/herald) on
-loopback over real sockets, with its database in a real folder. With
-HERALD_WRAPPER set (for example to a valgrind command line) the daemon runs
+loopback over real sockets, with its database in a real folder, or with
+HERALD_TEST_STORE=postgresql in a database of its own on the PostgreSQL
+server HERALD_TEST_PG names (scripts/pg.sh; scripts/test.sh starts one).
+With HERALD_WRAPPER set (for example to a valgrind command line) the daemon runs
 under it, and a non-zero exit at shutdown fails the test.
 """
 import http.client
@@ -12,6 +14,7 @@ import re
 import shlex
 import signal
 import subprocess
+import hashlib
 import time
 from pathlib import Path
 
@@ -23,11 +26,37 @@ PAYLOADS = ROOT / "tests" / "payloads" / "gocd"
 BIN = os.environ.get("HERALD_BIN", str(ROOT / "build" / "herald"))
 WRAPPER = shlex.split(os.environ.get("HERALD_WRAPPER", ""))
 SLOW = 10 if WRAPPER else 1  # valgrind runs the daemon many times slower
+STORE = os.environ.get("HERALD_TEST_STORE", "sqlite")
+PG = os.environ.get("HERALD_TEST_PG")
+
+
+def pg_uri(data_dir):
+    """A database of its own for one data folder (the same one again when
+    the test restarts herald on that folder), created on first use."""
+    name = "h_" + hashlib.sha1(str(data_dir).encode()).hexdigest()[:20]
+    found = subprocess.run(["psql", "-tAq", PG, "-c",
+                            f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    if found != "1":
+        subprocess.run(["psql", "-q", PG, "-c", f"CREATE DATABASE {name}"],
+                       capture_output=True, check=True)
+    return PG.rsplit("/", 1)[0] + "/" + name
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "valgrind: also run with the daemon under valgrind")
     config.addinivalue_line("markers", "slow: heavy; skipped under the sanitizers")
+    config.addinivalue_line("markers", "sqlite_only: tests what only the SQLite store has")
+
+
+def pytest_collection_modifyitems(config, items):
+    if STORE != "postgresql":
+        return
+    for item in items:
+        if PG is None:
+            item.add_marker(pytest.mark.skip(reason="HERALD_TEST_PG is not set"))
+        elif item.get_closest_marker("sqlite_only"):
+            item.add_marker(pytest.mark.skip(reason="SQLite only"))
 
 
 class Herald:
@@ -47,6 +76,8 @@ class Herald:
         self.log = open(self.log_path, "ab")
         cmd = WRAPPER + [BIN, "serve", "--listen", f"127.0.0.1:{port}",
                          "--data", str(self.data_dir)] + self.args
+        if STORE == "postgresql" and "--store" not in self.args:
+            cmd += ["--store", pg_uri(self.data_dir)]
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log)
         if not wait:

@@ -8,6 +8,8 @@ import sqlite3
 import stat
 import time
 
+import pytest
+
 from conftest import SLOW, Herald
 from targets import Target
 from test_delivery import config, event, send, wait_state
@@ -25,6 +27,7 @@ def wait_exit(h, timeout):
     return rc
 
 
+@pytest.mark.sqlite_only
 def test_second_herald_on_a_folder_is_refused(tmp_path, herald_factory):
     t = Target().start()
     cfg = config(tmp_path, f"""
@@ -51,6 +54,7 @@ routes: [{{name: all, targets: [hook]}}]
     t.stop()
 
 
+@pytest.mark.sqlite_only
 def test_a_herald_that_cannot_bind_claims_nothing(tmp_path, herald_factory):
     t = Target(paths={"/hang": "hang"}, hang=8).start()
     hanging = config(tmp_path, f"""
@@ -100,6 +104,7 @@ routes: [{{name: all, targets: [hook]}}]
     t.stop()
 
 
+@pytest.mark.sqlite_only
 def test_folder_and_database_files_are_private(tmp_path, herald_factory):
     h = herald_factory(data_dir=tmp_path / "fresh")
     status, _ = h.gocd("stage-status", event())

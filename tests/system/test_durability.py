@@ -45,6 +45,7 @@ def fill(path):
                 pass
 
 
+@pytest.mark.sqlite_only
 def test_full_disk_answers_failure_and_recovers(herald_factory, small_disk):
     h = herald_factory(data_dir=small_disk / "data")
     filler = small_disk / "filler"
@@ -74,6 +75,7 @@ def test_full_disk_answers_failure_and_recovers(herald_factory, small_disk):
     assert set(acked) | {"after"} <= stored
 
 
+@pytest.mark.sqlite_only
 def test_read_only_disk_is_refused_at_start(herald_factory, small_disk):
     """A filesystem cannot be remounted read-only while herald holds the
     database open for writing, so the read-only case that really happens is
@@ -113,6 +115,7 @@ def fill_until_refused(h):
     raise AssertionError("the disk never filled up")
 
 
+@pytest.mark.sqlite_only
 def test_full_disk_sends_each_delivery_once_until_it_can_be_recorded(
         tmp_path, herald_factory, small_disk):
     """A delivery whose outcome cannot be recorded is not sent again: herald
@@ -150,6 +153,7 @@ routes: [{{name: all, targets: [hook]}}]
     t.stop()
 
 
+@pytest.mark.sqlite_only
 def test_healthz_is_degraded_while_the_disk_is_full(herald_factory, small_disk):
     h = herald_factory(data_dir=small_disk / "data")
     status, health = h.get_json("/healthz")

@@ -63,6 +63,62 @@ Test(event, transition_of)
     }
 }
 
+/* A build's transition from its job's history, with no store: the rule
+ * lives with the event model, and the history moves as the store keeps
+ * it. */
+Test(event, build_transition_moves_the_history)
+{
+    static const struct {
+        const char *phase, *result;
+        int64_t number;
+        hr_transition want;
+        const char *last, *prev; /* the history after */
+    } steps[] = {
+        {"started", NULL, 1, HR_TRANSITION_BUILDING, NULL, NULL},
+        {"completed", "Passed", 1, HR_TRANSITION_PASSED, "Passed", NULL},
+        {"finalized", "Passed", 1, HR_TRANSITION_NONE, "Passed", NULL},
+        {"completed", "Failed", 2, HR_TRANSITION_BROKEN, "Failed", "Passed"},
+        /* The same build's result again (a retry, a second plugin) is
+         * judged against the result before that build. */
+        {"completed", "Failed", 2, HR_TRANSITION_BROKEN, "Failed", "Passed"},
+        {"completed", "Failed", 3, HR_TRANSITION_STILL_FAILING, "Failed", "Failed"},
+        {"completed", "Aborted", 4, HR_TRANSITION_UNKNOWN, "Failed", "Failed"},
+        {"completed", "Passed", 5, HR_TRANSITION_FIXED, "Passed", "Failed"},
+    };
+    hr_job_history h = {NULL, NULL, 0};
+
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        hr_build b = {0};
+        b.phase = (char *)steps[i].phase;
+        b.result = (char *)steps[i].result;
+        b.number = steps[i].number;
+        hr_transition got = hr_build_transition(&b, &h);
+        cr_expect_eq(got, steps[i].want, "step %zu: %s, want %s", i, hr_transition_name(got),
+                     hr_transition_name(steps[i].want));
+        cr_expect(steps[i].last ? h.last_result && strcmp(h.last_result, steps[i].last) == 0
+                                : h.last_result == NULL,
+                  "step %zu: last_result %s", i, h.last_result ? h.last_result : "NULL");
+        cr_expect(steps[i].prev ? h.prev_result && strcmp(h.prev_result, steps[i].prev) == 0
+                                : h.prev_result == NULL,
+                  "step %zu: prev_result %s", i, h.prev_result ? h.prev_result : "NULL");
+    }
+    hr_job_history_clear(&h);
+    cr_assert_null(h.last_result);
+}
+
+/* herald notify keeps a job's history per branch; Jenkins per job. */
+Test(event, build_history_branch)
+{
+    hr_event *ev = hr_event_new();
+    ev->build.branch = hr_strdup("main");
+    ev->version = hr_strdup("notify");
+    cr_assert_str_eq(hr_build_history_branch(ev), "main");
+    free(ev->version);
+    ev->version = hr_strdup("1");
+    cr_assert_str_eq(hr_build_history_branch(ev), "");
+    hr_event_free(ev);
+}
+
 Test(event, transition_names)
 {
     static const struct {

@@ -3,7 +3,7 @@
  * folder per test: round trips, transitions, group commit, filters and
  * paging, durability across reopen, settings, draining, a full database.
  */
-#include "store/store.h"
+#include "store/json.h"
 
 #include "core/limits.h"
 #include "core/log.h"
@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,53 @@
 static char dir[64];
 static hr_store *st;
 
+/*
+ * The engine under test: SQLite in dir, or with HERALD_TEST_STORE=
+ * postgresql a database of its own (pg_uri) on the server HERALD_TEST_PG
+ * names (scripts/pg.sh; scripts/test.sh starts one), created in setup and
+ * dropped in teardown, so tests running at once do not meet.
+ */
+static char pg_uri[512], pg_db[64];
+
+static int on_pg(void)
+{
+    const char *e = getenv("HERALD_TEST_STORE");
+    return e != NULL && strcmp(e, "postgresql") == 0;
+}
+
+/* Tests of what only SQLite has (its files, pragmas, a full disk). */
+#define SQLITE_ONLY()                                                                              \
+    do {                                                                                           \
+        if (on_pg())                                                                               \
+            cr_skip_test("SQLite only");                                                           \
+    } while (0)
+
+/* Runs sql on the server's maintenance database. */
+static void pg_admin(const char *sql)
+{
+    PGconn *c = PQconnectdb(getenv("HERALD_TEST_PG"));
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+}
+
+static void pg_setup(void)
+{
+    const char *base = getenv("HERALD_TEST_PG");
+    const char *slash;
+    char sql[128];
+    if (base == NULL)
+        cr_skip_test("HERALD_TEST_PG is not set (scripts/pg.sh start DIR prints one)");
+    slash = strrchr(base, '/');
+    cr_assert_not_null(slash);
+    snprintf(pg_db, sizeof(pg_db), "herald_unit_%d", (int)getpid());
+    snprintf(pg_uri, sizeof(pg_uri), "%.*s/%s", (int)(slash - base), base, pg_db);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", pg_db);
+    pg_admin(sql);
+}
+
 static void setup(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/herald-store-XXXXXX");
@@ -33,6 +81,8 @@ static void setup(void)
     st = NULL;
     hr_metrics_reset();
     hr_log_set_level(HR_LOG_WARN);
+    if (on_pg())
+        pg_setup();
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -48,6 +98,11 @@ static void teardown(void)
     hr_store_close(st);
     st = NULL;
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (on_pg() && pg_db[0] != '\0') {
+        char sql[128];
+        snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", pg_db);
+        pg_admin(sql);
+    }
 }
 
 TestSuite(store, .init = setup, .fini = teardown);
@@ -57,6 +112,8 @@ static hr_store *open_with(hr_store_options o)
     hr_store *s = NULL;
     hr_error err;
     o.dir = dir;
+    if (on_pg())
+        o.uri = pg_uri;
     cr_assert_eq(hr_store_open(&o, &s, &err), HR_OK, "open: %s", err.msg);
     return s;
 }
@@ -599,6 +656,7 @@ Test(store, warnings_are_stored_shown_and_filtered)
  * events are kept and count as having none. */
 Test(store, schema_5_is_migrated)
 {
+    SQLITE_ONLY();
     char path[128];
     sqlite3 *db;
 
@@ -609,7 +667,8 @@ Test(store, schema_5_is_migrated)
     snprintf(path, sizeof(path), "%s/herald.db", dir);
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
     cr_assert_eq(sqlite3_exec(db,
-                              "ALTER TABLE events DROP COLUMN request_digest; ALTER TABLE events DROP COLUMN warnings;"
+                              "ALTER TABLE events DROP COLUMN request_digest; ALTER TABLE events "
+                              "DROP COLUMN warnings;"
                               " PRAGMA user_version = 5",
                               NULL, NULL, NULL),
                  SQLITE_OK, "%s", sqlite3_errmsg(db));
@@ -878,6 +937,7 @@ static hr_event *big_ev(int i)
 
 Test(store, full_database_fails_whole_events_and_recovers)
 {
+    SQLITE_ONLY();
     hr_store_options o = {.max_pages = 24};
     int64_t last_ok = 0;
     int nok = 0, failed = 0;
@@ -942,6 +1002,7 @@ Test(store, full_database_fails_whole_events_and_recovers)
 
 Test(store, recovers_in_place_once_space_is_freed)
 {
+    SQLITE_ONLY();
     hr_store_options o = {.max_pages = 40};
     char *big = hr_calloc(60000 + 1, 1);
     json_t *large, *small = json_pack("{s:s}", "url", "https://x");
@@ -1001,6 +1062,7 @@ Test(store, commit_batch_size_counts_events_alone)
 
 Test(store, one_store_per_data_folder)
 {
+    SQLITE_ONLY();
     hr_store_options o = {.dir = dir};
     hr_store *second = NULL;
     char want[128];
@@ -1020,6 +1082,7 @@ Test(store, one_store_per_data_folder)
 
 Test(store, database_files_are_private)
 {
+    SQLITE_ONLY();
     static const char *const files[] = {"herald.db", "herald.db-wal", "herald.db-shm"};
     char path[128];
     struct stat sb;
@@ -1043,11 +1106,12 @@ Test(store, database_files_are_private)
 
 Test(store, schema_and_pragmas)
 {
+    SQLITE_ONLY();
     char path[128];
     sqlite3 *db;
     sqlite3_stmt *q;
     /* Selective filters walk their index; source, kind and result have few
-     * values and walk the rowid (store.c says why). None may sort. */
+     * values and walk the rowid (sqlite.c says why). None may sort. */
     static const char *const filtered[] = {
         "SELECT id, transition, doc FROM events WHERE pipeline = 'x' ORDER BY id DESC LIMIT 5",
         "SELECT id, transition, doc FROM events WHERE pipeline = 'x' AND stage = 'y' ORDER BY id "
@@ -1106,6 +1170,7 @@ Test(store, schema_and_pragmas)
 
 Test(store, refuses_a_newer_schema)
 {
+    SQLITE_ONLY();
     char path[128];
     sqlite3 *db;
     hr_store_options o = {.dir = dir};
@@ -1211,11 +1276,55 @@ static void on_notify(void *ctx)
 }
 
 /* Every due delivery of any target, as an unfiltered claim. */
+/* Runs sql on the database under test (PostgreSQL only). */
+static void pg_exec(const char *sql)
+{
+    PGconn *c = PQconnectdb(pg_uri);
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
+              "%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+}
+
+/*
+ * On PostgreSQL a claim leases what it hands out, and another claim skips
+ * it until the lease ends. These tests claim again to look at what is due,
+ * as a delivery engine that restarted would: end every lease first.
+ */
+static void release_leases(void)
+{
+    if (on_pg())
+        pg_exec("UPDATE deliveries SET lease_until = 0");
+}
+
+/* The fencing token of each delivery's latest claim, which its attempt
+ * must carry (a delivery engine hands the job's back). */
+static int64_t tokens[4096];
+
+static int64_t token_of(int64_t id)
+{
+    return id > 0 && id < 4096 ? tokens[id] : 0;
+}
+
+static int claim_due(hr_store *s, const hr_claim_query *q, hr_delivery_job **jobs, size_t *n,
+                     hr_error *err)
+{
+    int rc;
+    release_leases();
+    rc = hr_store_claim_due(s, q, jobs, n, err);
+    for (size_t i = 0; rc == HR_OK && i < *n; i++)
+        if ((*jobs)[i].id > 0 && (*jobs)[i].id < 4096)
+            tokens[(*jobs)[i].id] = (*jobs)[i].claim_token;
+    return rc;
+}
+
 static int claim_all(hr_store *s, int64_t now, size_t max, hr_delivery_job **jobs, size_t *n,
                      hr_error *err)
 {
     hr_claim_query q = {.now = now, .max = max};
-    return hr_store_claim_due(s, &q, jobs, n, err);
+    return claim_due(s, &q, jobs, n, err);
 }
 
 static int recorded_status = 1;
@@ -1291,6 +1400,7 @@ Test(store, attempts_move_deliveries_and_are_listed)
 
     int64_t later = hr_time_now_ms() + 60000;
     hr_attempt a = {.delivery_id = jobs[0].id,
+                    .claim_token = jobs[0].claim_token,
                     .attempt = 1,
                     .started_at = hr_time_now_ms(),
                     .latency_ms = 12,
@@ -1314,6 +1424,7 @@ Test(store, attempts_move_deliveries_and_are_listed)
     cr_assert_eq(jobs[0].attempt, 2);
 
     a.attempt = 2;
+    a.claim_token = jobs[0].claim_token;
     a.status = 200;
     a.error = NULL;
     a.excerpt = "ok";
@@ -1364,6 +1475,7 @@ Test(store, resets_make_dead_letters_due_again)
     cr_assert_eq(n, 2);
     for (size_t i = 0; i < n; i++) {
         hr_attempt a = {.delivery_id = jobs[i].id,
+                        .claim_token = jobs[i].claim_token,
                         .attempt = 1,
                         .status = 404,
                         .error = "HTTP 404",
@@ -1435,7 +1547,7 @@ Test(store, claims_filter_by_target_and_skip_busy_deliveries)
     now = hr_time_now_ms();
 
     hr_claim_query only_b = {.now = now, .target = "b", .max = 10};
-    cr_assert_eq(hr_store_claim_due(st, &only_b, &jobs, &n, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(claim_due(st, &only_b, &jobs, &n, &err), HR_OK, "%s", err.msg);
     cr_assert_eq(n, 2);
     int64_t first = jobs[0].id;
     for (size_t i = 0; i < n; i++) {
@@ -1446,7 +1558,7 @@ Test(store, claims_filter_by_target_and_skip_busy_deliveries)
 
     only_b.skip_ids = &first;
     only_b.n_skip_ids = 1;
-    cr_assert_eq(hr_store_claim_due(st, &only_b, &jobs, &n, &err), HR_OK);
+    cr_assert_eq(claim_due(st, &only_b, &jobs, &n, &err), HR_OK);
     cr_assert_eq(n, 1);
     cr_assert_neq(jobs[0].id, first);
     hr_delivery_job_clear(&jobs[0]);
@@ -1454,17 +1566,165 @@ Test(store, claims_filter_by_target_and_skip_busy_deliveries)
 
     const char *known[] = {"a", "b"};
     hr_claim_query orphans = {.now = now, .other_than = known, .n_other_than = 2, .max = 10};
-    cr_assert_eq(hr_store_claim_due(st, &orphans, &jobs, &n, &err), HR_OK);
+    cr_assert_eq(claim_due(st, &orphans, &jobs, &n, &err), HR_OK);
     cr_assert_eq(n, 0);
     free(jobs);
     orphans.n_other_than = 1; /* only "a" is known: b's deliveries are orphans */
-    cr_assert_eq(hr_store_claim_due(st, &orphans, &jobs, &n, &err), HR_OK);
+    cr_assert_eq(claim_due(st, &orphans, &jobs, &n, &err), HR_OK);
     cr_assert_eq(n, 2);
     for (size_t i = 0; i < n; i++)
         hr_delivery_job_clear(&jobs[i]);
     free(jobs);
     hr_event_free(ev);
     hr_event_free(ev2);
+}
+
+/*
+ * PostgreSQL: a claim leases its deliveries (another claim skips them while
+ * the lease runs), and an attempt whose claim is no longer the latest (its
+ * lease ran out and another instance claimed the delivery) is not
+ * recorded: a late answer cannot overwrite a newer attempt.
+ */
+Test(store, claims_lease_and_fence_on_postgresql)
+{
+    static test_router r;
+    hr_error err;
+    hr_delivery_job *jobs = NULL, *again = NULL;
+    size_t n = 0;
+    json_t *d = NULL;
+
+    if (!on_pg())
+        cr_skip_test("PostgreSQL only");
+    st = open_store();
+    hr_store_set_router(st, route_ab, &r, router_freed);
+    hr_event *ev = stage_ev("lease", "s", "1", "Failed", "Failed"); /* to a and b */
+    cr_assert_eq(hr_store_put(st, ev, &err), HR_OK);
+    hr_claim_query qa = {.now = hr_time_now_ms(), .target = "a", .max = 10};
+    cr_assert_eq(hr_store_claim_due(st, &qa, &jobs, &n, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(n, 1);
+    int64_t stale = jobs[0].claim_token;
+    /* Leased: a second instance's claim gets nothing. */
+    cr_assert_eq(hr_store_claim_due(st, &qa, &again, &n, &err), HR_OK);
+    cr_assert_eq(n, 0);
+    free(again);
+    /* Past the lease, another claim takes it, with a new token. */
+    qa.now += 5 * 60 * 1000 + 1;
+    cr_assert_eq(hr_store_claim_due(st, &qa, &again, &n, &err), HR_OK);
+    cr_assert_eq(n, 1);
+    cr_assert_gt(again[0].claim_token, stale);
+
+    /* The first claim's late answer is dropped; the newer one is kept. */
+    hr_attempt late = {.delivery_id = jobs[0].id,
+                       .claim_token = stale,
+                       .attempt = 1,
+                       .status = 500,
+                       .outcome = HR_OUTCOME_DEAD,
+                       .error = "late"};
+    hr_store_record_attempt(st, &late, on_recorded, NULL);
+    hr_attempt newer = {.delivery_id = again[0].id,
+                        .claim_token = again[0].claim_token,
+                        .attempt = 1,
+                        .status = 200,
+                        .outcome = HR_OUTCOME_DELIVERED};
+    hr_store_record_attempt(st, &newer, on_recorded, NULL);
+    hr_store_record_attempt(st, &late, on_recorded, NULL);
+    sync_writer(st);
+    cr_assert_eq(hr_store_get_delivery(st, jobs[0].id, &d, &err), HR_OK);
+    cr_expect_str_eq(json_string_value(json_object_get(d, "state")), "delivered");
+    cr_expect_eq(json_array_size(json_object_get(d, "attempt_log")), 1);
+    cr_expect_null(json_string_value(json_object_get(d, "last_error")));
+    json_decref(d);
+    hr_delivery_job_clear(&jobs[0]);
+    hr_delivery_job_clear(&again[0]);
+    free(jobs);
+    free(again);
+    hr_event_free(ev);
+}
+
+/* Submits 20 "Failed" events of stage two/s to its store. */
+static void *fail_twenty(void *arg)
+{
+    hr_store *s = arg;
+    hr_error err;
+    for (int i = 0; i < 20; i++) {
+        hr_event *ev = stage_ev("two", "s", "2", "Failed", "Failed");
+        cr_assert_eq(hr_store_put(s, ev, &err), HR_OK, "%s", err.msg);
+        hr_event_free(ev);
+    }
+    return NULL;
+}
+
+/*
+ * Two instances on one PostgreSQL database take events of one stage at
+ * once. Each locks the stage's history row in its transaction before it
+ * decides the transition, so they take turns: after a pass, exactly one
+ * failure is "broken" and every other one "still failing", however the
+ * two interleave.
+ */
+Test(store, two_instances_decide_transitions_in_turn)
+{
+    hr_store *other;
+    hr_error err;
+    pthread_t t1, t2;
+    json_t *list = NULL;
+    int64_t next = 0;
+    int broken = 0, still = 0;
+
+    if (!on_pg())
+        cr_skip_test("PostgreSQL only");
+    st = open_store();
+    other = open_store();
+    hr_event *ev = stage_ev("two", "s", "1", "Passed", "Passed");
+    cr_assert_eq(hr_store_put(st, ev, &err), HR_OK);
+    hr_event_free(ev);
+    pthread_create(&t1, NULL, fail_twenty, st);
+    pthread_create(&t2, NULL, fail_twenty, other);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    hr_event_query q = {.pipeline = "two", .limit = 100};
+    cr_assert_eq(hr_store_list_events(st, &q, &list, &next, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(json_array_size(list), 41);
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        const char *tr = json_string_value(json_object_get(json_array_get(list, i), "transition"));
+        broken += strcmp(tr, "broken") == 0;
+        still += strcmp(tr, "still_failing") == 0;
+    }
+    cr_expect_eq(broken, 1);
+    cr_expect_eq(still, 39);
+    json_decref(list);
+    hr_store_close(other);
+}
+
+/* Two instances on one database: one prunes at a time, the one holding
+ * retention's leader row, until it expires; then the other takes it. */
+Test(store, one_instance_prunes_at_a_time)
+{
+    hr_store *other;
+    hr_prune_result res;
+    hr_error err;
+    int64_t now = hr_time_now_ms();
+
+    if (!on_pg())
+        cr_skip_test("PostgreSQL only");
+    st = open_store();
+    other = open_store();
+    hr_prune_policy p = {.events_ms = 24 * 3600 * 1000LL, .now_ms = now, .lead_ms = 60000};
+    cr_assert_eq(hr_store_prune(st, &p, &res, &err), HR_OK, "%s", err.msg);
+    cr_expect(!res.not_leader);
+    cr_expect_geq(res.chunks, 1);
+    cr_assert_eq(hr_store_prune(other, &p, &res, &err), HR_OK, "%s", err.msg);
+    cr_expect(res.not_leader, "the other instance leads");
+    cr_expect_eq(res.chunks, 0);
+    /* The leader renews its row. */
+    p.now_ms = now + 30000;
+    cr_assert_eq(hr_store_prune(st, &p, &res, &err), HR_OK, "%s", err.msg);
+    cr_expect(!res.not_leader);
+    /* Once the row expires (its holder died), the other takes it. */
+    p.now_ms = now + 30000 + 60001;
+    cr_assert_eq(hr_store_prune(other, &p, &res, &err), HR_OK, "%s", err.msg);
+    cr_expect(!res.not_leader);
+    cr_expect_geq(res.chunks, 1);
+    hr_store_close(other);
 }
 
 /* ---- CI builds and package revisions --------------------------------------- */
@@ -1476,8 +1736,8 @@ static hr_event *build_ev(const char *job, const char *branch, int64_t number, c
     ev->source = hr_strdup("jenkins");
     ev->kind = hr_strdup(HR_KIND_BUILD_STATUS);
     /* herald notify keeps a history per branch; Jenkins per job. */
-    ev->version = hr_strdup(branch != NULL && strcmp(branch, "jenkins") != 0 ? "notify"
-                                                                             : "job-status");
+    ev->version =
+        hr_strdup(branch != NULL && strcmp(branch, "jenkins") != 0 ? "notify" : "job-status");
     ev->has_build = true;
     ev->build.job_name = hr_strdup(job);
     ev->build.branch = branch ? hr_strdup(branch) : NULL;
@@ -1507,15 +1767,12 @@ Test(store, build_transitions_per_job_and_branch)
     cr_expect_eq(put_build(st, "app", NULL, 2, "completed", "Failed"), HR_TRANSITION_BROKEN);
     /* The same build's result sent again names the same transition. */
     cr_expect_eq(put_build(st, "app", NULL, 2, "completed", "Failed"), HR_TRANSITION_BROKEN);
-    cr_expect_eq(put_build(st, "app", NULL, 3, "completed", "Failed"),
-                 HR_TRANSITION_STILL_FAILING);
-    cr_expect_eq(put_build(st, "app", NULL, 4, "completed", "Cancelled"),
-                 HR_TRANSITION_CANCELLED);
+    cr_expect_eq(put_build(st, "app", NULL, 3, "completed", "Failed"), HR_TRANSITION_STILL_FAILING);
+    cr_expect_eq(put_build(st, "app", NULL, 4, "completed", "Cancelled"), HR_TRANSITION_CANCELLED);
     cr_expect_eq(put_build(st, "app", NULL, 5, "completed", "Passed"), HR_TRANSITION_FIXED);
     cr_expect_eq(put_build(st, "app", NULL, 6, "completed", "Unknown"), HR_TRANSITION_UNKNOWN);
     /* Another branch, and another job, have their own history. */
-    cr_expect_eq(put_build(st, "app", "feature", 1, "completed", "Failed"),
-                 HR_TRANSITION_FAILED);
+    cr_expect_eq(put_build(st, "app", "feature", 1, "completed", "Failed"), HR_TRANSITION_FAILED);
     cr_expect_eq(put_build(st, "lib", NULL, 1, "completed", "Failed"), HR_TRANSITION_FAILED);
     /* A Jenkins build that learnt its branch after checkout is still the
      * job's history. */
@@ -1610,8 +1867,7 @@ Test(store, revisions_latest_and_duplicates)
     json_decref(page);
     cr_assert_eq(hr_store_list_revisions(st, "rel", "app", 0, 1, &got, &next, &err), HR_OK);
     cr_expect_eq(json_array_size(got), 1);
-    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(got, 0), "revision")),
-                     "2.0");
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(got, 0), "revision")), "2.0");
     cr_expect_gt(next, 0);
     json_decref(got);
     cr_assert_eq(hr_store_list_revisions(st, "rel", "app", next, 10, &got, &next, &err), HR_OK);
@@ -1708,6 +1964,7 @@ static int64_t put_old_stage(hr_store *s, const char *pipeline, const char *resu
 static void record(hr_store *s, int64_t id, int attempt, hr_outcome o, int64_t started_at)
 {
     hr_attempt a = {.delivery_id = id,
+                    .claim_token = token_of(id),
                     .attempt = attempt,
                     .started_at = started_at,
                     .latency_ms = 3,
@@ -1751,6 +2008,16 @@ static int event_exists(hr_store *s, int64_t id)
 /* Counts the rows of a table, and checks every reference, from outside. */
 static int64_t count_rows(const char *sql)
 {
+    if (on_pg()) {
+        PGconn *c = PQconnectdb(pg_uri);
+        PGresult *r = PQexec(c, sql);
+        int64_t v;
+        cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(c));
+        v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+        PQfinish(c);
+        return v;
+    }
     char path[128];
     sqlite3 *db;
     sqlite3_stmt *q;
@@ -1766,6 +2033,9 @@ static int64_t count_rows(const char *sql)
 
 static void expect_references_whole(void)
 {
+    /* PostgreSQL keeps its foreign keys on, always. */
+    if (on_pg())
+        return;
     char path[128];
     sqlite3 *db;
     sqlite3_stmt *q;
@@ -1889,6 +2159,7 @@ Test(store, prune_deletes_a_delivered_retry_and_old_attempts_alone)
 
     /* A young attempt stays; the delivery, now final, lets its event go. */
     hr_attempt a = {.delivery_id = d,
+                    .claim_token = token_of(d),
                     .attempt = 3,
                     .started_at = now,
                     .latency_ms = 3,

@@ -1,0 +1,65 @@
+/*
+ * delivery.h - a delivery as the store and the delivery engine both see it.
+ *
+ * A delivery is one (event, target) pair. The store hands due ones out as
+ * jobs (hr_delivery_job) for a claim (hr_claim_query), and records what
+ * each attempt came to (hr_attempt). These types sit with the event model
+ * so that neither side includes the other: the store knows nothing of
+ * HTTP, and the engine nothing of SQL.
+ */
+#ifndef HR_EVENT_DELIVERY_H
+#define HR_EVENT_DELIVERY_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct hr_delivery_job {
+    int64_t id; /* the delivery */
+    int64_t event_id;
+    char *target; /* target name (owned) */
+    int attempt;  /* 1 for the first attempt */
+    /* The claim's fencing token, handed back in hr_attempt: a store shared
+     * by several instances records an attempt only while it is the
+     * delivery's latest claim. 0 where claims are not leased (SQLite). */
+    int64_t claim_token;
+    json_t *input; /* the event as jq sees it (owned reference), see route/jq.h */
+} hr_delivery_job;
+
+/* Frees the job's members (not the struct itself). */
+void hr_delivery_job_clear(hr_delivery_job *j);
+
+typedef enum { HR_OUTCOME_DELIVERED = 0, HR_OUTCOME_RETRY, HR_OUTCOME_DEAD } hr_outcome;
+
+typedef struct hr_attempt {
+    int64_t delivery_id;
+    int attempt;
+    int64_t started_at; /* ms since the epoch */
+    int64_t latency_ms;
+    int status;          /* HTTP status; 0 when there was no answer */
+    const char *error;   /* NULL, or what went wrong; never a secret */
+    const char *excerpt; /* the answer's first bytes (max_response_bytes), valid UTF-8 */
+    hr_outcome outcome;
+    int64_t next_at;     /* when outcome is RETRY: when to try again (ms) */
+    int64_t claim_token; /* the job's claim_token */
+} hr_attempt;
+
+/* What the engine asks its source for. The engine claims per target, so a
+ * target with a long backlog at its cap costs the others nothing; and once
+ * a second, deliveries whose target is no longer configured (other_than:
+ * every configured name), which it records as dead. */
+typedef struct hr_claim_query {
+    int64_t now;
+    const char *target;            /* only this target; NULL: any */
+    const char *const *other_than; /* with target NULL: none of these */
+    size_t n_other_than;
+    const int64_t *skip_ids; /* deliveries the engine is busy with (sorted) */
+    size_t n_skip_ids;
+    size_t max;
+    /* Where instances share a store: how long a claimed delivery stays
+     * this instance's before another may take it (longer than a request
+     * may take); 0: the store's default. */
+    int64_t lease_ms;
+} hr_claim_query;
+
+#endif

@@ -1,0 +1,524 @@
+/*
+ * pg.c - the PostgreSQL engine: connecting (and reconnecting), the schema
+ * and its migrations under an advisory lock, the writer's transactions and
+ * statements, and the engine's table (hr_store__pg). Its reads and its
+ * claim are in pg_read.c; what they share is in pg.h.
+ */
+#include "store/pg.h"
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/timefmt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SUB "store"
+#define DEFAULT_READERS 4
+#define MAX_READERS 64
+/* The advisory lock every herald takes to create or migrate the schema. */
+#define SCHEMA_LOCK "4851027100"
+/* Reconnecting waits from this long, doubling, up to the maximum. */
+#define RECONNECT_MIN_MS 100
+#define RECONNECT_MAX_MS 5000
+
+/*
+ * The schema, one entry per version, as on SQLite (store/sqlite.c) but in
+ * PostgreSQL's types, and with the claim's lease (lease_until, ms) and
+ * fencing token (claim_token) on each delivery. Append new versions; never
+ * edit a released one.
+ */
+static const char *const migrations[] = {
+    /* v1 */
+    "CREATE TABLE events ("
+    "  id BIGSERIAL PRIMARY KEY,"
+    "  received_at BIGINT NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  version TEXT, pipeline TEXT, pipeline_counter TEXT, stage TEXT, stage_counter TEXT,"
+    "  state TEXT, result TEXT, transition TEXT,"
+    "  doc TEXT NOT NULL,"
+    "  raw BYTEA,"
+    "  request_id TEXT,"
+    "  warnings BIGINT NOT NULL DEFAULT 0,"
+    "  request_digest BYTEA"
+    ");"
+    "CREATE INDEX events_by_pipeline ON events(pipeline, id);"
+    "CREATE INDEX events_by_stage ON events(stage, id);"
+    "CREATE UNIQUE INDEX events_by_request ON events(request_id) WHERE request_id IS NOT NULL;"
+    "CREATE TABLE stage_state ("
+    "  pipeline TEXT NOT NULL, stage TEXT NOT NULL,"
+    "  last_result TEXT, last_state TEXT, last_counter TEXT,"
+    "  last_event_id BIGINT REFERENCES events(id) ON DELETE SET NULL,"
+    "  updated_at BIGINT NOT NULL,"
+    "  PRIMARY KEY (pipeline, stage));"
+    "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE deliveries ("
+    "  id BIGSERIAL PRIMARY KEY,"
+    "  event_id BIGINT NOT NULL REFERENCES events(id),"
+    "  route TEXT NOT NULL, target TEXT NOT NULL, state TEXT NOT NULL,"
+    "  attempts INT NOT NULL DEFAULT 0,"
+    "  next_at BIGINT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,"
+    "  last_status INT, last_error TEXT,"
+    "  lease_until BIGINT NOT NULL DEFAULT 0,"
+    "  claim_token BIGINT NOT NULL DEFAULT 0);"
+    "CREATE INDEX deliveries_due ON deliveries(next_at) WHERE state IN ('pending', 'retrying');"
+    "CREATE INDEX deliveries_by_event ON deliveries(event_id);"
+    "CREATE INDEX deliveries_by_target ON deliveries(target, state, id);"
+    "CREATE INDEX deliveries_by_state ON deliveries(state, id);"
+    "CREATE TABLE attempts ("
+    "  id BIGSERIAL PRIMARY KEY,"
+    "  delivery_id BIGINT NOT NULL REFERENCES deliveries(id),"
+    "  attempt INT NOT NULL, started_at BIGINT NOT NULL, latency_ms BIGINT NOT NULL,"
+    "  status INT, outcome TEXT NOT NULL, error TEXT, excerpt TEXT);"
+    "CREATE INDEX attempts_by_delivery ON attempts(delivery_id, attempt);"
+    "CREATE TABLE job_state ("
+    "  source TEXT NOT NULL, job TEXT NOT NULL, branch TEXT NOT NULL,"
+    "  last_result TEXT, last_number BIGINT, prev_result TEXT,"
+    "  last_phase TEXT, last_status TEXT,"
+    "  last_event_id BIGINT REFERENCES events(id) ON DELETE SET NULL,"
+    "  updated_at BIGINT NOT NULL,"
+    "  PRIMARY KEY (source, job, branch));"
+    "CREATE TABLE packages ("
+    "  repository TEXT NOT NULL, package TEXT NOT NULL, created_at BIGINT NOT NULL,"
+    "  PRIMARY KEY (repository, package));"
+    "CREATE TABLE revisions ("
+    "  id BIGSERIAL PRIMARY KEY,"
+    "  repository TEXT NOT NULL, package TEXT NOT NULL, revision TEXT NOT NULL,"
+    "  timestamp BIGINT NOT NULL, published_at BIGINT NOT NULL,"
+    "  event_id BIGINT NOT NULL REFERENCES events(id),"
+    "  doc TEXT NOT NULL, raw BYTEA,"
+    "  UNIQUE (repository, package, revision));"
+    "CREATE INDEX revisions_by_package ON revisions(repository, package, id);"
+    "CREATE INDEX revisions_by_event ON revisions(event_id);",
+    /* v2: leader rows for periodic work (retention), one per job, held by
+     * one instance until it expires (River's leader election). Unlogged:
+     * after a crash of the server nobody leads until the next claim. */
+    "CREATE UNLOGGED TABLE herald_leader ("
+    "  job TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at BIGINT NOT NULL);",
+};
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+/* The writer's statements, prepared on each new writer connection. */
+static const struct {
+    const char *name, *sql;
+} writer_sql[] = {
+    {"request_get", "SELECT id, transition, request_digest FROM events WHERE request_id = $1"},
+    {"revision_get", "SELECT event_id, raw, timestamp, published_at FROM revisions"
+                     " WHERE repository = $1 AND package = $2 AND revision = $3"},
+    /* The history row is made first and locked, so that two instances
+     * deciding transitions of one stage (or job) take turns. */
+    {"stage_touch", "INSERT INTO stage_state (pipeline, stage, updated_at) VALUES ($1, $2, 0)"
+                    " ON CONFLICT DO NOTHING"},
+    {"stage_get", "SELECT last_result FROM stage_state WHERE pipeline = $1 AND stage = $2"
+                  " FOR UPDATE"},
+    {"job_touch", "INSERT INTO job_state (source, job, branch, updated_at) VALUES ($1, $2, $3, 0)"
+                  " ON CONFLICT DO NOTHING"},
+    {"job_get", "SELECT last_result, last_number, prev_result FROM job_state"
+                " WHERE source = $1 AND job = $2 AND branch = $3 FOR UPDATE"},
+    {"event_insert",
+     "INSERT INTO events (received_at, source, kind, version, pipeline, pipeline_counter, stage,"
+     " stage_counter, state, result, transition, doc, raw, request_id, warnings, request_digest)"
+     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+     " RETURNING id"},
+    {"stage_upsert",
+     "INSERT INTO stage_state (pipeline, stage, last_result, last_state, last_counter,"
+     " last_event_id, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+     " ON CONFLICT (pipeline, stage) DO UPDATE SET"
+     " last_result = coalesce(excluded.last_result, stage_state.last_result),"
+     " last_state = excluded.last_state, last_counter = excluded.last_counter,"
+     " last_event_id = excluded.last_event_id, updated_at = excluded.updated_at"},
+    {"job_upsert",
+     "INSERT INTO job_state (source, job, branch, last_result, last_number, prev_result,"
+     " last_phase, last_status, last_event_id, updated_at)"
+     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+     " ON CONFLICT (source, job, branch) DO UPDATE SET"
+     " last_result = excluded.last_result, last_number = excluded.last_number,"
+     " prev_result = excluded.prev_result, last_phase = excluded.last_phase,"
+     " last_status = excluded.last_status, last_event_id = excluded.last_event_id,"
+     " updated_at = excluded.updated_at"},
+    {"package_upsert", "INSERT INTO packages (repository, package, created_at)"
+                       " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"},
+    {"revision_insert",
+     "INSERT INTO revisions (repository, package, revision, timestamp, published_at, event_id,"
+     " doc, raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"},
+    {"delivery_insert", "INSERT INTO deliveries (event_id, route, target, state, next_at,"
+                        " created_at, updated_at) VALUES ($1, $2, $3, 'pending', $4, $4, $4)"},
+    /* Only while the attempt's claim is the delivery's latest (fencing);
+     * the lease ends with the record. */
+    {"delivery_update",
+     "UPDATE deliveries SET state = $2, attempts = greatest(attempts, $3), next_at = $4,"
+     " updated_at = $5, last_status = $6, last_error = $7, lease_until = 0"
+     " WHERE id = $1 AND claim_token = $8"},
+    {"attempt_insert", "INSERT INTO attempts (delivery_id, attempt, started_at, latency_ms,"
+                       " status, outcome, error, excerpt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"},
+};
+#define NSTMT (sizeof(writer_sql) / sizeof(writer_sql[0]))
+
+/* ---- Parameters and errors ---------------------------------------------- */
+
+void hr_pg__str(hr_pg_params *p, const char *s)
+{
+    p->v[p->n] = s;
+    p->len[p->n] = 0;
+    p->fmt[p->n] = 0;
+    p->n++;
+}
+
+void hr_pg__int(hr_pg_params *p, int64_t v)
+{
+    snprintf(p->num[p->n], sizeof(p->num[p->n]), "%lld", (long long)v);
+    hr_pg__str(p, p->num[p->n]);
+}
+
+void hr_pg__bin(hr_pg_params *p, const void *b, size_t len)
+{
+    p->v[p->n] = b;
+    p->len[p->n] = (int)len;
+    p->fmt[p->n] = b != NULL;
+    p->n++;
+}
+
+int hr_pg__error(PGconn *c, const PGresult *res, const char *doing, hr_error *err)
+{
+    const char *msg = res != NULL ? PQresultErrorMessage(res) : "";
+    char clean[400];
+    size_t n = 0;
+    int down = c == NULL || PQstatus(c) != CONNECTION_OK;
+
+    if (msg == NULL || *msg == '\0')
+        msg = c != NULL ? PQerrorMessage(c) : "no connection";
+    /* One line: libpq ends its messages with a newline, some have two. */
+    for (; *msg != '\0' && n + 1 < sizeof(clean); msg++)
+        clean[n++] = *msg == '\n' || *msg == '\r' ? ' ' : *msg;
+    while (n > 0 && clean[n - 1] == ' ')
+        n--;
+    clean[n] = '\0';
+    return hr_error_set(err, HR_ESTORE, "store: cannot %s: %s%s", doing, clean,
+                        down ? " (PostgreSQL is unreachable; herald reconnects by itself)" : "");
+}
+
+static int check(PGconn *c, PGresult *res, PGresult **out, const char *doing, hr_error *err)
+{
+    ExecStatusType st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        int ret = hr_pg__error(c, res, doing, err);
+        PQclear(res);
+        return ret;
+    }
+    if (out != NULL)
+        *out = res;
+    else
+        PQclear(res);
+    return HR_OK;
+}
+
+int hr_pg__exec(PGconn *c, const char *sql, const hr_pg_params *p, PGresult **out,
+                const char *doing, hr_error *err)
+{
+    /* Without parameters sql may hold several statements (a migration). */
+    if (p == NULL)
+        return check(c, PQexec(c, sql), out, doing, err);
+    return check(c, PQexecParams(c, sql, p->n, NULL, p->v, p->len, p->fmt, 0), out, doing, err);
+}
+
+int hr_pg__exec_prepared(PGconn *c, const char *name, const hr_pg_params *p, PGresult **out,
+                         const char *doing, hr_error *err)
+{
+    return check(c, PQexecPrepared(c, name, p->n, p->v, p->len, p->fmt, 0), out, doing, err);
+}
+
+const char *hr_pg__col_str(hr_rows *r, const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return NULL;
+    return hr_rows_str(r, PQgetvalue(res, row, col), (size_t)PQgetlength(res, row, col));
+}
+
+int64_t hr_pg__col_int(const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return HR_ROW_NULL;
+    return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+const char *hr_pg__col_bytea(hr_rows *r, const PGresult *res, int row, int col, size_t *len)
+{
+    unsigned char *b;
+    const char *copy;
+    *len = 0;
+    if (PQgetisnull(res, row, col))
+        return NULL;
+    b = PQunescapeBytea((const unsigned char *)PQgetvalue(res, row, col), len);
+    if (b == NULL)
+        hr_oom(PQgetlength(res, row, col));
+    copy = hr_rows_str(r, (const char *)b, *len);
+    PQfreemem(b);
+    return copy;
+}
+
+/* ---- Connections and the schema ------------------------------------------ */
+
+/* PostgreSQL's notices ("relation already exists, skipping") are not
+ * herald's to print. */
+static void quiet(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+int hr_pg__connect(const char *uri, PGconn **out, hr_error *err)
+{
+    PGconn *c = PQconnectdb(uri);
+    if (c == NULL)
+        hr_oom(sizeof(void *));
+    if (PQstatus(c) != CONNECTION_OK) {
+        int ret = hr_pg__error(c, NULL, "connect to PostgreSQL", err);
+        PQfinish(c);
+        return ret;
+    }
+    PQsetNoticeProcessor(c, quiet, NULL);
+    *out = c;
+    return HR_OK;
+}
+
+/* Prepares the writer's statements on a new connection. */
+static int prepare(PGconn *c, hr_error *err)
+{
+    for (size_t i = 0; i < NSTMT; i++) {
+        int ret = check(c, PQprepare(c, writer_sql[i].name, writer_sql[i].sql, 0, NULL), NULL,
+                        "prepare the writer's statements", err);
+        if (ret != HR_OK)
+            return ret;
+    }
+    return HR_OK;
+}
+
+/* Creates or migrates the schema, once among every herald starting at the
+ * same time: they wait for each other on an advisory lock. */
+static int migrate(hr_pg *g, hr_error *err)
+{
+    PGresult *res = NULL;
+    int version, ret;
+
+    ret = hr_pg__exec(g->w, "SELECT pg_advisory_lock(" SCHEMA_LOCK ")", NULL, NULL,
+                      "lock the schema", err);
+    if (ret != HR_OK)
+        return ret;
+    ret = hr_pg__exec(g->w,
+                      "CREATE TABLE IF NOT EXISTS herald_schema (version INT NOT NULL);"
+                      "INSERT INTO herald_schema SELECT 0 WHERE NOT EXISTS"
+                      " (SELECT 1 FROM herald_schema)",
+                      NULL, NULL, "create the schema table", err);
+    if (ret == HR_OK)
+        ret = hr_pg__exec(g->w, "SELECT version FROM herald_schema", NULL, &res,
+                          "read the schema version", err);
+    if (ret != HR_OK)
+        goto out;
+    version = PQntuples(res) > 0 ? (int)strtol(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    if (version > SCHEMA_VERSION) {
+        ret = hr_error_set(err, HR_ESTORE,
+                           "store: %s has schema version %d, newer than this herald knows (%d); "
+                           "run a newer herald on it",
+                           g->where, version, SCHEMA_VERSION);
+        goto out;
+    }
+    for (; version < SCHEMA_VERSION && ret == HR_OK; version++) {
+        hr_pg_params p = {0};
+        char doing[64];
+        snprintf(doing, sizeof(doing), "migrate the schema to version %d", version + 1);
+        hr_pg__int(&p, version + 1);
+        ret = hr_pg__exec(g->w, "BEGIN", NULL, NULL, doing, err);
+        if (ret == HR_OK)
+            ret = hr_pg__exec(g->w, migrations[version], NULL, NULL, doing, err);
+        if (ret == HR_OK)
+            ret = hr_pg__exec(g->w, "UPDATE herald_schema SET version = $1", &p, NULL, doing, err);
+        if (ret == HR_OK)
+            ret = hr_pg__exec(g->w, "COMMIT", NULL, NULL, doing, err);
+        if (ret != HR_OK)
+            PQclear(PQexec(g->w, "ROLLBACK"));
+        else
+            hr_log_info(SUB, "migrated %s to schema version %d", g->where, version + 1);
+    }
+out:
+    PQclear(res);
+    PQclear(PQexec(g->w, "SELECT pg_advisory_unlock(" SCHEMA_LOCK ")"));
+    return ret;
+}
+
+/* Says which database, for logs, without the URI (it may hold a password). */
+static void describe(hr_pg *g)
+{
+    snprintf(g->where, sizeof(g->where), "postgresql database %s on %s:%s", PQdb(g->w),
+             PQhost(g->w), PQport(g->w));
+}
+
+static void pg_close(void *db)
+{
+    hr_pg *g = db;
+    if (g == NULL)
+        return;
+    hr_pg__close_readers(g);
+    PQfinish(g->w);
+    pthread_mutex_destroy(&g->plock);
+    pthread_cond_destroy(&g->reader_back);
+    free(g->uri);
+    free(g);
+}
+
+static int pg_open(const hr_store_options *opt, void **db, const char **where, hr_error *err)
+{
+    int readers = opt->readers == 0 ? DEFAULT_READERS : opt->readers;
+    hr_pg *g;
+    int ret;
+
+    if (readers < 1 || readers > MAX_READERS)
+        return hr_error_set(err, HR_EINVAL, "store: readers must be from 1 to %d; got %d",
+                            MAX_READERS, opt->readers);
+    g = hr_calloc(1, sizeof(*g));
+    g->uri = hr_strdup(opt->uri);
+    /* This instance's name in leader rows: unique among live instances. */
+    snprintf(g->instance, sizeof(g->instance), "%ld-%lld-%lld", (long)getpid(),
+             (long long)hr_time_now_ms(), (long long)hr_time_mono_us());
+    pthread_mutex_init(&g->plock, NULL);
+    pthread_cond_init(&g->reader_back, NULL);
+    ret = hr_pg__connect(g->uri, &g->w, err);
+    if (ret == HR_OK) {
+        describe(g);
+        ret = migrate(g, err);
+    }
+    if (ret == HR_OK)
+        ret = prepare(g->w, err);
+    if (ret == HR_OK)
+        ret = hr_pg__open_readers(g, readers, err);
+    if (ret != HR_OK) {
+        pg_close(g);
+        return ret;
+    }
+    hr_log_info(SUB, "opened %s (schema version %d, %d read connections)", g->where, SCHEMA_VERSION,
+                readers);
+    *db = g;
+    *where = g->where;
+    return HR_OK;
+}
+
+/* ---- Transactions ------------------------------------------------------- */
+
+/*
+ * A writer connection that broke (PostgreSQL restarted, a failover) is
+ * opened again here, at the start of the next batch, no sooner than the
+ * backoff allows; until it works, every batch fails and says why.
+ */
+static int writer_ready(hr_pg *g, hr_error *err)
+{
+    int64_t now = hr_time_mono_us() / 1000;
+    PGconn *c = NULL;
+    int ret;
+
+    if (g->w != NULL && PQstatus(g->w) == CONNECTION_OK)
+        return HR_OK;
+    if (now < g->w_retry_at)
+        return hr_error_set(err, HR_ESTORE,
+                            "store: PostgreSQL is unreachable; herald reconnects by itself");
+    ret = hr_pg__connect(g->uri, &c, err);
+    if (ret == HR_OK)
+        ret = prepare(c, err);
+    if (ret != HR_OK) {
+        PQfinish(c);
+        g->w_backoff_ms = g->w_backoff_ms == 0 ? RECONNECT_MIN_MS : g->w_backoff_ms * 2;
+        if (g->w_backoff_ms > RECONNECT_MAX_MS)
+            g->w_backoff_ms = RECONNECT_MAX_MS;
+        g->w_retry_at = now + g->w_backoff_ms;
+        return ret;
+    }
+    PQfinish(g->w);
+    g->w = c;
+    g->w_backoff_ms = 0;
+    hr_log_info(SUB, "connected to %s again", g->where);
+    return HR_OK;
+}
+
+static int pg_begin(void *db, int bulk, hr_error *err)
+{
+    hr_pg *g = db;
+    int ret = writer_ready(g, err);
+    (void)bulk;
+    if (ret == HR_OK)
+        ret = hr_pg__exec(g->w, "BEGIN", NULL, NULL, "begin a transaction", err);
+    return ret;
+}
+
+static int pg_commit(void *db, hr_error *err)
+{
+    hr_pg *g = db;
+    return hr_pg__exec(g->w, "COMMIT", NULL, NULL, "commit", err);
+}
+
+static void pg_rollback(void *db)
+{
+    hr_pg *g = db;
+    if (g->w != NULL && PQtransactionStatus(g->w) != PQTRANS_IDLE &&
+        PQstatus(g->w) == CONNECTION_OK)
+        PQclear(PQexec(g->w, "ROLLBACK"));
+}
+
+static int pg_item_begin(void *db, hr_error *err)
+{
+    hr_pg *g = db;
+    return hr_pg__exec(g->w, "SAVEPOINT item", NULL, NULL, "start a savepoint", err);
+}
+
+static int pg_item_end(void *db, int ok, hr_error *err)
+{
+    hr_pg *g = db;
+    if (!ok && hr_pg__exec(g->w, "ROLLBACK TO SAVEPOINT item", NULL, NULL, "undo a failed event",
+                           err) != HR_OK)
+        return err->code;
+    return hr_pg__exec(g->w, "RELEASE SAVEPOINT item", NULL, NULL, "release a savepoint", err);
+}
+
+/* The transaction is lost when the connection is, or it ended. */
+static int pg_lost(void *db)
+{
+    hr_pg *g = db;
+    PGTransactionStatusType t = PQtransactionStatus(g->w);
+    return PQstatus(g->w) != CONNECTION_OK || t == PQTRANS_IDLE || t == PQTRANS_UNKNOWN;
+}
+
+const hr_store_engine hr_store__pg = {
+    .name = "postgresql",
+    .open = pg_open,
+    .close = pg_close,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .item_begin = pg_item_begin,
+    .item_end = pg_item_end,
+    .lost = pg_lost,
+    .find_request = hr_pg__find_request,
+    .find_revision = hr_pg__find_revision,
+    .stage_last_result = hr_pg__stage_last_result,
+    .job_history = hr_pg__job_history,
+    .insert_event = hr_pg__insert_event,
+    .save_stage = hr_pg__save_stage,
+    .save_job = hr_pg__save_job,
+    .save_revision = hr_pg__save_revision,
+    .insert_delivery = hr_pg__insert_delivery,
+    .save_attempt = hr_pg__save_attempt,
+    .reset = hr_pg__reset,
+    .save_settings = hr_pg__save_settings,
+    .prune = hr_pg__prune,
+    .list_events = hr_pg__list_events,
+    .get_event = hr_pg__get_event,
+    .list_stages = hr_pg__list_stages,
+    .list_jobs = hr_pg__list_jobs,
+    .get_settings = hr_pg__get_settings,
+    .list_deliveries = hr_pg__list_deliveries,
+    .target_health = hr_pg__target_health,
+    .list_revisions = hr_pg__list_revisions,
+    .list_packages = hr_pg__list_packages,
+    .lead = hr_pg__lead,
+    .claim = hr_pg__claim,
+};

@@ -1,0 +1,133 @@
+/*
+ * pg.h - what the PostgreSQL engine's files share (store/pg.c: connect,
+ * schema, transactions, the writer's statements and the table;
+ * store/pg_read.c: the read pool, its queries and the claim). Nothing
+ * outside them includes it.
+ *
+ * Several herald instances may share one database. The schema is created
+ * and migrated under an advisory lock, so two instances starting at once
+ * do it once. The writer group-commits as on SQLite (one transaction per
+ * batch, the answer after COMMIT returned), with statements prepared once
+ * per connection. A stage's or job's history row is locked (FOR UPDATE)
+ * in the writer's transaction before its transition is decided, so two
+ * instances taking two events of one pipeline judge them one after the
+ * other. Deliveries are claimed with FOR UPDATE SKIP LOCKED under a lease
+ * (lease_until) with a fencing token (claim_token): an attempt is recorded
+ * only while its token is the delivery's, so a late answer from a lost
+ * lease cannot overwrite a newer attempt. No transaction is held across a
+ * request: a claim is one statement.
+ *
+ * A lost connection is re-opened with backoff at the next use (the writer
+ * at its next batch, a reader when it is taken); until then every write
+ * fails with HR_ESTORE and says why, never succeeds.
+ */
+#ifndef HR_STORE_PG_H
+#define HR_STORE_PG_H
+
+#include "store/engine.h"
+
+#include <libpq-fe.h>
+#include <pthread.h>
+
+/* How long a claimed delivery stays with its instance when the claim
+ * names no lease (the delivery engine asks for its timeout plus a margin). */
+#define HR_PG_LEASE_MS (5 * 60 * 1000)
+
+typedef struct hr_pg {
+    char *uri;         /* owned; never logged (it may hold a password) */
+    char where[160];   /* "postgresql database NAME on HOST:PORT", for logs */
+    char instance[64]; /* this instance's name in leader rows */
+
+    /* The writer's connection (writer thread only, once it runs), and
+     * when it may next try to connect again after a failure. */
+    PGconn *w;
+    int64_t w_retry_at;
+    int w_backoff_ms;
+
+    /* The read pool, guarded by plock; free_readers is a stack. */
+    pthread_mutex_t plock;
+    pthread_cond_t reader_back;
+    PGconn **readers;
+    int nreaders;
+    PGconn **free_readers;
+    int nfree;
+} hr_pg;
+
+/* Parameters of one statement, as text (or binary for bytea). */
+#define HR_PG_MAX_PARAMS 24
+typedef struct hr_pg_params {
+    int n;
+    const char *v[HR_PG_MAX_PARAMS];
+    int len[HR_PG_MAX_PARAMS];
+    int fmt[HR_PG_MAX_PARAMS];
+    char num[HR_PG_MAX_PARAMS][24];
+} hr_pg_params;
+
+void hr_pg__str(hr_pg_params *p, const char *s);
+void hr_pg__int(hr_pg_params *p, int64_t v);
+void hr_pg__bin(hr_pg_params *p, const void *b, size_t len);
+
+/* Sets err to "store: cannot <doing>: <PostgreSQL's message><hint>" and
+ * returns HR_ESTORE. res may be NULL (a connection failure). */
+int hr_pg__error(PGconn *c, const PGresult *res, const char *doing, hr_error *err);
+
+/* Runs sql (name: a statement prepared on c) with p (NULL: none, and
+ * then sql may hold several statements); *out (when not NULL)
+ * gets the result, which the caller PQclears. HR_OK when PostgreSQL
+ * answered with success. */
+int hr_pg__exec(PGconn *c, const char *sql, const hr_pg_params *p, PGresult **out,
+                const char *doing, hr_error *err);
+int hr_pg__exec_prepared(PGconn *c, const char *name, const hr_pg_params *p, PGresult **out,
+                         const char *doing, hr_error *err);
+
+/* Opens one connection to uri: *out is new (PQfinish it). */
+int hr_pg__connect(const char *uri, PGconn **out, hr_error *err);
+
+/* Column values: text (NULL for SQL NULL), integer (HR_ROW_NULL), bytea
+ * unescaped into rows' arena. */
+const char *hr_pg__col_str(hr_rows *r, const PGresult *res, int row, int col);
+int64_t hr_pg__col_int(const PGresult *res, int row, int col);
+const char *hr_pg__col_bytea(hr_rows *r, const PGresult *res, int row, int col, size_t *len);
+
+/* The writer's statements and prune (pg_write.c). */
+int hr_pg__find_request(void *db, const char *request_id, const unsigned char digest[32],
+                        hr_request_hit *hit, hr_error *err);
+int hr_pg__find_revision(void *db, const hr_package_rev *pk, const char *raw, size_t raw_len,
+                         hr_revision_hit *hit, hr_error *err);
+int hr_pg__stage_last_result(void *db, const char *pipeline, const char *stage, char **prev,
+                             hr_error *err);
+int hr_pg__job_history(void *db, const char *source, const char *job, const char *branch,
+                       hr_job_history *h, hr_error *err);
+int hr_pg__insert_event(void *db, const hr_event_columns *c, int64_t *id, hr_error *err);
+int hr_pg__save_stage(void *db, const hr_event *ev, const char *last_result, int64_t event_id,
+                      hr_error *err);
+int hr_pg__save_job(void *db, const hr_event *ev, const char *branch, const hr_job_history *h,
+                    int64_t event_id, hr_error *err);
+int hr_pg__save_revision(void *db, const hr_event *ev, const char *doc, int64_t event_id,
+                         hr_error *err);
+int hr_pg__insert_delivery(void *db, int64_t event_id, const char *route, const char *target,
+                           int64_t now, hr_error *err);
+int hr_pg__save_attempt(void *db, const hr_attempt *a, int64_t now, hr_error *err);
+int hr_pg__reset(void *db, const hr_delivery_reset *r, int64_t now, size_t *count, hr_error *err);
+int hr_pg__save_settings(void *db, const json_t *settings, hr_error *err);
+int hr_pg__prune(void *db, hr_prune_chunk *c, hr_error *err);
+
+/* The read pool and the readers' queries (pg_read.c). */
+int hr_pg__open_readers(hr_pg *g, int n, hr_error *err);
+void hr_pg__close_readers(hr_pg *g);
+int hr_pg__list_events(void *db, const hr_event_query *q, size_t limit, hr_rows *rows,
+                       hr_error *err);
+int hr_pg__get_event(void *db, int64_t id, hr_rows *rows, hr_error *err);
+int hr_pg__list_stages(void *db, hr_rows *rows, hr_error *err);
+int hr_pg__list_jobs(void *db, hr_rows *rows, hr_error *err);
+int hr_pg__get_settings(void *db, hr_rows *rows, hr_error *err);
+int hr_pg__list_deliveries(void *db, const hr_delivery_query *q, int64_t id, size_t limit,
+                           hr_rows *rows, hr_error *err);
+int hr_pg__target_health(void *db, int64_t since, hr_rows *rows, hr_error *err);
+int hr_pg__list_revisions(void *db, const char *repository, const char *package, int64_t before_id,
+                          size_t limit, hr_rows *rows, hr_error *err);
+int hr_pg__list_packages(void *db, const char *repository, hr_rows *rows, hr_error *err);
+int hr_pg__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error *err);
+int hr_pg__lead(void *db, const char *job, int64_t now, int64_t ttl_ms, int *leader, hr_error *err);
+
+#endif

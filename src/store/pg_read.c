@@ -1,0 +1,455 @@
+/*
+ * pg_read.c - the PostgreSQL engine's readers: a pool of connections (any
+ * thread borrows one and gives it back; a broken one is opened again when
+ * taken), the queries that fill rows (store/rows.h), and the claim.
+ */
+#include "store/pg.h"
+
+#include "core/log.h"
+#include "core/mem.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int hr_pg__open_readers(hr_pg *g, int n, hr_error *err)
+{
+    g->readers = hr_calloc((size_t)n, sizeof(*g->readers));
+    g->free_readers = hr_calloc((size_t)n, sizeof(*g->free_readers));
+    for (int i = 0; i < n; i++) {
+        PGconn *c = NULL;
+        int ret = hr_pg__connect(g->uri, &c, err);
+        if (ret != HR_OK)
+            return ret;
+        g->readers[g->nreaders++] = c;
+        g->free_readers[g->nfree++] = c;
+    }
+    return HR_OK;
+}
+
+void hr_pg__close_readers(hr_pg *g)
+{
+    for (int i = 0; i < g->nreaders; i++)
+        PQfinish(g->readers[i]);
+    free(g->readers);
+    free(g->free_readers);
+    g->readers = g->free_readers = NULL;
+    g->nreaders = g->nfree = 0;
+}
+
+/* A connection from the pool, reset first when it broke (PQreset keeps
+ * the same PGconn, so the pool's slots stay valid). */
+static PGconn *reader_take(hr_pg *g)
+{
+    PGconn *c;
+    pthread_mutex_lock(&g->plock);
+    while (g->nfree == 0)
+        pthread_cond_wait(&g->reader_back, &g->plock);
+    c = g->free_readers[--g->nfree];
+    pthread_mutex_unlock(&g->plock);
+    if (PQstatus(c) != CONNECTION_OK)
+        PQreset(c);
+    return c;
+}
+
+static void reader_give(hr_pg *g, PGconn *c)
+{
+    pthread_mutex_lock(&g->plock);
+    g->free_readers[g->nfree++] = c;
+    pthread_cond_signal(&g->reader_back);
+    pthread_mutex_unlock(&g->plock);
+}
+
+/* One row of res into a new row of r. */
+typedef void (*row_fn)(hr_rows *r, const PGresult *res, int row);
+
+/* Runs sql with p on a read connection and adds each row to r with row. */
+static int read_rows(hr_pg *g, const char *sql, const hr_pg_params *p, const char *doing,
+                     row_fn row, hr_rows *r, hr_error *err)
+{
+    PGconn *c = reader_take(g);
+    PGresult *res;
+    int ret = hr_pg__exec(c, sql, p, &res, doing, err);
+    if (ret == HR_OK) {
+        for (int i = 0; i < PQntuples(res); i++)
+            row(r, res, i);
+        PQclear(res);
+    }
+    reader_give(g, c);
+    return ret;
+}
+
+#define S(col) hr_pg__col_str(r, res, i, col)
+#define I(col) hr_pg__col_int(res, i, col)
+#define T(col) (PQgetisnull(res, i, col) ? 0 : hr_pg__col_int(res, i, col))
+
+/* Columns id, transition, doc, raw from col on. */
+static void event_cols(hr_rows *r, const PGresult *res, int i, int col, hr_event_row *e)
+{
+    e->id = I(col);
+    e->transition = S(col + 1);
+    e->doc = S(col + 2);
+    e->doc_len = e->doc != NULL ? (size_t)PQgetlength(res, i, col + 2) : 0;
+    e->raw = hr_pg__col_bytea(r, res, i, col + 3, &e->raw_len);
+}
+
+static void event_row(hr_rows *r, const PGresult *res, int i)
+{
+    event_cols(r, res, i, 0, hr_rows_add(r));
+}
+
+int hr_pg__list_events(void *db, const hr_event_query *q, size_t limit, hr_rows *rows,
+                       hr_error *err)
+{
+    hr_pg_params p = {0};
+    hr_pg__str(&p, q->source);
+    hr_pg__str(&p, q->kind);
+    hr_pg__str(&p, q->pipeline);
+    hr_pg__str(&p, q->stage);
+    hr_pg__str(&p, q->result);
+    hr_pg__int(&p, q->before_id > 0 ? q->before_id : INT64_MAX);
+    hr_pg__int(&p, (int64_t)limit + 1);
+    hr_pg__str(&p, q->with_warnings ? "t" : "f");
+    return read_rows(db,
+                     "SELECT id, transition, doc, NULL::bytea FROM events"
+                     " WHERE ($1::text IS NULL OR source = $1) AND ($2::text IS NULL OR kind = $2)"
+                     " AND ($3::text IS NULL OR pipeline = $3) AND ($4::text IS NULL OR stage = $4)"
+                     " AND ($5::text IS NULL OR result = $5) AND id < $6"
+                     " AND (NOT $8::boolean OR warnings > 0)"
+                     " ORDER BY id DESC LIMIT $7",
+                     &p, "list events", event_row, rows, err);
+}
+
+int hr_pg__get_event(void *db, int64_t id, hr_rows *rows, hr_error *err)
+{
+    hr_pg_params p = {0};
+    hr_pg__int(&p, id);
+    return read_rows(db, "SELECT id, transition, doc, raw FROM events WHERE id = $1", &p,
+                     "read the event", event_row, rows, err);
+}
+
+static void stage_row(hr_rows *r, const PGresult *res, int i)
+{
+    hr_stage_row *o = hr_rows_add(r);
+    o->pipeline = S(0);
+    o->stage = S(1);
+    o->last_result = S(2);
+    o->last_state = S(3);
+    o->last_counter = S(4);
+    o->last_event_id = I(5);
+    o->updated_at = T(6);
+}
+
+int hr_pg__list_stages(void *db, hr_rows *rows, hr_error *err)
+{
+    return read_rows(db,
+                     "SELECT pipeline, stage, last_result, last_state, last_counter,"
+                     " last_event_id, updated_at FROM stage_state ORDER BY pipeline, stage",
+                     NULL, "list stages", stage_row, rows, err);
+}
+
+static void job_row(hr_rows *r, const PGresult *res, int i)
+{
+    hr_job_row *o = hr_rows_add(r);
+    o->source = S(0);
+    o->job = S(1);
+    o->branch = S(2);
+    o->last_result = S(3);
+    o->last_number = I(4);
+    o->last_phase = S(5);
+    o->last_status = S(6);
+    o->last_event_id = I(7);
+    o->updated_at = T(8);
+}
+
+int hr_pg__list_jobs(void *db, hr_rows *rows, hr_error *err)
+{
+    return read_rows(db,
+                     "SELECT source, job, branch, last_result, last_number, last_phase,"
+                     " last_status, last_event_id, updated_at FROM job_state"
+                     " ORDER BY source, job, branch LIMIT 10001",
+                     NULL, "list jobs", job_row, rows, err);
+}
+
+static void setting_row(hr_rows *r, const PGresult *res, int i)
+{
+    hr_setting_row *o = hr_rows_add(r);
+    o->key = S(0);
+    o->value = S(1);
+    o->value_len = (size_t)PQgetlength(res, i, 1);
+}
+
+int hr_pg__get_settings(void *db, hr_rows *rows, hr_error *err)
+{
+    return read_rows(db, "SELECT key, value FROM settings ORDER BY key", NULL, "read the settings",
+                     setting_row, rows, err);
+}
+
+/* ---- Deliveries --------------------------------------------------------- */
+
+/*
+ * Each delivery row carries its attempts as one JSON array (built by
+ * PostgreSQL, read back here into attempt rows): one query for a page.
+ */
+static void delivery_row(hr_rows *r, const PGresult *res, int i)
+{
+    hr_delivery_row *d = hr_rows_add(r);
+    json_t *log = json_loads(PQgetvalue(res, i, 11), 0, NULL);
+    d->id = I(0);
+    d->event_id = I(1);
+    d->route = S(2);
+    d->target = S(3);
+    d->state = S(4);
+    d->attempts = (int)I(5);
+    d->next_at = T(6);
+    d->created_at = T(7);
+    d->updated_at = T(8);
+    d->last_status = I(9);
+    d->last_error = S(10);
+    d->nlog = json_array_size(log);
+    if (d->nlog > 0)
+        d->log = hr_rows_alloc(r, d->nlog * sizeof(*d->log));
+    for (size_t k = 0; k < d->nlog; k++) {
+        json_t *a = json_array_get(log, k);
+        hr_attempt_row *o = &d->log[k];
+        json_t *st = json_array_get(a, 3);
+        const char *txt[3];
+        o->attempt = (int)json_integer_value(json_array_get(a, 0));
+        o->started_at = json_integer_value(json_array_get(a, 1));
+        o->latency_ms = json_integer_value(json_array_get(a, 2));
+        o->status = json_is_integer(st) ? json_integer_value(st) : HR_ROW_NULL;
+        for (int t = 0; t < 3; t++) {
+            json_t *v = json_array_get(a, (size_t)(4 + t));
+            txt[t] = json_is_string(v) ? hr_rows_str(r, json_string_value(v), json_string_length(v))
+                                       : NULL;
+        }
+        o->outcome = txt[0];
+        o->error = txt[1];
+        o->excerpt = txt[2];
+    }
+    json_decref(log);
+}
+
+int hr_pg__list_deliveries(void *db, const hr_delivery_query *q, int64_t id, size_t limit,
+                           hr_rows *rows, hr_error *err)
+{
+    static const hr_delivery_query none = {0};
+    hr_pg_params p = {0};
+    if (q == NULL)
+        q = &none;
+    hr_pg__str(&p, q->state);
+    hr_pg__str(&p, q->target);
+    hr_pg__int(&p, q->event_id);
+    hr_pg__int(&p, q->before_id > 0 ? q->before_id : INT64_MAX);
+    hr_pg__int(&p, (int64_t)limit + 1);
+    hr_pg__int(&p, id);
+    return read_rows(
+        db,
+        "SELECT d.id, d.event_id, d.route, d.target, d.state, d.attempts, d.next_at,"
+        " d.created_at, d.updated_at, d.last_status, d.last_error,"
+        " (SELECT coalesce(json_agg(json_build_array(a.attempt, a.started_at, a.latency_ms,"
+        "   a.status, a.outcome, a.error, a.excerpt) ORDER BY a.attempt, a.id), '[]')"
+        "   FROM attempts a WHERE a.delivery_id = d.id)"
+        " FROM deliveries d WHERE ($1::text IS NULL OR d.state = $1)"
+        " AND ($2::text IS NULL OR d.target = $2) AND ($3 = 0 OR d.event_id = $3)"
+        " AND d.id < $4 AND ($6 = 0 OR d.id = $6) ORDER BY d.id DESC LIMIT $5",
+        &p, id > 0 ? "read the delivery" : "list deliveries", delivery_row, rows, err);
+}
+
+static void target_row(hr_rows *r, const PGresult *res, int i)
+{
+    hr_target_row *t = hr_rows_add(r);
+    t->target = S(0);
+    t->pending = I(1);
+    t->retrying = I(2);
+    t->dead = I(3);
+    t->delivered = I(4);
+    t->last_error = S(5);
+}
+
+int hr_pg__target_health(void *db, int64_t since, hr_rows *rows, hr_error *err)
+{
+    hr_pg_params p = {0};
+    hr_pg__int(&p, since);
+    return read_rows(db,
+                     "SELECT target, count(*) FILTER (WHERE state = 'pending'),"
+                     " count(*) FILTER (WHERE state = 'retrying'),"
+                     " count(*) FILTER (WHERE state = 'dead' AND updated_at >= $1),"
+                     " count(*) FILTER (WHERE state = 'delivered' AND updated_at >= $1),"
+                     " (SELECT last_error FROM deliveries d2 WHERE d2.target = d.target"
+                     "   AND d2.state IN ('retrying', 'dead') ORDER BY d2.updated_at DESC LIMIT 1)"
+                     " FROM deliveries d WHERE updated_at >= $1 OR state IN ('pending', 'retrying')"
+                     " GROUP BY target ORDER BY target",
+                     &p, "read the targets' health", target_row, rows, err);
+}
+
+/* ---- Packages ----------------------------------------------------------- */
+
+static void revision_row(hr_rows *r, const PGresult *res, int i)
+{
+    hr_revision_row *o = hr_rows_add(r);
+    o->id = I(0);
+    o->doc = S(1);
+    o->published_at = T(2);
+    o->event_id = I(3);
+}
+
+int hr_pg__list_revisions(void *db, const char *repository, const char *package, int64_t before_id,
+                          size_t limit, hr_rows *rows, hr_error *err)
+{
+    hr_pg_params p = {0};
+    hr_pg__str(&p, repository);
+    hr_pg__str(&p, package);
+    hr_pg__int(&p, before_id > 0 ? before_id : INT64_MAX);
+    hr_pg__int(&p, (int64_t)limit + 1);
+    return read_rows(db,
+                     "SELECT id, doc, published_at, event_id FROM revisions"
+                     " WHERE repository = $1 AND package = $2 AND id < $3"
+                     " ORDER BY id DESC LIMIT $4",
+                     &p, "list revisions", revision_row, rows, err);
+}
+
+static void package_row(hr_rows *r, const PGresult *res, int i)
+{
+    hr_package_row *o = hr_rows_add(r);
+    o->repository = S(0);
+    o->package = S(1);
+    o->created_at = T(2);
+    o->revisions = I(3);
+    o->latest = S(4);
+    o->latest_published_at = T(5);
+}
+
+int hr_pg__list_packages(void *db, const char *repository, hr_rows *rows, hr_error *err)
+{
+    hr_pg_params p = {0};
+    hr_pg__str(&p, repository);
+    return read_rows(db,
+                     "SELECT p.repository, p.package, p.created_at,"
+                     " (SELECT count(*) FROM revisions r WHERE r.repository = p.repository"
+                     "   AND r.package = p.package),"
+                     " (SELECT r.revision FROM revisions r WHERE r.repository = p.repository"
+                     "   AND r.package = p.package ORDER BY r.id DESC LIMIT 1),"
+                     " (SELECT r.published_at FROM revisions r WHERE r.repository = p.repository"
+                     "   AND r.package = p.package ORDER BY r.id DESC LIMIT 1)"
+                     " FROM packages p WHERE $1::text IS NULL OR p.repository = $1"
+                     " ORDER BY p.repository, p.package LIMIT 10001",
+                     &p, "list packages", package_row, rows, err);
+}
+
+/* ---- Claims ------------------------------------------------------------- */
+
+static void claim_row(hr_rows *r, const PGresult *res, int i)
+{
+    hr_claim_row *c = hr_rows_add(r);
+    c->id = I(0);
+    c->event_id = I(1);
+    c->target = S(2);
+    c->attempts = (int)I(3);
+    c->claim_token = I(4);
+    event_cols(r, res, i, 5, &c->event);
+}
+
+/* A text[] literal of names: each quoted, with \ and " escaped. */
+static char *text_array(const char *const *names, size_t n)
+{
+    size_t cap = 3, len = 0;
+    char *out;
+    for (size_t i = 0; i < n; i++)
+        cap += 3 + 2 * strlen(names[i]);
+    out = hr_malloc(cap);
+    out[len++] = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            out[len++] = ',';
+        out[len++] = '"';
+        for (const char *c = names[i]; *c != '\0'; c++) {
+            if (*c == '"' || *c == '\\')
+                out[len++] = '\\';
+            out[len++] = *c;
+        }
+        out[len++] = '"';
+    }
+    out[len++] = '}';
+    out[len] = '\0';
+    return out;
+}
+
+static char *id_array(const int64_t *ids, size_t n)
+{
+    size_t cap = 3 + n * 21, len = 0;
+    char *out = hr_malloc(cap);
+    len += (size_t)snprintf(out, cap, "{");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%s%lld", i ? "," : "", (long long)ids[i]);
+    snprintf(out + len, cap - len, "}");
+    return out;
+}
+
+/*
+ * Claims due deliveries for this instance in one statement: the due rows
+ * no other instance holds (FOR UPDATE SKIP LOCKED, and no lease running),
+ * each given a lease and a new fencing token. No transaction stays open:
+ * the HTTP request is sent after this returns.
+ */
+int hr_pg__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error *err)
+{
+    hr_pg_params p = {0};
+    char *others = text_array(q->other_than, q->target == NULL ? q->n_other_than : 0);
+    char *skip = id_array(q->skip_ids, q->n_skip_ids);
+    int ret;
+
+    hr_pg__int(&p, q->now);
+    hr_pg__str(&p, q->target);
+    hr_pg__str(&p, others);
+    hr_pg__str(&p, skip);
+    hr_pg__int(&p, (int64_t)q->max);
+    hr_pg__int(&p, q->now + (q->lease_ms > 0 ? q->lease_ms : HR_PG_LEASE_MS));
+    ret = read_rows(db,
+                    "WITH due AS (SELECT id FROM deliveries"
+                    "   WHERE state IN ('pending', 'retrying') AND next_at <= $1"
+                    "   AND lease_until <= $1"
+                    "   AND ($2::text IS NULL OR target = $2) AND target <> ALL($3::text[])"
+                    "   AND id <> ALL($4::bigint[])"
+                    "   ORDER BY next_at LIMIT $5 FOR UPDATE SKIP LOCKED),"
+                    " claimed AS (UPDATE deliveries d SET lease_until = $6,"
+                    "   claim_token = d.claim_token + 1 FROM due WHERE d.id = due.id"
+                    "   RETURNING d.id, d.event_id, d.target, d.attempts, d.claim_token, d.next_at)"
+                    " SELECT c.id, c.event_id, c.target, c.attempts, c.claim_token,"
+                    " e.id, e.transition, e.doc, e.raw"
+                    " FROM claimed c JOIN events e ON e.id = c.event_id ORDER BY c.next_at",
+                    &p, "claim due deliveries", claim_row, rows, err);
+    free(others);
+    free(skip);
+    return ret;
+}
+
+/* ---- Leader rows -------------------------------------------------------- */
+
+/* Takes the row when it is free, expired or already this instance's, in
+ * one statement: of two instances asking at once, one gets it. */
+int hr_pg__lead(void *db, const char *job, int64_t now, int64_t ttl_ms, int *leader, hr_error *err)
+{
+    hr_pg *g = db;
+    hr_pg_params p = {0};
+    PGconn *c = reader_take(g);
+    PGresult *res;
+    int ret;
+
+    hr_pg__str(&p, job);
+    hr_pg__str(&p, g->instance);
+    hr_pg__int(&p, now);
+    hr_pg__int(&p, now + ttl_ms);
+    ret = hr_pg__exec(c,
+                      "INSERT INTO herald_leader (job, holder, expires_at) VALUES ($1, $2, $4)"
+                      " ON CONFLICT (job) DO UPDATE SET holder = $2, expires_at = $4"
+                      " WHERE herald_leader.holder = $2 OR herald_leader.expires_at <= $3"
+                      " RETURNING holder",
+                      &p, &res, "take the leader row", err);
+    reader_give(g, c);
+    if (ret != HR_OK)
+        return ret;
+    *leader = PQntuples(res) == 1;
+    PQclear(res);
+    return HR_OK;
+}

@@ -1,0 +1,462 @@
+/*
+ * pg_write.c - the PostgreSQL engine's writer statements and its prune
+ * chunk. Each runs on the writer's connection inside its open transaction,
+ * most of them as statements prepared once per connection (pg.c). Writer
+ * thread only.
+ */
+#include "store/pg.h"
+
+#include "core/log.h"
+#include "core/mem.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SUB "store"
+
+/* ---- The writer's statements -------------------------------------------- */
+
+int hr_pg__find_request(void *db, const char *request_id, const unsigned char digest[32],
+                        hr_request_hit *hit, hr_error *err)
+{
+    hr_pg *g = db;
+    hr_pg_params p = {0};
+    PGresult *res;
+    int ret;
+
+    hr_pg__str(&p, request_id);
+    ret = hr_pg__exec_prepared(g->w, "request_get", &p, &res, "look up the request id", err);
+    if (ret != HR_OK)
+        return ret;
+    if (PQntuples(res) > 0) {
+        size_t n = 0;
+        unsigned char *stored = NULL;
+        if (!PQgetisnull(res, 0, 2))
+            stored = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 2), &n);
+        hit->found = 1;
+        hit->id = hr_pg__col_int(res, 0, 0);
+        hit->transition =
+            hr_transition_from_name(PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1));
+        hit->same_digest = PQgetisnull(res, 0, 2) ||
+                           (stored != NULL && n == 32 && memcmp(stored, digest, 32) == 0);
+        PQfreemem(stored);
+    }
+    PQclear(res);
+    return HR_OK;
+}
+
+int hr_pg__find_revision(void *db, const hr_package_rev *pk, const char *raw, size_t raw_len,
+                         hr_revision_hit *hit, hr_error *err)
+{
+    hr_pg *g = db;
+    hr_pg_params p = {0};
+    PGresult *res;
+    int ret;
+
+    hr_pg__str(&p, pk->repository);
+    hr_pg__str(&p, pk->package);
+    hr_pg__str(&p, pk->revision);
+    ret = hr_pg__exec_prepared(g->w, "revision_get", &p, &res, "look up the revision", err);
+    if (ret != HR_OK)
+        return ret;
+    if (PQntuples(res) > 0) {
+        size_t n = 0;
+        unsigned char *stored = NULL;
+        if (!PQgetisnull(res, 0, 1))
+            stored = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 1), &n);
+        hit->found = 1;
+        hit->same_body = n == raw_len && (n == 0 || memcmp(stored, raw, n) == 0);
+        hit->event_id = hr_pg__col_int(res, 0, 0);
+        hit->timestamp = hr_pg__col_int(res, 0, 2);
+        hit->published_at = hr_pg__col_int(res, 0, 3);
+        PQfreemem(stored);
+    }
+    PQclear(res);
+    return HR_OK;
+}
+
+/* Creates the history row if needed, locks it, and reads it: res holds
+ * the row (the caller PQclears it). */
+static int lock_history(hr_pg *g, const char *touch, const char *get, const hr_pg_params *p,
+                        PGresult **res, const char *doing, hr_error *err)
+{
+    int ret = hr_pg__exec_prepared(g->w, touch, p, NULL, doing, err);
+    if (ret == HR_OK)
+        ret = hr_pg__exec_prepared(g->w, get, p, res, doing, err);
+    return ret;
+}
+
+int hr_pg__stage_last_result(void *db, const char *pipeline, const char *stage, char **prev,
+                             hr_error *err)
+{
+    hr_pg *g = db;
+    hr_pg_params p = {0};
+    PGresult *res;
+    int ret;
+
+    *prev = NULL;
+    hr_pg__str(&p, pipeline);
+    hr_pg__str(&p, stage);
+    ret =
+        lock_history(g, "stage_touch", "stage_get", &p, &res, "read the stage's last result", err);
+    if (ret != HR_OK)
+        return ret;
+    if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
+        *prev = hr_strdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return HR_OK;
+}
+
+int hr_pg__job_history(void *db, const char *source, const char *job, const char *branch,
+                       hr_job_history *h, hr_error *err)
+{
+    hr_pg *g = db;
+    hr_pg_params p = {0};
+    PGresult *res;
+    int ret;
+
+    hr_pg__str(&p, source);
+    hr_pg__str(&p, job);
+    hr_pg__str(&p, branch);
+    ret = lock_history(g, "job_touch", "job_get", &p, &res, "read the job's last result", err);
+    if (ret != HR_OK)
+        return ret;
+    if (PQntuples(res) > 0) {
+        h->last_result = PQgetisnull(res, 0, 0) ? NULL : hr_strdup(PQgetvalue(res, 0, 0));
+        h->last_number = PQgetisnull(res, 0, 1) ? 0 : hr_pg__col_int(res, 0, 1);
+        h->prev_result = PQgetisnull(res, 0, 2) ? NULL : hr_strdup(PQgetvalue(res, 0, 2));
+    }
+    PQclear(res);
+    return HR_OK;
+}
+
+int hr_pg__insert_event(void *db, const hr_event_columns *c, int64_t *id, hr_error *err)
+{
+    hr_pg *g = db;
+    const char *text[] = {c->source, c->kind,          c->version, c->pipeline, c->pipeline_counter,
+                          c->stage,  c->stage_counter, c->state,   c->result,   c->transition};
+    hr_pg_params p = {0};
+    PGresult *res;
+    int ret;
+
+    hr_pg__int(&p, c->received_at);
+    for (int i = 0; i < 10; i++)
+        hr_pg__str(&p, text[i]);
+    hr_pg__str(&p, c->doc);
+    hr_pg__bin(&p, c->raw, c->raw_len);
+    hr_pg__str(&p, c->request_id);
+    hr_pg__int(&p, c->warnings);
+    hr_pg__bin(&p, c->request_digest, c->request_digest != NULL ? 32 : 0);
+    ret = hr_pg__exec_prepared(g->w, "event_insert", &p, &res, "save the event", err);
+    if (ret == HR_OK) {
+        *id = hr_pg__col_int(res, 0, 0);
+        PQclear(res);
+    }
+    return ret;
+}
+
+int hr_pg__save_stage(void *db, const hr_event *ev, const char *last_result, int64_t event_id,
+                      hr_error *err)
+{
+    hr_pg *g = db;
+    hr_pg_params p = {0};
+    hr_pg__str(&p, ev->pipeline_name);
+    hr_pg__str(&p, ev->stage_name);
+    hr_pg__str(&p, last_result);
+    hr_pg__str(&p, ev->stage_state);
+    hr_pg__str(&p, ev->pipeline_counter);
+    hr_pg__int(&p, event_id);
+    hr_pg__int(&p, ev->received_at);
+    return hr_pg__exec_prepared(g->w, "stage_upsert", &p, NULL, "update the stage's state", err);
+}
+
+int hr_pg__save_job(void *db, const hr_event *ev, const char *branch, const hr_job_history *h,
+                    int64_t event_id, hr_error *err)
+{
+    hr_pg *g = db;
+    hr_pg_params p = {0};
+    hr_pg__str(&p, ev->source);
+    hr_pg__str(&p, ev->build.job_name);
+    hr_pg__str(&p, branch);
+    hr_pg__str(&p, h->last_result);
+    if (h->last_result != NULL)
+        hr_pg__int(&p, h->last_number);
+    else
+        hr_pg__str(&p, NULL);
+    hr_pg__str(&p, h->prev_result);
+    hr_pg__str(&p, ev->build.phase);
+    hr_pg__str(&p, ev->build.status);
+    hr_pg__int(&p, event_id);
+    hr_pg__int(&p, ev->received_at);
+    return hr_pg__exec_prepared(g->w, "job_upsert", &p, NULL, "update the job's state", err);
+}
+
+int hr_pg__save_revision(void *db, const hr_event *ev, const char *doc, int64_t event_id,
+                         hr_error *err)
+{
+    hr_pg *g = db;
+    const hr_package_rev *pk = &ev->package;
+    hr_pg_params p = {0}, q = {0};
+    int ret;
+
+    hr_pg__str(&p, pk->repository);
+    hr_pg__str(&p, pk->package);
+    hr_pg__int(&p, ev->received_at);
+    ret = hr_pg__exec_prepared(g->w, "package_upsert", &p, NULL, "record the package", err);
+    if (ret != HR_OK)
+        return ret;
+    hr_pg__str(&q, pk->repository);
+    hr_pg__str(&q, pk->package);
+    hr_pg__str(&q, pk->revision);
+    hr_pg__int(&q, pk->timestamp);
+    hr_pg__int(&q, ev->received_at);
+    hr_pg__int(&q, event_id);
+    hr_pg__str(&q, doc);
+    hr_pg__bin(&q, ev->raw, ev->raw_len);
+    return hr_pg__exec_prepared(g->w, "revision_insert", &q, NULL, "save the revision", err);
+}
+
+int hr_pg__insert_delivery(void *db, int64_t event_id, const char *route, const char *target,
+                           int64_t now, hr_error *err)
+{
+    hr_pg *g = db;
+    hr_pg_params p = {0};
+    hr_pg__int(&p, event_id);
+    hr_pg__str(&p, route);
+    hr_pg__str(&p, target);
+    hr_pg__int(&p, now);
+    return hr_pg__exec_prepared(g->w, "delivery_insert", &p, NULL, "create a delivery", err);
+}
+
+/* Records one attempt, only while its claim is the delivery's latest: an
+ * attempt whose lease ran out (another instance claimed the delivery
+ * since) is dropped, so it cannot overwrite a newer one. */
+int hr_pg__save_attempt(void *db, const hr_attempt *a, int64_t now, hr_error *err)
+{
+    hr_pg *g = db;
+    hr_pg_params p = {0}, q = {0};
+    PGresult *res;
+    int ret;
+
+    hr_pg__int(&p, a->delivery_id);
+    hr_pg__str(&p, hr_store__outcome_state(a->outcome));
+    hr_pg__int(&p, a->attempt);
+    hr_pg__int(&p, a->outcome == HR_OUTCOME_RETRY ? a->next_at : 0);
+    hr_pg__int(&p, now);
+    if (a->status > 0)
+        hr_pg__int(&p, a->status);
+    else
+        hr_pg__str(&p, NULL);
+    hr_pg__str(&p, a->error);
+    hr_pg__int(&p, a->claim_token);
+    ret = hr_pg__exec_prepared(g->w, "delivery_update", &p, &res, "update the delivery", err);
+    if (ret != HR_OK)
+        return ret;
+    if (strcmp(PQcmdTuples(res), "0") == 0) {
+        PQclear(res);
+        hr_log_info(SUB, "attempt %d of delivery %lld came after its lease: not recorded",
+                    a->attempt, (long long)a->delivery_id);
+        return HR_OK;
+    }
+    PQclear(res);
+    hr_pg__int(&q, a->delivery_id);
+    hr_pg__int(&q, a->attempt);
+    hr_pg__int(&q, a->started_at);
+    hr_pg__int(&q, a->latency_ms);
+    if (a->status > 0)
+        hr_pg__int(&q, a->status);
+    else
+        hr_pg__str(&q, NULL);
+    hr_pg__str(&q, hr_store__outcome_name(a->outcome));
+    hr_pg__str(&q, a->error);
+    hr_pg__str(&q, a->excerpt);
+    return hr_pg__exec_prepared(g->w, "attempt_insert", &q, NULL, "record the attempt", err);
+}
+
+/* Makes the deliveries a reset names due now (retry, replay); NULL
+ * parameters match anything. */
+int hr_pg__reset(void *db, const hr_delivery_reset *r, int64_t now, size_t *count, hr_error *err)
+{
+    hr_pg *g = db;
+    hr_pg_params p = {0};
+    PGresult *res;
+    int ret;
+
+    hr_pg__int(&p, now);
+    if (r->id > 0)
+        hr_pg__int(&p, r->id);
+    else
+        hr_pg__str(&p, NULL);
+    hr_pg__str(&p, r->target);
+    hr_pg__str(&p, r->dead_only ? "dead" : NULL);
+    if (r->since > 0)
+        hr_pg__int(&p, r->since);
+    else
+        hr_pg__str(&p, NULL);
+    if (r->until > 0)
+        hr_pg__int(&p, r->until);
+    else
+        hr_pg__str(&p, NULL);
+    ret = hr_pg__exec(g->w,
+                      "UPDATE deliveries SET state = 'pending', next_at = $1, updated_at = $1,"
+                      " lease_until = 0"
+                      " WHERE ($2::bigint IS NULL OR id = $2) AND ($3::text IS NULL OR target = $3)"
+                      " AND ($4::text IS NULL OR state = $4)"
+                      " AND ($5::bigint IS NULL OR created_at >= $5)"
+                      " AND ($6::bigint IS NULL OR created_at < $6)",
+                      &p, &res, "reset deliveries", err);
+    if (ret == HR_OK) {
+        *count = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
+        PQclear(res);
+    }
+    return ret;
+}
+
+int hr_pg__save_settings(void *db, const json_t *settings, hr_error *err)
+{
+    hr_pg *g = db;
+    int ret = hr_pg__exec(g->w, "DELETE FROM settings", NULL, NULL, "clear the settings", err);
+    for (void *i = json_object_iter((json_t *)settings); i != NULL && ret == HR_OK;
+         i = json_object_iter_next((json_t *)settings, i)) {
+        hr_pg_params p = {0};
+        hr_pg__str(&p, json_object_iter_key(i));
+        hr_pg__str(&p, json_string_value(json_object_iter_value(i)));
+        ret = hr_pg__exec(g->w, "INSERT INTO settings (key, value) VALUES ($1, $2)", &p, NULL,
+                          "save the settings", err);
+    }
+    return ret;
+}
+
+/* ---- Retention ---------------------------------------------------------- */
+
+/* Deletes, from the cursor on, attempts started before the cutoff: the run
+ * of ids up to the first one too young, as one range. */
+static int prune_attempts(hr_pg *g, hr_prune_chunk *c, hr_error *err)
+{
+    hr_pg_params p = {0}, q = {0};
+    PGresult *res;
+    int64_t hi = c->attempt_cursor;
+    int rows, ret;
+
+    hr_pg__int(&p, c->attempt_cursor);
+    hr_pg__int(&p, HR_PRUNE_CHUNK_ATTEMPTS);
+    ret =
+        hr_pg__exec(g->w, "SELECT id, started_at FROM attempts WHERE id > $1 ORDER BY id LIMIT $2",
+                    &p, &res, "look for old attempts", err);
+    if (ret != HR_OK)
+        return ret;
+    rows = PQntuples(res);
+    for (int i = 0; i < rows; i++) {
+        if (hr_pg__col_int(res, i, 1) >= c->attempts_before) {
+            c->attempts_done = 1;
+            break;
+        }
+        hi = hr_pg__col_int(res, i, 0);
+    }
+    if (rows < HR_PRUNE_CHUNK_ATTEMPTS)
+        c->attempts_done = 1;
+    PQclear(res);
+    if (hi == c->attempt_cursor)
+        return HR_OK;
+    hr_pg__int(&q, c->attempt_cursor);
+    hr_pg__int(&q, hi);
+    ret = hr_pg__exec(g->w, "DELETE FROM attempts WHERE id > $1 AND id <= $2", &q, &res,
+                      "delete old attempts", err);
+    if (ret == HR_OK) {
+        c->attempts += (size_t)strtoull(PQcmdTuples(res), NULL, 10);
+        c->attempt_cursor = hi;
+        PQclear(res);
+    }
+    return ret;
+}
+
+/* Deletes the events in ids (a bigint[] literal) with their deliveries and
+ * their attempts; counts them. Foreign keys clear the history rows'
+ * last_event_id (ON DELETE SET NULL). */
+static int prune_ids(hr_pg *g, hr_prune_chunk *c, const char *ids, hr_error *err)
+{
+    static const char *const sql[] = {
+        "DELETE FROM attempts WHERE delivery_id IN"
+        " (SELECT id FROM deliveries WHERE event_id = ANY($1::bigint[]))",
+        "DELETE FROM deliveries WHERE event_id = ANY($1::bigint[])",
+        "DELETE FROM events WHERE id = ANY($1::bigint[])",
+    };
+    size_t *counts[] = {&c->attempts, &c->deliveries, &c->events};
+    for (int i = 0; i < 3; i++) {
+        hr_pg_params p = {0};
+        PGresult *res;
+        int ret;
+        hr_pg__str(&p, ids);
+        ret = hr_pg__exec(g->w, sql[i], &p, &res, "delete an old event", err);
+        if (ret != HR_OK)
+            return ret;
+        *counts[i] += (size_t)strtoull(PQcmdTuples(res), NULL, 10);
+        PQclear(res);
+    }
+    return HR_OK;
+}
+
+/* Looks at up to HR_PRUNE_CHUNK_EVENTS events from the cursor on and
+ * deletes those received before the cutoff that may go (store.h). */
+static int prune_events(hr_pg *g, hr_prune_chunk *c, hr_error *err)
+{
+    hr_pg_params p = {0};
+    PGresult *res;
+    char *ids;
+    size_t len = 0, cap = 4 + (size_t)HR_PRUNE_CHUNK_EVENTS * 21;
+    int rows, n = 0, ret;
+
+    hr_pg__int(&p, c->event_cursor);
+    hr_pg__int(&p, HR_PRUNE_CHUNK_EVENTS);
+    hr_pg__str(&p, HR_SOURCE_PACKAGE);
+    hr_pg__str(&p, HR_KIND_PACKAGE_REVISION);
+    ret = hr_pg__exec(g->w,
+                      "SELECT e.id, e.received_at, (e.source = $3 AND e.kind = $4)"
+                      " OR EXISTS (SELECT 1 FROM revisions r WHERE r.event_id = e.id)"
+                      " OR EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id"
+                      "   AND d.state IN ('pending', 'retrying'))"
+                      " FROM events e WHERE e.id > $1 ORDER BY e.id LIMIT $2",
+                      &p, &res, "look for old events", err);
+    if (ret != HR_OK)
+        return ret;
+    ids = hr_malloc(cap);
+    len += (size_t)snprintf(ids + len, cap - len, "{");
+    rows = PQntuples(res);
+    for (int i = 0; i < rows; i++) {
+        if (hr_pg__col_int(res, i, 1) >= c->events_before) {
+            c->events_done = 1;
+            break;
+        }
+        c->event_cursor = hr_pg__col_int(res, i, 0);
+        if (strcmp(PQgetvalue(res, i, 2), "t") != 0)
+            len += (size_t)snprintf(ids + len, cap - len, "%s%lld", n++ ? "," : "",
+                                    (long long)c->event_cursor);
+    }
+    snprintf(ids + len, cap - len, "}");
+    if (rows < HR_PRUNE_CHUNK_EVENTS)
+        c->events_done = 1;
+    PQclear(res);
+    if (n > 0)
+        ret = prune_ids(g, c, ids, err);
+    free(ids);
+    return ret;
+}
+
+int hr_pg__prune(void *db, hr_prune_chunk *c, hr_error *err)
+{
+    hr_pg *g = db;
+    PGresult *res;
+    int ret = HR_OK;
+    if (!c->attempts_done)
+        ret = prune_attempts(g, c, err);
+    if (ret == HR_OK && !c->events_done)
+        ret = prune_events(g, c, err);
+    if (ret == HR_OK && hr_pg__exec(g->w, "SELECT pg_database_size(current_database())", NULL, &res,
+                                    "measure the database", err) == HR_OK) {
+        c->db_bytes = hr_pg__col_int(res, 0, 0);
+        c->free_bytes = 0;
+        PQclear(res);
+    }
+    return ret;
+}

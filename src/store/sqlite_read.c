@@ -1,0 +1,537 @@
+/*
+ * sqlite_read.c - the SQLite engine's readers: a pool of read-only
+ * connections (any thread borrows one, under plock, and gives it back) and
+ * the queries that fill rows (store/rows.h). Nothing here builds JSON.
+ */
+#include "store/sqlite.h"
+
+#include "core/log.h"
+#include "core/mem.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define bind_str hr_sqlite__bind_str
+#define db_error hr_sqlite__error
+
+/* How long a connection waits for a lock another process holds. */
+#define BUSY_TIMEOUT_MS 5000
+
+int hr_sqlite__open_readers(hr_sqlite *s, int n, hr_error *err)
+{
+    s->readers = hr_calloc((size_t)n, sizeof(*s->readers));
+    s->free_readers = hr_calloc((size_t)n, sizeof(*s->free_readers));
+    for (int i = 0; i < n; i++) {
+        sqlite3 *db = NULL;
+        int rc = sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+        s->readers[s->nreaders++] = db; /* closed by close_readers even on failure */
+        if (rc != SQLITE_OK)
+            return db_error(db, rc, "open a read connection", err);
+        sqlite3_extended_result_codes(db, 1);
+        sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+        s->free_readers[s->nfree++] = db;
+    }
+    return HR_OK;
+}
+
+void hr_sqlite__close_readers(hr_sqlite *s)
+{
+    for (int i = 0; i < s->nreaders; i++) {
+        int rc = sqlite3_close(s->readers[i]);
+        if (rc != SQLITE_OK)
+            hr_log_error("store", "cannot close a read connection: %s", sqlite3_errstr(rc));
+    }
+    free(s->readers);
+    free(s->free_readers);
+    s->readers = s->free_readers = NULL;
+    s->nreaders = s->nfree = 0;
+}
+
+static sqlite3 *reader_take(hr_sqlite *s)
+{
+    sqlite3 *db;
+    pthread_mutex_lock(&s->plock);
+    while (s->nfree == 0)
+        pthread_cond_wait(&s->reader_back, &s->plock);
+    db = s->free_readers[--s->nfree];
+    pthread_mutex_unlock(&s->plock);
+    return db;
+}
+
+static void reader_give(hr_sqlite *s, sqlite3 *db)
+{
+    pthread_mutex_lock(&s->plock);
+    s->free_readers[s->nfree++] = db;
+    pthread_cond_signal(&s->reader_back);
+    pthread_mutex_unlock(&s->plock);
+}
+
+/* ---- Columns into rows -------------------------------------------------- */
+
+static const char *col_str(hr_rows *r, sqlite3_stmt *st, int col)
+{
+    const char *t = (const char *)sqlite3_column_text(st, col);
+    return t != NULL ? hr_rows_str(r, t, (size_t)sqlite3_column_bytes(st, col)) : NULL;
+}
+
+static const char *col_blob(hr_rows *r, sqlite3_stmt *st, int col, size_t *len)
+{
+    const char *b;
+    *len = 0;
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return NULL;
+    b = sqlite3_column_blob(st, col);
+    *len = (size_t)sqlite3_column_bytes(st, col);
+    return hr_rows_str(r, b != NULL ? b : "", *len);
+}
+
+static int64_t col_int(sqlite3_stmt *st, int col)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return HR_ROW_NULL;
+    return sqlite3_column_int64(st, col);
+}
+
+/* Columns id, transition, doc, raw from col on. */
+static void event_cols(hr_rows *r, sqlite3_stmt *st, int col, hr_event_row *e)
+{
+    e->id = sqlite3_column_int64(st, col);
+    e->transition = col_str(r, st, col + 1);
+    e->doc = col_blob(r, st, col + 2, &e->doc_len);
+    e->raw = col_blob(r, st, col + 3, &e->raw_len);
+}
+
+/* One row of st into a new row of r; the statement's columns decide how. */
+typedef int (*row_fn)(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err);
+
+/*
+ * Runs st on db (prepared from sql, its values bound by bind) and adds each
+ * row to r with row. A NULL bind binds nothing.
+ */
+static int read_rows(hr_sqlite *s, const char *sql, const char *doing,
+                     void (*bind)(sqlite3_stmt *st, const void *arg), const void *arg, row_fn row,
+                     hr_rows *r, hr_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    sqlite3 *db = reader_take(s);
+    int rc, ret = HR_OK;
+
+    rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        ret = db_error(db, rc, doing, err);
+        goto out;
+    }
+    if (bind != NULL)
+        bind(st, arg);
+    while (ret == HR_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        ret = row(db, r, st, err);
+    if (ret == HR_OK && rc != SQLITE_DONE)
+        ret = db_error(db, rc, doing, err);
+out:
+    sqlite3_finalize(st);
+    reader_give(s, db);
+    return ret;
+}
+
+/* ---- Events, stages, jobs, settings ------------------------------------- */
+
+static int event_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err)
+{
+    event_cols(r, st, 0, hr_rows_add(r));
+    return HR_OK;
+}
+
+typedef struct event_args {
+    const char *vals[5];
+    int64_t before_id;
+    size_t limit;
+    int64_t id;
+} event_args;
+
+static void bind_events(sqlite3_stmt *st, const void *arg)
+{
+    const event_args *a = arg;
+    int n = 0;
+    for (size_t i = 0; i < 5; i++)
+        if (a->vals[i] != NULL)
+            bind_str(st, ++n, a->vals[i]);
+    if (a->before_id > 0)
+        sqlite3_bind_int64(st, ++n, a->before_id);
+    sqlite3_bind_int64(st, ++n, (sqlite3_int64)a->limit + 1);
+}
+
+int hr_sqlite__list_events(void *db, const hr_event_query *q, size_t limit, hr_rows *rows,
+                           hr_error *err)
+{
+    static const char *const conds[] = {"source = ?", "kind = ?", "pipeline = ?", "stage = ?",
+                                        "result = ?"};
+    event_args a = {{q->source, q->kind, q->pipeline, q->stage, q->result}, q->before_id, limit, 0};
+    char sql[512];
+    size_t len = 0;
+    int nparam = 0;
+
+    /* Only constant fragments go into the SQL; every value is bound. The
+     * fragments fit: 40 + 5 * 18 + 20 + 20 + 30 bytes. */
+    len += (size_t)snprintf(sql + len, sizeof(sql) - len,
+                            "SELECT id, transition, doc, NULL FROM events");
+    for (size_t i = 0; i < sizeof(conds) / sizeof(conds[0]); i++) {
+        if (a.vals[i] == NULL)
+            continue;
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s%s",
+                                nparam++ ? " AND " : " WHERE ", conds[i]);
+    }
+    if (q->with_warnings)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%swarnings > 0",
+                                nparam++ ? " AND " : " WHERE ");
+    if (q->before_id > 0)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%sid < ?",
+                                nparam++ ? " AND " : " WHERE ");
+    snprintf(sql + len, sizeof(sql) - len, " ORDER BY id DESC LIMIT ?");
+    return read_rows(db, sql, "list events", bind_events, &a, event_row, rows, err);
+}
+
+static void bind_id(sqlite3_stmt *st, const void *arg)
+{
+    sqlite3_bind_int64(st, 1, *(const int64_t *)arg);
+}
+
+int hr_sqlite__get_event(void *db, int64_t id, hr_rows *rows, hr_error *err)
+{
+    return read_rows(db, "SELECT id, transition, doc, raw FROM events WHERE id = ?1",
+                     "read the event", bind_id, &id, event_row, rows, err);
+}
+
+static int stage_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err)
+{
+    hr_stage_row *o = hr_rows_add(r);
+    o->pipeline = col_str(r, st, 0);
+    o->stage = col_str(r, st, 1);
+    o->last_result = col_str(r, st, 2);
+    o->last_state = col_str(r, st, 3);
+    o->last_counter = col_str(r, st, 4);
+    o->last_event_id = col_int(st, 5);
+    o->updated_at = sqlite3_column_int64(st, 6);
+    return HR_OK;
+}
+
+int hr_sqlite__list_stages(void *db, hr_rows *rows, hr_error *err)
+{
+    return read_rows(db,
+                     "SELECT pipeline, stage, last_result, last_state, last_counter,"
+                     " last_event_id, updated_at FROM stage_state ORDER BY pipeline, stage",
+                     "list stages", NULL, NULL, stage_row, rows, err);
+}
+
+static int job_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err)
+{
+    hr_job_row *o = hr_rows_add(r);
+    o->source = col_str(r, st, 0);
+    o->job = col_str(r, st, 1);
+    o->branch = col_str(r, st, 2);
+    o->last_result = col_str(r, st, 3);
+    o->last_number = col_int(st, 4);
+    o->last_phase = col_str(r, st, 5);
+    o->last_status = col_str(r, st, 6);
+    o->last_event_id = col_int(st, 7);
+    o->updated_at = sqlite3_column_int64(st, 8);
+    return HR_OK;
+}
+
+int hr_sqlite__list_jobs(void *db, hr_rows *rows, hr_error *err)
+{
+    return read_rows(db,
+                     "SELECT source, job, branch, last_result, last_number, last_phase,"
+                     " last_status, last_event_id, updated_at FROM job_state"
+                     " ORDER BY source, job, branch LIMIT 10001",
+                     "list jobs", NULL, NULL, job_row, rows, err);
+}
+
+static int setting_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err)
+{
+    hr_setting_row *o;
+    if (sqlite3_column_type(st, 0) == SQLITE_NULL || sqlite3_column_type(st, 1) == SQLITE_NULL)
+        return HR_OK;
+    o = hr_rows_add(r);
+    o->key = col_str(r, st, 0);
+    o->value = col_blob(r, st, 1, &o->value_len);
+    return HR_OK;
+}
+
+int hr_sqlite__get_settings(void *db, hr_rows *rows, hr_error *err)
+{
+    return read_rows(db, "SELECT key, value FROM settings ORDER BY key", "read the settings", NULL,
+                     NULL, setting_row, rows, err);
+}
+
+/* ---- Deliveries --------------------------------------------------------- */
+
+/* The attempts of one delivery, oldest first, into d->log. */
+static int read_attempts(sqlite3 *db, hr_rows *r, hr_delivery_row *d, hr_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    hr_rows log;
+    int rc =
+        sqlite3_prepare_v2(db,
+                           "SELECT attempt, started_at, latency_ms, status, outcome, error,"
+                           " excerpt FROM attempts WHERE delivery_id = ?1 ORDER BY attempt, id",
+                           -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return db_error(db, rc, "read attempts", err);
+    hr_rows_init(&log, sizeof(hr_attempt_row));
+    sqlite3_bind_int64(st, 1, d->id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        hr_attempt_row *a = hr_rows_add(&log);
+        a->attempt = sqlite3_column_int(st, 0);
+        a->started_at = sqlite3_column_int64(st, 1);
+        a->latency_ms = sqlite3_column_int64(st, 2);
+        a->status = col_int(st, 3);
+        a->outcome = col_str(r, st, 4);
+        a->error = col_str(r, st, 5);
+        a->excerpt = col_str(r, st, 6);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        hr_rows_free(&log);
+        return db_error(db, rc, "read attempts", err);
+    }
+    d->nlog = log.n;
+    if (log.n > 0) {
+        d->log = hr_rows_alloc(r, log.n * sizeof(*d->log));
+        memcpy(d->log, log.items, log.n * sizeof(*d->log));
+    }
+    hr_rows_free(&log);
+    return HR_OK;
+}
+
+static int delivery_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err)
+{
+    hr_delivery_row d = {0};
+    int ret;
+    d.id = sqlite3_column_int64(st, 0);
+    d.event_id = sqlite3_column_int64(st, 1);
+    d.route = col_str(r, st, 2);
+    d.target = col_str(r, st, 3);
+    d.state = col_str(r, st, 4);
+    d.attempts = sqlite3_column_int(st, 5);
+    d.next_at = sqlite3_column_int64(st, 6);
+    d.created_at = sqlite3_column_int64(st, 7);
+    d.updated_at = sqlite3_column_int64(st, 8);
+    d.last_status = col_int(st, 9);
+    d.last_error = col_str(r, st, 10);
+    ret = read_attempts(db, r, &d, err);
+    if (ret == HR_OK)
+        *(hr_delivery_row *)hr_rows_add(r) = d;
+    return ret;
+}
+
+typedef struct delivery_args {
+    const hr_delivery_query *q;
+    int64_t id;
+    size_t limit;
+} delivery_args;
+
+static void bind_deliveries(sqlite3_stmt *st, const void *arg)
+{
+    const delivery_args *a = arg;
+    if (a->q->state != NULL)
+        bind_str(st, 1, a->q->state);
+    if (a->q->target != NULL)
+        bind_str(st, 2, a->q->target);
+    if (a->q->event_id > 0)
+        sqlite3_bind_int64(st, 3, a->q->event_id);
+    if (a->q->before_id > 0)
+        sqlite3_bind_int64(st, 4, a->q->before_id);
+    if (a->id > 0)
+        sqlite3_bind_int64(st, 6, a->id);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)a->limit + 1);
+}
+
+int hr_sqlite__list_deliveries(void *db, const hr_delivery_query *q, int64_t id, size_t limit,
+                               hr_rows *rows, hr_error *err)
+{
+    static const hr_delivery_query none = {0};
+    delivery_args a = {q != NULL ? q : &none, id, limit};
+    char sql[512];
+    size_t len;
+
+    len = (size_t)snprintf(sql, sizeof(sql),
+                           "SELECT id, event_id, route, target, state, attempts, next_at,"
+                           " created_at, updated_at, last_status, last_error"
+                           " FROM deliveries WHERE 1");
+    if (a.q->state != NULL)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND state = ?1");
+    if (a.q->target != NULL)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND target = ?2");
+    if (a.q->event_id > 0)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND event_id = ?3");
+    if (a.q->before_id > 0)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND id < ?4");
+    if (id > 0)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND id = ?6");
+    snprintf(sql + len, sizeof(sql) - len, " ORDER BY id DESC LIMIT ?5");
+    return read_rows(db, sql, id > 0 ? "read the delivery" : "list deliveries", bind_deliveries, &a,
+                     delivery_row, rows, err);
+}
+
+static int target_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err)
+{
+    hr_target_row *t = hr_rows_add(r);
+    t->target = col_str(r, st, 0);
+    t->pending = sqlite3_column_int64(st, 1);
+    t->retrying = sqlite3_column_int64(st, 2);
+    t->dead = sqlite3_column_int64(st, 3);
+    t->delivered = sqlite3_column_int64(st, 4);
+    t->last_error = col_str(r, st, 5);
+    return HR_OK;
+}
+
+int hr_sqlite__target_health(void *db, int64_t since, hr_rows *rows, hr_error *err)
+{
+    return read_rows(
+        db,
+        "SELECT target, sum(state = 'pending'), sum(state = 'retrying'),"
+        " sum(state = 'dead' AND updated_at >= ?1), sum(state = 'delivered' AND updated_at >= ?1),"
+        " (SELECT last_error FROM deliveries d2 WHERE d2.target = d.target"
+        "   AND d2.state IN ('retrying', 'dead') ORDER BY d2.updated_at DESC LIMIT 1)"
+        " FROM deliveries d WHERE updated_at >= ?1 OR state IN ('pending', 'retrying')"
+        " GROUP BY target ORDER BY target",
+        "read the targets' health", bind_id, &since, target_row, rows, err);
+}
+
+/* ---- Packages ----------------------------------------------------------- */
+
+static int revision_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err)
+{
+    hr_revision_row *o = hr_rows_add(r);
+    o->id = sqlite3_column_int64(st, 0);
+    o->doc = col_str(r, st, 1);
+    o->published_at = sqlite3_column_int64(st, 2);
+    o->event_id = col_int(st, 3);
+    return HR_OK;
+}
+
+typedef struct revision_args {
+    const char *repository, *package;
+    int64_t before_id;
+    size_t limit;
+} revision_args;
+
+static void bind_revisions(sqlite3_stmt *st, const void *arg)
+{
+    const revision_args *a = arg;
+    bind_str(st, 1, a->repository);
+    bind_str(st, 2, a->package);
+    sqlite3_bind_int64(st, 3, a->before_id > 0 ? a->before_id : INT64_MAX);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)a->limit + 1);
+}
+
+int hr_sqlite__list_revisions(void *db, const char *repository, const char *package,
+                              int64_t before_id, size_t limit, hr_rows *rows, hr_error *err)
+{
+    revision_args a = {repository, package, before_id, limit};
+    return read_rows(db,
+                     "SELECT id, doc, published_at, event_id FROM revisions"
+                     " WHERE repository = ?1 AND package = ?2 AND id < ?3"
+                     " ORDER BY id DESC LIMIT ?4",
+                     "list revisions", bind_revisions, &a, revision_row, rows, err);
+}
+
+static int package_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err)
+{
+    hr_package_row *o = hr_rows_add(r);
+    o->repository = col_str(r, st, 0);
+    o->package = col_str(r, st, 1);
+    o->created_at = sqlite3_column_int64(st, 2);
+    o->revisions = sqlite3_column_int64(st, 3);
+    o->latest = col_str(r, st, 4);
+    o->latest_published_at = sqlite3_column_int64(st, 5);
+    return HR_OK;
+}
+
+static void bind_repository(sqlite3_stmt *st, const void *arg)
+{
+    bind_str(st, 1, arg);
+}
+
+int hr_sqlite__list_packages(void *db, const char *repository, hr_rows *rows, hr_error *err)
+{
+    return read_rows(db,
+                     "SELECT p.repository, p.package, p.created_at,"
+                     " (SELECT count(*) FROM revisions r WHERE r.repository = p.repository"
+                     "   AND r.package = p.package),"
+                     " (SELECT r.revision FROM revisions r WHERE r.repository = p.repository"
+                     "   AND r.package = p.package ORDER BY r.id DESC LIMIT 1),"
+                     " (SELECT r.published_at FROM revisions r WHERE r.repository = p.repository"
+                     "   AND r.package = p.package ORDER BY r.id DESC LIMIT 1)"
+                     " FROM packages p WHERE ?1 IS NULL OR p.repository = ?1"
+                     " ORDER BY p.repository, p.package LIMIT 10001",
+                     "list packages", bind_repository, repository, package_row, rows, err);
+}
+
+/* ---- Claims ------------------------------------------------------------- */
+
+static int claim_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err)
+{
+    hr_claim_row *c = hr_rows_add(r);
+    c->id = sqlite3_column_int64(st, 0);
+    c->event_id = sqlite3_column_int64(st, 1);
+    c->target = col_str(r, st, 2);
+    c->attempts = sqlite3_column_int(st, 3);
+    event_cols(r, st, 4, &c->event);
+    return HR_OK;
+}
+
+static void bind_claim(sqlite3_stmt *st, const void *arg)
+{
+    const hr_claim_query *q = arg;
+    int param = 1;
+    sqlite3_bind_int64(st, param++, q->now);
+    if (q->target != NULL)
+        bind_str(st, param++, q->target);
+    else
+        for (size_t i = 0; i < q->n_other_than; i++)
+            bind_str(st, param++, q->other_than[i]);
+    for (size_t i = 0; i < q->n_skip_ids; i++)
+        sqlite3_bind_int64(st, param++, q->skip_ids[i]);
+    sqlite3_bind_int64(st, param, (sqlite3_int64)q->max);
+}
+
+/*
+ * SQLite has one herald per data folder (the folder's lock), so a claim is
+ * a read: the delivery engine that asks is the only one, and it does not
+ * ask again for what it is busy with (skip_ids).
+ */
+int hr_sqlite__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error *err)
+{
+    size_t cap, len;
+    char *sql;
+    int ret;
+
+    /* Constant fragments and one "?" per value; every value is bound. */
+    cap = 512 + 3 * (q->n_other_than + q->n_skip_ids);
+    sql = hr_malloc(cap);
+    len = (size_t)snprintf(sql, cap,
+                           "SELECT d.id, d.event_id, d.target, d.attempts,"
+                           " e.id, e.transition, e.doc, e.raw"
+                           " FROM deliveries d JOIN events e ON e.id = d.event_id"
+                           " WHERE d.state IN ('pending', 'retrying') AND d.next_at <= ?");
+    if (q->target != NULL)
+        len += (size_t)snprintf(sql + len, cap - len, " AND d.target = ?");
+    else if (q->n_other_than > 0) {
+        len += (size_t)snprintf(sql + len, cap - len, " AND d.target NOT IN (?");
+        for (size_t i = 1; i < q->n_other_than; i++)
+            len += (size_t)snprintf(sql + len, cap - len, ",?");
+        len += (size_t)snprintf(sql + len, cap - len, ")");
+    }
+    if (q->n_skip_ids > 0) {
+        len += (size_t)snprintf(sql + len, cap - len, " AND d.id NOT IN (?");
+        for (size_t i = 1; i < q->n_skip_ids; i++)
+            len += (size_t)snprintf(sql + len, cap - len, ",?");
+        len += (size_t)snprintf(sql + len, cap - len, ")");
+    }
+    snprintf(sql + len, cap - len, " ORDER BY d.next_at LIMIT ?");
+    ret = read_rows(db, sql, "find due deliveries", bind_claim, q, claim_row, rows, err);
+    free(sql);
+    return ret;
+}

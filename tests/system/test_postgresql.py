@@ -1,0 +1,161 @@
+"""herald on PostgreSQL (--store): each test starts a PostgreSQL server of
+its own (scripts/pg.sh), since it stops and starts it. Skipped where no
+PostgreSQL server is installed; scripts/test.sh runs where one is."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import ROOT, SLOW
+from targets import Target
+from test_delivery import config, event, send, wait_state
+
+PG_SH = str(ROOT / "scripts" / "pg.sh")
+
+
+@pytest.fixture
+def pg():
+    if not any(os.path.exists(f"/usr/lib/postgresql/{v}/bin/initdb") for v in range(12, 30)):
+        pytest.skip("no PostgreSQL server installed")
+    d = tempfile.mkdtemp(prefix="herald-pg-")
+    uri = subprocess.run([PG_SH, "start", d], capture_output=True, text=True,
+                         check=True).stdout.strip().splitlines()[-1]
+    yield d, uri
+    subprocess.run([PG_SH, "stop", d], capture_output=True)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def with_password(uri, password):
+    scheme, rest = uri.split("://", 1)
+    user, host = rest.split("@", 1)
+    return f"{scheme}://{user}:{password}@{host}"
+
+
+def test_down_is_503_never_success_and_recovers_by_itself(pg, tmp_path, herald_factory):
+    d, uri = pg
+    target = Target().start()
+    cfg = config(tmp_path, f"""
+targets: [{{name: hook, url: "{target.url}/x"}}]
+routes: [{{name: all, targets: [hook]}}]
+""")
+    # The server trusts loopback, so any password works; none may be logged.
+    h = herald_factory(["--config", str(cfg), "--store", with_password(uri, "s3cret-pw")])
+    send(h, event(counter=1))
+    target.wait(1)
+
+    subprocess.run([PG_SH, "halt", d], check=True, capture_output=True)
+    status, answer = h.gocd("stage-status", event(counter=2))
+    assert status == 503, answer
+    assert "PostgreSQL" in answer["messages"][0] or "connect" in answer["messages"][0], answer
+    status, health = h.get_json("/healthz")
+    assert status == 503 and health["status"] == "degraded", health
+
+    subprocess.run([PG_SH, "resume", d], check=True, capture_output=True)
+    deadline = time.time() + 30 * SLOW
+    while True:
+        status, answer = h.gocd("stage-status", event(counter=3))
+        if status == 200:
+            break
+        assert status == 503, answer
+        assert time.time() < deadline, "herald did not reconnect"
+        time.sleep(0.2)
+    assert answer == {"status": "success"}
+    target.wait(2)
+    status, _ = h.get_json("/healthz")
+    assert status == 200
+    counters = sorted(e["pipeline"]["counter"] for e in h.all_events())
+    assert counters == ["1", "3"], counters  # the refused one was not stored
+    assert "s3cret-pw" not in h.log_text()
+    target.stop()
+
+
+def test_two_instances_share_the_work_and_deliver_each_once(pg, tmp_path, herald_factory):
+    _, uri = pg
+    target = Target().start()
+    cfg = config(tmp_path, f"""
+targets: [{{name: hook, url: "{target.url}/x"}}]
+routes: [{{name: all, targets: [hook]}}]
+""")
+    a = herald_factory(["--config", str(cfg), "--store", uri])
+    b = herald_factory(["--config", str(cfg), "--store", uri])
+    for i in range(40):
+        send(a if i % 2 else b, event(counter=i))
+    wait_state(a, "delivered", 40, timeout=30)
+    target.wait(40)
+    time.sleep(1 * SLOW)  # room for a duplicate to show up
+    counters = [r["body"] for r in target.requests]
+    assert len(counters) == 40, f"{len(counters)} requests for 40 deliveries"
+    # Both see every event, whichever took it.
+    assert len(a.all_events()) == len(b.all_events()) == 40
+    target.stop()
+
+
+def delivered_count(h):
+    n, cursor = 0, None
+    while True:
+        q = "/api/v1/deliveries?state=delivered&limit=500" + (f"&cursor={cursor}" if cursor else "")
+        status, data = h.get_json(q)
+        assert status == 200, data
+        n += len(data["deliveries"])
+        cursor = data["next_cursor"]
+        if not cursor:
+            return n
+
+
+def test_two_instances_killed_mid_load_lose_nothing_acknowledged(pg, tmp_path, herald_factory):
+    """Events go to both instances while deliveries run; one is killed with
+    kill -9, restarted, and killed again. Every acknowledged event is stored
+    once and delivered at least once; only deliveries whose lease ran out
+    mid-flight (the killed instance's) may be sent twice."""
+    import threading
+    from test_crash import sender
+
+    _, uri = pg
+    target = Target().start()
+    cfg = config(tmp_path, f"""
+targets: [{{name: hook, url: "{target.url}/x"}}]
+routes: [{{name: all, targets: [hook]}}]
+""", attempts=50)
+    a = herald_factory(["--config", str(cfg), "--store", uri])
+    b = herald_factory(["--config", str(cfg), "--store", uri])
+    acked, errors = [], []
+    for round_ in range(2):
+        stop = threading.Event()
+        ts = [threading.Thread(target=sender, args=(h, f"{round_}{h is a}{t}", acked, stop, errors))
+              for h in (a, b) for t in range(2)]
+        for t in ts:
+            t.start()
+        goal = len(acked) + 150
+        deadline = time.time() + 60 * SLOW
+        while len(acked) < goal and time.time() < deadline and not errors:
+            time.sleep(0.005)
+        a.kill9()  # mid-load, and mid-delivery
+        time.sleep(0.3)
+        stop.set()
+        for t in ts:
+            t.join()
+        assert not errors, errors[:3]
+        a.start()
+    acked = set(acked)
+    stored = {}
+    for e in b.all_events():
+        stored.setdefault(e["pipeline"]["counter"], []).append(e["id"])
+    missing = acked - set(stored)
+    assert not missing, f"{len(missing)} acknowledged events lost, e.g. {sorted(missing)[:5]}"
+    twice = {tag: ids for tag, ids in stored.items() if len(ids) > 1}
+    assert not twice, f"stored twice: {list(twice.items())[:5]}"
+    # Deliveries the killed instance held come back once their lease ends.
+    deadline = time.time() + 90 * SLOW
+    while delivered_count(b) < len(stored) and time.time() < deadline:
+        time.sleep(0.2)
+    assert delivered_count(b) >= len(stored)
+    sent = [json.loads(r["body"])["pipeline"]["counter"] for r in target.requests]
+    assert set(sent) >= acked
+    dups = len(sent) - len(set(sent))
+    print(f"\n{len(acked)} acknowledged, {len(stored)} stored, {len(sent)} requests, "
+          f"{dups} sent twice (their lease ran out when their instance was killed)")
+    target.stop()
