@@ -87,7 +87,7 @@ count_criterion() {
   echo "$label: $passing of $tested passed"
   pass "$passing"
   if [ "$tested" -ne "$passing" ] || [ "$rc" -ne 0 ]; then
-    printf '%s\n' "$out" | grep -vE '^\[----\]|^\[====\] Running|^\[RUN|^\[PASS' | tail -40
+    printf '%s\n' "$out" | grep -vE '^\[====\] Running|^\[RUN|^\[PASS' | tail -40
     local bad=$((tested - passing)); [ $bad -eq 0 ] && bad=1
     fail $bad "$label"
   fi

@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <stdatomic.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -43,7 +44,8 @@ struct hr_http_server {
     size_t nroutes;
     size_t max_body;
     uint16_t port;
-    int listen_fd; /* owned by the daemon once started; -1 once quiesced */
+    int listen_fd;        /* owned by the daemon once started */
+    atomic_bool quiesced; /* new connections are closed as they come */
 };
 
 /* Where a request is in its life; guarded by hr_http_req.lock once the
@@ -156,6 +158,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
 {
     hr_http_server *s = cls;
+    if (atomic_load(&s->quiesced))
+        return MHD_NO;
     return hr_http__guard_admit(s->guard, addr, len) ? MHD_YES : MHD_NO;
 }
 
@@ -569,7 +573,7 @@ int hr_http_start(const hr_http_options *opt, const hr_http_route *routes, size_
         goto fail;
     }
     /* The daemon owns the listening socket now: it closes it on stop,
-     * or hands it back once when quiesced. */
+     * and never hands it back. */
     *out = s;
     return HR_OK;
 fail:
@@ -580,14 +584,15 @@ fail:
     return rc;
 }
 
+/* Not MHD_quiesce_daemon: with epoll and a thread pool, libmicrohttpd
+ * 0.9.75 removes the listening socket from a worker's epoll set both there
+ * and in the worker's own loop, unlocked, and aborts the process when the
+ * worker loses that race ("Failed to remove listen FD from epoll set").
+ * The accept policy closes every new connection instead. */
 void hr_http_quiesce(hr_http_server *s)
 {
-    if (s == NULL || s->mhd == NULL || s->listen_fd < 0)
-        return;
-    MHD_socket fd = MHD_quiesce_daemon(s->mhd);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
-    s->listen_fd = -1;
+    if (s != NULL)
+        atomic_store(&s->quiesced, true);
 }
 
 void hr_http_stop(hr_http_server *s)
@@ -595,7 +600,7 @@ void hr_http_stop(hr_http_server *s)
     if (s == NULL)
         return;
     if (s->mhd != NULL)
-        MHD_stop_daemon(s->mhd);   /* closes the listening socket unless quiesced */
+        MHD_stop_daemon(s->mhd);   /* closes the listening socket */
     hr_http__guard_stop(s->guard); /* every connection is closed now */
     free(s);
 }
