@@ -15,7 +15,7 @@ set -euo pipefail
 build=(build-essential meson ninja-build pkg-config
        libjansson-dev libmicrohttpd-dev libsqlite3-dev
        libyaml-dev libjq-dev libcurl4-openssl-dev libssl-dev libpq-dev)
-test=(libcriterion-dev python3 python3-pytest python3-aiosmtpd valgrind sqlite3 clang
+test=(libcriterion-dev python3 python3-pytest python3-pytest-xdist python3-aiosmtpd valgrind sqlite3 clang
       default-jdk-headless junit4 libhamcrest-java chromium nodejs postgresql)
 bench=(wrk nginx-light)
 

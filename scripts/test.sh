@@ -106,6 +106,9 @@ run_one() {
 }
 
 # run_pytest LABEL [env...] -- [pytest args...]
+# The system tests mostly wait (for retries, deadlines, a daemon to stop),
+# so they run three at a time (pytest-xdist); each has its own daemon,
+# folder, port and database. Under valgrind the daemons use the CPU, so two.
 run_pytest() {
   local label=$1; shift
   local envs=()
@@ -199,8 +202,8 @@ else
 fi
 
 note "system tests"
-run_pytest system HERALD_BIN="$root/build/herald" --
-run_pytest system-postgresql HERALD_BIN="$root/build/herald" HERALD_TEST_STORE=postgresql --
+run_pytest system HERALD_BIN="$root/build/herald" -- -n 3
+run_pytest system-postgresql HERALD_BIN="$root/build/herald" HERALD_TEST_STORE=postgresql -- -n 3
 
 note "browser tests (the dashboard in headless Chromium)"
 run_browser
@@ -213,7 +216,7 @@ if [ "${HERALD_TEST_QUICK:-0}" != 1 ]; then
     for r in $(replays build-asan); do
       run_one "asan/fuzz/$(basename "$r")" "$r" "fuzz/corpus/${r##*/replay_}"
     done
-    run_pytest asan HERALD_BIN="$root/build-asan/herald" -- -m "not slow"
+    run_pytest asan HERALD_BIN="$root/build-asan/herald" -- -n 3 -m "not slow"
     unset ASAN_OPTIONS UBSAN_OPTIONS
   else
     fail 1 "sanitizer build"
@@ -226,8 +229,14 @@ if [ "${HERALD_TEST_QUICK:-0}" != 1 ]; then
   # non-empty log (valgrind -q writes only what it found) fails the binary.
   # Valgrind is slow and single-threaded, so the binaries run two at a
   # time (their outputs are kept and counted in order afterwards).
+  # The longest under valgrind (those that compile many jq programs: libjq
+  # compiles its builtins each time) start first, so the others fill the
+  # second core beside them instead of all waiting for them at the end.
   vgjobs=$(nproc 2>/dev/null || echo 2); [ "$vgjobs" -gt 4 ] && vgjobs=4
-  for t in $(units build); do
+  vgfirst="test_route_config test_route_jq_sandbox test_store test_route_jq"
+  vgorder=$(for n in $vgfirst; do [ -x "build/tests/unit/$n" ] && echo "build/tests/unit/$n"; done
+            units build | grep -vxF -f <(for n in $vgfirst; do echo "build/tests/unit/$n"; done))
+  for t in $vgorder; do
     vlog=$logdir/vg-$(basename "$t")
     rm -rf "$vlog"; mkdir -p "$vlog"
     while [ "$(jobs -rp | wc -l)" -ge "$vgjobs" ]; do wait -n; done
@@ -242,7 +251,7 @@ if [ "${HERALD_TEST_QUICK:-0}" != 1 ]; then
       fail 1 "valgrind/$(basename "$t") (memory errors or leaks)"
     fi
   done
-  run_pytest valgrind HERALD_BIN="$root/build/herald" HERALD_WRAPPER="$vg" -- -m valgrind
+  run_pytest valgrind HERALD_BIN="$root/build/herald" HERALD_WRAPPER="$vg" -- -n 2 -m valgrind
 fi
 
 echo
