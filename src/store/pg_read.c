@@ -60,6 +60,22 @@ static void reader_give(hr_pg *g, PGconn *c)
     pthread_mutex_unlock(&g->plock);
 }
 
+/* Runs sql on c, a read connection. A connection whose server restarted
+ * still says CONNECTION_OK until a query fails on it, so a failure that
+ * left it broken is retried once on the same connection, reset: what the
+ * readers run is safe to run twice. */
+static int reader_exec(PGconn *c, const char *sql, const hr_pg_params *p, PGresult **res,
+                       const char *doing, hr_error *err)
+{
+    int ret = hr_pg__exec(c, sql, p, res, doing, err);
+    if (ret != HR_OK && PQstatus(c) != CONNECTION_OK) {
+        PQreset(c);
+        if (PQstatus(c) == CONNECTION_OK)
+            ret = hr_pg__exec(c, sql, p, res, doing, err);
+    }
+    return ret;
+}
+
 /* One row of res into a new row of r. */
 typedef void (*row_fn)(hr_rows *r, const PGresult *res, int row);
 
@@ -69,7 +85,7 @@ static int read_rows(hr_pg *g, const char *sql, const hr_pg_params *p, const cha
 {
     PGconn *c = reader_take(g);
     PGresult *res;
-    int ret = hr_pg__exec(c, sql, p, &res, doing, err);
+    int ret = reader_exec(c, sql, p, &res, doing, err);
     if (ret == HR_OK) {
         for (int i = 0; i < PQntuples(res); i++)
             row(r, res, i);
@@ -440,7 +456,7 @@ int hr_pg__lead(void *db, const char *job, int64_t now, int64_t ttl_ms, int *lea
     hr_pg__str(&p, g->instance);
     hr_pg__int(&p, now);
     hr_pg__int(&p, now + ttl_ms);
-    ret = hr_pg__exec(c,
+    ret = reader_exec(c,
                       "INSERT INTO herald_leader (job, holder, expires_at) VALUES ($1, $2, $4)"
                       " ON CONFLICT (job) DO UPDATE SET holder = $2, expires_at = $4"
                       " WHERE herald_leader.holder = $2 OR herald_leader.expires_at <= $3"
