@@ -5,11 +5,30 @@
  * message (deliver/service.h), an e-mail's SMTP envelope and message; the
  * headers herald adds to every HTTP request, and the address the guard
  * will judge.
- *
- * Included by deliver.c (as redis's ae.c includes ae_epoll.c), not
- * compiled on its own: it fills deliver.c's xfer and reads its compiled
- * templates and settings snapshot, which stay private to the engine.
  */
+#include "core/json.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/timefmt.h"
+#include "core/url.h"
+#include "deliver/engine.h"
+#include "deliver/message.h"
+#include "deliver/service.h"
+#include "route/jq.h"
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Standard Webhooks secrets carry this prefix before their base64 key. */
+#define WHSEC_PREFIX "whsec_"
+#define USER_AGENT "herald/0.1"
 
 /* Headers herald writes itself: a target's header of the same name is
  * dropped, so signatures and message framing stay herald's. */
@@ -180,7 +199,7 @@ static int render_body(compiled *c, const json_t *input, char **body, size_t *le
  * with the proxy's: with a proxy, libcurl connects to the proxy. */
 static int set_guard_host(hr_deliver *d, xfer *x, const char *url, hr_error *err)
 {
-    x->guard_host = url_host(url, x->smtp ? HR_URL_SMTP : 0, err);
+    x->guard_host = hr_deliver__url_host(url, x->smtp ? HR_URL_SMTP : 0, err);
     if (x->guard_host == NULL)
         return HR_EINVAL;
     if (!x->smtp && d->set->s.proxy != NULL && d->set->s.proxy[0] != '\0') {
@@ -229,8 +248,8 @@ static int finish_request(xfer *x, const hr_delivery_job *job, const char *url, 
  * guard's host) and the easy handle's method and URL. On failure returns
  * HR_EINVAL with a message naming the part (never a secret value).
  */
-static int render(hr_deliver *d, const hr_target *t, compiled *c, const hr_delivery_job *job,
-                  xfer *x, hr_error *err)
+int hr_deliver__render(hr_deliver *d, const hr_target *t, compiled *c, const hr_delivery_job *job,
+                       xfer *x, hr_error *err)
 {
     const json_t *input = job->input;
     const char *method = canonical_method(t->method);
@@ -361,8 +380,8 @@ static void smtp_request(const hr_target *t, const hr_svc_request *req, xfer *x)
  * service builds URL, method and body from the event's message; the
  * engine adds its own headers, as for a webhook.
  */
-static int render_service(hr_deliver *d, const hr_target *t, compiled *c,
-                          const hr_delivery_job *job, xfer *x, hr_error *err)
+int hr_deliver__render_service(hr_deliver *d, const hr_target *t, compiled *c,
+                               const hr_delivery_job *job, xfer *x, hr_error *err)
 {
     hr_svc_request req = {0};
     hr_svc_context ctx = {job->id, hr_time_now_ms()};

@@ -1,0 +1,172 @@
+/*
+ * engine.h - what the delivery engine's files share, and nothing outside
+ * src/deliver/ may include: the engine's state (hr_deliver), a request in
+ * flight (xfer), the settings snapshot and compiled templates.
+ *
+ *   deliver.c   the thread: claims, the busy set, records, reloads
+ *   targets.c   settings snapshots and compiled templates per config
+ *   request.c   what a delivery sends (rendering and signing)
+ *   transfer.c  a request through libcurl, and judging its answer
+ */
+#ifndef HR_DELIVER_ENGINE_H
+#define HR_DELIVER_ENGINE_H
+
+#include "core/error.h"
+#include "deliver/deliver.h"
+#include "deliver/guard.h"
+#include "deliver/service.h"
+#include "event/delivery.h"
+#include "route/config.h"
+#include "route/jq.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Room for one Retry-After value ("Wed, 21 Oct 2015 07:28:00 GMT"). */
+#define RETRY_AFTER_MAX 64
+
+/* ---- The part shared with done callbacks ------------------------------ */
+
+typedef struct shared shared;
+
+/* One record handed to the source, waiting for its done callback; or, on
+ * the engine's held list, one the source could not write yet. */
+typedef struct done_node {
+    struct done_node *next;
+    shared *sh;
+    hr_attempt attempt; /* a copy: error and excerpt are owned */
+    int status;
+    int failures;        /* times the source could not write it */
+    int64_t next_try_us; /* held: when to hand it to the source again */
+} done_node;
+
+struct shared {
+    pthread_mutex_t lock;
+    pthread_cond_t switched; /* applied_seq moved, or the thread ended */
+    unsigned refs;           /* the engine's, plus one per record not yet done */
+    bool closed;             /* stop began: done nodes are dropped, multi is gone */
+    CURLM *multi;            /* to wake the thread; valid while !closed */
+    done_node *done;         /* records done, not yet taken by the thread */
+    const hr_config *next_cfg;
+    uint64_t reload_seq, applied_seq;
+    bool ended; /* the thread left its loop: reloads no longer wait */
+};
+
+/* A private deep copy of the delivery settings, shared by the transfers
+ * started under them (they outlive a reload; the config may not). Only
+ * the delivery thread touches it, so refs needs no lock. */
+typedef struct settings_ref {
+    unsigned refs;
+    hr_delivery_settings s; /* proxy and allow are owned copies */
+    char *proxy_host;       /* the proxy's host name for the guard, or NULL */
+    int per_target_cap;
+} settings_ref;
+
+/* A target's templates, compiled for one config generation. error is set
+ * (and nothing else) when one of them does not compile. */
+typedef struct compiled {
+    char *name;
+    hr_template *url;
+    hr_template **headers; /* one per target header */
+    size_t nheaders;
+    hr_jq *body;         /* NULL: the default body */
+    hr_jq *title, *text; /* a service's message parts; NULL: herald's own */
+    char *error;
+} compiled;
+
+/* Requests in flight per target name, for the per-target cap. */
+typedef struct target_count {
+    char *name;
+    int n;
+} target_count;
+
+/* One request in flight. */
+typedef struct xfer {
+    struct xfer *prev, *next;
+    CURL *easy;
+    settings_ref *set; /* a reference */
+    int64_t id, event_id;
+    int attempt;
+    int64_t claim_token; /* the store's fencing token for this attempt */
+    char *target;
+    const hr_service *svc; /* judges the answer (static) */
+    bool smtp;             /* an e-mail: SMTP, not HTTP */
+    struct curl_slist *rcpt;
+    size_t sent;        /* SMTP: how much of body the read callback gave libcurl */
+    int64_t started_at; /* wall clock, ms */
+    int64_t started_us; /* monotonic */
+    struct curl_slist *headers;
+    char *body;
+    size_t body_len;
+    char *guard_host; /* the host the guard compares delivery.allow names with */
+    char *answer;     /* the first max_response_bytes of the answer */
+    size_t kept, total;
+    bool cut;    /* the answer was too long: the transfer was stopped */
+    bool opened; /* the guard let at least one address through */
+    char retry_after[RETRY_AFTER_MAX];
+    char reset_after[RETRY_AFTER_MAX];   /* X-RateLimit-Reset-After (Discord) */
+    char refused[HR_GUARD_WHY_MAX + 64]; /* why the guard refused an address, or "" */
+    char errbuf[CURL_ERROR_SIZE];
+} xfer;
+
+struct hr_deliver {
+    pthread_t thread;
+    hr_deliver_source src;
+    shared *sh;
+    CURLM *multi;
+    atomic_bool stopping, woken;
+
+    /* Everything below belongs to the delivery thread. */
+    const hr_config *cfg;
+    settings_ref *set;
+    compiled **cache; /* for cfg, filled as targets are first used */
+    size_t ncache, capcache;
+    target_count *counts;
+    size_t ncounts, capcounts;
+    int64_t *busy; /* sorted */
+    size_t nbusy, capbusy;
+    xfer *xfers; /* in flight */
+    size_t nxfers;
+    done_node *held;              /* records the source could not write yet (ids busy) */
+    bool claim_soon;              /* a slot or a record freed up: look again now */
+    int64_t next_orphan_check_us; /* when to look for unconfigured targets' deliveries */
+    bool claim_blocked;           /* too many records awaited: wait for them */
+    uint64_t rng;
+};
+static inline int64_t max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+/* deliver.c */
+double hr_deliver__random(hr_deliver *d);
+const char *hr_deliver__human_delay(int64_t ms, char *buf, size_t size);
+void hr_deliver__busy_add(hr_deliver *d, int64_t id);
+void hr_deliver__count_add(hr_deliver *d, const char *name, int delta);
+void hr_deliver__record(hr_deliver *d, const hr_attempt *a);
+void hr_deliver__record_dead(hr_deliver *d, const hr_delivery_job *job, const char *why);
+
+/* targets.c */
+char *hr_deliver__url_host(const char *url, unsigned flags, hr_error *err);
+void hr_deliver__settings_unref(settings_ref *r);
+void hr_deliver__use_config(hr_deliver *d, const hr_config *cfg);
+void hr_deliver__cache_clear(hr_deliver *d);
+compiled *hr_deliver__compiled_for(hr_deliver *d, const hr_target *t);
+
+/* request.c */
+int hr_deliver__render(hr_deliver *d, const hr_target *t, compiled *c, const hr_delivery_job *job,
+                       xfer *x, hr_error *err);
+int hr_deliver__render_service(hr_deliver *d, const hr_target *t, compiled *c,
+                               const hr_delivery_job *job, xfer *x, hr_error *err);
+
+/* transfer.c */
+bool hr_deliver__start_job(hr_deliver *d, const hr_target *t, const hr_delivery_job *job);
+void hr_deliver__collect(hr_deliver *d);
+void hr_deliver__xfer_unlink(hr_deliver *d, xfer *x);
+void hr_deliver__xfer_free(xfer *x);
+
+#endif
