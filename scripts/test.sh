@@ -25,7 +25,13 @@ failed=0
 
 scripts/deps.sh test || { echo "0 passed, 1 failed"; exit 1; }
 
-note() { printf '\n== %s\n' "$*"; }
+# note TITLE: starts a step, after saying how long the last one took.
+step_started=$SECONDS
+note() {
+  [ -n "${step_title:-}" ] && printf '(%s: %ds)\n' "$step_title" $((SECONDS - step_started))
+  step_title=$*; step_started=$SECONDS
+  printf '\n== %s\n' "$*"
+}
 pass() { passed=$((passed + $1)); }
 fail() { failed=$((failed + $1)); [ "$1" -gt 0 ] && echo "FAILED: $2"; }
 
@@ -156,6 +162,40 @@ run_browser() {
   pass "$p"; fail "$f" browser
 }
 
+
+# The unit binaries under valgrind: CPU-bound and slow (about 10 minutes),
+# while the system and browser tests mostly wait on timers. So they start
+# in the background right after the unit tests, at the lowest priority
+# (nice 19: they take only the CPU the other steps leave idle), and the
+# valgrind step collects them. Valgrind is single-threaded, so the
+# binaries run two at a time (their outputs are kept and counted in order
+# afterwards).
+vg="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect --trace-children=yes"
+vg_units_start() {
+  # Criterion runs each test in a child and ignores the child's exit status
+  # under valgrind, so every process logs to its own file and any
+  # non-empty log (valgrind -q writes only what it found) fails the binary.
+  # The longest under valgrind (those that compile many jq programs: libjq
+  # compiles its builtins each time) start first, so the others fill the
+  # second core beside them instead of all waiting for them at the end.
+  vgjobs=$(nproc 2>/dev/null || echo 2); [ "$vgjobs" -gt 4 ] && vgjobs=4
+  vgfirst="test_route_config test_route_jq_sandbox test_store test_route_jq"
+  vgorder=$(for n in $vgfirst; do [ -x "build/tests/unit/$n" ] && echo "build/tests/unit/$n"; done
+            units build | grep -vxF -f <(for n in $vgfirst; do echo "build/tests/unit/$n"; done))
+  for t in $vgorder; do
+    vlog=$logdir/vg-$(basename "$t")
+    rm -rf "$vlog"; mkdir -p "$vlog"
+    while [ "$(jobs -rp | wc -l)" -ge "$vgjobs" ]; do wait -n; done
+    # test_route_config alone takes about 13 min under valgrind one test at
+    # a time and 9 min two at a time (measured); the rest fit beside it.
+    cj=1; [ "$(basename "$t")" = test_route_config ] && cj=2
+    ( nice -n 19 $vg --log-file="$vlog/%p.log" "$t" --jobs $cj >"$vlog.out" 2>&1; echo $? >"$vlog.rc" ) &
+  done
+  wait
+}
+vg_units_pid=
+vg_units_wait() { [ -n "$vg_units_pid" ] && wait "$vg_units_pid"; vg_units_pid=; }
+
 units() { find "$1/tests/unit" -maxdepth 1 -type f -executable -name 'test_*' | sort; }
 replays() { find "$1/fuzz" -maxdepth 1 -type f -executable -name 'replay_*' | sort; }
 
@@ -179,6 +219,10 @@ fi
 note "unit tests"
 for t in $(units build); do run_criterion "unit/$(basename "$t")" "$t" --jobs 2; done
 run_criterion "unit/test_store (postgresql)" env HERALD_TEST_STORE=postgresql build/tests/unit/test_store --jobs 2
+
+if [ "${HERALD_TEST_QUICK:-0}" != 1 ]; then
+  vg_units_start & vg_units_pid=$!
+fi
 
 note "fuzz corpus replay"
 for r in $(replays build); do
@@ -223,29 +267,7 @@ if [ "${HERALD_TEST_QUICK:-0}" != 1 ]; then
   fi
 
   note "valgrind"
-  vg="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect --trace-children=yes"
-  # Criterion runs each test in a child and ignores the child's exit status
-  # under valgrind, so every process logs to its own file and any
-  # non-empty log (valgrind -q writes only what it found) fails the binary.
-  # Valgrind is slow and single-threaded, so the binaries run two at a
-  # time (their outputs are kept and counted in order afterwards).
-  # The longest under valgrind (those that compile many jq programs: libjq
-  # compiles its builtins each time) start first, so the others fill the
-  # second core beside them instead of all waiting for them at the end.
-  vgjobs=$(nproc 2>/dev/null || echo 2); [ "$vgjobs" -gt 4 ] && vgjobs=4
-  vgfirst="test_route_config test_route_jq_sandbox test_store test_route_jq"
-  vgorder=$(for n in $vgfirst; do [ -x "build/tests/unit/$n" ] && echo "build/tests/unit/$n"; done
-            units build | grep -vxF -f <(for n in $vgfirst; do echo "build/tests/unit/$n"; done))
-  for t in $vgorder; do
-    vlog=$logdir/vg-$(basename "$t")
-    rm -rf "$vlog"; mkdir -p "$vlog"
-    while [ "$(jobs -rp | wc -l)" -ge "$vgjobs" ]; do wait -n; done
-    # test_route_config alone takes about 13 min under valgrind one test at
-    # a time and 9 min two at a time (measured); the rest fit beside it.
-    cj=1; [ "$(basename "$t")" = test_route_config ] && cj=2
-    ( $vg --log-file="$vlog/%p.log" "$t" --jobs $cj >"$vlog.out" 2>&1; echo $? >"$vlog.rc" ) &
-  done
-  wait
+  vg_units_wait
   for t in $(units build); do
     vlog=$logdir/vg-$(basename "$t")
     count_criterion "valgrind/$(basename "$t")" "$(cat "$vlog.rc")" "$(cat "$vlog.out")"
