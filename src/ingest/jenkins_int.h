@@ -1,0 +1,75 @@
+/*
+ * jenkins_int.h - what the Jenkins and `herald notify` parsers share
+ * (ingest/jenkins.c) and nothing outside them includes: the check that
+ * collects messages, the status words, and the checks of one member.
+ */
+#ifndef HR_INGEST_JENKINS_INT_H
+#define HR_INGEST_JENKINS_INT_H
+
+#include "core/error.h"
+#include "event/event.h"
+#include "ingest/jenkins.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Longest path written into a message; longer ones are cut. */
+#define PATH_LEN HR_JPATH_LEN
+/* Room for an hr_json_brief of any value. */
+#define BRIEF_LEN 64
+/* Longest part of a raw query pair quoted in a message. */
+#define PAIR_QUOTE 40
+/* The longest build number accepted, in digits (fits an int64). */
+#define NUMBER_DIGITS 18
+
+/* Where messages go, and how many problems were seen (errs may be NULL). */
+typedef struct check {
+    hr_errlist *errs;
+    size_t problems;
+} check;
+
+/* A status word and what it means. */
+typedef struct status_word {
+    const char *word;
+    const char *phase;  /* "started", "running" or "completed" */
+    const char *result; /* GoCD's word; NULL for START and RUNNING */
+} status_word;
+
+#define JOB_STATUS_EXPECTED                                                                        \
+    "one of START, RUNNING, SUCCESS, UNSTABLE, FAILURE, NOT_BUILT, ABORTED, COMPLETE"
+#define RESULT_EXPECTED "one of SUCCESS, UNSTABLE, FAILURE, NOT_BUILT, ABORTED"
+#define PHASE_EXPECTED "one of QUEUED, STARTED, COMPLETED, FINALIZED"
+#define NOTIFY_STATUS_EXPECTED                                                                     \
+    "one of START, RUNNING, SUCCESS, UNSTABLE, FAILURE, NOT_BUILT, ABORTED, COMPLETE (in any "     \
+    "case), started, passed, failed, cancelled or canceled"
+
+/* jenkins.c: messages, words, small helpers, checks, redaction, events. */
+__attribute__((format(printf, 2, 3))) void hr_jk__problem(check *c, const char *fmt, ...);
+void hr_jk__report(check *c, const char *at, const char *expected, const json_t *got);
+void hr_jk__report_type(check *c, const char *at, const char *expected, const json_t *got);
+bool hr_jk__same_ignoring_case(const char *a, size_t alen, const char *b);
+const status_word *hr_jk__find_status(const json_t *v, bool results_only);
+void hr_jk__set_status(hr_build *b, const status_word *w, bool mid_run);
+char *hr_jk__copy_string(const json_t *v);
+char *hr_jk__base_name(const char *full);
+bool hr_jk__clean_utf8(const char *s, size_t n);
+bool hr_jk__percent_decode(const char *s, size_t n, bool plus, char *out, size_t *outlen);
+const json_t *hr_jk__want_string(check *c, const json_t *obj, const char *at, const char *key,
+                                 bool required);
+const json_t *hr_jk__want_object(check *c, const json_t *obj, const char *at, const char *key,
+                                 bool required);
+bool hr_jk__want_int(check *c, const json_t *obj, const char *at, const char *key, int64_t min,
+                     int64_t *out);
+void hr_jk__check_string_map(check *c, const json_t *map, const char *at);
+void hr_jk__check_string_array(check *c, const json_t *obj, const char *at, const char *key);
+int hr_jk__want_word(check *c, const json_t *obj, const char *at, const char *key,
+                     const char *const *names, const char *expected, bool required);
+const char *hr_jk__str_at(const json_t *obj, const char *key);
+json_t *hr_jk__ref_at(const json_t *obj, const char *key, json_type type);
+size_t hr_jk__scrub_members(json_t *obj, const char *skip);
+hr_event *hr_jk__new_build_event(const char *source, const char *version);
+void hr_jk__set_raw_json(hr_event *ev, const json_t *obj);
+
+#endif
