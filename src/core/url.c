@@ -6,26 +6,12 @@
  */
 #include "core/url.h"
 
+#include "core/ascii.h"
 #include "core/mem.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <string.h>
-
-static bool is_digit(char ch)
-{
-    return ch >= '0' && ch <= '9';
-}
-
-static bool is_alpha(char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
-}
-
-static bool is_control(unsigned char ch)
-{
-    return ch < 0x20 || ch == 0x7f;
-}
 
 /* A host name's or IPv4 address's characters: RFC 3986's unreserved ones.
  * Percent-encoding is left out (libcurl decodes it, so the host it
@@ -33,14 +19,15 @@ static bool is_control(unsigned char ch)
  * real host uses them). */
 static bool is_host_char(char ch)
 {
-    return is_alpha(ch) || is_digit(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~';
+    return hr_is_alpha(ch) || hr_is_digit(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~';
 }
 
 /* User information's characters: unreserved, pct-encoded, sub-delims and
  * ':' (RFC 3986 3.2.1). */
 static bool is_userinfo_char(char ch)
 {
-    return is_alpha(ch) || is_digit(ch) || (ch != '\0' && strchr("-._~%!$&'()*+,;=:", ch) != NULL);
+    return hr_is_alpha(ch) || hr_is_digit(ch) ||
+           (ch != '\0' && strchr("-._~%!$&'()*+,;=:", ch) != NULL);
 }
 
 static bool starts_with_ci(const char *s, size_t n, const char *prefix)
@@ -124,7 +111,7 @@ static int check_host_port(const char *s, size_t at, size_t end, hr_url *u, hr_e
         size_t i = host_end + 1;
         bool ok = s[host_end] == ':' && i < end;
         for (; ok && i < end; i++) {
-            ok = is_digit(s[i]) && port <= 65535;
+            ok = hr_is_digit(s[i]) && port <= 65535;
             port = port * 10 + (unsigned long)(s[i] - '0');
         }
         if (!ok || port < 1 || port > 65535)
@@ -164,7 +151,7 @@ int hr_url_check(const char *s, size_t n, unsigned flags, hr_url *out, hr_error 
                 return fail(err, "a {{ template in the URL is not closed with }}");
             continue;
         }
-        if (s[i] == ' ' || is_control((unsigned char)s[i]))
+        if (s[i] == ' ' || hr_is_control((unsigned char)s[i]))
             return fail(err, "the URL must not contain spaces or control characters (write %20 "
                              "for a space)");
         i++;

@@ -11,6 +11,7 @@
  */
 #include "ingest/gocd_settings.h"
 
+#include "core/ascii.h"
 #include "core/limits.h"
 #include "core/url.h"
 
@@ -135,27 +136,6 @@ int hr_gocd_settings_is_secret(const char *key)
 
 typedef const char *(*check_fn)(const char *s, size_t len, char *msg, size_t size);
 
-static bool is_control(unsigned char ch)
-{
-    return ch < 0x20 || ch == 0x7f;
-}
-
-static bool is_digit(char ch)
-{
-    return ch >= '0' && ch <= '9';
-}
-
-static bool is_alpha(char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
-}
-
-/* RFC 7230 tchar. */
-static bool is_tchar(char ch)
-{
-    return is_alpha(ch) || is_digit(ch) || (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
-}
-
 /* How many of the first len bytes of s to quote in a message: at most max,
  * without splitting a UTF-8 sequence (s is valid UTF-8, hr_json_load saw
  * to that), since jansson refuses a message that is not. */
@@ -174,7 +154,7 @@ static int shown(const char *s, size_t len, size_t max)
 static const char *printable(char *msg)
 {
     for (char *p = msg; *p; p++)
-        if (is_control((unsigned char)*p))
+        if (hr_is_control((unsigned char)*p))
             *p = '?';
     return msg;
 }
@@ -231,7 +211,7 @@ static const char *check_headers(const char *s, size_t len, char *msg, size_t si
                 return msg;
             }
             for (size_t i = at; i < colon; i++)
-                if (!is_tchar(s[i])) {
+                if (!hr_is_tchar(s[i])) {
                     snprintf(msg, size,
                              "line %zu: expected \"Name: value\" with a name made of letters, "
                              "digits and !#$%%&'*+-.^_`|~",
@@ -239,7 +219,7 @@ static const char *check_headers(const char *s, size_t len, char *msg, size_t si
                     return msg;
                 }
             for (size_t i = colon + 1; i < stop; i++)
-                if (is_control((unsigned char)s[i]) && s[i] != '\t') {
+                if (hr_is_control((unsigned char)s[i]) && s[i] != '\t') {
                     snprintf(msg, size, "line %zu: the value must not contain control characters",
                              line);
                     return msg;

@@ -12,6 +12,7 @@
  */
 #include "ingest/redact.h"
 
+#include "core/ascii.h"
 #include "core/mem.h"
 
 #include <fnmatch.h>
@@ -298,19 +299,9 @@ static char *replace_spans(const char *value, size_t len, spans *s, size_t *out_
 
 /* ---- URLs ------------------------------------------------------------- */
 
-static bool is_alpha(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static bool is_alnum(char c)
-{
-    return is_alpha(c) || (c >= '0' && c <= '9');
-}
-
 static bool is_scheme_char(char c)
 {
-    return is_alnum(c) || c == '+' || c == '-' || c == '.';
+    return hr_is_alnum(c) || c == '+' || c == '-' || c == '.';
 }
 
 /* Where a URL written in text ends: at what cannot be inside it. */
@@ -406,7 +397,7 @@ static void find_urls(const char *value, size_t len, bool webhooks_too, spans *s
             scheme--;
         /* A scheme starts with a letter; skip the non-letters in front
          * (say "1http://" or "-https://"). */
-        while (scheme < sep && !is_alpha(*scheme))
+        while (scheme < sep && !hr_is_alpha(*scheme))
             scheme++;
         if (scheme == sep)
             continue;
@@ -481,7 +472,7 @@ static void find_pairs(const char *value, size_t len, spans *s)
         p = eq + 1;
         while (name_end > value && (name_end[-1] == ' ' || name_end[-1] == '\t'))
             name_end--;
-        for (name = name_end; name > value && is_alnum(name[-1]); name--)
+        for (name = name_end; name > value && hr_is_alnum(name[-1]); name--)
             ;
         if (!is_pair_name(name, (size_t)(name_end - name)))
             continue;

@@ -23,6 +23,7 @@
  */
 #include "route/config.h"
 
+#include "core/ascii.h"
 #include "core/mem.h"
 #include "core/url.h"
 #include "event/event.h"
@@ -69,27 +70,6 @@ static const char *const methods[] = {"GET", "POST", "PUT", "DELETE", NULL};
 static const char *const always_secret[] = {"Authorization", "Proxy-Authorization", "Cookie", NULL};
 
 /* ---- small helpers ----------------------------------------------------- */
-
-static bool is_digit(char ch)
-{
-    return ch >= '0' && ch <= '9';
-}
-
-static bool is_alpha(char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
-}
-
-static bool is_control(unsigned char ch)
-{
-    return ch < 0x20 || ch == 0x7f;
-}
-
-/* RFC 7230 tchar. */
-static bool is_tchar(char ch)
-{
-    return is_alpha(ch) || is_digit(ch) || (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
-}
 
 static char lower(char ch)
 {
@@ -274,7 +254,7 @@ static bool check_name(const sink *s, const yaml_mark_t *m, const char *path, co
     char brief[BRIEF_LEN];
     bool ok = n > 0 && n <= NAME_MAX_LEN;
     for (size_t i = 0; ok && i < n; i++)
-        ok = is_alpha(v[i]) || is_digit(v[i]) || v[i] == '_' || v[i] == '.' || v[i] == '-';
+        ok = hr_is_alpha(v[i]) || hr_is_digit(v[i]) || v[i] == '_' || v[i] == '.' || v[i] == '-';
     if (!ok)
         report(s, m, path,
                "expected a name of 1 to %d letters, digits, \"_\", \".\" or \"-\"; got %s",
@@ -312,7 +292,7 @@ static bool check_url(const sink *s, const yaml_mark_t *m, const char *path, con
 static const char *one_line(char *msg)
 {
     for (char *p = msg; *p; p++)
-        if (is_control((unsigned char)*p))
+        if (hr_is_control((unsigned char)*p))
             *p = ' ';
     return msg;
 }
@@ -373,7 +353,7 @@ static bool check_header_name(const sink *s, const yaml_mark_t *m, const char *p
     char brief[BRIEF_LEN];
     bool ok = n > 0;
     for (size_t i = 0; ok && i < n; i++)
-        ok = is_tchar(name[i]);
+        ok = hr_is_tchar(name[i]);
     if (!ok)
         report(s, m, path,
                "%s is not a header name (RFC 7230: letters, digits and !#$%%&'*+-.^_`|~)",
@@ -387,7 +367,7 @@ static bool check_header_value(const sink *s, const yaml_mark_t *m, const char *
                                size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (is_control((unsigned char)v[i]) && v[i] != '\t') {
+        if (hr_is_control((unsigned char)v[i]) && v[i] != '\t') {
             report(s, m, path, "the value must not contain CR, LF or other control characters");
             return false;
         }
@@ -428,7 +408,7 @@ static bool is_base64(const char *v, size_t n)
             pad++;
             continue;
         }
-        if (pad > 0 || !(is_alpha(ch) || is_digit(ch) || ch == '+' || ch == '/'))
+        if (pad > 0 || !(hr_is_alpha(ch) || hr_is_digit(ch) || ch == '+' || ch == '/'))
             return false;
     }
     return pad <= 2 && (pad == 0 || n % 4 == 0) && (n - pad) % 4 != 1;
@@ -684,8 +664,8 @@ static char *substitute(const parser *p, const yaml_mark_t *m, const char *s, si
         }
         name_start = i + 2;
         for (name_end = name_start;
-             name_end < n && (is_alpha(s[name_end]) || s[name_end] == '_' ||
-                              (name_end > name_start && is_digit(s[name_end])));
+             name_end < n && (hr_is_alpha(s[name_end]) || s[name_end] == '_' ||
+                              (name_end > name_start && hr_is_digit(s[name_end])));
              name_end++)
             ;
         if (name_end == name_start || name_end >= n || s[name_end] != '}' ||
@@ -918,7 +898,7 @@ static bool parse_uint(const char *s, size_t n, uint64_t max, uint64_t *out)
     if (n == 0)
         return false;
     for (size_t i = 0; i < n; i++) {
-        if (!is_digit(s[i]))
+        if (!hr_is_digit(s[i]))
             return false;
         v = v * 10 + (uint64_t)(s[i] - '0');
         if (v > max)
@@ -950,7 +930,7 @@ static bool parse_duration(const char *s, size_t n, bool days, int64_t *ms)
     size_t i = 0;
     uint64_t v = 0;
     int64_t unit;
-    while (i < n && is_digit(s[i])) {
+    while (i < n && hr_is_digit(s[i])) {
         v = v * 10 + (uint64_t)(s[i] - '0');
         if (v > 1000000000000ULL)
             return false;
@@ -1021,7 +1001,7 @@ static bool parse_size(const char *s, size_t n, uint64_t *bytes)
 {
     size_t i = 0;
     uint64_t v = 0, unit;
-    while (i < n && is_digit(s[i])) {
+    while (i < n && hr_is_digit(s[i])) {
         v = v * 10 + (uint64_t)(s[i] - '0');
         if (v > 1000000000000ULL)
             return false;
@@ -1125,7 +1105,7 @@ static bool item_word(parser *p, const char *path, const scalar *item)
     bool ok = item->len > 0;
     for (size_t i = 0; ok && i < item->len; i++) {
         char ch = item->s[i];
-        ok = is_alpha(ch) || is_digit(ch) || ch == '_' || ch == '-' || ch == '.';
+        ok = hr_is_alpha(ch) || hr_is_digit(ch) || ch == '_' || ch == '-' || ch == '.';
     }
     if (!ok)
         report(&p->out, &item->mark, path,
@@ -1138,7 +1118,7 @@ static bool item_glob(parser *p, const char *path, const scalar *item)
 {
     bool ok = item->len > 0;
     for (size_t i = 0; ok && i < item->len; i++)
-        ok = !is_control((unsigned char)item->s[i]);
+        ok = !hr_is_control((unsigned char)item->s[i]);
     if (!ok)
         report(&p->out, &item->mark, path,
                "expected a name or a pattern such as \"deploy-*\" (no control characters)");
@@ -1168,7 +1148,7 @@ static bool is_host_name(const char *s, size_t n)
             if (label == 0 || s[i - 1] == '-')
                 return false;
             label = 0;
-        } else if (is_alpha(ch) || is_digit(ch) || ch == '_' || (ch == '-' && label > 0)) {
+        } else if (hr_is_alpha(ch) || hr_is_digit(ch) || ch == '_' || (ch == '-' && label > 0)) {
             if (++label > 63)
                 return false;
         } else {
@@ -1189,7 +1169,7 @@ static bool item_allow(parser *p, const char *path, const scalar *item)
     uint64_t prefix;
 
     for (size_t i = 0; i < alen; i++)
-        digits_and_dots = digits_and_dots && (is_digit(item->s[i]) || item->s[i] == '.');
+        digits_and_dots = digits_and_dots && (hr_is_digit(item->s[i]) || item->s[i] == '.');
     if (alen < sizeof(addr)) {
         memcpy(addr, item->s, alen);
         addr[alen] = '\0';

@@ -325,7 +325,7 @@ static void store_value(parser *p, const char *path, size_t idx, const key_row *
     case K_TEXT:
         ok = v->len > 0 && v->len <= NAME_MAX_LEN && is_utf8(v->s, v->len);
         for (size_t i = 0; ok && i < v->len; i++)
-            ok = !is_control((unsigned char)v->s[i]);
+            ok = !hr_is_control((unsigned char)v->s[i]);
         if (!ok)
             report(&p->out, &v->mark, path, "expected 1 to %d characters on one line; got %s",
                    NAME_MAX_LEN, quote(v->s, v->len, brief, sizeof(brief)));

@@ -1,0 +1,39 @@
+/*
+ * ascii.h - character classes by their ASCII definition, whatever the
+ * process's locale (<ctype.h> follows the locale and takes an int that
+ * must not be a negative char). One definition for every parser.
+ */
+#ifndef HR_CORE_ASCII_H
+#define HR_CORE_ASCII_H
+
+#include <stdbool.h>
+#include <string.h>
+
+static inline bool hr_is_digit(char ch)
+{
+    return ch >= '0' && ch <= '9';
+}
+
+static inline bool hr_is_alpha(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+}
+
+static inline bool hr_is_alnum(char ch)
+{
+    return hr_is_alpha(ch) || hr_is_digit(ch);
+}
+
+/* C0 controls and DEL. */
+static inline bool hr_is_control(unsigned char ch)
+{
+    return ch < 0x20 || ch == 0x7f;
+}
+
+/* RFC 7230 tchar: what a header name or a token is made of. */
+static inline bool hr_is_tchar(char ch)
+{
+    return hr_is_alnum(ch) || (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+#endif
