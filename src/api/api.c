@@ -359,6 +359,16 @@ static void health_messages(hr_http_req *req, void *ctx)
     if (!hr_api_gocd_authorized(api, req))
         return;
     out = json_array();
+    const hr_config *cfg = NULL;
+    hr_app_current(api->app, &cfg, NULL);
+    if (cfg != NULL && cfg->gocd_set_aside != NULL) {
+        char msg[1200];
+        snprintf(msg, sizeof(msg),
+                 "herald: the plugin settings stored earlier are set aside, so no GoCD webhook "
+                 "target is configured; save them again on the plugin settings page (%s)",
+                 cfg->gocd_set_aside);
+        json_array_append_new(out, json_pack("{s:s,s:s}", "type", "error", "message", msg));
+    }
     int rc = hr_store_target_health(api->store, hr_time_now_ms() - 3600 * 1000, &targets, &err);
     if (rc != HR_OK) {
         json_decref(out);

@@ -137,6 +137,39 @@ static int build_redact(const hr_config *c, hr_redact **out, hr_errlist *errs)
     return rc;
 }
 
+/* Adds GoCD's stored plugin settings to c. Settings this herald refuses
+ * (an older herald accepted them, or a rule grew stricter) must not keep
+ * herald from starting, which would lose every event the other sources
+ * send: they are set aside instead, kept in the store as they are, and
+ * the problem is logged and shown in GoCD's health messages until
+ * someone saves the settings page again. */
+static void set_aside_refused(hr_config *c, const json_t *settings)
+{
+    hr_errlist why = HR_ERRLIST_INIT;
+    char msg[1024];
+    size_t at = 0;
+
+    if (hr_config_add_gocd_settings(c, settings, &why) == HR_OK) {
+        hr_errlist_clear(&why);
+        return;
+    }
+    hr_config_add_gocd_settings(c, NULL, NULL);
+    msg[0] = '\0';
+    for (size_t i = 0; i < why.n; i++) {
+        int n = snprintf(msg + at, sizeof(msg) - at, "%s%s", i > 0 ? "; " : "", why.msgs[i]);
+        if (n < 0 || (size_t)n >= sizeof(msg) - at)
+            break;
+        at += (size_t)n;
+    }
+    hr_errlist_clear(&why);
+    hr_log_error("config",
+                 "GoCD's stored plugin settings are set aside, and no GoCD webhook target is "
+                 "configured until they are saved again on GoCD's plugin settings page: %s",
+                 msg);
+    free(c->gocd_set_aside);
+    c->gocd_set_aside = hr_strdup(msg);
+}
+
 /* Builds the configuration: the file (when there is one) plus GoCD's
  * plugin settings. */
 static int build_config(hr_app *app, hr_config **out, hr_errlist *errs)
@@ -158,12 +191,8 @@ static int build_config(hr_app *app, hr_config **out, hr_errlist *errs)
         hr_config_free(c);
         return rc;
     }
-    rc = hr_config_add_gocd_settings(c, settings, errs);
+    set_aside_refused(c, settings);
     json_decref(settings);
-    if (rc != HR_OK) {
-        hr_config_free(c);
-        return rc;
-    }
     *out = c;
     return HR_OK;
 }

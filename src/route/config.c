@@ -1764,6 +1764,7 @@ void hr_config_free(hr_config *c)
     if (c == NULL)
         return;
     free(c->path);
+    free(c->gocd_set_aside);
     for (size_t i = 0; i < c->ntargets; i++)
         target_clear(&c->targets[i]);
     free(c->targets);

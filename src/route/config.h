@@ -163,6 +163,9 @@ typedef struct hr_config {
     hr_jenkins_settings jenkins;
     hr_packages_settings packages;
     hr_retention_settings retention;
+    /* Why GoCD's stored plugin settings were set aside (this herald does
+     * not accept what an older one stored), or NULL. Never names a value. */
+    char *gocd_set_aside;
 } hr_config;
 
 /* A config with no targets or routes and every delivery default. */

@@ -6,6 +6,7 @@ the same verdict and the same message; and settings the page accepts are
 applied, delivered to, and kept across a restart and a reload.
 """
 import json
+import sqlite3
 import signal
 import subprocess
 import time
@@ -281,3 +282,44 @@ def test_settings_the_page_accepts_are_applied_and_survive_restart_and_reload(
     received(t, "/gocd/after-reload?n=")
     assert "s3cr3t-value" not in h.log_text()
     t.stop()
+
+
+def health(h):
+    status, data = h.request("GET", "/gocd/health-messages", headers=h.gocd_headers)
+    return status, json.loads(data)
+
+
+@pytest.mark.sqlite_only
+def test_stored_settings_this_herald_refuses_are_set_aside_not_fatal(settings_herald):
+    # An older herald stored settings that the one URL rule now refuses
+    # (here written into the store directly, as that herald would have).
+    # herald must still start and accept events: GoCD never resends a
+    # refused notification. The settings are set aside, said so in the log
+    # and in GoCD's health messages, and kept until saved again.
+    h = settings_herald()
+    assert apply_verdict(h, {"webhook_url": "https://hooks.example.com/a",
+                             "webhook_headers": "X-Key: k3y-s3cret"}) is None
+    h.stop()
+    refused = "https://hooks.example.com/secret-path-key?k=v#frag\x01"
+    db = sqlite3.connect(h.data_dir / "herald.db")
+    with db:
+        db.execute("UPDATE settings SET value = ? WHERE key = 'webhook_url'", (refused,))
+    db.close()
+
+    h.start()
+    send(h, stage_event("still-accepted"))
+    status, data = h.get_json("/api/v1/config")
+    assert status == 200 and data["targets"] == []
+    status, msgs = health(h)
+    assert status == 200
+    errors = [m["message"] for m in msgs if m["type"] == "error"]
+    assert len(errors) == 1 and "set aside" in errors[0] and "webhook_url" in errors[0], msgs
+    log = h.log_text()
+    assert "set aside" in log
+    for secret in ("secret-path-key", "k3y-s3cret"):
+        assert secret not in log and secret not in errors[0]
+
+    # Saving good settings again on the page ends it.
+    assert apply_verdict(h, {"webhook_url": "https://hooks.example.com/b"}) is None
+    status, msgs = health(h)
+    assert not [m for m in msgs if "set aside" in m["message"]], msgs
