@@ -248,20 +248,22 @@ routes:
 
 
 def test_slow_target_does_not_hold_up_another(tmp_path, herald_factory):
-    slow, fast = Target(["hang"], hang=4).start(), Target().start()
+    # The slow target hangs for 10 s: the fast one's 20 requests must all
+    # arrive well before that (the bound leaves room for a loaded machine).
+    slow, fast = Target(["hang"], hang=10).start(), Target().start()
     cfg = config(tmp_path, f"""
 targets:
   - {{name: slow, url: "{slow.url}/s"}}
   - {{name: fast, url: "{fast.url}/f"}}
 routes: [{{name: all, targets: [slow, fast]}}]
-""", timeout="5s")
+""", timeout="12s")
     h = herald_factory(["--config", str(cfg)])
     t0 = time.time()
     for i in range(20):
         send(h, event(counter=i))
     acked = time.time() - t0
-    fast.wait(20, timeout=3 * SLOW)
-    assert time.time() - t0 < 3 * SLOW, "the fast target waited for the slow one"
+    fast.wait(20, timeout=7 * SLOW)
+    assert time.time() - t0 < 7 * SLOW, "the fast target waited for the slow one"
     assert acked < 2 * SLOW, "acknowledging waited for delivery"
     slow.stop()
     fast.stop()
