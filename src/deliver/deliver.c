@@ -36,9 +36,11 @@
 
 #include "core/json.h"
 #include "core/log.h"
+#include "core/mailaddr.h"
 #include "core/mem.h"
 #include "core/timefmt.h"
 #include "core/url.h"
+#include "deliver/gocd_lookup.h"
 #include "deliver/guard.h"
 #include "deliver/service.h"
 #include "route/jq.h"
@@ -142,8 +144,11 @@ typedef struct compiled {
     hr_template *url;
     hr_template **headers; /* one per target header */
     size_t nheaders;
-    hr_jq *body;         /* NULL: the default body */
-    hr_jq *title, *text; /* a service's message parts; NULL: herald's own */
+    hr_jq *body;          /* NULL: the default body */
+    hr_jq *title, *text;  /* a service's message parts; NULL: herald's own */
+    hr_template *subject; /* e-mail: the subject's template; NULL: herald's own */
+    hr_template **to;     /* e-mail: one per recipient, NULL for an address or culprits */
+    size_t nto;
     char *error;
 } compiled;
 
@@ -205,6 +210,7 @@ struct hr_deliver {
     int64_t next_orphan_check_us; /* when to look for unconfigured targets' deliveries */
     bool claim_blocked;           /* too many records awaited: wait for them */
     uint64_t rng;
+    hr_gocd_lookup *lookup; /* GoCD's modifications of runs (gocd_lookup.h) */
 };
 
 /* ---- Small helpers ---------------------------------------------------- */
@@ -328,6 +334,17 @@ static void settings_unref(settings_ref *r)
     free(r);
 }
 
+static void mail_templates_free(compiled *c)
+{
+    hr_template_free(c->subject);
+    for (size_t i = 0; i < c->nto; i++)
+        hr_template_free(c->to[i]);
+    free(c->to);
+    c->subject = NULL;
+    c->to = NULL;
+    c->nto = 0;
+}
+
 static void compiled_free(compiled *c)
 {
     if (c == NULL)
@@ -340,6 +357,7 @@ static void compiled_free(compiled *c)
     hr_jq_free(c->body);
     hr_jq_free(c->title);
     hr_jq_free(c->text);
+    mail_templates_free(c);
     free(c->error);
     free(c);
 }
@@ -389,6 +407,18 @@ static void compile_target(compiled *c, const hr_target *t)
         snprintf(msg, sizeof(msg), "text: %s", e.msg);
         goto fail;
     }
+    if (t->subject != NULL && hr_template_compile(t->subject, &c->subject, &e) != HR_OK) {
+        snprintf(msg, sizeof(msg), "subject: %s", e.msg);
+        goto fail;
+    }
+    c->to = hr_calloc(t->to.n + 1, sizeof(hr_template *));
+    c->nto = t->to.n;
+    for (size_t i = 0; i < t->to.n; i++)
+        if (strstr(t->to.items[i], "{{") != NULL &&
+            hr_template_compile(t->to.items[i], &c->to[i], &e) != HR_OK) {
+            snprintf(msg, sizeof(msg), "to[%zu]: %s", i, e.msg);
+            goto fail;
+        }
     return;
 fail:
     hr_template_free(c->url);
@@ -400,7 +430,9 @@ fail:
     c->nheaders = 0;
     hr_jq_free(c->body);
     hr_jq_free(c->title);
-    c->body = c->title = NULL;
+    hr_jq_free(c->text);
+    c->body = c->title = c->text = NULL;
+    mail_templates_free(c);
     c->error = hr_strdup(msg);
 }
 
@@ -778,14 +810,23 @@ static void xfer_unlink(hr_deliver *d, xfer *x)
 static bool start_job(hr_deliver *d, const hr_target *t, const hr_delivery_job *job)
 {
     const hr_delivery_settings *s = &d->set->s;
-    xfer *x = hr_calloc(1, sizeof(*x));
+    json_t *mods = NULL;
     hr_error err;
+
+    /* A chat or mail message about a GoCD run waits for GoCD's
+     * modifications of the run (gocd_lookup.h); the delivery stays due. */
+    if (hr_service_of(t->type)->render != NULL &&
+        !hr_gocd_lookup_ready(d->lookup, d->multi, &d->cfg->gocd, s, job->input, next_random(d),
+                              &mods))
+        return false;
+    xfer *x = hr_calloc(1, sizeof(*x));
 
     x->easy = curl_easy_init();
     if (x->easy == NULL) {
         hr_log_error(SUB, "cannot create a libcurl handle; delivery %lld waits",
                      (long long)job->id);
         free(x);
+        json_decref(mods);
         return false;
     }
     x->set = d->set;
@@ -797,8 +838,10 @@ static bool start_job(hr_deliver *d, const hr_target *t, const hr_delivery_job *
     x->target = hr_strdup(job->target);
     x->svc = hr_service_of(t->type);
 
-    if ((x->svc->render != NULL ? render_service(d, t, compiled_for(d, t), job, x, &err)
-                                : render(d, t, compiled_for(d, t), job, x, &err)) != HR_OK) {
+    int rc = x->svc->render != NULL ? render_service(d, t, compiled_for(d, t), job, mods, x, &err)
+                                    : render(d, t, compiled_for(d, t), job, x, &err);
+    json_decref(mods);
+    if (rc != HR_OK) {
         record_dead(d, job, err.msg);
         xfer_free(x);
         return false;
@@ -951,6 +994,10 @@ static void collect(hr_deliver *d)
         CURL *easy = m->easy_handle;
         CURLcode rc = m->data.result; /* m is invalid once the handle is removed */
         char *priv = NULL;
+        if (hr_gocd_lookup_done(d->lookup, d->multi, easy, rc)) {
+            d->claim_soon = true; /* the run's deliveries may go now */
+            continue;
+        }
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
         xfer *x = (xfer *)(void *)priv;
         curl_multi_remove_handle(d->multi, easy);
@@ -1115,6 +1162,8 @@ static void *run(void *arg)
         xfer_unlink(d, x);
         xfer_free(x);
     }
+    hr_gocd_lookup_free(d->lookup, d->multi);
+    d->lookup = NULL;
     /* So are the outcomes the store could not write: those deliveries are
      * due in the store, and sent again after the next start. */
     while (d->held != NULL) {
@@ -1161,6 +1210,7 @@ int hr_deliver_start(const hr_config *cfg, const hr_deliver_source *src, hr_deli
         goto fail;
     }
     sh->multi = d->multi;
+    d->lookup = hr_gocd_lookup_new();
     use_config(d, cfg);
     if (pthread_create(&d->thread, NULL, run, d) != 0) {
         rc = hr_error_set(err, HR_EIO, "cannot start the delivery thread");
@@ -1170,6 +1220,7 @@ int hr_deliver_start(const hr_config *cfg, const hr_deliver_source *src, hr_deli
     return HR_OK;
 fail:
     settings_unref(d->set);
+    hr_gocd_lookup_free(d->lookup, d->multi);
     curl_multi_cleanup(d->multi);
     shared_free(sh);
     free(d);
