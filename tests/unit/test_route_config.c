@@ -348,11 +348,14 @@ Test(parse, example_file_documents_every_key)
     setenv("GOOGLE_CHAT_WEBHOOK_URL", "https://chat.googleapis.com/v1/spaces/A/messages", 1);
     setenv("SMTP_PASSWORD", "smtp-password-value", 1);
     setenv("SLACK_BOT_TOKEN", "xoxb-value", 1);
+    setenv("GOCD_TOKEN", "gocd-token-value", 1);
     rc = hr_config_load(HR_TEST_SRCDIR "/examples/herald.yaml", &c, &errs);
     print_errors(&errs);
     cr_assert_eq(rc, HR_OK);
     cr_expect_str_eq(c->path, HR_TEST_SRCDIR "/examples/herald.yaml");
     cr_expect_eq(c->delivery.max_attempts, 10);
+    cr_expect_str_eq(c->gocd.token, "gocd-token-value");
+    cr_expect_eq(c->npeople, 2);
     cr_expect_eq(c->delivery.backoff_initial_ms, 10000);
     cr_expect_eq(c->delivery.backoff_max_ms, 3600000);
     cr_expect_eq(c->delivery.connect_timeout_ms, 5000);
@@ -377,8 +380,9 @@ Test(parse, example_file_documents_every_key)
                      "https://chat-proxy.internal:8443");
     cr_expect_str_eq(c->targets[HR_TARGET_EMAIL + 1].password, "smtp-password-value");
     cr_expect(c->targets[HR_TARGET_EMAIL + 1].starttls);
-    expect_list(&c->targets[HR_TARGET_EMAIL + 1].to,
-                LIST("dev-team@example.com", "ops@example.com"));
+    expect_list(
+        &c->targets[HR_TARGET_EMAIL + 1].to,
+        LIST("dev-team@example.com", "{{ .pipeline.name }}-owners@example.com", "culprits"));
     t = &c->targets[0];
     cr_expect_str_eq(t->name, "team-chat");
     cr_expect_str_eq(t->url, "https://hooks.example.com/{{ .pipeline.name }}");
