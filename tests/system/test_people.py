@@ -214,3 +214,26 @@ people:
     assert f"{p}:2:12: gocd.api_url:" in out, out
     assert f"{p}:4:31: people.\"jane@example.com\".slack: expected a Slack member id" in out, out
     assert f"{p}:5:32: people.\"bob@example.com\".discord: expected a Discord user id" in out, out
+
+
+def test_a_hung_gocd_never_holds_the_acknowledgement_nor_other_targets(tmp_path, herald_factory):
+    import time
+    api = Target(["hang"], hang=3).start()
+    chat = Target([("status", 200, {}, b"ok")]).start()
+    hook = Target().start()
+    h = start(tmp_path, herald_factory, api.url, chat_targets(chat) + f"""  - name: hook
+    url: {hook.url}/hook
+""", "slack, hook", attempts=1)
+    began = time.time()
+    send(h, event(pipeline="deploy", counter=42))
+    assert time.time() - began < 0.5  # stored and answered; GoCD is asked later
+    # The webhook does not wait for GoCD; the Slack message waits for the
+    # lookup's timeout (1s), then goes with revisions only.
+    hook.wait(1)
+    assert not chat.requests
+    fields = slack_fields(json.loads(chat.wait(1)[0]["body"]))
+    assert "*Revision*" in fields and "*Committers*" not in fields
+    assert hook.requests[0]["at"] < chat.requests[0]["at"]
+    api.stop()
+    chat.stop()
+    hook.stop()
