@@ -87,7 +87,9 @@ static int render(const hr_target *t, const hr_message *m, const hr_svc_context 
     else
         json_decref(facts);
     if (who != NULL) {
-        char *text = hr_msg_fmt("%s: %s", m->facts[m->committers_fact].label, who);
+        char *text = hr_msg_fmt(
+            "%s: %s", m->committers_fact >= 0 ? m->facts[m->committers_fact].label : "Committers",
+            who);
         json_array_append_new(
             body, json_pack("{s:s,s:s,s:b}", "type", "TextBlock", "text", text, "wrap", 1));
         free(text);
