@@ -41,7 +41,7 @@ static void render_all(const json_t *event)
     for (int type = 1; type < HR_TARGET_NTYPES; type++) {
         hr_target t = {0};
         hr_svc_request req = {0};
-        hr_svc_context ctx = {1, 0};
+        hr_svc_context ctx = {.delivery_id = 1};
         char *to[] = {"a@example.com"};
         t.name = "t";
         t.type = (hr_target_type)type;

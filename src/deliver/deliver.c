@@ -493,6 +493,8 @@ static void *run(void *arg)
         hr_deliver__xfer_unlink(d, x);
         hr_deliver__xfer_free(x);
     }
+    hr_gocd_lookup_free(d->lookup, d->multi);
+    d->lookup = NULL;
     /* So are the outcomes the store could not write: those deliveries are
      * due in the store, and sent again after the next start. */
     while (d->held != NULL) {
@@ -539,6 +541,7 @@ int hr_deliver_start(const hr_config *cfg, const hr_deliver_source *src, hr_deli
         goto fail;
     }
     sh->multi = d->multi;
+    d->lookup = hr_gocd_lookup_new();
     hr_deliver__use_config(d, cfg);
     if (pthread_create(&d->thread, NULL, run, d) != 0) {
         rc = hr_error_set(err, HR_EIO, "cannot start the delivery thread");
@@ -548,6 +551,7 @@ int hr_deliver_start(const hr_config *cfg, const hr_deliver_source *src, hr_deli
     return HR_OK;
 fail:
     hr_deliver__settings_unref(d->set);
+    hr_gocd_lookup_free(d->lookup, d->multi);
     curl_multi_cleanup(d->multi);
     shared_free(sh);
     free(d);

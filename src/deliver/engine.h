@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "deliver/deliver.h"
+#include "deliver/gocd_lookup.h"
 #include "deliver/guard.h"
 #include "deliver/service.h"
 #include "event/delivery.h"
@@ -73,8 +74,11 @@ typedef struct compiled {
     hr_template *url;
     hr_template **headers; /* one per target header */
     size_t nheaders;
-    hr_jq *body;         /* NULL: the default body */
-    hr_jq *title, *text; /* a service's message parts; NULL: herald's own */
+    hr_jq *body;          /* NULL: the default body */
+    hr_jq *title, *text;  /* a service's message parts; NULL: herald's own */
+    hr_template *subject; /* e-mail: the subject's template; NULL: herald's own */
+    hr_template **to;     /* e-mail: one per recipient, NULL for an address or culprits */
+    size_t nto;
     char *error;
 } compiled;
 
@@ -136,6 +140,7 @@ struct hr_deliver {
     int64_t next_orphan_check_us; /* when to look for unconfigured targets' deliveries */
     bool claim_blocked;           /* too many records awaited: wait for them */
     uint64_t rng;
+    hr_gocd_lookup *lookup; /* GoCD's modifications of runs (gocd_lookup.h) */
 };
 static inline int64_t max64(int64_t a, int64_t b)
 {
@@ -161,7 +166,7 @@ compiled *hr_deliver__compiled_for(hr_deliver *d, const hr_target *t);
 int hr_deliver__render(hr_deliver *d, const hr_target *t, compiled *c, const hr_delivery_job *job,
                        xfer *x, hr_error *err);
 int hr_deliver__render_service(hr_deliver *d, const hr_target *t, compiled *c,
-                               const hr_delivery_job *job, xfer *x, hr_error *err);
+                               const hr_delivery_job *job, json_t *mods, xfer *x, hr_error *err);
 
 /* transfer.c */
 bool hr_deliver__start_job(hr_deliver *d, const hr_target *t, const hr_delivery_job *job);

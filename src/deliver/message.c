@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* A short revision: git's 40 hex digits read well as their first 12. */
 #define SHORT_REVISION 12
@@ -172,6 +173,71 @@ static char *short_rev(const char *rev)
     return rev != NULL ? hr_strndup(rev, strnlen(rev, SHORT_REVISION)) : NULL;
 }
 
+/* Adds the committer (stolen) unless one with the same address or name is
+ * there already. */
+static void add_committer(hr_message *m, hr_committer *c)
+{
+    for (size_t i = 0; i < m->ncommitters; i++) {
+        const hr_committer *o = &m->committers[i];
+        if ((c->email != NULL && o->email != NULL && strcasecmp(c->email, o->email) == 0) ||
+            (c->name != NULL && o->name != NULL && strcmp(c->name, o->name) == 0)) {
+            hr_committer_clear(c);
+            return;
+        }
+    }
+    if (m->ncommitters == HR_MSG_MAX_COMMITTERS) {
+        hr_committer_clear(c);
+        return;
+    }
+    m->committers[m->ncommitters++] = *c;
+}
+
+/* The fact naming the committers, in plain words (label: "Committers" or
+ * Jenkins' "Culprits"). */
+static void committers_fact(hr_message *m, const char *label)
+{
+    char *list = NULL;
+    for (size_t i = 0; i < m->ncommitters; i++) {
+        const char *who = hr_people_display(&m->committers[i], NULL);
+        char *more = list ? hr_msg_fmt("%s, %s", list, who) : hr_strdup(who);
+        free(list);
+        list = bounded(more);
+    }
+    if (list != NULL && m->nfacts < HR_MSG_MAX_FACTS)
+        m->committers_fact = (int)m->nfacts;
+    fact(m, label, list);
+}
+
+/* GoCD's modifications, when the lookup found them (gocd_lookup.h): one
+ * "Change" fact each (revision, comment's first line, author), and their
+ * authors as the committers. */
+static void gocd_modifications(const json_t *e, hr_message *m, bool facts)
+{
+    const json_t *mods = json_object_get(at(e, "gocd"), "modifications"), *c;
+    size_t i, shown = 0;
+
+    json_array_foreach(mods, i, c)
+    {
+        const char *comment = str_at(c, "comment"), *user = str_at(c, "user_name");
+        hr_committer who;
+        if (!facts && hr_committer_parse(user, str_at(c, "email_address"), &who))
+            add_committer(m, &who);
+        if (!facts || shown == HR_MSG_MAX_REVISIONS || str_at(c, "revision") == NULL)
+            continue;
+        char *r = short_rev(str_at(c, "revision"));
+        size_t line = comment != NULL ? strcspn(comment, "\r\n") : 0;
+        hr_committer author = {0};
+        bool named = hr_committer_parse(user, NULL, &author);
+        fact(m, "Change",
+             hr_msg_fmt("%s %.*s%s%s%s", r, (int)line, comment != NULL ? comment : "",
+                        named ? " (" : "", named ? hr_people_display(&author, NULL) : "",
+                        named ? ")" : ""));
+        hr_committer_clear(&author);
+        free(r);
+        shown++;
+    }
+}
+
 /* A GoCD stage: its page on GoCD's site, its failed jobs, what triggered
  * it and the revisions of its materials. */
 static void gocd_stage(const json_t *e, hr_message *m)
@@ -212,9 +278,15 @@ static void gocd_stage(const json_t *e, hr_message *m)
     }
     fact(m, "Failed jobs", failed);
     fact_str(m, "Triggered by", str_at(e, "stage.approved_by"));
+    gocd_modifications(e, m, false);
+    committers_fact(m, "Committers");
     if (str_at(e, "stage.result") != NULL && strcmp(str_at(e, "stage.result"), "Unknown") != 0)
         fact(m, "Duration",
              between(str_at(e, "stage.created_at"), str_at(e, "stage.last_transition_at")));
+    /* GoCD's modifications, when the lookup found some, say more than
+     * the bare revisions: each change takes their place. */
+    if (json_array_size(json_object_get(at(e, "gocd"), "modifications")) > 0)
+        causes = NULL;
     json_array_foreach(causes, i, c)
     {
         const char *rev = str_at(c, "revision"), *material = str_at(c, "material");
@@ -227,6 +299,9 @@ static void gocd_stage(const json_t *e, hr_message *m)
         free(r);
         shown++;
     }
+    gocd_modifications(e, m, true);
+    if (stage_name != NULL && pipeline != NULL && counter != NULL)
+        m->subject = hr_msg_fmt("%s #%s %s (%s)", pipeline, counter, m->word, stage_name);
 }
 
 /* A CI build (Jenkins, herald notify): its branch, commit, culprits and
@@ -250,14 +325,11 @@ static void ci_build(const json_t *e, hr_message *m)
         fact(m, "Duration", duration(json_integer_value(at(at(e, "build"), "duration_ms"))));
     json_array_foreach(culprits, i, v)
     {
-        if (!json_is_string(v))
-            continue;
-        char *more = list ? hr_msg_fmt("%s, %s", list, json_string_value(v))
-                          : hr_strdup(json_string_value(v));
-        free(list);
-        list = bounded(more);
+        hr_committer who;
+        if (json_is_string(v) && hr_committer_parse(json_string_value(v), NULL, &who))
+            add_committer(m, &who);
     }
-    fact(m, "Culprits", list);
+    committers_fact(m, "Culprits");
     list = NULL;
     json_array_foreach(changes, i, v)
     {
@@ -303,6 +375,7 @@ int hr_message_from_event(const json_t *event, hr_message *m, hr_error *err)
     const char *name = str_at(event, "summary.name"), *number = str_at(event, "summary.number");
 
     memset(m, 0, sizeof(*m));
+    m->committers_fact = -1;
     if (!json_is_object(event))
         return hr_error_set(err, HR_EINVAL, "the event is not an object");
     if (kind != NULL && strcmp(kind, "agent-status") == 0) {
@@ -329,6 +402,8 @@ int hr_message_from_event(const json_t *event, hr_message *m, hr_error *err)
         gocd_stage(event, m);
     else
         ci_build(event, m);
+    if (m->subject == NULL)
+        m->subject = hr_strdup(m->title);
     return HR_OK;
 }
 
@@ -342,6 +417,9 @@ void hr_message_clear(hr_message *m)
     free(m->timestamp);
     free(m->run);
     free(m->text);
+    free(m->subject);
+    for (size_t i = 0; i < m->ncommitters; i++)
+        hr_committer_clear(&m->committers[i]);
     for (size_t i = 0; i < m->nfacts; i++) {
         free(m->facts[i].label);
         free(m->facts[i].value);

@@ -17,6 +17,7 @@
 #define HR_DELIVER_MESSAGE_H
 
 #include "core/error.h"
+#include "deliver/people.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -31,6 +32,8 @@
 #define HR_MSG_TEXT_MAX 2000
 /* Revisions (GoCD materials, Jenkins changes) listed at most. */
 #define HR_MSG_MAX_REVISIONS 5
+/* Committers (GoCD's modifications, Jenkins' culprits) named at most. */
+#define HR_MSG_MAX_COMMITTERS 10
 
 typedef enum hr_tone {
     HR_TONE_GOOD = 0, /* passed, fixed */
@@ -54,6 +57,14 @@ typedef struct hr_message {
     char *text;      /* a paragraph under the title (the target's text program), or NULL */
     hr_fact facts[HR_MSG_MAX_FACTS];
     size_t nfacts;
+    /* Who changed what went in: GoCD's modifications (.gocd.modifications,
+     * deliver/gocd_lookup.h) or Jenkins' culprits; the fact at
+     * committers_fact (-1: none) names them in plain words, and a service
+     * that can mention people writes that fact its own way (people.h). */
+    hr_committer committers[HR_MSG_MAX_COMMITTERS];
+    size_t ncommitters;
+    int committers_fact;
+    char *subject; /* one line for a mail subject: "deploy #42 broken (test)" */
 } hr_message;
 
 /* Fills *m (all new) from event (borrowed). Returns HR_EINVAL when event

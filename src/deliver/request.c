@@ -8,6 +8,7 @@
  */
 #include "core/json.h"
 #include "core/log.h"
+#include "core/mailaddr.h"
 #include "core/mem.h"
 #include "core/timefmt.h"
 #include "core/url.h"
@@ -375,16 +376,100 @@ static void smtp_request(const hr_target *t, const hr_svc_request *req, xfer *x)
     curl_easy_setopt(x->easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->body_len);
 }
 
+/* The event as a service's message reads it: with GoCD's modifications of
+ * the run (gocd_lookup.h) as .gocd.modifications when the lookup found
+ * them. New reference. */
+static json_t *message_input(const json_t *event, json_t *mods)
+{
+    if (mods == NULL || !json_is_object(event))
+        return json_incref((json_t *)event);
+    json_t *input = json_copy((json_t *)event); /* shallow: only the top level is new */
+    json_t *gocd = json_object_get(input, "gocd");
+    gocd = json_is_object(gocd) ? json_copy(gocd) : json_object();
+    if (input == NULL || gocd == NULL)
+        hr_oom(sizeof(json_t));
+    json_object_set(gocd, "modifications", mods);
+    json_object_set_new(input, "gocd", gocd);
+    return input;
+}
+
+/* Adds the address (s, n) to list unless it is there (case-insensitive). */
+static void add_recipient(hr_strlist *list, const char *s, size_t n)
+{
+    for (size_t i = 0; i < list->n; i++)
+        if (strlen(list->items[i]) == n && strncasecmp(list->items[i], s, n) == 0)
+            return;
+    list->items = hr_realloc(list->items, (list->n + 1) * sizeof(char *));
+    list->items[list->n++] = hr_strndup(s, n);
+}
+
+/* An e-mail's recipients: each item of the target's to as written, as its
+ * template renders it (which must give one address: core/mailaddr.h), or,
+ * for "culprits", the committers' addresses (people.h). No recipient at
+ * all is a failure (a passed run may name no committer with an address).
+ * *to is new. */
+static int render_recipients(const hr_target *t, compiled *c, const json_t *input,
+                             const hr_message *m, const hr_svc_context *ctx, hr_strlist *to,
+                             hr_error *err)
+{
+    char *v = NULL;
+    hr_error e;
+
+    memset(to, 0, sizeof(*to));
+    for (size_t i = 0; i < t->to.n; i++) {
+        const char *item = t->to.items[i];
+        if (i < c->nto && c->to[i] != NULL) {
+            if (hr_template_render(c->to[i], input, false, &v, &e) != HR_OK) {
+                hr_error_set(err, HR_EINVAL, "to[%zu]: %s", i, e.msg);
+                goto fail;
+            }
+            if (!hr_mailaddr_ok(v, strlen(v))) {
+                hr_error_set(err, HR_EINVAL, "to[%zu]: the template gave no e-mail address", i);
+                goto fail;
+            }
+            add_recipient(to, v, strlen(v));
+            free(v);
+            v = NULL;
+        } else if (strcmp(item, HR_RECIPIENT_CULPRITS) == 0) {
+            for (size_t k = 0; k < m->ncommitters; k++) {
+                const hr_committer *who = &m->committers[k];
+                const char *a =
+                    hr_people_email(who, hr_people_find(ctx->people, ctx->npeople, who));
+                if (a != NULL)
+                    add_recipient(to, a, strlen(a));
+            }
+        } else {
+            add_recipient(to, item, strlen(item));
+        }
+    }
+    if (to->n > 0)
+        return HR_OK;
+    hr_error_set(err, HR_EINVAL, "no recipient: the run names no committer with an address");
+fail:
+    free(v);
+    for (size_t i = 0; i < to->n; i++)
+        free(to->items[i]);
+    free(to->items);
+    memset(to, 0, sizeof(*to));
+    return HR_EINVAL;
+}
+
 /*
  * Renders job's request for a service's target (deliver/service.h): the
  * service builds URL, method and body from the event's message; the
- * engine adds its own headers, as for a webhook.
+ * engine adds its own headers, as for a webhook. mods (borrowed, may be
+ * NULL) are the run's modifications from GoCD (gocd_lookup.h).
  */
 int hr_deliver__render_service(hr_deliver *d, const hr_target *t, compiled *c,
-                               const hr_delivery_job *job, xfer *x, hr_error *err)
+                               const hr_delivery_job *job, json_t *mods, xfer *x, hr_error *err)
 {
     hr_svc_request req = {0};
-    hr_svc_context ctx = {job->id, hr_time_now_ms()};
+    hr_svc_context ctx = {.delivery_id = job->id,
+                          .now_ms = hr_time_now_ms(),
+                          .people = d->cfg->people,
+                          .npeople = d->cfg->npeople};
+    hr_strlist to = {0};
+    json_t *input = NULL;
     hr_message m;
     hr_error e;
     int rc;
@@ -393,20 +478,41 @@ int hr_deliver__render_service(hr_deliver *d, const hr_target *t, compiled *c,
         return hr_error_set(err, HR_EINVAL, "the delivery has no event");
     if (c->error != NULL)
         return hr_error_set(err, HR_EINVAL, "%s", c->error);
-    rc = hr_message_from_event(job->input, &m, err);
-    if (rc != HR_OK)
+    input = message_input(job->input, mods);
+    rc = hr_message_from_event(input, &m, err);
+    if (rc != HR_OK) {
+        json_decref(input);
         return rc;
+    }
     if (c->title != NULL)
-        rc = message_part(c->title, "title", false, job->input, &m.title, err);
+        rc = message_part(c->title, "title", false, input, &m.title, err);
     if (rc == HR_OK && c->text != NULL)
-        rc = message_part(c->text, "text", true, job->input, &m.text, err);
+        rc = message_part(c->text, "text", true, input, &m.text, err);
     if (m.title != NULL)
         m.title = hr_msg_cut(m.title, HR_MSG_TITLE_MAX);
     if (m.text != NULL)
         m.text = hr_msg_cut(m.text, HR_MSG_TEXT_MAX);
+    if (rc == HR_OK && c->subject != NULL) {
+        free(m.subject);
+        m.subject = NULL;
+        if (hr_template_render(c->subject, input, false, &m.subject, &e) != HR_OK)
+            rc = hr_error_set(err, HR_EINVAL, "subject: %s", e.msg);
+    } else if (rc == HR_OK && c->title != NULL) {
+        /* The target's own title is its subject too. */
+        free(m.subject);
+        m.subject = hr_strdup(m.title);
+    }
+    if (rc == HR_OK && t->type == HR_TARGET_EMAIL) {
+        rc = render_recipients(t, c, input, &m, &ctx, &to, err);
+        ctx.to = &to;
+    }
     if (rc == HR_OK)
         rc = x->svc->render(t, &m, &ctx, &req, err);
     hr_message_clear(&m);
+    json_decref(input);
+    for (size_t i = 0; i < to.n; i++)
+        free(to.items[i]);
+    free(to.items);
     if (rc != HR_OK)
         goto out;
     x->smtp = req.mail_from != NULL;

@@ -155,3 +155,21 @@ char *hr__svc_escape(const char *s, bool quotes)
     *o = '\0';
     return out;
 }
+
+char *hr__svc_committers(const hr_svc_context *ctx, const hr_message *m,
+                         char *(*mention)(const hr_person *p), char *(*plain)(const char *name))
+{
+    char *list = NULL;
+    for (size_t i = 0; i < m->ncommitters; i++) {
+        const hr_committer *c = &m->committers[i];
+        const hr_person *p = hr_people_find(ctx->people, ctx->npeople, c);
+        char *one = p != NULL ? mention(p) : NULL;
+        if (one == NULL)
+            one = plain(hr_people_display(c, p));
+        char *more = list != NULL ? hr_msg_fmt("%s, %s", list, one) : hr_strdup(one);
+        free(one);
+        free(list);
+        list = hr_msg_cut(more, HR_MSG_VALUE_MAX);
+    }
+    return list;
+}

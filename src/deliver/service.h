@@ -38,6 +38,12 @@
 typedef struct hr_svc_context {
     int64_t delivery_id; /* stable across retries */
     int64_t now_ms;      /* the attempt's time (ms since the epoch) */
+    /* The config's people: map (borrowed), for mentions (people.h). */
+    const hr_person *people;
+    size_t npeople;
+    /* E-mail: the recipients, once templates and culprits are rendered
+     * (request.c); NULL: the target's to as written. */
+    const hr_strlist *to;
 } hr_svc_context;
 
 /* A request a service built. Every member is new (hr_svc_request_clear). */
@@ -116,6 +122,13 @@ void hr__svc_reason(const char *p, size_t n, char *out, size_t size);
 /* s with &, < and > (and with quotes, ") written as HTML entities: what
  * Slack's mrkdwn and Google Chat's card HTML need. New. */
 char *hr__svc_escape(const char *s, bool quotes);
+
+/* The message's committers, each as mention(person) writes them when
+ * people: gives them a handle there (mention returns NULL when it gives
+ * none), else as plain(their name) writes it (both return new strings),
+ * joined by ", " (new). NULL when the message names no committers. */
+char *hr__svc_committers(const hr_svc_context *ctx, const hr_message *m,
+                         char *(*mention)(const hr_person *p), char *(*plain)(const char *name));
 
 /* The reason "first: second" (either may be NULL; "" when both are) as
  * hr__svc_reason writes it. For services whose errors carry a code and a

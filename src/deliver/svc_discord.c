@@ -2,8 +2,10 @@
  * svc_discord.c - Discord webhooks: one embed with the result's colour,
  * the title linking to the run and the facts as inline fields. The URL
  * gets ?wait=true, so Discord answers 200 with the message it created
- * (not 204) and an error is an error. Mentions are off
- * (allowed_mentions): nothing an event carries can ping anyone.
+ * (not 204) and an error is an error. Only the committers people: maps
+ * to a Discord user are pinged (their <@id> in content, their ids alone
+ * in allowed_mentions.users): nothing an event carries can ping anyone
+ * else.
  *
  * Discord's limits are kept: a title of 256 characters, a description of
  * 4,096, field names of
@@ -25,6 +27,8 @@
 #define DISCORD_MAX_TITLE 256
 #define DISCORD_MAX_FIELDS 25
 #define DISCORD_MAX_DESCRIPTION 4096
+#define DISCORD_MAX_VALUE 1024
+#define DISCORD_MAX_CONTENT 2000
 
 /* s cut to at most max bytes on a UTF-8 boundary (new). */
 static char *cut(const char *s, size_t max)
@@ -37,15 +41,57 @@ static char *cut(const char *s, size_t max)
     return hr_strndup(s, n);
 }
 
+/* A person people: maps to a Discord user id is mentioned: <@id>. */
+static char *mention(const hr_person *p)
+{
+    return p->discord != NULL ? hr_msg_fmt("<@%s>", p->discord) : NULL;
+}
+
+static char *plain(const char *name)
+{
+    return hr_strdup(name);
+}
+
+/* The content that pings the committers people: maps to a Discord user,
+ * and those users' ids in users (allowed_mentions lets only them be
+ * pinged). NULL when there are none. */
+static char *pings(const hr_svc_context *ctx, const hr_message *m, json_t *users)
+{
+    char *content = NULL;
+    for (size_t i = 0; i < m->ncommitters; i++) {
+        const hr_person *p = hr_people_find(ctx->people, ctx->npeople, &m->committers[i]);
+        if (p == NULL || p->discord == NULL)
+            continue;
+        char *more = content != NULL ? hr_msg_fmt("%s <@%s>", content, p->discord)
+                                     : hr_msg_fmt("<@%s>", p->discord);
+        free(content);
+        content = more;
+        if (strlen(content) > DISCORD_MAX_CONTENT) {
+            /* Never past Discord's limit: the last ping is left out. */
+            content[strlen(content) - strlen(p->discord) - 4] = '\0';
+            break;
+        }
+        json_array_append_new(users, json_string(p->discord));
+    }
+    return content;
+}
+
 static int render(const hr_target *t, const hr_message *m, const hr_svc_context *ctx,
                   hr_svc_request *req, hr_error *err)
 {
-    json_t *fields = json_array();
+    json_t *fields = json_array(), *users = json_array();
     char *title = cut(m->title, DISCORD_MAX_TITLE);
+    char *content = pings(ctx, m, users);
 
-    for (size_t i = 0; i < m->nfacts && i < DISCORD_MAX_FIELDS; i++)
+    for (size_t i = 0; i < m->nfacts && i < DISCORD_MAX_FIELDS; i++) {
+        char *who =
+            (int)i == m->committers_fact ? hr__svc_committers(ctx, m, mention, plain) : NULL;
+        char *value = cut(who != NULL ? who : m->facts[i].value, DISCORD_MAX_VALUE);
         json_array_append_new(fields, json_pack("{s:s,s:s,s:b}", "name", m->facts[i].label, "value",
-                                                m->facts[i].value, "inline", 1));
+                                                value, "inline", 1));
+        free(value);
+        free(who);
+    }
     json_t *embed =
         json_pack("{s:s,s:I,s:o,s:{s:s}}", "title", title, "color",
                   (json_int_t)hr_tone_rgb(m->tone), "fields", fields, "footer", "text", "herald");
@@ -60,6 +106,13 @@ static int render(const hr_target *t, const hr_message *m, const hr_svc_context 
     if (m->timestamp != NULL)
         json_object_set_new(embed, "timestamp", json_string(m->timestamp));
     json_t *body = json_pack("{s:[o],s:{s:[]}}", "embeds", embed, "allowed_mentions", "parse");
+    if (json_array_size(users) > 0)
+        json_object_set_new(json_object_get(body, "allowed_mentions"), "users", users);
+    else
+        json_decref(users);
+    if (content != NULL)
+        json_object_set_new(body, "content", json_string(content));
+    free(content);
     if (t->username != NULL)
         json_object_set_new(body, "username", json_string(t->username));
     if (t->icon_url != NULL)

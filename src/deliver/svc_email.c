@@ -4,7 +4,8 @@
  * The message (RFC 5322, CRLF lines): a multipart/alternative with the
  * same message as plain text and as HTML (a table with a colour bar),
  * both parts in base64 so no line is ever too long and any UTF-8 passes
- * any server; a subject "[herald] deploy/test #42 broken" (RFC 2047
+ * any server; a subject "[herald] deploy #42 broken (test)", or the
+ * target's subject template's line, or its title (RFC 2047
  * encoded when it is not ASCII); a Message-ID stable per delivery
  * (<herald.d<delivery id>@<the sender's domain>>), so a retry that a
  * server had already accepted reads as the same message; and, when the
@@ -85,7 +86,11 @@ static unsigned long long fnv(const char *a, const char *c)
 
 static void subject(sbuf *b, const hr_message *m)
 {
-    char *s = hr_msg_fmt("[herald] %s", m->title);
+    char *s = hr_msg_fmt("[herald] %s", m->subject != NULL ? m->subject : m->title);
+    /* A template's line breaks would end the header. */
+    for (char *c = s; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = ' ';
     size_t n = strlen(s);
     bool ascii = true;
 
@@ -173,6 +178,7 @@ static int render(const hr_target *t, const hr_message *m, const hr_svc_context 
                   hr_svc_request *req, hr_error *err)
 {
     const char *domain = strrchr(t->from, '@') + 1; /* config.c checked the address */
+    const hr_strlist *to = ctx->to != NULL ? ctx->to : &t->to;
     char date[64], boundary[64];
     time_t now = (time_t)(ctx->now_ms / 1000);
     struct tm tm;
@@ -183,8 +189,8 @@ static int render(const hr_target *t, const hr_message *m, const hr_svc_context 
     snprintf(boundary, sizeof(boundary), "herald-%lld-alt", (long long)ctx->delivery_id);
 
     addf(&b, hr_msg_fmt("From: herald <%s>\r\nTo: ", t->from));
-    for (size_t i = 0; i < t->to.n; i++)
-        addf(&b, hr_msg_fmt("%s%s", i ? ",\r\n " : "", t->to.items[i]));
+    for (size_t i = 0; i < to->n; i++)
+        addf(&b, hr_msg_fmt("%s%s", i ? ",\r\n " : "", to->items[i]));
     adds(&b, "\r\n");
     subject(&b, m);
     addf(&b, hr_msg_fmt("Date: %s\r\nMessage-ID: <herald.d%lld@%s>\r\n", date,
@@ -216,9 +222,9 @@ static int render(const hr_target *t, const hr_message *m, const hr_svc_context 
     req->body = b.p;
     req->body_len = b.n;
     req->mail_from = hr_strdup(t->from);
-    req->rcpt.items = hr_calloc(t->to.n ? t->to.n : 1, sizeof(char *));
-    for (size_t i = 0; i < t->to.n; i++)
-        req->rcpt.items[req->rcpt.n++] = hr_strdup(t->to.items[i]);
+    req->rcpt.items = hr_calloc(to->n ? to->n : 1, sizeof(char *));
+    for (size_t i = 0; i < to->n; i++)
+        req->rcpt.items[req->rcpt.n++] = hr_strdup(to->items[i]);
     return HR_OK;
 }
 

@@ -16,14 +16,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A person people: maps to a Mattermost user name is mentioned: @jane. */
+static char *mention(const hr_person *p)
+{
+    return p->mattermost != NULL ? hr_msg_fmt("@%s", p->mattermost) : NULL;
+}
+
+static char *plain(const char *name)
+{
+    return hr_strdup(name);
+}
+
 static int render(const hr_target *t, const hr_message *m, const hr_svc_context *ctx,
                   hr_svc_request *req, hr_error *err)
 {
     json_t *fields = json_array();
 
-    for (size_t i = 0; i < m->nfacts; i++)
-        json_array_append_new(fields, json_pack("{s:s,s:s,s:b}", "title", m->facts[i].label,
-                                                "value", m->facts[i].value, "short", 1));
+    for (size_t i = 0; i < m->nfacts; i++) {
+        char *who =
+            (int)i == m->committers_fact ? hr__svc_committers(ctx, m, mention, plain) : NULL;
+        json_array_append_new(fields,
+                              json_pack("{s:s,s:s,s:b}", "title", m->facts[i].label, "value",
+                                        who != NULL ? who : m->facts[i].value, "short", 1));
+        free(who);
+    }
     json_t *att =
         json_pack("{s:s,s:s,s:s,s:o,s:s}", "fallback", m->title, "color", hr_tone_hex(m->tone),
                   "title", m->title, "fields", fields, "footer", "herald");

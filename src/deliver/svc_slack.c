@@ -43,6 +43,12 @@ static json_t *mrkdwn_text(char *text)
     return j;
 }
 
+/* A person people: maps to a Slack member id is mentioned: <@U0123>. */
+static char *mention(const hr_person *p)
+{
+    return p->slack != NULL ? hr_msg_fmt("<@%s>", p->slack) : NULL;
+}
+
 static int render(const hr_target *t, const hr_message *m, const hr_svc_context *ctx,
                   hr_svc_request *req, hr_error *err)
 {
@@ -57,7 +63,11 @@ static int render(const hr_target *t, const hr_message *m, const hr_svc_context 
         json_array_append_new(blocks, json_pack("{s:s,s:o}", "type", "section", "text",
                                                 mrkdwn_text(mrkdwn(m->text))));
     for (size_t i = 0; i < m->nfacts && i < SLACK_MAX_FIELDS; i++) {
-        char *label = mrkdwn(m->facts[i].label), *value = mrkdwn(m->facts[i].value);
+        char *label = mrkdwn(m->facts[i].label), *value = NULL;
+        if ((int)i == m->committers_fact)
+            value = hr__svc_committers(ctx, m, mention, mrkdwn);
+        if (value == NULL)
+            value = mrkdwn(m->facts[i].value);
         json_array_append_new(fields, mrkdwn_text(hr_msg_fmt("*%s*\n%s", label, value)));
         free(label);
         free(value);

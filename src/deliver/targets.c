@@ -64,6 +64,17 @@ void hr_deliver__settings_unref(settings_ref *r)
     free(r);
 }
 
+static void mail_templates_free(compiled *c)
+{
+    hr_template_free(c->subject);
+    for (size_t i = 0; i < c->nto; i++)
+        hr_template_free(c->to[i]);
+    free(c->to);
+    c->subject = NULL;
+    c->to = NULL;
+    c->nto = 0;
+}
+
 static void compiled_free(compiled *c)
 {
     if (c == NULL)
@@ -76,6 +87,7 @@ static void compiled_free(compiled *c)
     hr_jq_free(c->body);
     hr_jq_free(c->title);
     hr_jq_free(c->text);
+    mail_templates_free(c);
     free(c->error);
     free(c);
 }
@@ -125,6 +137,18 @@ static void compile_target(compiled *c, const hr_target *t)
         snprintf(msg, sizeof(msg), "text: %s", e.msg);
         goto fail;
     }
+    if (t->subject != NULL && hr_template_compile(t->subject, &c->subject, &e) != HR_OK) {
+        snprintf(msg, sizeof(msg), "subject: %s", e.msg);
+        goto fail;
+    }
+    c->to = hr_calloc(t->to.n + 1, sizeof(hr_template *));
+    c->nto = t->to.n;
+    for (size_t i = 0; i < t->to.n; i++)
+        if (strstr(t->to.items[i], "{{") != NULL &&
+            hr_template_compile(t->to.items[i], &c->to[i], &e) != HR_OK) {
+            snprintf(msg, sizeof(msg), "to[%zu]: %s", i, e.msg);
+            goto fail;
+        }
     return;
 fail:
     hr_template_free(c->url);
@@ -136,7 +160,9 @@ fail:
     c->nheaders = 0;
     hr_jq_free(c->body);
     hr_jq_free(c->title);
-    c->body = c->title = NULL;
+    hr_jq_free(c->text);
+    c->body = c->title = c->text = NULL;
+    mail_templates_free(c);
     c->error = hr_strdup(msg);
 }
 

@@ -163,14 +163,23 @@ void hr_deliver__xfer_unlink(hr_deliver *d, xfer *x)
 bool hr_deliver__start_job(hr_deliver *d, const hr_target *t, const hr_delivery_job *job)
 {
     const hr_delivery_settings *s = &d->set->s;
-    xfer *x = hr_calloc(1, sizeof(*x));
+    json_t *mods = NULL;
     hr_error err;
+
+    /* A chat or mail message about a GoCD run waits for GoCD's
+     * modifications of the run (gocd_lookup.h); the delivery stays due. */
+    if (hr_service_of(t->type)->render != NULL &&
+        !hr_gocd_lookup_ready(d->lookup, d->multi, &d->cfg->gocd, s, job->input,
+                              hr_deliver__random(d), &mods))
+        return false;
+    xfer *x = hr_calloc(1, sizeof(*x));
 
     x->easy = curl_easy_init();
     if (x->easy == NULL) {
         hr_log_error(SUB, "cannot create a libcurl handle; delivery %lld waits",
                      (long long)job->id);
         free(x);
+        json_decref(mods);
         return false;
     }
     x->set = d->set;
@@ -182,9 +191,12 @@ bool hr_deliver__start_job(hr_deliver *d, const hr_target *t, const hr_delivery_
     x->target = hr_strdup(job->target);
     x->svc = hr_service_of(t->type);
 
-    if ((x->svc->render != NULL
-             ? hr_deliver__render_service(d, t, hr_deliver__compiled_for(d, t), job, x, &err)
-             : hr_deliver__render(d, t, hr_deliver__compiled_for(d, t), job, x, &err)) != HR_OK) {
+    int rc =
+        x->svc->render != NULL
+            ? hr_deliver__render_service(d, t, hr_deliver__compiled_for(d, t), job, mods, x, &err)
+            : hr_deliver__render(d, t, hr_deliver__compiled_for(d, t), job, x, &err);
+    json_decref(mods);
+    if (rc != HR_OK) {
         hr_deliver__record_dead(d, job, err.msg);
         hr_deliver__xfer_free(x);
         return false;
@@ -337,6 +349,10 @@ void hr_deliver__collect(hr_deliver *d)
         CURL *easy = m->easy_handle;
         CURLcode rc = m->data.result; /* m is invalid once the handle is removed */
         char *priv = NULL;
+        if (hr_gocd_lookup_done(d->lookup, d->multi, easy, rc)) {
+            d->claim_soon = true; /* the run's deliveries may go now */
+            continue;
+        }
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
         xfer *x = (xfer *)(void *)priv;
         curl_multi_remove_handle(d->multi, easy);

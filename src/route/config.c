@@ -24,6 +24,7 @@
 #include "route/config.h"
 
 #include "core/ascii.h"
+#include "core/mailaddr.h"
 #include "core/mem.h"
 #include "core/url.h"
 #include "event/event.h"
@@ -1290,6 +1291,7 @@ static void parse_delivery(parser *p)
 
 /* The targets: section, from its table of keys. */
 #include "route/config_target.c"
+#include "route/config_people.c"
 
 static void parse_match(parser *p, const char *path, hr_route *r)
 {
@@ -1638,14 +1640,15 @@ static void parse_retention(parser *p)
 
 static void parse_root(parser *p)
 {
-    static const char *const keys[] = {"delivery", "targets",   "routes", "jenkins",
-                                       "packages", "retention", NULL};
+    static const char *const keys[] = {"delivery",  "targets", "routes", "jenkins", "packages",
+                                       "retention", "gocd",    "people", NULL};
     yaml_mark_t start;
     unsigned seen = 0;
     scalar key;
 
     if (begin(p, YAML_MAPPING_START_EVENT, NULL,
-              "a mapping with the keys delivery, targets, routes, jenkins, packages and retention",
+              "a mapping with the keys delivery, targets, routes, jenkins, packages, retention, "
+              "gocd and people",
               false, &start) != 1)
         return;
     while (next_key(p, NULL, &key)) {
@@ -1667,6 +1670,12 @@ static void parse_root(parser *p)
             break;
         case 5:
             parse_retention(p);
+            break;
+        case 6:
+            parse_gocd(p);
+            break;
+        case 7:
+            parse_people(p);
             break;
         default:
             break;
@@ -1756,6 +1765,7 @@ hr_config *hr_config_new_default(void)
     c->retention.events_ms = 90 * DAY_MS;
     c->retention.attempts_ms = 30 * DAY_MS;
     c->retention.interval_ms = 10 * 60 * 1000;
+    c->gocd.attempts = GOCD_ATTEMPTS_DEFAULT;
     return c;
 }
 
@@ -1765,6 +1775,7 @@ void hr_config_free(hr_config *c)
         return;
     free(c->path);
     free(c->gocd_set_aside);
+    gocd_clear(c);
     for (size_t i = 0; i < c->ntargets; i++)
         target_clear(&c->targets[i]);
     free(c->targets);
@@ -2223,6 +2234,8 @@ json_t *hr_config_to_json(const hr_config *c)
                                                  "username", str_or_null(t->username), "password",
                                                  masked(t->password), "from", str_or_null(t->from),
                                                  "to", strlist_json(&t->to)));
+        if (t->type == HR_TARGET_EMAIL)
+            json_object_set_new(tj, "subject", str_or_null(t->subject));
         if (t->type != HR_TARGET_WEBHOOK)
             json_object_update_new(tj, json_pack("{s:o,s:o}", "title", str_or_null(t->title),
                                                  "text", str_or_null(t->text)));
@@ -2279,5 +2292,6 @@ json_t *hr_config_to_json(const hr_config *c)
                         json_pack("{s:I,s:I,s:I}", "events_ms", (json_int_t)c->retention.events_ms,
                                   "attempts_ms", (json_int_t)c->retention.attempts_ms,
                                   "interval_ms", (json_int_t)c->retention.interval_ms));
+    people_json(c, out);
     return out;
 }

@@ -42,6 +42,9 @@ typedef struct hr_strlist {
     size_t n;
 } hr_strlist;
 
+/* The recipient that stands for the build's committers. */
+#define HR_RECIPIENT_CULPRITS "culprits"
+
 /* What a target is: a raw webhook (the default) or a service herald knows
  * (deliver/service.h renders its messages and reads its answers). Each
  * type's keys are rows of one table (route/config_target.c). */
@@ -88,7 +91,10 @@ typedef struct hr_target {
     bool starttls;  /* smtp://: refuse to send unless STARTTLS works (default true) */
     char *password; /* Secret. */
     char *from;     /* the sender's address */
-    hr_strlist to;  /* the recipients' addresses (at least one) */
+    /* The recipients (at least one): each an address, a template whose
+     * output is one ({{ jq }}), or HR_RECIPIENT_CULPRITS. */
+    hr_strlist to;
+    char *subject; /* a template for the subject line; NULL: herald's own */
 } hr_target;
 
 typedef struct hr_route {
@@ -153,6 +159,28 @@ typedef struct hr_retention_settings {
     int64_t interval_ms; /* time between prunes; default 10 minutes */
 } hr_retention_settings;
 
+/* GoCD's API, asked for a pipeline run's modifications (who committed
+ * what) before a message is rendered (the gocd: section,
+ * route/config_people.c; deliver/gocd_lookup.h). */
+typedef struct hr_gocd_api {
+    char *api_url; /* http(s)://host[:port][/path] GoCD answers /go/api/ under; NULL: no lookups */
+    char *token;   /* an access token (Authorization: Bearer), or NULL. Secret. */
+    int attempts;  /* lookups of one run before its messages go out without (default 3) */
+} hr_gocd_api;
+
+/* One entry of the people: map: a committer (a glob on the e-mail
+ * address or the name, case-insensitive) and the handle each service
+ * mentions them by (NULL: not mentioned there). */
+typedef struct hr_person {
+    char *match;
+    char *name;       /* the name a Teams mention shows; NULL: the committer's */
+    char *slack;      /* a member id: U0123ABCD */
+    char *teams;      /* the user's principal name (an address) */
+    char *discord;    /* a user id (digits) */
+    char *mattermost; /* a user name, without @ */
+    char *email;      /* where mail to the culprits goes */
+} hr_person;
+
 typedef struct hr_config {
     char *path; /* NULL when built in code */
     hr_target *targets;
@@ -166,6 +194,9 @@ typedef struct hr_config {
     /* Why GoCD's stored plugin settings were set aside (this herald does
      * not accept what an older one stored), or NULL. Never names a value. */
     char *gocd_set_aside;
+    hr_gocd_api gocd;
+    hr_person *people; /* in the file's order: the first entry that matches wins */
+    size_t npeople;
 } hr_config;
 
 /* A config with no targets or routes and every delivery default. */

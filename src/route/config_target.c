@@ -53,7 +53,8 @@ typedef enum key_kind {
     K_SMTP_URL,       /* an smtp:// or smtps:// URL */
     K_SECRET,         /* a secret string (a password) */
     K_ADDRESS,        /* an e-mail address */
-    K_ADDRESSES,      /* a list of e-mail addresses (hr_strlist) */
+    K_ADDRESSES,      /* a list of recipients (hr_strlist): addresses, templates, culprits */
+    K_LINE_TEMPLATE,  /* a line of text with {{ jq }} interpolations */
     K_BOOL_ON,        /* true or false, true when not written */
 } key_kind;
 
@@ -94,6 +95,7 @@ static const key_row target_rows[] = {
     {"password", T_EMAIL, K_SECRET, AT(password), 0},
     {"from", T_EMAIL, K_ADDRESS, AT(from), T_EMAIL},
     {"to", T_EMAIL, K_ADDRESSES, AT(to), T_EMAIL},
+    {"subject", T_EMAIL, K_LINE_TEMPLATE, AT(subject), 0},
 };
 #define NROWS (sizeof(target_rows) / sizeof(target_rows[0]))
 
@@ -223,26 +225,27 @@ static void parse_headers(parser *p, const char *path, hr_target *t)
     }
 }
 
-/* An e-mail address as SMTP's envelope takes it: local@domain, at most 254
- * bytes, with nothing that would break a command line or a header
- * (spaces, control characters, <, >, ",", ";", quotes). */
+/* An e-mail address as SMTP's envelope takes it (core/mailaddr.h). */
 static bool check_address(const sink *s, const yaml_mark_t *m, const char *path, const char *v,
                           size_t n)
 {
     char brief[BRIEF_LEN];
-    const char *at = memchr(v, '@', n);
-    bool ok = n >= 3 && n <= 254 && at != NULL && at > v && at < v + n - 1 &&
-              memchr(at + 1, '@', (size_t)(v + n - at - 1)) == NULL;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = (unsigned char)v[i] > 0x20 && v[i] != 0x7f && strchr("<>,;\"()[]\\", v[i]) == NULL;
+    bool ok = hr_mailaddr_ok(v, n);
     if (!ok)
         report(s, m, path, "expected an e-mail address (name@domain); got %s",
                quote(v, n, brief, sizeof(brief)));
     return ok;
 }
 
-static bool item_address(parser *p, const char *path, const scalar *item)
+/* A recipient: an address, the word culprits (the committers of the
+ * build, deliver/people.h), or a template whose output is an address
+ * (checked when it is rendered). */
+static bool item_recipient(parser *p, const char *path, const scalar *item)
 {
+    if (eqn(item->s, item->len, HR_RECIPIENT_CULPRITS))
+        return true;
+    if (memmem(item->s, item->len, "{{", 2) != NULL)
+        return check_template(&p->out, &item->mark, path, item->s, false);
     return check_address(&p->out, &item->mark, path, item->s, item->len);
 }
 
@@ -302,6 +305,12 @@ static void store_value(parser *p, const char *path, size_t idx, const key_row *
     case K_SECRET:
         ok = true;
         break;
+    case K_LINE_TEMPLATE:
+        ok = v->len > 0 && memchr(v->s, '\n', v->len) == NULL;
+        if (!ok)
+            report(&p->out, &v->mark, path, "expected one line of text");
+        ok = ok && check_template(&p->out, &v->mark, path, v->s, false);
+        break;
     case K_ADDRESS:
         ok = check_address(&p->out, &v->mark, path, v->s, v->len);
         break;
@@ -350,7 +359,7 @@ static void read_slot(parser *p, const char *path, hr_target *t, const key_row *
         read_bool(p, path, &sl->b);
         break;
     case K_ADDRESSES:
-        read_strlist(p, path, &sl->list, item_address);
+        read_strlist(p, path, &sl->list, item_recipient);
         break;
     case K_SMTP_URL:
         read_required(p, path, "an smtp:// or smtps:// URL", false, v);
@@ -382,6 +391,7 @@ static void read_slot(parser *p, const char *path, hr_target *t, const key_row *
         read_scalar(p, path, "a jq program", false, v);
         break;
     case K_TEXT:
+    case K_LINE_TEMPLATE:
         read_required(p, path, "a string", false, v);
         break;
     }
@@ -541,5 +551,6 @@ static void target_clear(hr_target *t)
     free(t->password);
     free(t->from);
     strlist_clear(&t->to);
+    free(t->subject);
     memset(t, 0, sizeof(*t));
 }

@@ -82,7 +82,7 @@ def test_a_broken_stage_is_mailed_with_both_parts_and_threads(tmp_path, herald_f
     assert first["from"] == "herald@ci.example.com"
     assert first["to"] == ["dev@example.com", "ops@example.com"]
     m = first["message"]
-    assert m["Subject"] == "[herald] deploy/verify #42 failed"
+    assert m["Subject"] == "[herald] deploy #42 failed (verify)"
     assert m["To"] == "dev@example.com, ops@example.com"
     assert m.get_content_type() == "multipart/alternative"
     text = m.get_body(("plain",)).get_content()
@@ -97,7 +97,7 @@ def test_a_broken_stage_is_mailed_with_both_parts_and_threads(tmp_path, herald_f
     ids = [g["message"]["Message-ID"] for g in got]
     assert ids[0] != ids[1] and all(i.endswith("@ci.example.com>") for i in ids)
     assert m["In-Reply-To"] == second["message"]["In-Reply-To"] == m["References"]
-    assert second["message"]["Subject"] == "[herald] deploy/verify #42 fixed"
+    assert second["message"]["Subject"] == "[herald] deploy #42 fixed (verify)"
     d = wait_state(h, "delivered", 2)
     assert all(x["attempts"] == 1 for x in d)
     box.stop()

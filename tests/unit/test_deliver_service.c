@@ -70,7 +70,7 @@ static hr_svc_request render(const hr_target *t, const char *event)
 
     cr_assert_eq(hr_message_from_event(e, &m, &err), HR_OK);
     cr_assert_not_null(svc->render);
-    hr_svc_context ctx = {77, 1796292000000};
+    hr_svc_context ctx = {.delivery_id = 77, .now_ms = 1796292000000};
     cr_assert_eq(svc->render(t, &m, &ctx, &req, &err), HR_OK, "%s", err.msg);
     hr_message_clear(&m);
     json_decref(e);
@@ -462,11 +462,11 @@ Test(render, email)
     cr_expect_str_eq(req.rcpt.items[1], "ops@example.com");
     cr_expect_eq(strncmp(b,
                          "From: herald <herald@ci.example.com>\r\nTo: dev@example.com,\r\n "
-                         "ops@example.com\r\nSubject: [herald] deploy/test #42 broken\r\n"
+                         "ops@example.com\r\nSubject: [herald] deploy #42 broken (test)\r\n"
                          "Date: Thu, 03 Dec 2026 10:00:00 +0000\r\n"
                          "Message-ID: <herald.d77@ci.example.com>\r\n",
                          strlen("From: herald <herald@ci.example.com>\r\nTo: dev@example.com,\r\n "
-                                "ops@example.com\r\nSubject: [herald] deploy/test #42 broken\r\n"
+                                "ops@example.com\r\nSubject: [herald] deploy #42 broken (test)\r\n"
                                 "Date: Thu, 03 Dec 2026 10:00:00 +0000\r\n"
                                 "Message-ID: <herald.d77@ci.example.com>\r\n")),
                  0, "%s", b);
@@ -527,7 +527,7 @@ Test(render, every_service_shows_the_text)
     for (int type = HR_TARGET_SLACK; type <= HR_TARGET_GOOGLE_CHAT; type++) {
         hr_target t = target((hr_target_type)type, "https://example.com/hook");
         hr_svc_request req = {0};
-        hr_svc_context ctx = {1, 0};
+        hr_svc_context ctx = {.delivery_id = 1};
         hr_message m;
         hr_error err;
         cr_assert_eq(hr_message_from_event(e, &m, &err), HR_OK);

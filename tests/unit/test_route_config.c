@@ -348,11 +348,14 @@ Test(parse, example_file_documents_every_key)
     setenv("GOOGLE_CHAT_WEBHOOK_URL", "https://chat.googleapis.com/v1/spaces/A/messages", 1);
     setenv("SMTP_PASSWORD", "smtp-password-value", 1);
     setenv("SLACK_BOT_TOKEN", "xoxb-value", 1);
+    setenv("GOCD_TOKEN", "gocd-token-value", 1);
     rc = hr_config_load(HR_TEST_SRCDIR "/examples/herald.yaml", &c, &errs);
     print_errors(&errs);
     cr_assert_eq(rc, HR_OK);
     cr_expect_str_eq(c->path, HR_TEST_SRCDIR "/examples/herald.yaml");
     cr_expect_eq(c->delivery.max_attempts, 10);
+    cr_expect_str_eq(c->gocd.token, "gocd-token-value");
+    cr_expect_eq(c->npeople, 2);
     cr_expect_eq(c->delivery.backoff_initial_ms, 10000);
     cr_expect_eq(c->delivery.backoff_max_ms, 3600000);
     cr_expect_eq(c->delivery.connect_timeout_ms, 5000);
@@ -377,8 +380,9 @@ Test(parse, example_file_documents_every_key)
                      "https://chat-proxy.internal:8443");
     cr_expect_str_eq(c->targets[HR_TARGET_EMAIL + 1].password, "smtp-password-value");
     cr_expect(c->targets[HR_TARGET_EMAIL + 1].starttls);
-    expect_list(&c->targets[HR_TARGET_EMAIL + 1].to,
-                LIST("dev-team@example.com", "ops@example.com"));
+    expect_list(
+        &c->targets[HR_TARGET_EMAIL + 1].to,
+        LIST("dev-team@example.com", "{{ .pipeline.name }}-owners@example.com", "culprits"));
     t = &c->targets[0];
     cr_expect_str_eq(t->name, "team-chat");
     cr_expect_str_eq(t->url, "https://hooks.example.com/{{ .pipeline.name }}");
@@ -591,7 +595,7 @@ Test(errors, unknown_top_level_key)
 {
     EXPECT_ERRORS("delivery: {}\n\ndelivry:\n  max_attempts: 3\n",
                   "herald.yaml:3:1: unknown key \"delivry\" (expected delivery, targets, routes, "
-                  "jenkins, packages, retention)");
+                  "jenkins, packages, retention, gocd, people)");
 }
 
 Test(errors, unknown_keys_at_every_level)
@@ -607,7 +611,7 @@ Test(errors, unknown_keys_at_every_level)
         "connections_per_host, max_in_flight, proxy, allow)",
         "herald.yaml:6:5: targets[0]: unknown key \"heders\" (expected name, type, url, "
         "token, method, headers, body, body_for_get, signing_secret, api_url, channel, "
-        "username, icon_url, title, text, smtp, starttls, password, from, to)",
+        "username, icon_url, title, text, smtp, starttls, password, from, to, subject)",
         "herald.yaml:8:23: targets[0].headers.X-A: unknown key \"secert\" (expected value, "
         "secret)",
         "herald.yaml:12:5: routes[0]: unknown key \"filters\" (expected name, match, filter, "
@@ -620,10 +624,10 @@ Test(errors, wrong_types)
 {
     EXPECT_ERRORS("[delivery]\n",
                   "herald.yaml:1:1: expected a mapping with the keys delivery, targets, routes, "
-                  "jenkins, packages and retention; got a list");
+                  "jenkins, packages, retention, gocd and people; got a list");
     EXPECT_ERRORS("just text\n",
                   "herald.yaml:1:1: expected a mapping with the keys delivery, targets, routes, "
-                  "jenkins, packages and retention; got \"just text\"");
+                  "jenkins, packages, retention, gocd and people; got \"just text\"");
     EXPECT_ERRORS("delivery: [1]\n", "herald.yaml:1:11: delivery: expected a mapping; got a list");
     EXPECT_ERRORS("targets:\n  name: t\n",
                   "herald.yaml:2:3: targets: expected a list of targets; got a mapping");
@@ -1101,17 +1105,17 @@ Test(yaml, anchors_and_aliases_are_refused)
     EXPECT_ERRORS("a: &a [\"lol\",\"lol\"]\nb: &b [*a,*a]\nc: &c [*b,*b]\n",
                   "herald.yaml:1:1: unknown key \"a\" (expected delivery, targets, routes, "
                   "jenkins, packages, "
-                  "retention)",
+                  "retention, gocd, people)",
                   "herald.yaml:1:4: YAML anchors (&) and aliases (*) are not allowed",
                   "herald.yaml:2:1: unknown key \"b\" (expected delivery, targets, routes, "
                   "jenkins, packages, "
-                  "retention)",
+                  "retention, gocd, people)",
                   "herald.yaml:2:4: YAML anchors (&) and aliases (*) are not allowed",
                   "herald.yaml:2:8: YAML anchors (&) and aliases (*) are not allowed",
                   "herald.yaml:2:11: YAML anchors (&) and aliases (*) are not allowed",
                   "herald.yaml:3:1: unknown key \"c\" (expected delivery, targets, routes, "
                   "jenkins, packages, "
-                  "retention)",
+                  "retention, gocd, people)",
                   "herald.yaml:3:4: YAML anchors (&) and aliases (*) are not allowed",
                   "herald.yaml:3:8: YAML anchors (&) and aliases (*) are not allowed",
                   "herald.yaml:3:11: YAML anchors (&) and aliases (*) are not allowed");
@@ -1859,7 +1863,7 @@ Test(types, email)
                   "herald.yaml:6:34: targets[0].to[2]: expected an e-mail address (name@domain); "
                   "got \"nobody\"",
                   "herald.yaml:7:5: targets[0].url: type email takes no key \"url\" (its keys: "
-                  "name, type, title, text, smtp, starttls, username, password, from, to)",
+                  "name, type, title, text, smtp, starttls, username, password, from, to, subject)",
                   "herald.yaml:4:11: targets[0].smtp: the URL must start with smtp:// or smtps://",
                   "herald.yaml:5:11: targets[0].from: expected an e-mail address (name@domain); "
                   "got \"a b@example.com\"");
@@ -1891,4 +1895,70 @@ Test(types, slack_takes_a_webhook_or_a_bot)
                   "webhook) or \"token\" and \"channel\" (a bot), not both",
                   "herald.yaml:4:5: targets[2]: \"channel\" goes with \"token\": an incoming "
                   "webhook posts to its own channel");
+}
+
+/* ---- gocd: and people: (config_people.c) ---------------------------------- */
+
+Test(people, gocd_api_and_people_map)
+{
+    hr_config *c = parse_ok("gocd: {api_url: 'https://gocd.example.com/', token: t0k3n,"
+                            " attempts: 5}\n"
+                            "people:\n"
+                            "  jane@example.com: {name: Jane Doe, slack: '<@U0123ABCD>',"
+                            " teams: jane@corp.example, discord: '<@!8035>', mattermost: '@jane',"
+                            " email: jane@corp.example}\n"
+                            "  '*bob*': {slack: W42}\n");
+    cr_expect_str_eq(c->gocd.api_url, "https://gocd.example.com/");
+    cr_expect_eq(c->gocd.attempts, 5);
+    cr_assert_eq(c->npeople, 2);
+    cr_expect_str_eq(c->people[0].slack, "U0123ABCD");
+    cr_expect_str_eq(c->people[0].discord, "8035");
+    cr_expect_str_eq(c->people[0].mattermost, "jane");
+    cr_expect_str_eq(c->people[1].match, "*bob*");
+    json_t *j = hr_config_to_json(c);
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(j, "gocd"), "token")),
+                     "******");
+    json_decref(j);
+    hr_config_free(c);
+    c = parse_ok("delivery: {}\n");
+    cr_expect_null(c->gocd.api_url);
+    cr_expect_eq(c->gocd.attempts, 3);
+    hr_config_free(c);
+}
+
+Test(people, errors_have_their_place)
+{
+    EXPECT_ERRORS(
+        "gocd: {token: x, attempts: 0}\n",
+        "herald.yaml:1:28: gocd.attempts: expected a whole number from 1 to 20; got \"0\"",
+        "herald.yaml:1:7: gocd: missing required key \"api_url\"");
+    EXPECT_ERRORS("people:\n"
+                  "  a@example.com: {name: A}\n"
+                  "  b@example.com: {mattermost: Bob, teams: nobody, colour: red}\n"
+                  "  a@example.com: {slack: U1}\n",
+                  "herald.yaml:2:18: people.\"a@example.com\": no handle: name one of slack, "
+                  "teams, discord, mattermost or email",
+                  "herald.yaml:3:31: people.\"b@example.com\".mattermost: expected a Mattermost "
+                  "user name (lower-case letters, digits, \".\", \"_\", \"-\"); got \"Bob\"",
+                  "herald.yaml:3:43: people.\"b@example.com\".teams: expected an e-mail address "
+                  "(name@domain); got \"nobody\"",
+                  "herald.yaml:3:51: people.\"b@example.com\": unknown key \"colour\" (expected "
+                  "name, slack, teams, discord, mattermost, email)",
+                  "herald.yaml:4:3: people: \"a@example.com\" is named twice");
+}
+
+Test(people, mail_recipients_and_subject_templates)
+{
+    hr_config *c =
+        parse_ok("targets:\n"
+                 "  - {name: m, type: email, smtp: 'smtp://mail.example:587',"
+                 " from: herald@example.com, to: [culprits, '{{ .pipeline.name }}@x.example'],"
+                 " subject: 'CI {{ .transition }}'}\n");
+    cr_expect_str_eq(c->targets[0].to.items[0], "culprits");
+    cr_expect_str_eq(c->targets[0].subject, "CI {{ .transition }}");
+    hr_config_free(c);
+    free(expect_error_prefix("targets:\n"
+                             "  - {name: m, type: email, smtp: 'smtp://mail.example:587',"
+                             " from: herald@example.com, to: [a@x.example, '{{ .a | }}']}\n",
+                             "herald.yaml:2:105: targets[0].to[1]: template does not compile: "));
 }
