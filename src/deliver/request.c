@@ -384,7 +384,7 @@ int hr_deliver__render_service(hr_deliver *d, const hr_target *t, compiled *c,
                                const hr_delivery_job *job, xfer *x, hr_error *err)
 {
     hr_svc_request req = {0};
-    hr_svc_context ctx = {job->id, hr_time_now_ms()};
+    hr_svc_context ctx = {job->id, hr_time_now_ms(), job->run_ref};
     hr_message m;
     hr_error e;
     int rc;
@@ -396,6 +396,11 @@ int hr_deliver__render_service(hr_deliver *d, const hr_target *t, compiled *c,
     rc = hr_message_from_event(job->input, &m, err);
     if (rc != HR_OK)
         return rc;
+    if (job->run_key != NULL) {
+        /* The store's run (hr_event_run_key) is the one its messages are kept under. */
+        free(m.run);
+        m.run = hr_strdup(job->run_key);
+    }
     if (c->title != NULL)
         rc = message_part(c->title, "title", false, job->input, &m.title, err);
     if (rc == HR_OK && c->text != NULL)
@@ -418,6 +423,8 @@ int hr_deliver__render_service(hr_deliver *d, const hr_target *t, compiled *c,
     x->body = req.body;
     x->body_len = req.body_len;
     req.body = NULL;
+    x->sent_ref = req.ref;
+    req.ref = NULL;
     if (x->smtp) {
         smtp_request(t, &req, x);
         goto out;

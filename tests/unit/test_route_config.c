@@ -607,7 +607,7 @@ Test(errors, unknown_keys_at_every_level)
         "connections_per_host, max_in_flight, proxy, allow)",
         "herald.yaml:6:5: targets[0]: unknown key \"heders\" (expected name, type, url, "
         "token, method, headers, body, body_for_get, signing_secret, api_url, channel, "
-        "username, icon_url, title, text, smtp, starttls, password, from, to)",
+        "username, icon_url, thread, edit, title, text, smtp, starttls, password, from, to)",
         "herald.yaml:8:23: targets[0].headers.X-A: unknown key \"secert\" (expected value, "
         "secret)",
         "herald.yaml:12:5: routes[0]: unknown key \"filters\" (expected name, match, filter, "
@@ -1796,9 +1796,9 @@ Test(types, errors_name_the_line_and_column)
                   "    url: 'https://mm.example/hooks/{{ .x }}'\n"
                   "    username: \"a\\nb\"\n",
                   "herald.yaml:3:5: targets[0].method: type slack takes no key \"method\" (its "
-                  "keys: name, type, url, token, api_url, channel, title, text)",
+                  "keys: name, type, url, token, api_url, channel, thread, title, text)",
                   "herald.yaml:5:5: targets[0].username: type slack takes no key \"username\" "
-                  "(its keys: name, type, url, token, api_url, channel, title, text)",
+                  "(its keys: name, type, url, token, api_url, channel, thread, title, text)",
                   "herald.yaml:2:5: targets[0]: missing required key \"url\" (an incoming "
                   "webhook), or \"token\" and \"channel\" (a bot)",
                   "herald.yaml:7:11: targets[1].type: unknown target type \"telegram\" (expected "
