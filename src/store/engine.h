@@ -162,6 +162,14 @@ typedef struct hr_store_engine {
     "   OR NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.target = d.target"                       \
     "     AND o.run_key = d.run_key AND o.id < d.id AND o.state IN ('pending', 'retrying')))"
 
+/* Retention's statement (both engines) for run messages: the message of
+ * a run whose deliveries are all gone goes too, once the events before
+ * the cutoff (the parameter) were looked at. */
+#define HR_STORE_PRUNE_RUN_MESSAGES(param)                                                         \
+    "DELETE FROM run_messages WHERE updated_at < " param " AND NOT EXISTS (SELECT 1"               \
+    " FROM deliveries d WHERE d.target = run_messages.target AND d.run_key = "                     \
+    "run_messages.run_key)"
+
 /* The engines herald is built with. */
 extern const hr_store_engine hr_store__sqlite;
 extern const hr_store_engine hr_store__pg;

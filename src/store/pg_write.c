@@ -462,8 +462,15 @@ int hr_pg__prune(void *db, hr_prune_chunk *c, hr_error *err)
     int ret = HR_OK;
     if (!c->attempts_done)
         ret = prune_attempts(g, c, err);
-    if (ret == HR_OK && !c->events_done)
+    if (ret == HR_OK && !c->events_done) {
         ret = prune_events(g, c, err);
+        if (ret == HR_OK && c->events_done) {
+            hr_pg_params p = {0};
+            hr_pg__int(&p, c->events_before);
+            ret = hr_pg__exec(g->w, HR_STORE_PRUNE_RUN_MESSAGES("$1"), &p, NULL,
+                              "forget old run messages", err);
+        }
+    }
     if (ret == HR_OK && hr_pg__exec(g->w, "SELECT pg_database_size(current_database())", NULL, &res,
                                     "measure the database", err) == HR_OK) {
         c->db_bytes = hr_pg__col_int(res, 0, 0);

@@ -107,6 +107,7 @@ const char *const hr_sqlite__writer_sql[NSTMT] = {
     [ST_PRUNE_NULL_JOBS] = "UPDATE job_state SET last_event_id = NULL"
                            " WHERE last_event_id BETWEEN ?1 AND ?2"
                            " AND NOT EXISTS (SELECT 1 FROM events WHERE id = last_event_id)",
+    [ST_PRUNE_RUN_MESSAGES] = HR_STORE_PRUNE_RUN_MESSAGES("?1"),
     [ST_FK_OFF] = "PRAGMA foreign_keys = OFF",
     [ST_FK_ON] = "PRAGMA foreign_keys = ON",
 };
@@ -537,8 +538,13 @@ int hr_sqlite__prune(void *db, hr_prune_chunk *p, hr_error *err)
     int ret = HR_OK;
     if (!p->attempts_done)
         ret = prune_attempts(s, p, err);
-    if (ret == HR_OK && !p->events_done)
+    if (ret == HR_OK && !p->events_done) {
         ret = prune_events(s, p, err);
+        if (ret == HR_OK && p->events_done) {
+            sqlite3_bind_int64(s->st[ST_PRUNE_RUN_MESSAGES], 1, p->events_before);
+            ret = run(s->wdb, s->st[ST_PRUNE_RUN_MESSAGES], "forget old run messages", err);
+        }
+    }
     if (ret == HR_OK) {
         int64_t size = pragma_int(s, "PRAGMA page_size");
         int64_t pages = pragma_int(s, "PRAGMA page_count");

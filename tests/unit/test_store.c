@@ -2377,3 +2377,44 @@ Test(store, a_dead_first_message_does_not_hold_the_run)
     claim_run(st, ids, sizeof(ids), NULL);
     cr_assert_str_eq(ids, "2");
 }
+
+Test(store, a_run_message_goes_with_the_runs_last_delivery)
+{
+    static test_router r;
+    hr_prune_policy policy = {.events_ms = 1, .now_ms = hr_time_now_ms() + 60000};
+    hr_prune_result res = {0};
+    hr_error err;
+    char ids[64];
+    json_t *ref = NULL;
+
+    open_run(&r);
+    claim_run(st, ids, sizeof(ids), NULL);
+    hr_attempt a = {.delivery_id = 1,
+                    .claim_token = token_of(1),
+                    .attempt = 1,
+                    .started_at = hr_time_now_ms(),
+                    .status = 200,
+                    .outcome = HR_OUTCOME_DELIVERED,
+                    .service_ref = "{\"channel\":\"C1\",\"ts\":\"1.5\"}"};
+    hr_store_record_attempt(st, &a, on_recorded, NULL);
+    sync_writer(st);
+    claim_run(st, ids, sizeof(ids), &ref);
+    cr_assert_str_eq(json_string_value(json_object_get(ref, "ts")), "1.5");
+    json_decref(ref);
+    ref = NULL;
+    /* While the run has a delivery, its message stays. */
+    cr_assert_eq(hr_store_prune(st, &policy, &res, &err), HR_OK, "%s", err.msg);
+    claim_run(st, ids, sizeof(ids), &ref);
+    cr_assert_str_eq(ids, "2");
+    cr_assert_not_null(ref);
+    json_decref(ref);
+    ref = NULL;
+    record(st, 2, 1, HR_OUTCOME_DELIVERED, hr_time_now_ms());
+    cr_assert_eq(hr_store_prune(st, &policy, &res, &err), HR_OK, "%s", err.msg);
+    cr_assert_geq(res.deliveries, 1);
+    hr_event *late = stage_ev("p", "deploy", "7", "Passed", "Passed");
+    cr_assert_eq(hr_store_put(st, late, &err), HR_OK, "%s", err.msg);
+    hr_event_free(late);
+    claim_run(st, ids, sizeof(ids), &ref);
+    cr_assert_null(ref, "the run's message went with its deliveries");
+}
