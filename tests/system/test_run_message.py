@@ -5,11 +5,12 @@ pipeline runs to local servers that answer as Slack's Web API
 what a channel would show; and e-mails to a real SMTP server. One run is one
 message, edited in place (or answered in its thread, or in its mail
 thread), across a kill -9 between two events of the run."""
+import http.server
 import json
 import threading
 import time
-import http.server
 
+from targets import Target
 from test_chat_targets import SITE
 from test_delivery import config, deliveries, event, send, wait_state
 from test_email_target import Mailbox, herald_mailing
@@ -329,3 +330,24 @@ def test_email_threads_under_the_runs_first_message_across_kill9(tmp_path, heral
     assert second["Message-ID"] != first["Message-ID"]
     assert other["In-Reply-To"] is None  # another run, another thread
     box.stop()
+
+
+def test_google_chat_keeps_the_runs_thread_name(tmp_path, herald_factory):
+    answer = json.dumps({"name": "spaces/AAA/messages/M1.M1",
+                         "thread": {"name": "spaces/AAA/threads/T1", "threadKey": "deploy/4"},
+                         "text": "deploy/verify #4 building"}).encode()
+    t = Target([("status", 200, {"Content-Type": "application/json"}, answer)]).start()
+    h = herald_for(tmp_path, herald_factory, f"""{{name: chat, type: google-chat,
+      url: "https://chat.googleapis.com/v1/spaces/AAA/messages?key=K&token=SeCrEt",
+      api_url: "{t.url}"}}""")
+    send(h, building("deploy", 4))
+    send(h, event(pipeline="deploy", counter=4))
+    wait_state(h, "delivered", 2)
+    reqs = t.wait(2)
+    assert all(json.loads(r["body"])["thread"] == {"threadKey": "deploy/4"} for r in reqs)
+    assert all("messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD" in r["path"] for r in reqs)
+    d = by_event(h)
+    assert [x["service_ref"] for x in d] == [{"message": "spaces/AAA/messages/M1.M1",
+                                              "thread": "spaces/AAA/threads/T1"}] * 2
+    assert json.loads(reqs[0]["body"])["text"] == "deploy/verify #4 building"
+    t.stop()

@@ -1892,3 +1892,27 @@ Test(types, slack_takes_a_webhook_or_a_bot)
                   "herald.yaml:4:5: targets[2]: \"channel\" goes with \"token\": an incoming "
                   "webhook posts to its own channel");
 }
+
+Test(types, one_message_per_run_keys)
+{
+    hr_config *c =
+        parse_ok("targets:\n"
+                 "  - {name: s, type: slack, token: xoxb-1, channel: C1, thread: true}\n"
+                 "  - {name: d, type: discord, url: 'https://discord.com/api/webhooks/1/t',"
+                 " edit: true}\n"
+                 "  - {name: e, type: slack, token: xoxb-1, channel: C1}\n");
+    cr_expect(c->targets[0].thread);
+    cr_expect(c->targets[1].edit);
+    cr_expect_not(c->targets[2].thread);
+    hr_config_free(c);
+    EXPECT_ERRORS("targets:\n"
+                  "  - name: s\n"
+                  "    type: slack\n"
+                  "    url: https://hooks.slack.com/services/T/B/X\n"
+                  "    thread: true\n"
+                  "  - {name: t, type: teams, url: 'https://x.logic.azure.com/w', edit: true}\n",
+                  "herald.yaml:2:5: targets[0]: \"thread\" goes with \"token\": an incoming "
+                  "webhook cannot answer in a thread",
+                  "herald.yaml:6:64: targets[1].edit: type teams takes no key \"edit\" (its "
+                  "keys: name, type, url, api_url, title, text)");
+}
