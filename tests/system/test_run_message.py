@@ -10,6 +10,8 @@ import json
 import threading
 import time
 
+import pytest
+
 from targets import Target
 from test_chat_targets import SITE
 from test_delivery import config, deliveries, event, send, wait_state
@@ -287,6 +289,7 @@ class FakeDiscord:
         self.server.server_close()
 
 
+@pytest.mark.valgrind
 def test_discord_edit_true_edits_the_runs_message_across_kill9(tmp_path, herald_factory):
     dc = FakeDiscord()
     h = herald_for(tmp_path, herald_factory, f"""{{name: chat, type: discord, edit: true,
