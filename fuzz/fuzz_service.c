@@ -28,10 +28,19 @@ static void classify_all(const char *body, size_t n)
             hr_service_of((hr_target_type)type)->classify(&a, &v);
             if (v.outcome > HR_OUTCOME_DEAD || strpbrk(v.error, "\r\n") != NULL)
                 abort();
+            /* What a service remembers of an answer is an object or nothing. */
+            const hr_service *s = hr_service_of((hr_target_type)type);
+            json_t *ref = s->remember != NULL ? s->remember(&a, NULL) : NULL;
+            if (ref != NULL && !json_is_object(ref))
+                abort();
+            json_decref(ref);
         }
 }
 
-static void render_all(const json_t *event)
+/* Renders every service's message for event; run_ref, when not NULL,
+ * stands for what an earlier delivery of the run remembered (the input
+ * itself: any strings under any keys). */
+static void render_all(const json_t *event, const json_t *run_ref)
 {
     hr_message m;
     hr_error err;
@@ -41,7 +50,7 @@ static void render_all(const json_t *event)
     for (int type = 1; type < HR_TARGET_NTYPES; type++) {
         hr_target t = {0};
         hr_svc_request req = {0};
-        hr_svc_context ctx = {.delivery_id = 1};
+        hr_svc_context ctx = {.delivery_id = 1, .run_ref = run_ref};
         char *to[] = {"a@example.com"};
         t.name = "t";
         t.type = (hr_target_type)type;
@@ -49,6 +58,9 @@ static void render_all(const json_t *event)
         t.from = "herald@example.com";
         t.to.items = to;
         t.to.n = 1;
+        t.token = type == HR_TARGET_SLACK && run_ref != NULL ? "xoxb-1" : NULL;
+        t.channel = t.token != NULL ? "C1" : NULL;
+        t.edit = true;
         if (hr_service_of(t.type)->render(&t, &m, &ctx, &req, &err) != HR_OK)
             abort();
         if (req.mail_from != NULL) {
@@ -80,8 +92,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(copy, data, size);
     classify_all(copy, size);
     json_t *event = json_loadb(copy, size, 0, NULL);
-    if (event != NULL)
-        render_all(event);
+    if (event != NULL) {
+        render_all(event, NULL);
+        render_all(event, event);
+    }
     json_decref(event);
     free(copy);
     return 0;

@@ -67,6 +67,7 @@ static void done_node_free(done_node *n)
         return;
     free((char *)n->attempt.error);
     free((char *)n->attempt.excerpt);
+    free((char *)n->attempt.service_ref);
     free(n);
 }
 
@@ -242,6 +243,7 @@ void hr_deliver__record(hr_deliver *d, const hr_attempt *a)
     n->attempt = *a;
     n->attempt.error = a->error != NULL ? hr_strdup(a->error) : NULL;
     n->attempt.excerpt = a->excerpt != NULL ? hr_strdup(a->excerpt) : NULL;
+    n->attempt.service_ref = hr_strdup(a->service_ref);
     hr_deliver__busy_add(d, a->delivery_id);
     hand_over(d, n);
 }
@@ -395,6 +397,7 @@ static void claim_and_start(hr_deliver *d)
         if (have >= cap)
             continue;
         q.target = name;
+        q.run_order = hr_service_keeps_run(&d->cfg->targets[i]);
         q.n_skip_ids = d->nbusy;
         q.skip_ids = d->busy;
         q.max = cap - have < max - d->nxfers ? cap - have : max - d->nxfers;
@@ -412,6 +415,7 @@ static void claim_and_start(hr_deliver *d)
         for (size_t i = 0; i < d->cfg->ntargets; i++)
             names[i] = d->cfg->targets[i].name;
         q.target = NULL;
+        q.run_order = 0;
         q.other_than = names;
         q.n_other_than = d->cfg->ntargets;
         q.skip_ids = d->busy;

@@ -107,6 +107,7 @@ typedef struct xfer {
     char *body;
     size_t body_len;
     char *guard_host; /* the host the guard compares delivery.allow names with */
+    json_t *sent_ref; /* what the service knew before the answer (hr_svc_request.ref) */
     char *answer;     /* the first max_response_bytes of the answer */
     size_t kept, total;
     bool cut;    /* the answer was too long: the transfer was stopped */

@@ -467,7 +467,8 @@ int hr_deliver__render_service(hr_deliver *d, const hr_target *t, compiled *c,
     hr_svc_context ctx = {.delivery_id = job->id,
                           .now_ms = hr_time_now_ms(),
                           .people = d->cfg->people,
-                          .npeople = d->cfg->npeople};
+                          .npeople = d->cfg->npeople,
+                          .run_ref = job->run_ref};
     hr_strlist to = {0};
     json_t *input = NULL;
     hr_message m;
@@ -483,6 +484,11 @@ int hr_deliver__render_service(hr_deliver *d, const hr_target *t, compiled *c,
     if (rc != HR_OK) {
         json_decref(input);
         return rc;
+    }
+    if (job->run_key != NULL) {
+        /* The store's run (hr_event_run_key) is the one its messages are kept under. */
+        free(m.run);
+        m.run = hr_strdup(job->run_key);
     }
     if (c->title != NULL)
         rc = message_part(c->title, "title", false, input, &m.title, err);
@@ -524,6 +530,8 @@ int hr_deliver__render_service(hr_deliver *d, const hr_target *t, compiled *c,
     x->body = req.body;
     x->body_len = req.body_len;
     req.body = NULL;
+    x->sent_ref = req.ref;
+    req.ref = NULL;
     if (x->smtp) {
         smtp_request(t, &req, x);
         goto out;

@@ -24,6 +24,12 @@ const hr_service *hr_service_of(hr_target_type type)
     return (unsigned)type < HR_TARGET_NTYPES ? services[type] : &hr_svc_webhook;
 }
 
+bool hr_service_keeps_run(const hr_target *t)
+{
+    const hr_service *s = hr_service_of(t->type);
+    return s->keeps_run != NULL && s->keeps_run(t);
+}
+
 void hr_svc_request_clear(hr_svc_request *r)
 {
     if (r == NULL)
@@ -35,6 +41,7 @@ void hr_svc_request_clear(hr_svc_request *r)
     free(r->authorization);
     free(r->body);
     free(r->mail_from);
+    json_decref(r->ref);
     for (size_t i = 0; i < r->rcpt.n; i++)
         free(r->rcpt.items[i]);
     free(r->rcpt.items);
@@ -125,6 +132,11 @@ json_t *hr__svc_answer_json(const hr_svc_answer *a)
     if (a->body == NULL || a->body_len == 0)
         return NULL;
     return json_loadb(a->body, a->body_len, 0, NULL);
+}
+
+const char *hr__svc_ref(const json_t *ref, const char *key)
+{
+    return json_string_value(json_object_get(ref, key));
 }
 
 void hr__svc_reason_pair(const char *first, const char *second, char *out, size_t size)

@@ -14,6 +14,16 @@
  * answer's status is the server's last reply code). Their keys in the
  * config are rows of route/config_target.c.
  *
+ * The message a run keeps: a service whose keeps_run says so for a target
+ * builds on the run's first message. What a delivered answer says about
+ * the message (remember: Slack's channel and ts, Discord's id, Google
+ * Chat's thread; or what the render knew before sending, req->ref: the
+ * e-mail's Message-ID) is stored with the delivery and, for the run's
+ * first message, per (target, run) in the store; later deliveries of the
+ * run get it back in ctx->run_ref, durably across restarts, and edit that
+ * message or answer in its thread. Until the run's first message is
+ * known, its later deliveries wait (hr_claim_query.run_order).
+ *
  * Every function here is pure: no I/O, no globals, safe on any thread.
  * Nothing a service writes into an error quotes the target's URL.
  */
@@ -44,6 +54,10 @@ typedef struct hr_svc_context {
     /* E-mail: the recipients, once templates and culprits are rendered
      * (request.c); NULL: the target's to as written. */
     const hr_strlist *to;
+    /* What an earlier delivery of the same run remembered about the run's
+     * first message to this target (borrowed), or NULL: this delivery
+     * makes the run's message. */
+    const json_t *run_ref;
 } hr_svc_context;
 
 /* A request a service built. Every member is new (hr_svc_request_clear). */
@@ -57,6 +71,9 @@ typedef struct hr_svc_request {
     /* SMTP only (url is smtp:// or smtps://): the envelope. */
     char *mail_from;
     hr_strlist rcpt;
+    /* What the service knows about the message before any answer (the
+     * e-mail's Message-ID), a JSON object handed to remember; or NULL. */
+    json_t *ref;
 } hr_svc_request;
 
 void hr_svc_request_clear(hr_svc_request *r);
@@ -86,10 +103,22 @@ typedef struct hr_service {
                   hr_svc_request *req, hr_error *err);
     /* Judges an answer. */
     void (*classify)(const hr_svc_answer *a, hr_svc_verdict *v);
+    /* What a delivered answer a says about the message it made or
+     * changed, with what the render kept (sent: req->ref, or NULL), as a
+     * new JSON object, or NULL for nothing worth keeping. NULL: sent is
+     * kept as it is. */
+    json_t *(*remember)(const hr_svc_answer *a, const json_t *sent);
+    /* Whether deliveries of one run to t build on the run's first message
+     * (and so wait for it). NULL: never. */
+    bool (*keeps_run)(const hr_target *t);
 } hr_service;
 
 /* The service of a target type (never NULL for a valid type). */
 const hr_service *hr_service_of(hr_target_type type);
+
+/* Whether t's deliveries of one run build on the run's first message
+ * (its service's keeps_run). */
+bool hr_service_keeps_run(const hr_target *t);
 
 extern const hr_service hr_svc_webhook, hr_svc_slack, hr_svc_teams, hr_svc_discord,
     hr_svc_mattermost, hr_svc_google_chat, hr_svc_email;
@@ -114,6 +143,9 @@ void hr__svc_json_body(hr_svc_request *req, json_t *body);
 
 /* The answer's body parsed as JSON, or NULL (new). */
 json_t *hr__svc_answer_json(const hr_svc_answer *a);
+
+/* The string at key in ref (a run's message, borrowed), or NULL. */
+const char *hr__svc_ref(const json_t *ref, const char *key);
 
 /* Copies (p, n) into out as one printable line of at most size - 1 bytes
  * (control characters become spaces; a cut UTF-8 sequence is dropped). */

@@ -2,10 +2,12 @@
  * svc_discord.c - Discord webhooks: one embed with the result's colour,
  * the title linking to the run and the facts as inline fields. The URL
  * gets ?wait=true, so Discord answers 200 with the message it created
- * (not 204) and an error is an error. Only the committers people: maps
- * to a Discord user are pinged (their <@id> in content, their ids alone
- * in allowed_mentions.users): nothing an event carries can ping anyone
- * else.
+ * (not 204) and an error is an error; the message's id in that answer is
+ * kept (remember), and with edit: true the run's later events edit that
+ * message in place (PATCH .../messages/{id}). Only the committers people:
+ * maps to a Discord user are pinged (their <@id> in content, their ids
+ * alone in allowed_mentions.users): nothing an event carries can ping
+ * anyone else.
  *
  * Discord's limits are kept: a title of 256 characters, a description of
  * 4,096, field names of
@@ -76,6 +78,13 @@ static char *pings(const hr_svc_context *ctx, const hr_message *m, json_t *users
     return content;
 }
 
+/* Whether id is a snowflake (digits only): it goes into the URL. */
+static bool snowflake(const char *id)
+{
+    return id != NULL && id[0] != '\0' && strlen(id) <= 20 &&
+           strspn(id, "0123456789") == strlen(id);
+}
+
 static int render(const hr_target *t, const hr_message *m, const hr_svc_context *ctx,
                   hr_svc_request *req, hr_error *err)
 {
@@ -117,8 +126,20 @@ static int render(const hr_target *t, const hr_message *m, const hr_svc_context 
         json_object_set_new(body, "username", json_string(t->username));
     if (t->icon_url != NULL)
         json_object_set_new(body, "avatar_url", json_string(t->icon_url));
+    const char *id = t->edit ? hr__svc_ref(ctx->run_ref, "id") : NULL;
+    if (!snowflake(id))
+        id = NULL;
     req->url = hr__svc_url(t, strstr(t->url, "wait=") != NULL ? NULL : "wait=true");
     req->method = "POST";
+    if (id != NULL) {
+        /* The webhook's message: /messages/{id} after the webhook's path,
+         * before its query (PATCH answers 200 with the message). */
+        char *url = req->url;
+        size_t path = strcspn(url, "?");
+        req->url = hr_msg_fmt("%.*s/messages/%s%s", (int)path, url, id, url + path);
+        req->method = "PATCH";
+        free(url);
+    }
     hr__svc_json_body(req, body);
     return HR_OK;
 }
@@ -150,4 +171,26 @@ static void classify(const hr_svc_answer *a, hr_svc_verdict *v)
     json_decref(j);
 }
 
-const hr_service hr_svc_discord = {"discord", render, classify};
+/* With ?wait=true Discord answers with the message it made: its "id"
+ * (a snowflake, as a string) and "channel_id". */
+static json_t *remember(const hr_svc_answer *a, const json_t *sent)
+{
+    json_t *j = hr__svc_answer_json(a), *ref = NULL;
+    const char *id = hr__svc_ref(j, "id"), *channel = hr__svc_ref(j, "channel_id");
+
+    (void)sent;
+    if (snowflake(id)) {
+        ref = json_pack("{s:s}", "id", id);
+        if (channel != NULL)
+            json_object_set_new(ref, "channel_id", json_string(channel));
+    }
+    json_decref(j);
+    return ref;
+}
+
+static bool keeps_run(const hr_target *t)
+{
+    return t->edit;
+}
+
+const hr_service hr_svc_discord = {"discord", render, classify, remember, keeps_run};

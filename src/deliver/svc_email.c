@@ -8,11 +8,10 @@
  * target's subject template's line, or its title (RFC 2047
  * encoded when it is not ASCII); a Message-ID stable per delivery
  * (<herald.d<delivery id>@<the sender's domain>>), so a retry that a
- * server had already accepted reads as the same message; and, when the
- * event belongs to a run, In-Reply-To and References naming one id per run
- * and target (<herald.run.<hash>@domain>), so mail clients thread a
- * pipeline run's messages under one conversation without herald
- * remembering anything between deliveries.
+ * server had already accepted reads as the same message. The run's first
+ * message's Message-ID is kept by the store (req->ref); the run's later
+ * messages name it in In-Reply-To and References, so mail clients thread
+ * a pipeline run's messages under its first one, across restarts.
  *
  * Answers: the engine passes the server's last reply code as the status.
  * 2yz delivers; 4yz is transient (retry, RFC 5321); 5yz is final. No reply
@@ -72,16 +71,17 @@ static void add_base64(sbuf *b, const char *s, size_t n)
     }
 }
 
-/* FNV-1a, 64 bits: a short stable name for a run. */
-static unsigned long long fnv(const char *a, const char *c)
+/* Whether s is a msg-id as this file writes them: <...@...>, printable
+ * ASCII without spaces, so a stored one cannot break a header. */
+static bool msg_id(const char *s)
 {
-    unsigned long long h = 14695981039346656037ULL;
-    for (const char *p = a; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    h = (h ^ '\n') * 1099511628211ULL;
-    for (const char *p = c; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return h;
+    size_t n = s != NULL ? strlen(s) : 0;
+    if (n < 5 || n > 250 || s[0] != '<' || s[n - 1] != '>' || strchr(s, '@') == NULL)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return false;
+    return true;
 }
 
 static void subject(sbuf *b, const hr_message *m)
@@ -193,14 +193,13 @@ static int render(const hr_target *t, const hr_message *m, const hr_svc_context 
         addf(&b, hr_msg_fmt("%s%s", i ? ",\r\n " : "", to->items[i]));
     adds(&b, "\r\n");
     subject(&b, m);
-    addf(&b, hr_msg_fmt("Date: %s\r\nMessage-ID: <herald.d%lld@%s>\r\n", date,
-                        (long long)ctx->delivery_id, domain));
-    if (m->run != NULL) {
-        unsigned long long h = fnv(t->name, m->run);
-        addf(&b, hr_msg_fmt("In-Reply-To: <herald.run.%016llx@%s>\r\nReferences: "
-                            "<herald.run.%016llx@%s>\r\n",
-                            h, domain, h, domain));
-    }
+    char *id = hr_msg_fmt("<herald.d%lld@%s>", (long long)ctx->delivery_id, domain);
+    const char *first = hr__svc_ref(ctx->run_ref, "message_id");
+    addf(&b, hr_msg_fmt("Date: %s\r\nMessage-ID: %s\r\n", date, id));
+    if (msg_id(first) && strcmp(first, id) != 0)
+        addf(&b, hr_msg_fmt("In-Reply-To: %s\r\nReferences: %s\r\n", first, first));
+    req->ref = json_pack("{s:s}", "message_id", id);
+    free(id);
     addf(&b, hr_msg_fmt("MIME-Version: 1.0\r\nAuto-Submitted: auto-generated\r\n"
                         "X-Herald-Delivery: %lld\r\nContent-Type: multipart/alternative; "
                         "boundary=\"%s\"\r\n\r\n",
@@ -247,4 +246,11 @@ static void classify(const hr_svc_answer *a, hr_svc_verdict *v)
     snprintf(v->error, sizeof(v->error), "SMTP %ld%s%s", s, reason[0] ? ": " : "", reason);
 }
 
-const hr_service hr_svc_email = {"email", render, classify};
+/* Every message of a run answers the run's first (its Message-ID). */
+static bool keeps_run(const hr_target *t)
+{
+    (void)t;
+    return true;
+}
+
+const hr_service hr_svc_email = {"email", render, classify, NULL, keeps_run};

@@ -4,7 +4,10 @@
  * facts, a button to the run). Every event of one run answers in the same
  * thread: thread.threadKey is the run ("app/42") and the URL asks
  * messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD, so the first
- * event starts the thread and the others reply in it. A card's text takes
+ * event starts the thread and the others reply in it. The thread's name
+ * in the first answer ("spaces/S/threads/T") is kept with the delivery
+ * and the run (remember); the threadKey alone finds the thread again, so
+ * nothing herald keeps is needed for that. A card's text takes
  * Google Chat's small HTML subset, so values are escaped.
  *
  * Answers: 200 delivers. An error answers with Google's
@@ -77,4 +80,32 @@ static void classify(const hr_svc_answer *a, hr_svc_verdict *v)
     json_decref(j);
 }
 
-const hr_service hr_svc_google_chat = {"google-chat", render, classify};
+/* Google Chat answers with the message: {"name": "spaces/S/messages/M",
+ * "thread": {"name": "spaces/S/threads/T", ...}, ...}. */
+static json_t *remember(const hr_svc_answer *a, const json_t *sent)
+{
+    json_t *j = hr__svc_answer_json(a), *ref = NULL;
+    const char *name = hr__svc_ref(j, "name");
+    const char *thread = hr__svc_ref(json_object_get(j, "thread"), "name");
+
+    (void)sent;
+    if (name != NULL || thread != NULL) {
+        ref = json_object();
+        if (name != NULL)
+            json_object_set_new(ref, "message", json_string(name));
+        if (thread != NULL)
+            json_object_set_new(ref, "thread", json_string(thread));
+    }
+    json_decref(j);
+    return ref;
+}
+
+/* Every event of a run answers in the run's thread: the first one makes
+ * it, so the others wait for it (two at once could start two threads). */
+static bool keeps_run(const hr_target *t)
+{
+    (void)t;
+    return true;
+}
+
+const hr_service hr_svc_google_chat = {"google-chat", render, classify, remember, keeps_run};

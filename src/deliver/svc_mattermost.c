@@ -74,4 +74,4 @@ static void classify(const hr_svc_answer *a, hr_svc_verdict *v)
     json_decref(j);
 }
 
-const hr_service hr_svc_mattermost = {"mattermost", render, classify};
+const hr_service hr_svc_mattermost = {"mattermost", render, classify, NULL, NULL};

@@ -1,9 +1,12 @@
 /*
  * svc_slack.c - Slack, both ways people connect it: an incoming webhook
  * (url), or a bot token with a channel, through the Web API's
- * chat.postMessage (Authorization: Bearer). Each event posts a message of
- * its own; editing one message per run (chat.update) needs the answer's
- * ts kept with the delivery, which the store does not keep yet.
+ * chat.postMessage (Authorization: Bearer). With a bot, one pipeline run
+ * is one message: the run's first event posts it, and the answer's
+ * channel and ts are kept (remember); later events of the run edit it in
+ * place with chat.update (building, then passed), or, with thread: true,
+ * answer in its thread (chat.postMessage with thread_ts). An incoming
+ * webhook answers only "ok": each event is a message of its own.
  *
  * The message: a text fallback (notifications, screen readers) and one
  * attachment holding Block Kit blocks, so the colour bar shows the result:
@@ -84,10 +87,16 @@ static int render(const hr_target *t, const hr_message *m, const hr_svc_context 
     free(link);
     req->method = "POST";
     if (t->token != NULL) {
-        /* A bot: chat.postMessage on Slack's Web API (or api_url's). */
+        /* A bot: chat.postMessage on Slack's Web API (or api_url's); the
+         * run's later events edit its message, or answer in its thread. */
+        const char *channel = hr__svc_ref(ctx->run_ref, "channel");
+        const char *ts = hr__svc_ref(ctx->run_ref, "ts");
         hr_target api = *t;
-        api.url = SLACK_API "/chat.postMessage";
-        json_object_set_new(body, "channel", json_string(t->channel));
+        bool edit = channel != NULL && ts != NULL && !t->thread;
+        api.url = edit ? SLACK_API "/chat.update" : SLACK_API "/chat.postMessage";
+        json_object_set_new(body, "channel", json_string(channel != NULL ? channel : t->channel));
+        if (ts != NULL && channel != NULL)
+            json_object_set_new(body, edit ? "ts" : "thread_ts", json_string(ts));
         req->url = hr__svc_url(&api, NULL);
         req->authorization = hr_msg_fmt("Bearer %s", t->token);
         hr__svc_json_body(req, body);
@@ -123,4 +132,23 @@ static void classify(const hr_svc_answer *a, hr_svc_verdict *v)
     json_decref(j);
 }
 
-const hr_service hr_svc_slack = {"slack", render, classify};
+/* Slack's Web API answers {"ok": true, "channel": "C0..", "ts": "17..",
+ * "message": {...}} for chat.postMessage and chat.update alike. */
+static json_t *remember(const hr_svc_answer *a, const json_t *sent)
+{
+    json_t *j = hr__svc_answer_json(a), *ref = NULL;
+    const char *channel = hr__svc_ref(j, "channel"), *ts = hr__svc_ref(j, "ts");
+
+    (void)sent;
+    if (json_is_true(json_object_get(j, "ok")) && channel != NULL && ts != NULL)
+        ref = json_pack("{s:s,s:s}", "channel", channel, "ts", ts);
+    json_decref(j);
+    return ref;
+}
+
+static bool keeps_run(const hr_target *t)
+{
+    return t->token != NULL;
+}
+
+const hr_service hr_svc_slack = {"slack", render, classify, remember, keeps_run};

@@ -127,4 +127,4 @@ static void classify(const hr_svc_answer *a, hr_svc_verdict *v)
     json_decref(j);
 }
 
-const hr_service hr_svc_teams = {"teams", render, classify};
+const hr_service hr_svc_teams = {"teams", render, classify, NULL, NULL};

@@ -10,4 +10,4 @@ static void classify(const hr_svc_answer *a, hr_svc_verdict *v)
     hr__svc_classify_http(a, NULL, v);
 }
 
-const hr_service hr_svc_webhook = {"webhook", NULL, classify};
+const hr_service hr_svc_webhook = {"webhook", NULL, classify, NULL, NULL};

@@ -134,6 +134,7 @@ void hr_deliver__xfer_free(xfer *x)
     free(x->body);
     free(x->guard_host);
     free(x->answer);
+    json_decref(x->sent_ref);
     free(x);
 }
 
@@ -267,6 +268,17 @@ static int64_t seconds_ms(const char *v)
     return (int64_t)(s * 1000.0 + 0.999);
 }
 
+/* What a delivered answer says about the message (deliver/service.h), as
+ * compact JSON for the store (new), or NULL. */
+static char *remember(const xfer *x, const hr_svc_answer *ans)
+{
+    json_t *ref =
+        x->svc->remember != NULL ? x->svc->remember(ans, x->sent_ref) : json_incref(x->sent_ref);
+    char *text = json_is_object(ref) ? json_dumps(ref, JSON_COMPACT) : NULL;
+    json_decref(ref);
+    return text;
+}
+
 /* Judges a finished transfer (by its service: deliver/service.h) and
  * records the attempt. */
 static void finish(hr_deliver *d, xfer *x, CURLcode rc)
@@ -277,7 +289,7 @@ static void finish(hr_deliver *d, xfer *x, CURLcode rc)
     long status = 0;
     hr_attempt a = {0};
     int64_t now = hr_time_now_ms();
-    char *excerpt = NULL;
+    char *excerpt = NULL, *ref = NULL;
     hr_svc_verdict v = {.outcome = HR_OUTCOME_RETRY, .wait_ms = -1};
 
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -311,6 +323,8 @@ static void finish(hr_deliver *d, xfer *x, CURLcode rc)
         x->svc->classify(&ans, &v);
         snprintf(error, sizeof(error), "%s", v.error);
         a.outcome = v.outcome;
+        if (a.outcome == HR_OUTCOME_DELIVERED)
+            a.service_ref = ref = remember(x, &ans);
     }
     if (a.outcome == HR_OUTCOME_RETRY && x->attempt >= s->max_attempts) {
         snprintf(gave_up, sizeof(gave_up), "gave up after %d attempts: %s", x->attempt, error);
@@ -335,6 +349,7 @@ static void finish(hr_deliver *d, xfer *x, CURLcode rc)
     a.error = msg[0] != '\0' ? msg : NULL;
     hr_deliver__record(d, &a);
     free(excerpt);
+    free(ref);
 }
 
 /* Takes every finished transfer out of the multi handle and judges it. */

@@ -24,6 +24,13 @@ typedef struct hr_delivery_job {
      * delivery's latest claim. 0 where claims are not leased (SQLite). */
     int64_t claim_token;
     json_t *input; /* the event as jq sees it (owned reference), see route/jq.h */
+    /* The run the event belongs to ("app/42": a GoCD pipeline run, a
+     * Jenkins build), or NULL; owned. */
+    char *run_key;
+    /* What the service answered about the run's first message to this
+     * target (Slack's channel and ts, Discord's id, the e-mail's
+     * Message-ID), or NULL before it is known (owned reference). */
+    json_t *run_ref;
 } hr_delivery_job;
 
 /* Frees the job's members (not the struct itself). */
@@ -42,6 +49,10 @@ typedef struct hr_attempt {
     hr_outcome outcome;
     int64_t next_at;     /* when outcome is RETRY: when to try again (ms) */
     int64_t claim_token; /* the job's claim_token */
+    /* Delivered: what the service said about the message it made or
+     * changed, as compact JSON (a JSON object), or NULL. Kept with the
+     * delivery, and as the run's message when the run has none yet. */
+    const char *service_ref;
 } hr_attempt;
 
 /* What the engine asks its source for. The engine claims per target, so a
@@ -60,6 +71,11 @@ typedef struct hr_claim_query {
      * this instance's before another may take it (longer than a request
      * may take); 0: the store's default. */
     int64_t lease_ms;
+    /* With target set: the target's deliveries of one run build on the
+     * run's first message (edit it, answer in its thread), so a delivery
+     * whose run has no message yet waits while an older delivery of the
+     * same run and target is pending or retrying. */
+    int run_order;
 } hr_claim_query;
 
 #endif

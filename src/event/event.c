@@ -228,8 +228,32 @@ void hr_delivery_job_clear(hr_delivery_job *j)
         return;
     free(j->target);
     json_decref(j->input);
+    free(j->run_key);
+    json_decref(j->run_ref);
     j->target = NULL;
     j->input = NULL;
+    j->run_key = NULL;
+    j->run_ref = NULL;
+}
+
+char *hr_event_run_key(const hr_event *ev)
+{
+    const char *name = ev->pipeline_name, *number = ev->pipeline_counter;
+    char num[32];
+
+    if (ev->has_build) {
+        snprintf(num, sizeof(num), "%lld", (long long)ev->build.number);
+        name = ev->build.job_name;
+        number = ev->build.number > 0 ? num : NULL;
+    } else if (ev->has_agent || ev->has_package) {
+        return NULL;
+    }
+    if (name == NULL || number == NULL)
+        return NULL;
+    size_t n = strlen(name) + strlen(number) + 2;
+    char *key = hr_malloc(n);
+    snprintf(key, n, "%s/%s", name, number);
+    return key;
 }
 
 /* Sets key to the string, or to null when s is NULL. */

@@ -252,6 +252,12 @@ const char *hr_build_history_branch(const hr_event *ev);
  */
 hr_transition hr_build_transition(const hr_build *b, hr_job_history *h);
 
+/* The run an event belongs to, as a new string: "pipeline/counter" for a
+ * GoCD stage (every stage of one pipeline run), "job/number" for a build
+ * (every phase of one build); NULL for anything else. Deliveries of one
+ * run to one target share the run's message (deliver/service.h). */
+char *hr_event_run_key(const hr_event *ev);
+
 /* A new JSON object: the normalised event (documented in docs/events.md).
  * The raw body is not included. */
 json_t *hr_event_to_json(const hr_event *ev);

@@ -2240,7 +2240,10 @@ json_t *hr_config_to_json(const hr_config *c)
             json_object_update_new(tj, json_pack("{s:o,s:o}", "title", str_or_null(t->title),
                                                  "text", str_or_null(t->text)));
         if (t->type == HR_TARGET_SLACK)
-            json_object_set_new(tj, "token", masked(t->token));
+            json_object_update_new(
+                tj, json_pack("{s:o,s:b}", "token", masked(t->token), "thread", t->thread));
+        if (t->type == HR_TARGET_DISCORD)
+            json_object_set_new(tj, "edit", json_boolean(t->edit));
         if (t->type != HR_TARGET_WEBHOOK && t->type != HR_TARGET_EMAIL)
             json_object_update_new(
                 tj, json_pack("{s:o,s:o,s:o,s:o}", "api_url", url_json(t->api_url), "channel",

@@ -82,6 +82,11 @@ typedef struct hr_target {
     char *token;    /* Slack: a bot token (xoxb-...) used instead of url. Secret. */
     char *username; /* Mattermost, Discord: the name the message is posted as; e-mail: the login */
     char *icon_url; /* Mattermost, Discord: the avatar the message is posted with */
+    /* One message per run (deliver/service.h): Slack with a token edits
+     * the run's first message (chat.update) unless thread is set, which
+     * answers in its thread instead; Discord edits it when edit is set. */
+    bool thread;
+    bool edit;
     /* Every type but webhook: jq programs whose first output (a string)
      * replaces the message's title, or adds a paragraph of text under it;
      * NULL: herald's own title, no text. */

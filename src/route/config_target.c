@@ -87,6 +87,8 @@ static const key_row target_rows[] = {
     {"channel", T_(HR_TARGET_MATTERMOST) | T_(HR_TARGET_SLACK), K_TEXT, AT(channel), 0},
     {"username", T_(HR_TARGET_MATTERMOST) | T_(HR_TARGET_DISCORD), K_TEXT, AT(username), 0},
     {"icon_url", T_(HR_TARGET_MATTERMOST) | T_(HR_TARGET_DISCORD), K_URL, AT(icon_url), 0},
+    {"thread", T_(HR_TARGET_SLACK), K_BOOL, AT(thread), 0},
+    {"edit", T_(HR_TARGET_DISCORD), K_BOOL, AT(edit), 0},
     {"title", T_SERVICES | T_EMAIL, K_JQ, AT(title), 0},
     {"text", T_SERVICES | T_EMAIL, K_JQ, AT(text), 0},
     {"smtp", T_EMAIL, K_SMTP_URL, AT(url), T_EMAIL},
@@ -431,6 +433,7 @@ static void check_slack(parser *p, const char *path, const char *const *names, s
 {
     bool url = wrote(names, nkeys, slots, "url"), token = wrote(names, nkeys, slots, "token");
     bool channel = wrote(names, nkeys, slots, "channel");
+    bool thread = wrote(names, nkeys, slots, "thread");
 
     if (url && token)
         report(&p->out, start, path,
@@ -446,6 +449,9 @@ static void check_slack(parser *p, const char *path, const char *const *names, s
     else if (url && channel)
         report(&p->out, start, path,
                "\"channel\" goes with \"token\": an incoming webhook posts to its own channel");
+    else if (url && thread)
+        report(&p->out, start, path,
+               "\"thread\" goes with \"token\": an incoming webhook cannot answer in a thread");
 }
 
 static void parse_target(parser *p, const char *path, size_t idx)

@@ -113,8 +113,13 @@ typedef struct hr_store_engine {
                     int64_t event_id, hr_error *err);
     int (*save_revision)(void *db, const hr_event *ev, const char *doc, int64_t event_id,
                          hr_error *err);
+    /* run_key: the event's run (hr_event_run_key), or NULL. */
     int (*insert_delivery)(void *db, int64_t event_id, const char *route, const char *target,
-                           int64_t now, hr_error *err);
+                           const char *run_key, int64_t now, hr_error *err);
+    /* Records an attempt: the delivery's new state and the attempts log;
+     * a delivered attempt's service_ref is kept with the delivery and, when
+     * the delivery's run has no message for its target yet, as the run's
+     * (run_messages: the first one stays). */
     int (*save_attempt)(void *db, const hr_attempt *a, int64_t now, hr_error *err);
     int (*reset)(void *db, const hr_delivery_reset *r, int64_t now, size_t *count, hr_error *err);
     int (*save_settings)(void *db, const json_t *settings, hr_error *err);
@@ -143,6 +148,27 @@ typedef struct hr_store_engine {
     /* Due deliveries as the delivery engine asks for them (event/delivery.h). */
     int (*claim)(void *db, const hr_claim_query *q, hr_rows *rows, hr_error *err);
 } hr_store_engine;
+
+/* A claim's condition (SQL both engines read alike, on deliveries d) for
+ * hr_claim_query.run_order: a delivery of a run whose target has no
+ * message for it yet waits while an older delivery of the same run and
+ * target is due, so the first event's message is known before the next
+ * event edits it. A run whose first delivery went dead no longer holds
+ * the others up: the next one makes the run's message. */
+#define HR_STORE_RUN_WAITS                                                                         \
+    " AND (d.run_key IS NULL"                                                                      \
+    "   OR EXISTS (SELECT 1 FROM run_messages rm WHERE rm.target = d.target"                       \
+    "     AND rm.run_key = d.run_key)"                                                             \
+    "   OR NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.target = d.target"                       \
+    "     AND o.run_key = d.run_key AND o.id < d.id AND o.state IN ('pending', 'retrying')))"
+
+/* Retention's statement (both engines) for run messages: the message of
+ * a run whose deliveries are all gone goes too, once the events before
+ * the cutoff (the parameter) were looked at. */
+#define HR_STORE_PRUNE_RUN_MESSAGES(param)                                                         \
+    "DELETE FROM run_messages WHERE updated_at < " param " AND NOT EXISTS (SELECT 1"               \
+    " FROM deliveries d WHERE d.target = run_messages.target AND d.run_key = "                     \
+    "run_messages.run_key)"
 
 /* The engines herald is built with. */
 extern const hr_store_engine hr_store__sqlite;

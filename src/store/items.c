@@ -20,6 +20,7 @@ static int save_deliveries(hr_store *s, item *it, hr_transition tr)
 {
     const char *routes[HR_MAX_TARGETS_PER_EVENT], *targets[HR_MAX_TARGETS_PER_EVENT];
     int64_t now = hr_time_now_ms();
+    char *run_key = hr_event_run_key(it->ev);
     size_t n;
     int ret = HR_OK;
 
@@ -29,9 +30,10 @@ static int save_deliveries(hr_store *s, item *it, hr_transition tr)
     n = s->route_fn(s->route_ctx, it->ev, it->doc, it->doc_len, routes, targets,
                     HR_MAX_TARGETS_PER_EVENT);
     for (size_t i = 0; i < n && ret == HR_OK; i++)
-        ret = s->eng->insert_delivery(s->db, it->id, routes[i], targets[i], now, &it->err);
+        ret = s->eng->insert_delivery(s->db, it->id, routes[i], targets[i], run_key, now, &it->err);
     if (ret == HR_OK)
         it->ndeliveries = n;
+    free(run_key);
     return ret;
 }
 

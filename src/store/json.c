@@ -212,6 +212,16 @@ int hr_store_get_settings(hr_store *s, json_t **out, hr_error *err)
 
 /* ---- Deliveries --------------------------------------------------------- */
 
+/* A service's reference as stored (a JSON object), or null. */
+static json_t *ref_or_null(const char *text)
+{
+    json_t *v = text != NULL ? json_loads(text, 0, NULL) : NULL;
+    if (json_is_object(v))
+        return v;
+    json_decref(v);
+    return json_null();
+}
+
 static int delivery_to_json(const hr_rows *r, size_t i, json_t **out, hr_error *err)
 {
     const hr_delivery_row *d = hr_rows_at(r, i);
@@ -230,6 +240,8 @@ static int delivery_to_json(const hr_rows *r, size_t i, json_t **out, hr_error *
     json_object_set_new(o, "updated_at", time_or_null(d->updated_at));
     json_object_set_new(o, "last_status", int_or_null(d->last_status));
     json_object_set_new(o, "last_error", str_or_null(d->last_error));
+    json_object_set_new(o, "run", str_or_null(d->run_key));
+    json_object_set_new(o, "service_ref", ref_or_null(d->service_ref));
     for (size_t k = 0; k < d->nlog; k++) {
         const hr_attempt_row *a = &d->log[k];
         json_t *j = json_object();
@@ -335,6 +347,12 @@ int hr_store_claim_due(hr_store *s, const hr_claim_query *q, hr_delivery_job **j
         j->target = hr_strdup(c->target);
         j->attempt = c->attempts + 1;
         j->claim_token = c->claim_token;
+        j->run_key = hr_strdup(c->run_key);
+        j->run_ref = ref_or_null(c->run_ref);
+        if (json_is_null(j->run_ref)) {
+            json_decref(j->run_ref);
+            j->run_ref = NULL;
+        }
         count++;
     }
     hr_rows_free(&r);

@@ -98,6 +98,15 @@ static const char *const migrations[] = {
      * after a crash of the server nobody leads until the next claim. */
     "CREATE UNLOGGED TABLE herald_leader ("
     "  job TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at BIGINT NOT NULL);",
+    /* v3: the message a run keeps, as on SQLite (store/sqlite.c, v8). */
+    "ALTER TABLE deliveries ADD COLUMN run_key TEXT;"
+    "ALTER TABLE deliveries ADD COLUMN service_ref TEXT;"
+    "CREATE INDEX deliveries_by_run ON deliveries(target, run_key, id)"
+    "  WHERE run_key IS NOT NULL;"
+    "CREATE TABLE run_messages ("
+    "  target TEXT NOT NULL, run_key TEXT NOT NULL, service_ref TEXT NOT NULL,"
+    "  first_delivery_id BIGINT NOT NULL, updated_at BIGINT NOT NULL,"
+    "  PRIMARY KEY (target, run_key));",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -145,13 +154,21 @@ static const struct {
      "INSERT INTO revisions (repository, package, revision, timestamp, published_at, event_id,"
      " doc, raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"},
     {"delivery_insert", "INSERT INTO deliveries (event_id, route, target, state, next_at,"
-                        " created_at, updated_at) VALUES ($1, $2, $3, 'pending', $4, $4, $4)"},
+                        " created_at, updated_at, run_key)"
+                        " VALUES ($1, $2, $3, 'pending', $4, $4, $4, $5)"},
     /* Only while the attempt's claim is the delivery's latest (fencing);
      * the lease ends with the record. */
     {"delivery_update",
      "UPDATE deliveries SET state = $2, attempts = greatest(attempts, $3), next_at = $4,"
-     " updated_at = $5, last_status = $6, last_error = $7, lease_until = 0"
-     " WHERE id = $1 AND claim_token = $8"},
+     " updated_at = $5, last_status = $6, last_error = $7, lease_until = 0,"
+     " service_ref = coalesce($9, service_ref) WHERE id = $1 AND claim_token = $8"},
+    /* The run's first message stays the run's (as on SQLite). */
+    {"run_message_save", "INSERT INTO run_messages (target, run_key, service_ref,"
+                         " first_delivery_id, updated_at)"
+                         " SELECT target, run_key, $2, id, $3 FROM deliveries"
+                         " WHERE id = $1 AND run_key IS NOT NULL"
+                         " ON CONFLICT (target, run_key) DO UPDATE SET"
+                         " updated_at = excluded.updated_at"},
     {"attempt_insert", "INSERT INTO attempts (delivery_id, attempt, started_at, latency_ms,"
                        " status, outcome, error, excerpt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"},
 };

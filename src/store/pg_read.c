@@ -222,6 +222,8 @@ static void delivery_row(hr_rows *r, const PGresult *res, int i)
     d->updated_at = T(8);
     d->last_status = I(9);
     d->last_error = S(10);
+    d->run_key = S(12);
+    d->service_ref = S(13);
     d->nlog = json_array_size(log);
     if (d->nlog > 0)
         d->log = hr_rows_alloc(r, d->nlog * sizeof(*d->log));
@@ -265,7 +267,7 @@ int hr_pg__list_deliveries(void *db, const hr_delivery_query *q, int64_t id, siz
         " d.created_at, d.updated_at, d.last_status, d.last_error,"
         " (SELECT coalesce(json_agg(json_build_array(a.attempt, a.started_at, a.latency_ms,"
         "   a.status, a.outcome, a.error, a.excerpt) ORDER BY a.attempt, a.id), '[]')"
-        "   FROM attempts a WHERE a.delivery_id = d.id)"
+        "   FROM attempts a WHERE a.delivery_id = d.id), d.run_key, d.service_ref"
         " FROM deliveries d WHERE ($1::text IS NULL OR d.state = $1)"
         " AND ($2::text IS NULL OR d.target = $2) AND ($3 = 0 OR d.event_id = $3)"
         " AND d.id < $4 AND ($6 = 0 OR d.id = $6) ORDER BY d.id DESC LIMIT $5",
@@ -364,6 +366,8 @@ static void claim_row(hr_rows *r, const PGresult *res, int i)
     c->attempts = (int)I(3);
     c->claim_token = I(4);
     event_cols(r, res, i, 5, &c->event);
+    c->run_key = S(9);
+    c->run_ref = S(10);
 }
 
 /* A text[] literal of names: each quoted, with \ and " escaped. */
@@ -402,11 +406,29 @@ static char *id_array(const int64_t *ids, size_t n)
     return out;
 }
 
+/* The claim's statement, with one more condition on d. */
+#define CLAIM_SQL(cond)                                                                            \
+    "WITH due AS (SELECT d.id FROM deliveries d"                                                   \
+    "   WHERE d.state IN ('pending', 'retrying') AND d.next_at <= $1"                              \
+    "   AND d.lease_until <= $1"                                                                   \
+    "   AND ($2::text IS NULL OR d.target = $2) AND d.target <> ALL($3::text[])"                   \
+    "   AND d.id <> ALL($4::bigint[])" cond                                                        \
+    " ORDER BY d.next_at LIMIT $5 FOR UPDATE SKIP LOCKED),"                                        \
+    " claimed AS (UPDATE deliveries d SET lease_until = $6,"                                       \
+    "   claim_token = d.claim_token + 1 FROM due WHERE d.id = due.id"                              \
+    "   RETURNING d.id, d.event_id, d.target, d.attempts, d.claim_token, d.next_at, d.run_key)"    \
+    " SELECT c.id, c.event_id, c.target, c.attempts, c.claim_token,"                               \
+    " e.id, e.transition, e.doc, e.raw, c.run_key, m.service_ref"                                  \
+    " FROM claimed c JOIN events e ON e.id = c.event_id"                                           \
+    " LEFT JOIN run_messages m ON m.target = c.target AND m.run_key = c.run_key"                   \
+    " ORDER BY c.next_at"
+
 /*
  * Claims due deliveries for this instance in one statement: the due rows
  * no other instance holds (FOR UPDATE SKIP LOCKED, and no lease running),
  * each given a lease and a new fencing token. No transaction stays open:
- * the HTTP request is sent after this returns.
+ * the HTTP request is sent after this returns. With run_order, a
+ * delivery waits for its run's first message (HR_STORE_RUN_WAITS).
  */
 int hr_pg__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error *err)
 {
@@ -421,20 +443,9 @@ int hr_pg__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error *err
     hr_pg__str(&p, skip);
     hr_pg__int(&p, (int64_t)q->max);
     hr_pg__int(&p, q->now + (q->lease_ms > 0 ? q->lease_ms : HR_PG_LEASE_MS));
-    ret = read_rows(db,
-                    "WITH due AS (SELECT id FROM deliveries"
-                    "   WHERE state IN ('pending', 'retrying') AND next_at <= $1"
-                    "   AND lease_until <= $1"
-                    "   AND ($2::text IS NULL OR target = $2) AND target <> ALL($3::text[])"
-                    "   AND id <> ALL($4::bigint[])"
-                    "   ORDER BY next_at LIMIT $5 FOR UPDATE SKIP LOCKED),"
-                    " claimed AS (UPDATE deliveries d SET lease_until = $6,"
-                    "   claim_token = d.claim_token + 1 FROM due WHERE d.id = due.id"
-                    "   RETURNING d.id, d.event_id, d.target, d.attempts, d.claim_token, d.next_at)"
-                    " SELECT c.id, c.event_id, c.target, c.attempts, c.claim_token,"
-                    " e.id, e.transition, e.doc, e.raw"
-                    " FROM claimed c JOIN events e ON e.id = c.event_id ORDER BY c.next_at",
-                    &p, "claim due deliveries", claim_row, rows, err);
+    ret = read_rows(
+        db, q->target != NULL && q->run_order ? CLAIM_SQL(HR_STORE_RUN_WAITS) : CLAIM_SQL(""), &p,
+        "claim due deliveries", claim_row, rows, err);
     free(others);
     free(skip);
     return ret;

@@ -218,7 +218,7 @@ int hr_pg__save_revision(void *db, const hr_event *ev, const char *doc, int64_t 
 }
 
 int hr_pg__insert_delivery(void *db, int64_t event_id, const char *route, const char *target,
-                           int64_t now, hr_error *err)
+                           const char *run_key, int64_t now, hr_error *err)
 {
     hr_pg *g = db;
     hr_pg_params p = {0};
@@ -226,6 +226,7 @@ int hr_pg__insert_delivery(void *db, int64_t event_id, const char *route, const 
     hr_pg__str(&p, route);
     hr_pg__str(&p, target);
     hr_pg__int(&p, now);
+    hr_pg__str(&p, run_key);
     return hr_pg__exec_prepared(g->w, "delivery_insert", &p, NULL, "create a delivery", err);
 }
 
@@ -250,6 +251,7 @@ int hr_pg__save_attempt(void *db, const hr_attempt *a, int64_t now, hr_error *er
         hr_pg__str(&p, NULL);
     hr_pg__str(&p, a->error);
     hr_pg__int(&p, a->claim_token);
+    hr_pg__str(&p, a->outcome == HR_OUTCOME_DELIVERED ? a->service_ref : NULL);
     ret = hr_pg__exec_prepared(g->w, "delivery_update", &p, &res, "update the delivery", err);
     if (ret != HR_OK)
         return ret;
@@ -260,6 +262,16 @@ int hr_pg__save_attempt(void *db, const hr_attempt *a, int64_t now, hr_error *er
         return HR_OK;
     }
     PQclear(res);
+    if (a->outcome == HR_OUTCOME_DELIVERED && a->service_ref != NULL) {
+        hr_pg_params m = {0};
+        hr_pg__int(&m, a->delivery_id);
+        hr_pg__str(&m, a->service_ref);
+        hr_pg__int(&m, now);
+        ret =
+            hr_pg__exec_prepared(g->w, "run_message_save", &m, NULL, "keep the run's message", err);
+        if (ret != HR_OK)
+            return ret;
+    }
     hr_pg__int(&q, a->delivery_id);
     hr_pg__int(&q, a->attempt);
     hr_pg__int(&q, a->started_at);
@@ -450,8 +462,15 @@ int hr_pg__prune(void *db, hr_prune_chunk *c, hr_error *err)
     int ret = HR_OK;
     if (!c->attempts_done)
         ret = prune_attempts(g, c, err);
-    if (ret == HR_OK && !c->events_done)
+    if (ret == HR_OK && !c->events_done) {
         ret = prune_events(g, c, err);
+        if (ret == HR_OK && c->events_done) {
+            hr_pg_params p = {0};
+            hr_pg__int(&p, c->events_before);
+            ret = hr_pg__exec(g->w, HR_STORE_PRUNE_RUN_MESSAGES("$1"), &p, NULL,
+                              "forget old run messages", err);
+        }
+    }
     if (ret == HR_OK && hr_pg__exec(g->w, "SELECT pg_database_size(current_database())", NULL, &res,
                                     "measure the database", err) == HR_OK) {
         c->db_bytes = hr_pg__col_int(res, 0, 0);

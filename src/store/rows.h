@@ -64,7 +64,9 @@ typedef struct hr_delivery_row {
     int64_t next_at, created_at, updated_at;
     int64_t last_status; /* HR_ROW_NULL when none */
     const char *last_error;
-    hr_attempt_row *log; /* the attempts, oldest first (in the arena) */
+    const char *run_key;     /* NULL when the event has no run */
+    const char *service_ref; /* JSON: what the service said about the message, or NULL */
+    hr_attempt_row *log;     /* the attempts, oldest first (in the arena) */
     size_t nlog;
 } hr_delivery_row;
 
@@ -95,6 +97,8 @@ typedef struct hr_claim_row {
     const char *target;
     int attempts;        /* made so far */
     int64_t claim_token; /* the claim's fencing token; 0 when not leased */
+    const char *run_key; /* NULL when the event has no run */
+    const char *run_ref; /* JSON: the run's first message to the target, or NULL */
     hr_event_row event;
 } hr_claim_row;
 

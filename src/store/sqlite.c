@@ -154,6 +154,26 @@ static const char *const migrations[] = {
      * that a request id used again for another body is refused rather than
      * answered as a repeat (NULL for events stored before: a repeat). */
     "ALTER TABLE events ADD COLUMN request_digest BLOB;",
+    /* v8: the message a run keeps. A delivery knows its event's run
+     * (run_key: "pipeline/counter", "job/number") and what the service
+     * answered about the message it made (service_ref, JSON: Slack's
+     * channel and ts, Discord's id, the e-mail's Message-ID); run_messages
+     * keeps, per target and run, the first such answer, which later
+     * deliveries of the run edit or answer in the thread of. The index
+     * finds a run's older deliveries still due, which a delivery waits
+     * for while its run has no message yet. */
+    "ALTER TABLE deliveries ADD COLUMN run_key TEXT;"
+    "ALTER TABLE deliveries ADD COLUMN service_ref TEXT;"
+    "CREATE INDEX deliveries_by_run ON deliveries(target, run_key, id)"
+    "  WHERE run_key IS NOT NULL;"
+    "CREATE TABLE run_messages ("
+    "  target TEXT NOT NULL,"
+    "  run_key TEXT NOT NULL,"
+    "  service_ref TEXT NOT NULL,"
+    "  first_delivery_id INTEGER NOT NULL," /* no reference: retention may delete it */
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (target, run_key)"
+    ") WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

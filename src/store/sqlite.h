@@ -39,6 +39,7 @@ enum {
     ST_INSERT_DELIVERY,
     ST_UPDATE_DELIVERY,
     ST_INSERT_ATTEMPT,
+    ST_SAVE_RUN_MESSAGE,
     ST_JOB_GET,
     ST_JOB_UPSERT,
     ST_PACKAGE_UPSERT,
@@ -53,6 +54,7 @@ enum {
     ST_PRUNE_DEL_EVENT,
     ST_PRUNE_NULL_STAGES,
     ST_PRUNE_NULL_JOBS,
+    ST_PRUNE_RUN_MESSAGES,
     ST_FK_OFF,
     ST_FK_ON,
     NSTMT
@@ -110,7 +112,7 @@ int hr_sqlite__save_job(void *db, const hr_event *ev, const char *branch, const 
 int hr_sqlite__save_revision(void *db, const hr_event *ev, const char *doc, int64_t event_id,
                              hr_error *err);
 int hr_sqlite__insert_delivery(void *db, int64_t event_id, const char *route, const char *target,
-                               int64_t now, hr_error *err);
+                               const char *run_key, int64_t now, hr_error *err);
 int hr_sqlite__save_attempt(void *db, const hr_attempt *a, int64_t now, hr_error *err);
 int hr_sqlite__reset(void *db, const hr_delivery_reset *r, int64_t now, size_t *count,
                      hr_error *err);

@@ -319,6 +319,8 @@ static int delivery_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err
     d.updated_at = sqlite3_column_int64(st, 8);
     d.last_status = col_int(st, 9);
     d.last_error = col_str(r, st, 10);
+    d.run_key = col_str(r, st, 11);
+    d.service_ref = col_str(r, st, 12);
     ret = read_attempts(db, r, &d, err);
     if (ret == HR_OK)
         *(hr_delivery_row *)hr_rows_add(r) = d;
@@ -357,8 +359,8 @@ int hr_sqlite__list_deliveries(void *db, const hr_delivery_query *q, int64_t id,
 
     len = (size_t)snprintf(sql, sizeof(sql),
                            "SELECT id, event_id, route, target, state, attempts, next_at,"
-                           " created_at, updated_at, last_status, last_error"
-                           " FROM deliveries WHERE 1");
+                           " created_at, updated_at, last_status, last_error, run_key,"
+                           " service_ref FROM deliveries WHERE 1");
     if (a.q->state != NULL)
         len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND state = ?1");
     if (a.q->target != NULL)
@@ -479,6 +481,8 @@ static int claim_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err)
     c->target = col_str(r, st, 2);
     c->attempts = sqlite3_column_int(st, 3);
     event_cols(r, st, 4, &c->event);
+    c->run_key = col_str(r, st, 8);
+    c->run_ref = col_str(r, st, 9);
     return HR_OK;
 }
 
@@ -501,6 +505,10 @@ static void bind_claim(sqlite3_stmt *st, const void *arg)
  * SQLite has one herald per data folder (the folder's lock), so a claim is
  * a read: the delivery engine that asks is the only one, and it does not
  * ask again for what it is busy with (skip_ids).
+ *
+ * With run_order, a delivery whose run has no message for its target yet
+ * waits while an older delivery of the run is due: that one makes the
+ * message the others edit (RUN_WAITS, the same in pg_read.c).
  */
 int hr_sqlite__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error *err)
 {
@@ -509,13 +517,17 @@ int hr_sqlite__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error 
     int ret;
 
     /* Constant fragments and one "?" per value; every value is bound. */
-    cap = 512 + 3 * (q->n_other_than + q->n_skip_ids);
+    cap = 1024 + 3 * (q->n_other_than + q->n_skip_ids);
     sql = hr_malloc(cap);
     len = (size_t)snprintf(sql, cap,
                            "SELECT d.id, d.event_id, d.target, d.attempts,"
-                           " e.id, e.transition, e.doc, e.raw"
+                           " e.id, e.transition, e.doc, e.raw, d.run_key, m.service_ref"
                            " FROM deliveries d JOIN events e ON e.id = d.event_id"
+                           " LEFT JOIN run_messages m ON m.target = d.target"
+                           "   AND m.run_key = d.run_key"
                            " WHERE d.state IN ('pending', 'retrying') AND d.next_at <= ?");
+    if (q->target != NULL && q->run_order)
+        len += (size_t)snprintf(sql + len, cap - len, "%s", HR_STORE_RUN_WAITS);
     if (q->target != NULL)
         len += (size_t)snprintf(sql + len, cap - len, " AND d.target = ?");
     else if (q->n_other_than > 0) {

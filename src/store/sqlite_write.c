@@ -42,10 +42,19 @@ const char *const hr_sqlite__writer_sql[NSTMT] = {
     [ST_CLEAR_SETTINGS] = "DELETE FROM settings",
     [ST_INSERT_SETTING] = "INSERT INTO settings (key, value) VALUES (?1, ?2)",
     [ST_INSERT_DELIVERY] = "INSERT INTO deliveries (event_id, route, target, state, next_at,"
-                           " created_at, updated_at) VALUES (?1, ?2, ?3, 'pending', ?4, ?4, ?4)",
+                           " created_at, updated_at, run_key)"
+                           " VALUES (?1, ?2, ?3, 'pending', ?4, ?4, ?4, ?5)",
     [ST_UPDATE_DELIVERY] = "UPDATE deliveries SET state = ?2, attempts = max(attempts, ?3),"
-                           " next_at = ?4, updated_at = ?5, last_status = ?6, last_error = ?7"
-                           " WHERE id = ?1",
+                           " next_at = ?4, updated_at = ?5, last_status = ?6, last_error = ?7,"
+                           " service_ref = coalesce(?8, service_ref) WHERE id = ?1",
+    /* The run's first message stays the run's: a later answer (an edit, a
+     * reply in its thread) only touches updated_at. */
+    [ST_SAVE_RUN_MESSAGE] = "INSERT INTO run_messages (target, run_key, service_ref,"
+                            " first_delivery_id, updated_at)"
+                            " SELECT target, run_key, ?2, id, ?3 FROM deliveries"
+                            " WHERE id = ?1 AND run_key IS NOT NULL"
+                            " ON CONFLICT (target, run_key) DO UPDATE SET"
+                            " updated_at = excluded.updated_at",
     [ST_INSERT_ATTEMPT] =
         "INSERT INTO attempts (delivery_id, attempt, started_at, latency_ms,"
         " status, outcome, error, excerpt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -98,6 +107,7 @@ const char *const hr_sqlite__writer_sql[NSTMT] = {
     [ST_PRUNE_NULL_JOBS] = "UPDATE job_state SET last_event_id = NULL"
                            " WHERE last_event_id BETWEEN ?1 AND ?2"
                            " AND NOT EXISTS (SELECT 1 FROM events WHERE id = last_event_id)",
+    [ST_PRUNE_RUN_MESSAGES] = HR_STORE_PRUNE_RUN_MESSAGES("?1"),
     [ST_FK_OFF] = "PRAGMA foreign_keys = OFF",
     [ST_FK_ON] = "PRAGMA foreign_keys = ON",
 };
@@ -285,7 +295,7 @@ int hr_sqlite__save_revision(void *db, const hr_event *ev, const char *doc, int6
 }
 
 int hr_sqlite__insert_delivery(void *db, int64_t event_id, const char *route, const char *target,
-                               int64_t now, hr_error *err)
+                               const char *run_key, int64_t now, hr_error *err)
 {
     hr_sqlite *s = db;
     sqlite3_stmt *st = s->st[ST_INSERT_DELIVERY];
@@ -293,6 +303,7 @@ int hr_sqlite__insert_delivery(void *db, int64_t event_id, const char *route, co
     bind_str(st, 2, route);
     bind_str(st, 3, target);
     sqlite3_bind_int64(st, 4, now);
+    bind_str(st, 5, run_key);
     return run(s->wdb, st, "create a delivery", err);
 }
 
@@ -311,7 +322,15 @@ int hr_sqlite__save_attempt(void *db, const hr_attempt *a, int64_t now, hr_error
     if (a->status > 0)
         sqlite3_bind_int(st, 6, a->status);
     bind_str(st, 7, a->error);
+    bind_str(st, 8, a->outcome == HR_OUTCOME_DELIVERED ? a->service_ref : NULL);
     ret = run(s->wdb, st, "update the delivery", err);
+    if (ret == HR_OK && a->outcome == HR_OUTCOME_DELIVERED && a->service_ref != NULL) {
+        st = s->st[ST_SAVE_RUN_MESSAGE];
+        sqlite3_bind_int64(st, 1, a->delivery_id);
+        bind_str(st, 2, a->service_ref);
+        sqlite3_bind_int64(st, 3, now);
+        ret = run(s->wdb, st, "keep the run's message", err);
+    }
     if (ret != HR_OK)
         return ret;
     st = s->st[ST_INSERT_ATTEMPT];
@@ -519,8 +538,13 @@ int hr_sqlite__prune(void *db, hr_prune_chunk *p, hr_error *err)
     int ret = HR_OK;
     if (!p->attempts_done)
         ret = prune_attempts(s, p, err);
-    if (ret == HR_OK && !p->events_done)
+    if (ret == HR_OK && !p->events_done) {
         ret = prune_events(s, p, err);
+        if (ret == HR_OK && p->events_done) {
+            sqlite3_bind_int64(s->st[ST_PRUNE_RUN_MESSAGES], 1, p->events_before);
+            ret = run(s->wdb, s->st[ST_PRUNE_RUN_MESSAGES], "forget old run messages", err);
+        }
+    }
     if (ret == HR_OK) {
         int64_t size = pragma_int(s, "PRAGMA page_size");
         int64_t pages = pragma_int(s, "PRAGMA page_count");

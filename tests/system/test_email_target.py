@@ -92,11 +92,12 @@ def test_a_broken_stage_is_mailed_with_both_parts_and_threads(tmp_path, herald_f
     assert "https://gocd.example.com/go/pipelines/deploy/42/verify/2" in text
     assert 'href="https://gocd.example.com/go/pipelines/deploy/42/verify/2"' in html
     assert "border-left:6px solid #E01E5A" in html
-    # One Message-ID per delivery; both messages of the run name the same
-    # thread.
+    # One Message-ID per delivery; the run's later message answers its
+    # first (In-Reply-To and References), which starts the thread.
     ids = [g["message"]["Message-ID"] for g in got]
     assert ids[0] != ids[1] and all(i.endswith("@ci.example.com>") for i in ids)
-    assert m["In-Reply-To"] == second["message"]["In-Reply-To"] == m["References"]
+    assert m["In-Reply-To"] is None and m["References"] is None
+    assert second["message"]["In-Reply-To"] == second["message"]["References"] == ids[0]
     assert second["message"]["Subject"] == "[herald] deploy #42 fixed (verify)"
     d = wait_state(h, "delivered", 2)
     assert all(x["attempts"] == 1 for x in d)

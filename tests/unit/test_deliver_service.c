@@ -59,8 +59,10 @@ static json_t *load(const char *text)
     return j;
 }
 
-/* Renders event for t and returns the request (clear it). */
-static hr_svc_request render(const hr_target *t, const char *event)
+/* Renders event for t, with what an earlier delivery of the run
+ * remembered (run_ref, JSON text, or NULL), and returns the request
+ * (clear it). */
+static hr_svc_request render_run(const hr_target *t, const char *event, const char *run_ref)
 {
     hr_svc_request req = {0};
     hr_message m;
@@ -70,13 +72,20 @@ static hr_svc_request render(const hr_target *t, const char *event)
 
     cr_assert_eq(hr_message_from_event(e, &m, &err), HR_OK);
     cr_assert_not_null(svc->render);
-    hr_svc_context ctx = {.delivery_id = 77, .now_ms = 1796292000000};
+    json_t *ref = run_ref != NULL ? load(run_ref) : NULL;
+    hr_svc_context ctx = {.delivery_id = 77, .now_ms = 1796292000000, .run_ref = ref};
     cr_assert_eq(svc->render(t, &m, &ctx, &req, &err), HR_OK, "%s", err.msg);
     hr_message_clear(&m);
     json_decref(e);
-    if (t->type != HR_TARGET_EMAIL)
+    json_decref(ref);
+    if (t->type != HR_TARGET_EMAIL && (t->type != HR_TARGET_SLACK || t->token == NULL))
         cr_assert_str_eq(req.content_type, "application/json");
     return req;
+}
+
+static hr_svc_request render(const hr_target *t, const char *event)
+{
+    return render_run(t, event, NULL);
 }
 
 /* The body must equal the golden file name (as JSON). */
@@ -470,7 +479,7 @@ Test(render, email)
                                 "Date: Thu, 03 Dec 2026 10:00:00 +0000\r\n"
                                 "Message-ID: <herald.d77@ci.example.com>\r\n")),
                  0, "%s", b);
-    cr_expect_not_null(strstr(b, "\r\nIn-Reply-To: <herald.run."));
+    cr_expect_null(strstr(b, "\r\nIn-Reply-To:")); /* the run's first message */
     cr_expect_not_null(
         strstr(b, "Content-Type: multipart/alternative; boundary=\"herald-77-alt\""));
     cr_expect_not_null(strstr(b, "Content-Type: text/plain; charset=utf-8"));
@@ -482,7 +491,7 @@ Test(render, email)
     expect_html_golden(b, "email_gocd.html");
     hr_svc_request_clear(&req);
 
-    /* Another run of the same pipeline threads apart; the same run together. */
+    /* Another target renders the same subject. */
     t.name = "other";
     req = render(&t, gocd_broken);
     cr_expect_null(strstr(req.body, "Subject: =?UTF-8"));
@@ -539,4 +548,152 @@ Test(render, every_service_shows_the_text)
         hr_svc_request_clear(&req);
     }
     json_decref(e);
+}
+
+/* ---- The message a run keeps ------------------------------------------ */
+
+/* What service type remembers of a 200 answer with body (JSON text, or
+ * "null" for nothing). New. */
+static char *remembered(hr_target_type type, const char *body, const char *sent)
+{
+    hr_svc_answer a = {200, body, strlen(body), -1, -1};
+    const hr_service *svc = hr_service_of(type);
+    json_t *s = sent != NULL ? load(sent) : NULL;
+    json_t *ref = svc->remember != NULL ? svc->remember(&a, s) : json_incref(s);
+    char *text = json_dumps(ref != NULL ? ref : json_null(),
+                            JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    json_decref(ref);
+    json_decref(s);
+    return text;
+}
+
+#define expect_remembered(type, body, want)                                                        \
+    do {                                                                                           \
+        char *got_ = remembered(type, body, NULL);                                                 \
+        cr_expect_str_eq(got_, want);                                                              \
+        free(got_);                                                                                \
+    } while (0)
+
+Test(run, services_remember_their_answers)
+{
+    expect_remembered(HR_TARGET_SLACK,
+                      "{\"ok\":true,\"channel\":\"C024BE91L\",\"ts\":\"1401383885.000061\","
+                      "\"message\":{\"text\":\"x\"}}",
+                      "{\"channel\":\"C024BE91L\",\"ts\":\"1401383885.000061\"}");
+    expect_remembered(HR_TARGET_SLACK, "ok", "null"); /* an incoming webhook */
+    expect_remembered(HR_TARGET_SLACK, "{\"ok\":false,\"channel\":\"C1\",\"ts\":\"1.2\"}", "null");
+    expect_remembered(HR_TARGET_DISCORD,
+                      "{\"id\":\"1122334455667788990\",\"channel_id\":\"99\",\"type\":0}",
+                      "{\"channel_id\":\"99\",\"id\":\"1122334455667788990\"}");
+    /* An id that is not a snowflake would go into a URL: not kept. */
+    expect_remembered(HR_TARGET_DISCORD, "{\"id\":\"1/../../x\"}", "null");
+    expect_remembered(HR_TARGET_GOOGLE_CHAT,
+                      "{\"name\":\"spaces/S/messages/M\",\"thread\":{\"name\":"
+                      "\"spaces/S/threads/T\"}}",
+                      "{\"message\":\"spaces/S/messages/M\",\"thread\":\"spaces/S/threads/T\"}");
+    expect_remembered(HR_TARGET_TEAMS, "", "null");
+    char *mail = remembered(HR_TARGET_EMAIL, "", "{\"message_id\":\"<herald.d1@x.org>\"}");
+    cr_expect_str_eq(mail, "{\"message_id\":\"<herald.d1@x.org>\"}");
+    free(mail);
+}
+
+Test(run, which_targets_keep_a_run)
+{
+    hr_target slack = target(HR_TARGET_SLACK, "https://hooks.slack.com/services/T/B/x");
+    cr_expect_not(hr_service_keeps_run(&slack));
+    slack.url = NULL;
+    slack.token = "xoxb-1";
+    cr_expect(hr_service_keeps_run(&slack));
+    hr_target discord = target(HR_TARGET_DISCORD, "https://discord.com/api/webhooks/1/t");
+    cr_expect_not(hr_service_keeps_run(&discord));
+    discord.edit = true;
+    cr_expect(hr_service_keeps_run(&discord));
+    hr_target teams = target(HR_TARGET_TEAMS, "https://example.com/x");
+    cr_expect_not(hr_service_keeps_run(&teams));
+    hr_target webhook = target(HR_TARGET_WEBHOOK, "https://example.com/x");
+    cr_expect_not(hr_service_keeps_run(&webhook));
+}
+
+Test(run, slack_edits_the_run_message_or_answers_in_its_thread)
+{
+    hr_target t = target(HR_TARGET_SLACK, NULL);
+    t.url = NULL;
+    t.token = "xoxb-1";
+    t.channel = "#ci";
+    hr_svc_request req = render_run(&t, gocd_broken, NULL);
+    json_t *b = load(req.body);
+    cr_expect_str_eq(req.url, "https://slack.com/api/chat.postMessage");
+    cr_expect_str_eq(json_string_value(json_object_get(b, "channel")), "#ci");
+    cr_expect_null(json_object_get(b, "ts"));
+    cr_expect_null(json_object_get(b, "thread_ts"));
+    json_decref(b);
+    hr_svc_request_clear(&req);
+
+    const char *ref = "{\"channel\":\"C024BE91L\",\"ts\":\"1401383885.000061\"}";
+    req = render_run(&t, gocd_broken, ref);
+    b = load(req.body);
+    cr_expect_str_eq(req.url, "https://slack.com/api/chat.update");
+    cr_expect_str_eq(req.method, "POST");
+    cr_expect_str_eq(json_string_value(json_object_get(b, "channel")), "C024BE91L");
+    cr_expect_str_eq(json_string_value(json_object_get(b, "ts")), "1401383885.000061");
+    cr_expect_not_null(json_object_get(b, "attachments"));
+    json_decref(b);
+    hr_svc_request_clear(&req);
+
+    t.thread = true;
+    req = render_run(&t, gocd_broken, ref);
+    b = load(req.body);
+    cr_expect_str_eq(req.url, "https://slack.com/api/chat.postMessage");
+    cr_expect_str_eq(json_string_value(json_object_get(b, "thread_ts")), "1401383885.000061");
+    cr_expect_null(json_object_get(b, "ts"));
+    json_decref(b);
+    hr_svc_request_clear(&req);
+}
+
+Test(run, discord_edits_with_edit_true)
+{
+    hr_target t = target(HR_TARGET_DISCORD, "https://discord.com/api/webhooks/1/tok");
+    const char *ref = "{\"id\":\"1122334455667788990\"}";
+    hr_svc_request req = render_run(&t, gocd_broken, ref);
+    cr_expect_str_eq(req.method, "POST"); /* edit is off */
+    cr_expect_str_eq(req.url, "https://discord.com/api/webhooks/1/tok?wait=true");
+    hr_svc_request_clear(&req);
+    t.edit = true;
+    req = render_run(&t, gocd_broken, ref);
+    cr_expect_str_eq(req.method, "PATCH");
+    cr_expect_str_eq(
+        req.url, "https://discord.com/api/webhooks/1/tok/messages/1122334455667788990?wait=true");
+    hr_svc_request_clear(&req);
+    req = render_run(&t, gocd_broken, "{\"id\":\"../x\"}");
+    cr_expect_str_eq(req.method, "POST");
+    hr_svc_request_clear(&req);
+}
+
+Test(run, email_answers_the_run_first_message)
+{
+    char *to[] = {"dev@example.com"};
+    hr_target t = target(HR_TARGET_EMAIL, "smtp://mail.example.com:587");
+    t.from = "herald@ci.example.com";
+    t.to.items = to;
+    t.to.n = 1;
+    hr_svc_request req = render_run(&t, gocd_broken, NULL);
+    cr_expect_null(strstr(req.body, "In-Reply-To:"));
+    cr_expect_null(strstr(req.body, "References:"));
+    cr_assert_not_null(req.ref);
+    cr_expect_str_eq(json_string_value(json_object_get(req.ref, "message_id")),
+                     "<herald.d77@ci.example.com>");
+    hr_svc_request_clear(&req);
+
+    req = render_run(&t, gocd_broken, "{\"message_id\":\"<herald.d5@ci.example.com>\"}");
+    cr_expect_not_null(strstr(req.body, "\r\nMessage-ID: <herald.d77@ci.example.com>\r\n"
+                                        "In-Reply-To: <herald.d5@ci.example.com>\r\n"
+                                        "References: <herald.d5@ci.example.com>\r\n"),
+                       "%s", req.body);
+    hr_svc_request_clear(&req);
+
+    /* A stored id that would break the header is not written. */
+    req = render_run(&t, gocd_broken, "{\"message_id\":\"<a@b>\\r\\nBcc: x@y\"}");
+    cr_expect_null(strstr(req.body, "In-Reply-To:"));
+    cr_expect_null(strstr(req.body, "Bcc:"));
+    hr_svc_request_clear(&req);
 }

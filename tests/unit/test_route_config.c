@@ -611,7 +611,7 @@ Test(errors, unknown_keys_at_every_level)
         "connections_per_host, max_in_flight, proxy, allow)",
         "herald.yaml:6:5: targets[0]: unknown key \"heders\" (expected name, type, url, "
         "token, method, headers, body, body_for_get, signing_secret, api_url, channel, "
-        "username, icon_url, title, text, smtp, starttls, password, from, to, subject)",
+        "username, icon_url, thread, edit, title, text, smtp, starttls, password, from, to, subject)",
         "herald.yaml:8:23: targets[0].headers.X-A: unknown key \"secert\" (expected value, "
         "secret)",
         "herald.yaml:12:5: routes[0]: unknown key \"filters\" (expected name, match, filter, "
@@ -1800,9 +1800,9 @@ Test(types, errors_name_the_line_and_column)
                   "    url: 'https://mm.example/hooks/{{ .x }}'\n"
                   "    username: \"a\\nb\"\n",
                   "herald.yaml:3:5: targets[0].method: type slack takes no key \"method\" (its "
-                  "keys: name, type, url, token, api_url, channel, title, text)",
+                  "keys: name, type, url, token, api_url, channel, thread, title, text)",
                   "herald.yaml:5:5: targets[0].username: type slack takes no key \"username\" "
-                  "(its keys: name, type, url, token, api_url, channel, title, text)",
+                  "(its keys: name, type, url, token, api_url, channel, thread, title, text)",
                   "herald.yaml:2:5: targets[0]: missing required key \"url\" (an incoming "
                   "webhook), or \"token\" and \"channel\" (a bot)",
                   "herald.yaml:7:11: targets[1].type: unknown target type \"telegram\" (expected "
@@ -1961,4 +1961,28 @@ Test(people, mail_recipients_and_subject_templates)
                              "  - {name: m, type: email, smtp: 'smtp://mail.example:587',"
                              " from: herald@example.com, to: [a@x.example, '{{ .a | }}']}\n",
                              "herald.yaml:2:105: targets[0].to[1]: template does not compile: "));
+}
+
+Test(types, one_message_per_run_keys)
+{
+    hr_config *c =
+        parse_ok("targets:\n"
+                 "  - {name: s, type: slack, token: xoxb-1, channel: C1, thread: true}\n"
+                 "  - {name: d, type: discord, url: 'https://discord.com/api/webhooks/1/t',"
+                 " edit: true}\n"
+                 "  - {name: e, type: slack, token: xoxb-1, channel: C1}\n");
+    cr_expect(c->targets[0].thread);
+    cr_expect(c->targets[1].edit);
+    cr_expect_not(c->targets[2].thread);
+    hr_config_free(c);
+    EXPECT_ERRORS("targets:\n"
+                  "  - name: s\n"
+                  "    type: slack\n"
+                  "    url: https://hooks.slack.com/services/T/B/X\n"
+                  "    thread: true\n"
+                  "  - {name: t, type: teams, url: 'https://x.logic.azure.com/w', edit: true}\n",
+                  "herald.yaml:2:5: targets[0]: \"thread\" goes with \"token\": an incoming "
+                  "webhook cannot answer in a thread",
+                  "herald.yaml:6:64: targets[1].edit: type teams takes no key \"edit\" (its "
+                  "keys: name, type, url, api_url, title, text)");
 }

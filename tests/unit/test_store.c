@@ -668,7 +668,10 @@ Test(store, schema_5_is_migrated)
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
     cr_assert_eq(sqlite3_exec(db,
                               "ALTER TABLE events DROP COLUMN request_digest; ALTER TABLE events "
-                              "DROP COLUMN warnings;"
+                              "DROP COLUMN warnings; DROP TABLE run_messages;"
+                              " DROP INDEX deliveries_by_run;"
+                              " ALTER TABLE deliveries DROP COLUMN service_ref;"
+                              " ALTER TABLE deliveries DROP COLUMN run_key;"
                               " PRAGMA user_version = 5",
                               NULL, NULL, NULL),
                  SQLITE_OK, "%s", sqlite3_errmsg(db));
@@ -938,7 +941,7 @@ static hr_event *big_ev(int i)
 Test(store, full_database_fails_whole_events_and_recovers)
 {
     SQLITE_ONLY();
-    hr_store_options o = {.max_pages = 24};
+    hr_store_options o = {.max_pages = 26};
     int64_t last_ok = 0;
     int nok = 0, failed = 0;
     hr_event *evs[10];
@@ -1136,7 +1139,7 @@ Test(store, schema_and_pragmas)
     sqlite3_finalize(q);
     cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
     cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
-    cr_assert_eq(sqlite3_column_int(q, 0), 7); /* the schema version */
+    cr_assert_eq(sqlite3_column_int(q, 0), 8); /* the schema version: the latest */
     sqlite3_finalize(q);
 
     /* Every API filter walks an index newest first, without a sort. */
@@ -2270,4 +2273,148 @@ Test(store, prune_with_nothing_to_do_measures_the_database)
     cr_expect(res.done);
     cr_expect_eq(res.events + res.deliveries + res.attempts, 0);
     cr_expect_gt(res.db_bytes, 0);
+}
+
+/* The claim with run_order for target a: the ids it hands out, in order,
+ * as "1,2" (and the run's message of each, when it has one, in refs). */
+static void claim_run(hr_store *s, char *ids, size_t size, json_t **refs)
+{
+    hr_claim_query q = {.now = hr_time_now_ms(), .target = "a", .max = 10, .run_order = 1};
+    hr_delivery_job *jobs = NULL;
+    size_t n = 0, len = 0;
+    hr_error err;
+
+    ids[0] = '\0';
+    cr_assert_eq(claim_due(s, &q, &jobs, &n, &err), HR_OK, "%s", err.msg);
+    for (size_t i = 0; i < n; i++) {
+        len +=
+            (size_t)snprintf(ids + len, size - len, "%s%lld", i ? "," : "", (long long)jobs[i].id);
+        if (refs != NULL && i == 0)
+            *refs = json_incref(jobs[i].run_ref);
+        cr_assert_str_eq(jobs[i].run_key, "p/7");
+        hr_delivery_job_clear(&jobs[i]);
+    }
+    free(jobs);
+}
+
+/* A store routing stage events to target a, with two events of the run
+ * p/7: building (delivery 1) and passed (delivery 2) to a. */
+static void open_run(test_router *r)
+{
+    hr_error err;
+    st = open_store();
+    hr_store_set_router(st, route_ab, r, router_freed);
+    hr_event *building = stage_ev("p", "build", "7", "Building", "Unknown");
+    hr_event *passed = stage_ev("p", "build", "7", "Passed", "Passed");
+    cr_assert_eq(hr_store_put(st, building, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(hr_store_put(st, passed, &err), HR_OK, "%s", err.msg);
+    hr_event_free(building);
+    hr_event_free(passed);
+}
+
+Test(store, a_run_keeps_its_first_message)
+{
+    static test_router r;
+    char ids[64];
+    json_t *ref = NULL, *one = NULL;
+    hr_error err;
+
+    open_run(&r);
+
+    /* The second waits while the first is due and the run has no message. */
+    claim_run(st, ids, sizeof(ids), NULL);
+    cr_assert_str_eq(ids, "1");
+    record(st, 1, 1, HR_OUTCOME_RETRY, hr_time_now_ms());
+    claim_run(st, ids, sizeof(ids), NULL);
+    cr_assert_str_eq(ids, "");
+
+    /* Delivered: its answer is the run's message, handed to the next. */
+    hr_attempt a = {.delivery_id = 1,
+                    .claim_token = token_of(1),
+                    .attempt = 2,
+                    .started_at = hr_time_now_ms(),
+                    .status = 200,
+                    .outcome = HR_OUTCOME_DELIVERED,
+                    .service_ref = "{\"channel\":\"C1\",\"ts\":\"1.5\"}"};
+    hr_store_record_attempt(st, &a, on_recorded, NULL);
+    sync_writer(st);
+    claim_run(st, ids, sizeof(ids), &ref);
+    cr_assert_str_eq(ids, "2");
+    cr_assert_str_eq(json_string_value(json_object_get(ref, "ts")), "1.5");
+    json_decref(ref);
+    ref = NULL;
+
+    /* An edit's answer stays with its delivery; the run keeps the first. */
+    a.delivery_id = 2;
+    a.claim_token = token_of(2);
+    a.attempt = 1;
+    a.service_ref = "{\"channel\":\"C1\",\"ts\":\"9.9\"}";
+    hr_store_record_attempt(st, &a, on_recorded, NULL);
+    sync_writer(st);
+    cr_assert_eq(hr_store_get_delivery(st, 2, &one, &err), HR_OK, "%s", err.msg);
+    cr_assert_str_eq(json_string_value(json_object_get(one, "run")), "p/7");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(one, "service_ref"), "ts")),
+                     "9.9");
+    json_decref(one);
+    hr_delivery_reset reset = {.id = 2};
+    size_t count = 0;
+    cr_assert_eq(hr_store_reset_deliveries(st, &reset, &count, &err), HR_OK, "%s", err.msg);
+    claim_run(st, ids, sizeof(ids), &ref);
+    cr_assert_str_eq(ids, "2");
+    cr_assert_str_eq(json_string_value(json_object_get(ref, "ts")), "1.5");
+    json_decref(ref);
+}
+
+Test(store, a_dead_first_message_does_not_hold_the_run)
+{
+    static test_router r;
+    char ids[64];
+
+    open_run(&r);
+    claim_run(st, ids, sizeof(ids), NULL);
+    cr_assert_str_eq(ids, "1");
+    record(st, 1, 1, HR_OUTCOME_DEAD, hr_time_now_ms());
+    claim_run(st, ids, sizeof(ids), NULL);
+    cr_assert_str_eq(ids, "2");
+}
+
+Test(store, a_run_message_goes_with_the_runs_last_delivery)
+{
+    static test_router r;
+    hr_prune_policy policy = {.events_ms = 1, .now_ms = hr_time_now_ms() + 60000};
+    hr_prune_result res = {0};
+    hr_error err;
+    char ids[64];
+    json_t *ref = NULL;
+
+    open_run(&r);
+    claim_run(st, ids, sizeof(ids), NULL);
+    hr_attempt a = {.delivery_id = 1,
+                    .claim_token = token_of(1),
+                    .attempt = 1,
+                    .started_at = hr_time_now_ms(),
+                    .status = 200,
+                    .outcome = HR_OUTCOME_DELIVERED,
+                    .service_ref = "{\"channel\":\"C1\",\"ts\":\"1.5\"}"};
+    hr_store_record_attempt(st, &a, on_recorded, NULL);
+    sync_writer(st);
+    claim_run(st, ids, sizeof(ids), &ref);
+    cr_assert_str_eq(json_string_value(json_object_get(ref, "ts")), "1.5");
+    json_decref(ref);
+    ref = NULL;
+    /* While the run has a delivery, its message stays. */
+    cr_assert_eq(hr_store_prune(st, &policy, &res, &err), HR_OK, "%s", err.msg);
+    claim_run(st, ids, sizeof(ids), &ref);
+    cr_assert_str_eq(ids, "2");
+    cr_assert_not_null(ref);
+    json_decref(ref);
+    ref = NULL;
+    record(st, 2, 1, HR_OUTCOME_DELIVERED, hr_time_now_ms());
+    cr_assert_eq(hr_store_prune(st, &policy, &res, &err), HR_OK, "%s", err.msg);
+    cr_assert_geq(res.deliveries, 1);
+    hr_event *late = stage_ev("p", "deploy", "7", "Passed", "Passed");
+    cr_assert_eq(hr_store_put(st, late, &err), HR_OK, "%s", err.msg);
+    hr_event_free(late);
+    claim_run(st, ids, sizeof(ids), &ref);
+    cr_assert_null(ref, "the run's message went with its deliveries");
 }
