@@ -37,6 +37,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/metrics.h"
 #include "core/timefmt.h"
 #include "core/url.h"
 #include "deliver/guard.h"
@@ -178,6 +179,7 @@ typedef struct xfer {
     bool opened; /* the guard let at least one address through */
     char retry_after[RETRY_AFTER_MAX];
     char reset_after[RETRY_AFTER_MAX];   /* X-RateLimit-Reset-After (Discord) */
+    char reset_at[RETRY_AFTER_MAX];      /* X-RateLimit-Reset (GitHub: epoch seconds) */
     char refused[HR_GUARD_WHY_MAX + 64]; /* why the guard refused an address, or "" */
     char errbuf[CURL_ERROR_SIZE];
 } xfer;
@@ -642,6 +644,23 @@ static void take_done(hr_deliver *d)
         d->claim_soon = true;
 }
 
+/* Records a delivery its service declined (the event is not for the
+ * target): skipped, final, nothing sent. */
+static void record_skipped(hr_deliver *d, const hr_delivery_job *job, const char *why)
+{
+    hr_attempt a = {0};
+
+    a.delivery_id = job->id;
+    a.attempt = job->attempt;
+    a.claim_token = job->claim_token;
+    a.started_at = hr_time_now_ms();
+    a.error = why;
+    a.outcome = HR_OUTCOME_SKIPPED;
+    hr_log_debug(SUB, "delivery %lld to %s: skipped: %s", (long long)job->id, job->target, why);
+    hr_metrics_skipped(job->target);
+    record(d, &a);
+}
+
 /* Records a delivery that cannot even be sent: dead at once. */
 static void record_dead(hr_deliver *d, const hr_delivery_job *job, const char *why)
 {
@@ -715,9 +734,11 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
         /* a new response (after 1xx) starts */
         x->retry_after[0] = '\0';
         x->reset_after[0] = '\0';
+        x->reset_at[0] = '\0';
     } else {
         keep_header(p, n, "Retry-After:", x->retry_after, sizeof(x->retry_after));
         keep_header(p, n, "X-RateLimit-Reset-After:", x->reset_after, sizeof(x->reset_after));
+        keep_header(p, n, "X-RateLimit-Reset:", x->reset_at, sizeof(x->reset_at));
     }
     return n;
 }
@@ -797,8 +818,14 @@ static bool start_job(hr_deliver *d, const hr_target *t, const hr_delivery_job *
     x->target = hr_strdup(job->target);
     x->svc = hr_service_of(t->type);
 
-    if ((x->svc->render != NULL ? render_service(d, t, compiled_for(d, t), job, x, &err)
-                                : render(d, t, compiled_for(d, t), job, x, &err)) != HR_OK) {
+    int rc = x->svc->render != NULL ? render_service(d, t, compiled_for(d, t), job, x, &err)
+                                    : render(d, t, compiled_for(d, t), job, x, &err);
+    if (rc == HR_ENOTFOUND) {
+        record_skipped(d, job, err.msg);
+        xfer_free(x);
+        return false;
+    }
+    if (rc != HR_OK) {
         record_dead(d, job, err.msg);
         xfer_free(x);
         return false;
@@ -869,6 +896,18 @@ static int64_t seconds_ms(const char *v)
     return (int64_t)(s * 1000.0 + 0.999);
 }
 
+/* The wait until an instant in epoch seconds (X-RateLimit-Reset), or -1. */
+static int64_t reset_at_ms(const char *v, int64_t now_ms)
+{
+    char *end;
+    if (v[0] < '0' || v[0] > '9')
+        return -1;
+    long long s = strtoll(v, &end, 10);
+    if (*end != '\0' || s > INT64_MAX / 1000)
+        return -1;
+    return max64((int64_t)s * 1000 - now_ms, 0);
+}
+
 /* Judges a finished transfer (by its service: deliver/service.h) and
  * records the attempt. */
 static void finish(hr_deliver *d, xfer *x, CURLcode rc)
@@ -907,9 +946,12 @@ static void finish(hr_deliver *d, xfer *x, CURLcode rc)
     } else {
         /* An SMTP answer's words are in libcurl's message ("RCPT failed:
          * 550"); its status is the server's last reply code. */
-        hr_svc_answer ans = {status, x->smtp ? x->errbuf : x->answer,
+        hr_svc_answer ans = {status,
+                             x->smtp ? x->errbuf : x->answer,
                              x->smtp ? strlen(x->errbuf) : x->kept,
-                             retry_after_ms(x->retry_after, now), seconds_ms(x->reset_after)};
+                             retry_after_ms(x->retry_after, now),
+                             seconds_ms(x->reset_after),
+                             reset_at_ms(x->reset_at, now)};
         x->svc->classify(&ans, &v);
         snprintf(error, sizeof(error), "%s", v.error);
         a.outcome = v.outcome;

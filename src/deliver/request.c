@@ -365,7 +365,7 @@ static int render_service(hr_deliver *d, const hr_target *t, compiled *c,
                           const hr_delivery_job *job, xfer *x, hr_error *err)
 {
     hr_svc_request req = {0};
-    hr_svc_context ctx = {job->id, hr_time_now_ms()};
+    hr_svc_context ctx = {job->id, hr_time_now_ms(), job->input};
     hr_message m;
     hr_error e;
     int rc;
@@ -388,6 +388,8 @@ static int render_service(hr_deliver *d, const hr_target *t, compiled *c,
     if (rc == HR_OK)
         rc = x->svc->render(t, &m, &ctx, &req, err);
     hr_message_clear(&m);
+    if (rc == HR_OK && req.skip != NULL)
+        rc = hr_error_set(err, HR_ENOTFOUND, "%s", req.skip); /* start_job: skipped */
     if (rc != HR_OK)
         goto out;
     x->smtp = req.mail_from != NULL;
@@ -406,6 +408,8 @@ static int render_service(hr_deliver *d, const hr_target *t, compiled *c,
     x->headers = add_header(x->headers, "Content-Type", req.content_type);
     if (req.authorization != NULL)
         x->headers = add_header(x->headers, "Authorization", req.authorization);
+    for (size_t i = 0; i < req.headers.n; i++)
+        x->headers = append_line(x->headers, req.headers.items[i]);
     x->headers = add_header(x->headers, "User-Agent", USER_AGENT);
     rc = finish_request(x, job, req.url, req.method, true, NULL, err);
 out:

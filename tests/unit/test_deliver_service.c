@@ -70,7 +70,7 @@ static hr_svc_request render(const hr_target *t, const char *event)
 
     cr_assert_eq(hr_message_from_event(e, &m, &err), HR_OK);
     cr_assert_not_null(svc->render);
-    hr_svc_context ctx = {77, 1796292000000};
+    hr_svc_context ctx = {77, 1796292000000, e};
     cr_assert_eq(svc->render(t, &m, &ctx, &req, &err), HR_OK, "%s", err.msg);
     hr_message_clear(&m);
     json_decref(e);
@@ -344,8 +344,8 @@ static void expect_answers(const hr_service *svc, const answer_case *cases, size
 {
     for (size_t i = 0; i < n; i++) {
         const answer_case *c = &cases[i];
-        hr_svc_answer a = {c->status, c->body, c->body ? strlen(c->body) : 0, c->retry_after_ms,
-                           c->reset_after_ms};
+        hr_svc_answer a = {c->status,         c->body,           c->body ? strlen(c->body) : 0,
+                           c->retry_after_ms, c->reset_after_ms, -1};
         hr_svc_verdict v;
         svc->classify(&a, &v);
         cr_expect_eq(v.outcome, c->outcome, "%s case %zu: outcome %d", svc->name, i, v.outcome);
@@ -527,7 +527,7 @@ Test(render, every_service_shows_the_text)
     for (int type = HR_TARGET_SLACK; type <= HR_TARGET_GOOGLE_CHAT; type++) {
         hr_target t = target((hr_target_type)type, "https://example.com/hook");
         hr_svc_request req = {0};
-        hr_svc_context ctx = {1, 0};
+        hr_svc_context ctx = {1, 0, e};
         hr_message m;
         hr_error err;
         cr_assert_eq(hr_message_from_event(e, &m, &err), HR_OK);
