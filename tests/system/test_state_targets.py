@@ -81,9 +81,9 @@ def test_github_statuses_follow_a_stage(tmp_path, herald_factory):
     h = herald_with(tmp_path, herald_factory, f"""  - {{name: gh, type: github, token: ghp_SeCrEt,
       api_url: "{t.url}/api/v3", host: github.com}}""", ["gh"])
     send(h, stage("Building", "Unknown"))
-    r = t.wait(1)
+    r = t.wait(1, timeout=20 * SLOW)
     send(h, stage("Passed", "Passed"))
-    r = t.wait(2)
+    r = t.wait(2, timeout=20 * SLOW)
     for req, state, word in ((r[0], "pending", "building"), (r[1], "success", "passed")):
         assert req["method"] == "POST"
         assert req["path"] == f"/api/v3/repos/acme/app/statuses/{SHA}"
@@ -111,7 +111,7 @@ def test_github_failed_and_cancelled_and_a_context_template(tmp_path, herald_fac
             ("ssh://git@github.com/acme/app", SHA, False)]
     send(h, stage("Failed", "Failed", materials=mats))
     send(h, stage("Cancelled", "Cancelled", counter=2, materials=mats))
-    r = t.wait(2)
+    r = t.wait(2, timeout=20 * SLOW)
     group = event()["pipeline"]["group"]
     got = sorted(json.loads(x["body"])["state"] for x in r)
     assert got == ["error", "failure"]
@@ -174,7 +174,7 @@ def test_gitlab_jenkins_build_and_cannot_transition(tmp_path, herald_factory):
     # A GoCD stage of a project in a subgroup, by scp-like URL.
     mats = [("git@git.example.com:group/sub/app.git", SHA, True)]
     send(h, stage("Building", "Unknown", materials=mats))
-    req = t.wait(1)[0]
+    req = t.wait(1, timeout=20 * SLOW)[0]
     assert req["path"] == f"/api/v4/projects/group%2Fsub%2Fapp/statuses/{SHA}"
     headers_of(req, t.port, {"authorization": "Bearer glpat-SeCrEt"})
     assert req["body"] == compact({"state": "running", "name": "gocd/app/verify",
@@ -185,7 +185,7 @@ def test_gitlab_jenkins_build_and_cannot_transition(tmp_path, herald_factory):
     wait_state(h, "delivered", 2)
     # A Jenkins build (its scm.url had a password, which herald scrubbed).
     assert h.request("POST", "/jenkins/notification", JENKINS)[0] == 200
-    req = t.wait(3)[2]
+    req = t.wait(3, timeout=20 * SLOW)[2]
     assert req["path"] == f"/api/v4/projects/tools%2Freport/statuses/{JENKINS_SHA}"
     assert req["body"] == compact({
         "state": "failed", "name": "jenkins/tools/nightly report",
@@ -210,7 +210,7 @@ def test_bitbucket_cloud_and_data_center(tmp_path, herald_factory):
     mats = [("https://bitbucket.org/acme/app.git", SHA, True),
             ("https://git.corp.example/scm/PROJ/app.git", OTHER_SHA, True)]
     send(h, stage("Cancelled", "Cancelled", materials=mats))
-    c, d = cloud.wait(1)[0], dc.wait(1)[0]
+    c, d = cloud.wait(1, timeout=20 * SLOW)[0], dc.wait(1, timeout=20 * SLOW)[0]
     assert c["path"] == f"/2.0/repositories/acme/app/commit/{SHA}/statuses/build"
     headers_of(c, cloud.port, {"authorization": "Bearer bb-SeCrEt"})
     assert c["body"] == compact({"key": "gocd/app/verify", "state": "STOPPED",
@@ -226,8 +226,8 @@ def test_bitbucket_cloud_and_data_center(tmp_path, herald_factory):
     mats = [("https://bitbucket.org/acme/app.git", SHA, True),
             ("ssh://git@git.corp.example:7999/proj/app.git", OTHER_SHA, True)]
     send(h, stage("Passed", "Passed", counter=2, materials=mats))
-    assert json.loads(cloud.wait(2)[1]["body"])["state"] == "SUCCESSFUL"
-    assert dc.wait(2)[1]["path"] == f"/rest/api/1.0/projects/proj/repos/app/commits/{OTHER_SHA}/builds"
+    assert json.loads(cloud.wait(2, timeout=20 * SLOW)[1]["body"])["state"] == "SUCCESSFUL"
+    assert dc.wait(2, timeout=20 * SLOW)[1]["path"] == f"/rest/api/1.0/projects/proj/repos/app/commits/{OTHER_SHA}/builds"
     errors = sorted(detail(h, x)["attempt_log"][0]["error"] for x in wait_state(h, "dead", 2))
     assert errors == [
         "HTTP 400: key: Ensure this value has at most 40 characters",
@@ -266,11 +266,11 @@ def test_pagerduty_trigger_trigger_resolve(tmp_path, herald_factory):
     send(h, stage("Passed", "Passed", counter=1))
     wait_state(h, "skipped", 1)
     send(h, stage("Failed", "Failed", counter=2))      # broken
-    t.wait(1)
+    t.wait(1, timeout=20 * SLOW)
     send(h, stage("Failed", "Failed", counter=3))      # still failing
-    t.wait(2)
+    t.wait(2, timeout=20 * SLOW)
     send(h, stage("Passed", "Passed", counter=4))      # fixed
-    r = t.wait(3)
+    r = t.wait(3, timeout=20 * SLOW)
     actions = []
     for i, req in enumerate(r):
         assert req["method"] == "POST" and req["path"] == "/v2/enqueue"
@@ -310,7 +310,7 @@ def test_pagerduty_400_is_final_and_429_waits(tmp_path, herald_factory):
     assert d["attempt_log"][0]["error"] == (
         "HTTP 400: Event object is invalid: Length of 'routing_key' is incorrect")
     send(h, stage("Failed", "Failed", counter=2))
-    r = t.wait(3)
+    r = t.wait(3, timeout=20 * SLOW)
     assert r[2]["at"] - r[1]["at"] >= 0.9
     wait_state(h, "delivered", 1)
     t.stop()
