@@ -4,11 +4,12 @@ Jenkins builds to local servers that answer as GitHub, GitLab, Bitbucket
 failure answers included. Every request is checked byte for byte: method,
 path, headers (the token included) and the JSON body."""
 import json
+import subprocess
 import time
 
 import pytest
 
-from conftest import PAYLOADS, SLOW
+from conftest import BIN, PAYLOADS, SLOW
 from targets import Target
 from test_delivery import config, deliveries, event, send, wait_state
 
@@ -313,4 +314,30 @@ def test_pagerduty_400_is_final_and_429_waits(tmp_path, herald_factory):
     r = t.wait(3, timeout=20 * SLOW)
     assert r[2]["at"] - r[1]["at"] >= 0.9
     wait_state(h, "delivered", 1)
+    t.stop()
+
+
+def test_herald_notify_reports_its_commit(tmp_path, herald_factory):
+    """herald notify (a GitLab CI job) names its commit and repository URL:
+    the GitLab target reports the job's state on it, running then success."""
+    t = Target([201]).start()
+    h = herald_with(tmp_path, herald_factory, f"""  - {{name: gl, type: gitlab, token: glpat-x,
+      api_url: "{t.url}/api/v4", host: gitlab.example.com}}""", ["gl"])
+    url = f"http://127.0.0.1:{h.port}"
+    for status in ("started", "success"):
+        r = subprocess.run([BIN, "notify", "--url", url, "--status", status,
+                            "--job", "group/project/test", "--build", "123",
+                            "--build-url", "https://gitlab.example.com/group/project/-/jobs/123",
+                            "--commit", SHA,
+                            "--scm-url", "git@gitlab.example.com:group/project.git"],
+                           capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"},
+                           timeout=60 * SLOW)
+        assert r.returncode == 0, r.stderr
+    r = t.wait(2, timeout=20 * SLOW)
+    for req, state, word in ((r[0], "running", "building"), (r[1], "success", "passed")):
+        assert req["path"] == f"/api/v4/projects/group%2Fproject/statuses/{SHA}"
+        assert req["body"] == compact({
+            "state": state, "name": "ci/group/project/test",
+            "description": f"group/project/test #123 {word}",
+            "target_url": "https://gitlab.example.com/group/project/-/jobs/123"})
     t.stop()
