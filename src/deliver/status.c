@@ -34,7 +34,8 @@ static bool is(const char *s, const char *word)
     return s != NULL && strcmp(s, word) == 0;
 }
 
-/* A word from the event in a reason: at most 40 bytes of it. */
+/* A word from the event for a reason (the callers print at most 40 bytes
+ * of it), or "none" when the event has none. */
 static const char *shown(const char *s)
 {
     return s != NULL ? s : "none";
