@@ -3,7 +3,7 @@
  * read into host and path (deliver/repo.h), a build's state and commit
  * (deliver/status.h), each state service's request and its answers
  * (svc_github.c, svc_gitlab.c, svc_bitbucket.c, svc_pagerduty.c), and the
- * defaults a state target gets (route/target_state.c).
+ * defaults of a state target (route/target_state.c).
  */
 #include "deliver/message.h"
 #include "deliver/repo.h"
