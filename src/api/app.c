@@ -113,7 +113,7 @@ void hr_app_set_gocd_info(hr_app *app, const json_t *info)
 
 static void record(void *ctx, const hr_attempt *a, void (*done)(void *arg, int status), void *arg)
 {
-    static const char *const names[] = {"delivered", "retry", "dead"};
+    static const char *const names[] = {"delivered", "retry", "dead", "skipped"};
     hr_app *app = ctx;
     hr_metrics_attempt(names[a->outcome], a->latency_ms);
     hr_store_record_attempt(app->store, a, done, arg);

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /*
@@ -45,8 +46,12 @@ static _Atomic int nwarnings;
 static _Atomic unsigned long batch_buckets[NB_BATCH + 1], lat_buckets[NB_LAT + 1];
 static _Atomic unsigned long commits, batch_sum, lat_sum_us;
 static _Atomic size_t queue_depth;
-static const char *const outcomes[] = {"delivered", "retry", "dead"};
-static _Atomic unsigned long attempts_by_outcome[3];
+static const char *const outcomes[] = {"delivered", "retry", "dead", "skipped"};
+#define NB_OUTCOMES (sizeof(outcomes) / sizeof(outcomes[0]))
+static _Atomic unsigned long attempts_by_outcome[NB_OUTCOMES];
+/* Deliveries skipped, by target (labels are copies, freed by reset). */
+static label_row skipped[HR_METRICS_MAX_LABELS];
+static _Atomic int nskipped;
 static _Atomic unsigned long attempt_buckets[NB_LAT + 1], attempt_sum_ms;
 static const char *const pruned_what[] = {"events", "deliveries", "attempts"};
 static _Atomic unsigned long pruned[3];
@@ -146,6 +151,25 @@ void hr_metrics_ingest_warnings(const char *source, size_t n)
         atomic_fetch_add(&r->n[0], (unsigned long)n);
 }
 
+void hr_metrics_skipped(const char *target)
+{
+    label_row *r = NULL;
+    int n = atomic_load(&nskipped);
+    for (int i = 0; i < n && r == NULL; i++)
+        if (strcmp(skipped[i].label, target) == 0)
+            r = &skipped[i];
+    if (r == NULL) {
+        /* A copy: target names come and go with reloads. Another thread
+         * claiming the same name at once would leave one copy unused. */
+        char *label = hr_strdup(target);
+        r = label_slot(skipped, &nskipped, label);
+        if (r == NULL || r->label != label)
+            free(label);
+    }
+    if (r != NULL)
+        atomic_fetch_add(&r->n[0], 1);
+}
+
 void hr_metrics_commit(size_t stored, int64_t latency_us)
 {
     size_t b, l;
@@ -167,7 +191,7 @@ void hr_metrics_attempt(const char *outcome, int64_t latency_ms)
 {
     size_t l;
     double secs = (double)latency_ms / 1e3;
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < NB_OUTCOMES; i++)
         if (strcmp(outcome, outcomes[i]) == 0)
             atomic_fetch_add(&attempts_by_outcome[i], 1);
     for (l = 0; l < NB_LAT && secs > latency_bounds[l]; l++)
@@ -283,9 +307,16 @@ char *hr_metrics_render(void)
               latency_bounds, NB_LAT, lat_buckets, (double)atomic_load(&lat_sum_us) / 1e6);
     tb_printf(&t, "# HELP herald_delivery_attempts_total Delivery attempts, by outcome.\n"
                   "# TYPE herald_delivery_attempts_total counter\n");
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < NB_OUTCOMES; i++)
         tb_printf(&t, "herald_delivery_attempts_total{outcome=\"%s\"} %lu\n", outcomes[i],
                   atomic_load(&attempts_by_outcome[i]));
+    tb_printf(&t, "# HELP herald_deliveries_skipped_total Deliveries not sent because the event "
+                  "was not for the target (no commit on its host), by target.\n"
+                  "# TYPE herald_deliveries_skipped_total counter\n");
+    n = atomic_load(&nskipped);
+    for (int i = 0; i < n; i++)
+        tb_printf(&t, "herald_deliveries_skipped_total{target=\"%s\"} %lu\n", skipped[i].label,
+                  atomic_load(&skipped[i].n[0]));
     histogram(&t, "herald_delivery_attempt_seconds", "Time one delivery attempt took.",
               latency_bounds, NB_LAT, attempt_buckets, (double)atomic_load(&attempt_sum_ms) / 1e3);
     tb_printf(&t,
@@ -336,8 +367,12 @@ void hr_metrics_reset(void)
     atomic_store(&batch_sum, 0);
     atomic_store(&lat_sum_us, 0);
     atomic_store(&queue_depth, 0);
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < NB_OUTCOMES; i++)
         atomic_store(&attempts_by_outcome[i], 0);
+    for (int i = 0; i < atomic_load(&nskipped); i++)
+        free((char *)skipped[i].label);
+    atomic_store(&nskipped, 0);
+    memset(skipped, 0, sizeof(skipped));
     for (size_t i = 0; i <= NB_LAT; i++)
         atomic_store(&attempt_buckets[i], 0);
     atomic_store(&attempt_sum_ms, 0);

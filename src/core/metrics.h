@@ -26,8 +26,11 @@ void hr_metrics_ingest_warnings(const char *source, size_t n);
  * events. A transaction without events (delivery attempts, settings,
  * resets) counts in the commit time but not in the batch size. */
 void hr_metrics_commit(size_t stored, int64_t latency_us);
-/* One delivery attempt finished: outcome is "delivered", "retry" or "dead". */
+/* One delivery attempt finished: outcome is "delivered", "retry", "dead" or
+ * "skipped". */
 void hr_metrics_attempt(const char *outcome, int64_t latency_ms);
+/* One delivery to target skipped (the event was not for it). */
+void hr_metrics_skipped(const char *target);
 /* The number of events waiting for the store writer. */
 void hr_metrics_queue_depth(size_t depth);
 /* Rows one prune deleted (retention). */

@@ -37,6 +37,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/metrics.h"
 #include "core/timefmt.h"
 #include "deliver/engine.h"
 
@@ -323,6 +324,23 @@ static void take_done(hr_deliver *d)
     }
     if (n > 0 && d->claim_blocked)
         d->claim_soon = true;
+}
+
+/* Records a delivery its service declined (the event is not for the
+ * target): skipped, final, nothing sent. */
+void hr_deliver__record_skipped(hr_deliver *d, const hr_delivery_job *job, const char *why)
+{
+    hr_attempt a = {0};
+
+    a.delivery_id = job->id;
+    a.attempt = job->attempt;
+    a.claim_token = job->claim_token;
+    a.started_at = hr_time_now_ms();
+    a.error = why;
+    a.outcome = HR_OUTCOME_SKIPPED;
+    hr_log_debug(SUB, "delivery %lld to %s: skipped: %s", (long long)job->id, job->target, why);
+    hr_metrics_skipped(job->target);
+    hr_deliver__record(d, &a);
 }
 
 /* Records a delivery that cannot even be sent: dead at once. */

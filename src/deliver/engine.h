@@ -114,6 +114,7 @@ typedef struct xfer {
     bool opened; /* the guard let at least one address through */
     char retry_after[RETRY_AFTER_MAX];
     char reset_after[RETRY_AFTER_MAX];   /* X-RateLimit-Reset-After (Discord) */
+    char reset_at[RETRY_AFTER_MAX];      /* X-RateLimit-Reset (GitHub: epoch seconds) */
     char refused[HR_GUARD_WHY_MAX + 64]; /* why the guard refused an address, or "" */
     char errbuf[CURL_ERROR_SIZE];
 } xfer;
@@ -155,6 +156,7 @@ void hr_deliver__busy_add(hr_deliver *d, int64_t id);
 void hr_deliver__count_add(hr_deliver *d, const char *name, int delta);
 void hr_deliver__record(hr_deliver *d, const hr_attempt *a);
 void hr_deliver__record_dead(hr_deliver *d, const hr_delivery_job *job, const char *why);
+void hr_deliver__record_skipped(hr_deliver *d, const hr_delivery_job *job, const char *why);
 
 /* targets.c */
 char *hr_deliver__url_host(const char *url, unsigned flags, hr_error *err);

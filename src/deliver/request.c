@@ -468,7 +468,8 @@ int hr_deliver__render_service(hr_deliver *d, const hr_target *t, compiled *c,
                           .now_ms = hr_time_now_ms(),
                           .people = d->cfg->people,
                           .npeople = d->cfg->npeople,
-                          .run_ref = job->run_ref};
+                          .run_ref = job->run_ref,
+                          .event = job->input};
     hr_strlist to = {0};
     json_t *input = NULL;
     hr_message m;
@@ -519,6 +520,8 @@ int hr_deliver__render_service(hr_deliver *d, const hr_target *t, compiled *c,
     for (size_t i = 0; i < to.n; i++)
         free(to.items[i]);
     free(to.items);
+    if (rc == HR_OK && req.skip != NULL)
+        rc = hr_error_set(err, HR_ENOTFOUND, "%s", req.skip); /* start_job: skipped */
     if (rc != HR_OK)
         goto out;
     x->smtp = req.mail_from != NULL;
@@ -539,6 +542,8 @@ int hr_deliver__render_service(hr_deliver *d, const hr_target *t, compiled *c,
     x->headers = add_header(x->headers, "Content-Type", req.content_type);
     if (req.authorization != NULL)
         x->headers = add_header(x->headers, "Authorization", req.authorization);
+    for (size_t i = 0; i < req.headers.n; i++)
+        x->headers = append_line(x->headers, req.headers.items[i]);
     x->headers = add_header(x->headers, "User-Agent", USER_AGENT);
     rc = finish_request(x, job, req.url, req.method, true, NULL, err);
 out:

@@ -19,7 +19,9 @@ const hr_service *hr_service_of(hr_target_type type)
         [HR_TARGET_WEBHOOK] = &hr_svc_webhook,       [HR_TARGET_SLACK] = &hr_svc_slack,
         [HR_TARGET_TEAMS] = &hr_svc_teams,           [HR_TARGET_DISCORD] = &hr_svc_discord,
         [HR_TARGET_MATTERMOST] = &hr_svc_mattermost, [HR_TARGET_GOOGLE_CHAT] = &hr_svc_google_chat,
-        [HR_TARGET_EMAIL] = &hr_svc_email,
+        [HR_TARGET_EMAIL] = &hr_svc_email,           [HR_TARGET_GITHUB] = &hr_svc_github,
+        [HR_TARGET_GITLAB] = &hr_svc_gitlab,         [HR_TARGET_BITBUCKET] = &hr_svc_bitbucket,
+        [HR_TARGET_PAGERDUTY] = &hr_svc_pagerduty,
     };
     return (unsigned)type < HR_TARGET_NTYPES ? services[type] : &hr_svc_webhook;
 }
@@ -45,6 +47,10 @@ void hr_svc_request_clear(hr_svc_request *r)
     for (size_t i = 0; i < r->rcpt.n; i++)
         free(r->rcpt.items[i]);
     free(r->rcpt.items);
+    for (size_t i = 0; i < r->headers.n; i++)
+        free(r->headers.items[i]);
+    free(r->headers.items);
+    free(r->skip);
     memset(r, 0, sizeof(*r));
 }
 

@@ -11,8 +11,15 @@
  * engine from the target's templates), svc_slack.c, svc_teams.c,
  * svc_discord.c, svc_mattermost.c, svc_google_chat.c, svc_email.c (SMTP:
  * the engine then speaks SMTP with the request's envelope, and the
- * answer's status is the server's last reply code). Their keys in the
- * config are rows of route/config_target.c.
+ * answer's status is the server's last reply code), and the state types
+ * svc_github.c, svc_gitlab.c, svc_bitbucket.c and svc_pagerduty.c (what
+ * they share: status.h). Their keys in the config are rows of
+ * route/config_target.c.
+ *
+ * A renderer may decline an event that is not for its target (a state
+ * target given a build with no commit, or a commit on another host): it
+ * sets the request's skip, and the engine records the delivery as
+ * skipped, with that reason, without sending anything.
  *
  * The message a run keeps: a service whose keeps_run says so for a target
  * builds on the run's first message. What a delivered answer says about
@@ -58,6 +65,7 @@ typedef struct hr_svc_context {
      * first message to this target (borrowed), or NULL: this delivery
      * makes the run's message. */
     const json_t *run_ref;
+    const json_t *event; /* the event as jq sees it (route/jq.h), or NULL */
 } hr_svc_context;
 
 /* A request a service built. Every member is new (hr_svc_request_clear). */
@@ -74,6 +82,10 @@ typedef struct hr_svc_request {
     /* What the service knows about the message before any answer (the
      * e-mail's Message-ID), a JSON object handed to remember; or NULL. */
     json_t *ref;
+    hr_strlist headers; /* HTTP: more header lines ("Accept: ..."), not secret */
+    /* Instead of all of the above: why the event is not for this target
+     * (the delivery is skipped, not sent), or NULL. */
+    char *skip;
 } hr_svc_request;
 
 void hr_svc_request_clear(hr_svc_request *r);
@@ -85,6 +97,7 @@ typedef struct hr_svc_answer {
     size_t body_len;
     int64_t retry_after_ms; /* Retry-After, or -1 */
     int64_t reset_after_ms; /* X-RateLimit-Reset-After (Discord), or -1 */
+    int64_t reset_at_ms; /* X-RateLimit-Reset (GitHub: epoch seconds) as a wait from now, or -1 */
 } hr_svc_answer;
 
 /* What a service makes of an answer. */
@@ -121,7 +134,8 @@ const hr_service *hr_service_of(hr_target_type type);
 bool hr_service_keeps_run(const hr_target *t);
 
 extern const hr_service hr_svc_webhook, hr_svc_slack, hr_svc_teams, hr_svc_discord,
-    hr_svc_mattermost, hr_svc_google_chat, hr_svc_email;
+    hr_svc_mattermost, hr_svc_google_chat, hr_svc_email, hr_svc_github, hr_svc_gitlab,
+    hr_svc_bitbucket, hr_svc_pagerduty;
 
 /* ---- Shared by the services (hr__svc: not for the engine) ------------- */
 

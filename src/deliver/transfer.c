@@ -100,9 +100,11 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
         /* a new response (after 1xx) starts */
         x->retry_after[0] = '\0';
         x->reset_after[0] = '\0';
+        x->reset_at[0] = '\0';
     } else {
         keep_header(p, n, "Retry-After:", x->retry_after, sizeof(x->retry_after));
         keep_header(p, n, "X-RateLimit-Reset-After:", x->reset_after, sizeof(x->reset_after));
+        keep_header(p, n, "X-RateLimit-Reset:", x->reset_at, sizeof(x->reset_at));
     }
     return n;
 }
@@ -197,6 +199,11 @@ bool hr_deliver__start_job(hr_deliver *d, const hr_target *t, const hr_delivery_
             ? hr_deliver__render_service(d, t, hr_deliver__compiled_for(d, t), job, mods, x, &err)
             : hr_deliver__render(d, t, hr_deliver__compiled_for(d, t), job, x, &err);
     json_decref(mods);
+    if (rc == HR_ENOTFOUND) {
+        hr_deliver__record_skipped(d, job, err.msg);
+        hr_deliver__xfer_free(x);
+        return false;
+    }
     if (rc != HR_OK) {
         hr_deliver__record_dead(d, job, err.msg);
         hr_deliver__xfer_free(x);
@@ -279,6 +286,18 @@ static char *remember(const xfer *x, const hr_svc_answer *ans)
     return text;
 }
 
+/* The wait until an instant in epoch seconds (X-RateLimit-Reset), or -1. */
+static int64_t reset_at_ms(const char *v, int64_t now_ms)
+{
+    char *end;
+    if (v[0] < '0' || v[0] > '9')
+        return -1;
+    long long s = strtoll(v, &end, 10);
+    if (*end != '\0' || s > INT64_MAX / 1000)
+        return -1;
+    return max64((int64_t)s * 1000 - now_ms, 0);
+}
+
 /* Judges a finished transfer (by its service: deliver/service.h) and
  * records the attempt. */
 static void finish(hr_deliver *d, xfer *x, CURLcode rc)
@@ -317,9 +336,12 @@ static void finish(hr_deliver *d, xfer *x, CURLcode rc)
     } else {
         /* An SMTP answer's words are in libcurl's message ("RCPT failed:
          * 550"); its status is the server's last reply code. */
-        hr_svc_answer ans = {status, x->smtp ? x->errbuf : x->answer,
+        hr_svc_answer ans = {status,
+                             x->smtp ? x->errbuf : x->answer,
                              x->smtp ? strlen(x->errbuf) : x->kept,
-                             retry_after_ms(x->retry_after, now), seconds_ms(x->reset_after)};
+                             retry_after_ms(x->retry_after, now),
+                             seconds_ms(x->reset_after),
+                             reset_at_ms(x->reset_at, now)};
         x->svc->classify(&ans, &v);
         snprintf(error, sizeof(error), "%s", v.error);
         a.outcome = v.outcome;

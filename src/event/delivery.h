@@ -36,7 +36,15 @@ typedef struct hr_delivery_job {
 /* Frees the job's members (not the struct itself). */
 void hr_delivery_job_clear(hr_delivery_job *j);
 
-typedef enum { HR_OUTCOME_DELIVERED = 0, HR_OUTCOME_RETRY, HR_OUTCOME_DEAD } hr_outcome;
+/* SKIPPED: the event is not for the target (a state target given a
+ * build with no commit on its host); final, nothing was sent, and the
+ * attempt's error says why. */
+typedef enum {
+    HR_OUTCOME_DELIVERED = 0,
+    HR_OUTCOME_RETRY,
+    HR_OUTCOME_DEAD,
+    HR_OUTCOME_SKIPPED,
+} hr_outcome;
 
 typedef struct hr_attempt {
     int64_t delivery_id;

@@ -2239,11 +2239,19 @@ json_t *hr_config_to_json(const hr_config *c)
         if (t->type != HR_TARGET_WEBHOOK)
             json_object_update_new(tj, json_pack("{s:o,s:o}", "title", str_or_null(t->title),
                                                  "text", str_or_null(t->text)));
+        if (t->type == HR_TARGET_SLACK || hr_target_type_is_state(t->type))
+            json_object_set_new(tj, "token", masked(t->token));
         if (t->type == HR_TARGET_SLACK)
-            json_object_update_new(
-                tj, json_pack("{s:o,s:b}", "token", masked(t->token), "thread", t->thread));
+            json_object_set_new(tj, "thread", json_boolean(t->thread));
         if (t->type == HR_TARGET_DISCORD)
             json_object_set_new(tj, "edit", json_boolean(t->edit));
+        if (hr_target_type_is_state(t->type))
+            json_object_update_new(
+                tj, json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:b}", "host", str_or_null(t->host),
+                              "repository", str_or_null(t->repository), "context",
+                              str_or_null(t->context), "summary", str_or_null(t->summary),
+                              "severity", str_or_null(t->severity), "order_by",
+                              str_or_null(t->order_by), "latest_wins", t->latest_wins != 0));
         if (t->type != HR_TARGET_WEBHOOK && t->type != HR_TARGET_EMAIL)
             json_object_update_new(
                 tj, json_pack("{s:o,s:o,s:o,s:o}", "api_url", url_json(t->api_url), "channel",

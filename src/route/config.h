@@ -56,11 +56,28 @@ typedef enum hr_target_type {
     HR_TARGET_MATTERMOST,
     HR_TARGET_GOOGLE_CHAT,
     HR_TARGET_EMAIL,
+    /* The state types: a commit status per build, an incident per stage
+     * or job (deliver/status.h). */
+    HR_TARGET_GITHUB,
+    HR_TARGET_GITLAB,
+    HR_TARGET_BITBUCKET,
+    HR_TARGET_PAGERDUTY,
     HR_TARGET_NTYPES
 } hr_target_type;
 
 /* The type's name as the file writes it ("webhook", "google-chat"). */
 const char *hr_target_type_name(hr_target_type type);
+
+/* Whether the type reports a state (GitHub, GitLab, Bitbucket, PagerDuty)
+ * rather than posting a message. */
+bool hr_target_type_is_state(hr_target_type type);
+
+struct hr_target;
+/* Fills a state type's defaults that the file left out (route/target_state.c):
+ * context (one per GoCD pipeline and stage, or per CI job), severity, and
+ * the order of its deliveries: order_by its commit and context, the latest
+ * winning. Any other type is left as it is. */
+void hr_target_state_defaults(struct hr_target *t);
 
 typedef struct hr_target {
     char *name; /* unique; [A-Za-z0-9_.-]+ */
@@ -79,7 +96,8 @@ typedef struct hr_target {
     /* The service types' keys; NULL when not set. */
     char *api_url;  /* replaces the scheme, host and port of url (a proxy, a local server) */
     char *channel;  /* Mattermost, Slack with a token: the channel to post in */
-    char *token;    /* Slack: a bot token (xoxb-...) used instead of url. Secret. */
+    char *token;    /* Slack: a bot token (xoxb-...) used instead of url; the state types:
+                     * the API token (PagerDuty: the routing key). Secret. */
     char *username; /* Mattermost, Discord: the name the message is posted as; e-mail: the login */
     char *icon_url; /* Mattermost, Discord: the avatar the message is posted with */
     /* One message per run (deliver/service.h): Slack with a token edits
@@ -100,6 +118,19 @@ typedef struct hr_target {
      * output is one ({{ jq }}), or HR_RECIPIENT_CULPRITS. */
     hr_strlist to;
     char *subject; /* a template for the subject line; NULL: herald's own */
+    /* The state types (GitHub, GitLab, Bitbucket, PagerDuty). */
+    char *host;       /* the git host whose commits it reports; NULL: from api_url or the service */
+    char *repository; /* the git material (owner/repo or its URL) a GoCD stage reports; NULL: any */
+    char *context;    /* template: GitHub's context, GitLab's name, Bitbucket's key,
+                       * PagerDuty's dedup_key (route/target_state.c sets the default) */
+    char *summary;    /* PagerDuty: template of the incident's summary; NULL: the title */
+    char *severity;   /* PagerDuty: critical, error, warning or info (default error) */
+    /* Delivery in order per key: a template whose value is the key
+     * deliveries of this target are sent in order by (NULL: no order), and
+     * whether a newer delivery with the same key supersedes an older one
+     * still waiting. The state types default to their commit and context. */
+    char *order_by;
+    int latest_wins;
 } hr_target;
 
 typedef struct hr_route {

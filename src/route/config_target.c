@@ -21,7 +21,9 @@ static const char *const target_type_names[HR_TARGET_NTYPES] = {
     [HR_TARGET_WEBHOOK] = "webhook",       [HR_TARGET_SLACK] = "slack",
     [HR_TARGET_TEAMS] = "teams",           [HR_TARGET_DISCORD] = "discord",
     [HR_TARGET_MATTERMOST] = "mattermost", [HR_TARGET_GOOGLE_CHAT] = "google-chat",
-    [HR_TARGET_EMAIL] = "email",
+    [HR_TARGET_EMAIL] = "email",           [HR_TARGET_GITHUB] = "github",
+    [HR_TARGET_GITLAB] = "gitlab",         [HR_TARGET_BITBUCKET] = "bitbucket",
+    [HR_TARGET_PAGERDUTY] = "pagerduty",
 };
 
 const char *hr_target_type_name(hr_target_type type)
@@ -35,7 +37,10 @@ const char *hr_target_type_name(hr_target_type type)
     (T_(HR_TARGET_SLACK) | T_(HR_TARGET_TEAMS) | T_(HR_TARGET_DISCORD) |                           \
      T_(HR_TARGET_MATTERMOST) | T_(HR_TARGET_GOOGLE_CHAT))
 #define T_EMAIL T_(HR_TARGET_EMAIL)
-#define T_ALL (T_WEBHOOK | T_SERVICES | T_EMAIL)
+#define T_COMMIT (T_(HR_TARGET_GITHUB) | T_(HR_TARGET_GITLAB) | T_(HR_TARGET_BITBUCKET))
+#define T_PAGERDUTY T_(HR_TARGET_PAGERDUTY)
+#define T_STATE (T_COMMIT | T_PAGERDUTY)
+#define T_ALL (T_WEBHOOK | T_SERVICES | T_EMAIL | T_STATE)
 
 /* What a key's value is, and so how it is checked. */
 typedef enum key_kind {
@@ -54,8 +59,10 @@ typedef enum key_kind {
     K_SECRET,         /* a secret string (a password) */
     K_ADDRESS,        /* an e-mail address */
     K_ADDRESSES,      /* a list of recipients (hr_strlist): addresses, templates, culprits */
-    K_LINE_TEMPLATE,  /* a line of text with {{ jq }} interpolations */
     K_BOOL_ON,        /* true or false, true when not written */
+    K_TEMPLATE,       /* text with {{ jq }} parts, on one line */
+    K_HOST,           /* a host name (letters, digits, '.', '-') */
+    K_SEVERITY,       /* PagerDuty's: critical, error, warning or info */
 } key_kind;
 
 typedef struct key_row {
@@ -78,12 +85,19 @@ static const key_row target_rows[] = {
      T_SERVICES & ~T_(HR_TARGET_SLACK)},
     {"url", T_(HR_TARGET_SLACK), K_SECRET_URL, AT(url), 0}, /* or token: check_slack */
     {"token", T_(HR_TARGET_SLACK), K_SECRET, AT(token), 0},
+    {"token", T_STATE, K_SECRET, AT(token), T_STATE},
     {"method", T_WEBHOOK, K_METHOD, AT(method), 0},
     {"headers", T_WEBHOOK, K_HEADERS, 0, 0},
     {"body", T_WEBHOOK, K_JQ, AT(body), 0},
     {"body_for_get", T_WEBHOOK, K_BOOL, AT(body_for_get), 0},
     {"signing_secret", T_WEBHOOK, K_SIGNING_SECRET, AT(signing_secret), 0},
-    {"api_url", T_SERVICES, K_URL, AT(api_url), 0},
+    {"api_url", T_SERVICES | T_STATE, K_URL, AT(api_url), 0},
+    {"host", T_COMMIT, K_HOST, AT(host), 0},
+    {"repository", T_COMMIT, K_TEXT, AT(repository), 0},
+    {"context", T_COMMIT, K_TEMPLATE, AT(context), 0},
+    {"dedup_key", T_PAGERDUTY, K_TEMPLATE, AT(context), 0},
+    {"summary", T_PAGERDUTY, K_TEMPLATE, AT(summary), 0},
+    {"severity", T_PAGERDUTY, K_SEVERITY, AT(severity), 0},
     {"channel", T_(HR_TARGET_MATTERMOST) | T_(HR_TARGET_SLACK), K_TEXT, AT(channel), 0},
     {"username", T_(HR_TARGET_MATTERMOST) | T_(HR_TARGET_DISCORD), K_TEXT, AT(username), 0},
     {"icon_url", T_(HR_TARGET_MATTERMOST) | T_(HR_TARGET_DISCORD), K_URL, AT(icon_url), 0},
@@ -97,13 +111,13 @@ static const key_row target_rows[] = {
     {"password", T_EMAIL, K_SECRET, AT(password), 0},
     {"from", T_EMAIL, K_ADDRESS, AT(from), T_EMAIL},
     {"to", T_EMAIL, K_ADDRESSES, AT(to), T_EMAIL},
-    {"subject", T_EMAIL, K_LINE_TEMPLATE, AT(subject), 0},
+    {"subject", T_EMAIL, K_TEMPLATE, AT(subject), 0},
 };
 #define NROWS (sizeof(target_rows) / sizeof(target_rows[0]))
 
 /* The distinct key names, in the table's order (at most 32: the seen
  * mask of known_key). */
-#define MAX_TARGET_KEYS 24
+#define MAX_TARGET_KEYS 32
 
 /* One key's value, read before the type is known. */
 typedef struct slot {
@@ -307,12 +321,6 @@ static void store_value(parser *p, const char *path, size_t idx, const key_row *
     case K_SECRET:
         ok = true;
         break;
-    case K_LINE_TEMPLATE:
-        ok = v->len > 0 && memchr(v->s, '\n', v->len) == NULL;
-        if (!ok)
-            report(&p->out, &v->mark, path, "expected one line of text");
-        ok = ok && check_template(&p->out, &v->mark, path, v->s, false);
-        break;
     case K_ADDRESS:
         ok = check_address(&p->out, &v->mark, path, v->s, v->len);
         break;
@@ -332,6 +340,29 @@ static void store_value(parser *p, const char *path, size_t idx, const key_row *
         break;
     case K_SIGNING_SECRET:
         ok = check_signing_secret(&p->out, &v->mark, path, v->s, v->len);
+        break;
+    case K_TEMPLATE:
+        ok = v->len > 0 && memchr(v->s, '\n', v->len) == NULL;
+        if (!ok)
+            report(&p->out, &v->mark, path, "expected a template on one line");
+        ok = ok && check_template(&p->out, &v->mark, path, v->s, false);
+        break;
+    case K_HOST:
+        ok = v->len > 0 && v->len < 254;
+        for (size_t i = 0; ok && i < v->len; i++)
+            ok = (v->s[i] >= 'a' && v->s[i] <= 'z') || (v->s[i] >= 'A' && v->s[i] <= 'Z') ||
+                 (v->s[i] >= '0' && v->s[i] <= '9') || v->s[i] == '.' || v->s[i] == '-';
+        if (!ok)
+            report(&p->out, &v->mark, path, "expected a host name (github.example.com); got %s",
+                   quote(v->s, v->len, brief, sizeof(brief)));
+        break;
+    case K_SEVERITY:
+        ok = eqn(v->s, v->len, "critical") || eqn(v->s, v->len, "error") ||
+             eqn(v->s, v->len, "warning") || eqn(v->s, v->len, "info");
+        if (!ok)
+            report(&p->out, &v->mark, path,
+                   "expected critical, error, warning or info (PagerDuty's severities); got %s",
+                   quote(v->s, v->len, brief, sizeof(brief)));
         break;
     case K_TEXT:
         ok = v->len > 0 && v->len <= NAME_MAX_LEN && is_utf8(v->s, v->len);
@@ -393,8 +424,12 @@ static void read_slot(parser *p, const char *path, hr_target *t, const key_row *
         read_scalar(p, path, "a jq program", false, v);
         break;
     case K_TEXT:
-    case K_LINE_TEMPLATE:
+    case K_HOST:
+    case K_SEVERITY:
         read_required(p, path, "a string", false, v);
+        break;
+    case K_TEMPLATE:
+        read_required(p, path, "a template", false, v);
         break;
     }
 }
@@ -454,6 +489,31 @@ static void check_slack(parser *p, const char *path, const char *const *names, s
                "\"thread\" goes with \"token\": an incoming webhook cannot answer in a thread");
 }
 
+static size_t api_url_slot(const char *const *names, size_t nkeys)
+{
+    size_t i = 0;
+    while (i < nkeys && strcmp(names[i], "api_url") != 0)
+        i++;
+    return i;
+}
+
+/* Bitbucket Cloud and Data Center answer at different paths with
+ * different bodies; the api_url says which (deliver/svc_bitbucket.c). */
+static void check_bitbucket(parser *p, const char *tpath, const char *api_url, const slot *sl)
+{
+    char path[PATH_LEN];
+    size_t n = strlen(api_url);
+    while (n > 0 && api_url[n - 1] == '/')
+        n--;
+    if ((n >= 4 && memcmp(api_url + n - 4, "/2.0", 4) == 0 && strstr(api_url, "/rest/") == NULL) ||
+        (n >= 13 && memcmp(api_url + n - 13, "/rest/api/1.0", 13) == 0))
+        return;
+    sub_path(path, sizeof(path), tpath, "api_url");
+    report(&p->out, &sl->key_mark, path,
+           "a bitbucket api_url ends with /2.0 (Bitbucket Cloud's API) or /rest/api/1.0 "
+           "(Bitbucket Data Center's)");
+}
+
 static void parse_target(parser *p, const char *path, size_t idx)
 {
     hr_target *t = &p->c->targets[idx];
@@ -509,6 +569,9 @@ static void parse_target(parser *p, const char *path, size_t idx)
         }
         if (t->type == HR_TARGET_SLACK)
             check_slack(p, path, names, nkeys, slots, &start);
+        if (t->type == HR_TARGET_BITBUCKET && t->api_url != NULL)
+            check_bitbucket(p, path, t->api_url, &slots[api_url_slot(names, nkeys)]);
+        hr_target_state_defaults(t);
     }
     for (size_t i = 0; i < nkeys; i++) {
         free(slots[i].v.s);
@@ -558,5 +621,11 @@ static void target_clear(hr_target *t)
     free(t->from);
     strlist_clear(&t->to);
     free(t->subject);
+    free(t->host);
+    free(t->repository);
+    free(t->context);
+    free(t->summary);
+    free(t->severity);
+    free(t->order_by);
     memset(t, 0, sizeof(*t));
 }

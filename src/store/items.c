@@ -184,12 +184,18 @@ out:
 
 const char *hr_store__outcome_state(hr_outcome o)
 {
-    return o == HR_OUTCOME_DELIVERED ? "delivered" : o == HR_OUTCOME_RETRY ? "retrying" : "dead";
+    return o == HR_OUTCOME_RETRY ? "retrying" : hr_store__outcome_name(o);
 }
 
 const char *hr_store__outcome_name(hr_outcome o)
 {
-    return o == HR_OUTCOME_DELIVERED ? "delivered" : o == HR_OUTCOME_RETRY ? "retry" : "dead";
+    static const char *const names[] = {
+        [HR_OUTCOME_DELIVERED] = "delivered",
+        [HR_OUTCOME_RETRY] = "retry",
+        [HR_OUTCOME_DEAD] = "dead",
+        [HR_OUTCOME_SKIPPED] = "skipped",
+    };
+    return (unsigned)o < sizeof(names) / sizeof(names[0]) ? names[o] : "dead";
 }
 
 int hr_store__run_item(hr_store *s, item *it)

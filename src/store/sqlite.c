@@ -74,7 +74,7 @@ static const char *const migrations[] = {
     "  event_id INTEGER NOT NULL REFERENCES events(id),"
     "  route TEXT NOT NULL,"
     "  target TEXT NOT NULL,"
-    "  state TEXT NOT NULL," /* pending, retrying, delivered, dead */
+    "  state TEXT NOT NULL," /* pending, retrying, delivered, dead, skipped */
     "  attempts INTEGER NOT NULL DEFAULT 0,"
     "  next_at INTEGER NOT NULL," /* ms; when pending/retrying is due */
     "  created_at INTEGER NOT NULL,"

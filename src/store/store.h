@@ -118,7 +118,7 @@ typedef struct hr_event_query {
  * A delivery is one (event, target) pair: created by the writer in the
  * event's own transaction from the router's decision, then attempted by
  * the delivery engine until it is delivered or dead. States: pending (no
- * attempt yet), retrying, delivered, dead.
+ * attempt yet), retrying, delivered, dead, skipped (not for its target).
  */
 
 /*

@@ -73,7 +73,7 @@ static hr_svc_request render_run(const hr_target *t, const char *event, const ch
     cr_assert_eq(hr_message_from_event(e, &m, &err), HR_OK);
     cr_assert_not_null(svc->render);
     json_t *ref = run_ref != NULL ? load(run_ref) : NULL;
-    hr_svc_context ctx = {.delivery_id = 77, .now_ms = 1796292000000, .run_ref = ref};
+    hr_svc_context ctx = {.delivery_id = 77, .now_ms = 1796292000000, .run_ref = ref, .event = e};
     cr_assert_eq(svc->render(t, &m, &ctx, &req, &err), HR_OK, "%s", err.msg);
     hr_message_clear(&m);
     json_decref(e);
@@ -353,8 +353,8 @@ static void expect_answers(const hr_service *svc, const answer_case *cases, size
 {
     for (size_t i = 0; i < n; i++) {
         const answer_case *c = &cases[i];
-        hr_svc_answer a = {c->status, c->body, c->body ? strlen(c->body) : 0, c->retry_after_ms,
-                           c->reset_after_ms};
+        hr_svc_answer a = {c->status,         c->body,           c->body ? strlen(c->body) : 0,
+                           c->retry_after_ms, c->reset_after_ms, -1};
         hr_svc_verdict v;
         svc->classify(&a, &v);
         cr_expect_eq(v.outcome, c->outcome, "%s case %zu: outcome %d", svc->name, i, v.outcome);
@@ -536,7 +536,7 @@ Test(render, every_service_shows_the_text)
     for (int type = HR_TARGET_SLACK; type <= HR_TARGET_GOOGLE_CHAT; type++) {
         hr_target t = target((hr_target_type)type, "https://example.com/hook");
         hr_svc_request req = {0};
-        hr_svc_context ctx = {.delivery_id = 1};
+        hr_svc_context ctx = {.delivery_id = 1, .event = e};
         hr_message m;
         hr_error err;
         cr_assert_eq(hr_message_from_event(e, &m, &err), HR_OK);
@@ -556,7 +556,7 @@ Test(render, every_service_shows_the_text)
  * "null" for nothing). New. */
 static char *remembered(hr_target_type type, const char *body, const char *sent)
 {
-    hr_svc_answer a = {200, body, strlen(body), -1, -1};
+    hr_svc_answer a = {200, body, strlen(body), -1, -1, -1};
     const hr_service *svc = hr_service_of(type);
     json_t *s = sent != NULL ? load(sent) : NULL;
     json_t *ref = svc->remember != NULL ? svc->remember(&a, s) : json_incref(s);

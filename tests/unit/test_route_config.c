@@ -349,6 +349,10 @@ Test(parse, example_file_documents_every_key)
     setenv("SMTP_PASSWORD", "smtp-password-value", 1);
     setenv("SLACK_BOT_TOKEN", "xoxb-value", 1);
     setenv("GOCD_TOKEN", "gocd-token-value", 1);
+    setenv("GITHUB_TOKEN", "ghp-value", 1);
+    setenv("GITLAB_TOKEN", "glpat-value", 1);
+    setenv("BITBUCKET_TOKEN", "bb-value", 1);
+    setenv("PAGERDUTY_ROUTING_KEY", "routing-key-value", 1);
     rc = hr_config_load(HR_TEST_SRCDIR "/examples/herald.yaml", &c, &errs);
     print_errors(&errs);
     cr_assert_eq(rc, HR_OK);
@@ -365,7 +369,7 @@ Test(parse, example_file_documents_every_key)
     cr_expect_eq(c->delivery.max_in_flight, 64);
     cr_expect_str_eq(c->delivery.proxy, "http://proxy.internal:3128");
     expect_list(&c->delivery.allow, LIST("127.0.0.0/8", "::1/128", "hooks.internal"));
-    cr_assert_eq(c->ntargets, 8);
+    cr_assert_eq(c->ntargets, 12);
     /* targets[2] is Slack's second example, the bot. */
     for (int type = HR_TARGET_SLACK; type < HR_TARGET_NTYPES; type++)
         cr_expect_eq(c->targets[type + (type > HR_TARGET_SLACK)].type, type,
@@ -383,6 +387,9 @@ Test(parse, example_file_documents_every_key)
     expect_list(
         &c->targets[HR_TARGET_EMAIL + 1].to,
         LIST("dev-team@example.com", "{{ .pipeline.name }}-owners@example.com", "culprits"));
+    cr_expect_str_eq(c->targets[HR_TARGET_GITHUB + 1].token, "ghp-value");
+    cr_expect_str_eq(c->targets[HR_TARGET_GITHUB + 1].repository, "acme/app");
+    cr_expect_str_eq(c->targets[HR_TARGET_PAGERDUTY + 1].severity, "error");
     t = &c->targets[0];
     cr_expect_str_eq(t->name, "team-chat");
     cr_expect_str_eq(t->url, "https://hooks.example.com/{{ .pipeline.name }}");
@@ -610,8 +617,9 @@ Test(errors, unknown_keys_at_every_level)
         "backoff_initial, backoff_max, connect_timeout, timeout, max_response_bytes, "
         "connections_per_host, max_in_flight, proxy, allow)",
         "herald.yaml:6:5: targets[0]: unknown key \"heders\" (expected name, type, url, "
-        "token, method, headers, body, body_for_get, signing_secret, api_url, channel, "
-        "username, icon_url, thread, edit, title, text, smtp, starttls, password, from, to, subject)",
+        "token, method, headers, body, body_for_get, signing_secret, api_url, host, "
+        "repository, context, dedup_key, summary, severity, channel, username, icon_url, "
+        "thread, edit, title, text, smtp, starttls, password, from, to, subject)",
         "herald.yaml:8:23: targets[0].headers.X-A: unknown key \"secert\" (expected value, "
         "secret)",
         "herald.yaml:12:5: routes[0]: unknown key \"filters\" (expected name, match, filter, "
@@ -1806,7 +1814,8 @@ Test(types, errors_name_the_line_and_column)
                   "herald.yaml:2:5: targets[0]: missing required key \"url\" (an incoming "
                   "webhook), or \"token\" and \"channel\" (a bot)",
                   "herald.yaml:7:11: targets[1].type: unknown target type \"telegram\" (expected "
-                  "webhook, slack, teams, discord, mattermost, google-chat, email)",
+                  "webhook, slack, teams, discord, mattermost, google-chat, email, github, gitlab, "
+                  "bitbucket, pagerduty)",
                   "herald.yaml:11:5: targets[2].api_url: type webhook takes no key \"api_url\" "
                   "(its keys: name, type, url, method, headers, body, body_for_get, "
                   "signing_secret)",
@@ -1869,6 +1878,54 @@ Test(types, email)
                   "got \"a b@example.com\"");
     EXPECT_ERRORS("targets:\n  - {name: m, type: email, smtp: 'smtp://h', from: a@b.c, to: []}\n",
                   "herald.yaml:2:59: targets[0].to: expected at least one address");
+}
+
+Test(types, state_targets)
+{
+    hr_config *c =
+        parse_ok("targets:\n"
+                 "  - {name: gh, type: github, token: ghp-SECRET, repository: acme/app,"
+                 " context: 'ci/{{ .pipeline.name }}'}\n"
+                 "  - {name: gl, type: gitlab, token: glpat-SECRET,"
+                 " api_url: 'https://gitlab.corp/api/v4', host: git.corp}\n"
+                 "  - {name: bb, type: bitbucket, token: b-SECRET,"
+                 " api_url: 'https://bb.corp/rest/api/1.0'}\n"
+                 "  - {name: pd, type: pagerduty, token: r-SECRET, severity: warning,"
+                 " summary: '{{ .summary.name }} broke', dedup_key: '{{ .job.name }}'}\n");
+    cr_expect_eq(c->targets[0].type, HR_TARGET_GITHUB);
+    cr_expect_str_eq(c->targets[0].context, "ci/{{ .pipeline.name }}");
+    cr_expect_str_eq(c->targets[0].repository, "acme/app");
+    cr_expect_not_null(strstr(c->targets[0].order_by, "ci/{{ .pipeline.name }}"));
+    cr_expect_eq(c->targets[0].latest_wins, 1);
+    cr_expect_str_eq(c->targets[1].host, "git.corp");
+    cr_expect_not_null(c->targets[2].context, "the default context");
+    cr_expect_str_eq(c->targets[3].severity, "warning");
+    cr_expect_str_eq(c->targets[3].context, "{{ .job.name }}");
+    cr_expect_str_eq(c->targets[3].order_by, "{{ .job.name }}");
+    json_t *j = hr_config_to_json(c);
+    char *text = json_dumps(j, 0);
+    cr_expect_null(strstr(text, "SECRET"), "%s", text);
+    free(text);
+    json_decref(j);
+    hr_config_free(c);
+    EXPECT_ERRORS("targets:\n"
+                  "  - name: gh\n"
+                  "    type: github\n"
+                  "    context: '{{ .a'\n"
+                  "    host: 'git hub'\n"
+                  "  - {name: bb, type: bitbucket, token: t, api_url: 'https://bb.corp/api/1.0'}\n"
+                  "  - {name: pd, type: pagerduty, token: t, severity: fatal, context: x}\n",
+                  "herald.yaml:5:11: targets[0].host: expected a host name (github.example.com); "
+                  "got \"git hub\"",
+                  "herald.yaml:4:14: targets[0].context: template does not compile: template: "
+                  "the \"{{\" at byte 0 has no closing \"}}\"",
+                  "herald.yaml:2:5: targets[0]: missing required key \"token\"",
+                  "herald.yaml:6:43: targets[1].api_url: a bitbucket api_url ends with /2.0 "
+                  "(Bitbucket Cloud's API) or /rest/api/1.0 (Bitbucket Data Center's)",
+                  "herald.yaml:7:60: targets[2].context: type pagerduty takes no key \"context\" "
+                  "(its keys: name, type, token, api_url, dedup_key, summary, severity)",
+                  "herald.yaml:7:53: targets[2].severity: expected critical, error, warning or "
+                  "info (PagerDuty's severities); got \"fatal\"");
 }
 
 Test(types, slack_takes_a_webhook_or_a_bot)

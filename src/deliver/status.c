@@ -1,0 +1,301 @@
+/*
+ * status.c - the state, the commit and the context the state types report
+ * (status.h).
+ */
+#include "deliver/status.h"
+
+#include "core/mem.h"
+#include "core/url.h"
+#include "route/jq.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* The string at key path a.b.c in v, or NULL (borrowed). */
+static const char *str_at(const json_t *v, const char *path)
+{
+    char key[64];
+    while (v != NULL && *path != '\0') {
+        size_t n = strcspn(path, ".");
+        if (n >= sizeof(key))
+            return NULL;
+        memcpy(key, path, n);
+        key[n] = '\0';
+        v = json_object_get(v, key);
+        path += n + (path[n] == '.');
+    }
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static bool is(const char *s, const char *word)
+{
+    return s != NULL && strcmp(s, word) == 0;
+}
+
+/* A word from the event for a reason (the callers print at most 40 bytes
+ * of it), or "none" when the event has none. */
+static const char *shown(const char *s)
+{
+    return s != NULL ? s : "none";
+}
+
+/* The state of a completed result (Passed, Failed, Cancelled). */
+static bool result_state(const char *r, hr_state *out)
+{
+    if (is(r, "Passed"))
+        *out = HR_STATE_PASSED;
+    else if (is(r, "Failed"))
+        *out = HR_STATE_FAILED;
+    else if (is(r, "Cancelled"))
+        *out = HR_STATE_CANCELLED;
+    else
+        return false;
+    return true;
+}
+
+bool hr__status_state(const json_t *event, hr_state *out, char *why, size_t size)
+{
+    const char *kind = str_at(event, "kind");
+
+    if (is(kind, "stage-status")) {
+        const char *st = str_at(event, "stage.state");
+        if (is(st, "Building") || is(st, "Failing")) {
+            *out = HR_STATE_RUNNING;
+            return true;
+        }
+        if (result_state(st, out))
+            return true;
+        snprintf(why, size, "GoCD's stage state %.40s names no state to report", shown(st));
+        return false;
+    }
+    if (is(kind, "build-status")) {
+        const char *phase = str_at(event, "build.phase"), *result = str_at(event, "build.result");
+        if (is(phase, "queued")) {
+            *out = HR_STATE_QUEUED;
+            return true;
+        }
+        if (is(phase, "started") || is(phase, "running")) {
+            *out = HR_STATE_RUNNING;
+            return true;
+        }
+        if (result_state(result, out))
+            return true;
+        snprintf(why, size, "the build's result %.40s names no state to report", shown(result));
+        return false;
+    }
+    snprintf(why, size, "a %.40s event is about no build", shown(kind));
+    return false;
+}
+
+/* Whether s is a git commit id: 7 to 64 hexadecimal digits. */
+static bool is_sha(const char *s)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    if (n < 7 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+              (s[i] >= 'A' && s[i] <= 'F')))
+            return false;
+    return true;
+}
+
+/* The git host the target reports commits of (new). */
+static char *target_host(const hr_target *t, const char *public_host)
+{
+    hr_url u;
+    if (t->host != NULL)
+        return hr_strdup(t->host);
+    if (t->api_url != NULL && hr_url_check(t->api_url, strlen(t->api_url), 0, &u, NULL) == HR_OK) {
+        char *h = hr_url_host(t->api_url, &u);
+        if (strncasecmp(h, "api.", 4) == 0)
+            memmove(h, h + 4, strlen(h + 4) + 1);
+        return h;
+    }
+    return hr_strdup(public_host);
+}
+
+/* Whether the target's repository (owner/repo or a URL) names r (read
+ * from url). */
+static bool names_repo(const hr_target *t, const char *url, const hr_repo *r)
+{
+    hr_repo want;
+    if (t->repository == NULL || strcmp(t->repository, url) == 0 ||
+        strcasecmp(t->repository, r->path) == 0)
+        return true;
+    return hr_repo_parse(t->repository, strlen(t->repository), &want, NULL) == HR_OK &&
+           strcasecmp(want.host, r->host) == 0 && strcasecmp(want.path, r->path) == 0;
+}
+
+/* One git material's URL and revision, or false. */
+static bool git_material(const json_t *cause, const char **url, const char **rev)
+{
+    if (!is(str_at(cause, "material_type"), "git"))
+        return false;
+    *url = str_at(cause, "config.url");
+    if (*url == NULL)
+        *url = str_at(cause, "material");
+    *rev = str_at(cause, "revision");
+    return *url != NULL;
+}
+
+/* A GoCD stage's commit on host: see status.h. */
+static bool gocd_commit(const hr_target *t, const json_t *ev, const char *host, hr_status *s,
+                        char *why, size_t size)
+{
+    const json_t *causes = json_object_get(ev, "build_cause"), *c;
+    const char *url, *rev, *chosen_rev = NULL;
+    bool any_git = false, any_here = false, chosen_changed = false;
+    size_t i;
+    hr_repo r;
+
+    json_array_foreach(causes, i, c)
+    {
+        if (!git_material(c, &url, &rev))
+            continue;
+        any_git = true;
+        if (hr_repo_parse(url, strlen(url), &r, NULL) != HR_OK || !hr_repo_on_host(&r, host))
+            continue;
+        any_here = true;
+        if (!names_repo(t, url, &r))
+            continue;
+        bool changed = json_is_true(json_object_get(c, "changed"));
+        if (chosen_rev == NULL || (changed && !chosen_changed)) {
+            s->repo = r;
+            chosen_rev = rev != NULL ? rev : "";
+            chosen_changed = changed;
+        }
+        if (chosen_changed)
+            break;
+    }
+    if (chosen_rev == NULL) {
+        if (!any_git)
+            snprintf(why, size, "the build cause has no git material");
+        else if (!any_here)
+            snprintf(why, size, "no git material of the build cause is on %.100s", host);
+        else
+            snprintf(why, size, "no git material on %.100s is %.100s", host, t->repository);
+        return false;
+    }
+    if (!is_sha(chosen_rev)) {
+        snprintf(why, size, "the git material's revision is not a commit id");
+        return false;
+    }
+    snprintf(s->sha, sizeof(s->sha), "%s", chosen_rev);
+    return true;
+}
+
+/* A CI build's commit (build.scm): see status.h. */
+static bool build_commit(const hr_target *t, const json_t *ev, const char *host, hr_status *s,
+                         char *why, size_t size)
+{
+    const char *url = str_at(ev, "build.scm.url"), *sha = str_at(ev, "build.scm.commit");
+    hr_error e;
+
+    if (url == NULL || sha == NULL) {
+        snprintf(why, size, "the build names no commit (build.scm.url and build.scm.commit)");
+        return false;
+    }
+    if (hr_repo_parse(url, strlen(url), &s->repo, &e) != HR_OK) {
+        snprintf(why, size, "build.scm.url: %.200s", e.msg);
+        return false;
+    }
+    if (!hr_repo_on_host(&s->repo, host)) {
+        snprintf(why, size, "the commit is on %.100s, not %.100s", s->repo.host, host);
+        return false;
+    }
+    if (!names_repo(t, url, &s->repo)) {
+        snprintf(why, size, "the build's repository is %.100s, not %.100s", s->repo.path,
+                 t->repository);
+        return false;
+    }
+    if (!is_sha(sha)) {
+        snprintf(why, size, "build.scm.commit is not a commit id");
+        return false;
+    }
+    snprintf(s->sha, sizeof(s->sha), "%s", sha);
+    return true;
+}
+
+int hr__status_render(const char *what, const char *tmpl, const json_t *event, char **out,
+                      hr_error *err)
+{
+    hr_template *t = NULL;
+    hr_error e;
+    int rc = hr_template_compile(tmpl, &t, &e);
+    if (rc == HR_OK)
+        rc = hr_template_render(t, event, false, out, &e);
+    hr_template_free(t);
+    if (rc != HR_OK)
+        return hr_error_set(err, HR_EINVAL, "%s: %s", what, e.msg);
+    return HR_OK;
+}
+
+int hr__status_read(const hr_target *t, const hr_svc_context *ctx, const hr_message *m,
+                    const char *public_host, hr_status *s, hr_svc_request *req, hr_error *err)
+{
+    char why[300];
+    char *host = target_host(t, public_host);
+    const json_t *ev = ctx->event;
+    int rc = HR_OK;
+
+    memset(s, 0, sizeof(*s));
+    if (!hr__status_state(ev, &s->state, why, sizeof(why)) ||
+        !(is(str_at(ev, "kind"), "stage-status")
+              ? gocd_commit(t, ev, host, s, why, sizeof(why))
+              : build_commit(t, ev, host, s, why, sizeof(why)))) {
+        req->skip = hr_strdup(why);
+        goto out;
+    }
+    rc = hr__status_render("context", t->context != NULL ? t->context : "herald", ev, &s->context,
+                           err);
+    if (rc != HR_OK)
+        goto out;
+    s->url = m->url;
+    s->description = hr_strdup(m->title != NULL ? m->title : "");
+out:
+    free(host);
+    return rc;
+}
+
+void hr__status_clear(hr_status *s)
+{
+    free(s->context);
+    free(s->description);
+    memset(s, 0, sizeof(*s));
+}
+
+char *hr__status_api(const hr_target *t, const char *def)
+{
+    const char *base = t->api_url != NULL ? t->api_url : def;
+    size_t n = strlen(base);
+    while (n > 0 && base[n - 1] == '/')
+        n--;
+    return hr_strndup(base, n);
+}
+
+char *hr__status_encode(const char *s, bool keep_slash)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = hr_malloc(strlen(s) * 3 + 1), *o = out;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '.' || *p == '_' || *p == '~' || (keep_slash && *p == '/')) {
+            *o++ = (char)*p;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+void hr__status_header(hr_svc_request *req, const char *line)
+{
+    req->headers.items = hr_realloc(req->headers.items, (req->headers.n + 1) * sizeof(char *));
+    req->headers.items[req->headers.n++] = hr_strdup(line);
+}
