@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /*
@@ -42,6 +43,10 @@ static label_row events[HR_METRICS_MAX_LABELS];
 static _Atomic int nevents;
 static label_row warnings[HR_METRICS_MAX_LABELS];
 static _Atomic int nwarnings;
+/* Target names come from the configuration, which a reload replaces:
+ * their labels are copies, kept for the process's life (bounded). */
+static label_row superseded[HR_METRICS_MAX_LABELS];
+static _Atomic int nsuperseded;
 static _Atomic unsigned long batch_buckets[NB_BATCH + 1], lat_buckets[NB_LAT + 1];
 static _Atomic unsigned long commits, batch_sum, lat_sum_us;
 static _Atomic size_t queue_depth;
@@ -144,6 +149,35 @@ void hr_metrics_ingest_warnings(const char *source, size_t n)
     label_row *r = label_slot(warnings, &nwarnings, source);
     if (r != NULL)
         atomic_fetch_add(&r->n[0], (unsigned long)n);
+}
+
+void hr_metrics_superseded(const char *target)
+{
+    label_row *r = NULL;
+    int n = atomic_load(&nsuperseded);
+    for (int i = 0; i < n && r == NULL; i++)
+        if (strcmp(superseded[i].label, target) == 0)
+            r = &superseded[i];
+    if (r == NULL) {
+        pthread_mutex_lock(&lock);
+        n = atomic_load(&nsuperseded);
+        for (int i = 0; i < n && r == NULL; i++)
+            if (strcmp(superseded[i].label, target) == 0)
+                r = &superseded[i];
+        if (r == NULL && n < HR_METRICS_MAX_LABELS) {
+            r = &superseded[n];
+            if (r->label == NULL) /* a copy from before a reset is reused */
+                r->label = hr_strdup(target);
+            else if (strcmp(r->label, target) != 0) {
+                free((char *)r->label);
+                r->label = hr_strdup(target);
+            }
+            atomic_store(&nsuperseded, n + 1);
+        }
+        pthread_mutex_unlock(&lock);
+    }
+    if (r != NULL)
+        atomic_fetch_add(&r->n[0], 1);
 }
 
 void hr_metrics_commit(size_t stored, int64_t latency_us)
@@ -286,6 +320,13 @@ char *hr_metrics_render(void)
     for (size_t i = 0; i < 3; i++)
         tb_printf(&t, "herald_delivery_attempts_total{outcome=\"%s\"} %lu\n", outcomes[i],
                   atomic_load(&attempts_by_outcome[i]));
+    tb_printf(&t, "# HELP herald_deliveries_superseded_total Deliveries never sent because a "
+                  "newer one with their order key took their place, by target.\n"
+                  "# TYPE herald_deliveries_superseded_total counter\n");
+    n = atomic_load(&nsuperseded);
+    for (int i = 0; i < n; i++)
+        tb_printf(&t, "herald_deliveries_superseded_total{target=\"%s\"} %lu\n",
+                  superseded[i].label, atomic_load(&superseded[i].n[0]));
     histogram(&t, "herald_delivery_attempt_seconds", "Time one delivery attempt took.",
               latency_bounds, NB_LAT, attempt_buckets, (double)atomic_load(&attempt_sum_ms) / 1e3);
     tb_printf(&t,
@@ -328,6 +369,9 @@ void hr_metrics_reset(void)
     memset(requests, 0, sizeof(requests));
     memset(events, 0, sizeof(events));
     memset(warnings, 0, sizeof(warnings));
+    atomic_store(&nsuperseded, 0);
+    for (int i = 0; i < HR_METRICS_MAX_LABELS; i++)
+        atomic_store(&superseded[i].n[0], 0);
     for (size_t i = 0; i <= NB_BATCH; i++)
         atomic_store(&batch_buckets[i], 0);
     for (size_t i = 0; i <= NB_LAT; i++)

@@ -28,6 +28,10 @@ void hr_metrics_ingest_warnings(const char *source, size_t n);
 void hr_metrics_commit(size_t stored, int64_t latency_us);
 /* One delivery attempt finished: outcome is "delivered", "retry" or "dead". */
 void hr_metrics_attempt(const char *outcome, int64_t latency_ms);
+/* One delivery to target superseded (never sent: a newer one with its
+ * order key took its place). target is copied the first time it is seen;
+ * at most HR_METRICS_MAX_LABELS targets are counted. */
+void hr_metrics_superseded(const char *target);
 /* The number of events waiting for the store writer. */
 void hr_metrics_queue_depth(size_t depth);
 /* Rows one prune deleted (retention). */

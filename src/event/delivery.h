@@ -24,12 +24,26 @@ typedef struct hr_delivery_job {
      * delivery's latest claim. 0 where claims are not leased (SQLite). */
     int64_t claim_token;
     json_t *input; /* the event as jq sees it (owned reference), see route/jq.h */
+    /* Ordered delivery (deliver/order.c): the delivery's order key (owned;
+     * NULL: unordered), and, when the store found a newer delivery with the
+     * same target and key waiting while this one may not be sent any more
+     * (latest_wins), that delivery's id: the job is then recorded as
+     * superseded, never sent. 0 otherwise. */
+    char *order_key;
+    int64_t superseded_by;
 } hr_delivery_job;
 
 /* Frees the job's members (not the struct itself). */
 void hr_delivery_job_clear(hr_delivery_job *j);
 
-typedef enum { HR_OUTCOME_DELIVERED = 0, HR_OUTCOME_RETRY, HR_OUTCOME_DEAD } hr_outcome;
+/* SUPERSEDED: never sent, because a newer delivery with the same order key
+ * took its place (latest_wins); the attempt's error says which. */
+typedef enum {
+    HR_OUTCOME_DELIVERED = 0,
+    HR_OUTCOME_RETRY,
+    HR_OUTCOME_DEAD,
+    HR_OUTCOME_SUPERSEDED
+} hr_outcome;
 
 typedef struct hr_attempt {
     int64_t delivery_id;

@@ -227,8 +227,10 @@ void hr_delivery_job_clear(hr_delivery_job *j)
     if (j == NULL)
         return;
     free(j->target);
+    free(j->order_key);
     json_decref(j->input);
     j->target = NULL;
+    j->order_key = NULL;
     j->input = NULL;
 }
 

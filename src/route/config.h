@@ -89,6 +89,14 @@ typedef struct hr_target {
     char *password; /* Secret. */
     char *from;     /* the sender's address */
     hr_strlist to;  /* the recipients' addresses (at least one) */
+    /* Ordered delivery (every type): a template whose text is the
+     * delivery's order key, rendered once when the delivery is created;
+     * deliveries with the same target and key are sent one at a time, in
+     * the order their events were accepted. NULL: unordered. */
+    char *order_by;
+    /* With order_by: a delivery still waiting when a newer one with the
+     * same key exists is superseded, never sent (a state, not a message). */
+    int latest_wins;
 } hr_target;
 
 typedef struct hr_route {

@@ -55,6 +55,8 @@ typedef enum key_kind {
     K_ADDRESS,        /* an e-mail address */
     K_ADDRESSES,      /* a list of e-mail addresses (hr_strlist) */
     K_BOOL_ON,        /* true or false, true when not written */
+    K_TEMPLATE,       /* a {{ jq }} template (not a URL) */
+    K_FLAG,           /* true or false, into an int */
 } key_kind;
 
 typedef struct key_row {
@@ -94,6 +96,8 @@ static const key_row target_rows[] = {
     {"password", T_EMAIL, K_SECRET, AT(password), 0},
     {"from", T_EMAIL, K_ADDRESS, AT(from), T_EMAIL},
     {"to", T_EMAIL, K_ADDRESSES, AT(to), T_EMAIL},
+    {"order_by", T_ALL, K_TEMPLATE, AT(order_by), 0},
+    {"latest_wins", T_ALL, K_FLAG, AT(latest_wins), 0},
 };
 #define NROWS (sizeof(target_rows) / sizeof(target_rows[0]))
 
@@ -290,6 +294,9 @@ static void store_value(parser *p, const char *path, size_t idx, const key_row *
     case K_BOOL_ON:
         *(bool *)((char *)t + row->offset) = sl->b;
         return;
+    case K_FLAG:
+        *(int *)((char *)t + row->offset) = sl->b;
+        return;
     case K_ADDRESSES:
         if (sl->list.n == 0)
             report(&p->out, &sl->key_mark, path, "expected at least one address");
@@ -319,6 +326,11 @@ static void store_value(parser *p, const char *path, size_t idx, const key_row *
     case K_JQ:
         ok = v->len > 0 && check_jq(&p->out, &v->mark, path, v->s);
         break;
+    case K_TEMPLATE:
+        ok = v->len > 0 && check_template(&p->out, &v->mark, path, v->s, false);
+        if (v->len == 0)
+            report(&p->out, &v->mark, path, "expected a template such as \"{{ .pipeline.name }}\"");
+        break;
     case K_SIGNING_SECRET:
         ok = check_signing_secret(&p->out, &v->mark, path, v->s, v->len);
         break;
@@ -347,6 +359,7 @@ static void read_slot(parser *p, const char *path, hr_target *t, const key_row *
         break;
     case K_BOOL:
     case K_BOOL_ON:
+    case K_FLAG:
         read_bool(p, path, &sl->b);
         break;
     case K_ADDRESSES:
@@ -380,6 +393,9 @@ static void read_slot(parser *p, const char *path, hr_target *t, const key_row *
         break;
     case K_JQ:
         read_scalar(p, path, "a jq program", false, v);
+        break;
+    case K_TEMPLATE:
+        read_required(p, path, "a template", false, v);
         break;
     case K_TEXT:
         read_required(p, path, "a string", false, v);
@@ -438,6 +454,18 @@ static void check_slack(parser *p, const char *path, const char *const *names, s
                "\"channel\" goes with \"token\": an incoming webhook posts to its own channel");
 }
 
+/* latest_wins supersedes within a key's queue: it needs order_by (a
+ * type's default counts). */
+static void check_order(parser *p, const char *path, const char *const *names, size_t nkeys,
+                        const slot *slots, const hr_target *t)
+{
+    for (size_t i = 0; i < nkeys; i++)
+        if (strcmp(names[i], "latest_wins") == 0 && slots[i].present && slots[i].b &&
+            t->order_by == NULL && !wrote(names, nkeys, slots, "order_by"))
+            report(&p->out, &slots[i].key_mark, path,
+                   "latest_wins needs order_by (the key whose newest delivery wins)");
+}
+
 static void parse_target(parser *p, const char *path, size_t idx)
 {
     hr_target *t = &p->c->targets[idx];
@@ -478,7 +506,7 @@ static void parse_target(parser *p, const char *path, size_t idx)
                        "type %s takes no key \"%s\" (its keys: %s)", target_type_names[type],
                        names[i], keys_of(t->type, list, sizeof(list)));
             else if (slots[i].v.s != NULL || row->kind == K_BOOL || row->kind == K_BOOL_ON ||
-                     row->kind == K_ADDRESSES)
+                     row->kind == K_FLAG || row->kind == K_ADDRESSES)
                 store_value(p, kpath, idx, row, &slots[i]);
         }
         for (size_t r = 0; r < NROWS; r++) {
@@ -493,6 +521,7 @@ static void parse_target(parser *p, const char *path, size_t idx)
         }
         if (t->type == HR_TARGET_SLACK)
             check_slack(p, path, names, nkeys, slots, &start);
+        check_order(p, path, names, nkeys, slots, t);
     }
     for (size_t i = 0; i < nkeys; i++) {
         free(slots[i].v.s);
@@ -541,5 +570,6 @@ static void target_clear(hr_target *t)
     free(t->password);
     free(t->from);
     strlist_clear(&t->to);
+    free(t->order_by);
     memset(t, 0, sizeof(*t));
 }

@@ -113,8 +113,8 @@ typedef struct hr_store_engine {
                     int64_t event_id, hr_error *err);
     int (*save_revision)(void *db, const hr_event *ev, const char *doc, int64_t event_id,
                          hr_error *err);
-    int (*insert_delivery)(void *db, int64_t event_id, const char *route, const char *target,
-                           int64_t now, hr_error *err);
+    int (*insert_delivery)(void *db, int64_t event_id, const hr_store_route *r, int64_t now,
+                           hr_error *err);
     int (*save_attempt)(void *db, const hr_attempt *a, int64_t now, hr_error *err);
     int (*reset)(void *db, const hr_delivery_reset *r, int64_t now, size_t *count, hr_error *err);
     int (*save_settings)(void *db, const json_t *settings, hr_error *err);
@@ -148,9 +148,11 @@ typedef struct hr_store_engine {
 extern const hr_store_engine hr_store__sqlite;
 extern const hr_store_engine hr_store__pg;
 
-/* A delivery's state after an attempt with this outcome (pending,
- * retrying, delivered, dead), and the attempt's own outcome as the
- * attempts log names it (delivered, retry, dead). */
+/* A delivery's state after an attempt with this outcome (retrying,
+ * delivered, dead, superseded), and the attempt's own outcome as the
+ * attempts log names it (delivered, retry, dead, superseded). A superseded
+ * delivery was never sent: its record moves the delivery only, with the
+ * reason in last_error, and adds no row to the attempts log. */
 const char *hr_store__outcome_state(hr_outcome o);
 const char *hr_store__outcome_name(hr_outcome o);
 

@@ -18,7 +18,7 @@
  * acknowledged without its deliveries. */
 static int save_deliveries(hr_store *s, item *it, hr_transition tr)
 {
-    const char *routes[HR_MAX_TARGETS_PER_EVENT], *targets[HR_MAX_TARGETS_PER_EVENT];
+    hr_store_route out[HR_MAX_TARGETS_PER_EVENT];
     int64_t now = hr_time_now_ms();
     size_t n;
     int ret = HR_OK;
@@ -26,10 +26,9 @@ static int save_deliveries(hr_store *s, item *it, hr_transition tr)
     /* The router sees the event as it will be stored. */
     it->ev->id = it->id;
     it->ev->transition = tr;
-    n = s->route_fn(s->route_ctx, it->ev, it->doc, it->doc_len, routes, targets,
-                    HR_MAX_TARGETS_PER_EVENT);
+    n = s->route_fn(s->route_ctx, it->ev, it->doc, it->doc_len, out, HR_MAX_TARGETS_PER_EVENT);
     for (size_t i = 0; i < n && ret == HR_OK; i++)
-        ret = s->eng->insert_delivery(s->db, it->id, routes[i], targets[i], now, &it->err);
+        ret = s->eng->insert_delivery(s->db, it->id, &out[i], now, &it->err);
     if (ret == HR_OK)
         it->ndeliveries = n;
     return ret;
@@ -182,12 +181,14 @@ out:
 
 const char *hr_store__outcome_state(hr_outcome o)
 {
-    return o == HR_OUTCOME_DELIVERED ? "delivered" : o == HR_OUTCOME_RETRY ? "retrying" : "dead";
+    static const char *const names[] = {"delivered", "retrying", "dead", "superseded"};
+    return (unsigned)o < 4 ? names[o] : "dead";
 }
 
 const char *hr_store__outcome_name(hr_outcome o)
 {
-    return o == HR_OUTCOME_DELIVERED ? "delivered" : o == HR_OUTCOME_RETRY ? "retry" : "dead";
+    static const char *const names[] = {"delivered", "retry", "dead", "superseded"};
+    return (unsigned)o < 4 ? names[o] : "dead";
 }
 
 int hr_store__run_item(hr_store *s, item *it)

@@ -230,6 +230,10 @@ static int delivery_to_json(const hr_rows *r, size_t i, json_t **out, hr_error *
     json_object_set_new(o, "updated_at", time_or_null(d->updated_at));
     json_object_set_new(o, "last_status", int_or_null(d->last_status));
     json_object_set_new(o, "last_error", str_or_null(d->last_error));
+    /* Ordered delivery: the key, and how many older deliveries with it
+     * wait before this one (null unless it waits itself). */
+    json_object_set_new(o, "order_key", str_or_null(d->order_key));
+    json_object_set_new(o, "queue_position", int_or_null(d->queue_position));
     for (size_t k = 0; k < d->nlog; k++) {
         const hr_attempt_row *a = &d->log[k];
         json_t *j = json_object();
@@ -335,6 +339,8 @@ int hr_store_claim_due(hr_store *s, const hr_claim_query *q, hr_delivery_job **j
         j->target = hr_strdup(c->target);
         j->attempt = c->attempts + 1;
         j->claim_token = c->claim_token;
+        j->order_key = c->order_key != NULL ? hr_strdup(c->order_key) : NULL;
+        j->superseded_by = c->superseded_by;
         count++;
     }
     hr_rows_free(&r);

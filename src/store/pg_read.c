@@ -222,6 +222,8 @@ static void delivery_row(hr_rows *r, const PGresult *res, int i)
     d->updated_at = T(8);
     d->last_status = I(9);
     d->last_error = S(10);
+    d->order_key = S(12);
+    d->queue_position = I(13);
     d->nlog = json_array_size(log);
     if (d->nlog > 0)
         d->log = hr_rows_alloc(r, d->nlog * sizeof(*d->log));
@@ -265,7 +267,11 @@ int hr_pg__list_deliveries(void *db, const hr_delivery_query *q, int64_t id, siz
         " d.created_at, d.updated_at, d.last_status, d.last_error,"
         " (SELECT coalesce(json_agg(json_build_array(a.attempt, a.started_at, a.latency_ms,"
         "   a.status, a.outcome, a.error, a.excerpt) ORDER BY a.attempt, a.id), '[]')"
-        "   FROM attempts a WHERE a.delivery_id = d.id)"
+        "   FROM attempts a WHERE a.delivery_id = d.id), d.order_key,"
+        " CASE WHEN d.order_key IS NOT NULL AND d.state IN ('pending', 'retrying')"
+        " THEN (SELECT count(*) FROM deliveries o WHERE o.target = d.target"
+        "   AND o.order_key = d.order_key AND o.id < d.id"
+        "   AND o.state IN ('pending', 'retrying')) END"
         " FROM deliveries d WHERE ($1::text IS NULL OR d.state = $1)"
         " AND ($2::text IS NULL OR d.target = $2) AND ($3 = 0 OR d.event_id = $3)"
         " AND d.id < $4 AND ($6 = 0 OR d.id = $6) ORDER BY d.id DESC LIMIT $5",
@@ -363,7 +369,9 @@ static void claim_row(hr_rows *r, const PGresult *res, int i)
     c->target = S(2);
     c->attempts = (int)I(3);
     c->claim_token = I(4);
-    event_cols(r, res, i, 5, &c->event);
+    c->order_key = S(5);
+    c->superseded_by = T(6);
+    event_cols(r, res, i, 7, &c->event);
 }
 
 /* A text[] literal of names: each quoted, with \ and " escaped. */
@@ -407,6 +415,18 @@ static char *id_array(const int64_t *ids, size_t n)
  * no other instance holds (FOR UPDATE SKIP LOCKED, and no lease running),
  * each given a lease and a new fencing token. No transaction stays open:
  * the HTTP request is sent after this returns.
+ *
+ * Ordered delivery across instances: an ordered row is due only as its
+ * key's head, judged by state, not by locks: no older row with its target
+ * and key is pending or retrying. A head another instance holds stays
+ * pending (leased) until its attempt is recorded, so while A holds key K's
+ * head, K's next row fails that test for B whatever SKIP LOCKED skipped;
+ * and of two claims racing for a new head, SKIP LOCKED and the lease let
+ * one take it. A statement's snapshot can only be older than the record
+ * that frees the next row, which makes it wait, never overtake. Rows of
+ * one key get ids in commit order (the writer's advisory lock per key,
+ * store/pg.c), so "older" is "accepted first". A head with latest_wins and
+ * a newer row of its key waiting comes with that row's id (superseded).
  */
 int hr_pg__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error *err)
 {
@@ -422,16 +442,23 @@ int hr_pg__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error *err
     hr_pg__int(&p, (int64_t)q->max);
     hr_pg__int(&p, q->now + (q->lease_ms > 0 ? q->lease_ms : HR_PG_LEASE_MS));
     ret = read_rows(db,
-                    "WITH due AS (SELECT id FROM deliveries"
+                    "WITH due AS (SELECT id FROM deliveries d"
                     "   WHERE state IN ('pending', 'retrying') AND next_at <= $1"
                     "   AND lease_until <= $1"
                     "   AND ($2::text IS NULL OR target = $2) AND target <> ALL($3::text[])"
                     "   AND id <> ALL($4::bigint[])"
+                    "   AND (order_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries o"
+                    "     WHERE o.target = d.target AND o.order_key = d.order_key"
+                    "     AND o.id < d.id AND o.state IN ('pending', 'retrying')))"
                     "   ORDER BY next_at LIMIT $5 FOR UPDATE SKIP LOCKED),"
                     " claimed AS (UPDATE deliveries d SET lease_until = $6,"
                     "   claim_token = d.claim_token + 1 FROM due WHERE d.id = due.id"
-                    "   RETURNING d.id, d.event_id, d.target, d.attempts, d.claim_token, d.next_at)"
-                    " SELECT c.id, c.event_id, c.target, c.attempts, c.claim_token,"
+                    "   RETURNING d.id, d.event_id, d.target, d.attempts, d.claim_token, d.next_at,"
+                    "   d.order_key, d.latest_wins)"
+                    " SELECT c.id, c.event_id, c.target, c.attempts, c.claim_token, c.order_key,"
+                    " CASE WHEN c.latest_wins THEN (SELECT max(n.id) FROM deliveries n"
+                    "   WHERE n.target = c.target AND n.order_key = c.order_key AND n.id > c.id"
+                    "   AND n.state IN ('pending', 'retrying')) END,"
                     " e.id, e.transition, e.doc, e.raw"
                     " FROM claimed c JOIN events e ON e.id = c.event_id ORDER BY c.next_at",
                     &p, "claim due deliveries", claim_row, rows, err);

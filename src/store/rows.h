@@ -64,6 +64,11 @@ typedef struct hr_delivery_row {
     int64_t next_at, created_at, updated_at;
     int64_t last_status; /* HR_ROW_NULL when none */
     const char *last_error;
+    const char *order_key; /* NULL: unordered */
+    /* Waiting in its key's queue (pending, retrying): how many older
+     * deliveries with its target and key wait before it; HR_ROW_NULL
+     * otherwise. */
+    int64_t queue_position;
     hr_attempt_row *log; /* the attempts, oldest first (in the arena) */
     size_t nlog;
 } hr_delivery_row;
@@ -93,8 +98,10 @@ typedef struct hr_package_row {
 typedef struct hr_claim_row {
     int64_t id, event_id;
     const char *target;
-    int attempts;        /* made so far */
-    int64_t claim_token; /* the claim's fencing token; 0 when not leased */
+    int attempts;          /* made so far */
+    int64_t claim_token;   /* the claim's fencing token; 0 when not leased */
+    const char *order_key; /* NULL: unordered */
+    int64_t superseded_by; /* latest_wins: the newest delivery waiting with its key; 0: none */
     hr_event_row event;
 } hr_claim_row;
 

@@ -154,6 +154,16 @@ static const char *const migrations[] = {
      * that a request id used again for another body is refused rather than
      * answered as a repeat (NULL for events stored before: a repeat). */
     "ALTER TABLE events ADD COLUMN request_digest BLOB;",
+    /* v8: ordered delivery. A delivery's order key (its target's order_by
+     * rendered when it was created; NULL: unordered) and whether the
+     * newest of a key supersedes the older ones waiting. The partial index
+     * holds only ordered deliveries still waiting: it answers the claim's
+     * "is an older one with my key waiting?" and "is a newer one?" in a
+     * probe each, and costs unordered deliveries nothing. */
+    "ALTER TABLE deliveries ADD COLUMN order_key TEXT;"
+    "ALTER TABLE deliveries ADD COLUMN latest_wins INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX deliveries_by_key ON deliveries(target, order_key, id)"
+    "  WHERE order_key IS NOT NULL AND state IN ('pending', 'retrying');",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

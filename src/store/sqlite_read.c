@@ -319,6 +319,8 @@ static int delivery_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err
     d.updated_at = sqlite3_column_int64(st, 8);
     d.last_status = col_int(st, 9);
     d.last_error = col_str(r, st, 10);
+    d.order_key = col_str(r, st, 11);
+    d.queue_position = col_int(st, 12);
     ret = read_attempts(db, r, &d, err);
     if (ret == HR_OK)
         *(hr_delivery_row *)hr_rows_add(r) = d;
@@ -352,13 +354,17 @@ int hr_sqlite__list_deliveries(void *db, const hr_delivery_query *q, int64_t id,
 {
     static const hr_delivery_query none = {0};
     delivery_args a = {q != NULL ? q : &none, id, limit};
-    char sql[512];
+    char sql[1024];
     size_t len;
 
     len = (size_t)snprintf(sql, sizeof(sql),
                            "SELECT id, event_id, route, target, state, attempts, next_at,"
-                           " created_at, updated_at, last_status, last_error"
-                           " FROM deliveries WHERE 1");
+                           " created_at, updated_at, last_status, last_error, order_key,"
+                           " CASE WHEN order_key IS NOT NULL AND state IN ('pending', 'retrying')"
+                           " THEN (SELECT count(*) FROM deliveries o WHERE o.target = d.target"
+                           "   AND o.order_key = d.order_key AND o.id < d.id"
+                           "   AND o.state IN ('pending', 'retrying')) END"
+                           " FROM deliveries d WHERE 1");
     if (a.q->state != NULL)
         len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND state = ?1");
     if (a.q->target != NULL)
@@ -478,7 +484,9 @@ static int claim_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err)
     c->event_id = sqlite3_column_int64(st, 1);
     c->target = col_str(r, st, 2);
     c->attempts = sqlite3_column_int(st, 3);
-    event_cols(r, st, 4, &c->event);
+    c->order_key = col_str(r, st, 4);
+    c->superseded_by = sqlite3_column_int64(st, 5);
+    event_cols(r, st, 6, &c->event);
     return HR_OK;
 }
 
@@ -508,14 +516,25 @@ int hr_sqlite__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error 
     char *sql;
     int ret;
 
-    /* Constant fragments and one "?" per value; every value is bound. */
-    cap = 512 + 3 * (q->n_other_than + q->n_skip_ids);
+    /* Constant fragments and one "?" per value; every value is bound. An
+     * ordered delivery is due only as its key's head: no older one with its
+     * target and key waiting (in flight included: it waits until its
+     * attempt is recorded). A head with a newer one waiting and
+     * latest_wins comes with that one's id, to be superseded (store.h). */
+    cap = 1536 + 3 * (q->n_other_than + q->n_skip_ids);
     sql = hr_malloc(cap);
-    len = (size_t)snprintf(sql, cap,
-                           "SELECT d.id, d.event_id, d.target, d.attempts,"
-                           " e.id, e.transition, e.doc, e.raw"
-                           " FROM deliveries d JOIN events e ON e.id = d.event_id"
-                           " WHERE d.state IN ('pending', 'retrying') AND d.next_at <= ?");
+    len = (size_t)snprintf(
+        sql, cap,
+        "SELECT d.id, d.event_id, d.target, d.attempts, d.order_key,"
+        " CASE WHEN d.latest_wins THEN (SELECT max(n.id) FROM deliveries n"
+        "   WHERE n.target = d.target AND n.order_key = d.order_key AND n.id > d.id"
+        "   AND n.state IN ('pending', 'retrying')) END,"
+        " e.id, e.transition, e.doc, e.raw"
+        " FROM deliveries d JOIN events e ON e.id = d.event_id"
+        " WHERE d.state IN ('pending', 'retrying') AND d.next_at <= ?"
+        " AND (d.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries o"
+        "   WHERE o.target = d.target AND o.order_key = d.order_key AND o.id < d.id"
+        "   AND o.state IN ('pending', 'retrying')))");
     if (q->target != NULL)
         len += (size_t)snprintf(sql + len, cap - len, " AND d.target = ?");
     else if (q->n_other_than > 0) {
