@@ -193,9 +193,9 @@ typedef struct hr_delivery_query {
  *
  * What hr_store_prune deletes. An event older than events_ms goes with
  * its deliveries and their attempts once every delivery is final
- * (delivered or dead); an event with a delivery pending or retrying stays,
- * and so does every package-revision event (its revision refers to it and
- * GoCD polls it). Attempts (the per-try log) older than attempts_ms go on
+ * (delivered, dead or superseded); an event with a delivery pending or
+ * retrying stays, and so does every package-revision event (its revision
+ * refers to it and GoCD polls it). Attempts (the per-try log) older than attempts_ms go on
  * their own, whatever their event. A stage's or job's state outlives the
  * event it last saw: its last_event_id becomes null.
  */
