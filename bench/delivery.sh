@@ -43,8 +43,11 @@ ip=$(free_port)
 wait_port "$ip"
 read -r i_rps _ <<<"$(load "$ip")"
 
-# 3. herald with one route to the target
-cat >"$work/herald.yaml" <<YAML
+# 3. herald with one route to the target, unordered; 4. the same with
+# order_by over 100 keys (the event id modulo 100), in the same run.
+# e2e DIR EXTRA prints: acknowledged/s, end-to-end/s, latency p50, p99, n.
+e2e() {
+  cat >"$work/$1.yaml" <<YAML
 delivery:
   allow: [127.0.0.0/8]
   max_in_flight: 64
@@ -52,25 +55,26 @@ delivery:
 targets:
   - name: sink
     url: http://127.0.0.1:$tp/hook
+$2
 routes:
   - name: all
     targets: [sink]
 YAML
-hp=$(free_port)
-"$bdir/herald" serve --listen "127.0.0.1:$hp" --data "$work/e2e" --config "$work/herald.yaml" \
-  --log-level warn & pids+=($!)
-wait_port "$hp"
-t0=$(date +%s.%N)
-read -r h_rps h_p50 h_p99 h_reqs <<<"$(load "$hp")"
-accepted=$(metric "$hp" 'herald_events_total{kind="stage-status",outcome="accepted"}')
-while :; do
-  delivered=$(metric "$hp" 'herald_delivery_attempts_total{outcome="delivered"}')
-  [ "${delivered:-0}" -ge "$accepted" ] && break
-  sleep 0.1
-done
-t1=$(date +%s.%N)
-e2e=$(awk -v n="$accepted" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
-lat=$($PY - "$hp" <<'PYEOF'
+  local hp t0 t1 h_rps accepted delivered lat
+  hp=$(free_port)
+  "$bdir/herald" serve --listen "127.0.0.1:$hp" --data "$work/$1" --config "$work/$1.yaml" \
+    --log-level warn & pids+=($!)
+  wait_port "$hp"
+  t0=$(date +%s.%N)
+  read -r h_rps _ <<<"$(load "$hp")"
+  accepted=$(metric "$hp" 'herald_events_total{kind="stage-status",outcome="accepted"}')
+  while :; do
+    delivered=$(metric "$hp" 'herald_delivery_attempts_total{outcome="delivered"}')
+    [ "${delivered:-0}" -ge "$accepted" ] && break
+    sleep 0.1
+  done
+  t1=$(date +%s.%N)
+  lat=$($PY - "$hp" <<'PYEOF'
 import json, sys, urllib.request
 from datetime import datetime
 port = sys.argv[1]
@@ -89,7 +93,11 @@ lat.sort()
 print(f"{lat[len(lat) // 2]:.1f} {lat[int(len(lat) * 0.99)]:.1f} {len(lat)}")
 PYEOF
 )
-read -r l50 l99 ln <<<"$lat"
+  kill "${pids[-1]}" 2>/dev/null || true
+  echo "$h_rps $(awk -v n="$accepted" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }') $lat"
+}
+read -r h_rps e2e l50 l99 ln <<<"$(e2e e2e "")"
+read -r o_rps o_e2e o50 o99 on <<<"$(e2e ordered "    order_by: \"{{ .id % 100 }}\"")"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 echo "herald delivery benchmark: $(nproc) cores, $CONNS connections, $DURATION of load"
 printf '%-46s %10s\n' "" "per second"
@@ -97,8 +105,12 @@ printf '%-46s %10.0f\n' "curl multi alone -> target (baseline)" "$c_rps"
 printf '%-46s %10.0f\n' "herald ingest only, no routes (baseline)" "$i_rps"
 printf '%-46s %10.0f\n' "herald acknowledged, with one route" "$h_rps"
 printf '%-46s %10.0f\n' "herald acknowledged and delivered, end to end" "$e2e"
+printf '%-46s %10.0f\n' "the same with order_by over 100 keys, acked" "$o_rps"
+printf '%-46s %10.0f\n' "the same with order_by over 100 keys, e2e" "$o_e2e"
 echo
 echo "acknowledgement -> delivery latency over $ln deliveries: p50 ${l50} ms, p99 ${l99} ms"
+echo "the same, ordered over 100 keys, over $on deliveries: p50 ${o50} ms, p99 ${o99} ms"
 echo "end to end / curl multi alone:   $(ratio "$e2e" "$c_rps")"
 echo "end to end / herald ingest only: $(ratio "$e2e" "$i_rps")"
 echo "acknowledged with a route / ingest only: $(ratio "$h_rps" "$i_rps")"
+echo "ordered over 100 keys / unordered, end to end: $(ratio "$o_e2e" "$e2e")"

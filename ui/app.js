@@ -354,7 +354,7 @@
         when(d.next_attempt_at), replayButton(d)]), empty);
   }
 
-  const STATES = ['', 'pending', 'retrying', 'delivered', 'dead', 'skipped'];
+  const STATES = ['', 'pending', 'retrying', 'delivered', 'dead', 'skipped', 'superseded'];
 
   /* What POST /deliveries/replay can replay of a list filter: its body,
    * or null when the API has no such condition (pending, retrying,

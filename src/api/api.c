@@ -176,8 +176,9 @@ static void get_config(hr_http_req *req, void *ctx)
     hr_http_reply_json(req, 200, hr_app_config_json(api->app));
 }
 
-static const char *const delivery_states[] = {"pending", "retrying", "delivered", "dead",
-                                              "skipped"};
+static const char *const delivery_states[] = {"pending", "retrying", "delivered",
+                                              "dead",    "skipped",  "superseded"};
+#define NSTATES (sizeof(delivery_states) / sizeof(delivery_states[0]))
 
 static void list_deliveries(hr_http_req *req, void *ctx)
 {
@@ -195,12 +196,11 @@ static void list_deliveries(hr_http_req *req, void *ctx)
     q.state = hr_http_query(req, "state");
     if (q.state != NULL) {
         int ok = 0;
-        for (size_t i = 0; i < sizeof(delivery_states) / sizeof(delivery_states[0]); i++)
+        for (size_t i = 0; i < NSTATES; i++)
             ok |= strcmp(q.state, delivery_states[i]) == 0;
         if (!ok) {
             hr_http_reply_error(req, 400,
-                                "query parameter state: expected one of pending, "
-                                "retrying, delivered, dead, skipped");
+                                "query parameter state: expected one of " HR_DELIVERY_STATES);
             return;
         }
     }

@@ -43,7 +43,7 @@ struct hr_app {
 /* The router as the writer uses it: owned by the store once installed. */
 typedef struct router_ctx {
     hr_router *router;
-    int needs_input; /* some route has a jq filter */
+    int needs_input; /* some route has a jq filter, or some target an order_by */
     hr_match matches[HR_MAX_TARGETS_PER_EVENT];
 } router_ctx;
 
@@ -69,7 +69,7 @@ static json_t *jq_input(const hr_event *ev, const char *doc, size_t doc_len)
 }
 
 static size_t route_event(void *arg, const hr_event *ev, const char *doc, size_t doc_len,
-                          const char **routes, const char **targets, size_t max)
+                          hr_store_route *out, size_t max)
 {
     router_ctx *rc = arg;
     json_t *input = rc->needs_input ? jq_input(ev, doc, doc_len) : NULL;
@@ -78,8 +78,10 @@ static size_t route_event(void *arg, const hr_event *ev, const char *doc, size_t
         max = HR_MAX_TARGETS_PER_EVENT;
     hr_router_match(rc->router, ev, input, rc->matches, max, &n);
     for (size_t i = 0; i < n; i++) {
-        routes[i] = rc->matches[i].route;
-        targets[i] = rc->matches[i].target;
+        out[i].route = rc->matches[i].route;
+        out[i].target = rc->matches[i].target;
+        out[i].order_key = rc->matches[i].key;
+        out[i].latest_wins = rc->matches[i].latest_wins;
     }
     json_decref(input);
     return n;
@@ -115,7 +117,9 @@ static void record(void *ctx, const hr_attempt *a, void (*done)(void *arg, int s
 {
     static const char *const names[] = {"delivered", "retry", "dead", "skipped"};
     hr_app *app = ctx;
-    hr_metrics_attempt(names[a->outcome], a->latency_ms);
+    /* A superseded delivery was never attempted (deliver/order.c counts it). */
+    if ((unsigned)a->outcome < 3)
+        hr_metrics_attempt(names[a->outcome], a->latency_ms);
     hr_store_record_attempt(app->store, a, done, arg);
 }
 
@@ -209,6 +213,8 @@ static int install(hr_app *app, hr_config *c, hr_errlist *errs)
     }
     for (size_t i = 0; i < c->nroutes; i++)
         rc->needs_input |= c->routes[i].filter != NULL;
+    for (size_t i = 0; i < c->ntargets; i++)
+        rc->needs_input |= c->targets[i].order_by != NULL;
     hr_store_set_router(app->store, route_event, rc, router_free);
     return HR_OK;
 }

@@ -43,6 +43,10 @@ static label_row events[HR_METRICS_MAX_LABELS];
 static _Atomic int nevents;
 static label_row warnings[HR_METRICS_MAX_LABELS];
 static _Atomic int nwarnings;
+/* Target names come from the configuration, which a reload replaces:
+ * their labels are copies, kept for the process's life (bounded). */
+static label_row superseded[HR_METRICS_MAX_LABELS];
+static _Atomic int nsuperseded;
 static _Atomic unsigned long batch_buckets[NB_BATCH + 1], lat_buckets[NB_LAT + 1];
 static _Atomic unsigned long commits, batch_sum, lat_sum_us;
 static _Atomic size_t queue_depth;
@@ -151,23 +155,47 @@ void hr_metrics_ingest_warnings(const char *source, size_t n)
         atomic_fetch_add(&r->n[0], (unsigned long)n);
 }
 
-void hr_metrics_skipped(const char *target)
+/* Counts one for target in rows: target names come and go with reloads,
+ * so the row keeps a copy of the name, made under the lock the first time
+ * it is seen (a copy from before a reset is reused). At most
+ * HR_METRICS_MAX_LABELS targets are counted. */
+static void count_target(label_row *rows, _Atomic int *nrows, const char *target)
 {
     label_row *r = NULL;
-    int n = atomic_load(&nskipped);
+    int n = atomic_load(nrows);
     for (int i = 0; i < n && r == NULL; i++)
-        if (strcmp(skipped[i].label, target) == 0)
-            r = &skipped[i];
+        if (strcmp(rows[i].label, target) == 0)
+            r = &rows[i];
     if (r == NULL) {
-        /* A copy: target names come and go with reloads. Another thread
-         * claiming the same name at once would leave one copy unused. */
-        char *label = hr_strdup(target);
-        r = label_slot(skipped, &nskipped, label);
-        if (r == NULL || r->label != label)
-            free(label);
+        pthread_mutex_lock(&lock);
+        n = atomic_load(nrows);
+        for (int i = 0; i < n && r == NULL; i++)
+            if (strcmp(rows[i].label, target) == 0)
+                r = &rows[i];
+        if (r == NULL && n < HR_METRICS_MAX_LABELS) {
+            r = &rows[n];
+            if (r->label == NULL)
+                r->label = hr_strdup(target);
+            else if (strcmp(r->label, target) != 0) {
+                free((char *)r->label);
+                r->label = hr_strdup(target);
+            }
+            atomic_store(nrows, n + 1);
+        }
+        pthread_mutex_unlock(&lock);
     }
     if (r != NULL)
         atomic_fetch_add(&r->n[0], 1);
+}
+
+void hr_metrics_skipped(const char *target)
+{
+    count_target(skipped, &nskipped, target);
+}
+
+void hr_metrics_superseded(const char *target)
+{
+    count_target(superseded, &nsuperseded, target);
 }
 
 void hr_metrics_commit(size_t stored, int64_t latency_us)
@@ -317,6 +345,13 @@ char *hr_metrics_render(void)
     for (int i = 0; i < n; i++)
         tb_printf(&t, "herald_deliveries_skipped_total{target=\"%s\"} %lu\n", skipped[i].label,
                   atomic_load(&skipped[i].n[0]));
+    tb_printf(&t, "# HELP herald_deliveries_superseded_total Deliveries never sent because a "
+                  "newer one with their order key took their place, by target.\n"
+                  "# TYPE herald_deliveries_superseded_total counter\n");
+    n = atomic_load(&nsuperseded);
+    for (int i = 0; i < n; i++)
+        tb_printf(&t, "herald_deliveries_superseded_total{target=\"%s\"} %lu\n",
+                  superseded[i].label, atomic_load(&superseded[i].n[0]));
     histogram(&t, "herald_delivery_attempt_seconds", "Time one delivery attempt took.",
               latency_bounds, NB_LAT, attempt_buckets, (double)atomic_load(&attempt_sum_ms) / 1e3);
     tb_printf(&t,
@@ -359,6 +394,9 @@ void hr_metrics_reset(void)
     memset(requests, 0, sizeof(requests));
     memset(events, 0, sizeof(events));
     memset(warnings, 0, sizeof(warnings));
+    atomic_store(&nsuperseded, 0);
+    for (int i = 0; i < HR_METRICS_MAX_LABELS; i++)
+        atomic_store(&superseded[i].n[0], 0);
     for (size_t i = 0; i <= NB_BATCH; i++)
         atomic_store(&batch_buckets[i], 0);
     for (size_t i = 0; i <= NB_LAT; i++)

@@ -31,6 +31,10 @@ void hr_metrics_commit(size_t stored, int64_t latency_us);
 void hr_metrics_attempt(const char *outcome, int64_t latency_ms);
 /* One delivery to target skipped (the event was not for it). */
 void hr_metrics_skipped(const char *target);
+/* One delivery to target superseded (never sent: a newer one with its
+ * order key took its place). target is copied the first time it is seen;
+ * at most HR_METRICS_MAX_LABELS targets are counted. */
+void hr_metrics_superseded(const char *target);
 /* The number of events waiting for the store writer. */
 void hr_metrics_queue_depth(size_t depth);
 /* Rows one prune deleted (retention). */

@@ -320,6 +320,10 @@ static void take_done(hr_deliver *d)
                         list->attempt.attempt, (long long)list->attempt.delivery_id,
                         list->failures);
         busy_remove(d, list->attempt.delivery_id);
+        /* A key's record written may make its next delivery due: look
+         * now, not at the next interval. */
+        if (hr_deliver__order_forget(d, list->attempt.delivery_id))
+            d->claim_soon = true;
         done_node_free(list);
     }
     if (n > 0 && d->claim_blocked)
@@ -362,24 +366,29 @@ void hr_deliver__record_dead(hr_deliver *d, const hr_delivery_job *job, const ch
 
 /* ---- Claiming --------------------------------------------------------- */
 
-/* Starts the claimed jobs that are not busy and whose target is known and
- * under its cap; a job for a target the configuration no longer names is
- * dead. Frees the jobs. */
+/* Starts the claimed jobs that are not busy, whose key (if any) is not in
+ * flight, and whose target is known and under its cap; a job for a target
+ * the configuration no longer names is dead, and one the store found
+ * superseded is recorded so (order.c). Frees the jobs. */
 static void start_claimed(hr_deliver *d, hr_delivery_job *jobs, size_t n)
 {
     size_t max = (size_t)d->set->s.max_in_flight;
     for (size_t i = 0; i < n; i++) {
         const hr_delivery_job *job = &jobs[i];
-        if (!busy_has(d, job->id) && d->nxfers < max) {
+        if (!busy_has(d, job->id) && d->nxfers < max && !hr_deliver__order_held(d, job)) {
             const hr_target *t = hr_config_target(d->cfg, job->target);
             if (t == NULL) {
                 char why[300];
                 snprintf(why, sizeof(why), "no target is named %.200s in the configuration",
                          job->target);
                 hr_deliver__record_dead(d, job, why);
+            } else if (hr_deliver__order_supersede(d, job)) {
+                /* recorded, never sent */
             } else if (count_of(d, job->target) < d->set->per_target_cap) {
                 hr_deliver__start_job(d, t, job);
             }
+            if (busy_has(d, job->id))
+                hr_deliver__order_track(d, job);
         }
         hr_delivery_job_clear(&jobs[i]);
     }
@@ -530,6 +539,7 @@ static void *run(void *arg)
         free(d->counts[i].name);
     free(d->counts);
     free(d->busy);
+    hr_deliver__order_clear(d);
     hr_deliver__settings_unref(d->set);
     d->set = NULL;
 

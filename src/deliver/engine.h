@@ -7,6 +7,7 @@
  *   targets.c   settings snapshots and compiled templates per config
  *   request.c   what a delivery sends (rendering and signing)
  *   transfer.c  a request through libcurl, and judging its answer
+ *   order.c     ordered delivery: the keys in flight, superseding
  */
 #ifndef HR_DELIVER_ENGINE_H
 #define HR_DELIVER_ENGINE_H
@@ -82,6 +83,12 @@ typedef struct compiled {
     char *error;
 } compiled;
 
+/* A busy ordered delivery's (target, key), owned copies (order.c). */
+typedef struct key_in_flight {
+    int64_t id;
+    char *target, *key;
+} key_in_flight;
+
 /* Requests in flight per target name, for the per-target cap. */
 typedef struct target_count {
     char *name;
@@ -137,6 +144,8 @@ struct hr_deliver {
     size_t nbusy, capbusy;
     xfer *xfers; /* in flight */
     size_t nxfers;
+    key_in_flight *keys; /* busy ordered deliveries' keys (order.c) */
+    size_t nkeys, capkeys;
     done_node *held;              /* records the source could not write yet (ids busy) */
     bool claim_soon;              /* a slot or a record freed up: look again now */
     int64_t next_orphan_check_us; /* when to look for unconfigured targets' deliveries */
@@ -170,6 +179,16 @@ int hr_deliver__render(hr_deliver *d, const hr_target *t, compiled *c, const hr_
                        xfer *x, hr_error *err);
 int hr_deliver__render_service(hr_deliver *d, const hr_target *t, compiled *c,
                                const hr_delivery_job *job, json_t *mods, xfer *x, hr_error *err);
+
+/* order.c: whether job's key is in flight under another delivery (do
+ * not start it); remember a busy job's key, forget it once its record is
+ * written (true when it had one: its key's next delivery may be due now);
+ * record a job the store found superseded (true) instead of sending it. */
+bool hr_deliver__order_held(const hr_deliver *d, const hr_delivery_job *job);
+void hr_deliver__order_track(hr_deliver *d, const hr_delivery_job *job);
+bool hr_deliver__order_forget(hr_deliver *d, int64_t id);
+void hr_deliver__order_clear(hr_deliver *d);
+bool hr_deliver__order_supersede(hr_deliver *d, const hr_delivery_job *job);
 
 /* transfer.c */
 bool hr_deliver__start_job(hr_deliver *d, const hr_target *t, const hr_delivery_job *job);

@@ -31,6 +31,13 @@ typedef struct hr_delivery_job {
      * target (Slack's channel and ts, Discord's id, the e-mail's
      * Message-ID), or NULL before it is known (owned reference). */
     json_t *run_ref;
+    /* Ordered delivery (deliver/order.c): the delivery's order key (owned;
+     * NULL: unordered), and, when the store found a newer delivery with the
+     * same target and key waiting while this one may not be sent any more
+     * (latest_wins), that delivery's id: the job is then recorded as
+     * superseded, never sent. 0 otherwise. */
+    char *order_key;
+    int64_t superseded_by;
 } hr_delivery_job;
 
 /* Frees the job's members (not the struct itself). */
@@ -39,11 +46,14 @@ void hr_delivery_job_clear(hr_delivery_job *j);
 /* SKIPPED: the event is not for the target (a state target given a
  * build with no commit on its host); final, nothing was sent, and the
  * attempt's error says why. */
+/* SUPERSEDED: never sent, because a newer delivery with the same order key
+ * took its place (latest_wins); the attempt's error says which. */
 typedef enum {
     HR_OUTCOME_DELIVERED = 0,
     HR_OUTCOME_RETRY,
     HR_OUTCOME_DEAD,
     HR_OUTCOME_SKIPPED,
+    HR_OUTCOME_SUPERSEDED,
 } hr_outcome;
 
 typedef struct hr_attempt {

@@ -227,10 +227,12 @@ void hr_delivery_job_clear(hr_delivery_job *j)
     if (j == NULL)
         return;
     free(j->target);
+    free(j->order_key);
     json_decref(j->input);
     free(j->run_key);
     json_decref(j->run_ref);
     j->target = NULL;
+    j->order_key = NULL;
     j->input = NULL;
     j->run_key = NULL;
     j->run_ref = NULL;

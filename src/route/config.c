@@ -842,7 +842,7 @@ static bool next_item(parser *p, const char *path, size_t *n, size_t max, const 
 static int known_key(parser *p, const char *path, const scalar *key, const char *const *keys,
                      unsigned *seen)
 {
-    char brief[BRIEF_LEN], list[256];
+    char brief[BRIEF_LEN], list[512];
     for (int i = 0; keys[i] != NULL; i++) {
         if (!eqn(key->s, key->len, keys[i]))
             continue;
@@ -2229,6 +2229,8 @@ json_t *hr_config_to_json(const hr_config *c)
             hr_target_type_name(t->type), "url", url, "method", str_or_null(t->method), "headers",
             headers, "body", str_or_null(t->body), "body_for_get", t->body_for_get,
             "signing_secret", masked(t->signing_secret), "from_gocd", t->from_gocd);
+        json_object_update_new(tj, json_pack("{s:o,s:b}", "order_by", str_or_null(t->order_by),
+                                             "latest_wins", t->latest_wins));
         if (t->type == HR_TARGET_EMAIL)
             json_object_update_new(tj, json_pack("{s:b,s:o,s:o,s:o,s:o}", "starttls", t->starttls,
                                                  "username", str_or_null(t->username), "password",

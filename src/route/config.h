@@ -125,11 +125,14 @@ typedef struct hr_target {
                        * PagerDuty's dedup_key (route/target_state.c sets the default) */
     char *summary;    /* PagerDuty: template of the incident's summary; NULL: the title */
     char *severity;   /* PagerDuty: critical, error, warning or info (default error) */
-    /* Delivery in order per key: a template whose value is the key
-     * deliveries of this target are sent in order by (NULL: no order), and
-     * whether a newer delivery with the same key supersedes an older one
-     * still waiting. The state types default to their commit and context. */
+    /* Ordered delivery (every type): a template whose text is the
+     * delivery's order key, rendered once when the delivery is created (the state types default
+     * to their commit and context, route/target_state.c);
+     * deliveries with the same target and key are sent one at a time, in
+     * the order their events were accepted. NULL: unordered. */
     char *order_by;
+    /* With order_by: a delivery still waiting when a newer one with the
+     * same key exists is superseded, never sent (a state, not a message). */
     int latest_wins;
 } hr_target;
 

@@ -60,9 +60,10 @@ typedef enum key_kind {
     K_ADDRESS,        /* an e-mail address */
     K_ADDRESSES,      /* a list of recipients (hr_strlist): addresses, templates, culprits */
     K_BOOL_ON,        /* true or false, true when not written */
-    K_TEMPLATE,       /* text with {{ jq }} parts, on one line */
+    K_TEMPLATE,       /* a {{ jq }} template on one line (not a URL) */
     K_HOST,           /* a host name (letters, digits, '.', '-') */
     K_SEVERITY,       /* PagerDuty's: critical, error, warning or info */
+    K_FLAG,           /* true or false, into an int */
 } key_kind;
 
 typedef struct key_row {
@@ -112,6 +113,8 @@ static const key_row target_rows[] = {
     {"from", T_EMAIL, K_ADDRESS, AT(from), T_EMAIL},
     {"to", T_EMAIL, K_ADDRESSES, AT(to), T_EMAIL},
     {"subject", T_EMAIL, K_TEMPLATE, AT(subject), 0},
+    {"order_by", T_ALL, K_TEMPLATE, AT(order_by), 0},
+    {"latest_wins", T_ALL, K_FLAG, AT(latest_wins), 0},
 };
 #define NROWS (sizeof(target_rows) / sizeof(target_rows[0]))
 
@@ -309,6 +312,9 @@ static void store_value(parser *p, const char *path, size_t idx, const key_row *
     case K_BOOL_ON:
         *(bool *)((char *)t + row->offset) = sl->b;
         return;
+    case K_FLAG:
+        *(int *)((char *)t + row->offset) = sl->b;
+        return;
     case K_ADDRESSES:
         if (sl->list.n == 0)
             report(&p->out, &sl->key_mark, path, "expected at least one address");
@@ -344,7 +350,8 @@ static void store_value(parser *p, const char *path, size_t idx, const key_row *
     case K_TEMPLATE:
         ok = v->len > 0 && memchr(v->s, '\n', v->len) == NULL;
         if (!ok)
-            report(&p->out, &v->mark, path, "expected a template on one line");
+            report(&p->out, &v->mark, path,
+                   "expected a template on one line, such as \"{{ .pipeline.name }}\"");
         ok = ok && check_template(&p->out, &v->mark, path, v->s, false);
         break;
     case K_HOST:
@@ -389,6 +396,7 @@ static void read_slot(parser *p, const char *path, hr_target *t, const key_row *
         break;
     case K_BOOL:
     case K_BOOL_ON:
+    case K_FLAG:
         read_bool(p, path, &sl->b);
         break;
     case K_ADDRESSES:
@@ -423,13 +431,13 @@ static void read_slot(parser *p, const char *path, hr_target *t, const key_row *
     case K_JQ:
         read_scalar(p, path, "a jq program", false, v);
         break;
+    case K_TEMPLATE:
+        read_required(p, path, "a template", false, v);
+        break;
     case K_TEXT:
     case K_HOST:
     case K_SEVERITY:
         read_required(p, path, "a string", false, v);
-        break;
-    case K_TEMPLATE:
-        read_required(p, path, "a template", false, v);
         break;
     }
 }
@@ -514,12 +522,24 @@ static void check_bitbucket(parser *p, const char *tpath, const char *api_url, c
            "(Bitbucket Data Center's)");
 }
 
+/* latest_wins supersedes within a key's queue: it needs order_by (a
+ * type's default counts). */
+static void check_order(parser *p, const char *path, const char *const *names, size_t nkeys,
+                        const slot *slots, const hr_target *t)
+{
+    for (size_t i = 0; i < nkeys; i++)
+        if (strcmp(names[i], "latest_wins") == 0 && slots[i].present && slots[i].b &&
+            t->order_by == NULL && !wrote(names, nkeys, slots, "order_by"))
+            report(&p->out, &slots[i].key_mark, path,
+                   "latest_wins needs order_by (the key whose newest delivery wins)");
+}
+
 static void parse_target(parser *p, const char *path, size_t idx)
 {
     hr_target *t = &p->c->targets[idx];
     const char *names[MAX_TARGET_KEYS + 1];
     slot slots[MAX_TARGET_KEYS];
-    char kpath[PATH_LEN], list[256];
+    char kpath[PATH_LEN], list[512];
     size_t nkeys = target_key_names(names);
     yaml_mark_t start;
     unsigned seen = 0;
@@ -554,7 +574,7 @@ static void parse_target(parser *p, const char *path, size_t idx)
                        "type %s takes no key \"%s\" (its keys: %s)", target_type_names[type],
                        names[i], keys_of(t->type, list, sizeof(list)));
             else if (slots[i].v.s != NULL || row->kind == K_BOOL || row->kind == K_BOOL_ON ||
-                     row->kind == K_ADDRESSES)
+                     row->kind == K_FLAG || row->kind == K_ADDRESSES)
                 store_value(p, kpath, idx, row, &slots[i]);
         }
         for (size_t r = 0; r < NROWS; r++) {
@@ -572,6 +592,7 @@ static void parse_target(parser *p, const char *path, size_t idx)
         if (t->type == HR_TARGET_BITBUCKET && t->api_url != NULL)
             check_bitbucket(p, path, t->api_url, &slots[api_url_slot(names, nkeys)]);
         hr_target_state_defaults(t);
+        check_order(p, path, names, nkeys, slots, t);
     }
     for (size_t i = 0; i < nkeys; i++) {
         free(slots[i].v.s);

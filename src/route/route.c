@@ -1,5 +1,6 @@
 #include "route/route.h"
 
+#include "core/limits.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "route/jq.h"
@@ -8,10 +9,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A key longer than this is refused (the delivery goes unordered), so a
+ * runaway template cannot bloat every delivery row and the claim's index. */
+#define MAX_ORDER_KEY_BYTES 1024
+
 struct hr_router {
     const hr_config *config; /* borrowed */
     hr_jq **filters;         /* one per route; NULL when the route has no filter */
     bool *warned;            /* one per route: its filter's failure was logged */
+    hr_template **orders;    /* one per target; NULL when the target has no order_by */
+    bool *order_warned;      /* one per target: its order_by's failure was logged */
+    char **keys;             /* the keys the last match rendered (owned) */
+    size_t nkeys;
 };
 
 int hr_router_new(const hr_config *c, hr_router **out, hr_error *err)
@@ -22,6 +31,19 @@ int hr_router_new(const hr_config *c, hr_router **out, hr_error *err)
     r->config = c;
     r->filters = hr_calloc(c->nroutes, sizeof(*r->filters));
     r->warned = hr_calloc(c->nroutes, sizeof(*r->warned));
+    r->orders = hr_calloc(c->ntargets + 1, sizeof(*r->orders));
+    r->order_warned = hr_calloc(c->ntargets + 1, sizeof(*r->order_warned));
+    r->keys = hr_calloc(HR_MAX_TARGETS_PER_EVENT, sizeof(*r->keys));
+    for (size_t i = 0; i < c->ntargets; i++) {
+        hr_error e;
+        if (c->targets[i].order_by == NULL)
+            continue;
+        rc = hr_template_compile(c->targets[i].order_by, &r->orders[i], &e);
+        if (rc != HR_OK) {
+            rc = hr_error_set(err, rc, "target %s: order_by: %s", c->targets[i].name, e.msg);
+            goto out;
+        }
+    }
     for (size_t i = 0; i < c->nroutes; i++) {
         const hr_route *route = &c->routes[i];
         hr_error e;
@@ -49,6 +71,13 @@ void hr_router_free(hr_router *r)
         hr_jq_free(r->filters[i]);
     free(r->filters);
     free(r->warned);
+    for (size_t i = 0; i < r->config->ntargets; i++)
+        hr_template_free(r->orders[i]);
+    free(r->orders);
+    free(r->order_warned);
+    for (size_t i = 0; i < r->nkeys; i++)
+        free(r->keys[i]);
+    free(r->keys);
     free(r);
 }
 
@@ -162,10 +191,57 @@ static bool already_added(const hr_match *out, size_t n, const char *target)
     return false;
 }
 
+/* The event's order key for target t (index ti), kept in r->keys; NULL
+ * when t is unordered, or its key is empty, too long or fails (a failure
+ * is logged once per target for the router's life: the delivery is then
+ * sent unordered rather than not at all). */
+static const char *order_key(hr_router *r, size_t ti, const json_t *input)
+{
+    const hr_target *t = &r->config->targets[ti];
+    char *key = NULL;
+    hr_error e;
+    int rc;
+
+    if (r->orders[ti] == NULL || input == NULL || r->nkeys >= HR_MAX_TARGETS_PER_EVENT)
+        return NULL;
+    rc = hr_template_render(r->orders[ti], input, false, &key, &e);
+    if (rc == HR_OK && strlen(key) > MAX_ORDER_KEY_BYTES)
+        rc = hr_error_set(&e, HR_ETOOBIG, "the key is longer than %d bytes", MAX_ORDER_KEY_BYTES);
+    if (rc != HR_OK) {
+        if (!r->order_warned[ti])
+            hr_log_warn("route",
+                        "target %s: order_by failed (deliveries without a key are sent "
+                        "unordered): %s",
+                        t->name, e.msg);
+        r->order_warned[ti] = true;
+        free(key);
+        return NULL;
+    }
+    if (key[0] == '\0') {
+        free(key);
+        return NULL;
+    }
+    r->keys[r->nkeys++] = key;
+    return key;
+}
+
+/* The index of the target named name (the config has it: it was checked). */
+static size_t target_index(const hr_config *c, const char *name)
+{
+    size_t i = 0;
+    while (i < c->ntargets && strcmp(c->targets[i].name, name) != 0)
+        i++;
+    return i;
+}
+
 int hr_router_match(hr_router *r, const hr_event *ev, const json_t *input, hr_match *out,
                     size_t max, size_t *n)
 {
     size_t got = 0;
+
+    for (size_t i = 0; i < r->nkeys; i++)
+        free(r->keys[i]);
+    r->nkeys = 0;
 
     for (size_t i = 0; i < r->config->nroutes && got < max; i++) {
         const hr_route *route = &r->config->routes[i];
@@ -176,8 +252,12 @@ int hr_router_match(hr_router *r, const hr_event *ev, const json_t *input, hr_ma
             const char *target = route->targets.items[k];
             if (already_added(out, got, target))
                 continue;
+            size_t ti = target_index(r->config, target);
             out[got].route = route->name;
             out[got].target = target;
+            out[got].key = ti < r->config->ntargets ? order_key(r, ti, input) : NULL;
+            out[got].latest_wins = ti < r->config->ntargets && out[got].key != NULL &&
+                                   r->config->targets[ti].latest_wins;
             got++;
         }
     }

@@ -14,14 +14,21 @@
 typedef struct hr_router hr_router;
 
 /* Builds a router over c (borrowed: c must outlive the router). Fails only
- * when a filter does not compile (HR_EINVAL with jq's message). */
+ * when a filter or an order_by template does not compile (HR_EINVAL with
+ * jq's message). Each is compiled once here, not per event. */
 int hr_router_new(const hr_config *c, hr_router **out, hr_error *err);
 void hr_router_free(hr_router *r);
 
-/* One (route, target) decision; the strings are borrowed from the config. */
+/* One (route, target) decision; route and target are borrowed from the
+ * config. key is the target's order key for this event (its order_by
+ * rendered), owned by the router until its next match; NULL when the
+ * target has no order_by, or the key came out empty or failed (logged once
+ * per target). latest_wins is the target's. */
 typedef struct hr_match {
     const char *route;
     const char *target;
+    const char *key;
+    int latest_wins;
 } hr_match;
 
 /*
@@ -30,7 +37,8 @@ typedef struct hr_match {
  * matches, each target at most once per event (the first route naming it
  * wins), in config order; *n is how many. Matching stops once out is
  * full. A filter that fails at run time does not match, and its message
- * is logged once per route for the router's life. Returns HR_OK.
+ * is logged once per route for the router's life. input may be NULL only
+ * when no route has a filter and no target an order_by. Returns HR_OK.
  *
  * Conditions are tried before the filter: sources, kinds, states and
  * results exactly (case-sensitive); groups, pipelines and stages with

@@ -113,9 +113,10 @@ typedef struct hr_store_engine {
                     int64_t event_id, hr_error *err);
     int (*save_revision)(void *db, const hr_event *ev, const char *doc, int64_t event_id,
                          hr_error *err);
-    /* run_key: the event's run (hr_event_run_key), or NULL. */
-    int (*insert_delivery)(void *db, int64_t event_id, const char *route, const char *target,
-                           const char *run_key, int64_t now, hr_error *err);
+    /* r: the route, target, order key and latest_wins of one delivery;
+     * run_key: the event's run (hr_event_run_key), or NULL. */
+    int (*insert_delivery)(void *db, int64_t event_id, const hr_store_route *r, const char *run_key,
+                           int64_t now, hr_error *err);
     /* Records an attempt: the delivery's new state and the attempts log;
      * a delivered attempt's service_ref is kept with the delivery and, when
      * the delivery's run has no message for its target yet, as the run's
@@ -155,6 +156,30 @@ typedef struct hr_store_engine {
  * target is due, so the first event's message is known before the next
  * event edits it. A run whose first delivery went dead no longer holds
  * the others up: the next one makes the run's message. */
+/* The claim's condition for ordered delivery (both engines; d is the
+ * delivery): an ordered delivery is due only as its key's head, with no
+ * older one of its target and key still pending or retrying (in flight
+ * included: it stays so until its attempt is recorded). */
+#define HR_STORE_KEY_HEAD                                                                          \
+    " AND (d.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries o"                          \
+    "   WHERE o.target = d.target AND o.order_key = d.order_key AND o.id < d.id"                   \
+    "   AND o.state IN ('pending', 'retrying')))"
+
+/* For a claimed key head c with latest_wins: the newest delivery of its
+ * key waiting, which supersedes it (NULL otherwise). */
+#define HR_STORE_SUPERSEDED_BY(c)                                                                  \
+    " CASE WHEN " c ".latest_wins THEN (SELECT max(n.id) FROM deliveries n"                        \
+    "   WHERE n.target = " c ".target AND n.order_key = " c ".order_key AND n.id > " c ".id"       \
+    "   AND n.state IN ('pending', 'retrying')) END"
+
+/* How many older deliveries of its key wait before d (NULL unless d
+ * waits itself), for the API. */
+#define HR_STORE_QUEUE_POSITION                                                                    \
+    " CASE WHEN d.order_key IS NOT NULL AND d.state IN ('pending', 'retrying')"                    \
+    " THEN (SELECT count(*) FROM deliveries o WHERE o.target = d.target"                           \
+    "   AND o.order_key = d.order_key AND o.id < d.id"                                             \
+    "   AND o.state IN ('pending', 'retrying')) END"
+
 #define HR_STORE_RUN_WAITS                                                                         \
     " AND (d.run_key IS NULL"                                                                      \
     "   OR EXISTS (SELECT 1 FROM run_messages rm WHERE rm.target = d.target"                       \
@@ -174,9 +199,11 @@ typedef struct hr_store_engine {
 extern const hr_store_engine hr_store__sqlite;
 extern const hr_store_engine hr_store__pg;
 
-/* A delivery's state after an attempt with this outcome (pending,
- * retrying, delivered, dead), and the attempt's own outcome as the
- * attempts log names it (delivered, retry, dead). */
+/* A delivery's state after an attempt with this outcome (retrying,
+ * delivered, dead, superseded), and the attempt's own outcome as the
+ * attempts log names it (delivered, retry, dead, superseded). A superseded
+ * delivery was never sent: its record moves the delivery only, with the
+ * reason in last_error, and adds no row to the attempts log. */
 const char *hr_store__outcome_state(hr_outcome o);
 const char *hr_store__outcome_name(hr_outcome o);
 

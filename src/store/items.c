@@ -18,7 +18,7 @@
  * acknowledged without its deliveries. */
 static int save_deliveries(hr_store *s, item *it, hr_transition tr)
 {
-    const char *routes[HR_MAX_TARGETS_PER_EVENT], *targets[HR_MAX_TARGETS_PER_EVENT];
+    hr_store_route out[HR_MAX_TARGETS_PER_EVENT];
     int64_t now = hr_time_now_ms();
     char *run_key = hr_event_run_key(it->ev);
     size_t n;
@@ -27,10 +27,9 @@ static int save_deliveries(hr_store *s, item *it, hr_transition tr)
     /* The router sees the event as it will be stored. */
     it->ev->id = it->id;
     it->ev->transition = tr;
-    n = s->route_fn(s->route_ctx, it->ev, it->doc, it->doc_len, routes, targets,
-                    HR_MAX_TARGETS_PER_EVENT);
+    n = s->route_fn(s->route_ctx, it->ev, it->doc, it->doc_len, out, HR_MAX_TARGETS_PER_EVENT);
     for (size_t i = 0; i < n && ret == HR_OK; i++)
-        ret = s->eng->insert_delivery(s->db, it->id, routes[i], targets[i], run_key, now, &it->err);
+        ret = s->eng->insert_delivery(s->db, it->id, &out[i], run_key, now, &it->err);
     if (ret == HR_OK)
         it->ndeliveries = n;
     free(run_key);
@@ -194,6 +193,7 @@ const char *hr_store__outcome_name(hr_outcome o)
         [HR_OUTCOME_RETRY] = "retry",
         [HR_OUTCOME_DEAD] = "dead",
         [HR_OUTCOME_SKIPPED] = "skipped",
+        [HR_OUTCOME_SUPERSEDED] = "superseded",
     };
     return (unsigned)o < sizeof(names) / sizeof(names[0]) ? names[o] : "dead";
 }

@@ -242,6 +242,10 @@ static int delivery_to_json(const hr_rows *r, size_t i, json_t **out, hr_error *
     json_object_set_new(o, "last_error", str_or_null(d->last_error));
     json_object_set_new(o, "run", str_or_null(d->run_key));
     json_object_set_new(o, "service_ref", ref_or_null(d->service_ref));
+    /* Ordered delivery: the key, and how many older deliveries with it
+     * wait before this one (null unless it waits itself). */
+    json_object_set_new(o, "order_key", str_or_null(d->order_key));
+    json_object_set_new(o, "queue_position", int_or_null(d->queue_position));
     for (size_t k = 0; k < d->nlog; k++) {
         const hr_attempt_row *a = &d->log[k];
         json_t *j = json_object();
@@ -353,6 +357,8 @@ int hr_store_claim_due(hr_store *s, const hr_claim_query *q, hr_delivery_job **j
             json_decref(j->run_ref);
             j->run_ref = NULL;
         }
+        j->order_key = c->order_key != NULL ? hr_strdup(c->order_key) : NULL;
+        j->superseded_by = c->superseded_by;
         count++;
     }
     hr_rows_free(&r);

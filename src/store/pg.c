@@ -107,6 +107,11 @@ static const char *const migrations[] = {
     "  target TEXT NOT NULL, run_key TEXT NOT NULL, service_ref TEXT NOT NULL,"
     "  first_delivery_id BIGINT NOT NULL, updated_at BIGINT NOT NULL,"
     "  PRIMARY KEY (target, run_key));",
+    /* v4: ordered delivery, as SQLite's v9 (store/sqlite.c). */
+    "ALTER TABLE deliveries ADD COLUMN order_key TEXT;"
+    "ALTER TABLE deliveries ADD COLUMN latest_wins BOOLEAN NOT NULL DEFAULT false;"
+    "CREATE INDEX deliveries_by_key ON deliveries(target, order_key, id)"
+    "  WHERE order_key IS NOT NULL AND state IN ('pending', 'retrying');",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -154,12 +159,28 @@ static const struct {
      "INSERT INTO revisions (repository, package, revision, timestamp, published_at, event_id,"
      " doc, raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"},
     {"delivery_insert", "INSERT INTO deliveries (event_id, route, target, state, next_at,"
-                        " created_at, updated_at, run_key)"
-                        " VALUES ($1, $2, $3, 'pending', $4, $4, $4, $5)"},
+                        " created_at, updated_at, run_key, order_key, latest_wins)"
+                        " VALUES ($1, $2, $3, 'pending', $4, $4, $4, $5, $6, $7) RETURNING id"},
+    /* An ordered delivery is created under a transaction-scoped advisory
+     * lock on its (target, key): instances that accept events of one key at
+     * once take turns, so a key's ids grow in commit order and the claim
+     * never sees a newer delivery of a key before an older one commits. */
+    {"delivery_key_lock",
+     "SELECT pg_advisory_xact_lock(hashtextextended($1::text || '/' || $2::text, 15))"},
+    /* As SQLite's ST_SUPERSEDE_DUE (store/sqlite_write.c). */
+    {"delivery_supersede_due",
+     "UPDATE deliveries SET next_at = $4 WHERE target = $1 AND order_key = $2 AND id < $3"
+     " AND order_key IS NOT NULL AND state IN ('pending', 'retrying') AND next_at > $4"},
     /* Only while the attempt's claim is the delivery's latest (fencing);
-     * the lease ends with the record. */
+     * the lease ends with the record. A retry is due at $4, unless a newer
+     * delivery with its key waits (latest_wins): then at once, for the
+     * claim to supersede it. */
     {"delivery_update",
-     "UPDATE deliveries SET state = $2, attempts = greatest(attempts, $3), next_at = $4,"
+     "UPDATE deliveries SET state = $2, attempts = greatest(attempts, $3),"
+     " next_at = CASE WHEN $2 = 'retrying' AND latest_wins AND EXISTS"
+     "   (SELECT 1 FROM deliveries n WHERE n.target = deliveries.target"
+     "   AND n.order_key = deliveries.order_key AND n.id > deliveries.id"
+     "   AND n.state IN ('pending', 'retrying')) THEN $5::bigint ELSE $4::bigint END,"
      " updated_at = $5, last_status = $6, last_error = $7, lease_until = 0,"
      " service_ref = coalesce($9, service_ref) WHERE id = $1 AND claim_token = $8"},
     /* The run's first message stays the run's (as on SQLite). */
@@ -169,6 +190,11 @@ static const struct {
                          " WHERE id = $1 AND run_key IS NOT NULL"
                          " ON CONFLICT (target, run_key) DO UPDATE SET"
                          " updated_at = excluded.updated_at"},
+    /* Never sent: the state and why, under the same fencing. */
+    {"delivery_supersede",
+     "UPDATE deliveries SET state = 'superseded', next_at = 0, updated_at = $2,"
+     " last_error = $3, lease_until = 0 WHERE id = $1 AND claim_token = $4"
+     " AND state IN ('pending', 'retrying')"},
     {"attempt_insert", "INSERT INTO attempts (delivery_id, attempt, started_at, latency_ms,"
                        " status, outcome, error, excerpt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"},
 };

@@ -105,8 +105,8 @@ int hr_pg__save_job(void *db, const hr_event *ev, const char *branch, const hr_j
                     int64_t event_id, hr_error *err);
 int hr_pg__save_revision(void *db, const hr_event *ev, const char *doc, int64_t event_id,
                          hr_error *err);
-int hr_pg__insert_delivery(void *db, int64_t event_id, const char *route, const char *target,
-                           const char *run_key, int64_t now, hr_error *err);
+int hr_pg__insert_delivery(void *db, int64_t event_id, const hr_store_route *r, const char *run_key,
+                           int64_t now, hr_error *err);
 int hr_pg__save_attempt(void *db, const hr_attempt *a, int64_t now, hr_error *err);
 int hr_pg__reset(void *db, const hr_delivery_reset *r, int64_t now, size_t *count, hr_error *err);
 int hr_pg__save_settings(void *db, const json_t *settings, hr_error *err);

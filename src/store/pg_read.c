@@ -224,6 +224,8 @@ static void delivery_row(hr_rows *r, const PGresult *res, int i)
     d->last_error = S(10);
     d->run_key = S(12);
     d->service_ref = S(13);
+    d->order_key = S(14);
+    d->queue_position = I(15);
     d->nlog = json_array_size(log);
     if (d->nlog > 0)
         d->log = hr_rows_alloc(r, d->nlog * sizeof(*d->log));
@@ -267,7 +269,8 @@ int hr_pg__list_deliveries(void *db, const hr_delivery_query *q, int64_t id, siz
         " d.created_at, d.updated_at, d.last_status, d.last_error,"
         " (SELECT coalesce(json_agg(json_build_array(a.attempt, a.started_at, a.latency_ms,"
         "   a.status, a.outcome, a.error, a.excerpt) ORDER BY a.attempt, a.id), '[]')"
-        "   FROM attempts a WHERE a.delivery_id = d.id), d.run_key, d.service_ref"
+        "   FROM attempts a WHERE a.delivery_id = d.id), d.run_key, d.service_ref, "
+        "d.order_key," HR_STORE_QUEUE_POSITION
         " FROM deliveries d WHERE ($1::text IS NULL OR d.state = $1)"
         " AND ($2::text IS NULL OR d.target = $2) AND ($3 = 0 OR d.event_id = $3)"
         " AND d.id < $4 AND ($6 = 0 OR d.id = $6) ORDER BY d.id DESC LIMIT $5",
@@ -365,9 +368,11 @@ static void claim_row(hr_rows *r, const PGresult *res, int i)
     c->target = S(2);
     c->attempts = (int)I(3);
     c->claim_token = I(4);
-    event_cols(r, res, i, 5, &c->event);
-    c->run_key = S(9);
-    c->run_ref = S(10);
+    c->order_key = S(5);
+    c->superseded_by = T(6);
+    event_cols(r, res, i, 7, &c->event);
+    c->run_key = S(11);
+    c->run_ref = S(12);
 }
 
 /* A text[] literal of names: each quoted, with \ and " escaped. */
@@ -412,16 +417,19 @@ static char *id_array(const int64_t *ids, size_t n)
     "   WHERE d.state IN ('pending', 'retrying') AND d.next_at <= $1"                              \
     "   AND d.lease_until <= $1"                                                                   \
     "   AND ($2::text IS NULL OR d.target = $2) AND d.target <> ALL($3::text[])"                   \
-    "   AND d.id <> ALL($4::bigint[])" cond                                                        \
+    "   AND d.id <> ALL($4::bigint[])" HR_STORE_KEY_HEAD cond                                      \
     " ORDER BY d.next_at LIMIT $5 FOR UPDATE SKIP LOCKED),"                                        \
     " claimed AS (UPDATE deliveries d SET lease_until = $6,"                                       \
     "   claim_token = d.claim_token + 1 FROM due WHERE d.id = due.id"                              \
-    "   RETURNING d.id, d.event_id, d.target, d.attempts, d.claim_token, d.next_at, d.run_key)"    \
-    " SELECT c.id, c.event_id, c.target, c.attempts, c.claim_token,"                               \
-    " e.id, e.transition, e.doc, e.raw, c.run_key, m.service_ref"                                  \
-    " FROM claimed c JOIN events e ON e.id = c.event_id"                                           \
-    " LEFT JOIN run_messages m ON m.target = c.target AND m.run_key = c.run_key"                   \
-    " ORDER BY c.next_at"
+    "   RETURNING d.id, d.event_id, d.target, d.attempts, d.claim_token, d.next_at, d.run_key,"    \
+    "   d.order_key, d.latest_wins)"                                                               \
+    " SELECT c.id, c.event_id, c.target, c.attempts, c.claim_token, "                              \
+    "c.order_key," HR_STORE_SUPERSEDED_BY(                                                         \
+        "c") ","                                                                                   \
+             " e.id, e.transition, e.doc, e.raw, c.run_key, m.service_ref"                         \
+             " FROM claimed c JOIN events e ON e.id = c.event_id"                                  \
+             " LEFT JOIN run_messages m ON m.target = c.target AND m.run_key = c.run_key"          \
+             " ORDER BY c.next_at"
 
 /*
  * Claims due deliveries for this instance in one statement: the due rows
@@ -429,6 +437,18 @@ static char *id_array(const int64_t *ids, size_t n)
  * each given a lease and a new fencing token. No transaction stays open:
  * the HTTP request is sent after this returns. With run_order, a
  * delivery waits for its run's first message (HR_STORE_RUN_WAITS).
+ *
+ * Ordered delivery across instances: an ordered row is due only as its
+ * key's head, judged by state, not by locks: no older row with its target
+ * and key is pending or retrying. A head another instance holds stays
+ * pending (leased) until its attempt is recorded, so while A holds key K's
+ * head, K's next row fails that test for B whatever SKIP LOCKED skipped;
+ * and of two claims racing for a new head, SKIP LOCKED and the lease let
+ * one take it. A statement's snapshot can only be older than the record
+ * that frees the next row, which makes it wait, never overtake. Rows of
+ * one key get ids in commit order (the writer's advisory lock per key,
+ * store/pg.c), so "older" is "accepted first". A head with latest_wins and
+ * a newer row of its key waiting comes with that row's id (superseded).
  */
 int hr_pg__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error *err)
 {

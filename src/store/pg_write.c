@@ -217,17 +217,42 @@ int hr_pg__save_revision(void *db, const hr_event *ev, const char *doc, int64_t 
     return hr_pg__exec_prepared(g->w, "revision_insert", &q, NULL, "save the revision", err);
 }
 
-int hr_pg__insert_delivery(void *db, int64_t event_id, const char *route, const char *target,
-                           const char *run_key, int64_t now, hr_error *err)
+int hr_pg__insert_delivery(void *db, int64_t event_id, const hr_store_route *r, const char *run_key,
+                           int64_t now, hr_error *err)
 {
     hr_pg *g = db;
-    hr_pg_params p = {0};
+    hr_pg_params p = {0}, k = {0}, u = {0};
+    PGresult *res = NULL;
+    int64_t id;
+    int ret;
+
+    if (r->order_key != NULL) {
+        hr_pg__str(&k, r->target);
+        hr_pg__str(&k, r->order_key);
+        ret = hr_pg__exec_prepared(g->w, "delivery_key_lock", &k, NULL, "lock the order key", err);
+        if (ret != HR_OK)
+            return ret;
+    }
     hr_pg__int(&p, event_id);
-    hr_pg__str(&p, route);
-    hr_pg__str(&p, target);
+    hr_pg__str(&p, r->route);
+    hr_pg__str(&p, r->target);
     hr_pg__int(&p, now);
     hr_pg__str(&p, run_key);
-    return hr_pg__exec_prepared(g->w, "delivery_insert", &p, NULL, "create a delivery", err);
+    hr_pg__str(&p, r->order_key);
+    hr_pg__str(&p, r->order_key != NULL && r->latest_wins ? "true" : "false");
+    ret = hr_pg__exec_prepared(g->w, "delivery_insert", &p, &res, "create a delivery", err);
+    if (ret != HR_OK)
+        return ret;
+    id = hr_pg__col_int(res, 0, 0);
+    PQclear(res);
+    if (r->order_key == NULL || !r->latest_wins)
+        return HR_OK;
+    hr_pg__str(&u, r->target);
+    hr_pg__str(&u, r->order_key);
+    hr_pg__int(&u, id);
+    hr_pg__int(&u, now);
+    return hr_pg__exec_prepared(g->w, "delivery_supersede_due", &u, NULL,
+                                "make superseded deliveries due", err);
 }
 
 /* Records one attempt, only while its claim is the delivery's latest: an
@@ -240,6 +265,14 @@ int hr_pg__save_attempt(void *db, const hr_attempt *a, int64_t now, hr_error *er
     PGresult *res;
     int ret;
 
+    if (a->outcome == HR_OUTCOME_SUPERSEDED) {
+        hr_pg__int(&p, a->delivery_id);
+        hr_pg__int(&p, now);
+        hr_pg__str(&p, a->error);
+        hr_pg__int(&p, a->claim_token);
+        return hr_pg__exec_prepared(g->w, "delivery_supersede", &p, NULL, "supersede the delivery",
+                                    err);
+    }
     hr_pg__int(&p, a->delivery_id);
     hr_pg__str(&p, hr_store__outcome_state(a->outcome));
     hr_pg__int(&p, a->attempt);

@@ -66,7 +66,12 @@ typedef struct hr_delivery_row {
     const char *last_error;
     const char *run_key;     /* NULL when the event has no run */
     const char *service_ref; /* JSON: what the service said about the message, or NULL */
-    hr_attempt_row *log;     /* the attempts, oldest first (in the arena) */
+    const char *order_key;   /* NULL: unordered */
+    /* Waiting in its key's queue (pending, retrying): how many older
+     * deliveries with its target and key wait before it; HR_ROW_NULL
+     * otherwise. */
+    int64_t queue_position;
+    hr_attempt_row *log; /* the attempts, oldest first (in the arena) */
     size_t nlog;
 } hr_delivery_row;
 
@@ -95,10 +100,12 @@ typedef struct hr_package_row {
 typedef struct hr_claim_row {
     int64_t id, event_id;
     const char *target;
-    int attempts;        /* made so far */
-    int64_t claim_token; /* the claim's fencing token; 0 when not leased */
-    const char *run_key; /* NULL when the event has no run */
-    const char *run_ref; /* JSON: the run's first message to the target, or NULL */
+    int attempts;          /* made so far */
+    int64_t claim_token;   /* the claim's fencing token; 0 when not leased */
+    const char *run_key;   /* NULL when the event has no run */
+    const char *run_ref;   /* JSON: the run's first message to the target, or NULL */
+    const char *order_key; /* NULL: unordered */
+    int64_t superseded_by; /* latest_wins: the newest delivery waiting with its key; 0: none */
     hr_event_row event;
 } hr_claim_row;
 

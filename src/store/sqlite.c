@@ -174,6 +174,16 @@ static const char *const migrations[] = {
     "  updated_at INTEGER NOT NULL,"
     "  PRIMARY KEY (target, run_key)"
     ") WITHOUT ROWID;",
+    /* v9: ordered delivery. A delivery's order key (its target's order_by
+     * rendered when it was created; NULL: unordered) and whether the
+     * newest of a key supersedes the older ones waiting. The partial index
+     * holds only ordered deliveries still waiting: it answers the claim's
+     * "is an older one with my key waiting?" and "is a newer one?" in a
+     * probe each, and costs unordered deliveries nothing. */
+    "ALTER TABLE deliveries ADD COLUMN order_key TEXT;"
+    "ALTER TABLE deliveries ADD COLUMN latest_wins INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX deliveries_by_key ON deliveries(target, order_key, id)"
+    "  WHERE order_key IS NOT NULL AND state IN ('pending', 'retrying');",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -38,6 +38,8 @@ enum {
     ST_INSERT_SETTING,
     ST_INSERT_DELIVERY,
     ST_UPDATE_DELIVERY,
+    ST_SUPERSEDE_DUE,
+    ST_SUPERSEDE_DELIVERY,
     ST_INSERT_ATTEMPT,
     ST_SAVE_RUN_MESSAGE,
     ST_JOB_GET,
@@ -111,7 +113,7 @@ int hr_sqlite__save_job(void *db, const hr_event *ev, const char *branch, const 
                         int64_t event_id, hr_error *err);
 int hr_sqlite__save_revision(void *db, const hr_event *ev, const char *doc, int64_t event_id,
                              hr_error *err);
-int hr_sqlite__insert_delivery(void *db, int64_t event_id, const char *route, const char *target,
+int hr_sqlite__insert_delivery(void *db, int64_t event_id, const hr_store_route *r,
                                const char *run_key, int64_t now, hr_error *err);
 int hr_sqlite__save_attempt(void *db, const hr_attempt *a, int64_t now, hr_error *err);
 int hr_sqlite__reset(void *db, const hr_delivery_reset *r, int64_t now, size_t *count,

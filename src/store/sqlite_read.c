@@ -321,6 +321,8 @@ static int delivery_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err
     d.last_error = col_str(r, st, 10);
     d.run_key = col_str(r, st, 11);
     d.service_ref = col_str(r, st, 12);
+    d.order_key = col_str(r, st, 13);
+    d.queue_position = col_int(st, 14);
     ret = read_attempts(db, r, &d, err);
     if (ret == HR_OK)
         *(hr_delivery_row *)hr_rows_add(r) = d;
@@ -354,13 +356,14 @@ int hr_sqlite__list_deliveries(void *db, const hr_delivery_query *q, int64_t id,
 {
     static const hr_delivery_query none = {0};
     delivery_args a = {q != NULL ? q : &none, id, limit};
-    char sql[512];
+    char sql[1024];
     size_t len;
 
     len = (size_t)snprintf(sql, sizeof(sql),
                            "SELECT id, event_id, route, target, state, attempts, next_at,"
                            " created_at, updated_at, last_status, last_error, run_key,"
-                           " service_ref FROM deliveries WHERE 1");
+                           " service_ref, order_key," HR_STORE_QUEUE_POSITION
+                           " FROM deliveries d WHERE 1");
     if (a.q->state != NULL)
         len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND state = ?1");
     if (a.q->target != NULL)
@@ -480,9 +483,11 @@ static int claim_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err)
     c->event_id = sqlite3_column_int64(st, 1);
     c->target = col_str(r, st, 2);
     c->attempts = sqlite3_column_int(st, 3);
-    event_cols(r, st, 4, &c->event);
-    c->run_key = col_str(r, st, 8);
-    c->run_ref = col_str(r, st, 9);
+    c->order_key = col_str(r, st, 4);
+    c->superseded_by = sqlite3_column_int64(st, 5);
+    event_cols(r, st, 6, &c->event);
+    c->run_key = col_str(r, st, 10);
+    c->run_ref = col_str(r, st, 11);
     return HR_OK;
 }
 
@@ -516,16 +521,21 @@ int hr_sqlite__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error 
     char *sql;
     int ret;
 
-    /* Constant fragments and one "?" per value; every value is bound. */
-    cap = 1024 + 3 * (q->n_other_than + q->n_skip_ids);
+    /* Constant fragments and one "?" per value; every value is bound. An
+     * ordered delivery is due only as its key's head; a head with a newer
+     * one waiting and latest_wins comes with that one's id, to be
+     * superseded (store.h). */
+    cap = 2048 + 3 * (q->n_other_than + q->n_skip_ids);
     sql = hr_malloc(cap);
-    len = (size_t)snprintf(sql, cap,
-                           "SELECT d.id, d.event_id, d.target, d.attempts,"
-                           " e.id, e.transition, e.doc, e.raw, d.run_key, m.service_ref"
-                           " FROM deliveries d JOIN events e ON e.id = d.event_id"
-                           " LEFT JOIN run_messages m ON m.target = d.target"
-                           "   AND m.run_key = d.run_key"
-                           " WHERE d.state IN ('pending', 'retrying') AND d.next_at <= ?");
+    len = (size_t)snprintf(
+        sql, cap,
+        "SELECT d.id, d.event_id, d.target, d.attempts, d.order_key," HR_STORE_SUPERSEDED_BY(
+            "d") ","
+                 " e.id, e.transition, e.doc, e.raw, d.run_key, m.service_ref"
+                 " FROM deliveries d JOIN events e ON e.id = d.event_id"
+                 " LEFT JOIN run_messages m ON m.target = d.target"
+                 "   AND m.run_key = d.run_key"
+                 " WHERE d.state IN ('pending', 'retrying') AND d.next_at <= ?" HR_STORE_KEY_HEAD);
     if (q->target != NULL && q->run_order)
         len += (size_t)snprintf(sql + len, cap - len, "%s", HR_STORE_RUN_WAITS);
     if (q->target != NULL)

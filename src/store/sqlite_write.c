@@ -42,10 +42,16 @@ const char *const hr_sqlite__writer_sql[NSTMT] = {
     [ST_CLEAR_SETTINGS] = "DELETE FROM settings",
     [ST_INSERT_SETTING] = "INSERT INTO settings (key, value) VALUES (?1, ?2)",
     [ST_INSERT_DELIVERY] = "INSERT INTO deliveries (event_id, route, target, state, next_at,"
-                           " created_at, updated_at, run_key)"
-                           " VALUES (?1, ?2, ?3, 'pending', ?4, ?4, ?4, ?5)",
+                           " created_at, updated_at, run_key, order_key, latest_wins)"
+                           " VALUES (?1, ?2, ?3, 'pending', ?4, ?4, ?4, ?5, ?6, ?7)",
+    /* A retry is due at ?4, unless a newer delivery with its key waits
+     * (latest_wins): then at once, for the claim to supersede it. */
     [ST_UPDATE_DELIVERY] = "UPDATE deliveries SET state = ?2, attempts = max(attempts, ?3),"
-                           " next_at = ?4, updated_at = ?5, last_status = ?6, last_error = ?7,"
+                           " next_at = CASE WHEN ?2 = 'retrying' AND latest_wins AND EXISTS"
+                           "   (SELECT 1 FROM deliveries n WHERE n.target = deliveries.target"
+                           "   AND n.order_key = deliveries.order_key AND n.id > deliveries.id"
+                           "   AND n.state IN ('pending', 'retrying')) THEN ?5 ELSE ?4 END,"
+                           " updated_at = ?5, last_status = ?6, last_error = ?7,"
                            " service_ref = coalesce(?8, service_ref) WHERE id = ?1",
     /* The run's first message stays the run's: a later answer (an edit, a
      * reply in its thread) only touches updated_at. */
@@ -55,6 +61,16 @@ const char *const hr_sqlite__writer_sql[NSTMT] = {
                             " WHERE id = ?1 AND run_key IS NOT NULL"
                             " ON CONFLICT (target, run_key) DO UPDATE SET"
                             " updated_at = excluded.updated_at",
+    /* A new delivery with latest_wins makes the older ones waiting with
+     * its target and key due now, so the claim supersedes them now rather
+     * than at their retry time (store.h). */
+    [ST_SUPERSEDE_DUE] = "UPDATE deliveries SET next_at = ?4 WHERE target = ?1 AND order_key = ?2"
+                         " AND id < ?3 AND order_key IS NOT NULL"
+                         " AND state IN ('pending', 'retrying') AND next_at > ?4",
+    /* Never sent: the state and why; attempts and the log stay as they were. */
+    [ST_SUPERSEDE_DELIVERY] = "UPDATE deliveries SET state = 'superseded', next_at = 0,"
+                              " updated_at = ?2, last_error = ?3 WHERE id = ?1"
+                              " AND state IN ('pending', 'retrying')",
     [ST_INSERT_ATTEMPT] =
         "INSERT INTO attempts (delivery_id, attempt, started_at, latency_ms,"
         " status, outcome, error, excerpt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -294,17 +310,29 @@ int hr_sqlite__save_revision(void *db, const hr_event *ev, const char *doc, int6
     return run(s->wdb, st, "save the revision", err);
 }
 
-int hr_sqlite__insert_delivery(void *db, int64_t event_id, const char *route, const char *target,
+int hr_sqlite__insert_delivery(void *db, int64_t event_id, const hr_store_route *r,
                                const char *run_key, int64_t now, hr_error *err)
 {
     hr_sqlite *s = db;
     sqlite3_stmt *st = s->st[ST_INSERT_DELIVERY];
+    int ret;
+
     sqlite3_bind_int64(st, 1, event_id);
-    bind_str(st, 2, route);
-    bind_str(st, 3, target);
+    bind_str(st, 2, r->route);
+    bind_str(st, 3, r->target);
     sqlite3_bind_int64(st, 4, now);
     bind_str(st, 5, run_key);
-    return run(s->wdb, st, "create a delivery", err);
+    bind_str(st, 6, r->order_key);
+    sqlite3_bind_int(st, 7, r->order_key != NULL && r->latest_wins);
+    ret = run(s->wdb, st, "create a delivery", err);
+    if (ret != HR_OK || r->order_key == NULL || !r->latest_wins)
+        return ret;
+    st = s->st[ST_SUPERSEDE_DUE];
+    bind_str(st, 1, r->target);
+    bind_str(st, 2, r->order_key);
+    sqlite3_bind_int64(st, 3, sqlite3_last_insert_rowid(s->wdb));
+    sqlite3_bind_int64(st, 4, now);
+    return run(s->wdb, st, "make superseded deliveries due", err);
 }
 
 /* Records one attempt and moves its delivery to the attempt's state. */
@@ -314,6 +342,13 @@ int hr_sqlite__save_attempt(void *db, const hr_attempt *a, int64_t now, hr_error
     sqlite3_stmt *st = s->st[ST_UPDATE_DELIVERY];
     int ret;
 
+    if (a->outcome == HR_OUTCOME_SUPERSEDED) {
+        st = s->st[ST_SUPERSEDE_DELIVERY];
+        sqlite3_bind_int64(st, 1, a->delivery_id);
+        sqlite3_bind_int64(st, 2, now);
+        bind_str(st, 3, a->error);
+        return run(s->wdb, st, "supersede the delivery", err);
+    }
     sqlite3_bind_int64(st, 1, a->delivery_id);
     bind_str(st, 2, hr_store__outcome_state(a->outcome));
     sqlite3_bind_int(st, 3, a->attempt);

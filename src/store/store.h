@@ -118,18 +118,38 @@ typedef struct hr_event_query {
  * A delivery is one (event, target) pair: created by the writer in the
  * event's own transaction from the router's decision, then attempted by
  * the delivery engine until it is delivered or dead. States: pending (no
- * attempt yet), retrying, delivered, dead, skipped (not for its target).
+ * attempt yet), retrying, delivered, dead, skipped (not for its target),
+ * superseded.
+ *
+ * Ordered delivery: a delivery created with an order key is due only while
+ * no older delivery (lower id) with the same target and key is pending or
+ * retrying (in flight included: it stays so until its attempt is
+ * recorded), so a key's deliveries go one at a time in acceptance order,
+ * and a key whose head waits for a retry holds back only itself. With
+ * latest_wins, a key's head that is not in flight while a newer delivery
+ * with its key waits is handed out superseded (hr_delivery_job), and
+ * recorded so (never sent): the claim decides it, from the store's rows,
+ * so it holds across kill -9 and restarts.
  */
+
+/* Where one event goes: one (route, target) pair, with the delivery's
+ * order key (NULL: unordered) and whether the newest delivery of a key
+ * supersedes the older ones still waiting. The strings stay valid until
+ * the router's next call. */
+typedef struct hr_store_route {
+    const char *route, *target;
+    const char *order_key;
+    int latest_wins;
+} hr_store_route;
 
 /*
  * Decides where an event goes. Called on the writer thread, inside the
  * event's transaction, with ev->id and ev->transition already set and doc
- * its stored JSON (without id and transition). Fills routes[i] and
- * targets[i] (strings that stay valid until the next call) for at most max
- * pairs and returns how many.
+ * its stored JSON (without id and transition). Fills out[i] for at most
+ * max pairs and returns how many.
  */
 typedef size_t (*hr_store_route_fn)(void *ctx, const hr_event *ev, const char *doc, size_t doc_len,
-                                    const char **routes, const char **targets, size_t max);
+                                    hr_store_route *out, size_t max);
 
 /* Installs the router the writer uses from its next batch on (any thread).
  * The store owns ctx from now: it calls free_ctx(ctx) on the writer thread
@@ -160,6 +180,9 @@ typedef struct hr_delivery_reset {
 int hr_store_reset_deliveries(hr_store *s, const hr_delivery_reset *r, size_t *count,
                               hr_error *err);
 
+/* The states a delivery can be in, as the API names them. */
+#define HR_DELIVERY_STATES "pending, retrying, delivered, dead, skipped, superseded"
+
 typedef struct hr_delivery_query {
     const char *state, *target; /* NULL: any */
     int64_t event_id;           /* 0: any */
@@ -171,9 +194,9 @@ typedef struct hr_delivery_query {
  *
  * What hr_store_prune deletes. An event older than events_ms goes with
  * its deliveries and their attempts once every delivery is final
- * (delivered or dead); an event with a delivery pending or retrying stays,
- * and so does every package-revision event (its revision refers to it and
- * GoCD polls it). Attempts (the per-try log) older than attempts_ms go on
+ * (delivered, dead or superseded); an event with a delivery pending or
+ * retrying stays, and so does every package-revision event (its revision
+ * refers to it and GoCD polls it). Attempts (the per-try log) older than attempts_ms go on
  * their own, whatever their event. A stage's or job's state outlives the
  * event it last saw: its last_event_id becomes null.
  */

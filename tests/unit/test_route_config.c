@@ -374,6 +374,8 @@ Test(parse, example_file_documents_every_key)
     for (int type = HR_TARGET_SLACK; type < HR_TARGET_NTYPES; type++)
         cr_expect_eq(c->targets[type + (type > HR_TARGET_SLACK)].type, type,
                      "every type has its example");
+    cr_expect_str_eq(c->targets[0].order_by, "{{ .pipeline.name }}/{{ .stage.name }}");
+    cr_expect_eq(c->targets[0].latest_wins, 0);
     cr_expect_str_eq(c->targets[2].token, "xoxb-value");
     cr_expect_str_eq(c->targets[2].channel, "C0123456789");
     cr_expect_str_eq(c->targets[HR_TARGET_SLACK].title, "\"\\(.summary.name) is \\(.transition)\"");
@@ -619,7 +621,8 @@ Test(errors, unknown_keys_at_every_level)
         "herald.yaml:6:5: targets[0]: unknown key \"heders\" (expected name, type, url, "
         "token, method, headers, body, body_for_get, signing_secret, api_url, host, "
         "repository, context, dedup_key, summary, severity, channel, username, icon_url, "
-        "thread, edit, title, text, smtp, starttls, password, from, to, subject)",
+        "thread, edit, title, text, smtp, starttls, password, from, to, subject, order_by, "
+        "latest_wins)",
         "herald.yaml:8:23: targets[0].headers.X-A: unknown key \"secert\" (expected value, "
         "secret)",
         "herald.yaml:12:5: routes[0]: unknown key \"filters\" (expected name, match, filter, "
@@ -1808,9 +1811,11 @@ Test(types, errors_name_the_line_and_column)
                   "    url: 'https://mm.example/hooks/{{ .x }}'\n"
                   "    username: \"a\\nb\"\n",
                   "herald.yaml:3:5: targets[0].method: type slack takes no key \"method\" (its "
-                  "keys: name, type, url, token, api_url, channel, thread, title, text)",
+                  "keys: name, type, url, token, api_url, channel, thread, title, text, order_by, "
+                  "latest_wins)",
                   "herald.yaml:5:5: targets[0].username: type slack takes no key \"username\" "
-                  "(its keys: name, type, url, token, api_url, channel, thread, title, text)",
+                  "(its keys: name, type, url, token, api_url, channel, thread, title, text, "
+                  "order_by, latest_wins)",
                   "herald.yaml:2:5: targets[0]: missing required key \"url\" (an incoming "
                   "webhook), or \"token\" and \"channel\" (a bot)",
                   "herald.yaml:7:11: targets[1].type: unknown target type \"telegram\" (expected "
@@ -1818,7 +1823,7 @@ Test(types, errors_name_the_line_and_column)
                   "bitbucket, pagerduty)",
                   "herald.yaml:11:5: targets[2].api_url: type webhook takes no key \"api_url\" "
                   "(its keys: name, type, url, method, headers, body, body_for_get, "
-                  "signing_secret)",
+                  "signing_secret, order_by, latest_wins)",
                   "herald.yaml:14:10: targets[3].url: the URL must not contain spaces or control "
                   "characters (write %20 for a space)",
                   "herald.yaml:15:15: targets[3].username: expected 1 to 100 characters on one "
@@ -1872,7 +1877,8 @@ Test(types, email)
                   "herald.yaml:6:34: targets[0].to[2]: expected an e-mail address (name@domain); "
                   "got \"nobody\"",
                   "herald.yaml:7:5: targets[0].url: type email takes no key \"url\" (its keys: "
-                  "name, type, title, text, smtp, starttls, username, password, from, to, subject)",
+                  "name, type, title, text, smtp, starttls, username, password, from, to, subject, "
+                  "order_by, latest_wins)",
                   "herald.yaml:4:11: targets[0].smtp: the URL must start with smtp:// or smtps://",
                   "herald.yaml:5:11: targets[0].from: expected an e-mail address (name@domain); "
                   "got \"a b@example.com\"");
@@ -1923,7 +1929,8 @@ Test(types, state_targets)
                   "herald.yaml:6:43: targets[1].api_url: a bitbucket api_url ends with /2.0 "
                   "(Bitbucket Cloud's API) or /rest/api/1.0 (Bitbucket Data Center's)",
                   "herald.yaml:7:60: targets[2].context: type pagerduty takes no key \"context\" "
-                  "(its keys: name, type, token, api_url, dedup_key, summary, severity)",
+                  "(its keys: name, type, token, api_url, dedup_key, summary, severity, order_by, "
+                  "latest_wins)",
                   "herald.yaml:7:53: targets[2].severity: expected critical, error, warning or "
                   "info (PagerDuty's severities); got \"fatal\"");
 }
@@ -2041,5 +2048,56 @@ Test(types, one_message_per_run_keys)
                   "herald.yaml:2:5: targets[0]: \"thread\" goes with \"token\": an incoming "
                   "webhook cannot answer in a thread",
                   "herald.yaml:6:64: targets[1].edit: type teams takes no key \"edit\" (its "
-                  "keys: name, type, url, api_url, title, text)");
+                  "keys: name, type, url, api_url, title, text, order_by, latest_wins)");
+}
+
+/* ---- Ordered delivery (order_by, latest_wins) ----------------------------- */
+
+Test(order, every_type_takes_order_by_and_latest_wins)
+{
+    hr_config *c = parse_ok("targets:\n"
+                            "  - name: w\n"
+                            "    url: https://h.example/\n"
+                            "    order_by: '{{ .pipeline.name }}/{{ .stage.name }}'\n"
+                            "    latest_wins: true\n"
+                            "  - name: s\n"
+                            "    type: slack\n"
+                            "    url: https://hooks.slack.com/services/T/B/X\n"
+                            "    order_by: fixed\n"
+                            "  - name: u\n"
+                            "    url: https://h.example/\n");
+    cr_assert_eq(c->ntargets, 3);
+    cr_expect_str_eq(c->targets[0].order_by, "{{ .pipeline.name }}/{{ .stage.name }}");
+    cr_expect_eq(c->targets[0].latest_wins, 1);
+    cr_expect_str_eq(c->targets[1].order_by, "fixed");
+    cr_expect_eq(c->targets[1].latest_wins, 0);
+    cr_expect_null(c->targets[2].order_by, "unordered unless written");
+    cr_expect_eq(c->targets[2].latest_wins, 0);
+    hr_config_free(c);
+}
+
+Test(order, bad_values_are_refused_at_their_line_and_column)
+{
+    EXPECT_ERRORS(
+        "targets:\n"
+        "  - name: w\n"
+        "    url: https://h.example/\n"
+        "    order_by: '{{ .pipeline.name '\n"
+        "  - name: x\n"
+        "    url: https://h.example/\n"
+        "    latest_wins: yes please\n"
+        "  - name: y\n"
+        "    url: https://h.example/\n"
+        "    latest_wins: true\n"
+        "  - name: z\n"
+        "    url: https://h.example/\n"
+        "    order_by: ''\n",
+        "herald.yaml:4:15: targets[0].order_by: template does not compile: template: "
+        "the \"{{\" at byte 0 has no closing \"}}\"",
+        "herald.yaml:7:18: targets[1].latest_wins: expected true or false; got \"yes "
+        "please\"",
+        "herald.yaml:10:5: targets[2]: latest_wins needs order_by (the key whose newest "
+        "delivery wins)",
+        "herald.yaml:13:15: targets[3].order_by: expected a template on one line, such as \"{{ "
+        ".pipeline.name }}\"");
 }

@@ -740,3 +740,66 @@ Test(route, package_events_have_no_stage_fields)
     expect_decisions(c, ev, "r>t", "source and filter on a package revision");
     config_free_by_hand(c);
 }
+
+/* ---- order keys ---- */
+
+/* Each matched target's order_by rendered for the event: a key, NULL for a
+ * target without one, and NULL (unordered, not dropped) for a key that
+ * renders empty or fails. latest_wins comes with a key only. */
+Test(route, order_keys_are_rendered_per_target)
+{
+    hr_route *r;
+    hr_config *c = one_route(&r);
+    hr_router *router = NULL;
+    hr_match out[8];
+    hr_error err;
+    size_t n = 0;
+    static const char *const names[] = {"t", "u", "e", "f"};
+    static const char *const orders[] = {"{{ .pipeline.name }}/{{ .stage.name }}", NULL,
+                                         "{{ .nothing }}", "{{ error(\"no\") }}"};
+
+    c->targets = hr_calloc(4, sizeof(*c->targets));
+    c->ntargets = 4;
+    for (size_t i = 0; i < 4; i++) {
+        c->targets[i].name = (char *)names[i];
+        c->targets[i].order_by = (char *)orders[i];
+        c->targets[i].latest_wins = 1;
+    }
+    LIST(&r->targets, "u", "e", "f");
+    hr_event *ev = broken_event();
+    json_t *input = event_input(ev);
+    cr_assert_eq(hr_router_new(c, &router, &err), HR_OK, "%s", err.msg);
+    for (int round = 0; round < 2; round++) { /* keys of the last match are freed */
+        cr_assert_eq(hr_router_match(router, ev, input, out, 8, &n), HR_OK);
+        cr_assert_eq(n, 4);
+        cr_expect_str_eq(out[0].target, "t");
+        cr_expect_str_eq(out[0].key, "build-linux/test");
+        cr_expect_eq(out[0].latest_wins, 1);
+        cr_expect_null(out[1].key, "no order_by");
+        cr_expect_eq(out[1].latest_wins, 0, "latest_wins goes with a key");
+        cr_expect_null(out[2].key, "an empty key is no key");
+        cr_expect_null(out[3].key, "a failing key is no key");
+    }
+    hr_router_free(router);
+    json_decref(input);
+    hr_event_free(ev);
+    free(c->targets);
+    config_free_by_hand(c);
+}
+
+Test(route, an_order_by_that_does_not_compile_is_refused)
+{
+    hr_route *r;
+    hr_config *c = one_route(&r);
+    hr_router *router = NULL;
+    hr_error err;
+
+    c->targets = hr_calloc(1, sizeof(*c->targets));
+    c->ntargets = 1;
+    c->targets[0].name = (char *)"t";
+    c->targets[0].order_by = (char *)"{{ .a ";
+    cr_expect_eq(hr_router_new(c, &router, &err), HR_EINVAL);
+    cr_expect(strstr(err.msg, "target t: order_by:") != NULL, "%s", err.msg);
+    free(c->targets);
+    config_free_by_hand(c);
+}

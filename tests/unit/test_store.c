@@ -672,6 +672,9 @@ Test(store, schema_5_is_migrated)
                               " DROP INDEX deliveries_by_run;"
                               " ALTER TABLE deliveries DROP COLUMN service_ref;"
                               " ALTER TABLE deliveries DROP COLUMN run_key;"
+                              " DROP INDEX deliveries_by_key;"
+                              " ALTER TABLE deliveries DROP COLUMN order_key;"
+                              " ALTER TABLE deliveries DROP COLUMN latest_wins;"
                               " PRAGMA user_version = 5",
                               NULL, NULL, NULL),
                  SQLITE_OK, "%s", sqlite3_errmsg(db));
@@ -941,7 +944,7 @@ static hr_event *big_ev(int i)
 Test(store, full_database_fails_whole_events_and_recovers)
 {
     SQLITE_ONLY();
-    hr_store_options o = {.max_pages = 26};
+    hr_store_options o = {.max_pages = 28};
     int64_t last_ok = 0;
     int nok = 0, failed = 0;
     hr_event *evs[10];
@@ -1006,7 +1009,7 @@ Test(store, full_database_fails_whole_events_and_recovers)
 Test(store, recovers_in_place_once_space_is_freed)
 {
     SQLITE_ONLY();
-    hr_store_options o = {.max_pages = 40};
+    hr_store_options o = {.max_pages = 42};
     char *big = hr_calloc(60000 + 1, 1);
     json_t *large, *small = json_pack("{s:s}", "url", "https://x");
     hr_error err;
@@ -1139,7 +1142,7 @@ Test(store, schema_and_pragmas)
     sqlite3_finalize(q);
     cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
     cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
-    cr_assert_eq(sqlite3_column_int(q, 0), 8); /* the schema version: the latest */
+    cr_assert_eq(sqlite3_column_int(q, 0), 9); /* the schema version: the latest */
     sqlite3_finalize(q);
 
     /* Every API filter walks an index newest first, without a sort. */
@@ -1245,10 +1248,12 @@ Test(store, reads_see_every_commit)
 typedef struct test_router {
     int calls;
     int freed;
+    /* Ordered: "a"'s deliveries get the pipeline's name as order key. */
+    int ordered, latest_wins;
 } test_router;
 
 static size_t route_ab(void *ctx, const hr_event *ev, const char *doc, size_t doc_len,
-                       const char **routes, const char **targets, size_t max)
+                       hr_store_route *out, size_t max)
 {
     test_router *r = ctx;
     size_t n = 0;
@@ -1257,12 +1262,9 @@ static size_t route_ab(void *ctx, const hr_event *ev, const char *doc, size_t do
     cr_assert(doc_len > 0 && doc[0] == '{');
     if (strcmp(ev->kind, HR_KIND_STAGE_STATUS) != 0)
         return 0;
-    routes[n] = "r1";
-    targets[n++] = "a";
-    if (ev->transition == HR_TRANSITION_FAILED && n < max) {
-        routes[n] = "r2";
-        targets[n++] = "b";
-    }
+    out[n++] = (hr_store_route){"r1", "a", r->ordered ? ev->pipeline_name : NULL, r->latest_wins};
+    if (ev->transition == HR_TRANSITION_FAILED && n < max)
+        out[n++] = (hr_store_route){"r2", "b", NULL, 0};
     return n;
 }
 
@@ -2417,4 +2419,189 @@ Test(store, a_run_message_goes_with_the_runs_last_delivery)
     hr_event_free(late);
     claim_run(st, ids, sizeof(ids), &ref);
     cr_assert_null(ref, "the run's message went with its deliveries");
+}
+
+/* ---- Ordered delivery ----------------------------------------------------
+ *
+ * The claim's rule (store.h): an ordered delivery is due only as its key's
+ * head, and with latest_wins a head with a newer one waiting comes marked
+ * superseded. route_ab's "ordered" gives "a"'s deliveries the pipeline's
+ * name as key. */
+
+/* The ids a claim at now (0: the current time) hands out, "1,2" in id order; superseded ones as
+ * "1>4" (superseded by 4). */
+static void expect_claim(hr_store *s, int64_t now, const char *want)
+{
+    hr_delivery_job *jobs = NULL;
+    size_t n = 0;
+    hr_error err;
+    char got[256] = "";
+    size_t len = 0;
+    int64_t ids[64][2];
+
+    if (now == 0)
+        now = hr_time_now_ms();
+    cr_assert_eq(claim_all(s, now, 64, &jobs, &n, &err), HR_OK, "%s", err.msg);
+    for (size_t i = 0; i < n; i++) {
+        ids[i][0] = jobs[i].id;
+        ids[i][1] = jobs[i].superseded_by;
+        hr_delivery_job_clear(&jobs[i]);
+    }
+    free(jobs);
+    for (size_t i = 0; i < n; i++) /* id order */
+        for (size_t k = i + 1; k < n; k++)
+            if (ids[k][0] < ids[i][0]) {
+                int64_t t0 = ids[i][0], t1 = ids[i][1];
+                ids[i][0] = ids[k][0];
+                ids[i][1] = ids[k][1];
+                ids[k][0] = t0;
+                ids[k][1] = t1;
+            }
+    for (size_t i = 0; i < n; i++) {
+        len += (size_t)snprintf(got + len, sizeof(got) - len, "%s%lld", i ? "," : "",
+                                (long long)ids[i][0]);
+        if (ids[i][1] > 0)
+            len += (size_t)snprintf(got + len, sizeof(got) - len, ">%lld", (long long)ids[i][1]);
+    }
+    cr_expect_str_eq(got, want, "claim at %lld", (long long)now);
+}
+
+/* Records an attempt's outcome for delivery id and waits for it. */
+static void record_outcome(hr_store *s, int64_t id, hr_outcome o, int64_t next_at,
+                           const char *error)
+{
+    hr_attempt a = {.delivery_id = id,
+                    .claim_token = token_of(id),
+                    .attempt = 1,
+                    .started_at = hr_time_now_ms(),
+                    .status = o == HR_OUTCOME_DELIVERED    ? 200
+                              : o == HR_OUTCOME_SUPERSEDED ? 0
+                                                           : 500,
+                    .error = error,
+                    .outcome = o,
+                    .next_at = next_at};
+    recorded_status = 1;
+    hr_store_record_attempt(s, &a, on_recorded, NULL);
+    sync_writer(s);
+    cr_assert_eq(recorded_status, HR_OK);
+}
+
+/* A delivery's JSON as the API shows it (new). */
+static json_t *delivery(hr_store *s, int64_t id)
+{
+    json_t *d = NULL;
+    hr_error err;
+    cr_assert_eq(hr_store_get_delivery(s, id, &d, &err), HR_OK, "%s", err.msg);
+    return d;
+}
+
+Test(store, ordered_deliveries_go_one_at_a_time_per_key)
+{
+    static test_router r = {.ordered = 1};
+    int64_t now = hr_time_now_ms(), later = now + 60000;
+    json_t *d;
+
+    st = open_store();
+    hr_store_set_router(st, route_ab, &r, router_freed);
+    put_stage(st, "p", "s", "1", "Passed", "Passed", NULL); /* delivery 1, key p */
+    put_stage(st, "q", "s", "1", "Passed", "Passed", NULL); /* 2, key q */
+    put_stage(st, "p", "s", "2", "Passed", "Passed", NULL); /* 3, key p */
+    put_stage(st, "p", "s", "3", "Passed", "Passed", NULL); /* 4, key p */
+
+    /* Each key's head only: 3 and 4 wait for 1, q does not. */
+    expect_claim(st, 0, "1,2");
+    d = delivery(st, 4);
+    cr_expect_str_eq(json_string_value(json_object_get(d, "order_key")), "p");
+    cr_expect_eq(json_integer_value(json_object_get(d, "queue_position")), 2);
+    json_decref(d);
+    d = delivery(st, 1);
+    cr_expect_eq(json_integer_value(json_object_get(d, "queue_position")), 0);
+    json_decref(d);
+
+    /* A head waiting for its retry holds back its key, not q. */
+    record_outcome(st, 1, HR_OUTCOME_RETRY, later, "HTTP 500");
+    expect_claim(st, 0, "2");
+    expect_claim(st, later, "1,2");
+    record_outcome(st, 2, HR_OUTCOME_DELIVERED, 0, NULL);
+    d = delivery(st, 2);
+    cr_expect(json_is_null(json_object_get(d, "queue_position")), "not waiting: no place");
+    json_decref(d);
+
+    /* Delivered or dead, the head lets the next one go, in order. */
+    record_outcome(st, 1, HR_OUTCOME_DELIVERED, 0, NULL);
+    expect_claim(st, 0, "3");
+    record_outcome(st, 3, HR_OUTCOME_DEAD, 0, "HTTP 400");
+    expect_claim(st, 0, "4");
+    d = delivery(st, 4);
+    cr_expect_eq(json_integer_value(json_object_get(d, "queue_position")), 0);
+    json_decref(d);
+    record_outcome(st, 4, HR_OUTCOME_DELIVERED, 0, NULL);
+    expect_claim(st, later, "");
+}
+
+Test(store, latest_wins_supersedes_the_older_waiting_one)
+{
+    static test_router r = {.ordered = 1, .latest_wins = 1};
+    int64_t now = hr_time_now_ms(), later = now + 60000;
+    hr_delivery_query q = {.state = "superseded", .limit = 10};
+    hr_delivery_reset reset = {.id = 1};
+    json_t *d, *list = NULL;
+    int64_t next = 0;
+    size_t count = 0;
+    hr_error err;
+
+    st = open_store();
+    hr_store_set_router(st, route_ab, &r, router_freed);
+    put_stage(st, "p", "s", "1", "Building", NULL, NULL); /* delivery 1, key p */
+    expect_claim(st, 0, "1");
+    /* 1 is in flight when 2 comes: not superseded yet, and 2 waits. */
+    put_stage(st, "p", "s", "1", "Passed", "Passed", NULL); /* 2 */
+    d = delivery(st, 1);
+    cr_expect_str_eq(json_string_value(json_object_get(d, "state")), "pending");
+    json_decref(d);
+    /* Its attempt fails: with 2 waiting, it is due at once, as superseded
+     * by 2 (not at its retry time, and never sent again). */
+    record_outcome(st, 1, HR_OUTCOME_RETRY, later, "HTTP 500");
+    expect_claim(st, 0, "1>2");
+    record_outcome(st, 1, HR_OUTCOME_SUPERSEDED, 0, "superseded by delivery 2");
+    expect_claim(st, 0, "2");
+    d = delivery(st, 1);
+    cr_expect_str_eq(json_string_value(json_object_get(d, "state")), "superseded");
+    cr_expect_str_eq(json_string_value(json_object_get(d, "last_error")),
+                     "superseded by delivery 2");
+    cr_expect_eq(json_integer_value(json_object_get(d, "attempts")), 1, "no attempt added");
+    cr_expect_eq(json_array_size(json_object_get(d, "attempt_log")), 1);
+    cr_expect(json_is_null(json_object_get(d, "next_attempt_at")));
+    json_decref(d);
+    cr_assert_eq(hr_store_list_deliveries(st, &q, &list, &next, &err), HR_OK, "%s", err.msg);
+    cr_expect_eq(json_array_size(list), 1);
+    cr_expect_eq(json_integer_value(json_object_get(json_array_get(list, 0), "id")), 1);
+    json_decref(list);
+
+    /* A head waiting for its retry when a newer one comes is made due at
+     * once, and superseded by the newest waiting. */
+    put_stage(st, "q", "s", "1", "Building", NULL, NULL); /* 3, key q */
+    expect_claim(st, 0, "2,3");
+    record_outcome(st, 3, HR_OUTCOME_RETRY, later, "HTTP 500");
+    put_stage(st, "q", "s", "1", "Failed", "Failed", NULL); /* 4, key q (and 5 to "b") */
+    put_stage(st, "q", "s", "2", "Passed", "Passed", NULL); /* 6, key q */
+    expect_claim(st, 0, "2,3>6,5");
+    record_outcome(st, 3, HR_OUTCOME_SUPERSEDED, 0, "superseded by delivery 6");
+    expect_claim(st, 0, "2,4>6,5");
+    record_outcome(st, 4, HR_OUTCOME_SUPERSEDED, 0, "superseded by delivery 6");
+    expect_claim(st, 0, "2,5,6");
+
+    /* Delivered ones are untouched by newer ones. */
+    record_outcome(st, 2, HR_OUTCOME_DELIVERED, 0, NULL);
+    put_stage(st, "p", "s", "2", "Building", NULL, NULL); /* 7 */
+    d = delivery(st, 2);
+    cr_expect_str_eq(json_string_value(json_object_get(d, "state")), "delivered");
+    json_decref(d);
+    record_outcome(st, 7, HR_OUTCOME_DELIVERED, 0, NULL);
+
+    /* A superseded delivery replays as a dead one does: sent, since no
+     * newer one of its key waits. */
+    cr_assert_eq(hr_store_reset_deliveries(st, &reset, &count, &err), HR_OK, "%s", err.msg);
+    cr_expect_eq(count, 1);
+    expect_claim(st, 0, "1,5,6");
 }
