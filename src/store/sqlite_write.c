@@ -46,9 +46,9 @@ const char *const hr_sqlite__writer_sql[NSTMT] = {
     [ST_UPDATE_DELIVERY] = "UPDATE deliveries SET state = ?2, attempts = max(attempts, ?3),"
                            " next_at = ?4, updated_at = ?5, last_status = ?6, last_error = ?7"
                            " WHERE id = ?1",
-    [ST_INSERT_ATTEMPT] =
-        "INSERT INTO attempts (delivery_id, attempt, started_at, latency_ms,"
-        " status, outcome, error, excerpt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_INSERT_ATTEMPT] = "INSERT INTO attempts (delivery_id, attempt, started_at, latency_ms,"
+                          " status, outcome, error, excerpt, request_headers)"
+                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [ST_JOB_GET] = "SELECT last_result, last_number, prev_result FROM job_state"
                    " WHERE source = ?1 AND job = ?2 AND branch = ?3",
     /* ?4..?6 are the new last_result, last_number and prev_result, already
@@ -324,6 +324,7 @@ int hr_sqlite__save_attempt(void *db, const hr_attempt *a, int64_t now, hr_error
     bind_str(st, 6, hr_store__outcome_name(a->outcome));
     bind_str(st, 7, a->error);
     bind_str(st, 8, a->excerpt);
+    bind_str(st, 9, a->request_headers);
     return run(s->wdb, st, "record the attempt", err);
 }
 

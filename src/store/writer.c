@@ -50,6 +50,7 @@ void hr_store__item_free(item *it)
     json_decref(it->settings);
     free((char *)it->attempt.error);
     free((char *)it->attempt.excerpt);
+    free((char *)it->attempt.request_headers);
     free((char *)it->reset.target);
     free(it);
 }
@@ -575,6 +576,7 @@ void hr_store_record_attempt(hr_store *s, const hr_attempt *a, void (*done)(void
     it->attempt = *a;
     it->attempt.error = hr_strdup(a->error);
     it->attempt.excerpt = hr_strdup(a->excerpt);
+    it->attempt.request_headers = hr_strdup(a->request_headers);
     it->attempt_done = done;
     it->ctx = arg;
     if (enqueue(s, it, &err) != HR_OK) {
