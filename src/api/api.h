@@ -10,7 +10,7 @@
  *   GET  /api/v1/stages                      last known state of every stage
  *   GET  /api/v1/settings                    the GoCD plugin settings, secrets masked
  *   GET  /api/v1/config                      the configuration in use, secrets masked
- *   GET  /api/v1/deliveries                  newest first, by state, target, event
+ *   GET  /api/v1/deliveries                  newest first, by state, target, event, time
  *   GET  /api/v1/deliveries/<id>             one delivery with its attempts
  *   POST /api/v1/deliveries/<id>/retry       make one delivery due now
  *   POST /api/v1/deliveries/replay           {"target", "dead", "since", "until"}

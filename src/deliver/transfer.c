@@ -85,6 +85,8 @@ static char *shown_headers(const hr_target *t, const struct curl_slist *h)
         const char *v = colon + 1;
         while (*colon == ':' && (*v == ' ' || *v == '\t'))
             v++;
+        if (*colon == ':' && *v == '\0')
+            continue; /* "Name:" tells libcurl not to send one ("Expect:") */
         if (*colon == ';')
             v = ""; /* "Name;" sends the header empty */
         bool secret = secret_header(t, line, n);
