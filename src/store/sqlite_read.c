@@ -189,8 +189,8 @@ int hr_sqlite__list_events(void *db, const hr_event_query *q, size_t limit, hr_r
     /* Only constant fragments go into the SQL; every value is bound but
      * the transition, a name from hr_transition_name's table (the API
      * checks it), written as a constant so that SQLite can use the partial
-     * index of the rare transitions. The fragments fit: 40 + 5 * 18 + 20
-     * + 2 * 100 + 50 + 20 + 30 bytes. */
+     * index of the rare transitions. The fragments fit: 45 + 5 * 20 + 20
+     * + 2 * 125 + 40 + 2 * 15 + 25 bytes, about 510. */
     len += (size_t)snprintf(sql + len, sizeof(sql) - len,
                             "SELECT id, transition, doc, NULL FROM events");
     for (size_t i = 0; i < sizeof(conds) / sizeof(conds[0]); i++) {
