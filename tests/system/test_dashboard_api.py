@@ -56,6 +56,7 @@ def send(h, body):
     assert (status, answer) == (200, {"status": "success"}), answer
 
 
+@pytest.mark.valgrind
 def test_events_filter_by_transition(herald):
     seq = [("Passed", "passed"), ("Failed", "broken"), ("Failed", "still_failing"),
            ("Passed", "fixed"), ("Failed", "broken")]
@@ -134,6 +135,7 @@ def test_events_and_deliveries_filter_by_time(tmp_path, herald_factory):
     t.stop()
 
 
+@pytest.mark.valgrind
 def test_attempt_headers_are_kept_with_secrets_masked(tmp_path, herald_factory):
     t = Target(script=(500, 200)).start()
     h = start(tmp_path, herald_factory, f"""
@@ -183,6 +185,7 @@ def test_attempt_headers_are_kept_with_secrets_masked(tmp_path, herald_factory):
     t.stop()
 
 
+@pytest.mark.valgrind
 def test_test_event_goes_to_its_target_alone(tmp_path, herald_factory):
     hook, other = Target().start(), Target().start()
     h = start(tmp_path, herald_factory,
