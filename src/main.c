@@ -48,6 +48,7 @@ static const char *const usage_parts[] = {
     "                  [--body TEXT | --body-file FILE] [--env GLOB]... [OPTION]...\n"
     "    herald publish --url URL --repository R --package P --revision REV\n"
     "                  [--data KEY=VALUE]... [OPTION]...\n"
+    "    herald target test NAME [--url URL] [--token T | --token-file FILE]\n"
     "    herald --help | --version\n"
     "\n"
     "DESCRIPTION\n"
@@ -90,6 +91,10 @@ static const char *const usage_parts[] = {
     "    notify  Tell a running herald a build's status, from any CI (see\n"
     "            NOTIFY AND PUBLISH).\n"
     "    publish Give a running herald a package revision for GoCD to poll.\n"
+    "    target test NAME\n"
+    "            Ask a running herald to send a test event (source herald,\n"
+    "            kind test) to target NAME alone; prints its delivery's id.\n"
+    "            --url, --token and --token-file as for replay.\n"
     "\n",
     "OPTIONS\n"
     "    -l, --listen ADDR:PORT\n"
@@ -155,17 +160,20 @@ static const char *const usage_parts[] = {
     "                               with the reason, while it cannot write.\n"
     "    GET  /metrics              Prometheus metrics.\n"
     "    GET  /api/v1/events        Events, newest first. Query: source, kind,\n"
-    "                               pipeline, stage, result, warnings=true,\n"
-    "                               limit, cursor.\n"
+    "                               pipeline, stage, result, transition,\n"
+    "                               warnings=true, since, until (RFC 3339),\n"
+    "                               limit, cursor, after (newer than ID).\n"
     "    GET  /api/v1/events/ID     One event with its exact raw body.\n"
     "    GET  /api/v1/stages        Last known result of every pipeline stage.\n"
     "    GET  /api/v1/settings      The GoCD plugin settings, secrets masked.\n"
     "    GET  /api/v1/config        The configuration in use, secrets masked.\n"
     "    GET  /api/v1/deliveries    Deliveries with their attempts. Query: state\n"
     "                               (pending, retrying, delivered, dead,\n"
-    "                               skipped), target, event, limit, cursor.\n"
+    "                               skipped, superseded), target, event,\n"
+    "                               since, until, limit, cursor, after.\n"
     "    POST /api/v1/deliveries/ID/retry    Deliver one again now.\n"
     "    POST /api/v1/deliveries/replay      {\"target\", \"dead\", \"since\", \"until\"}.\n"
+    "    POST /api/v1/targets/NAME/test      A test event to that target alone.\n"
     "    GET  /gocd/health-messages Failing targets, in the shape of GoCD's\n"
     "                               server-health.add-messages.\n"
     "    POST /gocd/server-info     What GoCD says of itself (the bridge posts\n"
@@ -871,5 +879,7 @@ int main(int argc, char **argv)
         return hr_cli_notify(argc - 1, argv + 1, print_usage);
     if (strcmp(argv[1], "publish") == 0)
         return hr_cli_publish(argc - 1, argv + 1, print_usage);
+    if (strcmp(argv[1], "target") == 0)
+        return hr_cli_target(argc - 1, argv + 1, print_usage);
     return usage_error("unknown command: %s", argv[1]);
 }

@@ -217,7 +217,10 @@
     const form = h('form', { class: 'filters', role: 'search' },
       fields.map(([name, text, options, type]) => h('label', {}, text,
         options
-          ? h('select', { name }, options.map((o) => h('option', { value: o, selected: params.get(name) === o }, o || 'any')))
+          ? h('select', { name }, options.map((o) => {
+            const [v, t] = Array.isArray(o) ? o : [o, o || 'any'];
+            return h('option', { value: v, selected: (params.get(name) || '') === v }, t);
+          }))
           : h('input', { name, type: type || 'text', step: type ? 0.001 : null, size: 14,
             value: type ? localInput(params.get(name)) : params.get(name) || '' }))),
       h('button', { type: 'submit', class: 'primary' }, 'Filter'),
@@ -251,64 +254,63 @@
     return (e.summary && e.summary.result) || '';
   }
 
+  const TRANSITIONS = ['', 'broken', 'fixed', 'still_failing', 'failed', 'failing', 'passed', 'building', 'cancelled', 'unknown'];
+  /* "In the last ..." (range in the address): relative, so a shared link
+   * shows the last hour when it is opened. */
+  const RANGES = [['', 'any time'], ['1h', 'last hour'], ['24h', 'last day'], ['7d', 'last week']];
+  const RANGE_MS = { '1h': 3600e3, '24h': 86400e3, '7d': 7 * 86400e3 };
+
   const EVENT_FILTERS = [
-    ['source', 'Source', ['', 'gocd', 'jenkins', 'ci', 'package']],
+    ['source', 'Source', ['', 'gocd', 'jenkins', 'ci', 'package', 'herald']],
     ['kind', 'Kind'], ['pipeline', 'Pipeline or job'], ['stage', 'Stage'],
-    ['result', 'Result'], ['warnings', 'Warnings', ['', 'true']],
+    ['result', 'Result'], ['transition', 'Transition', TRANSITIONS], ['warnings', 'Warnings', ['', 'true']],
+    ['range', 'Received in', RANGES],
+    ['since', 'Received after', null, 'datetime-local'],
     ['until', 'Received before', null, 'datetime-local'],
   ];
 
-  /* The filter's "until" (a time in the address, the browser's zone
-   * unless it says Z) as ms, or null; a time that does not parse is an
-   * error the page shows. */
-  function untilMs(params) {
-    const u = params.get('until');
+  /* A time of the address (the browser's zone unless it says Z) as ms, or
+   * null; a time that does not parse is an error the page shows. */
+  function timeMs(params, name) {
+    const u = params.get(name);
     if (!u) return null;
     const t = Date.parse(u);
-    if (isNaN(t)) throw new Error('until: expected a time like 2026-12-03T16:00; got ' + u);
+    if (isNaN(t)) throw new Error(name + ': expected a time like 2026-12-03T16:00; got ' + u);
     return t;
   }
 
-  /* The cursor that starts a list (path, with the API filters q) at the
-   * rows whose field is before t: ids grow with time, so it halves over
-   * ids with one-row reads, under the same filters. */
-  async function cursorBefore(path, key, q, field, t) {
-    const top = (await api(path + query({ ...q, limit: 1 })))[key][0];
-    if (!top) return null;
-    let lo = 0; /* every row with id <= lo is before t */
-    let hi = top.id + 1; /* every row with id >= hi is at or after t */
-    while (hi - lo > 1) {
-      const mid = Math.floor((lo + hi) / 2);
-      const row = (await api(path + query({ ...q, limit: 1, cursor: mid + 1 })))[key][0];
-      if (row && Date.parse(row[field]) >= t) hi = row.id;
-      else lo = mid;
-    }
-    return hi;
+  /* The filter's time range as the API takes it (since, until: UTC
+   * instants); herald turns each into an id bound with one index seek. */
+  function timeRange(params) {
+    const r = params.get('range');
+    if (r && !RANGE_MS[r]) throw new Error('range: expected 1h, 24h or 7d; got ' + r);
+    const since = r ? Date.now() - RANGE_MS[r] : timeMs(params, 'since');
+    const until = timeMs(params, 'until');
+    const iso = (t) => t === null ? null : new Date(t).toISOString();
+    return { since: iso(since), until: iso(until) };
   }
 
-  /* The page's cursor: the address's, else the one its "until" gives. */
-  async function startCursor(params, path, key, q, field) {
-    if (params.get('cursor')) return params.get('cursor');
-    const t = untilMs(params);
-    return t === null ? null : cursorBefore(path, key, q, field, t);
+  /* The newest id of a list, for a poll that asks only for what is newer
+   * ("after"): so a sparse filter that matches nothing costs no walk. */
+  async function newestId(path, key) {
+    const d = await api(path + '?limit=1');
+    return d[key].length ? d[key][0].id : 0;
   }
 
   async function pageEvents(params) {
-    const q = {};
-    for (const [k] of EVENT_FILTERS) if (k !== 'until') q[k] = params.get(k);
-    const cursor = await startCursor(params, '/events', 'events', q, 'received_at');
+    const q = timeRange(params);
+    for (const [k] of EVENT_FILTERS) if (!['range', 'since', 'until'].includes(k)) q[k] = params.get(k);
+    const cursor = params.get('cursor');
     const data = await api('/events' + query({ ...q, limit: PAGE, cursor }));
     const rows = data.events.map((e) => [link('/events/' + e.id, '#' + e.id), when(e.received_at), e.source, e.kind,
       eventName(e), label(eventResult(e), eventResult(e)), label(e.transition, e.transition)]);
     const out = [h('h1', {}, 'Events'), filterForm(EVENT_FILTERS, params, '/events'),
       table(['#', 'Received', 'Source', 'Kind', 'Pipeline or job', 'Result', 'Transition'], rows, 'No event matches.'),
       pager('/events', params, data.next_cursor)];
-    if (!cursor) {
-      const top = data.events.length ? data.events[0].id : 0;
-      poll(async () => {
-        const d = await api('/events' + query({ ...q, limit: 1 }));
-        return (d.events.length ? d.events[0].id : 0) !== top;
-      });
+    if (!cursor && !q.until) {
+      /* Live: only events newer than the page's newest, under its filter. */
+      const top = data.events.length ? data.events[0].id : await newestId('/events', 'events');
+      poll(async () => (await api('/events' + query({ ...q, limit: 1, after: top || null }))).events.length > 0);
     }
     return out;
   }
@@ -363,8 +365,10 @@
     const state = params.get('state') || '';
     const target = params.get('target') || '';
     if (params.get('event') || params.get('cursor')) return null;
-    const until = untilMs(params);
-    const body = until === null ? {} : { until: new Date(until).toISOString() };
+    const range = timeRange(params);
+    const body = {};
+    if (range.since) body.since = range.since;
+    if (range.until) body.until = range.until;
     if (target) body.target = target;
     if (state === 'dead') body.dead = true;
     else if (state !== '' || !target) return null;
@@ -373,10 +377,10 @@
 
   async function countMatching(params) {
     let n = 0;
-    let cursor = await startCursor(params, '/deliveries', 'deliveries', { state: params.get('state'), target: params.get('target') }, 'created_at');
-    if (cursor === null && untilMs(params) !== null) return 0;
+    let cursor = null;
+    const q = { state: params.get('state'), target: params.get('target'), ...timeRange(params) };
     for (let pages = 0; pages < 40; pages++) {
-      const d = await api('/deliveries' + query({ state: params.get('state'), target: params.get('target'), limit: 500, cursor }));
+      const d = await api('/deliveries' + query({ ...q, limit: 500, cursor }));
       n += d.deliveries.length;
       if (!d.next_cursor) return n;
       cursor = d.next_cursor;
@@ -400,6 +404,7 @@
       const confirm = h('button', { type: 'button', class: 'primary', id: 'bulk-confirm' }, 'Replay ' + n);
       const cancel = h('button', { type: 'button', id: 'bulk-cancel' }, 'Cancel');
       const ask = h('span', { id: 'bulk-ask' }, 'This makes ' + n + ' ' + what + (body.target ? ' to ' + body.target : '') +
+        (body.since ? ' created after ' + new Date(body.since).toLocaleString() : '') +
         (body.until ? ' created before ' + new Date(body.until).toLocaleString() : '') + ' due again now. ', confirm, ' ', cancel);
       box.replaceChildren(ask);
       confirm.focus();
@@ -421,14 +426,18 @@
   async function pageDeliveries(params) {
     const cfg = await configTargets();
     const filters = [['state', 'State', STATES], ['target', 'Target', [''].concat(cfg.map((t) => t.name))], ['event', 'Event #'],
+      ['range', 'Created in', RANGES], ['since', 'Created after', null, 'datetime-local'],
       ['until', 'Created before', null, 'datetime-local']];
-    const q = { state: params.get('state'), target: params.get('target'), event: params.get('event') };
-    const cursor = await startCursor(params, '/deliveries', 'deliveries', q, 'created_at');
+    const q = { state: params.get('state'), target: params.get('target'), event: params.get('event'), ...timeRange(params) };
+    const cursor = params.get('cursor');
     const data = await api('/deliveries' + query({ ...q, limit: PAGE, cursor }));
-    if (!cursor) {
+    if (!cursor && !q.until) {
+      /* Live: one row from the page's newest on (after = its id - 1): a
+       * newer delivery, or the newest's new state or attempts. */
       const sig = data.deliveries.slice(0, 1).map((d) => d.id + d.state + d.attempts).join();
+      const top = data.deliveries.length ? data.deliveries[0].id - 1 : await newestId('/deliveries', 'deliveries');
       poll(async () => {
-        const d = await api('/deliveries' + query({ ...q, limit: 1 }));
+        const d = await api('/deliveries' + query({ ...q, limit: 1, after: top || null }));
         return d.deliveries.map((x) => x.id + x.state + x.attempts).join() !== sig;
       });
     }
@@ -444,7 +453,7 @@
     }
     const attempts = (d.attempt_log || []).map((a) => [a.attempt, when(a.started_at), a.status === null ? '—' : String(a.status),
       a.latency_ms === null || a.latency_ms === undefined ? '—' : a.latency_ms + ' ms', label(a.outcome, a.outcome),
-      a.error || '', a.excerpt ? h('pre', {}, a.excerpt) : '']);
+      a.error || '', a.excerpt ? h('pre', {}, a.excerpt) : '', requestHeaders(a.request_headers)]);
     return [h('h1', {}, 'Delivery #' + d.id),
       h('dl', { class: 'facts' },
         h('dt', {}, 'Event'), h('dd', {}, link('/events/' + d.event_id, '#' + d.event_id)),
@@ -456,7 +465,15 @@
         h('dt', {}, 'Next attempt due'), h('dd', {}, d.next_attempt_at ? when(d.next_attempt_at) : (d.state === 'pending' ? 'now' : 'none'))),
       h('div', { class: 'actions' }, replayButton(d)),
       h('h2', {}, 'Attempts'),
-      table(['#', 'Started', 'Status', 'Latency', 'Outcome', 'Error', 'Answer (excerpt)'], attempts, 'No attempt yet.')];
+      table(['#', 'Started', 'Status', 'Latency', 'Outcome', 'Error', 'Answer (excerpt)', 'Request headers'], attempts, 'No attempt yet.')];
+  }
+
+  /* An attempt's request headers as herald recorded them: secrets were
+   * masked before they reached the store (docs/dashboard.md). */
+  function requestHeaders(list) {
+    if (!list || !list.length) return h('span', { class: 'muted' }, '—');
+    return h('details', { class: 'headers' }, h('summary', {}, list.length + ' headers'),
+      h('pre', {}, list.map((x) => x.name + ': ' + x.value).join('\n')));
   }
 
   let configCache = null;
@@ -488,10 +505,8 @@
       h('div', { class: 'card' }, h('b', {}, (last5 / 5).toFixed(1)), 'events per minute (last 5 min)'),
       h('div', { class: 'card' }, h('b', { class: failing.length ? 'bad' : 'ok' }, failing.length), 'targets failing now'),
       h('div', { class: 'card' }, h('b', { class: broken.length + brokenJobs.length ? 'bad' : 'ok' }, broken.length + brokenJobs.length), 'pipelines and jobs broken'));
-    poll(async () => {
-      const d = await api('/events?limit=1');
-      return (d.events.length ? d.events[0].id : 0) !== (events.events.length ? events.events[0].id : 0);
-    }, OVERVIEW_POLL_MS);
+    const top = events.events.length ? events.events[0].id : 0;
+    poll(async () => (await api('/events' + query({ limit: 1, after: top || null }))).events.length > 0, OVERVIEW_POLL_MS);
     return [h('h1', {}, 'Overview'), cards,
       h('h2', {}, 'Deliveries per target'),
       h('div', { id: 'per-target' }, table(['Target', 'Pending now', 'Retrying now', 'Delivered 1 h', 'Dead 1 h', 'Delivered 24 h', 'Dead 24 h', 'Last error'],
@@ -552,12 +567,72 @@
       const hh = H[t.name] || {}, dd = D[t.name] || {};
       const health = hh.dead ? 'dead' : hh.retrying ? 'retrying' : 'delivered';
       const ok = lastOk[i].deliveries[0];
-      return [link('/deliveries' + query({ target: t.name }), t.name), t.type || 'webhook', (t.method || '') + ' ' + (t.url || ''),
+      return [link('/targets/' + encodeURIComponent(t.name), t.name), t.type || 'webhook', (t.method || '') + ' ' + (t.url || ''),
         label(health, hh.dead ? 'failing' : hh.retrying ? 'retrying' : 'healthy'), ok ? when(ok.updated_at) : '—',
         dd.last_error || '', dd.delivered || 0, dd.dead || 0];
     });
     return [h('h1', {}, 'Targets'),
       table(['Target', 'Type', 'Address', 'Health (1 h)', 'Last success', 'Last error', 'Delivered 24 h', 'Dead 24 h'], rows, 'No target configured.')];
+  }
+
+  /* One target: what it is, how it is doing, its newest deliveries, and
+   * what can be done to it. */
+  async function pageTarget(name) {
+    const t = (await configTargets()).find((x) => x.name === name);
+    if (!t) return [h('h1', {}, 'No target named ' + name), link('/targets', 'Targets')];
+    const [hour, day, recent, ok] = await Promise.all([api('/targets/health?window=3600'), api('/targets/health?window=86400'),
+      api('/deliveries' + query({ target: name, limit: 10 })), api('/deliveries' + query({ target: name, state: 'delivered', limit: 1 }))]);
+    const hh = healthByTarget(hour.targets)[name] || {}, dd = healthByTarget(day.targets)[name] || {};
+    const result = h('div', { id: 'target-result', 'aria-live': 'polite' });
+    return [h('h1', {}, 'Target ' + name),
+      h('dl', { class: 'facts' },
+        h('dt', {}, 'Type'), h('dd', {}, t.type || 'webhook'),
+        h('dt', {}, 'Address'), h('dd', {}, (t.method || '') + ' ' + (t.url || '')),
+        h('dt', {}, 'Health (1 h)'), h('dd', {}, label(hh.dead ? 'dead' : hh.retrying ? 'retrying' : 'delivered', hh.dead ? 'failing' : hh.retrying ? 'retrying' : 'healthy')),
+        h('dt', {}, 'Last success'), h('dd', {}, ok.deliveries[0] ? when(ok.deliveries[0].updated_at) : '—'),
+        h('dt', {}, 'Last error'), h('dd', {}, dd.last_error || '—'),
+        h('dt', {}, 'Last day'), h('dd', {}, (dd.delivered || 0) + ' delivered, ' + (dd.dead || 0) + ' dead')),
+      h('div', { class: 'actions', id: 'target-actions' }, targetActions(name, result)),
+      result,
+      h('h2', {}, 'Newest deliveries'), deliveryTable(recent.deliveries, 'Nothing was delivered to this target yet.'),
+      link('/deliveries' + query({ target: name }), 'Every delivery to ' + name + ' →')];
+  }
+
+  /* The target page's buttons. Pause and resume (endpoint health) join
+   * here, each a POST /api/v1/targets/NAME/ACTION like the test. */
+  function targetActions(name, result) {
+    return [h('button', { type: 'button', id: 'send-test', onclick: (ev) => sendTest(name, ev.currentTarget, result) }, 'Send a test event')];
+  }
+
+  /* POST /targets/NAME/test, then the delivery it made and its attempt,
+   * shown in the page once settled (asked every second for 30 s at most,
+   * only after the click). A second click sends a second test. */
+  async function sendTest(name, button, result) {
+    button.disabled = true;
+    const gen = generation;
+    try {
+      const r = await api('/targets/' + encodeURIComponent(name) + '/test', {});
+      const head = h('p', {}, 'Test event ', link('/events/' + r.event, '#' + r.event), ' sent to ' + name + ' as delivery ',
+        link('/deliveries/' + r.delivery, '#' + r.delivery), '.');
+      result.replaceChildren(head, h('p', { class: 'muted' }, 'Waiting for its attempt…'));
+      let d = null;
+      for (let i = 0; i < 30 && gen === generation; i++) {
+        d = await api('/deliveries/' + r.delivery);
+        if (d.state !== 'pending') break;
+        await new Promise((res) => setTimeout(res, 1000));
+      }
+      if (gen !== generation || !d) return;
+      const a = d.attempt_log.length ? d.attempt_log[d.attempt_log.length - 1] : null;
+      result.replaceChildren(head, h('dl', { class: 'facts', id: 'test-outcome' },
+        h('dt', {}, 'State'), h('dd', {}, label(d.state, d.state)),
+        h('dt', {}, 'Status'), h('dd', {}, a && a.status !== null ? String(a.status) : '—'),
+        h('dt', {}, 'Latency'), h('dd', {}, a ? a.latency_ms + ' ms' : '—'),
+        h('dt', {}, 'Error'), h('dd', {}, (a && a.error) || '—'),
+        h('dt', {}, 'Answer'), h('dd', {}, a && a.excerpt ? h('pre', {}, a.excerpt) : '—')));
+    } catch (e) {
+      result.replaceChildren(h('p', { class: 'error' }, 'The test failed: ' + e.message));
+    }
+    button.disabled = false;
   }
 
   async function pagePipelines() {
@@ -582,6 +657,7 @@
     [/^\/deliveries$/, 'deliveries', (m, p) => pageDeliveries(p)],
     [/^\/deliveries\/(\d+)$/, 'deliveries', (m) => pageDelivery(m[1])],
     [/^\/targets$/, 'targets', () => pageTargets()],
+    [/^\/targets\/([^/]+)$/, 'targets', (m) => pageTarget(decodeURIComponent(m[1]))],
     [/^\/pipelines$/, 'pipelines', () => pagePipelines()],
   ];
 

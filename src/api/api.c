@@ -62,6 +62,36 @@ static int query_int(hr_http_req *req, const char *name, long long lo, long long
     return 1;
 }
 
+/* Reads the time range of a list, ?since= and ?until= (RFC 3339 instants;
+ * since inclusive, until exclusive); answers 400 naming the parameter and
+ * returns -1 when one does not parse or the range is empty. */
+static int query_range(hr_http_req *req, int64_t *since, int64_t *until)
+{
+    static const char *const names[] = {"since", "until"};
+    int64_t *out[] = {since, until};
+    char msg[240];
+
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = hr_http_query(req, names[i]);
+        if (v == NULL)
+            continue;
+        if (hr_time_parse(v, strlen(v), out[i]) != HR_OK || *out[i] <= 0) {
+            snprintf(msg, sizeof(msg),
+                     "query parameter %s: expected a time like 2026-11-22T10:00:00Z (RFC 3339, "
+                     "with its zone); got \"%.40s\"",
+                     names[i], v);
+            hr_http_reply_error(req, 400, msg);
+            return -1;
+        }
+    }
+    if (*since > 0 && *until > 0 && *since >= *until) {
+        hr_http_reply_error(req, 400,
+                            "query parameters since and until: since must be before until");
+        return -1;
+    }
+    return 0;
+}
+
 static void reply_store_error(hr_http_req *req, int rc, const hr_error *err)
 {
     hr_http_reply_error(req, rc == HR_ENOTFOUND ? 404 : rc == HR_EINVAL ? 400 : 500, err->msg);
@@ -81,15 +111,17 @@ static void list_events(hr_http_req *req, void *ctx)
 {
     hr_api *api = ctx;
     hr_event_query q = {0};
-    long long limit = HR_DEFAULT_API_PAGE, cursor = 0;
+    long long limit = HR_DEFAULT_API_PAGE, cursor = 0, after = 0;
     json_t *events = NULL;
     int64_t next = 0;
     hr_error err;
     int rc;
 
     if (query_int(req, "limit", 1, HR_MAX_API_PAGE, &limit) < 0 ||
-        query_int(req, "cursor", 1, INT64_MAX, &cursor) < 0)
+        query_int(req, "cursor", 1, INT64_MAX, &cursor) < 0 ||
+        query_int(req, "after", 1, INT64_MAX, &after) < 0)
         return;
+    q.after_id = after;
     q.source = hr_http_query(req, "source");
     q.kind = hr_http_query(req, "kind");
     q.pipeline = hr_http_query(req, "pipeline");
@@ -106,6 +138,15 @@ static void list_events(hr_http_req *req, void *ctx)
         }
         q.with_warnings = 1;
     }
+    q.transition = hr_http_query(req, "transition");
+    if (q.transition != NULL && hr_transition_from_name(q.transition) == HR_TRANSITION_NONE) {
+        hr_http_reply_error(req, 400,
+                            "query parameter transition: expected one of building, failing, "
+                            "passed, fixed, failed, broken, still_failing, cancelled, unknown");
+        return;
+    }
+    if (query_range(req, &q.since, &q.until) < 0)
+        return;
     rc = hr_store_list_events(api->store, &q, &events, &next, &err);
     if (rc != HR_OK) {
         reply_store_error(req, rc, &err);
@@ -184,14 +225,16 @@ static void list_deliveries(hr_http_req *req, void *ctx)
 {
     hr_api *api = ctx;
     hr_delivery_query q = {0};
-    long long limit = HR_DEFAULT_API_PAGE, cursor = 0, event = 0;
+    long long limit = HR_DEFAULT_API_PAGE, cursor = 0, event = 0, after = 0;
     json_t *list = NULL;
     int64_t next = 0;
     hr_error err;
 
     if (query_int(req, "limit", 1, HR_MAX_API_PAGE, &limit) < 0 ||
         query_int(req, "cursor", 1, INT64_MAX, &cursor) < 0 ||
-        query_int(req, "event", 1, INT64_MAX, &event) < 0)
+        query_int(req, "event", 1, INT64_MAX, &event) < 0 ||
+        query_int(req, "after", 1, INT64_MAX, &after) < 0 ||
+        query_range(req, &q.since, &q.until) < 0)
         return;
     q.state = hr_http_query(req, "state");
     if (q.state != NULL) {
@@ -207,6 +250,7 @@ static void list_deliveries(hr_http_req *req, void *ctx)
     q.target = hr_http_query(req, "target");
     q.event_id = event;
     q.before_id = cursor;
+    q.after_id = after;
     q.limit = (size_t)limit;
     int rc = hr_store_list_deliveries(api->store, &q, &list, &next, &err);
     if (rc != HR_OK) {
@@ -508,7 +552,7 @@ static void guarded(hr_http_req *req, void *ctx)
                 g->access == API_WRITE
                     ? hr_api_open_write(api, req,
                                         "API token (--api-token-file or HERALD_API_TOKEN)",
-                                        "/api/v1 writes (replay, retry)", why, sizeof(why))
+                                        "/api/v1 writes (replay, retry, test)", why, sizeof(why))
                     : hr_api_tokenless_host(api, hr_http_header(req, "Host"), why, sizeof(why));
             if (!ok) {
                 hr_http_reply_error(req, 403, why);
@@ -569,6 +613,7 @@ size_t hr_api_routes(hr_api *api, hr_http_route *routes, size_t max)
         {"POST", "/ci/notify", "ci_notify", hr_api_ci_notify, OWN_TOKEN, 0},
         {"GET", "/api/v1/jobs", "api_jobs", list_jobs, API_TOKEN, 0},
         {"GET", "/api/v1/targets/health", "api_targets_health", targets_health, API_TOKEN, 0},
+        {"POST", "/api/v1/targets/*", "api_target_action", hr_api_target_action, API_WRITE, JSON},
         {"GET", "/ui", "ui", hr_api_ui, PAGE, 0},
         {"GET", "/ui/", "ui", hr_api_ui, PAGE, 0},
         {"GET", "/ui/*", "ui", hr_api_ui, PAGE, 0},

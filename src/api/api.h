@@ -4,12 +4,13 @@
  *   POST /gocd/notification/<request-name>   GoCD's notification extension (gocd.c)
  *   GET  /healthz                            200 "ok"; 503 "degraded" while the store cannot write
  *   GET  /metrics                            Prometheus text format
- *   GET  /api/v1/events                      newest first, filtered, paged
+ *   GET  /api/v1/events                      newest first, filtered (transition, since,
+ *                                            until too), paged
  *   GET  /api/v1/events/<id>                 one event and its raw body
  *   GET  /api/v1/stages                      last known state of every stage
  *   GET  /api/v1/settings                    the GoCD plugin settings, secrets masked
  *   GET  /api/v1/config                      the configuration in use, secrets masked
- *   GET  /api/v1/deliveries                  newest first, by state, target, event
+ *   GET  /api/v1/deliveries                  newest first, by state, target, event, time
  *   GET  /api/v1/deliveries/<id>             one delivery with its attempts
  *   POST /api/v1/deliveries/<id>/retry       make one delivery due now
  *   POST /api/v1/deliveries/replay           {"target", "dead", "since", "until"}
@@ -23,6 +24,7 @@
  *   GET  /api/v1/jobs                        last known state of every CI job
  *   GET  /api/v1/targets/health              per target: pending, retrying now;
  *                                            delivered, dead within ?window=S
+ *   POST /api/v1/targets/<name>/test         a test event to that target alone (targets.c)
  *   GET  /ui/ and /ui/<file>                 the dashboard (ui.c)
  *   POST /api/v1/packages/<r>/<p>/revisions  publish a package revision (packages.c)
  *   GET  /api/v1/packages/<r>/<p>/revisions  a package's revisions, newest first
@@ -179,6 +181,9 @@ void hr_jenkins_listeners_stop(hr_jenkins_listeners *l);
 void hr_api_packages(hr_http_req *req, void *ctx);
 void hr_api_list_packages(hr_http_req *req, void *ctx);
 void hr_api_gocd_package_repository(hr_http_req *req, void *ctx);
+
+/* POST /api/v1/targets/<name>/<action>: test (targets.c). */
+void hr_api_target_action(hr_http_req *req, void *ctx);
 
 /* The GoCD endpoints' handlers, shared by hr_api_routes (gocd.c). */
 void hr_api_gocd_notification(hr_http_req *req, void *ctx);

@@ -69,6 +69,7 @@ static void done_node_free(done_node *n)
     free((char *)n->attempt.error);
     free((char *)n->attempt.excerpt);
     free((char *)n->attempt.service_ref);
+    free((char *)n->attempt.request_headers);
     free(n);
 }
 
@@ -245,6 +246,7 @@ void hr_deliver__record(hr_deliver *d, const hr_attempt *a)
     n->attempt.error = a->error != NULL ? hr_strdup(a->error) : NULL;
     n->attempt.excerpt = a->excerpt != NULL ? hr_strdup(a->excerpt) : NULL;
     n->attempt.service_ref = hr_strdup(a->service_ref);
+    n->attempt.request_headers = a->request_headers != NULL ? hr_strdup(a->request_headers) : NULL;
     hr_deliver__busy_add(d, a->delivery_id);
     hand_over(d, n);
 }

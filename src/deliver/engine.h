@@ -111,6 +111,7 @@ typedef struct xfer {
     int64_t started_at; /* wall clock, ms */
     int64_t started_us; /* monotonic */
     struct curl_slist *headers;
+    char *shown_headers; /* headers as the attempt records them, secrets masked (JSON) */
     char *body;
     size_t body_len;
     char *guard_host; /* the host the guard compares delivery.allow names with */

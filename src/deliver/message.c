@@ -382,6 +382,16 @@ int hr_message_from_event(const json_t *event, hr_message *m, hr_error *err)
         agent(event, m);
         return HR_OK;
     }
+    if (kind != NULL && strcmp(kind, "test") == 0) {
+        m->word = hr_strdup("test");
+        m->tone = HR_TONE_INFO;
+        m->title = hr_msg_fmt("herald: a test event for %s", str_at(event, "test.target") != NULL
+                                                                 ? str_at(event, "test.target")
+                                                                 : "this target");
+        m->text = hr_strdup(str_at(event, "test.message"));
+        m->timestamp = hr_strdup(str_at(event, "received_at"));
+        return HR_OK;
+    }
     if (kind != NULL && strcmp(kind, "package-revision") == 0) {
         m->word = hr_strdup("published");
         m->tone = HR_TONE_INFO;

@@ -11,6 +11,7 @@
 #include "deliver/engine.h"
 #include "deliver/guard.h"
 #include "deliver/service.h"
+#include "ingest/redact.h"
 
 #include <curl/curl.h>
 #include <stdbool.h>
@@ -48,6 +49,64 @@ static char *utf8_clean(const char *p, size_t n)
     }
     return s;
 }
+/* Whether a request header's value is a secret: a header the target marks
+ * secret, a name that always is (Authorization and the like, whoever added
+ * it), or the signature herald computes. */
+static bool secret_header(const hr_target *t, const char *name, size_t n)
+{
+    char buf[128];
+    if (n >= sizeof(buf))
+        return true; /* no header herald or a target writes is this long */
+    memcpy(buf, name, n);
+    buf[n] = '\0';
+    if (hr_config_header_always_secret(buf) || strcasecmp(buf, "webhook-signature") == 0)
+        return true;
+    for (size_t i = 0; i < t->nheaders; i++)
+        if (t->headers[i].secret && strcasecmp(buf, t->headers[i].name) == 0)
+            return true;
+    return false;
+}
+
+/* The request's headers as the attempt records them: a JSON array of
+ * {"name", "value"}, each secret header's value HR_REDACTED and every other
+ * value scrubbed by the value rules (ingest/redact.h: credentials in URLs,
+ * webhook URLs, token= pairs), so no secret reaches the store. New; NULL
+ * when the request has no headers. */
+static char *shown_headers(const hr_target *t, const struct curl_slist *h)
+{
+    json_t *arr = json_array();
+    char *out = NULL;
+
+    for (; h != NULL; h = h->next) {
+        const char *line = h->data, *colon = strpbrk(line, ":;");
+        if (colon == NULL)
+            continue;
+        size_t n = (size_t)(colon - line);
+        const char *v = colon + 1;
+        while (*colon == ':' && (*v == ' ' || *v == '\t'))
+            v++;
+        if (*colon == ':' && *v == '\0')
+            continue; /* "Name:" tells libcurl not to send one ("Expect:") */
+        if (*colon == ';')
+            v = ""; /* "Name;" sends the header empty */
+        bool secret = secret_header(t, line, n);
+        char *scrubbed = secret ? NULL : hr_redact_value(v, strlen(v), NULL);
+        json_t *name = json_stringn(line, n);
+        json_t *value = json_string(secret ? HR_REDACTED : scrubbed != NULL ? scrubbed : v);
+        free(scrubbed);
+        if (name == NULL || value == NULL) { /* not UTF-8: not shown */
+            json_decref(name);
+            json_decref(value);
+            continue;
+        }
+        json_array_append_new(arr, json_pack("{s:o,s:o}", "name", name, "value", value));
+    }
+    if (json_array_size(arr) > 0)
+        out = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    return out;
+}
+
 /* ---- Transfers -------------------------------------------------------- */
 
 static size_t on_write(char *p, size_t size, size_t nmemb, void *arg)
@@ -130,6 +189,7 @@ void hr_deliver__xfer_free(xfer *x)
         return;
     curl_easy_cleanup(x->easy);
     curl_slist_free_all(x->headers);
+    free(x->shown_headers);
     curl_slist_free_all(x->rcpt);
     hr_deliver__settings_unref(x->set);
     free(x->target);
@@ -209,6 +269,7 @@ bool hr_deliver__start_job(hr_deliver *d, const hr_target *t, const hr_delivery_
         hr_deliver__xfer_free(x);
         return false;
     }
+    x->shown_headers = shown_headers(t, x->headers);
     curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
     curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, x->smtp ? "smtp,smtps" : "http,https");
@@ -320,6 +381,7 @@ static void finish(hr_deliver *d, xfer *x, CURLcode rc)
     a.started_at = x->started_at;
     a.latency_ms = (hr_time_mono_us() - x->started_us) / 1000;
     a.status = (int)status;
+    a.request_headers = x->shown_headers;
     if (x->total > 0 || status > 0)
         a.excerpt = excerpt = utf8_clean(x->answer, x->kept);
 

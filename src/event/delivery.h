@@ -64,6 +64,10 @@ typedef struct hr_attempt {
     int status;          /* HTTP status; 0 when there was no answer */
     const char *error;   /* NULL, or what went wrong; never a secret */
     const char *excerpt; /* the answer's first bytes (max_response_bytes), valid UTF-8 */
+    /* The request's headers as sent, a JSON array of {"name", "value"}
+     * objects with every secret already masked (deliver/transfer.c): what reaches
+     * the store is safe to show. NULL when there were none (e-mail). */
+    const char *request_headers;
     hr_outcome outcome;
     int64_t next_at;     /* when outcome is RETRY: when to try again (ms) */
     int64_t claim_token; /* the job's claim_token */

@@ -64,6 +64,7 @@ void hr_event_free(hr_event *ev)
         return;
     free(ev->source);
     free(ev->kind);
+    free(ev->test_target);
     free(ev->version);
     free(ev->pipeline_name);
     free(ev->pipeline_counter);
@@ -460,6 +461,12 @@ json_t *hr_event_to_json(const hr_event *ev)
     } else if (ev->has_build) {
         build_json(o, &ev->build);
         put_str(o, "transition", hr_transition_name(ev->transition));
+    } else if (ev->test_target != NULL) {
+        /* Marked as a test wherever it is shown: its body says so. */
+        json_object_set_new(o, "test",
+                            json_pack("{s:s,s:s}", "target", ev->test_target, "message",
+                                      "A test event from herald: nothing happened in CI."));
+        json_object_set_new(o, "summary", summary_json("herald test event", NULL, NULL, NULL));
     } else {
         json_t *s = stage_json(ev);
         json_object_update(o, s);

@@ -30,6 +30,9 @@
 #define HR_KIND_BUILD_STATUS "build-status"
 #define HR_SOURCE_PACKAGE "package"
 #define HR_KIND_PACKAGE_REVISION "package-revision"
+/* A test event herald makes itself (POST /api/v1/targets/NAME/test). */
+#define HR_SOURCE_HERALD "herald"
+#define HR_KIND_TEST "test"
 
 typedef struct hr_job {
     char *name;
@@ -192,6 +195,10 @@ typedef struct hr_event {
     /* the exact bytes received (for Jenkins, after redaction) */
     char *raw;
     size_t raw_len;
+
+    /* A test event (HR_SOURCE_HERALD, HR_KIND_TEST): the one target it is
+     * delivered to, whatever the routes say. NULL for every other event. */
+    char *test_target;
 } hr_event;
 
 /* How the store's refusal of a reused request id begins. */

@@ -375,7 +375,7 @@ static bool check_header_value(const sink *s, const yaml_mark_t *m, const char *
     return true;
 }
 
-static bool header_is_always_secret(const char *name)
+bool hr_config_header_always_secret(const char *name)
 {
     for (size_t i = 0; always_secret[i] != NULL; i++)
         if (eq_ci(name, always_secret[i]))

@@ -277,6 +277,11 @@ const char *hr_config_publish_token(const hr_config *c, const char *repository,
 /* Finds a target by name, or NULL (borrowed from c). */
 const hr_target *hr_config_target(const hr_config *c, const char *name);
 
+/* Whether a header of this name is secret whatever the file says
+ * (Authorization, Proxy-Authorization, Cookie): a target's is marked
+ * secret when loaded, and a recorded request masks herald's own. */
+bool hr_config_header_always_secret(const char *name);
+
 /*
  * Adds the webhook target and route that GoCD's plugin settings describe
  * (keys of ingest/gocd_settings.h: webhook_url, webhook_method,

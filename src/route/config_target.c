@@ -209,7 +209,7 @@ static void parse_header(parser *p, const char *path, hr_target *t, const scalar
         if (value.s == NULL)
             return;
     }
-    secret = secret || header_is_always_secret(name->s);
+    secret = secret || hr_config_header_always_secret(name->s);
     if (check_header_value(&p->out, &value.mark, hpath, value.s, value.len) &&
         check_template(&p->out, &value.mark, hpath, value.s, secret))
         header_add(t, name->s, name->len, value.s, value.len, secret);

@@ -23,6 +23,18 @@ static json_t *str_or_null(const char *s)
     return s != NULL ? json_string(s) : json_null();
 }
 
+/* An attempt's request headers as stored (a JSON array, masked when it
+ * was recorded); null when none were kept or the text does not parse. */
+static json_t *headers_json(const char *text)
+{
+    json_t *j = text != NULL ? json_loads(text, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    if (!json_is_array(j)) {
+        json_decref(j);
+        return json_null();
+    }
+    return j;
+}
+
 static json_t *time_or_null(int64_t ms)
 {
     char buf[HR_TIME_STR_MAX];
@@ -256,6 +268,7 @@ static int delivery_to_json(const hr_rows *r, size_t i, json_t **out, hr_error *
         json_object_set_new(j, "outcome", str_or_null(a->outcome));
         json_object_set_new(j, "error", str_or_null(a->error));
         json_object_set_new(j, "excerpt", str_or_null(a->excerpt));
+        json_object_set_new(j, "request_headers", headers_json(a->request_headers));
         json_array_append_new(log, j);
     }
     json_object_set_new(o, "attempt_log", log);

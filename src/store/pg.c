@@ -112,6 +112,15 @@ static const char *const migrations[] = {
     "ALTER TABLE deliveries ADD COLUMN latest_wins BOOLEAN NOT NULL DEFAULT false;"
     "CREATE INDEX deliveries_by_key ON deliveries(target, order_key, id)"
     "  WHERE order_key IS NOT NULL AND state IN ('pending', 'retrying');",
+    /* v5: the dashboard's filters and an attempt's request headers, as
+     * SQLite's v10 (store/sqlite.c says why these indexes). */
+    "CREATE INDEX events_by_time ON events(received_at);"
+    "CREATE INDEX events_by_transition ON events(transition, id)"
+    "  WHERE transition = 'broken' OR transition = 'fixed' OR transition = 'failed'"
+    "  OR transition = 'still_failing' OR transition = 'failing'"
+    "  OR transition = 'cancelled' OR transition = 'unknown';"
+    "CREATE INDEX deliveries_by_time ON deliveries(created_at);"
+    "ALTER TABLE attempts ADD COLUMN request_headers TEXT;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -196,7 +205,8 @@ static const struct {
      " last_error = $3, lease_until = 0 WHERE id = $1 AND claim_token = $4"
      " AND state IN ('pending', 'retrying')"},
     {"attempt_insert", "INSERT INTO attempts (delivery_id, attempt, started_at, latency_ms,"
-                       " status, outcome, error, excerpt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"},
+                       " status, outcome, error, excerpt, request_headers)"
+                       " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"},
 };
 #define NSTMT (sizeof(writer_sql) / sizeof(writer_sql[0]))
 

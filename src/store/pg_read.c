@@ -126,13 +126,24 @@ int hr_pg__list_events(void *db, const hr_event_query *q, size_t limit, hr_rows 
     hr_pg__int(&p, q->before_id > 0 ? q->before_id : INT64_MAX);
     hr_pg__int(&p, (int64_t)limit + 1);
     hr_pg__str(&p, q->with_warnings ? "t" : "f");
+    hr_pg__str(&p, q->transition);
+    hr_pg__int(&p, q->since);
+    hr_pg__int(&p, q->until);
+    hr_pg__int(&p, q->after_id);
+    /* A time bound is exact, and also an id bound found with one seek on
+     * events_by_time (ids grow with time), so the walk stays between. */
     return read_rows(db,
                      "SELECT id, transition, doc, NULL::bytea FROM events"
                      " WHERE ($1::text IS NULL OR source = $1) AND ($2::text IS NULL OR kind = $2)"
                      " AND ($3::text IS NULL OR pipeline = $3) AND ($4::text IS NULL OR stage = $4)"
                      " AND ($5::text IS NULL OR result = $5) AND id < $6"
                      " AND (NOT $8::boolean OR warnings > 0)"
-                     " ORDER BY id DESC LIMIT $7",
+                     " AND ($9::text IS NULL OR transition = $9)"
+                     " AND ($10::bigint = 0 OR (received_at >= $10 AND id >= (SELECT id FROM events"
+                     "  WHERE received_at >= $10 ORDER BY received_at LIMIT 1)))"
+                     " AND ($11::bigint = 0 OR (received_at < $11 AND id <= (SELECT id FROM events"
+                     "  WHERE received_at < $11 ORDER BY received_at DESC LIMIT 1)))"
+                     " AND id > $12 ORDER BY id DESC LIMIT $7",
                      &p, "list events", event_row, rows, err);
 }
 
@@ -233,12 +244,12 @@ static void delivery_row(hr_rows *r, const PGresult *res, int i)
         json_t *a = json_array_get(log, k);
         hr_attempt_row *o = &d->log[k];
         json_t *st = json_array_get(a, 3);
-        const char *txt[3];
+        const char *txt[4];
         o->attempt = (int)json_integer_value(json_array_get(a, 0));
         o->started_at = json_integer_value(json_array_get(a, 1));
         o->latency_ms = json_integer_value(json_array_get(a, 2));
         o->status = json_is_integer(st) ? json_integer_value(st) : HR_ROW_NULL;
-        for (int t = 0; t < 3; t++) {
+        for (int t = 0; t < 4; t++) {
             json_t *v = json_array_get(a, (size_t)(4 + t));
             txt[t] = json_is_string(v) ? hr_rows_str(r, json_string_value(v), json_string_length(v))
                                        : NULL;
@@ -246,6 +257,7 @@ static void delivery_row(hr_rows *r, const PGresult *res, int i)
         o->outcome = txt[0];
         o->error = txt[1];
         o->excerpt = txt[2];
+        o->request_headers = txt[3];
     }
     json_decref(log);
 }
@@ -263,17 +275,26 @@ int hr_pg__list_deliveries(void *db, const hr_delivery_query *q, int64_t id, siz
     hr_pg__int(&p, q->before_id > 0 ? q->before_id : INT64_MAX);
     hr_pg__int(&p, (int64_t)limit + 1);
     hr_pg__int(&p, id);
+    hr_pg__int(&p, q->since);
+    hr_pg__int(&p, q->until);
+    hr_pg__int(&p, q->after_id);
     return read_rows(
         db,
         "SELECT d.id, d.event_id, d.route, d.target, d.state, d.attempts, d.next_at,"
         " d.created_at, d.updated_at, d.last_status, d.last_error,"
         " (SELECT coalesce(json_agg(json_build_array(a.attempt, a.started_at, a.latency_ms,"
-        "   a.status, a.outcome, a.error, a.excerpt) ORDER BY a.attempt, a.id), '[]')"
+        "   a.status, a.outcome, a.error, a.excerpt, a.request_headers)"
+        "   ORDER BY a.attempt, a.id), '[]')"
         "   FROM attempts a WHERE a.delivery_id = d.id), d.run_key, d.service_ref, "
         "d.order_key," HR_STORE_QUEUE_POSITION
         " FROM deliveries d WHERE ($1::text IS NULL OR d.state = $1)"
         " AND ($2::text IS NULL OR d.target = $2) AND ($3 = 0 OR d.event_id = $3)"
-        " AND d.id < $4 AND ($6 = 0 OR d.id = $6) ORDER BY d.id DESC LIMIT $5",
+        " AND d.id < $4 AND ($6 = 0 OR d.id = $6)"
+        " AND ($7::bigint = 0 OR (d.created_at >= $7 AND d.id >= (SELECT id FROM deliveries"
+        "  WHERE created_at >= $7 ORDER BY created_at LIMIT 1)))"
+        " AND ($8::bigint = 0 OR (d.created_at < $8 AND d.id <= (SELECT id FROM deliveries"
+        "  WHERE created_at < $8 ORDER BY created_at DESC LIMIT 1)))"
+        " AND d.id > $9 ORDER BY d.id DESC LIMIT $5",
         &p, id > 0 ? "read the delivery" : "list deliveries", delivery_row, rows, err);
 }
 

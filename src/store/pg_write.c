@@ -316,6 +316,7 @@ int hr_pg__save_attempt(void *db, const hr_attempt *a, int64_t now, hr_error *er
     hr_pg__str(&q, hr_store__outcome_name(a->outcome));
     hr_pg__str(&q, a->error);
     hr_pg__str(&q, a->excerpt);
+    hr_pg__str(&q, a->request_headers);
     return hr_pg__exec_prepared(g->w, "attempt_insert", &q, NULL, "record the attempt", err);
 }
 

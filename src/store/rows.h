@@ -55,6 +55,7 @@ typedef struct hr_attempt_row {
     int64_t started_at, latency_ms;
     int64_t status; /* HR_ROW_NULL when there was no answer */
     const char *outcome, *error, *excerpt;
+    const char *request_headers; /* JSON array of {name, value}, masked; NULL when none */
 } hr_attempt_row;
 
 typedef struct hr_delivery_row {

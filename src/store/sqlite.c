@@ -184,6 +184,22 @@ static const char *const migrations[] = {
     "ALTER TABLE deliveries ADD COLUMN latest_wins INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX deliveries_by_key ON deliveries(target, order_key, id)"
     "  WHERE order_key IS NOT NULL AND state IN ('pending', 'retrying');",
+    /* v10: the dashboard's filters and an attempt's request headers. An
+     * index of received_at (and of deliveries' created_at) turns a time
+     * range into an id range with one seek each; the keys only grow, so an
+     * insert appends to the index's last page. Transitions other than
+     * passed and building are rare, so only they are indexed (a page of
+     * passed or building events is found by walking the rowid, as for
+     * source and kind); its condition is written as ORs, the form SQLite
+     * matches a query's "transition = 'broken'" against. request_headers is
+     * JSON, secrets masked. */
+    "CREATE INDEX events_by_time ON events(received_at);"
+    "CREATE INDEX events_by_transition ON events(transition, id)"
+    "  WHERE transition = 'broken' OR transition = 'fixed' OR transition = 'failed'"
+    "  OR transition = 'still_failing' OR transition = 'failing'"
+    "  OR transition = 'cancelled' OR transition = 'unknown';"
+    "CREATE INDEX deliveries_by_time ON deliveries(created_at);"
+    "ALTER TABLE attempts ADD COLUMN request_headers TEXT;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

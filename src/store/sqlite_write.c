@@ -71,9 +71,9 @@ const char *const hr_sqlite__writer_sql[NSTMT] = {
     [ST_SUPERSEDE_DELIVERY] = "UPDATE deliveries SET state = 'superseded', next_at = 0,"
                               " updated_at = ?2, last_error = ?3 WHERE id = ?1"
                               " AND state IN ('pending', 'retrying')",
-    [ST_INSERT_ATTEMPT] =
-        "INSERT INTO attempts (delivery_id, attempt, started_at, latency_ms,"
-        " status, outcome, error, excerpt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_INSERT_ATTEMPT] = "INSERT INTO attempts (delivery_id, attempt, started_at, latency_ms,"
+                          " status, outcome, error, excerpt, request_headers)"
+                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [ST_JOB_GET] = "SELECT last_result, last_number, prev_result FROM job_state"
                    " WHERE source = ?1 AND job = ?2 AND branch = ?3",
     /* ?4..?6 are the new last_result, last_number and prev_result, already
@@ -378,6 +378,7 @@ int hr_sqlite__save_attempt(void *db, const hr_attempt *a, int64_t now, hr_error
     bind_str(st, 6, hr_store__outcome_name(a->outcome));
     bind_str(st, 7, a->error);
     bind_str(st, 8, a->excerpt);
+    bind_str(st, 9, a->request_headers);
     return run(s->wdb, st, "record the attempt", err);
 }
 

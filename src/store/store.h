@@ -111,6 +111,17 @@ typedef struct hr_event_query {
     int64_t before_id; /* cursor: only events with id < before_id; 0: from the newest */
     size_t limit;      /* 1 .. HR_MAX_API_PAGE; values outside are clamped */
     int with_warnings; /* 1: only events stored with warnings */
+    /* One transition's name (hr_transition_name); NULL: any. The caller
+     * checks it: the engine puts it into its SQL as a constant. */
+    const char *transition;
+    /* received_at in [since, until) ms; 0: open. Ids grow with time, so an
+     * engine turns each bound into an id bound with one seek on an index of
+     * received_at, and walks only the events between. */
+    int64_t since, until;
+    /* Only events with id > after_id; 0: any. What a page left open asks
+     * for: the walk covers the rows newer than it has, however sparse its
+     * filter. */
+    int64_t after_id;
 } hr_event_query;
 
 /* ---- Deliveries ----------------------------------------------------------
@@ -188,6 +199,8 @@ typedef struct hr_delivery_query {
     int64_t event_id;           /* 0: any */
     int64_t before_id;          /* cursor */
     size_t limit;
+    int64_t since, until; /* created_at in [since, until) ms; 0: open (as hr_event_query) */
+    int64_t after_id;     /* only deliveries with id > after_id; 0: any (as hr_event_query) */
 } hr_delivery_query;
 
 /* ---- Retention -----------------------------------------------------------

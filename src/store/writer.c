@@ -51,6 +51,7 @@ void hr_store__item_free(item *it)
     free((char *)it->attempt.error);
     free((char *)it->attempt.excerpt);
     free((char *)it->attempt.service_ref);
+    free((char *)it->attempt.request_headers);
     free((char *)it->reset.target);
     free(it);
 }
@@ -577,6 +578,7 @@ void hr_store_record_attempt(hr_store *s, const hr_attempt *a, void (*done)(void
     it->attempt.error = hr_strdup(a->error);
     it->attempt.excerpt = hr_strdup(a->excerpt);
     it->attempt.service_ref = hr_strdup(a->service_ref);
+    it->attempt.request_headers = hr_strdup(a->request_headers);
     it->attempt_done = done;
     it->ctx = arg;
     if (enqueue(s, it, &err) != HR_OK) {

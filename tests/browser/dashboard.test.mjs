@@ -202,15 +202,19 @@ describe('dashboard with the API open (--insecure-local)', () => {
     await hidden.locator('main h1').waitFor();
     await hidden.evaluate(() => Object.defineProperty(document, 'hidden', { get: () => true }));
     hidden.on('request', (r) => { if (r.url().includes('/api/v1/')) hiddenCalls++; });
+    // Counted from here: on a loaded machine the pages above may take a
+    // while, and their polls meanwhile are not this minute's.
+    for (const v of Object.values(pages)) v.start = v.calls.length;
     const start = Date.now();
     await new Promise((r) => setTimeout(r, 61000));
     const out = { measured_ms: Date.now() - start, pages: {} };
     for (const [name, v] of Object.entries(pages)) {
-      const idle = v.calls.slice(v.loaded);
+      const idle = v.calls.slice(v.start);
       const bytes = (await Promise.all(idle)).reduce((a, b) => a + b, 0);
       out.pages[name] = { api_calls_at_load: v.loaded, api_calls_per_idle_minute: idle.length, api_bytes_per_idle_minute: bytes };
-      // The lists check every 15 s, the overview once a minute.
-      const want = name === 'overview' ? [1, 1] : [3, 4];
+      // The lists check every 15 s, the overview once a minute (a tick on
+      // each edge of the 61 s may fall inside).
+      const want = name === 'overview' ? [1, 2] : [4, 5];
       assert.ok(idle.length >= want[0] && idle.length <= want[1], name + ' makes ' + idle.length + ' calls a minute when idle');
     }
     assert.equal(hiddenCalls, 0, 'a hidden tab polls');
