@@ -7,6 +7,7 @@
  *   targets.c   settings snapshots and compiled templates per config
  *   request.c   what a delivery sends (rendering and signing)
  *   transfer.c  a request through libcurl, and judging its answer
+ *   ratelimit.c how fast each target may be sent to (token buckets, pauses)
  */
 #ifndef HR_DELIVER_ENGINE_H
 #define HR_DELIVER_ENGINE_H
@@ -109,9 +110,19 @@ typedef struct xfer {
     bool opened; /* the guard let at least one address through */
     char retry_after[RETRY_AFTER_MAX];
     char reset_after[RETRY_AFTER_MAX];   /* X-RateLimit-Reset-After (Discord) */
+    char rl_remaining[RETRY_AFTER_MAX];  /* X-RateLimit-Remaining (Discord, GitHub) */
+    char rl_reset[RETRY_AFTER_MAX];      /* X-RateLimit-Reset: epoch seconds (GitHub) */
     char refused[HR_GUARD_WHY_MAX + 64]; /* why the guard refused an address, or "" */
     char errbuf[CURL_ERROR_SIZE];
 } xfer;
+
+/* A target's token bucket and pause (ratelimit.c). */
+typedef struct rate_bucket {
+    char *name;
+    double tokens;           /* -1: not yet filled */
+    int64_t at_us;           /* monotonic: when tokens was last brought up to date */
+    int64_t paused_until_us; /* monotonic: the target asked to be left alone until then */
+} rate_bucket;
 
 struct hr_deliver {
     pthread_t thread;
@@ -135,6 +146,9 @@ struct hr_deliver {
     bool claim_soon;              /* a slot or a record freed up: look again now */
     int64_t next_orphan_check_us; /* when to look for unconfigured targets' deliveries */
     bool claim_blocked;           /* too many records awaited: wait for them */
+    rate_bucket *buckets;         /* ratelimit.c */
+    size_t nbuckets, capbuckets;
+    int64_t rate_wake_us; /* when a rate-limited target may start its next request */
     uint64_t rng;
 };
 static inline int64_t max64(int64_t a, int64_t b)
@@ -162,6 +176,14 @@ int hr_deliver__render(hr_deliver *d, const hr_target *t, compiled *c, const hr_
                        xfer *x, hr_error *err);
 int hr_deliver__render_service(hr_deliver *d, const hr_target *t, compiled *c,
                                const hr_delivery_job *job, xfer *x, hr_error *err);
+
+/* ratelimit.c: how many of want requests t may start now (asking the
+ * thread to look again when it may start more); a token for a started
+ * one; a pause of the whole target for wait_ms (why: for the log). */
+size_t hr_deliver__rate_room(hr_deliver *d, const hr_target *t, size_t want);
+void hr_deliver__rate_take(hr_deliver *d, const hr_target *t);
+void hr_deliver__rate_pause(hr_deliver *d, const char *target, int64_t wait_ms, const char *why);
+void hr_deliver__rate_clear(hr_deliver *d);
 
 /* transfer.c */
 bool hr_deliver__start_job(hr_deliver *d, const hr_target *t, const hr_delivery_job *job);

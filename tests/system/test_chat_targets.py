@@ -289,7 +289,7 @@ def test_check_config_checks_each_types_keys(tmp_path):
     r = subprocess.run([BIN, "check-config", str(bad)], capture_output=True, text=True)
     assert r.returncode == 1
     assert (f'{bad}:5:5: targets[0].method: type slack takes no key "method" '
-            "(its keys: name, type, url, token, api_url, channel, title, text)") in r.stderr, r.stderr
+            "(its keys: name, type, url, token, api_url, channel, title, text, rate_limit)") in r.stderr, r.stderr
     assert f'{bad}:7:11: targets[1].type: unknown target type "discrod"' in r.stderr
     assert f'{bad}:9:5: targets[2]: missing required key "url"' in r.stderr
     assert "SeCrEt" not in r.stderr

@@ -190,7 +190,7 @@ Test(defaults, target_defaults)
     cr_expect_eq(t->nheaders, 0);
     cr_expect_null(t->body);
     cr_expect_not(t->body_for_get);
-    cr_expect_null(t->signing_secret);
+    cr_expect_eq(t->signing_secrets.n, 0);
     cr_expect_not(t->from_gocd);
     hr_config_free(c);
 }
@@ -300,7 +300,8 @@ Test(parse, every_key)
     cr_expect(t->headers[3].secret);
     cr_expect_str_eq(t->body, "{text: .pipeline.name}");
     cr_expect(t->body_for_get);
-    cr_expect_str_eq(t->signing_secret, "whsec_c2VjcmV0LXNpZ25pbmcta2V5");
+    cr_assert_eq(t->signing_secrets.n, 1);
+    cr_expect_str_eq(t->signing_secrets.items[0], "whsec_c2VjcmV0LXNpZ25pbmcta2V5");
     cr_expect_not(t->from_gocd);
     t = &c->targets[1];
     cr_expect_str_eq(t->name, "other.2_x");
@@ -389,7 +390,8 @@ Test(parse, example_file_documents_every_key)
     cr_expect(t->headers[1].secret);
     cr_expect_str_eq(t->body, "{text: \"\\(.pipeline.name) is \\(.transition)\"}");
     cr_expect_not(t->body_for_get);
-    cr_expect_str_eq(t->signing_secret, "whsec_c2VjcmV0");
+    cr_assert_eq(t->signing_secrets.n, 1);
+    cr_expect_str_eq(t->signing_secrets.items[0], "whsec_c2VjcmV0");
     cr_assert_eq(c->nroutes, 1);
     r = &c->routes[0];
     cr_expect_str_eq(r->name, "failures");
@@ -607,7 +609,7 @@ Test(errors, unknown_keys_at_every_level)
         "connections_per_host, max_in_flight, proxy, allow)",
         "herald.yaml:6:5: targets[0]: unknown key \"heders\" (expected name, type, url, "
         "token, method, headers, body, body_for_get, signing_secret, api_url, channel, "
-        "username, icon_url, title, text, smtp, starttls, password, from, to)",
+        "username, icon_url, title, text, smtp, starttls, password, from, to, rate_limit)",
         "herald.yaml:8:23: targets[0].headers.X-A: unknown key \"secert\" (expected value, "
         "secret)",
         "herald.yaml:12:5: routes[0]: unknown key \"filters\" (expected name, match, filter, "
@@ -960,8 +962,76 @@ Test(errors, match_accepts_any_word_for_states)
     hr_config_free(c);
 }
 
+Test(targets, signing_secret_list_and_rate_limit)
+{
+    char buf[64];
+    hr_config *c =
+        parse_ok("targets:\n  - name: t\n    url: https://h.example/\n"
+                 "    signing_secret: [whsec_b2xk, new-raw-secret]\n    rate_limit: 5/s burst 10\n"
+                 "  - {name: s, type: slack, url: 'https://hooks.slack.com/services/T/B/x'}\n"
+                 "  - {name: s2, type: slack, url: 'https://hooks.slack.com/services/T/B/y', "
+                 "rate_limit: 30/min}\n"
+                 "  - {name: d, type: discord, url: 'https://discord.com/api/webhooks/1/x', "
+                 "rate_limit: off}\n"
+                 "  - {name: w, url: 'https://h.example/', rate_limit: 1000/h}\n"
+                 "  - {name: plain, url: 'https://h.example/'}\n");
+    hr_target *t = &c->targets[0];
+    cr_assert_eq(t->signing_secrets.n, 2);
+    cr_expect_str_eq(t->signing_secrets.items[0], "whsec_b2xk");
+    cr_expect_str_eq(t->signing_secrets.items[1], "new-raw-secret");
+    cr_expect_eq(t->rate_limit.count, 5);
+    cr_expect_eq(t->rate_limit.per_ms, 1000);
+    cr_expect_eq(t->rate_limit.burst, 10);
+    /* Slack's documented limit is its default; a written one overrides it. */
+    cr_expect_str_eq(hr_rate_limit_format(&c->targets[1].rate_limit, buf, sizeof(buf)),
+                     "1/s burst 1");
+    cr_expect_str_eq(hr_rate_limit_format(&c->targets[2].rate_limit, buf, sizeof(buf)),
+                     "30/min burst 1");
+    cr_expect_str_eq(hr_rate_limit_format(&c->targets[3].rate_limit, buf, sizeof(buf)), "off");
+    cr_expect_str_eq(hr_rate_limit_format(&c->targets[4].rate_limit, buf, sizeof(buf)),
+                     "1000/h burst 1");
+    cr_expect_eq(c->targets[5].rate_limit.count, 0);
+
+    json_t *j = hr_config_to_json(c);
+    json_t *tj = json_array_get(json_object_get(j, "targets"), 0);
+    json_t *masks = json_object_get(tj, "signing_secret");
+    cr_assert(json_is_array(masks));
+    cr_expect_eq(json_array_size(masks), 2);
+    cr_expect_str_eq(json_string_value(json_array_get(masks, 1)), "******");
+    cr_expect_str_eq(json_string_value(json_object_get(tj, "rate_limit")), "5/s burst 10");
+    char *dump = json_dumps(j, 0);
+    cr_expect_null(strstr(dump, "new-raw-secret"));
+    free(dump);
+    json_decref(j);
+    hr_config_free(c);
+}
+
+Test(errors, rate_limit)
+{
+    EXPECT_ERRORS(TARGET("    rate_limit: 5/sec\n"),
+                  "herald.yaml:4:17: targets[0].rate_limit: expected a rate like 5/s, 30/min or "
+                  "1000/h (\"5/s burst 10\" allows bursts of 10), or off; got \"5/sec\"");
+    EXPECT_ERRORS(TARGET("    rate_limit: 0/s\n"),
+                  "herald.yaml:4:17: targets[0].rate_limit: expected a rate like 5/s, 30/min or "
+                  "1000/h (\"5/s burst 10\" allows bursts of 10), or off; got \"0/s\"");
+    EXPECT_ERRORS(TARGET("    rate_limit: 5/s burst 0\n"),
+                  "herald.yaml:4:17: targets[0].rate_limit: expected a rate like 5/s, 30/min or "
+                  "1000/h (\"5/s burst 10\" allows bursts of 10), or off; got \"5/s burst 0\"");
+    EXPECT_ERRORS(TARGET("    rate_limit: {per_second: 5}\n"),
+                  "herald.yaml:4:17: targets[0].rate_limit: expected a rate like 5/s; got a "
+                  "mapping");
+}
+
 Test(errors, signing_secret)
 {
+    EXPECT_ERRORS(TARGET("    signing_secret: [a, '', whsec_!!]\n"),
+                  "herald.yaml:4:25: targets[0].signing_secret[1]: must not be empty (leave the "
+                  "key out to send unsigned requests)",
+                  "herald.yaml:4:29: targets[0].signing_secret[2]: expected base64 after "
+                  "\"whsec_\"");
+    EXPECT_ERRORS(TARGET("    signing_secret: []\n"),
+                  "herald.yaml:4:21: targets[0].signing_secret: expected at least one secret "
+                  "(leave the key out to send unsigned requests)");
     EXPECT_ERRORS(TARGET("    signing_secret: \"whsec_!!\"\n"),
                   "herald.yaml:4:21: targets[0].signing_secret: expected base64 after \"whsec_\"");
     EXPECT_ERRORS(TARGET("    signing_secret: ''\n"),
@@ -1287,7 +1357,9 @@ Test(secrets, never_in_messages)
                             "      X-C: {value: [" SECRET "], secret: true}\n"),
                      4);
     expect_no_secret(TARGET("    signing_secret: whsec_" SECRET "!\n"), 1);
-    expect_no_secret(TARGET("    signing_secret: [" SECRET "]\n"), 1);
+    expect_no_secret(TARGET("    signing_secret: [whsec_" SECRET "!]\n"), 1);
+    expect_no_secret(TARGET("    signing_secret: {" SECRET ": 1}\n"), 1);
+    expect_no_secret(TARGET("    signing_secret: [[" SECRET "]]\n"), 1);
     expect_no_secret("targets:\n  - name: t\n    url: \"https://h/" SECRET " x\"\n", 1);
     expect_no_secret("targets:\n  - name: t\n    url: \"ftp://h/" SECRET "\"\n", 1);
     expect_no_secret("targets:\n  - name: t\n    url: \"https://h:1" SECRET "/\"\n", 1);
@@ -1455,7 +1527,7 @@ Test(gocd, target_and_route)
     cr_expect_str_eq(t->headers[1].value, "platform");
     cr_expect(t->headers[1].secret);
     cr_expect_str_eq(t->body, "{text: .pipeline.name}");
-    cr_expect_null(t->signing_secret);
+    cr_expect_eq(t->signing_secrets.n, 0);
     cr_assert_eq(c->nroutes, 1);
     r = &c->routes[0];
     cr_expect_str_eq(r->name, "gocd-settings");
@@ -1796,16 +1868,17 @@ Test(types, errors_name_the_line_and_column)
                   "    url: 'https://mm.example/hooks/{{ .x }}'\n"
                   "    username: \"a\\nb\"\n",
                   "herald.yaml:3:5: targets[0].method: type slack takes no key \"method\" (its "
-                  "keys: name, type, url, token, api_url, channel, title, text)",
+                  "keys: name, type, url, token, api_url, channel, title, text, "
+                  "rate_limit)",
                   "herald.yaml:5:5: targets[0].username: type slack takes no key \"username\" "
-                  "(its keys: name, type, url, token, api_url, channel, title, text)",
+                  "(its keys: name, type, url, token, api_url, channel, title, text, rate_limit)",
                   "herald.yaml:2:5: targets[0]: missing required key \"url\" (an incoming "
                   "webhook), or \"token\" and \"channel\" (a bot)",
                   "herald.yaml:7:11: targets[1].type: unknown target type \"telegram\" (expected "
                   "webhook, slack, teams, discord, mattermost, google-chat, email)",
                   "herald.yaml:11:5: targets[2].api_url: type webhook takes no key \"api_url\" "
                   "(its keys: name, type, url, method, headers, body, body_for_get, "
-                  "signing_secret)",
+                  "signing_secret, rate_limit)",
                   "herald.yaml:14:10: targets[3].url: the URL must not contain spaces or control "
                   "characters (write %20 for a space)",
                   "herald.yaml:15:15: targets[3].username: expected 1 to 100 characters on one "
@@ -1859,7 +1932,8 @@ Test(types, email)
                   "herald.yaml:6:34: targets[0].to[2]: expected an e-mail address (name@domain); "
                   "got \"nobody\"",
                   "herald.yaml:7:5: targets[0].url: type email takes no key \"url\" (its keys: "
-                  "name, type, title, text, smtp, starttls, username, password, from, to)",
+                  "name, type, title, text, smtp, starttls, username, password, from, to, "
+                  "rate_limit)",
                   "herald.yaml:4:11: targets[0].smtp: the URL must start with smtp:// or smtps://",
                   "herald.yaml:5:11: targets[0].from: expected an e-mail address (name@domain); "
                   "got \"a b@example.com\"");
