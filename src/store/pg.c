@@ -151,7 +151,7 @@ static const struct {
     {"delivery_update",
      "UPDATE deliveries SET state = $2, attempts = greatest(attempts, $3), next_at = $4,"
      " updated_at = $5, last_status = $6, last_error = $7, lease_until = 0"
-     " WHERE id = $1 AND claim_token = $8"},
+     " WHERE id = $1 AND claim_token = $8 AND state <> 'dropped'"},
     {"attempt_insert", "INSERT INTO attempts (delivery_id, attempt, started_at, latency_ms,"
                        " status, outcome, error, excerpt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"},
 };
