@@ -49,9 +49,9 @@ def test_five_per_second_over_200_deliveries(tmp_path, herald_factory):
           f"sustained {sustained:.2f}/s after the burst, {overall:.2f}/s overall")
     assert burst_span < 2.0 * SLOW
     assert 4.5 <= sustained <= 5.5
-    # No second-long window after the burst holds more than 5 (+1 for the
-    # window's edges).
-    rest = at[10:]
+    # Once the tokens earned while the events came in are spent, no
+    # second-long window holds more than 5 (+1 for the window's edges).
+    rest = at[30:]
     for i in range(len(rest)):
         j = i
         while j < len(rest) and rest[j] - rest[i] < 1.0:
@@ -106,6 +106,8 @@ def test_discord_reset_after_pauses_the_target(tmp_path, herald_factory):
     h = start(tmp_path, herald_factory, f"""  - {{name: hook, type: discord, rate_limit: off,
       url: "https://discord.com/api/webhooks/1/tok", api_url: "{t.url}"}}\n""")
     send(h, event(counter=1))
+    t.wait(1)
+    wait_state(h, "delivered", 1)
     send(h, event(counter=2))
     reqs = t.wait(2, timeout=20 * SLOW)
     gap = reqs[1]["at"] - reqs[0]["at"]

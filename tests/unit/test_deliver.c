@@ -932,6 +932,8 @@ Test(deliver, signs_once_with_each_secret_of_a_rotation)
     hr_config *c = cfgs[0] = cfg_new(true);
     hr_target *t = add_target(c, "rotating", "POST", url_at("/ok/rotating"));
 
+    c->delivery.timeout_ms = 10000; /* under valgrind too */
+    c->delivery.connect_timeout_ms = 10000;
     memcpy(secret, "whsec_", 6);
     b64("new-key", 7, secret + 6);
     add_secret(t, "old key");
@@ -939,9 +941,10 @@ Test(deliver, signs_once_with_each_secret_of_a_rotation)
     add_job(1, "rotating", 1, event("sig"));
     int64_t t0 = now_ms();
     engine_start(c);
-    wait_recs(1);
+    cr_assert_eq(wait_recs(1), 1);
     int64_t t1 = now_ms();
 
+    cr_assert_eq(rec_of(1)->outcome, HR_OUTCOME_DELIVERED, "%s", rec_of(1)->error);
     seen *s = seen_at("/ok/rotating");
     cr_assert_not_null(s);
     expected_signature(s, "old key", t0, t1, a);
