@@ -40,7 +40,8 @@ missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-# The browser tests install playwright-core with npm. Debian's nodejs
+# The browser tests install playwright-core with npm, and the signature
+# tests npm's standardwebhooks (tests/webhooks). Debian's nodejs
 # comes without it (the npm package); a Node.js that brings its own npm
 # (NodeSource's) conflicts with that package, so it is added only when
 # there is no npm at all.

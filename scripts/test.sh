@@ -4,7 +4,9 @@
 #      way `make run` does it with the test packages out of sight
 #   2. Criterion unit tests, fuzz corpus replays, system tests (pytest
 #      driving the real daemon over loopback), the dashboard's browser
-#      tests (Node's test runner driving headless Chromium, tests/browser)
+#      tests (Node's test runner driving headless Chromium, tests/browser);
+#      the system tests' Standard Webhooks verifier is npm's standardwebhooks
+#      (tests/webhooks, installed with npm ci)
 #   3. the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   4. unit tests and a system-test subset under valgrind
 # Every runner's own counts are added up; the last line is
@@ -244,6 +246,9 @@ else
     printf '%s\n' "$out" | tail -30; fail $((jf > 0 ? jf : 1)) "gocd-plugin"
   fi
 fi
+
+note "Standard Webhooks reference library for the signature tests (npm ci, tests/webhooks)"
+run_one "tests/webhooks/install.sh" tests/webhooks/install.sh
 
 note "system tests"
 run_pytest system HERALD_BIN="$root/build/herald" -- -n 3

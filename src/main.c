@@ -42,8 +42,8 @@ static const char *const usage_parts[] = {
     "                 [--threads N] [--log-level LEVEL] [LIMIT OPTION]...\n"
     "    herald check-config FILE\n"
     "    herald replay [--url URL] [--token T | --token-file FILE]\n"
-    "                  (--delivery ID | --target NAME | --dead |\n"
-    "                  --since TIME [--until TIME])...\n"
+    "                  (--delivery ID | --target NAME | --state STATE | --dead |\n"
+    "                  --since TIME [--until TIME])... [--drop] [--dry-run]\n"
     "    herald notify --url URL --status STATUS [--job NAME] [--build N]\n"
     "                  [--body TEXT | --body-file FILE] [--env GLOB]... [OPTION]...\n"
     "    herald publish --url URL --repository R --package P --revision REV\n"
@@ -82,8 +82,12 @@ static const char *const usage_parts[] = {
     "    replay  Ask a running herald to deliver again: one delivery\n"
     "            (--delivery ID), a target's deliveries (--target NAME), dead\n"
     "            letters only (--dead), or those created in a time range\n"
-    "            (--since, --until: 2026-11-22T10:00:00.000Z). Conditions\n"
-    "            combine. --url is herald's address (default\n"
+    "            (--since, --until: 2026-11-22T10:00:00.000Z), or in one state\n"
+    "            (--state pending, retrying, delivered, dead or dropped).\n"
+    "            Conditions combine. --drop drops them instead (state\n"
+    "            dropped: kept, never sent; only pending, retrying and dead\n"
+    "            ones). --dry-run only says how many match. --url is\n"
+    "            herald's address (default\n"
     "            http://" DEFAULT_LISTEN "). --token T sends herald's API\n"
     "            token as \"Authorization: Bearer T\"; --token-file FILE reads\n"
     "            it from FILE's first line; without either, HERALD_API_TOKEN\n"
@@ -169,10 +173,13 @@ static const char *const usage_parts[] = {
     "    GET  /api/v1/config        The configuration in use, secrets masked.\n"
     "    GET  /api/v1/deliveries    Deliveries with their attempts. Query: state\n"
     "                               (pending, retrying, delivered, dead,\n"
-    "                               skipped, superseded), target, event,\n"
-    "                               since, until, limit, cursor, after.\n"
+    "                               skipped, superseded, dropped), target,\n"
+    "                               event, since, until, limit, cursor, after.\n"
     "    POST /api/v1/deliveries/ID/retry    Deliver one again now.\n"
-    "    POST /api/v1/deliveries/replay      {\"target\", \"dead\", \"since\", \"until\"}.\n"
+    "    POST /api/v1/deliveries/replay      {\"target\", \"state\", \"since\", \"until\"}.\n"
+    "    POST /api/v1/deliveries/drop        The same filter: drop them (never sent).\n"
+    "                               ?dry_run=true (or \"dry_run\": true) on either\n"
+    "                               only counts: {\"matched\": N}.\n"
     "    POST /api/v1/targets/NAME/test      A test event to that target alone.\n"
     "    GET  /gocd/health-messages Failing targets, in the shape of GoCD's\n"
     "                               server-health.add-messages.\n"
@@ -309,6 +316,7 @@ static const char *const usage_parts[] = {
     "    herald serve --data /var/lib/herald --config /etc/herald.yaml\n"
     "    herald check-config /etc/herald.yaml\n"
     "    herald replay --target team-chat --dead --token-file /etc/herald/api-token\n"
+    "    herald replay --target team-chat --state dead --drop --dry-run\n"
     "    herald notify --url http://herald:8190 --status \"$STATUS\" --env 'GIT_*'\n"
     "    herald publish --url http://herald:8190 --repository ci --package app \\\n"
     "        --revision 1.4.2 --data VERSION=1.4.2\n"
@@ -715,11 +723,19 @@ static size_t on_answer(char *p, size_t size, size_t n, void *arg)
 static int cmd_replay(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"url", required_argument, NULL, 'u'},    {"delivery", required_argument, NULL, 'i'},
-        {"target", required_argument, NULL, 'T'}, {"dead", no_argument, NULL, 'D'},
-        {"since", required_argument, NULL, 's'},  {"until", required_argument, NULL, 'e'},
-        {"token", required_argument, NULL, 'k'},  {"token-file", required_argument, NULL, 'K'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"url", required_argument, NULL, 'u'},
+        {"delivery", required_argument, NULL, 'i'},
+        {"target", required_argument, NULL, 'T'},
+        {"dead", no_argument, NULL, 'D'},
+        {"since", required_argument, NULL, 's'},
+        {"until", required_argument, NULL, 'e'},
+        {"token", required_argument, NULL, 'k'},
+        {"token-file", required_argument, NULL, 'K'},
+        {"state", required_argument, NULL, 'S'},
+        {"drop", no_argument, NULL, 'X'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *base = "http://" DEFAULT_LISTEN;
     const char *token_flag = NULL, *token_file = NULL;
@@ -731,9 +747,10 @@ static int cmd_replay(int argc, char **argv)
     answer ans = {.len = 0};
     int c, rc = 1;
     int64_t t;
+    bool drop = false, dry_run = false;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "u:i:T:Ds:e:k:K:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "u:i:T:Ds:e:k:K:S:Xnh", longopts, NULL)) != -1) {
         switch (c) {
         case 'u':
             base = optarg;
@@ -759,6 +776,15 @@ static int cmd_replay(int argc, char **argv)
         case 'D':
             json_object_set_new(body, "dead", json_true());
             break;
+        case 'S':
+            json_object_set_new(body, "state", json_string(optarg));
+            break;
+        case 'X':
+            drop = true;
+            break;
+        case 'n':
+            dry_run = true;
+            break;
         case 's':
         case 'e':
             if (hr_time_parse(optarg, strlen(optarg), &t) != HR_OK) {
@@ -778,8 +804,16 @@ static int cmd_replay(int argc, char **argv)
     }
     if (delivery == 0 && json_object_size(body) == 0) {
         json_decref(body);
-        return usage_error("%s", "replay needs --delivery, --target, --dead, --since or --until");
+        return usage_error("%s", "replay needs --delivery, --target, --state, --dead, --since or "
+                                 "--until");
     }
+    if (delivery > 0 && (drop || dry_run || json_object_size(body) > 0)) {
+        json_decref(body);
+        return usage_error("%s", "--delivery retries one delivery: it goes without --drop, "
+                                 "--dry-run and the filters");
+    }
+    if (dry_run)
+        json_object_set_new(body, "dry_run", json_true());
     /* herald's API token: --token, --token-file or HERALD_API_TOKEN. */
     if (hr_cli_token("replay", token_flag, token_file, "HERALD_API_TOKEN", &token) != HR_OK) {
         json_decref(body);
@@ -794,7 +828,7 @@ static int cmd_replay(int argc, char **argv)
     if (delivery > 0)
         snprintf(url, sizeof(url), "%s/api/v1/deliveries/%lld/retry", base, delivery);
     else
-        snprintf(url, sizeof(url), "%s/api/v1/deliveries/replay", base);
+        snprintf(url, sizeof(url), "%s/api/v1/deliveries/%s", base, drop ? "drop" : "replay");
     char *text = json_dumps(body, JSON_COMPACT);
     CURL *h = curl_easy_init();
     long status = 0;
@@ -817,7 +851,16 @@ static int cmd_replay(int argc, char **argv)
     } else {
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
         json_t *a = json_loads(ans.buf, 0, NULL);
-        if (status == 200 && a != NULL) {
+        if (status == 200 && a != NULL && dry_run) {
+            printf("%lld deliveries match; nothing was %s (--dry-run)\n",
+                   (long long)json_integer_value(json_object_get(a, "matched")),
+                   drop ? "dropped" : "replayed");
+            rc = 0;
+        } else if (status == 200 && a != NULL && drop) {
+            printf("%lld deliveries dropped (kept, never sent)\n",
+                   (long long)json_integer_value(json_object_get(a, "dropped")));
+            rc = 0;
+        } else if (status == 200 && a != NULL) {
             printf("%lld deliveries will be sent again\n",
                    (long long)json_integer_value(json_object_get(a, "reset")));
             rc = 0;

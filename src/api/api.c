@@ -217,8 +217,9 @@ static void get_config(hr_http_req *req, void *ctx)
     hr_http_reply_json(req, 200, hr_app_config_json(api->app));
 }
 
-static const char *const delivery_states[] = {"pending", "retrying", "delivered",
-                                              "dead",    "skipped",  "superseded"};
+/* "dropped": an operator dropped it (POST /api/v1/deliveries/drop). */
+static const char *const delivery_states[] = {"pending", "retrying",   "delivered", "dead",
+                                              "skipped", "superseded", "dropped"};
 #define NSTATES (sizeof(delivery_states) / sizeof(delivery_states[0]))
 
 static void list_deliveries(hr_http_req *req, void *ctx)
@@ -350,46 +351,110 @@ static int body_time(json_t *body, const char *key, int64_t *out, hr_errlist *er
     return HR_OK;
 }
 
-static void replay(hr_http_req *req, void *ctx)
+/* Reads a bulk request's filter (target, state or "dead": true, since,
+ * until) and dry_run (in the body, or ?dry_run=true) into r. */
+static void bulk_filter(json_t *body, hr_http_req *req, hr_delivery_reset *r, hr_errlist *errs)
 {
-    hr_api *api = ctx;
-    size_t len;
-    const char *text = hr_http_body(req, &len);
-    hr_errlist errs = HR_ERRLIST_INIT;
-    hr_delivery_reset r = {0};
-    json_t *body = NULL, *v;
+    const char *dry = hr_http_query(req, "dry_run");
+    json_t *v;
     char brief[64];
 
-    if (hr_json_load_object(text, len, &errs, &body) == HR_OK) {
-        v = json_object_get(body, "target");
-        if (v != NULL && !json_is_null(v)) {
-            if (json_is_string(v))
-                r.target = json_string_value(v);
-            else
-                hr_errlist_add(&errs, "target: expected a string; got %s",
-                               hr_json_brief(v, brief, sizeof(brief)));
-        }
-        v = json_object_get(body, "dead");
-        if (v != NULL && !json_is_boolean(v))
-            hr_errlist_add(&errs, "dead: expected a boolean; got %s",
+    v = json_object_get(body, "target");
+    if (v != NULL && !json_is_null(v)) {
+        if (json_is_string(v))
+            r->target = json_string_value(v);
+        else
+            hr_errlist_add(errs, "target: expected a string; got %s",
                            hr_json_brief(v, brief, sizeof(brief)));
-        r.dead_only = json_is_true(v);
-        body_time(body, "since", &r.since, &errs);
-        body_time(body, "until", &r.until, &errs);
-        if (hr_errlist_count(&errs) == 0 && r.target == NULL && !r.dead_only && r.since <= 0 &&
-            r.until <= 0)
-            hr_errlist_add(&errs, "body: name a target, dead letters (\"dead\": true) or a time "
-                                  "range (since, until)");
     }
+    v = json_object_get(body, "state");
+    if (v != NULL && !json_is_null(v)) {
+        for (size_t i = 0; i < NSTATES && json_is_string(v); i++)
+            if (strcmp(json_string_value(v), delivery_states[i]) == 0)
+                r->state = delivery_states[i];
+        if (r->state == NULL)
+            hr_errlist_add(errs,
+                           "state: expected one of pending, retrying, delivered, dead, "
+                           "dropped; got %s",
+                           hr_json_brief(v, brief, sizeof(brief)));
+    }
+    /* "dead": true is the older way to write "state": "dead". */
+    v = json_object_get(body, "dead");
+    if (v != NULL && !json_is_boolean(v))
+        hr_errlist_add(errs, "dead: expected a boolean; got %s",
+                       hr_json_brief(v, brief, sizeof(brief)));
+    else if (json_is_true(v) && r->state != NULL && strcmp(r->state, "dead") != 0)
+        hr_errlist_add(errs, "dead: true contradicts \"state\": \"%s\"", r->state);
+    else if (json_is_true(v))
+        r->state = "dead";
+    body_time(body, "since", &r->since, errs);
+    body_time(body, "until", &r->until, errs);
+    v = json_object_get(body, "dry_run");
+    if (v != NULL && !json_is_boolean(v))
+        hr_errlist_add(errs, "dry_run: expected a boolean; got %s",
+                       hr_json_brief(v, brief, sizeof(brief)));
+    r->dry_run = json_is_true(v);
+    if (dry != NULL && strcmp(dry, "true") != 0 && strcmp(dry, "false") != 0)
+        hr_errlist_add(errs, "query parameter dry_run: expected true or false");
+    r->dry_run = r->dry_run || (dry != NULL && strcmp(dry, "true") == 0);
+    if (hr_errlist_count(errs) == 0 && r->target == NULL && r->state == NULL && r->since <= 0 &&
+        r->until <= 0)
+        hr_errlist_add(errs, "body: name a target, a state (\"state\": \"dead\") or a time "
+                             "range (since, until)");
+}
+
+/* POST /api/v1/deliveries/replay and /drop: the deliveries the filter
+ * matches are made due again, or dropped; with dry_run, only counted
+ * ({"matched": N}), so an operator sees how many first. */
+static void bulk(hr_http_req *req, hr_api *api, bool drop)
+{
+    size_t len, count = 0;
+    const char *text = hr_http_body(req, &len);
+    hr_errlist errs = HR_ERRLIST_INIT;
+    hr_delivery_reset r = {.drop = drop};
+    json_t *body = NULL;
+    hr_error err;
+    int rc;
+
+    if (hr_json_load_object(text, len, &errs, &body) == HR_OK)
+        bulk_filter(body, req, &r, &errs);
+    if (hr_errlist_count(&errs) == 0 && drop && r.state != NULL &&
+        (strcmp(r.state, "delivered") == 0 || strcmp(r.state, "dropped") == 0))
+        hr_errlist_add(&errs, "state: only pending, retrying and dead deliveries can be dropped");
     if (hr_errlist_count(&errs) > 0) {
         hr_http_reply_json(req, 400,
-                           json_pack("{s:s,s:o}", "error", "invalid replay request", "messages",
-                                     hr_errlist_to_json(&errs)));
-    } else {
-        reset(api, req, &r);
+                           json_pack("{s:s,s:o}", "error",
+                                     drop ? "invalid drop request" : "invalid replay request",
+                                     "messages", hr_errlist_to_json(&errs)));
+        goto out;
     }
+    rc = hr_store_reset_deliveries(api->store, &r, &count, &err);
+    if (rc != HR_OK) {
+        reply_store_error(req, rc, &err);
+        goto out;
+    }
+    if (r.dry_run) {
+        hr_http_reply_json(req, 200, json_pack("{s:I}", "matched", (json_int_t)count));
+    } else if (drop) {
+        hr_log_info("api", "%zu deliveries dropped", count);
+        hr_http_reply_json(req, 200, json_pack("{s:I}", "dropped", (json_int_t)count));
+    } else {
+        hr_log_info("api", "%zu deliveries made due again", count);
+        hr_http_reply_json(req, 200, json_pack("{s:I}", "reset", (json_int_t)count));
+    }
+out:
     hr_errlist_clear(&errs);
     json_decref(body);
+}
+
+static void replay(hr_http_req *req, void *ctx)
+{
+    bulk(req, ctx, false);
+}
+
+static void drop_deliveries(hr_http_req *req, void *ctx)
+{
+    bulk(req, ctx, true);
 }
 
 /* GoCD's server-health.add-messages shape, so the bridge can forward it:
@@ -550,9 +615,9 @@ static void guarded(hr_http_req *req, void *ctx)
              * and writes only to a Host herald serves. */
             int ok =
                 g->access == API_WRITE
-                    ? hr_api_open_write(api, req,
-                                        "API token (--api-token-file or HERALD_API_TOKEN)",
-                                        "/api/v1 writes (replay, retry, test)", why, sizeof(why))
+                    ? hr_api_open_write(
+                          api, req, "API token (--api-token-file or HERALD_API_TOKEN)",
+                          "/api/v1 writes (replay, drop, retry, test)", why, sizeof(why))
                     : hr_api_tokenless_host(api, hr_http_header(req, "Host"), why, sizeof(why));
             if (!ok) {
                 hr_http_reply_error(req, 403, why);
@@ -592,6 +657,7 @@ size_t hr_api_routes(hr_api *api, hr_http_route *routes, size_t max)
         {"GET", "/api/v1/config", "api_config", get_config, API_TOKEN, 0},
         {"GET", "/api/v1/deliveries", "api_deliveries", list_deliveries, API_TOKEN, 0},
         {"POST", "/api/v1/deliveries/replay", "api_replay", replay, API_WRITE, JSON},
+        {"POST", "/api/v1/deliveries/drop", "api_drop", drop_deliveries, API_WRITE, JSON},
         {"GET", "/api/v1/deliveries/*", "api_delivery", get_delivery, API_TOKEN, 0},
         {"POST", "/api/v1/deliveries/*", "api_delivery_retry", retry_delivery, API_WRITE, JSON},
         {"GET", "/gocd/health-messages", "gocd_health", health_messages, OWN_TOKEN, 0},

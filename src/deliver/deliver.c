@@ -386,8 +386,9 @@ static void start_claimed(hr_deliver *d, hr_delivery_job *jobs, size_t n)
                 hr_deliver__record_dead(d, job, why);
             } else if (hr_deliver__order_supersede(d, job)) {
                 /* recorded, never sent */
-            } else if (count_of(d, job->target) < d->set->per_target_cap) {
-                hr_deliver__start_job(d, t, job);
+            } else if (count_of(d, job->target) < d->set->per_target_cap &&
+                       hr_deliver__start_job(d, t, job)) {
+                hr_deliver__rate_take(d, t);
             }
             if (busy_has(d, job->id))
                 hr_deliver__order_track(d, job);
@@ -430,6 +431,9 @@ static void claim_and_start(hr_deliver *d)
         q.n_skip_ids = d->nbusy;
         q.skip_ids = d->busy;
         q.max = cap - have < max - d->nxfers ? cap - have : max - d->nxfers;
+        q.max = hr_deliver__rate_room(d, &d->cfg->targets[i], q.max);
+        if (q.max == 0)
+            continue;
         hr_error_clear(&err);
         if (d->src.claim(d->src.ctx, &q, &jobs, &n, &err) != HR_OK) {
             hr_log_warn(SUB, "cannot look for due deliveries: %s", err.msg);
@@ -499,8 +503,13 @@ static void *run(void *arg)
         if (atomic_exchange(&d->woken, false) || d->claim_soon ||
             hr_time_mono_us() >= next_claim_us) {
             d->claim_soon = false;
+            d->rate_wake_us = INT64_MAX;
             claim_and_start(d);
+            /* A rate-limited target with more to send is looked at again
+             * when its next token is due, not a whole interval later. */
             next_claim_us = hr_time_mono_us() + CLAIM_INTERVAL_MS * 1000;
+            if (d->rate_wake_us < next_claim_us)
+                next_claim_us = d->rate_wake_us;
         }
         mc = curl_multi_perform(d->multi, &running);
         if (mc != CURLM_OK)
@@ -536,6 +545,7 @@ static void *run(void *arg)
         done_node_free(n);
     }
     hr_deliver__cache_clear(d);
+    hr_deliver__rate_clear(d);
     free(d->cache);
     for (size_t i = 0; i < d->ncounts; i++)
         free(d->counts[i].name);

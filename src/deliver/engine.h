@@ -8,6 +8,7 @@
  *   request.c   what a delivery sends (rendering and signing)
  *   transfer.c  a request through libcurl, and judging its answer
  *   order.c     ordered delivery: the keys in flight, superseding
+ *   ratelimit.c how fast each target may be sent to (token buckets, pauses)
  */
 #ifndef HR_DELIVER_ENGINE_H
 #define HR_DELIVER_ENGINE_H
@@ -122,10 +123,19 @@ typedef struct xfer {
     bool opened; /* the guard let at least one address through */
     char retry_after[RETRY_AFTER_MAX];
     char reset_after[RETRY_AFTER_MAX];   /* X-RateLimit-Reset-After (Discord) */
-    char reset_at[RETRY_AFTER_MAX];      /* X-RateLimit-Reset (GitHub: epoch seconds) */
+    char rl_remaining[RETRY_AFTER_MAX];  /* X-RateLimit-Remaining (Discord, GitHub) */
+    char rl_reset[RETRY_AFTER_MAX];      /* X-RateLimit-Reset: epoch seconds (GitHub) */
     char refused[HR_GUARD_WHY_MAX + 64]; /* why the guard refused an address, or "" */
     char errbuf[CURL_ERROR_SIZE];
 } xfer;
+
+/* A target's token bucket and pause (ratelimit.c). */
+typedef struct rate_bucket {
+    char *name;
+    double tokens;           /* -1: not yet filled */
+    int64_t at_us;           /* monotonic: when tokens was last brought up to date */
+    int64_t paused_until_us; /* monotonic: the target asked to be left alone until then */
+} rate_bucket;
 
 struct hr_deliver {
     pthread_t thread;
@@ -151,6 +161,9 @@ struct hr_deliver {
     bool claim_soon;              /* a slot or a record freed up: look again now */
     int64_t next_orphan_check_us; /* when to look for unconfigured targets' deliveries */
     bool claim_blocked;           /* too many records awaited: wait for them */
+    rate_bucket *buckets;         /* ratelimit.c */
+    size_t nbuckets, capbuckets;
+    int64_t rate_wake_us; /* when a rate-limited target may start its next request */
     uint64_t rng;
     hr_gocd_lookup *lookup; /* GoCD's modifications of runs (gocd_lookup.h) */
 };
@@ -190,6 +203,14 @@ void hr_deliver__order_track(hr_deliver *d, const hr_delivery_job *job);
 bool hr_deliver__order_forget(hr_deliver *d, int64_t id);
 void hr_deliver__order_clear(hr_deliver *d);
 bool hr_deliver__order_supersede(hr_deliver *d, const hr_delivery_job *job);
+
+/* ratelimit.c: how many of want requests t may start now (asking the
+ * thread to look again when it may start more); a token for a started
+ * one; a pause of the whole target for wait_ms (why: for the log). */
+size_t hr_deliver__rate_room(hr_deliver *d, const hr_target *t, size_t want);
+void hr_deliver__rate_take(hr_deliver *d, const hr_target *t);
+void hr_deliver__rate_pause(hr_deliver *d, const char *target, int64_t wait_ms, const char *why);
+void hr_deliver__rate_clear(hr_deliver *d);
 
 /* transfer.c */
 bool hr_deliver__start_job(hr_deliver *d, const hr_target *t, const hr_delivery_job *job);

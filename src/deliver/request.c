@@ -102,21 +102,21 @@ static int signing_key(const char *secret, unsigned char **key, size_t *len, hr_
     return HR_OK;
 }
 
-/* Adds webhook-timestamp and webhook-signature (Standard Webhooks). */
-static int sign(struct curl_slist **headers, const char *secret, const char *webhook_id,
+/* Adds webhook-timestamp and webhook-signature (Standard Webhooks): one
+ * "v1,<base64>" per secret, space-separated, so a receiver that knows
+ * either the old or the new secret of a rotation verifies the request. */
+static int sign(struct curl_slist **headers, const hr_strlist *secrets, const char *webhook_id,
                 int64_t now_s, const char *body, size_t body_len, hr_error *err)
 {
     unsigned char *key = NULL, mac[EVP_MAX_MD_SIZE];
     unsigned int maclen = 0;
     unsigned char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
-    char ts[32], sig[sizeof(b64) + 4];
-    size_t keylen = 0, idlen = strlen(webhook_id), tslen, n;
-    char *content = NULL;
-    int rc;
+    char ts[32];
+    size_t keylen = 0, idlen = strlen(webhook_id), tslen, n, used = 0;
+    size_t room = secrets->n * (sizeof(b64) + 4) + 1;
+    char *content = NULL, *sig = hr_malloc(room);
+    int rc = HR_OK;
 
-    rc = signing_key(secret, &key, &keylen, err);
-    if (rc != HR_OK)
-        return rc;
     snprintf(ts, sizeof(ts), "%lld", (long long)now_s);
     tslen = strlen(ts);
     n = idlen + 1 + tslen + 1 + body_len;
@@ -127,19 +127,27 @@ static int sign(struct curl_slist **headers, const char *secret, const char *web
     content[idlen + 1 + tslen] = '.';
     if (body_len > 0)
         memcpy(content + idlen + tslen + 2, body, body_len);
-    if (HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)content, n, mac, &maclen) ==
-        NULL) {
-        rc = hr_error_set(err, HR_EINVAL, "cannot compute the HMAC-SHA256 signature");
-        goto out;
+    sig[0] = '\0';
+    for (size_t i = 0; i < secrets->n; i++) {
+        rc = signing_key(secrets->items[i], &key, &keylen, err);
+        if (rc != HR_OK)
+            goto out;
+        if (HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)content, n, mac, &maclen) ==
+            NULL)
+            rc = hr_error_set(err, HR_EINVAL, "cannot compute the HMAC-SHA256 signature");
+        OPENSSL_cleanse(key, keylen);
+        free(key);
+        key = NULL;
+        if (rc != HR_OK)
+            goto out;
+        EVP_EncodeBlock(b64, mac, (int)maclen);
+        used += (size_t)snprintf(sig + used, room - used, "%sv1,%s", i > 0 ? " " : "",
+                                 (const char *)b64);
     }
-    EVP_EncodeBlock(b64, mac, (int)maclen);
-    snprintf(sig, sizeof(sig), "v1,%s", (const char *)b64);
     *headers = add_header(*headers, "webhook-timestamp", ts);
     *headers = add_header(*headers, "webhook-signature", sig);
-    rc = HR_OK;
 out:
-    OPENSSL_cleanse(key, keylen);
-    free(key);
+    free(sig);
     free(content);
     return rc;
 }
@@ -213,7 +221,7 @@ static int set_guard_host(hr_deliver *d, xfer *x, const char *url, hr_error *err
 /* Adds the headers every request carries (and the signature, with a
  * secret), and sets the easy handle's URL, method and body. */
 static int finish_request(xfer *x, const hr_delivery_job *job, const char *url, const char *method,
-                          bool send_body, const char *secret, hr_error *err)
+                          bool send_body, const hr_strlist *secrets, hr_error *err)
 {
     char webhook_id[48], num[32];
 
@@ -225,8 +233,8 @@ static int finish_request(xfer *x, const hr_delivery_job *job, const char *url, 
     x->headers = add_header(x->headers, "X-Herald-Delivery", num);
     snprintf(num, sizeof(num), "%lld", (long long)job->event_id);
     x->headers = add_header(x->headers, "X-Herald-Event", num);
-    if (secret != NULL) {
-        int rc = sign(&x->headers, secret, webhook_id, hr_time_now_ms() / 1000, x->body,
+    if (secrets != NULL && secrets->n > 0) {
+        int rc = sign(&x->headers, secrets, webhook_id, hr_time_now_ms() / 1000, x->body,
                       x->body_len, err);
         if (rc != HR_OK)
             return rc;
@@ -307,7 +315,7 @@ int hr_deliver__render(hr_deliver *d, const hr_target *t, compiled *c, const hr_
     }
     if (!has_agent)
         x->headers = add_header(x->headers, "User-Agent", USER_AGENT);
-    rc = finish_request(x, job, url, method, send_body, t->signing_secret, err);
+    rc = finish_request(x, job, url, method, send_body, &t->signing_secrets, err);
 out:
     free(value);
     free(url);

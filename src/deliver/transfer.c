@@ -148,8 +148,8 @@ static void keep_header(const char *p, size_t n, const char *name, char *out, si
     }
 }
 
-/* Keeps the last response's Retry-After and X-RateLimit-Reset-After;
- * (p, n) is one header line. */
+/* Keeps the last response's Retry-After and rate-limit headers; (p, n)
+ * is one header line. */
 static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
 {
     xfer *x = arg;
@@ -159,11 +159,13 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
         /* a new response (after 1xx) starts */
         x->retry_after[0] = '\0';
         x->reset_after[0] = '\0';
-        x->reset_at[0] = '\0';
+        x->rl_remaining[0] = '\0';
+        x->rl_reset[0] = '\0';
     } else {
         keep_header(p, n, "Retry-After:", x->retry_after, sizeof(x->retry_after));
         keep_header(p, n, "X-RateLimit-Reset-After:", x->reset_after, sizeof(x->reset_after));
-        keep_header(p, n, "X-RateLimit-Reset:", x->reset_at, sizeof(x->reset_at));
+        keep_header(p, n, "X-RateLimit-Remaining:", x->rl_remaining, sizeof(x->rl_remaining));
+        keep_header(p, n, "X-RateLimit-Reset:", x->rl_reset, sizeof(x->rl_reset));
     }
     return n;
 }
@@ -347,16 +349,32 @@ static char *remember(const xfer *x, const hr_svc_answer *ans)
     return text;
 }
 
-/* The wait until an instant in epoch seconds (X-RateLimit-Reset), or -1. */
+/* The wait until an instant in epoch seconds (X-RateLimit-Reset), or -1;
+ * a reset more than a day ahead is not a wait herald believes. */
 static int64_t reset_at_ms(const char *v, int64_t now_ms)
 {
     char *end;
     if (v[0] < '0' || v[0] > '9')
         return -1;
-    long long s = strtoll(v, &end, 10);
-    if (*end != '\0' || s > INT64_MAX / 1000)
+    double at = strtod(v, &end), now_s = (double)now_ms / 1000.0;
+    if (*end != '\0' || !(at < now_s + 86400.0))
         return -1;
-    return max64((int64_t)s * 1000 - now_ms, 0);
+    return at > now_s ? (int64_t)((at - now_s) * 1000.0) + 1 : 0;
+}
+
+/* How long the whole target must wait before its next request, by what
+ * its answer says, or -1: a 429, or a Retry-After on an answer to retry
+ * (retry_ms, the wait this delivery was given); or a service's rate-limit
+ * headers saying no request is left (Discord's X-RateLimit-Reset-After,
+ * GitHub's X-RateLimit-Reset in epoch seconds), whatever the outcome. */
+static int64_t target_wait_ms(const xfer *x, long status, int64_t retry_ms, int64_t now_ms)
+{
+    if (retry_ms >= 0 && (status == 429 || x->retry_after[0] != '\0'))
+        return retry_ms;
+    if (strcmp(x->rl_remaining, "0") != 0)
+        return -1;
+    int64_t ms = seconds_ms(x->reset_after);
+    return ms >= 0 ? ms : reset_at_ms(x->rl_reset, now_ms);
 }
 
 /* Judges a finished transfer (by its service: deliver/service.h) and
@@ -368,7 +386,7 @@ static void finish(hr_deliver *d, xfer *x, CURLcode rc)
     const char *msg = error;
     long status = 0;
     hr_attempt a = {0};
-    int64_t now = hr_time_now_ms();
+    int64_t now = hr_time_now_ms(), slow_ms = -1;
     char *excerpt = NULL, *ref = NULL;
     hr_svc_verdict v = {.outcome = HR_OUTCOME_RETRY, .wait_ms = -1};
 
@@ -403,7 +421,7 @@ static void finish(hr_deliver *d, xfer *x, CURLcode rc)
                              x->smtp ? strlen(x->errbuf) : x->kept,
                              retry_after_ms(x->retry_after, now),
                              seconds_ms(x->reset_after),
-                             reset_at_ms(x->reset_at, now)};
+                             reset_at_ms(x->rl_reset, now)};
         x->svc->classify(&ans, &v);
         snprintf(error, sizeof(error), "%s", v.error);
         a.outcome = v.outcome;
@@ -422,6 +440,7 @@ static void finish(hr_deliver *d, xfer *x, CURLcode rc)
         else if (wait > s->backoff_max_ms)
             wait = s->backoff_max_ms;
         a.next_at = now + wait;
+        slow_ms = target_wait_ms(x, status, wait, now);
         hr_log_info(SUB, "delivery %lld to %s: %s, retry in %s", (long long)x->id, x->target, error,
                     hr_deliver__human_delay(wait, delay, sizeof(delay)));
     } else if (a.outcome == HR_OUTCOME_DEAD) {
@@ -430,6 +449,10 @@ static void finish(hr_deliver *d, xfer *x, CURLcode rc)
         hr_log_debug(SUB, "delivery %lld to %s: HTTP %ld in %lldms", (long long)x->id, x->target,
                      status, (long long)a.latency_ms);
     }
+    if (slow_ms < 0 && a.status > 0)
+        slow_ms = target_wait_ms(x, status, -1, now);
+    if (slow_ms > 0)
+        hr_deliver__rate_pause(d, x->target, slow_ms, status == 429 ? "HTTP 429" : "its headers");
     a.error = msg[0] != '\0' ? msg : NULL;
     hr_deliver__record(d, &a);
     free(excerpt);

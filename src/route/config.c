@@ -1062,7 +1062,7 @@ typedef bool (*item_fn)(parser *p, const char *path, const scalar *item);
  * check accepts. Null is an empty list. Each item is named "PATH[i]" in
  * messages, or PATH when the value is a single string.
  */
-static void read_strlist(parser *p, const char *path, hr_strlist *out, item_fn check)
+static void read_list(parser *p, const char *path, hr_strlist *out, item_fn check, bool secret)
 {
     char ipath[PATH_LEN];
     yaml_mark_t start;
@@ -1072,7 +1072,7 @@ static void read_strlist(parser *p, const char *path, hr_strlist *out, item_fn c
     if (!peek(p))
         return;
     if (p->ev.type == YAML_SCALAR_EVENT) {
-        if (read_scalar(p, path, "a string", false, &sc) && sc.s != NULL) {
+        if (read_scalar(p, path, "a string", secret, &sc) && sc.s != NULL) {
             if (check(p, path, &sc))
                 strlist_add(out, sc.s);
             else
@@ -1080,12 +1080,12 @@ static void read_strlist(parser *p, const char *path, hr_strlist *out, item_fn c
         }
         return;
     }
-    if (begin(p, YAML_SEQUENCE_START_EVENT, path, "a string or a list of strings", false, &start) !=
-        1)
+    if (begin(p, YAML_SEQUENCE_START_EVENT, path, "a string or a list of strings", secret,
+              &start) != 1)
         return;
     while (next_item(p, path, &n, HR_CONFIG_MAX_ITEMS, "items")) {
         snprintf(ipath, sizeof(ipath), "%s[%zu]", path, n - 1);
-        if (!read_scalar(p, ipath, "a string", false, &sc))
+        if (!read_scalar(p, ipath, "a string", secret, &sc))
             continue;
         if (sc.s == NULL) {
             report(&p->out, &sc.mark, ipath, "expected a string; got nothing");
@@ -1096,6 +1096,12 @@ static void read_strlist(parser *p, const char *path, hr_strlist *out, item_fn c
         else
             free(sc.s);
     }
+}
+
+/* read_list for values that are not secret (they may be quoted). */
+static void read_strlist(parser *p, const char *path, hr_strlist *out, item_fn check)
+{
+    read_list(p, path, out, check, false);
 }
 
 /* ---- the schema ----------------------------------------------------------- */
@@ -2202,6 +2208,19 @@ static json_t *masked(const char *secret)
     return secret != NULL ? json_string(MASK) : json_null();
 }
 
+/* Secrets as the API shows them: null for none, one mask for one (as
+ * before rotation), a list of masks for several. */
+static json_t *masked_list(const hr_strlist *l)
+{
+    json_t *a;
+    if (l->n <= 1)
+        return masked(l->n == 1 ? l->items[0] : NULL);
+    a = json_array();
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(a, json_string(MASK));
+    return a;
+}
+
 static json_t *strlist_json(const hr_strlist *l)
 {
     json_t *a = json_array();
@@ -2218,6 +2237,7 @@ json_t *hr_config_to_json(const hr_config *c)
     for (size_t i = 0; i < c->ntargets; i++) {
         const hr_target *t = &c->targets[i];
         json_t *headers = json_object();
+        char rate[64];
         for (size_t k = 0; k < t->nheaders; k++)
             json_object_set_new(headers, t->headers[k].name,
                                 json_string(t->headers[k].secret ? MASK : t->headers[k].value));
@@ -2228,9 +2248,11 @@ json_t *hr_config_to_json(const hr_config *c)
             "{s:o,s:s,s:o,s:o,s:o,s:o,s:b,s:o,s:b}", "name", str_or_null(t->name), "type",
             hr_target_type_name(t->type), "url", url, "method", str_or_null(t->method), "headers",
             headers, "body", str_or_null(t->body), "body_for_get", t->body_for_get,
-            "signing_secret", masked(t->signing_secret), "from_gocd", t->from_gocd);
+            "signing_secret", masked_list(&t->signing_secrets), "from_gocd", t->from_gocd);
         json_object_update_new(tj, json_pack("{s:o,s:b}", "order_by", str_or_null(t->order_by),
                                              "latest_wins", t->latest_wins));
+        json_object_set_new(tj, "rate_limit",
+                            json_string(hr_rate_limit_format(&t->rate_limit, rate, sizeof(rate))));
         if (t->type == HR_TARGET_EMAIL)
             json_object_update_new(tj, json_pack("{s:b,s:o,s:o,s:o,s:o}", "starttls", t->starttls,
                                                  "username", str_or_null(t->username), "password",

@@ -79,6 +79,20 @@ struct hr_target;
  * winning. Any other type is left as it is. */
 void hr_target_state_defaults(struct hr_target *t);
 
+/* A target's rate limit: at most count requests per per_ms milliseconds,
+ * with bursts of up to burst at once (a token bucket). count 0: no limit.
+ * Written "5/s", "30/min" or "1000/h", with " burst N" after it; a type
+ * with a documented limit (Slack, Discord, Google Chat) has it as its
+ * default (route/config_target.c). */
+typedef struct hr_rate_limit {
+    int64_t count;
+    int64_t per_ms;
+    int64_t burst;
+} hr_rate_limit;
+
+/* The limit as the file writes it ("5/s burst 10"), or "off". */
+const char *hr_rate_limit_format(const hr_rate_limit *r, char *buf, size_t size);
+
 typedef struct hr_target {
     char *name; /* unique; [A-Za-z0-9_.-]+ */
     hr_target_type type;
@@ -89,10 +103,13 @@ typedef struct hr_target {
     char *method; /* GET, POST, PUT or DELETE (default POST) */
     hr_header *headers;
     size_t nheaders;
-    char *body;           /* a jq program whose output is the body; NULL: the default body */
-    bool body_for_get;    /* send a body with GET and DELETE too (default false) */
-    char *signing_secret; /* Standard Webhooks secret; NULL: unsigned. Secret. */
-    bool from_gocd;       /* made from GoCD's plugin settings, not the file */
+    char *body;        /* a jq program whose output is the body; NULL: the default body */
+    bool body_for_get; /* send a body with GET and DELETE too (default false) */
+    /* Standard Webhooks secrets, one signature each (rotation); none:
+     * unsigned. Secret. */
+    hr_strlist signing_secrets;
+    hr_rate_limit rate_limit; /* the file's, or the type's default */
+    bool from_gocd;           /* made from GoCD's plugin settings, not the file */
     /* The service types' keys; NULL when not set. */
     char *api_url;  /* replaces the scheme, host and port of url (a proxy, a local server) */
     char *channel;  /* Mattermost, Slack with a token: the channel to post in */

@@ -53,7 +53,8 @@ typedef enum key_kind {
     K_HEADERS,        /* the webhook's header mapping */
     K_JQ,             /* a jq program */
     K_BOOL,           /* true or false */
-    K_SIGNING_SECRET, /* a Standard Webhooks secret */
+    K_SIGNING_SECRET, /* Standard Webhooks secrets: one, or a list (hr_strlist) */
+    K_RATE_LIMIT,     /* "5/s burst 10" (hr_rate_limit) */
     K_TEXT,           /* a short string on one line */
     K_SMTP_URL,       /* an smtp:// or smtps:// URL */
     K_SECRET,         /* a secret string (a password) */
@@ -91,7 +92,7 @@ static const key_row target_rows[] = {
     {"headers", T_WEBHOOK, K_HEADERS, 0, 0},
     {"body", T_WEBHOOK, K_JQ, AT(body), 0},
     {"body_for_get", T_WEBHOOK, K_BOOL, AT(body_for_get), 0},
-    {"signing_secret", T_WEBHOOK, K_SIGNING_SECRET, AT(signing_secret), 0},
+    {"signing_secret", T_WEBHOOK, K_SIGNING_SECRET, AT(signing_secrets), 0},
     {"api_url", T_SERVICES | T_STATE, K_URL, AT(api_url), 0},
     {"host", T_COMMIT, K_HOST, AT(host), 0},
     {"repository", T_COMMIT, K_TEXT, AT(repository), 0},
@@ -115,6 +116,7 @@ static const key_row target_rows[] = {
     {"subject", T_EMAIL, K_TEMPLATE, AT(subject), 0},
     {"order_by", T_ALL, K_TEMPLATE, AT(order_by), 0},
     {"latest_wins", T_ALL, K_FLAG, AT(latest_wins), 0},
+    {"rate_limit", T_ALL, K_RATE_LIMIT, AT(rate_limit), 0},
 };
 #define NROWS (sizeof(target_rows) / sizeof(target_rows[0]))
 
@@ -128,7 +130,7 @@ typedef struct slot {
     yaml_mark_t key_mark;
     scalar v;        /* K_HEADERS, K_BOOL, K_ADDRESSES: unused */
     bool b;          /* K_BOOL (a value that is not a boolean is reported, and the load fails) */
-    hr_strlist list; /* K_ADDRESSES */
+    hr_strlist list; /* K_ADDRESSES, K_SIGNING_SECRET */
 } slot;
 
 static size_t target_key_names(const char **names)
@@ -268,6 +270,101 @@ static bool item_recipient(parser *p, const char *path, const scalar *item)
     return check_address(&p->out, &item->mark, path, item->s, item->len);
 }
 
+/* ---- Rate limits and signing secrets ---------------------------------- */
+
+/* The limits a service documents, used when a target writes no
+ * rate_limit (../shared/targets.md): Slack, about one message a second per
+ * channel; Google Chat, about one write a second per space; Discord, 30
+ * messages a minute per webhook in bursts of 5. The others document none
+ * herald can rely on (Teams' Workflows, Mattermost, a webhook, SMTP): their
+ * 429s and rate-limit headers slow them down instead (deliver/ratelimit.c). */
+static const hr_rate_limit type_rate_defaults[HR_TARGET_NTYPES] = {
+    [HR_TARGET_SLACK] = {1, 1000, 1},
+    [HR_TARGET_GOOGLE_CHAT] = {1, 1000, 1},
+    [HR_TARGET_DISCORD] = {30, 60000, 5},
+};
+
+static const struct {
+    const char *unit;
+    int64_t ms;
+} rate_units[] = {{"s", 1000}, {"min", 60000}, {"h", 3600000}};
+#define NRATE_UNITS (sizeof(rate_units) / sizeof(rate_units[0]))
+/* The most requests (and the largest burst) a limit may name. */
+#define RATE_MAX 1000000
+#define BURST_WORD " burst "
+
+const char *hr_rate_limit_format(const hr_rate_limit *r, char *out, size_t size)
+{
+    const char *unit = "s";
+    for (size_t i = 0; i < NRATE_UNITS; i++)
+        if (rate_units[i].ms == r->per_ms)
+            unit = rate_units[i].unit;
+    if (r->count <= 0)
+        snprintf(out, size, "off");
+    else
+        snprintf(out, size, "%lld/%s" BURST_WORD "%lld", (long long)r->count, unit,
+                 (long long)r->burst);
+    return out;
+}
+
+/* "N/s", "N/min" or "N/h", with an optional " burst M" (default 1), or
+ * "off". False when (v, n) is none of those. */
+static bool parse_rate_limit(const char *v, size_t n, hr_rate_limit *out)
+{
+    size_t i = 0, k = strlen(BURST_WORD);
+    uint64_t count, burst = 1;
+    const char *slash = memchr(v, '/', n), *end;
+
+    memset(out, 0, sizeof(*out));
+    if (eqn(v, n, "off"))
+        return true;
+    if (slash == NULL || !parse_uint(v, (size_t)(slash - v), RATE_MAX, &count) || count == 0)
+        return false;
+    end = memchr(slash, ' ', n - (size_t)(slash - v));
+    if (end == NULL)
+        end = v + n;
+    while (i < NRATE_UNITS && !eqn(slash + 1, (size_t)(end - slash - 1), rate_units[i].unit))
+        i++;
+    if (i == NRATE_UNITS)
+        return false;
+    if (end < v + n) {
+        size_t rest = (size_t)(v + n - end);
+        if (rest <= k || memcmp(end, BURST_WORD, k) != 0 ||
+            !parse_uint(end + k, rest - k, RATE_MAX, &burst) || burst == 0)
+            return false;
+    }
+    out->count = (int64_t)count;
+    out->per_ms = rate_units[i].ms;
+    out->burst = (int64_t)burst;
+    return true;
+}
+
+static bool item_signing_secret(parser *p, const char *path, const scalar *item)
+{
+    return check_signing_secret(&p->out, &item->mark, path, item->s, item->len);
+}
+
+/* Reads one signing secret, or a list of them (a rotation's old and new),
+ * into out; null leaves requests unsigned. Values are secret: never
+ * quoted in messages. */
+static void read_secrets(parser *p, const char *path, hr_strlist *out)
+{
+    size_t errors = hr_errlist_count(p->out.errs);
+    yaml_mark_t start;
+
+    if (!peek(p))
+        return;
+    start = p->ev.start_mark;
+    if (is_null_event(&p->ev)) {
+        consume(p);
+        return;
+    }
+    read_list(p, path, out, item_signing_secret, true);
+    if (out->n == 0 && hr_errlist_count(p->out.errs) == errors)
+        report(&p->out, &start, path,
+               "expected at least one secret (leave the key out to send unsigned requests)");
+}
+
 /* Reads the target's name (v is stolen). */
 static void store_name(parser *p, const char *path, size_t idx, scalar *v)
 {
@@ -345,8 +442,9 @@ static void store_value(parser *p, const char *path, size_t idx, const key_row *
         ok = v->len > 0 && check_jq(&p->out, &v->mark, path, v->s);
         break;
     case K_SIGNING_SECRET:
-        ok = check_signing_secret(&p->out, &v->mark, path, v->s, v->len);
-        break;
+        *(hr_strlist *)((char *)t + row->offset) = sl->list;
+        memset(&sl->list, 0, sizeof(sl->list));
+        return;
     case K_TEMPLATE:
         ok = v->len > 0 && memchr(v->s, '\n', v->len) == NULL;
         if (!ok)
@@ -371,6 +469,13 @@ static void store_value(parser *p, const char *path, size_t idx, const key_row *
                    "expected critical, error, warning or info (PagerDuty's severities); got %s",
                    quote(v->s, v->len, brief, sizeof(brief)));
         break;
+    case K_RATE_LIMIT:
+        if (!parse_rate_limit(v->s, v->len, (hr_rate_limit *)((char *)t + row->offset)))
+            report(&p->out, &v->mark, path,
+                   "expected a rate like 5/s, 30/min or 1000/h (\"5/s burst 10\" allows bursts "
+                   "of 10), or off; got %s",
+                   quote(v->s, v->len, brief, sizeof(brief)));
+        return;
     case K_TEXT:
         ok = v->len > 0 && v->len <= NAME_MAX_LEN && is_utf8(v->s, v->len);
         for (size_t i = 0; ok && i < v->len; i++)
@@ -417,7 +522,10 @@ static void read_slot(parser *p, const char *path, hr_target *t, const key_row *
         read_required(p, path, TARGET_URL_EXPECTED, row->kind != K_URL, v);
         break;
     case K_SIGNING_SECRET:
-        read_scalar(p, path, "a string", true, v);
+        read_secrets(p, path, &sl->list);
+        break;
+    case K_RATE_LIMIT:
+        read_required(p, path, "a rate like 5/s", false, v);
         break;
     case K_NAME:
         read_required(p, path, "a name", false, v);
@@ -574,7 +682,8 @@ static void parse_target(parser *p, const char *path, size_t idx)
                        "type %s takes no key \"%s\" (its keys: %s)", target_type_names[type],
                        names[i], keys_of(t->type, list, sizeof(list)));
             else if (slots[i].v.s != NULL || row->kind == K_BOOL || row->kind == K_BOOL_ON ||
-                     row->kind == K_FLAG || row->kind == K_ADDRESSES)
+                     row->kind == K_FLAG || row->kind == K_ADDRESSES ||
+                     row->kind == K_SIGNING_SECRET)
                 store_value(p, kpath, idx, row, &slots[i]);
         }
         for (size_t r = 0; r < NROWS; r++) {
@@ -593,6 +702,8 @@ static void parse_target(parser *p, const char *path, size_t idx)
             check_bitbucket(p, path, t->api_url, &slots[api_url_slot(names, nkeys)]);
         hr_target_state_defaults(t);
         check_order(p, path, names, nkeys, slots, t);
+        if (!wrote(names, nkeys, slots, "rate_limit"))
+            t->rate_limit = type_rate_defaults[type];
     }
     for (size_t i = 0; i < nkeys; i++) {
         free(slots[i].v.s);
@@ -630,7 +741,7 @@ static void target_clear(hr_target *t)
     }
     free(t->headers);
     free(t->body);
-    free(t->signing_secret);
+    strlist_clear(&t->signing_secrets);
     free(t->api_url);
     free(t->channel);
     free(t->username);

@@ -191,7 +191,8 @@ static const struct {
      "   AND n.order_key = deliveries.order_key AND n.id > deliveries.id"
      "   AND n.state IN ('pending', 'retrying')) THEN $5::bigint ELSE $4::bigint END,"
      " updated_at = $5, last_status = $6, last_error = $7, lease_until = 0,"
-     " service_ref = coalesce($9, service_ref) WHERE id = $1 AND claim_token = $8"},
+     " service_ref = coalesce($9, service_ref) WHERE id = $1 AND claim_token = $8"
+     " AND state <> 'dropped'"},
     /* The run's first message stays the run's (as on SQLite). */
     {"run_message_save", "INSERT INTO run_messages (target, run_key, service_ref,"
                          " first_delivery_id, updated_at)"

@@ -320,13 +320,26 @@ int hr_pg__save_attempt(void *db, const hr_attempt *a, int64_t now, hr_error *er
     return hr_pg__exec_prepared(g->w, "attempt_insert", &q, NULL, "record the attempt", err);
 }
 
-/* Makes the deliveries a reset names due now (retry, replay); NULL
- * parameters match anything. */
+/* Makes the deliveries a reset names due now (retry, replay), drops
+ * them, or counts them (dry run); NULL parameters match anything. */
 int hr_pg__reset(void *db, const hr_delivery_reset *r, int64_t now, size_t *count, hr_error *err)
 {
+    static const char *const head[] = {
+        "UPDATE deliveries SET state = 'pending', next_at = $1, updated_at = $1, lease_until = 0",
+        "UPDATE deliveries SET state = 'dropped', next_at = 0, updated_at = $1, lease_until = 0",
+        "SELECT count(*) FROM deliveries",
+    };
+    static const char *const where =
+        " WHERE ($2::bigint IS NULL OR id = $2) AND ($3::text IS NULL OR target = $3)"
+        " AND ($4::text IS NULL OR state = $4)"
+        " AND ($5::bigint IS NULL OR created_at >= $5)"
+        " AND ($6::bigint IS NULL OR created_at < $6)"
+        " AND (NOT $7::boolean OR state IN ('pending', 'retrying', 'dead'))"
+        " AND $1::bigint = $1::bigint";
     hr_pg *g = db;
     hr_pg_params p = {0};
     PGresult *res;
+    char sql[512];
     int ret;
 
     hr_pg__int(&p, now);
@@ -335,7 +348,7 @@ int hr_pg__reset(void *db, const hr_delivery_reset *r, int64_t now, size_t *coun
     else
         hr_pg__str(&p, NULL);
     hr_pg__str(&p, r->target);
-    hr_pg__str(&p, r->dead_only ? "dead" : NULL);
+    hr_pg__str(&p, r->state);
     if (r->since > 0)
         hr_pg__int(&p, r->since);
     else
@@ -344,16 +357,11 @@ int hr_pg__reset(void *db, const hr_delivery_reset *r, int64_t now, size_t *coun
         hr_pg__int(&p, r->until);
     else
         hr_pg__str(&p, NULL);
-    ret = hr_pg__exec(g->w,
-                      "UPDATE deliveries SET state = 'pending', next_at = $1, updated_at = $1,"
-                      " lease_until = 0"
-                      " WHERE ($2::bigint IS NULL OR id = $2) AND ($3::text IS NULL OR target = $3)"
-                      " AND ($4::text IS NULL OR state = $4)"
-                      " AND ($5::bigint IS NULL OR created_at >= $5)"
-                      " AND ($6::bigint IS NULL OR created_at < $6)",
-                      &p, &res, "reset deliveries", err);
+    hr_pg__str(&p, r->drop ? "true" : "false");
+    snprintf(sql, sizeof(sql), "%s%s", head[r->dry_run ? 2 : r->drop ? 1 : 0], where);
+    ret = hr_pg__exec(g->w, sql, &p, &res, "reset deliveries", err);
     if (ret == HR_OK) {
-        *count = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
+        *count = (size_t)strtoull(r->dry_run ? PQgetvalue(res, 0, 0) : PQcmdTuples(res), NULL, 10);
         PQclear(res);
     }
     return ret;

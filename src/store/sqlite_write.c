@@ -46,13 +46,14 @@ const char *const hr_sqlite__writer_sql[NSTMT] = {
                            " VALUES (?1, ?2, ?3, 'pending', ?4, ?4, ?4, ?5, ?6, ?7)",
     /* A retry is due at ?4, unless a newer delivery with its key waits
      * (latest_wins): then at once, for the claim to supersede it. */
-    [ST_UPDATE_DELIVERY] = "UPDATE deliveries SET state = ?2, attempts = max(attempts, ?3),"
-                           " next_at = CASE WHEN ?2 = 'retrying' AND latest_wins AND EXISTS"
-                           "   (SELECT 1 FROM deliveries n WHERE n.target = deliveries.target"
-                           "   AND n.order_key = deliveries.order_key AND n.id > deliveries.id"
-                           "   AND n.state IN ('pending', 'retrying')) THEN ?5 ELSE ?4 END,"
-                           " updated_at = ?5, last_status = ?6, last_error = ?7,"
-                           " service_ref = coalesce(?8, service_ref) WHERE id = ?1",
+    [ST_UPDATE_DELIVERY] =
+        "UPDATE deliveries SET state = ?2, attempts = max(attempts, ?3),"
+        " next_at = CASE WHEN ?2 = 'retrying' AND latest_wins AND EXISTS"
+        "   (SELECT 1 FROM deliveries n WHERE n.target = deliveries.target"
+        "   AND n.order_key = deliveries.order_key AND n.id > deliveries.id"
+        "   AND n.state IN ('pending', 'retrying')) THEN ?5 ELSE ?4 END,"
+        " updated_at = ?5, last_status = ?6, last_error = ?7,"
+        " service_ref = coalesce(?8, service_ref) WHERE id = ?1 AND state <> 'dropped'",
     /* The run's first message stays the run's: a later answer (an edit, a
      * reply in its thread) only touches updated_at. */
     [ST_SAVE_RUN_MESSAGE] = "INSERT INTO run_messages (target, run_key, service_ref,"
@@ -382,26 +383,37 @@ int hr_sqlite__save_attempt(void *db, const hr_attempt *a, int64_t now, hr_error
     return run(s->wdb, st, "record the attempt", err);
 }
 
-/* Makes the deliveries a reset names due now (retry, replay). */
+/* Makes the deliveries a reset names due now (retry, replay), drops
+ * them, or counts them (dry run). */
 int hr_sqlite__reset(void *db, const hr_delivery_reset *r, int64_t now, size_t *count,
                      hr_error *err)
 {
     hr_sqlite *s = db;
-    char sql[256];
+    char sql[320];
     size_t len;
     sqlite3_stmt *st = NULL;
     int rc, ret = HR_OK;
 
     /* Constant fragments only; every value is bound. */
-    len = (size_t)snprintf(sql, sizeof(sql),
-                           "UPDATE deliveries SET state = 'pending', next_at = ?1, updated_at = ?1"
-                           " WHERE 1");
+    if (r->dry_run)
+        len = (size_t)snprintf(sql, sizeof(sql), "SELECT count(*) FROM deliveries WHERE ?1 = ?1");
+    else if (r->drop)
+        len = (size_t)snprintf(sql, sizeof(sql),
+                               "UPDATE deliveries SET state = 'dropped', next_at = 0,"
+                               " updated_at = ?1 WHERE 1");
+    else
+        len = (size_t)snprintf(sql, sizeof(sql),
+                               "UPDATE deliveries SET state = 'pending', next_at = ?1,"
+                               " updated_at = ?1 WHERE 1");
+    if (r->drop)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len,
+                                " AND state IN ('pending', 'retrying', 'dead')");
     if (r->id > 0)
         len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND id = ?2");
     if (r->target != NULL)
         len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND target = ?3");
-    if (r->dead_only)
-        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND state = 'dead'");
+    if (r->state != NULL)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND state = ?6");
     if (r->since > 0)
         len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND created_at >= ?4");
     if (r->until > 0)
@@ -418,8 +430,12 @@ int hr_sqlite__reset(void *db, const hr_delivery_reset *r, int64_t now, size_t *
         sqlite3_bind_int64(st, 4, r->since);
     if (r->until > 0)
         sqlite3_bind_int64(st, 5, r->until);
+    if (r->state != NULL)
+        bind_str(st, 6, r->state);
     rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE)
+    if (r->dry_run && rc == SQLITE_ROW)
+        *count = (size_t)sqlite3_column_int64(st, 0);
+    else if (rc != SQLITE_DONE)
         ret = db_error(s->wdb, rc, "reset deliveries", err);
     else
         *count = (size_t)sqlite3_changes(s->wdb);

@@ -24,6 +24,7 @@
 #include "event/event.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -178,16 +179,24 @@ void hr_store_set_notify(hr_store *s, void (*fn)(void *ctx), void *ctx);
 void hr_store_record_attempt(hr_store *s, const hr_attempt *a, void (*done)(void *arg, int status),
                              void *arg);
 
-/* Which deliveries to make due again now (retry one, replay many). Every
- * condition given must hold; at least one is needed. */
+/* Which deliveries to make due again now (retry one, replay many), or to
+ * drop. Every condition given must hold; at least one is needed. */
 typedef struct hr_delivery_reset {
     int64_t id;           /* one delivery; 0: any */
     const char *target;   /* NULL: any */
-    int dead_only;        /* only dead letters */
+    const char *state;    /* pending, retrying, delivered, dead or dropped; NULL: any */
     int64_t since, until; /* created_at in [since, until) ms; 0: open */
+    /* Drop instead of replaying: the state becomes "dropped", final (kept
+     * and shown, never sent; a replay naming it brings it back). Only
+     * deliveries not yet delivered (pending, retrying, dead) are dropped,
+     * and an attempt in flight when its delivery is dropped does not
+     * change its state. */
+    bool drop;
+    bool dry_run; /* change nothing: *count is how many the reset would change */
 } hr_delivery_reset;
 
-/* Resets durably and waits; *count is how many deliveries were reset. */
+/* Resets durably and waits; *count is how many deliveries were reset
+ * (dropped; with dry_run, would be). */
 int hr_store_reset_deliveries(hr_store *s, const hr_delivery_reset *r, size_t *count,
                               hr_error *err);
 

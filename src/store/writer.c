@@ -53,6 +53,7 @@ void hr_store__item_free(item *it)
     free((char *)it->attempt.service_ref);
     free((char *)it->attempt.request_headers);
     free((char *)it->reset.target);
+    free((char *)it->reset.state);
     free(it);
 }
 
@@ -363,7 +364,7 @@ static int complete(item *batch)
         }
         if (it->type == ITEM_RESET && it->status == HR_OK) {
             *it->count_out = it->count;
-            due |= it->count > 0;
+            due |= it->count > 0 && !it->reset.drop && !it->reset.dry_run;
         }
         if (it->type == ITEM_PRUNE && it->status == HR_OK)
             *it->prune_out = it->prune;
@@ -592,14 +593,14 @@ void hr_store_record_attempt(hr_store *s, const hr_attempt *a, void (*done)(void
 int hr_store_reset_deliveries(hr_store *s, const hr_delivery_reset *r, size_t *count, hr_error *err)
 {
     item *it;
-    if (r->id <= 0 && r->target == NULL && !r->dead_only && r->since <= 0 && r->until <= 0)
+    if (r->id <= 0 && r->target == NULL && r->state == NULL && r->since <= 0 && r->until <= 0)
         return hr_error_set(err, HR_EINVAL,
-                            "store: a reset names a delivery, a target, dead letters or a time "
-                            "range");
+                            "store: a reset names a delivery, a target, a state or a time range");
     it = hr_calloc(1, sizeof(*it));
     it->type = ITEM_RESET;
     it->reset = *r;
     it->reset.target = hr_strdup(r->target);
+    it->reset.state = hr_strdup(r->state);
     it->count_out = count;
     *count = 0;
     return enqueue_wait(s, it, err);

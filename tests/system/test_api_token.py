@@ -30,6 +30,8 @@ PROTECTED = [
     ("GET", "/api/v1/deliveries/1", None),
     ("POST", "/api/v1/deliveries/1/retry", ""),
     ("POST", "/api/v1/deliveries/replay", {"dead": True}),
+    ("POST", "/api/v1/deliveries/drop", {"state": "dead"}),
+    ("POST", "/api/v1/deliveries/drop?dry_run=true", {"state": "dead"}),
     ("GET", "/api/v1/gocd/server-info", None),
     ("GET", "/api/v1/jobs", None),
     ("GET", "/api/v1/packages", None),

@@ -290,7 +290,7 @@ def test_check_config_checks_each_types_keys(tmp_path):
     assert r.returncode == 1
     assert (f'{bad}:5:5: targets[0].method: type slack takes no key "method" '
             "(its keys: name, type, url, token, api_url, channel, thread, title, text, order_by, "
-            "latest_wins)") in r.stderr, r.stderr
+            "latest_wins, rate_limit)") in r.stderr, r.stderr
     assert f'{bad}:7:11: targets[1].type: unknown target type "discrod"' in r.stderr
     assert f'{bad}:9:5: targets[2]: missing required key "url"' in r.stderr
     assert "SeCrEt" not in r.stderr

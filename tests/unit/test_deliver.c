@@ -564,6 +564,14 @@ static hr_target *add_target(hr_config *c, const char *name, const char *method,
     return t;
 }
 
+/* Adds a signing secret to t (a rotation signs with each). */
+static void add_secret(hr_target *t, const char *secret)
+{
+    hr_strlist *l = &t->signing_secrets;
+    l->items = hr_realloc(l->items, (l->n + 1) * sizeof(*l->items));
+    l->items[l->n++] = hr_strdup(secret);
+}
+
 static char *url_at(const char *path)
 {
     static char buf[8][512];
@@ -597,7 +605,9 @@ static void cfg_free(hr_config *c)
         }
         free(t->headers);
         free(t->body);
-        free(t->signing_secret);
+        for (size_t k = 0; k < t->signing_secrets.n; k++)
+            free(t->signing_secrets.items[k]);
+        free(t->signing_secrets.items);
     }
     free(c->targets);
     for (size_t i = 0; i < c->delivery.allow.n; i++)
@@ -838,18 +848,17 @@ static void b64(const void *p, size_t n, char *out)
     EVP_EncodeBlock((unsigned char *)out, p, (int)n);
 }
 
-/* Checks sig is "v1," + base64(HMAC-SHA256(key, id.ts.body)). */
-static void check_signature(const seen *s, const char *key, int64_t t0, int64_t t1)
+/* "v1," + base64(HMAC-SHA256(key, id.ts.body)) of the request s, in want
+ * (64 bytes), after checking its timestamp is within [t0, t1]. */
+static void expected_signature(const seen *s, const char *key, int64_t t0, int64_t t1, char *want)
 {
     const char *id = hdr(s, "webhook-id"), *ts = hdr(s, "webhook-timestamp");
-    const char *sig = hdr(s, "webhook-signature");
     unsigned char mac[32];
     unsigned int maclen = 0;
-    char content[4096], want[64];
+    char content[4096];
 
     cr_assert_not_null(id);
     cr_assert_not_null(ts);
-    cr_assert_not_null(sig);
     long long when = strtoll(ts, NULL, 10);
     cr_assert_geq(when, t0 / 1000);
     cr_assert_leq(when, t1 / 1000 + 1);
@@ -860,6 +869,16 @@ static void check_signature(const seen *s, const char *key, int64_t t0, int64_t 
     cr_assert_eq(maclen, 32);
     memcpy(want, "v1,", 3);
     b64(mac, 32, want + 3);
+}
+
+/* Checks the request carries one signature, made with key. */
+static void check_signature(const seen *s, const char *key, int64_t t0, int64_t t1)
+{
+    const char *sig = hdr(s, "webhook-signature");
+    char want[64];
+
+    cr_assert_not_null(sig);
+    expected_signature(s, key, t0, t1, want);
     cr_assert_str_eq(sig, want);
 }
 
@@ -874,15 +893,15 @@ Test(deliver, signs_with_whsec_and_raw_secrets)
     cr_assert_str_eq(secret, "whsec_c2VjcmV0LWtleS1ieXRlcw==");
     snprintf(unpadded, sizeof(unpadded), "%.*s", (int)strcspn(secret, "="), secret);
     t = add_target(c, "whsec", "POST", url_at("/ok/whsec"));
-    t->signing_secret = hr_strdup(secret);
+    add_secret(t, secret);
     t = add_target(c, "unpadded", "POST", url_at("/ok/unpadded"));
-    t->signing_secret = hr_strdup(unpadded);
+    add_secret(t, unpadded);
     t = add_target(c, "rawkey", "POST", url_at("/ok/rawkey"));
-    t->signing_secret = hr_strdup("plain secret");
+    add_secret(t, "plain secret");
     t = add_target(c, "get", "GET", url_at("/ok/get"));
-    t->signing_secret = hr_strdup(secret);
+    add_secret(t, secret);
     t = add_target(c, "bad", "POST", url_at("/ok/bad"));
-    t->signing_secret = hr_strdup("whsec_not*base64");
+    add_secret(t, "whsec_not*base64");
     add_job(1, "whsec", 1, event("sig"));
     add_job(2, "unpadded", 1, event("sig"));
     add_job(3, "rawkey", 1, event("sig"));
@@ -907,12 +926,39 @@ Test(deliver, signs_with_whsec_and_raw_secrets)
     cr_assert_null(seen_at("/ok/bad"));
 }
 
+Test(deliver, signs_once_with_each_secret_of_a_rotation)
+{
+    char secret[64], a[64], b[64], want[200];
+    hr_config *c = cfgs[0] = cfg_new(true);
+    hr_target *t = add_target(c, "rotating", "POST", url_at("/ok/rotating"));
+
+    c->delivery.timeout_ms = 10000; /* under valgrind too */
+    c->delivery.connect_timeout_ms = 10000;
+    memcpy(secret, "whsec_", 6);
+    b64("new-key", 7, secret + 6);
+    add_secret(t, "old key");
+    add_secret(t, secret);
+    add_job(1, "rotating", 1, event("sig"));
+    int64_t t0 = now_ms();
+    engine_start(c);
+    cr_assert_eq(wait_recs(1), 1);
+    int64_t t1 = now_ms();
+
+    cr_assert_eq(rec_of(1)->outcome, HR_OUTCOME_DELIVERED, "%s", rec_of(1)->error);
+    seen *s = seen_at("/ok/rotating");
+    cr_assert_not_null(s);
+    expected_signature(s, "old key", t0, t1, a);
+    expected_signature(s, "new-key", t0, t1, b);
+    snprintf(want, sizeof(want), "%s %s", a, b);
+    cr_assert_str_eq(hdr(s, "webhook-signature"), want);
+}
+
 Test(deliver, webhook_id_is_stable_across_attempts)
 {
     hr_config *c = cfgs[0] = cfg_new(true);
     c->delivery.backoff_initial_ms = 50;
     hr_target *t = add_target(c, "flaky", "POST", url_at("/fail/flaky"));
-    t->signing_secret = hr_strdup("k");
+    add_secret(t, "k");
     add_job(42, "flaky", 1, event("x"));
     engine_start(c);
     wait_recs(2);

@@ -190,7 +190,7 @@ Test(defaults, target_defaults)
     cr_expect_eq(t->nheaders, 0);
     cr_expect_null(t->body);
     cr_expect_not(t->body_for_get);
-    cr_expect_null(t->signing_secret);
+    cr_expect_eq(t->signing_secrets.n, 0);
     cr_expect_not(t->from_gocd);
     hr_config_free(c);
 }
@@ -300,7 +300,8 @@ Test(parse, every_key)
     cr_expect(t->headers[3].secret);
     cr_expect_str_eq(t->body, "{text: .pipeline.name}");
     cr_expect(t->body_for_get);
-    cr_expect_str_eq(t->signing_secret, "whsec_c2VjcmV0LXNpZ25pbmcta2V5");
+    cr_assert_eq(t->signing_secrets.n, 1);
+    cr_expect_str_eq(t->signing_secrets.items[0], "whsec_c2VjcmV0LXNpZ25pbmcta2V5");
     cr_expect_not(t->from_gocd);
     t = &c->targets[1];
     cr_expect_str_eq(t->name, "other.2_x");
@@ -402,7 +403,8 @@ Test(parse, example_file_documents_every_key)
     cr_expect(t->headers[1].secret);
     cr_expect_str_eq(t->body, "{text: \"\\(.pipeline.name) is \\(.transition)\"}");
     cr_expect_not(t->body_for_get);
-    cr_expect_str_eq(t->signing_secret, "whsec_c2VjcmV0");
+    cr_assert_eq(t->signing_secrets.n, 1);
+    cr_expect_str_eq(t->signing_secrets.items[0], "whsec_c2VjcmV0");
     cr_assert_eq(c->nroutes, 1);
     r = &c->routes[0];
     cr_expect_str_eq(r->name, "failures");
@@ -622,7 +624,7 @@ Test(errors, unknown_keys_at_every_level)
         "token, method, headers, body, body_for_get, signing_secret, api_url, host, "
         "repository, context, dedup_key, summary, severity, channel, username, icon_url, "
         "thread, edit, title, text, smtp, starttls, password, from, to, subject, order_by, "
-        "latest_wins)",
+        "latest_wins, rate_limit)",
         "herald.yaml:8:23: targets[0].headers.X-A: unknown key \"secert\" (expected value, "
         "secret)",
         "herald.yaml:12:5: routes[0]: unknown key \"filters\" (expected name, match, filter, "
@@ -975,8 +977,76 @@ Test(errors, match_accepts_any_word_for_states)
     hr_config_free(c);
 }
 
+Test(targets, signing_secret_list_and_rate_limit)
+{
+    char buf[64];
+    hr_config *c =
+        parse_ok("targets:\n  - name: t\n    url: https://h.example/\n"
+                 "    signing_secret: [whsec_b2xk, new-raw-secret]\n    rate_limit: 5/s burst 10\n"
+                 "  - {name: s, type: slack, url: 'https://hooks.slack.com/services/T/B/x'}\n"
+                 "  - {name: s2, type: slack, url: 'https://hooks.slack.com/services/T/B/y', "
+                 "rate_limit: 30/min}\n"
+                 "  - {name: d, type: discord, url: 'https://discord.com/api/webhooks/1/x', "
+                 "rate_limit: off}\n"
+                 "  - {name: w, url: 'https://h.example/', rate_limit: 1000/h}\n"
+                 "  - {name: plain, url: 'https://h.example/'}\n");
+    hr_target *t = &c->targets[0];
+    cr_assert_eq(t->signing_secrets.n, 2);
+    cr_expect_str_eq(t->signing_secrets.items[0], "whsec_b2xk");
+    cr_expect_str_eq(t->signing_secrets.items[1], "new-raw-secret");
+    cr_expect_eq(t->rate_limit.count, 5);
+    cr_expect_eq(t->rate_limit.per_ms, 1000);
+    cr_expect_eq(t->rate_limit.burst, 10);
+    /* Slack's documented limit is its default; a written one overrides it. */
+    cr_expect_str_eq(hr_rate_limit_format(&c->targets[1].rate_limit, buf, sizeof(buf)),
+                     "1/s burst 1");
+    cr_expect_str_eq(hr_rate_limit_format(&c->targets[2].rate_limit, buf, sizeof(buf)),
+                     "30/min burst 1");
+    cr_expect_str_eq(hr_rate_limit_format(&c->targets[3].rate_limit, buf, sizeof(buf)), "off");
+    cr_expect_str_eq(hr_rate_limit_format(&c->targets[4].rate_limit, buf, sizeof(buf)),
+                     "1000/h burst 1");
+    cr_expect_eq(c->targets[5].rate_limit.count, 0);
+
+    json_t *j = hr_config_to_json(c);
+    json_t *tj = json_array_get(json_object_get(j, "targets"), 0);
+    json_t *masks = json_object_get(tj, "signing_secret");
+    cr_assert(json_is_array(masks));
+    cr_expect_eq(json_array_size(masks), 2);
+    cr_expect_str_eq(json_string_value(json_array_get(masks, 1)), "******");
+    cr_expect_str_eq(json_string_value(json_object_get(tj, "rate_limit")), "5/s burst 10");
+    char *dump = json_dumps(j, 0);
+    cr_expect_null(strstr(dump, "new-raw-secret"));
+    free(dump);
+    json_decref(j);
+    hr_config_free(c);
+}
+
+Test(errors, rate_limit)
+{
+    EXPECT_ERRORS(TARGET("    rate_limit: 5/sec\n"),
+                  "herald.yaml:4:17: targets[0].rate_limit: expected a rate like 5/s, 30/min or "
+                  "1000/h (\"5/s burst 10\" allows bursts of 10), or off; got \"5/sec\"");
+    EXPECT_ERRORS(TARGET("    rate_limit: 0/s\n"),
+                  "herald.yaml:4:17: targets[0].rate_limit: expected a rate like 5/s, 30/min or "
+                  "1000/h (\"5/s burst 10\" allows bursts of 10), or off; got \"0/s\"");
+    EXPECT_ERRORS(TARGET("    rate_limit: 5/s burst 0\n"),
+                  "herald.yaml:4:17: targets[0].rate_limit: expected a rate like 5/s, 30/min or "
+                  "1000/h (\"5/s burst 10\" allows bursts of 10), or off; got \"5/s burst 0\"");
+    EXPECT_ERRORS(TARGET("    rate_limit: {per_second: 5}\n"),
+                  "herald.yaml:4:17: targets[0].rate_limit: expected a rate like 5/s; got a "
+                  "mapping");
+}
+
 Test(errors, signing_secret)
 {
+    EXPECT_ERRORS(TARGET("    signing_secret: [a, '', whsec_!!]\n"),
+                  "herald.yaml:4:25: targets[0].signing_secret[1]: must not be empty (leave the "
+                  "key out to send unsigned requests)",
+                  "herald.yaml:4:29: targets[0].signing_secret[2]: expected base64 after "
+                  "\"whsec_\"");
+    EXPECT_ERRORS(TARGET("    signing_secret: []\n"),
+                  "herald.yaml:4:21: targets[0].signing_secret: expected at least one secret "
+                  "(leave the key out to send unsigned requests)");
     EXPECT_ERRORS(TARGET("    signing_secret: \"whsec_!!\"\n"),
                   "herald.yaml:4:21: targets[0].signing_secret: expected base64 after \"whsec_\"");
     EXPECT_ERRORS(TARGET("    signing_secret: ''\n"),
@@ -1302,7 +1372,9 @@ Test(secrets, never_in_messages)
                             "      X-C: {value: [" SECRET "], secret: true}\n"),
                      4);
     expect_no_secret(TARGET("    signing_secret: whsec_" SECRET "!\n"), 1);
-    expect_no_secret(TARGET("    signing_secret: [" SECRET "]\n"), 1);
+    expect_no_secret(TARGET("    signing_secret: [whsec_" SECRET "!]\n"), 1);
+    expect_no_secret(TARGET("    signing_secret: {" SECRET ": 1}\n"), 1);
+    expect_no_secret(TARGET("    signing_secret: [[" SECRET "]]\n"), 1);
     expect_no_secret("targets:\n  - name: t\n    url: \"https://h/" SECRET " x\"\n", 1);
     expect_no_secret("targets:\n  - name: t\n    url: \"ftp://h/" SECRET "\"\n", 1);
     expect_no_secret("targets:\n  - name: t\n    url: \"https://h:1" SECRET "/\"\n", 1);
@@ -1470,7 +1542,7 @@ Test(gocd, target_and_route)
     cr_expect_str_eq(t->headers[1].value, "platform");
     cr_expect(t->headers[1].secret);
     cr_expect_str_eq(t->body, "{text: .pipeline.name}");
-    cr_expect_null(t->signing_secret);
+    cr_expect_eq(t->signing_secrets.n, 0);
     cr_assert_eq(c->nroutes, 1);
     r = &c->routes[0];
     cr_expect_str_eq(r->name, "gocd-settings");
@@ -1812,10 +1884,10 @@ Test(types, errors_name_the_line_and_column)
                   "    username: \"a\\nb\"\n",
                   "herald.yaml:3:5: targets[0].method: type slack takes no key \"method\" (its "
                   "keys: name, type, url, token, api_url, channel, thread, title, text, order_by, "
-                  "latest_wins)",
+                  "latest_wins, rate_limit)",
                   "herald.yaml:5:5: targets[0].username: type slack takes no key \"username\" "
                   "(its keys: name, type, url, token, api_url, channel, thread, title, text, "
-                  "order_by, latest_wins)",
+                  "order_by, latest_wins, rate_limit)",
                   "herald.yaml:2:5: targets[0]: missing required key \"url\" (an incoming "
                   "webhook), or \"token\" and \"channel\" (a bot)",
                   "herald.yaml:7:11: targets[1].type: unknown target type \"telegram\" (expected "
@@ -1823,7 +1895,7 @@ Test(types, errors_name_the_line_and_column)
                   "bitbucket, pagerduty)",
                   "herald.yaml:11:5: targets[2].api_url: type webhook takes no key \"api_url\" "
                   "(its keys: name, type, url, method, headers, body, body_for_get, "
-                  "signing_secret, order_by, latest_wins)",
+                  "signing_secret, order_by, latest_wins, rate_limit)",
                   "herald.yaml:14:10: targets[3].url: the URL must not contain spaces or control "
                   "characters (write %20 for a space)",
                   "herald.yaml:15:15: targets[3].username: expected 1 to 100 characters on one "
@@ -1878,7 +1950,7 @@ Test(types, email)
                   "got \"nobody\"",
                   "herald.yaml:7:5: targets[0].url: type email takes no key \"url\" (its keys: "
                   "name, type, title, text, smtp, starttls, username, password, from, to, subject, "
-                  "order_by, latest_wins)",
+                  "order_by, latest_wins, rate_limit)",
                   "herald.yaml:4:11: targets[0].smtp: the URL must start with smtp:// or smtps://",
                   "herald.yaml:5:11: targets[0].from: expected an e-mail address (name@domain); "
                   "got \"a b@example.com\"");
@@ -1930,7 +2002,7 @@ Test(types, state_targets)
                   "(Bitbucket Cloud's API) or /rest/api/1.0 (Bitbucket Data Center's)",
                   "herald.yaml:7:60: targets[2].context: type pagerduty takes no key \"context\" "
                   "(its keys: name, type, token, api_url, dedup_key, summary, severity, order_by, "
-                  "latest_wins)",
+                  "latest_wins, rate_limit)",
                   "herald.yaml:7:53: targets[2].severity: expected critical, error, warning or "
                   "info (PagerDuty's severities); got \"fatal\"");
 }
@@ -2039,16 +2111,17 @@ Test(types, one_message_per_run_keys)
     cr_expect(c->targets[1].edit);
     cr_expect_not(c->targets[2].thread);
     hr_config_free(c);
-    EXPECT_ERRORS("targets:\n"
-                  "  - name: s\n"
-                  "    type: slack\n"
-                  "    url: https://hooks.slack.com/services/T/B/X\n"
-                  "    thread: true\n"
-                  "  - {name: t, type: teams, url: 'https://x.logic.azure.com/w', edit: true}\n",
-                  "herald.yaml:2:5: targets[0]: \"thread\" goes with \"token\": an incoming "
-                  "webhook cannot answer in a thread",
-                  "herald.yaml:6:64: targets[1].edit: type teams takes no key \"edit\" (its "
-                  "keys: name, type, url, api_url, title, text, order_by, latest_wins)");
+    EXPECT_ERRORS(
+        "targets:\n"
+        "  - name: s\n"
+        "    type: slack\n"
+        "    url: https://hooks.slack.com/services/T/B/X\n"
+        "    thread: true\n"
+        "  - {name: t, type: teams, url: 'https://x.logic.azure.com/w', edit: true}\n",
+        "herald.yaml:2:5: targets[0]: \"thread\" goes with \"token\": an incoming "
+        "webhook cannot answer in a thread",
+        "herald.yaml:6:64: targets[1].edit: type teams takes no key \"edit\" (its "
+        "keys: name, type, url, api_url, title, text, order_by, latest_wins, rate_limit)");
 }
 
 /* ---- Ordered delivery (order_by, latest_wins) ----------------------------- */

@@ -1501,7 +1501,7 @@ Test(store, resets_make_dead_letters_due_again)
 
     hr_delivery_reset none = {0};
     cr_assert_eq(hr_store_reset_deliveries(st, &none, &count, &err), HR_EINVAL);
-    hr_delivery_reset by_target = {.target = "b", .dead_only = 1};
+    hr_delivery_reset by_target = {.target = "b", .state = "dead"};
     cr_assert_eq(hr_store_reset_deliveries(st, &by_target, &count, &err), HR_OK, "%s", err.msg);
     cr_assert_eq(count, 1);
     cr_assert_eq(claim_all(st, hr_time_now_ms(), 10, &jobs, &n, &err), HR_OK);
@@ -1519,6 +1519,63 @@ Test(store, resets_make_dead_letters_due_again)
     cr_assert_eq(json_array_size(health), 2);
     cr_assert_eq(json_integer_value(json_object_get(json_array_get(health, 0), "pending")), 1);
     json_decref(health);
+    hr_event_free(ev);
+}
+
+Test(store, drops_count_first_and_are_never_claimed_or_overwritten)
+{
+    static test_router r;
+    hr_error err;
+    hr_delivery_job *jobs = NULL;
+    size_t n = 0, count = 0;
+
+    st = open_store();
+    hr_store_set_router(st, route_ab, &r, router_freed);
+    hr_event *ev = stage_ev("p", "s", "1", "Failed", "Failed");
+    cr_assert_eq(hr_store_put(st, ev, &err), HR_OK);
+    sync_writer(st);
+
+    hr_delivery_reset dry = {.target = "a", .drop = true, .dry_run = true};
+    cr_assert_eq(hr_store_reset_deliveries(st, &dry, &count, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(count, 1);
+    hr_delivery_reset all_dry = {.state = "pending", .dry_run = true};
+    cr_assert_eq(hr_store_reset_deliveries(st, &all_dry, &count, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(count, 2, "a dry run changes nothing");
+
+    /* Claimed, then dropped while in flight: the late record does not undo
+     * the drop. */
+    cr_assert_eq(claim_all(st, hr_time_now_ms(), 10, &jobs, &n, &err), HR_OK);
+    cr_assert_eq(n, 2);
+    hr_delivery_reset drop = {.target = "a", .drop = true};
+    cr_assert_eq(hr_store_reset_deliveries(st, &drop, &count, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(count, 1);
+    for (size_t i = 0; i < n; i++) {
+        hr_attempt a = {.delivery_id = jobs[i].id,
+                        .claim_token = jobs[i].claim_token,
+                        .attempt = 1,
+                        .status = 500,
+                        .error = "HTTP 500",
+                        .next_at = 1,
+                        .outcome = HR_OUTCOME_RETRY};
+        hr_store_record_attempt(st, &a, on_recorded, NULL);
+        hr_delivery_job_clear(&jobs[i]);
+    }
+    free(jobs);
+    sync_writer(st);
+    cr_assert_eq(claim_all(st, hr_time_now_ms(), 10, &jobs, &n, &err), HR_OK);
+    cr_assert_eq(n, 1, "a dropped delivery is never claimed");
+    cr_assert_str_eq(jobs[0].target, "b");
+    hr_delivery_job_clear(&jobs[0]);
+    free(jobs);
+    hr_delivery_reset dropped = {.state = "dropped", .dry_run = true};
+    cr_assert_eq(hr_store_reset_deliveries(st, &dropped, &count, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(count, 1);
+    /* Dropping again finds nothing to drop; a replay brings it back. */
+    cr_assert_eq(hr_store_reset_deliveries(st, &drop, &count, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(count, 0);
+    hr_delivery_reset back = {.state = "dropped"};
+    cr_assert_eq(hr_store_reset_deliveries(st, &back, &count, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(count, 1);
     hr_event_free(ev);
 }
 
