@@ -48,6 +48,9 @@ static const char *const usage_parts[] = {
     "                  [--body TEXT | --body-file FILE] [--env GLOB]... [OPTION]...\n"
     "    herald publish --url URL --repository R --package P --revision REV\n"
     "                  [--data KEY=VALUE]... [OPTION]...\n"
+    "    herald target (pause | resume | enable | show) NAME [--url URL]\n"
+    "                  [--token T | --token-file FILE]\n"
+    "    herald target list [--url URL] [--token T | --token-file FILE]\n"
     "    herald --help | --version\n"
     "\n"
     "DESCRIPTION\n"
@@ -89,6 +92,10 @@ static const char *const usage_parts[] = {
     "    notify  Tell a running herald a build's status, from any CI (see\n"
     "            NOTIFY AND PUBLISH).\n"
     "    publish Give a running herald a package revision for GoCD to poll.\n"
+    "    target  Pause a target (its deliveries are held), resume it, enable\n"
+    "            it after herald disabled it (a 410, or failing longer than\n"
+    "            circuit.disable_after), or show its health; list shows\n"
+    "            every target's. --url and the token as for replay.\n"
     "\n",
     "OPTIONS\n"
     "    -l, --listen ADDR:PORT\n"
@@ -870,5 +877,7 @@ int main(int argc, char **argv)
         return hr_cli_notify(argc - 1, argv + 1, print_usage);
     if (strcmp(argv[1], "publish") == 0)
         return hr_cli_publish(argc - 1, argv + 1, print_usage);
+    if (strcmp(argv[1], "target") == 0)
+        return hr_cli_target(argc - 1, argv + 1, print_usage);
     return usage_error("unknown command: %s", argv[1]);
 }

@@ -67,6 +67,7 @@ static void done_node_free(done_node *n)
         return;
     free((char *)n->attempt.error);
     free((char *)n->attempt.excerpt);
+    free((char *)n->attempt.target);
     free(n);
 }
 
@@ -242,6 +243,7 @@ void hr_deliver__record(hr_deliver *d, const hr_attempt *a)
     n->attempt = *a;
     n->attempt.error = a->error != NULL ? hr_strdup(a->error) : NULL;
     n->attempt.excerpt = a->excerpt != NULL ? hr_strdup(a->excerpt) : NULL;
+    n->attempt.target = a->target != NULL ? hr_strdup(a->target) : NULL;
     hr_deliver__busy_add(d, a->delivery_id);
     hand_over(d, n);
 }
@@ -357,8 +359,9 @@ static void start_claimed(hr_deliver *d, hr_delivery_job *jobs, size_t n)
                 snprintf(why, sizeof(why), "no target is named %.200s in the configuration",
                          job->target);
                 hr_deliver__record_dead(d, job, why);
-            } else if (count_of(d, job->target) < d->set->per_target_cap) {
-                hr_deliver__start_job(d, t, job);
+            } else if (count_of(d, job->target) < d->set->per_target_cap &&
+                       hr_deliver__start_job(d, t, job)) {
+                hr_deliver__health_started(d, job->target);
             }
         }
         hr_delivery_job_clear(&jobs[i]);
@@ -387,6 +390,7 @@ static void claim_and_start(hr_deliver *d)
     d->claim_blocked = awaiting >= max;
     if (d->nxfers >= max || d->claim_blocked)
         return;
+    hr_deliver__health_refresh(d);
     for (size_t i = 0; i < d->cfg->ntargets && d->nxfers < max; i++) {
         const char *name = d->cfg->targets[i].name;
         size_t have = (size_t)count_of(d, name), cap = (size_t)d->set->per_target_cap;
@@ -398,6 +402,9 @@ static void claim_and_start(hr_deliver *d)
         q.n_skip_ids = d->nbusy;
         q.skip_ids = d->busy;
         q.max = cap - have < max - d->nxfers ? cap - have : max - d->nxfers;
+        q.max = hr_deliver__health_room(d, name, q.max, (int)have);
+        if (q.max == 0)
+            continue;
         hr_error_clear(&err);
         if (d->src.claim(d->src.ctx, &q, &jobs, &n, &err) != HR_OK) {
             hr_log_warn(SUB, "cannot look for due deliveries: %s", err.msg);
@@ -506,6 +513,7 @@ static void *run(void *arg)
         free(d->counts[i].name);
     free(d->counts);
     free(d->busy);
+    hr_deliver__health_free(d);
     hr_deliver__settings_unref(d->set);
     d->set = NULL;
 

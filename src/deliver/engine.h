@@ -7,6 +7,7 @@
  *   targets.c   settings snapshots and compiled templates per config
  *   request.c   what a delivery sends (rendering and signing)
  *   transfer.c  a request through libcurl, and judging its answer
+ *   health.c    targets' health: what may be claimed, probes, holding
  */
 #ifndef HR_DELIVER_ENGINE_H
 #define HR_DELIVER_ENGINE_H
@@ -16,6 +17,8 @@
 #include "deliver/guard.h"
 #include "deliver/service.h"
 #include "event/delivery.h"
+#include "event/event.h"
+#include "event/health.h"
 #include "route/config.h"
 #include "route/jq.h"
 
@@ -84,6 +87,13 @@ typedef struct target_count {
     int n;
 } target_count;
 
+/* A probe started for a target whose circuit is open, with the version of
+ * the target's record then (deliver/health.c). */
+typedef struct probe_mark {
+    char target[HR_HEALTH_TARGET_MAX];
+    int64_t version;
+} probe_mark;
+
 /* One request in flight. */
 typedef struct xfer {
     struct xfer *prev, *next;
@@ -105,8 +115,9 @@ typedef struct xfer {
     char *guard_host; /* the host the guard compares delivery.allow names with */
     char *answer;     /* the first max_response_bytes of the answer */
     size_t kept, total;
-    bool cut;    /* the answer was too long: the transfer was stopped */
-    bool opened; /* the guard let at least one address through */
+    bool cut;       /* the answer was too long: the transfer was stopped */
+    bool opened;    /* the guard let at least one address through */
+    bool own_event; /* the delivery carries herald's own health event */
     char retry_after[RETRY_AFTER_MAX];
     char reset_after[RETRY_AFTER_MAX];   /* X-RateLimit-Reset-After (Discord) */
     char refused[HR_GUARD_WHY_MAX + 64]; /* why the guard refused an address, or "" */
@@ -136,6 +147,10 @@ struct hr_deliver {
     int64_t next_orphan_check_us; /* when to look for unconfigured targets' deliveries */
     bool claim_blocked;           /* too many records awaited: wait for them */
     uint64_t rng;
+    hr_target_health *health; /* the store's records, read each claim round */
+    size_t nhealth;
+    probe_mark *probes; /* probes the store has not recorded yet */
+    size_t nprobes, capprobes;
 };
 static inline int64_t max64(int64_t a, int64_t b)
 {
@@ -162,6 +177,20 @@ int hr_deliver__render(hr_deliver *d, const hr_target *t, compiled *c, const hr_
                        xfer *x, hr_error *err);
 int hr_deliver__render_service(hr_deliver *d, const hr_target *t, compiled *c,
                                const hr_delivery_job *job, xfer *x, hr_error *err);
+
+/* health.c */
+void hr_deliver__health_refresh(hr_deliver *d);
+/* How many of room deliveries target may start now (0: paused, disabled,
+ * or an open circuit between probes; 1: the probe). */
+size_t hr_deliver__health_room(hr_deliver *d, const char *target, size_t room, int in_flight);
+void hr_deliver__health_started(hr_deliver *d, const char *target);
+/* Fills what the attempt carries for the target's health; a 410 is held. */
+void hr_deliver__health_judge(hr_deliver *d, const xfer *x, hr_attempt *a, int64_t now);
+/* Whether a retryable failure past max_attempts is held, not dead. */
+bool hr_deliver__health_holds(hr_deliver *d, const xfer *x);
+void hr_deliver__health_free(hr_deliver *d);
+/* Whether the job's event is herald's own health event. */
+bool hr_deliver__own_event(const hr_delivery_job *job);
 
 /* transfer.c */
 bool hr_deliver__start_job(hr_deliver *d, const hr_target *t, const hr_delivery_job *job);

@@ -30,6 +30,8 @@
 #define HR_KIND_BUILD_STATUS "build-status"
 #define HR_SOURCE_PACKAGE "package"
 #define HR_KIND_PACKAGE_REVISION "package-revision"
+#define HR_SOURCE_HERALD "herald"
+#define HR_KIND_TARGET_HEALTH "target-health"
 
 typedef struct hr_job {
     char *name;
@@ -166,6 +168,10 @@ typedef struct hr_event {
     /* package-revision */
     bool has_package;
     hr_package_rev package;
+
+    /* target-health: herald's own event about a target (docs/events.md):
+     * an object {target, change, reason, state, ...}; NULL otherwise. */
+    json_t *health;
 
     /*
      * The sender's name for this delivery of the event (the

@@ -1231,6 +1231,9 @@ static bool item_target_ref(parser *p, const char *path, const scalar *item)
     return true;
 }
 
+/* The circuit: mapping (delivery's and each target's). */
+#include "route/config_health.c"
+
 static void parse_delivery(parser *p)
 {
     static const char *const keys[] = {"max_attempts",
@@ -1243,6 +1246,7 @@ static void parse_delivery(parser *p)
                                        "max_in_flight",
                                        "proxy",
                                        "allow",
+                                       "circuit",
                                        NULL};
     hr_delivery_settings *d = &p->c->delivery;
     char path[PATH_LEN];
@@ -1292,6 +1296,9 @@ static void parse_delivery(parser *p)
         }
         case 9:
             read_strlist(p, path, &d->allow, item_allow);
+            break;
+        case 10:
+            parse_circuit(p, path, &d->circuit);
             break;
         default:
             break;
@@ -1772,6 +1779,7 @@ hr_config *hr_config_new_default(void)
     c->delivery.max_response_bytes = 4096;
     c->delivery.connections_per_host = 4;
     c->delivery.max_in_flight = 64;
+    circuit_defaults(&c->delivery.circuit);
     c->packages.create = true;
     c->retention.events_ms = 90 * DAY_MS;
     c->retention.attempts_ms = 30 * DAY_MS;

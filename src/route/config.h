@@ -59,6 +59,21 @@ typedef enum hr_target_type {
 /* The type's name as the file writes it ("webhook", "google-chat"). */
 const char *hr_target_type_name(hr_target_type type);
 
+/* A target's circuit breaker and disabling (circuit: under delivery, for
+ * every target, and in a target, for its own; route/config_health.c). A
+ * target's keys override delivery's one by one (set says which it wrote). */
+#define HR_CIRCUIT_FAILURES 1u
+#define HR_CIRCUIT_PROBE_INITIAL 2u
+#define HR_CIRCUIT_PROBE_MAX 4u
+#define HR_CIRCUIT_DISABLE_AFTER 8u
+typedef struct hr_circuit_settings {
+    int failures;             /* in a row, to open the circuit; default 10; 0: never opens */
+    int64_t probe_initial_ms; /* the first wait before a probe; default 30 s */
+    int64_t probe_max_ms;     /* the longest wait between probes; default 10 min */
+    int64_t disable_after_ms; /* failing this long disables; default 3 days; 0: never */
+    unsigned set;             /* HR_CIRCUIT_* bits of the keys written */
+} hr_circuit_settings;
+
 typedef struct hr_target {
     char *name; /* unique; [A-Za-z0-9_.-]+ */
     hr_target_type type;
@@ -85,10 +100,11 @@ typedef struct hr_target {
     char *title;
     char *text;
     /* E-mail (SMTP): url is the server, smtp:// or smtps://. */
-    bool starttls;  /* smtp://: refuse to send unless STARTTLS works (default true) */
-    char *password; /* Secret. */
-    char *from;     /* the sender's address */
-    hr_strlist to;  /* the recipients' addresses (at least one) */
+    bool starttls;               /* smtp://: refuse to send unless STARTTLS works (default true) */
+    char *password;              /* Secret. */
+    char *from;                  /* the sender's address */
+    hr_strlist to;               /* the recipients' addresses (at least one) */
+    hr_circuit_settings circuit; /* only the keys the target wrote */
 } hr_target;
 
 typedef struct hr_route {
@@ -104,16 +120,17 @@ typedef struct hr_route {
 } hr_route;
 
 typedef struct hr_delivery_settings {
-    int max_attempts;           /* default 10; 1..100 */
-    int64_t backoff_initial_ms; /* default 10 s */
-    int64_t backoff_max_ms;     /* default 1 h */
-    int64_t connect_timeout_ms; /* default 5 s */
-    int64_t timeout_ms;         /* default 15 s, whole request */
-    size_t max_response_bytes;  /* of an answer kept as an excerpt; default 4096 */
-    int connections_per_host;   /* default 4 */
-    int max_in_flight;          /* whole process; default 64 */
-    char *proxy;                /* NULL: no proxy (environment proxies are ignored too) */
-    hr_strlist allow;           /* CIDRs or host names delivery may reach despite the guard */
+    int max_attempts;            /* default 10; 1..100 */
+    int64_t backoff_initial_ms;  /* default 10 s */
+    int64_t backoff_max_ms;      /* default 1 h */
+    int64_t connect_timeout_ms;  /* default 5 s */
+    int64_t timeout_ms;          /* default 15 s, whole request */
+    size_t max_response_bytes;   /* of an answer kept as an excerpt; default 4096 */
+    int connections_per_host;    /* default 4 */
+    int max_in_flight;           /* whole process; default 64 */
+    char *proxy;                 /* NULL: no proxy (environment proxies are ignored too) */
+    hr_strlist allow;            /* CIDRs or host names delivery may reach despite the guard */
+    hr_circuit_settings circuit; /* every target's, unless it writes its own */
 } hr_delivery_settings;
 
 /* Jenkins' plugins and other CIs (the jenkins: section). */
@@ -203,6 +220,10 @@ const char *hr_config_publish_token(const hr_config *c, const char *repository,
 
 /* Finds a target by name, or NULL (borrowed from c). */
 const hr_target *hr_config_target(const hr_config *c, const char *name);
+
+/* The circuit settings target t works under: its own keys, delivery's for
+ * the rest (t may be NULL: delivery's). */
+void hr_config_circuit(const hr_config *c, const hr_target *t, hr_circuit_settings *out);
 
 /*
  * Adds the webhook target and route that GoCD's plugin settings describe

@@ -55,6 +55,7 @@ typedef enum key_kind {
     K_ADDRESS,        /* an e-mail address */
     K_ADDRESSES,      /* a list of e-mail addresses (hr_strlist) */
     K_BOOL_ON,        /* true or false, true when not written */
+    K_CIRCUIT,        /* the circuit: mapping (route/config_health.c) */
 } key_kind;
 
 typedef struct key_row {
@@ -94,6 +95,7 @@ static const key_row target_rows[] = {
     {"password", T_EMAIL, K_SECRET, AT(password), 0},
     {"from", T_EMAIL, K_ADDRESS, AT(from), T_EMAIL},
     {"to", T_EMAIL, K_ADDRESSES, AT(to), T_EMAIL},
+    {"circuit", T_ALL, K_CIRCUIT, AT(circuit), 0},
 };
 #define NROWS (sizeof(target_rows) / sizeof(target_rows[0]))
 
@@ -285,6 +287,7 @@ static void store_value(parser *p, const char *path, size_t idx, const key_row *
         return;
     case K_TYPE:
     case K_HEADERS:
+    case K_CIRCUIT:
         return;
     case K_BOOL:
     case K_BOOL_ON:
@@ -344,6 +347,9 @@ static void read_slot(parser *p, const char *path, hr_target *t, const key_row *
     switch (row->kind) {
     case K_HEADERS:
         parse_headers(p, path, t);
+        break;
+    case K_CIRCUIT:
+        parse_circuit(p, path, &t->circuit);
         break;
     case K_BOOL:
     case K_BOOL_ON:

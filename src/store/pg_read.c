@@ -95,6 +95,12 @@ static int read_rows(hr_pg *g, const char *sql, const hr_pg_params *p, const cha
     return ret;
 }
 
+int hr_pg__read_rows(hr_pg *g, const char *sql, const hr_pg_params *p, const char *doing,
+                     void (*row)(hr_rows *r, const PGresult *res, int i), hr_rows *r, hr_error *err)
+{
+    return read_rows(g, sql, p, doing, row, r, err);
+}
+
 #define S(col) hr_pg__col_str(r, res, i, col)
 #define I(col) hr_pg__col_int(res, i, col)
 #define T(col) (PQgetisnull(res, i, col) ? 0 : hr_pg__col_int(res, i, col))
@@ -427,13 +433,13 @@ int hr_pg__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error *err
                     "   AND lease_until <= $1"
                     "   AND ($2::text IS NULL OR target = $2) AND target <> ALL($3::text[])"
                     "   AND id <> ALL($4::bigint[])"
-                    "   ORDER BY next_at LIMIT $5 FOR UPDATE SKIP LOCKED),"
+                    "   ORDER BY next_at, id LIMIT $5 FOR UPDATE SKIP LOCKED),"
                     " claimed AS (UPDATE deliveries d SET lease_until = $6,"
                     "   claim_token = d.claim_token + 1 FROM due WHERE d.id = due.id"
                     "   RETURNING d.id, d.event_id, d.target, d.attempts, d.claim_token, d.next_at)"
                     " SELECT c.id, c.event_id, c.target, c.attempts, c.claim_token,"
                     " e.id, e.transition, e.doc, e.raw"
-                    " FROM claimed c JOIN events e ON e.id = c.event_id ORDER BY c.next_at",
+                    " FROM claimed c JOIN events e ON e.id = c.event_id ORDER BY c.next_at, c.id",
                     &p, "claim due deliveries", claim_row, rows, err);
     free(others);
     free(skip);

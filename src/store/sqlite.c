@@ -154,6 +154,26 @@ static const char *const migrations[] = {
      * that a request id used again for another body is refused rather than
      * answered as a repeat (NULL for events stored before: a repeat). */
     "ALTER TABLE events ADD COLUMN request_digest BLOB;",
+    /* v8: each target's health (event/health.h), moved by the writer in
+     * the transaction of the attempt that moved it, so that it is read in
+     * O(1) and a pause or a disabling survives restarts. Times in ms; 0:
+     * never. */
+    "CREATE TABLE target_health ("
+    "  target TEXT PRIMARY KEY,"
+    "  state TEXT NOT NULL," /* healthy, failing, open, disabled */
+    "  paused INTEGER NOT NULL DEFAULT 0,"
+    "  consecutive_failures INTEGER NOT NULL DEFAULT 0,"
+    "  failing_since INTEGER NOT NULL DEFAULT 0,"
+    "  last_success_at INTEGER NOT NULL DEFAULT 0,"
+    "  last_failure_at INTEGER NOT NULL DEFAULT 0,"
+    "  opened_at INTEGER NOT NULL DEFAULT 0,"
+    "  next_probe_at INTEGER NOT NULL DEFAULT 0,"
+    "  probe_interval_ms INTEGER NOT NULL DEFAULT 0,"
+    "  updated_at INTEGER NOT NULL,"
+    "  version INTEGER NOT NULL DEFAULT 0,"
+    "  last_error TEXT,"
+    "  disabled_reason TEXT"
+    ") WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -526,4 +546,8 @@ const hr_store_engine hr_store__sqlite = {
     .list_packages = hr_sqlite__list_packages,
     .lead = sqlite_lead,
     .claim = hr_sqlite__claim,
+    .get_health = hr_sqlite__get_health,
+    .put_health = hr_sqlite__put_health,
+    .held = hr_sqlite__held,
+    .list_health = hr_sqlite__list_health,
 };

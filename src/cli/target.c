@@ -1,0 +1,189 @@
+/*
+ * target.c - `herald target pause|resume|enable|show NAME` and `herald
+ * target list`: an operator's look at, and hand on, a running herald's
+ * targets (POST /api/v1/targets/NAME/ACTION, GET /api/v1/targets[/NAME]).
+ *
+ * One request, no retries: an operator sees the answer and decides. The
+ * token (herald's API token) is never printed, nor credentials in --url.
+ */
+#include "cli/cli.h"
+#include "cli/http.h"
+
+#include "core/mem.h"
+#include "ingest/redact.h"
+
+#include <curl/curl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_URL "http://127.0.0.1:8190"
+
+typedef struct answer {
+    char buf[64 * 1024];
+    size_t len;
+} answer;
+
+static size_t on_answer(char *p, size_t size, size_t n, void *arg)
+{
+    answer *a = arg;
+    size_t k = size * n;
+    size_t room = sizeof(a->buf) - 1 - a->len;
+    memcpy(a->buf + a->len, p, k < room ? k : room);
+    a->len += k < room ? k : room;
+    a->buf[a->len] = '\0';
+    return size * n;
+}
+
+/* Target names are [A-Za-z0-9_.-]: nothing to escape in a path. */
+static bool plain_name(const char *s)
+{
+    if (s[0] == '\0' || strlen(s) > 100)
+        return false;
+    for (; *s != '\0'; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '.' || *s == '-'))
+            return false;
+    return true;
+}
+
+static void print_target(const json_t *t)
+{
+    const char *err = json_string_value(json_object_get(t, "last_error"));
+    const char *why = json_string_value(json_object_get(t, "disabled_reason"));
+    printf("%s: %s, %lld failures in a row", json_string_value(json_object_get(t, "name")),
+           json_string_value(json_object_get(t, "state")),
+           (long long)json_integer_value(json_object_get(t, "consecutive_failures")));
+    if (why != NULL)
+        printf(" (%s)", why);
+    else if (err != NULL)
+        printf(" (last error: %s)", err);
+    printf("\n");
+}
+
+/* Sends one request; prints what herald answered. Returns the exit status. */
+static int request(const char *base, const char *token, const char *path, bool post)
+{
+    char url[2048], auth[1200];
+    struct curl_slist *headers = NULL;
+    answer *ans = hr_calloc(1, sizeof(*ans));
+    long status = 0;
+    int rc = HR_CLI_EXIT_REFUSED;
+    CURL *h = curl_easy_init();
+
+    snprintf(url, sizeof(url), "%s%s", base, path);
+    if (token != NULL &&
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token) < (int)sizeof(auth))
+        headers = curl_slist_append(headers, auth);
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    if (post)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, "{}");
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_answer);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, ans);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(h, CURLOPT_PROXY, "");
+    CURLcode cc = curl_easy_perform(h);
+    if (cc != CURLE_OK) {
+        char *shown = hr_redact_url_credentials(base);
+        fprintf(stderr, "herald target: cannot reach herald at %s: %s\n",
+                shown != NULL ? shown : base, curl_easy_strerror(cc));
+        free(shown);
+        rc = HR_CLI_EXIT_DEADLINE;
+    } else {
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        json_t *a = json_loads(ans->buf, 0, NULL);
+        if (status == 200 && json_is_array(json_object_get(a, "targets"))) {
+            size_t i;
+            json_t *t;
+            json_array_foreach(json_object_get(a, "targets"), i, t) print_target(t);
+            rc = HR_CLI_EXIT_OK;
+        } else if (status == 200 && a != NULL) {
+            print_target(a);
+            rc = HR_CLI_EXIT_OK;
+        } else {
+            const char *msg = json_string_value(json_object_get(a, "error"));
+            fprintf(stderr, "herald target: herald refused (HTTP %ld): %s\n", status,
+                    msg != NULL ? msg : "(no message)");
+            if (status == 401)
+                fprintf(stderr, "herald target: %s\n",
+                        token == NULL ? "herald needs its API token: give it with --token, "
+                                        "--token-file or HERALD_API_TOKEN"
+                                      : "the token given is not herald's API token");
+        }
+        json_decref(a);
+    }
+    curl_easy_cleanup(h);
+    curl_slist_free_all(headers);
+    memset(auth, 0, sizeof(auth));
+    free(ans);
+    return rc;
+}
+
+int hr_cli_target(int argc, char **argv, hr_cli_usage_fn *usage)
+{
+    static const struct option longopts[] = {
+        {"url", required_argument, NULL, 'u'},
+        {"token", required_argument, NULL, 'k'},
+        {"token-file", required_argument, NULL, 'K'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    static const char *const actions[] = {"pause", "resume", "enable", NULL};
+    const char *base = DEFAULT_URL, *token_flag = NULL, *token_file = NULL;
+    char *token = NULL;
+    char path[256], why[200];
+    bool post = false;
+    int c, rc;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "u:k:K:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'u':
+            base = optarg;
+            break;
+        case 'k':
+            token_flag = optarg;
+            break;
+        case 'K':
+            token_file = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return HR_CLI_EXIT_OK;
+        default:
+            return hr_cli__usage("target", "unknown option");
+        }
+    }
+    argc -= optind;
+    argv += optind;
+    if (argc == 1 && strcmp(argv[0], "list") == 0) {
+        snprintf(path, sizeof(path), "/api/v1/targets");
+    } else if (argc == 2 && plain_name(argv[1])) {
+        for (int i = 0; actions[i] != NULL; i++)
+            post |= strcmp(argv[0], actions[i]) == 0;
+        if (post)
+            snprintf(path, sizeof(path), "/api/v1/targets/%s/%s", argv[1], argv[0]);
+        else if (strcmp(argv[0], "show") == 0)
+            snprintf(path, sizeof(path), "/api/v1/targets/%s", argv[1]);
+        else
+            return hr_cli__usage("target", "expected pause, resume, enable or show; got %s",
+                                 argv[0]);
+    } else {
+        return hr_cli__usage("target", "expected `herald target pause|resume|enable|show NAME` "
+                                       "or `herald target list`");
+    }
+    if (!hr_cli__check_base_url(base, why, sizeof(why)))
+        return hr_cli__usage("target", "--url: %s", why);
+    if (hr_cli_token("target", token_flag, token_file, "HERALD_API_TOKEN", &token) != HR_OK)
+        return HR_CLI_EXIT_USAGE;
+    rc = request(base, token, path, post);
+    if (token != NULL) {
+        memset(token, 0, strlen(token));
+        free(token);
+    }
+    return rc;
+}
