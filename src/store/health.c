@@ -8,6 +8,7 @@
  */
 #include "store/writer.h"
 
+#include "core/log.h"
 #include "core/mem.h"
 #include "core/timefmt.h"
 
@@ -63,7 +64,7 @@ static int announce(hr_store *s, item *it, const hr_target_health *h, hr_health_
     return ret;
 }
 
-int hr_store__health_after_attempt(hr_store *s, item *it)
+static int after_attempt(hr_store *s, item *it)
 {
     const hr_attempt *a = &it->attempt;
     hr_target_health h;
@@ -79,6 +80,68 @@ int hr_store__health_after_attempt(hr_store *s, item *it)
     ret = s->eng->put_health(s->db, &h, &it->err);
     if (ret == HR_OK && c != HR_CHANGE_NONE)
         ret = announce(s, it, &h, c, reason, c == HR_CHANGE_DEAD ? a->delivery_id : 0, now);
+    return ret;
+}
+
+/* Orders a batch's attempts by target, then by their place in the batch. */
+typedef struct ranked {
+    item *it;
+    size_t pos;
+} ranked;
+
+static int by_target(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    int c = strcmp(x->it->attempt.target, y->it->attempt.target);
+    return c != 0 ? c : x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/*
+ * The batch's attempts move their targets' records last, in the order of
+ * the targets' names: every transaction takes its stages' rows (events)
+ * before its targets' health rows, and those in one order, so writers of
+ * several instances sharing a PostgreSQL store never wait on each other in
+ * a circle (a deadlock). Each update has its own savepoint: one that fails
+ * is undone and logged, and the attempts stay recorded.
+ */
+int hr_store__health_batch(hr_store *s, item *batch, hr_error *cause)
+{
+    ranked *list = NULL;
+    size_t n = 0, cap = 0, pos = 0;
+    int ret = HR_OK;
+
+    for (item *it = batch; it != NULL; it = it->next, pos++) {
+        if (it->type != ITEM_ATTEMPT || it->status != HR_OK || it->attempt.target == NULL)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            list = hr_realloc(list, cap * sizeof(*list));
+        }
+        list[n++] = (ranked){it, pos};
+    }
+    if (n > 1)
+        qsort(list, n, sizeof(*list), by_target);
+    for (size_t i = 0; i < n && ret == HR_OK; i++) {
+        item *it = list[i].it;
+        if ((ret = s->eng->item_begin(s->db, cause)) != HR_OK)
+            break;
+        if (after_attempt(s, it) == HR_OK) {
+            ret = s->eng->item_end(s->db, 1, cause);
+            continue;
+        }
+        hr_log_warn("store",
+                    "the health of target %s was not moved by attempt %d of delivery %lld: %s",
+                    it->attempt.target, it->attempt.attempt, (long long)it->attempt.delivery_id,
+                    it->err.msg);
+        if (s->eng->lost(s->db)) {
+            *cause = it->err;
+            ret = cause->code != HR_OK ? cause->code : HR_ESTORE;
+        } else {
+            ret = s->eng->item_end(s->db, 0, cause);
+        }
+        hr_error_clear(&it->err);
+    }
+    free(list);
     return ret;
 }
 

@@ -227,12 +227,10 @@ int hr_store__run_item(hr_store *s, item *it)
         return save_event(s, it);
     case ITEM_SETTINGS:
         return s->eng->save_settings(s->db, it->settings, &it->err);
-    case ITEM_ATTEMPT: {
-        int ret = s->eng->save_attempt(s->db, &it->attempt, hr_time_now_ms(), &it->err);
-        if (ret == HR_OK && it->attempt.target != NULL)
-            ret = hr_store__health_after_attempt(s, it);
-        return ret;
-    }
+    case ITEM_ATTEMPT:
+        /* Its target's health moves at the end of the batch
+         * (hr_store__health_batch). */
+        return s->eng->save_attempt(s->db, &it->attempt, hr_time_now_ms(), &it->err);
     case ITEM_HEALTH:
         return hr_store__health_act(s, it);
     case ITEM_RESET:

@@ -315,6 +315,8 @@ static size_t run_batch(hr_store *s, item *batch, int64_t *latency_us, hr_error 
             *cause = it->err;
         }
     }
+    if (!aborted && hr_store__health_batch(s, batch, cause) != HR_OK)
+        aborted = 1;
     if (!aborted && s->eng->commit(s->db, cause) != HR_OK)
         aborted = 1;
     if (aborted)

@@ -100,10 +100,12 @@ void hr_store__item_free(item *it);
  * it->err says why. */
 int hr_store__run_item(hr_store *s, item *it);
 
-/* Targets' health inside the writer's transaction (store/health.c): after
- * an attempt is saved, and an operator's action. */
-int hr_store__health_after_attempt(hr_store *s, item *it);
+/* Targets' health inside the writer's transaction (store/health.c): an
+ * operator's action (an item), and the batch's attempts, after every item
+ * ran and before the commit. Returns an error only when the transaction
+ * is lost (a failed health update alone is undone and logged). */
 int hr_store__health_act(hr_store *s, item *it);
+int hr_store__health_batch(hr_store *s, item *batch, hr_error *cause);
 /* Stores one of herald's own events (a target's health) with its
  * deliveries, inside the open transaction, routed like any event but
  * never to exclude_target. Sets *made_due when it made deliveries. */
