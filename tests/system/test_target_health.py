@@ -1,13 +1,16 @@
 """Targets that fail well (issue 16): the real daemon, real local HTTP
 servers as targets, real SQLite, real restarts and kill -9. Times are
 shortened by the configuration (circuit.probe_initial, backoff_initial)."""
+import http.server
 import json
+import signal
+import threading
 import time
 
 import pytest
 
 from conftest import PAYLOADS, SLOW
-from targets import Target
+from targets import Target, free_port
 
 TEMPLATE = json.loads((PAYLOADS / "stage-status_v4_completed_failed.json").read_text())
 
@@ -203,6 +206,11 @@ def test_pause_and_resume_survive_a_restart(tmp_path, herald_factory, how):
     send(h, 3)
     time.sleep(1)
     assert t.requests == []
+    # A reload keeps it paused: the pause is in the store, not the config.
+    h.proc.send_signal(signal.SIGHUP)
+    wait_for("the reload", lambda: "configuration reloaded" in h.log_text())
+    time.sleep(0.5)
+    assert target(h, "hook")["state"] == "paused" and t.requests == []
     if how == "kill9":
         h.kill9()
     else:
@@ -218,6 +226,54 @@ def test_pause_and_resume_survive_a_restart(tmp_path, herald_factory, how):
     assert status == 200 and body["state"] == "healthy", body
     t.wait(3)
     assert counters(t.requests) == ["1", "2", "3"]
+    changes = [e["target_health"]["change"] for e in h.events(source="herald")]
+    assert changes == ["resumed", "paused"], changes
+
+
+def test_connection_refused_outage_then_the_target_comes_back(tmp_path, herald_factory):
+    port = free_port()
+    cfg = config(tmp_path, f"  - name: hook\n    url: http://127.0.0.1:{port}/hook\n",
+                 "  - name: all\n    targets: [hook]\n", failures=3, attempts=2)
+    h = herald_factory(["--config", str(cfg)])
+    send(h, 10)
+    wait_for("the circuit to open", lambda: target(h, "hook")["circuit"] == "open")
+    time.sleep(2)
+    st = target(h, "hook")
+    assert "onnect" in st["last_error"], st
+    print(f"\nrefused for 2s+ with 10 deliveries pending (max_attempts 2): "
+          f"{st['consecutive_failures']} attempts in all, none dead")
+    assert st["consecutive_failures"] <= 3 + 4 + 6, st
+    assert deliveries(h, state="dead") == []
+    t = Target([200])
+    t.server.server_close()
+    t.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), t.server.RequestHandlerClass)
+    t.server.daemon_threads = True
+    t.thread = threading.Thread(target=t.server.serve_forever, daemon=True)
+    t.start()
+    t.wait(10)
+    wait_for("every delivery", lambda: len(deliveries(h, state="delivered")) == 10)
+    got = counters(t.requests)
+    assert sorted(got, key=int) == [str(i) for i in range(1, 11)] and got[1:] == sorted(got[1:], key=int), got
+    t.stop()
+
+
+def test_a_dead_letter_is_told(tmp_path, herald_factory):
+    bad = Target([400]).start()
+    ops = Target([200]).start()
+    cfg = config(tmp_path,
+                 f"  - name: bad\n    url: {bad.url}/bad\n"
+                 f"  - name: ops\n    url: {ops.url}/ops\n",
+                 "  - name: builds\n    match: {kind: stage-status}\n    targets: [bad]\n"
+                 "  - name: health\n    match: {kind: target-health}\n    targets: [ops]\n")
+    h = herald_factory(["--config", str(cfg)])
+    send(h, 1)
+    ops.wait(1)
+    th = json.loads(ops.requests[0]["body"])["target_health"]
+    d = deliveries(h, state="dead")[0]
+    assert th["change"] == "delivery-dead" and th["target"] == "bad", th
+    assert th["delivery_id"] == d["id"] and "400" in th["reason"], th
+    # A dead letter is the delivery's, not the target's: still healthy.
+    assert target(h, "bad")["state"] == "healthy"
 
 
 def test_cli_pauses_resumes_and_lists(tmp_path, herald_factory):
