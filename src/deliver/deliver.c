@@ -338,6 +338,11 @@ void hr_deliver__record_dead(hr_deliver *d, const hr_delivery_job *job, const ch
     a.started_at = hr_time_now_ms();
     a.error = msg;
     a.outcome = HR_OUTCOME_DEAD;
+    /* A configured target's dead letter is told (a target-health event). */
+    if (hr_config_target(d->cfg, job->target) != NULL) {
+        a.target = job->target;
+        a.own_event = hr_deliver__own_event(job);
+    }
     hr_log_info(SUB, "delivery %lld to %s: %s, dead", (long long)job->id, job->target, msg);
     hr_deliver__record(d, &a);
 }
