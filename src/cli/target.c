@@ -21,22 +21,6 @@
 
 #define DEFAULT_URL "http://127.0.0.1:8190"
 
-typedef struct answer {
-    char buf[64 * 1024];
-    size_t len;
-} answer;
-
-static size_t on_answer(char *p, size_t size, size_t n, void *arg)
-{
-    answer *a = arg;
-    size_t k = size * n;
-    size_t room = sizeof(a->buf) - 1 - a->len;
-    memcpy(a->buf + a->len, p, k < room ? k : room);
-    a->len += k < room ? k : room;
-    a->buf[a->len] = '\0';
-    return size * n;
-}
-
 /* Target names are [A-Za-z0-9_.-]: nothing to escape in a path. */
 static bool plain_name(const char *s)
 {
@@ -68,7 +52,7 @@ static int request(const char *base, const char *token, const char *path, bool p
 {
     char url[2048], auth[1200];
     struct curl_slist *headers = NULL;
-    answer *ans = hr_calloc(1, sizeof(*ans));
+    hr_cli__sink ans = {hr_malloc(HR_CLI_MAX_ANSWER_BYTES + 1), 0};
     long status = 0;
     int rc = HR_CLI_EXIT_REFUSED;
     CURL *h = curl_easy_init();
@@ -82,8 +66,9 @@ static int request(const char *base, const char *token, const char *path, bool p
     if (post)
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, "{}");
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_answer);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, ans);
+    ans.buf[0] = '\0';
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, hr_cli__on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &ans);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
     curl_easy_setopt(h, CURLOPT_PROXY, "");
     CURLcode cc = curl_easy_perform(h);
@@ -95,7 +80,7 @@ static int request(const char *base, const char *token, const char *path, bool p
         rc = HR_CLI_EXIT_DEADLINE;
     } else {
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-        json_t *a = json_loads(ans->buf, 0, NULL);
+        json_t *a = json_loads(ans.buf, 0, NULL);
         if (status == 200 && json_is_array(json_object_get(a, "targets"))) {
             size_t i;
             json_t *t;
@@ -119,7 +104,7 @@ static int request(const char *base, const char *token, const char *path, bool p
     curl_easy_cleanup(h);
     curl_slist_free_all(headers);
     memset(auth, 0, sizeof(auth));
-    free(ans);
+    free(ans.buf);
     return rc;
 }
 
