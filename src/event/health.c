@@ -53,9 +53,18 @@ bool hr_health_releases(hr_health_change c)
     return c == HR_CHANGE_CLOSED || c == HR_CHANGE_ENABLED || c == HR_CHANGE_RESUMED;
 }
 
+/* Copies src, cut short at a character's start so that what is kept stays
+ * UTF-8 (errors quote answers; JSON needs whole characters). */
 static void set_text(char *dst, size_t size, const char *src)
 {
-    snprintf(dst, size, "%s", src != NULL ? src : "");
+    size_t n = src != NULL ? strlen(src) : 0;
+    if (n >= size) {
+        n = size - 1;
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(dst, src != NULL ? src : "", n);
+    dst[n] = '\0';
 }
 
 /* A failure that counts against the target: the circuit and disabling. */

@@ -148,3 +148,22 @@ Test(health, pause_and_resume)
     cr_expect_eq(hr_health_state_from_name("nonsense"), -1);
     cr_expect_str_eq(hr_health_change_name(HR_CHANGE_OPENED), "circuit-opened");
 }
+
+Test(health, a_long_error_is_cut_between_characters)
+{
+    hr_target_health h;
+    char reason[512], err[600];
+    size_t n = 0;
+    while (n + 2 < sizeof(err)) {
+        err[n++] = (char)0xC3; /* "é", two bytes each */
+        err[n++] = (char)0xA9;
+    }
+    err[n] = '\0';
+    hr_attempt a = {
+        .attempt = 1, .status = 503, .error = err, .outcome = HR_OUTCOME_RETRY, .policy = policy};
+    hr_health_init(&h, "hook");
+    hr_health_after_attempt(&h, &a, 1, reason, sizeof(reason));
+    size_t len = strlen(h.last_error);
+    cr_expect_gt(len, 200);
+    cr_expect_eq(len % 2, 0, "no half character at the end");
+}
