@@ -321,7 +321,8 @@ static void take_done(hr_deliver *d)
         busy_remove(d, list->attempt.delivery_id);
         done_node_free(list);
     }
-    if (n > 0 && d->claim_blocked)
+    /* A probe's record moves its target's next probe: look again. */
+    if (n > 0 && (d->claim_blocked || d->nprobes > 0))
         d->claim_soon = true;
 }
 
@@ -480,6 +481,8 @@ static void *run(void *arg)
             d->claim_soon = false;
             claim_and_start(d);
             next_claim_us = hr_time_mono_us() + CLAIM_INTERVAL_MS * 1000;
+            if (hr_deliver__health_wake_us(d) < next_claim_us)
+                next_claim_us = hr_deliver__health_wake_us(d);
         }
         mc = curl_multi_perform(d->multi, &running);
         if (mc != CURLM_OK)

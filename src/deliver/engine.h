@@ -184,6 +184,8 @@ void hr_deliver__health_refresh(hr_deliver *d);
  * or an open circuit between probes; 1: the probe). */
 size_t hr_deliver__health_room(hr_deliver *d, const char *target, size_t room, int in_flight);
 void hr_deliver__health_started(hr_deliver *d, const char *target);
+/* When the next probe is due (monotonic us; INT64_MAX: none to come). */
+int64_t hr_deliver__health_wake_us(hr_deliver *d);
 /* Fills what the attempt carries for the target's health; a 410 is held. */
 void hr_deliver__health_judge(hr_deliver *d, const xfer *x, hr_attempt *a, int64_t now);
 /* Whether a retryable failure past max_attempts is held, not dead. */

@@ -88,6 +88,21 @@ size_t hr_deliver__health_room(hr_deliver *d, const char *target, size_t room, i
     return room;
 }
 
+int64_t hr_deliver__health_wake_us(hr_deliver *d)
+{
+    int64_t now = hr_time_now_ms(), next = INT64_MAX;
+
+    /* Only a probe still to come: one already due but held back (a request
+     * in flight) waits for the next round, not in a busy loop. */
+    for (size_t i = 0; i < d->nhealth; i++) {
+        const hr_target_health *h = &d->health[i];
+        if (h->state == HR_HEALTH_OPEN && !h->paused && h->next_probe_at > now &&
+            h->next_probe_at < next && find_probe(d, h->target) == NULL)
+            next = h->next_probe_at;
+    }
+    return next == INT64_MAX ? INT64_MAX : hr_time_mono_us() + (next - now) * 1000;
+}
+
 void hr_deliver__health_started(hr_deliver *d, const char *target)
 {
     const hr_target_health *h = find(d, target);
