@@ -1,8 +1,10 @@
 #include "api/api.h"
+#include "api/targets.h"
 #include "api/ui.h"
 
 #include "core/limits.h"
 #include "core/log.h"
+#include "core/mem.h"
 #include "core/metrics.h"
 #include "core/timefmt.h"
 #include "ingest/gocd_settings.h"
@@ -36,7 +38,12 @@ static void metrics(hr_http_req *req, void *ctx)
     hr_api *api = ctx;
     hr_metrics_queue_depth(hr_store_queue_depth(api->store));
     char *text = hr_metrics_render();
-    hr_http_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
+    char *health = hr_api_health_metrics(api);
+    size_t n = strlen(text), m = strlen(health);
+    text = hr_realloc(text, n + m + 1);
+    memcpy(text + n, health, m + 1);
+    hr_http_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, n + m);
+    free(health);
     free(text);
 }
 
@@ -485,6 +492,7 @@ static void health_messages(hr_http_req *req, void *ctx)
         reply_store_error(req, rc, &err);
         return;
     }
+    hr_api_health_gocd_messages(api, out);
     json_array_foreach(targets, i, t)
     {
         const char *name = json_string_value(json_object_get(t, "target"));
@@ -617,7 +625,7 @@ static void guarded(hr_http_req *req, void *ctx)
                 g->access == API_WRITE
                     ? hr_api_open_write(
                           api, req, "API token (--api-token-file or HERALD_API_TOKEN)",
-                          "/api/v1 writes (replay, drop, retry, test)", why, sizeof(why))
+                          "/api/v1 writes (replay, drop, retry, test, pause)", why, sizeof(why))
                     : hr_api_tokenless_host(api, hr_http_header(req, "Host"), why, sizeof(why));
             if (!ok) {
                 hr_http_reply_error(req, 403, why);
@@ -679,6 +687,8 @@ size_t hr_api_routes(hr_api *api, hr_http_route *routes, size_t max)
         {"POST", "/ci/notify", "ci_notify", hr_api_ci_notify, OWN_TOKEN, 0},
         {"GET", "/api/v1/jobs", "api_jobs", list_jobs, API_TOKEN, 0},
         {"GET", "/api/v1/targets/health", "api_targets_health", targets_health, API_TOKEN, 0},
+        {"GET", "/api/v1/targets", "api_targets", hr_api_list_targets, API_TOKEN, 0},
+        {"GET", "/api/v1/targets/*", "api_target", hr_api_get_target, API_TOKEN, 0},
         {"POST", "/api/v1/targets/*", "api_target_action", hr_api_target_action, API_WRITE, JSON},
         {"GET", "/ui", "ui", hr_api_ui, PAGE, 0},
         {"GET", "/ui/", "ui", hr_api_ui, PAGE, 0},

@@ -24,7 +24,9 @@
  *   GET  /api/v1/jobs                        last known state of every CI job
  *   GET  /api/v1/targets/health              per target: pending, retrying now;
  *                                            delivered, dead within ?window=S
- *   POST /api/v1/targets/<name>/test         a test event to that target alone (targets.c)
+ *   GET  /api/v1/targets[/<name>]            targets' health (targets.c)
+ *   POST /api/v1/targets/<name>/pause        and /resume, /enable (targets.c)
+ *   POST /api/v1/targets/<name>/test         a test event to that target alone (target_test.c)
  *   GET  /ui/ and /ui/<file>                 the dashboard (ui.c)
  *   POST /api/v1/packages/<r>/<p>/revisions  publish a package revision (packages.c)
  *   GET  /api/v1/packages/<r>/<p>/revisions  a package's revisions, newest first

@@ -123,6 +123,12 @@ static void record(void *ctx, const hr_attempt *a, void (*done)(void *arg, int s
     hr_store_record_attempt(app->store, a, done, arg);
 }
 
+static int health(void *ctx, hr_target_health **list, size_t *n, hr_error *err)
+{
+    hr_app *app = ctx;
+    return hr_store_list_health(app->store, list, n, err);
+}
+
 static void notify(void *ctx)
 {
     hr_app *app = ctx;
@@ -379,7 +385,7 @@ fail:
 
 int hr_app_run(hr_app *app, hr_errlist *errs)
 {
-    hr_deliver_source src = {.claim = claim, .record = record, .ctx = app};
+    hr_deliver_source src = {.claim = claim, .record = record, .ctx = app, .health = health};
     hr_deliver *d = NULL;
     hr_error err;
     int rc;

@@ -3,7 +3,7 @@
  *
  *   herald notify    a build's status, from any CI, to POST /ci/notify
  *   herald publish   a package revision, to POST /api/v1/packages/R/P/revisions
- *   herald target    an action on one target (test), to POST /api/v1/targets/NAME/ACTION
+ *   herald target    pause, resume, enable, test or show a target; list them
  *
  * Each sends one JSON body to a running herald and sends it again (backoff
  * and jitter, Retry-After honoured) until herald acknowledges it or the
@@ -27,8 +27,8 @@ int hr_cli_notify(int argc, char **argv, hr_cli_usage_fn *usage);
 /* `herald publish ...`: argv[0] is "publish". Returns the exit status. */
 int hr_cli_publish(int argc, char **argv, hr_cli_usage_fn *usage);
 
-/* `herald target SUBCOMMAND NAME`: argv[0] is "target". Returns the exit
- * status. */
+/* `herald target pause|resume|enable|test|show NAME`, `herald target list`
+ * (cli/target.c): argv[0] is "target". Returns the exit status. */
 int hr_cli_target(int argc, char **argv, hr_cli_usage_fn *usage);
 
 #endif

@@ -213,12 +213,9 @@ int hr_cli_token(const char *cmd, const char *flag, const char *file, const char
 
 /* ---- the request ------------------------------------------------------ */
 
-typedef struct sink {
-    char *buf;
-    size_t len;
-} sink;
+typedef hr_cli__sink sink;
 
-static size_t on_data(char *p, size_t size, size_t n, void *arg)
+size_t hr_cli__on_data(char *p, size_t size, size_t n, void *arg)
 {
     sink *s = arg;
     size_t k = size * n, room = HR_CLI_MAX_ANSWER_BYTES - s->len;
@@ -341,7 +338,7 @@ int hr_cli__post(const hr_cli__post_opts *o, hr_cli__answer *out)
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, hr_cli__on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
 
     for (attempt = 1;; attempt++) {

@@ -81,6 +81,15 @@ int hr_cli__post(const hr_cli__post_opts *o, hr_cli__answer *out);
 void hr_cli__request_id(char buf[37]);
 void hr_cli__answer_clear(hr_cli__answer *a);
 
+/* libcurl's write callback for a request's answer: keeps its first
+ * HR_CLI_MAX_ANSWER_BYTES in buf (which holds one more, for the NUL that
+ * always ends it) and reads the rest. */
+typedef struct hr_cli__sink {
+    char *buf;
+    size_t len;
+} hr_cli__sink;
+size_t hr_cli__on_data(char *p, size_t size, size_t n, void *arg);
+
 /*
  * Prints herald's refusal on stderr: "herald CMD: herald refused WHAT
  * (HTTP 409): MESSAGE", then one "  - message" line for each entry of the

@@ -70,6 +70,7 @@ static void done_node_free(done_node *n)
     free((char *)n->attempt.excerpt);
     free((char *)n->attempt.service_ref);
     free((char *)n->attempt.request_headers);
+    free((char *)n->attempt.target);
     free(n);
 }
 
@@ -247,6 +248,7 @@ void hr_deliver__record(hr_deliver *d, const hr_attempt *a)
     n->attempt.excerpt = a->excerpt != NULL ? hr_strdup(a->excerpt) : NULL;
     n->attempt.service_ref = hr_strdup(a->service_ref);
     n->attempt.request_headers = a->request_headers != NULL ? hr_strdup(a->request_headers) : NULL;
+    n->attempt.target = a->target != NULL ? hr_strdup(a->target) : NULL;
     hr_deliver__busy_add(d, a->delivery_id);
     hand_over(d, n);
 }
@@ -328,7 +330,8 @@ static void take_done(hr_deliver *d)
             d->claim_soon = true;
         done_node_free(list);
     }
-    if (n > 0 && d->claim_blocked)
+    /* A probe's record moves its target's next probe: look again. */
+    if (n > 0 && (d->claim_blocked || d->nprobes > 0))
         d->claim_soon = true;
 }
 
@@ -362,6 +365,11 @@ void hr_deliver__record_dead(hr_deliver *d, const hr_delivery_job *job, const ch
     a.started_at = hr_time_now_ms();
     a.error = msg;
     a.outcome = HR_OUTCOME_DEAD;
+    /* A configured target's dead letter is told (a target-health event). */
+    if (hr_config_target(d->cfg, job->target) != NULL) {
+        a.target = job->target;
+        a.own_event = hr_deliver__own_event(job);
+    }
     hr_log_info(SUB, "delivery %lld to %s: %s, dead", (long long)job->id, job->target, msg);
     hr_deliver__record(d, &a);
 }
@@ -389,6 +397,7 @@ static void start_claimed(hr_deliver *d, hr_delivery_job *jobs, size_t n)
             } else if (count_of(d, job->target) < d->set->per_target_cap &&
                        hr_deliver__start_job(d, t, job)) {
                 hr_deliver__rate_take(d, t);
+                hr_deliver__health_started(d, job->target);
             }
             if (busy_has(d, job->id))
                 hr_deliver__order_track(d, job);
@@ -419,6 +428,7 @@ static void claim_and_start(hr_deliver *d)
     d->claim_blocked = awaiting >= max;
     if (d->nxfers >= max || d->claim_blocked)
         return;
+    hr_deliver__health_refresh(d);
     for (size_t i = 0; i < d->cfg->ntargets && d->nxfers < max; i++) {
         const char *name = d->cfg->targets[i].name;
         size_t have = (size_t)count_of(d, name), cap = (size_t)d->set->per_target_cap;
@@ -432,6 +442,7 @@ static void claim_and_start(hr_deliver *d)
         q.skip_ids = d->busy;
         q.max = cap - have < max - d->nxfers ? cap - have : max - d->nxfers;
         q.max = hr_deliver__rate_room(d, &d->cfg->targets[i], q.max);
+        q.max = hr_deliver__health_room(d, name, q.max, (int)have);
         if (q.max == 0)
             continue;
         hr_error_clear(&err);
@@ -510,6 +521,8 @@ static void *run(void *arg)
             next_claim_us = hr_time_mono_us() + CLAIM_INTERVAL_MS * 1000;
             if (d->rate_wake_us < next_claim_us)
                 next_claim_us = d->rate_wake_us;
+            if (hr_deliver__health_wake_us(d) < next_claim_us)
+                next_claim_us = hr_deliver__health_wake_us(d);
         }
         mc = curl_multi_perform(d->multi, &running);
         if (mc != CURLM_OK)
@@ -552,6 +565,7 @@ static void *run(void *arg)
     free(d->counts);
     free(d->busy);
     hr_deliver__order_clear(d);
+    hr_deliver__health_free(d);
     hr_deliver__settings_unref(d->set);
     d->set = NULL;
 

@@ -69,6 +69,7 @@
 
 #include "core/error.h"
 #include "event/delivery.h"
+#include "event/health.h"
 #include "route/config.h"
 
 #include <jansson.h>
@@ -98,6 +99,13 @@ typedef struct hr_deliver_source {
      */
     void (*record)(void *ctx, const hr_attempt *a, void (*done)(void *arg, int status), void *arg);
     void *ctx;
+    /*
+     * Every target's health record (event/health.h): *list is a new array
+     * of *n (the engine frees it). Read once per claim round; a paused or
+     * disabled target is not claimed for, an open circuit only probed.
+     * NULL: no health is kept (every target is healthy).
+     */
+    int (*health)(void *ctx, hr_target_health **list, size_t *n, hr_error *err);
 } hr_deliver_source;
 
 /* Starts the engine's thread. cfg is borrowed until the next reload or

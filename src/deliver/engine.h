@@ -9,6 +9,7 @@
  *   transfer.c  a request through libcurl, and judging its answer
  *   order.c     ordered delivery: the keys in flight, superseding
  *   ratelimit.c how fast each target may be sent to (token buckets, pauses)
+ *   health.c    targets' health: what may be claimed, probes, holding
  */
 #ifndef HR_DELIVER_ENGINE_H
 #define HR_DELIVER_ENGINE_H
@@ -19,6 +20,8 @@
 #include "deliver/guard.h"
 #include "deliver/service.h"
 #include "event/delivery.h"
+#include "event/event.h"
+#include "event/health.h"
 #include "route/config.h"
 #include "route/jq.h"
 
@@ -96,6 +99,13 @@ typedef struct target_count {
     int n;
 } target_count;
 
+/* A probe started for a target whose circuit is open, with the version of
+ * the target's record then (deliver/health.c). */
+typedef struct probe_mark {
+    char target[HR_HEALTH_TARGET_MAX];
+    int64_t version;
+} probe_mark;
+
 /* One request in flight. */
 typedef struct xfer {
     struct xfer *prev, *next;
@@ -119,8 +129,9 @@ typedef struct xfer {
     json_t *sent_ref; /* what the service knew before the answer (hr_svc_request.ref) */
     char *answer;     /* the first max_response_bytes of the answer */
     size_t kept, total;
-    bool cut;    /* the answer was too long: the transfer was stopped */
-    bool opened; /* the guard let at least one address through */
+    bool cut;       /* the answer was too long: the transfer was stopped */
+    bool opened;    /* the guard let at least one address through */
+    bool own_event; /* the delivery carries herald's own health event */
     char retry_after[RETRY_AFTER_MAX];
     char reset_after[RETRY_AFTER_MAX];   /* X-RateLimit-Reset-After (Discord) */
     char rl_remaining[RETRY_AFTER_MAX];  /* X-RateLimit-Remaining (Discord, GitHub) */
@@ -165,7 +176,11 @@ struct hr_deliver {
     size_t nbuckets, capbuckets;
     int64_t rate_wake_us; /* when a rate-limited target may start its next request */
     uint64_t rng;
-    hr_gocd_lookup *lookup; /* GoCD's modifications of runs (gocd_lookup.h) */
+    hr_gocd_lookup *lookup;   /* GoCD's modifications of runs (gocd_lookup.h) */
+    hr_target_health *health; /* the store's records, read each claim round */
+    size_t nhealth;
+    probe_mark *probes; /* probes the store has not recorded yet */
+    size_t nprobes, capprobes;
 };
 static inline int64_t max64(int64_t a, int64_t b)
 {
@@ -211,6 +226,22 @@ size_t hr_deliver__rate_room(hr_deliver *d, const hr_target *t, size_t want);
 void hr_deliver__rate_take(hr_deliver *d, const hr_target *t);
 void hr_deliver__rate_pause(hr_deliver *d, const char *target, int64_t wait_ms, const char *why);
 void hr_deliver__rate_clear(hr_deliver *d);
+
+/* health.c */
+void hr_deliver__health_refresh(hr_deliver *d);
+/* How many of room deliveries target may start now (0: paused, disabled,
+ * or an open circuit between probes; 1: the probe). */
+size_t hr_deliver__health_room(hr_deliver *d, const char *target, size_t room, int in_flight);
+void hr_deliver__health_started(hr_deliver *d, const char *target);
+/* When the next probe is due (monotonic us; INT64_MAX: none to come). */
+int64_t hr_deliver__health_wake_us(hr_deliver *d);
+/* Fills what the attempt carries for the target's health; a 410 is held. */
+void hr_deliver__health_judge(hr_deliver *d, const xfer *x, hr_attempt *a, int64_t now);
+/* Whether a retryable failure past max_attempts is held, not dead. */
+bool hr_deliver__health_holds(hr_deliver *d, const xfer *x);
+void hr_deliver__health_free(hr_deliver *d);
+/* Whether the job's event is herald's own health event. */
+bool hr_deliver__own_event(const hr_delivery_job *job);
 
 /* transfer.c */
 bool hr_deliver__start_job(hr_deliver *d, const hr_target *t, const hr_delivery_job *job);

@@ -2,9 +2,9 @@
  * message.c - an event as a person reads it (message.h).
  *
  * One function per kind of event: a GoCD stage, a CI build (Jenkins and
- * herald notify), a GoCD agent, a package revision. Each reads the
- * normalised event's fields (docs/events.md) and never the raw body, so
- * every CI is read the same way.
+ * herald notify), a GoCD agent, a package revision, a target's health.
+ * Each reads the normalised event's fields (docs/events.md) and never the
+ * raw body, so every CI is read the same way.
  */
 #include "deliver/message.h"
 
@@ -369,6 +369,32 @@ static void agent(const json_t *e, hr_message *m)
     m->timestamp = hr_strdup(str_at(e, "agent.transition_at"));
 }
 
+/* herald's own event about a target (docs/events.md, target-health). */
+static void target_health(const json_t *e, hr_message *m)
+{
+    const char *target = str_at(e, "target_health.target");
+    const char *change = str_at(e, "target_health.change");
+    json_t *held = json_object_get(json_object_get(e, "target_health"), "held");
+    char n[32];
+
+    change = change != NULL ? change : "changed";
+    m->word = hr_strdup(change);
+    m->tone = strcmp(change, "circuit-closed") == 0 || strcmp(change, "enabled") == 0 ||
+                      strcmp(change, "resumed") == 0
+                  ? HR_TONE_GOOD
+              : strcmp(change, "paused") == 0 ? HR_TONE_WARN
+                                              : HR_TONE_BAD;
+    m->title = hr_msg_fmt("herald: target %s %s", target != NULL ? target : "?", change);
+    fact_str(m, "Reason", str_at(e, "target_health.reason"));
+    fact_str(m, "State", str_at(e, "target_health.state"));
+    if (json_is_integer(held)) {
+        snprintf(n, sizeof(n), "%lld", (long long)json_integer_value(held));
+        fact_str(m, "Held deliveries", n);
+    }
+    fact_str(m, "Last error", str_at(e, "target_health.last_error"));
+    m->timestamp = hr_strdup(str_at(e, "received_at"));
+}
+
 int hr_message_from_event(const json_t *event, hr_message *m, hr_error *err)
 {
     const char *kind = str_at(event, "kind");
@@ -380,6 +406,10 @@ int hr_message_from_event(const json_t *event, hr_message *m, hr_error *err)
         return hr_error_set(err, HR_EINVAL, "the event is not an object");
     if (kind != NULL && strcmp(kind, "agent-status") == 0) {
         agent(event, m);
+        return HR_OK;
+    }
+    if (kind != NULL && strcmp(kind, "target-health") == 0) {
+        target_health(event, m);
         return HR_OK;
     }
     if (kind != NULL && strcmp(kind, "test") == 0) {

@@ -255,6 +255,7 @@ bool hr_deliver__start_job(hr_deliver *d, const hr_target *t, const hr_delivery_
     x->claim_token = job->claim_token;
     x->target = hr_strdup(job->target);
     x->svc = hr_service_of(t->type);
+    x->own_event = hr_deliver__own_event(job);
 
     int rc =
         x->svc->render != NULL
@@ -428,7 +429,9 @@ static void finish(hr_deliver *d, xfer *x, CURLcode rc)
         if (a.outcome == HR_OUTCOME_DELIVERED)
             a.service_ref = ref = remember(x, &ans);
     }
-    if (a.outcome == HR_OUTCOME_RETRY && x->attempt >= s->max_attempts) {
+    hr_deliver__health_judge(d, x, &a, now);
+    if (a.outcome == HR_OUTCOME_RETRY && x->attempt >= s->max_attempts &&
+        !hr_deliver__health_holds(d, x)) {
         snprintf(gave_up, sizeof(gave_up), "gave up after %d attempts: %s", x->attempt, error);
         msg = gave_up;
         a.outcome = HR_OUTCOME_DEAD;

@@ -11,6 +11,7 @@
 #define HR_EVENT_DELIVERY_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,6 +57,16 @@ typedef enum {
     HR_OUTCOME_SUPERSEDED,
 } hr_outcome;
 
+/* When a target's circuit opens and when it is disabled (the circuit:
+ * settings, event/health.h). Carried with each attempt, so that the store
+ * judges the target by the settings the attempt was made under. */
+typedef struct hr_health_policy {
+    int failures;             /* consecutive failures that open the circuit; 0: never */
+    int64_t probe_initial_ms; /* the first wait before a probe */
+    int64_t probe_max_ms;     /* the longest wait between probes */
+    int64_t disable_after_ms; /* failing continuously this long disables; 0: never */
+} hr_health_policy;
+
 typedef struct hr_attempt {
     int64_t delivery_id;
     int attempt;
@@ -75,6 +86,13 @@ typedef struct hr_attempt {
      * changed, as compact JSON (a JSON object), or NULL. Kept with the
      * delivery, and as the run's message when the run has none yet. */
     const char *service_ref;
+    /* The target's health (event/health.h): its name (NULL: the store
+     * keeps no health for this attempt), the policy, and whether the
+     * delivery carries one of herald's own health events (its dead letter
+     * makes no new event: no loop). */
+    const char *target;
+    hr_health_policy policy;
+    bool own_event;
 } hr_attempt;
 
 /* What the engine asks its source for. The engine claims per target, so a

@@ -103,6 +103,7 @@ void hr_event_free(hr_event *ev)
     free(ev->package.comment);
     free(ev->package.trackback_url);
     json_decref(ev->package.data);
+    json_decref(ev->health);
     free(ev->request_id);
     hr_errlist_clear(&ev->warnings);
     free(ev->raw);
@@ -454,7 +455,9 @@ json_t *hr_event_to_json(const hr_event *ev)
     put_str(o, "source", ev->source);
     put_str(o, "kind", ev->kind);
     put_str(o, "version", ev->version);
-    if (ev->has_agent) {
+    if (ev->health != NULL) {
+        json_object_set(o, "target_health", ev->health);
+    } else if (ev->has_agent) {
         json_object_set_new(o, "agent", agent_json(&ev->agent));
     } else if (ev->has_package) {
         package_json(o, &ev->package);

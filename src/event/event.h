@@ -30,9 +30,11 @@
 #define HR_KIND_BUILD_STATUS "build-status"
 #define HR_SOURCE_PACKAGE "package"
 #define HR_KIND_PACKAGE_REVISION "package-revision"
-/* A test event herald makes itself (POST /api/v1/targets/NAME/test). */
+/* herald's own events: a test (POST /api/v1/targets/NAME/test) and a
+ * target's health changing. */
 #define HR_SOURCE_HERALD "herald"
 #define HR_KIND_TEST "test"
+#define HR_KIND_TARGET_HEALTH "target-health"
 
 typedef struct hr_job {
     char *name;
@@ -169,6 +171,10 @@ typedef struct hr_event {
     /* package-revision */
     bool has_package;
     hr_package_rev package;
+
+    /* target-health: herald's own event about a target (docs/events.md):
+     * an object {target, change, reason, state, ...}; NULL otherwise. */
+    json_t *health;
 
     /*
      * The sender's name for this delivery of the event (the

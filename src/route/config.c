@@ -70,6 +70,9 @@ static const char *const methods[] = {"GET", "POST", "PUT", "DELETE", NULL};
 /* Header names whose values are secret whatever the file says. */
 static const char *const always_secret[] = {"Authorization", "Proxy-Authorization", "Cookie", NULL};
 
+/* The keys of one mapping seen so far (known_key): at most 64 names. */
+typedef uint64_t key_mask;
+
 /* ---- small helpers ----------------------------------------------------- */
 
 static char lower(char ch)
@@ -840,18 +843,18 @@ static bool next_item(parser *p, const char *path, size_t *n, size_t max, const 
  * skipped. seen records the keys read so far.
  */
 static int known_key(parser *p, const char *path, const scalar *key, const char *const *keys,
-                     unsigned *seen)
+                     key_mask *seen)
 {
     char brief[BRIEF_LEN], list[512];
     for (int i = 0; keys[i] != NULL; i++) {
         if (!eqn(key->s, key->len, keys[i]))
             continue;
-        if (*seen & (1u << i)) {
+        if (*seen & ((key_mask)1 << i)) {
             report(&p->out, &key->mark, path, "duplicate key \"%s\"", keys[i]);
             skip_node(p);
             return -1;
         }
-        *seen |= 1u << i;
+        *seen |= (key_mask)1 << i;
         return i;
     }
     report(&p->out, &key->mark, path, "unknown key %s (expected %s)",
@@ -861,10 +864,10 @@ static int known_key(parser *p, const char *path, const scalar *key, const char 
 }
 
 static void missing_keys(parser *p, const yaml_mark_t *m, const char *path, const char *const *keys,
-                         unsigned required, unsigned seen)
+                         key_mask required, key_mask seen)
 {
     for (int i = 0; keys[i] != NULL; i++)
-        if ((required & (1u << i)) && !(seen & (1u << i)))
+        if ((required & ((key_mask)1 << i)) && !(seen & ((key_mask)1 << i)))
             report(&p->out, m, path, "missing required key \"%s\"", keys[i]);
 }
 
@@ -1218,6 +1221,9 @@ static bool item_target_ref(parser *p, const char *path, const scalar *item)
     return true;
 }
 
+/* The circuit: mapping (delivery's and each target's). */
+#include "route/config_health.c"
+
 static void parse_delivery(parser *p)
 {
     static const char *const keys[] = {"max_attempts",
@@ -1230,11 +1236,12 @@ static void parse_delivery(parser *p)
                                        "max_in_flight",
                                        "proxy",
                                        "allow",
+                                       "circuit",
                                        NULL};
     hr_delivery_settings *d = &p->c->delivery;
     char path[PATH_LEN];
     yaml_mark_t start, initial_mark = {0, 0, 0}, max_mark = {0, 0, 0}, other;
-    unsigned seen = 0;
+    key_mask seen = 0;
     scalar key;
 
     if (begin(p, YAML_MAPPING_START_EVENT, "delivery", "a mapping", false, &start) != 1)
@@ -1280,6 +1287,9 @@ static void parse_delivery(parser *p)
         case 9:
             read_strlist(p, path, &d->allow, item_allow);
             break;
+        case 10:
+            parse_circuit(p, path, &d->circuit);
+            break;
         default:
             break;
         }
@@ -1309,7 +1319,7 @@ static void parse_match(parser *p, const char *path, hr_route *r)
                         item_glob, item_word, item_word, item_transition};
     char kpath[PATH_LEN];
     yaml_mark_t start;
-    unsigned seen = 0;
+    key_mask seen = 0;
     scalar key;
 
     if (begin(p, YAML_MAPPING_START_EVENT, path, "a mapping", false, &start) != 1)
@@ -1329,7 +1339,7 @@ static void parse_route(parser *p, const char *path, size_t idx)
     hr_route *r = &p->c->routes[idx];
     char kpath[PATH_LEN], brief[BRIEF_LEN];
     yaml_mark_t start;
-    unsigned seen = 0;
+    key_mask seen = 0;
     scalar key, v;
     int opened = begin(p, YAML_MAPPING_START_EVENT, path, "a mapping", false, &start);
 
@@ -1471,7 +1481,7 @@ static void parse_jenkins(parser *p)
     hr_jenkins_settings *j = &p->c->jenkins;
     char path[PATH_LEN];
     yaml_mark_t start;
-    unsigned seen = 0;
+    key_mask seen = 0;
     scalar key;
 
     if (begin(p, YAML_MAPPING_START_EVENT, "jenkins", "a mapping", false, &start) != 1)
@@ -1529,7 +1539,7 @@ static void parse_package_decl(parser *p, const char *path, hr_repository_decl *
     hr_package_decl *d = &r->packages[idx];
     char kpath[PATH_LEN];
     yaml_mark_t start;
-    unsigned seen = 0;
+    key_mask seen = 0;
     scalar key;
 
     if (begin(p, YAML_MAPPING_START_EVENT, path, "a mapping", false, &start) != 1)
@@ -1556,7 +1566,7 @@ static void parse_repository_decl(parser *p, const char *path, size_t idx)
     hr_repository_decl *r = &ps->repositories[idx];
     char kpath[PATH_LEN], ipath[PATH_LEN + 24];
     yaml_mark_t start, lstart;
-    unsigned seen = 0;
+    key_mask seen = 0;
     scalar key;
 
     if (begin(p, YAML_MAPPING_START_EVENT, path, "a mapping", false, &start) != 1)
@@ -1593,7 +1603,7 @@ static void parse_packages(parser *p)
     hr_packages_settings *ps = &p->c->packages;
     char path[PATH_LEN], ipath[PATH_LEN + 24];
     yaml_mark_t start, lstart;
-    unsigned seen = 0;
+    key_mask seen = 0;
     scalar key;
 
     if (begin(p, YAML_MAPPING_START_EVENT, "packages", "a mapping", false, &start) != 1)
@@ -1626,7 +1636,7 @@ static void parse_retention(parser *p)
     hr_retention_settings *r = &p->c->retention;
     char path[PATH_LEN];
     yaml_mark_t start;
-    unsigned seen = 0;
+    key_mask seen = 0;
     scalar key;
 
     if (begin(p, YAML_MAPPING_START_EVENT, "retention", "a mapping", false, &start) != 1)
@@ -1649,7 +1659,7 @@ static void parse_root(parser *p)
     static const char *const keys[] = {"delivery",  "targets", "routes", "jenkins", "packages",
                                        "retention", "gocd",    "people", NULL};
     yaml_mark_t start;
-    unsigned seen = 0;
+    key_mask seen = 0;
     scalar key;
 
     if (begin(p, YAML_MAPPING_START_EVENT, NULL,
@@ -1767,6 +1777,7 @@ hr_config *hr_config_new_default(void)
     c->delivery.max_response_bytes = 4096;
     c->delivery.connections_per_host = 4;
     c->delivery.max_in_flight = 64;
+    circuit_defaults(&c->delivery.circuit);
     c->packages.create = true;
     c->retention.events_ms = 90 * DAY_MS;
     c->retention.attempts_ms = 30 * DAY_MS;

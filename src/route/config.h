@@ -93,6 +93,21 @@ typedef struct hr_rate_limit {
 /* The limit as the file writes it ("5/s burst 10"), or "off". */
 const char *hr_rate_limit_format(const hr_rate_limit *r, char *buf, size_t size);
 
+/* A target's circuit breaker and disabling (circuit: under delivery, for
+ * every target, and in a target, for its own; route/config_health.c). A
+ * target's keys override delivery's one by one (set says which it wrote). */
+#define HR_CIRCUIT_FAILURES 1u
+#define HR_CIRCUIT_PROBE_INITIAL 2u
+#define HR_CIRCUIT_PROBE_MAX 4u
+#define HR_CIRCUIT_DISABLE_AFTER 8u
+typedef struct hr_circuit_settings {
+    int failures;             /* in a row, to open the circuit; default 10; 0: never opens */
+    int64_t probe_initial_ms; /* the first wait before a probe; default 30 s */
+    int64_t probe_max_ms;     /* the longest wait between probes; default 10 min */
+    int64_t disable_after_ms; /* failing this long disables; default 3 days; 0: never */
+    unsigned set;             /* HR_CIRCUIT_* bits of the keys written */
+} hr_circuit_settings;
+
 typedef struct hr_target {
     char *name; /* unique; [A-Za-z0-9_.-]+ */
     hr_target_type type;
@@ -151,6 +166,7 @@ typedef struct hr_target {
     /* With order_by: a delivery still waiting when a newer one with the
      * same key exists is superseded, never sent (a state, not a message). */
     int latest_wins;
+    hr_circuit_settings circuit; /* only the keys the target wrote */
 } hr_target;
 
 typedef struct hr_route {
@@ -166,16 +182,17 @@ typedef struct hr_route {
 } hr_route;
 
 typedef struct hr_delivery_settings {
-    int max_attempts;           /* default 10; 1..100 */
-    int64_t backoff_initial_ms; /* default 10 s */
-    int64_t backoff_max_ms;     /* default 1 h */
-    int64_t connect_timeout_ms; /* default 5 s */
-    int64_t timeout_ms;         /* default 15 s, whole request */
-    size_t max_response_bytes;  /* of an answer kept as an excerpt; default 4096 */
-    int connections_per_host;   /* default 4 */
-    int max_in_flight;          /* whole process; default 64 */
-    char *proxy;                /* NULL: no proxy (environment proxies are ignored too) */
-    hr_strlist allow;           /* CIDRs or host names delivery may reach despite the guard */
+    int max_attempts;            /* default 10; 1..100 */
+    int64_t backoff_initial_ms;  /* default 10 s */
+    int64_t backoff_max_ms;      /* default 1 h */
+    int64_t connect_timeout_ms;  /* default 5 s */
+    int64_t timeout_ms;          /* default 15 s, whole request */
+    size_t max_response_bytes;   /* of an answer kept as an excerpt; default 4096 */
+    int connections_per_host;    /* default 4 */
+    int max_in_flight;           /* whole process; default 64 */
+    char *proxy;                 /* NULL: no proxy (environment proxies are ignored too) */
+    hr_strlist allow;            /* CIDRs or host names delivery may reach despite the guard */
+    hr_circuit_settings circuit; /* every target's, unless it writes its own */
 } hr_delivery_settings;
 
 /* Jenkins' plugins and other CIs (the jenkins: section). */
@@ -298,6 +315,10 @@ const hr_target *hr_config_target(const hr_config *c, const char *name);
  * (Authorization, Proxy-Authorization, Cookie): a target's is marked
  * secret when loaded, and a recorded request masks herald's own. */
 bool hr_config_header_always_secret(const char *name);
+
+/* The circuit settings target t works under: its own keys, delivery's for
+ * the rest (t may be NULL: delivery's). */
+void hr_config_circuit(const hr_config *c, const hr_target *t, hr_circuit_settings *out);
 
 /*
  * Adds the webhook target and route that GoCD's plugin settings describe

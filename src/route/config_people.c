@@ -112,7 +112,7 @@ static void parse_person(parser *p, const char *path, hr_person *who)
                                        "mattermost", "email", NULL};
     char kpath[PATH_LEN];
     yaml_mark_t start;
-    unsigned seen = 0;
+    key_mask seen = 0;
     scalar key, v;
 
     if (begin(p, YAML_MAPPING_START_EVENT, path,
@@ -217,7 +217,7 @@ static void parse_gocd(parser *p)
     hr_gocd_api *g = &p->c->gocd;
     char path[PATH_LEN];
     yaml_mark_t start;
-    unsigned seen = 0;
+    key_mask seen = 0;
     scalar key, v;
 
     if (begin(p, YAML_MAPPING_START_EVENT, "gocd", "a mapping (api_url, token, attempts)", false,

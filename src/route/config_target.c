@@ -65,6 +65,7 @@ typedef enum key_kind {
     K_HOST,           /* a host name (letters, digits, '.', '-') */
     K_SEVERITY,       /* PagerDuty's: critical, error, warning or info */
     K_FLAG,           /* true or false, into an int */
+    K_CIRCUIT,        /* the circuit: mapping (route/config_health.c) */
 } key_kind;
 
 typedef struct key_row {
@@ -117,12 +118,14 @@ static const key_row target_rows[] = {
     {"order_by", T_ALL, K_TEMPLATE, AT(order_by), 0},
     {"latest_wins", T_ALL, K_FLAG, AT(latest_wins), 0},
     {"rate_limit", T_ALL, K_RATE_LIMIT, AT(rate_limit), 0},
+    {"circuit", T_ALL, K_CIRCUIT, AT(circuit), 0},
 };
 #define NROWS (sizeof(target_rows) / sizeof(target_rows[0]))
 
-/* The distinct key names, in the table's order (at most 32: the seen
+/* The distinct key names, in the table's order (at most 64: the seen
  * mask of known_key). */
-#define MAX_TARGET_KEYS 32
+#define MAX_TARGET_KEYS 64
+_Static_assert(NROWS <= MAX_TARGET_KEYS, "more target keys than the seen mask holds");
 
 /* One key's value, read before the type is known. */
 typedef struct slot {
@@ -186,7 +189,7 @@ static void parse_header(parser *p, const char *path, hr_target *t, const scalar
     static const char *const keys[] = {"value", "secret", NULL};
     char hpath[PATH_LEN], kpath[PATH_LEN];
     yaml_mark_t start;
-    unsigned seen = 0;
+    key_mask seen = 0;
     bool secret = false;
     scalar value = {NULL, 0, {0, 0, 0}}, key;
 
@@ -404,6 +407,7 @@ static void store_value(parser *p, const char *path, size_t idx, const key_row *
         return;
     case K_TYPE:
     case K_HEADERS:
+    case K_CIRCUIT:
         return;
     case K_BOOL:
     case K_BOOL_ON:
@@ -498,6 +502,9 @@ static void read_slot(parser *p, const char *path, hr_target *t, const key_row *
     switch (row->kind) {
     case K_HEADERS:
         parse_headers(p, path, t);
+        break;
+    case K_CIRCUIT:
+        parse_circuit(p, path, &t->circuit);
         break;
     case K_BOOL:
     case K_BOOL_ON:
@@ -650,7 +657,7 @@ static void parse_target(parser *p, const char *path, size_t idx)
     char kpath[PATH_LEN], list[512];
     size_t nkeys = target_key_names(names);
     yaml_mark_t start;
-    unsigned seen = 0;
+    key_mask seen = 0;
     scalar key;
     int type, opened = begin(p, YAML_MAPPING_START_EVENT, path, "a mapping", true, &start);
 

@@ -154,6 +154,11 @@ static bool match_lists(const hr_route *route, const hr_event *ev)
         result = ev->build.result;
         tr = ev->transition;
     }
+    /* herald's own events (a target's health) go only where a route asks
+     * for them by source or kind: a catch-all route for CI events does
+     * not start receiving them. */
+    if (ev->health != NULL && route->sources.n == 0 && route->kinds.n == 0)
+        return false;
     return match_word(&route->sources, ev->source) && match_word(&route->kinds, ev->kind) &&
            match_glob(&route->groups, stage ? ev->pipeline_group : NULL) &&
            match_glob(&route->pipelines, pipeline) &&

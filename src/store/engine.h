@@ -22,6 +22,7 @@
 #include "core/error.h"
 #include "event/delivery.h"
 #include "event/event.h"
+#include "event/health.h"
 #include "store/rows.h"
 #include "store/store.h"
 
@@ -148,6 +149,17 @@ typedef struct hr_store_engine {
     int (*lead)(void *db, const char *job, int64_t now, int64_t ttl_ms, int *leader, hr_error *err);
     /* Due deliveries as the delivery engine asks for them (event/delivery.h). */
     int (*claim)(void *db, const hr_claim_query *q, hr_rows *rows, hr_error *err);
+
+    /* Targets' health (event/health.h). The writer's: a target's record
+     * (*found 0 and h fresh when it has none), saving it, and its held
+     * deliveries (pending or retrying) counted into *count, or with
+     * release made due at now. The readers': every record, as
+     * hr_target_health rows. */
+    int (*get_health)(void *db, const char *target, hr_target_health *h, int *found, hr_error *err);
+    int (*put_health)(void *db, const hr_target_health *h, hr_error *err);
+    int (*held)(void *db, const char *target, int64_t now, int release, int64_t *count,
+                hr_error *err);
+    int (*list_health)(void *db, hr_rows *rows, hr_error *err);
 } hr_store_engine;
 
 /* A claim's condition (SQL both engines read alike, on deliveries d) for

@@ -36,10 +36,14 @@ static int save_deliveries(hr_store *s, item *it, hr_transition tr)
     it->ev->id = it->id;
     it->ev->transition = tr;
     n = s->route_fn(s->route_ctx, it->ev, it->doc, it->doc_len, out, HR_MAX_TARGETS_PER_EVENT);
-    for (size_t i = 0; i < n && ret == HR_OK; i++)
+    it->ndeliveries = 0;
+    for (size_t i = 0; i < n && ret == HR_OK; i++) {
+        /* A target's health event never goes to that target: no loop. */
+        if (it->exclude_target != NULL && strcmp(out[i].target, it->exclude_target) == 0)
+            continue;
         ret = s->eng->insert_delivery(s->db, it->id, &out[i], run_key, now, &it->err);
-    if (ret == HR_OK)
-        it->ndeliveries = n;
+        it->ndeliveries += ret == HR_OK;
+    }
     free(run_key);
     return ret;
 }
@@ -189,6 +193,32 @@ out:
     return ret;
 }
 
+int hr_store__save_own_event(hr_store *s, hr_event *ev, const char *exclude_target, int *made_due,
+                             hr_error *err)
+{
+    item it = {0};
+    json_t *doc = hr_event_to_json(ev);
+    int ret;
+
+    json_object_del(doc, "id");
+    json_object_del(doc, "transition");
+    it.type = ITEM_EVENT;
+    it.ev = ev;
+    it.doc = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (it.doc == NULL)
+        return hr_error_set(err, HR_ENOMEM, "store: cannot serialise herald's own event");
+    it.doc_len = strlen(it.doc);
+    it.exclude_target = exclude_target;
+    ret = save_event(s, &it);
+    if (ret != HR_OK)
+        *err = it.err;
+    else if (it.ndeliveries > 0)
+        *made_due = 1;
+    free(it.doc);
+    return ret;
+}
+
 const char *hr_store__outcome_state(hr_outcome o)
 {
     return o == HR_OUTCOME_RETRY ? "retrying" : hr_store__outcome_name(o);
@@ -214,7 +244,11 @@ int hr_store__run_item(hr_store *s, item *it)
     case ITEM_SETTINGS:
         return s->eng->save_settings(s->db, it->settings, &it->err);
     case ITEM_ATTEMPT:
+        /* Its target's health moves at the end of the batch
+         * (hr_store__health_batch). */
         return s->eng->save_attempt(s->db, &it->attempt, hr_time_now_ms(), &it->err);
+    case ITEM_HEALTH:
+        return hr_store__health_act(s, it);
     case ITEM_RESET:
         return s->eng->reset(s->db, &it->reset, hr_time_now_ms(), &it->count, &it->err);
     default:

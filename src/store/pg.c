@@ -121,6 +121,16 @@ static const char *const migrations[] = {
     "  OR transition = 'cancelled' OR transition = 'unknown';"
     "CREATE INDEX deliveries_by_time ON deliveries(created_at);"
     "ALTER TABLE attempts ADD COLUMN request_headers TEXT;",
+    /* v6: each target's health, as on SQLite (its v11). */
+    "CREATE TABLE target_health ("
+    "  target TEXT PRIMARY KEY, state TEXT NOT NULL,"
+    "  paused INT NOT NULL DEFAULT 0,"
+    "  consecutive_failures BIGINT NOT NULL DEFAULT 0,"
+    "  failing_since BIGINT NOT NULL DEFAULT 0, last_success_at BIGINT NOT NULL DEFAULT 0,"
+    "  last_failure_at BIGINT NOT NULL DEFAULT 0, opened_at BIGINT NOT NULL DEFAULT 0,"
+    "  next_probe_at BIGINT NOT NULL DEFAULT 0, probe_interval_ms BIGINT NOT NULL DEFAULT 0,"
+    "  updated_at BIGINT NOT NULL, version BIGINT NOT NULL DEFAULT 0,"
+    "  last_error TEXT, disabled_reason TEXT);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -575,4 +585,8 @@ const hr_store_engine hr_store__pg = {
     .list_packages = hr_pg__list_packages,
     .lead = hr_pg__lead,
     .claim = hr_pg__claim,
+    .get_health = hr_pg__get_health,
+    .put_health = hr_pg__put_health,
+    .held = hr_pg__held,
+    .list_health = hr_pg__list_health,
 };

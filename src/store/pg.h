@@ -128,6 +128,17 @@ int hr_pg__list_revisions(void *db, const char *repository, const char *package,
                           size_t limit, hr_rows *rows, hr_error *err);
 int hr_pg__list_packages(void *db, const char *repository, hr_rows *rows, hr_error *err);
 int hr_pg__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error *err);
+/* Runs sql with p on a read connection; row adds each row to r. */
+int hr_pg__read_rows(hr_pg *g, const char *sql, const hr_pg_params *p, const char *doing,
+                     void (*row)(hr_rows *r, const PGresult *res, int i), hr_rows *r,
+                     hr_error *err);
+
+/* Targets' health (pg_health.c). */
+int hr_pg__get_health(void *db, const char *target, hr_target_health *h, int *found, hr_error *err);
+int hr_pg__put_health(void *db, const hr_target_health *h, hr_error *err);
+int hr_pg__held(void *db, const char *target, int64_t now, int release, int64_t *count,
+                hr_error *err);
+int hr_pg__list_health(void *db, hr_rows *rows, hr_error *err);
 int hr_pg__lead(void *db, const char *job, int64_t now, int64_t ttl_ms, int *leader, hr_error *err);
 
 #endif

@@ -95,6 +95,12 @@ static int read_rows(hr_pg *g, const char *sql, const hr_pg_params *p, const cha
     return ret;
 }
 
+int hr_pg__read_rows(hr_pg *g, const char *sql, const hr_pg_params *p, const char *doing,
+                     void (*row)(hr_rows *r, const PGresult *res, int i), hr_rows *r, hr_error *err)
+{
+    return read_rows(g, sql, p, doing, row, r, err);
+}
+
 #define S(col) hr_pg__col_str(r, res, i, col)
 #define I(col) hr_pg__col_int(res, i, col)
 #define T(col) (PQgetisnull(res, i, col) ? 0 : hr_pg__col_int(res, i, col))
@@ -439,7 +445,7 @@ static char *id_array(const int64_t *ids, size_t n)
     "   AND d.lease_until <= $1"                                                                   \
     "   AND ($2::text IS NULL OR d.target = $2) AND d.target <> ALL($3::text[])"                   \
     "   AND d.id <> ALL($4::bigint[])" HR_STORE_KEY_HEAD cond                                      \
-    " ORDER BY d.next_at LIMIT $5 FOR UPDATE SKIP LOCKED),"                                        \
+    " ORDER BY d.next_at, d.id LIMIT $5 FOR UPDATE SKIP LOCKED),"                                  \
     " claimed AS (UPDATE deliveries d SET lease_until = $6,"                                       \
     "   claim_token = d.claim_token + 1 FROM due WHERE d.id = due.id"                              \
     "   RETURNING d.id, d.event_id, d.target, d.attempts, d.claim_token, d.next_at, d.run_key,"    \
@@ -450,7 +456,7 @@ static char *id_array(const int64_t *ids, size_t n)
              " e.id, e.transition, e.doc, e.raw, c.run_key, m.service_ref"                         \
              " FROM claimed c JOIN events e ON e.id = c.event_id"                                  \
              " LEFT JOIN run_messages m ON m.target = c.target AND m.run_key = c.run_key"          \
-             " ORDER BY c.next_at"
+             " ORDER BY c.next_at, c.id"
 
 /*
  * Claims due deliveries for this instance in one statement: the due rows

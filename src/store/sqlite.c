@@ -200,6 +200,26 @@ static const char *const migrations[] = {
     "  OR transition = 'cancelled' OR transition = 'unknown';"
     "CREATE INDEX deliveries_by_time ON deliveries(created_at);"
     "ALTER TABLE attempts ADD COLUMN request_headers TEXT;",
+    /* v11: each target's health (event/health.h), moved by the writer in
+     * the transaction of the attempt that moved it, so that it is read in
+     * O(1) and a pause or a disabling survives restarts. Times in ms; 0:
+     * never. */
+    "CREATE TABLE target_health ("
+    "  target TEXT PRIMARY KEY,"
+    "  state TEXT NOT NULL," /* healthy, failing, open, disabled */
+    "  paused INTEGER NOT NULL DEFAULT 0,"
+    "  consecutive_failures INTEGER NOT NULL DEFAULT 0,"
+    "  failing_since INTEGER NOT NULL DEFAULT 0,"
+    "  last_success_at INTEGER NOT NULL DEFAULT 0,"
+    "  last_failure_at INTEGER NOT NULL DEFAULT 0,"
+    "  opened_at INTEGER NOT NULL DEFAULT 0,"
+    "  next_probe_at INTEGER NOT NULL DEFAULT 0,"
+    "  probe_interval_ms INTEGER NOT NULL DEFAULT 0,"
+    "  updated_at INTEGER NOT NULL,"
+    "  version INTEGER NOT NULL DEFAULT 0,"
+    "  last_error TEXT,"
+    "  disabled_reason TEXT"
+    ") WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -572,4 +592,8 @@ const hr_store_engine hr_store__sqlite = {
     .list_packages = hr_sqlite__list_packages,
     .lead = sqlite_lead,
     .claim = hr_sqlite__claim,
+    .get_health = hr_sqlite__get_health,
+    .put_health = hr_sqlite__put_health,
+    .held = hr_sqlite__held,
+    .list_health = hr_sqlite__list_health,
 };

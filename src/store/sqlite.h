@@ -137,5 +137,19 @@ int hr_sqlite__list_revisions(void *db, const char *repository, const char *pack
                               int64_t before_id, size_t limit, hr_rows *rows, hr_error *err);
 int hr_sqlite__list_packages(void *db, const char *repository, hr_rows *rows, hr_error *err);
 int hr_sqlite__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error *err);
+/* Runs sql on a read connection: bind (may be NULL) binds arg, row adds
+ * each row to r. */
+int hr_sqlite__read_rows(hr_sqlite *s, const char *sql, const char *doing,
+                         void (*bind)(sqlite3_stmt *st, const void *arg), const void *arg,
+                         int (*row)(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err),
+                         hr_rows *r, hr_error *err);
+
+/* Targets' health (sqlite_health.c). */
+int hr_sqlite__get_health(void *db, const char *target, hr_target_health *h, int *found,
+                          hr_error *err);
+int hr_sqlite__put_health(void *db, const hr_target_health *h, hr_error *err);
+int hr_sqlite__held(void *db, const char *target, int64_t now, int release, int64_t *count,
+                    hr_error *err);
+int hr_sqlite__list_health(void *db, hr_rows *rows, hr_error *err);
 
 #endif

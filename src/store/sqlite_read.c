@@ -134,6 +134,13 @@ out:
     return ret;
 }
 
+int hr_sqlite__read_rows(hr_sqlite *s, const char *sql, const char *doing,
+                         void (*bind)(sqlite3_stmt *st, const void *arg), const void *arg,
+                         row_fn row, hr_rows *r, hr_error *err)
+{
+    return read_rows(s, sql, doing, bind, arg, row, r, err);
+}
+
 /* ---- Events, stages, jobs, settings ------------------------------------- */
 
 static int event_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err)
@@ -606,7 +613,7 @@ int hr_sqlite__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error 
             len += (size_t)snprintf(sql + len, cap - len, ",?");
         len += (size_t)snprintf(sql + len, cap - len, ")");
     }
-    snprintf(sql + len, cap - len, " ORDER BY d.next_at LIMIT ?");
+    snprintf(sql + len, cap - len, " ORDER BY d.next_at, d.id LIMIT ?");
     ret = read_rows(db, sql, "find due deliveries", bind_claim, q, claim_row, rows, err);
     free(sql);
     return ret;

@@ -22,6 +22,7 @@
 #include "core/error.h"
 #include "event/delivery.h"
 #include "event/event.h"
+#include "event/health.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -202,6 +203,25 @@ int hr_store_reset_deliveries(hr_store *s, const hr_delivery_reset *r, size_t *c
 
 /* The states a delivery can be in, as the API names them. */
 #define HR_DELIVERY_STATES "pending, retrying, delivered, dead, skipped, superseded"
+
+/* ---- Targets' health (event/health.h) -----------------------------------
+ *
+ * Each attempt recorded with a target moves that target's health record in
+ * the attempt's transaction; a change (circuit opened or closed, disabled,
+ * a dead letter) is stored as herald's own event (source "herald", kind
+ * "target-health") in the same transaction and routed like any event, but
+ * never to the target it is about.
+ */
+
+/* An operator's action on a target (pause, resume, enable), durably; waits.
+ * *out (may be NULL) gets the record after it. Resuming and enabling make
+ * the target's held deliveries due at once, oldest first. */
+int hr_store_target_act(hr_store *s, const char *target, hr_health_action act,
+                        hr_target_health *out, hr_error *err);
+
+/* Every target's record, read in one query (any thread): *list is a new
+ * array of *n (free it). */
+int hr_store_list_health(hr_store *s, hr_target_health **list, size_t *n, hr_error *err);
 
 typedef struct hr_delivery_query {
     const char *state, *target; /* NULL: any */

@@ -54,6 +54,7 @@ void hr_store__item_free(item *it)
     free((char *)it->attempt.request_headers);
     free((char *)it->reset.target);
     free((char *)it->reset.state);
+    free((char *)it->attempt.target);
     free(it);
 }
 
@@ -317,6 +318,8 @@ static size_t run_batch(hr_store *s, item *batch, int64_t *latency_us, hr_error 
             *cause = it->err;
         }
     }
+    if (!aborted && hr_store__health_batch(s, batch, cause) != HR_OK)
+        aborted = 1;
     if (!aborted && s->eng->commit(s->db, cause) != HR_OK)
         aborted = 1;
     if (aborted)
@@ -368,6 +371,9 @@ static int complete(item *batch)
         }
         if (it->type == ITEM_PRUNE && it->status == HR_OK)
             *it->prune_out = it->prune;
+        if (it->type == ITEM_HEALTH && it->status == HR_OK && it->health_out != NULL)
+            *it->health_out = it->health;
+        due |= it->status == HR_OK && it->made_due;
         if (it->type == ITEM_ATTEMPT)
             it->attempt_done(it->ctx, it->status);
         else if (it->done != NULL)
@@ -580,6 +586,7 @@ void hr_store_record_attempt(hr_store *s, const hr_attempt *a, void (*done)(void
     it->attempt.excerpt = hr_strdup(a->excerpt);
     it->attempt.service_ref = hr_strdup(a->service_ref);
     it->attempt.request_headers = hr_strdup(a->request_headers);
+    it->attempt.target = hr_strdup(a->target);
     it->attempt_done = done;
     it->ctx = arg;
     if (enqueue(s, it, &err) != HR_OK) {
@@ -603,6 +610,20 @@ int hr_store_reset_deliveries(hr_store *s, const hr_delivery_reset *r, size_t *c
     it->reset.state = hr_strdup(r->state);
     it->count_out = count;
     *count = 0;
+    return enqueue_wait(s, it, err);
+}
+
+int hr_store_target_act(hr_store *s, const char *target, hr_health_action act,
+                        hr_target_health *out, hr_error *err)
+{
+    item *it;
+    if (target == NULL || target[0] == '\0' || strlen(target) >= HR_HEALTH_TARGET_MAX)
+        return hr_error_set(err, HR_EINVAL, "store: a target's action needs the target's name");
+    it = hr_calloc(1, sizeof(*it));
+    it->type = ITEM_HEALTH;
+    it->reset.target = hr_strdup(target);
+    it->action = act;
+    it->health_out = out;
     return enqueue_wait(s, it, err);
 }
 

@@ -10,7 +10,14 @@
 
 #include <pthread.h>
 
-typedef enum { ITEM_EVENT, ITEM_SETTINGS, ITEM_ATTEMPT, ITEM_RESET, ITEM_PRUNE } item_type;
+typedef enum {
+    ITEM_EVENT,
+    ITEM_SETTINGS,
+    ITEM_ATTEMPT,
+    ITEM_RESET,
+    ITEM_PRUNE,
+    ITEM_HEALTH
+} item_type;
 
 /* One unit of work for the writer: an event, a settings replacement, a
  * delivery attempt's outcome, a reset of deliveries (retry, replay), or a
@@ -33,7 +40,12 @@ typedef struct item {
     size_t *count_out;       /* ITEM_RESET: where to put count after the commit */
     void (*attempt_done)(void *arg, int status); /* ITEM_ATTEMPT */
     hr_prune_chunk prune;                        /* ITEM_PRUNE */
-    hr_prune_chunk *prune_out; /* ITEM_PRUNE: where to put prune after the commit */
+    hr_prune_chunk *prune_out;    /* ITEM_PRUNE: where to put prune after the commit */
+    hr_health_action action;      /* ITEM_HEALTH: on reset.target */
+    hr_target_health *health_out; /* ITEM_HEALTH: the record after the action */
+    hr_target_health health;      /* ITEM_HEALTH: filled by the writer */
+    const char *exclude_target;   /* ITEM_EVENT: never route to this target (borrowed) */
+    int made_due;                 /* deliveries became due (released, or a health event's) */
     hr_store_done_fn done;
     void *ctx;
     /* Filled by the writer; handed to the caller only after the commit. */
@@ -87,5 +99,17 @@ void hr_store__item_free(item *it);
 /* Runs one item inside the open transaction (writer thread); on failure
  * it->err says why. */
 int hr_store__run_item(hr_store *s, item *it);
+
+/* Targets' health inside the writer's transaction (store/health.c): an
+ * operator's action (an item), and the batch's attempts, after every item
+ * ran and before the commit. Returns an error only when the transaction
+ * is lost (a failed health update alone is undone and logged). */
+int hr_store__health_act(hr_store *s, item *it);
+int hr_store__health_batch(hr_store *s, item *batch, hr_error *cause);
+/* Stores one of herald's own events (a target's health) with its
+ * deliveries, inside the open transaction, routed like any event but
+ * never to exclude_target. Sets *made_due when it made deliveries. */
+int hr_store__save_own_event(hr_store *s, hr_event *ev, const char *exclude_target, int *made_due,
+                             hr_error *err);
 
 #endif

@@ -290,7 +290,7 @@ def test_check_config_checks_each_types_keys(tmp_path):
     assert r.returncode == 1
     assert (f'{bad}:5:5: targets[0].method: type slack takes no key "method" '
             "(its keys: name, type, url, token, api_url, channel, thread, title, text, order_by, "
-            "latest_wins, rate_limit)") in r.stderr, r.stderr
+            "latest_wins, rate_limit, circuit)") in r.stderr, r.stderr
     assert f'{bad}:7:11: targets[1].type: unknown target type "discrod"' in r.stderr
     assert f'{bad}:9:5: targets[2]: missing required key "url"' in r.stderr
     assert "SeCrEt" not in r.stderr
@@ -307,7 +307,9 @@ def test_check_config_checks_each_types_keys(tmp_path):
 
 
 def test_a_chat_target_is_replayed_like_a_webhook(tmp_path, herald_factory):
-    t = Target([("status", 410, {}, b"channel_is_archived"), ("status", 200, {}, b"ok")]).start()
+    # A 404 is a dead letter (a 410 would disable the target and hold the
+    # delivery instead: test_target_health.py).
+    t = Target([("status", 404, {}, b"no_service"), ("status", 200, {}, b"ok")]).start()
     tok = tmp_path / "api-token"
     tok.write_text("chat-tok-8c1f\n")
     cfg = config(tmp_path, f"""

@@ -177,8 +177,11 @@ routes: [{{name: all, targets: [hook]}}]
 @pytest.mark.parametrize("behaviour,word", [("hang", "imeout"), ("close", "")])
 def test_hang_and_close_retry_then_dead(tmp_path, herald_factory, behaviour, word):
     t = Target([behaviour], hang=3).start()
+    # Without a circuit breaker (failures: 0) a target that stays down
+    # makes dead letters after max_attempts (with it, they are held:
+    # test_target_health.py).
     cfg = config(tmp_path, f"""
-targets: [{{name: hook, url: "{t.url}/x"}}]
+targets: [{{name: hook, url: "{t.url}/x", circuit: {{failures: 0}}}}]
 routes: [{{name: all, targets: [hook]}}]
 """, attempts=2, timeout="500ms")
     h = herald_factory(["--config", str(cfg)])
@@ -194,7 +197,7 @@ routes: [{{name: all, targets: [hook]}}]
 def test_not_listening_retries_then_dead(tmp_path, herald_factory):
     port = free_port()
     cfg = config(tmp_path, f"""
-targets: [{{name: hook, url: "http://127.0.0.1:{port}/x"}}]
+targets: [{{name: hook, url: "http://127.0.0.1:{port}/x", circuit: {{failures: 0}}}}]
 routes: [{{name: all, targets: [hook]}}]
 """, attempts=2)
     h = herald_factory(["--config", str(cfg)])
@@ -328,7 +331,7 @@ routes: [{{name: all, targets: [hook]}}]
 def test_kill9_mid_delivery_delivers_everything_later(tmp_path, herald_factory):
     port = free_port()
     cfg = config(tmp_path, f"""
-targets: [{{name: hook, url: "http://127.0.0.1:{port}/x"}}]
+targets: [{{name: hook, url: "http://127.0.0.1:{port}/x", circuit: {{failures: 0}}}}]
 routes: [{{name: all, targets: [hook]}}]
 """, attempts=50)
     h = herald_factory(["--config", str(cfg)])

@@ -697,3 +697,29 @@ Test(run, email_answers_the_run_first_message)
     cr_expect_null(strstr(req.body, "Bcc:"));
     hr_svc_request_clear(&req);
 }
+
+Test(message, target_health)
+{
+    json_t *e =
+        json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:s,s:s,s:i,s:s}}", "source", "herald", "kind",
+                  "target-health", "received_at", "2026-12-03T10:00:00.000Z", "target_health",
+                  "target", "chat", "change", "circuit-opened", "reason", "10 failures in a row",
+                  "state", "open", "held", 42, "last_error", "HTTP 503");
+    hr_message m;
+    hr_error err;
+
+    cr_assert_eq(hr_message_from_event(e, &m, &err), HR_OK);
+    cr_expect_str_eq(m.title, "herald: target chat circuit-opened");
+    cr_expect_eq(m.tone, HR_TONE_BAD);
+    cr_assert_eq(m.nfacts, 4);
+    cr_expect_str_eq(m.facts[0].value, "10 failures in a row");
+    cr_expect_str_eq(m.facts[2].label, "Held deliveries");
+    cr_expect_str_eq(m.facts[2].value, "42");
+    hr_message_clear(&m);
+    json_object_set_new(json_object_get(e, "target_health"), "change",
+                        json_string("circuit-closed"));
+    cr_assert_eq(hr_message_from_event(e, &m, &err), HR_OK);
+    cr_expect_eq(m.tone, HR_TONE_GOOD);
+    hr_message_clear(&m);
+    json_decref(e);
+}

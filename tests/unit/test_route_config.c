@@ -619,12 +619,12 @@ Test(errors, unknown_keys_at_every_level)
         "    match:\n      pipelines: x\n",
         "herald.yaml:2:3: delivery: unknown key \"retries\" (expected max_attempts, "
         "backoff_initial, backoff_max, connect_timeout, timeout, max_response_bytes, "
-        "connections_per_host, max_in_flight, proxy, allow)",
+        "connections_per_host, max_in_flight, proxy, allow, circuit)",
         "herald.yaml:6:5: targets[0]: unknown key \"heders\" (expected name, type, url, "
         "token, method, headers, body, body_for_get, signing_secret, api_url, host, "
         "repository, context, dedup_key, summary, severity, channel, username, icon_url, "
         "thread, edit, title, text, smtp, starttls, password, from, to, subject, order_by, "
-        "latest_wins, rate_limit)",
+        "latest_wins, rate_limit, circuit)",
         "herald.yaml:8:23: targets[0].headers.X-A: unknown key \"secert\" (expected value, "
         "secret)",
         "herald.yaml:12:5: routes[0]: unknown key \"filters\" (expected name, match, filter, "
@@ -1884,10 +1884,10 @@ Test(types, errors_name_the_line_and_column)
                   "    username: \"a\\nb\"\n",
                   "herald.yaml:3:5: targets[0].method: type slack takes no key \"method\" (its "
                   "keys: name, type, url, token, api_url, channel, thread, title, text, order_by, "
-                  "latest_wins, rate_limit)",
+                  "latest_wins, rate_limit, circuit)",
                   "herald.yaml:5:5: targets[0].username: type slack takes no key \"username\" "
                   "(its keys: name, type, url, token, api_url, channel, thread, title, text, "
-                  "order_by, latest_wins, rate_limit)",
+                  "order_by, latest_wins, rate_limit, circuit)",
                   "herald.yaml:2:5: targets[0]: missing required key \"url\" (an incoming "
                   "webhook), or \"token\" and \"channel\" (a bot)",
                   "herald.yaml:7:11: targets[1].type: unknown target type \"telegram\" (expected "
@@ -1895,7 +1895,7 @@ Test(types, errors_name_the_line_and_column)
                   "bitbucket, pagerduty)",
                   "herald.yaml:11:5: targets[2].api_url: type webhook takes no key \"api_url\" "
                   "(its keys: name, type, url, method, headers, body, body_for_get, "
-                  "signing_secret, order_by, latest_wins, rate_limit)",
+                  "signing_secret, order_by, latest_wins, rate_limit, circuit)",
                   "herald.yaml:14:10: targets[3].url: the URL must not contain spaces or control "
                   "characters (write %20 for a space)",
                   "herald.yaml:15:15: targets[3].username: expected 1 to 100 characters on one "
@@ -1950,7 +1950,7 @@ Test(types, email)
                   "got \"nobody\"",
                   "herald.yaml:7:5: targets[0].url: type email takes no key \"url\" (its keys: "
                   "name, type, title, text, smtp, starttls, username, password, from, to, subject, "
-                  "order_by, latest_wins, rate_limit)",
+                  "order_by, latest_wins, rate_limit, circuit)",
                   "herald.yaml:4:11: targets[0].smtp: the URL must start with smtp:// or smtps://",
                   "herald.yaml:5:11: targets[0].from: expected an e-mail address (name@domain); "
                   "got \"a b@example.com\"");
@@ -2002,7 +2002,7 @@ Test(types, state_targets)
                   "(Bitbucket Cloud's API) or /rest/api/1.0 (Bitbucket Data Center's)",
                   "herald.yaml:7:60: targets[2].context: type pagerduty takes no key \"context\" "
                   "(its keys: name, type, token, api_url, dedup_key, summary, severity, order_by, "
-                  "latest_wins, rate_limit)",
+                  "latest_wins, rate_limit, circuit)",
                   "herald.yaml:7:53: targets[2].severity: expected critical, error, warning or "
                   "info (PagerDuty's severities); got \"fatal\"");
 }
@@ -2111,17 +2111,17 @@ Test(types, one_message_per_run_keys)
     cr_expect(c->targets[1].edit);
     cr_expect_not(c->targets[2].thread);
     hr_config_free(c);
-    EXPECT_ERRORS(
-        "targets:\n"
-        "  - name: s\n"
-        "    type: slack\n"
-        "    url: https://hooks.slack.com/services/T/B/X\n"
-        "    thread: true\n"
-        "  - {name: t, type: teams, url: 'https://x.logic.azure.com/w', edit: true}\n",
-        "herald.yaml:2:5: targets[0]: \"thread\" goes with \"token\": an incoming "
-        "webhook cannot answer in a thread",
-        "herald.yaml:6:64: targets[1].edit: type teams takes no key \"edit\" (its "
-        "keys: name, type, url, api_url, title, text, order_by, latest_wins, rate_limit)");
+    EXPECT_ERRORS("targets:\n"
+                  "  - name: s\n"
+                  "    type: slack\n"
+                  "    url: https://hooks.slack.com/services/T/B/X\n"
+                  "    thread: true\n"
+                  "  - {name: t, type: teams, url: 'https://x.logic.azure.com/w', edit: true}\n",
+                  "herald.yaml:2:5: targets[0]: \"thread\" goes with \"token\": an incoming "
+                  "webhook cannot answer in a thread",
+                  "herald.yaml:6:64: targets[1].edit: type teams takes no key \"edit\" (its "
+                  "keys: name, type, url, api_url, title, text, order_by, latest_wins, rate_limit, "
+                  "circuit)");
 }
 
 /* ---- Ordered delivery (order_by, latest_wins) ----------------------------- */
@@ -2173,4 +2173,49 @@ Test(order, bad_values_are_refused_at_their_line_and_column)
         "delivery wins)",
         "herald.yaml:13:15: targets[3].order_by: expected a template on one line, such as \"{{ "
         ".pipeline.name }}\"");
+}
+
+/* ---- circuit: (route/config_health.c) ------------------------------------ */
+
+Test(circuit, defaults_delivery_and_per_target_override)
+{
+    hr_config *c = parse_ok("delivery:\n"
+                            "  circuit: {failures: 3, probe_initial: 2s, disable_after: 5d}\n"
+                            "targets:\n"
+                            "  - name: a\n    url: https://a.example/\n"
+                            "  - name: b\n    url: https://b.example/\n"
+                            "    circuit: {failures: 0, probe_max: 1h}\n");
+    hr_circuit_settings s;
+    hr_config *d = hr_config_new_default();
+
+    hr_config_circuit(d, NULL, &s);
+    cr_expect_eq(s.failures, 10);
+    cr_expect_eq(s.probe_initial_ms, 30000);
+    cr_expect_eq(s.probe_max_ms, 600000);
+    cr_expect_eq(s.disable_after_ms, 3 * 24 * 3600 * 1000LL);
+    hr_config_circuit(c, &c->targets[0], &s);
+    cr_expect_eq(s.failures, 3);
+    cr_expect_eq(s.probe_initial_ms, 2000);
+    cr_expect_eq(s.probe_max_ms, 600000);
+    cr_expect_eq(s.disable_after_ms, 5 * 24 * 3600 * 1000LL);
+    hr_config_circuit(c, &c->targets[1], &s);
+    cr_expect_eq(s.failures, 0, "a target's own 0: its circuit never opens");
+    cr_expect_eq(s.probe_initial_ms, 2000, "the rest from delivery's");
+    cr_expect_eq(s.probe_max_ms, 3600 * 1000);
+    hr_config_free(c);
+    hr_config_free(d);
+}
+
+Test(circuit, bad_values_are_named)
+{
+    EXPECT_ERRORS("delivery:\n  circuit: {failures: -1, probe_initial: 2m, probe_max: 1m, "
+                  "disable_after: soon, tries: 3}\n",
+                  "herald.yaml:2:23: delivery.circuit.failures: expected a whole number from 0 "
+                  "to 1000000; got \"-1\"",
+                  "herald.yaml:2:76: delivery.circuit.disable_after: expected a duration from 1s "
+                  "to 3650d, such as 90d, 12h or 10m, or forever; got \"soon\"",
+                  "herald.yaml:2:82: delivery.circuit: unknown key \"tries\" (expected failures, "
+                  "probe_initial, probe_max, disable_after)",
+                  "herald.yaml:2:57: delivery.circuit.probe_max: must not be shorter than "
+                  "probe_initial");
 }

@@ -175,6 +175,33 @@ Test(route, no_conditions_match_everything)
     config_free_by_hand(c);
 }
 
+/* herald's own target-health event, about target "x". */
+static hr_event *health_event(void)
+{
+    hr_event *ev = hr_event_new();
+    ev->source = hr_strdup(HR_SOURCE_HERALD);
+    ev->kind = hr_strdup(HR_KIND_TARGET_HEALTH);
+    ev->health = json_pack("{s:s,s:s}", "target", "x", "change", "circuit-opened");
+    return ev;
+}
+
+Test(route, own_events_only_where_asked_for)
+{
+    hr_route *r;
+    hr_config *c = one_route(&r);
+
+    expect_decisions(c, health_event(), "", "a catch-all route does not get them");
+    config_free_by_hand(c);
+    c = one_route(&r);
+    LIST(&r->kinds, HR_KIND_TARGET_HEALTH);
+    expect_decisions(c, health_event(), "r>t", "by kind");
+    config_free_by_hand(c);
+    c = one_route(&r);
+    LIST(&r->sources, HR_SOURCE_HERALD);
+    expect_decisions(c, health_event(), "r>t", "by source");
+    config_free_by_hand(c);
+}
+
 Test(route, sources)
 {
     hr_route *r;

@@ -667,6 +667,7 @@ Test(store, schema_5_is_migrated)
     snprintf(path, sizeof(path), "%s/herald.db", dir);
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
     cr_assert_eq(sqlite3_exec(db,
+                              "DROP TABLE target_health;"
                               "ALTER TABLE events DROP COLUMN request_digest; ALTER TABLE events "
                               "DROP COLUMN warnings; DROP TABLE run_messages;"
                               " DROP INDEX deliveries_by_run;"
@@ -947,7 +948,7 @@ static hr_event *big_ev(int i)
 Test(store, full_database_fails_whole_events_and_recovers)
 {
     SQLITE_ONLY();
-    hr_store_options o = {.max_pages = 31};
+    hr_store_options o = {.max_pages = 33};
     int64_t last_ok = 0;
     int nok = 0, failed = 0;
     hr_event *evs[10];
@@ -1150,7 +1151,7 @@ Test(store, schema_and_pragmas)
     sqlite3_finalize(q);
     cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
     cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
-    cr_assert_eq(sqlite3_column_int(q, 0), 10); /* the schema version: the latest */
+    cr_assert_eq(sqlite3_column_int(q, 0), 11); /* the schema version: the latest */
     sqlite3_finalize(q);
 
     /* Every API filter walks an index newest first, without a sort. */
@@ -2669,4 +2670,76 @@ Test(store, latest_wins_supersedes_the_older_waiting_one)
     cr_assert_eq(hr_store_reset_deliveries(st, &reset, &count, &err), HR_OK, "%s", err.msg);
     cr_expect_eq(count, 1);
     expect_claim(st, 0, "1,5,6");
+}
+
+/* Targets' health (store/health.c): attempts move the record in their
+ * transaction, a change is stored as herald's own event, operators' actions
+ * are durable and release what is held. */
+Test(store, attempts_move_a_targets_health_and_actions_release)
+{
+    static test_router r;
+    hr_error err;
+    hr_delivery_job *jobs = NULL;
+    size_t n = 0;
+    hr_target_health *h = NULL, after;
+    int64_t later = hr_time_now_ms() + 3600 * 1000;
+
+    st = open_store();
+    hr_store_set_router(st, route_ab, &r, router_freed);
+    hr_event *ev = stage_ev("p", "s", "1", "Passed", "Passed");
+    cr_assert_eq(hr_store_put(st, ev, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(claim_all(st, hr_time_now_ms(), 10, &jobs, &n, &err), HR_OK);
+    cr_assert_eq(n, 1);
+    hr_attempt a = {.delivery_id = jobs[0].id,
+                    .claim_token = jobs[0].claim_token,
+                    .attempt = 1,
+                    .started_at = hr_time_now_ms(),
+                    .status = 503,
+                    .error = "HTTP 503",
+                    .outcome = HR_OUTCOME_RETRY,
+                    .next_at = later,
+                    .target = "a",
+                    .policy = {.failures = 2, .probe_initial_ms = 1000, .probe_max_ms = 2000}};
+    for (int i = 1; i <= 2; i++) {
+        a.attempt = i;
+        recorded_status = 1;
+        hr_store_record_attempt(st, &a, on_recorded, NULL);
+        sync_writer(st);
+        cr_assert_eq(recorded_status, HR_OK);
+    }
+    hr_delivery_job_clear(&jobs[0]);
+    free(jobs);
+    cr_assert_eq(hr_store_list_health(st, &h, &n, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(n, 1);
+    cr_expect_str_eq(h[0].target, "a");
+    cr_expect_eq(h[0].state, HR_HEALTH_OPEN);
+    cr_expect_eq(h[0].consecutive_failures, 2);
+    cr_expect_str_eq(h[0].last_error, "HTTP 503");
+    free(h);
+    json_t *evs = list(st, (hr_event_query){.source = "herald", .limit = 10}, NULL);
+    cr_assert_eq(json_array_size(evs), 1);
+    cr_expect_str_eq(str_at(json_array_get(evs, 0), "target_health", "change"), "circuit-opened");
+    json_decref(evs);
+
+    cr_assert_eq(hr_store_target_act(st, "a", HR_ACTION_PAUSE, &after, &err), HR_OK, "%s", err.msg);
+    cr_expect(after.paused);
+    cr_expect_str_eq(hr_health_shown(&after), "paused");
+    /* Nothing is due before later; enabling (it closes the circuit) and
+     * resuming make the held delivery due now. */
+    cr_assert_eq(claim_all(st, hr_time_now_ms(), 10, &jobs, &n, &err), HR_OK);
+    cr_expect_eq(n, 0);
+    free(jobs);
+    cr_assert_eq(hr_store_target_act(st, "a", HR_ACTION_ENABLE, &after, &err), HR_OK);
+    cr_assert_eq(hr_store_target_act(st, "a", HR_ACTION_RESUME, &after, &err), HR_OK);
+    cr_expect_eq(after.state, HR_HEALTH_HEALTHY);
+    cr_expect_not(after.paused);
+    cr_assert_eq(claim_all(st, hr_time_now_ms() + 1, 10, &jobs, &n, &err), HR_OK);
+    cr_expect_eq(n, 1);
+    for (size_t i = 0; i < n; i++)
+        hr_delivery_job_clear(&jobs[i]);
+    free(jobs);
+    evs = list(st, (hr_event_query){.source = "herald", .limit = 10}, NULL);
+    cr_expect_eq(json_array_size(evs), 3, "opened, paused, resumed");
+    json_decref(evs);
+    hr_event_free(ev);
 }
