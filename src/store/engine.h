@@ -142,6 +142,16 @@ typedef struct hr_store_engine {
     int (*lead)(void *db, const char *job, int64_t now, int64_t ttl_ms, int *leader, hr_error *err);
     /* Due deliveries as the delivery engine asks for them (event/delivery.h). */
     int (*claim)(void *db, const hr_claim_query *q, hr_rows *rows, hr_error *err);
+
+    /* Where instances share a store (both NULL where they cannot): announce
+     * tells the others that this one made deliveries due (writer thread,
+     * after the commit and its answers, outside any transaction; a failure
+     * is not reported: the others' poll finds the deliveries anyway).
+     * watch starts listening for the others' announcements and calls
+     * due(ctx) on a thread of the engine's for each (and once after a lost
+     * connection came back), until close; HR_OK or why not. */
+    void (*announce)(void *db);
+    int (*watch)(void *db, void (*due)(void *ctx), void *ctx, hr_error *err);
 } hr_store_engine;
 
 /* The engines herald is built with. */

@@ -360,6 +360,7 @@ static void pg_close(void *db)
     hr_pg *g = db;
     if (g == NULL)
         return;
+    hr_pg__unwatch(g);
     hr_pg__close_readers(g);
     PQfinish(g->w);
     pthread_mutex_destroy(&g->plock);
@@ -521,4 +522,6 @@ const hr_store_engine hr_store__pg = {
     .list_packages = hr_pg__list_packages,
     .lead = hr_pg__lead,
     .claim = hr_pg__claim,
+    .announce = hr_pg__announce,
+    .watch = hr_pg__watch,
 };

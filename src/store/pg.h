@@ -15,7 +15,10 @@
  * (lease_until) with a fencing token (claim_token): an attempt is recorded
  * only while its token is the delivery's, so a late answer from a lost
  * lease cannot overwrite a newer attempt. No transaction is held across a
- * request: a claim is one statement.
+ * request: a claim is one statement. After a commit that made deliveries
+ * due the writer sends NOTIFY herald_due (outside the batch's transaction,
+ * with this instance's name); every instance LISTENs on a connection of
+ * its own and wakes its delivery engine, whose poll stays as a backstop.
  *
  * A lost connection is re-opened with backoff at the next use (the writer
  * at its next batch, a reader when it is taken); until then every write
@@ -51,6 +54,14 @@ typedef struct hr_pg {
     int nreaders;
     PGconn **free_readers;
     int nfree;
+
+    /* The listener (pg_listen.c): a thread with a connection of its own
+     * that LISTENs for other instances' new deliveries and calls due. */
+    pthread_t listener;
+    int listening;  /* the thread runs */
+    int stop_fd[2]; /* a pipe: closing its write end stops the thread */
+    void (*due)(void *ctx);
+    void *due_ctx;
 } hr_pg;
 
 /* Parameters of one statement, as text (or binary for bytea). */
@@ -129,5 +140,11 @@ int hr_pg__list_revisions(void *db, const char *repository, const char *package,
 int hr_pg__list_packages(void *db, const char *repository, hr_rows *rows, hr_error *err);
 int hr_pg__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error *err);
 int hr_pg__lead(void *db, const char *job, int64_t now, int64_t ttl_ms, int *leader, hr_error *err);
+
+/* Other instances' new deliveries (pg_listen.c): announce and watch as
+ * engine.h says; unwatch stops the listener (it accepts one never started). */
+void hr_pg__announce(void *db);
+int hr_pg__watch(void *db, void (*due)(void *ctx), void *ctx, hr_error *err);
+void hr_pg__unwatch(hr_pg *g);
 
 #endif

@@ -94,6 +94,43 @@ routes: [{{name: all, targets: [hook]}}]
     target.stop()
 
 
+def test_a_delivery_one_instance_accepts_wakes_the_other_at_once(pg, tmp_path, herald_factory):
+    """A's only delivery slot hangs on a target that never answers, so what
+    A accepts next must be sent by B. B hears of it through LISTEN/NOTIFY
+    (A's writer announces after its commit), not at its next poll (once a
+    second): nine of ten deliveries reach the target within 350 ms."""
+    _, uri = pg
+    stuck = Target(script=("hang",), hang=30).start()
+    target = Target().start()
+    body = """
+targets: [{{name: hook, url: "{url}/x"}}]
+routes: [{{name: all, targets: [hook]}}]
+"""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    cfg_a = config(tmp_path / "a", "  max_in_flight: 1\n" + body.format(url=stuck.url),
+                   timeout="30s")
+    cfg_b = config(tmp_path / "b", body.format(url=target.url))
+    a = herald_factory(["--config", str(cfg_a), "--store", uri])
+    send(a, event(counter=0))
+    stuck.wait(1)  # A's one slot is taken until the test ends
+    b = herald_factory(["--config", str(cfg_b), "--store", uri])
+    latencies = []
+    for i in range(1, 11):
+        time.sleep(0.1)
+        t0 = time.time()
+        send(a, event(counter=i))
+        got = target.wait(i, timeout=10 * SLOW)
+        latencies.append(got[i - 1]["at"] - t0)
+    print("\nwake latencies (ms):", [round(x * 1000) for x in latencies])
+    assert sorted(latencies)[8] < 0.35 * SLOW, latencies
+    assert [json.loads(r["body"])["pipeline"]["counter"] for r in target.requests] == \
+        [str(i) for i in range(1, 11)]
+    assert "found by polling" not in b.log_text()  # the listener never lost its connection
+    target.stop()
+    stuck.stop()
+
+
 def delivered_count(h):
     n, cursor = 0, None
     while True:
