@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, SLOW
+from conftest import BIN, PG, ROOT, SLOW, pg_uri
 from targets import Target
 from test_delivery import config, event, send, wait_state
 
@@ -27,6 +27,16 @@ def pg():
     yield d, uri
     subprocess.run([PG_SH, "stop", d], capture_output=True)
     shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_db(request, tmp_path):
+    """For a test that leaves the server running: a database of its own on
+    the suite's server (HERALD_TEST_PG) when there is one, which saves
+    starting a server; else the server of its own that pg starts."""
+    if PG:
+        return pg_uri(tmp_path / "pg")
+    return request.getfixturevalue("pg")[1]
 
 
 def with_password(uri, password):
@@ -73,8 +83,8 @@ routes: [{{name: all, targets: [hook]}}]
     target.stop()
 
 
-def test_two_instances_share_the_work_and_deliver_each_once(pg, tmp_path, herald_factory):
-    _, uri = pg
+def test_two_instances_share_the_work_and_deliver_each_once(pg_db, tmp_path, herald_factory):
+    uri = pg_db
     target = Target().start()
     cfg = config(tmp_path, f"""
 targets: [{{name: hook, url: "{target.url}/x"}}]
@@ -94,12 +104,12 @@ routes: [{{name: all, targets: [hook]}}]
     target.stop()
 
 
-def test_a_delivery_one_instance_accepts_wakes_the_other_at_once(pg, tmp_path, herald_factory):
+def test_a_delivery_one_instance_accepts_wakes_the_other_at_once(pg_db, tmp_path, herald_factory):
     """A's only delivery slot hangs on a target that never answers, so what
     A accepts next must be sent by B. B hears of it through LISTEN/NOTIFY
     (A's writer announces after its commit), not at its next poll (once a
     second): nine of ten deliveries reach the target within 350 ms."""
-    _, uri = pg
+    uri = pg_db
     stuck = Target(script=("hang",), hang=30).start()
     target = Target().start()
     body = """
@@ -131,6 +141,48 @@ routes: [{{name: all, targets: [hook]}}]
     stuck.stop()
 
 
+def test_the_configs_store_key_keeps_the_store_in_postgresql(pg_db, tmp_path, herald_factory):
+    """store: in the config means --store: without --data or --store herald
+    keeps its store in that database, and --store wins over it. The
+    password in it shows nowhere: not in the log, the API's config, an
+    error, or check-config's report (which gives the line and column)."""
+    uri = pg_db
+    cfg = config(tmp_path, f'store: "{with_password(uri, "cfg-s3cret")}"\n')
+    a = herald_factory(["--config", str(cfg)], start=False)
+    a.data_flag = False
+    a.start()
+    send(a, event(counter=7))
+    assert "data in a PostgreSQL database" in a.log_text()
+    status, body = a.get("/api/v1/config")
+    assert status == 200 and b"cfg-s3cret" not in body and b"postgresql" not in body
+    # Another instance on the database by --store sees the event: it is there.
+    b = herald_factory(["--store", uri])
+    assert [e["pipeline"]["counter"] for e in b.all_events()] == ["7"]
+
+    # A config whose store is a server that is not there: --store wins...
+    (tmp_path / "gone").mkdir()
+    gone = config(tmp_path / "gone", 'store: "postgresql://nobody:cfg-s3cret@127.0.0.1:1/none"\n')
+    c = herald_factory(["--config", str(gone), "--store", uri], start=False)
+    c.data_flag = False
+    c.start()
+    assert len(c.all_events()) == 1
+    # ... and without it herald tries that server, and says why it cannot.
+    r = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--config", str(gone)],
+                       capture_output=True, text=True, timeout=60 * SLOW)
+    assert r.returncode == 1, r.stderr
+    assert "cannot open the store" in r.stderr and "127.0.0.1" in r.stderr, r.stderr
+    assert "cfg-s3cret" not in r.stderr + r.stdout
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('delivery: {}\nstore: "mysql://herald:cfg-s3cret@db/herald"\n')
+    r = subprocess.run([BIN, "check-config", str(bad)], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert f"{bad}:2:8: store: expected a PostgreSQL connection URI" in r.stdout + r.stderr
+    assert "cfg-s3cret" not in r.stdout + r.stderr
+    for h in (a, b, c):
+        assert "cfg-s3cret" not in h.log_text()
+
+
 def delivered_count(h):
     n, cursor = 0, None
     while True:
@@ -143,7 +195,7 @@ def delivered_count(h):
             return n
 
 
-def test_two_instances_killed_mid_load_lose_nothing_acknowledged(pg, tmp_path, herald_factory):
+def test_two_instances_killed_mid_load_lose_nothing_acknowledged(pg_db, tmp_path, herald_factory):
     """Events go to both instances while deliveries run; one is killed with
     kill -9, restarted, and killed again. Every acknowledged event is stored
     once and delivered at least once; only deliveries whose lease ran out
@@ -151,7 +203,7 @@ def test_two_instances_killed_mid_load_lose_nothing_acknowledged(pg, tmp_path, h
     import threading
     from test_crash import sender
 
-    _, uri = pg
+    uri = pg_db
     target = Target().start()
     cfg = config(tmp_path, f"""
 targets: [{{name: hook, url: "{target.url}/x"}}]
