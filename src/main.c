@@ -48,6 +48,7 @@ static const char *const usage_parts[] = {
     "                  [--body TEXT | --body-file FILE] [--env GLOB]... [OPTION]...\n"
     "    herald publish --url URL --repository R --package P --revision REV\n"
     "                  [--data KEY=VALUE]... [OPTION]...\n"
+    "    herald migrate-store --from DIR --to URI\n"
     "    herald --help | --version\n"
     "\n"
     "DESCRIPTION\n"
@@ -89,6 +90,11 @@ static const char *const usage_parts[] = {
     "    notify  Tell a running herald a build's status, from any CI (see\n"
     "            NOTIFY AND PUBLISH).\n"
     "    publish Give a running herald a package revision for GoCD to poll.\n"
+    "    migrate-store --from DIR --to URI\n"
+    "            Copy the SQLite store in DIR (stop the herald serving it\n"
+    "            first) into an empty PostgreSQL database, ids and all, then\n"
+    "            serve it with --store URI (docs/operating.md). Exits 0 once\n"
+    "            copied, 1 when not (a database that holds data is refused).\n"
     "\n",
     "OPTIONS\n"
     "    -l, --listen ADDR:PORT\n"
@@ -904,5 +910,7 @@ int main(int argc, char **argv)
         return hr_cli_notify(argc - 1, argv + 1, print_usage);
     if (strcmp(argv[1], "publish") == 0)
         return hr_cli_publish(argc - 1, argv + 1, print_usage);
+    if (strcmp(argv[1], "migrate-store") == 0)
+        return hr_cli_migrate_store(argc - 1, argv + 1, print_usage);
     return usage_error("unknown command: %s", argv[1]);
 }
