@@ -46,23 +46,50 @@ def with_password(uri, password):
 
 
 def test_down_is_503_never_success_and_recovers_by_itself(pg, tmp_path, herald_factory):
+    """PostgreSQL stopped and started again under load (two senders, and
+    deliveries running): while it is down every answer is 503 and says
+    why, never success; ingest and delivery come back by themselves; every
+    acknowledged event is stored once and delivered."""
+    import threading
+
     d, uri = pg
     target = Target().start()
     cfg = config(tmp_path, f"""
 targets: [{{name: hook, url: "{target.url}/x"}}]
 routes: [{{name: all, targets: [hook]}}]
-""")
+""", attempts=50)
     # The server trusts loopback, so any password works; none may be logged.
     h = herald_factory(["--config", str(cfg), "--store", with_password(uri, "s3cret-pw")])
     send(h, event(counter=1))
     target.wait(1)
 
+    acked, refused, errors, stop = [], [], [], threading.Event()
+
+    def load(tid):
+        i = 0
+        while not stop.is_set() and not errors:
+            tag = f"L{tid}-{i}"
+            i += 1
+            status, answer = h.gocd("stage-status", event(counter=tag))
+            if status == 200 and answer == {"status": "success"}:
+                acked.append(tag)
+            elif status == 503 and "PostgreSQL" in answer["messages"][0]:
+                refused.append(tag)
+            else:
+                errors.append((status, answer))
+            time.sleep(0.01)
+
+    senders = [threading.Thread(target=load, args=(t,)) for t in range(2)]
+    for t in senders:
+        t.start()
+    time.sleep(0.5)
     subprocess.run([PG_SH, "halt", d], check=True, capture_output=True)
     status, answer = h.gocd("stage-status", event(counter=2))
     assert status == 503, answer
     assert "PostgreSQL" in answer["messages"][0] or "connect" in answer["messages"][0], answer
     status, health = h.get_json("/healthz")
     assert status == 503 and health["status"] == "degraded", health
+    time.sleep(1)
 
     subprocess.run([PG_SH, "resume", d], check=True, capture_output=True)
     deadline = time.time() + 30 * SLOW
@@ -74,11 +101,29 @@ routes: [{{name: all, targets: [hook]}}]
         assert time.time() < deadline, "herald did not reconnect"
         time.sleep(0.2)
     assert answer == {"status": "success"}
-    target.wait(2)
+    goal = len(acked) + 20  # the senders are acknowledged again too
+    while len(acked) < goal and time.time() < deadline and not errors:
+        time.sleep(0.05)
+    stop.set()
+    for t in senders:
+        t.join()
+    assert not errors, errors[:3]
+    assert refused, "no request was refused while PostgreSQL was down"
+    assert len(acked) >= goal
+
     status, _ = h.get_json("/healthz")
     assert status == 200
-    counters = sorted(e["pipeline"]["counter"] for e in h.all_events())
-    assert counters == ["1", "3"], counters  # the refused one was not stored
+    counters = [e["pipeline"]["counter"] for e in h.all_events()]
+    assert len(counters) == len(set(counters)), "an event was stored twice"
+    assert "2" not in counters  # the refused one was not stored
+    assert set(acked) | {"1", "3"} <= set(counters)
+    # Delivery recovers by itself too: every stored event reaches the target.
+    deadline = time.time() + 30 * SLOW
+    while delivered_count(h) < len(counters) and time.time() < deadline:
+        time.sleep(0.2)
+    sent = {json.loads(r["body"])["pipeline"]["counter"] for r in target.requests}
+    assert set(counters) <= sent
+    print(f"\n{len(acked)} acknowledged, {len(refused)} refused with 503 while down")
     assert "s3cret-pw" not in h.log_text()
     target.stop()
 
