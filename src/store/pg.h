@@ -28,6 +28,7 @@
 #define HR_STORE_PG_H
 
 #include "store/engine.h"
+#include "store/pool.h"
 
 #include <libpq-fe.h>
 #include <pthread.h>
@@ -47,13 +48,7 @@ typedef struct hr_pg {
     int64_t w_retry_at;
     int w_backoff_ms;
 
-    /* The read pool, guarded by plock; free_readers is a stack. */
-    pthread_mutex_t plock;
-    pthread_cond_t reader_back;
-    PGconn **readers;
-    int nreaders;
-    PGconn **free_readers;
-    int nfree;
+    hr_pool readers; /* of PGconn */
 
     /* The listener (pg_listen.c): a thread with a connection of its own
      * that LISTENs for other instances' new deliveries and calls due. */

@@ -1,7 +1,8 @@
 /*
- * pg_read.c - the PostgreSQL engine's readers: a pool of connections (any
- * thread borrows one and gives it back; a broken one is opened again when
- * taken), the queries that fill rows (store/rows.h), and the claim.
+ * pg_read.c - the PostgreSQL engine's readers: a pool of connections
+ * (store/pool.h; any thread borrows one and gives it back; a broken one is
+ * opened again when taken), the queries that fill rows (store/rows.h), and
+ * the claim.
  */
 #include "store/pg.h"
 
@@ -14,39 +15,32 @@
 
 int hr_pg__open_readers(hr_pg *g, int n, hr_error *err)
 {
-    g->readers = hr_calloc((size_t)n, sizeof(*g->readers));
-    g->free_readers = hr_calloc((size_t)n, sizeof(*g->free_readers));
+    hr_pool_init(&g->readers, n);
     for (int i = 0; i < n; i++) {
         PGconn *c = NULL;
         int ret = hr_pg__connect(g->uri, &c, err);
         if (ret != HR_OK)
             return ret;
-        g->readers[g->nreaders++] = c;
-        g->free_readers[g->nfree++] = c;
+        hr_pool_add(&g->readers, c);
     }
     return HR_OK;
 }
 
+static void finish(void *c)
+{
+    PQfinish(c);
+}
+
 void hr_pg__close_readers(hr_pg *g)
 {
-    for (int i = 0; i < g->nreaders; i++)
-        PQfinish(g->readers[i]);
-    free(g->readers);
-    free(g->free_readers);
-    g->readers = g->free_readers = NULL;
-    g->nreaders = g->nfree = 0;
+    hr_pool_free(&g->readers, finish);
 }
 
 /* A connection from the pool, reset first when it broke (PQreset keeps
  * the same PGconn, so the pool's slots stay valid). */
 static PGconn *reader_take(hr_pg *g)
 {
-    PGconn *c;
-    pthread_mutex_lock(&g->plock);
-    while (g->nfree == 0)
-        pthread_cond_wait(&g->reader_back, &g->plock);
-    c = g->free_readers[--g->nfree];
-    pthread_mutex_unlock(&g->plock);
+    PGconn *c = hr_pool_take(&g->readers);
     if (PQstatus(c) != CONNECTION_OK)
         PQreset(c);
     return c;
@@ -54,10 +48,7 @@ static PGconn *reader_take(hr_pg *g)
 
 static void reader_give(hr_pg *g, PGconn *c)
 {
-    pthread_mutex_lock(&g->plock);
-    g->free_readers[g->nfree++] = c;
-    pthread_cond_signal(&g->reader_back);
-    pthread_mutex_unlock(&g->plock);
+    hr_pool_give(&g->readers, c);
 }
 
 /* Runs sql on c, a read connection. A connection whose server restarted
