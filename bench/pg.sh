@@ -38,12 +38,7 @@ uri=$(scripts/pg.sh start "$work/pg" | tail -1)
 base=${uri%/*}
 database() { psql -q "$uri" -c "CREATE DATABASE $1" >/dev/null; echo "$base/$1"; }
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 400); do (echo >/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
-load() { # load PORT CONNS -> "rps p50 p99 requests errors non200"
-  wrk -t2 -c"$2" -d"$DURATION" -s bench/post.lua "http://127.0.0.1:$1" 2>&1 |
-    sed -n 's/^RESULT rps=\([0-9.]*\) p50_ms=\([0-9.]*\) p99_ms=\([0-9.]*\) requests=\([0-9]*\) errors=\([0-9]*\) non200=\([0-9]*\)/\1 \2 \3 \4 \5 \6/p'
-}
+. bench/lib.sh
 serve() { # serve PORT STORE-ARGS...
   local port=$1; shift
   "$bdir/herald" serve --listen "127.0.0.1:$port" --threads "$THREADS" --log-level warn "$@" &
@@ -60,12 +55,12 @@ echo
 
 # 1. herald on SQLite (synchronous=FULL)
 p=$(free_port); serve "$p" --data "$work/sqlite"
-read -r s_rps s_p50 s_p99 s_reqs _ s_non200 <<<"$(load "$p" "$CONNS")"
+read -r s_rps s_p50 s_p99 s_reqs _ s_non200 <<<"$(load "$p")"
 read -r s_acc s_commits <<<"$(stored "http://127.0.0.1:$p")"
 
 # 2. herald on PostgreSQL, one instance
 p1=$(free_port); serve "$p1" --store "$(database one)"
-read -r o_rps o_p50 o_p99 o_reqs _ o_non200 <<<"$(load "$p1" "$CONNS")"
+read -r o_rps o_p50 o_p99 o_reqs _ o_non200 <<<"$(load "$p1")"
 read -r o_acc o_commits <<<"$(stored "http://127.0.0.1:$p1")"
 
 # 3. herald on PostgreSQL, two instances on one database, loaded at once
