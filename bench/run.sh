@@ -51,12 +51,7 @@ case $ENDPOINT in
 esac
 NAME=${NAME:-${ENDPOINT##*/}}
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
-load() { # load PORT -> "rps p50 p99 requests errors non200"
-  wrk -t2 -c"$CONNS" -d"$DURATION" -s "$SCRIPT" "http://127.0.0.1:$1" 2>&1 |
-    sed -n 's/^RESULT rps=\([0-9.]*\) p50_ms=\([0-9.]*\) p99_ms=\([0-9.]*\) requests=\([0-9]*\) errors=\([0-9]*\) non200=\([0-9]*\)/\1 \2 \3 \4 \5 \6/p'
-}
+. bench/lib.sh
 
 if [ "$ENDPOINT" = "$default_endpoint" ]; then
   echo "herald ingest benchmark: $(nproc) cores, $CONNS connections, $DURATION per run, body $bytes bytes"

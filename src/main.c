@@ -51,8 +51,9 @@ static const char *const usage_parts[] = {
     "    herald target (pause | resume | enable | test | show) NAME [--url URL]\n"
     "                  [--token T | --token-file FILE]\n"
     "    herald target list [--url URL] [--token T | --token-file FILE]\n"
+    "    herald migrate-store --from DIR --to URI\n"
     "    herald --help | --version\n"
-    "\n"
+    "\n",
     "DESCRIPTION\n"
     "    herald accepts notifications from CI servers, stores every one it\n"
     "    accepts durably (SQLite, write-ahead log, fsync before it answers), and\n"
@@ -102,6 +103,11 @@ static const char *const usage_parts[] = {
     "            circuit.disable_after), send it a test event (source herald,\n"
     "            kind test, to that target alone), or show its health; list\n"
     "            shows every target's. --url and the token as for replay.\n"
+    "    migrate-store --from DIR --to URI\n"
+    "            Copy the SQLite store in DIR (stop the herald serving it\n"
+    "            first) into an empty PostgreSQL database, ids and all, then\n"
+    "            serve it with --store URI (docs/operating.md). Exits 0 once\n"
+    "            copied, 1 when not (a database that holds data is refused).\n"
     "\n",
     "OPTIONS\n"
     "    -l, --listen ADDR:PORT\n"
@@ -116,7 +122,8 @@ static const char *const usage_parts[] = {
     "           Keep the store in PostgreSQL instead (postgresql://USER@HOST/DB,\n"
     "           any libpq URI; the password from PGPASSWORD or ~/.pgpass rather\n"
     "           than the URI, which others may see in ps). Several herald\n"
-    "           instances may share one database (docs/operating.md).\n"
+    "           instances may share one database (docs/operating.md). The\n"
+    "           config's store: means the same; --store and --data win.\n"
     "    -c, --config FILE\n"
     "           The YAML configuration: targets, routes, delivery settings\n"
     "           (examples/herald.yaml documents every key; ${VAR} reads the\n"
@@ -345,6 +352,7 @@ static void print_usage(FILE *f)
 
 typedef struct serve_options {
     const char *listen, *data, *store, *config, *gocd_token_file, *api_token_file;
+    int data_given; /* --data was on the command line */
     unsigned threads;
     int insecure_local;
     const char *allow_hosts[MAX_ALLOW_HOSTS];
@@ -446,9 +454,37 @@ static void warn_open(const char *listen, const hr_api *api, const hr_config *c)
                     listen);
 }
 
+/* The store: --store, else --data, else the config's store:, else the
+ * default data folder. *owned (freed by the caller) holds the config's
+ * URI. Returns nonzero after logging a configuration that cannot load. */
+static int pick_store(const serve_options *o, hr_store_options *so, char **owned)
+{
+    hr_config *c = NULL;
+    hr_errlist errs = HR_ERRLIST_INIT;
+
+    so->dir = o->data;
+    so->uri = o->store;
+    *owned = NULL;
+    if (o->store != NULL || o->data_given || o->config == NULL)
+        return 0;
+    if (hr_config_load(o->config, &c, &errs) != HR_OK) {
+        for (size_t i = 0; i < errs.n; i++)
+            hr_log_error("config", "%s", errs.msgs[i]);
+        hr_log_error("main", "refusing to start: the configuration has %zu problems",
+                     hr_errlist_count(&errs));
+        hr_errlist_clear(&errs);
+        return -1;
+    }
+    so->uri = *owned = c->store;
+    c->store = NULL;
+    hr_config_free(c);
+    return 0;
+}
+
 static int serve(const serve_options *o)
 {
-    hr_store_options so = {.dir = o->data, .uri = o->store};
+    hr_store_options so = {0};
+    char *config_store = NULL;
     hr_http_options ho = o->http;
     hr_http_route routes[HR_API_MAX_ROUTES];
     hr_store *store = NULL;
@@ -482,6 +518,8 @@ static int serve(const serve_options *o)
     api.hosts.listen_host = listen_host(o->listen, host_buf, sizeof(host_buf));
     api.hosts.names = o->allow_hosts;
     api.hosts.nnames = o->nallow_hosts;
+    if (pick_store(o, &so, &config_store) != 0)
+        goto out;
     /* The store locks the data folder before it touches anything in it. */
     if (hr_store_open(&so, &store, &err) != HR_OK) {
         hr_log_error("main", "cannot open the store: %s", err.msg);
@@ -503,7 +541,7 @@ static int serve(const serve_options *o)
     }
     hr_log_info("main", "herald %s listening on http://%s (port %u), data in %s", HERALD_VERSION,
                 o->listen, (unsigned)hr_http_port(http),
-                o->store != NULL ? "a PostgreSQL database" : o->data);
+                so.uri != NULL ? "a PostgreSQL database" : o->data);
     if (api_token != NULL)
         hr_log_info("main", "the /api/v1/ endpoints need the API token");
     else if (o->insecure_local)
@@ -559,6 +597,7 @@ out:
     pthread_mutex_destroy(&api.info_lock);
     free(token);
     free(api_token);
+    free(config_store);
     if (rc == 0)
         hr_log_info("main", "stopped cleanly");
     return rc;
@@ -616,6 +655,7 @@ static int cmd_serve(int argc, char **argv)
             break;
         case 'd':
             o.data = optarg;
+            o.data_given = 1;
             break;
         case OPT_STORE:
             o.store = optarg;
@@ -931,5 +971,7 @@ int main(int argc, char **argv)
         return hr_cli_publish(argc - 1, argv + 1, print_usage);
     if (strcmp(argv[1], "target") == 0)
         return hr_cli_target(argc - 1, argv + 1, print_usage);
+    if (strcmp(argv[1], "migrate-store") == 0)
+        return hr_cli_migrate_store(argc - 1, argv + 1, print_usage);
     return usage_error("unknown command: %s", argv[1]);
 }

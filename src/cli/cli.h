@@ -31,4 +31,9 @@ int hr_cli_publish(int argc, char **argv, hr_cli_usage_fn *usage);
  * (cli/target.c): argv[0] is "target". Returns the exit status. */
 int hr_cli_target(int argc, char **argv, hr_cli_usage_fn *usage);
 
+/* `herald migrate-store --from DIR --to URI` (cli/migrate_store.c): copies
+ * a SQLite store into an empty PostgreSQL database. Not a client of a
+ * running herald: 0 when copied, 1 when not (said why), 2 usage error. */
+int hr_cli_migrate_store(int argc, char **argv, hr_cli_usage_fn *usage);
+
 #endif

@@ -1308,6 +1308,7 @@ static void parse_delivery(parser *p)
 /* The targets: section, from its table of keys. */
 #include "route/config_target.c"
 #include "route/config_people.c"
+#include "route/config_store.c"
 
 static void parse_match(parser *p, const char *path, hr_route *r)
 {
@@ -1657,14 +1658,14 @@ static void parse_retention(parser *p)
 static void parse_root(parser *p)
 {
     static const char *const keys[] = {"delivery",  "targets", "routes", "jenkins", "packages",
-                                       "retention", "gocd",    "people", NULL};
+                                       "retention", "gocd",    "people", "store",   NULL};
     yaml_mark_t start;
     key_mask seen = 0;
     scalar key;
 
     if (begin(p, YAML_MAPPING_START_EVENT, NULL,
               "a mapping with the keys delivery, targets, routes, jenkins, packages, retention, "
-              "gocd and people",
+              "gocd, people and store",
               false, &start) != 1)
         return;
     while (next_key(p, NULL, &key)) {
@@ -1692,6 +1693,9 @@ static void parse_root(parser *p)
             break;
         case 7:
             parse_people(p);
+            break;
+        case 8:
+            parse_store(p);
             break;
         default:
             break;
@@ -1807,6 +1811,7 @@ void hr_config_free(hr_config *c)
     strlist_clear(&c->jenkins.redact);
     strlist_clear(&c->jenkins.keep);
     free(c->packages.token);
+    free(c->store);
     for (size_t i = 0; i < c->packages.nrepositories; i++) {
         hr_repository_decl *r = &c->packages.repositories[i];
         free(r->name);

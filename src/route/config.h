@@ -270,6 +270,11 @@ typedef struct hr_config {
     hr_gocd_api gocd;
     hr_person *people; /* in the file's order: the first entry that matches wins */
     size_t npeople;
+    /* store: a PostgreSQL connection URI (it may hold a password: never
+     * logged, never in hr_config_to_json), or NULL for the data folder.
+     * herald serve --store and --data win over it; a reload does not
+     * change the store herald started with. */
+    char *store;
 } hr_config;
 
 /* A config with no targets or routes and every delivery default. */

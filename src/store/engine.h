@@ -160,6 +160,15 @@ typedef struct hr_store_engine {
     int (*held)(void *db, const char *target, int64_t now, int release, int64_t *count,
                 hr_error *err);
     int (*list_health)(void *db, hr_rows *rows, hr_error *err);
+    /* Where instances share a store (both NULL where they cannot): announce
+     * tells the others that this one made deliveries due (writer thread,
+     * after the commit and its answers, outside any transaction; a failure
+     * is not reported: the others' poll finds the deliveries anyway).
+     * watch starts listening for the others' announcements and calls
+     * due(ctx) on a thread of the engine's for each (and once after a lost
+     * connection came back), until close; HR_OK or why not. */
+    void (*announce)(void *db);
+    int (*watch)(void *db, void (*due)(void *ctx), void *ctx, hr_error *err);
 } hr_store_engine;
 
 /* A claim's condition (SQL both engines read alike, on deliveries d) for

@@ -424,10 +424,9 @@ static void pg_close(void *db)
     hr_pg *g = db;
     if (g == NULL)
         return;
+    hr_pg__unwatch(g);
     hr_pg__close_readers(g);
     PQfinish(g->w);
-    pthread_mutex_destroy(&g->plock);
-    pthread_cond_destroy(&g->reader_back);
     free(g->uri);
     free(g);
 }
@@ -446,8 +445,6 @@ static int pg_open(const hr_store_options *opt, void **db, const char **where, h
     /* This instance's name in leader rows: unique among live instances. */
     snprintf(g->instance, sizeof(g->instance), "%ld-%lld-%lld", (long)getpid(),
              (long long)hr_time_now_ms(), (long long)hr_time_mono_us());
-    pthread_mutex_init(&g->plock, NULL);
-    pthread_cond_init(&g->reader_back, NULL);
     ret = hr_pg__connect(g->uri, &g->w, err);
     if (ret == HR_OK) {
         describe(g);
@@ -589,4 +586,6 @@ const hr_store_engine hr_store__pg = {
     .put_health = hr_pg__put_health,
     .held = hr_pg__held,
     .list_health = hr_pg__list_health,
+    .announce = hr_pg__announce,
+    .watch = hr_pg__watch,
 };

@@ -15,7 +15,10 @@
  * (lease_until) with a fencing token (claim_token): an attempt is recorded
  * only while its token is the delivery's, so a late answer from a lost
  * lease cannot overwrite a newer attempt. No transaction is held across a
- * request: a claim is one statement.
+ * request: a claim is one statement. After a commit that made deliveries
+ * due the writer sends NOTIFY herald_due (outside the batch's transaction,
+ * with this instance's name); every instance LISTENs on a connection of
+ * its own and wakes its delivery engine, whose poll stays as a backstop.
  *
  * A lost connection is re-opened with backoff at the next use (the writer
  * at its next batch, a reader when it is taken); until then every write
@@ -25,6 +28,7 @@
 #define HR_STORE_PG_H
 
 #include "store/engine.h"
+#include "store/pool.h"
 
 #include <libpq-fe.h>
 #include <pthread.h>
@@ -44,13 +48,15 @@ typedef struct hr_pg {
     int64_t w_retry_at;
     int w_backoff_ms;
 
-    /* The read pool, guarded by plock; free_readers is a stack. */
-    pthread_mutex_t plock;
-    pthread_cond_t reader_back;
-    PGconn **readers;
-    int nreaders;
-    PGconn **free_readers;
-    int nfree;
+    hr_pool readers; /* of PGconn */
+
+    /* The listener (pg_listen.c): a thread with a connection of its own
+     * that LISTENs for other instances' new deliveries and calls due. */
+    pthread_t listener;
+    int listening;  /* the thread runs */
+    int stop_fd[2]; /* a pipe: closing its write end stops the thread */
+    void (*due)(void *ctx);
+    void *due_ctx;
 } hr_pg;
 
 /* Parameters of one statement, as text (or binary for bytea). */
@@ -130,8 +136,8 @@ int hr_pg__list_packages(void *db, const char *repository, hr_rows *rows, hr_err
 int hr_pg__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error *err);
 /* Runs sql with p on a read connection; row adds each row to r. */
 int hr_pg__read_rows(hr_pg *g, const char *sql, const hr_pg_params *p, const char *doing,
-                     void (*row)(hr_rows *r, const PGresult *res, int i), hr_rows *r,
-                     hr_error *err);
+                     void (*row)(hr_rows *r, const PGresult *res, int i, const void *how),
+                     hr_rows *r, hr_error *err);
 
 /* Targets' health (pg_health.c). */
 int hr_pg__get_health(void *db, const char *target, hr_target_health *h, int *found, hr_error *err);
@@ -140,5 +146,11 @@ int hr_pg__held(void *db, const char *target, int64_t now, int release, int64_t 
                 hr_error *err);
 int hr_pg__list_health(void *db, hr_rows *rows, hr_error *err);
 int hr_pg__lead(void *db, const char *job, int64_t now, int64_t ttl_ms, int *leader, hr_error *err);
+
+/* Other instances' new deliveries (pg_listen.c): announce and watch as
+ * engine.h says; unwatch stops the listener (it accepts one never started). */
+void hr_pg__announce(void *db);
+int hr_pg__watch(void *db, void (*due)(void *ctx), void *ctx, hr_error *err);
+void hr_pg__unwatch(hr_pg *g);
 
 #endif

@@ -126,7 +126,7 @@ int hr_pg__held(void *db, const char *target, int64_t now, int release, int64_t 
     return HR_OK;
 }
 
-static void health_row(hr_rows *r, const PGresult *res, int i)
+static void health_row(hr_rows *r, const PGresult *res, int i, const void *how)
 {
     health_cols(res, i, hr_rows_add(r));
 }

@@ -1,52 +1,47 @@
 /*
- * pg_read.c - the PostgreSQL engine's readers: a pool of connections (any
- * thread borrows one and gives it back; a broken one is opened again when
- * taken), the queries that fill rows (store/rows.h), and the claim.
+ * pg_read.c - the PostgreSQL engine's readers: a pool of connections
+ * (store/pool.h; any thread borrows one and gives it back; a broken one is
+ * opened again when taken), the queries that fill rows (store/rows.h), and
+ * the claim.
  */
 #include "store/pg.h"
 
 #include "core/log.h"
 #include "core/mem.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 int hr_pg__open_readers(hr_pg *g, int n, hr_error *err)
 {
-    g->readers = hr_calloc((size_t)n, sizeof(*g->readers));
-    g->free_readers = hr_calloc((size_t)n, sizeof(*g->free_readers));
+    hr_pool_init(&g->readers, n);
     for (int i = 0; i < n; i++) {
         PGconn *c = NULL;
         int ret = hr_pg__connect(g->uri, &c, err);
         if (ret != HR_OK)
             return ret;
-        g->readers[g->nreaders++] = c;
-        g->free_readers[g->nfree++] = c;
+        hr_pool_add(&g->readers, c);
     }
     return HR_OK;
 }
 
+static void finish(void *c)
+{
+    PQfinish(c);
+}
+
 void hr_pg__close_readers(hr_pg *g)
 {
-    for (int i = 0; i < g->nreaders; i++)
-        PQfinish(g->readers[i]);
-    free(g->readers);
-    free(g->free_readers);
-    g->readers = g->free_readers = NULL;
-    g->nreaders = g->nfree = 0;
+    hr_pool_free(&g->readers, finish);
 }
 
 /* A connection from the pool, reset first when it broke (PQreset keeps
  * the same PGconn, so the pool's slots stay valid). */
 static PGconn *reader_take(hr_pg *g)
 {
-    PGconn *c;
-    pthread_mutex_lock(&g->plock);
-    while (g->nfree == 0)
-        pthread_cond_wait(&g->reader_back, &g->plock);
-    c = g->free_readers[--g->nfree];
-    pthread_mutex_unlock(&g->plock);
+    PGconn *c = hr_pool_take(&g->readers);
     if (PQstatus(c) != CONNECTION_OK)
         PQreset(c);
     return c;
@@ -54,10 +49,7 @@ static PGconn *reader_take(hr_pg *g)
 
 static void reader_give(hr_pg *g, PGconn *c)
 {
-    pthread_mutex_lock(&g->plock);
-    g->free_readers[g->nfree++] = c;
-    pthread_cond_signal(&g->reader_back);
-    pthread_mutex_unlock(&g->plock);
+    hr_pool_give(&g->readers, c);
 }
 
 /* Runs sql on c, a read connection. A connection whose server restarted
@@ -76,19 +68,19 @@ static int reader_exec(PGconn *c, const char *sql, const hr_pg_params *p, PGresu
     return ret;
 }
 
-/* One row of res into a new row of r. */
-typedef void (*row_fn)(hr_rows *r, const PGresult *res, int row);
+/* One row of res into a new row of r; how is read_rows' (NULL for most). */
+typedef void (*row_fn)(hr_rows *r, const PGresult *res, int row, const void *how);
 
 /* Runs sql with p on a read connection and adds each row to r with row. */
-static int read_rows(hr_pg *g, const char *sql, const hr_pg_params *p, const char *doing,
-                     row_fn row, hr_rows *r, hr_error *err)
+static int read_rows_how(hr_pg *g, const char *sql, const hr_pg_params *p, const char *doing,
+                         row_fn row, const void *how, hr_rows *r, hr_error *err)
 {
     PGconn *c = reader_take(g);
     PGresult *res;
     int ret = reader_exec(c, sql, p, &res, doing, err);
     if (ret == HR_OK) {
         for (int i = 0; i < PQntuples(res); i++)
-            row(r, res, i);
+            row(r, res, i, how);
         PQclear(res);
     }
     reader_give(g, c);
@@ -96,9 +88,64 @@ static int read_rows(hr_pg *g, const char *sql, const hr_pg_params *p, const cha
 }
 
 int hr_pg__read_rows(hr_pg *g, const char *sql, const hr_pg_params *p, const char *doing,
-                     void (*row)(hr_rows *r, const PGresult *res, int i), hr_rows *r, hr_error *err)
+                     void (*row)(hr_rows *r, const PGresult *res, int i, const void *how),
+                     hr_rows *r, hr_error *err)
 {
-    return read_rows(g, sql, p, doing, row, r, err);
+    return read_rows_how(g, sql, p, doing, row, NULL, r, err);
+}
+
+static int read_rows(hr_pg *g, const char *sql, const hr_pg_params *p, const char *doing,
+                     row_fn row, hr_rows *r, hr_error *err)
+{
+    return read_rows_how(g, sql, p, doing, row, NULL, r, err);
+}
+
+/*
+ * The rows made of plain columns (stages, jobs, targets, revisions,
+ * packages) are read by one function from a table of their fields, one
+ * per column in the query's order: text (NULL for SQL NULL), an integer
+ * (HR_ROW_NULL for NULL) or a time (0 for NULL).
+ */
+typedef enum { F_STR, F_INT, F_TIME } field_kind;
+typedef struct field {
+    field_kind kind;
+    size_t off;
+} field;
+typedef struct fields {
+    size_t n;
+    const field *f;
+} fields;
+#define F(kind, type, member)                                                                      \
+    {                                                                                              \
+        kind, offsetof(type, member)                                                               \
+    }
+#define FIELDS(name, ...)                                                                          \
+    static const field name##_f[] = {__VA_ARGS__};                                                 \
+    static const fields name = {sizeof(name##_f) / sizeof(name##_f[0]), name##_f}
+
+static void fields_row(hr_rows *r, const PGresult *res, int i, const void *how)
+{
+    const fields *fs = how;
+    char *row = hr_rows_add(r);
+    for (size_t k = 0; k < fs->n; k++) {
+        void *at = row + fs->f[k].off;
+        int col = (int)k;
+        if (fs->f[k].kind == F_STR) {
+            const char *v = hr_pg__col_str(r, res, i, col);
+            memcpy(at, &v, sizeof(v));
+        } else {
+            int64_t v = hr_pg__col_int(res, i, col);
+            if (fs->f[k].kind == F_TIME && v == HR_ROW_NULL)
+                v = 0;
+            memcpy(at, &v, sizeof(v));
+        }
+    }
+}
+
+static int read_fields(hr_pg *g, const char *sql, const hr_pg_params *p, const char *doing,
+                       const fields *how, hr_rows *r, hr_error *err)
+{
+    return read_rows_how(g, sql, p, doing, fields_row, how, r, err);
 }
 
 #define S(col) hr_pg__col_str(r, res, i, col)
@@ -115,8 +162,9 @@ static void event_cols(hr_rows *r, const PGresult *res, int i, int col, hr_event
     e->raw = hr_pg__col_bytea(r, res, i, col + 3, &e->raw_len);
 }
 
-static void event_row(hr_rows *r, const PGresult *res, int i)
+static void event_row(hr_rows *r, const PGresult *res, int i, const void *how)
 {
+    (void)how;
     event_cols(r, res, i, 0, hr_rows_add(r));
 }
 
@@ -161,51 +209,37 @@ int hr_pg__get_event(void *db, int64_t id, hr_rows *rows, hr_error *err)
                      "read the event", event_row, rows, err);
 }
 
-static void stage_row(hr_rows *r, const PGresult *res, int i)
-{
-    hr_stage_row *o = hr_rows_add(r);
-    o->pipeline = S(0);
-    o->stage = S(1);
-    o->last_result = S(2);
-    o->last_state = S(3);
-    o->last_counter = S(4);
-    o->last_event_id = I(5);
-    o->updated_at = T(6);
-}
+FIELDS(stage_fields, F(F_STR, hr_stage_row, pipeline), F(F_STR, hr_stage_row, stage),
+       F(F_STR, hr_stage_row, last_result), F(F_STR, hr_stage_row, last_state),
+       F(F_STR, hr_stage_row, last_counter), F(F_INT, hr_stage_row, last_event_id),
+       F(F_TIME, hr_stage_row, updated_at));
 
 int hr_pg__list_stages(void *db, hr_rows *rows, hr_error *err)
 {
-    return read_rows(db,
-                     "SELECT pipeline, stage, last_result, last_state, last_counter,"
-                     " last_event_id, updated_at FROM stage_state ORDER BY pipeline, stage",
-                     NULL, "list stages", stage_row, rows, err);
+    return read_fields(db,
+                       "SELECT pipeline, stage, last_result, last_state, last_counter,"
+                       " last_event_id, updated_at FROM stage_state ORDER BY pipeline, stage",
+                       NULL, "list stages", &stage_fields, rows, err);
 }
 
-static void job_row(hr_rows *r, const PGresult *res, int i)
-{
-    hr_job_row *o = hr_rows_add(r);
-    o->source = S(0);
-    o->job = S(1);
-    o->branch = S(2);
-    o->last_result = S(3);
-    o->last_number = I(4);
-    o->last_phase = S(5);
-    o->last_status = S(6);
-    o->last_event_id = I(7);
-    o->updated_at = T(8);
-}
+FIELDS(job_fields, F(F_STR, hr_job_row, source), F(F_STR, hr_job_row, job),
+       F(F_STR, hr_job_row, branch), F(F_STR, hr_job_row, last_result),
+       F(F_INT, hr_job_row, last_number), F(F_STR, hr_job_row, last_phase),
+       F(F_STR, hr_job_row, last_status), F(F_INT, hr_job_row, last_event_id),
+       F(F_TIME, hr_job_row, updated_at));
 
 int hr_pg__list_jobs(void *db, hr_rows *rows, hr_error *err)
 {
-    return read_rows(db,
-                     "SELECT source, job, branch, last_result, last_number, last_phase,"
-                     " last_status, last_event_id, updated_at FROM job_state"
-                     " ORDER BY source, job, branch LIMIT 10001",
-                     NULL, "list jobs", job_row, rows, err);
+    return read_fields(db,
+                       "SELECT source, job, branch, last_result, last_number, last_phase,"
+                       " last_status, last_event_id, updated_at FROM job_state"
+                       " ORDER BY source, job, branch LIMIT 10001",
+                       NULL, "list jobs", &job_fields, rows, err);
 }
 
-static void setting_row(hr_rows *r, const PGresult *res, int i)
+static void setting_row(hr_rows *r, const PGresult *res, int i, const void *how)
 {
+    (void)how;
     hr_setting_row *o = hr_rows_add(r);
     o->key = S(0);
     o->value = S(1);
@@ -224,8 +258,9 @@ int hr_pg__get_settings(void *db, hr_rows *rows, hr_error *err)
  * Each delivery row carries its attempts as one JSON array (built by
  * PostgreSQL, read back here into attempt rows): one query for a page.
  */
-static void delivery_row(hr_rows *r, const PGresult *res, int i)
+static void delivery_row(hr_rows *r, const PGresult *res, int i, const void *how)
 {
+    (void)how;
     hr_delivery_row *d = hr_rows_add(r);
     json_t *log = json_loads(PQgetvalue(res, i, 11), 0, NULL);
     d->id = I(0);
@@ -304,43 +339,31 @@ int hr_pg__list_deliveries(void *db, const hr_delivery_query *q, int64_t id, siz
         &p, id > 0 ? "read the delivery" : "list deliveries", delivery_row, rows, err);
 }
 
-static void target_row(hr_rows *r, const PGresult *res, int i)
-{
-    hr_target_row *t = hr_rows_add(r);
-    t->target = S(0);
-    t->pending = I(1);
-    t->retrying = I(2);
-    t->dead = I(3);
-    t->delivered = I(4);
-    t->last_error = S(5);
-}
+FIELDS(target_fields, F(F_STR, hr_target_row, target), F(F_INT, hr_target_row, pending),
+       F(F_INT, hr_target_row, retrying), F(F_INT, hr_target_row, dead),
+       F(F_INT, hr_target_row, delivered), F(F_STR, hr_target_row, last_error));
 
 int hr_pg__target_health(void *db, int64_t since, hr_rows *rows, hr_error *err)
 {
     hr_pg_params p = {0};
     hr_pg__int(&p, since);
-    return read_rows(db,
-                     "SELECT target, count(*) FILTER (WHERE state = 'pending'),"
-                     " count(*) FILTER (WHERE state = 'retrying'),"
-                     " count(*) FILTER (WHERE state = 'dead' AND updated_at >= $1),"
-                     " count(*) FILTER (WHERE state = 'delivered' AND updated_at >= $1),"
-                     " (SELECT last_error FROM deliveries d2 WHERE d2.target = d.target"
-                     "   AND d2.state IN ('retrying', 'dead') ORDER BY d2.updated_at DESC LIMIT 1)"
-                     " FROM deliveries d WHERE updated_at >= $1 OR state IN ('pending', 'retrying')"
-                     " GROUP BY target ORDER BY target",
-                     &p, "read the targets' health", target_row, rows, err);
+    return read_fields(
+        db,
+        "SELECT target, count(*) FILTER (WHERE state = 'pending'),"
+        " count(*) FILTER (WHERE state = 'retrying'),"
+        " count(*) FILTER (WHERE state = 'dead' AND updated_at >= $1),"
+        " count(*) FILTER (WHERE state = 'delivered' AND updated_at >= $1),"
+        " (SELECT last_error FROM deliveries d2 WHERE d2.target = d.target"
+        "   AND d2.state IN ('retrying', 'dead') ORDER BY d2.updated_at DESC LIMIT 1)"
+        " FROM deliveries d WHERE updated_at >= $1 OR state IN ('pending', 'retrying')"
+        " GROUP BY target ORDER BY target",
+        &p, "read the targets' health", &target_fields, rows, err);
 }
 
 /* ---- Packages ----------------------------------------------------------- */
 
-static void revision_row(hr_rows *r, const PGresult *res, int i)
-{
-    hr_revision_row *o = hr_rows_add(r);
-    o->id = I(0);
-    o->doc = S(1);
-    o->published_at = T(2);
-    o->event_id = I(3);
-}
+FIELDS(revision_fields, F(F_INT, hr_revision_row, id), F(F_STR, hr_revision_row, doc),
+       F(F_TIME, hr_revision_row, published_at), F(F_INT, hr_revision_row, event_id));
 
 int hr_pg__list_revisions(void *db, const char *repository, const char *package, int64_t before_id,
                           size_t limit, hr_rows *rows, hr_error *err)
@@ -350,45 +373,39 @@ int hr_pg__list_revisions(void *db, const char *repository, const char *package,
     hr_pg__str(&p, package);
     hr_pg__int(&p, before_id > 0 ? before_id : INT64_MAX);
     hr_pg__int(&p, (int64_t)limit + 1);
-    return read_rows(db,
-                     "SELECT id, doc, published_at, event_id FROM revisions"
-                     " WHERE repository = $1 AND package = $2 AND id < $3"
-                     " ORDER BY id DESC LIMIT $4",
-                     &p, "list revisions", revision_row, rows, err);
+    return read_fields(db,
+                       "SELECT id, doc, published_at, event_id FROM revisions"
+                       " WHERE repository = $1 AND package = $2 AND id < $3"
+                       " ORDER BY id DESC LIMIT $4",
+                       &p, "list revisions", &revision_fields, rows, err);
 }
 
-static void package_row(hr_rows *r, const PGresult *res, int i)
-{
-    hr_package_row *o = hr_rows_add(r);
-    o->repository = S(0);
-    o->package = S(1);
-    o->created_at = T(2);
-    o->revisions = I(3);
-    o->latest = S(4);
-    o->latest_published_at = T(5);
-}
+FIELDS(package_fields, F(F_STR, hr_package_row, repository), F(F_STR, hr_package_row, package),
+       F(F_TIME, hr_package_row, created_at), F(F_INT, hr_package_row, revisions),
+       F(F_STR, hr_package_row, latest), F(F_TIME, hr_package_row, latest_published_at));
 
 int hr_pg__list_packages(void *db, const char *repository, hr_rows *rows, hr_error *err)
 {
     hr_pg_params p = {0};
     hr_pg__str(&p, repository);
-    return read_rows(db,
-                     "SELECT p.repository, p.package, p.created_at,"
-                     " (SELECT count(*) FROM revisions r WHERE r.repository = p.repository"
-                     "   AND r.package = p.package),"
-                     " (SELECT r.revision FROM revisions r WHERE r.repository = p.repository"
-                     "   AND r.package = p.package ORDER BY r.id DESC LIMIT 1),"
-                     " (SELECT r.published_at FROM revisions r WHERE r.repository = p.repository"
-                     "   AND r.package = p.package ORDER BY r.id DESC LIMIT 1)"
-                     " FROM packages p WHERE $1::text IS NULL OR p.repository = $1"
-                     " ORDER BY p.repository, p.package LIMIT 10001",
-                     &p, "list packages", package_row, rows, err);
+    return read_fields(db,
+                       "SELECT p.repository, p.package, p.created_at,"
+                       " (SELECT count(*) FROM revisions r WHERE r.repository = p.repository"
+                       "   AND r.package = p.package),"
+                       " (SELECT r.revision FROM revisions r WHERE r.repository = p.repository"
+                       "   AND r.package = p.package ORDER BY r.id DESC LIMIT 1),"
+                       " (SELECT r.published_at FROM revisions r WHERE r.repository = p.repository"
+                       "   AND r.package = p.package ORDER BY r.id DESC LIMIT 1)"
+                       " FROM packages p WHERE $1::text IS NULL OR p.repository = $1"
+                       " ORDER BY p.repository, p.package LIMIT 10001",
+                       &p, "list packages", &package_fields, rows, err);
 }
 
 /* ---- Claims ------------------------------------------------------------- */
 
-static void claim_row(hr_rows *r, const PGresult *res, int i)
+static void claim_row(hr_rows *r, const PGresult *res, int i, const void *how)
 {
+    (void)how;
     hr_claim_row *c = hr_rows_add(r);
     c->id = I(0);
     c->event_id = I(1);

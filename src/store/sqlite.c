@@ -409,8 +409,6 @@ static void sqlite_close(void *db)
         if (rc != SQLITE_OK)
             hr_log_error(SUB, "cannot close %s: %s", s->path, sqlite3_errstr(rc));
     }
-    pthread_mutex_destroy(&s->plock);
-    pthread_cond_destroy(&s->reader_back);
     hr_datadir_unlock(s->lock);
     free(s->path);
     free(s);
@@ -435,8 +433,6 @@ static int sqlite_open(const hr_store_options *opt, void **db, const char **wher
 
     s = hr_calloc(1, sizeof(*s));
     s->lock = lock;
-    pthread_mutex_init(&s->plock, NULL);
-    pthread_cond_init(&s->reader_back, NULL);
     n = strlen(opt->dir) + sizeof("/" DB_FILE);
     s->path = hr_malloc(n);
     snprintf(s->path, n, "%s/%s", opt->dir, DB_FILE);

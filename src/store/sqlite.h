@@ -19,6 +19,7 @@
 
 #include "store/datadir.h"
 #include "store/engine.h"
+#include "store/pool.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -75,13 +76,7 @@ typedef struct hr_sqlite {
     sqlite3_stmt *st[NSTMT];
     int fk_off;
 
-    /* The read pool, guarded by plock; free_readers is a stack. */
-    pthread_mutex_t plock;
-    pthread_cond_t reader_back;
-    sqlite3 **readers;
-    int nreaders;
-    sqlite3 **free_readers;
-    int nfree;
+    hr_pool readers; /* of read-only sqlite3 connections */
 } hr_sqlite;
 
 /* Sets err to "store: cannot <doing>: <SQLite's message><hint>" and

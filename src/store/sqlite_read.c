@@ -1,6 +1,6 @@
 /*
  * sqlite_read.c - the SQLite engine's readers: a pool of read-only
- * connections (any thread borrows one, under plock, and gives it back) and
+ * connections (store/pool.h: any thread borrows one and gives it back) and
  * the queries that fill rows (store/rows.h). Nothing here builds JSON.
  */
 #include "store/sqlite.h"
@@ -18,53 +18,44 @@
 /* How long a connection waits for a lock another process holds. */
 #define BUSY_TIMEOUT_MS 5000
 
+static void close_reader(void *db)
+{
+    int rc = sqlite3_close(db);
+    if (rc != SQLITE_OK)
+        hr_log_error("store", "cannot close a read connection: %s", sqlite3_errstr(rc));
+}
+
 int hr_sqlite__open_readers(hr_sqlite *s, int n, hr_error *err)
 {
-    s->readers = hr_calloc((size_t)n, sizeof(*s->readers));
-    s->free_readers = hr_calloc((size_t)n, sizeof(*s->free_readers));
+    hr_pool_init(&s->readers, n);
     for (int i = 0; i < n; i++) {
         sqlite3 *db = NULL;
         int rc = sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
-        s->readers[s->nreaders++] = db; /* closed by close_readers even on failure */
-        if (rc != SQLITE_OK)
-            return db_error(db, rc, "open a read connection", err);
+        if (rc != SQLITE_OK) {
+            int ret = db_error(db, rc, "open a read connection", err);
+            close_reader(db); /* a failed open leaves a handle to close too */
+            return ret;
+        }
         sqlite3_extended_result_codes(db, 1);
         sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
-        s->free_readers[s->nfree++] = db;
+        hr_pool_add(&s->readers, db);
     }
     return HR_OK;
 }
 
 void hr_sqlite__close_readers(hr_sqlite *s)
 {
-    for (int i = 0; i < s->nreaders; i++) {
-        int rc = sqlite3_close(s->readers[i]);
-        if (rc != SQLITE_OK)
-            hr_log_error("store", "cannot close a read connection: %s", sqlite3_errstr(rc));
-    }
-    free(s->readers);
-    free(s->free_readers);
-    s->readers = s->free_readers = NULL;
-    s->nreaders = s->nfree = 0;
+    hr_pool_free(&s->readers, close_reader);
 }
 
 static sqlite3 *reader_take(hr_sqlite *s)
 {
-    sqlite3 *db;
-    pthread_mutex_lock(&s->plock);
-    while (s->nfree == 0)
-        pthread_cond_wait(&s->reader_back, &s->plock);
-    db = s->free_readers[--s->nfree];
-    pthread_mutex_unlock(&s->plock);
-    return db;
+    return hr_pool_take(&s->readers);
 }
 
 static void reader_give(hr_sqlite *s, sqlite3 *db)
 {
-    pthread_mutex_lock(&s->plock);
-    s->free_readers[s->nfree++] = db;
-    pthread_cond_signal(&s->reader_back);
-    pthread_mutex_unlock(&s->plock);
+    hr_pool_give(&s->readers, db);
 }
 
 /* ---- Columns into rows -------------------------------------------------- */

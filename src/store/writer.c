@@ -446,8 +446,14 @@ static void *writer_main(void *arg)
         s->write_failing = nfailed > 0;
         s->write_error = cause;
         pthread_mutex_unlock(&s->qlock);
-        if (complete(batch) && s->notify_fn != NULL)
-            s->notify_fn(s->notify_ctx);
+        if (complete(batch)) {
+            if (s->notify_fn != NULL)
+                s->notify_fn(s->notify_ctx);
+            /* The other instances on the store hear of it once the answers
+             * are out, never from inside the batch's transaction. */
+            if (s->eng->announce != NULL)
+                s->eng->announce(s->db);
+        }
 
         pthread_mutex_lock(&s->qlock);
         s->pending -= n;
@@ -461,6 +467,19 @@ static void *writer_main(void *arg)
 }
 
 /* ---- Open and close ----------------------------------------------------- */
+
+/* Another instance made deliveries due (called on the engine's listener
+ * thread): this one's delivery engine is woken as after a commit of its
+ * own. Under qlock, so that once hr_store_set_notify(s, NULL, NULL)
+ * returns no call is running. */
+static void remote_due(void *ctx)
+{
+    hr_store *s = ctx;
+    pthread_mutex_lock(&s->qlock);
+    if (s->notify_fn != NULL)
+        s->notify_fn(s->notify_ctx);
+    pthread_mutex_unlock(&s->qlock);
+}
 
 /* Releases everything; the writer must have stopped. */
 static void store_free(hr_store *s)
@@ -510,6 +529,10 @@ int hr_store_open(const hr_store_options *opt, hr_store **out, hr_error *err)
     if (ret != HR_OK)
         goto out;
     s->eng = eng;
+    /* Without it deliveries other instances accept are still found, by the
+     * delivery engine's poll, only later. */
+    if (eng->watch != NULL && eng->watch(s->db, remote_due, s, err) != HR_OK)
+        hr_log_warn(SUB, "%s", err->msg);
     int rc = pthread_create(&s->writer, NULL, writer_main, s);
     if (rc != 0) {
         ret = hr_error_set(err, HR_EIO, "store: cannot start the writer thread: %s", strerror(rc));

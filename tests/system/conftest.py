@@ -71,12 +71,15 @@ class Herald:
         self.log = None
         # Sent with every gocd() request, as the bridge sends its token.
         self.gocd_headers = {}
+        # False: no --data (nor the PostgreSQL re-run's --store), so that
+        # the config's store: decides where the store is.
+        self.data_flag = True
 
     def start(self, port=0, wait=True):
         self.log = open(self.log_path, "ab")
-        cmd = WRAPPER + [BIN, "serve", "--listen", f"127.0.0.1:{port}",
-                         "--data", str(self.data_dir)] + self.args
-        if STORE == "postgresql" and "--store" not in self.args:
+        cmd = WRAPPER + [BIN, "serve", "--listen", f"127.0.0.1:{port}"] + \
+            (["--data", str(self.data_dir)] if self.data_flag else []) + self.args
+        if STORE == "postgresql" and "--store" not in self.args and self.data_flag:
             cmd += ["--store", pg_uri(self.data_dir)]
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log)

@@ -606,7 +606,7 @@ Test(errors, unknown_top_level_key)
 {
     EXPECT_ERRORS("delivery: {}\n\ndelivry:\n  max_attempts: 3\n",
                   "herald.yaml:3:1: unknown key \"delivry\" (expected delivery, targets, routes, "
-                  "jenkins, packages, retention, gocd, people)");
+                  "jenkins, packages, retention, gocd, people, store)");
 }
 
 Test(errors, unknown_keys_at_every_level)
@@ -637,10 +637,10 @@ Test(errors, wrong_types)
 {
     EXPECT_ERRORS("[delivery]\n",
                   "herald.yaml:1:1: expected a mapping with the keys delivery, targets, routes, "
-                  "jenkins, packages, retention, gocd and people; got a list");
+                  "jenkins, packages, retention, gocd, people and store; got a list");
     EXPECT_ERRORS("just text\n",
                   "herald.yaml:1:1: expected a mapping with the keys delivery, targets, routes, "
-                  "jenkins, packages, retention, gocd and people; got \"just text\"");
+                  "jenkins, packages, retention, gocd, people and store; got \"just text\"");
     EXPECT_ERRORS("delivery: [1]\n", "herald.yaml:1:11: delivery: expected a mapping; got a list");
     EXPECT_ERRORS("targets:\n  name: t\n",
                   "herald.yaml:2:3: targets: expected a list of targets; got a mapping");
@@ -1186,17 +1186,17 @@ Test(yaml, anchors_and_aliases_are_refused)
     EXPECT_ERRORS("a: &a [\"lol\",\"lol\"]\nb: &b [*a,*a]\nc: &c [*b,*b]\n",
                   "herald.yaml:1:1: unknown key \"a\" (expected delivery, targets, routes, "
                   "jenkins, packages, "
-                  "retention, gocd, people)",
+                  "retention, gocd, people, store)",
                   "herald.yaml:1:4: YAML anchors (&) and aliases (*) are not allowed",
                   "herald.yaml:2:1: unknown key \"b\" (expected delivery, targets, routes, "
                   "jenkins, packages, "
-                  "retention, gocd, people)",
+                  "retention, gocd, people, store)",
                   "herald.yaml:2:4: YAML anchors (&) and aliases (*) are not allowed",
                   "herald.yaml:2:8: YAML anchors (&) and aliases (*) are not allowed",
                   "herald.yaml:2:11: YAML anchors (&) and aliases (*) are not allowed",
                   "herald.yaml:3:1: unknown key \"c\" (expected delivery, targets, routes, "
                   "jenkins, packages, "
-                  "retention, gocd, people)",
+                  "retention, gocd, people, store)",
                   "herald.yaml:3:4: YAML anchors (&) and aliases (*) are not allowed",
                   "herald.yaml:3:8: YAML anchors (&) and aliases (*) are not allowed",
                   "herald.yaml:3:11: YAML anchors (&) and aliases (*) are not allowed");

@@ -36,16 +36,31 @@ Test(store_rows, rows_grow_and_own_their_strings)
     hr_rows_free(NULL);
 }
 
+/* Every member from open up to end is a function pointer, and set. */
+static void expect_filled(const hr_store_engine *e, size_t end)
+{
+    const unsigned char *p = (const unsigned char *)e;
+    for (size_t off = offsetof(hr_store_engine, open); off < end; off += sizeof(void (*)(void))) {
+        void (*fn)(void);
+        memcpy(&fn, p + off, sizeof(fn));
+        cr_expect_not_null(fn, "%s: entry at offset %zu is empty", e->name, off);
+    }
+}
+
 Test(store_rows, sqlite_fills_the_whole_table)
 {
     const hr_store_engine *e = &hr_store__sqlite;
-    /* Every member after the name is a function pointer. */
-    const unsigned char *p = (const unsigned char *)e;
-    size_t first = offsetof(hr_store_engine, open);
     cr_assert_str_eq(e->name, "sqlite");
-    for (size_t off = first; off < sizeof(*e); off += sizeof(void (*)(void))) {
-        void (*fn)(void);
-        memcpy(&fn, p + off, sizeof(fn));
-        cr_expect_not_null(fn, "entry at offset %zu is empty", off);
-    }
+    /* All but what only instances sharing a store need: one herald has
+     * a SQLite store. */
+    expect_filled(e, offsetof(hr_store_engine, announce));
+    cr_expect_null(e->announce);
+    cr_expect_null(e->watch);
+}
+
+Test(store_rows, postgresql_fills_the_whole_table)
+{
+    const hr_store_engine *e = &hr_store__pg;
+    cr_assert_str_eq(e->name, "postgresql");
+    expect_filled(e, sizeof(*e));
 }

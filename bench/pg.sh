@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# herald on PostgreSQL: durable events per second with one instance and
+# with two instances on one database, beside herald on SQLite and beside
+# raw INSERTs in batches from one libpq client (bench/pg_baseline.c), all
+# in the same run on the same machine, since it is shared and noisy.
+# PostgreSQL is a throwaway server (scripts/pg.sh: Debian's, fsync on,
+# synchronous_commit on), on loopback.
+# Load: wrk, keep-alive, CONNS connections from 2 threads, DURATION each;
+# the two instances get CONNS/2 each, from two wrk at once.
+#   bench/pg.sh                  (defaults: CONNS=32 DURATION=10s)
+#   CONNS=64 DURATION=20s bench/pg.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+CONNS=${CONNS:-32}
+DURATION=${DURATION:-10s}
+THREADS=${THREADS:-2}
+command -v wrk >/dev/null || scripts/deps.sh bench
+
+bdir=$root/build-bench
+[ -f "$bdir/build.ninja" ] || meson setup "$bdir" -Dbuildtype=release -Dtests=disabled >/dev/null
+ninja -C "$bdir" >"$bdir.log" 2>&1 || { tail -30 "$bdir.log"; echo "bench: the build failed" >&2; exit 1; }
+work=$(mktemp -d "$root/build-bench/pg.XXXXXX")
+[ "$(id -u)" -eq 0 ] && chmod 755 "$work"  # pg.sh runs the server as postgres
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  scripts/pg.sh stop "$work/pg" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+export BENCH_PATH=/gocd/notification/stage-status
+export BODY_FILE=$root/bench/stage-status.json
+bytes=$(stat -c %s "$BODY_FILE")
+uri=$(scripts/pg.sh start "$work/pg" | tail -1)
+base=${uri%/*}
+database() { psql -q "$uri" -c "CREATE DATABASE $1" >/dev/null; echo "$base/$1"; }
+
+. bench/lib.sh
+serve() { # serve PORT STORE-ARGS...
+  local port=$1; shift
+  "$bdir/herald" serve --listen "127.0.0.1:$port" --threads "$THREADS" --log-level warn "$@" &
+  pids+=($!)
+  wait_port "$port"
+}
+stored() { # stored METRICS-URL -> events accepted, commits
+  local m; m=$(curl -s "$1/metrics")
+  echo "$(sed -n 's/^herald_events_total{kind="stage-status",outcome="accepted"} //p' <<<"$m") $(sed -n 's/^herald_store_commit_batch_size_count //p' <<<"$m")"
+}
+
+echo "herald on PostgreSQL: $(nproc) cores, $CONNS connections, $DURATION per run, body $bytes bytes, $(psql -tAq "$uri" -c 'SHOW server_version')"
+echo
+
+# 1. herald on SQLite (synchronous=FULL)
+p=$(free_port); serve "$p" --data "$work/sqlite"
+read -r s_rps s_p50 s_p99 s_reqs _ s_non200 <<<"$(load "$p")"
+read -r s_acc s_commits <<<"$(stored "http://127.0.0.1:$p")"
+
+# 2. herald on PostgreSQL, one instance
+p1=$(free_port); serve "$p1" --store "$(database one)"
+read -r o_rps o_p50 o_p99 o_reqs _ o_non200 <<<"$(load "$p1")"
+read -r o_acc o_commits <<<"$(stored "http://127.0.0.1:$p1")"
+
+# 3. herald on PostgreSQL, two instances on one database, loaded at once
+two=$(database two)
+pa=$(free_port); serve "$pa" --store "$two"
+pb=$(free_port); serve "$pb" --store "$two"
+load "$pa" $((CONNS / 2)) >"$work/a.out" & la=$!
+load "$pb" $((CONNS / 2)) >"$work/b.out" & lb=$!
+wait "$la" "$lb"
+read -r a_rps a_p50 a_p99 a_reqs _ a_non200 <"$work/a.out"
+read -r b_rps b_p50 b_p99 b_reqs _ b_non200 <"$work/b.out"
+t_rps=$(awk -v a="$a_rps" -v b="$b_rps" 'BEGIN { printf "%.0f", a + b }')
+t_stored=$(psql -tAq "$two" -c 'SELECT count(*) FROM events')
+
+# 4. raw batched INSERTs from one libpq client, rows the size of herald's
+rows=$((o_reqs > 20000 ? o_reqs : 20000))
+r_rps=$("$bdir/bench/pg_baseline" "$(database raw)" "$rows" 64 "$bytes" 2>/dev/null | sed -n 's/rows_per_second=//p')
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+printf '%-40s %12s %10s %10s\n' "" "events/s" "p50 ms" "p99 ms"
+printf '%-40s %12.0f %10.3f %10.3f\n' "herald on SQLite (synchronous=FULL)" "$s_rps" "$s_p50" "$s_p99"
+printf '%-40s %12.0f %10.3f %10.3f\n' "herald on PostgreSQL, one instance" "$o_rps" "$o_p50" "$o_p99"
+printf '%-40s %12.0f %10s %10s\n' "herald on PostgreSQL, two instances" "$t_rps" "$a_p50|$b_p50" "$a_p99|$b_p99"
+printf '%-40s %12.0f\n' "raw INSERTs, one libpq client (batch 64)" "$r_rps"
+echo
+echo "PostgreSQL one instance / raw batched INSERTs:  $(ratio "$o_rps" "$r_rps")"
+echo "PostgreSQL two instances / raw batched INSERTs: $(ratio "$t_rps" "$r_rps")"
+echo "PostgreSQL one instance / SQLite:               $(ratio "$o_rps" "$s_rps")"
+echo "SQLite: $s_reqs answered ($s_non200 non-200), $s_acc stored in $s_commits commits (mean batch $(ratio "${s_acc:-0}" "${s_commits:-0}"))"
+echo "PostgreSQL, one: $o_reqs answered ($o_non200 non-200), $o_acc stored in $o_commits commits (mean batch $(ratio "${o_acc:-0}" "${o_commits:-0}"))"
+echo "PostgreSQL, two: $((a_reqs + b_reqs)) answered ($((a_non200 + b_non200)) non-200), $t_stored events in the database"
