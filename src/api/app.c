@@ -87,6 +87,15 @@ static size_t route_event(void *arg, const hr_event *ev, const char *doc, size_t
     return n;
 }
 
+static void unclaim(void *ctx, int64_t id, int64_t claim_token)
+{
+    hr_app *app = ctx;
+    hr_error err;
+    if (hr_store_unclaim(app->store, id, claim_token, &err) != HR_OK)
+        hr_log_debug("deliver", "delivery %lld stays claimed until its lease ends: %s",
+                     (long long)id, err.msg);
+}
+
 static int claim(void *ctx, const hr_claim_query *q, hr_delivery_job **jobs, size_t *n,
                  hr_error *err)
 {
@@ -385,7 +394,8 @@ fail:
 
 int hr_app_run(hr_app *app, hr_errlist *errs)
 {
-    hr_deliver_source src = {.claim = claim, .record = record, .ctx = app, .health = health};
+    hr_deliver_source src = {
+        .claim = claim, .record = record, .ctx = app, .health = health, .unclaim = unclaim};
     hr_deliver *d = NULL;
     hr_error err;
     int rc;

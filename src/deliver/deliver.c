@@ -385,7 +385,8 @@ static void start_claimed(hr_deliver *d, hr_delivery_job *jobs, size_t n)
     size_t max = (size_t)d->set->s.max_in_flight;
     for (size_t i = 0; i < n; i++) {
         const hr_delivery_job *job = &jobs[i];
-        if (!busy_has(d, job->id) && d->nxfers < max && !hr_deliver__order_held(d, job)) {
+        bool was_busy = busy_has(d, job->id);
+        if (!was_busy && d->nxfers < max && !hr_deliver__order_held(d, job)) {
             const hr_target *t = hr_config_target(d->cfg, job->target);
             if (t == NULL) {
                 char why[300];
@@ -402,6 +403,11 @@ static void start_claimed(hr_deliver *d, hr_delivery_job *jobs, size_t n)
             if (busy_has(d, job->id))
                 hr_deliver__order_track(d, job);
         }
+        /* Claimed but neither started nor recorded (no slot, its key or its
+         * run's lookup busy): handed back at once, so a leased claim does
+         * not hold it for a whole lease. */
+        if (!was_busy && !busy_has(d, job->id) && job->claim_token != 0 && d->src.unclaim != NULL)
+            d->src.unclaim(d->src.ctx, job->id, job->claim_token);
         hr_delivery_job_clear(&jobs[i]);
     }
     free(jobs);

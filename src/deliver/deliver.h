@@ -106,6 +106,13 @@ typedef struct hr_deliver_source {
      * NULL: no health is kept (every target is healthy).
      */
     int (*health)(void *ctx, hr_target_health **list, size_t *n, hr_error *err);
+    /*
+     * Hands back a claimed delivery the engine did not start, so that the
+     * next claim (of any instance) may take it at once instead of after its
+     * lease; claim_token is the job's. NULL, or a no-op, where claims are
+     * not leased. Runs on the delivery thread; a failure only costs time.
+     */
+    void (*unclaim)(void *ctx, int64_t id, int64_t claim_token);
 } hr_deliver_source;
 
 /* Starts the engine's thread. cfg is borrowed until the next reload or

@@ -169,6 +169,9 @@ typedef struct hr_store_engine {
      * connection came back), until close; HR_OK or why not. */
     void (*announce)(void *db);
     int (*watch)(void *db, void (*due)(void *ctx), void *ctx, hr_error *err);
+    /* Ends the lease of a claim the engine did not start (while claim_token
+     * is still the delivery's); NULL where claims are not leased. */
+    int (*unclaim)(void *db, int64_t id, int64_t claim_token, hr_error *err);
 } hr_store_engine;
 
 /* A claim's condition (SQL both engines read alike, on deliveries d) for

@@ -331,6 +331,13 @@ int hr_store_target_health(hr_store *s, int64_t since, json_t **out, hr_error *e
 
 /* The event as jq sees it: the stored event plus "raw", the raw body parsed
  * (null when it is not JSON). */
+int hr_store_unclaim(hr_store *s, int64_t id, int64_t claim_token, hr_error *err)
+{
+    void *db;
+    const hr_store_engine *eng = hr_store__engine(s, &db);
+    return eng->unclaim != NULL ? eng->unclaim(db, id, claim_token, err) : HR_OK;
+}
+
 int hr_store_claim_due(hr_store *s, const hr_claim_query *q, hr_delivery_job **jobs, size_t *n,
                        hr_error *err)
 {

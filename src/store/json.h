@@ -42,6 +42,8 @@ int hr_store_get_settings(hr_store *s, json_t **out, hr_error *err);
 
 /* The delivery engine's claim (event/delivery.h): due deliveries, oldest due
  * first, each with the event as jq sees it. Reads only. */
+/* Hands back a claim the delivery engine did not start (engine.h unclaim). */
+int hr_store_unclaim(hr_store *s, int64_t id, int64_t claim_token, hr_error *err);
 int hr_store_claim_due(hr_store *s, const hr_claim_query *q, hr_delivery_job **jobs, size_t *n,
                        hr_error *err);
 

@@ -582,6 +582,7 @@ const hr_store_engine hr_store__pg = {
     .list_packages = hr_pg__list_packages,
     .lead = hr_pg__lead,
     .claim = hr_pg__claim,
+    .unclaim = hr_pg__unclaim,
     .get_health = hr_pg__get_health,
     .put_health = hr_pg__put_health,
     .held = hr_pg__held,

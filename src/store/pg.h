@@ -134,6 +134,7 @@ int hr_pg__list_revisions(void *db, const char *repository, const char *package,
                           size_t limit, hr_rows *rows, hr_error *err);
 int hr_pg__list_packages(void *db, const char *repository, hr_rows *rows, hr_error *err);
 int hr_pg__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error *err);
+int hr_pg__unclaim(void *db, int64_t id, int64_t claim_token, hr_error *err);
 /* Runs sql with p on a read connection; row adds each row to r. */
 int hr_pg__read_rows(hr_pg *g, const char *sql, const hr_pg_params *p, const char *doing,
                      void (*row)(hr_rows *r, const PGresult *res, int i, const void *how),

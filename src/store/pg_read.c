@@ -544,3 +544,23 @@ int hr_pg__lead(void *db, const char *job, int64_t now, int64_t ttl_ms, int *lea
     PQclear(res);
     return HR_OK;
 }
+
+/* Ends the lease of a claim the engine did not start: the next claim may
+ * take the delivery at once. Only while claim_token is still its latest
+ * claim, so a claim another instance made since is left alone. */
+int hr_pg__unclaim(void *db, int64_t id, int64_t claim_token, hr_error *err)
+{
+    hr_pg *g = db;
+    hr_pg_params p = {0};
+    PGresult *res = NULL;
+    hr_pg__int(&p, id);
+    hr_pg__int(&p, claim_token);
+    PGconn *c = reader_take(g);
+    int ret = reader_exec(c,
+                          "UPDATE deliveries SET lease_until = 0 WHERE id = $1 AND claim_token = $2"
+                          " AND state IN ('pending', 'retrying')",
+                          &p, &res, "hand back a claim", err);
+    PQclear(res);
+    reader_give(g, c);
+    return ret;
+}

@@ -141,11 +141,6 @@ def test_gocd_modifications_name_and_mention_the_committers(tmp_path, herald_fac
     chat.stop()
 
 
-# On PostgreSQL a delivery the engine claimed but did not start (its run's
-# lookup still pending) is claimed again only when its lease ends (the
-# request timeout plus 10 s), longer than this test waits: the engine does
-# not yet hand such a claim back. SQLite has no leases.
-@pytest.mark.sqlite_only
 @pytest.mark.parametrize("down", ["500", "refused"])
 def test_gocd_down_the_message_goes_with_revisions_only(tmp_path, herald_factory, down):
     api = gocd_api([500]) if down == "500" else None

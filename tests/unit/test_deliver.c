@@ -201,7 +201,7 @@ static void src_record(void *ctx, const hr_attempt *a, void (*done)(void *arg, i
     pthread_mutex_unlock(&S.lock);
 }
 
-static const hr_deliver_source source = {src_claim, src_record, NULL, NULL};
+static const hr_deliver_source source = {.claim = src_claim, .record = src_record};
 
 /* Adds a due job; input is stolen. */
 static void add_job(int64_t id, const char *target, int attempt, json_t *input)

@@ -56,6 +56,7 @@ Test(store_rows, sqlite_fills_the_whole_table)
     expect_filled(e, offsetof(hr_store_engine, announce));
     cr_expect_null(e->announce);
     cr_expect_null(e->watch);
+    cr_expect_null(e->unclaim);
 }
 
 Test(store_rows, postgresql_fills_the_whole_table)
