@@ -98,7 +98,7 @@ targets:
 """)
 
 
-def check_stale_ending(h, t, key="c1"):
+def check_stale_ending(h, t, key="c1", counted=True):
     """The server ends in Passed, Building never arrived after Passed, and
     the Building delivery is superseded, with the reason, in the API."""
     wait_for("Passed delivered",
@@ -117,9 +117,12 @@ def check_stale_ending(h, t, key="c1"):
         f"superseded by delivery {passed[0]['id']} (newer, with the same order key)"
     assert building[0]["queue_position"] is None
     assert building[0]["id"] < passed[0]["id"]
+    # The counter is the process's: after a kill -9 the superseding may have
+    # been recorded (and counted) by the herald that was killed.
     status, text = h.get("/metrics")
     assert status == 200
-    assert re.search(rb'herald_deliveries_superseded_total\{target="status"\} [1-9]', text), \
+    assert not counted or re.search(
+        rb'herald_deliveries_superseded_total\{target="status"\} [1-9]', text), \
         text.decode()[-2000:]
     return states
 
@@ -149,7 +152,7 @@ def test_stale_status_across_kill9(tmp_path, herald_factory):
     send(h, event("c1", 1, "Passed"))
     h.kill9()
     h.start()
-    check_stale_ending(h, t)
+    check_stale_ending(h, t, counted=False)
     t.stop()
 
 
