@@ -239,6 +239,7 @@ class FlakyTarget(Target):
         super().__init__([500 if rng.random() < 0.3 else 200 for _ in range(20000)] + [200])
 
 
+@pytest.mark.slow
 def test_ordered_webhook_1000_events_50_keys_flaky_target(tmp_path, herald_factory):
     t = FlakyTarget(15).start()
     cfg = config(tmp_path, f"""
