@@ -42,7 +42,9 @@ describe('dashboard with the API open (--insecure-local)', () => {
     assert.deepEqual((await row('down').locator('td').allTextContents()).slice(0, 7), ['down', '0', '0', '0', '3', '0', '3']);
     assert.match(await p.locator('.card', { hasText: 'targets failing now' }).textContent(), /^1/);
     assert.match(await p.locator('.card', { hasText: 'pipelines and jobs broken' }).textContent(), /^1/);
-    assert.equal(await p.locator('#events-per-minute').textContent(), (3 / 60).toFixed(2));
+    // Three events sent, and herald's own target-health event for each of
+    // down's three dead letters.
+    assert.equal(await p.locator('#events-per-minute').textContent(), (6 / 60).toFixed(2));
     const broken = p.locator('tr', { hasText: 'api / verify' });
     assert.match(await broken.textContent(), /Failed/);
     // The time is the browser's; the UTC instant is on hover.
@@ -55,7 +57,7 @@ describe('dashboard with the API open (--insecure-local)', () => {
     const p = await page();
     await p.goto(h.base + '/ui/#/events');
     await p.locator('tbody tr').first().waitFor();
-    assert.equal(await p.locator('tbody tr').count(), 3);
+    assert.equal(await p.locator('tbody tr').count(), 6); // 3 sent, 3 target-health
     await p.keyboard.press('/');
     assert.equal(await p.evaluate(() => document.activeElement.name), 'source');
     await p.getByLabel('Pipeline or job').fill('api');

@@ -121,6 +121,9 @@ export function config(targets, maxAttempts = 2) {
   connect_timeout: 500ms
   timeout: 1s
   allow: [127.0.0.0/8]
+  # No circuit: a failing target's deliveries go dead at max_attempts, as
+  # the pages' dead letters need (a circuit would hold them instead).
+  circuit: {failures: 0}
 targets:
 ${Object.entries(targets).map(([name, url]) => `  - name: ${name}\n    url: ${url}/hook/${name}\n`).join('')}
 routes:
