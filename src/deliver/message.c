@@ -54,8 +54,7 @@ long hr_tone_rgb(hr_tone t)
     return strtol(hr_tone_hex(t) + 1, NULL, 16);
 }
 
-/* The string at key path a.b.c in v, or NULL (borrowed). */
-static const char *str_at(const json_t *v, const char *path)
+const char *hr_msg_str_at(const json_t *v, const char *path)
 {
     char key[64];
     while (v != NULL && *path != '\0') {
@@ -218,13 +217,13 @@ static void gocd_modifications(const json_t *e, hr_message *m, bool facts)
 
     json_array_foreach(mods, i, c)
     {
-        const char *comment = str_at(c, "comment"), *user = str_at(c, "user_name");
+        const char *comment = hr_msg_str_at(c, "comment"), *user = hr_msg_str_at(c, "user_name");
         hr_committer who;
-        if (!facts && hr_committer_parse(user, str_at(c, "email_address"), &who))
+        if (!facts && hr_committer_parse(user, hr_msg_str_at(c, "email_address"), &who))
             add_committer(m, &who);
-        if (!facts || shown == HR_MSG_MAX_REVISIONS || str_at(c, "revision") == NULL)
+        if (!facts || shown == HR_MSG_MAX_REVISIONS || hr_msg_str_at(c, "revision") == NULL)
             continue;
-        char *r = short_rev(str_at(c, "revision"));
+        char *r = short_rev(hr_msg_str_at(c, "revision"));
         size_t line = comment != NULL ? strcspn(comment, "\r\n") : 0;
         hr_committer author = {0};
         bool named = hr_committer_parse(user, NULL, &author);
@@ -243,9 +242,12 @@ static void gocd_modifications(const json_t *e, hr_message *m, bool facts)
 static void gocd_stage(const json_t *e, hr_message *m)
 {
     const json_t *stage = at(e, "stage");
-    const char *pipeline = str_at(e, "pipeline.name"), *counter = str_at(e, "pipeline.counter");
-    const char *stage_name = str_at(e, "stage.name"), *stage_counter = str_at(e, "stage.counter");
-    const char *site = str_at(e, "gocd.site_url"), *label = str_at(e, "pipeline.label");
+    const char *pipeline = hr_msg_str_at(e, "pipeline.name"),
+               *counter = hr_msg_str_at(e, "pipeline.counter");
+    const char *stage_name = hr_msg_str_at(e, "stage.name"),
+               *stage_counter = hr_msg_str_at(e, "stage.counter");
+    const char *site = hr_msg_str_at(e, "gocd.site_url"),
+               *label = hr_msg_str_at(e, "pipeline.label");
     const json_t *jobs = at(stage, "jobs"), *causes = at(e, "build_cause"), *c;
     char *failed = NULL;
     size_t i, shown = 0;
@@ -269,7 +271,7 @@ static void gocd_stage(const json_t *e, hr_message *m)
              hr_msg_fmt("%s #%s", stage_name, stage_counter != NULL ? stage_counter : "1"));
     json_array_foreach(jobs, i, c)
     {
-        const char *r = str_at(c, "result"), *name = str_at(c, "name");
+        const char *r = hr_msg_str_at(c, "result"), *name = hr_msg_str_at(c, "name");
         if (r == NULL || name == NULL || strcmp(r, "Failed") != 0)
             continue;
         char *more = failed ? hr_msg_fmt("%s, %s", failed, name) : hr_strdup(name);
@@ -277,19 +279,21 @@ static void gocd_stage(const json_t *e, hr_message *m)
         failed = bounded(more);
     }
     fact(m, "Failed jobs", failed);
-    fact_str(m, "Triggered by", str_at(e, "stage.approved_by"));
+    fact_str(m, "Triggered by", hr_msg_str_at(e, "stage.approved_by"));
     gocd_modifications(e, m, false);
     committers_fact(m, "Committers");
-    if (str_at(e, "stage.result") != NULL && strcmp(str_at(e, "stage.result"), "Unknown") != 0)
+    if (hr_msg_str_at(e, "stage.result") != NULL &&
+        strcmp(hr_msg_str_at(e, "stage.result"), "Unknown") != 0)
         fact(m, "Duration",
-             between(str_at(e, "stage.created_at"), str_at(e, "stage.last_transition_at")));
+             between(hr_msg_str_at(e, "stage.created_at"),
+                     hr_msg_str_at(e, "stage.last_transition_at")));
     /* GoCD's modifications, when the lookup found some, say more than
      * the bare revisions: each change takes their place. */
     if (json_array_size(json_object_get(at(e, "gocd"), "modifications")) > 0)
         causes = NULL;
     json_array_foreach(causes, i, c)
     {
-        const char *rev = str_at(c, "revision"), *material = str_at(c, "material");
+        const char *rev = hr_msg_str_at(c, "revision"), *material = hr_msg_str_at(c, "material");
         if (rev == NULL || shown == HR_MSG_MAX_REVISIONS)
             continue;
         char *r = short_rev(rev);
@@ -310,17 +314,18 @@ static void ci_build(const json_t *e, hr_message *m)
 {
     const json_t *culprits = json_object_get(at(at(e, "build"), "scm"), "culprits");
     const json_t *changes = json_object_get(at(at(e, "build"), "scm"), "changes"), *v;
-    const char *status = str_at(e, "build.status");
+    const char *status = hr_msg_str_at(e, "build.status");
     char *list = NULL;
     size_t i;
 
-    m->url = hr_strdup(str_at(e, "summary.url"));
-    if (str_at(e, "summary.name") != NULL && str_at(e, "summary.number") != NULL)
-        m->run = hr_msg_fmt("%s/%s", str_at(e, "summary.name"), str_at(e, "summary.number"));
+    m->url = hr_strdup(hr_msg_str_at(e, "summary.url"));
+    if (hr_msg_str_at(e, "summary.name") != NULL && hr_msg_str_at(e, "summary.number") != NULL)
+        m->run = hr_msg_fmt("%s/%s", hr_msg_str_at(e, "summary.name"),
+                            hr_msg_str_at(e, "summary.number"));
     if (status != NULL)
         fact_str(m, "Status", status);
-    fact_str(m, "Branch", str_at(e, "job.branch"));
-    fact(m, "Commit", short_rev(str_at(e, "build.scm.commit")));
+    fact_str(m, "Branch", hr_msg_str_at(e, "job.branch"));
+    fact(m, "Commit", short_rev(hr_msg_str_at(e, "build.scm.commit")));
     if (json_is_integer(at(at(e, "build"), "duration_ms")))
         fact(m, "Duration", duration(json_integer_value(at(at(e, "build"), "duration_ms"))));
     json_array_foreach(culprits, i, v)
@@ -351,9 +356,11 @@ static void ci_build(const json_t *e, hr_message *m)
 
 static void agent(const json_t *e, hr_message *m)
 {
-    const char *host = str_at(e, "agent.host_name"), *ip = str_at(e, "agent.ip_address");
-    const char *state = str_at(e, "agent.agent_state"), *config = str_at(e, "agent.config_state");
-    const char *name = host != NULL ? host : str_at(e, "agent.uuid");
+    const char *host = hr_msg_str_at(e, "agent.host_name"),
+               *ip = hr_msg_str_at(e, "agent.ip_address");
+    const char *state = hr_msg_str_at(e, "agent.agent_state"),
+               *config = hr_msg_str_at(e, "agent.config_state");
+    const char *name = host != NULL ? host : hr_msg_str_at(e, "agent.uuid");
 
     m->word = hr_strdup(state != NULL ? state : "changed");
     m->tone = HR_TONE_INFO;
@@ -363,17 +370,17 @@ static void agent(const json_t *e, hr_message *m)
         m->tone = HR_TONE_WARN;
     m->title = hr_msg_fmt("Agent %s is %s", name != NULL ? name : "?", m->word);
     fact_str(m, "Address", ip);
-    fact_str(m, "Build state", str_at(e, "agent.build_state"));
+    fact_str(m, "Build state", hr_msg_str_at(e, "agent.build_state"));
     fact_str(m, "Config state", config);
-    fact_str(m, "Operating system", str_at(e, "agent.operating_system"));
-    m->timestamp = hr_strdup(str_at(e, "agent.transition_at"));
+    fact_str(m, "Operating system", hr_msg_str_at(e, "agent.operating_system"));
+    m->timestamp = hr_strdup(hr_msg_str_at(e, "agent.transition_at"));
 }
 
 /* herald's own event about a target (docs/events.md, target-health). */
 static void target_health(const json_t *e, hr_message *m)
 {
-    const char *target = str_at(e, "target_health.target");
-    const char *change = str_at(e, "target_health.change");
+    const char *target = hr_msg_str_at(e, "target_health.target");
+    const char *change = hr_msg_str_at(e, "target_health.change");
     json_t *held = json_object_get(json_object_get(e, "target_health"), "held");
     char n[32];
 
@@ -385,20 +392,21 @@ static void target_health(const json_t *e, hr_message *m)
               : strcmp(change, "paused") == 0 ? HR_TONE_WARN
                                               : HR_TONE_BAD;
     m->title = hr_msg_fmt("herald: target %s %s", target != NULL ? target : "?", change);
-    fact_str(m, "Reason", str_at(e, "target_health.reason"));
-    fact_str(m, "State", str_at(e, "target_health.state"));
+    fact_str(m, "Reason", hr_msg_str_at(e, "target_health.reason"));
+    fact_str(m, "State", hr_msg_str_at(e, "target_health.state"));
     if (json_is_integer(held)) {
         snprintf(n, sizeof(n), "%lld", (long long)json_integer_value(held));
         fact_str(m, "Held deliveries", n);
     }
-    fact_str(m, "Last error", str_at(e, "target_health.last_error"));
-    m->timestamp = hr_strdup(str_at(e, "received_at"));
+    fact_str(m, "Last error", hr_msg_str_at(e, "target_health.last_error"));
+    m->timestamp = hr_strdup(hr_msg_str_at(e, "received_at"));
 }
 
 int hr_message_from_event(const json_t *event, hr_message *m, hr_error *err)
 {
-    const char *kind = str_at(event, "kind");
-    const char *name = str_at(event, "summary.name"), *number = str_at(event, "summary.number");
+    const char *kind = hr_msg_str_at(event, "kind");
+    const char *name = hr_msg_str_at(event, "summary.name"),
+               *number = hr_msg_str_at(event, "summary.number");
 
     memset(m, 0, sizeof(*m));
     m->committers_fact = -1;
@@ -415,11 +423,12 @@ int hr_message_from_event(const json_t *event, hr_message *m, hr_error *err)
     if (kind != NULL && strcmp(kind, "test") == 0) {
         m->word = hr_strdup("test");
         m->tone = HR_TONE_INFO;
-        m->title = hr_msg_fmt("herald: a test event for %s", str_at(event, "test.target") != NULL
-                                                                 ? str_at(event, "test.target")
-                                                                 : "this target");
-        m->text = hr_strdup(str_at(event, "test.message"));
-        m->timestamp = hr_strdup(str_at(event, "received_at"));
+        m->title =
+            hr_msg_fmt("herald: a test event for %s", hr_msg_str_at(event, "test.target") != NULL
+                                                          ? hr_msg_str_at(event, "test.target")
+                                                          : "this target");
+        m->text = hr_strdup(hr_msg_str_at(event, "test.message"));
+        m->timestamp = hr_strdup(hr_msg_str_at(event, "received_at"));
         return HR_OK;
     }
     if (kind != NULL && strcmp(kind, "package-revision") == 0) {
@@ -427,17 +436,18 @@ int hr_message_from_event(const json_t *event, hr_message *m, hr_error *err)
         m->tone = HR_TONE_INFO;
         m->title = hr_msg_fmt("%s: new revision %s", name != NULL ? name : "package",
                               number != NULL ? number : "?");
-        m->url = hr_strdup(str_at(event, "summary.url"));
-        m->timestamp = hr_strdup(str_at(event, "received_at"));
+        m->url = hr_strdup(hr_msg_str_at(event, "summary.url"));
+        m->timestamp = hr_strdup(hr_msg_str_at(event, "received_at"));
         return HR_OK;
     }
-    word_and_tone(m, str_at(event, "transition"),
-                  str_at(event, "summary.result") != NULL ? str_at(event, "summary.result")
-                                                          : str_at(event, "stage.state"));
+    word_and_tone(m, hr_msg_str_at(event, "transition"),
+                  hr_msg_str_at(event, "summary.result") != NULL
+                      ? hr_msg_str_at(event, "summary.result")
+                      : hr_msg_str_at(event, "stage.state"));
     m->title = number != NULL
                    ? hr_msg_fmt("%s #%s %s", name != NULL ? name : "build", number, m->word)
                    : hr_msg_fmt("%s %s", name != NULL ? name : "build", m->word);
-    m->timestamp = hr_strdup(str_at(event, "received_at"));
+    m->timestamp = hr_strdup(hr_msg_str_at(event, "received_at"));
     if (kind != NULL && strcmp(kind, "stage-status") == 0)
         gocd_stage(event, m);
     else

@@ -83,4 +83,8 @@ char *hr_msg_cut(char *s, size_t max);
 /* A new string from a printf format (vsnprintf; never NULL). */
 char *hr_msg_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The string at key path a.b.c in v (an event as jq sees it), or NULL
+ * (borrowed). */
+const char *hr_msg_str_at(const json_t *v, const char *path);
+
 #endif

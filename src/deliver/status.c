@@ -6,28 +6,13 @@
 
 #include "core/mem.h"
 #include "core/url.h"
+#include "deliver/message.h"
 #include "route/jq.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* The string at key path a.b.c in v, or NULL (borrowed). */
-static const char *str_at(const json_t *v, const char *path)
-{
-    char key[64];
-    while (v != NULL && *path != '\0') {
-        size_t n = strcspn(path, ".");
-        if (n >= sizeof(key))
-            return NULL;
-        memcpy(key, path, n);
-        key[n] = '\0';
-        v = json_object_get(v, key);
-        path += n + (path[n] == '.');
-    }
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
 
 static bool is(const char *s, const char *word)
 {
@@ -57,10 +42,10 @@ static bool result_state(const char *r, hr_state *out)
 
 bool hr__status_state(const json_t *event, hr_state *out, char *why, size_t size)
 {
-    const char *kind = str_at(event, "kind");
+    const char *kind = hr_msg_str_at(event, "kind");
 
     if (is(kind, "stage-status")) {
-        const char *st = str_at(event, "stage.state");
+        const char *st = hr_msg_str_at(event, "stage.state");
         if (is(st, "Building") || is(st, "Failing")) {
             *out = HR_STATE_RUNNING;
             return true;
@@ -71,7 +56,8 @@ bool hr__status_state(const json_t *event, hr_state *out, char *why, size_t size
         return false;
     }
     if (is(kind, "build-status")) {
-        const char *phase = str_at(event, "build.phase"), *result = str_at(event, "build.result");
+        const char *phase = hr_msg_str_at(event, "build.phase"),
+                   *result = hr_msg_str_at(event, "build.result");
         if (is(phase, "queued")) {
             *out = HR_STATE_QUEUED;
             return true;
@@ -132,12 +118,12 @@ static bool names_repo(const hr_target *t, const char *url, const hr_repo *r)
 /* One git material's URL and revision, or false. */
 static bool git_material(const json_t *cause, const char **url, const char **rev)
 {
-    if (!is(str_at(cause, "material_type"), "git"))
+    if (!is(hr_msg_str_at(cause, "material_type"), "git"))
         return false;
-    *url = str_at(cause, "config.url");
+    *url = hr_msg_str_at(cause, "config.url");
     if (*url == NULL)
-        *url = str_at(cause, "material");
-    *rev = str_at(cause, "revision");
+        *url = hr_msg_str_at(cause, "material");
+    *rev = hr_msg_str_at(cause, "revision");
     return *url != NULL;
 }
 
@@ -191,7 +177,8 @@ static bool gocd_commit(const hr_target *t, const json_t *ev, const char *host, 
 static bool build_commit(const hr_target *t, const json_t *ev, const char *host, hr_status *s,
                          char *why, size_t size)
 {
-    const char *url = str_at(ev, "build.scm.url"), *sha = str_at(ev, "build.scm.commit");
+    const char *url = hr_msg_str_at(ev, "build.scm.url"),
+               *sha = hr_msg_str_at(ev, "build.scm.commit");
     hr_error e;
 
     if (url == NULL || sha == NULL) {
@@ -243,7 +230,7 @@ int hr__status_read(const hr_target *t, const hr_svc_context *ctx, const hr_mess
 
     memset(s, 0, sizeof(*s));
     if (!hr__status_state(ev, &s->state, why, sizeof(why)) ||
-        !(is(str_at(ev, "kind"), "stage-status")
+        !(is(hr_msg_str_at(ev, "kind"), "stage-status")
               ? gocd_commit(t, ev, host, s, why, sizeof(why))
               : build_commit(t, ev, host, s, why, sizeof(why)))) {
         req->skip = hr_strdup(why);
