@@ -207,7 +207,10 @@ def test_twenty_keys_on_two_targets_do_not_wait_for_each_other(tmp_path, herald_
     c0_tries = sum(1 for t in (a, b) for x in bodies(t) if x["key"] == "c0")
     print(f"\n19 keys x 2 targets delivered in {took:.2f} s while c0's head failed "
           f"{c0_tries} times")
-    assert took < 3 * SLOW, took
+    # c0 never succeeds: keys that waited behind it would never arrive (the
+    # wait above would time out); the bound says they did not even wait
+    # for its retries, with room for a loaded machine.
+    assert took < 8 * SLOW, took
     # Interleaved: every key's next state, a key at a time on both targets.
     for i, k in enumerate(keys):
         send(h, event(k, 1, "Failing" if i % 2 else "Passed"))

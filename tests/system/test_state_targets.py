@@ -111,6 +111,9 @@ def test_github_failed_and_cancelled_and_a_context_template(tmp_path, herald_fac
     mats = [("git@github.com:acme/lib.git", OTHER_SHA, True),
             ("ssh://git@github.com/acme/app", SHA, False)]
     send(h, stage("Failed", "Failed", materials=mats))
+    # One commit and context: sent before the first is delivered, the
+    # second would rightly supersede it (the latest state wins).
+    t.wait(1, timeout=20 * SLOW)
     send(h, stage("Cancelled", "Cancelled", counter=2, materials=mats))
     r = t.wait(2, timeout=20 * SLOW)
     group = event()["pipeline"]["group"]
@@ -332,7 +335,7 @@ def test_herald_notify_reports_its_commit(tmp_path, herald_factory):
     h = herald_with(tmp_path, herald_factory, f"""  - {{name: gl, type: gitlab, token: glpat-x,
       api_url: "{t.url}/api/v4", host: gitlab.example.com}}""", ["gl"])
     url = f"http://127.0.0.1:{h.port}"
-    for status in ("started", "success"):
+    for n, status in enumerate(("started", "success"), 1):
         r = subprocess.run([BIN, "notify", "--url", url, "--status", status,
                             "--job", "group/project/test", "--build", "123",
                             "--build-url", "https://gitlab.example.com/group/project/-/jobs/123",
@@ -341,6 +344,9 @@ def test_herald_notify_reports_its_commit(tmp_path, herald_factory):
                            capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"},
                            timeout=60 * SLOW)
         assert r.returncode == 0, r.stderr
+        # Each state sent before the next is stored: else the latest one
+        # rightly supersedes it.
+        t.wait(n, timeout=20 * SLOW)
     r = t.wait(2, timeout=20 * SLOW)
     for req, state, word in ((r[0], "running", "building"), (r[1], "success", "passed")):
         assert req["path"] == f"/api/v4/projects/group%2Fproject/statuses/{SHA}"
