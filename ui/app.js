@@ -3,9 +3,12 @@
  * as `herald replay` and curl do. The address after '#' names the page and
  * its filters, so a link can be copied and shared. Everything shown is
  * put in the page as text (never parsed as HTML): events carry what CI
- * servers sent.
+ * servers sent. The target pages live in targets.js (an ES module, as
+ * this file is).
  */
 'use strict';
+
+import { targetPages } from '/ui/targets.js';
 
 (function () {
   /* Framed by another page, the dashboard shows nothing: a frame could
@@ -38,7 +41,7 @@
       else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
       else el.setAttribute(k, v === true ? '' : String(v));
     }
-    for (const kid of kids.flat()) {
+    for (const kid of kids.flat(Infinity)) {
       if (kid === null || kid === undefined || kid === false) continue;
       el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
     }
@@ -64,7 +67,7 @@
   function table(heads, rows, empty) {
     if (!rows.length) return h('p', { class: 'muted' }, empty || 'Nothing yet.');
     return h('div', { class: 'wrap' }, h('table', {},
-      h('thead', {}, h('tr', {}, heads.map((t) => h('th', { scope: 'col', class: /^#|count|^(pending|retrying|delivered|dead)/i.test(t) ? 'num' : null }, t)))),
+      h('thead', {}, h('tr', {}, heads.map((t) => h('th', { scope: 'col', class: /^#|count|^(pending|retrying|delivered|dead|failures)/i.test(t) ? 'num' : null }, t)))),
       h('tbody', {}, rows.map((cells) => h('tr', {}, cells.map((c) => h('td', { class: typeof c === 'number' ? 'num' : null }, c)))))));
   }
 
@@ -356,7 +359,9 @@
         when(d.next_attempt_at), replayButton(d)]), empty);
   }
 
-  const STATES = ['', 'pending', 'retrying', 'delivered', 'dead', 'skipped', 'superseded'];
+  /* Every state the API takes (src/api/api.c): skipped and superseded
+   * were never sent (their last error says why), dropped by an operator. */
+  const STATES = ['', 'pending', 'retrying', 'delivered', 'dead', 'skipped', 'superseded', 'dropped'];
 
   /* What POST /deliveries/replay can replay of a list filter: its body,
    * or null when the API has no such condition (pending, retrying,
@@ -445,12 +450,30 @@
       deliveryTable(data.deliveries, 'No delivery matches.'), pager('/deliveries', params, data.next_cursor)];
   }
 
+  /* Why a delivery was never sent (skipped, superseded, dropped), as its
+   * last error says; "superseded by delivery N" links to N. */
+  function why(text) {
+    const m = /^(.*superseded by delivery )(\d+)(.*)$/.exec(text);
+    return m ? [m[1], link('/deliveries/' + m[2], m[2]), m[3]] : text;
+  }
+
+  /* An ordered delivery's place: how many older ones with its key wait
+   * before it (null once it waits no more). */
+  function queuePlace(n) {
+    if (n === null || n === undefined) return 'not waiting';
+    if (n === 0) return 'first: the next of its key to be sent';
+    return n === 1 ? '1 older delivery with its key waits before it' : n + ' older deliveries with its key wait before it';
+  }
+
   async function pageDelivery(id) {
     const d = await api('/deliveries/' + id);
-    if (d.state === 'pending' || d.state === 'retrying') {
+    const waiting = d.state === 'pending' || d.state === 'retrying';
+    if (waiting) {
       const sig = d.state + d.attempts;
       poll(async () => { const x = await api('/deliveries/' + id); return x.state + x.attempts !== sig; });
     }
+    const held = waiting ? await targets.heldNote(d) : null;
+    const fact = (k, v) => [h('dt', {}, k), h('dd', {}, v)];
     const attempts = (d.attempt_log || []).map((a) => [a.attempt, when(a.started_at), a.status === null ? '—' : String(a.status),
       a.latency_ms === null || a.latency_ms === undefined ? '—' : a.latency_ms + ' ms', label(a.outcome, a.outcome),
       a.error || '', a.excerpt ? h('pre', {}, a.excerpt) : '', requestHeaders(a.request_headers)]);
@@ -458,11 +481,15 @@
       h('dl', { class: 'facts' },
         h('dt', {}, 'Event'), h('dd', {}, link('/events/' + d.event_id, '#' + d.event_id)),
         h('dt', {}, 'Route'), h('dd', {}, d.route || '—'),
-        h('dt', {}, 'Target'), h('dd', {}, link('/targets', d.target)),
+        h('dt', {}, 'Target'), h('dd', {}, link('/targets/' + encodeURIComponent(d.target), d.target)),
         h('dt', {}, 'State'), h('dd', {}, label(d.state, d.state)),
+        ['skipped', 'superseded', 'dropped'].includes(d.state) ? fact('Why', why(d.last_error || '—')) : null,
+        d.order_key !== null && d.order_key !== undefined ? [fact('Order key', h('code', {}, d.order_key)),
+          fact('Place in queue', queuePlace(d.queue_position))] : null,
         h('dt', {}, 'Created'), h('dd', {}, when(d.created_at)),
         h('dt', {}, 'Updated'), h('dd', {}, when(d.updated_at)),
         h('dt', {}, 'Next attempt due'), h('dd', {}, d.next_attempt_at ? when(d.next_attempt_at) : (d.state === 'pending' ? 'now' : 'none'))),
+      ...(held ? [held] : []),
       h('div', { class: 'actions' }, replayButton(d)),
       h('h2', {}, 'Attempts'),
       table(['#', 'Started', 'Status', 'Latency', 'Outcome', 'Error', 'Answer (excerpt)', 'Request headers'], attempts, 'No attempt yet.')];
@@ -559,82 +586,6 @@
     return since ? when(since) : null;
   }
 
-  async function pageTargets() {
-    const [targets, hour, day] = await Promise.all([configTargets(), api('/targets/health?window=3600'), api('/targets/health?window=86400')]);
-    const H = healthByTarget(hour.targets), D = healthByTarget(day.targets);
-    const lastOk = await Promise.all(targets.map((t) => api('/deliveries' + query({ target: t.name, state: 'delivered', limit: 1 }))));
-    const rows = targets.map((t, i) => {
-      const hh = H[t.name] || {}, dd = D[t.name] || {};
-      const health = hh.dead ? 'dead' : hh.retrying ? 'retrying' : 'delivered';
-      const ok = lastOk[i].deliveries[0];
-      return [link('/targets/' + encodeURIComponent(t.name), t.name), t.type || 'webhook', (t.method || '') + ' ' + (t.url || ''),
-        label(health, hh.dead ? 'failing' : hh.retrying ? 'retrying' : 'healthy'), ok ? when(ok.updated_at) : '—',
-        dd.last_error || '', dd.delivered || 0, dd.dead || 0];
-    });
-    return [h('h1', {}, 'Targets'),
-      table(['Target', 'Type', 'Address', 'Health (1 h)', 'Last success', 'Last error', 'Delivered 24 h', 'Dead 24 h'], rows, 'No target configured.')];
-  }
-
-  /* One target: what it is, how it is doing, its newest deliveries, and
-   * what can be done to it. */
-  async function pageTarget(name) {
-    const t = (await configTargets()).find((x) => x.name === name);
-    if (!t) return [h('h1', {}, 'No target named ' + name), link('/targets', 'Targets')];
-    const [hour, day, recent, ok] = await Promise.all([api('/targets/health?window=3600'), api('/targets/health?window=86400'),
-      api('/deliveries' + query({ target: name, limit: 10 })), api('/deliveries' + query({ target: name, state: 'delivered', limit: 1 }))]);
-    const hh = healthByTarget(hour.targets)[name] || {}, dd = healthByTarget(day.targets)[name] || {};
-    const result = h('div', { id: 'target-result', 'aria-live': 'polite' });
-    return [h('h1', {}, 'Target ' + name),
-      h('dl', { class: 'facts' },
-        h('dt', {}, 'Type'), h('dd', {}, t.type || 'webhook'),
-        h('dt', {}, 'Address'), h('dd', {}, (t.method || '') + ' ' + (t.url || '')),
-        h('dt', {}, 'Health (1 h)'), h('dd', {}, label(hh.dead ? 'dead' : hh.retrying ? 'retrying' : 'delivered', hh.dead ? 'failing' : hh.retrying ? 'retrying' : 'healthy')),
-        h('dt', {}, 'Last success'), h('dd', {}, ok.deliveries[0] ? when(ok.deliveries[0].updated_at) : '—'),
-        h('dt', {}, 'Last error'), h('dd', {}, dd.last_error || '—'),
-        h('dt', {}, 'Last day'), h('dd', {}, (dd.delivered || 0) + ' delivered, ' + (dd.dead || 0) + ' dead')),
-      h('div', { class: 'actions', id: 'target-actions' }, targetActions(name, result)),
-      result,
-      h('h2', {}, 'Newest deliveries'), deliveryTable(recent.deliveries, 'Nothing was delivered to this target yet.'),
-      link('/deliveries' + query({ target: name }), 'Every delivery to ' + name + ' →')];
-  }
-
-  /* The target page's buttons. Pause and resume (endpoint health) join
-   * here, each a POST /api/v1/targets/NAME/ACTION like the test. */
-  function targetActions(name, result) {
-    return [h('button', { type: 'button', id: 'send-test', onclick: (ev) => sendTest(name, ev.currentTarget, result) }, 'Send a test event')];
-  }
-
-  /* POST /targets/NAME/test, then the delivery it made and its attempt,
-   * shown in the page once settled (asked every second for 30 s at most,
-   * only after the click). A second click sends a second test. */
-  async function sendTest(name, button, result) {
-    button.disabled = true;
-    const gen = generation;
-    try {
-      const r = await api('/targets/' + encodeURIComponent(name) + '/test', {});
-      const head = h('p', {}, 'Test event ', link('/events/' + r.event, '#' + r.event), ' sent to ' + name + ' as delivery ',
-        link('/deliveries/' + r.delivery, '#' + r.delivery), '.');
-      result.replaceChildren(head, h('p', { class: 'muted' }, 'Waiting for its attempt…'));
-      let d = null;
-      for (let i = 0; i < 30 && gen === generation; i++) {
-        d = await api('/deliveries/' + r.delivery);
-        if (d.state !== 'pending') break;
-        await new Promise((res) => setTimeout(res, 1000));
-      }
-      if (gen !== generation || !d) return;
-      const a = d.attempt_log.length ? d.attempt_log[d.attempt_log.length - 1] : null;
-      result.replaceChildren(head, h('dl', { class: 'facts', id: 'test-outcome' },
-        h('dt', {}, 'State'), h('dd', {}, label(d.state, d.state)),
-        h('dt', {}, 'Status'), h('dd', {}, a && a.status !== null ? String(a.status) : '—'),
-        h('dt', {}, 'Latency'), h('dd', {}, a ? a.latency_ms + ' ms' : '—'),
-        h('dt', {}, 'Error'), h('dd', {}, (a && a.error) || '—'),
-        h('dt', {}, 'Answer'), h('dd', {}, a && a.excerpt ? h('pre', {}, a.excerpt) : '—')));
-    } catch (e) {
-      result.replaceChildren(h('p', { class: 'error' }, 'The test failed: ' + e.message));
-    }
-    button.disabled = false;
-  }
-
   async function pagePipelines() {
     const [stages, jobs] = await Promise.all([api('/stages'), api('/jobs')]);
     const colour = (r) => /fail|broken/i.test(r || '') ? 'red' : /pass|success|fixed/i.test(r || '') ? 'green' : 'amber';
@@ -650,14 +601,17 @@
 
   /* ---- the router ---- */
 
+  const targets = targetPages({ h, when, label, link, table, say, api, query, configTargets, healthByTarget, deliveryTable,
+    redraw: () => route(true), current: () => generation });
+
   const ROUTES = [
     [/^\/?$/, 'overview', () => pageOverview()],
     [/^\/events$/, 'events', (m, p) => pageEvents(p)],
     [/^\/events\/(\d+)$/, 'events', (m) => pageEvent(m[1])],
     [/^\/deliveries$/, 'deliveries', (m, p) => pageDeliveries(p)],
     [/^\/deliveries\/(\d+)$/, 'deliveries', (m) => pageDelivery(m[1])],
-    [/^\/targets$/, 'targets', () => pageTargets()],
-    [/^\/targets\/([^/]+)$/, 'targets', (m) => pageTarget(decodeURIComponent(m[1]))],
+    [/^\/targets$/, 'targets', () => targets.pageTargets()],
+    [/^\/targets\/([^/]+)$/, 'targets', (m) => targets.pageTarget(decodeURIComponent(m[1]))],
     [/^\/pipelines$/, 'pipelines', () => pagePipelines()],
   ];
 

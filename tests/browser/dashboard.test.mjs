@@ -221,7 +221,7 @@ describe('dashboard with the API open (--insecure-local)', () => {
     }
     assert.equal(hiddenCalls, 0, 'a hidden tab polls');
     out.pages.hidden_tab = { api_calls_per_idle_minute: hiddenCalls };
-    const files = ['index.html', 'app.js', 'app.css'];
+    const files = ['index.html', 'app.js', 'targets.js', 'app.css'];
     out.files = Object.fromEntries(await Promise.all(files.map(async (f) => [f, (await (await fetch(h.base + '/ui/' + (f === 'index.html' ? '' : f))).arrayBuffer()).byteLength])));
     out.total_bytes = Object.values(out.files).reduce((a, b) => a + b, 0);
     assert.ok(out.total_bytes < 64 * 1024, 'the page weighs ' + out.total_bytes + ' bytes');

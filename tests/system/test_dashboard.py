@@ -21,7 +21,8 @@ def test_ui_files_are_served_from_the_binary(herald_factory):
         body = r.read()
         assert r.status == 200 and r.getheader("Content-Type") == "text/html; charset=utf-8"
         assert b'<script src="/ui/app.js"' in body
-    for name, ctype in (("app.js", "text/javascript"), ("app.css", "text/css")):
+    for name, ctype in (("app.js", "text/javascript"), ("targets.js", "text/javascript"),
+                        ("app.css", "text/css")):
         status, body = h.get("/ui/" + name)
         assert status == 200 and len(body) > 1000
         c = h.conn()
