@@ -224,7 +224,8 @@ static void get_config(hr_http_req *req, void *ctx)
     hr_http_reply_json(req, 200, hr_app_config_json(api->app));
 }
 
-/* "dropped": an operator dropped it (POST /api/v1/deliveries/drop). */
+/* HR_DELIVERY_STATES, one by one. "dropped": an operator dropped it (POST
+ * /api/v1/deliveries/drop). */
 static const char *const delivery_states[] = {"pending", "retrying",   "delivered", "dead",
                                               "skipped", "superseded", "dropped"};
 #define NSTATES (sizeof(delivery_states) / sizeof(delivery_states[0]))
@@ -380,9 +381,7 @@ static void bulk_filter(json_t *body, hr_http_req *req, hr_delivery_reset *r, hr
             if (strcmp(json_string_value(v), delivery_states[i]) == 0)
                 r->state = delivery_states[i];
         if (r->state == NULL)
-            hr_errlist_add(errs,
-                           "state: expected one of pending, retrying, delivered, dead, "
-                           "dropped; got %s",
+            hr_errlist_add(errs, "state: expected one of " HR_DELIVERY_STATES "; got %s",
                            hr_json_brief(v, brief, sizeof(brief)));
     }
     /* "dead": true is the older way to write "state": "dead". */

@@ -201,8 +201,9 @@ typedef struct hr_delivery_reset {
 int hr_store_reset_deliveries(hr_store *s, const hr_delivery_reset *r, size_t *count,
                               hr_error *err);
 
-/* The states a delivery can be in, as the API names them. */
-#define HR_DELIVERY_STATES "pending, retrying, delivered, dead, skipped, superseded"
+/* The states a delivery can be in, as the API names them (api.c's
+ * delivery_states lists the same, in the same order). */
+#define HR_DELIVERY_STATES "pending, retrying, delivered, dead, skipped, superseded, dropped"
 
 /* ---- Targets' health (event/health.h) -----------------------------------
  *

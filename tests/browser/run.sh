@@ -9,4 +9,9 @@ cd "$(dirname "$0")"
 command -v node >/dev/null || { echo "browser tests: node is missing (scripts/deps.sh test)"; exit 1; }
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || { echo "browser tests: chromium is missing (scripts/deps.sh test)"; exit 1; }
 npm install --no-audit --no-fund --loglevel=error >/dev/null
-exec node --test --test-reporter=tap ./*.test.mjs
+# The files run side by side: each has its own herald, target and browser,
+# and each spends a minute or two just waiting (the idle measurements).
+# Node 18 has no --test-concurrency and runs them one after the other.
+conc=
+node --help | grep -q -- --test-concurrency && conc=--test-concurrency=4
+exec node --test $conc --test-reporter=tap ./*.test.mjs

@@ -138,7 +138,9 @@ def test_stale_status_never_overtakes(tmp_path, herald_factory):
     assert states.count("Building") >= 2
     # The state filter knows the new state; a bad one is named.
     status, data = h.get_json("/api/v1/deliveries?state=nope")
-    assert status == 400 and "superseded" in data["error"]
+    assert status == 400 and data["error"] == (
+        "query parameter state: expected one of pending, retrying, delivered, dead, skipped, "
+        "superseded, dropped"), data
     t.stop()
 
 
