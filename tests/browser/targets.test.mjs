@@ -209,8 +209,7 @@ describe('pausing, resuming and enabling a target from the page', () => {
     await until(async () => (await p.getByRole('button', { name: 'Enable' }).count()) === 0, 'Enable to go');
     // A minute: on a loaded machine (the suite runs the files side by side)
     // four deliveries once took longer than the default 20 s.
-    await until(() => gone.requests.length === 5, 'the three held, and the one that had the 410 again (' +
-      gone.requests.length + ' so far)', 60000);
+    await until(() => gone.requests.length === 5, 'the three held, and the one that had the 410 again', 60000);
     assert.equal((await h.get('/api/v1/targets/gone')).state, 'healthy');
     assert.deepEqual(p.errors, []);
   });
