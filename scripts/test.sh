@@ -272,7 +272,7 @@ if [ "${HERALD_TEST_QUICK:-0}" != 1 ]; then
     for r in $(replays build-asan); do
       run_one "asan/fuzz/$(basename "$r")" "$r" "fuzz/corpus/${r##*/replay_}"
     done
-    run_pytest asan HERALD_BIN="$root/build-asan/herald" -- -n 3 -m "not slow"
+    run_pytest asan HERALD_BIN="$root/build-asan/herald" HERALD_TEST_SLOW=2 -- -n 3 -m "not slow"
     unset ASAN_OPTIONS UBSAN_OPTIONS
   else
     fail 1 "sanitizer build"

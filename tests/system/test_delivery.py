@@ -253,13 +253,13 @@ routes:
 def test_slow_target_does_not_hold_up_another(tmp_path, herald_factory):
     # The slow target hangs for 10 s: the fast one's 20 requests must all
     # arrive well before that (the bound leaves room for a loaded machine).
-    slow, fast = Target(["hang"], hang=10).start(), Target().start()
+    slow, fast = Target(["hang"], hang=10 * SLOW).start(), Target().start()
     cfg = config(tmp_path, f"""
 targets:
   - {{name: slow, url: "{slow.url}/s"}}
   - {{name: fast, url: "{fast.url}/f"}}
 routes: [{{name: all, targets: [slow, fast]}}]
-""", timeout="12s")
+""", timeout=f"{int(12 * SLOW)}s")
     h = herald_factory(["--config", str(cfg)])
     t0 = time.time()
     for i in range(20):
