@@ -96,6 +96,14 @@ class Herald:
                 self.port = int(m.group(1))
                 break
             if self.proc.poll() is not None:
+                if port and "Address already in use" in text:
+                    # A fixed port (a restart on the same one) whose last
+                    # connections are still closing: try again until the
+                    # deadline.
+                    time.sleep(0.2)
+                    offset = self.log_path.stat().st_size
+                    self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log)
+                    continue
                 raise RuntimeError(f"herald exited {self.proc.returncode}:\n{text}")
             time.sleep(0.02)
         else:

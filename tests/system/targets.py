@@ -8,6 +8,7 @@ connection without answering). `paths` ({prefix: behaviour}) answers every
 request whose path starts with a prefix with that behaviour instead.
 """
 import http.server
+import random
 import socket
 import threading
 import time
@@ -86,9 +87,31 @@ class Target:
             return list(self.requests)
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+            return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A loopback port nothing listens on now, for a server a test starts
+    later (or never). It lies below the kernel's ephemeral range: a port the
+    kernel hands out could meanwhile become the source port of some
+    outbound connection (a sender retrying the dead port can even connect
+    to itself on it), and then herald could not bind it."""
+    low, _ = _ephemeral_range()
+    low = min(low, 65536)
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 20000), low)
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError("no free loopback port below the ephemeral range")

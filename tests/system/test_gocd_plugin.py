@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from conftest import FIXTURES, PAYLOADS, ROOT
+from targets import free_port
 
 JAR = ROOT / "gocd-plugin" / "build" / "herald-gocd-plugin.jar"
 HARNESS = ROOT / "gocd-plugin" / "harness.sh"
@@ -60,8 +61,12 @@ def test_outage_spools_and_replays_in_order(tmp_path, herald_factory):
     success and spooled; herald restarted; all 100 arrive in order, each
     stored once; the bridge's health message appears, then clears."""
     (tmp_path / "token").write_text("bridge-token-2")
-    h = herald_factory(["--gocd-token-file", str(tmp_path / "token")])
-    port = h.port
+    # herald comes back on the same port: one outside the kernel's
+    # ephemeral range, which no outbound connection (the bridge retrying
+    # the dead port among them) can be holding then.
+    port = free_port()
+    h = herald_factory(["--gocd-token-file", str(tmp_path / "token")], start=False)
+    h.start(port=port)
     body = json.loads((PAYLOADS / "stage-status_v4_completed_failed.json").read_text())
     body["pipeline"]["name"] = "outage"
     body["pipeline"]["counter"] = "__COUNTER__"

@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from conftest import BIN, SLOW
+from targets import free_port
 
 SECRET = "hunter2-not-for-logs"
 TOKEN = "tok-5b1d0c9e-herald"
@@ -25,12 +26,6 @@ def client(*args, env=None, timeout=120):
     e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     e.update(env or {})
     return subprocess.run([BIN, *args], capture_output=True, text=True, env=e, timeout=timeout)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def url_of(h):
