@@ -111,7 +111,9 @@ def check_stale_ending(h, t, key="c1", counted=True):
     assert "Building" not in states[first_passed:], states
     building = wait_for("the superseded delivery", lambda: [
         d for d in deliveries(h, state="superseded") if d["order_key"] == key])
-    passed = [d for d in deliveries(h, state="delivered") if d["order_key"] == key]
+    # The target has the request; the outcome is recorded after its answer.
+    passed = wait_for("the delivered one", lambda: [
+        d for d in deliveries(h, state="delivered") if d["order_key"] == key])
     assert len(building) == 1 and len(passed) == 1, (building, passed)
     assert building[0]["last_error"] == \
         f"superseded by delivery {passed[0]['id']} (newer, with the same order key)"
