@@ -39,6 +39,11 @@ typedef struct hr_delivery_job {
      * superseded, never sent. 0 otherwise. */
     char *order_key;
     int64_t superseded_by;
+    /* What the delivery reports on when its target reports one event on
+     * several things (a commit status's "owner/repo@sha", one per changed
+     * git material of a GoCD stage: route.h), or NULL: the event as a
+     * whole. Owned. */
+    char *subject;
 } hr_delivery_job;
 
 /* Frees the job's members (not the struct itself). */
