@@ -1,7 +1,8 @@
 /*
  * delivery.h - a delivery as the store and the delivery engine both see it.
  *
- * A delivery is one (event, target) pair. The store hands due ones out as
+ * A delivery is one (event, target) pair (with a subject when the target
+ * reports the event on several commits). The store hands due ones out as
  * jobs (hr_delivery_job) for a claim (hr_claim_query), and records what
  * each attempt came to (hr_attempt). These types sit with the event model
  * so that neither side includes the other: the store knows nothing of

@@ -128,8 +128,10 @@ typedef struct hr_event_query {
 
 /* ---- Deliveries ----------------------------------------------------------
  *
- * A delivery is one (event, target) pair: created by the writer in the
- * event's own transaction from the router's decision, then attempted by
+ * A delivery is one (event, target) pair, or one per subject when the
+ * router says so (a commit-status target's changed git materials):
+ * created by the writer in the event's own transaction from the router's
+ * decision, then attempted by
  * the delivery engine until it is delivered or dead. States: pending (no
  * attempt yet), retrying, delivered, dead, skipped (not for its target),
  * superseded.
