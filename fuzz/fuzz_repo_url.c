@@ -1,5 +1,5 @@
 /*
- * fuzz_repo_url.c - the git remote URL parser (deliver/repo.h) over any
+ * fuzz_repo_url.c - the git remote URL parser (core/repo.h) over any
  * bytes, as a CI reports them (a GoCD material's url, Jenkins' GIT_URL).
  *
  * Whatever the input: the parser never reads past its length (the bytes
@@ -9,7 +9,7 @@
  * space or control character, no "..", and no user information (the host
  * holds no '@').
  */
-#include "deliver/repo.h"
+#include "core/repo.h"
 
 #include <stdint.h>
 #include <stdlib.h>

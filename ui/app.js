@@ -484,6 +484,7 @@ import { targetPages } from '/ui/targets.js';
         h('dt', {}, 'Target'), h('dd', {}, link('/targets/' + encodeURIComponent(d.target), d.target)),
         h('dt', {}, 'State'), h('dd', {}, label(d.state, d.state)),
         ['skipped', 'superseded', 'dropped'].includes(d.state) ? fact('Why', why(d.last_error || '—')) : null,
+        d.subject ? fact('Reports on', h('code', {}, d.subject)) : null,
         d.order_key !== null && d.order_key !== undefined ? [fact('Order key', h('code', {}, d.order_key)),
           fact('Place in queue', queuePlace(d.queue_position))] : null,
         h('dt', {}, 'Created'), h('dd', {}, when(d.created_at)),

@@ -43,7 +43,7 @@ struct hr_app {
 /* The router as the writer uses it: owned by the store once installed. */
 typedef struct router_ctx {
     hr_router *router;
-    int needs_input; /* some route has a jq filter, or some target an order_by */
+    int needs_input; /* hr_router_needs_input */
     hr_match matches[HR_MAX_TARGETS_PER_EVENT];
 } router_ctx;
 
@@ -82,6 +82,7 @@ static size_t route_event(void *arg, const hr_event *ev, const char *doc, size_t
         out[i].target = rc->matches[i].target;
         out[i].order_key = rc->matches[i].key;
         out[i].latest_wins = rc->matches[i].latest_wins;
+        out[i].subject = rc->matches[i].subject;
     }
     json_decref(input);
     return n;
@@ -226,10 +227,7 @@ static int install(hr_app *app, hr_config *c, hr_errlist *errs)
         free(rc);
         return HR_EINVAL;
     }
-    for (size_t i = 0; i < c->nroutes; i++)
-        rc->needs_input |= c->routes[i].filter != NULL;
-    for (size_t i = 0; i < c->ntargets; i++)
-        rc->needs_input |= c->targets[i].order_by != NULL;
+    rc->needs_input = hr_router_needs_input(rc->router);
     hr_store_set_router(app->store, route_event, rc, router_free);
     return HR_OK;
 }

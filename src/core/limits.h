@@ -21,6 +21,13 @@
 #define HR_MAX_STORE_BATCH 512
 /* Deliveries (targets) one event may create at most. */
 #define HR_MAX_TARGETS_PER_EVENT 64
+/* Commits one commit-status target reports of one GoCD stage at most (one
+ * delivery per changed git material on its host, route/commits.h): of the
+ * first 32 changed git materials on its host, the first 16 distinct
+ * repository and commit pairs. Their deliveries count against
+ * HR_MAX_TARGETS_PER_EVENT too. */
+#define HR_MAX_COMMITS_PER_TARGET 16
+#define HR_MAX_COMMITS_SCANNED 32
 /* Events one API page returns at most, and by default. */
 #define HR_MAX_API_PAGE 500
 #define HR_DEFAULT_API_PAGE 50

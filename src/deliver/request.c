@@ -477,7 +477,8 @@ int hr_deliver__render_service(hr_deliver *d, const hr_target *t, compiled *c,
                           .people = d->cfg->people,
                           .npeople = d->cfg->npeople,
                           .run_ref = job->run_ref,
-                          .event = job->input};
+                          .event = job->input,
+                          .subject = job->subject};
     hr_strlist to = {0};
     json_t *input = NULL;
     hr_message m;

@@ -66,6 +66,9 @@ typedef struct hr_svc_context {
      * makes the run's message. */
     const json_t *run_ref;
     const json_t *event; /* the event as jq sees it (route/jq.h), or NULL */
+    /* What this delivery reports on (hr_delivery_job's subject: a commit
+     * status's "owner/repo@sha"), or NULL: the event as a whole. */
+    const char *subject;
 } hr_svc_context;
 
 /* A request a service built. Every member is new (hr_svc_request_clear). */

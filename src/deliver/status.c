@@ -4,9 +4,10 @@
  */
 #include "deliver/status.h"
 
+#include "core/limits.h"
 #include "core/mem.h"
-#include "core/url.h"
 #include "deliver/message.h"
+#include "route/commits.h"
 #include "route/jq.h"
 
 #include <stdio.h>
@@ -75,101 +76,41 @@ bool hr__status_state(const json_t *event, hr_state *out, char *why, size_t size
     return false;
 }
 
-/* Whether s is a git commit id: 7 to 64 hexadecimal digits. */
-static bool is_sha(const char *s)
+/* A GoCD stage's commit on host: the material subject names (one of the
+ * changed ones, as the router found them: route/commits.h), else the one
+ * the target's repository names, else the first that changed, else the
+ * first. */
+static bool gocd_commit(const hr_target *t, const json_t *ev, const char *host, const char *subject,
+                        hr_status *s, char *why, size_t size)
 {
-    size_t n = s != NULL ? strlen(s) : 0;
-    if (n < 7 || n > 64)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
-              (s[i] >= 'A' && s[i] <= 'F')))
-            return false;
-    return true;
-}
+    hr_commit found[HR_MAX_COMMITS_SCANNED];
+    const hr_commit *c = NULL;
+    size_t n = hr_commits_of(t, ev, host, true, found, HR_MAX_COMMITS_SCANNED, why, size);
 
-/* The git host the target reports commits of (new). */
-static char *target_host(const hr_target *t, const char *public_host)
-{
-    hr_url u;
-    if (t->host != NULL)
-        return hr_strdup(t->host);
-    if (t->api_url != NULL && hr_url_check(t->api_url, strlen(t->api_url), 0, &u, NULL) == HR_OK) {
-        char *h = hr_url_host(t->api_url, &u);
-        if (strncasecmp(h, "api.", 4) == 0)
-            memmove(h, h + 4, strlen(h + 4) + 1);
-        return h;
-    }
-    return hr_strdup(public_host);
-}
-
-/* Whether the target's repository (owner/repo or a URL) names r (read
- * from url). */
-static bool names_repo(const hr_target *t, const char *url, const hr_repo *r)
-{
-    hr_repo want;
-    if (t->repository == NULL || strcmp(t->repository, url) == 0 ||
-        strcasecmp(t->repository, r->path) == 0)
-        return true;
-    return hr_repo_parse(t->repository, strlen(t->repository), &want, NULL) == HR_OK &&
-           strcasecmp(want.host, r->host) == 0 && strcasecmp(want.path, r->path) == 0;
-}
-
-/* One git material's URL and revision, or false. */
-static bool git_material(const json_t *cause, const char **url, const char **rev)
-{
-    if (!is(hr_msg_str_at(cause, "material_type"), "git"))
-        return false;
-    *url = hr_msg_str_at(cause, "config.url");
-    if (*url == NULL)
-        *url = hr_msg_str_at(cause, "material");
-    *rev = hr_msg_str_at(cause, "revision");
-    return *url != NULL;
-}
-
-/* A GoCD stage's commit on host: see status.h. */
-static bool gocd_commit(const hr_target *t, const json_t *ev, const char *host, hr_status *s,
-                        char *why, size_t size)
-{
-    const json_t *causes = json_object_get(ev, "build_cause"), *c;
-    const char *url, *rev, *chosen_rev = NULL;
-    bool any_git = false, any_here = false, chosen_changed = false;
-    size_t i;
-    hr_repo r;
-
-    json_array_foreach(causes, i, c)
-    {
-        if (!git_material(c, &url, &rev))
-            continue;
-        any_git = true;
-        if (hr_repo_parse(url, strlen(url), &r, NULL) != HR_OK || !hr_repo_on_host(&r, host))
-            continue;
-        any_here = true;
-        if (!names_repo(t, url, &r))
-            continue;
-        bool changed = json_is_true(json_object_get(c, "changed"));
-        if (chosen_rev == NULL || (changed && !chosen_changed)) {
-            s->repo = r;
-            chosen_rev = rev != NULL ? rev : "";
-            chosen_changed = changed;
+    if (subject != NULL) {
+        char each[HR_COMMIT_SUBJECT_MAX];
+        for (size_t i = 0; i < n && c == NULL; i++) {
+            hr_commit_subject(&found[i], each, sizeof(each));
+            if (strcmp(each, subject) == 0)
+                c = &found[i];
         }
-        if (chosen_changed)
-            break;
+        if (c == NULL) {
+            snprintf(why, size, "no changed git material on %.100s is %.160s", host, subject);
+            return false;
+        }
+    } else {
+        if (n == 0)
+            n = hr_commits_of(t, ev, host, false, found, 1, why, size);
+        if (n == 0)
+            return false;
+        c = &found[0];
     }
-    if (chosen_rev == NULL) {
-        if (!any_git)
-            snprintf(why, size, "the build cause has no git material");
-        else if (!any_here)
-            snprintf(why, size, "no git material of the build cause is on %.100s", host);
-        else
-            snprintf(why, size, "no git material on %.100s is %.100s", host, t->repository);
-        return false;
-    }
-    if (!is_sha(chosen_rev)) {
+    if (!hr_commit_is_sha(c->rev)) {
         snprintf(why, size, "the git material's revision is not a commit id");
         return false;
     }
-    snprintf(s->sha, sizeof(s->sha), "%s", chosen_rev);
+    s->repo = c->repo;
+    snprintf(s->sha, sizeof(s->sha), "%s", c->rev);
     return true;
 }
 
@@ -193,12 +134,12 @@ static bool build_commit(const hr_target *t, const json_t *ev, const char *host,
         snprintf(why, size, "the commit is on %.100s, not %.100s", s->repo.host, host);
         return false;
     }
-    if (!names_repo(t, url, &s->repo)) {
+    if (!hr_commit_names_repo(t, url, &s->repo)) {
         snprintf(why, size, "the build's repository is %.100s, not %.100s", s->repo.path,
                  t->repository);
         return false;
     }
-    if (!is_sha(sha)) {
+    if (!hr_commit_is_sha(sha)) {
         snprintf(why, size, "build.scm.commit is not a commit id");
         return false;
     }
@@ -221,17 +162,17 @@ int hr__status_render(const char *what, const char *tmpl, const json_t *event, c
 }
 
 int hr__status_read(const hr_target *t, const hr_svc_context *ctx, const hr_message *m,
-                    const char *public_host, hr_status *s, hr_svc_request *req, hr_error *err)
+                    hr_status *s, hr_svc_request *req, hr_error *err)
 {
     char why[300];
-    char *host = target_host(t, public_host);
+    char *host = hr_commit_host(t);
     const json_t *ev = ctx->event;
     int rc = HR_OK;
 
     memset(s, 0, sizeof(*s));
     if (!hr__status_state(ev, &s->state, why, sizeof(why)) ||
         !(is(hr_msg_str_at(ev, "kind"), "stage-status")
-              ? gocd_commit(t, ev, host, s, why, sizeof(why))
+              ? gocd_commit(t, ev, host, ctx->subject, s, why, sizeof(why))
               : build_commit(t, ev, host, s, why, sizeof(why)))) {
         req->skip = hr_strdup(why);
         goto out;

@@ -8,14 +8,16 @@
  * Cancelled) or a CI build's (queued, started and running, then its
  * result). The commit: a CI build's build.scm.url and build.scm.commit;
  * for a GoCD stage, a git material of its build cause on the target's
- * host -- the one the target's repository names, else the first that
- * changed, else the first -- so one delivery reports one commit. An event
+ * host -- the one the delivery's subject names (the router makes one
+ * delivery per changed material: route/commits.h), else the one the
+ * target's repository names, else the first that changed, else the first
+ * -- so one delivery reports one commit. An event
  * with no state or no commit on the target's host is skipped, with why.
  */
 #ifndef HR_DELIVER_STATUS_H
 #define HR_DELIVER_STATUS_H
 
-#include "deliver/repo.h"
+#include "core/repo.h"
 #include "deliver/service.h"
 
 /* A build's state, in the words every service maps from. */
@@ -38,14 +40,15 @@ typedef struct hr_status {
 } hr_status;
 
 /*
- * Reads event's state and its commit on host into *s (cleared with
- * hr__status_clear). The service's host is public_host unless the target
- * names its own (host, else api_url's host without a leading "api.").
- * Returns HR_OK, or HR_OK with req->skip set (the event is not for this
- * target), or HR_EINVAL (the context's template failed).
+ * Reads event's state and its commit on the target's host
+ * (route/commits.h's hr_commit_host) into *s (cleared with
+ * hr__status_clear); for a GoCD stage, the git material ctx->subject
+ * names when the delivery has one. Returns HR_OK, or HR_OK with req->skip
+ * set (the event is not for this target), or HR_EINVAL (the context's
+ * template failed).
  */
 int hr__status_read(const hr_target *t, const hr_svc_context *ctx, const hr_message *m,
-                    const char *public_host, hr_status *s, hr_svc_request *req, hr_error *err);
+                    hr_status *s, hr_svc_request *req, hr_error *err);
 void hr__status_clear(hr_status *s);
 
 /* The event's state alone; false (why in why) when it has none. */

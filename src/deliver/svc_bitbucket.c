@@ -29,7 +29,6 @@
 #include <string.h>
 
 #define BITBUCKET_API "https://api.bitbucket.org/2.0"
-#define BITBUCKET_HOST "bitbucket.org"
 
 /* Whether the target speaks to Data Center (its api_url ends with
  * /rest/api/1.0). */
@@ -66,7 +65,7 @@ static int render(const hr_target *t, const hr_message *m, const hr_svc_context 
     const char *path;
     char *api = NULL, *owner = NULL, *repo = NULL;
     json_t *body;
-    int rc = hr__status_read(t, ctx, m, BITBUCKET_HOST, &s, req, err);
+    int rc = hr__status_read(t, ctx, m, &s, req, err);
 
     if (rc != HR_OK || req->skip != NULL)
         goto out;

@@ -28,7 +28,6 @@
 #include <strings.h>
 
 #define GITHUB_API "https://api.github.com"
-#define GITHUB_HOST "github.com"
 #define GITHUB_MAX_DESCRIPTION 140
 /* GitHub's advice for a secondary limit that names no time. */
 #define GITHUB_LIMIT_WAIT_MS 60000
@@ -55,7 +54,7 @@ static int render(const hr_target *t, const hr_message *m, const hr_svc_context 
     hr_status s;
     char *api, *path;
     json_t *body;
-    int rc = hr__status_read(t, ctx, m, GITHUB_HOST, &s, req, err);
+    int rc = hr__status_read(t, ctx, m, &s, req, err);
 
     if (rc != HR_OK || req->skip != NULL)
         goto out;

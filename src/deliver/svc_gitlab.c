@@ -24,7 +24,6 @@
 #include <string.h>
 
 #define GITLAB_API "https://gitlab.com/api/v4"
-#define GITLAB_HOST "gitlab.com"
 /* GitLab's limit on a status's description. */
 #define GITLAB_MAX_DESCRIPTION 255
 
@@ -51,7 +50,7 @@ static int render(const hr_target *t, const hr_message *m, const hr_svc_context 
     hr_status s;
     char *api, *project;
     json_t *body;
-    int rc = hr__status_read(t, ctx, m, GITLAB_HOST, &s, req, err);
+    int rc = hr__status_read(t, ctx, m, &s, req, err);
 
     if (rc != HR_OK || req->skip != NULL)
         goto out;

@@ -1,7 +1,8 @@
 /*
  * delivery.h - a delivery as the store and the delivery engine both see it.
  *
- * A delivery is one (event, target) pair. The store hands due ones out as
+ * A delivery is one (event, target) pair (with a subject when the target
+ * reports the event on several commits). The store hands due ones out as
  * jobs (hr_delivery_job) for a claim (hr_claim_query), and records what
  * each attempt came to (hr_attempt). These types sit with the event model
  * so that neither side includes the other: the store knows nothing of
@@ -39,6 +40,11 @@ typedef struct hr_delivery_job {
      * superseded, never sent. 0 otherwise. */
     char *order_key;
     int64_t superseded_by;
+    /* What the delivery reports on when its target reports one event on
+     * several things (a commit status's "owner/repo@sha", one per changed
+     * git material of a GoCD stage: route.h), or NULL: the event as a
+     * whole. Owned. */
+    char *subject;
 } hr_delivery_job;
 
 /* Frees the job's members (not the struct itself). */

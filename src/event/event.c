@@ -233,11 +233,13 @@ void hr_delivery_job_clear(hr_delivery_job *j)
     json_decref(j->input);
     free(j->run_key);
     json_decref(j->run_ref);
+    free(j->subject);
     j->target = NULL;
     j->order_key = NULL;
     j->input = NULL;
     j->run_key = NULL;
     j->run_ref = NULL;
+    j->subject = NULL;
 }
 
 char *hr_event_run_key(const hr_event *ev)

@@ -3,9 +3,11 @@
 #include "core/limits.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "route/commits.h"
 #include "route/jq.h"
 
 #include <fnmatch.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,9 +21,16 @@ struct hr_router {
     bool *warned;            /* one per route: its filter's failure was logged */
     hr_template **orders;    /* one per target; NULL when the target has no order_by */
     bool *order_warned;      /* one per target: its order_by's failure was logged */
-    char **keys;             /* the keys the last match rendered (owned) */
+    /* One per target: the git host whose commits it reports, when it
+     * reports one delivery per changed git material (commits.h); NULL
+     * otherwise. */
+    char **hosts;
+    char **keys; /* the keys and subjects the last match made (owned) */
     size_t nkeys;
 };
+
+/* The strings one match may keep: a key and a subject per delivery. */
+#define MAX_MATCH_STRINGS (2 * HR_MAX_TARGETS_PER_EVENT)
 
 int hr_router_new(const hr_config *c, hr_router **out, hr_error *err)
 {
@@ -33,9 +42,12 @@ int hr_router_new(const hr_config *c, hr_router **out, hr_error *err)
     r->warned = hr_calloc(c->nroutes, sizeof(*r->warned));
     r->orders = hr_calloc(c->ntargets + 1, sizeof(*r->orders));
     r->order_warned = hr_calloc(c->ntargets + 1, sizeof(*r->order_warned));
-    r->keys = hr_calloc(HR_MAX_TARGETS_PER_EVENT, sizeof(*r->keys));
+    r->hosts = hr_calloc(c->ntargets + 1, sizeof(*r->hosts));
+    r->keys = hr_calloc(MAX_MATCH_STRINGS, sizeof(*r->keys));
     for (size_t i = 0; i < c->ntargets; i++) {
         hr_error e;
+        if (hr_commit_type(c->targets[i].type) && c->targets[i].repository == NULL)
+            r->hosts[i] = hr_commit_host(&c->targets[i]);
         if (c->targets[i].order_by == NULL)
             continue;
         rc = hr_template_compile(c->targets[i].order_by, &r->orders[i], &e);
@@ -71,9 +83,12 @@ void hr_router_free(hr_router *r)
         hr_jq_free(r->filters[i]);
     free(r->filters);
     free(r->warned);
-    for (size_t i = 0; i < r->config->ntargets; i++)
+    for (size_t i = 0; i < r->config->ntargets; i++) {
         hr_template_free(r->orders[i]);
+        free(r->hosts[i]);
+    }
     free(r->orders);
+    free(r->hosts);
     free(r->order_warned);
     for (size_t i = 0; i < r->nkeys; i++)
         free(r->keys[i]);
@@ -207,7 +222,7 @@ static const char *order_key(hr_router *r, size_t ti, const json_t *input)
     hr_error e;
     int rc;
 
-    if (r->orders[ti] == NULL || input == NULL || r->nkeys >= HR_MAX_TARGETS_PER_EVENT)
+    if (r->orders[ti] == NULL || input == NULL || r->nkeys >= MAX_MATCH_STRINGS)
         return NULL;
     rc = hr_template_render(r->orders[ti], input, false, &key, &e);
     if (rc == HR_OK && strlen(key) > MAX_ORDER_KEY_BYTES)
@@ -228,6 +243,53 @@ static const char *order_key(hr_router *r, size_t ti, const json_t *input)
     }
     r->keys[r->nkeys++] = key;
     return key;
+}
+
+/* Keeps s (new) for the match's life; NULL when there is no room. */
+static const char *keep(hr_router *r, char *s)
+{
+    if (r->nkeys >= MAX_MATCH_STRINGS) {
+        free(s);
+        return NULL;
+    }
+    r->keys[r->nkeys++] = s;
+    return s;
+}
+
+/*
+ * Adds target ti's deliveries of the event at out (room for room, at
+ * least one): one per changed git material on its host when it reports
+ * commit statuses per material (commits.h), each with its subject and an
+ * order key that ends with the subject, so that two materials' states
+ * never supersede each other; else one for the event. Returns how many.
+ */
+static size_t add_target(hr_router *r, size_t ti, const char *route, const char *target,
+                         const json_t *input, hr_match *out, size_t room)
+{
+    char subjects[HR_MAX_COMMITS_PER_TARGET][HR_COMMIT_SUBJECT_MAX];
+    const hr_target *t = ti < r->config->ntargets ? &r->config->targets[ti] : NULL;
+    const char *key = t != NULL ? order_key(r, ti, input) : NULL;
+    size_t n = 0;
+
+    if (t != NULL && r->hosts[ti] != NULL && input != NULL)
+        n = hr_commit_subjects(t, input, r->hosts[ti], subjects,
+                               room < HR_MAX_COMMITS_PER_TARGET ? room : HR_MAX_COMMITS_PER_TARGET);
+    for (size_t i = 0; i < (n > 0 ? n : 1); i++) {
+        out[i].route = route;
+        out[i].target = target;
+        out[i].key = key;
+        out[i].subject = NULL;
+        if (n > 0) {
+            size_t len = (key != NULL ? strlen(key) : 0) + HR_COMMIT_SUBJECT_MAX + 2;
+            char *k = key != NULL ? hr_malloc(len) : NULL;
+            if (k != NULL)
+                snprintf(k, len, "%s %s", key, subjects[i]);
+            out[i].subject = keep(r, hr_strdup(subjects[i]));
+            out[i].key = k != NULL ? keep(r, k) : NULL;
+        }
+        out[i].latest_wins = out[i].key != NULL && t->latest_wins;
+    }
+    return n > 0 ? n : 1;
 }
 
 /* The index of the target named name (the config has it: it was checked). */
@@ -257,15 +319,21 @@ int hr_router_match(hr_router *r, const hr_event *ev, const json_t *input, hr_ma
             const char *target = route->targets.items[k];
             if (already_added(out, got, target))
                 continue;
-            size_t ti = target_index(r->config, target);
-            out[got].route = route->name;
-            out[got].target = target;
-            out[got].key = ti < r->config->ntargets ? order_key(r, ti, input) : NULL;
-            out[got].latest_wins = ti < r->config->ntargets && out[got].key != NULL &&
-                                   r->config->targets[ti].latest_wins;
-            got++;
+            got += add_target(r, target_index(r->config, target), route->name, target, input,
+                              &out[got], max - got);
         }
     }
     *n = got;
     return HR_OK;
+}
+
+bool hr_router_needs_input(const hr_router *r)
+{
+    for (size_t i = 0; i < r->config->nroutes; i++)
+        if (r->filters[i] != NULL)
+            return true;
+    for (size_t i = 0; i < r->config->ntargets; i++)
+        if (r->orders[i] != NULL || r->hosts[i] != NULL)
+            return true;
+    return false;
 }

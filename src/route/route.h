@@ -19,26 +19,35 @@ typedef struct hr_router hr_router;
 int hr_router_new(const hr_config *c, hr_router **out, hr_error *err);
 void hr_router_free(hr_router *r);
 
-/* One (route, target) decision; route and target are borrowed from the
- * config. key is the target's order key for this event (its order_by
- * rendered), owned by the router until its next match; NULL when the
- * target has no order_by, or the key came out empty or failed (logged once
- * per target). latest_wins is the target's. */
+/* One delivery the router decided: (route, target), with route and
+ * target borrowed from the config. key is the target's order key for this
+ * event (its order_by rendered), owned by the router until its next
+ * match; NULL when the target has no order_by, or the key came out empty
+ * or failed (logged once per target). latest_wins is the target's.
+ * subject (owned like key) is what the delivery reports on when the
+ * target reports the event on several things: a commit-status target
+ * (GitHub, GitLab, Bitbucket) without a repository gets one delivery per
+ * changed git material of a GoCD stage on its host, each with the subject
+ * "owner/repo@sha" (route/commits.h) and a key that ends with " " and the
+ * subject, so that the states of two materials never supersede each
+ * other. NULL: the event as a whole. */
 typedef struct hr_match {
     const char *route;
     const char *target;
     const char *key;
     int latest_wins;
+    const char *subject;
 } hr_match;
 
 /*
  * Decides where ev goes. input is the event's JSON as jq programs see it
  * (jq.h). Fills out (room for max) with every (route, target) pair that
- * matches, each target at most once per event (the first route naming it
- * wins), in config order; *n is how many. Matching stops once out is
- * full. A filter that fails at run time does not match, and its message
- * is logged once per route for the router's life. input may be NULL only
- * when no route has a filter and no target an order_by. Returns HR_OK.
+ * matches, each target once per event (the first route naming it wins;
+ * a target reporting per git material once per changed material), in
+ * config order; *n is how many. Matching stops once out is full. A filter
+ * that fails at run time does not match, and its message is logged once
+ * per route for the router's life. input may be NULL only when
+ * hr_router_needs_input says so. Returns HR_OK.
  *
  * Conditions are tried before the filter: sources, kinds, states and
  * results exactly (case-sensitive); groups, pipelines and stages with
@@ -50,5 +59,9 @@ typedef struct hr_match {
  */
 int hr_router_match(hr_router *r, const hr_event *ev, const json_t *input, hr_match *out,
                     size_t max, size_t *n);
+
+/* Whether hr_router_match needs the event's JSON: some route has a filter,
+ * some target an order_by or deliveries per git material. */
+bool hr_router_needs_input(const hr_router *r);
 
 #endif

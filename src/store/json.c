@@ -258,6 +258,9 @@ static int delivery_to_json(const hr_rows *r, size_t i, json_t **out, hr_error *
      * wait before this one (null unless it waits itself). */
     json_object_set_new(o, "order_key", str_or_null(d->order_key));
     json_object_set_new(o, "queue_position", int_or_null(d->queue_position));
+    /* What it reports on, when its target reports the event on several
+     * things (one commit of a GoCD stage's changed git materials). */
+    json_object_set_new(o, "subject", str_or_null(d->subject));
     for (size_t k = 0; k < d->nlog; k++) {
         const hr_attempt_row *a = &d->log[k];
         json_t *j = json_object();
@@ -379,6 +382,7 @@ int hr_store_claim_due(hr_store *s, const hr_claim_query *q, hr_delivery_job **j
         }
         j->order_key = c->order_key != NULL ? hr_strdup(c->order_key) : NULL;
         j->superseded_by = c->superseded_by;
+        j->subject = hr_strdup(c->subject);
         count++;
     }
     hr_rows_free(&r);

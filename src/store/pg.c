@@ -131,6 +131,8 @@ static const char *const migrations[] = {
     "  next_probe_at BIGINT NOT NULL DEFAULT 0, probe_interval_ms BIGINT NOT NULL DEFAULT 0,"
     "  updated_at BIGINT NOT NULL, version BIGINT NOT NULL DEFAULT 0,"
     "  last_error TEXT, disabled_reason TEXT);",
+    /* v7: what a delivery reports on, as SQLite's v12 (store/sqlite.c). */
+    "ALTER TABLE deliveries ADD COLUMN subject TEXT;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -178,8 +180,9 @@ static const struct {
      "INSERT INTO revisions (repository, package, revision, timestamp, published_at, event_id,"
      " doc, raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"},
     {"delivery_insert", "INSERT INTO deliveries (event_id, route, target, state, next_at,"
-                        " created_at, updated_at, run_key, order_key, latest_wins)"
-                        " VALUES ($1, $2, $3, 'pending', $4, $4, $4, $5, $6, $7) RETURNING id"},
+                        " created_at, updated_at, run_key, order_key, latest_wins, subject)"
+                        " VALUES ($1, $2, $3, 'pending', $4, $4, $4, $5, $6, $7, $8)"
+                        " RETURNING id"},
     /* An ordered delivery is created under a transaction-scoped advisory
      * lock on its (target, key): instances that accept events of one key at
      * once take turns, so a key's ids grow in commit order and the claim

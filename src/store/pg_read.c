@@ -278,6 +278,7 @@ static void delivery_row(hr_rows *r, const PGresult *res, int i, const void *how
     d->service_ref = S(13);
     d->order_key = S(14);
     d->queue_position = I(15);
+    d->subject = S(16);
     d->nlog = json_array_size(log);
     if (d->nlog > 0)
         d->log = hr_rows_alloc(r, d->nlog * sizeof(*d->log));
@@ -327,7 +328,7 @@ int hr_pg__list_deliveries(void *db, const hr_delivery_query *q, int64_t id, siz
         "   a.status, a.outcome, a.error, a.excerpt, a.request_headers)"
         "   ORDER BY a.attempt, a.id), '[]')"
         "   FROM attempts a WHERE a.delivery_id = d.id), d.run_key, d.service_ref, "
-        "d.order_key," HR_STORE_QUEUE_POSITION
+        "d.order_key," HR_STORE_QUEUE_POSITION ", d.subject"
         " FROM deliveries d WHERE ($1::text IS NULL OR d.state = $1)"
         " AND ($2::text IS NULL OR d.target = $2) AND ($3 = 0 OR d.event_id = $3)"
         " AND d.id < $4 AND ($6 = 0 OR d.id = $6)"
@@ -417,6 +418,7 @@ static void claim_row(hr_rows *r, const PGresult *res, int i, const void *how)
     event_cols(r, res, i, 7, &c->event);
     c->run_key = S(11);
     c->run_ref = S(12);
+    c->subject = S(13);
 }
 
 /* A text[] literal of names: each quoted, with \ and " escaped. */
@@ -466,11 +468,11 @@ static char *id_array(const int64_t *ids, size_t n)
     " claimed AS (UPDATE deliveries d SET lease_until = $6,"                                       \
     "   claim_token = d.claim_token + 1 FROM due WHERE d.id = due.id"                              \
     "   RETURNING d.id, d.event_id, d.target, d.attempts, d.claim_token, d.next_at, d.run_key,"    \
-    "   d.order_key, d.latest_wins)"                                                               \
+    "   d.order_key, d.latest_wins, d.subject)"                                                    \
     " SELECT c.id, c.event_id, c.target, c.attempts, c.claim_token, "                              \
     "c.order_key," HR_STORE_SUPERSEDED_BY(                                                         \
         "c") ","                                                                                   \
-             " e.id, e.transition, e.doc, e.raw, c.run_key, m.service_ref"                         \
+             " e.id, e.transition, e.doc, e.raw, c.run_key, m.service_ref, c.subject"              \
              " FROM claimed c JOIN events e ON e.id = c.event_id"                                  \
              " LEFT JOIN run_messages m ON m.target = c.target AND m.run_key = c.run_key"          \
              " ORDER BY c.next_at, c.id"

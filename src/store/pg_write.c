@@ -240,6 +240,7 @@ int hr_pg__insert_delivery(void *db, int64_t event_id, const hr_store_route *r, 
     hr_pg__str(&p, run_key);
     hr_pg__str(&p, r->order_key);
     hr_pg__str(&p, r->order_key != NULL && r->latest_wins ? "true" : "false");
+    hr_pg__str(&p, r->subject);
     ret = hr_pg__exec_prepared(g->w, "delivery_insert", &p, &res, "create a delivery", err);
     if (ret != HR_OK)
         return ret;

@@ -68,6 +68,7 @@ typedef struct hr_delivery_row {
     const char *run_key;     /* NULL when the event has no run */
     const char *service_ref; /* JSON: what the service said about the message, or NULL */
     const char *order_key;   /* NULL: unordered */
+    const char *subject;     /* what it reports on (store.h's hr_store_route); NULL: the event */
     /* Waiting in its key's queue (pending, retrying): how many older
      * deliveries with its target and key wait before it; HR_ROW_NULL
      * otherwise. */
@@ -106,6 +107,7 @@ typedef struct hr_claim_row {
     const char *run_key;   /* NULL when the event has no run */
     const char *run_ref;   /* JSON: the run's first message to the target, or NULL */
     const char *order_key; /* NULL: unordered */
+    const char *subject;   /* what it reports on; NULL: the event as a whole */
     int64_t superseded_by; /* latest_wins: the newest delivery waiting with its key; 0: none */
     hr_event_row event;
 } hr_claim_row;

@@ -220,6 +220,11 @@ static const char *const migrations[] = {
     "  last_error TEXT,"
     "  disabled_reason TEXT"
     ") WITHOUT ROWID;",
+    /* v12: what a delivery reports on, when its target reports one event
+     * on several things (a commit-status target given a GoCD stage with
+     * several changed git materials: one delivery per repository and
+     * commit, "acme/app@3f78..."); NULL: the event as a whole. */
+    "ALTER TABLE deliveries ADD COLUMN subject TEXT;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -357,6 +357,7 @@ static int delivery_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err
     d.service_ref = col_str(r, st, 12);
     d.order_key = col_str(r, st, 13);
     d.queue_position = col_int(st, 14);
+    d.subject = col_str(r, st, 15);
     ret = read_attempts(db, r, &d, err);
     if (ret == HR_OK)
         *(hr_delivery_row *)hr_rows_add(r) = d;
@@ -402,7 +403,7 @@ int hr_sqlite__list_deliveries(void *db, const hr_delivery_query *q, int64_t id,
     len = (size_t)snprintf(sql, sizeof(sql),
                            "SELECT id, event_id, route, target, state, attempts, next_at,"
                            " created_at, updated_at, last_status, last_error, run_key,"
-                           " service_ref, order_key," HR_STORE_QUEUE_POSITION
+                           " service_ref, order_key," HR_STORE_QUEUE_POSITION ", subject"
                            " FROM deliveries d WHERE 1");
     if (a.q->state != NULL)
         len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND state = ?1");
@@ -540,6 +541,7 @@ static int claim_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err)
     event_cols(r, st, 6, &c->event);
     c->run_key = col_str(r, st, 10);
     c->run_ref = col_str(r, st, 11);
+    c->subject = col_str(r, st, 12);
     return HR_OK;
 }
 
@@ -583,7 +585,7 @@ int hr_sqlite__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error 
         sql, cap,
         "SELECT d.id, d.event_id, d.target, d.attempts, d.order_key," HR_STORE_SUPERSEDED_BY(
             "d") ","
-                 " e.id, e.transition, e.doc, e.raw, d.run_key, m.service_ref"
+                 " e.id, e.transition, e.doc, e.raw, d.run_key, m.service_ref, d.subject"
                  " FROM deliveries d JOIN events e ON e.id = d.event_id"
                  " LEFT JOIN run_messages m ON m.target = d.target"
                  "   AND m.run_key = d.run_key"

@@ -42,8 +42,8 @@ const char *const hr_sqlite__writer_sql[NSTMT] = {
     [ST_CLEAR_SETTINGS] = "DELETE FROM settings",
     [ST_INSERT_SETTING] = "INSERT INTO settings (key, value) VALUES (?1, ?2)",
     [ST_INSERT_DELIVERY] = "INSERT INTO deliveries (event_id, route, target, state, next_at,"
-                           " created_at, updated_at, run_key, order_key, latest_wins)"
-                           " VALUES (?1, ?2, ?3, 'pending', ?4, ?4, ?4, ?5, ?6, ?7)",
+                           " created_at, updated_at, run_key, order_key, latest_wins, subject)"
+                           " VALUES (?1, ?2, ?3, 'pending', ?4, ?4, ?4, ?5, ?6, ?7, ?8)",
     /* A retry is due at ?4, unless a newer delivery with its key waits
      * (latest_wins): then at once, for the claim to supersede it. */
     [ST_UPDATE_DELIVERY] =
@@ -325,6 +325,7 @@ int hr_sqlite__insert_delivery(void *db, int64_t event_id, const hr_store_route 
     bind_str(st, 5, run_key);
     bind_str(st, 6, r->order_key);
     sqlite3_bind_int(st, 7, r->order_key != NULL && r->latest_wins);
+    bind_str(st, 8, r->subject);
     ret = run(s->wdb, st, "create a delivery", err);
     if (ret != HR_OK || r->order_key == NULL || !r->latest_wins)
         return ret;

@@ -128,8 +128,10 @@ typedef struct hr_event_query {
 
 /* ---- Deliveries ----------------------------------------------------------
  *
- * A delivery is one (event, target) pair: created by the writer in the
- * event's own transaction from the router's decision, then attempted by
+ * A delivery is one (event, target) pair, or one per subject when the
+ * router says so (a commit-status target's changed git materials):
+ * created by the writer in the event's own transaction from the router's
+ * decision, then attempted by
  * the delivery engine until it is delivered or dead. States: pending (no
  * attempt yet), retrying, delivered, dead, skipped (not for its target),
  * superseded.
@@ -146,13 +148,16 @@ typedef struct hr_event_query {
  */
 
 /* Where one event goes: one (route, target) pair, with the delivery's
- * order key (NULL: unordered) and whether the newest delivery of a key
- * supersedes the older ones still waiting. The strings stay valid until
- * the router's next call. */
+ * order key (NULL: unordered), whether the newest delivery of a key
+ * supersedes the older ones still waiting, and what the delivery reports
+ * on when its target reports the event on several things (NULL: the
+ * event as a whole; route.h's hr_match). The strings stay valid until the
+ * router's next call. */
 typedef struct hr_store_route {
     const char *route, *target;
     const char *order_key;
     int latest_wins;
+    const char *subject;
 } hr_store_route;
 
 /*

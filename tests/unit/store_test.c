@@ -301,9 +301,15 @@ size_t route_ab(void *ctx, const hr_event *ev, const char *doc, size_t doc_len, 
     cr_assert(doc_len > 0 && doc[0] == '{');
     if (strcmp(ev->kind, HR_KIND_STAGE_STATUS) != 0)
         return 0;
-    out[n++] = (hr_store_route){"r1", "a", r->ordered ? ev->pipeline_name : NULL, r->latest_wins};
+    if (r->per_material) {
+        out[n++] = (hr_store_route){"r1", "a", "acme/app@1", r->latest_wins, "acme/app@1"};
+        out[n++] = (hr_store_route){"r1", "a", "acme/lib@2", r->latest_wins, "acme/lib@2"};
+        return n;
+    }
+    out[n++] =
+        (hr_store_route){"r1", "a", r->ordered ? ev->pipeline_name : NULL, r->latest_wins, NULL};
     if (ev->transition == HR_TRANSITION_FAILED && n < max)
-        out[n++] = (hr_store_route){"r2", "b", NULL, 0};
+        out[n++] = (hr_store_route){"r2", "b", NULL, 0, NULL};
     return n;
 }
 

@@ -85,6 +85,9 @@ typedef struct test_router {
     int freed;
     /* Ordered: "a"'s deliveries get the pipeline's name as order key. */
     int ordered, latest_wins;
+    /* Per material: "a" gets two deliveries, subjects "acme/app@1" and
+     * "acme/lib@2", each keyed by its subject. */
+    int per_material;
 } test_router;
 size_t route_ab(void *ctx, const hr_event *ev, const char *doc, size_t doc_len, hr_store_route *out,
                 size_t max);

@@ -1,12 +1,12 @@
 /*
  * test_deliver_state.c - the state types without a server: git remote URLs
- * read into host and path (deliver/repo.h), a build's state and commit
+ * read into host and path (core/repo.h), a build's state and commit
  * (deliver/status.h), each state service's request and its answers
  * (svc_github.c, svc_gitlab.c, svc_bitbucket.c, svc_pagerduty.c), and the
  * defaults of a state target (route/target_state.c).
  */
 #include "deliver/message.h"
-#include "deliver/repo.h"
+#include "core/repo.h"
 #include "deliver/service.h"
 #include "deliver/status.h"
 
@@ -196,6 +196,43 @@ Test(render, github_reports_the_changed_material)
     req = render_state(&t, gocd_failed);
     cr_expect_str_eq(req.url, "https://api.github.com/repos/acme/lib/statuses/" SHA);
     hr_svc_request_clear(&req);
+    target_free(&t);
+}
+
+/* A delivery with a subject (the router's, one per changed material)
+ * reports that material's commit, whichever the default would pick. */
+Test(render, github_reports_the_material_its_subject_names)
+{
+    static const char two[] =
+        "{\"source\":\"gocd\",\"kind\":\"stage-status\",\"transition\":\"passed\","
+        "\"pipeline\":{\"name\":\"app\",\"counter\":\"4\"},"
+        "\"stage\":{\"name\":\"test\",\"counter\":\"1\",\"state\":\"Passed\"},"
+        "\"build_cause\":[{\"material_type\":\"git\",\"material\":\"git@github.com:acme/"
+        "app.git\",\"changed\":true,\"revision\":\"" SHA "\"},"
+        "{\"material_type\":\"git\",\"config\":{\"url\":\"https://github.com/acme/lib.git\"},"
+        "\"changed\":true,\"revision\":\"abcdef0\"}]}";
+    hr_target t = state_target(HR_TARGET_GITHUB);
+    hr_svc_request req = {0};
+    hr_message m;
+    hr_error err;
+    json_t *e = load(two);
+    hr_svc_context ctx = {.delivery_id = 1, .event = e, .subject = "acme/lib@abcdef0"};
+
+    cr_assert_eq(hr_message_from_event(e, &m, &err), HR_OK);
+    cr_assert_eq(hr_service_of(t.type)->render(&t, &m, &ctx, &req, &err), HR_OK, "%s", err.msg);
+    cr_assert_null(req.skip, "%s", req.skip);
+    cr_expect_str_eq(req.url, "https://api.github.com/repos/acme/lib/statuses/abcdef0");
+    hr_svc_request_clear(&req);
+    ctx.subject = NULL; /* without one: the first changed */
+    cr_assert_eq(hr_service_of(t.type)->render(&t, &m, &ctx, &req, &err), HR_OK, "%s", err.msg);
+    cr_expect_str_eq(req.url, "https://api.github.com/repos/acme/app/statuses/" SHA);
+    hr_svc_request_clear(&req);
+    ctx.subject = "acme/gone@abcdef0";
+    cr_assert_eq(hr_service_of(t.type)->render(&t, &m, &ctx, &req, &err), HR_OK, "%s", err.msg);
+    cr_expect_str_eq(req.skip, "no changed git material on github.com is acme/gone@abcdef0");
+    hr_svc_request_clear(&req);
+    hr_message_clear(&m);
+    json_decref(e);
     target_free(&t);
 }
 

@@ -339,6 +339,7 @@ Test(store, schema_5_is_migrated)
                               " DROP INDEX deliveries_by_key;"
                               " ALTER TABLE deliveries DROP COLUMN order_key;"
                               " ALTER TABLE deliveries DROP COLUMN latest_wins;"
+                              " ALTER TABLE deliveries DROP COLUMN subject;"
                               " DROP INDEX events_by_time;"
                               " DROP INDEX events_by_transition; DROP INDEX deliveries_by_time;"
                               " ALTER TABLE attempts DROP COLUMN request_headers;"

@@ -7,7 +7,7 @@
  * port (dropped: ssh's 7999 and https' 443 are the same repository), then
  * the path, cut at a query or fragment, with ".git" and slashes trimmed.
  */
-#include "deliver/repo.h"
+#include "core/repo.h"
 
 #include <stdbool.h>
 #include <string.h>

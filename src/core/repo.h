@@ -11,8 +11,8 @@
  * commit-status services (svc_github.c, svc_gitlab.c, svc_bitbucket.c)
  * decide how many they take. Pure: no I/O, no allocation.
  */
-#ifndef HR_DELIVER_REPO_H
-#define HR_DELIVER_REPO_H
+#ifndef HR_CORE_REPO_H
+#define HR_CORE_REPO_H
 
 #include "core/error.h"
 
