@@ -8,7 +8,10 @@
  * and migrated under an advisory lock, so two instances starting at once
  * do it once. The writer group-commits as on SQLite (one transaction per
  * batch, the answer after COMMIT returned), with statements prepared once
- * per connection. A stage's or job's history row is locked (FOR UPDATE)
+ * per connection, in libpq's pipeline mode (pg_pipe.c): a statement whose
+ * result the writer does not need is sent and not waited for, so a batch
+ * waits about once per event (its history row) and once at COMMIT. A
+ * stage's or job's history row is created, locked and read by one upsert
  * in the writer's transaction before its transition is decided, so two
  * instances taking two events of one pipeline judge them one after the
  * other. Deliveries are claimed with FOR UPDATE SKIP LOCKED under a lease
@@ -37,6 +40,9 @@
  * names no lease (the delivery engine asks for its timeout plus a margin). */
 #define HR_PG_LEASE_MS (5 * 60 * 1000)
 
+/* Statements the writer sends ahead before it reads their results. */
+#define HR_PG_MAX_PENDING 256
+
 typedef struct hr_pg {
     char *uri;         /* owned; never logged (it may hold a password) */
     char where[160];   /* "postgresql database NAME on HOST:PORT", for logs */
@@ -47,6 +53,19 @@ typedef struct hr_pg {
     PGconn *w;
     int64_t w_retry_at;
     int w_backoff_ms;
+
+    /* The writer's pipeline (pg_pipe.c), while a pipelined transaction
+     * runs: the statements sent whose results are not read yet (what each
+     * was doing, for its error), the first failure (after which PostgreSQL
+     * skips the rest until the sync), whether COMMIT may have run, and an
+     * event id taken ahead (nextval) with the history row's read. */
+    int piped;
+    int npending;
+    const char *pending[HR_PG_MAX_PENDING];
+    int pipe_failed;
+    hr_error pipe_err;
+    int commit_ran;
+    int64_t next_id;
 
     hr_pool readers; /* of PGconn */
 
@@ -85,6 +104,34 @@ int hr_pg__exec(PGconn *c, const char *sql, const hr_pg_params *p, PGresult **ou
                 const char *doing, hr_error *err);
 int hr_pg__exec_prepared(PGconn *c, const char *name, const hr_pg_params *p, PGresult **out,
                          const char *doing, hr_error *err);
+
+/*
+ * The writer's statements (pg_pipe.c). Outside a pipelined transaction
+ * both run the statement and wait for it, as hr_pg__exec does. Inside one,
+ * hr_pg__wsend sends it and returns at once (its failure shows at the next
+ * wait, and fails the batch), and hr_pg__wexec sends it and waits for it
+ * and for everything sent before. name is a prepared statement's, or NULL
+ * for sql (one statement); p may be NULL.
+ */
+int hr_pg__wsend(hr_pg *g, const char *name, const char *sql, const hr_pg_params *p,
+                 const char *doing, hr_error *err);
+int hr_pg__wexec(hr_pg *g, const char *name, const char *sql, const hr_pg_params *p, PGresult **out,
+                 const char *doing, hr_error *err);
+/* Sends a with and b without waiting, then waits: *ra and *rb get their
+ * results (the caller PQclears both). Outside a pipeline, one after the
+ * other. */
+int hr_pg__wexec2(hr_pg *g, const char *a, const hr_pg_params *pa, const char *b,
+                  const hr_pg_params *pb, PGresult **ra, PGresult **rb, const char *doing,
+                  hr_error *err);
+/* A pipelined transaction: begin enters pipeline mode and sends BEGIN;
+ * commit sends COMMIT with the sync and reads every result; abort ends
+ * pipeline mode whatever happened (rollback's first step). After a failure,
+ * redo says whether the transaction surely did not commit and the
+ * connection still works. */
+int hr_pg__pipe_begin(hr_pg *g, hr_error *err);
+int hr_pg__pipe_commit(hr_pg *g, hr_error *err);
+void hr_pg__pipe_abort(hr_pg *g);
+int hr_pg__pipe_redo(hr_pg *g);
 
 /* Opens one connection to uri: *out is new (PQfinish it). */
 int hr_pg__connect(const char *uri, PGconn **out, hr_error *err);
