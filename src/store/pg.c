@@ -154,9 +154,10 @@ static const struct {
      "INSERT INTO job_state (source, job, branch, updated_at) VALUES ($1, $2, $3, 0)"
      " ON CONFLICT (source, job, branch) DO UPDATE SET updated_at = job_state.updated_at"
      " RETURNING last_result, last_number, prev_result"},
-    /* An event's id taken ahead, sent with its history row's read, so
-     * that the event's INSERT need not be waited for (event_insert_id). */
-    {"event_id", "SELECT nextval(pg_get_serial_sequence('events', 'id'))"},
+    /* A batch's event ids, taken at its start, so that its events'
+     * INSERTs need not be waited for (event_insert_id). */
+    {"event_ids", "SELECT nextval(pg_get_serial_sequence('events', 'id'))"
+                  " FROM generate_series(1, $1::int)"},
     {"event_insert_id",
      "INSERT INTO events (received_at, source, kind, version, pipeline, pipeline_counter, stage,"
      " stage_counter, state, result, transition, doc, raw, request_id, warnings, request_digest,"
@@ -541,12 +542,12 @@ static int pg_begin(void *db, int bulk, hr_error *err)
 }
 
 /* The writer's pipelined transaction (pg_pipe.c): no savepoint per item. */
-static int pg_begin_piped(void *db, hr_error *err)
+static int pg_begin_piped(void *db, size_t nevents, hr_error *err)
 {
     hr_pg *g = db;
     int ret = writer_ready(g, err);
     if (ret == HR_OK)
-        ret = hr_pg__pipe_begin(g, err);
+        ret = hr_pg__pipe_begin(g, nevents, err);
     return ret;
 }
 

@@ -30,6 +30,7 @@
 #ifndef HR_STORE_PG_H
 #define HR_STORE_PG_H
 
+#include "core/limits.h"
 #include "store/engine.h"
 #include "store/pool.h"
 
@@ -42,6 +43,8 @@
 
 /* Statements the writer sends ahead before it reads their results. */
 #define HR_PG_MAX_PENDING 256
+/* Stages a pipelined transaction remembers (more are read again). */
+#define HR_PG_MAX_SEEN 64
 
 typedef struct hr_pg {
     char *uri;         /* owned; never logged (it may hold a password) */
@@ -57,15 +60,23 @@ typedef struct hr_pg {
     /* The writer's pipeline (pg_pipe.c), while a pipelined transaction
      * runs: the statements sent whose results are not read yet (what each
      * was doing, for its error), the first failure (after which PostgreSQL
-     * skips the rest until the sync), whether COMMIT may have run, and an
-     * event id taken ahead (nextval) with the history row's read. */
+     * skips the rest until the sync), and whether COMMIT may have run. */
     int piped;
     int npending;
     const char *pending[HR_PG_MAX_PENDING];
     int pipe_failed;
     hr_error pipe_err;
     int commit_ran;
-    int64_t next_id;
+    /* What the pipelined transaction knows without asking again: event ids
+     * taken at its start, one per event of the batch (the rest are
+     * waited for), and the stages whose history rows it holds locked, with
+     * their last result as its own statements left it. */
+    int64_t ids[HR_MAX_STORE_BATCH];
+    size_t nids, ids_used;
+    struct hr_pg_seen {
+        char *pipeline, *stage, *last_result;
+    } seen[HR_PG_MAX_SEEN];
+    size_t nseen;
 
     hr_pool readers; /* of PGconn */
 
@@ -117,18 +128,19 @@ int hr_pg__wsend(hr_pg *g, const char *name, const char *sql, const hr_pg_params
                  const char *doing, hr_error *err);
 int hr_pg__wexec(hr_pg *g, const char *name, const char *sql, const hr_pg_params *p, PGresult **out,
                  const char *doing, hr_error *err);
-/* Sends a with and b without waiting, then waits: *ra and *rb get their
- * results (the caller PQclears both). Outside a pipeline, one after the
- * other. */
-int hr_pg__wexec2(hr_pg *g, const char *a, const hr_pg_params *pa, const char *b,
-                  const hr_pg_params *pb, PGresult **ra, PGresult **rb, const char *doing,
-                  hr_error *err);
-/* A pipelined transaction: begin enters pipeline mode and sends BEGIN;
+/* A pipelined transaction: begin enters pipeline mode, sends BEGIN and
+ * takes nevents event ids (one wait);
  * commit sends COMMIT with the sync and reads every result; abort ends
  * pipeline mode whatever happened (rollback's first step). After a failure,
  * redo says whether the transaction surely did not commit and the
  * connection still works. */
-int hr_pg__pipe_begin(hr_pg *g, hr_error *err);
+int hr_pg__pipe_begin(hr_pg *g, size_t nevents, hr_error *err);
+/* The stage's last result as the pipelined transaction left it: *known
+ * says whether it holds the stage's row; last_result (NULL: none) is
+ * borrowed. remember records what it read or wrote. */
+void hr_pg__seen_get(hr_pg *g, const char *pipeline, const char *stage, int *known,
+                     const char **last_result);
+void hr_pg__seen_put(hr_pg *g, const char *pipeline, const char *stage, const char *last_result);
 int hr_pg__pipe_commit(hr_pg *g, hr_error *err);
 void hr_pg__pipe_abort(hr_pg *g);
 int hr_pg__pipe_redo(hr_pg *g);

@@ -13,6 +13,9 @@
  */
 #include "store/pg.h"
 
+#include "core/mem.h"
+
+#include <stdlib.h>
 #include <string.h>
 
 /* Sends one statement into the pipeline (prepared when name). */
@@ -135,51 +138,86 @@ int hr_pg__wexec(hr_pg *g, const char *name, const char *sql, const hr_pg_params
     return ret;
 }
 
-int hr_pg__wexec2(hr_pg *g, const char *a, const hr_pg_params *pa, const char *b,
-                  const hr_pg_params *pb, PGresult **ra, PGresult **rb, const char *doing,
-                  hr_error *err)
+/* Forgets what the last pipelined transaction knew. */
+static void forget(hr_pg *g)
 {
-    PGresult *res[2];
-    int ret;
-
-    *ra = *rb = NULL;
-    if (!g->piped) {
-        ret = hr_pg__exec_prepared(g->w, a, pa, ra, doing, err);
-        if (ret == HR_OK && (ret = hr_pg__exec_prepared(g->w, b, pb, rb, doing, err)) != HR_OK) {
-            PQclear(*ra);
-            *ra = NULL;
-        }
-        return ret;
+    for (size_t i = 0; i < g->nseen; i++) {
+        free(g->seen[i].pipeline);
+        free(g->seen[i].stage);
+        free(g->seen[i].last_result);
     }
-    ret = send_one(g, a, NULL, pa, doing, err);
-    if (ret == HR_OK)
-        ret = send_one(g, b, NULL, pb, doing, err);
-    if (ret == HR_OK)
-        ret = wait_pending(g, res, 2, err);
-    if (ret == HR_OK) {
-        *ra = res[0];
-        *rb = res[1];
-    }
-    return ret;
+    g->nseen = 0;
+    g->nids = g->ids_used = 0;
 }
 
-int hr_pg__pipe_begin(hr_pg *g, hr_error *err)
+int hr_pg__pipe_begin(hr_pg *g, size_t nevents, hr_error *err)
 {
+    hr_pg_params p = {0};
+    PGresult *res = NULL;
+    int ret;
+
     g->npending = 0;
     g->pipe_failed = 0;
     g->commit_ran = 0;
-    g->next_id = 0;
+    forget(g);
     hr_error_clear(&g->pipe_err);
     if (!PQenterPipelineMode(g->w))
         return hr_pg__error(g->w, NULL, "enter pipeline mode", err);
     g->piped = 1;
-    return send_one(g, NULL, "BEGIN", NULL, "begin a transaction", err);
+    ret = send_one(g, NULL, "BEGIN", NULL, "begin a transaction", err);
+    if (ret != HR_OK || nevents == 0)
+        return ret;
+    if (nevents > HR_MAX_STORE_BATCH)
+        nevents = HR_MAX_STORE_BATCH;
+    hr_pg__int(&p, (int64_t)nevents);
+    ret = hr_pg__wexec(g, "event_ids", NULL, &p, &res, "take event ids", err);
+    if (ret != HR_OK)
+        return ret;
+    for (int i = 0; i < PQntuples(res) && g->nids < HR_MAX_STORE_BATCH; i++)
+        g->ids[g->nids++] = hr_pg__col_int(res, i, 0);
+    PQclear(res);
+    return HR_OK;
+}
+
+void hr_pg__seen_get(hr_pg *g, const char *pipeline, const char *stage, int *known,
+                     const char **last_result)
+{
+    *known = 0;
+    *last_result = NULL;
+    for (size_t i = 0; g->piped && i < g->nseen; i++) {
+        if (strcmp(g->seen[i].pipeline, pipeline) == 0 && strcmp(g->seen[i].stage, stage) == 0) {
+            *known = 1;
+            *last_result = g->seen[i].last_result;
+            return;
+        }
+    }
+}
+
+void hr_pg__seen_put(hr_pg *g, const char *pipeline, const char *stage, const char *last_result)
+{
+    size_t i;
+    if (!g->piped)
+        return;
+    for (i = 0; i < g->nseen; i++)
+        if (strcmp(g->seen[i].pipeline, pipeline) == 0 && strcmp(g->seen[i].stage, stage) == 0)
+            break;
+    if (i == g->nseen) {
+        if (i == HR_PG_MAX_SEEN)
+            return;
+        g->seen[i].pipeline = hr_strdup(pipeline);
+        g->seen[i].stage = hr_strdup(stage);
+        g->seen[i].last_result = NULL;
+        g->nseen++;
+    }
+    free(g->seen[i].last_result);
+    g->seen[i].last_result = hr_strdup(last_result);
 }
 
 /* Leaves pipeline mode; a connection that cannot (results still
  * pending) is closed, and the next batch opens a new one. */
 static void leave(hr_pg *g)
 {
+    forget(g);
     g->npending = 0;
     g->piped = 0;
     if (!PQexitPipelineMode(g->w)) {

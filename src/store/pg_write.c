@@ -77,46 +77,34 @@ int hr_pg__find_revision(void *db, const hr_package_rev *pk, const char *raw, si
 }
 
 /*
- * Creates the history row if needed, locks it and reads it (one upsert),
- * res holding the row (the caller PQclears it). In a pipelined transaction
- * the next event's id is taken in the same wait (g->next_id), for
- * hr_pg__insert_event.
+ * The stage's history row is created if needed, locked and read by one
+ * upsert. A pipelined transaction that holds the row already knows what
+ * its own statements left there, and does not ask again.
  */
-static int lock_history(hr_pg *g, const char *lock, const hr_pg_params *p, PGresult **res,
-                        const char *doing, hr_error *err)
-{
-    static const hr_pg_params none = {0};
-    PGresult *id = NULL;
-    int ret;
-
-    g->next_id = 0;
-    if (!g->piped)
-        return hr_pg__wexec(g, lock, NULL, p, res, doing, err);
-    ret = hr_pg__wexec2(g, lock, p, "event_id", &none, res, &id, doing, err);
-    if (ret == HR_OK) {
-        g->next_id = hr_pg__col_int(id, 0, 0);
-        PQclear(id);
-    }
-    return ret;
-}
-
 int hr_pg__stage_last_result(void *db, const char *pipeline, const char *stage, char **prev,
                              hr_error *err)
 {
     hr_pg *g = db;
     hr_pg_params p = {0};
+    const char *known_result;
     PGresult *res;
-    int ret;
+    int known, ret;
 
     *prev = NULL;
+    hr_pg__seen_get(g, pipeline, stage, &known, &known_result);
+    if (known) {
+        *prev = hr_strdup(known_result);
+        return HR_OK;
+    }
     hr_pg__str(&p, pipeline);
     hr_pg__str(&p, stage);
-    ret = lock_history(g, "stage_lock", &p, &res, "read the stage's last result", err);
+    ret = hr_pg__wexec(g, "stage_lock", NULL, &p, &res, "read the stage's last result", err);
     if (ret != HR_OK)
         return ret;
     if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
         *prev = hr_strdup(PQgetvalue(res, 0, 0));
     PQclear(res);
+    hr_pg__seen_put(g, pipeline, stage, *prev);
     return HR_OK;
 }
 
@@ -131,7 +119,8 @@ int hr_pg__job_history(void *db, const char *source, const char *job, const char
     hr_pg__str(&p, source);
     hr_pg__str(&p, job);
     hr_pg__str(&p, branch);
-    ret = lock_history(g, "job_lock", &p, &res, "read the job's last result", err);
+    /* Created if needed, locked and read by one upsert. */
+    ret = hr_pg__wexec(g, "job_lock", NULL, &p, &res, "read the job's last result", err);
     if (ret != HR_OK)
         return ret;
     if (PQntuples(res) > 0) {
@@ -160,9 +149,8 @@ int hr_pg__insert_event(void *db, const hr_event_columns *c, int64_t *id, hr_err
     hr_pg__str(&p, c->request_id);
     hr_pg__int(&p, c->warnings);
     hr_pg__bin(&p, c->request_digest, c->request_digest != NULL ? 32 : 0);
-    if (g->piped && g->next_id > 0) { /* its id is known: not waited for */
-        *id = g->next_id;
-        g->next_id = 0;
+    if (g->piped && g->ids_used < g->nids) { /* its id is known: not waited for */
+        *id = g->ids[g->ids_used++];
         hr_pg__int(&p, *id);
         return hr_pg__wsend(g, "event_insert_id", NULL, &p, "save the event", err);
     }
@@ -186,6 +174,8 @@ int hr_pg__save_stage(void *db, const hr_event *ev, const char *last_result, int
     hr_pg__str(&p, ev->pipeline_counter);
     hr_pg__int(&p, event_id);
     hr_pg__int(&p, ev->received_at);
+    if (last_result != NULL)
+        hr_pg__seen_put(g, ev->pipeline_name, ev->stage_name, last_result);
     return hr_pg__wsend(g, "stage_upsert", NULL, &p, "update the stage's state", err);
 }
 

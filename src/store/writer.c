@@ -302,9 +302,12 @@ static void rewind_items(item *batch)
  */
 static int run_piped(hr_store *s, item *batch, int *aborted, hr_error *cause)
 {
+    size_t nevents = 0;
     int failed = 0;
 
-    if (s->eng->begin_piped(s->db, cause) != HR_OK) {
+    for (item *it = batch; it != NULL; it = it->next)
+        nevents += it->type == ITEM_EVENT;
+    if (s->eng->begin_piped(s->db, nevents, cause) != HR_OK) {
         s->eng->rollback(s->db);
         hr_error_clear(cause);
         return 0;
