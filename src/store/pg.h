@@ -70,11 +70,14 @@ typedef struct hr_pg {
     /* What the pipelined transaction knows without asking again: event ids
      * taken at its start, one per event of the batch (the rest are
      * waited for), and the stages whose history rows it holds locked, with
-     * their last result as its own statements left it. */
+     * their last result as its own events left it. A stage's new state is
+     * written once, before COMMIT (dirty: there is one to write). */
     int64_t ids[HR_MAX_STORE_BATCH];
     size_t nids, ids_used;
     struct hr_pg_seen {
-        char *pipeline, *stage, *last_result;
+        char *pipeline, *stage, *last_result, *state, *counter;
+        int64_t event_id, updated_at;
+        int dirty;
     } seen[HR_PG_MAX_SEEN];
     size_t nseen;
 
@@ -137,10 +140,14 @@ int hr_pg__wexec(hr_pg *g, const char *name, const char *sql, const hr_pg_params
 int hr_pg__pipe_begin(hr_pg *g, size_t nevents, hr_error *err);
 /* The stage's last result as the pipelined transaction left it: *known
  * says whether it holds the stage's row; last_result (NULL: none) is
- * borrowed. remember records what it read or wrote. */
+ * borrowed. put records what it read. */
 void hr_pg__seen_get(hr_pg *g, const char *pipeline, const char *stage, int *known,
                      const char **last_result);
 void hr_pg__seen_put(hr_pg *g, const char *pipeline, const char *stage, const char *last_result);
+/* Keeps a stage event's new state (as hr_pg__save_stage takes it) for the
+ * one write before COMMIT; returns 0 when the stage is not held (the
+ * caller writes it now). */
+int hr_pg__seen_save(hr_pg *g, const hr_event *ev, const char *last_result, int64_t event_id);
 int hr_pg__pipe_commit(hr_pg *g, hr_error *err);
 void hr_pg__pipe_abort(hr_pg *g);
 int hr_pg__pipe_redo(hr_pg *g);

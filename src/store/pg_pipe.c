@@ -145,6 +145,8 @@ static void forget(hr_pg *g)
         free(g->seen[i].pipeline);
         free(g->seen[i].stage);
         free(g->seen[i].last_result);
+        free(g->seen[i].state);
+        free(g->seen[i].counter);
     }
     g->nseen = 0;
     g->nids = g->ids_used = 0;
@@ -204,13 +206,58 @@ void hr_pg__seen_put(hr_pg *g, const char *pipeline, const char *stage, const ch
     if (i == g->nseen) {
         if (i == HR_PG_MAX_SEEN)
             return;
+        memset(&g->seen[i], 0, sizeof(g->seen[i]));
         g->seen[i].pipeline = hr_strdup(pipeline);
         g->seen[i].stage = hr_strdup(stage);
-        g->seen[i].last_result = NULL;
         g->nseen++;
     }
     free(g->seen[i].last_result);
     g->seen[i].last_result = hr_strdup(last_result);
+}
+
+int hr_pg__seen_save(hr_pg *g, const hr_event *ev, const char *last_result, int64_t event_id)
+{
+    for (size_t i = 0; g->piped && i < g->nseen; i++) {
+        struct hr_pg_seen *e = &g->seen[i];
+        if (strcmp(e->pipeline, ev->pipeline_name) != 0 || strcmp(e->stage, ev->stage_name) != 0)
+            continue;
+        if (last_result != NULL) {
+            free(e->last_result);
+            e->last_result = hr_strdup(last_result);
+        }
+        free(e->state);
+        free(e->counter);
+        e->state = hr_strdup(ev->stage_state);
+        e->counter = hr_strdup(ev->pipeline_counter);
+        e->event_id = event_id;
+        e->updated_at = ev->received_at;
+        e->dirty = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Writes the new state of every stage the batch's events moved: one
+ * upsert each, whatever the number of its events (as stage_upsert in
+ * pg.c; the row is held since the stage's first event). */
+static int save_stages(hr_pg *g, hr_error *err)
+{
+    int ret = HR_OK;
+    for (size_t i = 0; i < g->nseen && ret == HR_OK; i++) {
+        struct hr_pg_seen *e = &g->seen[i];
+        hr_pg_params p = {0};
+        if (!e->dirty)
+            continue;
+        hr_pg__str(&p, e->pipeline);
+        hr_pg__str(&p, e->stage);
+        hr_pg__str(&p, e->last_result);
+        hr_pg__str(&p, e->state);
+        hr_pg__str(&p, e->counter);
+        hr_pg__int(&p, e->event_id);
+        hr_pg__int(&p, e->updated_at);
+        ret = hr_pg__wsend(g, "stage_upsert", NULL, &p, "update the stage's state", err);
+    }
+    return ret;
 }
 
 /* Leaves pipeline mode; a connection that cannot (results still
@@ -246,7 +293,9 @@ static void read_sync(hr_pg *g)
 
 int hr_pg__pipe_commit(hr_pg *g, hr_error *err)
 {
-    int ret = send_one(g, NULL, "COMMIT", NULL, "commit", err);
+    int ret = save_stages(g, err);
+    if (ret == HR_OK)
+        ret = send_one(g, NULL, "COMMIT", NULL, "commit", err);
     if (ret != HR_OK)
         return ret;
     if (!PQpipelineSync(g->w)) {

@@ -174,8 +174,8 @@ int hr_pg__save_stage(void *db, const hr_event *ev, const char *last_result, int
     hr_pg__str(&p, ev->pipeline_counter);
     hr_pg__int(&p, event_id);
     hr_pg__int(&p, ev->received_at);
-    if (last_result != NULL)
-        hr_pg__seen_put(g, ev->pipeline_name, ev->stage_name, last_result);
+    if (hr_pg__seen_save(g, ev, last_result, event_id)) /* written once, before COMMIT */
+        return HR_OK;
     return hr_pg__wsend(g, "stage_upsert", NULL, &p, "update the stage's state", err);
 }
 

@@ -145,6 +145,26 @@ Test(store, a_batch_commits_its_events_deliveries_and_transitions)
     tally_wait(N + (c != NULL));
     cr_assert_eq(tl.ok, N + (c != NULL), "%s", tl.last_msg);
 
+    /* Each stage's state is its last event's. */
+    json_t *stages = NULL;
+    int seen = 0;
+    cr_assert_eq(hr_store_list_stages(st, &stages, &err), HR_OK, "%s", err.msg);
+    for (size_t i = 0; i < json_array_size(stages); i++) {
+        json_t *o = json_array_get(stages, i);
+        int64_t last = json_integer_value(json_object_get(o, "last_event_id"));
+        if (strcmp(str_at(o, "pipeline", NULL), "p") == 0) {
+            cr_expect_eq(last, evs[3]->id);
+            cr_expect_str_eq(str_at(o, "last_result", NULL), "Passed");
+            cr_expect_str_eq(str_at(o, "last_counter", NULL), "5");
+            seen++;
+        } else if (strcmp(str_at(o, "pipeline", NULL), "r") == 0) {
+            cr_expect_eq(last, evs[5]->id);
+            cr_expect_str_eq(str_at(o, "last_result", NULL), "Failed");
+            seen++;
+        }
+    }
+    cr_expect_eq(seen, 2);
+    json_decref(stages);
     /* One transaction wrote them all, with no savepoint (before the claim
      * below moves the deliveries). */
     if (on_pg())
