@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int wait_pending(hr_pg *g, PGresult **out, int nout, hr_error *err);
+
 /* Sends one statement into the pipeline (prepared when name). */
 static int send_one(hr_pg *g, const char *name, const char *sql, const hr_pg_params *p,
                     const char *doing, hr_error *err)
@@ -25,6 +27,8 @@ static int send_one(hr_pg *g, const char *name, const char *sql, const hr_pg_par
     static const hr_pg_params none = {0};
     int ok;
 
+    if (g->npending == HR_PG_MAX_PENDING)
+        (void)wait_pending(g, NULL, 0, err);
     if (g->pipe_failed) {
         *err = g->pipe_err;
         return err->code;
