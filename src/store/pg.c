@@ -132,6 +132,10 @@ static const char *const migrations[] = {
     "  next_probe_at BIGINT NOT NULL DEFAULT 0, probe_interval_ms BIGINT NOT NULL DEFAULT 0,"
     "  updated_at BIGINT NOT NULL, version BIGINT NOT NULL DEFAULT 0,"
     "  last_error TEXT, disabled_reason TEXT);",
+    /* v7: a revision's request body is its event's (events.raw, the very
+     * same bytes, kept as long as the revision: retention keeps an event
+     * with a revision); the copy in revisions goes. */
+    "ALTER TABLE revisions DROP COLUMN raw;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -140,8 +144,9 @@ static const struct {
     const char *name, *sql;
 } writer_sql[] = {
     {"request_get", "SELECT id, transition, request_digest FROM events WHERE request_id = $1"},
-    {"revision_get", "SELECT event_id, raw, timestamp, published_at FROM revisions"
-                     " WHERE repository = $1 AND package = $2 AND revision = $3"},
+    {"revision_get", "SELECT r.event_id, e.raw, r.timestamp, r.published_at FROM revisions r"
+                     " JOIN events e ON e.id = r.event_id"
+                     " WHERE r.repository = $1 AND r.package = $2 AND r.revision = $3"},
     /* The history row is created, locked and read by one statement (an
      * upsert whose update changes nothing), so that two instances deciding
      * transitions of one stage (or job) take turns: the second waits for
@@ -187,7 +192,7 @@ static const struct {
                        " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"},
     {"revision_insert",
      "INSERT INTO revisions (repository, package, revision, timestamp, published_at, event_id,"
-     " doc, raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"},
+     " doc) VALUES ($1, $2, $3, $4, $5, $6, $7)"},
     {"delivery_insert", "INSERT INTO deliveries (event_id, route, target, state, next_at,"
                         " created_at, updated_at, run_key, order_key, latest_wins)"
                         " VALUES ($1, $2, $3, 'pending', $4, $4, $4, $5, $6, $7) RETURNING id"},

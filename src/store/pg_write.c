@@ -220,8 +220,7 @@ int hr_pg__save_revision(void *db, const hr_event *ev, const char *doc, int64_t 
     hr_pg__int(&q, pk->timestamp);
     hr_pg__int(&q, ev->received_at);
     hr_pg__int(&q, event_id);
-    hr_pg__str(&q, doc);
-    hr_pg__bin(&q, ev->raw, ev->raw_len);
+    hr_pg__str(&q, doc); /* the body is the event's (events.raw) */
     return hr_pg__wsend(g, "revision_insert", NULL, &q, "save the revision", err);
 }
 
