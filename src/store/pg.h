@@ -10,7 +10,8 @@
  * batch, the answer after COMMIT returned), with statements prepared once
  * per connection, in libpq's pipeline mode (pg_pipe.c): a statement whose
  * result the writer does not need is sent and not waited for, so a batch
- * waits about once per event (its history row) and once at COMMIT. A
+ * waits once at its start (its events' ids), once per stage or job it
+ * touches (the history row, held to the commit) and once at COMMIT. A
  * stage's or job's history row is created, locked and read by one upsert
  * in the writer's transaction before its transition is decided, so two
  * instances taking two events of one pipeline judge them one after the
