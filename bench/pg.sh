@@ -3,8 +3,8 @@
 # with two instances on one database, beside herald on SQLite and beside
 # raw INSERTs in batches from one libpq client (bench/pg_baseline.c), all
 # in the same run on the same machine, since it is shared and noisy.
-# PostgreSQL is a throwaway server (scripts/pg.sh: Debian's, fsync on,
-# synchronous_commit on), on loopback.
+# PostgreSQL is a throwaway server (scripts/pg.sh: Debian's, synchronous_commit
+# on but fsync off, as for the tests), on loopback.
 # Load: wrk, keep-alive, CONNS connections from 2 threads, DURATION each;
 # the two instances get CONNS/2 each, from two wrk at once.
 #   bench/pg.sh                  (defaults: CONNS=32 DURATION=10s)
@@ -45,10 +45,11 @@ serve() { # serve PORT STORE-ARGS...
   pids+=($!)
   wait_port "$port"
 }
-stored() { # stored METRICS-URL -> events accepted, commits
+stored() { # stored METRICS-URL -> events accepted, commits, seconds in transactions
   local m; m=$(curl -s "$1/metrics")
-  echo "$(sed -n 's/^herald_events_total{kind="stage-status",outcome="accepted"} //p' <<<"$m") $(sed -n 's/^herald_store_commit_batch_size_count //p' <<<"$m")"
+  echo "$(sed -n 's/^herald_events_total{kind="stage-status",outcome="accepted"} //p' <<<"$m") $(sed -n 's/^herald_store_commit_batch_size_count //p' <<<"$m") $(sed -n 's/^herald_store_commit_seconds_sum //p' <<<"$m")"
 }
+ms_per() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a * 1000 / b; else print "n/a" }'; }
 
 echo "herald on PostgreSQL: $(nproc) cores, $CONNS connections, $DURATION per run, body $bytes bytes, $(psql -tAq "$uri" -c 'SHOW server_version')"
 echo
@@ -56,12 +57,12 @@ echo
 # 1. herald on SQLite (synchronous=FULL)
 p=$(free_port); serve "$p" --data "$work/sqlite"
 read -r s_rps s_p50 s_p99 s_reqs _ s_non200 <<<"$(load "$p")"
-read -r s_acc s_commits <<<"$(stored "http://127.0.0.1:$p")"
+read -r s_acc s_commits s_secs <<<"$(stored "http://127.0.0.1:$p")"
 
 # 2. herald on PostgreSQL, one instance
 p1=$(free_port); serve "$p1" --store "$(database one)"
 read -r o_rps o_p50 o_p99 o_reqs _ o_non200 <<<"$(load "$p1")"
-read -r o_acc o_commits <<<"$(stored "http://127.0.0.1:$p1")"
+read -r o_acc o_commits o_secs <<<"$(stored "http://127.0.0.1:$p1")"
 
 # 3. herald on PostgreSQL, two instances on one database, loaded at once
 two=$(database two)
@@ -89,6 +90,6 @@ echo
 echo "PostgreSQL one instance / raw batched INSERTs:  $(ratio "$o_rps" "$r_rps")"
 echo "PostgreSQL two instances / raw batched INSERTs: $(ratio "$t_rps" "$r_rps")"
 echo "PostgreSQL one instance / SQLite:               $(ratio "$o_rps" "$s_rps")"
-echo "SQLite: $s_reqs answered ($s_non200 non-200), $s_acc stored in $s_commits commits (mean batch $(ratio "${s_acc:-0}" "${s_commits:-0}"))"
-echo "PostgreSQL, one: $o_reqs answered ($o_non200 non-200), $o_acc stored in $o_commits commits (mean batch $(ratio "${o_acc:-0}" "${o_commits:-0}"))"
+echo "SQLite: $s_reqs answered ($s_non200 non-200), $s_acc stored in $s_commits commits (mean batch $(ratio "${s_acc:-0}" "${s_commits:-0}"), $(ms_per "${s_secs:-0}" "${s_commits:-0}") ms per transaction)"
+echo "PostgreSQL, one: $o_reqs answered ($o_non200 non-200), $o_acc stored in $o_commits commits (mean batch $(ratio "${o_acc:-0}" "${o_commits:-0}"), $(ms_per "${o_secs:-0}" "${o_commits:-0}") ms per transaction)"
 echo "PostgreSQL, two: $((a_reqs + b_reqs)) answered ($((a_non200 + b_non200)) non-200), $t_stored events in the database"

@@ -19,6 +19,12 @@
 #define HR_MAX_STORE_QUEUE 65536
 /* Most events the writer commits in one transaction. */
 #define HR_MAX_STORE_BATCH 512
+/* PostgreSQL: how long connecting may take (a server that accepts and
+ * never answers), and about how long a connection whose server or network
+ * vanished mid-statement takes to be given up (TCP keepalives and
+ * tcp_user_timeout). */
+#define HR_PG_CONNECT_TIMEOUT_S 5
+#define HR_PG_TCP_TIMEOUT_S 90
 /* Deliveries (targets) one event may create at most. */
 #define HR_MAX_TARGETS_PER_EVENT 64
 /* Commits one commit-status target reports of one GoCD stage at most (one

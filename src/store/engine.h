@@ -8,13 +8,12 @@
  * one file per TLS backend (lib/vtls/vtls_int.h, struct Curl_ssl):
  * store/sqlite.c and store/sqlite_read.c fill it for SQLite.
  *
- * Threads: the writer's functions (begin .. prune) run only on the writer
- * thread, inside a transaction begun by begin, one item at a time between
- * item_begin and item_end. The readers' functions (list_events .. claim)
- * run on any thread, concurrently with each other and with the writer:
- * the engine keeps its own read connections. Every function returns HR_OK
- * or an error (HR_ESTORE for what the database refused, with a message
- * that says what to do), and never calls back into the store.
+ * Threads: the writer's functions (begin .. prune, begin_piped, redo) run
+ * only on the writer thread, inside a transaction begun by begin (one item
+ * at a time between item_begin and item_end) or by begin_piped. The readers' functions (list_events
+ * .. claim) run on any thread, concurrently with each other and with the writer: the engine keeps
+ * its own read connections. Every function returns HR_OK or an error (HR_ESTORE for what the
+ * database refused, with a message that says what to do), and never calls back into the store.
  */
 #ifndef HR_STORE_ENGINE_H
 #define HR_STORE_ENGINE_H
@@ -172,6 +171,17 @@ typedef struct hr_store_engine {
     /* Ends the lease of a claim the engine did not start (while claim_token
      * is still the delivery's); NULL where claims are not leased. */
     int (*unclaim)(void *db, int64_t id, int64_t claim_token, hr_error *err);
+    /* Optional (NULL where every statement is waited for anyway): a
+     * transaction whose statements the engine may send ahead of their
+     * results (nevents: the batch's events, whose ids it may take at
+     * once), ended by commit or rollback as begin's; its items run with
+     * no item_begin and item_end (no savepoints). A failure may show at a
+     * later item's statement or at commit, so it is not the item's own:
+     * after one, redo says whether the transaction surely did not commit
+     * and the engine can run the batch again (the writer then does, by
+     * begin and savepoints). */
+    int (*begin_piped)(void *db, size_t nevents, hr_error *err);
+    int (*redo)(void *db);
 } hr_store_engine;
 
 /* A claim's condition (SQL both engines read alike, on deliveries d) for

@@ -6,6 +6,7 @@
  */
 #include "store/pg.h"
 
+#include "core/limits.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/timefmt.h"
@@ -133,6 +134,10 @@ static const char *const migrations[] = {
     "  last_error TEXT, disabled_reason TEXT);",
     /* v7: what a delivery reports on, as SQLite's v12 (store/sqlite.c). */
     "ALTER TABLE deliveries ADD COLUMN subject TEXT;",
+    /* v8: a revision's request body is its event's (events.raw, the very
+     * same bytes, kept as long as the revision: retention keeps an event
+     * with a revision); the copy in revisions goes. */
+    "ALTER TABLE revisions DROP COLUMN IF EXISTS raw;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -141,18 +146,29 @@ static const struct {
     const char *name, *sql;
 } writer_sql[] = {
     {"request_get", "SELECT id, transition, request_digest FROM events WHERE request_id = $1"},
-    {"revision_get", "SELECT event_id, raw, timestamp, published_at FROM revisions"
-                     " WHERE repository = $1 AND package = $2 AND revision = $3"},
-    /* The history row is made first and locked, so that two instances
-     * deciding transitions of one stage (or job) take turns. */
-    {"stage_touch", "INSERT INTO stage_state (pipeline, stage, updated_at) VALUES ($1, $2, 0)"
-                    " ON CONFLICT DO NOTHING"},
-    {"stage_get", "SELECT last_result FROM stage_state WHERE pipeline = $1 AND stage = $2"
-                  " FOR UPDATE"},
-    {"job_touch", "INSERT INTO job_state (source, job, branch, updated_at) VALUES ($1, $2, $3, 0)"
-                  " ON CONFLICT DO NOTHING"},
-    {"job_get", "SELECT last_result, last_number, prev_result FROM job_state"
-                " WHERE source = $1 AND job = $2 AND branch = $3 FOR UPDATE"},
+    {"revision_get", "SELECT r.event_id, e.raw, r.timestamp, r.published_at FROM revisions r"
+                     " JOIN events e ON e.id = r.event_id"
+                     " WHERE r.repository = $1 AND r.package = $2 AND r.revision = $3"},
+    /* The history row is created, locked and read by one statement (an
+     * upsert whose update changes nothing), so that two instances deciding
+     * transitions of one stage (or job) take turns: the second waits for
+     * the first's commit and then reads what it wrote. */
+    {"stage_lock",
+     "INSERT INTO stage_state (pipeline, stage, updated_at) VALUES ($1, $2, 0)"
+     " ON CONFLICT (pipeline, stage) DO UPDATE SET updated_at = stage_state.updated_at"
+     " RETURNING last_result"},
+    {"job_lock",
+     "INSERT INTO job_state (source, job, branch, updated_at) VALUES ($1, $2, $3, 0)"
+     " ON CONFLICT (source, job, branch) DO UPDATE SET updated_at = job_state.updated_at"
+     " RETURNING last_result, last_number, prev_result"},
+    /* A batch's event ids, taken at its start, so that its events'
+     * INSERTs need not be waited for (event_insert_id). */
+    {"event_ids", "SELECT nextval(pg_get_serial_sequence('events', 'id'))"
+                  " FROM generate_series(1, $1::int)"},
+    {"event_insert_id",
+     "INSERT INTO events (received_at, source, kind, version, pipeline, pipeline_counter, stage,"
+     " stage_counter, state, result, transition, doc, raw, request_id, warnings, request_digest,"
+     " id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"},
     {"event_insert",
      "INSERT INTO events (received_at, source, kind, version, pipeline, pipeline_counter, stage,"
      " stage_counter, state, result, transition, doc, raw, request_id, warnings, request_digest)"
@@ -178,7 +194,7 @@ static const struct {
                        " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"},
     {"revision_insert",
      "INSERT INTO revisions (repository, package, revision, timestamp, published_at, event_id,"
-     " doc, raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"},
+     " doc) VALUES ($1, $2, $3, $4, $5, $6, $7)"},
     {"delivery_insert", "INSERT INTO deliveries (event_id, route, target, state, next_at,"
                         " created_at, updated_at, run_key, order_key, latest_wins, subject)"
                         " VALUES ($1, $2, $3, 'pending', $4, $4, $4, $5, $6, $7, $8)"
@@ -336,9 +352,28 @@ static void quiet(void *arg, const char *message)
     (void)message;
 }
 
+/*
+ * Every connection gives up connecting after HR_PG_CONNECT_TIMEOUT_S (a
+ * server that accepts and never answers, an address that drops packets)
+ * and has TCP keepalives and a TCP user timeout, so that a server that
+ * vanished mid-statement (a host or a network gone) is found within about
+ * HR_PG_TCP_TIMEOUT_S instead of never. The URI's own settings win: it is
+ * read last.
+ */
 int hr_pg__connect(const char *uri, PGconn **out, hr_error *err)
 {
-    PGconn *c = PQconnectdb(uri);
+    char timeout[16], idle[16], interval[16], user_ms[24];
+    const char *keys[] = {
+        "connect_timeout",  "keepalives",       "keepalives_idle", "keepalives_interval",
+        "keepalives_count", "tcp_user_timeout", "dbname",          NULL};
+    const char *values[] = {timeout, "1", idle, interval, "3", user_ms, uri, NULL};
+    PGconn *c;
+
+    snprintf(timeout, sizeof(timeout), "%d", HR_PG_CONNECT_TIMEOUT_S);
+    snprintf(idle, sizeof(idle), "%d", HR_PG_TCP_TIMEOUT_S / 3);
+    snprintf(interval, sizeof(interval), "%d", HR_PG_TCP_TIMEOUT_S / 9);
+    snprintf(user_ms, sizeof(user_ms), "%d", HR_PG_TCP_TIMEOUT_S * 1000);
+    c = PQconnectdbParams(keys, values, 1);
     if (c == NULL)
         hr_oom(sizeof(void *));
     if (PQstatus(c) != CONNECTION_OK) {
@@ -514,40 +549,63 @@ static int pg_begin(void *db, int bulk, hr_error *err)
     return ret;
 }
 
+/* The writer's pipelined transaction (pg_pipe.c): no savepoint per item. */
+static int pg_begin_piped(void *db, size_t nevents, hr_error *err)
+{
+    hr_pg *g = db;
+    int ret = writer_ready(g, err);
+    if (ret == HR_OK)
+        ret = hr_pg__pipe_begin(g, nevents, err);
+    return ret;
+}
+
 static int pg_commit(void *db, hr_error *err)
 {
     hr_pg *g = db;
+    if (g->piped)
+        return hr_pg__pipe_commit(g, err);
     return hr_pg__exec(g->w, "COMMIT", NULL, NULL, "commit", err);
 }
 
 static void pg_rollback(void *db)
 {
     hr_pg *g = db;
+    hr_pg__pipe_abort(g);
     if (g->w != NULL && PQtransactionStatus(g->w) != PQTRANS_IDLE &&
         PQstatus(g->w) == CONNECTION_OK)
         PQclear(PQexec(g->w, "ROLLBACK"));
 }
 
+static int pg_redo(void *db)
+{
+    return hr_pg__pipe_redo(db);
+}
+
+/* Savepoints: in a pipelined transaction (the health updates at a batch's
+ * end) they are sent ahead like any statement. */
 static int pg_item_begin(void *db, hr_error *err)
 {
     hr_pg *g = db;
-    return hr_pg__exec(g->w, "SAVEPOINT item", NULL, NULL, "start a savepoint", err);
+    return hr_pg__wsend(g, NULL, "SAVEPOINT item", NULL, "start a savepoint", err);
 }
 
 static int pg_item_end(void *db, int ok, hr_error *err)
 {
     hr_pg *g = db;
-    if (!ok && hr_pg__exec(g->w, "ROLLBACK TO SAVEPOINT item", NULL, NULL, "undo a failed event",
-                           err) != HR_OK)
+    if (!ok && hr_pg__wsend(g, NULL, "ROLLBACK TO SAVEPOINT item", NULL, "undo a failed event",
+                            err) != HR_OK)
         return err->code;
-    return hr_pg__exec(g->w, "RELEASE SAVEPOINT item", NULL, NULL, "release a savepoint", err);
+    return hr_pg__wsend(g, NULL, "RELEASE SAVEPOINT item", NULL, "release a savepoint", err);
 }
 
-/* The transaction is lost when the connection is, or it ended. */
+/* The transaction is lost when the connection is, or it ended, or (in a
+ * pipelined one) a statement failed. */
 static int pg_lost(void *db)
 {
     hr_pg *g = db;
     PGTransactionStatusType t = PQtransactionStatus(g->w);
+    if (g->piped)
+        return PQstatus(g->w) != CONNECTION_OK || g->pipe_failed;
     return PQstatus(g->w) != CONNECTION_OK || t == PQTRANS_IDLE || t == PQTRANS_UNKNOWN;
 }
 
@@ -556,6 +614,8 @@ const hr_store_engine hr_store__pg = {
     .open = pg_open,
     .close = pg_close,
     .begin = pg_begin,
+    .begin_piped = pg_begin_piped,
+    .redo = pg_redo,
     .commit = pg_commit,
     .rollback = pg_rollback,
     .item_begin = pg_item_begin,

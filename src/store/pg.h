@@ -8,7 +8,11 @@
  * and migrated under an advisory lock, so two instances starting at once
  * do it once. The writer group-commits as on SQLite (one transaction per
  * batch, the answer after COMMIT returned), with statements prepared once
- * per connection. A stage's or job's history row is locked (FOR UPDATE)
+ * per connection, in libpq's pipeline mode (pg_pipe.c): a statement whose
+ * result the writer does not need is sent and not waited for, so a batch
+ * waits once at its start (its events' ids), once per stage or job it
+ * touches (the history row, held to the commit) and once at COMMIT. A
+ * stage's or job's history row is created, locked and read by one upsert
  * in the writer's transaction before its transition is decided, so two
  * instances taking two events of one pipeline judge them one after the
  * other. Deliveries are claimed with FOR UPDATE SKIP LOCKED under a lease
@@ -27,6 +31,7 @@
 #ifndef HR_STORE_PG_H
 #define HR_STORE_PG_H
 
+#include "core/limits.h"
 #include "store/engine.h"
 #include "store/pool.h"
 
@@ -36,6 +41,11 @@
 /* How long a claimed delivery stays with its instance when the claim
  * names no lease (the delivery engine asks for its timeout plus a margin). */
 #define HR_PG_LEASE_MS (5 * 60 * 1000)
+
+/* Statements the writer sends ahead before it reads their results. */
+#define HR_PG_MAX_PENDING 256
+/* Stages a pipelined transaction remembers (more are read again). */
+#define HR_PG_MAX_SEEN 64
 
 typedef struct hr_pg {
     char *uri;         /* owned; never logged (it may hold a password) */
@@ -47,6 +57,30 @@ typedef struct hr_pg {
     PGconn *w;
     int64_t w_retry_at;
     int w_backoff_ms;
+
+    /* The writer's pipeline (pg_pipe.c), while a pipelined transaction
+     * runs: the statements sent whose results are not read yet (what each
+     * was doing, for its error), the first failure (after which PostgreSQL
+     * skips the rest until the sync), and whether COMMIT may have run. */
+    int piped;
+    int npending;
+    const char *pending[HR_PG_MAX_PENDING];
+    int pipe_failed;
+    hr_error pipe_err;
+    int commit_ran;
+    /* What the pipelined transaction knows without asking again: event ids
+     * taken at its start, one per event of the batch (the rest are
+     * waited for), and the stages whose history rows it holds locked, with
+     * their last result as its own events left it. A stage's new state is
+     * written once, before COMMIT (dirty: there is one to write). */
+    int64_t ids[HR_MAX_STORE_BATCH];
+    size_t nids, ids_used;
+    struct hr_pg_seen {
+        char *pipeline, *stage, *last_result, *state, *counter;
+        int64_t event_id, updated_at;
+        int dirty;
+    } seen[HR_PG_MAX_SEEN];
+    size_t nseen;
 
     hr_pool readers; /* of PGconn */
 
@@ -85,6 +119,39 @@ int hr_pg__exec(PGconn *c, const char *sql, const hr_pg_params *p, PGresult **ou
                 const char *doing, hr_error *err);
 int hr_pg__exec_prepared(PGconn *c, const char *name, const hr_pg_params *p, PGresult **out,
                          const char *doing, hr_error *err);
+
+/*
+ * The writer's statements (pg_pipe.c). Outside a pipelined transaction
+ * both run the statement and wait for it, as hr_pg__exec does. Inside one,
+ * hr_pg__wsend sends it and returns at once (its failure shows at the next
+ * wait, and fails the batch), and hr_pg__wexec sends it and waits for it
+ * and for everything sent before. name is a prepared statement's, or NULL
+ * for sql (one statement); p may be NULL.
+ */
+int hr_pg__wsend(hr_pg *g, const char *name, const char *sql, const hr_pg_params *p,
+                 const char *doing, hr_error *err);
+int hr_pg__wexec(hr_pg *g, const char *name, const char *sql, const hr_pg_params *p, PGresult **out,
+                 const char *doing, hr_error *err);
+/* A pipelined transaction: begin enters pipeline mode, sends BEGIN and
+ * takes nevents event ids (one wait);
+ * commit sends COMMIT with the sync and reads every result; abort ends
+ * pipeline mode whatever happened (rollback's first step). After a failure,
+ * redo says whether the transaction surely did not commit and the
+ * connection still works. */
+int hr_pg__pipe_begin(hr_pg *g, size_t nevents, hr_error *err);
+/* The stage's last result as the pipelined transaction left it: *known
+ * says whether it holds the stage's row; last_result (NULL: none) is
+ * borrowed. put records what it read. */
+void hr_pg__seen_get(hr_pg *g, const char *pipeline, const char *stage, int *known,
+                     const char **last_result);
+void hr_pg__seen_put(hr_pg *g, const char *pipeline, const char *stage, const char *last_result);
+/* Keeps a stage event's new state (as hr_pg__save_stage takes it) for the
+ * one write before COMMIT; returns 0 when the stage is not held (the
+ * caller writes it now). */
+int hr_pg__seen_save(hr_pg *g, const hr_event *ev, const char *last_result, int64_t event_id);
+int hr_pg__pipe_commit(hr_pg *g, hr_error *err);
+void hr_pg__pipe_abort(hr_pg *g);
+int hr_pg__pipe_redo(hr_pg *g);
 
 /* Opens one connection to uri: *out is new (PQfinish it). */
 int hr_pg__connect(const char *uri, PGconn **out, hr_error *err);

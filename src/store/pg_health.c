@@ -55,9 +55,9 @@ int hr_pg__get_health(void *db, const char *target, hr_target_health *h, int *fo
     *found = 0;
     hr_health_init(h, target);
     hr_pg__str(&p, target);
-    ret =
-        hr_pg__exec(g->w, "SELECT " HEALTH_COLS " FROM target_health WHERE target = $1 FOR UPDATE",
-                    &p, &res, "read a target's health", err);
+    ret = hr_pg__wexec(g, NULL,
+                       "SELECT " HEALTH_COLS " FROM target_health WHERE target = $1 FOR UPDATE", &p,
+                       &res, "read a target's health", err);
     if (ret != HR_OK)
         return ret;
     if (PQntuples(res) > 0) {
@@ -87,8 +87,8 @@ int hr_pg__put_health(void *db, const hr_target_health *h, hr_error *err)
     hr_pg__int(&p, h->version);
     hr_pg__str(&p, h->last_error[0] != '\0' ? h->last_error : NULL);
     hr_pg__str(&p, h->disabled_reason[0] != '\0' ? h->disabled_reason : NULL);
-    return hr_pg__exec(
-        g->w,
+    return hr_pg__wsend(
+        g, NULL,
         "INSERT INTO target_health (" HEALTH_COLS ")"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         " ON CONFLICT (target) DO UPDATE SET state = excluded.state, paused = excluded.paused,"
@@ -98,7 +98,7 @@ int hr_pg__put_health(void *db, const hr_target_health *h, hr_error *err)
         " next_probe_at = excluded.next_probe_at, probe_interval_ms = excluded.probe_interval_ms,"
         " updated_at = excluded.updated_at, version = excluded.version,"
         " last_error = excluded.last_error, disabled_reason = excluded.disabled_reason",
-        &p, NULL, "save a target's health", err);
+        &p, "save a target's health", err);
 }
 
 int hr_pg__held(void *db, const char *target, int64_t now, int release, int64_t *count,
@@ -113,12 +113,12 @@ int hr_pg__held(void *db, const char *target, int64_t now, int release, int64_t 
     hr_pg__str(&p, target);
     if (release)
         hr_pg__int(&p, now);
-    ret = hr_pg__exec(g->w,
-                      release ? "UPDATE deliveries SET next_at = $2, updated_at = $2"
-                                " WHERE target = $1 AND state IN ('pending', 'retrying')"
-                              : "SELECT count(*) FROM deliveries"
-                                " WHERE target = $1 AND state IN ('pending', 'retrying')",
-                      &p, &res, "look at a target's held deliveries", err);
+    ret = hr_pg__wexec(g, NULL,
+                       release ? "UPDATE deliveries SET next_at = $2, updated_at = $2"
+                                 " WHERE target = $1 AND state IN ('pending', 'retrying')"
+                               : "SELECT count(*) FROM deliveries"
+                                 " WHERE target = $1 AND state IN ('pending', 'retrying')",
+                       &p, &res, "look at a target's held deliveries", err);
     if (ret != HR_OK)
         return ret;
     *count = release ? strtoll(PQcmdTuples(res), NULL, 10) : num(res, 0, 0);

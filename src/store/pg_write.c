@@ -26,7 +26,7 @@ int hr_pg__find_request(void *db, const char *request_id, const unsigned char di
     int ret;
 
     hr_pg__str(&p, request_id);
-    ret = hr_pg__exec_prepared(g->w, "request_get", &p, &res, "look up the request id", err);
+    ret = hr_pg__wexec(g, "request_get", NULL, &p, &res, "look up the request id", err);
     if (ret != HR_OK)
         return ret;
     if (PQntuples(res) > 0) {
@@ -57,7 +57,7 @@ int hr_pg__find_revision(void *db, const hr_package_rev *pk, const char *raw, si
     hr_pg__str(&p, pk->repository);
     hr_pg__str(&p, pk->package);
     hr_pg__str(&p, pk->revision);
-    ret = hr_pg__exec_prepared(g->w, "revision_get", &p, &res, "look up the revision", err);
+    ret = hr_pg__wexec(g, "revision_get", NULL, &p, &res, "look up the revision", err);
     if (ret != HR_OK)
         return ret;
     if (PQntuples(res) > 0) {
@@ -76,35 +76,35 @@ int hr_pg__find_revision(void *db, const hr_package_rev *pk, const char *raw, si
     return HR_OK;
 }
 
-/* Creates the history row if needed, locks it, and reads it: res holds
- * the row (the caller PQclears it). */
-static int lock_history(hr_pg *g, const char *touch, const char *get, const hr_pg_params *p,
-                        PGresult **res, const char *doing, hr_error *err)
-{
-    int ret = hr_pg__exec_prepared(g->w, touch, p, NULL, doing, err);
-    if (ret == HR_OK)
-        ret = hr_pg__exec_prepared(g->w, get, p, res, doing, err);
-    return ret;
-}
-
+/*
+ * The stage's history row is created if needed, locked and read by one
+ * upsert. A pipelined transaction that holds the row already knows what
+ * its own statements left there, and does not ask again.
+ */
 int hr_pg__stage_last_result(void *db, const char *pipeline, const char *stage, char **prev,
                              hr_error *err)
 {
     hr_pg *g = db;
     hr_pg_params p = {0};
+    const char *known_result;
     PGresult *res;
-    int ret;
+    int known, ret;
 
     *prev = NULL;
+    hr_pg__seen_get(g, pipeline, stage, &known, &known_result);
+    if (known) {
+        *prev = hr_strdup(known_result);
+        return HR_OK;
+    }
     hr_pg__str(&p, pipeline);
     hr_pg__str(&p, stage);
-    ret =
-        lock_history(g, "stage_touch", "stage_get", &p, &res, "read the stage's last result", err);
+    ret = hr_pg__wexec(g, "stage_lock", NULL, &p, &res, "read the stage's last result", err);
     if (ret != HR_OK)
         return ret;
     if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
         *prev = hr_strdup(PQgetvalue(res, 0, 0));
     PQclear(res);
+    hr_pg__seen_put(g, pipeline, stage, *prev);
     return HR_OK;
 }
 
@@ -119,7 +119,8 @@ int hr_pg__job_history(void *db, const char *source, const char *job, const char
     hr_pg__str(&p, source);
     hr_pg__str(&p, job);
     hr_pg__str(&p, branch);
-    ret = lock_history(g, "job_touch", "job_get", &p, &res, "read the job's last result", err);
+    /* Created if needed, locked and read by one upsert. */
+    ret = hr_pg__wexec(g, "job_lock", NULL, &p, &res, "read the job's last result", err);
     if (ret != HR_OK)
         return ret;
     if (PQntuples(res) > 0) {
@@ -148,7 +149,12 @@ int hr_pg__insert_event(void *db, const hr_event_columns *c, int64_t *id, hr_err
     hr_pg__str(&p, c->request_id);
     hr_pg__int(&p, c->warnings);
     hr_pg__bin(&p, c->request_digest, c->request_digest != NULL ? 32 : 0);
-    ret = hr_pg__exec_prepared(g->w, "event_insert", &p, &res, "save the event", err);
+    if (g->piped && g->ids_used < g->nids) { /* its id is known: not waited for */
+        *id = g->ids[g->ids_used++];
+        hr_pg__int(&p, *id);
+        return hr_pg__wsend(g, "event_insert_id", NULL, &p, "save the event", err);
+    }
+    ret = hr_pg__wexec(g, "event_insert", NULL, &p, &res, "save the event", err);
     if (ret == HR_OK) {
         *id = hr_pg__col_int(res, 0, 0);
         PQclear(res);
@@ -168,7 +174,9 @@ int hr_pg__save_stage(void *db, const hr_event *ev, const char *last_result, int
     hr_pg__str(&p, ev->pipeline_counter);
     hr_pg__int(&p, event_id);
     hr_pg__int(&p, ev->received_at);
-    return hr_pg__exec_prepared(g->w, "stage_upsert", &p, NULL, "update the stage's state", err);
+    if (hr_pg__seen_save(g, ev, last_result, event_id)) /* written once, before COMMIT */
+        return HR_OK;
+    return hr_pg__wsend(g, "stage_upsert", NULL, &p, "update the stage's state", err);
 }
 
 int hr_pg__save_job(void *db, const hr_event *ev, const char *branch, const hr_job_history *h,
@@ -189,7 +197,7 @@ int hr_pg__save_job(void *db, const hr_event *ev, const char *branch, const hr_j
     hr_pg__str(&p, ev->build.status);
     hr_pg__int(&p, event_id);
     hr_pg__int(&p, ev->received_at);
-    return hr_pg__exec_prepared(g->w, "job_upsert", &p, NULL, "update the job's state", err);
+    return hr_pg__wsend(g, "job_upsert", NULL, &p, "update the job's state", err);
 }
 
 int hr_pg__save_revision(void *db, const hr_event *ev, const char *doc, int64_t event_id,
@@ -203,7 +211,7 @@ int hr_pg__save_revision(void *db, const hr_event *ev, const char *doc, int64_t 
     hr_pg__str(&p, pk->repository);
     hr_pg__str(&p, pk->package);
     hr_pg__int(&p, ev->received_at);
-    ret = hr_pg__exec_prepared(g->w, "package_upsert", &p, NULL, "record the package", err);
+    ret = hr_pg__wsend(g, "package_upsert", NULL, &p, "record the package", err);
     if (ret != HR_OK)
         return ret;
     hr_pg__str(&q, pk->repository);
@@ -212,9 +220,8 @@ int hr_pg__save_revision(void *db, const hr_event *ev, const char *doc, int64_t 
     hr_pg__int(&q, pk->timestamp);
     hr_pg__int(&q, ev->received_at);
     hr_pg__int(&q, event_id);
-    hr_pg__str(&q, doc);
-    hr_pg__bin(&q, ev->raw, ev->raw_len);
-    return hr_pg__exec_prepared(g->w, "revision_insert", &q, NULL, "save the revision", err);
+    hr_pg__str(&q, doc); /* the body is the event's (events.raw) */
+    return hr_pg__wsend(g, "revision_insert", NULL, &q, "save the revision", err);
 }
 
 int hr_pg__insert_delivery(void *db, int64_t event_id, const hr_store_route *r, const char *run_key,
@@ -229,7 +236,7 @@ int hr_pg__insert_delivery(void *db, int64_t event_id, const hr_store_route *r, 
     if (r->order_key != NULL) {
         hr_pg__str(&k, r->target);
         hr_pg__str(&k, r->order_key);
-        ret = hr_pg__exec_prepared(g->w, "delivery_key_lock", &k, NULL, "lock the order key", err);
+        ret = hr_pg__wsend(g, "delivery_key_lock", NULL, &k, "lock the order key", err);
         if (ret != HR_OK)
             return ret;
     }
@@ -241,19 +248,20 @@ int hr_pg__insert_delivery(void *db, int64_t event_id, const hr_store_route *r, 
     hr_pg__str(&p, r->order_key);
     hr_pg__str(&p, r->order_key != NULL && r->latest_wins ? "true" : "false");
     hr_pg__str(&p, r->subject);
-    ret = hr_pg__exec_prepared(g->w, "delivery_insert", &p, &res, "create a delivery", err);
+    /* Its id is needed only to supersede the older ones of its key. */
+    if (r->order_key == NULL || !r->latest_wins)
+        return hr_pg__wsend(g, "delivery_insert", NULL, &p, "create a delivery", err);
+    ret = hr_pg__wexec(g, "delivery_insert", NULL, &p, &res, "create a delivery", err);
     if (ret != HR_OK)
         return ret;
     id = hr_pg__col_int(res, 0, 0);
     PQclear(res);
-    if (r->order_key == NULL || !r->latest_wins)
-        return HR_OK;
     hr_pg__str(&u, r->target);
     hr_pg__str(&u, r->order_key);
     hr_pg__int(&u, id);
     hr_pg__int(&u, now);
-    return hr_pg__exec_prepared(g->w, "delivery_supersede_due", &u, NULL,
-                                "make superseded deliveries due", err);
+    return hr_pg__wsend(g, "delivery_supersede_due", NULL, &u, "make superseded deliveries due",
+                        err);
 }
 
 /* Records one attempt, only while its claim is the delivery's latest: an
@@ -271,8 +279,7 @@ int hr_pg__save_attempt(void *db, const hr_attempt *a, int64_t now, hr_error *er
         hr_pg__int(&p, now);
         hr_pg__str(&p, a->error);
         hr_pg__int(&p, a->claim_token);
-        return hr_pg__exec_prepared(g->w, "delivery_supersede", &p, NULL, "supersede the delivery",
-                                    err);
+        return hr_pg__wsend(g, "delivery_supersede", NULL, &p, "supersede the delivery", err);
     }
     hr_pg__int(&p, a->delivery_id);
     hr_pg__str(&p, hr_store__outcome_state(a->outcome));
@@ -286,7 +293,7 @@ int hr_pg__save_attempt(void *db, const hr_attempt *a, int64_t now, hr_error *er
     hr_pg__str(&p, a->error);
     hr_pg__int(&p, a->claim_token);
     hr_pg__str(&p, a->outcome == HR_OUTCOME_DELIVERED ? a->service_ref : NULL);
-    ret = hr_pg__exec_prepared(g->w, "delivery_update", &p, &res, "update the delivery", err);
+    ret = hr_pg__wexec(g, "delivery_update", NULL, &p, &res, "update the delivery", err);
     if (ret != HR_OK)
         return ret;
     if (strcmp(PQcmdTuples(res), "0") == 0) {
@@ -301,8 +308,7 @@ int hr_pg__save_attempt(void *db, const hr_attempt *a, int64_t now, hr_error *er
         hr_pg__int(&m, a->delivery_id);
         hr_pg__str(&m, a->service_ref);
         hr_pg__int(&m, now);
-        ret =
-            hr_pg__exec_prepared(g->w, "run_message_save", &m, NULL, "keep the run's message", err);
+        ret = hr_pg__wsend(g, "run_message_save", NULL, &m, "keep the run's message", err);
         if (ret != HR_OK)
             return ret;
     }
@@ -318,7 +324,7 @@ int hr_pg__save_attempt(void *db, const hr_attempt *a, int64_t now, hr_error *er
     hr_pg__str(&q, a->error);
     hr_pg__str(&q, a->excerpt);
     hr_pg__str(&q, a->request_headers);
-    return hr_pg__exec_prepared(g->w, "attempt_insert", &q, NULL, "record the attempt", err);
+    return hr_pg__wsend(g, "attempt_insert", NULL, &q, "record the attempt", err);
 }
 
 /* Makes the deliveries a reset names due now (retry, replay), drops
@@ -360,7 +366,7 @@ int hr_pg__reset(void *db, const hr_delivery_reset *r, int64_t now, size_t *coun
         hr_pg__str(&p, NULL);
     hr_pg__str(&p, r->drop ? "true" : "false");
     snprintf(sql, sizeof(sql), "%s%s", head[r->dry_run ? 2 : r->drop ? 1 : 0], where);
-    ret = hr_pg__exec(g->w, sql, &p, &res, "reset deliveries", err);
+    ret = hr_pg__wexec(g, NULL, sql, &p, &res, "reset deliveries", err);
     if (ret == HR_OK) {
         *count = (size_t)strtoull(r->dry_run ? PQgetvalue(res, 0, 0) : PQcmdTuples(res), NULL, 10);
         PQclear(res);
@@ -371,14 +377,14 @@ int hr_pg__reset(void *db, const hr_delivery_reset *r, int64_t now, size_t *coun
 int hr_pg__save_settings(void *db, const json_t *settings, hr_error *err)
 {
     hr_pg *g = db;
-    int ret = hr_pg__exec(g->w, "DELETE FROM settings", NULL, NULL, "clear the settings", err);
+    int ret = hr_pg__wsend(g, NULL, "DELETE FROM settings", NULL, "clear the settings", err);
     for (void *i = json_object_iter((json_t *)settings); i != NULL && ret == HR_OK;
          i = json_object_iter_next((json_t *)settings, i)) {
         hr_pg_params p = {0};
         hr_pg__str(&p, json_object_iter_key(i));
         hr_pg__str(&p, json_string_value(json_object_iter_value(i)));
-        ret = hr_pg__exec(g->w, "INSERT INTO settings (key, value) VALUES ($1, $2)", &p, NULL,
-                          "save the settings", err);
+        ret = hr_pg__wsend(g, NULL, "INSERT INTO settings (key, value) VALUES ($1, $2)", &p,
+                           "save the settings", err);
     }
     return ret;
 }

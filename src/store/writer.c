@@ -277,23 +277,73 @@ int hr_store_put_settings(hr_store *s, const json_t *settings, hr_error *err)
 
 /* ---- The writer --------------------------------------------------------- */
 
-/*
- * Runs one batch in one transaction. Each item runs on its own (the
- * engine's item_begin and item_end: a savepoint), so an item that fails
- * (and only it) is undone. A failure that ends the transaction (begin,
- * commit, or the engine losing everything after an I/O error) fails every
- * item. Sets each item's status; returns the number of items that failed.
- * *latency_us is begin..commit. A prune chunk comes alone (writer_main),
- * as a bulk transaction.
- */
-static size_t run_batch(hr_store *s, item *batch, int64_t *latency_us, hr_error *cause)
+/* Clears what running an item set, so that it can run again. */
+static void rewind_items(item *batch)
 {
-    int64_t t0 = hr_time_mono_us();
-    size_t nfailed = 0;
+    for (item *it = batch; it != NULL; it = it->next) {
+        it->status = HR_OK;
+        hr_error_clear(&it->err);
+        it->id = 0;
+        it->transition = HR_TRANSITION_NONE;
+        it->repeat = it->duplicate = it->made_due = 0;
+        it->ndeliveries = it->count = 0;
+        memset(&it->health, 0, sizeof(it->health));
+    }
+}
+
+/*
+ * The batch through the engine's pipelined transaction (begin_piped), with
+ * no savepoint per item: the common case, where every item succeeds, waits
+ * for the database least. Returns 1 when the batch is settled: committed,
+ * or failed as a whole (*aborted, with *cause) where running it again is
+ * not safe. Returns 0 when nothing of it committed and it is to run again
+ * item by item (run_items): an item failed, and which one cannot be told
+ * from a pipeline, or only the savepoints can keep the others.
+ */
+static int run_piped(hr_store *s, item *batch, int *aborted, hr_error *cause)
+{
+    size_t nevents = 0;
+    int failed = 0;
+
+    for (item *it = batch; it != NULL; it = it->next)
+        nevents += it->type == ITEM_EVENT;
+    if (s->eng->begin_piped(s->db, nevents, cause) != HR_OK) {
+        s->eng->rollback(s->db);
+        hr_error_clear(cause);
+        return 0;
+    }
+    for (item *it = batch; it != NULL && !failed; it = it->next) {
+        if ((it->status = hr_store__run_item(s, it)) != HR_OK) {
+            *cause = it->err;
+            failed = 1;
+        }
+    }
+    if (!failed && hr_store__health_batch(s, batch, cause) != HR_OK)
+        failed = 1;
+    if (!failed && s->eng->commit(s->db, cause) == HR_OK)
+        return 1;
+    s->eng->rollback(s->db);
+    if (s->eng->redo(s->db)) {
+        rewind_items(batch);
+        hr_error_clear(cause);
+        return 0;
+    }
+    *aborted = 1;
+    return 1;
+}
+
+/*
+ * The batch item by item: each runs on its own (the engine's item_begin
+ * and item_end: a savepoint), so an item that fails (and only it) is
+ * undone. A failure that ends the transaction (begin, commit, or the
+ * engine losing everything after an I/O error) fails every item. Returns
+ * whether the transaction was lost (*cause says why).
+ */
+static int run_items(hr_store *s, item *batch, hr_error *cause)
+{
     int aborted = 0;
     item *it;
 
-    hr_error_clear(cause);
     if (s->eng->begin(s->db, batch->type == ITEM_PRUNE, cause) != HR_OK)
         aborted = 1;
     for (it = batch; it != NULL && !aborted; it = it->next) {
@@ -324,9 +374,32 @@ static size_t run_batch(hr_store *s, item *batch, int64_t *latency_us, hr_error 
         aborted = 1;
     if (aborted)
         s->eng->rollback(s->db);
+    return aborted;
+}
+
+/*
+ * Runs one batch in one transaction: pipelined where the engine can
+ * (run_piped), else, or again after a failure there, item by item
+ * (run_items), so that one failing item fails alone either way. Sets each
+ * item's status; returns the number of items that failed. *latency_us is
+ * begin..commit, both runs included. A prune chunk comes alone
+ * (writer_main), as a bulk transaction, never pipelined: it moves its
+ * cursors as it goes.
+ */
+static size_t run_batch(hr_store *s, item *batch, int64_t *latency_us, hr_error *cause)
+{
+    int64_t t0 = hr_time_mono_us();
+    size_t nfailed = 0;
+    int aborted = 0, settled = 0;
+
+    hr_error_clear(cause);
+    if (s->eng->begin_piped != NULL && batch->type != ITEM_PRUNE)
+        settled = run_piped(s, batch, &aborted, cause);
+    if (!settled)
+        aborted = run_items(s, batch, cause);
     *latency_us = hr_time_mono_us() - t0;
 
-    for (it = batch; it != NULL; it = it->next) {
+    for (item *it = batch; it != NULL; it = it->next) {
         if (aborted && it->status == HR_OK) {
             it->status = cause->code;
             it->err = *cause;

@@ -293,3 +293,25 @@ routes: [{{name: all, targets: [hook]}}]
     print(f"\n{len(acked)} acknowledged, {len(stored)} stored, {len(sent)} requests, "
           f"{dups} sent twice (their lease ran out when their instance was killed)")
     target.stop()
+
+
+def test_a_server_that_never_answers_fails_the_start_within_the_connect_timeout(tmp_path):
+    """An address where connections are taken (by the kernel's backlog) but
+    nothing ever answers, as a hung PostgreSQL or a half-dead proxy: herald
+    gives up connecting after its connect timeout (5 s) and says why,
+    instead of waiting forever. Needs no PostgreSQL server."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(16)  # never accept()ed, never answered
+        port = s.getsockname()[1]
+        t0 = time.time()
+        r = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--store",
+                            f"postgresql://nobody@127.0.0.1:{port}/herald"],
+                           capture_output=True, text=True, timeout=120 * SLOW)
+        took = time.time() - t0
+    assert r.returncode == 1, r.stderr
+    assert "cannot open the store" in r.stderr, r.stderr
+    assert "timeout" in r.stderr and f"{port}" in r.stderr, r.stderr
+    assert 4 < took < 20 * SLOW, f"gave up after {took:.1f} s"

@@ -338,6 +338,18 @@ void pg_exec(const char *sql)
     PQfinish(c);
 }
 
+int64_t pg_value(const char *sql)
+{
+    PGconn *c = PQconnectdb(pg_uri);
+    PGresult *r = PQexec(c, sql);
+    int64_t v;
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(c));
+    v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
 /*
  * On PostgreSQL a claim leases what it hands out, and another claim skips
  * it until the lease ends. These tests claim again to look at what is due,

@@ -95,6 +95,9 @@ void router_freed(void *ctx);
 extern int notified;
 void on_notify(void *ctx);
 void pg_exec(const char *sql);
+/* The first column of sql's first row, on the database under test
+ * (PostgreSQL only). */
+int64_t pg_value(const char *sql);
 void release_leases(void);
 int64_t token_of(int64_t id);
 int claim_due(hr_store *s, const hr_claim_query *q, hr_delivery_job **jobs, size_t *n,

@@ -205,3 +205,47 @@ Test(store, a_request_id_reused_for_another_body_is_a_conflict)
     hr_event_free(b);
     hr_event_free(c);
 }
+
+/*
+ * PostgreSQL's schema 8 keeps a revision's body once, as its event's: a
+ * store at schema 7 (the body also in revisions.raw) is migrated, and a
+ * revision published before still tells a retry (the same bytes) from a
+ * conflict (other bytes).
+ */
+Test(store, a_revisions_body_is_its_events_after_schema_8)
+{
+    hr_error err;
+    int64_t first_id;
+
+    if (!on_pg())
+        cr_skip_test("PostgreSQL only");
+    st = open_store();
+    hr_event *a = rev_ev("rel", "app", "1.0", "{\"revision\":\"1.0\"}");
+    put_ok(st, a);
+    first_id = a->id;
+    hr_event_free(a);
+    hr_store_close(st);
+    st = NULL;
+    /* Back to schema 7, as a herald before this one left it. */
+    pg_exec("ALTER TABLE revisions ADD COLUMN raw BYTEA;"
+            " UPDATE revisions r SET raw = e.raw FROM events e WHERE e.id = r.event_id;"
+            " UPDATE herald_schema SET version = 7");
+
+    st = open_store();
+    cr_expect_eq(pg_value("SELECT count(*) FROM information_schema.columns"
+                          " WHERE table_name = 'revisions' AND column_name = 'raw'"),
+                 0);
+    cr_expect_eq(pg_value("SELECT version FROM herald_schema"), 8);
+    hr_event *again = rev_ev("rel", "app", "1.0", "{\"revision\":\"1.0\"}");
+    put_ok(st, again);
+    cr_expect(again->package.duplicate);
+    cr_expect_eq(again->id, first_id);
+    hr_event_free(again);
+    hr_event *other = rev_ev("rel", "app", "1.0", "{\"revision\":\"1.0\",\"user\":\"x\"}");
+    cr_expect_eq(hr_store_put(st, other, &err), HR_ECONFLICT);
+    hr_event_free(other);
+    hr_event *next = rev_ev("rel", "app", "2.0", "{\"revision\":\"2.0\"}");
+    put_ok(st, next);
+    cr_expect_not(next->package.duplicate);
+    hr_event_free(next);
+}

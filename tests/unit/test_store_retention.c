@@ -53,16 +53,8 @@ static int event_exists(hr_store *s, int64_t id)
 /* Counts the rows of a table, and checks every reference, from outside. */
 static int64_t count_rows(const char *sql)
 {
-    if (on_pg()) {
-        PGconn *c = PQconnectdb(pg_uri);
-        PGresult *r = PQexec(c, sql);
-        int64_t v;
-        cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(c));
-        v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-        PQclear(r);
-        PQfinish(c);
-        return v;
-    }
+    if (on_pg())
+        return pg_value(sql);
     char path[128];
     sqlite3 *db;
     sqlite3_stmt *q;

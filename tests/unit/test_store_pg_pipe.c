@@ -1,0 +1,263 @@
+/*
+ * test_store_pg_pipe.c - a batch of several events through the writer: on
+ * PostgreSQL the pipelined transaction (store/pg_pipe.c: statements sent
+ * ahead, no savepoint per item), and when one item fails, the batch again
+ * item by item, so that the item fails alone as it always did. Runs on both
+ * engines; what only PostgreSQL shows (one transaction without savepoints,
+ * the batch made to wait behind a row lock so that its events meet in one
+ * batch) is checked there.
+ */
+#include "store_test.h"
+
+TestSuite(store, .init = store_test_setup, .fini = store_test_teardown);
+
+#define N 6
+
+/* What one submitted event's completion said. */
+typedef struct outcome {
+    int status;
+    char msg[HR_ERROR_MSG_MAX];
+} outcome;
+
+static void on_done(void *ctx, int status, const hr_error *err)
+{
+    outcome *o = ctx;
+    o->status = status;
+    snprintf(o->msg, sizeof(o->msg), "%s", err != NULL ? err->msg : "");
+    count_done(NULL, status, err);
+}
+
+/* route_ab, except that an event of pipeline "bad" gets a delivery with no
+ * route name, which the database refuses (NOT NULL): a statement that
+ * fails once it reaches the database, after the writer sent it ahead. */
+static size_t route_bad(void *ctx, const hr_event *ev, const char *doc, size_t doc_len,
+                        hr_store_route *out, size_t max)
+{
+    size_t n = route_ab(ctx, ev, doc, doc_len, out, max);
+    if (ev->pipeline_name != NULL && strcmp(ev->pipeline_name, "bad") == 0 && n > 0)
+        out[0].route = NULL;
+    return n;
+}
+
+/* On PostgreSQL: holds the history row of stage gate/s, so that the
+ * writer's batch holding a gate event waits, and everything submitted
+ * meanwhile queues up for the next batch. NULL on SQLite. */
+static PGconn *gate_close(void)
+{
+    PGconn *c;
+    if (!on_pg())
+        return NULL;
+    put_stage(st, "gate", "s", "1", "Passed", "Passed", NULL);
+    c = PQconnectdb(pg_uri);
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    PQclear(PQexec(c, "BEGIN"));
+    PGresult *r = PQexec(c, "SELECT 1 FROM stage_state WHERE pipeline = 'gate' FOR UPDATE");
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
+    PQclear(r);
+    return c;
+}
+
+/* Submits a gate event (the writer then waits on the row) and gives it
+ * time to get there. */
+static void gate_wait(PGconn *c, hr_event **gate, outcome *o)
+{
+    hr_error err;
+    struct timespec pause = {0, 300 * 1000 * 1000};
+    if (c == NULL)
+        return;
+    *gate = stage_ev("gate", "s", "2", "Passed", "Passed");
+    cr_assert_eq(hr_store_submit(st, *gate, on_done, o, &err), HR_OK, "%s", err.msg);
+    nanosleep(&pause, NULL);
+}
+
+static void gate_open(PGconn *c)
+{
+    if (c == NULL)
+        return;
+    PQclear(PQexec(c, "COMMIT"));
+    PQfinish(c);
+}
+
+/* How many transactions (subtransactions included) wrote the events with
+ * ids from..to and their deliveries, as long as nothing changed them
+ * since: 1 for a batch without savepoints. */
+static int64_t writers_of(int64_t from, int64_t to)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(DISTINCT x) FROM (SELECT xmin::text AS x FROM events"
+             " WHERE id BETWEEN %lld AND %lld UNION ALL SELECT xmin::text FROM deliveries"
+             " WHERE event_id BETWEEN %lld AND %lld) t",
+             (long long)from, (long long)to, (long long)from, (long long)to);
+    return pg_value(sql);
+}
+
+/* The deliveries due now, counted per event id (ids below 64). */
+static void deliveries_per_event(int *count)
+{
+    hr_delivery_job *jobs = NULL;
+    size_t n = 0;
+    hr_error err;
+    memset(count, 0, 64 * sizeof(int));
+    cr_assert_eq(claim_all(st, hr_time_now_ms(), 100, &jobs, &n, &err), HR_OK, "%s", err.msg);
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i].event_id > 0 && jobs[i].event_id < 64)
+            count[jobs[i].event_id]++;
+        hr_delivery_job_clear(&jobs[i]);
+    }
+    free(jobs);
+}
+
+Test(store, a_batch_commits_its_events_deliveries_and_transitions)
+{
+    static test_router r;
+    static const struct {
+        const char *pipeline, *result;
+        hr_transition want;
+        int deliveries;
+    } in[N] = {
+        {"p", "Failed", HR_TRANSITION_BROKEN, 1}, {"p", "Failed", HR_TRANSITION_STILL_FAILING, 1},
+        {"q", "Passed", HR_TRANSITION_PASSED, 1}, {"p", "Passed", HR_TRANSITION_FIXED, 1},
+        {NULL, NULL, HR_TRANSITION_NONE, 0}, /* an agent: no stage, no route */
+        {"r", "Failed", HR_TRANSITION_FAILED, 2},
+    };
+    hr_event *evs[N], *gate = NULL;
+    outcome out[N], gate_out;
+    int per_event[64];
+    hr_error err;
+    PGconn *c;
+
+    st = open_store();
+    hr_store_set_router(st, route_ab, &r, NULL);
+    put_stage(st, "p", "s", "1", "Passed", "Passed", NULL);
+    c = gate_close();
+    gate_wait(c, &gate, &gate_out);
+    tally_reset();
+    for (int i = 0; i < N; i++) {
+        char counter[8];
+        snprintf(counter, sizeof(counter), "%d", i + 2);
+        evs[i] = in[i].pipeline != NULL
+                     ? stage_ev(in[i].pipeline, "s", counter, in[i].result, in[i].result)
+                     : agent_ev("u1", "Idle");
+        cr_assert_eq(hr_store_submit(st, evs[i], on_done, &out[i], &err), HR_OK, "%s", err.msg);
+    }
+    gate_open(c);
+    tally_wait(N + (c != NULL));
+    cr_assert_eq(tl.ok, N + (c != NULL), "%s", tl.last_msg);
+
+    /* Each stage's state is its last event's. */
+    json_t *stages = NULL;
+    int seen = 0;
+    cr_assert_eq(hr_store_list_stages(st, &stages, &err), HR_OK, "%s", err.msg);
+    for (size_t i = 0; i < json_array_size(stages); i++) {
+        json_t *o = json_array_get(stages, i);
+        int64_t last = json_integer_value(json_object_get(o, "last_event_id"));
+        if (strcmp(str_at(o, "pipeline", NULL), "p") == 0) {
+            cr_expect_eq(last, evs[3]->id);
+            cr_expect_str_eq(str_at(o, "last_result", NULL), "Passed");
+            cr_expect_str_eq(str_at(o, "last_counter", NULL), "5");
+            seen++;
+        } else if (strcmp(str_at(o, "pipeline", NULL), "r") == 0) {
+            cr_expect_eq(last, evs[5]->id);
+            cr_expect_str_eq(str_at(o, "last_result", NULL), "Failed");
+            seen++;
+        }
+    }
+    cr_expect_eq(seen, 2);
+    json_decref(stages);
+    /* One transaction wrote them all, with no savepoint (before the claim
+     * below moves the deliveries). */
+    if (on_pg())
+        cr_expect_eq(writers_of(evs[0]->id, evs[N - 1]->id), 1);
+    deliveries_per_event(per_event);
+    for (int i = 0; i < N; i++) {
+        cr_assert_gt(evs[i]->id, 0);
+        cr_expect_eq(evs[i]->transition, in[i].want, "event %d: %s", i,
+                     hr_transition_name(evs[i]->transition));
+        cr_expect_eq(per_event[evs[i]->id], in[i].deliveries, "event %d", i);
+        if (i > 0)
+            cr_expect_eq(evs[i]->id, evs[i - 1]->id + 1, "ids in the batch's order");
+    }
+    /* The stored rows say the same as the answers. */
+    for (int i = 0; i < N; i++) {
+        json_t *got = get_event(st, evs[i]->id);
+        const char *tr = str_at(json_object_get(got, "event"), "transition", NULL);
+        if (in[i].pipeline != NULL)
+            cr_expect_str_eq(tr, hr_transition_name(in[i].want));
+        json_decref(got);
+    }
+    for (int i = 0; i < N; i++)
+        hr_event_free(evs[i]);
+    hr_event_free(gate);
+}
+
+Test(store, a_failing_item_fails_alone_and_the_others_commit)
+{
+    static test_router r;
+    hr_event *evs[5], *first, *gate = NULL;
+    outcome out[5], gate_out;
+    int per_event[64];
+    hr_error err;
+    PGconn *c;
+
+    st = open_store();
+    hr_store_set_router(st, route_bad, &r, NULL);
+    put_stage(st, "p", "s", "1", "Passed", "Passed", NULL);
+    first = stage_ev("x", "s", "1", "Passed", "Passed");
+    first->request_id = hr_strdup("req-1");
+    memset(first->request_digest, 0xa1, sizeof(first->request_digest));
+    put_ok(st, first);
+
+    c = gate_close();
+    gate_wait(c, &gate, &gate_out);
+    tally_reset();
+    evs[0] = stage_ev("p", "s", "2", "Failed", "Failed");
+    evs[1] = stage_ev("bad", "s", "1", "Failed", "Failed"); /* its delivery is refused */
+    evs[2] = stage_ev("p", "s", "3", "Failed", "Failed");
+    evs[3] = stage_ev("x", "s", "2", "Failed", "Failed"); /* req-1 with another body */
+    evs[3]->request_id = hr_strdup("req-1");
+    memset(evs[3]->request_digest, 0xb2, sizeof(evs[3]->request_digest));
+    evs[4] = stage_ev("p", "s", "4", "Passed", "Passed");
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(hr_store_submit(st, evs[i], on_done, &out[i], &err), HR_OK, "%s", err.msg);
+    gate_open(c);
+    tally_wait(5 + (c != NULL));
+
+    /* The failing ones fail alone, each with its own reason... */
+    cr_expect_eq(out[1].status, HR_ESTORE, "%s", out[1].msg);
+    cr_expect_eq(evs[1]->id, 0);
+    cr_expect_eq(out[3].status, HR_ECONFLICT, "%s", out[3].msg);
+    cr_expect_eq(evs[3]->id, 0);
+    /* ... and the others are stored, judged as if the failed ones had
+     * never come. */
+    cr_expect_eq(out[0].status, HR_OK, "%s", out[0].msg);
+    cr_expect_eq(out[2].status, HR_OK, "%s", out[2].msg);
+    cr_expect_eq(out[4].status, HR_OK, "%s", out[4].msg);
+    cr_expect_eq(evs[0]->transition, HR_TRANSITION_BROKEN);
+    cr_expect_eq(evs[2]->transition, HR_TRANSITION_STILL_FAILING);
+    cr_expect_eq(evs[4]->transition, HR_TRANSITION_FIXED);
+    /* The batch ran again item by item (savepoints) after its pipelined
+     * run failed. */
+    if (on_pg())
+        cr_expect_gt(writers_of(evs[0]->id, evs[4]->id), 1);
+    deliveries_per_event(per_event);
+    for (int i = 0; i < 5; i += 2)
+        cr_expect_eq(per_event[evs[i]->id], 1, "event %d", i);
+
+    /* Nothing of the failed ones is stored: no event, no stage. */
+    json_t *page = list(st, (hr_event_query){.pipeline = "bad", .limit = 10}, NULL);
+    cr_expect_eq(json_array_size(page), 0);
+    json_decref(page);
+    page = list(st, (hr_event_query){.pipeline = "x", .limit = 10}, NULL);
+    cr_expect_eq(json_array_size(page), 1);
+    json_decref(page);
+    json_t *stages = NULL;
+    cr_assert_eq(hr_store_list_stages(st, &stages, &err), HR_OK, "%s", err.msg);
+    for (size_t i = 0; i < json_array_size(stages); i++)
+        cr_expect_str_neq(str_at(json_array_get(stages, i), "pipeline", NULL), "bad");
+    json_decref(stages);
+    hr_event_free(first);
+    for (int i = 0; i < 5; i++)
+        hr_event_free(evs[i]);
+    hr_event_free(gate);
+}
