@@ -21,8 +21,8 @@ N=${N:-1000000}
 REPS=${REPS:-40}
 BUILD=${BUILD:-build}
 . bench/lib.sh
-scripts/build.sh "$BUILD" >"$root/$BUILD.history.log" 2>&1 ||
-  { tail -30 "$root/$BUILD.history.log"; echo "bench: the build failed" >&2; exit 1; }
+scripts/build.sh "$BUILD" >"$root/$BUILD/history-build.log" 2>&1 ||
+  { tail -30 "$root/$BUILD/history-build.log"; echo "bench: the build failed" >&2; exit 1; }
 command -v sqlite3 >/dev/null || { echo "bench: needs the sqlite3 shell" >&2; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/herald-history.XXXXXX")
 pid=

@@ -133,6 +133,9 @@ static const char *const migrations[] = {
     "  last_error TEXT, disabled_reason TEXT);",
     /* v7: what a delivery reports on, as SQLite's v12 (store/sqlite.c). */
     "ALTER TABLE deliveries ADD COLUMN subject TEXT;",
+    /* v8: the indexes of flat reads, as SQLite's v13 (store/sqlite.c says
+     * why each). */
+    HR_STORE_FLAT_INDEXES,
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

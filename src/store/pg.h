@@ -124,15 +124,16 @@ void hr_pg__close_readers(hr_pg *g);
 int hr_pg__list_events(void *db, const hr_event_query *q, size_t limit, hr_rows *rows,
                        hr_error *err);
 int hr_pg__get_event(void *db, int64_t id, hr_rows *rows, hr_error *err);
-int hr_pg__list_stages(void *db, hr_rows *rows, hr_error *err);
-int hr_pg__list_jobs(void *db, hr_rows *rows, hr_error *err);
+int hr_pg__list_stages(void *db, const hr_key_query *q, size_t limit, hr_rows *rows, hr_error *err);
+int hr_pg__list_jobs(void *db, const hr_key_query *q, size_t limit, hr_rows *rows, hr_error *err);
 int hr_pg__get_settings(void *db, hr_rows *rows, hr_error *err);
 int hr_pg__list_deliveries(void *db, const hr_delivery_query *q, int64_t id, size_t limit,
                            hr_rows *rows, hr_error *err);
 int hr_pg__target_health(void *db, int64_t since, hr_rows *rows, hr_error *err);
 int hr_pg__list_revisions(void *db, const char *repository, const char *package, int64_t before_id,
                           size_t limit, hr_rows *rows, hr_error *err);
-int hr_pg__list_packages(void *db, const char *repository, hr_rows *rows, hr_error *err);
+int hr_pg__list_packages(void *db, const hr_key_query *q, size_t limit, hr_rows *rows,
+                         hr_error *err);
 int hr_pg__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error *err);
 int hr_pg__unclaim(void *db, int64_t id, int64_t claim_token, hr_error *err);
 /* Runs sql with p on a read connection; row adds each row to r. */

@@ -214,12 +214,41 @@ FIELDS(stage_fields, F(F_STR, hr_stage_row, pipeline), F(F_STR, hr_stage_row, st
        F(F_STR, hr_stage_row, last_counter), F(F_INT, hr_stage_row, last_event_id),
        F(F_TIME, hr_stage_row, updated_at));
 
-int hr_pg__list_stages(void *db, hr_rows *rows, hr_error *err)
+/* Runs select (up to its FROM) with the key query's conditions, as
+ * SQLite's read_by_key (store/sqlite_read.c): filter = the query's last
+ * result or repository, the key (nkey columns) after the cursor's. */
+static int read_by_key(hr_pg *g, const char *select, const char *filter, const char *key,
+                       size_t nkey, const hr_key_query *q, size_t limit, const char *doing,
+                       const fields *how, hr_rows *rows, hr_error *err)
 {
-    return read_fields(db,
+    hr_pg_params p = {0};
+    const char *value = q->last_result != NULL ? q->last_result : q->repository;
+    char sql[1024];
+    size_t len = (size_t)snprintf(sql, sizeof(sql), "%s WHERE true", select);
+    if (value != NULL) {
+        hr_pg__str(&p, value);
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND %s = $%d", filter, p.n);
+    }
+    if (q->nafter == nkey && nkey > 0 && nkey < 4) {
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND (%s) > (", key);
+        for (size_t i = 0; i < nkey; i++) {
+            hr_pg__str(&p, q->after[i]);
+            len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s$%d", i ? ", " : "", p.n);
+        }
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, ")");
+    }
+    hr_pg__int(&p, (int64_t)limit + 1);
+    snprintf(sql + len, sizeof(sql) - len, " ORDER BY %s LIMIT $%d", key, p.n);
+    return read_fields(g, sql, &p, doing, how, rows, err);
+}
+
+int hr_pg__list_stages(void *db, const hr_key_query *q, size_t limit, hr_rows *rows, hr_error *err)
+{
+    return read_by_key(db,
                        "SELECT pipeline, stage, last_result, last_state, last_counter,"
-                       " last_event_id, updated_at FROM stage_state ORDER BY pipeline, stage",
-                       NULL, "list stages", &stage_fields, rows, err);
+                       " last_event_id, updated_at FROM stage_state",
+                       "last_result", "pipeline, stage", 2, q, limit, "list stages", &stage_fields,
+                       rows, err);
 }
 
 FIELDS(job_fields, F(F_STR, hr_job_row, source), F(F_STR, hr_job_row, job),
@@ -228,13 +257,13 @@ FIELDS(job_fields, F(F_STR, hr_job_row, source), F(F_STR, hr_job_row, job),
        F(F_STR, hr_job_row, last_status), F(F_INT, hr_job_row, last_event_id),
        F(F_TIME, hr_job_row, updated_at));
 
-int hr_pg__list_jobs(void *db, hr_rows *rows, hr_error *err)
+int hr_pg__list_jobs(void *db, const hr_key_query *q, size_t limit, hr_rows *rows, hr_error *err)
 {
-    return read_fields(db,
+    return read_by_key(db,
                        "SELECT source, job, branch, last_result, last_number, last_phase,"
-                       " last_status, last_event_id, updated_at FROM job_state"
-                       " ORDER BY source, job, branch LIMIT 10001",
-                       NULL, "list jobs", &job_fields, rows, err);
+                       " last_status, last_event_id, updated_at FROM job_state",
+                       "last_result", "source, job, branch", 3, q, limit, "list jobs", &job_fields,
+                       rows, err);
 }
 
 static void setting_row(hr_rows *r, const PGresult *res, int i, const void *how)
@@ -385,21 +414,11 @@ FIELDS(package_fields, F(F_STR, hr_package_row, repository), F(F_STR, hr_package
        F(F_TIME, hr_package_row, created_at), F(F_INT, hr_package_row, revisions),
        F(F_STR, hr_package_row, latest), F(F_TIME, hr_package_row, latest_published_at));
 
-int hr_pg__list_packages(void *db, const char *repository, hr_rows *rows, hr_error *err)
+int hr_pg__list_packages(void *db, const hr_key_query *q, size_t limit, hr_rows *rows,
+                         hr_error *err)
 {
-    hr_pg_params p = {0};
-    hr_pg__str(&p, repository);
-    return read_fields(db,
-                       "SELECT p.repository, p.package, p.created_at,"
-                       " (SELECT count(*) FROM revisions r WHERE r.repository = p.repository"
-                       "   AND r.package = p.package),"
-                       " (SELECT r.revision FROM revisions r WHERE r.repository = p.repository"
-                       "   AND r.package = p.package ORDER BY r.id DESC LIMIT 1),"
-                       " (SELECT r.published_at FROM revisions r WHERE r.repository = p.repository"
-                       "   AND r.package = p.package ORDER BY r.id DESC LIMIT 1)"
-                       " FROM packages p WHERE $1::text IS NULL OR p.repository = $1"
-                       " ORDER BY p.repository, p.package LIMIT 10001",
-                       &p, "list packages", &package_fields, rows, err);
+    return read_by_key(db, HR_STORE_PACKAGES_SELECT, "p.repository", "p.repository, p.package", 2,
+                       q, limit, "list packages", &package_fields, rows, err);
 }
 
 /* ---- Claims ------------------------------------------------------------- */

@@ -248,12 +248,50 @@ static int stage_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err)
     return HR_OK;
 }
 
-int hr_sqlite__list_stages(void *db, hr_rows *rows, hr_error *err)
+typedef struct key_args {
+    const hr_key_query *q;
+    size_t limit;
+} key_args;
+
+/* ?1 the filter (last result or repository), ?2.. the key after, ?9 the limit. */
+static void bind_key(sqlite3_stmt *st, const void *arg)
 {
-    return read_rows(db,
-                     "SELECT pipeline, stage, last_result, last_state, last_counter,"
-                     " last_event_id, updated_at FROM stage_state ORDER BY pipeline, stage",
-                     "list stages", NULL, NULL, stage_row, rows, err);
+    const key_args *a = arg;
+    const char *filter = a->q->last_result != NULL ? a->q->last_result : a->q->repository;
+    if (filter != NULL)
+        bind_str(st, 1, filter);
+    for (size_t i = 0; i < a->q->nafter; i++)
+        bind_str(st, 2 + (int)i, a->q->after[i]);
+    sqlite3_bind_int64(st, 9, (sqlite3_int64)a->limit + 1);
+}
+
+/* Runs select (up to its FROM) with the key query's conditions: filter
+ * (a column compared with ?1) when the query has one, and the key (a row
+ * value of nkey columns) after the cursor's, in key order. */
+static int read_by_key(hr_sqlite *s, const char *select, const char *filter, const char *key,
+                       size_t nkey, const hr_key_query *q, size_t limit, const char *doing,
+                       row_fn row, hr_rows *rows, hr_error *err)
+{
+    static const char *const after[] = {"", "?2", "?2, ?3", "?2, ?3, ?4"};
+    key_args a = {q, limit};
+    char sql[1024];
+    size_t len = (size_t)snprintf(sql, sizeof(sql), "%s WHERE 1", select);
+    if (q->last_result != NULL || q->repository != NULL)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND %s = ?1", filter);
+    if (q->nafter == nkey && nkey < 4)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND (%s) > (%s)", key, after[nkey]);
+    snprintf(sql + len, sizeof(sql) - len, " ORDER BY %s LIMIT ?9", key);
+    return read_rows(s, sql, doing, bind_key, &a, row, rows, err);
+}
+
+int hr_sqlite__list_stages(void *db, const hr_key_query *q, size_t limit, hr_rows *rows,
+                           hr_error *err)
+{
+    return read_by_key(db,
+                       "SELECT pipeline, stage, last_result, last_state, last_counter,"
+                       " last_event_id, updated_at FROM stage_state",
+                       "last_result", "pipeline, stage", 2, q, limit, "list stages", stage_row,
+                       rows, err);
 }
 
 static int job_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err)
@@ -271,13 +309,14 @@ static int job_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err)
     return HR_OK;
 }
 
-int hr_sqlite__list_jobs(void *db, hr_rows *rows, hr_error *err)
+int hr_sqlite__list_jobs(void *db, const hr_key_query *q, size_t limit, hr_rows *rows,
+                         hr_error *err)
 {
-    return read_rows(db,
-                     "SELECT source, job, branch, last_result, last_number, last_phase,"
-                     " last_status, last_event_id, updated_at FROM job_state"
-                     " ORDER BY source, job, branch LIMIT 10001",
-                     "list jobs", NULL, NULL, job_row, rows, err);
+    return read_by_key(db,
+                       "SELECT source, job, branch, last_result, last_number, last_phase,"
+                       " last_status, last_event_id, updated_at FROM job_state",
+                       "last_result", "source, job, branch", 3, q, limit, "list jobs", job_row,
+                       rows, err);
 }
 
 static int setting_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err)
@@ -507,24 +546,11 @@ static int package_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err)
     return HR_OK;
 }
 
-static void bind_repository(sqlite3_stmt *st, const void *arg)
+int hr_sqlite__list_packages(void *db, const hr_key_query *q, size_t limit, hr_rows *rows,
+                             hr_error *err)
 {
-    bind_str(st, 1, arg);
-}
-
-int hr_sqlite__list_packages(void *db, const char *repository, hr_rows *rows, hr_error *err)
-{
-    return read_rows(db,
-                     "SELECT p.repository, p.package, p.created_at,"
-                     " (SELECT count(*) FROM revisions r WHERE r.repository = p.repository"
-                     "   AND r.package = p.package),"
-                     " (SELECT r.revision FROM revisions r WHERE r.repository = p.repository"
-                     "   AND r.package = p.package ORDER BY r.id DESC LIMIT 1),"
-                     " (SELECT r.published_at FROM revisions r WHERE r.repository = p.repository"
-                     "   AND r.package = p.package ORDER BY r.id DESC LIMIT 1)"
-                     " FROM packages p WHERE ?1 IS NULL OR p.repository = ?1"
-                     " ORDER BY p.repository, p.package LIMIT 10001",
-                     "list packages", bind_repository, repository, package_row, rows, err);
+    return read_by_key(db, HR_STORE_PACKAGES_SELECT, "p.repository", "p.repository, p.package", 2,
+                       q, limit, "list packages", package_row, rows, err);
 }
 
 /* ---- Claims ------------------------------------------------------------- */

@@ -60,7 +60,8 @@ Test(store, build_transitions_per_job_and_branch)
 
     json_t *jobs = NULL;
     hr_error err;
-    cr_assert_eq(hr_store_list_jobs(st, &jobs, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(hr_store_list_jobs(st, &(hr_key_query){.limit = 500}, &jobs, &(int){0}, &err),
+                 HR_OK, "%s", err.msg);
     cr_assert_eq(json_array_size(jobs), 3);
     json_t *app = json_array_get(jobs, 0);
     cr_expect_str_eq(json_string_value(json_object_get(app, "job")), "app");
