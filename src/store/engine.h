@@ -210,6 +210,22 @@ typedef struct hr_store_engine {
     "CREATE INDEX stages_by_result ON stage_state(last_result, pipeline, stage);"                  \
     "CREATE INDEX jobs_by_result ON job_state(last_result, source, job, branch)"
 
+/* The targets' health (target_health): the deliveries that count, those
+ * changed since the window's start (an index of updated_at) and those
+ * waiting (an index of state: the unary + keeps SQLite off the first), rather than a walk of every
+ * delivery; and a target's last error, that of its retrying delivery changed last (they are few) or
+ * else of its newest dead one (one seek). */
+#define HR_STORE_HEALTH_ROWS(since)                                                                \
+    "SELECT target, state, updated_at FROM deliveries WHERE updated_at >= " since                  \
+    " UNION ALL SELECT target, state, updated_at FROM deliveries"                                  \
+    " WHERE state IN ('pending', 'retrying') AND +updated_at < " since
+#define HR_STORE_LAST_ERROR                                                                        \
+    "SELECT e FROM (SELECT 1 AS o, e FROM (SELECT last_error AS e FROM deliveries r"               \
+    "   WHERE r.target = d.target AND r.state = 'retrying' ORDER BY r.updated_at DESC LIMIT 1) a"  \
+    " UNION ALL SELECT 2, e FROM (SELECT last_error AS e FROM deliveries x"                        \
+    "   WHERE x.target = d.target AND x.state = 'dead' ORDER BY x.id DESC LIMIT 1) b) l"           \
+    " ORDER BY o LIMIT 1"
+
 /* A package's row of the list (hr_package_row), up to its FROM. */
 #define HR_STORE_PACKAGES_SELECT                                                                   \
     "SELECT p.repository, p.package, p.created_at,"                                                \

@@ -377,17 +377,14 @@ int hr_pg__target_health(void *db, int64_t since, hr_rows *rows, hr_error *err)
 {
     hr_pg_params p = {0};
     hr_pg__int(&p, since);
-    return read_fields(
-        db,
-        "SELECT target, count(*) FILTER (WHERE state = 'pending'),"
-        " count(*) FILTER (WHERE state = 'retrying'),"
-        " count(*) FILTER (WHERE state = 'dead' AND updated_at >= $1),"
-        " count(*) FILTER (WHERE state = 'delivered' AND updated_at >= $1),"
-        " (SELECT last_error FROM deliveries d2 WHERE d2.target = d.target"
-        "   AND d2.state IN ('retrying', 'dead') ORDER BY d2.updated_at DESC LIMIT 1)"
-        " FROM deliveries d WHERE updated_at >= $1 OR state IN ('pending', 'retrying')"
-        " GROUP BY target ORDER BY target",
-        &p, "read the targets' health", &target_fields, rows, err);
+    return read_fields(db,
+                       "SELECT target, count(*) FILTER (WHERE state = 'pending'),"
+                       " count(*) FILTER (WHERE state = 'retrying'),"
+                       " count(*) FILTER (WHERE state = 'dead' AND updated_at >= $1),"
+                       " count(*) FILTER (WHERE state = 'delivered' AND updated_at >= $1),"
+                       " (" HR_STORE_LAST_ERROR ")"
+                       " FROM (" HR_STORE_HEALTH_ROWS("$1") ") d GROUP BY target ORDER BY target",
+                       &p, "read the targets' health", &target_fields, rows, err);
 }
 
 /* ---- Packages ----------------------------------------------------------- */

@@ -489,10 +489,8 @@ int hr_sqlite__target_health(void *db, int64_t since, hr_rows *rows, hr_error *e
         db,
         "SELECT target, sum(state = 'pending'), sum(state = 'retrying'),"
         " sum(state = 'dead' AND updated_at >= ?1), sum(state = 'delivered' AND updated_at >= ?1),"
-        " (SELECT last_error FROM deliveries d2 WHERE d2.target = d.target"
-        "   AND d2.state IN ('retrying', 'dead') ORDER BY d2.updated_at DESC LIMIT 1)"
-        " FROM deliveries d WHERE updated_at >= ?1 OR state IN ('pending', 'retrying')"
-        " GROUP BY target ORDER BY target",
+        " (" HR_STORE_LAST_ERROR ")"
+        " FROM (" HR_STORE_HEALTH_ROWS("?1") ") d GROUP BY target ORDER BY target",
         "read the targets' health", bind_id, &since, target_row, rows, err);
 }
 
