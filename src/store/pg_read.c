@@ -186,19 +186,7 @@ int hr_pg__list_events(void *db, const hr_event_query *q, size_t limit, hr_rows 
     hr_pg__int(&p, q->after_id);
     /* A time bound is exact, and also an id bound found with one seek on
      * events_by_time (ids grow with time), so the walk stays between. */
-    return read_rows(db,
-                     "SELECT id, transition, doc, NULL::bytea FROM events"
-                     " WHERE ($1::text IS NULL OR source = $1) AND ($2::text IS NULL OR kind = $2)"
-                     " AND ($3::text IS NULL OR pipeline = $3) AND ($4::text IS NULL OR stage = $4)"
-                     " AND ($5::text IS NULL OR result = $5) AND id < $6"
-                     " AND (NOT $8::boolean OR warnings > 0)"
-                     " AND ($9::text IS NULL OR transition = $9)"
-                     " AND ($10::bigint = 0 OR (received_at >= $10 AND id >= (SELECT id FROM events"
-                     "  WHERE received_at >= $10 ORDER BY received_at LIMIT 1)))"
-                     " AND ($11::bigint = 0 OR (received_at < $11 AND id <= (SELECT id FROM events"
-                     "  WHERE received_at < $11 ORDER BY received_at DESC LIMIT 1)))"
-                     " AND id > $12 ORDER BY id DESC LIMIT $7",
-                     &p, "list events", event_row, rows, err);
+    return read_rows(db, HR_PG_EVENTS_SQL, &p, "list events", event_row, rows, err);
 }
 
 int hr_pg__get_event(void *db, int64_t id, hr_rows *rows, hr_error *err)
@@ -349,24 +337,8 @@ int hr_pg__list_deliveries(void *db, const hr_delivery_query *q, int64_t id, siz
     hr_pg__int(&p, q->since);
     hr_pg__int(&p, q->until);
     hr_pg__int(&p, q->after_id);
-    return read_rows(
-        db,
-        "SELECT d.id, d.event_id, d.route, d.target, d.state, d.attempts, d.next_at,"
-        " d.created_at, d.updated_at, d.last_status, d.last_error,"
-        " (SELECT coalesce(json_agg(json_build_array(a.attempt, a.started_at, a.latency_ms,"
-        "   a.status, a.outcome, a.error, a.excerpt, a.request_headers)"
-        "   ORDER BY a.attempt, a.id), '[]')"
-        "   FROM attempts a WHERE a.delivery_id = d.id), d.run_key, d.service_ref, "
-        "d.order_key," HR_STORE_QUEUE_POSITION ", d.subject"
-        " FROM deliveries d WHERE ($1::text IS NULL OR d.state = $1)"
-        " AND ($2::text IS NULL OR d.target = $2) AND ($3 = 0 OR d.event_id = $3)"
-        " AND d.id < $4 AND ($6 = 0 OR d.id = $6)"
-        " AND ($7::bigint = 0 OR (d.created_at >= $7 AND d.id >= (SELECT id FROM deliveries"
-        "  WHERE created_at >= $7 ORDER BY created_at LIMIT 1)))"
-        " AND ($8::bigint = 0 OR (d.created_at < $8 AND d.id <= (SELECT id FROM deliveries"
-        "  WHERE created_at < $8 ORDER BY created_at DESC LIMIT 1)))"
-        " AND d.id > $9 ORDER BY d.id DESC LIMIT $5",
-        &p, id > 0 ? "read the delivery" : "list deliveries", delivery_row, rows, err);
+    return read_rows(db, HR_PG_DELIVERIES_SQL, &p, id > 0 ? "read the delivery" : "list deliveries",
+                     delivery_row, rows, err);
 }
 
 FIELDS(target_fields, F(F_STR, hr_target_row, target), F(F_INT, hr_target_row, pending),
