@@ -57,8 +57,9 @@ DELETE FROM events;
 DELETE FROM stage_state;
 DELETE FROM sqlite_sequence;
 BEGIN;
--- 600 GoCD pipelines of 6 stages, 1,500 Jenkins jobs on 4 branches, a
--- few herald notify and test events; 1 in 10 failed, 1 in 200 cancelled,
+-- 400 GoCD pipelines (their stage names follow the pipeline's, so one
+-- stage each), 500 Jenkins jobs, herald's test events (1 in 1000); 1 in
+-- 10 failed, 1 in 200 cancelled,
 -- 1 in 500 with warnings; one event every 3 s on average, so a million
 -- span about a month. Transitions follow the result.
 INSERT INTO events (received_at, source, kind, version, pipeline, pipeline_counter, stage,
