@@ -333,28 +333,24 @@ Test(store, schema_5_is_migrated)
     st = NULL;
     snprintf(path, sizeof(path), "%s/herald.db", dir);
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    cr_assert_eq(
-        sqlite3_exec(db,
-                     "DROP INDEX events_by_source; DROP INDEX events_by_kind;"
-                     " DROP INDEX events_by_result; DROP INDEX events_with_warnings;"
-                     " DROP INDEX deliveries_by_target_id; DROP INDEX deliveries_by_update;"
-                     " DROP INDEX stages_by_result; DROP INDEX jobs_by_result;"
-                     "DROP TABLE target_health;"
-                     "ALTER TABLE events DROP COLUMN request_digest; ALTER TABLE events "
-                     "DROP COLUMN warnings; DROP TABLE run_messages;"
-                     " DROP INDEX deliveries_by_run;"
-                     " ALTER TABLE deliveries DROP COLUMN service_ref;"
-                     " ALTER TABLE deliveries DROP COLUMN run_key;"
-                     " DROP INDEX deliveries_by_key;"
-                     " ALTER TABLE deliveries DROP COLUMN order_key;"
-                     " ALTER TABLE deliveries DROP COLUMN latest_wins;"
-                     " ALTER TABLE deliveries DROP COLUMN subject;"
-                     " DROP INDEX events_by_time;"
-                     " DROP INDEX events_by_transition; DROP INDEX deliveries_by_time;"
-                     " ALTER TABLE attempts DROP COLUMN request_headers;"
-                     " PRAGMA user_version = 5",
-                     NULL, NULL, NULL),
-        SQLITE_OK, "%s", sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_exec(db,
+                              DROP_FLAT_INDEXES
+                              "DROP TABLE target_health;"
+                              "ALTER TABLE events DROP COLUMN request_digest; ALTER TABLE events "
+                              "DROP COLUMN warnings; DROP TABLE run_messages;"
+                              " DROP INDEX deliveries_by_run;"
+                              " ALTER TABLE deliveries DROP COLUMN service_ref;"
+                              " ALTER TABLE deliveries DROP COLUMN run_key;"
+                              " DROP INDEX deliveries_by_key;"
+                              " ALTER TABLE deliveries DROP COLUMN order_key;"
+                              " ALTER TABLE deliveries DROP COLUMN latest_wins;"
+                              " ALTER TABLE deliveries DROP COLUMN subject;"
+                              " DROP INDEX events_by_time;"
+                              " DROP INDEX events_by_transition; DROP INDEX deliveries_by_time;"
+                              " ALTER TABLE attempts DROP COLUMN request_headers;"
+                              " PRAGMA user_version = 5",
+                              NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
     sqlite3_close(db);
     st = open_store();
     expect_ids(st, (hr_event_query){0}, "1");
