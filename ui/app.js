@@ -514,7 +514,8 @@ import { targetPages } from '/ui/targets.js';
 
   async function pageOverview() {
     const [hour, day, stages, jobs, events, targets] = await Promise.all([
-      api('/targets/health?window=3600'), api('/targets/health?window=86400'), api('/stages'), api('/jobs'),
+      api('/targets/health?window=3600'), api('/targets/health?window=86400'),
+      api('/stages?last_result=Failed&limit=' + BROKEN_PAGE), api('/jobs?last_result=Failed&limit=' + BROKEN_PAGE),
       api('/events?limit=' + RATE_PAGE), configTargets()]);
     const now = Date.now();
     const [lastHour, last5] = await Promise.all([eventsSince(events, now - 3600e3), eventsSince(events, now - 300e3)]);
@@ -522,9 +523,9 @@ import { targetPages } from '/ui/targets.js';
     const names = [...new Set(targets.map((t) => t.name).concat(day.targets.map((t) => t.target)))];
     const zero = { pending: 0, retrying: 0, delivered: 0, dead: 0 };
     const failing = names.filter((n) => (H[n] || zero).retrying > 0 || (H[n] || zero).dead > 0);
-    const red = (r) => /fail|broken/i.test(r || '');
-    const broken = stages.stages.filter((s) => red(s.last_result));
-    const brokenJobs = (jobs.jobs || []).filter((j) => red(j.last_result));
+    /* Only what is red, one page each (the API filters by last result). */
+    const broken = stages.stages, brokenJobs = jobs.jobs || [];
+    const more = stages.next_cursor || jobs.next_cursor ? '+' : '';
     const sinceCells = await Promise.all(broken.slice(0, 10).map((s) => brokenSince(s)));
 
     const t = (n, w, k) => { const v = (w[n] || zero)[k]; return v; };
@@ -532,7 +533,7 @@ import { targetPages } from '/ui/targets.js';
       h('div', { class: 'card' }, h('b', { id: 'events-per-minute' }, (lastHour / 60).toFixed(2)), 'events per minute (last hour)'),
       h('div', { class: 'card' }, h('b', {}, (last5 / 5).toFixed(1)), 'events per minute (last 5 min)'),
       h('div', { class: 'card' }, h('b', { class: failing.length ? 'bad' : 'ok' }, failing.length), 'targets failing now'),
-      h('div', { class: 'card' }, h('b', { class: broken.length + brokenJobs.length ? 'bad' : 'ok' }, broken.length + brokenJobs.length), 'pipelines and jobs broken'));
+      h('div', { class: 'card' }, h('b', { class: broken.length + brokenJobs.length ? 'bad' : 'ok' }, (broken.length + brokenJobs.length) + more), 'pipelines and jobs broken'));
     const top = events.events.length ? events.events[0].id : 0;
     poll(async () => (await api('/events' + query({ limit: 1, after: top || null }))).events.length > 0, OVERVIEW_POLL_MS);
     return [h('h1', {}, 'Overview'), cards,
@@ -552,6 +553,8 @@ import { targetPages } from '/ui/targets.js';
   }
 
   const RATE_PAGE = 50;
+  /* The broken stages and jobs the overview lists at most, each. */
+  const BROKEN_PAGE = 500;
 
   /* How many events herald received since `since` (ms), given the newest
    * page of events. Counted on that page when it reaches past `since`;
@@ -587,8 +590,14 @@ import { targetPages } from '/ui/targets.js';
     return since ? when(since) : null;
   }
 
-  async function pagePipelines() {
-    const [stages, jobs] = await Promise.all([api('/stages'), api('/jobs')]);
+  /* One page (500) of stages and one of jobs, in name order; a pager per
+   * list when it goes on (?stages= and ?jobs= carry their cursors). */
+  async function pagePipelines(params) {
+    const sc = params.get('stages'), jc = params.get('jobs');
+    const [stages, jobs] = await Promise.all([api('/stages' + query({ limit: 500, cursor: sc })),
+      api('/jobs' + query({ limit: 500, cursor: jc }))]);
+    const next = (key, cursor) => cursor ? h('div', { class: 'pager' },
+      link('/pipelines' + query({ ...Object.fromEntries(params), [key]: cursor }), 'More →')) : null;
     const colour = (r) => /fail|broken/i.test(r || '') ? 'red' : /pass|success|fixed/i.test(r || '') ? 'green' : 'amber';
     const tile = (name, result, at, q, id) => h('div', { class: 'tile ' + colour(result) },
       h('div', { class: 'name' }, link('/events' + query(q), name)),
@@ -596,8 +605,10 @@ import { targetPages } from '/ui/targets.js';
     return [h('h1', {}, 'Pipelines and jobs'),
       h('h2', {}, 'GoCD stages'),
       stages.stages.length ? h('div', { class: 'board' }, stages.stages.map((s) => tile(s.pipeline + ' / ' + s.stage + ' #' + s.last_counter, s.last_result || s.last_state, s.updated_at, { pipeline: s.pipeline, stage: s.stage }, s.last_event_id))) : h('p', { class: 'muted' }, 'No stage yet.'),
+      next('stages', stages.next_cursor),
       h('h2', {}, 'Jobs'),
-      (jobs.jobs || []).length ? h('div', { class: 'board' }, jobs.jobs.map((j) => tile([j.job, j.branch].filter(Boolean).join(' / ') + (j.last_number ? ' #' + j.last_number : ''), j.last_result || j.last_phase, j.updated_at, { pipeline: j.job }, j.last_event_id))) : h('p', { class: 'muted' }, 'No job yet.')];
+      (jobs.jobs || []).length ? h('div', { class: 'board' }, jobs.jobs.map((j) => tile([j.job, j.branch].filter(Boolean).join(' / ') + (j.last_number ? ' #' + j.last_number : ''), j.last_result || j.last_phase, j.updated_at, { pipeline: j.job }, j.last_event_id))) : h('p', { class: 'muted' }, 'No job yet.'),
+      next('jobs', jobs.next_cursor)];
   }
 
   /* ---- the router ---- */
@@ -613,7 +624,7 @@ import { targetPages } from '/ui/targets.js';
     [/^\/deliveries\/(\d+)$/, 'deliveries', (m) => pageDelivery(m[1])],
     [/^\/targets$/, 'targets', () => targets.pageTargets()],
     [/^\/targets\/([^/]+)$/, 'targets', (m) => targets.pageTarget(decodeURIComponent(m[1]))],
-    [/^\/pipelines$/, 'pipelines', () => pagePipelines()],
+    [/^\/pipelines$/, 'pipelines', (m, p) => pagePipelines(p)],
   ];
 
   async function route(refresh) {

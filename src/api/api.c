@@ -47,9 +47,7 @@ static void metrics(hr_http_req *req, void *ctx)
     free(text);
 }
 
-/* Parses a positive decimal integer query parameter; answers 400 naming it
- * and returns -1 when it is malformed. */
-static int query_int(hr_http_req *req, const char *name, long long lo, long long hi, long long *out)
+int hr_api_query_int(hr_http_req *req, const char *name, long long lo, long long hi, long long *out)
 {
     const char *v = hr_http_query(req, name);
     char *end;
@@ -124,9 +122,9 @@ static void list_events(hr_http_req *req, void *ctx)
     hr_error err;
     int rc;
 
-    if (query_int(req, "limit", 1, HR_MAX_API_PAGE, &limit) < 0 ||
-        query_int(req, "cursor", 1, INT64_MAX, &cursor) < 0 ||
-        query_int(req, "after", 1, INT64_MAX, &after) < 0)
+    if (hr_api_query_int(req, "limit", 1, HR_MAX_API_PAGE, &limit) < 0 ||
+        hr_api_query_int(req, "cursor", 1, INT64_MAX, &cursor) < 0 ||
+        hr_api_query_int(req, "after", 1, INT64_MAX, &after) < 0)
         return;
     q.after_id = after;
     q.source = hr_http_query(req, "source");
@@ -185,18 +183,6 @@ static void get_event(hr_http_req *req, void *ctx)
         hr_http_reply_json(req, 200, out);
 }
 
-static void list_stages(hr_http_req *req, void *ctx)
-{
-    hr_api *api = ctx;
-    json_t *stages = NULL;
-    hr_error err;
-    int rc = hr_store_list_stages(api->store, &stages, &err);
-    if (rc != HR_OK)
-        reply_store_error(req, rc, &err);
-    else
-        hr_http_reply_json(req, 200, json_pack("{s:o}", "stages", stages));
-}
-
 static void get_settings(hr_http_req *req, void *ctx)
 {
     hr_api *api = ctx;
@@ -239,10 +225,10 @@ static void list_deliveries(hr_http_req *req, void *ctx)
     int64_t next = 0;
     hr_error err;
 
-    if (query_int(req, "limit", 1, HR_MAX_API_PAGE, &limit) < 0 ||
-        query_int(req, "cursor", 1, INT64_MAX, &cursor) < 0 ||
-        query_int(req, "event", 1, INT64_MAX, &event) < 0 ||
-        query_int(req, "after", 1, INT64_MAX, &after) < 0 ||
+    if (hr_api_query_int(req, "limit", 1, HR_MAX_API_PAGE, &limit) < 0 ||
+        hr_api_query_int(req, "cursor", 1, INT64_MAX, &cursor) < 0 ||
+        hr_api_query_int(req, "event", 1, INT64_MAX, &event) < 0 ||
+        hr_api_query_int(req, "after", 1, INT64_MAX, &after) < 0 ||
         query_range(req, &q.since, &q.until) < 0)
         return;
     q.state = hr_http_query(req, "state");
@@ -527,7 +513,7 @@ static void targets_health(hr_http_req *req, void *ctx)
     json_t *targets = NULL;
     hr_error err;
 
-    if (query_int(req, "window", 1, 7 * 24 * 3600, &window) < 0)
+    if (hr_api_query_int(req, "window", 1, 7 * 24 * 3600, &window) < 0)
         return;
     int rc = hr_store_target_health(api->store, hr_time_now_ms() - window * 1000, &targets, &err);
     if (rc != HR_OK) {
@@ -536,19 +522,6 @@ static void targets_health(hr_http_req *req, void *ctx)
     }
     hr_http_reply_json(req, 200,
                        json_pack("{s:I,s:o}", "window_s", (json_int_t)window, "targets", targets));
-}
-
-static void list_jobs(hr_http_req *req, void *ctx)
-{
-    hr_api *api = ctx;
-    json_t *jobs = NULL;
-    hr_error err;
-    int rc = hr_store_list_jobs(api->store, &jobs, &err);
-    if (rc != HR_OK) {
-        reply_store_error(req, rc, &err);
-        return;
-    }
-    hr_http_reply_json(req, 200, json_pack("{s:o}", "jobs", jobs));
 }
 
 static void get_server_info(hr_http_req *req, void *ctx)
@@ -659,7 +632,7 @@ size_t hr_api_routes(hr_api *api, hr_http_route *routes, size_t max)
         {"GET", "/metrics", "metrics", metrics, OPEN, 0},
         {"GET", "/api/v1/events", "api_events", list_events, API_TOKEN, 0},
         {"GET", "/api/v1/events/*", "api_event", get_event, API_TOKEN, 0},
-        {"GET", "/api/v1/stages", "api_stages", list_stages, API_TOKEN, 0},
+        {"GET", "/api/v1/stages", "api_stages", hr_api_list_stages, API_TOKEN, 0},
         {"GET", "/api/v1/settings", "api_settings", get_settings, API_TOKEN, 0},
         {"GET", "/api/v1/config", "api_config", get_config, API_TOKEN, 0},
         {"GET", "/api/v1/deliveries", "api_deliveries", list_deliveries, API_TOKEN, 0},
@@ -684,7 +657,7 @@ size_t hr_api_routes(hr_api *api, hr_http_route *routes, size_t max)
         {"POST", "/jenkins/notification", "jenkins_notification", hr_api_jenkins_notification,
          OWN_TOKEN, 0},
         {"POST", "/ci/notify", "ci_notify", hr_api_ci_notify, OWN_TOKEN, 0},
-        {"GET", "/api/v1/jobs", "api_jobs", list_jobs, API_TOKEN, 0},
+        {"GET", "/api/v1/jobs", "api_jobs", hr_api_list_jobs, API_TOKEN, 0},
         {"GET", "/api/v1/targets/health", "api_targets_health", targets_health, API_TOKEN, 0},
         {"GET", "/api/v1/targets", "api_targets", hr_api_list_targets, API_TOKEN, 0},
         {"GET", "/api/v1/targets/*", "api_target", hr_api_get_target, API_TOKEN, 0},

@@ -179,9 +179,19 @@ int hr_jenkins_listeners_start(hr_api *api, const char *tcp, const char *udp,
 /* Stops both and frees; NULL is fine. */
 void hr_jenkins_listeners_stop(hr_jenkins_listeners *l);
 
+/* Parses the decimal integer query parameter name into *out when it is
+ * given (returns 1; 0 when absent); answers 400 naming it and returns -1
+ * when it is malformed or outside lo .. hi (api.c). */
+int hr_api_query_int(hr_http_req *req, const char *name, long long lo, long long hi,
+                     long long *out);
+
+/* The lists paged by key: stages, jobs, packages (lists.c). */
+void hr_api_list_stages(hr_http_req *req, void *ctx);
+void hr_api_list_jobs(hr_http_req *req, void *ctx);
+void hr_api_list_packages(hr_http_req *req, void *ctx);
+
 /* Package revisions and GoCD's package-repository extension (packages.c). */
 void hr_api_packages(hr_http_req *req, void *ctx);
-void hr_api_list_packages(hr_http_req *req, void *ctx);
 void hr_api_gocd_package_repository(hr_http_req *req, void *ctx);
 
 /* POST /api/v1/targets/<name>/<action>: test (targets.c). */

@@ -4,7 +4,7 @@
  *
  *   POST /api/v1/packages/<repository>/<package>/revisions   publish
  *   GET  /api/v1/packages/<repository>/<package>/revisions   newest first
- *   GET  /api/v1/packages                                    every package
+ *   GET  /api/v1/packages                                    every package (lists.c)
  *   POST /gocd/package-repository/<request-name>             GoCD polls
  *
  * Publishing follows the events' rule: 201 only after the revision (and
@@ -231,20 +231,6 @@ void hr_api_packages(hr_http_req *req, void *ctx)
     }
     free(repo);
     free(pkg);
-}
-
-void hr_api_list_packages(hr_http_req *req, void *ctx)
-{
-    hr_api *api = ctx;
-    json_t *items = NULL;
-    hr_error err;
-
-    if (hr_store_list_packages(api->store, hr_http_query(req, "repository"), &items, &err) !=
-        HR_OK) {
-        hr_http_reply_error(req, 500, err.msg);
-        return;
-    }
-    hr_http_reply_json(req, 200, json_pack("{s:o}", "packages", items));
 }
 
 /* ---- GoCD's package-repository extension ---------------------------------- */

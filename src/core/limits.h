@@ -37,6 +37,9 @@
 /* Events one API page returns at most, and by default. */
 #define HR_MAX_API_PAGE 500
 #define HR_DEFAULT_API_PAGE 50
+/* A list paged by key (stages, jobs, packages): its cursor, the hex of the
+ * last key listed (api/cursor.h), is at most this many characters. */
+#define HR_MAX_API_CURSOR 8192
 /* Concurrent HTTP connections herald serves (--max-connections); more
  * wait in the listen backlog. Each may hold a whole request head in
  * libmicrohttpd's memory pool (HR_HTTP_POOL_BYTES, 528 KiB), so 512

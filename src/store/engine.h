@@ -132,15 +132,17 @@ typedef struct hr_store_engine {
     int (*list_events)(void *db, const hr_event_query *q, size_t limit, hr_rows *rows,
                        hr_error *err);
     int (*get_event)(void *db, int64_t id, hr_rows *rows, hr_error *err);
-    int (*list_stages)(void *db, hr_rows *rows, hr_error *err);
-    int (*list_jobs)(void *db, hr_rows *rows, hr_error *err);
+    /* Lists by key (hr_key_query): up to limit + 1 rows in key order. */
+    int (*list_stages)(void *db, const hr_key_query *q, size_t limit, hr_rows *rows, hr_error *err);
+    int (*list_jobs)(void *db, const hr_key_query *q, size_t limit, hr_rows *rows, hr_error *err);
     int (*get_settings)(void *db, hr_rows *rows, hr_error *err);
     int (*list_deliveries)(void *db, const hr_delivery_query *q, int64_t id, size_t limit,
                            hr_rows *rows, hr_error *err);
     int (*target_health)(void *db, int64_t since, hr_rows *rows, hr_error *err);
     int (*list_revisions)(void *db, const char *repository, const char *package, int64_t before_id,
                           size_t limit, hr_rows *rows, hr_error *err);
-    int (*list_packages)(void *db, const char *repository, hr_rows *rows, hr_error *err);
+    int (*list_packages)(void *db, const hr_key_query *q, size_t limit, hr_rows *rows,
+                         hr_error *err);
     /* Periodic work where instances share a store (retention): takes or
      * renews the leader row named job for ttl_ms from now, unless another
      * instance holds it unexpired; *leader says whether this one holds it.
@@ -205,6 +207,45 @@ typedef struct hr_store_engine {
     " CASE WHEN " c ".latest_wins THEN (SELECT max(n.id) FROM deliveries n"                        \
     "   WHERE n.target = " c ".target AND n.order_key = " c ".order_key AND n.id > " c ".id"       \
     "   AND n.state IN ('pending', 'retrying')) END"
+
+/* The indexes of reads that stay flat as history grows: SQLite's schema
+ * v13, PostgreSQL's v8 (store/sqlite.c says why each). */
+#define HR_STORE_FLAT_INDEXES                                                                      \
+    "CREATE INDEX events_by_source ON events(source, id);"                                         \
+    "CREATE INDEX events_by_kind ON events(kind, id);"                                             \
+    "CREATE INDEX events_by_result ON events(result, id);"                                         \
+    "CREATE INDEX events_with_warnings ON events(id) WHERE warnings > 0;"                          \
+    "CREATE INDEX deliveries_by_target_id ON deliveries(target, id);"                              \
+    "CREATE INDEX deliveries_by_update ON deliveries(updated_at);"                                 \
+    "CREATE INDEX stages_by_result ON stage_state(last_result, pipeline, stage);"                  \
+    "CREATE INDEX jobs_by_result ON job_state(last_result, source, job, branch)"
+
+/* The targets' health (target_health): the deliveries that count, those
+ * changed since the window's start (an index of updated_at) and those
+ * waiting (an index of state: the unary + keeps SQLite off the first), rather than a walk of every
+ * delivery; and a target's last error, that of its retrying delivery changed last (they are few) or
+ * else of its newest dead one (one seek). */
+#define HR_STORE_HEALTH_ROWS(since)                                                                \
+    "SELECT target, state, updated_at FROM deliveries WHERE updated_at >= " since                  \
+    " UNION ALL SELECT target, state, updated_at FROM deliveries"                                  \
+    " WHERE state IN ('pending', 'retrying') AND +updated_at < " since
+#define HR_STORE_LAST_ERROR                                                                        \
+    "SELECT e FROM (SELECT 1 AS o, e FROM (SELECT last_error AS e FROM deliveries r"               \
+    "   WHERE r.target = d.target AND r.state = 'retrying' ORDER BY r.updated_at DESC LIMIT 1) a"  \
+    " UNION ALL SELECT 2, e FROM (SELECT last_error AS e FROM deliveries x"                        \
+    "   WHERE x.target = d.target AND x.state = 'dead' ORDER BY x.id DESC LIMIT 1) b) l"           \
+    " ORDER BY o LIMIT 1"
+
+/* A package's row of the list (hr_package_row), up to its FROM. */
+#define HR_STORE_PACKAGES_SELECT                                                                   \
+    "SELECT p.repository, p.package, p.created_at,"                                                \
+    " (SELECT count(*) FROM revisions r WHERE r.repository = p.repository"                         \
+    "   AND r.package = p.package),"                                                               \
+    " (SELECT r.revision FROM revisions r WHERE r.repository = p.repository"                       \
+    "   AND r.package = p.package ORDER BY r.id DESC LIMIT 1),"                                    \
+    " (SELECT r.published_at FROM revisions r WHERE r.repository = p.repository"                   \
+    "   AND r.package = p.package ORDER BY r.id DESC LIMIT 1)"                                     \
+    " FROM packages p"
 
 /* How many older deliveries of its key wait before d (NULL unless d
  * waits itself), for the API. */

@@ -165,13 +165,24 @@ static int stage_to_json(const hr_rows *r, size_t i, json_t **out, hr_error *err
     return HR_OK;
 }
 
-int hr_store_list_stages(hr_store *s, json_t **out, hr_error *err)
+/* A page of a list by key: the engine's rows (up to limit + 1) into a new
+ * array of at most limit; *more says whether the extra row came. */
+static int key_page(hr_rows *r, int ret, size_t limit, to_json_fn fn, json_t **out, int *more,
+                    hr_error *err)
 {
+    *more = ret == HR_OK && r->n > limit;
+    return rows_json(r, ret, limit, fn, out, NULL, err);
+}
+
+int hr_store_list_stages(hr_store *s, const hr_key_query *q, json_t **out, int *more, hr_error *err)
+{
+    size_t limit = clamp_page(q->limit);
     void *db;
     const hr_store_engine *eng = hr_store__engine(s, &db);
     hr_rows r;
     hr_rows_init(&r, sizeof(hr_stage_row));
-    return rows_json(&r, eng->list_stages(db, &r, err), 0, stage_to_json, out, NULL, err);
+    return key_page(&r, eng->list_stages(db, q, limit, &r, err), limit, stage_to_json, out, more,
+                    err);
 }
 
 static int job_to_json(const hr_rows *r, size_t i, json_t **out, hr_error *err)
@@ -192,13 +203,14 @@ static int job_to_json(const hr_rows *r, size_t i, json_t **out, hr_error *err)
     return HR_OK;
 }
 
-int hr_store_list_jobs(hr_store *s, json_t **out, hr_error *err)
+int hr_store_list_jobs(hr_store *s, const hr_key_query *q, json_t **out, int *more, hr_error *err)
 {
+    size_t limit = clamp_page(q->limit);
     void *db;
     const hr_store_engine *eng = hr_store__engine(s, &db);
     hr_rows r;
     hr_rows_init(&r, sizeof(hr_job_row));
-    return rows_json(&r, eng->list_jobs(db, &r, err), 0, job_to_json, out, NULL, err);
+    return key_page(&r, eng->list_jobs(db, q, limit, &r, err), limit, job_to_json, out, more, err);
 }
 
 int hr_store_get_settings(hr_store *s, json_t **out, hr_error *err)
@@ -480,12 +492,27 @@ static int package_to_json(const hr_rows *r, size_t i, json_t **out, hr_error *e
     return HR_OK;
 }
 
+/* Every package at once, for GoCD's package repository: at most 10,000,
+ * as before paging. */
 int hr_store_list_packages(hr_store *s, const char *repository, json_t **out, hr_error *err)
 {
+    hr_key_query q = {.repository = repository};
     void *db;
     const hr_store_engine *eng = hr_store__engine(s, &db);
     hr_rows r;
     hr_rows_init(&r, sizeof(hr_package_row));
-    return rows_json(&r, eng->list_packages(db, repository, &r, err), 0, package_to_json, out, NULL,
+    return rows_json(&r, eng->list_packages(db, &q, 10000, &r, err), 0, package_to_json, out, NULL,
                      err);
+}
+
+int hr_store_page_packages(hr_store *s, const hr_key_query *q, json_t **out, int *more,
+                           hr_error *err)
+{
+    size_t limit = clamp_page(q->limit);
+    void *db;
+    const hr_store_engine *eng = hr_store__engine(s, &db);
+    hr_rows r;
+    hr_rows_init(&r, sizeof(hr_package_row));
+    return key_page(&r, eng->list_packages(db, q, limit, &r, err), limit, package_to_json, out,
+                    more, err);
 }

@@ -28,11 +28,13 @@ int hr_store_list_events(hr_store *s, const hr_event_query *q, json_t **out, int
  * "no event with id N" when there is no such id. */
 int hr_store_get_event(hr_store *s, int64_t id, json_t **out, hr_error *err);
 
-/* Every stage's state: a new array of {"pipeline", "stage", "last_result"
- * (last Passed/Failed, or null), "last_state", "last_counter" (pipeline
- * counter), "last_event_id", "updated_at" (the newest event's received_at,
- * formatted like every time)}, ordered by pipeline, stage. */
-int hr_store_list_stages(hr_store *s, json_t **out, hr_error *err);
+/* A page of the stages' states (hr_key_query): a new array of {"pipeline",
+ * "stage", "last_result" (last Passed/Failed, or null), "last_state",
+ * "last_counter" (pipeline counter), "last_event_id", "updated_at" (the
+ * newest event's received_at, formatted like every time)}, ordered by
+ * pipeline, stage; *more is 1 when rows follow the page's last. */
+int hr_store_list_stages(hr_store *s, const hr_key_query *q, json_t **out, int *more,
+                         hr_error *err);
 
 /* The GoCD plugin settings: a new object of string values, {} when
  * nothing was ever saved. */
@@ -60,10 +62,11 @@ int hr_store_target_health(hr_store *s, int64_t since, json_t **out, hr_error *e
 
 /* ---- CI jobs ----------------------------------------------------------- */
 
-/* Every job's state: a new array of {"source", "job", "branch" (or null),
- * "last_result" (last Passed/Failed, or null), "last_number", "last_phase",
- * "last_status", "last_event_id", "updated_at"}. */
-int hr_store_list_jobs(hr_store *s, json_t **out, hr_error *err);
+/* A page of the jobs' states, as hr_store_list_stages: a new array of
+ * {"source", "job", "branch" (or null), "last_result" (last Passed/Failed,
+ * or null), "last_number", "last_phase", "last_status", "last_event_id",
+ * "updated_at"}, ordered by source, job, branch ("" for null). */
+int hr_store_list_jobs(hr_store *s, const hr_key_query *q, json_t **out, int *more, hr_error *err);
 
 /* ---- Package revisions -------------------------------------------------
  *
@@ -92,5 +95,9 @@ int hr_store_latest_revision(hr_store *s, const char *repository, const char *pa
  * is not NULL): a new array of {"repository", "package", "created_at",
  * "revisions" (count), "latest" (revision), "latest_published_at"}. */
 int hr_store_list_packages(hr_store *s, const char *repository, json_t **out, hr_error *err);
+
+/* A page of them, as hr_store_list_stages: ordered by repository, package. */
+int hr_store_page_packages(hr_store *s, const hr_key_query *q, json_t **out, int *more,
+                           hr_error *err);
 
 #endif

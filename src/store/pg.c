@@ -138,6 +138,9 @@ static const char *const migrations[] = {
      * same bytes, kept as long as the revision: retention keeps an event
      * with a revision); the copy in revisions goes. */
     "ALTER TABLE revisions DROP COLUMN IF EXISTS raw;",
+    /* v9: the indexes of flat reads, as SQLite's v13 (store/sqlite.c says
+     * why each). */
+    HR_STORE_FLAT_INDEXES,
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

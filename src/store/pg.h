@@ -191,15 +191,16 @@ void hr_pg__close_readers(hr_pg *g);
 int hr_pg__list_events(void *db, const hr_event_query *q, size_t limit, hr_rows *rows,
                        hr_error *err);
 int hr_pg__get_event(void *db, int64_t id, hr_rows *rows, hr_error *err);
-int hr_pg__list_stages(void *db, hr_rows *rows, hr_error *err);
-int hr_pg__list_jobs(void *db, hr_rows *rows, hr_error *err);
+int hr_pg__list_stages(void *db, const hr_key_query *q, size_t limit, hr_rows *rows, hr_error *err);
+int hr_pg__list_jobs(void *db, const hr_key_query *q, size_t limit, hr_rows *rows, hr_error *err);
 int hr_pg__get_settings(void *db, hr_rows *rows, hr_error *err);
 int hr_pg__list_deliveries(void *db, const hr_delivery_query *q, int64_t id, size_t limit,
                            hr_rows *rows, hr_error *err);
 int hr_pg__target_health(void *db, int64_t since, hr_rows *rows, hr_error *err);
 int hr_pg__list_revisions(void *db, const char *repository, const char *package, int64_t before_id,
                           size_t limit, hr_rows *rows, hr_error *err);
-int hr_pg__list_packages(void *db, const char *repository, hr_rows *rows, hr_error *err);
+int hr_pg__list_packages(void *db, const hr_key_query *q, size_t limit, hr_rows *rows,
+                         hr_error *err);
 int hr_pg__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error *err);
 int hr_pg__unclaim(void *db, int64_t id, int64_t claim_token, hr_error *err);
 /* Runs sql with p on a read connection; row adds each row to r. */
@@ -220,5 +221,41 @@ int hr_pg__lead(void *db, const char *job, int64_t now, int64_t ttl_ms, int *lea
 void hr_pg__announce(void *db);
 int hr_pg__watch(void *db, void (*due)(void *ctx), void *ctx, hr_error *err);
 void hr_pg__unwatch(hr_pg *g);
+
+/* The SQL of a page of events ($1 source, $2 kind, $3 pipeline, $4 stage,
+ * $5 result, $6 before id, $7 limit, $8 warnings only, $9 transition,
+ * $10 since, $11 until, $12 after id; NULL or 0: any) and of deliveries
+ * ($1 state, $2 target, $3 event, $4 before id, $5 limit, $6 id, $7
+ * since, $8 until, $9 after id): what list_events and list_deliveries
+ * run, and what the plan tests (tests/unit/test_store_plans.c) explain. */
+#define HR_PG_EVENTS_SQL                                                                           \
+    "SELECT id, transition, doc, NULL::bytea FROM events"                                          \
+    " WHERE ($1::text IS NULL OR source = $1) AND ($2::text IS NULL OR kind = $2)"                 \
+    " AND ($3::text IS NULL OR pipeline = $3) AND ($4::text IS NULL OR stage = $4)"                \
+    " AND ($5::text IS NULL OR result = $5) AND id < $6"                                           \
+    " AND (NOT $8::boolean OR warnings > 0)"                                                       \
+    " AND ($9::text IS NULL OR transition = $9)"                                                   \
+    " AND ($10::bigint = 0 OR (received_at >= $10 AND id >= (SELECT id FROM events"                \
+    "  WHERE received_at >= $10 ORDER BY received_at LIMIT 1)))"                                   \
+    " AND ($11::bigint = 0 OR (received_at < $11 AND id <= (SELECT id FROM events"                 \
+    "  WHERE received_at < $11 ORDER BY received_at DESC LIMIT 1)))"                               \
+    " AND id > $12 ORDER BY id DESC LIMIT $7"
+
+#define HR_PG_DELIVERIES_SQL                                                                       \
+    "SELECT d.id, d.event_id, d.route, d.target, d.state, d.attempts, d.next_at,"                  \
+    " d.created_at, d.updated_at, d.last_status, d.last_error,"                                    \
+    " (SELECT coalesce(json_agg(json_build_array(a.attempt, a.started_at, a.latency_ms,"           \
+    "   a.status, a.outcome, a.error, a.excerpt, a.request_headers)"                               \
+    "   ORDER BY a.attempt, a.id), '[]')"                                                          \
+    "   FROM attempts a WHERE a.delivery_id = d.id), d.run_key, d.service_ref, "                   \
+    "d.order_key," HR_STORE_QUEUE_POSITION ", d.subject"                                           \
+    " FROM deliveries d WHERE ($1::text IS NULL OR d.state = $1)"                                  \
+    " AND ($2::text IS NULL OR d.target = $2) AND ($3 = 0 OR d.event_id = $3)"                     \
+    " AND d.id < $4 AND ($6 = 0 OR d.id = $6)"                                                     \
+    " AND ($7::bigint = 0 OR (d.created_at >= $7 AND d.id >= (SELECT id FROM deliveries"           \
+    "  WHERE created_at >= $7 ORDER BY created_at LIMIT 1)))"                                      \
+    " AND ($8::bigint = 0 OR (d.created_at < $8 AND d.id <= (SELECT id FROM deliveries"            \
+    "  WHERE created_at < $8 ORDER BY created_at DESC LIMIT 1)))"                                  \
+    " AND d.id > $9 ORDER BY d.id DESC LIMIT $5"
 
 #endif

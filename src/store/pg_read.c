@@ -186,19 +186,7 @@ int hr_pg__list_events(void *db, const hr_event_query *q, size_t limit, hr_rows 
     hr_pg__int(&p, q->after_id);
     /* A time bound is exact, and also an id bound found with one seek on
      * events_by_time (ids grow with time), so the walk stays between. */
-    return read_rows(db,
-                     "SELECT id, transition, doc, NULL::bytea FROM events"
-                     " WHERE ($1::text IS NULL OR source = $1) AND ($2::text IS NULL OR kind = $2)"
-                     " AND ($3::text IS NULL OR pipeline = $3) AND ($4::text IS NULL OR stage = $4)"
-                     " AND ($5::text IS NULL OR result = $5) AND id < $6"
-                     " AND (NOT $8::boolean OR warnings > 0)"
-                     " AND ($9::text IS NULL OR transition = $9)"
-                     " AND ($10::bigint = 0 OR (received_at >= $10 AND id >= (SELECT id FROM events"
-                     "  WHERE received_at >= $10 ORDER BY received_at LIMIT 1)))"
-                     " AND ($11::bigint = 0 OR (received_at < $11 AND id <= (SELECT id FROM events"
-                     "  WHERE received_at < $11 ORDER BY received_at DESC LIMIT 1)))"
-                     " AND id > $12 ORDER BY id DESC LIMIT $7",
-                     &p, "list events", event_row, rows, err);
+    return read_rows(db, HR_PG_EVENTS_SQL, &p, "list events", event_row, rows, err);
 }
 
 int hr_pg__get_event(void *db, int64_t id, hr_rows *rows, hr_error *err)
@@ -214,12 +202,41 @@ FIELDS(stage_fields, F(F_STR, hr_stage_row, pipeline), F(F_STR, hr_stage_row, st
        F(F_STR, hr_stage_row, last_counter), F(F_INT, hr_stage_row, last_event_id),
        F(F_TIME, hr_stage_row, updated_at));
 
-int hr_pg__list_stages(void *db, hr_rows *rows, hr_error *err)
+/* Runs select (up to its FROM) with the key query's conditions, as
+ * SQLite's read_by_key (store/sqlite_read.c): filter = the query's last
+ * result or repository, the key (nkey columns) after the cursor's. */
+static int read_by_key(hr_pg *g, const char *select, const char *filter, const char *key,
+                       size_t nkey, const hr_key_query *q, size_t limit, const char *doing,
+                       const fields *how, hr_rows *rows, hr_error *err)
 {
-    return read_fields(db,
+    hr_pg_params p = {0};
+    const char *value = q->last_result != NULL ? q->last_result : q->repository;
+    char sql[1024];
+    size_t len = (size_t)snprintf(sql, sizeof(sql), "%s WHERE true", select);
+    if (value != NULL) {
+        hr_pg__str(&p, value);
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND %s = $%d", filter, p.n);
+    }
+    if (q->nafter == nkey && nkey > 0 && nkey < 4) {
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND (%s) > (", key);
+        for (size_t i = 0; i < nkey; i++) {
+            hr_pg__str(&p, q->after[i]);
+            len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s$%d", i ? ", " : "", p.n);
+        }
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, ")");
+    }
+    hr_pg__int(&p, (int64_t)limit + 1);
+    snprintf(sql + len, sizeof(sql) - len, " ORDER BY %s LIMIT $%d", key, p.n);
+    return read_fields(g, sql, &p, doing, how, rows, err);
+}
+
+int hr_pg__list_stages(void *db, const hr_key_query *q, size_t limit, hr_rows *rows, hr_error *err)
+{
+    return read_by_key(db,
                        "SELECT pipeline, stage, last_result, last_state, last_counter,"
-                       " last_event_id, updated_at FROM stage_state ORDER BY pipeline, stage",
-                       NULL, "list stages", &stage_fields, rows, err);
+                       " last_event_id, updated_at FROM stage_state",
+                       "last_result", "pipeline, stage", 2, q, limit, "list stages", &stage_fields,
+                       rows, err);
 }
 
 FIELDS(job_fields, F(F_STR, hr_job_row, source), F(F_STR, hr_job_row, job),
@@ -228,13 +245,13 @@ FIELDS(job_fields, F(F_STR, hr_job_row, source), F(F_STR, hr_job_row, job),
        F(F_STR, hr_job_row, last_status), F(F_INT, hr_job_row, last_event_id),
        F(F_TIME, hr_job_row, updated_at));
 
-int hr_pg__list_jobs(void *db, hr_rows *rows, hr_error *err)
+int hr_pg__list_jobs(void *db, const hr_key_query *q, size_t limit, hr_rows *rows, hr_error *err)
 {
-    return read_fields(db,
+    return read_by_key(db,
                        "SELECT source, job, branch, last_result, last_number, last_phase,"
-                       " last_status, last_event_id, updated_at FROM job_state"
-                       " ORDER BY source, job, branch LIMIT 10001",
-                       NULL, "list jobs", &job_fields, rows, err);
+                       " last_status, last_event_id, updated_at FROM job_state",
+                       "last_result", "source, job, branch", 3, q, limit, "list jobs", &job_fields,
+                       rows, err);
 }
 
 static void setting_row(hr_rows *r, const PGresult *res, int i, const void *how)
@@ -320,24 +337,8 @@ int hr_pg__list_deliveries(void *db, const hr_delivery_query *q, int64_t id, siz
     hr_pg__int(&p, q->since);
     hr_pg__int(&p, q->until);
     hr_pg__int(&p, q->after_id);
-    return read_rows(
-        db,
-        "SELECT d.id, d.event_id, d.route, d.target, d.state, d.attempts, d.next_at,"
-        " d.created_at, d.updated_at, d.last_status, d.last_error,"
-        " (SELECT coalesce(json_agg(json_build_array(a.attempt, a.started_at, a.latency_ms,"
-        "   a.status, a.outcome, a.error, a.excerpt, a.request_headers)"
-        "   ORDER BY a.attempt, a.id), '[]')"
-        "   FROM attempts a WHERE a.delivery_id = d.id), d.run_key, d.service_ref, "
-        "d.order_key," HR_STORE_QUEUE_POSITION ", d.subject"
-        " FROM deliveries d WHERE ($1::text IS NULL OR d.state = $1)"
-        " AND ($2::text IS NULL OR d.target = $2) AND ($3 = 0 OR d.event_id = $3)"
-        " AND d.id < $4 AND ($6 = 0 OR d.id = $6)"
-        " AND ($7::bigint = 0 OR (d.created_at >= $7 AND d.id >= (SELECT id FROM deliveries"
-        "  WHERE created_at >= $7 ORDER BY created_at LIMIT 1)))"
-        " AND ($8::bigint = 0 OR (d.created_at < $8 AND d.id <= (SELECT id FROM deliveries"
-        "  WHERE created_at < $8 ORDER BY created_at DESC LIMIT 1)))"
-        " AND d.id > $9 ORDER BY d.id DESC LIMIT $5",
-        &p, id > 0 ? "read the delivery" : "list deliveries", delivery_row, rows, err);
+    return read_rows(db, HR_PG_DELIVERIES_SQL, &p, id > 0 ? "read the delivery" : "list deliveries",
+                     delivery_row, rows, err);
 }
 
 FIELDS(target_fields, F(F_STR, hr_target_row, target), F(F_INT, hr_target_row, pending),
@@ -348,17 +349,14 @@ int hr_pg__target_health(void *db, int64_t since, hr_rows *rows, hr_error *err)
 {
     hr_pg_params p = {0};
     hr_pg__int(&p, since);
-    return read_fields(
-        db,
-        "SELECT target, count(*) FILTER (WHERE state = 'pending'),"
-        " count(*) FILTER (WHERE state = 'retrying'),"
-        " count(*) FILTER (WHERE state = 'dead' AND updated_at >= $1),"
-        " count(*) FILTER (WHERE state = 'delivered' AND updated_at >= $1),"
-        " (SELECT last_error FROM deliveries d2 WHERE d2.target = d.target"
-        "   AND d2.state IN ('retrying', 'dead') ORDER BY d2.updated_at DESC LIMIT 1)"
-        " FROM deliveries d WHERE updated_at >= $1 OR state IN ('pending', 'retrying')"
-        " GROUP BY target ORDER BY target",
-        &p, "read the targets' health", &target_fields, rows, err);
+    return read_fields(db,
+                       "SELECT target, count(*) FILTER (WHERE state = 'pending'),"
+                       " count(*) FILTER (WHERE state = 'retrying'),"
+                       " count(*) FILTER (WHERE state = 'dead' AND updated_at >= $1),"
+                       " count(*) FILTER (WHERE state = 'delivered' AND updated_at >= $1),"
+                       " (" HR_STORE_LAST_ERROR ")"
+                       " FROM (" HR_STORE_HEALTH_ROWS("$1") ") d GROUP BY target ORDER BY target",
+                       &p, "read the targets' health", &target_fields, rows, err);
 }
 
 /* ---- Packages ----------------------------------------------------------- */
@@ -385,21 +383,11 @@ FIELDS(package_fields, F(F_STR, hr_package_row, repository), F(F_STR, hr_package
        F(F_TIME, hr_package_row, created_at), F(F_INT, hr_package_row, revisions),
        F(F_STR, hr_package_row, latest), F(F_TIME, hr_package_row, latest_published_at));
 
-int hr_pg__list_packages(void *db, const char *repository, hr_rows *rows, hr_error *err)
+int hr_pg__list_packages(void *db, const hr_key_query *q, size_t limit, hr_rows *rows,
+                         hr_error *err)
 {
-    hr_pg_params p = {0};
-    hr_pg__str(&p, repository);
-    return read_fields(db,
-                       "SELECT p.repository, p.package, p.created_at,"
-                       " (SELECT count(*) FROM revisions r WHERE r.repository = p.repository"
-                       "   AND r.package = p.package),"
-                       " (SELECT r.revision FROM revisions r WHERE r.repository = p.repository"
-                       "   AND r.package = p.package ORDER BY r.id DESC LIMIT 1),"
-                       " (SELECT r.published_at FROM revisions r WHERE r.repository = p.repository"
-                       "   AND r.package = p.package ORDER BY r.id DESC LIMIT 1)"
-                       " FROM packages p WHERE $1::text IS NULL OR p.repository = $1"
-                       " ORDER BY p.repository, p.package LIMIT 10001",
-                       &p, "list packages", &package_fields, rows, err);
+    return read_by_key(db, HR_STORE_PACKAGES_SELECT, "p.repository", "p.repository, p.package", 2,
+                       q, limit, "list packages", &package_fields, rows, err);
 }
 
 /* ---- Claims ------------------------------------------------------------- */

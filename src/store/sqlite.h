@@ -122,15 +122,23 @@ void hr_sqlite__close_readers(hr_sqlite *q);
 int hr_sqlite__list_events(void *db, const hr_event_query *q, size_t limit, hr_rows *rows,
                            hr_error *err);
 int hr_sqlite__get_event(void *db, int64_t id, hr_rows *rows, hr_error *err);
-int hr_sqlite__list_stages(void *db, hr_rows *rows, hr_error *err);
-int hr_sqlite__list_jobs(void *db, hr_rows *rows, hr_error *err);
+int hr_sqlite__list_stages(void *db, const hr_key_query *q, size_t limit, hr_rows *rows,
+                           hr_error *err);
+int hr_sqlite__list_jobs(void *db, const hr_key_query *q, size_t limit, hr_rows *rows,
+                         hr_error *err);
 int hr_sqlite__get_settings(void *db, hr_rows *rows, hr_error *err);
+/* The SQL of a page of events (deliveries), into sql (cap bytes, 1024
+ * suffice): what list_events (list_deliveries) runs; the plan tests
+ * (tests/unit/test_store_plans.c) explain it. */
+void hr_sqlite__events_sql(const hr_event_query *q, char *sql, size_t cap);
+void hr_sqlite__deliveries_sql(const hr_delivery_query *q, int64_t id, char *sql, size_t cap);
 int hr_sqlite__list_deliveries(void *db, const hr_delivery_query *q, int64_t id, size_t limit,
                                hr_rows *rows, hr_error *err);
 int hr_sqlite__target_health(void *db, int64_t since, hr_rows *rows, hr_error *err);
 int hr_sqlite__list_revisions(void *db, const char *repository, const char *package,
                               int64_t before_id, size_t limit, hr_rows *rows, hr_error *err);
-int hr_sqlite__list_packages(void *db, const char *repository, hr_rows *rows, hr_error *err);
+int hr_sqlite__list_packages(void *db, const hr_key_query *q, size_t limit, hr_rows *rows,
+                             hr_error *err);
 int hr_sqlite__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error *err);
 /* Runs sql on a read connection: bind (may be NULL) binds arg, row adds
  * each row to r. */

@@ -168,19 +168,11 @@ static void bind_events(sqlite3_stmt *st, const void *arg)
     sqlite3_bind_int64(st, ++n, (sqlite3_int64)a->limit + 1);
 }
 
-int hr_sqlite__list_events(void *db, const hr_event_query *q, size_t limit, hr_rows *rows,
-                           hr_error *err)
+void hr_sqlite__events_sql(const hr_event_query *q, char *sql, size_t cap)
 {
     static const char *const conds[] = {"source = ?", "kind = ?", "pipeline = ?", "stage = ?",
                                         "result = ?"};
-    event_args a = {{q->source, q->kind, q->pipeline, q->stage, q->result},
-                    q->since,
-                    q->until,
-                    q->before_id,
-                    q->after_id,
-                    limit,
-                    0};
-    char sql[1024];
+    const char *vals[] = {q->source, q->kind, q->pipeline, q->stage, q->result};
     size_t len = 0;
     int nparam = 0;
 
@@ -189,38 +181,50 @@ int hr_sqlite__list_events(void *db, const hr_event_query *q, size_t limit, hr_r
      * checks it), written as a constant so that SQLite can use the partial
      * index of the rare transitions. The fragments fit: 45 + 5 * 20 + 20
      * + 2 * 125 + 40 + 2 * 15 + 25 bytes, about 510. */
-    len += (size_t)snprintf(sql + len, sizeof(sql) - len,
-                            "SELECT id, transition, doc, NULL FROM events");
+    len += (size_t)snprintf(sql + len, cap - len, "SELECT id, transition, doc, NULL FROM events");
     for (size_t i = 0; i < sizeof(conds) / sizeof(conds[0]); i++) {
-        if (a.vals[i] == NULL)
+        if (vals[i] == NULL)
             continue;
-        len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s%s",
-                                nparam++ ? " AND " : " WHERE ", conds[i]);
+        len += (size_t)snprintf(sql + len, cap - len, "%s%s", nparam++ ? " AND " : " WHERE ",
+                                conds[i]);
     }
     if (q->with_warnings)
-        len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%swarnings > 0",
+        len += (size_t)snprintf(sql + len, cap - len, "%swarnings > 0",
                                 nparam++ ? " AND " : " WHERE ");
     if (q->since > 0)
-        len += (size_t)snprintf(sql + len, sizeof(sql) - len,
+        len += (size_t)snprintf(sql + len, cap - len,
                                 "%sreceived_at >= ? AND id >= (SELECT id FROM events"
                                 " WHERE received_at >= ? ORDER BY received_at LIMIT 1)",
                                 nparam++ ? " AND " : " WHERE ");
     if (q->until > 0)
-        len += (size_t)snprintf(sql + len, sizeof(sql) - len,
+        len += (size_t)snprintf(sql + len, cap - len,
                                 "%sreceived_at < ? AND id <= (SELECT id FROM events"
                                 " WHERE received_at < ? ORDER BY received_at DESC LIMIT 1)",
                                 nparam++ ? " AND " : " WHERE ");
     if (q->transition != NULL && hr_transition_from_name(q->transition) != HR_TRANSITION_NONE)
-        len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%stransition = '%s'",
+        len += (size_t)snprintf(sql + len, cap - len, "%stransition = '%s'",
                                 nparam++ ? " AND " : " WHERE ",
                                 hr_transition_name(hr_transition_from_name(q->transition)));
     if (q->before_id > 0)
-        len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%sid < ?",
-                                nparam++ ? " AND " : " WHERE ");
+        len += (size_t)snprintf(sql + len, cap - len, "%sid < ?", nparam++ ? " AND " : " WHERE ");
     if (q->after_id > 0)
-        len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%sid > ?",
-                                nparam++ ? " AND " : " WHERE ");
-    snprintf(sql + len, sizeof(sql) - len, " ORDER BY id DESC LIMIT ?");
+        len += (size_t)snprintf(sql + len, cap - len, "%sid > ?", nparam++ ? " AND " : " WHERE ");
+    snprintf(sql + len, cap - len, " ORDER BY id DESC LIMIT ?");
+}
+
+int hr_sqlite__list_events(void *db, const hr_event_query *q, size_t limit, hr_rows *rows,
+                           hr_error *err)
+{
+    event_args a = {{q->source, q->kind, q->pipeline, q->stage, q->result},
+                    q->since,
+                    q->until,
+                    q->before_id,
+                    q->after_id,
+                    limit,
+                    0};
+    char sql[1024];
+
+    hr_sqlite__events_sql(q, sql, sizeof(sql));
     return read_rows(db, sql, "list events", bind_events, &a, event_row, rows, err);
 }
 
@@ -248,12 +252,50 @@ static int stage_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err)
     return HR_OK;
 }
 
-int hr_sqlite__list_stages(void *db, hr_rows *rows, hr_error *err)
+typedef struct key_args {
+    const hr_key_query *q;
+    size_t limit;
+} key_args;
+
+/* ?1 the filter (last result or repository), ?2.. the key after, ?9 the limit. */
+static void bind_key(sqlite3_stmt *st, const void *arg)
 {
-    return read_rows(db,
-                     "SELECT pipeline, stage, last_result, last_state, last_counter,"
-                     " last_event_id, updated_at FROM stage_state ORDER BY pipeline, stage",
-                     "list stages", NULL, NULL, stage_row, rows, err);
+    const key_args *a = arg;
+    const char *filter = a->q->last_result != NULL ? a->q->last_result : a->q->repository;
+    if (filter != NULL)
+        bind_str(st, 1, filter);
+    for (size_t i = 0; i < a->q->nafter; i++)
+        bind_str(st, 2 + (int)i, a->q->after[i]);
+    sqlite3_bind_int64(st, 9, (sqlite3_int64)a->limit + 1);
+}
+
+/* Runs select (up to its FROM) with the key query's conditions: filter
+ * (a column compared with ?1) when the query has one, and the key (a row
+ * value of nkey columns) after the cursor's, in key order. */
+static int read_by_key(hr_sqlite *s, const char *select, const char *filter, const char *key,
+                       size_t nkey, const hr_key_query *q, size_t limit, const char *doing,
+                       row_fn row, hr_rows *rows, hr_error *err)
+{
+    static const char *const after[] = {"", "?2", "?2, ?3", "?2, ?3, ?4"};
+    key_args a = {q, limit};
+    char sql[1024];
+    size_t len = (size_t)snprintf(sql, sizeof(sql), "%s WHERE 1", select);
+    if (q->last_result != NULL || q->repository != NULL)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND %s = ?1", filter);
+    if (q->nafter == nkey && nkey < 4)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND (%s) > (%s)", key, after[nkey]);
+    snprintf(sql + len, sizeof(sql) - len, " ORDER BY %s LIMIT ?9", key);
+    return read_rows(s, sql, doing, bind_key, &a, row, rows, err);
+}
+
+int hr_sqlite__list_stages(void *db, const hr_key_query *q, size_t limit, hr_rows *rows,
+                           hr_error *err)
+{
+    return read_by_key(db,
+                       "SELECT pipeline, stage, last_result, last_state, last_counter,"
+                       " last_event_id, updated_at FROM stage_state",
+                       "last_result", "pipeline, stage", 2, q, limit, "list stages", stage_row,
+                       rows, err);
 }
 
 static int job_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err)
@@ -271,13 +313,14 @@ static int job_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err)
     return HR_OK;
 }
 
-int hr_sqlite__list_jobs(void *db, hr_rows *rows, hr_error *err)
+int hr_sqlite__list_jobs(void *db, const hr_key_query *q, size_t limit, hr_rows *rows,
+                         hr_error *err)
 {
-    return read_rows(db,
-                     "SELECT source, job, branch, last_result, last_number, last_phase,"
-                     " last_status, last_event_id, updated_at FROM job_state"
-                     " ORDER BY source, job, branch LIMIT 10001",
-                     "list jobs", NULL, NULL, job_row, rows, err);
+    return read_by_key(db,
+                       "SELECT source, job, branch, last_result, last_number, last_phase,"
+                       " last_status, last_event_id, updated_at FROM job_state",
+                       "last_result", "source, job, branch", 3, q, limit, "list jobs", job_row,
+                       rows, err);
 }
 
 static int setting_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err)
@@ -392,42 +435,48 @@ static void bind_deliveries(sqlite3_stmt *st, const void *arg)
     sqlite3_bind_int64(st, 5, (sqlite3_int64)a->limit + 1);
 }
 
+void hr_sqlite__deliveries_sql(const hr_delivery_query *q, int64_t id, char *sql, size_t cap)
+{
+    size_t len;
+
+    len = (size_t)snprintf(sql, cap,
+                           "SELECT id, event_id, route, target, state, attempts, next_at,"
+                           " created_at, updated_at, last_status, last_error, run_key,"
+                           " service_ref, order_key," HR_STORE_QUEUE_POSITION ", subject"
+                           " FROM deliveries d WHERE 1");
+    if (q->state != NULL)
+        len += (size_t)snprintf(sql + len, cap - len, " AND state = ?1");
+    if (q->target != NULL)
+        len += (size_t)snprintf(sql + len, cap - len, " AND target = ?2");
+    if (q->event_id > 0)
+        len += (size_t)snprintf(sql + len, cap - len, " AND event_id = ?3");
+    if (q->before_id > 0)
+        len += (size_t)snprintf(sql + len, cap - len, " AND id < ?4");
+    if (id > 0)
+        len += (size_t)snprintf(sql + len, cap - len, " AND id = ?6");
+    /* A time range as events' (hr_sqlite__list_events): exact, and an id
+     * bound from one seek on deliveries_by_time. */
+    if (q->since > 0)
+        len += (size_t)snprintf(sql + len, cap - len,
+                                " AND created_at >= ?7 AND id >= (SELECT id FROM deliveries"
+                                " WHERE created_at >= ?7 ORDER BY created_at LIMIT 1)");
+    if (q->until > 0)
+        len += (size_t)snprintf(sql + len, cap - len,
+                                " AND created_at < ?8 AND id <= (SELECT id FROM deliveries"
+                                " WHERE created_at < ?8 ORDER BY created_at DESC LIMIT 1)");
+    if (q->after_id > 0)
+        len += (size_t)snprintf(sql + len, cap - len, " AND id > ?9");
+    snprintf(sql + len, cap - len, " ORDER BY id DESC LIMIT ?5");
+}
+
 int hr_sqlite__list_deliveries(void *db, const hr_delivery_query *q, int64_t id, size_t limit,
                                hr_rows *rows, hr_error *err)
 {
     static const hr_delivery_query none = {0};
     delivery_args a = {q != NULL ? q : &none, id, limit};
     char sql[1024];
-    size_t len;
 
-    len = (size_t)snprintf(sql, sizeof(sql),
-                           "SELECT id, event_id, route, target, state, attempts, next_at,"
-                           " created_at, updated_at, last_status, last_error, run_key,"
-                           " service_ref, order_key," HR_STORE_QUEUE_POSITION ", subject"
-                           " FROM deliveries d WHERE 1");
-    if (a.q->state != NULL)
-        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND state = ?1");
-    if (a.q->target != NULL)
-        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND target = ?2");
-    if (a.q->event_id > 0)
-        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND event_id = ?3");
-    if (a.q->before_id > 0)
-        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND id < ?4");
-    if (id > 0)
-        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND id = ?6");
-    /* A time range as events' (hr_sqlite__list_events): exact, and an id
-     * bound from one seek on deliveries_by_time. */
-    if (a.q->since > 0)
-        len += (size_t)snprintf(sql + len, sizeof(sql) - len,
-                                " AND created_at >= ?7 AND id >= (SELECT id FROM deliveries"
-                                " WHERE created_at >= ?7 ORDER BY created_at LIMIT 1)");
-    if (a.q->until > 0)
-        len += (size_t)snprintf(sql + len, sizeof(sql) - len,
-                                " AND created_at < ?8 AND id <= (SELECT id FROM deliveries"
-                                " WHERE created_at < ?8 ORDER BY created_at DESC LIMIT 1)");
-    if (a.q->after_id > 0)
-        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND id > ?9");
-    snprintf(sql + len, sizeof(sql) - len, " ORDER BY id DESC LIMIT ?5");
+    hr_sqlite__deliveries_sql(a.q, id, sql, sizeof(sql));
     return read_rows(db, sql, id > 0 ? "read the delivery" : "list deliveries", bind_deliveries, &a,
                      delivery_row, rows, err);
 }
@@ -450,10 +499,8 @@ int hr_sqlite__target_health(void *db, int64_t since, hr_rows *rows, hr_error *e
         db,
         "SELECT target, sum(state = 'pending'), sum(state = 'retrying'),"
         " sum(state = 'dead' AND updated_at >= ?1), sum(state = 'delivered' AND updated_at >= ?1),"
-        " (SELECT last_error FROM deliveries d2 WHERE d2.target = d.target"
-        "   AND d2.state IN ('retrying', 'dead') ORDER BY d2.updated_at DESC LIMIT 1)"
-        " FROM deliveries d WHERE updated_at >= ?1 OR state IN ('pending', 'retrying')"
-        " GROUP BY target ORDER BY target",
+        " (" HR_STORE_LAST_ERROR ")"
+        " FROM (" HR_STORE_HEALTH_ROWS("?1") ") d GROUP BY target ORDER BY target",
         "read the targets' health", bind_id, &since, target_row, rows, err);
 }
 
@@ -507,24 +554,11 @@ static int package_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err)
     return HR_OK;
 }
 
-static void bind_repository(sqlite3_stmt *st, const void *arg)
+int hr_sqlite__list_packages(void *db, const hr_key_query *q, size_t limit, hr_rows *rows,
+                             hr_error *err)
 {
-    bind_str(st, 1, arg);
-}
-
-int hr_sqlite__list_packages(void *db, const char *repository, hr_rows *rows, hr_error *err)
-{
-    return read_rows(db,
-                     "SELECT p.repository, p.package, p.created_at,"
-                     " (SELECT count(*) FROM revisions r WHERE r.repository = p.repository"
-                     "   AND r.package = p.package),"
-                     " (SELECT r.revision FROM revisions r WHERE r.repository = p.repository"
-                     "   AND r.package = p.package ORDER BY r.id DESC LIMIT 1),"
-                     " (SELECT r.published_at FROM revisions r WHERE r.repository = p.repository"
-                     "   AND r.package = p.package ORDER BY r.id DESC LIMIT 1)"
-                     " FROM packages p WHERE ?1 IS NULL OR p.repository = ?1"
-                     " ORDER BY p.repository, p.package LIMIT 10001",
-                     "list packages", bind_repository, repository, package_row, rows, err);
+    return read_by_key(db, HR_STORE_PACKAGES_SELECT, "p.repository", "p.repository, p.package", 2,
+                       q, limit, "list packages", package_row, rows, err);
 }
 
 /* ---- Claims ------------------------------------------------------------- */

@@ -126,6 +126,19 @@ typedef struct hr_event_query {
     int64_t after_id;
 } hr_event_query;
 
+/* A page of a list ordered by a key of names (stages: pipeline, stage;
+ * jobs: source, job, branch; packages: repository, package), as the API
+ * pages them: the rows whose key comes after `after`, in key order. Keys
+ * only move forward, so a walk sees each row that stays once, whatever is
+ * added or changed between pages. */
+typedef struct hr_key_query {
+    const char *after[3]; /* the last key listed, nafter parts; nafter 0: from the first */
+    size_t nafter;
+    const char *last_result; /* stages and jobs: only this last result; NULL: any */
+    const char *repository;  /* packages: only this repository; NULL: any */
+    size_t limit;            /* 1 .. HR_MAX_API_PAGE; values outside are clamped */
+} hr_key_query;
+
 /* ---- Deliveries ----------------------------------------------------------
  *
  * A delivery is one (event, target) pair, or one per subject when the

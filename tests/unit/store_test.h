@@ -40,6 +40,13 @@ int on_pg(void);
             cr_skip_test("SQLite only");                                                           \
     } while (0)
 
+/* Takes a store back before the indexes of flat reads (SQLite 13,
+ * PostgreSQL 8: HR_STORE_FLAT_INDEXES), for the tests of older schemas. */
+#define DROP_FLAT_INDEXES                                                                          \
+    "DROP INDEX events_by_source; DROP INDEX events_by_kind; DROP INDEX events_by_result;"         \
+    " DROP INDEX events_with_warnings; DROP INDEX deliveries_by_target_id;"                        \
+    " DROP INDEX deliveries_by_update; DROP INDEX stages_by_result; DROP INDEX jobs_by_result;"
+
 /* Runs sql on the server's maintenance database. */
 void pg_admin(const char *sql);
 /* Every store test binary's suite: TestSuite(store, .init = store_test_setup,

@@ -117,7 +117,9 @@ Test(store, transitions)
                      hr_transition_name(seq[i].want));
         if (i == 8) {
             /* A cancelled run leaves the last completed result alone. */
-            cr_assert_eq(hr_store_list_stages(st, &stages, &err), HR_OK, "%s", err.msg);
+            cr_assert_eq(
+                hr_store_list_stages(st, &(hr_key_query){.limit = 500}, &stages, &(int){0}, &err),
+                HR_OK, "%s", err.msg);
             o = json_array_get(stages, 0);
             cr_assert_str_eq(str_at(o, "last_result", NULL), "Failed");
             cr_assert_str_eq(str_at(o, "last_state", NULL), "Cancelled");
@@ -136,7 +138,8 @@ Test(store, transitions)
     }
     json_decref(events);
 
-    cr_assert_eq(hr_store_list_stages(st, &stages, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(hr_store_list_stages(st, &(hr_key_query){.limit = 500}, &stages, &(int){0}, &err),
+                 HR_OK, "%s", err.msg);
     cr_assert_eq(json_array_size(stages), 3);
     o = json_array_get(stages, 0);
     cr_assert_str_eq(str_at(o, "pipeline", NULL), "p1");
@@ -164,7 +167,8 @@ Test(store, building_first_leaves_no_result)
 
     st = open_store();
     put_stage(st, "p", "s", "1", "Building", "Unknown", &tr);
-    cr_assert_eq(hr_store_list_stages(st, &stages, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(hr_store_list_stages(st, &(hr_key_query){.limit = 500}, &stages, &(int){0}, &err),
+                 HR_OK, "%s", err.msg);
     cr_assert(json_is_null(json_object_get(json_array_get(stages, 0), "last_result")));
     json_decref(stages);
     put_stage(st, "p", "s", "1", "Failed", "Failed", &tr);
@@ -330,6 +334,7 @@ Test(store, schema_5_is_migrated)
     snprintf(path, sizeof(path), "%s/herald.db", dir);
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
     cr_assert_eq(sqlite3_exec(db,
+                              DROP_FLAT_INDEXES
                               "DROP TABLE target_health;"
                               "ALTER TABLE events DROP COLUMN request_digest; ALTER TABLE events "
                               "DROP COLUMN warnings; DROP TABLE run_messages;"

@@ -60,7 +60,8 @@ Test(store, build_transitions_per_job_and_branch)
 
     json_t *jobs = NULL;
     hr_error err;
-    cr_assert_eq(hr_store_list_jobs(st, &jobs, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(hr_store_list_jobs(st, &(hr_key_query){.limit = 500}, &jobs, &(int){0}, &err),
+                 HR_OK, "%s", err.msg);
     cr_assert_eq(json_array_size(jobs), 3);
     json_t *app = json_array_get(jobs, 0);
     cr_expect_str_eq(json_string_value(json_object_get(app, "job")), "app");
@@ -235,7 +236,7 @@ Test(store, a_revisions_body_is_its_events_after_schema_8)
     cr_expect_eq(pg_value("SELECT count(*) FROM information_schema.columns"
                           " WHERE table_name = 'revisions' AND column_name = 'raw'"),
                  0);
-    cr_expect_eq(pg_value("SELECT version FROM herald_schema"), 8);
+    cr_expect_eq(pg_value("SELECT version FROM herald_schema"), 9);
     hr_event *again = rev_ev("rel", "app", "1.0", "{\"revision\":\"1.0\"}");
     put_ok(st, again);
     cr_expect(again->package.duplicate);

@@ -86,14 +86,14 @@ Test(store, a_store_without_subjects_is_migrated)
     hr_store_close(st);
     st = NULL;
     if (on_pg()) {
-        pg_exec("ALTER TABLE deliveries DROP COLUMN subject;"
-                "UPDATE herald_schema SET version = 6");
+        pg_exec(DROP_FLAT_INDEXES "ALTER TABLE deliveries DROP COLUMN subject;"
+                                  "UPDATE herald_schema SET version = 6");
     } else {
         snprintf(path, sizeof(path), "%s/herald.db", dir);
         cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
         cr_assert_eq(sqlite3_exec(db,
-                                  "ALTER TABLE deliveries DROP COLUMN subject;"
-                                  " PRAGMA user_version = 11",
+                                  DROP_FLAT_INDEXES "ALTER TABLE deliveries DROP COLUMN subject;"
+                                                    " PRAGMA user_version = 11",
                                   NULL, NULL, NULL),
                      SQLITE_OK, "%s", sqlite3_errmsg(db));
         sqlite3_close(db);
