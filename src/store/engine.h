@@ -211,14 +211,14 @@ typedef struct hr_store_engine {
 /* The indexes of reads that stay flat as history grows: SQLite's schema
  * v13, PostgreSQL's v8 (store/sqlite.c says why each). */
 #define HR_STORE_FLAT_INDEXES                                                                      \
-    "CREATE INDEX events_by_source ON events(source, id);"                                         \
-    "CREATE INDEX events_by_kind ON events(kind, id);"                                             \
-    "CREATE INDEX events_by_result ON events(result, id);"                                         \
-    "CREATE INDEX events_with_warnings ON events(id) WHERE warnings > 0;"                          \
-    "CREATE INDEX deliveries_by_target_id ON deliveries(target, id);"                              \
-    "CREATE INDEX deliveries_by_update ON deliveries(updated_at);"                                 \
-    "CREATE INDEX stages_by_result ON stage_state(last_result, pipeline, stage);"                  \
-    "CREATE INDEX jobs_by_result ON job_state(last_result, source, job, branch)"
+    "CREATE INDEX IF NOT EXISTS events_by_source ON events(source, id);"                           \
+    "CREATE INDEX IF NOT EXISTS events_by_kind ON events(kind, id);"                               \
+    "CREATE INDEX IF NOT EXISTS events_by_result ON events(result, id);"                           \
+    "CREATE INDEX IF NOT EXISTS events_with_warnings ON events(id) WHERE warnings > 0;"            \
+    "CREATE INDEX IF NOT EXISTS deliveries_by_target_id ON deliveries(target, id);"                \
+    "CREATE INDEX IF NOT EXISTS deliveries_by_update ON deliveries(updated_at);"                   \
+    "CREATE INDEX IF NOT EXISTS stages_by_result ON stage_state(last_result, pipeline, stage);"    \
+    "CREATE INDEX IF NOT EXISTS jobs_by_result ON job_state(last_result, source, job, branch)"
 
 /* The targets' health (target_health): the deliveries that count, those
  * changed since the window's start (an index of updated_at) and those

@@ -148,7 +148,8 @@ Test(store, a_batch_commits_its_events_deliveries_and_transitions)
     /* Each stage's state is its last event's. */
     json_t *stages = NULL;
     int seen = 0;
-    cr_assert_eq(hr_store_list_stages(st, &stages, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(hr_store_list_stages(st, &(hr_key_query){.limit = 500}, &stages, &(int){0}, &err),
+                 HR_OK, "%s", err.msg);
     for (size_t i = 0; i < json_array_size(stages); i++) {
         json_t *o = json_array_get(stages, i);
         int64_t last = json_integer_value(json_object_get(o, "last_event_id"));
@@ -252,7 +253,8 @@ Test(store, a_failing_item_fails_alone_and_the_others_commit)
     cr_expect_eq(json_array_size(page), 1);
     json_decref(page);
     json_t *stages = NULL;
-    cr_assert_eq(hr_store_list_stages(st, &stages, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(hr_store_list_stages(st, &(hr_key_query){.limit = 500}, &stages, &(int){0}, &err),
+                 HR_OK, "%s", err.msg);
     for (size_t i = 0; i < json_array_size(stages); i++)
         cr_expect_str_neq(str_at(json_array_get(stages, i), "pipeline", NULL), "bad");
     json_decref(stages);
