@@ -177,19 +177,20 @@ vg_units_start() {
   # Criterion runs each test in a child and ignores the child's exit status
   # under valgrind, so every process logs to its own file and any
   # non-empty log (valgrind -q writes only what it found) fails the binary.
-  # The longest under valgrind (those that compile many jq programs: libjq
-  # compiles its builtins each time) start first, so the others fill the
-  # second core beside them instead of all waiting for them at the end.
+  # The longest under valgrind (test_route_config about 4 CPU-minutes,
+  # the others about one each; measured with /usr/bin/time) start first,
+  # so the others fill the second core beside them instead of all waiting
+  # for them at the end. Every test costs about a second of valgrind's
+  # start-up besides: Criterion runs each in a process of its own.
   vgjobs=$(nproc 2>/dev/null || echo 2); [ "$vgjobs" -gt 4 ] && vgjobs=4
-  vgfirst="test_route_config test_route_jq_sandbox test_store test_route_jq"
+  vgfirst="test_route_config test_deliver test_ingest_gocd_notification test_route_jq"
   vgorder=$(for n in $vgfirst; do [ -x "build/tests/unit/$n" ] && echo "build/tests/unit/$n"; done
             units build | grep -vxF -f <(for n in $vgfirst; do echo "build/tests/unit/$n"; done))
   for t in $vgorder; do
     vlog=$logdir/vg-$(basename "$t")
     rm -rf "$vlog"; mkdir -p "$vlog"
     while [ "$(jobs -rp | wc -l)" -ge "$vgjobs" ]; do wait -n; done
-    # test_route_config alone takes about 13 min under valgrind one test at
-    # a time and 9 min two at a time (measured); the rest fit beside it.
+    # test_route_config, the longest, runs two tests at a time.
     cj=1; [ "$(basename "$t")" = test_route_config ] && cj=2
     ( nice -n 19 $vg --log-file="$vlog/%p.log" "$t" --jobs $cj >"$vlog.out" 2>&1; echo $? >"$vlog.rc" ) &
   done

@@ -488,6 +488,14 @@ int hr_jq_probe(hr_jq *q, hr_error *err)
 int hr_template_probe(hr_template *t, hr_error *err)
 {
     probe p = {NULL, t, HR_OK, {HR_OK, {0}}};
+    size_t i = 0;
+
+    /* Literal text cannot exceed a budget: no thread for it (a config of
+     * a thousand targets has a thousand literal URLs). */
+    while (i < t->n && t->parts[i].q == NULL)
+        i++;
+    if (i == t->n)
+        return HR_OK;
     return probe_run(&p, err);
 }
 
