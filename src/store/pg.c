@@ -270,9 +270,15 @@ void hr_pg__bin(hr_pg_params *p, const void *b, size_t len)
 int hr_pg__error(PGconn *c, const PGresult *res, const char *doing, hr_error *err)
 {
     const char *msg = res != NULL ? PQresultErrorMessage(res) : "";
+    const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     char clean[400];
     size_t n = 0;
-    int down = c == NULL || PQstatus(c) != CONNECTION_OK;
+    /* The connection may still look fine when the server's goodbye
+     * (57P01 at a shutdown, 57P02 at a crash) or a broken
+     * link (class 08) arrives as a statement's result, in pipeline mode
+     * above all: those say PostgreSQL is going away too. */
+    int down = c == NULL || PQstatus(c) != CONNECTION_OK ||
+               (state != NULL && (strncmp(state, "57P", 3) == 0 || strncmp(state, "08", 2) == 0));
 
     if (msg == NULL || *msg == '\0')
         msg = c != NULL ? PQerrorMessage(c) : "no connection";

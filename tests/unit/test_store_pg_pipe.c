@@ -263,3 +263,38 @@ Test(store, a_failing_item_fails_alone_and_the_others_commit)
         hr_event_free(evs[i]);
     hr_event_free(gate);
 }
+
+/*
+ * PostgreSQL ends the writer's session (pg_terminate_backend: 57P01, as
+ * at a fast shutdown): a batch that meets the goodbye fails saying
+ * PostgreSQL is going away (hr_pg__error reads the SQLSTATE, since the
+ * connection may still look fine when the goodbye arrives as a
+ * statement's result), and the store reconnects by itself.
+ */
+Test(store, a_terminated_session_is_reconnected)
+{
+    hr_error err;
+
+    if (!on_pg())
+        cr_skip_test("PostgreSQL only");
+    st = open_store();
+    put_stage(st, "p", "s", "1", "Building", NULL, NULL);
+    pg_exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()");
+    hr_event *ev = stage_ev("p", "s", "2", "Building", NULL);
+    int rc = hr_store_put(st, ev, &err);
+    hr_event_free(ev);
+    if (rc != HR_OK)
+        cr_expect(strstr(err.msg, "PostgreSQL is unreachable") != NULL, "%s", err.msg);
+    /* Either way the store goes on: this one is stored. */
+    int64_t id = 0;
+    for (int i = 0; i < 50 && id == 0; i++) {
+        hr_event *again = stage_ev("p", "s", "3", "Building", NULL);
+        if (hr_store_put(st, again, &err) == HR_OK)
+            id = again->id;
+        else
+            usleep(100 * 1000);
+        hr_event_free(again);
+    }
+    cr_expect_gt(id, 0, "%s", err.msg);
+}
