@@ -3,6 +3,7 @@
  */
 #include "api/cursor.h"
 
+#include "core/ascii.h"
 #include "core/limits.h"
 #include "core/mem.h"
 
@@ -35,13 +36,10 @@ char *hr_api_cursor_encode(const char *const *parts, size_t n)
     return out;
 }
 
+/* A cursor is spelt in lower case only, so that each has one spelling. */
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
+    return c >= 'A' && c <= 'F' ? -1 : hr_hex_value(c);
 }
 
 int hr_api_cursor_decode(const char *text, size_t len, char *buf, size_t cap, const char **parts,

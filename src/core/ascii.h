@@ -24,6 +24,18 @@ static inline bool hr_is_alnum(char ch)
     return hr_is_alpha(ch) || hr_is_digit(ch);
 }
 
+/* A hex digit's value (either case), or -1. */
+static inline int hr_hex_value(char ch)
+{
+    if (hr_is_digit(ch))
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
 /* C0 controls and DEL. */
 static inline bool hr_is_control(unsigned char ch)
 {

@@ -36,6 +36,7 @@
  */
 #include "ingest/jenkins.h"
 
+#include "core/ascii.h"
 #include "core/jpath.h"
 #include "core/mem.h"
 #include "core/timefmt.h"
@@ -175,17 +176,6 @@ bool hr_jk__clean_utf8(const char *s, size_t n)
     return true;
 }
 
-static int hex_value(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Decodes %XX (and, when plus, '+' as a space) from [s, s+n) into out,
  * which has room for n bytes; sets *outlen. false on an invalid escape. */
 bool hr_jk__percent_decode(const char *s, size_t n, bool plus, char *out, size_t *outlen)
@@ -196,8 +186,8 @@ bool hr_jk__percent_decode(const char *s, size_t n, bool plus, char *out, size_t
             int hi, lo;
             if (i + 2 >= n)
                 return false;
-            hi = hex_value(s[i + 1]);
-            lo = hex_value(s[i + 2]);
+            hi = hr_hex_value(s[i + 1]);
+            lo = hr_hex_value(s[i + 2]);
             if (hi < 0 || lo < 0)
                 return false;
             out[o++] = (char)(hi * 16 + lo);

@@ -3,6 +3,7 @@
  */
 #include "route/commits.h"
 
+#include "core/ascii.h"
 #include "core/limits.h"
 #include "core/mem.h"
 #include "core/url.h"
@@ -49,8 +50,7 @@ bool hr_commit_is_sha(const char *s)
     if (n < 7 || n > 64)
         return false;
     for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
-              (s[i] >= 'A' && s[i] <= 'F')))
+        if (hr_hex_value(s[i]) < 0)
             return false;
     return true;
 }
