@@ -166,6 +166,27 @@ int hr_api_check_token(hr_http_req *req, const char *token, const char *query_to
 struct hr_event;
 int hr_api_request_id(hr_http_req *req, struct hr_event *ev, const char **why);
 
+/*
+ * An event a handler handed to the store (gocd.c, jenkins.c, packages.c).
+ * The writer's completion (hr_api_stored, the hr_store_done_fn with this
+ * as ctx) only records the outcome here and wakes the request; answer
+ * then runs on an HTTP thread (logs, metrics, the answer's JSON), and the
+ * event and this are freed after it. With req NULL (a second answer, a
+ * bug hr_http_resume logs) answer is skipped.
+ */
+typedef struct hr_api_pending hr_api_pending;
+struct hr_api_pending {
+    hr_http_req *req;
+    struct hr_event *ev;
+    const char *kind; /* static: a metrics label */
+    int status;
+    hr_error err; /* when status is not HR_OK */
+    void (*answer)(hr_api_pending *p);
+};
+hr_api_pending *hr_api_pending_new(hr_http_req *req, struct hr_event *ev, const char *kind,
+                                   void (*answer)(hr_api_pending *p));
+void hr_api_stored(void *ctx, int status, const hr_error *err);
+
 /* Jenkins and any CI (jenkins.c). */
 void hr_api_jenkins_job_status(hr_http_req *req, void *ctx);
 void hr_api_jenkins_notification(hr_http_req *req, void *ctx);

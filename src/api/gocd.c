@@ -34,13 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* What the store's completion needs to answer one notification. */
-typedef struct pending {
-    hr_http_req *req;
-    hr_event *ev;
-    const char *kind; /* static: a metrics label */
-} pending;
-
 static json_t *failure(json_t *messages)
 {
     return json_pack("{s:s,s:o}", "status", "failure", "messages", messages);
@@ -70,33 +63,32 @@ static void report_warnings(const hr_event *ev, const char *kind)
     json_decref(list);
 }
 
-static void on_stored(void *ctx, int status, const hr_error *err)
+/* GoCD's answer to a stored notification, the same bytes every time. */
+static const char SUCCESS[] = "{\"status\":\"success\"}";
+
+/* The answer to a stored notification (on an HTTP thread). */
+static void answer_stored(hr_api_pending *p)
 {
-    pending *p = ctx;
-    if (status == HR_OK) {
+    if (p->status == HR_OK) {
         if (p->ev->repeat)
             hr_log_info("gocd", "%s request %s was stored before as event %lld; not stored again",
                         p->kind, p->ev->request_id, (long long)p->ev->id);
         else
             report_warnings(p->ev, p->kind);
         hr_metrics_event(p->kind, true);
-        hr_http_reply_json(p->req, 200, json_pack("{s:s}", "status", "success"));
-    } else if (status == HR_ECONFLICT) {
+        hr_http_reply(p->req, 200, "application/json", SUCCESS, sizeof(SUCCESS) - 1);
+    } else if (p->status == HR_ECONFLICT) {
         /* GoCD reads only a 200's body: a failure it shows, which the
          * bridge does not retry. */
         hr_metrics_event(p->kind, false);
-        hr_log_info("gocd", "refused %s request %s: %s", p->kind, p->ev->request_id,
-                    err ? err->msg : HR_REQUEST_ID_REUSED);
-        hr_http_reply_json(p->req, 200, failure1(err ? err->msg : HR_REQUEST_ID_REUSED));
+        hr_log_info("gocd", "refused %s request %s: %s", p->kind, p->ev->request_id, p->err.msg);
+        hr_http_reply_json(p->req, 200, failure1(p->err.msg));
     } else {
         char msg[HR_ERROR_MSG_MAX + 64];
-        snprintf(msg, sizeof(msg), "herald could not store the event: %s",
-                 err ? err->msg : hr_error_name(status));
+        snprintf(msg, sizeof(msg), "herald could not store the event: %s", p->err.msg);
         hr_metrics_event(p->kind, false);
         hr_http_reply_json(p->req, 503, failure1(msg));
     }
-    hr_event_free(p->ev);
-    free(p);
 }
 
 /* Validates and maps an event body, then hands it to the store; the store's
@@ -130,11 +122,8 @@ static void accept_event(hr_api *api, hr_http_req *req, const char *kind, int ve
         hr_event_free(ev);
         return;
     }
-    pending *p = hr_malloc(sizeof(*p));
-    p->req = req;
-    p->ev = ev;
-    p->kind = kind;
-    rc = hr_store_submit(api->store, ev, on_stored, p, &err);
+    hr_api_pending *p = hr_api_pending_new(req, ev, kind, answer_stored);
+    rc = hr_store_submit(api->store, ev, hr_api_stored, p, &err);
     if (rc != HR_OK) {
         char msg[HR_ERROR_MSG_MAX + 64];
         snprintf(msg, sizeof(msg), "herald could not store the event: %s", err.msg);

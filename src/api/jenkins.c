@@ -88,6 +88,41 @@ int hr_api_request_id(hr_http_req *req, hr_event *ev, const char **why)
     return HR_OK;
 }
 
+hr_api_pending *hr_api_pending_new(hr_http_req *req, hr_event *ev, const char *kind,
+                                   void (*answer)(hr_api_pending *p))
+{
+    hr_api_pending *p = hr_malloc(sizeof(*p));
+    p->req = req;
+    p->ev = ev;
+    p->kind = kind;
+    p->status = HR_OK;
+    p->err.code = HR_OK;
+    p->err.msg[0] = '\0';
+    p->answer = answer;
+    return p;
+}
+
+/* On an HTTP thread (hr_http_resume): the answer, then the frees. */
+static void pending_answer(hr_http_req *req, void *ctx)
+{
+    hr_api_pending *p = ctx;
+    if (req != NULL)
+        p->answer(p);
+    hr_event_free(p->ev);
+    free(p);
+}
+
+void hr_api_stored(void *ctx, int status, const hr_error *err)
+{
+    hr_api_pending *p = ctx;
+    p->status = status;
+    if (status != HR_OK && err != NULL)
+        p->err = *err;
+    else if (status != HR_OK)
+        hr_error_set(&p->err, status, "%s", hr_error_name(status));
+    hr_http_resume(p->req, pending_answer, p);
+}
+
 /* The value of the first "token" pair of a raw query whose pairs are
  * separated by '&' or '?' (new, %XX and '+' decoded), or NULL. */
 static char *query_token(const char *q)
@@ -179,15 +214,10 @@ int hr_api_check_token(hr_http_req *req, const char *token, const char *query_to
     return ok;
 }
 
-typedef struct pending {
-    hr_http_req *req;
-    hr_event *ev;
-} pending;
-
-static void on_stored(void *ctx, int status, const hr_error *err)
+/* The answer to a stored build event (on an HTTP thread). */
+static void answer_stored(hr_api_pending *p)
 {
-    pending *p = ctx;
-    if (status == HR_OK) {
+    if (p->status == HR_OK) {
         const char *t = hr_transition_name(p->ev->transition);
         if (p->ev->repeat)
             hr_log_info(SUB, "request %s was stored before as event %lld; not stored again",
@@ -196,21 +226,17 @@ static void on_stored(void *ctx, int status, const hr_error *err)
         hr_http_reply_json(p->req, 200,
                            json_pack("{s:I,s:o}", "id", (json_int_t)p->ev->id, "transition",
                                      t ? json_string(t) : json_null()));
-    } else if (status == HR_ECONFLICT) {
+    } else if (p->status == HR_ECONFLICT) {
         /* The sender's mistake, not the store's: a retry cannot help. */
         hr_metrics_event(HR_KIND_BUILD_STATUS, false);
-        hr_log_info(SUB, "refused request %s: %s", p->ev->request_id,
-                    err ? err->msg : HR_REQUEST_ID_REUSED);
-        hr_http_reply_error(p->req, 409, err ? err->msg : HR_REQUEST_ID_REUSED);
+        hr_log_info(SUB, "refused request %s: %s", p->ev->request_id, p->err.msg);
+        hr_http_reply_error(p->req, 409, p->err.msg);
     } else {
         char msg[HR_ERROR_MSG_MAX + 64];
-        snprintf(msg, sizeof(msg), "herald could not store the event: %s",
-                 err ? err->msg : hr_error_name(status));
+        snprintf(msg, sizeof(msg), "herald could not store the event: %s", p->err.msg);
         hr_metrics_event(HR_KIND_BUILD_STATUS, false);
         hr_http_reply_error(p->req, 503, msg);
     }
-    hr_event_free(p->ev);
-    free(p);
 }
 
 /* Answers a body herald will not take: 400 with every message. */
@@ -228,7 +254,7 @@ static void refuse(hr_http_req *req, const char *what, hr_errlist *errs)
 
 static void submit(hr_api *api, hr_http_req *req, hr_event *ev)
 {
-    pending *p;
+    hr_api_pending *p;
     const char *why = NULL;
     hr_error err;
 
@@ -238,11 +264,8 @@ static void submit(hr_api *api, hr_http_req *req, hr_event *ev)
         hr_event_free(ev);
         return;
     }
-    p = hr_malloc(sizeof(*p));
-
-    p->req = req;
-    p->ev = ev;
-    if (hr_store_submit(api->store, ev, on_stored, p, &err) != HR_OK) {
+    p = hr_api_pending_new(req, ev, HR_KIND_BUILD_STATUS, answer_stored);
+    if (hr_store_submit(api->store, ev, hr_api_stored, p, &err) != HR_OK) {
         char msg[HR_ERROR_MSG_MAX + 64];
         snprintf(msg, sizeof(msg), "herald could not store the event: %s", err.msg);
         hr_metrics_event(HR_KIND_BUILD_STATUS, false);

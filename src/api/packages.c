@@ -58,40 +58,32 @@ static json_t *revision_answer(const hr_event *ev)
     return o;
 }
 
-typedef struct pending {
-    hr_http_req *req;
-    hr_event *ev;
-} pending;
-
-static void on_published(void *ctx, int status, const hr_error *err)
+/* The answer to a stored revision (on an HTTP thread). */
+static void answer_published(hr_api_pending *p)
 {
-    pending *p = ctx;
     const hr_package_rev *r = &p->ev->package;
 
-    if (status == HR_OK && r->duplicate) {
+    if (p->status == HR_OK && r->duplicate) {
         /* The store gave ev the first publish's timestamp and publish
          * time: the answer is the first one's. */
         hr_metrics_event(HR_KIND_PACKAGE_REVISION, true);
         hr_log_info(SUB, "%s/%s revision \"%s\" was published before from the same bytes",
                     r->repository, r->package, r->revision);
         hr_http_reply_json(p->req, 200, revision_answer(p->ev));
-    } else if (status == HR_OK) {
+    } else if (p->status == HR_OK) {
         hr_metrics_event(HR_KIND_PACKAGE_REVISION, true);
         hr_log_info(SUB, "published %s/%s revision \"%s\" (event %lld)", r->repository, r->package,
                     r->revision, (long long)p->ev->id);
         hr_http_reply_json(p->req, 201, revision_answer(p->ev));
-    } else if (status == HR_ECONFLICT) {
+    } else if (p->status == HR_ECONFLICT) {
         hr_metrics_event(HR_KIND_PACKAGE_REVISION, false);
-        hr_http_reply_error(p->req, 409, err->msg);
+        hr_http_reply_error(p->req, 409, p->err.msg);
     } else {
         char msg[HR_ERROR_MSG_MAX + 64];
-        snprintf(msg, sizeof(msg), "herald could not store the revision: %s",
-                 err ? err->msg : hr_error_name(status));
+        snprintf(msg, sizeof(msg), "herald could not store the revision: %s", p->err.msg);
         hr_metrics_event(HR_KIND_PACKAGE_REVISION, false);
         hr_http_reply_error(p->req, 503, msg);
     }
-    hr_event_free(p->ev);
-    free(p);
 }
 
 static void publish(hr_api *api, hr_http_req *req, const char *repo, const char *pkg)
@@ -154,10 +146,8 @@ static void publish(hr_api *api, hr_http_req *req, const char *repo, const char 
         hr_errlist_clear(&errs);
         return;
     }
-    pending *p = hr_malloc(sizeof(*p));
-    p->req = req;
-    p->ev = ev;
-    if (hr_store_submit(api->store, ev, on_published, p, &err) != HR_OK) {
+    hr_api_pending *p = hr_api_pending_new(req, ev, HR_KIND_PACKAGE_REVISION, answer_published);
+    if (hr_store_submit(api->store, ev, hr_api_stored, p, &err) != HR_OK) {
         char msg[HR_ERROR_MSG_MAX + 64];
         snprintf(msg, sizeof(msg), "herald could not store the revision: %s", err.msg);
         hr_metrics_event(HR_KIND_PACKAGE_REVISION, false);

@@ -71,6 +71,9 @@ struct hr_http_req {
     char *body;
     size_t body_len, body_cap;
     int64_t started_us;
+    /* hr_http_resume's answer, to run on an HTTP thread (then NULL) */
+    hr_http_resume_fn resume_fn;
+    void *resume_ctx;
     /* the reply, once set */
     int status;
     char *content_type;
@@ -78,10 +81,24 @@ struct hr_http_req {
     size_t reply_len;
 };
 
+/* Runs the answer hr_http_resume left, if any, on this thread; r's lock
+ * is not held (the answer takes it in hr_http_reply). */
+static void run_resume(hr_http_req *r)
+{
+    hr_http_resume_fn fn;
+    pthread_mutex_lock(&r->lock);
+    fn = r->resume_fn;
+    r->resume_fn = NULL;
+    pthread_mutex_unlock(&r->lock);
+    if (fn != NULL)
+        fn(r, r->resume_ctx);
+}
+
 static void req_free(hr_http_req *r)
 {
     if (r == NULL)
         return;
+    run_resume(r); /* the client left before it ran: ctx is released */
     pthread_mutex_destroy(&r->lock);
     free(r->method);
     free(r->path);
@@ -356,6 +373,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         pthread_mutex_lock(&r->lock);
         r->suspended = false;
         pthread_mutex_unlock(&r->lock);
+        run_resume(r);
         return queue_reply(r);
     }
 
@@ -385,8 +403,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
 
     pthread_mutex_lock(&r->lock);
-    if (r->replied) {
+    if (r->replied || r->resume_fn != NULL) {
+        /* Answered, or woken, while the handler ran. */
         pthread_mutex_unlock(&r->lock);
+        run_resume(r);
         return queue_reply(r);
     }
     /* The reply will come from another thread: park the connection. */
@@ -402,7 +422,7 @@ void hr_http_reply(hr_http_req *r, int status, const char *content_type, const c
     struct MHD_Connection *conn;
 
     pthread_mutex_lock(&r->lock);
-    if (r->replied) {
+    if (r->replied || r->resume_fn != NULL) {
         pthread_mutex_unlock(&r->lock);
         hr_log_error("http", "second reply to %s %s ignored", r->method, r->path);
         return;
@@ -417,6 +437,26 @@ void hr_http_reply(hr_http_req *r, int status, const char *content_type, const c
      * its lock must not be touched after MHD_resume_connection. The
      * connection itself stays valid until then: a suspended connection is
      * never closed or timed out. */
+    conn = r->suspended ? r->conn : NULL;
+    pthread_mutex_unlock(&r->lock);
+    if (conn != NULL)
+        MHD_resume_connection(conn);
+}
+
+void hr_http_resume(hr_http_req *r, hr_http_resume_fn fn, void *ctx)
+{
+    struct MHD_Connection *conn;
+
+    pthread_mutex_lock(&r->lock);
+    if (r->replied || r->resume_fn != NULL) {
+        pthread_mutex_unlock(&r->lock);
+        hr_log_error("http", "second reply to %s %s ignored", r->method, r->path);
+        fn(NULL, ctx);
+        return;
+    }
+    r->resume_fn = fn;
+    r->resume_ctx = ctx;
+    /* As in hr_http_reply: resumed only after unlocking. */
     conn = r->suspended ? r->conn : NULL;
     pthread_mutex_unlock(&r->lock);
     if (conn != NULL)

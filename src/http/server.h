@@ -82,6 +82,15 @@ const char *hr_http_body(const hr_http_req *r, size_t *len);
 /* Answers the request: the body is copied. Exactly once per request. */
 void hr_http_reply(hr_http_req *r, int status, const char *content_type, const char *body,
                    size_t len);
+/* Wakes a request its handler left unanswered, from any thread, in place
+ * of hr_http_reply: fn(r, ctx) runs later on an HTTP thread and answers it
+ * with hr_http_reply*. So work finished on another thread (the store's
+ * writer) only records its outcome in ctx and calls this: the answer is
+ * built off that thread. When the client is gone first, fn still runs,
+ * as the request is freed, and its answer is dropped: ctx is always
+ * released. Exactly once per request, instead of a reply. */
+typedef void (*hr_http_resume_fn)(hr_http_req *r, void *ctx);
+void hr_http_resume(hr_http_req *r, hr_http_resume_fn fn, void *ctx);
 /* Answers with JSON; body is stolen (decref'd). */
 void hr_http_reply_json(hr_http_req *r, int status, json_t *body);
 /* Answers {"error": message} with the status. */

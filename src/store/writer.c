@@ -460,6 +460,9 @@ static void *writer_main(void *arg)
 {
     hr_store *s = arg;
 
+    /* Named so that per-thread profiles (top -H, perf -t, bench/writer.sh)
+     * find it. */
+    pthread_setname_np(pthread_self(), "hr-writer");
     pthread_mutex_lock(&s->qlock);
     for (;;) {
         item *batch, *last;

@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,17 +42,67 @@ static void async_handler(hr_http_req *req, void *ctx)
     pthread_detach(t);
 }
 
+/* hr_http_resume: the waking thread only hands over its outcome; the
+ * answer runs on an HTTP thread, and runs (to release ctx) even when the
+ * client left. */
+typedef struct woken {
+    pthread_t waker;
+    int outcome;
+} woken;
+static atomic_int answers_run;
+
+static void answer_woken(hr_http_req *req, void *ctx)
+{
+    woken *w = ctx;
+    char body[64];
+    int n = snprintf(body, sizeof(body), "outcome %d, %s", w->outcome,
+                     pthread_equal(w->waker, pthread_self()) ? "on the waker" : "elsewhere");
+    if (req != NULL)
+        hr_http_reply(req, 202, "text/plain", body, (size_t)n);
+    free(w);
+    atomic_fetch_add(&answers_run, 1);
+}
+
+static void *wake_later(void *arg)
+{
+    hr_http_req *req = arg;
+    woken *w = malloc(sizeof(*w));
+    usleep(50000);
+    w->waker = pthread_self();
+    w->outcome = 7;
+    hr_http_resume(req, answer_woken, w);
+    return NULL;
+}
+
+static void resume_handler(hr_http_req *req, void *ctx)
+{
+    pthread_t t;
+    pthread_create(&t, NULL, wake_later, req);
+    pthread_detach(t);
+}
+
+static void resume_at_once(hr_http_req *req, void *ctx)
+{
+    woken *w = malloc(sizeof(*w));
+    w->waker = (pthread_t)0;
+    w->outcome = 1;
+    hr_http_resume(req, answer_woken, w); /* before the handler returns */
+}
+
 static const hr_http_route routes[] = {
     {"POST", "/echo/*", "echo", echo, NULL},
     {"GET", "/echo/*", "echo", echo, NULL},
     {"GET", "/async", "async", async_handler, NULL},
+    {"GET", "/resume", "resume", resume_handler, NULL},
+    {"GET", "/resume-now", "resume", resume_at_once, NULL},
 };
 
 static void start(void)
 {
     hr_http_options o = {.listen = "127.0.0.1:0", .max_body = 64, .threads = 2};
     hr_error err;
-    cr_assert_eq(hr_http_start(&o, routes, 3, &server, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(hr_http_start(&o, routes, sizeof(routes) / sizeof(routes[0]), &server, &err),
+                 HR_OK, "%s", err.msg);
 }
 
 static void stop(void)
@@ -174,6 +225,28 @@ Test(http_server, reply_from_another_thread)
     const char *r = request("GET /async HTTP/1.1\r\nHost: t\r\n\r\n");
     cr_assert(strstr(r, "HTTP/1.1 202") == r, "%s", r);
     cr_assert(strstr(r, "\r\n\r\nlater") != NULL, "%s", r);
+}
+
+Test(http_server, a_resumed_request_is_answered_on_an_http_thread)
+{
+    const char *r = request("GET /resume HTTP/1.1\r\nHost: t\r\n\r\n");
+    cr_assert(strstr(r, "HTTP/1.1 202") == r, "%s", r);
+    cr_assert(strstr(r, "\r\n\r\noutcome 7, elsewhere") != NULL, "%s", r);
+    r = request("GET /resume-now HTTP/1.1\r\nHost: t\r\n\r\n");
+    cr_assert(strstr(r, "\r\n\r\noutcome 1, elsewhere") != NULL, "%s", r);
+}
+
+Test(http_server, a_resumed_request_whose_client_left_still_releases_its_answer)
+{
+    const char *raw = "GET /resume HTTP/1.1\r\nHost: t\r\n\r\n";
+    int before = atomic_load(&answers_run);
+    int fd = dial();
+    cr_assert_eq(write(fd, raw, strlen(raw)), (ssize_t)strlen(raw));
+    usleep(10000);
+    close(fd); /* gone while the request is parked */
+    for (int i = 0; i < 200 && atomic_load(&answers_run) == before; i++)
+        usleep(10000);
+    cr_assert_eq(atomic_load(&answers_run), before + 1);
 }
 
 Test(http_server, keep_alive_serves_several_requests)
