@@ -51,6 +51,14 @@ join <(sort "$work/t0") <(sort "$work/t1") |
       for (k in name) if (name[k] > 0) printf "  %-16s %8.1f µs/request\n", k, name[k] / hz / n * 1e6
       printf "all threads %.1f µs/request; the writer %.1f µs/request, %.0f%% of herald CPU\n",
         tot / hz / n * 1e6, wr / hz / n * 1e6, (tot > 0 ? 100 * wr / tot : 0) }'
+# The store on disk once herald stopped (its WAL checkpointed): bytes per
+# event, and the mean sizes of the two texts each row keeps.
+kill "$pid"; wait "$pid" || true; pid=
+db=$(ls "$work"/herald/*.db | head -1)
+sqlite3 "$db" "SELECT 'store: ' || (SELECT count(*) FROM events) || ' events, ' ||
+  ((SELECT page_count FROM pragma_page_count) * (SELECT page_size FROM pragma_page_size) /
+   (SELECT count(*) FROM events)) || ' bytes per event (doc ' || (SELECT avg(length(doc)) FROM events) ||
+  ' B, raw ' || (SELECT avg(length(raw)) FROM events) || ' B on average)'"
 if [ "${PERF:-0}" = 1 ]; then
   wait "$perfpid" || true
   perf report -i "${PERF_OUT:-$work/perf.data}" --no-children --sort dso,symbol --stdio 2>/dev/null |

@@ -5,6 +5,7 @@
 #include "core/metrics.h"
 #include "core/timefmt.h"
 #include "ingest/redact.h"
+#include "route/keys.h"
 #include "route/route.h"
 #include "store/json.h"
 
@@ -72,7 +73,10 @@ static size_t route_event(void *arg, const hr_event *ev, const char *doc, size_t
                           hr_store_route *out, size_t max)
 {
     router_ctx *rc = arg;
-    json_t *input = rc->needs_input ? jq_input(ev, doc, doc_len) : NULL;
+    /* Not parsed at all when the keys came rendered with the event. */
+    json_t *input = rc->needs_input && hr_router_needs_input_for(rc->router, ev)
+                        ? jq_input(ev, doc, doc_len)
+                        : NULL;
     size_t n = 0;
     if (max > HR_MAX_TARGETS_PER_EVENT)
         max = HR_MAX_TARGETS_PER_EVENT;
@@ -217,6 +221,22 @@ static int build_config(hr_app *app, hr_config **out, hr_errlist *errs)
     return HR_OK;
 }
 
+static void *prepare_keys(void *plan, const hr_event *ev, const json_t *doc)
+{
+    (void)ev;
+    return hr_key_plan_render(plan, doc);
+}
+
+static void free_keys(void *keys)
+{
+    hr_route_keys_free(keys);
+}
+
+static void free_plan(void *plan)
+{
+    hr_key_plan_free(plan);
+}
+
 /* Builds a router over c and hands it to the store. */
 static int install(hr_app *app, hr_config *c, hr_errlist *errs)
 {
@@ -229,6 +249,11 @@ static int install(hr_app *app, hr_config *c, hr_errlist *errs)
     }
     rc->needs_input = hr_router_needs_input(rc->router);
     hr_store_set_router(app->store, route_event, rc, router_free);
+    /* Order keys that read only the stored document are rendered on the
+     * accepting thread (route/keys.h); the writer only binds them. */
+    hr_key_plan *plan = hr_key_plan_new(c);
+    hr_store_set_prepare(app->store, plan != NULL ? prepare_keys : NULL, free_keys, plan,
+                         free_plan);
     return HR_OK;
 }
 

@@ -205,6 +205,10 @@ typedef struct hr_event {
     /* A test event (HR_SOURCE_HERALD, HR_KIND_TEST): the one target it is
      * delivered to, whatever the routes say. NULL for every other event. */
     char *test_target;
+    /* What the store's prepare hook made on the accepting thread for the
+     * router (route/keys.h: order keys); set by the writer while it
+     * routes the event, NULL otherwise. Borrowed. */
+    const void *route_keys;
 } hr_event;
 
 /* How the store's refusal of a reused request id begins. */

@@ -5,6 +5,7 @@
 #include "core/mem.h"
 #include "route/commits.h"
 #include "route/jq.h"
+#include "route/keys.h"
 
 #include <fnmatch.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@ struct hr_router {
     char **hosts;
     char **keys; /* the keys and subjects the last match made (owned) */
     size_t nkeys;
+    const hr_route_keys *pre; /* the keys rendered before the match (ev->route_keys) */
 };
 
 /* The strings one match may keep: a key and a subject per delivery. */
@@ -218,11 +220,17 @@ static bool already_added(const hr_match *out, size_t n, const char *target)
 static const char *order_key(hr_router *r, size_t ti, const json_t *input)
 {
     const hr_target *t = &r->config->targets[ti];
+    const char *pre;
     char *key = NULL;
     hr_error e;
     int rc;
 
-    if (r->orders[ti] == NULL || input == NULL || r->nkeys >= MAX_MATCH_STRINGS)
+    if (r->orders[ti] == NULL)
+        return NULL;
+    /* Rendered where the event was accepted (keys.h): only bound here. */
+    if (hr_route_keys_get(r->pre, r->config, ti, &pre))
+        return pre;
+    if (input == NULL || r->nkeys >= MAX_MATCH_STRINGS)
         return NULL;
     rc = hr_template_render(r->orders[ti], input, false, &key, &e);
     if (rc == HR_OK && strlen(key) > MAX_ORDER_KEY_BYTES)
@@ -309,6 +317,7 @@ int hr_router_match(hr_router *r, const hr_event *ev, const json_t *input, hr_ma
     for (size_t i = 0; i < r->nkeys; i++)
         free(r->keys[i]);
     r->nkeys = 0;
+    r->pre = ev->route_keys;
 
     for (size_t i = 0; i < r->config->nroutes && got < max; i++) {
         const hr_route *route = &r->config->routes[i];
@@ -325,6 +334,19 @@ int hr_router_match(hr_router *r, const hr_event *ev, const json_t *input, hr_ma
     }
     *n = got;
     return HR_OK;
+}
+
+bool hr_router_needs_input_for(const hr_router *r, const hr_event *ev)
+{
+    const char *key;
+    for (size_t i = 0; i < r->config->nroutes; i++)
+        if (r->filters[i] != NULL)
+            return true;
+    for (size_t i = 0; i < r->config->ntargets; i++)
+        if (r->hosts[i] != NULL ||
+            (r->orders[i] != NULL && !hr_route_keys_get(ev->route_keys, r->config, i, &key)))
+            return true;
+    return false;
 }
 
 bool hr_router_needs_input(const hr_router *r)

@@ -22,8 +22,9 @@ void hr_router_free(hr_router *r);
 /* One delivery the router decided: (route, target), with route and
  * target borrowed from the config. key is the target's order key for this
  * event (its order_by rendered), owned by the router until its next
- * match; NULL when the target has no order_by, or the key came out empty
- * or failed (logged once per target). latest_wins is the target's.
+ * match (or by ev->route_keys, when the key was rendered where the event
+ * was accepted: route/keys.h); NULL when the target has no order_by, or
+ * the key came out empty or failed (logged once per target). latest_wins is the target's.
  * subject (owned like key) is what the delivery reports on when the
  * target reports the event on several things: a commit-status target
  * (GitHub, GitLab, Bitbucket) without a repository gets one delivery per
@@ -63,5 +64,9 @@ int hr_router_match(hr_router *r, const hr_event *ev, const json_t *input, hr_ma
 /* Whether hr_router_match needs the event's JSON: some route has a filter,
  * some target an order_by or deliveries per git material. */
 bool hr_router_needs_input(const hr_router *r);
+/* The same for one event: not when every order_by key it needs came
+ * rendered with it (ev->route_keys, route/keys.h) and nothing else reads
+ * the JSON. */
+bool hr_router_needs_input_for(const hr_router *r, const hr_event *ev);
 
 #endif

@@ -35,6 +35,7 @@ static int save_deliveries(hr_store *s, item *it, hr_transition tr)
     /* The router sees the event as it will be stored. */
     it->ev->id = it->id;
     it->ev->transition = tr;
+    it->ev->route_keys = it->prepared;
     n = s->route_fn(s->route_ctx, it->ev, it->doc, it->doc_len, out, HR_MAX_TARGETS_PER_EVENT);
     it->ndeliveries = 0;
     for (size_t i = 0; i < n && ret == HR_OK; i++) {
@@ -44,6 +45,7 @@ static int save_deliveries(hr_store *s, item *it, hr_transition tr)
         ret = s->eng->insert_delivery(s->db, it->id, &out[i], run_key, now, &it->err);
         it->ndeliveries += ret == HR_OK;
     }
+    it->ev->route_keys = NULL; /* freed with the item */
     free(run_key);
     return ret;
 }

@@ -187,6 +187,20 @@ typedef size_t (*hr_store_route_fn)(void *ctx, const hr_event *ev, const char *d
  * once a later router replaced it, or at close. */
 void hr_store_set_router(hr_store *s, hr_store_route_fn fn, void *ctx, void (*free_ctx)(void *ctx));
 
+/*
+ * Work for the router done where an event is accepted, off the writer:
+ * hr_store_submit calls fn(ctx, ev, doc) on the caller's thread with the
+ * event's document as stored (without id and transition), and the router
+ * finds what it returned as ev->route_keys while it routes the event
+ * (route/keys.h: order keys); free_fn frees it after the commit. fn runs
+ * concurrently on any thread. The store keeps every ctx set and frees it
+ * with free_ctx at close (a submit in flight may still use an older one);
+ * fn NULL: none from now on.
+ */
+typedef void *(*hr_store_prepare_fn)(void *ctx, const hr_event *ev, const json_t *doc);
+void hr_store_set_prepare(hr_store *s, hr_store_prepare_fn fn, void (*free_fn)(void *made),
+                          void *ctx, void (*free_ctx)(void *ctx));
+
 /* fn(ctx) is called on the writer thread after a commit that made
  * deliveries due (new events routed, deliveries reset). Keep it cheap. */
 void hr_store_set_notify(hr_store *s, void (*fn)(void *ctx), void *ctx);

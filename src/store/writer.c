@@ -44,6 +44,8 @@ void hr_store__item_free(item *it)
 {
     if (it == NULL)
         return;
+    if (it->prepared != NULL)
+        it->prepared_free(it->prepared);
     free(it->doc);
     free(it->rev_doc);
     free(it->package_name);
@@ -85,6 +87,43 @@ static int enqueue(hr_store *s, item *it, hr_error *err)
     return rc;
 }
 
+/* The router's work done here, on the submitting thread (a test event
+ * skips the router). */
+static void prepare(hr_store *s, item *it, const json_t *doc)
+{
+    hr_store_prepare_fn fn;
+    void *ctx;
+    if (it->ev->test_target != NULL)
+        return;
+    pthread_mutex_lock(&s->qlock);
+    fn = s->prepare_fn;
+    ctx = s->prepare_ctx;
+    it->prepared_free = s->prepared_free;
+    pthread_mutex_unlock(&s->qlock);
+    if (fn != NULL)
+        it->prepared = fn(ctx, it->ev, doc);
+}
+
+void hr_store_set_prepare(hr_store *s, hr_store_prepare_fn fn, void (*free_fn)(void *made),
+                          void *ctx, void (*free_ctx)(void *ctx))
+{
+    struct prepare_kept *k = NULL;
+    if (ctx != NULL && free_ctx != NULL) {
+        k = hr_malloc(sizeof(*k));
+        k->ctx = ctx;
+        k->free_ctx = free_ctx;
+    }
+    pthread_mutex_lock(&s->qlock);
+    s->prepare_fn = fn;
+    s->prepared_free = free_fn;
+    s->prepare_ctx = ctx;
+    if (k != NULL) {
+        k->next = s->prepare_kept;
+        s->prepare_kept = k;
+    }
+    pthread_mutex_unlock(&s->qlock);
+}
+
 int hr_store_submit(hr_store *s, hr_event *ev, hr_store_done_fn done, void *ctx, hr_error *err)
 {
     json_t *doc;
@@ -119,6 +158,7 @@ int hr_store_submit(hr_store *s, hr_event *ev, hr_store_done_fn done, void *ctx,
     it = hr_calloc(1, sizeof(*it));
     it->type = ITEM_EVENT;
     it->ev = ev;
+    prepare(s, it, doc);
     it->doc = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     if (it->doc == NULL) {
@@ -566,6 +606,12 @@ static void store_free(hr_store *s)
         s->next_route_free(s->next_route_ctx);
     if (s->eng != NULL)
         s->eng->close(s->db);
+    while (s->prepare_kept != NULL) {
+        struct prepare_kept *k = s->prepare_kept;
+        s->prepare_kept = k->next;
+        k->free_ctx(k->ctx);
+        free(k);
+    }
     pthread_mutex_destroy(&s->qlock);
     pthread_cond_destroy(&s->wake);
     pthread_cond_destroy(&s->idle);

@@ -45,7 +45,9 @@ typedef struct item {
     hr_target_health *health_out; /* ITEM_HEALTH: the record after the action */
     hr_target_health health;      /* ITEM_HEALTH: filled by the writer */
     const char *exclude_target;   /* ITEM_EVENT: never route to this target (borrowed) */
-    int made_due;                 /* deliveries became due (released, or a health event's) */
+    void *prepared;               /* ITEM_EVENT: the prepare hook's, for the router (owned) */
+    void (*prepared_free)(void *made);
+    int made_due; /* deliveries became due (released, or a health event's) */
     hr_store_done_fn done;
     void *ctx;
     /* Filled by the writer; handed to the caller only after the commit. */
@@ -91,6 +93,16 @@ struct hr_store {
      * flow; read by the writer only). */
     void (*notify_fn)(void *ctx);
     void *notify_ctx;
+    /* The prepare hook (hr_store_set_prepare), guarded by qlock, and every
+     * ctx it was ever given, freed at close. */
+    hr_store_prepare_fn prepare_fn;
+    void (*prepared_free)(void *made);
+    void *prepare_ctx;
+    struct prepare_kept {
+        struct prepare_kept *next;
+        void *ctx;
+        void (*free_ctx)(void *ctx);
+    } * prepare_kept;
 };
 
 /* Frees an item and what it owns. NULL is fine. */

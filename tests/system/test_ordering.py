@@ -5,6 +5,7 @@ import concurrent.futures
 import json
 import random
 import re
+import signal
 import time
 
 import pytest
@@ -330,4 +331,57 @@ routes: [{{name: all, targets: [hook]}}]
     for k, ids in per_key.items():
         assert ids == sorted(ids), (k, ids)
         assert len(set(ids)) == 20, (k, len(set(ids)))
+    t.stop()
+
+
+def test_keys_reading_what_the_writer_decides_get_its_values(tmp_path, herald_factory):
+    """A key that reads only the event is rendered where the event is
+    accepted; one that reads the transition or the id is rendered by the
+    writer, which decides them: every key is the event's own, with a
+    reload in between (keys rendered for the old configuration are not
+    taken by the new one)."""
+    t = Target().start()
+    targets = """
+targets:
+  - name: plain
+    url: "{url}/p"
+    body: {body}
+    order_by: "{prefix}{{{{ .pipeline.name }}}}/{{{{ .stage.name }}}}/{{{{ .pipeline.counter }}}}"
+  - name: by-transition
+    url: "{url}/t"
+    body: {body}
+    order_by: "{{{{ .pipeline.name }}}}/{{{{ .transition }}}}"
+  - name: by-id
+    url: "{url}/i"
+    body: {body}
+    order_by: "{{{{ .pipeline.name }}}}-{{{{ .id }}}}"
+routes: [{{name: all, targets: [plain, by-transition, by-id]}}]
+"""
+    cfg = config(tmp_path, targets.format(url=t.url, body=BODY, prefix="a-"))
+    h = herald_factory(["--config", str(cfg)])
+    send(h, event("k1", 1, "Failed"))
+    send(h, event("k1", 2, "Passed"))
+    cfg.write_text(cfg.read_text().replace('"a-', '"b-'))
+    h.proc.send_signal(signal.SIGHUP)
+    wait_for("the reload", lambda: "reloaded" in h.log_text())
+    send(h, event("k1", 3, "Passed"))
+    got = wait_for("nine deliveries", lambda: len(all_deliveries(h)) == 9 and all_deliveries(h))
+    events = {}
+    for d in got:
+        if d["event_id"] not in events:
+            status, ev = h.get_json(f"/api/v1/events/{d['event_id']}")
+            assert status == 200, ev
+            events[d["event_id"]] = ev["event"]
+    transitions = []
+    for d in sorted(got, key=lambda d: (d["event_id"], d["target"])):
+        ev = events[d["event_id"]]
+        name, counter = ev["pipeline"]["name"], str(ev["pipeline"]["counter"])
+        prefix = "b-" if counter == "3" else "a-"
+        want = {"plain": f"{prefix}{name}/{ev['stage']['name']}/{counter}",
+                "by-transition": f"{name}/{ev['transition']}",
+                "by-id": f"{name}-{ev['id']}"}[d["target"]]
+        assert d["order_key"] == want, (d, ev["transition"])
+        if d["target"] == "by-transition":
+            transitions.append(ev["transition"])
+    assert transitions == ["failed", "fixed", "passed"]
     t.stop()
