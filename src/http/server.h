@@ -88,7 +88,9 @@ void hr_http_reply(hr_http_req *r, int status, const char *content_type, const c
  * writer) only records its outcome in ctx and calls this: the answer is
  * built off that thread. When the client is gone first, fn still runs,
  * as the request is freed, and its answer is dropped: ctx is always
- * released. Exactly once per request, instead of a reply. */
+ * released. Exactly once per request, instead of a reply (a second
+ * answer is logged, and fn runs at once with r NULL, only to release
+ * ctx). */
 typedef void (*hr_http_resume_fn)(hr_http_req *r, void *ctx);
 void hr_http_resume(hr_http_req *r, hr_http_resume_fn fn, void *ctx);
 /* Answers with JSON; body is stolen (decref'd). */
