@@ -165,13 +165,9 @@ static const struct {
      " ON CONFLICT (source, job, branch) DO UPDATE SET updated_at = job_state.updated_at"
      " RETURNING last_result, last_number, prev_result"},
     /* A batch's event ids, taken at its start, so that its events'
-     * INSERTs need not be waited for (event_insert_id). */
+     * INSERT (one for the batch, pg_batch.c) need not be waited for. */
     {"event_ids", "SELECT nextval(pg_get_serial_sequence('events', 'id'))"
                   " FROM generate_series(1, $1::int)"},
-    {"event_insert_id",
-     "INSERT INTO events (received_at, source, kind, version, pipeline, pipeline_counter, stage,"
-     " stage_counter, state, result, transition, doc, raw, request_id, warnings, request_digest,"
-     " id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"},
     {"event_insert",
      "INSERT INTO events (received_at, source, kind, version, pipeline, pipeline_counter, stage,"
      " stage_counter, state, result, transition, doc, raw, request_id, warnings, request_digest)"
@@ -559,12 +555,12 @@ static int pg_begin(void *db, int bulk, hr_error *err)
 }
 
 /* The writer's pipelined transaction (pg_pipe.c): no savepoint per item. */
-static int pg_begin_piped(void *db, size_t nevents, hr_error *err)
+static int pg_begin_piped(void *db, const hr_event *const *events, size_t nevents, hr_error *err)
 {
     hr_pg *g = db;
     int ret = writer_ready(g, err);
     if (ret == HR_OK)
-        ret = hr_pg__pipe_begin(g, nevents, err);
+        ret = hr_pg__pipe_begin(g, events, nevents, err);
     return ret;
 }
 
