@@ -177,8 +177,8 @@ int hr_pg__pipe_send_n(hr_pg *g, const char *sql, int nparams, const char *const
 int hr_pg__pipe_wait(hr_pg *g, PGresult **out, int nout, hr_error *err);
 
 /* The batch's rows (pg_batch.c), inside a pipelined transaction. lock
- * takes the history rows of the events' stages and jobs with one
- * statement each, sorted by key, so instances whose batches share stages
+ * takes the history rows of the events' stages and jobs with one locking
+ * statement per table, sorted by key, and one read, so instances whose batches share stages
  * take them in one order and cannot deadlock; it sends them and leaves
  * their results for the caller's wait (*nsent statements), which read
  * then reads. held_stage and held_job find a row the transaction holds

@@ -1,7 +1,8 @@
 /*
  * pg_batch.c - a pipelined batch's rows on PostgreSQL (pg_pipe.c runs the
- * pipeline): the history rows of the batch's stages and jobs, created,
- * locked and read at its start by one statement per table, in key order;
+ * pipeline): the history rows of the batch's stages and jobs, created and
+ * locked at its start by one statement per table, in key order, and read
+ * by one more (sent together, one wait);
  * what the batch's own events then leave in them, written once before
  * COMMIT; and its events and deliveries, kept and sent as one multi-row
  * INSERT per table instead of one statement per row.
@@ -23,21 +24,6 @@
 #include <string.h>
 
 /* ---- History rows ------------------------------------------------------- */
-
-/* The statements that take a batch's history rows: $1.. are text arrays
- * of the keys' parts, in the order the rows are to be locked. */
-static const char stages_lock_sql[] =
-    "INSERT INTO stage_state (pipeline, stage, updated_at)"
-    " SELECT k.p, k.s, 0 FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(p, s, n)"
-    " ORDER BY k.n"
-    " ON CONFLICT (pipeline, stage) DO UPDATE SET updated_at = stage_state.updated_at"
-    " RETURNING pipeline, stage, last_result";
-static const char jobs_lock_sql[] =
-    "INSERT INTO job_state (source, job, branch, updated_at)"
-    " SELECT k.s, k.j, k.b, 0 FROM unnest($1::text[], $2::text[], $3::text[])"
-    " WITH ORDINALITY AS k(s, j, b, n) ORDER BY k.n"
-    " ON CONFLICT (source, job, branch) DO UPDATE SET updated_at = job_state.updated_at"
-    " RETURNING source, job, branch, last_result, last_number, prev_result";
 
 static int key_cmp(const char *const a[3], const char *const b[3], int nkey)
 {
@@ -109,10 +95,11 @@ static void array_add(char **buf, size_t *len, size_t *cap, char sep, const char
     (*buf)[(*len)++] = '"';
 }
 
-/* Sends the statement that locks rows[0..n) (nkey parts each, n > 0) in
- * their order. */
-static int send_lock(hr_pg *g, const char *sql, const hr_pg_held *rows, size_t n, int nkey,
-                     const char *doing, hr_error *err)
+/* Sends the statements (prepared: pg.c's stages_lock and stages_read,
+ * jobs_lock and jobs_read) that lock rows[0..n) (nkey parts each, n > 0)
+ * in their order and then read them. */
+static int send_lock(hr_pg *g, const char *lock, const char *read, const hr_pg_held *rows, size_t n,
+                     int nkey, const char *doing, hr_error *err)
 {
     char *arr[3] = {NULL, NULL, NULL};
     hr_pg_params p = {0};
@@ -126,7 +113,9 @@ static int send_lock(hr_pg *g, const char *sql, const hr_pg_held *rows, size_t n
         arr[k][len] = '\0';
         hr_pg__str(&p, arr[k]);
     }
-    ret = hr_pg__pipe_send(g, NULL, sql, &p, doing, err);
+    ret = hr_pg__pipe_send(g, lock, NULL, &p, doing, err);
+    if (ret == HR_OK)
+        ret = hr_pg__pipe_send(g, read, NULL, &p, doing, err);
     for (int k = 0; k < nkey; k++)
         free(arr[k]);
     return ret;
@@ -158,21 +147,21 @@ int hr_pg__batch_lock(hr_pg *g, const hr_event *const *events, size_t nevents, i
     /* Stages before jobs, each in key order: one order for every
      * instance. */
     if (g->nstages > 0) {
-        ret = send_lock(g, stages_lock_sql, g->stages, g->nstages, 2,
+        ret = send_lock(g, "stages_lock", "stages_read", g->stages, g->nstages, 2,
                         "lock the batch's stages' history rows", err);
-        *nsent += ret == HR_OK;
+        *nsent += ret == HR_OK ? 2 : 0;
     }
     if (ret == HR_OK && g->njobs > 0) {
-        ret = send_lock(g, jobs_lock_sql, g->jobs, g->njobs, 3,
+        ret = send_lock(g, "jobs_lock", "jobs_read", g->jobs, g->njobs, 3,
                         "lock the batch's jobs' history rows", err);
-        *nsent += ret == HR_OK;
+        *nsent += ret == HR_OK ? 2 : 0;
     }
     return ret;
 }
 
 void hr_pg__batch_read(hr_pg *g, PGresult **res, int n)
 {
-    int k = 0;
+    int k = 1; /* each table's read follows its lock */
     if (g->nstages > 0 && k < n) {
         for (int i = 0; i < PQntuples(res[k]); i++) {
             hr_pg_held *h =
@@ -180,7 +169,7 @@ void hr_pg__batch_read(hr_pg *g, PGresult **res, int n)
             if (h != NULL && !PQgetisnull(res[k], i, 2))
                 h->last_result = hr_strdup(PQgetvalue(res[k], i, 2));
         }
-        k++;
+        k += 2;
     }
     if (g->njobs > 0 && k < n) {
         for (int i = 0; i < PQntuples(res[k]); i++) {

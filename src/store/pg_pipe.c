@@ -187,7 +187,7 @@ static void forget(hr_pg *g)
 int hr_pg__pipe_begin(hr_pg *g, const hr_event *const *events, size_t nevents, hr_error *err)
 {
     hr_pg_params p = {0};
-    PGresult *res[3] = {NULL, NULL, NULL};
+    PGresult *res[5] = {NULL, NULL, NULL, NULL, NULL};
     int nlocks = 0, ret;
 
     g->npending = 0;
