@@ -10,7 +10,9 @@
 # bench/post.lua is of one pipeline; bench/pipelines.lua spreads them over
 # PIPELINES names (default 1000). The store path alone (bench/pg_store.c:
 # events submitted in-process, CONNS waiting at a time, no HTTP) and the
-# raw client show the group commit against raw INSERTs without HTTP.
+# raw client show the group commit against raw INSERTs without HTTP; the
+# raw client again, into herald's own events table (every index) with the
+# body's real bytes, shows what the schema itself costs.
 # CPU per event: herald's process (or the client's) and PostgreSQL's
 # processes (all of the throwaway server's, background ones included).
 #   bench/pg.sh                  (defaults: CONNS=32 DURATION=10s)
@@ -132,6 +134,16 @@ r_gcpu=$(($(pg_ticks) - g0))
 r_rps=$(sed -n 's/.*rows_per_second=\([0-9.]*\).*/\1/p' <<<"$r_out")
 r_ccpu=$(sed -n 's/.*cpu_us_per_row=\([0-9.]*\).*/\1/p' <<<"$r_out")
 
+# 7. the same client into herald's own events table (its schema, made by
+# one event through the store path: every index), with the body's bytes
+ev_db=$(database rawev)
+"$bdir/bench/pg_store" "$ev_db" 1 1 "$BODY_FILE" 0 >/dev/null
+g0=$(pg_ticks)
+e_out=$("$bdir/bench/pg_baseline" "$ev_db" "$rows" 64 "$bytes" "$BODY_FILE" events 2>/dev/null | tr '\n' ' ')
+e_gcpu=$(($(pg_ticks) - g0))
+e_rps=$(sed -n 's/.*rows_per_second=\([0-9.]*\).*/\1/p' <<<"$e_out")
+e_ccpu=$(sed -n 's/.*cpu_us_per_row=\([0-9.]*\).*/\1/p' <<<"$e_out")
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 printf '%-40s %12s %10s %10s\n' "" "events/s" "p50 ms" "p99 ms"
 printf '%-40s %12.0f %10.3f %10.3f\n' "herald on SQLite (synchronous=FULL)" "$s_rps" "$s_p50" "$s_p99"
@@ -141,6 +153,7 @@ printf '%-40s %12.0f %10.3f %10.3f\n' "herald on PostgreSQL, one, $PIPELINES pip
 printf '%-40s %12.0f %10s %10s\n' "herald on PostgreSQL, two, $PIPELINES pipelines" "$mt_rps" "$c_p50|$d_p50" "$c_p99|$d_p99"
 printf '%-40s %12.0f\n' "herald's store path alone (in-process)" "$t_eps"
 printf '%-40s %12.0f\n' "raw INSERTs, one libpq client (batch 64)" "$r_rps"
+printf '%-40s %12.0f\n' "raw INSERTs into herald's events table" "$e_rps"
 echo
 echo "PostgreSQL one instance / raw batched INSERTs:  $(ratio "$o_rps" "$r_rps")"
 echo "PostgreSQL two instances / raw batched INSERTs: $(ratio "$t_rps" "$r_rps")"
@@ -155,9 +168,11 @@ echo
 echo "PostgreSQL one instance, $PIPELINES pipelines / raw batched INSERTs:  $(ratio "$m_rps" "$r_rps")"
 echo "PostgreSQL two instances, $PIPELINES pipelines / raw batched INSERTs: $(ratio "$mt_rps" "$r_rps")"
 echo "herald's store path alone / raw batched INSERTs:                   $(ratio "$t_eps" "$r_rps")"
+echo "herald's store path alone / raw INSERTs into its events table:     $(ratio "$t_eps" "$e_rps")"
 echo
 printf '%-40s %14s %14s\n' "CPU µs per event" "herald/client" "PostgreSQL"
 printf '%-40s %14s %14s\n' "herald on PostgreSQL, one instance" "$(us_per "$o_hcpu" "$o_acc")" "$(us_per "$o_gcpu" "$o_acc")"
 printf '%-40s %14s %14s\n' "herald on PostgreSQL, one, $PIPELINES pipelines" "$(us_per "$m_hcpu" "$m_acc")" "$(us_per "$m_gcpu" "$m_acc")"
 printf '%-40s %14s %14s\n' "herald's store path alone (in-process)" "$t_ccpu" "$(us_per "$t_gcpu" "$rows")"
 printf '%-40s %14s %14s\n' "raw INSERTs, one libpq client (batch 64)" "$r_ccpu" "$(us_per "$r_gcpu" "$rows")"
+printf '%-40s %14s %14s\n' "raw INSERTs into herald's events table" "$e_ccpu" "$(us_per "$e_gcpu" "$rows")"
