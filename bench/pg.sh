@@ -20,6 +20,9 @@
 #   BUILD=/elsewhere/build-bench bench/pg.sh   (another build's herald and
 #                                               bench programs, to compare)
 set -euo pipefail
+# On a loaded machine a step may fail (a herald that could not reach the
+# server within its connect timeout): say which, rather than end silently.
+trap 'echo "bench/pg.sh: line $LINENO failed: $BASH_COMMAND" >&2' ERR
 cd "$(dirname "$0")/.."
 root=$PWD
 CONNS=${CONNS:-32}
