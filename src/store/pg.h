@@ -172,9 +172,6 @@ int hr_pg__pipe_send(hr_pg *g, const char *name, const char *sql, const hr_pg_pa
  * unprepared). */
 int hr_pg__pipe_send_n(hr_pg *g, const char *sql, int nparams, const char *const *v, const int *len,
                        const int *fmt, const char *doing, hr_error *err);
-/* Sends, waits for everything sent and keeps the last nout results in out
- * (each NULL unless it succeeded; the caller PQclears them). */
-int hr_pg__pipe_wait(hr_pg *g, PGresult **out, int nout, hr_error *err);
 
 /* The batch's rows (pg_batch.c), inside a pipelined transaction. lock
  * takes the history rows of the events' stages and jobs with one locking

@@ -136,11 +136,6 @@ int hr_pg__pipe_send_n(hr_pg *g, const char *sql, int nparams, const char *const
     return ret;
 }
 
-int hr_pg__pipe_wait(hr_pg *g, PGresult **out, int nout, hr_error *err)
-{
-    return wait_pending(g, out, nout, err);
-}
-
 /* In a pipelined transaction the rows kept for a multi-row INSERT go
  * before any other statement, which may read them or refer to them. */
 int hr_pg__wsend(hr_pg *g, const char *name, const char *sql, const hr_pg_params *p,
