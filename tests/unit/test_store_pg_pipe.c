@@ -507,3 +507,64 @@ Test(store, two_instances_take_shared_stages_in_one_order)
     hr_event_free(gate_a);
     hr_event_free(gate_b);
 }
+
+/*
+ * A batch of one job's builds: on PostgreSQL the job's history row is
+ * taken once at the batch's start and each build is judged against what
+ * the one before it left (kept in memory, written once before COMMIT), as
+ * when each build comes alone. A Jenkins build that learnt its branch is
+ * the job's own history: one row.
+ */
+Test(store, a_batch_of_builds_judges_each_against_the_one_before)
+{
+    static const struct {
+        const char *job, *branch;
+        int64_t number;
+        const char *phase, *result;
+        hr_transition want;
+    } in[] = {
+        {"app", NULL, 1, "started", NULL, HR_TRANSITION_BUILDING},
+        {"app", NULL, 1, "completed", "Passed", HR_TRANSITION_PASSED},
+        {"app", NULL, 2, "completed", "Failed", HR_TRANSITION_BROKEN},
+        {"app", NULL, 2, "completed", "Failed", HR_TRANSITION_BROKEN},
+        {"app", "jenkins", 3, "completed", "Failed", HR_TRANSITION_STILL_FAILING},
+        {"app", "feature", 1, "completed", "Failed", HR_TRANSITION_FAILED},
+        {"app", NULL, 4, "completed", "Passed", HR_TRANSITION_FIXED},
+    };
+    enum { M = sizeof(in) / sizeof(in[0]) };
+    hr_event *evs[M], *gate = NULL;
+    outcome out[M], gate_out;
+    json_t *jobs = NULL;
+    hr_error err;
+    PGconn *c;
+
+    st = open_store();
+    c = gate_close();
+    gate_wait(c, &gate, &gate_out);
+    tally_reset();
+    for (int i = 0; i < M; i++) {
+        evs[i] = build_ev(in[i].job, in[i].branch, in[i].number, in[i].phase, in[i].result);
+        cr_assert_eq(hr_store_submit(st, evs[i], on_done, &out[i], &err), HR_OK, "%s", err.msg);
+    }
+    gate_open(c);
+    tally_wait(M + (c != NULL));
+    for (int i = 0; i < M; i++) {
+        cr_expect_eq(out[i].status, HR_OK, "build %d: %s", i, out[i].msg);
+        cr_expect_eq(evs[i]->transition, in[i].want, "build %d: %s", i,
+                     hr_transition_name(evs[i]->transition));
+    }
+    if (on_pg())
+        cr_expect_eq(writers_of(evs[0]->id, evs[M - 1]->id), 1);
+    cr_assert_eq(hr_store_list_jobs(st, &(hr_key_query){.limit = 500}, &jobs, &(int){0}, &err),
+                 HR_OK, "%s", err.msg);
+    cr_assert_eq(json_array_size(jobs), 2);
+    json_t *app = json_array_get(jobs, 0);
+    cr_expect(json_is_null(json_object_get(app, "branch")));
+    cr_expect_str_eq(json_string_value(json_object_get(app, "last_result")), "Passed");
+    cr_expect_eq(json_integer_value(json_object_get(app, "last_number")), 4);
+    cr_expect_eq(json_integer_value(json_object_get(app, "last_event_id")), evs[M - 1]->id);
+    json_decref(jobs);
+    for (int i = 0; i < M; i++)
+        hr_event_free(evs[i]);
+    hr_event_free(gate);
+}
