@@ -175,14 +175,15 @@ typedef struct hr_store_engine {
     int (*unclaim)(void *db, int64_t id, int64_t claim_token, hr_error *err);
     /* Optional (NULL where every statement is waited for anyway): a
      * transaction whose statements the engine may send ahead of their
-     * results (nevents: the batch's events, whose ids it may take at
-     * once), ended by commit or rollback as begin's; its items run with
+     * results (events: the batch's nevents events, borrowed until commit
+     * or rollback, whose ids and history rows it may take at once), ended
+     * by commit or rollback as begin's; its items run with
      * no item_begin and item_end (no savepoints). A failure may show at a
      * later item's statement or at commit, so it is not the item's own:
      * after one, redo says whether the transaction surely did not commit
      * and the engine can run the batch again (the writer then does, by
      * begin and savepoints). */
-    int (*begin_piped)(void *db, size_t nevents, hr_error *err);
+    int (*begin_piped)(void *db, const hr_event *const *events, size_t nevents, hr_error *err);
     int (*redo)(void *db);
 } hr_store_engine;
 

@@ -164,14 +164,35 @@ static const struct {
      "INSERT INTO job_state (source, job, branch, updated_at) VALUES ($1, $2, $3, 0)"
      " ON CONFLICT (source, job, branch) DO UPDATE SET updated_at = job_state.updated_at"
      " RETURNING last_result, last_number, prev_result"},
+    /* A batch's history rows (pg_batch.c): $1.. are text arrays of the
+     * keys' parts, in the order the rows are to be locked. The upsert
+     * creates the missing rows and locks the others without writing them
+     * (ON CONFLICT DO UPDATE locks the row it meets before its WHERE, which
+     * here holds for none: no new version of the row, no dead one); the
+     * read that follows in the same pipeline runs once the locks are held,
+     * so it sees what the last holder committed. */
+    {"stages_lock",
+     "INSERT INTO stage_state (pipeline, stage, updated_at)"
+     " SELECT k.p, k.s, 0 FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(p, s, n)"
+     " ORDER BY k.n"
+     " ON CONFLICT (pipeline, stage) DO UPDATE SET updated_at = stage_state.updated_at"
+     " WHERE false"},
+    {"stages_read",
+     "SELECT t.pipeline, t.stage, t.last_result FROM stage_state t"
+     " JOIN unnest($1::text[], $2::text[]) AS k(p, s) ON t.pipeline = k.p AND t.stage = k.s"},
+    {"jobs_lock",
+     "INSERT INTO job_state (source, job, branch, updated_at)"
+     " SELECT k.s, k.j, k.b, 0 FROM unnest($1::text[], $2::text[], $3::text[])"
+     " WITH ORDINALITY AS k(s, j, b, n) ORDER BY k.n"
+     " ON CONFLICT (source, job, branch) DO UPDATE SET updated_at = job_state.updated_at"
+     " WHERE false"},
+    {"jobs_read", "SELECT t.source, t.job, t.branch, t.last_result, t.last_number, t.prev_result"
+                  " FROM job_state t JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(s, j, b)"
+                  " ON t.source = k.s AND t.job = k.j AND t.branch = k.b"},
     /* A batch's event ids, taken at its start, so that its events'
-     * INSERTs need not be waited for (event_insert_id). */
+     * INSERT (one for the batch, pg_batch.c) need not be waited for. */
     {"event_ids", "SELECT nextval(pg_get_serial_sequence('events', 'id'))"
                   " FROM generate_series(1, $1::int)"},
-    {"event_insert_id",
-     "INSERT INTO events (received_at, source, kind, version, pipeline, pipeline_counter, stage,"
-     " stage_counter, state, result, transition, doc, raw, request_id, warnings, request_digest,"
-     " id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"},
     {"event_insert",
      "INSERT INTO events (received_at, source, kind, version, pipeline, pipeline_counter, stage,"
      " stage_counter, state, result, transition, doc, raw, request_id, warnings, request_digest)"
@@ -559,12 +580,12 @@ static int pg_begin(void *db, int bulk, hr_error *err)
 }
 
 /* The writer's pipelined transaction (pg_pipe.c): no savepoint per item. */
-static int pg_begin_piped(void *db, size_t nevents, hr_error *err)
+static int pg_begin_piped(void *db, const hr_event *const *events, size_t nevents, hr_error *err)
 {
     hr_pg *g = db;
     int ret = writer_ready(g, err);
     if (ret == HR_OK)
-        ret = hr_pg__pipe_begin(g, nevents, err);
+        ret = hr_pg__pipe_begin(g, events, nevents, err);
     return ret;
 }
 

@@ -10,12 +10,14 @@
  * batch, the answer after COMMIT returned), with statements prepared once
  * per connection, in libpq's pipeline mode (pg_pipe.c): a statement whose
  * result the writer does not need is sent and not waited for, so a batch
- * waits once at its start (its events' ids), once per stage or job it
- * touches (the history row, held to the commit) and once at COMMIT. A
+ * waits once at its start (its events' ids and the history rows of every
+ * stage and job it touches, held to the commit) and once at COMMIT; its
+ * events and deliveries go as one multi-row INSERT each (pg_batch.c). A
  * stage's or job's history row is created, locked and read by one upsert
  * in the writer's transaction before its transition is decided, so two
  * instances taking two events of one pipeline judge them one after the
- * other. Deliveries are claimed with FOR UPDATE SKIP LOCKED under a lease
+ * other; a batch takes its rows in key order, so two batches cannot
+ * deadlock on them. Deliveries are claimed with FOR UPDATE SKIP LOCKED under a lease
  * (lease_until) with a fencing token (claim_token): an attempt is recorded
  * only while its token is the delivery's, so a late answer from a lost
  * lease cannot overwrite a newer attempt. No transaction is held across a
@@ -44,8 +46,29 @@
 
 /* Statements the writer sends ahead before it reads their results. */
 #define HR_PG_MAX_PENDING 256
-/* Stages a pipelined transaction remembers (more are read again). */
-#define HR_PG_MAX_SEEN 64
+/* Rows one multi-row INSERT takes at most (a fuller buffer is sent). */
+#define HR_PG_MAX_ROWS 512
+
+/* Rows waiting to be inserted by one multi-row INSERT (pg_batch.c): the
+ * values of nrows rows of ncols each, owned copies. */
+typedef struct hr_pg_rowbuf {
+    size_t nrows;
+    char **v;
+    int *len, *fmt;
+} hr_pg_rowbuf;
+
+/* A history row (a stage's or a job's) a pipelined transaction holds
+ * locked, and what its own events left there: key (stage: pipeline and
+ * stage; job: source, job and branch), the last result (a job's also its
+ * number and the result before), the last state and counter (a job's
+ * phase and status), the event and time; dirty when it is to be written
+ * before COMMIT. */
+typedef struct hr_pg_held {
+    char *key[3];
+    char *last_result, *prev_result, *state, *counter;
+    int64_t last_number, event_id, updated_at;
+    int dirty;
+} hr_pg_held;
 
 typedef struct hr_pg {
     char *uri;         /* owned; never logged (it may hold a password) */
@@ -70,17 +93,15 @@ typedef struct hr_pg {
     int commit_ran;
     /* What the pipelined transaction knows without asking again: event ids
      * taken at its start, one per event of the batch (the rest are
-     * waited for), and the stages whose history rows it holds locked, with
-     * their last result as its own events left it. A stage's new state is
-     * written once, before COMMIT (dirty: there is one to write). */
+     * waited for), and the history rows of its stages and jobs, locked at
+     * its start in key order (pg_batch.c), sorted by key. */
     int64_t ids[HR_MAX_STORE_BATCH];
     size_t nids, ids_used;
-    struct hr_pg_seen {
-        char *pipeline, *stage, *last_result, *state, *counter;
-        int64_t event_id, updated_at;
-        int dirty;
-    } seen[HR_PG_MAX_SEEN];
-    size_t nseen;
+    hr_pg_held stages[HR_MAX_STORE_BATCH], jobs[HR_MAX_STORE_BATCH];
+    size_t nstages, njobs;
+    /* The events and deliveries sent as one multi-row INSERT each, before
+     * any other statement and at COMMIT. */
+    hr_pg_rowbuf event_rows, delivery_rows;
 
     hr_pool readers; /* of PGconn */
 
@@ -132,26 +153,47 @@ int hr_pg__wsend(hr_pg *g, const char *name, const char *sql, const hr_pg_params
                  const char *doing, hr_error *err);
 int hr_pg__wexec(hr_pg *g, const char *name, const char *sql, const hr_pg_params *p, PGresult **out,
                  const char *doing, hr_error *err);
-/* A pipelined transaction: begin enters pipeline mode, sends BEGIN and
- * takes nevents event ids (one wait);
- * commit sends COMMIT with the sync and reads every result; abort ends
+/* A pipelined transaction: begin enters pipeline mode, sends BEGIN,
+ * takes the batch's event ids and locks its stages' and jobs' history
+ * rows (one wait); commit sends the rows still buffered, the history rows'
+ * new state and COMMIT with the sync, and reads every result; abort ends
  * pipeline mode whatever happened (rollback's first step). After a failure,
  * redo says whether the transaction surely did not commit and the
- * connection still works. */
-int hr_pg__pipe_begin(hr_pg *g, size_t nevents, hr_error *err);
-/* The stage's last result as the pipelined transaction left it: *known
- * says whether it holds the stage's row; last_result (NULL: none) is
- * borrowed. put records what it read. */
-void hr_pg__seen_get(hr_pg *g, const char *pipeline, const char *stage, int *known,
-                     const char **last_result);
-void hr_pg__seen_put(hr_pg *g, const char *pipeline, const char *stage, const char *last_result);
-/* Keeps a stage event's new state (as hr_pg__save_stage takes it) for the
- * one write before COMMIT; returns 0 when the stage is not held (the
- * caller writes it now). */
-int hr_pg__seen_save(hr_pg *g, const hr_event *ev, const char *last_result, int64_t event_id);
+ * connection still works. events are borrowed for the call. */
+int hr_pg__pipe_begin(hr_pg *g, const hr_event *const *events, size_t nevents, hr_error *err);
 int hr_pg__pipe_commit(hr_pg *g, hr_error *err);
 void hr_pg__pipe_abort(hr_pg *g);
 int hr_pg__pipe_redo(hr_pg *g);
+/* Sends one statement into the pipeline as it is (no buffered rows go
+ * first); waits for nothing unless the pipeline is full. */
+int hr_pg__pipe_send(hr_pg *g, const char *name, const char *sql, const hr_pg_params *p,
+                     const char *doing, hr_error *err);
+/* Sends ahead the nparams values of one statement of any size (sql,
+ * unprepared). */
+int hr_pg__pipe_send_n(hr_pg *g, const char *sql, int nparams, const char *const *v, const int *len,
+                       const int *fmt, const char *doing, hr_error *err);
+
+/* The batch's rows (pg_batch.c), inside a pipelined transaction. lock
+ * takes the history rows of the events' stages and jobs with one locking
+ * statement per table, sorted by key, and one read, so instances whose batches share stages
+ * take them in one order and cannot deadlock; it sends them and leaves
+ * their results for the caller's wait (*nsent statements), which read
+ * then reads. held_stage and held_job find a row the transaction holds
+ * (NULL: not held); hold_stage adds one read on its own. */
+int hr_pg__batch_lock(hr_pg *g, const hr_event *const *events, size_t nevents, int *nsent,
+                      hr_error *err);
+void hr_pg__batch_read(hr_pg *g, PGresult **res, int n);
+hr_pg_held *hr_pg__held_stage(hr_pg *g, const char *pipeline, const char *stage);
+hr_pg_held *hr_pg__held_job(hr_pg *g, const char *source, const char *job, const char *branch);
+void hr_pg__hold_stage(hr_pg *g, const char *pipeline, const char *stage, const char *last_result);
+/* Keeps a row of p (an event's, a delivery's) for the table's multi-row
+ * INSERT; flush sends what is kept; save sends them and every held row's
+ * new state (before COMMIT); forget drops all of it. */
+int hr_pg__buffer_event(hr_pg *g, const hr_pg_params *p, hr_error *err);
+int hr_pg__buffer_delivery(hr_pg *g, const hr_pg_params *p, hr_error *err);
+int hr_pg__batch_flush(hr_pg *g, hr_error *err);
+int hr_pg__batch_save(hr_pg *g, hr_error *err);
+void hr_pg__batch_forget(hr_pg *g);
 
 /* Opens one connection to uri: *out is new (PQfinish it). */
 int hr_pg__connect(const char *uri, PGconn **out, hr_error *err);

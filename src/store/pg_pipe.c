@@ -5,6 +5,9 @@
  * one (a history row, a count) and at COMMIT, which goes with the sync. So
  * a batch waits for PostgreSQL a few times, not once per statement.
  *
+ * What a batch's rows need (its history rows locked at its start, its
+ * events and deliveries as multi-row INSERTs) is pg_batch.c's.
+ *
  * Once a statement fails, PostgreSQL skips every later one up to the sync
  * (PGRES_PIPELINE_ABORTED), and the failure shows at the next wait, maybe
  * an item or two later: the writer cannot tell which item failed, so it
@@ -20,11 +23,11 @@
 
 static int wait_pending(hr_pg *g, PGresult **out, int nout, hr_error *err);
 
-/* Sends one statement into the pipeline (prepared when name). */
-static int send_one(hr_pg *g, const char *name, const char *sql, const hr_pg_params *p,
-                    const char *doing, hr_error *err)
+/* Sends one statement into the pipeline (prepared when name) with n
+ * values. */
+static int send_raw(hr_pg *g, const char *name, const char *sql, int n, const char *const *v,
+                    const int *len, const int *fmt, const char *doing, hr_error *err)
 {
-    static const hr_pg_params none = {0};
     int ok;
 
     if (g->npending == HR_PG_MAX_PENDING)
@@ -33,10 +36,8 @@ static int send_one(hr_pg *g, const char *name, const char *sql, const hr_pg_par
         *err = g->pipe_err;
         return err->code;
     }
-    if (p == NULL)
-        p = &none;
-    ok = name != NULL ? PQsendQueryPrepared(g->w, name, p->n, p->v, p->len, p->fmt, 0)
-                      : PQsendQueryParams(g->w, sql, p->n, NULL, p->v, p->len, p->fmt, 0);
+    ok = name != NULL ? PQsendQueryPrepared(g->w, name, n, v, len, fmt, 0)
+                      : PQsendQueryParams(g->w, sql, n, NULL, v, len, fmt, 0);
     if (!ok) {
         g->pipe_failed = 1;
         hr_pg__error(g->w, NULL, doing, &g->pipe_err);
@@ -45,6 +46,15 @@ static int send_one(hr_pg *g, const char *name, const char *sql, const hr_pg_par
     }
     g->pending[g->npending++] = doing;
     return HR_OK;
+}
+
+static int send_one(hr_pg *g, const char *name, const char *sql, const hr_pg_params *p,
+                    const char *doing, hr_error *err)
+{
+    static const hr_pg_params none = {0};
+    if (p == NULL)
+        p = &none;
+    return send_raw(g, name, sql, p->n, p->v, p->len, p->fmt, doing, err);
 }
 
 /* Reads one statement's result (then the end of it). The result is kept
@@ -106,18 +116,36 @@ static int wait_pending(hr_pg *g, PGresult **out, int nout, hr_error *err)
     return read_pending(g, out, nout, err);
 }
 
+int hr_pg__pipe_send(hr_pg *g, const char *name, const char *sql, const hr_pg_params *p,
+                     const char *doing, hr_error *err)
+{
+    int ret = send_one(g, name, sql, p, doing, err);
+    /* Bounded: a long batch is read part way, so neither side's buffers
+     * fill with the other's unread answers. */
+    if (ret == HR_OK && g->npending == HR_PG_MAX_PENDING)
+        ret = wait_pending(g, NULL, 0, err);
+    return ret;
+}
+
+int hr_pg__pipe_send_n(hr_pg *g, const char *sql, int nparams, const char *const *v, const int *len,
+                       const int *fmt, const char *doing, hr_error *err)
+{
+    int ret = send_raw(g, NULL, sql, nparams, v, len, fmt, doing, err);
+    if (ret == HR_OK && g->npending == HR_PG_MAX_PENDING)
+        ret = wait_pending(g, NULL, 0, err);
+    return ret;
+}
+
+/* In a pipelined transaction the rows kept for a multi-row INSERT go
+ * before any other statement, which may read them or refer to them. */
 int hr_pg__wsend(hr_pg *g, const char *name, const char *sql, const hr_pg_params *p,
                  const char *doing, hr_error *err)
 {
     int ret;
     if (!g->piped)
         return hr_pg__wexec(g, name, sql, p, NULL, doing, err);
-    ret = send_one(g, name, sql, p, doing, err);
-    /* Bounded: a long batch is read part way, so neither side's buffers
-     * fill with the other's unread answers. */
-    if (ret == HR_OK && g->npending == HR_PG_MAX_PENDING)
-        ret = wait_pending(g, NULL, 0, err);
-    return ret;
+    ret = hr_pg__batch_flush(g, err);
+    return ret == HR_OK ? hr_pg__pipe_send(g, name, sql, p, doing, err) : ret;
 }
 
 int hr_pg__wexec(hr_pg *g, const char *name, const char *sql, const hr_pg_params *p, PGresult **out,
@@ -132,7 +160,9 @@ int hr_pg__wexec(hr_pg *g, const char *name, const char *sql, const hr_pg_params
             return hr_pg__exec_prepared(g->w, name, p != NULL ? p : &none, out, doing, err);
         return hr_pg__exec(g->w, sql, p != NULL ? p : &none, out, doing, err);
     }
-    ret = send_one(g, name, sql, p, doing, err);
+    ret = hr_pg__batch_flush(g, err);
+    if (ret == HR_OK)
+        ret = send_one(g, name, sql, p, doing, err);
     if (ret == HR_OK)
         ret = wait_pending(g, &res, 1, err);
     if (ret == HR_OK && out != NULL)
@@ -145,22 +175,15 @@ int hr_pg__wexec(hr_pg *g, const char *name, const char *sql, const hr_pg_params
 /* Forgets what the last pipelined transaction knew. */
 static void forget(hr_pg *g)
 {
-    for (size_t i = 0; i < g->nseen; i++) {
-        free(g->seen[i].pipeline);
-        free(g->seen[i].stage);
-        free(g->seen[i].last_result);
-        free(g->seen[i].state);
-        free(g->seen[i].counter);
-    }
-    g->nseen = 0;
+    hr_pg__batch_forget(g);
     g->nids = g->ids_used = 0;
 }
 
-int hr_pg__pipe_begin(hr_pg *g, size_t nevents, hr_error *err)
+int hr_pg__pipe_begin(hr_pg *g, const hr_event *const *events, size_t nevents, hr_error *err)
 {
     hr_pg_params p = {0};
-    PGresult *res = NULL;
-    int ret;
+    PGresult *res[5] = {NULL, NULL, NULL, NULL, NULL};
+    int nlocks = 0, ret;
 
     g->npending = 0;
     g->pipe_failed = 0;
@@ -175,93 +198,22 @@ int hr_pg__pipe_begin(hr_pg *g, size_t nevents, hr_error *err)
         return ret;
     if (nevents > HR_MAX_STORE_BATCH)
         nevents = HR_MAX_STORE_BATCH;
-    hr_pg__int(&p, (int64_t)nevents);
-    ret = hr_pg__wexec(g, "event_ids", NULL, &p, &res, "take event ids", err);
+    /* The history rows, then the ids, then one wait for all of them. */
+    ret = hr_pg__batch_lock(g, events, nevents, &nlocks, err);
     if (ret != HR_OK)
         return ret;
-    for (int i = 0; i < PQntuples(res) && g->nids < HR_MAX_STORE_BATCH; i++)
-        g->ids[g->nids++] = hr_pg__col_int(res, i, 0);
-    PQclear(res);
+    hr_pg__int(&p, (int64_t)nevents);
+    ret = send_one(g, "event_ids", NULL, &p, "take event ids", err);
+    if (ret == HR_OK)
+        ret = wait_pending(g, res, nlocks + 1, err);
+    if (ret != HR_OK)
+        return ret;
+    hr_pg__batch_read(g, res, nlocks);
+    for (int i = 0; i < PQntuples(res[nlocks]) && g->nids < HR_MAX_STORE_BATCH; i++)
+        g->ids[g->nids++] = hr_pg__col_int(res[nlocks], i, 0);
+    for (int i = 0; i <= nlocks; i++)
+        PQclear(res[i]);
     return HR_OK;
-}
-
-void hr_pg__seen_get(hr_pg *g, const char *pipeline, const char *stage, int *known,
-                     const char **last_result)
-{
-    *known = 0;
-    *last_result = NULL;
-    for (size_t i = 0; g->piped && i < g->nseen; i++) {
-        if (strcmp(g->seen[i].pipeline, pipeline) == 0 && strcmp(g->seen[i].stage, stage) == 0) {
-            *known = 1;
-            *last_result = g->seen[i].last_result;
-            return;
-        }
-    }
-}
-
-void hr_pg__seen_put(hr_pg *g, const char *pipeline, const char *stage, const char *last_result)
-{
-    size_t i;
-    if (!g->piped)
-        return;
-    for (i = 0; i < g->nseen; i++)
-        if (strcmp(g->seen[i].pipeline, pipeline) == 0 && strcmp(g->seen[i].stage, stage) == 0)
-            break;
-    if (i == g->nseen) {
-        if (i == HR_PG_MAX_SEEN)
-            return;
-        memset(&g->seen[i], 0, sizeof(g->seen[i]));
-        g->seen[i].pipeline = hr_strdup(pipeline);
-        g->seen[i].stage = hr_strdup(stage);
-        g->nseen++;
-    }
-    free(g->seen[i].last_result);
-    g->seen[i].last_result = hr_strdup(last_result);
-}
-
-int hr_pg__seen_save(hr_pg *g, const hr_event *ev, const char *last_result, int64_t event_id)
-{
-    for (size_t i = 0; g->piped && i < g->nseen; i++) {
-        struct hr_pg_seen *e = &g->seen[i];
-        if (strcmp(e->pipeline, ev->pipeline_name) != 0 || strcmp(e->stage, ev->stage_name) != 0)
-            continue;
-        if (last_result != NULL) {
-            free(e->last_result);
-            e->last_result = hr_strdup(last_result);
-        }
-        free(e->state);
-        free(e->counter);
-        e->state = hr_strdup(ev->stage_state);
-        e->counter = hr_strdup(ev->pipeline_counter);
-        e->event_id = event_id;
-        e->updated_at = ev->received_at;
-        e->dirty = 1;
-        return 1;
-    }
-    return 0;
-}
-
-/* Writes the new state of every stage the batch's events moved: one
- * upsert each, whatever the number of its events (as stage_upsert in
- * pg.c; the row is held since the stage's first event). */
-static int save_stages(hr_pg *g, hr_error *err)
-{
-    int ret = HR_OK;
-    for (size_t i = 0; i < g->nseen && ret == HR_OK; i++) {
-        struct hr_pg_seen *e = &g->seen[i];
-        hr_pg_params p = {0};
-        if (!e->dirty)
-            continue;
-        hr_pg__str(&p, e->pipeline);
-        hr_pg__str(&p, e->stage);
-        hr_pg__str(&p, e->last_result);
-        hr_pg__str(&p, e->state);
-        hr_pg__str(&p, e->counter);
-        hr_pg__int(&p, e->event_id);
-        hr_pg__int(&p, e->updated_at);
-        ret = hr_pg__wsend(g, "stage_upsert", NULL, &p, "update the stage's state", err);
-    }
-    return ret;
 }
 
 /* Leaves pipeline mode; a connection that cannot (results still
@@ -297,7 +249,7 @@ static void read_sync(hr_pg *g)
 
 int hr_pg__pipe_commit(hr_pg *g, hr_error *err)
 {
-    int ret = save_stages(g, err);
+    int ret = hr_pg__batch_save(g, err);
     if (ret == HR_OK)
         ret = send_one(g, NULL, "COMMIT", NULL, "commit", err);
     if (ret != HR_OK)

@@ -78,22 +78,22 @@ int hr_pg__find_revision(void *db, const hr_package_rev *pk, const char *raw, si
 
 /*
  * The stage's history row is created if needed, locked and read by one
- * upsert. A pipelined transaction that holds the row already knows what
- * its own statements left there, and does not ask again.
+ * upsert. A pipelined transaction took its stages' rows at its start
+ * (pg_batch.c) and knows what its own statements left there, so it does
+ * not ask again.
  */
 int hr_pg__stage_last_result(void *db, const char *pipeline, const char *stage, char **prev,
                              hr_error *err)
 {
     hr_pg *g = db;
     hr_pg_params p = {0};
-    const char *known_result;
+    const hr_pg_held *h = hr_pg__held_stage(g, pipeline, stage);
     PGresult *res;
-    int known, ret;
+    int ret;
 
     *prev = NULL;
-    hr_pg__seen_get(g, pipeline, stage, &known, &known_result);
-    if (known) {
-        *prev = hr_strdup(known_result);
+    if (h != NULL) {
+        *prev = hr_strdup(h->last_result);
         return HR_OK;
     }
     hr_pg__str(&p, pipeline);
@@ -104,7 +104,7 @@ int hr_pg__stage_last_result(void *db, const char *pipeline, const char *stage, 
     if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
         *prev = hr_strdup(PQgetvalue(res, 0, 0));
     PQclear(res);
-    hr_pg__seen_put(g, pipeline, stage, *prev);
+    hr_pg__hold_stage(g, pipeline, stage, *prev);
     return HR_OK;
 }
 
@@ -113,9 +113,16 @@ int hr_pg__job_history(void *db, const char *source, const char *job, const char
 {
     hr_pg *g = db;
     hr_pg_params p = {0};
+    const hr_pg_held *held = hr_pg__held_job(g, source, job, branch);
     PGresult *res;
     int ret;
 
+    if (held != NULL) { /* taken at the batch's start (pg_batch.c) */
+        h->last_result = hr_strdup(held->last_result);
+        h->last_number = held->last_number;
+        h->prev_result = hr_strdup(held->prev_result);
+        return HR_OK;
+    }
     hr_pg__str(&p, source);
     hr_pg__str(&p, job);
     hr_pg__str(&p, branch);
@@ -149,10 +156,10 @@ int hr_pg__insert_event(void *db, const hr_event_columns *c, int64_t *id, hr_err
     hr_pg__str(&p, c->request_id);
     hr_pg__int(&p, c->warnings);
     hr_pg__bin(&p, c->request_digest, c->request_digest != NULL ? 32 : 0);
-    if (g->piped && g->ids_used < g->nids) { /* its id is known: not waited for */
+    if (g->piped && g->ids_used < g->nids) { /* its id is known: one INSERT with the batch's */
         *id = g->ids[g->ids_used++];
         hr_pg__int(&p, *id);
-        return hr_pg__wsend(g, "event_insert_id", NULL, &p, "save the event", err);
+        return hr_pg__buffer_event(g, &p, err);
     }
     ret = hr_pg__wexec(g, "event_insert", NULL, &p, &res, "save the event", err);
     if (ret == HR_OK) {
@@ -162,11 +169,30 @@ int hr_pg__insert_event(void *db, const hr_event_columns *c, int64_t *id, hr_err
     return ret;
 }
 
+/* Replaces *dst with a copy of src. */
+static void set_str(char **dst, const char *src)
+{
+    free(*dst);
+    *dst = hr_strdup(src);
+}
+
 int hr_pg__save_stage(void *db, const hr_event *ev, const char *last_result, int64_t event_id,
                       hr_error *err)
 {
     hr_pg *g = db;
     hr_pg_params p = {0};
+    hr_pg_held *h = hr_pg__held_stage(g, ev->pipeline_name, ev->stage_name);
+
+    if (h != NULL) { /* written once, before COMMIT (pg_batch.c) */
+        if (last_result != NULL)
+            set_str(&h->last_result, last_result);
+        set_str(&h->state, ev->stage_state);
+        set_str(&h->counter, ev->pipeline_counter);
+        h->event_id = event_id;
+        h->updated_at = ev->received_at;
+        h->dirty = 1;
+        return HR_OK;
+    }
     hr_pg__str(&p, ev->pipeline_name);
     hr_pg__str(&p, ev->stage_name);
     hr_pg__str(&p, last_result);
@@ -174,8 +200,6 @@ int hr_pg__save_stage(void *db, const hr_event *ev, const char *last_result, int
     hr_pg__str(&p, ev->pipeline_counter);
     hr_pg__int(&p, event_id);
     hr_pg__int(&p, ev->received_at);
-    if (hr_pg__seen_save(g, ev, last_result, event_id)) /* written once, before COMMIT */
-        return HR_OK;
     return hr_pg__wsend(g, "stage_upsert", NULL, &p, "update the stage's state", err);
 }
 
@@ -184,6 +208,19 @@ int hr_pg__save_job(void *db, const hr_event *ev, const char *branch, const hr_j
 {
     hr_pg *g = db;
     hr_pg_params p = {0};
+    hr_pg_held *held = hr_pg__held_job(g, ev->source, ev->build.job_name, branch);
+
+    if (held != NULL) { /* written once, before COMMIT (pg_batch.c) */
+        set_str(&held->last_result, h->last_result);
+        held->last_number = h->last_result != NULL ? h->last_number : 0;
+        set_str(&held->prev_result, h->prev_result);
+        set_str(&held->state, ev->build.phase);
+        set_str(&held->counter, ev->build.status);
+        held->event_id = event_id;
+        held->updated_at = ev->received_at;
+        held->dirty = 1;
+        return HR_OK;
+    }
     hr_pg__str(&p, ev->source);
     hr_pg__str(&p, ev->build.job_name);
     hr_pg__str(&p, branch);
@@ -239,6 +276,18 @@ int hr_pg__insert_delivery(void *db, int64_t event_id, const hr_store_route *r, 
         ret = hr_pg__wsend(g, "delivery_key_lock", NULL, &k, "lock the order key", err);
         if (ret != HR_OK)
             return ret;
+    }
+    if (g->piped && r->order_key == NULL) { /* one INSERT with the batch's others */
+        hr_pg__int(&p, event_id);
+        hr_pg__str(&p, r->route);
+        hr_pg__str(&p, r->target);
+        for (int i = 0; i < 3; i++) /* next_at, created_at, updated_at */
+            hr_pg__int(&p, now);
+        hr_pg__str(&p, run_key);
+        hr_pg__str(&p, NULL);
+        hr_pg__str(&p, "false");
+        hr_pg__str(&p, r->subject);
+        return hr_pg__buffer_delivery(g, &p, err);
     }
     hr_pg__int(&p, event_id);
     hr_pg__str(&p, r->route);

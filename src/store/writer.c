@@ -342,12 +342,14 @@ static void rewind_items(item *batch)
  */
 static int run_piped(hr_store *s, item *batch, int *aborted, hr_error *cause)
 {
+    const hr_event *events[HR_MAX_STORE_BATCH];
     size_t nevents = 0;
     int failed = 0;
 
-    for (item *it = batch; it != NULL; it = it->next)
-        nevents += it->type == ITEM_EVENT;
-    if (s->eng->begin_piped(s->db, nevents, cause) != HR_OK) {
+    for (item *it = batch; it != NULL && nevents < HR_MAX_STORE_BATCH; it = it->next)
+        if (it->type == ITEM_EVENT)
+            events[nevents++] = it->ev;
+    if (s->eng->begin_piped(s->db, events, nevents, cause) != HR_OK) {
         s->eng->rollback(s->db);
         hr_error_clear(cause);
         return 0;

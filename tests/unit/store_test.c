@@ -152,6 +152,25 @@ hr_event *stage_ev(const char *pipeline, const char *stage, const char *counter,
     return ev;
 }
 
+/* A CI build's event as Jenkins' ingest or herald notify builds one. */
+hr_event *build_ev(const char *job, const char *branch, int64_t number, const char *phase,
+                   const char *result)
+{
+    hr_event *ev = hr_event_new();
+    ev->source = hr_strdup("jenkins");
+    ev->kind = hr_strdup(HR_KIND_BUILD_STATUS);
+    /* herald notify keeps a history per branch; Jenkins per job. */
+    ev->version =
+        hr_strdup(branch != NULL && strcmp(branch, "jenkins") != 0 ? "notify" : "job-status");
+    ev->has_build = true;
+    ev->build.job_name = hr_strdup(job);
+    ev->build.branch = branch ? hr_strdup(branch) : NULL;
+    ev->build.number = number;
+    ev->build.phase = hr_strdup(phase);
+    ev->build.result = result ? hr_strdup(result) : NULL;
+    return ev;
+}
+
 hr_event *agent_ev(const char *uuid, const char *state)
 {
     hr_event *ev = hr_event_new();

@@ -59,6 +59,9 @@ hr_store *open_store(void);
 hr_event *stage_ev(const char *pipeline, const char *stage, const char *counter, const char *state,
                    const char *result);
 hr_event *agent_ev(const char *uuid, const char *state);
+/* A CI build's event: branch NULL or "jenkins" is the job's own history. */
+hr_event *build_ev(const char *job, const char *branch, int64_t number, const char *phase,
+                   const char *result);
 void put_ok(hr_store *s, hr_event *ev);
 int64_t put_stage(hr_store *s, const char *pipeline, const char *stage, const char *counter,
                   const char *state, const char *result, hr_transition *tr);

@@ -298,3 +298,273 @@ Test(store, a_terminated_session_is_reconnected)
     }
     cr_expect_gt(id, 0, "%s", err.msg);
 }
+
+/* How many statements wrote table's rows with ids from..to (their command
+ * ids in the writer's transaction), as long as nothing changed them since:
+ * 1 for a multi-row INSERT. */
+static int64_t statements_of(const char *table, const char *id, int64_t from, int64_t to)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(DISTINCT cmin::text) FROM %s WHERE %s BETWEEN %lld AND %lld", table, id,
+             (long long)from, (long long)to);
+    return pg_value(sql);
+}
+
+/* The deliveries of the events with ids from..to. */
+static int64_t deliveries_of(int64_t from, int64_t to)
+{
+    char sql[160];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM deliveries WHERE event_id BETWEEN %lld AND %lld",
+             (long long)from, (long long)to);
+    return pg_value(sql);
+}
+
+/*
+ * On PostgreSQL a pipelined batch sends its events as one multi-row
+ * INSERT, its deliveries as another (store/pg_batch.c). When the database
+ * refuses one event's row, the whole INSERT fails; the batch then runs
+ * again item by item, and that event fails alone, the others stored in
+ * their order with their transitions.
+ */
+Test(store, a_batch_is_one_insert_per_table_and_a_refused_row_fails_alone)
+{
+    static test_router r;
+    static const struct {
+        const char *pipeline, *result;
+        hr_transition want;
+    } in[] = {
+        {"p", "Failed", HR_TRANSITION_BROKEN},        {"refused", "Failed", HR_TRANSITION_NONE},
+        {"p", "Failed", HR_TRANSITION_STILL_FAILING}, {"q", "Passed", HR_TRANSITION_PASSED},
+        {"p", "Passed", HR_TRANSITION_FIXED},
+    };
+    enum { M = sizeof(in) / sizeof(in[0]) };
+    hr_event *evs[M], *gate = NULL;
+    outcome out[M], gate_out;
+    hr_error err;
+    PGconn *c;
+
+    if (!on_pg())
+        cr_skip_test("PostgreSQL only");
+    st = open_store();
+    hr_store_set_router(st, route_ab, &r, NULL);
+    put_stage(st, "p", "s", "1", "Passed", "Passed", NULL);
+
+    /* Without the refused one: one INSERT of events, one of deliveries. */
+    c = gate_close();
+    gate_wait(c, &gate, &gate_out);
+    tally_reset();
+    for (int i = 0; i < M; i++) {
+        if (i == 1) {
+            evs[i] = NULL;
+            continue;
+        }
+        evs[i] = stage_ev(in[i].pipeline, "s", "2", in[i].result, in[i].result);
+        cr_assert_eq(hr_store_submit(st, evs[i], on_done, &out[i], &err), HR_OK, "%s", err.msg);
+    }
+    gate_open(c);
+    tally_wait(M);
+    cr_assert_eq(tl.ok, M, "%s", tl.last_msg);
+    cr_expect_eq(writers_of(evs[0]->id, evs[M - 1]->id), 1);
+    cr_expect_eq(statements_of("events", "id", evs[0]->id, evs[M - 1]->id), 1);
+    cr_expect_eq(statements_of("deliveries", "event_id", evs[0]->id, evs[M - 1]->id), 1);
+    cr_expect_eq(deliveries_of(evs[0]->id, evs[M - 1]->id), M - 1);
+    for (int i = 2; i < M; i++)
+        cr_expect_eq(evs[i]->id, evs[i == 2 ? 0 : i - 1]->id + 1, "ids in the batch's order");
+    for (int i = 0; i < M; i++)
+        hr_event_free(evs[i]);
+    hr_event_free(gate);
+    gate = NULL;
+
+    /* The database refuses the second event's row. */
+    pg_exec("ALTER TABLE events ADD CONSTRAINT test_refused CHECK (pipeline <> 'refused')");
+    pg_exec("DELETE FROM stage_state WHERE pipeline <> 'gate';"
+            " INSERT INTO stage_state (pipeline, stage, last_result, updated_at)"
+            " VALUES ('p', 's', 'Passed', 0)");
+    c = gate_close();
+    gate_wait(c, &gate, &gate_out);
+    tally_reset();
+    for (int i = 0; i < M; i++) {
+        evs[i] = stage_ev(in[i].pipeline, "s", "3", in[i].result, in[i].result);
+        cr_assert_eq(hr_store_submit(st, evs[i], on_done, &out[i], &err), HR_OK, "%s", err.msg);
+    }
+    gate_open(c);
+    tally_wait(M + 1);
+    cr_expect_eq(out[1].status, HR_ESTORE, "%s", out[1].msg);
+    cr_expect(strstr(out[1].msg, "test_refused") != NULL, "%s", out[1].msg);
+    cr_expect_eq(evs[1]->id, 0);
+    for (int i = 0; i < M; i++) {
+        if (i == 1)
+            continue;
+        cr_expect_eq(out[i].status, HR_OK, "event %d: %s", i, out[i].msg);
+        cr_expect_eq(evs[i]->transition, in[i].want, "event %d: %s", i,
+                     hr_transition_name(evs[i]->transition));
+        if (i > 0)
+            cr_expect_gt(evs[i]->id, evs[i == 2 ? 0 : i - 1]->id, "ids in the batch's order");
+    }
+    /* Run again item by item: a savepoint each. */
+    cr_expect_gt(writers_of(evs[0]->id, evs[M - 1]->id), 1);
+    cr_expect_eq(pg_value("SELECT count(*) FROM events WHERE pipeline = 'refused'"), 0);
+    cr_expect_eq(pg_value("SELECT count(*) FROM stage_state WHERE pipeline = 'refused'"), 0);
+    cr_expect_eq(deliveries_of(evs[0]->id, evs[M - 1]->id), M - 1);
+    for (int i = 0; i < M; i++)
+        hr_event_free(evs[i]);
+    hr_event_free(gate);
+}
+
+/* A store and the stages its batch takes, in the order it submits them. */
+typedef struct order_run {
+    hr_store *s;
+    int reverse;
+} order_run;
+
+#define STAGES 8
+
+static void *submit_in_order(void *arg)
+{
+    order_run *o = arg;
+    hr_event *evs[STAGES];
+    hr_error err;
+    for (int i = 0; i < STAGES; i++) {
+        char stage[16];
+        snprintf(stage, sizeof(stage), "s%d", o->reverse ? STAGES - 1 - i : i);
+        evs[i] = stage_ev("order", stage, "2", "Failed", "Failed");
+        cr_assert_eq(hr_store_submit(o->s, evs[i], count_done, NULL, &err), HR_OK, "%s", err.msg);
+    }
+    tally_wait(2 * STAGES + 2);
+    for (int i = 0; i < STAGES; i++)
+        hr_event_free(evs[i]);
+    return NULL;
+}
+
+/* The deadlocks PostgreSQL counted in the database under test, once the
+ * sessions that met them reported them. */
+static int64_t deadlocks(void)
+{
+    return pg_value("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()");
+}
+
+/*
+ * Two instances whose batches take the same stages in opposite orders:
+ * each batch locks its stages' history rows at its start, sorted by key,
+ * so one waits for the other instead of both waiting for each other (a
+ * deadlock, which PostgreSQL breaks by failing one of them). Transitions
+ * stay right: per stage one "broken" and one "still failing".
+ */
+Test(store, two_instances_take_shared_stages_in_one_order)
+{
+    hr_store *other;
+    hr_event *gate_a, *gate_b;
+    pthread_t ta, tb;
+    order_run a, b;
+    int64_t before;
+    hr_error err;
+    PGconn *c;
+
+    if (!on_pg())
+        cr_skip_test("PostgreSQL only");
+    st = open_store();
+    other = open_store();
+    for (int i = 0; i < STAGES; i++) {
+        char stage[16];
+        snprintf(stage, sizeof(stage), "s%d", i);
+        put_stage(st, "order", stage, "1", "Passed", "Passed", NULL);
+    }
+    before = deadlocks();
+    /* Both writers wait behind the gate, and their next batches (every
+     * stage, in opposite orders) start together once it opens. */
+    c = gate_close();
+    tally_reset();
+    gate_a = stage_ev("gate", "s", "2", "Passed", "Passed");
+    gate_b = stage_ev("gate", "s", "3", "Passed", "Passed");
+    cr_assert_eq(hr_store_submit(st, gate_a, count_done, NULL, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(hr_store_submit(other, gate_b, count_done, NULL, &err), HR_OK, "%s", err.msg);
+    nanosleep(&(struct timespec){0, 300 * 1000 * 1000}, NULL);
+    a = (order_run){st, 0};
+    b = (order_run){other, 1};
+    pthread_create(&ta, NULL, submit_in_order, &a);
+    pthread_create(&tb, NULL, submit_in_order, &b);
+    nanosleep(&(struct timespec){0, 200 * 1000 * 1000}, NULL);
+    gate_open(c);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    cr_expect_eq(tl.ok, 2 * STAGES + 2, "%s", tl.last_msg);
+
+    cr_expect_eq(pg_value("SELECT count(*) FROM events WHERE pipeline = 'order'"
+                          " AND transition = 'broken'"),
+                 STAGES);
+    cr_expect_eq(pg_value("SELECT count(*) FROM events WHERE pipeline = 'order'"
+                          " AND transition = 'still_failing'"),
+                 STAGES);
+    /* The sessions report their counts when they end. */
+    hr_store_close(other);
+    hr_store_close(st);
+    st = NULL;
+    for (int i = 0; i < 20 && deadlocks() == before; i++)
+        nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+    cr_expect_eq(deadlocks(), before, "no deadlock between the two writers");
+    hr_event_free(gate_a);
+    hr_event_free(gate_b);
+}
+
+/*
+ * A batch of one job's builds: on PostgreSQL the job's history row is
+ * taken once at the batch's start and each build is judged against what
+ * the one before it left (kept in memory, written once before COMMIT), as
+ * when each build comes alone. A Jenkins build that learnt its branch is
+ * the job's own history: one row.
+ */
+Test(store, a_batch_of_builds_judges_each_against_the_one_before)
+{
+    static const struct {
+        const char *job, *branch;
+        int64_t number;
+        const char *phase, *result;
+        hr_transition want;
+    } in[] = {
+        {"app", NULL, 1, "started", NULL, HR_TRANSITION_BUILDING},
+        {"app", NULL, 1, "completed", "Passed", HR_TRANSITION_PASSED},
+        {"app", NULL, 2, "completed", "Failed", HR_TRANSITION_BROKEN},
+        {"app", NULL, 2, "completed", "Failed", HR_TRANSITION_BROKEN},
+        {"app", "jenkins", 3, "completed", "Failed", HR_TRANSITION_STILL_FAILING},
+        {"app", "feature", 1, "completed", "Failed", HR_TRANSITION_FAILED},
+        {"app", NULL, 4, "completed", "Passed", HR_TRANSITION_FIXED},
+    };
+    enum { M = sizeof(in) / sizeof(in[0]) };
+    hr_event *evs[M], *gate = NULL;
+    outcome out[M], gate_out;
+    json_t *jobs = NULL;
+    hr_error err;
+    PGconn *c;
+
+    st = open_store();
+    c = gate_close();
+    gate_wait(c, &gate, &gate_out);
+    tally_reset();
+    for (int i = 0; i < M; i++) {
+        evs[i] = build_ev(in[i].job, in[i].branch, in[i].number, in[i].phase, in[i].result);
+        cr_assert_eq(hr_store_submit(st, evs[i], on_done, &out[i], &err), HR_OK, "%s", err.msg);
+    }
+    gate_open(c);
+    tally_wait(M + (c != NULL));
+    for (int i = 0; i < M; i++) {
+        cr_expect_eq(out[i].status, HR_OK, "build %d: %s", i, out[i].msg);
+        cr_expect_eq(evs[i]->transition, in[i].want, "build %d: %s", i,
+                     hr_transition_name(evs[i]->transition));
+    }
+    if (on_pg())
+        cr_expect_eq(writers_of(evs[0]->id, evs[M - 1]->id), 1);
+    cr_assert_eq(hr_store_list_jobs(st, &(hr_key_query){.limit = 500}, &jobs, &(int){0}, &err),
+                 HR_OK, "%s", err.msg);
+    cr_assert_eq(json_array_size(jobs), 2);
+    json_t *app = json_array_get(jobs, 0);
+    cr_expect(json_is_null(json_object_get(app, "branch")));
+    cr_expect_str_eq(json_string_value(json_object_get(app, "last_result")), "Passed");
+    cr_expect_eq(json_integer_value(json_object_get(app, "last_number")), 4);
+    cr_expect_eq(json_integer_value(json_object_get(app, "last_event_id")), evs[M - 1]->id);
+    json_decref(jobs);
+    for (int i = 0; i < M; i++)
+        hr_event_free(evs[i]);
+    hr_event_free(gate);
+}
