@@ -202,6 +202,7 @@ void hr_deliver__settings_unref(settings_ref *r);
 void hr_deliver__use_config(hr_deliver *d, const hr_config *cfg);
 void hr_deliver__cache_clear(hr_deliver *d);
 compiled *hr_deliver__compiled_for(hr_deliver *d, const hr_target *t);
+bool hr_deliver__needs_raw(const hr_target *t);
 
 /* request.c */
 int hr_deliver__render(hr_deliver *d, const hr_target *t, compiled *c, const hr_delivery_job *job,
