@@ -424,13 +424,15 @@ static void start_claimed(hr_deliver *d, hr_delivery_job *jobs, size_t n)
  * its cap asks for as many as it has room for (an index range in the
  * store), skipping the deliveries already busy. A target with a long
  * backlog at its cap is not asked at all, so it costs the others nothing;
- * nor is one with less than half its cap free while it has requests in
- * flight: each of those wakes the engine as it ends, and one look for
- * many deliveries costs little more than a look for one.
+ * and when only a request's end woke the engine (lazy), nor is one with
+ * less than half its cap free while it has requests in flight: each of
+ * those wakes the engine as it ends, and one look for many deliveries
+ * costs little more than a look for one. (A hung request must not keep
+ * its target under its cap: new deliveries and the interval look eagerly.)
  * Once per CLAIM_INTERVAL_MS, deliveries of targets that are no longer
  * configured are looked for too, and recorded as dead.
  */
-static void claim_and_start(hr_deliver *d)
+static void claim_and_start(hr_deliver *d, bool lazy)
 {
     size_t max = (size_t)d->set->s.max_in_flight;
     size_t awaiting = d->nbusy - d->nxfers, nheld = 0;
@@ -451,7 +453,7 @@ static void claim_and_start(hr_deliver *d)
         size_t have = (size_t)count_of(d, name), cap = (size_t)d->set->per_target_cap;
         hr_delivery_job *jobs = NULL;
         size_t n = 0;
-        if (have >= cap || (have > 0 && cap - have < (cap + 1) / 2))
+        if (have >= cap || (lazy && have > 0 && cap - have < (cap + 1) / 2))
             continue;
         q.target = name;
         q.run_order = hr_service_keeps_run(&d->cfg->targets[i]);
@@ -532,11 +534,12 @@ static void *run(void *arg)
         take_done(d);
         next_held_us = retry_held(d);
         apply_reload(d);
-        if (atomic_exchange(&d->woken, false) || d->claim_soon ||
-            hr_time_mono_us() >= next_claim_us) {
-            d->claim_soon = false;
+        bool eager = atomic_exchange(&d->woken, false) || d->claim_soon ||
+                     hr_time_mono_us() >= next_claim_us;
+        if (eager || d->claim_after_xfer) {
+            d->claim_soon = d->claim_after_xfer = false;
             d->rate_wake_us = INT64_MAX;
-            claim_and_start(d);
+            claim_and_start(d, !eager);
             /* A rate-limited target with more to send is looked at again
              * when its next token is due, not a whole interval later. */
             next_claim_us = hr_time_mono_us() + CLAIM_INTERVAL_MS * 1000;
@@ -549,7 +552,7 @@ static void *run(void *arg)
         if (mc != CURLM_OK)
             hr_log_error(SUB, "libcurl: %s", curl_multi_strerror(mc));
         hr_deliver__collect(d);
-        if (d->claim_soon || atomic_load(&d->woken)) {
+        if (d->claim_soon || d->claim_after_xfer || atomic_load(&d->woken)) {
             timeout_ms = 0;
         } else {
             int64_t wake = next_held_us < next_claim_us ? next_held_us : next_claim_us;

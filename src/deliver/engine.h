@@ -170,6 +170,7 @@ struct hr_deliver {
     size_t nkeys, capkeys;
     done_node *held;              /* records the source could not write yet (ids busy) */
     bool claim_soon;              /* a slot or a record freed up: look again now */
+    bool claim_after_xfer;        /* a request ended: look again now, lazily */
     int64_t next_orphan_check_us; /* when to look for unconfigured targets' deliveries */
     bool claim_blocked;           /* too many records awaited: wait for them */
     rate_bucket *buckets;         /* ratelimit.c */
