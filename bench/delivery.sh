@@ -6,7 +6,8 @@
 #     (bench/curl_blast.c): what a delivery engine could reach at best;
 #   - herald's ingest-only rate (no routes), the foundation's benchmark.
 # The target is bench/null_server (libmicrohttpd answering 200).
-#   bench/delivery.sh            (defaults: CONNS=32 DURATION=10s)
+#   bench/delivery.sh            (defaults: CONNS=32 DURATION=10s;
+#                                 HERALD=path runs another build of herald)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -39,7 +40,7 @@ c_rps=$("$bdir/bench/curl_blast" "http://127.0.0.1:$tp/hook" "$BODY_FILE" 50000 
 
 # 2. baseline: herald ingest only (no routes)
 ip=$(free_port)
-"$bdir/herald" serve --listen "127.0.0.1:$ip" --data "$work/ingest" --log-level warn & pids+=($!)
+"${HERALD:-$bdir/herald}" serve --listen "127.0.0.1:$ip" --data "$work/ingest" --log-level warn & pids+=($!)
 wait_port "$ip"
 read -r i_rps _ <<<"$(load "$ip")"
 
@@ -62,7 +63,7 @@ routes:
 YAML
   local hp t0 t1 h_rps accepted delivered lat
   hp=$(free_port)
-  "$bdir/herald" serve --listen "127.0.0.1:$hp" --data "$work/$1" --config "$work/$1.yaml" \
+  "${HERALD:-$bdir/herald}" serve --listen "127.0.0.1:$hp" --data "$work/$1" --config "$work/$1.yaml" \
     --log-level warn & pids+=($!)
   wait_port "$hp"
   t0=$(date +%s.%N)

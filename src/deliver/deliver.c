@@ -28,7 +28,9 @@
  * RECORD_RETRY_MAX_MS), until it is written. Sending the delivery again
  * instead would repeat it as fast as the source refuses. Held records
  * count against max_in_flight like requests, so while nothing can be
- * written the engine stops starting new ones.
+ * written the engine stops starting new ones. Records merely waiting for
+ * the writer's commit do not: up to RECORDS_AWAITED_FACTOR times
+ * max_in_flight of them, the engine keeps sending while the store syncs.
  *
  * Nothing here logs a URL, a header value or a body: URLs carry tokens
  * (Slack, Teams) and headers carry credentials.
@@ -59,6 +61,10 @@
  * long, doubling with each failure up to the maximum. */
 #define RECORD_RETRY_MIN_MS 1000
 #define RECORD_RETRY_MAX_MS 30000
+/* Records handed to the source and not yet written (waiting for the
+ * writer's next commit: an fsync) may reach this many times max_in_flight
+ * before the engine waits for them; requests keep going meanwhile. */
+#define RECORDS_AWAITED_FACTOR 4
 
 /* ---- The part shared with done callbacks ------------------------------ */
 
@@ -417,22 +423,29 @@ static void start_claimed(hr_deliver *d, hr_delivery_job *jobs, size_t n)
  * Asks the source for due deliveries, target by target: each target under
  * its cap asks for as many as it has room for (an index range in the
  * store), skipping the deliveries already busy. A target with a long
- * backlog at its cap is not asked at all, so it costs the others nothing.
+ * backlog at its cap is not asked at all, so it costs the others nothing;
+ * and when only a request's end woke the engine (lazy), nor is one with
+ * less than half its cap free while it has requests in flight: each of
+ * those wakes the engine as it ends, and one look for many deliveries
+ * costs little more than a look for one. (A hung request must not keep
+ * its target under its cap: new deliveries and the interval look eagerly.)
  * Once per CLAIM_INTERVAL_MS, deliveries of targets that are no longer
  * configured are looked for too, and recorded as dead.
  */
-static void claim_and_start(hr_deliver *d)
+static void claim_and_start(hr_deliver *d, bool lazy)
 {
     size_t max = (size_t)d->set->s.max_in_flight;
-    size_t awaiting = d->nbusy - d->nxfers;
+    size_t awaiting = d->nbusy - d->nxfers, nheld = 0;
     /* A request ends within its timeout; the margin covers recording it. */
     hr_claim_query q = {.now = hr_time_now_ms(),
                         .skip_ids = d->busy,
                         .lease_ms = d->set->s.timeout_ms + LEASE_MARGIN_MS};
     hr_error err;
 
-    d->claim_blocked = awaiting >= max;
-    if (d->nxfers >= max || d->claim_blocked)
+    for (const done_node *h = d->held; h != NULL; h = h->next)
+        nheld++;
+    d->claim_blocked = nheld >= max || awaiting >= max * RECORDS_AWAITED_FACTOR;
+    if (d->nxfers + nheld >= max || d->claim_blocked)
         return;
     hr_deliver__health_refresh(d);
     for (size_t i = 0; i < d->cfg->ntargets && d->nxfers < max; i++) {
@@ -440,13 +453,14 @@ static void claim_and_start(hr_deliver *d)
         size_t have = (size_t)count_of(d, name), cap = (size_t)d->set->per_target_cap;
         hr_delivery_job *jobs = NULL;
         size_t n = 0;
-        if (have >= cap)
+        if (have >= cap || (lazy && have > 0 && cap - have < (cap + 1) / 2))
             continue;
         q.target = name;
         q.run_order = hr_service_keeps_run(&d->cfg->targets[i]);
+        q.no_raw = !hr_deliver__needs_raw(&d->cfg->targets[i]);
         q.n_skip_ids = d->nbusy;
         q.skip_ids = d->busy;
-        q.max = cap - have < max - d->nxfers ? cap - have : max - d->nxfers;
+        q.max = cap - have < max - d->nxfers - nheld ? cap - have : max - d->nxfers - nheld;
         q.max = hr_deliver__rate_room(d, &d->cfg->targets[i], q.max);
         q.max = hr_deliver__health_room(d, name, q.max, (int)have);
         if (q.max == 0)
@@ -466,6 +480,7 @@ static void claim_and_start(hr_deliver *d)
             names[i] = d->cfg->targets[i].name;
         q.target = NULL;
         q.run_order = 0;
+        q.no_raw = 0;
         q.other_than = names;
         q.n_other_than = d->cfg->ntargets;
         q.skip_ids = d->busy;
@@ -509,6 +524,8 @@ static void *run(void *arg)
     hr_deliver *d = arg;
     int64_t next_claim_us = 0;
 
+    pthread_setname_np(pthread_self(), "herald-deliver"); /* for profiles */
+
     while (!atomic_load(&d->stopping)) {
         int running, timeout_ms;
         int64_t next_held_us;
@@ -517,11 +534,12 @@ static void *run(void *arg)
         take_done(d);
         next_held_us = retry_held(d);
         apply_reload(d);
-        if (atomic_exchange(&d->woken, false) || d->claim_soon ||
-            hr_time_mono_us() >= next_claim_us) {
-            d->claim_soon = false;
+        bool eager = atomic_exchange(&d->woken, false) || d->claim_soon ||
+                     hr_time_mono_us() >= next_claim_us;
+        if (eager || d->claim_after_xfer) {
+            d->claim_soon = d->claim_after_xfer = false;
             d->rate_wake_us = INT64_MAX;
-            claim_and_start(d);
+            claim_and_start(d, !eager);
             /* A rate-limited target with more to send is looked at again
              * when its next token is due, not a whole interval later. */
             next_claim_us = hr_time_mono_us() + CLAIM_INTERVAL_MS * 1000;
@@ -534,7 +552,7 @@ static void *run(void *arg)
         if (mc != CURLM_OK)
             hr_log_error(SUB, "libcurl: %s", curl_multi_strerror(mc));
         hr_deliver__collect(d);
-        if (d->claim_soon || atomic_load(&d->woken)) {
+        if (d->claim_soon || d->claim_after_xfer || atomic_load(&d->woken)) {
             timeout_ms = 0;
         } else {
             int64_t wake = next_held_us < next_claim_us ? next_held_us : next_claim_us;

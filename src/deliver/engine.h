@@ -170,6 +170,7 @@ struct hr_deliver {
     size_t nkeys, capkeys;
     done_node *held;              /* records the source could not write yet (ids busy) */
     bool claim_soon;              /* a slot or a record freed up: look again now */
+    bool claim_after_xfer;        /* a request ended: look again now, lazily */
     int64_t next_orphan_check_us; /* when to look for unconfigured targets' deliveries */
     bool claim_blocked;           /* too many records awaited: wait for them */
     rate_bucket *buckets;         /* ratelimit.c */
@@ -202,6 +203,7 @@ void hr_deliver__settings_unref(settings_ref *r);
 void hr_deliver__use_config(hr_deliver *d, const hr_config *cfg);
 void hr_deliver__cache_clear(hr_deliver *d);
 compiled *hr_deliver__compiled_for(hr_deliver *d, const hr_target *t);
+bool hr_deliver__needs_raw(const hr_target *t);
 
 /* request.c */
 int hr_deliver__render(hr_deliver *d, const hr_target *t, compiled *c, const hr_delivery_job *job,

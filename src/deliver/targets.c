@@ -166,6 +166,21 @@ fail:
     c->error = hr_strdup(msg);
 }
 
+/* Whether a request to t may run jq on the event, and so see its "raw":
+ * anything but a webhook with literal URL and headers and the default
+ * body (a service's renderer reads the event, never "raw"; its title,
+ * text and commit status templates are jq). */
+bool hr_deliver__needs_raw(const hr_target *t)
+{
+    if (t->type != HR_TARGET_WEBHOOK || t->body != NULL || t->title != NULL || t->text != NULL ||
+        (t->url != NULL && strstr(t->url, "{{") != NULL))
+        return true;
+    for (size_t i = 0; i < t->nheaders; i++)
+        if (t->headers[i].value != NULL && strstr(t->headers[i].value, "{{") != NULL)
+            return true;
+    return false;
+}
+
 /* The compiled templates of t for the current config (borrowed). */
 compiled *hr_deliver__compiled_for(hr_deliver *d, const hr_target *t)
 {

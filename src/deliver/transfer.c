@@ -485,6 +485,6 @@ void hr_deliver__collect(hr_deliver *d)
         hr_deliver__count_add(d, x->target, -1);
         finish(d, x, rc);
         hr_deliver__xfer_free(x);
-        d->claim_soon = true;
+        d->claim_after_xfer = true;
     }
 }

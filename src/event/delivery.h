@@ -122,6 +122,10 @@ typedef struct hr_claim_query {
      * whose run has no message yet waits while an older delivery of the
      * same run and target is pending or retrying. */
     int run_order;
+    /* The target's requests run no jq on the event (a webhook with literal
+     * URL and headers and the default body): the claim leaves "raw" null
+     * instead of parsing the stored raw body for each delivery. */
+    int no_raw;
 } hr_claim_query;
 
 #endif

@@ -378,7 +378,7 @@ int hr_store_claim_due(hr_store *s, const hr_claim_query *q, hr_delivery_job **j
         ret = event_json(&c->event, &j->input, err);
         if (ret != HR_OK)
             break;
-        if (c->event.raw != NULL)
+        if (c->event.raw != NULL && !q->no_raw)
             raw = json_loadb(c->event.raw, c->event.raw_len, JSON_DECODE_ANY, NULL);
         json_object_set_new(j->input, "raw", raw != NULL ? raw : json_null());
         j->id = c->id;

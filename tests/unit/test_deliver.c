@@ -87,6 +87,7 @@ static struct {
     rec recs[MAX_RECS];
     size_t nrecs;
     size_t claims;
+    char no_raw[256];  /* " name" for each target claimed with no_raw */
     int done_delay_ms; /* 0: done from inside record; else from a thread */
     int fail_records;  /* this many records fail next, as on a full disk */
     pthread_t later[MAX_LATER];
@@ -131,6 +132,10 @@ static int src_claim(void *ctx, const hr_claim_query *q, hr_delivery_job **jobs,
 
     pthread_mutex_lock(&S.lock);
     S.claims++;
+    if (q->no_raw && q->target != NULL) {
+        size_t len = strlen(S.no_raw);
+        snprintf(S.no_raw + len, sizeof(S.no_raw) - len, " %s", q->target);
+    }
     for (size_t i = 0; i < S.njobs && k < q->max; i++) {
         src_job *j = &S.jobs[i];
         if (j->finished || j->next_at > q->now || !query_takes(q, &j->job))
@@ -677,6 +682,7 @@ static void teardown(void)
     }
     S.nrecs = 0;
     S.fail_records = 0;
+    S.no_raw[0] = '\0';
     curl_global_cleanup();
 }
 
@@ -715,6 +721,30 @@ Test(deliver, backoff_doubles_with_jitter_and_caps)
 }
 
 /* ---- Requests ------------------------------------------------------------ */
+
+/* The claim parses the stored raw body only for targets whose requests
+ * run jq on the event: not for a webhook with literal URL and headers and
+ * the default body. */
+Test(deliver, raw_is_parsed_only_for_targets_that_run_jq)
+{
+    hr_config *c = cfgs[0] = cfg_new(true);
+    add_target(c, "plain", "POST", url_at("/ok/plain"));
+    hr_target *t = add_target(c, "jqbody", "POST", url_at("/ok/jqbody"));
+    t->body = hr_strdup("{raw}");
+    t = add_target(c, "jqheader", "POST", url_at("/ok/jqheader"));
+    add_header(t, "X-Raw", "{{ .raw.secret }}", false);
+    add_target(c, "jqurl", "POST", url_at("/ok/jqurl?x={{ .raw.secret }}"));
+    add_job(1, "plain", 1, event("a"));
+    add_job(2, "jqbody", 1, event("b"));
+    add_job(3, "jqheader", 1, event("c"));
+    add_job(4, "jqurl", 1, event("d"));
+    engine_start(c);
+    wait_recs(4);
+    pthread_mutex_lock(&S.lock);
+    cr_assert_not_null(strstr(S.no_raw, " plain"), "%s", S.no_raw);
+    cr_assert_null(strstr(S.no_raw, " jq"), "%s", S.no_raw);
+    pthread_mutex_unlock(&S.lock);
+}
 
 Test(deliver, methods_bodies_and_headers)
 {

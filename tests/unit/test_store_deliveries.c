@@ -37,6 +37,19 @@ Test(store, deliveries_are_created_with_the_event_and_claimed)
         hr_delivery_job_clear(&jobs[i]);
     }
     free(jobs);
+    /* A target that runs no jq on the event: "raw" is left null, the
+     * stored event is all there. */
+    hr_claim_query q = {.now = hr_time_now_ms(), .max = 10, .no_raw = 1};
+    cr_assert_eq(claim_due(st, &q, &jobs, &n, &err), HR_OK, "%s", err.msg);
+    cr_assert_eq(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        json_t *in = jobs[i].input;
+        cr_assert(json_is_null(json_object_get(in, "raw")), "raw is not parsed");
+        cr_assert_eq(json_integer_value(json_object_get(in, "id")), jobs[i].event_id);
+        cr_assert_not_null(json_object_get(in, "pipeline"));
+        hr_delivery_job_clear(&jobs[i]);
+    }
+    free(jobs);
     /* nothing is due in the past */
     cr_assert_eq(claim_all(st, 1, 10, &jobs, &n, &err), HR_OK);
     cr_assert_eq(n, 0);
