@@ -49,16 +49,18 @@ def test_five_per_second_over_200_deliveries(tmp_path, herald_factory):
           f"sustained {sustained:.2f}/s after the burst, {overall:.2f}/s overall")
     assert burst_span < 2.0 * SLOW
     assert 4.5 <= sustained <= 5.5
-    # Once the tokens earned while the events came in are spent, no
-    # two-second window holds more than 10 (+1 for the window's edges, +1
-    # for arrivals that a loaded machine bunches: the times are when the
-    # target read each request, not when herald sent it).
-    rest = at[30:]
+    # A token bucket's promise: no two-second window holds more than the
+    # burst plus two seconds of tokens (10 + 2 x 5), +1 for the window's
+    # edges. (A stricter bound, 10 a window once the first burst is spent,
+    # holds only while herald never stalls: on a loaded machine a stall of
+    # the writer lets the bucket fill again, and the times are when the
+    # target read each request, not when herald sent it.)
+    rest = at
     for i in range(len(rest)):
         j = i
         while j < len(rest) and rest[j] - rest[i] < 2.0:
             j += 1
-        assert j - i <= 12, f"{j - i} requests within two seconds"
+        assert j - i <= 21, f"{j - i} requests within two seconds"
     wait_state(h, "delivered", 200, timeout=30)
 
 
