@@ -695,3 +695,20 @@ json_t *hr_jscan_to_json(const hr_jscan *js, uint32_t i)
     }
     return v;
 }
+
+const char *hr_jscan_brief(const hr_jscan *js, uint32_t i, char *buf, size_t size)
+{
+    json_t *v;
+
+    /* Containers are named by type: no need to build them. */
+    if (js->tok[i].type == HR_JS_OBJECT || js->tok[i].type == HR_JS_ARRAY) {
+        json_t *empty = js->tok[i].type == HR_JS_OBJECT ? json_object() : json_array();
+        hr_json_brief(empty, buf, size);
+        json_decref(empty);
+        return buf;
+    }
+    v = hr_jscan_to_json(js, i);
+    hr_json_brief(v, buf, size);
+    json_decref(v);
+    return buf;
+}

@@ -113,4 +113,9 @@ int hr_jscan_int64(const hr_jscan *js, uint32_t i, int64_t *out);
  * i and its descendants (same key order, integers and reals). */
 json_t *hr_jscan_to_json(const hr_jscan *js, uint32_t i);
 
+/* hr_json_brief of token i, for validation messages: "an object", "an
+ * array", a string quoted and cut at 40 characters, a number as jansson
+ * writes it. Returns buf. */
+const char *hr_jscan_brief(const hr_jscan *js, uint32_t i, char *buf, size_t size);
+
 #endif
