@@ -87,7 +87,6 @@ static int enqueue(hr_store *s, item *it, hr_error *err)
 
 int hr_store_submit(hr_store *s, hr_event *ev, hr_store_done_fn done, void *ctx, hr_error *err)
 {
-    json_t *doc;
     item *it;
 
     if (ev == NULL || ev->source == NULL || ev->kind == NULL)
@@ -112,20 +111,17 @@ int hr_store_submit(hr_store *s, hr_event *ev, hr_store_done_fn done, void *ctx,
         ev->received_at = hr_time_now_ms();
 
     /* The store owns id and transition: the stored document leaves them
-     * out and readers add them from their columns. */
-    doc = hr_event_to_json(ev);
-    json_object_del(doc, "id");
-    json_object_del(doc, "transition");
+     * out and readers add them from their columns. It is written in one
+     * pass into one buffer (event/doc.c), no tree. */
     it = hr_calloc(1, sizeof(*it));
     it->type = ITEM_EVENT;
     it->ev = ev;
-    it->doc = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
+    it->doc = hr_event_doc(ev, &it->doc_len);
     if (it->doc == NULL) {
         hr_store__item_free(it);
-        return hr_error_set(err, HR_ENOMEM, "store: cannot serialise the event");
+        return hr_error_set(err, HR_ETOOBIG, "store: the event's JSON form is over %u bytes",
+                            HR_MAX_EVENT_DOC_BYTES);
     }
-    it->doc_len = strlen(it->doc);
     if (ev->has_package) {
         json_t *rev = hr_store_revision_doc(&ev->package);
         size_t n = strlen(ev->package.repository) + strlen(ev->package.package) + 2;
