@@ -539,7 +539,7 @@ size_t hr_jscan_unescape(const hr_jscan *js, uint32_t i, char *out)
         return n;
     }
     for (size_t k = 0; k < n;) {
-        uint32_t cp, lo;
+        uint32_t cp = 0, lo = 0;
         if (p[k] != '\\') {
             out[o++] = (char)p[k++];
             continue;
