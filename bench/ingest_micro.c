@@ -85,7 +85,7 @@ static hr_event *parse(const body *b, const hr_redact *r)
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "bench";
-    long iters = argc > 2 ? atol(argv[2]) : 20000;
+    long iters = argc > 2 ? strtol(argv[2], NULL, 10) : 20000;
     char path[1024];
     hr_redact *r = NULL;
     hr_error err;

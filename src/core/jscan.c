@@ -712,3 +712,25 @@ const char *hr_jscan_brief(const hr_jscan *js, uint32_t i, char *buf, size_t siz
     json_decref(v);
     return buf;
 }
+
+/* Tokens a body scans into on the stack before one allocation. */
+#define LOAD_TOKENS 256
+
+int hr_jscan_load(const char *buf, size_t len, json_t **out, hr_error *err)
+{
+    hr_jtok stack[LOAD_TOKENS];
+    hr_jscan js;
+    json_t *v = NULL;
+    hr_error mine;
+
+    if (hr_jscan_parse(&js, buf, len, stack, LOAD_TOKENS, &mine) != HR_OK) {
+        if (hr_json_load(buf, len, &v, err) == HR_OK) {
+            json_decref(v);
+            *err = mine;
+        }
+        return HR_EINVAL;
+    }
+    *out = hr_jscan_to_json(&js, 0);
+    hr_jscan_free(&js);
+    return HR_OK;
+}

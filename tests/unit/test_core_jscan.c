@@ -242,3 +242,55 @@ Test(jscan, scalars_at_the_root)
     cr_expect_eq(hr_jscan_type(&js, 0), HR_JS_NULL);
     hr_jscan_free(&js);
 }
+
+/* hr_jscan_load answers as hr_json_load does: the same tree, the same
+ * message for a refused body. */
+static void same_load(const char *buf, size_t len)
+{
+    json_t *a = NULL, *b = NULL;
+    hr_error ea, eb;
+    int ra = hr_json_load(buf, len, &a, &ea), rb = hr_jscan_load(buf, len, &b, &eb);
+
+    cr_expect_eq(ra, rb, "%.*s", (int)len, buf);
+    if (ra == HR_OK) {
+        char *da = json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *db = json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY);
+        cr_expect_str_eq(db, da);
+        free(da);
+        free(db);
+    } else {
+        cr_expect_str_eq(eb.msg, ea.msg);
+    }
+    json_decref(a);
+    json_decref(b);
+}
+
+#define SAME_LOAD(text) same_load((text), sizeof(text) - 1)
+
+Test(jscan, load_as_jansson)
+{
+    hr_errlist errs = HR_ERRLIST_INIT;
+    json_t *out = NULL;
+    hr_error err;
+
+    SAME_LOAD("{\"b\":[1,2.5,-0,1e2,\"\\u00e9\"],\"a\":{\"x\":null,\"y\":true}}");
+    SAME_LOAD("");
+    SAME_LOAD("{\"a\":1,}");
+    SAME_LOAD("{\"a\":1,\"a\":2}");
+    SAME_LOAD("[\"\xff\"]");
+    SAME_LOAD("{} trailing");
+    SAME_LOAD("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]");
+    /* jansson skips the NUL; the reader refuses it, with its own message. */
+    cr_expect_eq(hr_jscan_load("[1\0]", 4, &out, &err), HR_EINVAL);
+    cr_expect_str_eq(err.msg, "invalid JSON at byte 2: expected ',' or the container's end");
+
+    cr_expect_eq(hr_json_load_object("[1]", 3, &errs, &out), HR_EINVAL);
+    cr_expect_eq(hr_json_load_object("{\"a\":", 5, &errs, &out), HR_EINVAL);
+    cr_assert_eq(errs.n, 2);
+    cr_expect_str_eq(errs.msgs[0], "body: expected an object; got an array");
+    cr_expect_eq(strncmp(errs.msgs[1], "invalid JSON at line 1", 22), 0, "%s", errs.msgs[1]);
+    hr_errlist_clear(&errs);
+    cr_assert_eq(hr_json_load_object("{\"a\":\"b\"}", 9, &errs, &out), HR_OK);
+    cr_expect_str_eq(json_string_value(json_object_get(out, "a")), "b");
+    json_decref(out);
+}
