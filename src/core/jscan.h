@@ -119,8 +119,8 @@ json_t *hr_jscan_to_json(const hr_jscan *js, uint32_t i);
  * given to jansson for the message herald has always answered; when
  * jansson accepts it, which only a NUL byte after a number or literal
  * does, the reader's message is given). The tree is built from the
- * tokens, about three times faster than jansson's parser on a body of
- * strings (bench/README.md, "Ingest without a DOM").
+ * tokens, without jansson's lexer (bench/README.md, "Ingest without a
+ * DOM").
  * hr_json_load_object reads through it.
  */
 int hr_jscan_load(const char *buf, size_t len, json_t **out, hr_error *err);
