@@ -6,6 +6,7 @@
 #ifndef HR_FUZZ_JENKINS_H
 #define HR_FUZZ_JENKINS_H
 
+#include "fuzz_doc.h"
 #include "ingest/jenkins.h"
 
 #include <stdlib.h>
@@ -51,7 +52,7 @@ static void check_outcome(int rc, const hr_event *ev, const hr_errlist *errs)
     if ((ev->build.result == NULL) !=
         (strcmp(ev->build.phase, "completed") != 0 && strcmp(ev->build.phase, "finalized") != 0))
         abort();
-    json_decref(hr_event_to_json(ev));
+    fuzz_check_doc(ev);
 }
 
 #endif

@@ -11,6 +11,7 @@
  * LeakSanitizer (or valgrind on the replay program) reports any path that
  * forgets to free.
  */
+#include "fuzz_doc.h"
 #include "core/timefmt.h"
 #include "ingest/package.h"
 
@@ -61,7 +62,7 @@ static void check_revision(const hr_event *ev)
         t != p->timestamp || !json_equal(json_object_get(answer, "data"), p->data))
         abort();
     json_decref(answer);
-    json_decref(hr_event_to_json(ev));
+    fuzz_check_doc(ev);
 }
 
 static void run(const char *repository, const char *package, const char *body, size_t len)

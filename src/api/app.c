@@ -1,5 +1,6 @@
 #include "api/app.h"
 
+#include "core/jscan.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/metrics.h"
@@ -221,10 +222,19 @@ static int build_config(hr_app *app, hr_config **out, hr_errlist *errs)
     return HR_OK;
 }
 
-static void *prepare_keys(void *plan, const hr_event *ev, const json_t *doc)
+/* The plan exists only when some target has a plain order_by, so the
+ * document is read back into a tree (core/jscan.h's builder) only then. */
+static void *prepare_keys(void *plan, const hr_event *ev, const char *doc, size_t doc_len)
 {
+    json_t *tree = NULL;
+    hr_route_keys *keys = NULL;
+    hr_error err;
     (void)ev;
-    return hr_key_plan_render(plan, doc);
+    if (hr_jscan_load(doc, doc_len, &tree, &err) == HR_OK) {
+        keys = hr_key_plan_render(plan, tree);
+        json_decref(tree);
+    }
+    return keys;
 }
 
 static void free_keys(void *keys)

@@ -26,7 +26,9 @@
  */
 int hr_json_load(const char *buf, size_t len, json_t **out, hr_error *err);
 
-/* hr_json_load for a request body that must be a JSON object. On failure
+/* hr_json_load for a request body that must be a JSON object, read
+ * through core/jscan.h's hr_jscan_load (the same tree, refusals and
+ * messages, without jansson's parser unless the body is refused). On failure
  * adds the one message ("invalid JSON ..." or "body: expected an object;
  * got ...") to errs and returns HR_EINVAL; *out is a new reference. */
 struct hr_errlist;

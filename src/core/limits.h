@@ -8,6 +8,9 @@
 
 /* Largest request body herald reads; a larger one is answered 413. */
 #define HR_MAX_BODY_BYTES (1024u * 1024u)
+/* Largest stored (normalised) document of one event: a body's empty
+ * members each become a named null, so it can be many times the body. */
+#define HR_MAX_EVENT_DOC_BYTES (64u * 1024u * 1024u)
 /* Deepest nesting of JSON arrays and objects accepted in a request body. */
 #define HR_MAX_JSON_DEPTH 32
 /* Most validation messages returned for one body; the rest are counted. */

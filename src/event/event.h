@@ -279,4 +279,13 @@ char *hr_event_run_key(const hr_event *ev);
  * The raw body is not included. */
 json_t *hr_event_to_json(const hr_event *ev);
 
+/*
+ * The stored document of ev (event/doc.c): hr_event_to_json's object
+ * without "id" and "transition" (the store keeps them in columns),
+ * written in one pass into one buffer, byte for byte what
+ * json_dumps(JSON_COMPACT) makes of that object. New, NUL-terminated,
+ * *len its length; NULL when it would be over HR_MAX_EVENT_DOC_BYTES.
+ */
+char *hr_event_doc(const hr_event *ev, size_t *len);
+
 #endif

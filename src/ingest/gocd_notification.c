@@ -29,6 +29,7 @@
 #include "ingest/gocd_notification.h"
 
 #include "core/jpath.h"
+#include "core/jscan.h"
 #include "core/mem.h"
 #include "core/timefmt.h"
 
@@ -43,9 +44,14 @@
 #define PATH_LEN HR_JPATH_LEN
 /* Room for an hr_json_brief of any value. */
 #define BRIEF_LEN 64
+/* Tokens a body scans into on the stack (20 bytes each): a typical
+ * stage-status takes about 150; a larger body takes one allocation. */
+#define SCAN_TOKENS 512
 
-/* What every helper needs: where messages go, and the version's rules. */
+/* What every helper needs: the scanned body, where messages go, and the
+ * version's rules. Values are token indexes of js; 0 is "not there". */
 typedef struct check {
+    const hr_jscan *js;
     hr_errlist *errs;  /* refusals: the event cannot be identified */
     hr_errlist *warns; /* the event's warnings */
     int version;
@@ -86,13 +92,13 @@ static const char *const material_configs[] = {"git-configuration",      "mercur
     "a timestamp like 2011-07-13T19:43:37.100Z or 2011-07-13T19:43:37.100+0000, or \"\""
 
 /* Adds "at: expected X; got Y" to the refusals when rules has IDENTITY,
- * else to the event's warnings. */
-static void report(check *c, unsigned rules, const char *at, const char *expected,
-                   const json_t *got)
+ * else to the event's warnings. got is a token, 0 when missing. */
+static void report(check *c, unsigned rules, const char *at, const char *expected, uint32_t got)
 {
     char brief[BRIEF_LEN];
     hr_errlist_add((rules & IDENTITY) ? c->errs : c->warns, "%s: expected %s; got %s", at, expected,
-                   hr_json_brief(got, brief, sizeof(brief)));
+                   got != 0 ? hr_jscan_brief(c->js, got, brief, sizeof(brief))
+                            : hr_json_brief(NULL, brief, sizeof(brief)));
 }
 
 /* "A, B, C" from a NULL-terminated list, into buf. */
@@ -122,34 +128,40 @@ static bool same_ignoring_case(const char *a, size_t alen, const char *b)
     return true;
 }
 
-/* A new copy of a JSON string's bytes. */
-static char *copy_string(const json_t *v)
+static bool is_type(const check *c, uint32_t v, hr_jtype type)
 {
-    return hr_strndup(json_string_value(v), json_string_length(v));
+    return v != 0 && hr_jscan_type(c->js, v) == type;
+}
+
+/* obj[key], 0 when missing. */
+static uint32_t member(const check *c, uint32_t obj, const char *key)
+{
+    return hr_jscan_get(c->js, obj, key);
 }
 
 /* Reads obj[key] as a string under the given rules into *out (new; left
  * NULL when missing, null or not a string). A "" that NONEMPTY flags is
  * kept unless it identifies the event. */
-static void take_string(check *c, const json_t *obj, const char *at, const char *key,
-                        unsigned rules, char **out)
+static void take_string(check *c, uint32_t obj, const char *at, const char *key, unsigned rules,
+                        char **out)
 {
     char path[PATH_LEN];
-    const json_t *v = json_object_get(obj, key);
+    uint32_t v = member(c, obj, key);
 
-    if ((v == NULL && !(rules & REQUIRED)) || (json_is_null(v) && (rules & NULLABLE)))
+    if ((v == 0 && !(rules & REQUIRED)) || (is_type(c, v, HR_JS_NULL) && (rules & NULLABLE)))
         return;
-    if (!json_is_string(v)) {
+    if (!is_type(c, v, HR_JS_STRING)) {
         report(c, rules, hr_jpath_key(path, at, key),
                (rules & NULLABLE) ? "a string or null" : "a string", v);
         return;
     }
-    if ((rules & NONEMPTY) && json_string_length(v) == 0) {
+    /* An escape never unescapes to nothing: a raw length of 0 is "". */
+    if ((rules & NONEMPTY) && c->js->tok[v].len == 0) {
         report(c, rules, hr_jpath_key(path, at, key), "a non-empty string", v);
         if (rules & IDENTITY)
             return;
     }
-    *out = copy_string(v);
+    *out = hr_jscan_strdup(c->js, v);
 }
 
 /*
@@ -160,26 +172,27 @@ static void take_string(check *c, const json_t *obj, const char *at, const char 
  * value a newer GoCD adds is stored and routable; a value that is not a
  * string is a warning and leaves *out NULL.
  */
-static void take_enum(check *c, const json_t *obj, const char *at, const char *key,
+static void take_enum(check *c, uint32_t obj, const char *at, const char *key,
                       const char *const *names, unsigned rules, bool any_case, char **out)
 {
     char path[PATH_LEN], expected[256] = "one of ";
-    const json_t *v = json_object_get(obj, key);
+    uint32_t v = member(c, obj, key);
 
-    if (v == NULL && !(rules & REQUIRED))
+    if (v == 0 && !(rules & REQUIRED))
         return;
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        size_t len = json_string_length(v);
+    if (is_type(c, v, HR_JS_STRING)) {
+        char *s = hr_jscan_strdup(c->js, v);
+        size_t len = strlen(s);
         for (size_t i = 0; names[i] != NULL; i++) {
             bool match = any_case ? same_ignoring_case(s, len, names[i])
                                   : len == strlen(names[i]) && memcmp(s, names[i], len) == 0;
             if (match) {
+                free(s);
                 *out = hr_strdup(names[i]);
                 return;
             }
         }
-        *out = copy_string(v);
+        *out = s;
     }
     join(expected + 7, sizeof(expected) - 7, names);
     report(c, rules, hr_jpath_key(path, at, key), expected, v);
@@ -187,69 +200,78 @@ static void take_enum(check *c, const json_t *obj, const char *at, const char *k
 
 /* Reads obj[key] as a timestamp or "" into *out; missing and "" leave it
  * HR_TIME_NONE. */
-static void take_time(check *c, const json_t *obj, const char *at, const char *key, int64_t *out)
+static void take_time(check *c, uint32_t obj, const char *at, const char *key, int64_t *out)
 {
     char path[PATH_LEN];
-    const json_t *v = json_object_get(obj, key);
-    int64_t t;
+    uint32_t v = member(c, obj, key);
+    const hr_jtok *t = &c->js->tok[v];
+    int64_t when;
+    int rc;
 
-    if (v == NULL || (json_is_string(v) && json_string_length(v) == 0))
+    if (v == 0 || (t->type == HR_JS_STRING && t->len == 0))
         return;
-    if (!json_is_string(v) ||
-        hr_time_parse(json_string_value(v), json_string_length(v), &t) != HR_OK) {
+    if (t->type != HR_JS_STRING) {
+        rc = HR_EINVAL;
+    } else if (!(t->flags & HR_JS_ESCAPED)) {
+        rc = hr_time_parse(c->js->buf + t->off, t->len, &when);
+    } else {
+        char *s = hr_jscan_strdup(c->js, v);
+        rc = hr_time_parse(s, strlen(s), &when);
+        free(s);
+    }
+    if (rc != HR_OK) {
         report(c, OPTIONAL, hr_jpath_key(path, at, key), TIME_EXPECTED, v);
         return;
     }
-    *out = t;
+    *out = when;
 }
 
 /* Reads an optional boolean obj[key] into *out. */
-static void take_bool(check *c, const json_t *obj, const char *at, const char *key, bool *out)
+static void take_bool(check *c, uint32_t obj, const char *at, const char *key, bool *out)
 {
     char path[PATH_LEN];
-    const json_t *v = json_object_get(obj, key);
+    uint32_t v = member(c, obj, key);
 
-    if (v == NULL)
+    if (v == 0)
         return;
-    if (!json_is_boolean(v)) {
+    if (!is_type(c, v, HR_JS_TRUE) && !is_type(c, v, HR_JS_FALSE)) {
         report(c, OPTIONAL, hr_jpath_key(path, at, key), "true or false", v);
         return;
     }
-    *out = json_is_true(v);
+    *out = is_type(c, v, HR_JS_TRUE);
 }
 
-/* obj[key] when it is an object (borrowed), else NULL; a missing member is
- * a problem only when rules has REQUIRED. */
-static const json_t *want_object(check *c, const json_t *obj, const char *at, const char *key,
-                                 unsigned rules)
+/* obj[key] when it is an object, else 0; a missing member is a problem
+ * only when rules has REQUIRED. */
+static uint32_t want_object(check *c, uint32_t obj, const char *at, const char *key, unsigned rules)
 {
     char path[PATH_LEN];
-    const json_t *v = json_object_get(obj, key);
+    uint32_t v = member(c, obj, key);
 
-    if (json_is_object(v))
+    if (is_type(c, v, HR_JS_OBJECT))
         return v;
-    if (v != NULL || (rules & REQUIRED))
+    if (v != 0 || (rules & REQUIRED))
         report(c, rules, hr_jpath_key(path, at, key), "an object", v);
-    return NULL;
+    return 0;
 }
 
-/* obj[key] when it is an array (borrowed), else NULL; a missing member is
- * a problem only when required. *n is how many entries to read: all of
- * them, or the first max with a warning. */
-static const json_t *want_array(check *c, const json_t *obj, const char *at, const char *key,
-                                bool required, size_t max, size_t *n)
+/* obj[key] when it is an array, else 0; a missing member is a problem
+ * only when required. *n is how many entries to read: all of them, or
+ * the first max with a warning. */
+static uint32_t want_array(check *c, uint32_t obj, const char *at, const char *key, bool required,
+                           size_t max, size_t *n)
 {
     char path[PATH_LEN];
-    const json_t *v = json_object_get(obj, key);
+    uint32_t v = member(c, obj, key);
 
     *n = 0;
-    if (v == NULL && !required)
-        return NULL;
-    if (!json_is_array(v)) {
+    if (v == 0 && !required)
+        return 0;
+    if (!is_type(c, v, HR_JS_ARRAY)) {
         report(c, OPTIONAL, hr_jpath_key(path, at, key), "an array", v);
-        return NULL;
+        return 0;
     }
-    *n = json_array_size(v);
+    *n = c->js->tok[v].n;
     if (*n > max) {
         hr_errlist_add(c->warns,
                        "%s: expected at most %zu entries; got %zu (the first %zu are kept)",
@@ -260,29 +282,29 @@ static const json_t *want_array(check *c, const json_t *obj, const char *at, con
 }
 
 /* Warns about every value of the object map that is not a string. */
-static void check_string_map(check *c, const json_t *map, const char *at)
+static void check_string_map(check *c, uint32_t map, const char *at)
 {
     char path[PATH_LEN];
-    const char *key;
-    json_t *v;
+    uint32_t k = hr_jscan_first(map);
 
-    /* hr_json_load refuses NUL in keys, so strlen sees the whole key. */
-    json_object_foreach((json_t *)map, key, v)
-    {
-        if (!json_is_string(v))
-            report(c, OPTIONAL, hr_jpath_name(path, at, key, strlen(key)), "a string", v);
+    for (uint32_t m = 0; m < c->js->tok[map].n; m++, k = hr_jscan_next(c->js, k + 1)) {
+        if (hr_jscan_type(c->js, k + 1) != HR_JS_STRING) {
+            char *key = hr_jscan_strdup(c->js, k);
+            report(c, OPTIONAL, hr_jpath_name(path, at, key, strlen(key)), "a string", k + 1);
+            free(key);
+        }
     }
 }
 
-/* Reads obj[key] as an object of string values (borrowed, kept as sent
- * whatever its values), or NULL. */
-static const json_t *want_string_map(check *c, const json_t *obj, const char *at, const char *key,
-                                     unsigned rules)
+/* Reads obj[key] as an object of string values (kept as sent whatever its
+ * values), or 0. */
+static uint32_t want_string_map(check *c, uint32_t obj, const char *at, const char *key,
+                                unsigned rules)
 {
     char path[PATH_LEN];
-    const json_t *map = want_object(c, obj, at, key, rules);
+    uint32_t map = want_object(c, obj, at, key, rules);
 
-    if (map != NULL)
+    if (map != 0)
         check_string_map(c, map, hr_jpath_key(path, at, key));
     return map;
 }
@@ -308,49 +330,50 @@ static int material_kind(const char *type)
 }
 
 /* A package or scm material: the plugin's maps sit beside the plugin id;
- * the event's config keeps them together, as sent. */
-static void map_plugin_material(check *c, const json_t *m, const char *at, int kind,
-                                hr_cause *cause)
+ * the event's config keeps them together, as sent (a jansson object built
+ * for this part only). */
+static void map_plugin_material(check *c, uint32_t m, const char *at, int kind, hr_cause *cause)
 {
-    const json_t *plugin = json_object_get(m, "plugin-id"), *pkg, *repo = NULL;
+    uint32_t plugin = member(c, m, "plugin-id"), pkg, repo = 0;
 
     take_string(c, m, at, "plugin-id", REQUIRED | NONEMPTY, &cause->material);
     pkg = want_string_map(c, m, at, material_configs[kind], REQUIRED);
     if (kind == MAT_PACKAGE)
         repo = want_string_map(c, m, at, "repository-configuration", REQUIRED);
     cause->config = json_object();
-    if (plugin != NULL)
-        json_object_set(cause->config, "plugin-id", (json_t *)plugin);
-    if (pkg != NULL)
-        json_object_set(cause->config, material_configs[kind], (json_t *)pkg);
-    if (repo != NULL)
-        json_object_set(cause->config, "repository-configuration", (json_t *)repo);
+    if (plugin != 0)
+        json_object_set_new(cause->config, "plugin-id", hr_jscan_to_json(c->js, plugin));
+    if (pkg != 0)
+        json_object_set_new(cause->config, material_configs[kind], hr_jscan_to_json(c->js, pkg));
+    if (repo != 0)
+        json_object_set_new(cause->config, "repository-configuration",
+                            hr_jscan_to_json(c->js, repo));
 }
 
 /* A material of a type herald does not know (the type itself was warned
  * about): its "<type>-configuration" object, if any, is kept as the
  * config, and its url, if any, describes it. */
-static void map_unknown_material(const json_t *m, const char *type, hr_cause *cause)
+static void map_unknown_material(check *c, uint32_t m, const char *type, hr_cause *cause)
 {
     char key[PATH_LEN];
-    const json_t *cfg, *url;
+    uint32_t cfg, url;
 
     snprintf(key, sizeof(key), "%s-configuration", type);
-    cfg = json_object_get(m, key);
-    if (!json_is_object(cfg))
+    cfg = member(c, m, key);
+    if (!is_type(c, cfg, HR_JS_OBJECT))
         return;
-    cause->config = json_incref((json_t *)cfg);
-    url = json_object_get(cfg, "url");
-    if (json_is_string(url))
-        cause->material = copy_string(url);
+    cause->config = hr_jscan_to_json(c->js, cfg);
+    url = member(c, cfg, "url");
+    if (is_type(c, url, HR_JS_STRING))
+        cause->material = hr_jscan_strdup(c->js, url);
 }
 
 /* Maps a build cause's material: its type, its configuration and the short
  * description routes and templates show. */
-static void map_material(check *c, const json_t *m, const char *at, hr_cause *cause)
+static void map_material(check *c, uint32_t m, const char *at, hr_cause *cause)
 {
     char path[PATH_LEN];
-    const json_t *cfg;
+    uint32_t cfg;
     char *pipeline = NULL, *stage = NULL;
     int kind;
 
@@ -363,18 +386,18 @@ static void map_material(check *c, const json_t *m, const char *at, hr_cause *ca
 
     switch (kind) {
     case -1:
-        map_unknown_material(m, cause->material_type, cause);
+        map_unknown_material(c, m, cause->material_type, cause);
         break;
     case MAT_PIPELINE:
         cfg = want_object(c, m, at, material_configs[kind], REQUIRED);
-        if (cfg == NULL)
+        if (cfg == 0)
             break;
         hr_jpath_key(path, at, material_configs[kind]);
         take_string(c, cfg, path, "pipeline-name", REQUIRED | NONEMPTY, &pipeline);
         take_string(c, cfg, path, "stage-name", REQUIRED | NONEMPTY, &stage);
         if (pipeline != NULL && stage != NULL)
             cause->material = slash_join(pipeline, stage);
-        cause->config = json_incref((json_t *)cfg);
+        cause->config = hr_jscan_to_json(c->js, cfg);
         break;
     case MAT_PACKAGE:
     case MAT_SCM:
@@ -383,52 +406,52 @@ static void map_material(check *c, const json_t *m, const char *at, hr_cause *ca
     default:
         /* git, mercurial, svn, tfs, perforce: described by their URL. */
         cfg = want_object(c, m, at, material_configs[kind], REQUIRED);
-        if (cfg == NULL)
+        if (cfg == 0)
             break;
         take_string(c, cfg, hr_jpath_key(path, at, material_configs[kind]), "url",
                     REQUIRED | NONEMPTY, &cause->material);
-        cause->config = json_incref((json_t *)cfg);
+        cause->config = hr_jscan_to_json(c->js, cfg);
         break;
     }
     free(pipeline);
     free(stage);
 }
 
-static void map_modification(check *c, const json_t *m, const char *at, hr_modification *mod)
+static void map_modification(check *c, uint32_t m, const char *at, hr_modification *mod)
 {
-    const json_t *data;
+    uint32_t data;
 
     take_string(c, m, at, "revision", REQUIRED, &mod->revision);
     take_time(c, m, at, "modified-time", &mod->modified_at);
     /* A null map is taken as empty: the server serialises unset values as
      * null, and an empty map says the same. */
-    data = json_object_get(m, "data");
-    if (json_is_null(data))
-        data = NULL;
+    data = member(c, m, "data");
+    if (is_type(c, data, HR_JS_NULL))
+        data = 0;
     else
         data = want_string_map(c, m, at, "data", OPTIONAL);
-    mod->data = data != NULL ? json_incref((json_t *)data) : json_object();
+    mod->data = data != 0 ? hr_jscan_to_json(c->js, data) : json_object();
 }
 
-static void map_cause(check *c, const json_t *bc, const char *at, hr_cause *cause)
+static void map_cause(check *c, uint32_t bc, const char *at, hr_cause *cause)
 {
     char path[PATH_LEN], ipath[PATH_LEN];
-    const json_t *m, *mods;
+    uint32_t m, mods, mv;
     size_t n;
 
-    if ((m = want_object(c, bc, at, "material", REQUIRED)) != NULL)
+    if ((m = want_object(c, bc, at, "material", REQUIRED)) != 0)
         map_material(c, m, hr_jpath_key(path, at, "material"), cause);
     take_bool(c, bc, at, "changed", &cause->changed);
     mods = want_array(c, bc, at, "modifications", false, SIZE_MAX, &n);
-    if (mods == NULL || n == 0)
+    if (mods == 0 || n == 0)
         return;
     hr_jpath_key(path, at, "modifications");
     cause->nmods = n;
     cause->mods = hr_calloc(cause->nmods, sizeof(*cause->mods));
-    for (size_t i = 0; i < cause->nmods; i++) {
-        const json_t *mv = json_array_get(mods, i);
+    mv = hr_jscan_first(mods);
+    for (size_t i = 0; i < cause->nmods; i++, mv = hr_jscan_next(c->js, mv)) {
         cause->mods[i].modified_at = HR_TIME_NONE;
-        if (!json_is_object(mv)) {
+        if (!is_type(c, mv, HR_JS_OBJECT)) {
             report(c, OPTIONAL, hr_jpath_index(ipath, path, i), "an object", mv);
             cause->mods[i].data = json_object();
             continue;
@@ -437,7 +460,7 @@ static void map_cause(check *c, const json_t *bc, const char *at, hr_cause *caus
     }
 }
 
-static void map_job(check *c, const json_t *j, const char *at, hr_job *job)
+static void map_job(check *c, uint32_t j, const char *at, hr_job *job)
 {
     take_string(c, j, at, "name", REQUIRED | NONEMPTY, &job->name);
     take_enum(c, j, at, "state", job_states, REQUIRED, false, &job->state);
@@ -450,24 +473,25 @@ static void map_job(check *c, const json_t *j, const char *at, hr_job *job)
 }
 
 /* Reads v4's previous-stage-counter: a JSON integer, 0 when none. */
-static void take_counter(check *c, const json_t *obj, const char *at, const char *key, int64_t *out)
+static void take_counter(check *c, uint32_t obj, const char *at, const char *key, int64_t *out)
 {
     char path[PATH_LEN];
-    const json_t *v = json_object_get(obj, key);
+    uint32_t v = member(c, obj, key);
+    int64_t n;
 
-    if (v == NULL)
+    if (v == 0)
         return;
-    if (!json_is_integer(v) || json_integer_value(v) < 0) {
+    if (hr_jscan_int64(c->js, v, &n) != HR_OK || n < 0) {
         report(c, OPTIONAL, hr_jpath_key(path, at, key), "a whole number >= 0", v);
         return;
     }
-    *out = (int64_t)json_integer_value(v);
+    *out = n;
 }
 
-static void map_stage(check *c, const json_t *s, const char *at, hr_event *ev)
+static void map_stage(check *c, uint32_t s, const char *at, hr_event *ev)
 {
     char path[PATH_LEN], ipath[PATH_LEN];
-    const json_t *jobs;
+    uint32_t jobs, j;
     size_t n;
 
     take_string(c, s, at, "name", IDENTITY | REQUIRED | NONEMPTY, &ev->stage_name);
@@ -484,16 +508,16 @@ static void map_stage(check *c, const json_t *s, const char *at, hr_event *ev)
     take_time(c, s, at, "last-transition-time", &ev->stage_transition_at);
 
     jobs = want_array(c, s, at, "jobs", true, HR_MAX_JOBS, &n);
-    if (jobs == NULL || n == 0)
+    if (jobs == 0 || n == 0)
         return;
     hr_jpath_key(path, at, "jobs");
     ev->njobs = n;
     ev->jobs = hr_calloc(ev->njobs, sizeof(*ev->jobs));
-    for (size_t i = 0; i < ev->njobs; i++) {
-        const json_t *j = json_array_get(jobs, i);
+    j = hr_jscan_first(jobs);
+    for (size_t i = 0; i < ev->njobs; i++, j = hr_jscan_next(c->js, j)) {
         hr_job *job = &ev->jobs[i];
         job->scheduled_at = job->assigned_at = job->completed_at = HR_TIME_NONE;
-        if (!json_is_object(j)) {
+        if (!is_type(c, j, HR_JS_OBJECT)) {
             report(c, OPTIONAL, hr_jpath_index(ipath, path, i), "an object", j);
             continue;
         }
@@ -501,11 +525,11 @@ static void map_stage(check *c, const json_t *s, const char *at, hr_event *ev)
     }
 }
 
-static void map_pipeline(check *c, const json_t *p, hr_event *ev)
+static void map_pipeline(check *c, uint32_t p, hr_event *ev)
 {
     char ipath[PATH_LEN];
     const char *at = "pipeline";
-    const json_t *causes, *stage;
+    uint32_t causes, stage, bc;
     size_t n;
 
     take_string(c, p, at, "name", IDENTITY | REQUIRED | NONEMPTY, &ev->pipeline_name);
@@ -515,12 +539,12 @@ static void map_pipeline(check *c, const json_t *p, hr_event *ev)
     take_string(c, p, at, "group", NULLABLE, &ev->pipeline_group);
 
     causes = want_array(c, p, at, "build-cause", false, HR_MAX_CAUSES, &n);
-    if (causes != NULL && n > 0) {
+    if (causes != 0 && n > 0) {
         ev->ncauses = n;
         ev->causes = hr_calloc(ev->ncauses, sizeof(*ev->causes));
-        for (size_t i = 0; i < ev->ncauses; i++) {
-            const json_t *bc = json_array_get(causes, i);
-            if (!json_is_object(bc)) {
+        bc = hr_jscan_first(causes);
+        for (size_t i = 0; i < ev->ncauses; i++, bc = hr_jscan_next(c->js, bc)) {
+            if (!is_type(c, bc, HR_JS_OBJECT)) {
                 report(c, OPTIONAL, hr_jpath_index(ipath, "pipeline.build-cause", i), "an object",
                        bc);
                 continue;
@@ -529,8 +553,39 @@ static void map_pipeline(check *c, const json_t *p, hr_event *ev)
         }
     }
 
-    if ((stage = want_object(c, p, at, "stage", IDENTITY | REQUIRED)) != NULL)
+    if ((stage = want_object(c, p, at, "stage", IDENTITY | REQUIRED)) != 0)
         map_stage(c, stage, "pipeline.stage", ev);
+}
+
+/*
+ * Scans the body into js (tokens on the caller's stack while they fit).
+ * A body the reader refuses gets jansson's message, the one herald has
+ * always answered (the refusals are the same; jansson also accepts a NUL
+ * byte after a number or literal, which the reader refuses, and then the
+ * reader's message is given); a root that is not an object gets "body:
+ * expected an object; got ...". On failure one message is added to errs.
+ */
+static int scan_object(hr_jscan *js, const char *body, size_t len, hr_jtok *stack, size_t nstack,
+                       hr_errlist *errs)
+{
+    char brief[BRIEF_LEN];
+    hr_error err;
+    json_t *root = NULL;
+
+    if (hr_jscan_parse(js, body, len, stack, nstack, &err) != HR_OK) {
+        if (hr_json_load_object(body, len, errs, &root) == HR_OK) {
+            hr_errlist_add(errs, "%s", err.msg);
+            json_decref(root);
+        }
+        return HR_EINVAL;
+    }
+    if (hr_jscan_type(js, 0) != HR_JS_OBJECT) {
+        hr_errlist_add(errs, "body: expected an object; got %s",
+                       hr_jscan_brief(js, 0, brief, sizeof(brief)));
+        hr_jscan_free(js);
+        return HR_EINVAL;
+    }
+    return HR_OK;
 }
 
 /* Sets the fields every GoCD event carries. */
@@ -567,9 +622,10 @@ int hr_gocd_stage_status(const char *body, size_t len, int version, hr_event **o
                          hr_errlist *errs)
 {
     hr_errlist scratch = HR_ERRLIST_INIT;
-    json_t *root = NULL;
+    hr_jtok stack[SCAN_TOKENS];
+    hr_jscan js = {0};
     hr_event *ev = NULL;
-    const json_t *pipeline;
+    uint32_t pipeline;
     check c;
     size_t before;
     int rc = HR_EINVAL;
@@ -577,6 +633,7 @@ int hr_gocd_stage_status(const char *body, size_t len, int version, hr_event **o
     if (errs == NULL)
         errs = &scratch;
     before = hr_errlist_count(errs);
+    c.js = &js;
     c.errs = errs;
     c.warns = NULL;
     c.version = version;
@@ -587,12 +644,12 @@ int hr_gocd_stage_status(const char *body, size_t len, int version, hr_event **o
                        version);
         goto out;
     }
-    if (hr_json_load_object(body, len, errs, &root) != HR_OK)
+    if (scan_object(&js, body, len, stack, SCAN_TOKENS, errs) != HR_OK)
         goto out;
 
     ev = hr_event_new();
     c.warns = &ev->warnings;
-    if ((pipeline = want_object(&c, root, "", "pipeline", IDENTITY | REQUIRED)) != NULL)
+    if ((pipeline = want_object(&c, 0, "", "pipeline", IDENTITY | REQUIRED)) != 0)
         map_pipeline(&c, pipeline, ev);
     if (hr_errlist_count(errs) != before)
         goto out;
@@ -603,7 +660,7 @@ int hr_gocd_stage_status(const char *body, size_t len, int version, hr_event **o
     rc = HR_OK;
 out:
     hr_event_free(ev);
-    json_decref(root);
+    hr_jscan_free(&js);
     hr_errlist_clear(&scratch);
     return rc;
 }
@@ -612,7 +669,8 @@ int hr_gocd_agent_status(const char *body, size_t len, int version, hr_event **o
                          hr_errlist *errs)
 {
     hr_errlist scratch = HR_ERRLIST_INIT;
-    json_t *root = NULL;
+    hr_jtok stack[SCAN_TOKENS];
+    hr_jscan js = {0};
     hr_event *ev = NULL;
     hr_agent *a;
     check c;
@@ -622,6 +680,7 @@ int hr_gocd_agent_status(const char *body, size_t len, int version, hr_event **o
     if (errs == NULL)
         errs = &scratch;
     before = hr_errlist_count(errs);
+    c.js = &js;
     c.errs = errs;
     c.warns = NULL;
     c.version = version;
@@ -638,23 +697,23 @@ int hr_gocd_agent_status(const char *body, size_t len, int version, hr_event **o
                            version);
         goto out;
     }
-    if (hr_json_load_object(body, len, errs, &root) != HR_OK)
+    if (scan_object(&js, body, len, stack, SCAN_TOKENS, errs) != HR_OK)
         goto out;
 
     ev = hr_event_new();
     c.warns = &ev->warnings;
     ev->has_agent = true;
     a = &ev->agent;
-    take_string(&c, root, "", "uuid", IDENTITY | REQUIRED | NONEMPTY, &a->uuid);
-    take_enum(&c, root, "", "agent_config_state", config_states, REQUIRED, true, &a->config_state);
-    take_enum(&c, root, "", "agent_state", agent_states, REQUIRED, true, &a->agent_state);
-    take_enum(&c, root, "", "build_state", build_states, REQUIRED, true, &a->build_state);
-    take_bool(&c, root, "", "is_elastic", &a->is_elastic);
-    take_string(&c, root, "", "host_name", NULLABLE, &a->host_name);
-    take_string(&c, root, "", "ip_address", NULLABLE, &a->ip_address);
-    take_string(&c, root, "", "operating_system", NULLABLE, &a->operating_system);
-    take_string(&c, root, "", "free_space", NULLABLE, &a->free_space);
-    take_time(&c, root, "", "transition_time", &a->transition_at);
+    take_string(&c, 0, "", "uuid", IDENTITY | REQUIRED | NONEMPTY, &a->uuid);
+    take_enum(&c, 0, "", "agent_config_state", config_states, REQUIRED, true, &a->config_state);
+    take_enum(&c, 0, "", "agent_state", agent_states, REQUIRED, true, &a->agent_state);
+    take_enum(&c, 0, "", "build_state", build_states, REQUIRED, true, &a->build_state);
+    take_bool(&c, 0, "", "is_elastic", &a->is_elastic);
+    take_string(&c, 0, "", "host_name", NULLABLE, &a->host_name);
+    take_string(&c, 0, "", "ip_address", NULLABLE, &a->ip_address);
+    take_string(&c, 0, "", "operating_system", NULLABLE, &a->operating_system);
+    take_string(&c, 0, "", "free_space", NULLABLE, &a->free_space);
+    take_time(&c, 0, "", "transition_time", &a->transition_at);
     if (hr_errlist_count(errs) != before)
         goto out;
 
@@ -664,7 +723,7 @@ int hr_gocd_agent_status(const char *body, size_t len, int version, hr_event **o
     rc = HR_OK;
 out:
     hr_event_free(ev);
-    json_decref(root);
+    hr_jscan_free(&js);
     hr_errlist_clear(&scratch);
     return rc;
 }

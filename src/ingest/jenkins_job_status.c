@@ -4,6 +4,7 @@
  */
 #include "ingest/jenkins.h"
 
+#include "core/jscan.h"
 #include "core/jpath.h"
 #include "core/mem.h"
 #include "core/timefmt.h"
@@ -176,7 +177,7 @@ int hr_jenkins_job_status_json(const char *body, size_t len, const hr_redact *r,
     hr_event *ev = NULL;
     int rc;
 
-    rc = hr_json_load(body, len, &root, &err);
+    rc = hr_jscan_load(body, len, &root, &err);
     if (rc != HR_OK) {
         hr_errlist_add(errs, "%s", err.msg);
         return HR_EINVAL;

@@ -189,7 +189,7 @@ void hr_store_set_router(hr_store *s, hr_store_route_fn fn, void *ctx, void (*fr
 
 /*
  * Work for the router done where an event is accepted, off the writer:
- * hr_store_submit calls fn(ctx, ev, doc) on the caller's thread with the
+ * hr_store_submit calls fn(ctx, ev, doc, doc_len) on the caller's thread with the
  * event's document as stored (without id and transition), and the router
  * finds what it returned as ev->route_keys while it routes the event
  * (route/keys.h: order keys); free_fn frees it after the commit. fn runs
@@ -197,7 +197,8 @@ void hr_store_set_router(hr_store *s, hr_store_route_fn fn, void *ctx, void (*fr
  * with free_ctx at close (a submit in flight may still use an older one);
  * fn NULL: none from now on.
  */
-typedef void *(*hr_store_prepare_fn)(void *ctx, const hr_event *ev, const json_t *doc);
+typedef void *(*hr_store_prepare_fn)(void *ctx, const hr_event *ev, const char *doc,
+                                     size_t doc_len);
 void hr_store_set_prepare(hr_store *s, hr_store_prepare_fn fn, void (*free_fn)(void *made),
                           void *ctx, void (*free_ctx)(void *ctx));
 

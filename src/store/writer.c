@@ -89,7 +89,7 @@ static int enqueue(hr_store *s, item *it, hr_error *err)
 
 /* The router's work done here, on the submitting thread (a test event
  * skips the router). */
-static void prepare(hr_store *s, item *it, const json_t *doc)
+static void prepare(hr_store *s, item *it)
 {
     hr_store_prepare_fn fn;
     void *ctx;
@@ -101,7 +101,7 @@ static void prepare(hr_store *s, item *it, const json_t *doc)
     it->prepared_free = s->prepared_free;
     pthread_mutex_unlock(&s->qlock);
     if (fn != NULL)
-        it->prepared = fn(ctx, it->ev, doc);
+        it->prepared = fn(ctx, it->ev, it->doc, it->doc_len);
 }
 
 void hr_store_set_prepare(hr_store *s, hr_store_prepare_fn fn, void (*free_fn)(void *made),
@@ -126,7 +126,6 @@ void hr_store_set_prepare(hr_store *s, hr_store_prepare_fn fn, void (*free_fn)(v
 
 int hr_store_submit(hr_store *s, hr_event *ev, hr_store_done_fn done, void *ctx, hr_error *err)
 {
-    json_t *doc;
     item *it;
 
     if (ev == NULL || ev->source == NULL || ev->kind == NULL)
@@ -151,21 +150,18 @@ int hr_store_submit(hr_store *s, hr_event *ev, hr_store_done_fn done, void *ctx,
         ev->received_at = hr_time_now_ms();
 
     /* The store owns id and transition: the stored document leaves them
-     * out and readers add them from their columns. */
-    doc = hr_event_to_json(ev);
-    json_object_del(doc, "id");
-    json_object_del(doc, "transition");
+     * out and readers add them from their columns. It is written in one
+     * pass into one buffer (event/doc.c), no tree. */
     it = hr_calloc(1, sizeof(*it));
     it->type = ITEM_EVENT;
     it->ev = ev;
-    prepare(s, it, doc);
-    it->doc = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
+    it->doc = hr_event_doc(ev, &it->doc_len);
     if (it->doc == NULL) {
         hr_store__item_free(it);
-        return hr_error_set(err, HR_ENOMEM, "store: cannot serialise the event");
+        return hr_error_set(err, HR_ETOOBIG, "store: the event's JSON form is over %u bytes",
+                            HR_MAX_EVENT_DOC_BYTES);
     }
-    it->doc_len = strlen(it->doc);
+    prepare(s, it);
     if (ev->has_package) {
         json_t *rev = hr_store_revision_doc(&ev->package);
         size_t n = strlen(ev->package.repository) + strlen(ev->package.package) + 2;
