@@ -58,8 +58,10 @@ kill "$pid"; wait "$pid" || true; pid=
 db=$(ls "$work"/herald/*.db | head -1)
 sqlite3 "$db" "SELECT 'store: ' || (SELECT count(*) FROM events) || ' events, ' ||
   ((SELECT page_count FROM pragma_page_count) * (SELECT page_size FROM pragma_page_size) /
-   (SELECT count(*) FROM events)) || ' bytes per event (doc ' || (SELECT avg(length(doc)) FROM events) ||
-  ' B, raw ' || (SELECT avg(length(raw)) FROM events) || ' B on average)'"
+   (SELECT count(*) FROM events)) || ' bytes per event (raw ' ||
+  (SELECT avg(length(raw)) FROM events) || ' B on average; doc ' ||
+  (SELECT coalesce(avg(length(doc)), 0) FROM events) || ' B on average where kept; ' ||
+  (SELECT count(*) FROM events WHERE doc IS NULL) || ' rows derive it from raw)'"
 if [ "${PERF:-0}" = 1 ]; then
   wait "$perfpid" || true
   perf report -i "${PERF_OUT:-$work/perf.data}" --no-children --sort dso,symbol --stdio 2>/dev/null |

@@ -122,6 +122,7 @@ static void accept_event(hr_api *api, hr_http_req *req, const char *kind, int ve
         hr_event_free(ev);
         return;
     }
+    ev->doc_from_raw = true; /* the mapper's event, as it made it */
     hr_api_pending *p = hr_api_pending_new(req, ev, kind, answer_stored);
     rc = hr_store_submit(api->store, ev, hr_api_stored, p, &err);
     if (rc != HR_OK) {

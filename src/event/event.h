@@ -201,6 +201,11 @@ typedef struct hr_event {
     /* the exact bytes received (for Jenkins, after redaction) */
     char *raw;
     size_t raw_len;
+    /* Set by whoever maps raw into this event when its document is the
+     * mapper's output of raw, version and received_at alone (api/gocd.c):
+     * the store then keeps no document and derives it on read
+     * (store/event_doc.h). */
+    bool doc_from_raw;
 
     /* A test event (HR_SOURCE_HERALD, HR_KIND_TEST): the one target it is
      * delivered to, whatever the routes say. NULL for every other event. */

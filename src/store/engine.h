@@ -36,7 +36,8 @@ typedef struct hr_event_columns {
     const char *source, *kind, *version;
     const char *pipeline, *pipeline_counter, *stage, *stage_counter, *state, *result;
     const char *transition;
-    const char *doc; /* the normalised JSON, without id and transition */
+    const char *doc; /* the normalised JSON, without id and transition; NULL: derived
+                      * from raw on read (event_doc.h) */
     size_t doc_len;
     const char *raw; /* NULL when the event had no body */
     size_t raw_len;

@@ -4,6 +4,7 @@
  * state, revision and deliveries; settings; an attempt; a reset; a prune
  * chunk. Writer thread only; the engine runs the statements.
  */
+#include "store/event_doc.h"
 #include "store/writer.h"
 
 #include "core/limits.h"
@@ -168,8 +169,12 @@ static int save_event(hr_store *s, item *it)
         c.pipeline = it->package_name;
         c.pipeline_counter = ev->package.revision;
     }
-    c.doc = it->doc;
-    c.doc_len = it->doc_len;
+    /* The router has the document in memory; the row keeps it only when
+     * a read cannot derive it from the raw body (event_doc.h). */
+    if (!hr_store__doc_derived(ev)) {
+        c.doc = it->doc;
+        c.doc_len = it->doc_len;
+    }
     c.raw = ev->raw;
     c.raw_len = ev->raw_len;
     c.request_id = ev->request_id;
@@ -199,18 +204,13 @@ int hr_store__save_own_event(hr_store *s, hr_event *ev, const char *exclude_targ
                              hr_error *err)
 {
     item it = {0};
-    json_t *doc = hr_event_to_json(ev);
     int ret;
 
-    json_object_del(doc, "id");
-    json_object_del(doc, "transition");
     it.type = ITEM_EVENT;
     it.ev = ev;
-    it.doc = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
+    it.doc = hr_store__doc_string(ev, &it.doc_len);
     if (it.doc == NULL)
         return hr_error_set(err, HR_ENOMEM, "store: cannot serialise herald's own event");
-    it.doc_len = strlen(it.doc);
     it.exclude_target = exclude_target;
     ret = save_event(s, &it);
     if (ret != HR_OK)

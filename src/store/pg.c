@@ -141,6 +141,9 @@ static const char *const migrations[] = {
     /* v9: the indexes of flat reads, as SQLite's v13 (store/sqlite.c says
      * why each). */
     HR_STORE_FLAT_INDEXES,
+    /* v10: a GoCD event's document is derived from its raw body on read,
+     * as SQLite's v14 (store/event_doc.h). */
+    "ALTER TABLE events ALTER COLUMN doc DROP NOT NULL;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -271,7 +271,8 @@ void hr_pg__unwatch(hr_pg *g);
  * since, $8 until, $9 after id): what list_events and list_deliveries
  * run, and what the plan tests (tests/unit/test_store_plans.c) explain. */
 #define HR_PG_EVENTS_SQL                                                                           \
-    "SELECT id, transition, doc, NULL::bytea FROM events"                                          \
+    "SELECT id, transition, doc, CASE WHEN doc IS NULL THEN raw END, received_at, kind, version"   \
+    " FROM events"                                                                                 \
     " WHERE ($1::text IS NULL OR source = $1) AND ($2::text IS NULL OR kind = $2)"                 \
     " AND ($3::text IS NULL OR pipeline = $3) AND ($4::text IS NULL OR stage = $4)"                \
     " AND ($5::text IS NULL OR result = $5) AND id < $6"                                           \

@@ -5,6 +5,7 @@
  * the claim.
  */
 #include "store/pg.h"
+#include "store/event_doc.h"
 
 #include "core/log.h"
 #include "core/mem.h"
@@ -152,14 +153,21 @@ static int read_fields(hr_pg *g, const char *sql, const hr_pg_params *p, const c
 #define I(col) hr_pg__col_int(res, i, col)
 #define T(col) (PQgetisnull(res, i, col) ? 0 : hr_pg__col_int(res, i, col))
 
-/* Columns id, transition, doc, raw from col on. */
-static void event_cols(hr_rows *r, const PGresult *res, int i, int col, hr_event_row *e)
+/* Columns id, transition, doc, raw, received_at, kind, version from col
+ * on; a document the row does not store is derived from raw (a list that
+ * leaves raw out selects it for those rows only). Returns the next
+ * column. */
+static int event_cols(hr_rows *r, const PGresult *res, int i, int col, hr_event_row *e)
 {
     e->id = I(col);
     e->transition = S(col + 1);
     e->doc = S(col + 2);
     e->doc_len = e->doc != NULL ? (size_t)PQgetlength(res, i, col + 2) : 0;
     e->raw = hr_pg__col_bytea(r, res, i, col + 3, &e->raw_len);
+    hr_store__event_doc(r, e, PQgetisnull(res, i, col + 5) ? NULL : PQgetvalue(res, i, col + 5),
+                        PQgetisnull(res, i, col + 6) ? NULL : PQgetvalue(res, i, col + 6),
+                        I(col + 4));
+    return col + 7;
 }
 
 static void event_row(hr_rows *r, const PGresult *res, int i, const void *how)
@@ -193,8 +201,10 @@ int hr_pg__get_event(void *db, int64_t id, hr_rows *rows, hr_error *err)
 {
     hr_pg_params p = {0};
     hr_pg__int(&p, id);
-    return read_rows(db, "SELECT id, transition, doc, raw FROM events WHERE id = $1", &p,
-                     "read the event", event_row, rows, err);
+    return read_rows(db,
+                     "SELECT id, transition, doc, raw, received_at, kind, version"
+                     " FROM events WHERE id = $1",
+                     &p, "read the event", event_row, rows, err);
 }
 
 FIELDS(stage_fields, F(F_STR, hr_stage_row, pipeline), F(F_STR, hr_stage_row, stage),
@@ -403,10 +413,10 @@ static void claim_row(hr_rows *r, const PGresult *res, int i, const void *how)
     c->claim_token = I(4);
     c->order_key = S(5);
     c->superseded_by = T(6);
-    event_cols(r, res, i, 7, &c->event);
-    c->run_key = S(11);
-    c->run_ref = S(12);
-    c->subject = S(13);
+    int col = event_cols(r, res, i, 7, &c->event);
+    c->run_key = S(col);
+    c->run_ref = S(col + 1);
+    c->subject = S(col + 2);
 }
 
 /* A text[] literal of names: each quoted, with \ and " escaped. */
@@ -460,7 +470,8 @@ static char *id_array(const int64_t *ids, size_t n)
     " SELECT c.id, c.event_id, c.target, c.attempts, c.claim_token, "                              \
     "c.order_key," HR_STORE_SUPERSEDED_BY(                                                         \
         "c") ","                                                                                   \
-             " e.id, e.transition, e.doc, e.raw, c.run_key, m.service_ref, c.subject"              \
+             " e.id, e.transition, e.doc, e.raw, e.received_at, e.kind, e.version,"                \
+             " c.run_key, m.service_ref, c.subject"                                                \
              " FROM claimed c JOIN events e ON e.id = c.event_id"                                  \
              " LEFT JOIN run_messages m ON m.target = c.target AND m.run_key = c.run_key"          \
              " ORDER BY c.next_at, c.id"

@@ -20,7 +20,9 @@
 #define HR_ROW_NULL INT64_MIN
 
 /* An event: its columns as stored. doc is the normalised JSON without id
- * and transition; raw the exact body (NULL when it had none). */
+ * and transition (for a row that stores none, derived from raw as the
+ * engine fills the row: event_doc.h); raw the exact body (NULL when it
+ * had none, or when a list leaves it out). */
 typedef struct hr_event_row {
     int64_t id;
     const char *transition;

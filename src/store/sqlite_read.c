@@ -4,6 +4,7 @@
  * the queries that fill rows (store/rows.h). Nothing here builds JSON.
  */
 #include "store/sqlite.h"
+#include "store/event_doc.h"
 
 #include "core/log.h"
 #include "core/mem.h"
@@ -84,13 +85,20 @@ static int64_t col_int(sqlite3_stmt *st, int col)
     return sqlite3_column_int64(st, col);
 }
 
-/* Columns id, transition, doc, raw from col on. */
-static void event_cols(hr_rows *r, sqlite3_stmt *st, int col, hr_event_row *e)
+/* Columns id, transition, doc, raw, received_at, kind, version from col
+ * on; a document the row does not store is derived from raw (a list that
+ * leaves raw out selects it for those rows only). Returns the next
+ * column. */
+static int event_cols(hr_rows *r, sqlite3_stmt *st, int col, hr_event_row *e)
 {
     e->id = sqlite3_column_int64(st, col);
     e->transition = col_str(r, st, col + 1);
     e->doc = col_blob(r, st, col + 2, &e->doc_len);
     e->raw = col_blob(r, st, col + 3, &e->raw_len);
+    hr_store__event_doc(r, e, (const char *)sqlite3_column_text(st, col + 5),
+                        (const char *)sqlite3_column_text(st, col + 6),
+                        sqlite3_column_int64(st, col + 4));
+    return col + 7;
 }
 
 /* One row of st into a new row of r; the statement's columns decide how. */
@@ -181,7 +189,10 @@ void hr_sqlite__events_sql(const hr_event_query *q, char *sql, size_t cap)
      * checks it), written as a constant so that SQLite can use the partial
      * index of the rare transitions. The fragments fit: 45 + 5 * 20 + 20
      * + 2 * 125 + 40 + 2 * 15 + 25 bytes, about 510. */
-    len += (size_t)snprintf(sql + len, cap - len, "SELECT id, transition, doc, NULL FROM events");
+    len += (size_t)snprintf(sql + len, cap - len,
+                            "SELECT id, transition, doc,"
+                            " CASE WHEN doc IS NULL THEN raw END,"
+                            " received_at, kind, version FROM events");
     for (size_t i = 0; i < sizeof(conds) / sizeof(conds[0]); i++) {
         if (vals[i] == NULL)
             continue;
@@ -235,7 +246,9 @@ static void bind_id(sqlite3_stmt *st, const void *arg)
 
 int hr_sqlite__get_event(void *db, int64_t id, hr_rows *rows, hr_error *err)
 {
-    return read_rows(db, "SELECT id, transition, doc, raw FROM events WHERE id = ?1",
+    return read_rows(db,
+                     "SELECT id, transition, doc, raw, received_at, kind, version"
+                     " FROM events WHERE id = ?1",
                      "read the event", bind_id, &id, event_row, rows, err);
 }
 
@@ -572,10 +585,10 @@ static int claim_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err)
     c->attempts = sqlite3_column_int(st, 3);
     c->order_key = col_str(r, st, 4);
     c->superseded_by = sqlite3_column_int64(st, 5);
-    event_cols(r, st, 6, &c->event);
-    c->run_key = col_str(r, st, 10);
-    c->run_ref = col_str(r, st, 11);
-    c->subject = col_str(r, st, 12);
+    int col = event_cols(r, st, 6, &c->event);
+    c->run_key = col_str(r, st, col);
+    c->run_ref = col_str(r, st, col + 1);
+    c->subject = col_str(r, st, col + 2);
     return HR_OK;
 }
 
@@ -619,7 +632,8 @@ int hr_sqlite__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error 
         sql, cap,
         "SELECT d.id, d.event_id, d.target, d.attempts, d.order_key," HR_STORE_SUPERSEDED_BY(
             "d") ","
-                 " e.id, e.transition, e.doc, e.raw, d.run_key, m.service_ref, d.subject"
+                 " e.id, e.transition, e.doc, e.raw, e.received_at, e.kind, e.version,"
+                 " d.run_key, m.service_ref, d.subject"
                  " FROM deliveries d JOIN events e ON e.id = d.event_id"
                  " LEFT JOIN run_messages m ON m.target = d.target"
                  "   AND m.run_key = d.run_key"

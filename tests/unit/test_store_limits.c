@@ -283,7 +283,7 @@ Test(store, schema_and_pragmas)
     sqlite3_finalize(q);
     cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
     cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
-    cr_assert_eq(sqlite3_column_int(q, 0), 13); /* the schema version: the latest */
+    cr_assert_eq(sqlite3_column_int(q, 0), 14); /* the schema version: the latest */
     sqlite3_finalize(q);
 
     /* Every API filter walks an index newest first, without a sort. */
