@@ -7,7 +7,6 @@
 #include "core/error.h"
 #include "ingest/gocd_notification.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,16 +14,9 @@
 char *hr_store__doc_string(const hr_event *ev, size_t *len)
 {
     /* The store owns id and transition: the stored document leaves them
-     * out and readers add them from their columns. */
-    json_t *doc = hr_event_to_json(ev);
-    char *s;
-
-    json_object_del(doc, "id");
-    json_object_del(doc, "transition");
-    s = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
-    *len = s != NULL ? strlen(s) : 0;
-    return s;
+     * out and readers add them from their columns (event/doc.c writes it
+     * in one pass, no tree). */
+    return hr_event_doc(ev, len);
 }
 
 /* Whether kind is one whose document the GoCD mapper rebuilds. */

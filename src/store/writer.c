@@ -14,6 +14,7 @@
  * An item's completion runs only after the transaction holding it has
  * committed (or failed), on the writer thread, exactly once.
  */
+#include "store/event_doc.h"
 #include "store/writer.h"
 
 #include "core/json.h"
@@ -155,7 +156,7 @@ int hr_store_submit(hr_store *s, hr_event *ev, hr_store_done_fn done, void *ctx,
     it = hr_calloc(1, sizeof(*it));
     it->type = ITEM_EVENT;
     it->ev = ev;
-    it->doc = hr_event_doc(ev, &it->doc_len);
+    it->doc = hr_store__doc_string(ev, &it->doc_len);
     if (it->doc == NULL) {
         hr_store__item_free(it);
         return hr_error_set(err, HR_ETOOBIG, "store: the event's JSON form is over %u bytes",
