@@ -70,7 +70,8 @@ ms_per() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a * 1000 /
 # ticks PID... -> clock ticks the processes used so far (with their reaped
 # children's: the postmaster's ended backends)
 ticks() {
-  for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null; done |
+  # (a backend may end between ps and cat: not a failure under pipefail)
+  for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null || true; done |
     awk '{ s = $0; sub(/^.*\) /, "", s); split(s, f, " "); t += f[12] + f[13] + f[14] + f[15] } END { print t + 0 }'
 }
 pg_ticks() { local pm; pm=$(head -1 "$work/pg/data/postmaster.pid"); ticks "$pm" $(ps -o pid= --ppid "$pm"); }
