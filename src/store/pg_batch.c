@@ -220,7 +220,7 @@ void hr_pg__hold_stage(hr_pg *g, const char *pipeline, const char *stage, const 
     g->nstages++;
 }
 
-/* ---- Rows from arrays ----------------------------------------------------- */
+/* ---- Rows from arrays --------------------------------------------------- */
 
 /* A batch's held rows are saved as one buffer's rows. */
 _Static_assert(HR_MAX_STORE_BATCH <= HR_PG_MAX_ROWS, "a batch's history rows fit one statement");
@@ -239,6 +239,7 @@ static const rows_sql event_sql = {"events_insert", "save the events", 17};
 static const rows_sql delivery_sql = {"deliveries_insert", "create the deliveries", 10};
 static const rows_sql stage_sql = {"stages_save", "update the stages' state", 7};
 static const rows_sql job_sql = {"jobs_save", "update the jobs' state", 10};
+
 static void rows_clear(hr_pg_rowbuf *b, int ncols)
 {
     for (size_t i = 0; i < b->nrows * (size_t)ncols; i++)
