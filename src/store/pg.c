@@ -177,18 +177,24 @@ static const struct {
      " ORDER BY k.n"
      " ON CONFLICT (pipeline, stage) DO UPDATE SET updated_at = stage_state.updated_at"
      " WHERE false"},
+    /* Each key looked up by its primary key: LIMIT 1 keeps the planner
+     * from a join that reads the whole table (a hash join over a
+     * sequential scan of every stage, which it chose for a prepared plan). */
     {"stages_read",
-     "SELECT t.pipeline, t.stage, t.last_result FROM stage_state t"
-     " JOIN unnest($1::text[], $2::text[]) AS k(p, s) ON t.pipeline = k.p AND t.stage = k.s"},
+     "SELECT t.pipeline, t.stage, t.last_result FROM unnest($1::text[], $2::text[]) AS k(p, s)"
+     " CROSS JOIN LATERAL (SELECT pipeline, stage, last_result FROM stage_state"
+     " WHERE pipeline = k.p AND stage = k.s LIMIT 1) t"},
     {"jobs_lock",
      "INSERT INTO job_state (source, job, branch, updated_at)"
      " SELECT k.s, k.j, k.b, 0 FROM unnest($1::text[], $2::text[], $3::text[])"
      " WITH ORDINALITY AS k(s, j, b, n) ORDER BY k.n"
      " ON CONFLICT (source, job, branch) DO UPDATE SET updated_at = job_state.updated_at"
      " WHERE false"},
-    {"jobs_read", "SELECT t.source, t.job, t.branch, t.last_result, t.last_number, t.prev_result"
-                  " FROM job_state t JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(s, j, b)"
-                  " ON t.source = k.s AND t.job = k.j AND t.branch = k.b"},
+    {"jobs_read",
+     "SELECT t.source, t.job, t.branch, t.last_result, t.last_number, t.prev_result"
+     " FROM unnest($1::text[], $2::text[], $3::text[]) AS k(s, j, b) CROSS JOIN LATERAL"
+     " (SELECT source, job, branch, last_result, last_number, prev_result FROM job_state"
+     " WHERE source = k.s AND job = k.j AND branch = k.b LIMIT 1) t"},
     /* A batch's event ids, taken at its start, so that its events'
      * INSERT (one for the batch, pg_batch.c) need not be waited for. */
     {"event_ids", "SELECT nextval(pg_get_serial_sequence('events', 'id'))"
