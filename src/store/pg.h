@@ -12,7 +12,7 @@
  * result the writer does not need is sent and not waited for, so a batch
  * waits once at its start (its events' ids and the history rows of every
  * stage and job it touches, held to the commit) and once at COMMIT; its
- * events and deliveries go as one multi-row INSERT each (pg_batch.c). A
+ * events and deliveries go as one INSERT each (pg_batch.c). A
  * stage's or job's history row is created, locked and read by one upsert
  * in the writer's transaction before its transition is decided, so two
  * instances taking two events of one pipeline judge them one after the
@@ -46,10 +46,10 @@
 
 /* Statements the writer sends ahead before it reads their results. */
 #define HR_PG_MAX_PENDING 256
-/* Rows one multi-row INSERT takes at most (a fuller buffer is sent). */
+/* Rows one batch INSERT takes at most (a fuller buffer is sent). */
 #define HR_PG_MAX_ROWS 512
 
-/* Rows waiting to be inserted by one multi-row INSERT (pg_batch.c): the
+/* Rows waiting to be inserted by one INSERT (pg_batch.c): the
  * values of nrows rows of ncols each, owned copies. */
 typedef struct hr_pg_rowbuf {
     size_t nrows;
@@ -99,7 +99,7 @@ typedef struct hr_pg {
     size_t nids, ids_used;
     hr_pg_held stages[HR_MAX_STORE_BATCH], jobs[HR_MAX_STORE_BATCH];
     size_t nstages, njobs;
-    /* The events and deliveries sent as one multi-row INSERT each, before
+    /* The events and deliveries sent as one INSERT each, before
      * any other statement and at COMMIT. */
     hr_pg_rowbuf event_rows, delivery_rows;
 
@@ -168,11 +168,6 @@ int hr_pg__pipe_redo(hr_pg *g);
  * first); waits for nothing unless the pipeline is full. */
 int hr_pg__pipe_send(hr_pg *g, const char *name, const char *sql, const hr_pg_params *p,
                      const char *doing, hr_error *err);
-/* Sends ahead the nparams values of one statement of any size (sql,
- * unprepared). */
-int hr_pg__pipe_send_n(hr_pg *g, const char *sql, int nparams, const char *const *v, const int *len,
-                       const int *fmt, const char *doing, hr_error *err);
-
 /* The batch's rows (pg_batch.c), inside a pipelined transaction. lock
  * takes the history rows of the events' stages and jobs with one locking
  * statement per table, sorted by key, and one read, so instances whose batches share stages
@@ -186,7 +181,7 @@ void hr_pg__batch_read(hr_pg *g, PGresult **res, int n);
 hr_pg_held *hr_pg__held_stage(hr_pg *g, const char *pipeline, const char *stage);
 hr_pg_held *hr_pg__held_job(hr_pg *g, const char *source, const char *job, const char *branch);
 void hr_pg__hold_stage(hr_pg *g, const char *pipeline, const char *stage, const char *last_result);
-/* Keeps a row of p (an event's, a delivery's) for the table's multi-row
+/* Keeps a row of p (an event's, a delivery's) for the table's batch
  * INSERT; flush sends what is kept; save sends them and every held row's
  * new state (before COMMIT); forget drops all of it. */
 int hr_pg__buffer_event(hr_pg *g, const hr_pg_params *p, hr_error *err);

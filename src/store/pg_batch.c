@@ -4,8 +4,8 @@
  * locked at its start by one statement per table, in key order, and read
  * by one more (sent together, one wait);
  * what the batch's own events then leave in them, written once before
- * COMMIT; and its events and deliveries, kept and sent as one multi-row
- * INSERT per table instead of one statement per row.
+ * COMMIT; and its events and deliveries, kept and sent as one INSERT per
+ * table instead of one statement per row, each column an array.
  *
  * Order is what keeps it right. The history rows are taken sorted by key
  * (bytewise, the same in every instance), so two instances whose batches
@@ -220,54 +220,25 @@ void hr_pg__hold_stage(hr_pg *g, const char *pipeline, const char *stage, const 
     g->nstages++;
 }
 
-/* ---- Multi-row INSERTs -------------------------------------------------- */
+/* ---- Rows from arrays --------------------------------------------------- */
 
 /* A batch's held rows are saved as one buffer's rows. */
-_Static_assert(HR_MAX_STORE_BATCH <= HR_PG_MAX_ROWS, "a batch's history rows fit one INSERT");
+_Static_assert(HR_MAX_STORE_BATCH <= HR_PG_MAX_ROWS, "a batch's history rows fit one statement");
 
-/* What each table's kept rows become: the statement's head, one row's
- * placeholders ('?' each, numbered as they are sent), its tail, and the
- * values per row. */
+/* What each table's kept rows become: one statement prepared once per
+ * connection (pg.c's events_insert, deliveries_insert, stages_save,
+ * jobs_save) that takes each column as an array, whatever the number of
+ * rows, so that PostgreSQL parses and plans it once, not once per batch
+ * size. */
 typedef struct rows_sql {
-    const char *head, *row, *tail, *doing;
+    const char *name, *doing;
     int ncols;
 } rows_sql;
 
-static const rows_sql event_sql = {
-    "INSERT INTO events (received_at, source, kind, version, pipeline, pipeline_counter, stage,"
-    " stage_counter, state, result, transition, doc, raw, request_id, warnings, request_digest,"
-    " id) VALUES ",
-    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "", "save the events", 17};
-
-/* As pg.c's delivery_insert, with created_at and updated_at as values of
- * their own. */
-static const rows_sql delivery_sql = {
-    "INSERT INTO deliveries (event_id, route, target, state, next_at, created_at, updated_at,"
-    " run_key, order_key, latest_wins, subject) VALUES ",
-    "(?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)", "", "create the deliveries", 10};
-
-/* As pg.c's stage_upsert and job_upsert, for several rows at once (their
- * keys are distinct: one held row each). */
-static const rows_sql stage_sql = {
-    "INSERT INTO stage_state (pipeline, stage, last_result, last_state, last_counter,"
-    " last_event_id, updated_at) VALUES ",
-    "(?, ?, ?, ?, ?, ?::bigint, ?::bigint)",
-    " ON CONFLICT (pipeline, stage) DO UPDATE SET"
-    " last_result = coalesce(excluded.last_result, stage_state.last_result),"
-    " last_state = excluded.last_state, last_counter = excluded.last_counter,"
-    " last_event_id = excluded.last_event_id, updated_at = excluded.updated_at",
-    "update the stages' state", 7};
-
-static const rows_sql job_sql = {
-    "INSERT INTO job_state (source, job, branch, last_result, last_number, prev_result,"
-    " last_phase, last_status, last_event_id, updated_at) VALUES ",
-    "(?, ?, ?, ?, ?::bigint, ?, ?, ?, ?::bigint, ?::bigint)",
-    " ON CONFLICT (source, job, branch) DO UPDATE SET"
-    " last_result = excluded.last_result, last_number = excluded.last_number,"
-    " prev_result = excluded.prev_result, last_phase = excluded.last_phase,"
-    " last_status = excluded.last_status, last_event_id = excluded.last_event_id,"
-    " updated_at = excluded.updated_at",
-    "update the jobs' state", 10};
+static const rows_sql event_sql = {"events_insert", "save the events", 17};
+static const rows_sql delivery_sql = {"deliveries_insert", "create the deliveries", 10};
+static const rows_sql stage_sql = {"stages_save", "update the stages' state", 7};
+static const rows_sql job_sql = {"jobs_save", "update the jobs' state", 10};
 
 static void rows_clear(hr_pg_rowbuf *b, int ncols)
 {
@@ -301,32 +272,72 @@ static void rows_add(hr_pg_rowbuf *b, const rows_sql *t, const hr_pg_params *p)
     b->nrows++;
 }
 
-/* Sends the buffer's rows as one statement and empties it. */
+/* A growing array literal. */
+typedef struct array_buf {
+    char *s;
+    size_t len, cap;
+} array_buf;
+
+static void array_room(array_buf *a, size_t more)
+{
+    if (a->len + more > a->cap) {
+        a->cap = (a->len + more) * 2;
+        a->s = hr_realloc(a->s, a->cap);
+    }
+}
+
+/* Appends one element after sep (a comma, or the opening brace): NULL,
+ * a quoted text value (fmt 0), or bytea's hex form of len bytes (fmt 1). */
+static void array_elem(array_buf *a, char sep, const char *v, int len, int fmt)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (v == NULL) {
+        array_room(a, 6);
+        a->s[a->len++] = sep;
+        memcpy(a->s + a->len, "NULL", 4);
+        a->len += 4;
+        return;
+    }
+    if (!fmt) {
+        array_add(&a->s, &a->len, &a->cap, sep, v);
+        return;
+    }
+    array_room(a, 2 * (size_t)len + 8);
+    memcpy(a->s + a->len, sep == '{' ? "{\"\\\\x" : ",\"\\\\x", 5);
+    a->len += 5;
+    for (int i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)v[i];
+        a->s[a->len++] = hex[c >> 4];
+        a->s[a->len++] = hex[c & 15];
+    }
+    a->s[a->len++] = '"';
+}
+
+/* Sends the buffer's rows as one statement, a column an array, and
+ * empties it. */
 static int rows_send(hr_pg *g, hr_pg_rowbuf *b, const rows_sql *t, hr_error *err)
 {
-    size_t rowlen = strlen(t->row) + (size_t)t->ncols * 6;
-    size_t cap = strlen(t->head) + strlen(t->tail) + b->nrows * (rowlen + 2) + 1;
-    char *sql, *w;
-    int param = 0, ret;
+    array_buf cols[HR_PG_MAX_PARAMS];
+    hr_pg_params p = {0};
+    int ret;
 
     if (b->nrows == 0)
         return HR_OK;
-    sql = w = hr_malloc(cap);
-    w += snprintf(w, cap, "%s", t->head);
-    for (size_t r = 0; r < b->nrows; r++) {
-        if (r > 0)
-            *w++ = ',';
-        for (const char *c = t->row; *c != '\0'; c++) {
-            if (*c == '?')
-                w += snprintf(w, cap - (size_t)(w - sql), "$%d", ++param);
-            else
-                *w++ = *c;
+    memset(cols, 0, sizeof(cols));
+    for (int c = 0; c < t->ncols; c++) {
+        array_buf *a = &cols[c];
+        for (size_t r = 0; r < b->nrows; r++) {
+            size_t at = r * (size_t)t->ncols + (size_t)c;
+            array_elem(a, r == 0 ? '{' : ',', b->v[at], b->len[at], b->fmt[at]);
         }
+        array_room(a, 2);
+        a->s[a->len++] = '}';
+        a->s[a->len] = '\0';
+        hr_pg__str(&p, a->s);
     }
-    snprintf(w, cap - (size_t)(w - sql), "%s", t->tail);
-    ret =
-        hr_pg__pipe_send_n(g, sql, param, (const char *const *)b->v, b->len, b->fmt, t->doing, err);
-    free(sql);
+    ret = hr_pg__pipe_send(g, t->name, NULL, &p, t->doing, err);
+    for (int c = 0; c < t->ncols; c++)
+        free(cols[c].s);
     rows_clear(b, t->ncols);
     return ret;
 }

@@ -6,7 +6,7 @@
  * a batch waits for PostgreSQL a few times, not once per statement.
  *
  * What a batch's rows need (its history rows locked at its start, its
- * events and deliveries as multi-row INSERTs) is pg_batch.c's.
+ * events and deliveries as one INSERT each) is pg_batch.c's.
  *
  * Once a statement fails, PostgreSQL skips every later one up to the sync
  * (PGRES_PIPELINE_ABORTED), and the failure shows at the next wait, maybe
@@ -127,16 +127,7 @@ int hr_pg__pipe_send(hr_pg *g, const char *name, const char *sql, const hr_pg_pa
     return ret;
 }
 
-int hr_pg__pipe_send_n(hr_pg *g, const char *sql, int nparams, const char *const *v, const int *len,
-                       const int *fmt, const char *doing, hr_error *err)
-{
-    int ret = send_raw(g, NULL, sql, nparams, v, len, fmt, doing, err);
-    if (ret == HR_OK && g->npending == HR_PG_MAX_PENDING)
-        ret = wait_pending(g, NULL, 0, err);
-    return ret;
-}
-
-/* In a pipelined transaction the rows kept for a multi-row INSERT go
+/* In a pipelined transaction the rows kept for a batch INSERT go
  * before any other statement, which may read them or refer to them. */
 int hr_pg__wsend(hr_pg *g, const char *name, const char *sql, const hr_pg_params *p,
                  const char *doing, hr_error *err)

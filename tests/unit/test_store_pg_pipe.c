@@ -301,7 +301,7 @@ Test(store, a_terminated_session_is_reconnected)
 
 /* How many statements wrote table's rows with ids from..to (their command
  * ids in the writer's transaction), as long as nothing changed them since:
- * 1 for a multi-row INSERT. */
+ * 1 for a batch INSERT. */
 static int64_t statements_of(const char *table, const char *id, int64_t from, int64_t to)
 {
     char sql[256];
@@ -322,7 +322,7 @@ static int64_t deliveries_of(int64_t from, int64_t to)
 }
 
 /*
- * On PostgreSQL a pipelined batch sends its events as one multi-row
+ * On PostgreSQL a pipelined batch sends its events as one
  * INSERT, its deliveries as another (store/pg_batch.c). When the database
  * refuses one event's row, the whole INSERT fails; the batch then runs
  * again item by item, and that event fails alone, the others stored in
@@ -564,6 +564,69 @@ Test(store, a_batch_of_builds_judges_each_against_the_one_before)
     cr_expect_eq(json_integer_value(json_object_get(app, "last_number")), 4);
     cr_expect_eq(json_integer_value(json_object_get(app, "last_event_id")), evs[M - 1]->id);
     json_decref(jobs);
+    for (int i = 0; i < M; i++)
+        hr_event_free(evs[i]);
+    hr_event_free(gate);
+}
+
+/*
+ * On PostgreSQL a batch's rows go as arrays, one per column (store/pg_batch.c):
+ * values with what an array literal must escape (quotes, backslashes, commas,
+ * braces, spaces, the word NULL) and the body's bytes come back as they were,
+ * and a missing value stays NULL.
+ */
+Test(store, a_batch_keeps_values_an_array_literal_must_escape)
+{
+    static test_router r;
+    static const char *const names[] = {"a\"b", "c\\d", "e,f{g}", "NULL", " h ", "i\\\"j"};
+    enum { M = sizeof(names) / sizeof(names[0]) };
+    hr_event *evs[M], *gate = NULL;
+    outcome out[M], gate_out;
+    hr_error err;
+    PGconn *c;
+
+    if (!on_pg())
+        cr_skip_test("PostgreSQL only");
+    st = open_store();
+    hr_store_set_router(st, route_ab, &r, NULL);
+    c = gate_close();
+    gate_wait(c, &gate, &gate_out);
+    tally_reset();
+    for (int i = 0; i < M; i++) {
+        evs[i] = stage_ev(names[i], "s", "2", "Failed", "Failed");
+        cr_assert_eq(hr_store_submit(st, evs[i], on_done, &out[i], &err), HR_OK, "%s", err.msg);
+    }
+    gate_open(c);
+    tally_wait(M + 1);
+    cr_assert_eq(tl.ok, M + 1, "%s", tl.last_msg);
+    cr_expect_eq(writers_of(evs[0]->id, evs[M - 1]->id), 1);
+    for (int i = 0; i < M; i++) {
+        char sql[512];
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM events WHERE id = %lld AND pipeline = $q$%s$q$"
+                 " AND length(raw) = %zu AND position(convert_to($q$%s$q$, 'UTF8') in raw) > 0"
+                 " AND request_id IS NULL AND request_digest IS NULL",
+                 (long long)evs[i]->id, names[i], evs[i]->raw_len, names[i]);
+        cr_expect_eq(pg_value(sql), 1, "event %d (%s)", i, names[i]);
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM stage_state WHERE pipeline = $q$%s$q$"
+                 " AND last_event_id = %lld AND last_result = 'Failed'",
+                 names[i], (long long)evs[i]->id);
+        cr_expect_eq(pg_value(sql), 1, "stage of event %d (%s)", i, names[i]);
+        cr_expect_eq(evs[i]->transition, HR_TRANSITION_FAILED, "event %d: %s", i,
+                     hr_transition_name(evs[i]->transition));
+    }
+    /* Two deliveries each (failed), with ids in the events' order. */
+    cr_expect_eq(deliveries_of(evs[0]->id, evs[M - 1]->id), 2 * M);
+    {
+        char sql[320];
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM (SELECT event_id, lag(event_id) OVER (ORDER BY id) AS prev"
+                 " FROM deliveries WHERE event_id BETWEEN %lld AND %lld) d"
+                 " WHERE d.prev > d.event_id",
+                 (long long)evs[0]->id, (long long)evs[M - 1]->id);
+        cr_expect_eq(pg_value(sql), 0);
+    }
     for (int i = 0; i < M; i++)
         hr_event_free(evs[i]);
     hr_event_free(gate);
