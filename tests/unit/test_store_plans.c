@@ -122,6 +122,28 @@ Test(store, sqlite_filters_use_an_index)
     }
 }
 
+/* The claim's statements, as prepared once on the claims' connection: a
+ * target's due rows found through deliveries_due (target, next_at), those
+ * of targets no longer configured through deliveries_by_state, never a
+ * walk of deliveries; the busy ids (one JSON array value) read by
+ * json_each. */
+Test(store, sqlite_claims_use_an_index)
+{
+    char plan[4096];
+
+    SQLITE_ONLY();
+    fill();
+    for (int i = 0; i < HR_SQLITE_NCLAIMS; i++) {
+        sqlite_plan(hr_sqlite__claim_sql(i), plan, sizeof(plan));
+        cr_expect(!scans(plan, "deliveries") && !scans(plan, "d") && !scans(plan, "o") &&
+                      !scans(plan, "n"),
+                  "claim %d walks the table: %s", i, plan);
+        const char *index =
+            i == HR_SQLITE_CLAIM_OTHERS ? "d USING INDEX deliveries_by_state" : "deliveries_due";
+        cr_expect(strstr(plan, index) != NULL, "claim %d: no %s in %s", i, index, plan);
+    }
+}
+
 /* ---- PostgreSQL --------------------------------------------------------- */
 
 static void pg_ok(PGconn *c, const char *sql)
