@@ -6,7 +6,9 @@
 # (SIGSTOP: nothing is delivered), then restarts on the same data folder
 # with the target running and drains the backlog. Prints the drain rate,
 # herald's CPU per delivered event (utime+stime from /proc), and the
-# ratio to curl multi. PERF=1 records a perf profile of the drain
+# ratio to curl multi. The requests' timeout is long (5m) so that those
+# sent to the stopped target while a slow machine acknowledges the backlog
+# neither fail nor open the target's circuit. PERF=1 records a perf profile of the drain
 # (perf.data in the work folder, kept) and prints its top symbols.
 #   bench/delivery_drain.sh          (defaults: EVENTS=20000 CONNS=32)
 set -euo pipefail
@@ -37,6 +39,7 @@ c_rps=$("$bdir/bench/curl_blast" "http://127.0.0.1:$tp/hook" "$BODY_FILE" "$EVEN
 cat >"$work/h.yaml" <<YAML
 delivery:
   allow: [127.0.0.0/8]
+  timeout: 5m
   max_in_flight: 64
   connections_per_host: 32
 targets:

@@ -546,6 +546,7 @@ static void pg_close(void *db)
         return;
     hr_pg__unwatch(g);
     hr_pg__close_readers(g);
+    hr_pg__close_claims(g);
     PQfinish(g->w);
     free(g->uri);
     free(g);
@@ -574,6 +575,8 @@ static int pg_open(const hr_store_options *opt, void **db, const char **where, h
         ret = prepare(g->w, err);
     if (ret == HR_OK)
         ret = hr_pg__open_readers(g, readers, err);
+    if (ret == HR_OK)
+        ret = hr_pg__open_claims(g, err);
     if (ret != HR_OK) {
         pg_close(g);
         return ret;

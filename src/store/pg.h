@@ -70,6 +70,13 @@ typedef struct hr_pg_held {
     int dirty;
 } hr_pg_held;
 
+/* The delivery engine's own connection (not the API's pool), with the
+ * claim's named statements once prepared is set (a reset drops them). */
+typedef struct hr_pg_claims {
+    PGconn *c;
+    int prepared;
+} hr_pg_claims;
+
 typedef struct hr_pg {
     char *uri;         /* owned; never logged (it may hold a password) */
     char where[160];   /* "postgresql database NAME on HOST:PORT", for logs */
@@ -104,6 +111,7 @@ typedef struct hr_pg {
     hr_pg_rowbuf event_rows, delivery_rows;
 
     hr_pool readers; /* of PGconn */
+    hr_pool claims;  /* of one hr_pg_claims: the delivery engine's (pg_read.c) */
 
     /* The listener (pg_listen.c): a thread with a connection of its own
      * that LISTENs for other instances' new deliveries and calls due. */
@@ -225,6 +233,10 @@ int hr_pg__prune(void *db, hr_prune_chunk *c, hr_error *err);
 /* The read pool and the readers' queries (pg_read.c). */
 int hr_pg__open_readers(hr_pg *g, int n, hr_error *err);
 void hr_pg__close_readers(hr_pg *g);
+/* The claims' connection; and the claim's SQL (for its plan). */
+int hr_pg__open_claims(hr_pg *g, hr_error *err);
+void hr_pg__close_claims(hr_pg *g);
+const char *hr_pg__claim_sql(int run_order);
 int hr_pg__list_events(void *db, const hr_event_query *q, size_t limit, hr_rows *rows,
                        hr_error *err);
 int hr_pg__get_event(void *db, int64_t id, hr_rows *rows, hr_error *err);

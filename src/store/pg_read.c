@@ -476,6 +476,95 @@ static char *id_array(const int64_t *ids, size_t n)
              " LEFT JOIN run_messages m ON m.target = c.target AND m.run_key = c.run_key"          \
              " ORDER BY c.next_at, c.id"
 
+/* The claim's statements, prepared by name once per connection of the
+ * claims' (hr_pg_claims), with no value in their text: $1 now, $2 the
+ * target or NULL, $3 the targets it must not be (text[]), $4 the busy ids
+ * (bigint[]), $5 the limit, $6 the lease's end; unclaim's $1 the id, $2
+ * the claim_token. */
+enum { CLAIM, CLAIM_RUN, UNCLAIM, NCLAIMS };
+static const struct {
+    const char *name, *sql;
+} claim_sql[NCLAIMS] = {
+    [CLAIM] = {"hr_claim", CLAIM_SQL("")},
+    [CLAIM_RUN] = {"hr_claim_run", CLAIM_SQL(HR_STORE_RUN_WAITS)},
+    [UNCLAIM] = {"hr_unclaim", "UPDATE deliveries SET lease_until = 0 WHERE id = $1"
+                               " AND claim_token = $2 AND state IN ('pending', 'retrying')"},
+};
+
+const char *hr_pg__claim_sql(int run_order)
+{
+    return claim_sql[run_order ? CLAIM_RUN : CLAIM].sql;
+}
+
+static void close_claims(void *arg)
+{
+    hr_pg_claims *k = arg;
+    PQfinish(k->c);
+    free(k);
+}
+
+/* The delivery engine's connection, not the API's pool: a pool of one
+ * (it is also the claims' lock). */
+int hr_pg__open_claims(hr_pg *g, hr_error *err)
+{
+    hr_pg_claims *k = hr_calloc(1, sizeof(*k));
+    int ret = hr_pg__connect(g->uri, &k->c, err);
+    hr_pool_init(&g->claims, 1);
+    if (ret != HR_OK) {
+        free(k);
+        return ret;
+    }
+    hr_pool_add(&g->claims, k);
+    return HR_OK;
+}
+
+void hr_pg__close_claims(hr_pg *g)
+{
+    hr_pool_free(&g->claims, close_claims);
+}
+
+/* Prepares the claims' statements on k's connection unless it has them
+ * (a connection reset has none). */
+static int claims_prepare(hr_pg_claims *k, hr_error *err)
+{
+    for (int i = 0; !k->prepared && i < NCLAIMS; i++) {
+        PGresult *res = PQprepare(k->c, claim_sql[i].name, claim_sql[i].sql, 0, NULL);
+        int ret = HR_OK;
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            ret = hr_pg__error(k->c, res, "prepare the claim", err);
+        PQclear(res);
+        if (ret != HR_OK)
+            return ret;
+    }
+    k->prepared = 1;
+    return HR_OK;
+}
+
+/* Runs the claims' statement which on their connection, prepared first
+ * when it is new or was reset; a failure that left the connection broken
+ * is retried once, reset (as reader_exec: a claim is safe to run twice,
+ * what the first one leased being skipped or taken again). */
+static int claims_exec(hr_pg *g, int which, const hr_pg_params *p, PGresult **res,
+                       const char *doing, hr_error *err)
+{
+    hr_pg_claims *k = hr_pool_take(&g->claims);
+    int ret;
+
+    for (int try = 0;; try++) {
+        if (PQstatus(k->c) != CONNECTION_OK) {
+            PQreset(k->c);
+            k->prepared = 0;
+        }
+        ret = claims_prepare(k, err);
+        if (ret == HR_OK)
+            ret = hr_pg__exec_prepared(k->c, claim_sql[which].name, p, res, doing, err);
+        if (ret == HR_OK || try > 0 || PQstatus(k->c) == CONNECTION_OK)
+            break;
+    }
+    hr_pool_give(&g->claims, k);
+    return ret;
+}
+
 /*
  * Claims due deliveries for this instance in one statement: the due rows
  * no other instance holds (FOR UPDATE SKIP LOCKED, and no lease running),
@@ -494,12 +583,16 @@ static char *id_array(const int64_t *ids, size_t n)
  * one key get ids in commit order (the writer's advisory lock per key,
  * store/pg.c), so "older" is "accepted first". A head with latest_wins and
  * a newer row of its key waiting comes with that row's id (superseded).
+ *
+ * The busy ids stay excluded by value ($4) although their leases exclude
+ * them too: a request's record may be awaited past its lease.
  */
 int hr_pg__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error *err)
 {
     hr_pg_params p = {0};
     char *others = text_array(q->other_than, q->target == NULL ? q->n_other_than : 0);
     char *skip = id_array(q->skip_ids, q->n_skip_ids);
+    PGresult *res = NULL;
     int ret;
 
     hr_pg__int(&p, q->now);
@@ -508,9 +601,11 @@ int hr_pg__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error *err
     hr_pg__str(&p, skip);
     hr_pg__int(&p, (int64_t)q->max);
     hr_pg__int(&p, q->now + (q->lease_ms > 0 ? q->lease_ms : HR_PG_LEASE_MS));
-    ret = read_rows(
-        db, q->target != NULL && q->run_order ? CLAIM_SQL(HR_STORE_RUN_WAITS) : CLAIM_SQL(""), &p,
-        "claim due deliveries", claim_row, rows, err);
+    ret = claims_exec(db, q->target != NULL && q->run_order ? CLAIM_RUN : CLAIM, &p, &res,
+                      "claim due deliveries", err);
+    for (int i = 0; ret == HR_OK && i < PQntuples(res); i++)
+        claim_row(rows, res, i, NULL);
+    PQclear(res);
     free(others);
     free(skip);
     return ret;
@@ -551,17 +646,12 @@ int hr_pg__lead(void *db, const char *job, int64_t now, int64_t ttl_ms, int *lea
  * claim, so a claim another instance made since is left alone. */
 int hr_pg__unclaim(void *db, int64_t id, int64_t claim_token, hr_error *err)
 {
-    hr_pg *g = db;
     hr_pg_params p = {0};
     PGresult *res = NULL;
+    int ret;
     hr_pg__int(&p, id);
     hr_pg__int(&p, claim_token);
-    PGconn *c = reader_take(g);
-    int ret = reader_exec(c,
-                          "UPDATE deliveries SET lease_until = 0 WHERE id = $1 AND claim_token = $2"
-                          " AND state IN ('pending', 'retrying')",
-                          &p, &res, "hand back a claim", err);
+    ret = claims_exec(db, UNCLAIM, &p, &res, "hand back a claim", err);
     PQclear(res);
-    reader_give(g, c);
     return ret;
 }

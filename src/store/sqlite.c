@@ -454,6 +454,7 @@ static void sqlite_close(void *db)
     if (s == NULL)
         return;
     hr_sqlite__close_readers(s);
+    hr_sqlite__close_claims(s);
     for (int i = 0; i < NSTMT; i++)
         sqlite3_finalize(s->st[i]);
     if (s->wdb != NULL) {
@@ -495,6 +496,8 @@ static int sqlite_open(const hr_store_options *opt, void **db, const char **wher
         ret = open_writer(s, opt, err);
     if (ret == HR_OK)
         ret = hr_sqlite__open_readers(s, readers, err);
+    if (ret == HR_OK)
+        ret = hr_sqlite__open_claims(s, err);
     if (ret != HR_OK) {
         sqlite_close(s);
         return ret;

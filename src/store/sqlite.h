@@ -65,6 +65,17 @@ enum {
 
 extern const char *const hr_sqlite__writer_sql[NSTMT];
 
+/* The claim's statements (sqlite_read.c): for one target, for one
+ * target with run_order, for the targets not configured. */
+enum { HR_SQLITE_CLAIM_TARGET, HR_SQLITE_CLAIM_RUN, HR_SQLITE_CLAIM_OTHERS, HR_SQLITE_NCLAIMS };
+
+/* The delivery engine's own read connection (not the API's pool) and the
+ * claim's statements, prepared once each and kept for its life. */
+typedef struct hr_sqlite_claims {
+    sqlite3 *db;
+    sqlite3_stmt *st[HR_SQLITE_NCLAIMS];
+} hr_sqlite_claims;
+
 typedef struct hr_sqlite {
     char *path;       /* owned: DIR/herald.db */
     hr_datadir *lock; /* the data folder's lock, held until close */
@@ -77,6 +88,7 @@ typedef struct hr_sqlite {
     int fk_off;
 
     hr_pool readers; /* of read-only sqlite3 connections */
+    hr_pool claims;  /* of one hr_sqlite_claims: the delivery engine's */
 } hr_sqlite;
 
 /* Sets err to "store: cannot <doing>: <SQLite's message><hint>" and
@@ -119,6 +131,10 @@ int hr_sqlite__prune(void *db, hr_prune_chunk *p, hr_error *err);
 /* The read pool and the readers' queries (sqlite_read.c). */
 int hr_sqlite__open_readers(hr_sqlite *q, int n, hr_error *err);
 void hr_sqlite__close_readers(hr_sqlite *q);
+/* The claims' connection; and a claim statement's SQL (for its plan). */
+int hr_sqlite__open_claims(hr_sqlite *q, hr_error *err);
+void hr_sqlite__close_claims(hr_sqlite *q);
+const char *hr_sqlite__claim_sql(int which);
 int hr_sqlite__list_events(void *db, const hr_event_query *q, size_t limit, hr_rows *rows,
                            hr_error *err);
 int hr_sqlite__get_event(void *db, int64_t id, hr_rows *rows, hr_error *err);

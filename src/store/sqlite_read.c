@@ -592,70 +592,157 @@ static int claim_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err)
     return HR_OK;
 }
 
-static void bind_claim(sqlite3_stmt *st, const void *arg)
+/* The claim's statements (hr_sqlite.claims), each with no value in its
+ * text: ?1 now, ?2 the target (or a JSON array of the targets it must not
+ * be), ?3 a JSON array of the busy ids, ?4 the limit. An ordered delivery
+ * is due only as its key's head; a head with a newer one waiting and
+ * latest_wins comes with that one's id, to be superseded (store.h). */
+#define CLAIM_SQL(cond)                                                                            \
+    "SELECT d.id, d.event_id, d.target, d.attempts, d.order_key," HR_STORE_SUPERSEDED_BY(          \
+        "d") ","                                                                                   \
+             " e.id, e.transition, e.doc, e.raw, e.received_at, e.kind, e.version,"                \
+             " d.run_key, m.service_ref, d.subject"                                                \
+             " FROM deliveries d JOIN events e ON e.id = d.event_id"                               \
+             " LEFT JOIN run_messages m ON m.target = d.target AND m.run_key = d.run_key"          \
+             " WHERE d.state IN ('pending', 'retrying') AND d.next_at <= ?1" HR_STORE_KEY_HEAD     \
+                 cond " AND d.id NOT IN (SELECT value FROM json_each(?3))"                         \
+             " ORDER BY d.next_at, d.id LIMIT ?4"
+
+static const char *const claim_sql[HR_SQLITE_NCLAIMS] = {
+    [HR_SQLITE_CLAIM_TARGET] = CLAIM_SQL(" AND d.target = ?2"),
+    [HR_SQLITE_CLAIM_RUN] = CLAIM_SQL(HR_STORE_RUN_WAITS " AND d.target = ?2"),
+    [HR_SQLITE_CLAIM_OTHERS] = CLAIM_SQL(" AND d.target NOT IN (SELECT value FROM json_each(?2))"),
+};
+
+const char *hr_sqlite__claim_sql(int which)
 {
-    const hr_claim_query *q = arg;
-    int param = 1;
-    sqlite3_bind_int64(st, param++, q->now);
-    if (q->target != NULL)
-        bind_str(st, param++, q->target);
-    else
-        for (size_t i = 0; i < q->n_other_than; i++)
-            bind_str(st, param++, q->other_than[i]);
-    for (size_t i = 0; i < q->n_skip_ids; i++)
-        sqlite3_bind_int64(st, param++, q->skip_ids[i]);
-    sqlite3_bind_int64(st, param, (sqlite3_int64)q->max);
+    return claim_sql[which];
+}
+
+static void close_claims(void *arg)
+{
+    hr_sqlite_claims *c = arg;
+    for (int i = 0; i < HR_SQLITE_NCLAIMS; i++)
+        sqlite3_finalize(c->st[i]);
+    close_reader(c->db);
+    free(c);
+}
+
+/* The delivery engine's read connection, not the API's pool: a pool of one
+ * (it is also the claims' lock), its statements prepared at first use. */
+int hr_sqlite__open_claims(hr_sqlite *s, hr_error *err)
+{
+    hr_sqlite_claims *c = hr_calloc(1, sizeof(*c));
+    int rc = sqlite3_open_v2(s->path, &c->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    hr_pool_init(&s->claims, 1);
+    if (rc != SQLITE_OK) {
+        int ret = db_error(c->db, rc, "open the claims' connection", err);
+        close_claims(c);
+        return ret;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+    hr_pool_add(&s->claims, c);
+    return HR_OK;
+}
+
+void hr_sqlite__close_claims(hr_sqlite *s)
+{
+    hr_pool_free(&s->claims, close_claims);
+}
+
+/* A JSON array of ids: "[1,2,3]". */
+static char *id_array(const int64_t *ids, size_t n)
+{
+    size_t cap = 3 + n * 21, len = 1;
+    char *out = hr_malloc(cap);
+    out[0] = '[';
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%s%lld", i ? "," : "", (long long)ids[i]);
+    snprintf(out + len, cap - len, "]");
+    return out;
+}
+
+/* A JSON array of names, each a string with " \ and control characters
+ * escaped. */
+static char *name_array(const char *const *names, size_t n)
+{
+    size_t cap = 3, len = 0;
+    char *out;
+    for (size_t i = 0; i < n; i++)
+        cap += 3 + 6 * strlen(names[i]);
+    out = hr_malloc(cap);
+    out[len++] = '[';
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            out[len++] = ',';
+        out[len++] = '"';
+        for (const unsigned char *c = (const unsigned char *)names[i]; *c != '\0'; c++) {
+            if (*c < 0x20)
+                len += (size_t)snprintf(out + len, cap - len, "\\u%04x", *c);
+            else {
+                if (*c == '"' || *c == '\\')
+                    out[len++] = '\\';
+                out[len++] = (char)*c;
+            }
+        }
+        out[len++] = '"';
+    }
+    out[len++] = ']';
+    out[len] = '\0';
+    return out;
 }
 
 /*
  * SQLite has one herald per data folder (the folder's lock), so a claim is
  * a read: the delivery engine that asks is the only one, and it does not
- * ask again for what it is busy with (skip_ids).
+ * ask again for what it is busy with (skip_ids, one JSON array value).
  *
  * With run_order, a delivery whose run has no message for its target yet
  * waits while an older delivery of the run is due: that one makes the
  * message the others edit (RUN_WAITS, the same in pg_read.c).
+ *
+ * The statement is prepared once on the claims' own connection and kept
+ * (SQLITE_PREPARE_PERSISTENT); it is reset after each claim, so no read
+ * transaction stays open between claims.
  */
 int hr_sqlite__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error *err)
 {
-    size_t cap, len;
-    char *sql;
-    int ret;
+    hr_sqlite *s = db;
+    int which = q->target == NULL ? HR_SQLITE_CLAIM_OTHERS
+                : q->run_order    ? HR_SQLITE_CLAIM_RUN
+                                  : HR_SQLITE_CLAIM_TARGET;
+    hr_sqlite_claims *c = hr_pool_take(&s->claims);
+    char *skip = id_array(q->skip_ids, q->n_skip_ids), *others = NULL;
+    sqlite3_stmt *st = c->st[which];
+    int rc = SQLITE_OK, ret = HR_OK;
 
-    /* Constant fragments and one "?" per value; every value is bound. An
-     * ordered delivery is due only as its key's head; a head with a newer
-     * one waiting and latest_wins comes with that one's id, to be
-     * superseded (store.h). */
-    cap = 2048 + 3 * (q->n_other_than + q->n_skip_ids);
-    sql = hr_malloc(cap);
-    len = (size_t)snprintf(
-        sql, cap,
-        "SELECT d.id, d.event_id, d.target, d.attempts, d.order_key," HR_STORE_SUPERSEDED_BY(
-            "d") ","
-                 " e.id, e.transition, e.doc, e.raw, e.received_at, e.kind, e.version,"
-                 " d.run_key, m.service_ref, d.subject"
-                 " FROM deliveries d JOIN events e ON e.id = d.event_id"
-                 " LEFT JOIN run_messages m ON m.target = d.target"
-                 "   AND m.run_key = d.run_key"
-                 " WHERE d.state IN ('pending', 'retrying') AND d.next_at <= ?" HR_STORE_KEY_HEAD);
-    if (q->target != NULL && q->run_order)
-        len += (size_t)snprintf(sql + len, cap - len, "%s", HR_STORE_RUN_WAITS);
+    if (st == NULL) {
+        rc = sqlite3_prepare_v3(c->db, claim_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+        if (rc != SQLITE_OK) {
+            ret = db_error(c->db, rc, "prepare the claim", err);
+            goto out;
+        }
+        c->st[which] = st;
+    }
+    sqlite3_bind_int64(st, 1, q->now);
     if (q->target != NULL)
-        len += (size_t)snprintf(sql + len, cap - len, " AND d.target = ?");
-    else if (q->n_other_than > 0) {
-        len += (size_t)snprintf(sql + len, cap - len, " AND d.target NOT IN (?");
-        for (size_t i = 1; i < q->n_other_than; i++)
-            len += (size_t)snprintf(sql + len, cap - len, ",?");
-        len += (size_t)snprintf(sql + len, cap - len, ")");
+        bind_str(st, 2, q->target);
+    else {
+        others = name_array(q->other_than, q->n_other_than);
+        bind_str(st, 2, others);
     }
-    if (q->n_skip_ids > 0) {
-        len += (size_t)snprintf(sql + len, cap - len, " AND d.id NOT IN (?");
-        for (size_t i = 1; i < q->n_skip_ids; i++)
-            len += (size_t)snprintf(sql + len, cap - len, ",?");
-        len += (size_t)snprintf(sql + len, cap - len, ")");
-    }
-    snprintf(sql + len, cap - len, " ORDER BY d.next_at, d.id LIMIT ?");
-    ret = read_rows(db, sql, "find due deliveries", bind_claim, q, claim_row, rows, err);
-    free(sql);
+    bind_str(st, 3, skip);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)q->max);
+    while (ret == HR_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        ret = claim_row(c->db, rows, st, err);
+    if (ret == HR_OK && rc != SQLITE_DONE)
+        ret = db_error(c->db, rc, "find due deliveries", err);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+out:
+    hr_pool_give(&s->claims, c);
+    free(skip);
+    free(others);
     return ret;
 }

@@ -6,7 +6,8 @@
  * SQL the engine runs (hr_sqlite__events_sql) has no SCAN of events or
  * deliveries and names the filter's index. PostgreSQL: EXPLAIN of the
  * engine's SQL (HR_PG_EVENTS_SQL) with the filter's values, sequential
- * scans priced out (enable_seqscan off), uses the index.
+ * scans priced out (enable_seqscan off), uses the index. The delivery
+ * engine's claims too (hr_sqlite__claim_sql, hr_pg__claim_sql).
  */
 #include "store_test.h"
 
@@ -122,6 +123,28 @@ Test(store, sqlite_filters_use_an_index)
     }
 }
 
+/* The claim's statements, as prepared once on the claims' connection: a
+ * target's due rows found through deliveries_due (target, next_at), those
+ * of targets no longer configured through deliveries_by_state, never a
+ * walk of deliveries; the busy ids (one JSON array value) read by
+ * json_each. */
+Test(store, sqlite_claims_use_an_index)
+{
+    char plan[4096];
+
+    SQLITE_ONLY();
+    fill();
+    for (int i = 0; i < HR_SQLITE_NCLAIMS; i++) {
+        sqlite_plan(hr_sqlite__claim_sql(i), plan, sizeof(plan));
+        cr_expect(!scans(plan, "deliveries") && !scans(plan, "d") && !scans(plan, "o") &&
+                      !scans(plan, "n"),
+                  "claim %d walks the table: %s", i, plan);
+        const char *index =
+            i == HR_SQLITE_CLAIM_OTHERS ? "d USING INDEX deliveries_by_state" : "deliveries_due";
+        cr_expect(strstr(plan, index) != NULL, "claim %d: no %s in %s", i, index, plan);
+    }
+}
+
 /* ---- PostgreSQL --------------------------------------------------------- */
 
 static void pg_ok(PGconn *c, const char *sql)
@@ -207,6 +230,29 @@ Test(store, pg_filters_use_an_index)
                   plan);
         cr_expect(strstr(plan, dl_cases[i].index) != NULL, "deliveries case %zu: no %s in %s", i,
                   dl_cases[i].index, plan);
+    }
+    /* The claim's named statements, as the claims' connection prepares
+     * them: the due rows through deliveries_due, for one target (with and
+     * without run order) and for the targets not configured. */
+    for (int run = 0; run < 2; run++) {
+        const char *sql = hr_pg__claim_sql(run);
+        size_t cap = strlen(sql) + 128;
+        char *prep = malloc(cap);
+        snprintf(prep, cap, "PREPARE cl%d(bigint, text, text[], bigint[], bigint, bigint) AS %s",
+                 run, sql);
+        pg_ok(c, prep);
+        free(prep);
+    }
+    static const char *const claims[] = {
+        "cl0(1800000000000, 't1', '{}', '{1,2}', 10, 1800000060000)",
+        "cl1(1800000000000, 't1', '{}', '{1,2}', 10, 1800000060000)",
+        "cl0(1800000000000, NULL, '{t1,t2}', '{}', 10, 1800000060000)",
+    };
+    for (size_t i = 0; i < NCASES(claims); i++) {
+        pg_plan(c, claims[i], plan, sizeof(plan));
+        cr_expect(strstr(plan, "Seq Scan on deliveries") == NULL, "claim %zu: %s", i, plan);
+        cr_expect(strstr(plan, "deliveries_due") != NULL, "claim %zu: no deliveries_due in %s", i,
+                  plan);
     }
     PQfinish(c);
 }
