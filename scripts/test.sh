@@ -159,7 +159,9 @@ run_browser() {
     tail -40 "$log"; fail 1 "browser (no TAP summary; exit $rc)"; return
   fi
   echo "browser: $p passed, $f failed"
-  [ "$f" -gt 0 ] && grep -E '^ *not ok' "$log" | head -20
+  # Each failure with its YAML block (the error, the step it waited for,
+  # the stack): a flaky failure in CI is otherwise a name and nothing else.
+  [ "$f" -gt 0 ] && awk '/^ *not ok/ { on = 1 } on { print } on && /^ *\.\.\.$/ { on = 0 }' "$log" | head -80
   [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && { tail -20 "$log"; f=1; }
   pass "$p"; fail "$f" browser
 }
