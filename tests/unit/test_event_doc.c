@@ -7,6 +7,7 @@
  * that reach the corners (escapes, strings that are not UTF-8, reals,
  * dropped warnings, test and health events).
  */
+#include "test_files.h"
 #include <criterion/criterion.h>
 
 #include "core/jwrite.h"
@@ -48,24 +49,6 @@ static void same_doc(const hr_event *ev, const char *what)
     cr_expect_str_eq(got, want, "%s", what);
     free(want);
     free(got);
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = hr_malloc((size_t)n + 1);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
 }
 
 /* Every parser that accepts the body; each accepted event is compared. */
@@ -120,7 +103,8 @@ static size_t every_file(const char *dir, const hr_redact *r)
         if (e->d_name[0] == '.' || strstr(e->d_name, ".md") != NULL)
             continue;
         snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        body = slurp(path, &len);
+        body = test_slurp(path, &len);
+        cr_assert_not_null(body, "cannot open %s", path);
         accepted += every_parser(body, len, path, r);
         free(body);
     }

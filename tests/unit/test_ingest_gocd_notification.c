@@ -9,6 +9,7 @@
  * - small variants of one valid body, built here, for every rule and its
  *   exact message.
  */
+#include "test_files.h"
 #include <criterion/criterion.h>
 
 #include "core/mem.h"
@@ -33,27 +34,6 @@
     "a timestamp like 2011-07-13T19:43:37.100Z or 2011-07-13T19:43:37.100+0000, or \"\""
 
 /* ---- helpers ---------------------------------------------------------- */
-
-/* The whole file, new (NUL-terminated for convenience); NULL when absent. */
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-    if (f == NULL)
-        return NULL;
-    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
-    n = ftell(f);
-    cr_assert_geq(n, 0);
-    rewind(f);
-    buf = malloc((size_t)n + 1);
-    cr_assert_not_null(buf);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n, "cannot read %s", path);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
 
 static bool folder_exists(const char *path)
 {
@@ -422,7 +402,7 @@ static char *fixture(const char *name, size_t *len)
     if (!folder_exists(HR_TEST_FIXTURES))
         cr_skip_test("no fixtures at %s", HR_TEST_FIXTURES);
     snprintf(path, sizeof(path), "%s/%s", HR_TEST_FIXTURES, name);
-    body = slurp(path, len);
+    body = test_slurp(path, len);
     cr_assert_not_null(body, "fixture %s is missing", path);
     return body;
 }
@@ -669,7 +649,7 @@ Test(gocd_fixtures, every_notification_fixture_is_accepted)
             continue;
         cr_assert_neq(version, 0, "no version in %s", e->d_name);
         snprintf(path, sizeof(path), "%s/%s", HR_TEST_FIXTURES, e->d_name);
-        tmpl = slurp(path, &tlen);
+        tmpl = test_slurp(path, &tlen);
         cr_assert_not_null(tmpl);
         for (const char *p = tmpl; (p = strstr(p, "%s")) != NULL; p += 2) {
             bool fingerprint = stage && version >= 4 && n % 2 == 0;
@@ -856,7 +836,7 @@ static char *payload(const char *name, size_t *len)
     char path[1024];
     char *body;
     snprintf(path, sizeof(path), "%s/%s", PAYLOADS, name);
-    body = slurp(path, len);
+    body = test_slurp(path, len);
     cr_assert_not_null(body, "payload %s is missing", path);
     return body;
 }
@@ -1848,7 +1828,7 @@ static char *built_body(const char *label)
     if (!folder_exists(HR_TEST_FIXTURES))
         cr_skip_test("no fixtures at %s", HR_TEST_FIXTURES);
     snprintf(path, sizeof(path), "%s/gocd-built-bodies.txt", HR_TEST_FIXTURES);
-    all = slurp(path, &len);
+    all = test_slurp(path, &len);
     cr_assert_not_null(all, "no %s", path);
     for (line = all; line != NULL && *line != '\0';) {
         char *end = strchr(line, '\n');

@@ -7,6 +7,7 @@
  * Gson writes it, and `herald notify` bodies), each checked field by field,
  * and from small bodies built here, one per rule, with its exact message.
  */
+#include "test_files.h"
 #include <criterion/criterion.h>
 
 #include "core/mem.h"
@@ -30,28 +31,15 @@
 
 /* ---- helpers ---------------------------------------------------------- */
 
-/* The whole payload file, new and NUL-terminated. */
-static char *slurp(const char *name, size_t *len)
+/* A payload file (tests/payloads/NAME), new and NUL-terminated. */
+static char *payload(const char *name, size_t *len)
 {
-    char path[512];
-    FILE *f;
-    char *buf;
-    long n;
+    char path[512], *body;
 
     snprintf(path, sizeof(path), "%s/%s", PAYLOADS, name);
-    f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
-    n = ftell(f);
-    cr_assert_geq(n, 0);
-    rewind(f);
-    buf = malloc((size_t)n + 1);
-    cr_assert_not_null(buf);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n, "cannot read %s", path);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
+    body = test_slurp(path, len);
+    cr_assert_not_null(body, "cannot open %s", path);
+    return body;
 }
 
 /* A redactor: the default patterns, or the given lists. */
@@ -88,7 +76,7 @@ static hr_event *accept_file(parser p, const char *name)
 {
     hr_redact *r = redactor(NULL, 0, NULL, 0);
     size_t len;
-    char *body = slurp(name, &len);
+    char *body = payload(name, &len);
     hr_event *ev = accept_with(p, r, body, len);
     free(body);
     hr_redact_free(r);
@@ -197,7 +185,7 @@ Test(job_status, start_multibranch_pipeline_field_by_field)
     hr_event *ev = accept_file(hr_jenkins_job_status_json, "job-status_start.json");
     const hr_build *b = &ev->build;
     size_t len;
-    char *body = slurp("job-status_start.json", &len), *a, *want;
+    char *body = payload("job-status_start.json", &len), *a, *want;
 
     expect_str(ev->source, "jenkins", "source");
     expect_str(ev->version, "job-status", "version");
@@ -358,7 +346,7 @@ Test(job_status, allow_list_drops_variables_but_not_the_mapping)
     static const char *const keep[] = {"JOB_*", "BUILD_*"};
     hr_redact *r = redactor(NULL, 0, keep, 2);
     size_t len;
-    char *body = slurp("job-status_secrets.json", &len);
+    char *body = payload("job-status_secrets.json", &len);
     hr_event *ev = accept_with(hr_jenkins_job_status_json, r, body, len);
     const char *key;
     json_t *v;
@@ -389,7 +377,7 @@ Test(job_status, own_patterns_apply_to_mapped_fields)
     static const char *const patterns[] = {"*_URL"};
     hr_redact *r = redactor(patterns, 1, NULL, 0);
     size_t len;
-    char *body = slurp("job-status_running.json", &len);
+    char *body = payload("job-status_running.json", &len);
     hr_event *ev = accept_with(hr_jenkins_job_status_json, r, body, len);
 
     expect_str(ev->build.url, HR_REDACTED, "url");
@@ -480,7 +468,8 @@ Test(job_status, errors)
            "BUILD_NUMBER: expected a build number such as \"42\"; got \"1234567890123456789\"");
     /* Every problem at once, in order. */
     REFUSE(p, "{\"BUILD_NUMBER\":\"x\",\"N\":1,\"jobExecuteStatus\":\"no\"}",
-           "N: expected a string; got a number", "JOB_NAME: expected a non-empty string; got nothing",
+           "N: expected a string; got a number",
+           "JOB_NAME: expected a non-empty string; got nothing",
            "jobExecuteStatus: expected " JOB_STATUS_WORDS "; got \"no\"",
            "BUILD_NUMBER: expected a build number such as \"42\"; got \"x\"");
 }
@@ -558,7 +547,7 @@ static void refuse_query(const char *q, size_t len, const char *want_token, cons
 Test(job_status_query, plugin_get_with_double_question_mark)
 {
     size_t len;
-    char *q = slurp("job-status_get_success.query", &len);
+    char *q = payload("job-status_get_success.query", &len);
     char *token = NULL;
     const char *prefix = "token=t0k3n-GET?";
     hr_event *ev = accept_query(q, &token);
@@ -701,7 +690,7 @@ Test(notification, started)
 Test(notification, completed_field_by_field)
 {
     size_t len;
-    char *body = slurp("notification_completed.json", &len), *want;
+    char *body = payload("notification_completed.json", &len), *want;
     hr_event *ev = accept_file(hr_jenkins_notification, "notification_completed.json");
     const hr_build *b = &ev->build;
     json_t *got_raw, *want_raw;
@@ -840,7 +829,7 @@ Test(notification, small_bodies)
 Test(notification, xml_is_refused)
 {
     size_t len;
-    char *xml = slurp("notification.xml", &len);
+    char *xml = payload("notification.xml", &len);
     const char *const want[] = {HR_JENKINS_XML_REFUSED, NULL};
 
     cr_expect(hr_jenkins_is_xml(xml, len));
@@ -896,7 +885,8 @@ Test(notification, errors)
            "\"a b\":null},\"test_summary\":{\"total\":-1,\"failed\":\"0\",\"passed\":null,"
            "\"skipped\":2,\"failed_tests\":[null]},\"artifacts\":{\"a.jar\":\"x\",\"b.jar\":{"
            "\"s3\":1}}}}",
-           "build.scm: expected an object; got 5", "build.parameters.X: expected a string; got a number",
+           "build.scm: expected an object; got 5",
+           "build.parameters.X: expected a string; got a number",
            "build.parameters[\"a b\"]: expected a string; got null",
            "build.test_summary.total: expected an integer of 0 or more; got -1",
            "build.test_summary.failed: expected an integer of 0 or more; got \"0\"",
@@ -1038,7 +1028,8 @@ Test(ci_notify, errors)
            "url: expected a string; got 1", "job_url: expected a string; got 2",
            "branch: expected a string; got 3", "commit: expected a string; got 4",
            "scm_url: expected a string; got 5", "display_name: expected a string; got 6",
-           "body: expected a string; got an object", "environment.A: expected a string; got a number");
+           "body: expected a string; got an object",
+           "environment.A: expected a string; got a number");
     REFUSE(p, "{\"job\":\"j\",\"status\":\"START\",\"environment\":[\"A=1\"]}",
            "environment: expected an object; got an array");
 }

@@ -6,6 +6,7 @@
  * vectors where they fit; the tests that need them are skipped when that
  * folder is absent.
  */
+#include "test_files.h"
 #include <criterion/criterion.h>
 
 #include "core/limits.h"
@@ -28,27 +29,6 @@
 
 /* ---- helpers ---------------------------------------------------------- */
 
-/* The whole file, new (NUL-terminated); NULL when absent. */
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-    if (f == NULL)
-        return NULL;
-    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
-    n = ftell(f);
-    cr_assert_geq(n, 0);
-    rewind(f);
-    buf = malloc((size_t)n + 1);
-    cr_assert_not_null(buf);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n, "cannot read %s", path);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
 /* A fixture from HR_TEST_FIXTURES, new; skips the test when the folder is
  * absent. */
 static char *fixture(const char *name, size_t *len)
@@ -59,7 +39,7 @@ static char *fixture(const char *name, size_t *len)
     if (stat(HR_TEST_FIXTURES, &st) != 0)
         cr_skip_test("no fixtures at %s", HR_TEST_FIXTURES);
     snprintf(path, sizeof(path), "%s/%s", HR_TEST_FIXTURES, name);
-    body = slurp(path, len);
+    body = test_slurp(path, len);
     cr_assert_not_null(body, "fixture %s is missing", path);
     return body;
 }

@@ -5,6 +5,7 @@
  * through the API's readers byte for byte as the ingest made it, on the
  * engine under test; a store of the schema before keeps its documents.
  */
+#include "test_files.h"
 #include "store_test.h"
 
 #include "ingest/gocd_notification.h"
@@ -13,25 +14,6 @@
 #include <dirent.h>
 
 TestSuite(store_event_doc, .init = store_test_setup, .fini = store_test_teardown);
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-    cr_assert_not_null(f, "cannot open %s", path);
-    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
-    n = ftell(f);
-    cr_assert_geq(n, 0);
-    rewind(f);
-    buf = malloc((size_t)n + 1);
-    cr_assert_not_null(buf);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n, "cannot read %s", path);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
 
 /* The body with each %s of a fixture template filled as GoCD would (see
  * the fixtures' README): v4 stage templates take (fingerprint, time)
@@ -187,7 +169,8 @@ static size_t put_folder(const char *folder)
             continue;
         cr_assert_neq(version, 0, "no version in %s", e->d_name);
         snprintf(path, sizeof(path), "%s/%s", folder, e->d_name);
-        tmpl = slurp(path, &tlen);
+        tmpl = test_slurp(path, &tlen);
+        cr_assert_not_null(tmpl, "cannot open %s", path);
         body = fill(tmpl, stage, version, &len);
         put_and_check(body, len, stage, version, e->d_name);
         free(body);
