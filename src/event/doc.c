@@ -1,13 +1,16 @@
 /*
  * doc.c - the stored document of an event, written in one pass.
  *
- * hr_event_doc writes the same members in the same order as
- * hr_event_to_json (event.c) builds them, minus "id" and "transition",
- * straight into one buffer: the store writes no tree and dumps nothing.
- * Where jansson would leave a member out (a string that is not valid
- * UTF-8, a NULL json_t set with json_object_set), so does this writer, so
- * the bytes are json_dumps(JSON_COMPACT) of that tree
- * (tests/unit/test_event_doc.c compares them for every payload).
+ * hr_event_doc writes the normalised event (docs/events.md), minus "id"
+ * and "transition", straight into one buffer: the store builds no tree
+ * and dumps nothing. The bytes are those herald stored when it dumped a
+ * jansson tree of the event with json_dumps(JSON_COMPACT): every value is
+ * written as jansson writes it, and where the tree had no member (a string
+ * that is not valid UTF-8, a NULL json_t) neither does the document.
+ * tests/unit/test_event_doc.c compares the documents of every payload
+ * with golden files that matched that tree's dump when they were written;
+ * the ingest fuzz targets check that jansson reads each one back into the
+ * same bytes (fuzz/fuzz_doc.h).
  */
 #include "event/event.h"
 
@@ -46,7 +49,7 @@ static void put_time(hr_jw *w, const char *key, int64_t ms)
 }
 
 /* key: j as jansson writes it, or null when j is NULL (none_is_null), else
- * no member at all (json_object_set with NULL). */
+ * no member at all. */
 static void put_json(hr_jw *w, const char *key, const json_t *j, bool none_is_null)
 {
     hr_jw_mark m = hr_jw_at(w);
@@ -264,7 +267,7 @@ static void write_agent(hr_jw *w, const hr_agent *a)
 }
 
 /* A test event's own member; left out whole when its target is not
- * UTF-8 (json_pack fails on it). */
+ * UTF-8, as the tree herald stored before left it out. */
 static void write_test(hr_jw *w, const char *target)
 {
     hr_jw_mark m = hr_jw_at(w);

@@ -280,16 +280,14 @@ hr_transition hr_build_transition(const hr_build *b, hr_job_history *h);
  * run to one target share the run's message (deliver/service.h). */
 char *hr_event_run_key(const hr_event *ev);
 
-/* A new JSON object: the normalised event (documented in docs/events.md).
- * The raw body is not included. */
-json_t *hr_event_to_json(const hr_event *ev);
-
 /*
- * The stored document of ev (event/doc.c): hr_event_to_json's object
- * without "id" and "transition" (the store keeps them in columns),
- * written in one pass into one buffer, byte for byte what
- * json_dumps(JSON_COMPACT) makes of that object. New, NUL-terminated,
- * *len its length; NULL when it would be over HR_MAX_EVENT_DOC_BYTES.
+ * The stored document of ev (event/doc.c): the normalised event
+ * (docs/events.md) without "id" and "transition", which the store keeps
+ * in columns and adds when it serves the event (store/json.c), and
+ * without the raw body. Written in one pass into one buffer, byte for
+ * byte what json_dumps(JSON_COMPACT) makes of the same object. New,
+ * NUL-terminated, *len its length; NULL when it would be over
+ * HR_MAX_EVENT_DOC_BYTES.
  */
 char *hr_event_doc(const hr_event *ev, size_t *len);
 

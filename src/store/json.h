@@ -15,8 +15,8 @@
 
 /*
  * Lists events newest first. *out is a new JSON array of normalised events
- * (hr_event_to_json's form, with "id" and "transition" as stored;
- * "transition" is null for events that are not stage events);
+ * (the stored document, event/doc.c, with "id" and "transition" from
+ * their columns; "transition" is null for events that have none);
  * *next is the cursor for the next page (the last id listed) or 0 when
  * this page is the last.
  */

@@ -14,6 +14,7 @@
 
 #include "core/mem.h"
 #include "core/timefmt.h"
+#include "event_test.h"
 #include "ingest/gocd_notification.h"
 
 #include <dirent.h>
@@ -1649,7 +1650,7 @@ Test(gocd_stage, errs_may_be_null_and_may_hold_earlier_messages)
 Test(gocd_stage, event_json_form)
 {
     hr_event *ev = stage_ok(base, strlen(base), 4);
-    json_t *j = hr_event_to_json(ev);
+    json_t *j = event_doc_json(ev);
     cr_expect_str_eq(json_string_value(json_object_get(j, "kind")), "stage-status");
     cr_expect_str_eq(json_string_value(json_object_get(json_object_get(j, "stage"), "created_at")),
                      "2011-07-13T19:43:37.100Z");
@@ -1804,7 +1805,7 @@ Test(gocd_agent, shape_and_json)
 Test(gocd_agent, event_json_form)
 {
     hr_event *ev = agent_ok(agent_base, strlen(agent_base), 4);
-    json_t *j = hr_event_to_json(ev);
+    json_t *j = event_doc_json(ev);
     json_t *a = json_object_get(j, "agent");
     cr_expect_str_eq(json_string_value(json_object_get(j, "kind")), "agent-status");
     cr_expect_str_eq(json_string_value(json_object_get(a, "agent_state")), "Idle");
@@ -1892,7 +1893,7 @@ static void expect_kept(const char *path, json_t *value, const char *want, const
     char *body = variant_of(built, path, value);
     hr_event *ev = expect_warnings_with(hr_gocd_stage_status, body, strlen(body), 4,
                                         (const char *const[]){want, NULL});
-    json_t *doc = hr_event_to_json(ev), *at = doc;
+    json_t *doc = event_doc_json(ev), *at = doc;
     char tok[128];
     const char *p = json_path, *slash;
 
@@ -2010,7 +2011,7 @@ Test(gocd_built, unknown_agent_values_are_kept)
                               "agent_state: expected one of Idle, Building, LostContact, "
                               "Missing, Cancelled, Unknown; got \"Sleeping\"",
                               NULL});
-    json_t *doc = hr_event_to_json(ev);
+    json_t *doc = event_doc_json(ev);
     expect_str(ev->agent.agent_state, "Sleeping", "agent_state");
     expect_str(ev->agent.config_state, "Archived", "config_state");
     cr_expect_str_eq(
@@ -2040,7 +2041,7 @@ Test(gocd_stage, odd_entries_are_kept_empty)
                               "pipeline.build-cause[0].modifications[0]: expected an object; "
                               "got \"r1\"",
                               "pipeline.stage.jobs[0]: expected an object; got 3", NULL});
-    json_t *doc = hr_event_to_json(ev);
+    json_t *doc = event_doc_json(ev);
     json_t *cause = json_array_get(json_object_get(doc, "build_cause"), 0);
     json_t *job = json_array_get(json_object_get(json_object_get(doc, "stage"), "jobs"), 0);
 

@@ -315,9 +315,10 @@ Test(job_status, secrets_never_reach_the_event)
                                           NULL};
     hr_event *ev = accept_file(hr_jenkins_job_status_json, "job-status_secrets.json");
     const hr_build *b = &ev->build;
-    json_t *j = hr_event_to_json(ev);
-    char *dump = json_dumps(j, JSON_COMPACT);
+    size_t dump_len = 0;
+    char *dump = hr_event_doc(ev, &dump_len);
 
+    cr_assert_not_null(dump);
     expect_str(env_at(ev, "AWS_ACCESS_KEY_ID"), HR_REDACTED, "AWS_ACCESS_KEY_ID");
     expect_str(env_at(ev, "AWS_SECRET_ACCESS_KEY"), HR_REDACTED, "AWS_SECRET_ACCESS_KEY");
     expect_str(env_at(ev, "GITHUB_TOKEN"), HR_REDACTED, "GITHUB_TOKEN");
@@ -337,7 +338,6 @@ Test(job_status, secrets_never_reach_the_event)
         cr_expect_null(strstr(dump, secrets[i]), "JSON holds %s", secrets[i]);
     }
     free(dump);
-    json_decref(j);
     hr_event_free(ev);
 }
 

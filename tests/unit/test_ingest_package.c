@@ -11,6 +11,7 @@
 
 #include "core/limits.h"
 #include "core/timefmt.h"
+#include "event_test.h"
 #include "ingest/package.h"
 
 #include <stdio.h>
@@ -273,7 +274,7 @@ Test(publish, event_json_carries_the_package)
 {
     hr_event *ev = publish_ok("{\"revision\":\"2.1\",\"user\":\"ci\",\"revisionComment\":\"c\","
                               "\"trackbackUrl\":\"https://ci/1\",\"data\":{\"VERSION\":\"2.1\"}}");
-    json_t *j = hr_event_to_json(ev);
+    json_t *j = event_doc_json(ev);
     json_t *p = json_object_get(j, "package");
     cr_expect_str_eq(json_string_value(json_object_get(j, "source")), "package");
     cr_expect_str_eq(json_string_value(json_object_get(j, "kind")), "package-revision");

@@ -7,6 +7,7 @@
 
 #include "core/mem.h"
 #include "event/event.h"
+#include "event_test.h"
 #include "jq_test.h"
 
 #include <criterion/criterion.h>
@@ -28,7 +29,7 @@ static json_t *event_input(void)
     ev->stage_state = hr_strdup("Failed");
     ev->stage_result = hr_strdup("Failed");
     ev->transition = HR_TRANSITION_BROKEN;
-    in = hr_event_to_json(ev);
+    in = event_served_json(ev);
     json_object_set_new(in, "raw", parse("{\"pipeline\":{\"name\":\"build-linux\",\"n\":7}}"));
     hr_event_free(ev);
     return in;

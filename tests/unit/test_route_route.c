@@ -9,6 +9,7 @@
 #include "route/route.h"
 
 #include "core/mem.h"
+#include "event_test.h"
 
 #include <criterion/criterion.h>
 #include <stdarg.h>
@@ -115,7 +116,7 @@ static hr_event *agent_event(void)
 /* The event's input as jq programs see it (jq.h). */
 static json_t *event_input(const hr_event *ev)
 {
-    json_t *in = hr_event_to_json(ev);
+    json_t *in = event_served_json(ev);
     json_object_set_new(in, "raw", json_pack("{s:s}", "note", "raw body"));
     return in;
 }
