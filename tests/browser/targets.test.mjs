@@ -116,6 +116,11 @@ describe('pausing, resuming and enabling a target from the page', () => {
     // Paused: three events, nothing sent to it.
     const sent = status.requests.length;
     await h.stage('api', 1, 'Failed');
+    // pd keeps an order per pipeline with the latest winning too: api #2
+    // would supersede api #1's page if it came while that was still
+    // pending, as it may on a loaded machine. The later tests expect the
+    // page sent, then the fix.
+    await until(() => pd.requests.length === 1, 'pd to be sent the failure of api #1');
     await h.stage('api', 2, 'Passed');
     await h.stage('web', 2, 'Passed');
     await until(async () => (await h.deliveries({ target: 'gone' })).length === 4, 'the deliveries of four events');
