@@ -117,15 +117,24 @@ run_one() {
 # The system tests mostly wait (for retries, deadlines, a daemon to stop),
 # so they run three at a time (pytest-xdist); each has its own daemon,
 # folder, port and database. Under valgrind the daemons use the CPU, so two.
-run_pytest() {
+# pytest_start takes the same arguments and runs it in the background;
+# pytest_count LABEL waits for it and adds its counts.
+run_pytest() { pytest_start "$@"; pytest_count "$1"; }
+declare -A pytest_pid
+pytest_start() {
   local label=$1; shift
   local envs=()
   while [ "$1" != "--" ]; do envs+=("$1"); shift; done
   shift
+  rm -f "$logdir/pytest-$label.xml"
+  env "${envs[@]}" $PY -m pytest -q -p no:cacheprovider --junitxml="$logdir/pytest-$label.xml" "$@" tests/system \
+    >"$logdir/pytest-$label.log" 2>&1 &
+  pytest_pid[$label]=$!
+}
+pytest_count() {
+  local label=$1 rc
   local xml=$logdir/pytest-$label.xml
-  env "${envs[@]}" $PY -m pytest -q -p no:cacheprovider --junitxml="$xml" "$@" tests/system \
-    >"$logdir/pytest-$label.log" 2>&1
-  local rc=$?
+  wait "${pytest_pid[$label]}"; rc=$?
   if [ ! -f "$xml" ]; then
     tail -40 "$logdir/pytest-$label.log"; fail 1 "$label (pytest did not run, exit $rc)"; return
   fi
@@ -212,6 +221,16 @@ if ! build_dir build -Dtests=enabled; then echo "0 passed, 1 failed"; exit 1; fi
 run_one checksrc scripts/checksrc.sh
 run_one "fresh-machine build (make run without the test packages)" fresh_build
 
+# The sanitizers' build, in the background from here at a lower priority
+# (nice 10: the tests' daemons come first, the valgrind runs after it), so
+# that it is ready when step 3 comes instead of a compile in its path.
+asan_build_pid=
+if [ "${HERALD_TEST_QUICK:-0}" != 1 ]; then
+  nice -n 10 bash -c "$(declare -f build_dir); logdir=$logdir; build_dir build-asan -Dtests=enabled \
+    -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug" >"$logdir/asan-build.out" 2>&1 &
+  asan_build_pid=$!
+fi
+
 note "PostgreSQL for the tests"
 pgdir=$(mktemp -d /tmp/herald-pg.XXXXXX)
 trap 'scripts/pg.sh stop "$pgdir"' EXIT
@@ -261,15 +280,19 @@ note "Standard Webhooks reference library for the signature tests (npm ci, tests
 run_one "tests/webhooks/install.sh" tests/webhooks/install.sh
 
 note "system tests"
-run_pytest system HERALD_BIN="$root/build/herald" -- -n 3
-run_pytest system-postgresql HERALD_BIN="$root/build/herald" HERALD_TEST_STORE=postgresql -- -n 3
+# Both engines at once: the tests mostly wait, and each has its own
+# daemon, port, folder and database.
+pytest_start system HERALD_BIN="$root/build/herald" -- -n 3
+pytest_start system-postgresql HERALD_BIN="$root/build/herald" HERALD_TEST_STORE=postgresql -- -n 3
+pytest_count system
+pytest_count system-postgresql
 
 note "browser tests (the dashboard in headless Chromium)"
 run_browser
 
 if [ "${HERALD_TEST_QUICK:-0}" != 1 ]; then
   note "AddressSanitizer + UndefinedBehaviorSanitizer"
-  if build_dir build-asan -Dtests=enabled -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug; then
+  if wait "$asan_build_pid" || { cat "$logdir/asan-build.out"; false; }; then
     export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
     for t in $(units build-asan); do run_criterion "asan/$(basename "$t")" "$t" --jobs 2; done
     for r in $(replays build-asan); do
