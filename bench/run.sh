@@ -5,6 +5,9 @@
 #   - a null libmicrohttpd server (herald's own HTTP stack, doing nothing)
 #   - raw SQLite inserts of event-sized rows, batched, WAL + synchronous=FULL
 # Load: wrk, keep-alive, CONNS connections from 2 threads, DURATION each.
+# Then herald again, paced at half the rate it reached (bench/paced.c,
+# open loop: latency counted from when each request was due), beside nginx
+# at the same rate; PACED=0 skips it, PACED=1 runs it for any ENDPOINT.
 #   bench/run.sh                 (defaults: CONNS=32 DURATION=10s)
 #   CONNS=64 DURATION=20s bench/run.sh
 # Another endpoint: ENDPOINT (the path), BODY_FILE (the body), SCRIPT (the
@@ -111,6 +114,19 @@ commits=$(sed -n 's/^herald_store_commit_batch_size_count //p' <<<"$metrics")
 statuses=$(sed -n 's/^herald_http_requests_total{endpoint="\([a-z_]*\)",status="\([0-9]*\)"} \([0-9]*\)$/\1 \2 \3/p' <<<"$metrics" |
   awk '$1 != "metrics" { printf "%s%s=%s", sep, $2, $3; sep = "," }')
 
+# 3b. herald paced at half the rate it just reached, and nginx at the same
+# rate beside it (the client's own floor): latency under a steady load
+# rather than at saturation, counted from when each request was due
+# (bench/paced.c). The default endpoint only, or PACED=1.
+if [ "${PACED:-}" = 1 ] || { [ "${PACED:-}" != 0 ] && [ "$ENDPOINT" = "$default_endpoint" ]; }; then
+  half=$(awk -v r="$h_rps" 'BEGIN { printf "%d", r / 2 }')
+  secs=$(awk -v d="$DURATION" 'BEGIN { n = d + 0; if (d ~ /m$/) n *= 60; if (d ~ /h$/) n *= 3600; print n }')
+  paced() { "$bdir/bench/paced" "http://127.0.0.1:$1$ENDPOINT" "$BODY_FILE" "$half" "$secs" "$CONNS" |
+    sed -n 's/^RESULT .*ok=\([0-9]*\) failed=\([0-9]*\) p50_ms=\([0-9.]*\) p90_ms=[0-9.]* p99_ms=\([0-9.]*\) p999_ms=\([0-9.]*\) max_ms=\([0-9.]*\) late_ms=\([0-9.]*\)/\1 \2 \3 \4 \5 \6 \7/p'; }
+  read -r hp_ok hp_failed hp_p50 hp_p99 hp_p999 hp_max hp_late <<<"$(paced "$hp")"
+  read -r np_ok np_failed np_p50 np_p99 np_p999 np_max np_late <<<"$(paced "$np")"
+fi
+
 # 4. raw SQLite batched inserts, rows the size of herald's (raw + normalised)
 rows=$((h_reqs > 20000 ? h_reqs : 20000))
 s_rps=$("$bdir/bench/sqlite_baseline" "$work/raw.db" "$rows" 64 "$bytes" | sed -n 's/rows_per_second=//p')
@@ -126,6 +142,14 @@ echo "herald / nginx null server:        $(ratio "$h_rps" "$n_rps")"
 echo "herald / libmicrohttpd null server: $(ratio "$h_rps" "$m_rps")"
 echo "herald / raw SQLite inserts:        $(ratio "$h_rps" "$s_rps")"
 echo "herald answered $h_reqs requests ($h_errs socket errors, $h_non200 non-200); $accepted events stored in $commits commits (mean batch $(ratio "${accepted:-0}" "${commits:-0}"))"
+if [ -n "${half:-}" ]; then
+  echo
+  echo "paced at half herald's maximum: $half req/s for $secs s over at most $CONNS connections (latency from when each request was due)"
+  printf '%-34s %10s %10s %10s %10s %8s\n' "" "p50 ms" "p99 ms" "p99.9 ms" "max ms" "failed"
+  printf '%-34s %10.3f %10.3f %10.3f %10.3f %8s\n' "nginx, return 200 (null server)" "$np_p50" "$np_p99" "$np_p999" "$np_max" "$np_failed"
+  printf '%-34s %10.3f %10.3f %10.3f %10.3f %8s\n' "herald $NAME, durable" "$hp_p50" "$hp_p99" "$hp_p999" "$hp_max" "$hp_failed"
+  echo "(the client started requests a mean $hp_late ms late for herald, $np_late ms for nginx: near zero means it kept the pace)"
+fi
 if [ "$ENDPOINT" != "$default_endpoint" ]; then
   echo "herald's answers by status: ${statuses:-none}; herald's CPU (user + system) per request: $h_cpu µs"
 fi
