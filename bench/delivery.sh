@@ -14,18 +14,14 @@ root=$PWD
 CONNS=${CONNS:-32}
 DURATION=${DURATION:-10s}
 scripts/deps.sh bench
-bdir=$root/build-bench
-[ -f "$bdir/build.ninja" ] || meson setup "$bdir" -Dbuildtype=release -Dtests=disabled >/dev/null
-ninja -C "$bdir" >"$bdir.log" 2>&1 || { tail -30 "$bdir.log"; echo "bench: the build failed" >&2; exit 1; }
-work=$(mktemp -d "$root/build-bench/delivery.XXXXXX")
+. bench/lib.sh
+bench_build
+work=$(scratch delivery)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 export BODY_FILE=${BODY_FILE:-$root/bench/stage-status.json}
 PY=/usr/bin/python3
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
-metric() { curl -s "http://127.0.0.1:$1/metrics" | sed -n "s/^$2 //p"; }
 load() {
   wrk -t2 -c"$CONNS" -d"$DURATION" -s bench/post.lua "http://127.0.0.1:$1" 2>&1 |
     sed -n 's/^RESULT rps=\([0-9.]*\) p50_ms=\([0-9.]*\) p99_ms=\([0-9.]*\) requests=\([0-9]*\).*/\1 \2 \3 \4/p'

@@ -17,18 +17,14 @@ root=$PWD
 EVENTS=${EVENTS:-20000}
 CONNS=${CONNS:-32}
 scripts/deps.sh bench
-bdir=$root/build-bench
-[ -f "$bdir/build.ninja" ] || meson setup "$bdir" -Dbuildtype=release -Dtests=disabled >/dev/null
-ninja -C "$bdir" >"$bdir.log" 2>&1 || { tail -30 "$bdir.log"; echo "bench: the build failed" >&2; exit 1; }
-work=$(mktemp -d "$root/build-bench/drain.XXXXXX")
+source bench/lib.sh
+bench_build
+work=$(scratch drain)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done; [ -n "${PERF:-}${KEEP:-}" ] || rm -rf "$work"; }
 trap cleanup EXIT
 export BODY_FILE=${BODY_FILE:-$root/bench/stage-status.json}
 PY=/usr/bin/python3
-source bench/lib.sh
-metric() { curl -s "http://127.0.0.1:$1/metrics" | sed -n "s/^$2 //p"; }
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 tp=$(free_port)
 "$bdir/bench/null_server" "$tp" 2 & pids+=($!)

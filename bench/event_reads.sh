@@ -15,12 +15,9 @@ CONNS=${CONNS:-4}
 DURATION=${DURATION:-5s}
 FILL=${FILL:-3}
 export BODY_FILE=${BODY_FILE:-$root/bench/stage-status.json}
-bdir=${BDIR:-$root/build-bench}
-[ -f "$bdir/build.ninja" ] || meson setup "$bdir" -Dbuildtype=release -Dtests=disabled >/dev/null
-ninja -C "$bdir" >"$bdir.log" 2>&1 || { tail -30 "$bdir.log"; exit 1; }
 . bench/lib.sh
-mkdir -p "$root/build-bench"
-work=$(mktemp -d "$root/build-bench/reads.XXXXXX")
+bench_build "${BDIR:-}"
+work=$(scratch reads)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT

@@ -33,11 +33,9 @@ PIPELINES=${PIPELINES:-1000}
 export PIPELINES
 command -v wrk >/dev/null || scripts/deps.sh bench
 
-bdir=${BUILD:-$root/build-bench}
-[ -f "$bdir/build.ninja" ] || meson setup "$bdir" -Dbuildtype=release -Dtests=disabled >/dev/null
-ninja -C "$bdir" >"$bdir.log" 2>&1 || { tail -30 "$bdir.log"; echo "bench: the build failed" >&2; exit 1; }
-mkdir -p "$root/build-bench"
-work=$(mktemp -d "$root/build-bench/pg.XXXXXX")
+. bench/lib.sh
+bench_build "${BUILD:-}"
+work=$(scratch pg)
 [ "$(id -u)" -eq 0 ] && chmod 755 "$work"  # pg.sh runs the server as postgres
 pids=()
 cleanup() {
@@ -55,7 +53,6 @@ uri=$(scripts/pg.sh start "$work/pg" | tail -1)
 base=${uri%/*}
 database() { psql -q "$uri" -c "CREATE DATABASE $1" >/dev/null; echo "$base/$1"; }
 
-. bench/lib.sh
 serve() { # serve PORT STORE-ARGS...
   local port=$1; shift
   "$bdir/herald" serve --listen "127.0.0.1:$port" --threads "$THREADS" --log-level warn "$@" &

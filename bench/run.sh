@@ -26,10 +26,9 @@ DURATION=${DURATION:-10s}
 THREADS=${THREADS:-2}
 scripts/deps.sh bench
 
-bdir=$root/build-bench
-[ -f "$bdir/build.ninja" ] || meson setup "$bdir" -Dbuildtype=release -Dtests=disabled >/dev/null
-ninja -C "$bdir" >"$bdir.log" 2>&1 || { tail -30 "$bdir.log"; echo "bench: the build failed" >&2; exit 1; }
-work=$(mktemp -d "$root/build-bench/run.XXXXXX")
+. bench/lib.sh
+bench_build
+work=$(scratch run)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
@@ -53,8 +52,6 @@ case $ENDPOINT in
   *) echo "bench: no event kind known for ENDPOINT=$ENDPOINT" >&2; exit 2 ;;
 esac
 NAME=${NAME:-${ENDPOINT##*/}}
-
-. bench/lib.sh
 
 if [ "$ENDPOINT" = "$default_endpoint" ]; then
   echo "herald ingest benchmark: $(nproc) cores, $CONNS connections, $DURATION per run, body $bytes bytes"
@@ -99,7 +96,6 @@ hp=$(free_port)
   --insecure-local --log-level warn & pids+=($!)
 wait_port "$hp"
 h_pid=${pids[-1]}
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # user + system, all threads
 t0=$(cpu_ticks "$h_pid")
 read -r h_rps h_p50 h_p99 h_reqs h_errs h_non200 <<<"$(load "$hp")"
 t1=$(cpu_ticks "$h_pid")

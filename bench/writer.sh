@@ -17,12 +17,9 @@ THREADS=${THREADS:-2}
 ENDPOINT=${ENDPOINT:-/gocd/notification/stage-status}
 export BENCH_PATH=$ENDPOINT
 export BODY_FILE=${BODY_FILE:-$root/bench/stage-status.json}
-bdir=${BDIR:-$root/build-bench}  # BDIR: another release build of herald to compare
-[ -f "$bdir/build.ninja" ] || meson setup "$bdir" -Dbuildtype=release -Dtests=disabled >/dev/null
-ninja -C "$bdir" >"$bdir.log" 2>&1 || { tail -30 "$bdir.log"; exit 1; }
 . bench/lib.sh
-mkdir -p "$root/build-bench"
-work=$(mktemp -d "$root/build-bench/writer.XXXXXX")
+bench_build "${BDIR:-}" # BDIR: another release build of herald to compare
+work=$(scratch writer)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
