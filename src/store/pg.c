@@ -152,6 +152,8 @@ static const struct {
     const char *name, *sql;
 } writer_sql[] = {
     {"request_get", "SELECT id, transition, request_digest FROM events WHERE request_id = $1"},
+    {"health_get", hr_pg__health_get_sql},
+    {"health_put", hr_pg__health_put_sql},
     {"revision_get", "SELECT r.event_id, e.raw, r.timestamp, r.published_at FROM revisions r"
                      " JOIN events e ON e.id = r.event_id"
                      " WHERE r.repository = $1 AND r.package = $2 AND r.revision = $3"},

@@ -258,6 +258,9 @@ int hr_pg__read_rows(hr_pg *g, const char *sql, const hr_pg_params *p, const cha
                      hr_rows *r, hr_error *err);
 
 /* Targets' health (pg_health.c). */
+/* A target's health row, read and written with every attempt: among the
+ * writer's prepared statements (pg.c), as "health_get" and "health_put". */
+extern const char hr_pg__health_get_sql[], hr_pg__health_put_sql[];
 int hr_pg__get_health(void *db, const char *target, hr_target_health *h, int *found, hr_error *err);
 int hr_pg__put_health(void *db, const hr_target_health *h, hr_error *err);
 int hr_pg__held(void *db, const char *target, int64_t now, int release, int64_t *count,

@@ -45,6 +45,19 @@ static void health_cols(const PGresult *res, int i, hr_target_health *h)
     copy_text(h->disabled_reason, sizeof(h->disabled_reason), res, i, 13);
 }
 
+const char hr_pg__health_get_sql[] =
+    "SELECT " HEALTH_COLS " FROM target_health WHERE target = $1 FOR UPDATE";
+const char hr_pg__health_put_sql[] =
+    "INSERT INTO target_health (" HEALTH_COLS ")"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    " ON CONFLICT (target) DO UPDATE SET state = excluded.state, paused = excluded.paused,"
+    " consecutive_failures = excluded.consecutive_failures,"
+    " failing_since = excluded.failing_since, last_success_at = excluded.last_success_at,"
+    " last_failure_at = excluded.last_failure_at, opened_at = excluded.opened_at,"
+    " next_probe_at = excluded.next_probe_at, probe_interval_ms = excluded.probe_interval_ms,"
+    " updated_at = excluded.updated_at, version = excluded.version,"
+    " last_error = excluded.last_error, disabled_reason = excluded.disabled_reason";
+
 int hr_pg__get_health(void *db, const char *target, hr_target_health *h, int *found, hr_error *err)
 {
     hr_pg *g = db;
@@ -55,9 +68,8 @@ int hr_pg__get_health(void *db, const char *target, hr_target_health *h, int *fo
     *found = 0;
     hr_health_init(h, target);
     hr_pg__str(&p, target);
-    ret = hr_pg__wexec(g, NULL,
-                       "SELECT " HEALTH_COLS " FROM target_health WHERE target = $1 FOR UPDATE", &p,
-                       &res, "read a target's health", err);
+    ret = hr_pg__wexec(g, "health_get", hr_pg__health_get_sql, &p, &res, "read a target's health",
+                       err);
     if (ret != HR_OK)
         return ret;
     if (PQntuples(res) > 0) {
@@ -87,18 +99,7 @@ int hr_pg__put_health(void *db, const hr_target_health *h, hr_error *err)
     hr_pg__int(&p, h->version);
     hr_pg__str(&p, h->last_error[0] != '\0' ? h->last_error : NULL);
     hr_pg__str(&p, h->disabled_reason[0] != '\0' ? h->disabled_reason : NULL);
-    return hr_pg__wsend(
-        g, NULL,
-        "INSERT INTO target_health (" HEALTH_COLS ")"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-        " ON CONFLICT (target) DO UPDATE SET state = excluded.state, paused = excluded.paused,"
-        " consecutive_failures = excluded.consecutive_failures,"
-        " failing_since = excluded.failing_since, last_success_at = excluded.last_success_at,"
-        " last_failure_at = excluded.last_failure_at, opened_at = excluded.opened_at,"
-        " next_probe_at = excluded.next_probe_at, probe_interval_ms = excluded.probe_interval_ms,"
-        " updated_at = excluded.updated_at, version = excluded.version,"
-        " last_error = excluded.last_error, disabled_reason = excluded.disabled_reason",
-        &p, "save a target's health", err);
+    return hr_pg__wsend(g, "health_put", hr_pg__health_put_sql, &p, "save a target's health", err);
 }
 
 int hr_pg__held(void *db, const char *target, int64_t now, int release, int64_t *count,

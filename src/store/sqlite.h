@@ -60,10 +60,15 @@ enum {
     ST_PRUNE_RUN_MESSAGES,
     ST_FK_OFF,
     ST_FK_ON,
+    ST_HEALTH_GET,
+    ST_HEALTH_PUT,
     NSTMT
 };
 
 extern const char *const hr_sqlite__writer_sql[NSTMT];
+/* A target's health row, read and written with every attempt
+ * (sqlite_health.c): among the writer's statements. */
+extern const char hr_sqlite__health_get_sql[], hr_sqlite__health_put_sql[];
 
 /* The claim's statements (sqlite_read.c): for one target, for one
  * target with run_order, for the targets not configured. */

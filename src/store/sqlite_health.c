@@ -5,9 +5,9 @@
  * the held deliveries a target has (counted, or made due again at once
  * when its circuit closes or an operator releases it).
  *
- * These run rarely next to events (one row per attempt, keyed by target),
- * so they are prepared on each call rather than kept with the writer's
- * statements.
+ * A target's row is read and written with every attempt: those two
+ * statements are the writer's, prepared once at open; the held
+ * deliveries' run only when a target's state changes, prepared then.
  */
 #include "store/sqlite.h"
 
@@ -45,19 +45,21 @@ static void health_cols(sqlite3_stmt *st, hr_target_health *h)
     copy_text(h->disabled_reason, sizeof(h->disabled_reason), sqlite3_column_text(st, 13));
 }
 
+const char hr_sqlite__health_get_sql[] =
+    "SELECT " HEALTH_COLS " FROM target_health WHERE target = ?1";
+const char hr_sqlite__health_put_sql[] =
+    "INSERT OR REPLACE INTO target_health (" HEALTH_COLS ")"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+
 int hr_sqlite__get_health(void *db, const char *target, hr_target_health *h, int *found,
                           hr_error *err)
 {
     hr_sqlite *s = db;
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(
-        s->wdb, "SELECT " HEALTH_COLS " FROM target_health WHERE target = ?1", -1, &st, NULL);
-    int ret = HR_OK;
+    sqlite3_stmt *st = s->st[ST_HEALTH_GET];
+    int rc, ret = HR_OK;
 
     *found = 0;
     hr_health_init(h, target);
-    if (rc != SQLITE_OK)
-        return hr_sqlite__error(s->wdb, rc, "read a target's health", err);
     hr_sqlite__bind_str(st, 1, target);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -66,21 +68,16 @@ int hr_sqlite__get_health(void *db, const char *target, hr_target_health *h, int
     } else if (rc != SQLITE_DONE) {
         ret = hr_sqlite__error(s->wdb, rc, "read a target's health", err);
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return ret;
 }
 
 int hr_sqlite__put_health(void *db, const hr_target_health *h, hr_error *err)
 {
     hr_sqlite *s = db;
-    sqlite3_stmt *st = NULL;
-    int rc =
-        sqlite3_prepare_v2(s->wdb,
-                           "INSERT OR REPLACE INTO target_health (" HEALTH_COLS ")"
-                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-                           -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return hr_sqlite__error(s->wdb, rc, "save a target's health", err);
+    sqlite3_stmt *st = s->st[ST_HEALTH_PUT];
+
     hr_sqlite__bind_str(st, 1, h->target);
     hr_sqlite__bind_str(st, 2, hr_health_state_name(h->state));
     sqlite3_bind_int(st, 3, h->paused ? 1 : 0);
@@ -95,11 +92,7 @@ int hr_sqlite__put_health(void *db, const hr_target_health *h, hr_error *err)
     sqlite3_bind_int64(st, 12, h->version);
     hr_sqlite__bind_str(st, 13, h->last_error[0] != '\0' ? h->last_error : NULL);
     hr_sqlite__bind_str(st, 14, h->disabled_reason[0] != '\0' ? h->disabled_reason : NULL);
-    rc = sqlite3_step(st);
-    int ret =
-        rc == SQLITE_DONE ? HR_OK : hr_sqlite__error(s->wdb, rc, "save a target's health", err);
-    sqlite3_finalize(st);
-    return ret;
+    return hr_sqlite__run(s->wdb, st, "save a target's health", err);
 }
 
 /* The target's held deliveries (pending or retrying): counted, and with

@@ -95,6 +95,8 @@ const char *const hr_sqlite__writer_sql[NSTMT] = {
     [ST_REVISION_INSERT] =
         "INSERT INTO revisions (repository, package, revision, timestamp, published_at,"
         " event_id, doc, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_HEALTH_GET] = hr_sqlite__health_get_sql,
+    [ST_HEALTH_PUT] = hr_sqlite__health_put_sql,
     [ST_REQUEST_GET] = "SELECT id, transition, request_digest FROM events WHERE request_id = ?1",
     /* Retention walks events and attempts in id order from a cursor, along
      * the rowid: received_at and started_at grow with the id, so the walk
