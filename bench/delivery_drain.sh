@@ -18,7 +18,7 @@ EVENTS=${EVENTS:-20000}
 CONNS=${CONNS:-32}
 scripts/deps.sh bench
 source bench/lib.sh
-bench_build
+bench_build "${BDIR:-}" # BDIR: another build of herald (e.g. one with symbols, for PERF=1)
 work=$(scratch drain)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done; [ -n "${PERF:-}${KEEP:-}" ] || rm -rf "$work"; }

@@ -165,13 +165,22 @@ static const char *canonical_method(const char *m)
 }
 
 /* The body: the target's program's first output (a string as is, anything
- * else as compact JSON), or the input without "raw". */
-static int render_body(compiled *c, const json_t *input, char **body, size_t *len, hr_error *err)
+ * else as compact JSON), or the input without "raw": the claim's copy of
+ * it when it made one (spliced from the stored document), else written
+ * from the input. */
+static int render_body(compiled *c, const hr_delivery_job *job, char **body, size_t *len,
+                       hr_error *err)
 {
+    const json_t *input = job->input;
     json_t *v = NULL;
     char *text;
     int rc;
 
+    if (c->body == NULL && job->body != NULL) {
+        *body = hr_strndup(job->body, job->body_len);
+        *len = job->body_len;
+        return HR_OK;
+    }
     if (c->body != NULL) {
         hr_error e;
         rc = hr_jq_run(c->body, input, &v, &e);
@@ -307,7 +316,7 @@ int hr_deliver__render(hr_deliver *d, const hr_target *t, compiled *c, const hr_
 
     send_body = t->body_for_get || (strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0);
     if (send_body) {
-        rc = render_body(c, input, &x->body, &x->body_len, err);
+        rc = render_body(c, job, &x->body, &x->body_len, err);
         if (rc != HR_OK)
             goto out;
         if (!has_type)

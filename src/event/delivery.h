@@ -26,6 +26,12 @@ typedef struct hr_delivery_job {
      * delivery's latest claim. 0 where claims are not leased (SQLite). */
     int64_t claim_token;
     json_t *input; /* the event as jq sees it (owned reference), see route/jq.h */
+    /* The default body (the event as the API serves it, without "raw", as
+     * compact JSON: input's bytes but for "raw"), spliced from the stored
+     * document by the claim when the target asked for no raw (no_raw);
+     * NULL otherwise. Owned. */
+    char *body;
+    size_t body_len;
     /* The run the event belongs to ("app/42": a GoCD pipeline run, a
      * Jenkins build), or NULL; owned. */
     char *run_key;

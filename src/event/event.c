@@ -231,12 +231,15 @@ void hr_delivery_job_clear(hr_delivery_job *j)
     free(j->target);
     free(j->order_key);
     json_decref(j->input);
+    free(j->body);
     free(j->run_key);
     json_decref(j->run_ref);
     free(j->subject);
     j->target = NULL;
     j->order_key = NULL;
     j->input = NULL;
+    j->body = NULL;
+    j->body_len = 0;
     j->run_key = NULL;
     j->run_ref = NULL;
     j->subject = NULL;

@@ -71,6 +71,45 @@ static int event_json(const hr_event_row *e, json_t **out, hr_error *err)
     return HR_OK;
 }
 
+/* The event as event_json makes it, without "raw", as json_dumps
+ * (JSON_COMPACT) writes that tree, spliced from the stored document's
+ * bytes instead: "id" first, the document's members as stored (written as
+ * jansson dumps them: event/doc.c), "transition" last. New; *len its
+ * length. */
+static char *event_body(const hr_event_row *e, size_t *len)
+{
+    char head[40], *out, *p, *transition = NULL;
+    const char *members = e->doc + 1; /* inside the document's braces */
+    size_t n = e->doc_len - 2, hlen, tlen = 0;
+    json_t *t = str_or_null(e->transition);
+
+    /* As event_json: a transition jansson refuses (not UTF-8) is left out. */
+    if (t != NULL)
+        transition = json_dumps(t, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(t);
+    hlen = (size_t)snprintf(head, sizeof(head), "{\"id\":%lld", (long long)e->id);
+    tlen = transition != NULL ? strlen(transition) : 0;
+    out = p = hr_malloc(hlen + 1 + n + 14 + tlen + 2);
+    memcpy(p, head, hlen);
+    p += hlen;
+    if (n > 0) {
+        *p++ = ',';
+        memcpy(p, members, n);
+        p += n;
+    }
+    if (transition != NULL) {
+        memcpy(p, ",\"transition\":", 14);
+        p += 14;
+        memcpy(p, transition, tlen);
+        p += tlen;
+    }
+    *p++ = '}';
+    *p = '\0';
+    free(transition);
+    *len = (size_t)(p - out);
+    return out;
+}
+
 /* Makes one JSON value of row i of r. */
 typedef int (*to_json_fn)(const hr_rows *r, size_t i, json_t **out, hr_error *err);
 
@@ -380,6 +419,8 @@ int hr_store_claim_due(hr_store *s, const hr_claim_query *q, hr_delivery_job **j
             break;
         if (c->event.raw != NULL && !q->no_raw)
             raw = json_loadb(c->event.raw, c->event.raw_len, JSON_DECODE_ANY, NULL);
+        if (q->no_raw)
+            j->body = event_body(&c->event, &j->body_len);
         json_object_set_new(j->input, "raw", raw != NULL ? raw : json_null());
         j->id = c->id;
         j->event_id = c->event_id;

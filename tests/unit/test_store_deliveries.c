@@ -34,6 +34,7 @@ Test(store, deliveries_are_created_with_the_event_and_claimed)
         cr_assert_eq(json_integer_value(json_object_get(in, "id")), jobs[i].event_id);
         cr_assert(json_is_object(json_object_get(in, "raw")), "raw is parsed for jq");
         cr_assert_not_null(json_object_get(in, "transition"));
+        cr_assert_null(jobs[i].body, "no default body is spliced where jq may run");
         hr_delivery_job_clear(&jobs[i]);
     }
     free(jobs);
@@ -47,6 +48,16 @@ Test(store, deliveries_are_created_with_the_event_and_claimed)
         cr_assert(json_is_null(json_object_get(in, "raw")), "raw is not parsed");
         cr_assert_eq(json_integer_value(json_object_get(in, "id")), jobs[i].event_id);
         cr_assert_not_null(json_object_get(in, "pipeline"));
+        /* The default body spliced from the stored document: byte for
+         * byte the input without "raw", dumped. */
+        json_t *served = json_copy(in);
+        json_object_del(served, "raw");
+        char *want = json_dumps(served, JSON_COMPACT | JSON_ENCODE_ANY);
+        cr_assert_not_null(jobs[i].body);
+        cr_assert_eq(jobs[i].body_len, strlen(want));
+        cr_assert_str_eq(jobs[i].body, want);
+        free(want);
+        json_decref(served);
         hr_delivery_job_clear(&jobs[i]);
     }
     free(jobs);
