@@ -183,7 +183,12 @@ run_browser() {
 # valgrind step collects them. Valgrind is single-threaded, so the
 # binaries run two at a time (their outputs are kept and counted in order
 # afterwards).
-vg="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect --trace-children=yes"
+# --vex-guest-chase=no: valgrind's translator does not follow branches
+# into longer blocks. The checks are the same; most of valgrind's time here
+# is translating code that runs once (every test is a new process, and
+# starting one costs about a second under valgrind), which this makes
+# 8 to 15% cheaper (measured on test_store_deliveries and test_ingest_redact).
+vg="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect --trace-children=yes --vex-guest-chase=no"
 vg_units_start() {
   # Criterion runs each test in a child and ignores the child's exit status
   # under valgrind, so every process logs to its own file and any
