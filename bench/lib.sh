@@ -16,7 +16,7 @@ bench_build() {
   ninja -C "$bdir" >"$bdir.log" 2>&1 || { tail -30 "$bdir.log"; echo "bench: the build failed" >&2; exit 1; }
 }
 # scratch NAME: a new folder for one run's data under build-bench (printed).
-scratch() { mkdir -p "$PWD/build-bench" && mktemp -d "$PWD/build-bench/$1.XXXXXX"; }
+scratch() { mkdir -p "$PWD/build-bench" && mktemp -d -p "$PWD/build-bench" --suffix=".$1"; }
 # metric PORT NAME: one metric's value from herald's /metrics.
 metric() { curl -s "http://127.0.0.1:$1/metrics" | sed -n "s/^$2 //p"; }
 # cpu_ticks PID: the process's CPU time so far (user + system, every

@@ -27,10 +27,6 @@ function request()
   return wrk.format("POST", path, headers, head .. '"name": "bench-' .. k .. '"' .. tail)
 end
 
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT rps=%.1f p50_ms=%.3f p99_ms=%.3f requests=%d errors=%d non200=%d\n",
-    summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    summary.requests, summary.errors.connect + summary.errors.read + summary.errors.write +
-    summary.errors.timeout, summary.errors.status))
-end
+-- The RESULT line (bench/result.lua), from the folder this script is in.
+local bench_dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+done = dofile(bench_dir .. "result.lua")

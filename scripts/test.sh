@@ -231,8 +231,9 @@ run_one "fresh-machine build (make run without the test packages)" fresh_build
 # that it is ready when step 3 comes instead of a compile in its path.
 asan_build_pid=
 if [ "${HERALD_TEST_QUICK:-0}" != 1 ]; then
-  nice -n 10 bash -c "$(declare -f build_dir); logdir=$logdir; build_dir build-asan -Dtests=enabled \
-    -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug" >"$logdir/asan-build.out" 2>&1 &
+  ( renice -n 10 "$BASHPID" >/dev/null
+    build_dir build-asan -Dtests=enabled -Db_sanitize=address,undefined -Db_lundef=false \
+      -Dbuildtype=debug ) >"$logdir/asan-build.out" 2>&1 &
   asan_build_pid=$!
 fi
 

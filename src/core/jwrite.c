@@ -93,6 +93,15 @@ void hr_jw_end_object(hr_jw *w)
     w->comma = true;
 }
 
+void hr_jw_members(hr_jw *w, const char *text, size_t n)
+{
+    if (n == 0)
+        return;
+    sep(w);
+    put(w, text, n);
+    w->comma = true;
+}
+
 void hr_jw_array(hr_jw *w)
 {
     sep(w);

@@ -68,6 +68,10 @@ int hr_jw_string(hr_jw *w, const char *s, size_t n);
 void hr_jw_int(hr_jw *w, int64_t v);
 void hr_jw_bool(hr_jw *w, bool v);
 void hr_jw_null(hr_jw *w);
+/* Members already written as this writer writes them (`"k":v,"k2":v2`,
+ * the inside of a stored object's braces), copied as they are into the
+ * open object; nothing when n is 0. */
+void hr_jw_members(hr_jw *w, const char *text, size_t n);
 /* A jansson value as json_dumps(JSON_COMPACT | JSON_ENCODE_ANY) writes it;
  * HR_EINVAL and nothing written when jansson cannot dump it. v borrowed. */
 int hr_jw_json(hr_jw *w, const json_t *v);

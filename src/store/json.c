@@ -5,11 +5,14 @@
  */
 #include "store/json.h"
 
+#include "core/jwrite.h"
+
 #include "core/limits.h"
 #include "core/mem.h"
 #include "core/timefmt.h"
 #include "store/engine.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,41 +76,27 @@ static int event_json(const hr_event_row *e, json_t **out, hr_error *err)
 
 /* The event as event_json makes it, without "raw", as json_dumps
  * (JSON_COMPACT) writes that tree, spliced from the stored document's
- * bytes instead: "id" first, the document's members as stored (written as
- * jansson dumps them: event/doc.c), "transition" last. New; *len its
- * length. */
+ * bytes instead: "id" first, the document's members as stored (written
+ * as jansson dumps them: event/doc.c), "transition" last (left out, as
+ * event_json leaves it, when it is not UTF-8). New; *len its length. */
 static char *event_body(const hr_event_row *e, size_t *len)
 {
-    char head[40], *out, *p, *transition = NULL;
-    const char *members = e->doc + 1; /* inside the document's braces */
-    size_t n = e->doc_len - 2, hlen, tlen = 0;
-    json_t *t = str_or_null(e->transition);
+    hr_jw w;
+    hr_jw_mark m;
 
-    /* As event_json: a transition jansson refuses (not UTF-8) is left out. */
-    if (t != NULL)
-        transition = json_dumps(t, JSON_COMPACT | JSON_ENCODE_ANY);
-    json_decref(t);
-    hlen = (size_t)snprintf(head, sizeof(head), "{\"id\":%lld", (long long)e->id);
-    tlen = transition != NULL ? strlen(transition) : 0;
-    out = p = hr_malloc(hlen + 1 + n + 14 + tlen + 2);
-    memcpy(p, head, hlen);
-    p += hlen;
-    if (n > 0) {
-        *p++ = ',';
-        memcpy(p, members, n);
-        p += n;
-    }
-    if (transition != NULL) {
-        memcpy(p, ",\"transition\":", 14);
-        p += 14;
-        memcpy(p, transition, tlen);
-        p += tlen;
-    }
-    *p++ = '}';
-    *p = '\0';
-    free(transition);
-    *len = (size_t)(p - out);
-    return out;
+    hr_jw_init(&w, SIZE_MAX);
+    hr_jw_object(&w);
+    hr_jw_key(&w, "id");
+    hr_jw_int(&w, e->id);
+    hr_jw_members(&w, e->doc + 1, e->doc_len - 2);
+    m = hr_jw_at(&w);
+    hr_jw_key(&w, "transition");
+    if (e->transition == NULL)
+        hr_jw_null(&w);
+    else if (hr_jw_string(&w, e->transition, strlen(e->transition)) != HR_OK)
+        hr_jw_undo(&w, m);
+    hr_jw_end_object(&w);
+    return hr_jw_take(&w, len);
 }
 
 /* Makes one JSON value of row i of r. */
