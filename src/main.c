@@ -225,18 +225,20 @@ static int serve(const serve_options *o)
         hr_log_error("main", "%s", err.msg);
         goto out;
     }
-    hr_log_info("main", "herald %s listening on http://%s (port %u), data in %s", HERALD_VERSION,
-                o->listen, (unsigned)hr_http_port(http),
-                so.uri != NULL ? "a PostgreSQL database" : o->data);
+    /* What is open to whom, said before the line that announces the port:
+     * whoever waits for that line (an init system, a test) has read them. */
     if (api_token != NULL)
         hr_log_info("main", "the /api/v1/ endpoints need the API token");
     else if (o->insecure_local)
         hr_log_warn("main", "--insecure-local: /api/v1 writes and GoCD plugin settings changes "
                             "are open to anyone on this machine");
-    /* The Notification plugin's TCP and UDP listeners, from the config
-     * herald started with (a reload does not rebind them). */
     hr_app_current(app, &config, NULL);
     warn_open(o->listen, &api, config);
+    hr_log_info("main", "herald %s listening on http://%s (port %u), data in %s", HERALD_VERSION,
+                o->listen, (unsigned)hr_http_port(http),
+                so.uri != NULL ? "a PostgreSQL database" : o->data);
+    /* The Notification plugin's TCP and UDP listeners, from the config
+     * herald started with (a reload does not rebind them). */
     if (hr_jenkins_listeners_start(&api, config->jenkins.tcp, config->jenkins.udp, &listeners,
                                    &err) != HR_OK) {
         hr_log_error("main", "%s", err.msg);
