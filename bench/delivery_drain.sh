@@ -9,7 +9,9 @@
 # ratio to curl multi. The requests' timeout is long (5m) so that those
 # sent to the stopped target while a slow machine acknowledges the backlog
 # neither fail nor open the target's circuit. PERF=1 records a perf profile of the drain
-# (perf.data in the work folder, kept) and prints its top symbols.
+# (perf.data in the work folder, kept) and prints its top symbols;
+# PERF_CALLGRAPH="--call-graph dwarf,16384" records whole stacks (the
+# release build has no frame pointers).
 #   bench/delivery_drain.sh          (defaults: EVENTS=20000 CONNS=32)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,7 +72,7 @@ kill -CONT "$sink"
 "${HERALD:-$bdir/herald}" serve --listen "127.0.0.1:$hp" --data "$work/d" --config "$work/h.yaml" --log-level ${LOGLEVEL:-error} & pids+=($!)
 hpid=${pids[-1]}
 t0=$(date +%s.%N); c0=$(cpu_ticks "$hpid")
-if [ -n "${PERF:-}" ]; then perf record -F 999 -g -o "$work/perf.data" -p "$hpid" 2>/dev/null & perfpid=$!; fi
+if [ -n "${PERF:-}" ]; then perf record -F 999 ${PERF_CALLGRAPH:--g} -o "$work/perf.data" -p "$hpid" 2>/dev/null & perfpid=$!; fi
 wait_port "$hp"
 while :; do
   delivered=$(metric "$hp" 'herald_delivery_attempts_total{outcome="delivered"}')

@@ -114,7 +114,8 @@ static int claim(void *ctx, const hr_claim_query *q, hr_delivery_job **jobs, siz
     json_t *info = app->gocd_info ? json_deep_copy(app->gocd_info) : json_null();
     pthread_mutex_unlock(&app->lock);
     for (size_t i = 0; i < *n; i++)
-        json_object_set((*jobs)[i].input, "gocd", info);
+        if ((*jobs)[i].input != NULL)
+            json_object_set((*jobs)[i].input, "gocd", info);
     json_decref(info);
     return rc;
 }

@@ -174,8 +174,6 @@ void hr_deliver__health_free(hr_deliver *d)
 
 bool hr_deliver__own_event(const hr_delivery_job *job)
 {
-    const char *source = json_string_value(json_object_get(job->input, "source"));
-    const char *kind = json_string_value(json_object_get(job->input, "kind"));
-    return source != NULL && kind != NULL && strcmp(source, HR_SOURCE_HERALD) == 0 &&
-           strcmp(kind, HR_KIND_TARGET_HEALTH) == 0;
+    /* Only herald's own events (HR_SOURCE_HERALD) are of this kind. */
+    return job->kind != NULL && strcmp(job->kind, HR_KIND_TARGET_HEALTH) == 0;
 }

@@ -280,9 +280,11 @@ int hr_deliver__render(hr_deliver *d, const hr_target *t, compiled *c, const hr_
         return hr_error_set(err, HR_EINVAL, "%s", c->error);
     if (method == NULL)
         return hr_error_set(err, HR_EINVAL, "the method %s is not supported", t->method);
-    if (input == NULL)
+    if (input == NULL && job->body == NULL)
         return hr_error_set(err, HR_EINVAL, "the delivery has no event");
 
+    /* Without input (the claim's no_raw), the URL and headers are literal:
+     * rendering them reads no event. */
     if (hr_template_render(c->url, input, true, &url, &e) != HR_OK) {
         rc = hr_error_set(err, HR_EINVAL, "url: %s", e.msg);
         goto out;

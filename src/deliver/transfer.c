@@ -5,6 +5,7 @@
  * (deliver/service.h) into an attempt for the source.
  */
 #include "core/json.h"
+#include "core/jwrite.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/timefmt.h"
@@ -74,8 +75,12 @@ static bool secret_header(const hr_target *t, const char *name, size_t n)
  * when the request has no headers. */
 static char *shown_headers(const hr_target *t, const struct curl_slist *h)
 {
-    json_t *arr = json_array();
-    char *out = NULL;
+    hr_jw w;
+    size_t len, shown = 0;
+    char *out;
+
+    hr_jw_init(&w, SIZE_MAX);
+    hr_jw_array(&w);
 
     for (; h != NULL; h = h->next) {
         const char *line = h->data, *colon = strpbrk(line, ":;");
@@ -91,19 +96,27 @@ static char *shown_headers(const hr_target *t, const struct curl_slist *h)
             v = ""; /* "Name;" sends the header empty */
         bool secret = secret_header(t, line, n);
         char *scrubbed = secret ? NULL : hr_redact_value(v, strlen(v), NULL);
-        json_t *name = json_stringn(line, n);
-        json_t *value = json_string(secret ? HR_REDACTED : scrubbed != NULL ? scrubbed : v);
+        const char *value = secret ? HR_REDACTED : scrubbed != NULL ? scrubbed : v;
+        hr_jw_mark m = hr_jw_at(&w);
+        hr_jw_object(&w);
+        hr_jw_key(&w, "name");
+        int rc = hr_jw_string(&w, line, n);
+        hr_jw_key(&w, "value");
+        if (rc == HR_OK)
+            rc = hr_jw_string(&w, value, strlen(value));
+        hr_jw_end_object(&w);
         free(scrubbed);
-        if (name == NULL || value == NULL) { /* not UTF-8: not shown */
-            json_decref(name);
-            json_decref(value);
-            continue;
-        }
-        json_array_append_new(arr, json_pack("{s:o,s:o}", "name", name, "value", value));
+        if (rc != HR_OK)
+            hr_jw_undo(&w, m); /* not UTF-8: not shown */
+        else
+            shown++;
     }
-    if (json_array_size(arr) > 0)
-        out = json_dumps(arr, JSON_COMPACT);
-    json_decref(arr);
+    hr_jw_end_array(&w);
+    out = hr_jw_take(&w, &len);
+    if (shown == 0) {
+        free(out);
+        out = NULL;
+    }
     return out;
 }
 

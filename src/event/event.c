@@ -229,6 +229,7 @@ void hr_delivery_job_clear(hr_delivery_job *j)
     if (j == NULL)
         return;
     free(j->target);
+    free(j->kind);
     free(j->order_key);
     json_decref(j->input);
     free(j->body);
@@ -236,6 +237,7 @@ void hr_delivery_job_clear(hr_delivery_job *j)
     json_decref(j->run_ref);
     free(j->subject);
     j->target = NULL;
+    j->kind = NULL;
     j->order_key = NULL;
     j->input = NULL;
     j->body = NULL;

@@ -51,6 +51,14 @@ static json_t *int_or_null(int64_t v)
     return v == HR_ROW_NULL ? json_null() : json_integer((json_int_t)v);
 }
 
+static int damaged_doc(const hr_event_row *e, hr_error *err)
+{
+    return hr_error_set(err, HR_ESTORE,
+                        "store: event %lld's stored document cannot be read; the database may "
+                        "be damaged (restore it from a backup)",
+                        (long long)e->id);
+}
+
 /* Builds {"id", ...doc..., "transition"} from an event row. */
 static int event_json(const hr_event_row *e, json_t **out, hr_error *err)
 {
@@ -60,10 +68,7 @@ static int event_json(const hr_event_row *e, json_t **out, hr_error *err)
 
     if (!json_is_object(doc)) {
         json_decref(doc);
-        return hr_error_set(err, HR_ESTORE,
-                            "store: event %lld's stored document cannot be read; the database may "
-                            "be damaged (restore it from a backup)",
-                            (long long)e->id);
+        return damaged_doc(e, err);
     }
     o = json_object();
     json_object_set_new(o, "id", json_integer((json_int_t)e->id));
@@ -78,11 +83,17 @@ static int event_json(const hr_event_row *e, json_t **out, hr_error *err)
  * (JSON_COMPACT) writes that tree, spliced from the stored document's
  * bytes instead: "id" first, the document's members as stored (written
  * as jansson dumps them: event/doc.c), "transition" last (left out, as
- * event_json leaves it, when it is not UTF-8). New; *len its length. */
-static char *event_body(const hr_event_row *e, size_t *len)
+ * event_json leaves it, when it is not UTF-8). New; *len its length.
+ * The document is spliced as stored, not parsed: herald wrote it (or
+ * derived it from raw as the row was read), so only its outer braces are
+ * checked, as a damaged row's first sign. */
+static int event_body(const hr_event_row *e, char **out, size_t *len, hr_error *err)
 {
     hr_jw w;
     hr_jw_mark m;
+
+    if (e->doc == NULL || e->doc_len < 2 || e->doc[0] != '{' || e->doc[e->doc_len - 1] != '}')
+        return damaged_doc(e, err);
 
     hr_jw_init(&w, SIZE_MAX);
     hr_jw_object(&w);
@@ -96,7 +107,8 @@ static char *event_body(const hr_event_row *e, size_t *len)
     else if (hr_jw_string(&w, e->transition, strlen(e->transition)) != HR_OK)
         hr_jw_undo(&w, m);
     hr_jw_end_object(&w);
-    return hr_jw_take(&w, len);
+    *out = hr_jw_take(&w, len);
+    return HR_OK;
 }
 
 /* Makes one JSON value of row i of r. */
@@ -402,15 +414,20 @@ int hr_store_claim_due(hr_store *s, const hr_claim_query *q, hr_delivery_job **j
     for (size_t i = 0; i < r.n && ret == HR_OK; i++) {
         const hr_claim_row *c = hr_rows_at(&r, i);
         hr_delivery_job *j = &out[count];
-        json_t *raw = NULL;
-        ret = event_json(&c->event, &j->input, err);
+        if (q->no_raw) {
+            ret = event_body(&c->event, &j->body, &j->body_len, err);
+        } else {
+            ret = event_json(&c->event, &j->input, err);
+            if (ret == HR_OK) {
+                json_t *raw = c->event.raw != NULL ? json_loadb(c->event.raw, c->event.raw_len,
+                                                                JSON_DECODE_ANY, NULL)
+                                                   : NULL;
+                json_object_set_new(j->input, "raw", raw != NULL ? raw : json_null());
+            }
+        }
         if (ret != HR_OK)
             break;
-        if (c->event.raw != NULL && !q->no_raw)
-            raw = json_loadb(c->event.raw, c->event.raw_len, JSON_DECODE_ANY, NULL);
-        if (q->no_raw)
-            j->body = event_body(&c->event, &j->body_len);
-        json_object_set_new(j->input, "raw", raw != NULL ? raw : json_null());
+        j->kind = hr_strdup(c->event.kind != NULL ? c->event.kind : "");
         j->id = c->id;
         j->event_id = c->event_id;
         j->target = hr_strdup(c->target);

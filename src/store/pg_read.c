@@ -160,11 +160,12 @@ static int read_fields(hr_pg *g, const char *sql, const hr_pg_params *p, const c
 static int event_cols(hr_rows *r, const PGresult *res, int i, int col, hr_event_row *e)
 {
     e->id = I(col);
+    e->kind = S(col + 5);
     e->transition = S(col + 1);
     e->doc = S(col + 2);
     e->doc_len = e->doc != NULL ? (size_t)PQgetlength(res, i, col + 2) : 0;
     e->raw = hr_pg__col_bytea(r, res, i, col + 3, &e->raw_len);
-    hr_store__event_doc(r, e, PQgetisnull(res, i, col + 5) ? NULL : PQgetvalue(res, i, col + 5),
+    hr_store__event_doc(r, e, e->kind,
                         PQgetisnull(res, i, col + 6) ? NULL : PQgetvalue(res, i, col + 6),
                         I(col + 4));
     return col + 7;

@@ -25,6 +25,7 @@
  * had none, or when a list leaves it out). */
 typedef struct hr_event_row {
     int64_t id;
+    const char *kind; /* HR_KIND_* */
     const char *transition;
     const char *doc;
     size_t doc_len;

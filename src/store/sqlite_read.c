@@ -92,11 +92,11 @@ static int64_t col_int(sqlite3_stmt *st, int col)
 static int event_cols(hr_rows *r, sqlite3_stmt *st, int col, hr_event_row *e)
 {
     e->id = sqlite3_column_int64(st, col);
+    e->kind = col_str(r, st, col + 5);
     e->transition = col_str(r, st, col + 1);
     e->doc = col_blob(r, st, col + 2, &e->doc_len);
     e->raw = col_blob(r, st, col + 3, &e->raw_len);
-    hr_store__event_doc(r, e, (const char *)sqlite3_column_text(st, col + 5),
-                        (const char *)sqlite3_column_text(st, col + 6),
+    hr_store__event_doc(r, e, e->kind, (const char *)sqlite3_column_text(st, col + 6),
                         sqlite3_column_int64(st, col + 4));
     return col + 7;
 }

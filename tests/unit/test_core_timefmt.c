@@ -7,8 +7,10 @@
 #include "core/error.h"
 #include "core/timefmt.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* 2011-07-13T19:43:37.100Z, GoCD's favourite example. */
 #define EXAMPLE_MS INT64_C(1310586217100)
@@ -152,6 +154,33 @@ Test(timefmt, format)
     cr_expect_str_eq(hr_time_format(INT64_C(951782400000), buf, sizeof(buf)),
                      "2000-02-29T00:00:00.000Z");
     cr_expect_eq(hr_time_format(1, buf, sizeof(buf)), buf);
+    /* Outside years 0000-9999 the digits run over four, as printf's. */
+    cr_expect_str_eq(hr_time_format(INT64_C(253402300800000), buf, sizeof(buf)),
+                     "10000-01-01T00:00:00.000Z");
+    /* A buffer too short for the whole text gets what fits. */
+    char small[8];
+    cr_expect_str_eq(hr_time_format(0, small, sizeof(small)), "1970-01");
+}
+
+Test(timefmt, format_writes_what_printf_writes)
+{
+    /* Digit by digit (the fast path) against printf's format, over times
+     * from 1900 to 2200 spread by a prime step, and every millisecond of
+     * one second. */
+    for (int64_t ms = INT64_C(-2208988800000); ms < INT64_C(7258118400000);
+         ms += INT64_C(7919) * 86400 * 3 + 3607001) {
+        for (int k = 0; k < 2; k++) {
+            int64_t at = ms + k * 999;
+            char got[HR_TIME_STR_MAX], want[80];
+            time_t t = (time_t)(at >= 0 ? at / 1000 : (at - 999) / 1000);
+            int rem = (int)(at - (int64_t)t * 1000);
+            struct tm tm;
+            gmtime_r(&t, &tm);
+            snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, rem);
+            cr_assert_str_eq(hr_time_format(at, got, sizeof(got)), want, "at %lld", (long long)at);
+        }
+    }
 }
 
 Test(timefmt, format_parse_round_trip)
