@@ -22,3 +22,15 @@ metric() { curl -s "http://127.0.0.1:$1/metrics" | sed -n "s/^$2 //p"; }
 # cpu_ticks PID: the process's CPU time so far (user + system, every
 # thread), in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# tree_ticks PID: the same for PID and its living children together (nginx's
+# workers are its master's children).
+tree_ticks() {
+  local p t=0
+  for p in "$1" $(pgrep -P "$1" || true); do t=$((t + $(cpu_ticks "$p"))); done
+  echo "$t"
+}
+# us_per PID_TICKS_BEFORE TICKS_AFTER REQUESTS: CPU µs per request.
+us_per() {
+  awk -v d=$(($2 - $1)) -v hz="$(getconf CLK_TCK)" -v n="${3:-0}" \
+    'BEGIN { if (n > 0) printf "%.0f", d / hz / n * 1e6; else print 0 }'
+}

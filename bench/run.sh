@@ -81,13 +81,18 @@ http {
 NGX
 nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" & pids+=($!)
 wait_port "$np"
-read -r n_rps n_p50 n_p99 _ <<<"$(load "$np")"
+n_pid=${pids[-1]}
+t0=$(tree_ticks "$n_pid")
+read -r n_rps n_p50 n_p99 n_reqs _ <<<"$(load "$np")"
+n_cpu=$(us_per "$t0" "$(tree_ticks "$n_pid")" "$n_reqs")
 
 # 2. null libmicrohttpd server
 mp=$(free_port)
 "$bdir/bench/null_server" "$mp" "$THREADS" & pids+=($!)
 wait_port "$mp"
-read -r m_rps m_p50 m_p99 _ <<<"$(load "$mp")"
+t0=$(cpu_ticks "${pids[-1]}")
+read -r m_rps m_p50 m_p99 m_reqs _ <<<"$(load "$mp")"
+m_cpu=$(us_per "$t0" "$(cpu_ticks "${pids[-1]}")" "$m_reqs")
 
 # 3. herald, durable (synchronous=FULL). --insecure-local: publishing
 # without a token (bench/publish.lua sends none) on this loopback herald.
@@ -98,10 +103,8 @@ wait_port "$hp"
 h_pid=${pids[-1]}
 t0=$(cpu_ticks "$h_pid")
 read -r h_rps h_p50 h_p99 h_reqs h_errs h_non200 <<<"$(load "$hp")"
-t1=$(cpu_ticks "$h_pid")
 # herald's CPU time (user + system, every thread) per request answered, in µs.
-h_cpu=$(awk -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="${h_reqs:-0}" \
-  'BEGIN { if (n > 0) printf "%.0f", d / hz / n * 1e6; else print 0 }')
+h_cpu=$(us_per "$t0" "$(cpu_ticks "$h_pid")" "$h_reqs")
 metrics=$(curl -s "http://127.0.0.1:$hp/metrics")
 accepted=$(sed -n "s/^herald_events_total{kind=\"$kind\",outcome=\"accepted\"} //p" <<<"$metrics")
 commits=$(sed -n 's/^herald_store_commit_batch_size_count //p' <<<"$metrics")
@@ -128,10 +131,10 @@ rows=$((h_reqs > 20000 ? h_reqs : 20000))
 s_rps=$("$bdir/bench/sqlite_baseline" "$work/raw.db" "$rows" 64 "$bytes" | sed -n 's/rows_per_second=//p')
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-printf '%-34s %12s %10s %10s\n' "" "req/s" "p50 ms" "p99 ms"
-printf '%-34s %12.0f %10.3f %10.3f\n' "nginx, return 200 (null server)" "$n_rps" "$n_p50" "$n_p99"
-printf '%-34s %12.0f %10.3f %10.3f\n' "libmicrohttpd null server" "$m_rps" "$m_p50" "$m_p99"
-printf '%-34s %12.0f %10.3f %10.3f\n' "herald $NAME, durable" "$h_rps" "$h_p50" "$h_p99"
+printf '%-34s %12s %10s %10s %12s\n' "" "req/s" "p50 ms" "p99 ms" "CPU µs/req"
+printf '%-34s %12.0f %10.3f %10.3f %12s\n' "nginx, return 200 (null server)" "$n_rps" "$n_p50" "$n_p99" "$n_cpu"
+printf '%-34s %12.0f %10.3f %10.3f %12s\n' "libmicrohttpd null server" "$m_rps" "$m_p50" "$m_p99" "$m_cpu"
+printf '%-34s %12.0f %10.3f %10.3f %12s\n' "herald $NAME, durable" "$h_rps" "$h_p50" "$h_p99" "$h_cpu"
 printf '%-34s %12.0f\n' "raw SQLite inserts (batch 64)" "$s_rps"
 echo
 echo "herald / nginx null server:        $(ratio "$h_rps" "$n_rps")"
@@ -147,7 +150,7 @@ if [ -n "${half:-}" ]; then
   echo "(the client started requests a mean $hp_late ms late for herald, $np_late ms for nginx: near zero means it kept the pace)"
 fi
 if [ "$ENDPOINT" != "$default_endpoint" ]; then
-  echo "herald's answers by status: ${statuses:-none}; herald's CPU (user + system) per request: $h_cpu µs"
+  echo "herald's answers by status: ${statuses:-none}"
 fi
 if [ -n "${RESULT_FILE:-}" ]; then
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
