@@ -75,10 +75,13 @@ extern const char hr_sqlite__health_get_sql[], hr_sqlite__health_put_sql[];
 enum { HR_SQLITE_CLAIM_TARGET, HR_SQLITE_CLAIM_RUN, HR_SQLITE_CLAIM_OTHERS, HR_SQLITE_NCLAIMS };
 
 /* The delivery engine's own read connection (not the API's pool) and the
- * claim's statements, prepared once each and kept for its life. */
+ * claim's statements, prepared once each and kept for its life; with them
+ * the targets' health, which the engine reads before each round of claims
+ * (preparing it each time was a twentieth of the delivery thread). */
 typedef struct hr_sqlite_claims {
     sqlite3 *db;
     sqlite3_stmt *st[HR_SQLITE_NCLAIMS];
+    sqlite3_stmt *health;
 } hr_sqlite_claims;
 
 typedef struct hr_sqlite {
@@ -167,6 +170,12 @@ int hr_sqlite__read_rows(hr_sqlite *s, const char *sql, const char *doing,
                          void (*bind)(sqlite3_stmt *st, const void *arg), const void *arg,
                          int (*row)(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err),
                          hr_rows *r, hr_error *err);
+/* The same for the targets' health (sql, no values) on the delivery
+ * engine's connection, as its health statement: prepared at first use
+ * (the same sql each time), kept. */
+int hr_sqlite__claims_health(hr_sqlite *s, const char *sql, const char *doing,
+                             int (*row)(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err),
+                             hr_rows *r, hr_error *err);
 
 /* Targets' health (sqlite_health.c). */
 int hr_sqlite__get_health(void *db, const char *target, hr_target_health *h, int *found,

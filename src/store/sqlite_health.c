@@ -137,6 +137,6 @@ static int health_row(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err)
 
 int hr_sqlite__list_health(void *db, hr_rows *rows, hr_error *err)
 {
-    return hr_sqlite__read_rows(db, "SELECT " HEALTH_COLS " FROM target_health ORDER BY target",
-                                "read the targets' health", NULL, NULL, health_row, rows, err);
+    return hr_sqlite__claims_health(db, "SELECT " HEALTH_COLS " FROM target_health ORDER BY target",
+                                    "read the targets' health", health_row, rows, err);
 }

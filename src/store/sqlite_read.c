@@ -624,6 +624,7 @@ static void close_claims(void *arg)
     hr_sqlite_claims *c = arg;
     for (int i = 0; i < HR_SQLITE_NCLAIMS; i++)
         sqlite3_finalize(c->st[i]);
+    sqlite3_finalize(c->health);
     close_reader(c->db);
     free(c);
 }
@@ -644,6 +645,29 @@ int hr_sqlite__open_claims(hr_sqlite *s, hr_error *err)
     sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
     hr_pool_add(&s->claims, c);
     return HR_OK;
+}
+
+int hr_sqlite__claims_health(hr_sqlite *s, const char *sql, const char *doing, row_fn row,
+                             hr_rows *r, hr_error *err)
+{
+    hr_sqlite_claims *c = hr_pool_take(&s->claims);
+    int rc = SQLITE_OK, ret = HR_OK;
+
+    if (c->health == NULL) {
+        rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->health, NULL);
+        if (rc != SQLITE_OK) {
+            ret = db_error(c->db, rc, doing, err);
+            goto out;
+        }
+    }
+    while (ret == HR_OK && (rc = sqlite3_step(c->health)) == SQLITE_ROW)
+        ret = row(c->db, r, c->health, err);
+    if (ret == HR_OK && rc != SQLITE_DONE)
+        ret = db_error(c->db, rc, doing, err);
+    sqlite3_reset(c->health);
+out:
+    hr_pool_give(&s->claims, c);
+    return ret;
 }
 
 void hr_sqlite__close_claims(hr_sqlite *s)
