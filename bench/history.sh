@@ -7,6 +7,8 @@
 # bytes per event (file size / events).
 #   bench/history.sh                      (defaults: N=1000000 REPS=40)
 #   N=200000 REPS=20 bench/history.sh
+#   (last: durable ingest with N events stored beside an empty store,
+#   INGEST_DURATION, default 10s)
 #   KEEP=build/history bench/history.sh   (keeps the filled store there,
 #                                          and reuses it when N matches)
 # The rows are written with sqlite3's shell from one INSERT ... SELECT per
@@ -184,3 +186,32 @@ for p in "${paths[@]}"; do
   shown=${p//$since/SINCE}
   printf '%-64s %9s %9s %9s %6s\n' "${shown//$until/UNTIL}" "$p50" "$p99" "$size" "$status"
 done
+
+# Ingest with N events stored, beside the same build on an empty data
+# folder in the same run (bench/run.sh's request: durable stage-status,
+# wrk, CONNS connections for INGEST_DURATION): whether acknowledging stays
+# flat as history grows. The events it adds are deleted afterwards, so a
+# kept store stays N events.
+export BENCH_PATH=/gocd/notification/stage-status BODY_FILE=$root/bench/stage-status.json
+CONNS=${CONNS:-32}
+DURATION=${INGEST_DURATION:-10s}
+ingest() { # ingest: "req/s p50_ms p99_ms cpu_us_per_request" of the herald at $port
+  local t0 rps p50 p99 reqs
+  t0=$(cpu_ticks "$pid")
+  read -r rps p50 p99 reqs _ <<<"$(load "$port")"
+  echo "$rps $p50 $p99 $(us_per "$t0" "$(cpu_ticks "$pid")" "$reqs")"
+}
+read -r f_rps f_p50 f_p99 f_cpu <<<"$(ingest)"
+stop
+sqlite3 "$db" "DELETE FROM events WHERE id > $N; PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
+full=$data
+data=$work/empty
+serve
+read -r e_rps e_p50 e_p99 e_cpu <<<"$(ingest)"
+stop
+data=$full
+echo
+printf '%-40s %9s %9s %9s %11s\n' "POST stage-status, durable ($CONNS conns)" "req/s" "p50 ms" "p99 ms" "CPU µs/req"
+printf '%-40s %9.0f %9.2f %9.2f %11s\n' "with $N events stored" "$f_rps" "$f_p50" "$f_p99" "$f_cpu"
+printf '%-40s %9.0f %9.2f %9.2f %11s\n' "on an empty store" "$e_rps" "$e_p50" "$e_p99" "$e_cpu"
+echo "with $N events / empty: $(awk -v a="$f_rps" -v b="$e_rps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
