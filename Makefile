@@ -17,6 +17,7 @@ bench:
 	@bench/run.sh
 	@bench/ingest-all.sh
 	@bench/delivery.sh
+	@bench/history.sh
 
 # The GoCD bridge plugin jar (gocd-plugin/build/herald-gocd-plugin.jar).
 jar:
