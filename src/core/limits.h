@@ -76,9 +76,9 @@
  * because libmicrohttpd (0.9.75, and its master alike) zeroes the
  * connection's whole memory pool, which is sized from this limit, after
  * every keep-alive request: with 256 KiB (a 528 KiB pool) that memset
- * was 43% of the HTTP threads' time on stage-status ingest, and a pool
- * five times smaller served 40% more requests a second (bench/README.md,
- * "The connection pool"). */
+ * was about 40% of the HTTP threads' samples on stage-status ingest, and
+ * at 64 KiB (192 KiB) they take a third less CPU per request
+ * (bench/README.md, "The connection pool"). */
 #define HR_MAX_REQUEST_HEAD_BYTES (64u * 1024u)
 #define HR_MIN_REQUEST_HEAD_BYTES (16u * 1024u)
 #define HR_MAX_REQUEST_HEAD_BYTES_CAP (1024u * 1024u)

@@ -34,7 +34,7 @@
  *
  * The pool is no larger than the limits need, because libmicrohttpd
  * zeroes all of it (MHD_pool_reset) after every keep-alive request: with
- * a 528 KiB pool that memset was 43% of the HTTP threads' samples on
+ * a 528 KiB pool that memset was about 40% of the HTTP threads' samples on
  * stage-status ingest (bench/README.md, "The connection pool"). */
 #define MHD_RECORD_BYTES 64u
 #define READ_INCREMENT (4u * 1024u)
