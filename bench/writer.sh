@@ -4,10 +4,12 @@
 # then every thread's CPU from /proc/<pid>/task/*/stat. With PERF=1 it also
 # records the writer thread alone (perf record -g -t) and prints its top
 # symbols. CONFIG: a herald.yaml to serve with (routes, order_by); PAUSE:
-# a target of it to pause first (its deliveries are stored, not sent).
+# a target of it to pause first (its deliveries are stored, not sent);
+# EXTRA_ARGS: more serve options, split at spaces.
 #   bench/writer.sh                       (CONNS=32 DURATION=10s)
 #   PERF=1 CONFIG=bench/order.yaml PAUSE=hook bench/writer.sh
 #   ENDPOINT=/jenkins/job-status BODY_FILE=bench/job-status.json bench/writer.sh
+#   EXTRA_ARGS="--max-head-bytes 262144" bench/writer.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -26,8 +28,9 @@ trap cleanup EXIT
 port=$(free_port)
 cfg=()
 [ -n "${CONFIG:-}" ] && cfg=(--config "$CONFIG")
+read -ra extra <<<"${EXTRA_ARGS:-}"
 "$bdir/herald" serve --listen "127.0.0.1:$port" --data "$work/herald" --threads "$THREADS" \
-  --insecure-local --log-level warn "${cfg[@]}" &
+  --insecure-local --log-level warn "${cfg[@]}" "${extra[@]}" &
 pid=$!
 wait_port "$port"
 [ -n "${PAUSE:-}" ] && curl -sf -X POST -H 'Content-Type: application/json' -d '{}' \

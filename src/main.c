@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "cli/http.h"
 #include "core/json.h"
+#include "core/limits.h"
 #include "core/timefmt.h"
 #include "ingest/redact.h"
 #include "route/config.h"
@@ -297,8 +298,13 @@ enum {
     OPT_MAX_PER_ADDRESS,
     OPT_HEAD_TIMEOUT,
     OPT_BODY_TIMEOUT,
+    OPT_MAX_HEAD_BYTES,
     OPT_STORE
 };
+
+/* --max-head-bytes's message names its range in digits. */
+_Static_assert(HR_MIN_REQUEST_HEAD_BYTES == 16384 && HR_MAX_REQUEST_HEAD_BYTES_CAP == 1048576,
+               "--max-head-bytes: the message's range");
 
 /* A whole decimal number from min to max. */
 static int parse_count(const char *arg, unsigned min, unsigned max, unsigned *out)
@@ -329,6 +335,7 @@ static int cmd_serve(int argc, char **argv)
         {"max-connections-per-address", required_argument, NULL, OPT_MAX_PER_ADDRESS},
         {"head-timeout", required_argument, NULL, OPT_HEAD_TIMEOUT},
         {"body-timeout", required_argument, NULL, OPT_BODY_TIMEOUT},
+        {"max-head-bytes", required_argument, NULL, OPT_MAX_HEAD_BYTES},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -392,6 +399,14 @@ static int cmd_serve(int argc, char **argv)
                                        : "--body-timeout %s: expected seconds from 1 to 3600",
                                    optarg);
             *(c == OPT_HEAD_TIMEOUT ? &o.http.head_timeout_s : &o.http.body_timeout_s) = count;
+            break;
+        case OPT_MAX_HEAD_BYTES:
+            if (parse_count(optarg, HR_MIN_REQUEST_HEAD_BYTES, HR_MAX_REQUEST_HEAD_BYTES_CAP,
+                            &count) != 0)
+                return usage_error(
+                    "--max-head-bytes %s: expected a number of bytes from 16384 to 1048576",
+                    optarg);
+            o.http.max_head = count;
             break;
         case 'L': {
             hr_log_level level;

@@ -45,8 +45,9 @@
 #define HR_MAX_API_CURSOR 8192
 /* Concurrent HTTP connections herald serves (--max-connections); more
  * wait in the listen backlog. Each may hold a whole request head in
- * libmicrohttpd's memory pool (HR_HTTP_POOL_BYTES, 528 KiB), so 512
- * connections use at most about 264 MiB. */
+ * libmicrohttpd's memory pool (http/server.c; 192 KiB at the default
+ * --max-head-bytes, 2 x (N + 32 KiB) for N), so 512 connections use at
+ * most about 96 MiB by default, 288 MiB with --max-head-bytes 262144. */
 #define HR_MAX_CONNECTIONS 512
 /* Connections one client address may hold at once (an IPv6 address
  * counts by its /64); --max-connections-per-address, 0: no cap (behind a
@@ -65,15 +66,30 @@
 /* Its body must arrive within this many seconds after the head;
  * --body-timeout. 1 MiB in 30 s is about 35 KB/s. */
 #define HR_BODY_TIMEOUT_S 30
-/* Per connection, the request line and header fields together. Jenkins'
- * Job Status plugin sends a build's whole environment in the query string
- * of a GET: libmicrohttpd's default of 32 KiB is too small for a large
- * one. A longer request target gets 414, a longer head 431. */
-#define HR_MAX_REQUEST_HEAD_BYTES (256u * 1024u)
-/* Most query arguments and most header fields in one request: 414 and
- * 431 beyond. libmicrohttpd keeps a 64-byte record per argument and per
- * field in the connection's pool, which is sized for these (http/server.c). */
-#define HR_MAX_QUERY_ARGS 3072u
+/* Per connection, the request line and header fields together, by
+ * default; --max-head-bytes sets it from HR_MIN_REQUEST_HEAD_BYTES to
+ * HR_MAX_REQUEST_HEAD_BYTES_CAP. A longer request target gets 414, a
+ * longer head 431. Jenkins' Job Status plugin configured for GET sends a
+ * build's whole environment in the query string: a typical one (114
+ * variables) is about 6 KiB, a large one can pass 64 KiB (then raise the
+ * limit, or better, let the plugin POST). The default is no larger
+ * because libmicrohttpd (0.9.75, and its master alike) zeroes the
+ * connection's whole memory pool, which is sized from this limit, after
+ * every keep-alive request: with 256 KiB (a 528 KiB pool) that memset
+ * was about 40% of the HTTP threads' samples on stage-status ingest, and
+ * at 64 KiB (192 KiB) they take a third less CPU per request
+ * (bench/README.md, "The connection pool"). */
+#define HR_MAX_REQUEST_HEAD_BYTES (64u * 1024u)
+#define HR_MIN_REQUEST_HEAD_BYTES (16u * 1024u)
+#define HR_MAX_REQUEST_HEAD_BYTES_CAP (1024u * 1024u)
+/* Most query arguments in one request (414 beyond): one per
+ * HR_HEAD_BYTES_PER_QUERY_ARG bytes of the head's limit, 1024 at the
+ * default. libmicrohttpd keeps a 64-byte record per argument and per
+ * header field in the connection's pool, so the records take about as
+ * much of the pool as the head itself (http/server.c sizes it). Most
+ * header fields (431 beyond), whatever the head's limit. */
+#define HR_HEAD_BYTES_PER_QUERY_ARG 64u
+#define HR_MAX_QUERY_ARGS (HR_MAX_REQUEST_HEAD_BYTES / HR_HEAD_BYTES_PER_QUERY_ARG)
 #define HR_MAX_HEADER_FIELDS 256u
 /* Seconds an idle keep-alive connection stays open. */
 #define HR_CONNECTION_TIMEOUT_S 60

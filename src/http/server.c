@@ -23,19 +23,22 @@
 
 /* libmicrohttpd's memory pool per connection (0.9.75; later versions
  * alike). The read buffer takes half of the pool at first, so a head up to
- * HR_MAX_REQUEST_HEAD_BYTES (plus the read increment) is read without
- * growing into the other half. That half holds, from the pool's end, one
- * record per query argument and per header field (struct MHD_HTTP_Header,
- * 56 bytes, 64 with the pool's alignment), then the reply's header lines.
+ * the server's limit (plus the read increment) is read without growing
+ * into the other half. That half holds, from the pool's end, one record
+ * per query argument and per header field (struct MHD_HTTP_Header, 56
+ * bytes, 64 with the pool's alignment), then the reply's header lines.
  * When a record does not fit, 0.9.75 queues its own 431 but then waits
  * for more of the request: the client gets no answer at all. So the
  * server counts the arguments before libmicrohttpd parses them (on_uri)
- * and sizes the pool for the most it lets through. */
+ * and sizes the pool for the most it lets through (pool_bytes).
+ *
+ * The pool is no larger than the limits need, because libmicrohttpd
+ * zeroes all of it (MHD_pool_reset) after every keep-alive request: with
+ * a 528 KiB pool that memset was about 40% of the HTTP threads' samples on
+ * stage-status ingest (bench/README.md, "The connection pool"). */
 #define MHD_RECORD_BYTES 64u
 #define READ_INCREMENT (4u * 1024u)
-#define READ_HALF (HR_MAX_REQUEST_HEAD_BYTES + 2u * READ_INCREMENT)
-#define RECORD_HALF ((HR_MAX_QUERY_ARGS + HR_MAX_HEADER_FIELDS) * MHD_RECORD_BYTES + 16u * 1024u)
-#define HR_HTTP_POOL_BYTES (2u * (READ_HALF > RECORD_HALF ? READ_HALF : RECORD_HALF))
+#define REPLY_RESERVE (16u * 1024u)
 
 struct hr_http_server {
     struct MHD_Daemon *mhd;
@@ -43,6 +46,8 @@ struct hr_http_server {
     const hr_http_route *routes;
     size_t nroutes;
     size_t max_body;
+    size_t max_head; /* bytes of request line and header fields */
+    size_t max_args; /* query arguments: max_head / HR_HEAD_BYTES_PER_QUERY_ARG */
     uint16_t port;
     int listen_fd;        /* owned by the daemon once started */
     atomic_bool quiesced; /* new connections are closed as they come */
@@ -59,7 +64,7 @@ struct hr_http_req {
     enum req_phase phase;
     int refused;           /* 413, 414 or 431: read and drop the body, then answer */
     char refused_msg[160]; /* with this message */
-    bool too_many_args;    /* past HR_MAX_QUERY_ARGS: on_uri hid the query */
+    bool too_many_args;    /* past the server's max_args: on_uri hid the query */
     size_t target_len;     /* of the request target as sent */
     bool suspended;
     bool replied;
@@ -252,16 +257,16 @@ static size_t count_args(const char *query)
  * '?', which the parsed arguments cannot show. */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
+    const hr_http_server *s = cls;
     hr_http_req *r = req_new(uri);
-    (void)cls;
     (void)c;
     if (r->raw_query == NULL)
         return r;
-    r->too_many_args = count_args(r->raw_query) > HR_MAX_QUERY_ARGS;
-    if (r->too_many_args || r->target_len > HR_MAX_REQUEST_HEAD_BYTES) {
+    r->too_many_args = count_args(r->raw_query) > s->max_args;
+    if (r->too_many_args || r->target_len > s->max_head) {
         /* Either may need more records than the pool holds (see
-         * HR_HTTP_POOL_BYTES: a target past the limit grows the read
-         * buffer into their half), and 0.9.75 would never answer. The
+         * pool_bytes: a target past the limit grows the read buffer into
+         * their half), and 0.9.75 would never answer. The
          * target lies in libmicrohttpd's read buffer, which it splits in
          * place right after this hook returns: ending the query at its
          * first byte leaves nothing to split, and on_request answers 414. */
@@ -290,26 +295,27 @@ static enum MHD_Result add_field(void *cls, enum MHD_ValueKind kind, const char 
  * its message when it is over one. */
 static void check_head(hr_http_req *r, struct MHD_Connection *c, const char *method)
 {
+    const hr_http_server *s = r->server;
     head_size h = {0, 0};
     size_t line = strlen(method) + 1 + r->target_len + sizeof(" HTTP/1.1\r\n") - 1;
     MHD_get_connection_values(c, MHD_HEADER_KIND, add_field, &h);
-    if (r->target_len > HR_MAX_REQUEST_HEAD_BYTES) {
+    if (r->target_len > s->max_head) {
         r->refused = 414;
         snprintf(r->refused_msg, sizeof(r->refused_msg),
-                 "request target is longer than the limit of %u bytes", HR_MAX_REQUEST_HEAD_BYTES);
+                 "request target is longer than the limit of %zu bytes", s->max_head);
     } else if (r->too_many_args) {
         r->refused = 414;
         snprintf(r->refused_msg, sizeof(r->refused_msg),
-                 "query has more than the limit of %u arguments", HR_MAX_QUERY_ARGS);
+                 "query has more than the limit of %zu arguments", s->max_args);
     } else if (h.fields > HR_MAX_HEADER_FIELDS) {
         r->refused = 431;
         snprintf(r->refused_msg, sizeof(r->refused_msg),
                  "request has more than the limit of %u header fields", HR_MAX_HEADER_FIELDS);
-    } else if (line + h.bytes + 2 > HR_MAX_REQUEST_HEAD_BYTES) {
+    } else if (line + h.bytes + 2 > s->max_head) {
         r->refused = 431;
         snprintf(r->refused_msg, sizeof(r->refused_msg),
-                 "request line and header fields are larger than the limit of %u bytes",
-                 HR_MAX_REQUEST_HEAD_BYTES);
+                 "request line and header fields are larger than the limit of %zu bytes",
+                 s->max_head);
     }
 }
 
@@ -570,6 +576,16 @@ out:
     return rc;
 }
 
+/* The connection's pool for these limits: twice the larger of its two
+ * halves, the read buffer's (the head and two read increments) and the
+ * records' (every argument and field, and the reply's header lines). */
+static size_t pool_bytes(size_t max_head, size_t max_args)
+{
+    size_t read_half = max_head + 2u * READ_INCREMENT;
+    size_t record_half = (max_args + HR_MAX_HEADER_FIELDS) * MHD_RECORD_BYTES + REPLY_RESERVE;
+    return 2u * (read_half > record_half ? read_half : record_half);
+}
+
 int hr_http_start(const hr_http_options *opt, const hr_http_route *routes, size_t nroutes,
                   hr_http_server **out, hr_error *err)
 {
@@ -588,6 +604,8 @@ int hr_http_start(const hr_http_options *opt, const hr_http_route *routes, size_
     s->routes = routes;
     s->nroutes = nroutes;
     s->max_body = opt->max_body ? opt->max_body : HR_MAX_BODY_BYTES;
+    s->max_head = opt->max_head ? opt->max_head : HR_MAX_REQUEST_HEAD_BYTES;
+    s->max_args = s->max_head / HR_HEAD_BYTES_PER_QUERY_ARG;
     s->listen_fd = -1;
     rc = bind_listen(opt->listen, &s->listen_fd, &s->port, err);
     if (rc != HR_OK)
@@ -603,11 +621,11 @@ int hr_http_start(const hr_http_options *opt, const hr_http_route *routes, size_
             MHD_USE_ERROR_LOG,
         0, on_accept, s, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)HR_HTTP_POOL_BYTES, MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)READ_INCREMENT,
-        MHD_OPTION_CONNECTION_LIMIT, lim.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)HR_CONNECTION_TIMEOUT_S, MHD_OPTION_END);
+        pool_bytes(s->max_head, s->max_args), MHD_OPTION_CONNECTION_MEMORY_INCREMENT,
+        (size_t)READ_INCREMENT, MHD_OPTION_CONNECTION_LIMIT, lim.max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HR_CONNECTION_TIMEOUT_S, MHD_OPTION_END);
     if (s->mhd == NULL) {
         rc = hr_error_set(err, HR_EIO, "cannot start the HTTP server on %s", opt->listen);
         goto fail;

@@ -46,6 +46,7 @@ typedef struct hr_http_route {
 typedef struct hr_http_options {
     const char *listen;       /* "ADDR:PORT", "[v6]:PORT"; port 0 picks a free one */
     size_t max_body;          /* 0: HR_MAX_BODY_BYTES */
+    size_t max_head;          /* request line and header fields; 0: HR_MAX_REQUEST_HEAD_BYTES */
     unsigned threads;         /* 0: 2 */
     unsigned max_connections; /* 0: HR_MAX_CONNECTIONS */
     unsigned max_per_address; /* 0: HR_MAX_CONNECTIONS_PER_ADDRESS; or HR_HTTP_UNCAPPED */

@@ -43,6 +43,10 @@ def test_version():
     (["serve", "--threads", "0"], "herald: --threads 0: expected a number from 1 to 64"),
     (["serve", "--log-level", "loud"], "herald: --log-level loud: expected error, warn, info or debug"),
     (["serve", "extra"], "herald: unexpected argument: extra"),
+    (["serve", "--max-head-bytes", "16383"],
+     "herald: --max-head-bytes 16383: expected a number of bytes from 16384 to 1048576"),
+    (["serve", "--max-head-bytes", "64KiB"],
+     "herald: --max-head-bytes 64KiB: expected a number of bytes from 16384 to 1048576"),
 ])
 def test_usage_errors_exit_2(args, message):
     r = run(*args)

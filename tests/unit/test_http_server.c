@@ -325,21 +325,32 @@ static char *read_all(int fd)
     return buf;
 }
 
-/* A GET of /echo/x with nargs arguments "kNNNNN=v" on a new connection. */
-static char *get_with_args(size_t nargs)
+/* A GET of /echo/x with nargs arguments "kNNNNN=v", and one more "pad=..."
+ * of pad bytes when pad is not 0, on a new connection to s. */
+static char *get_with_args_on(hr_http_server *s, size_t nargs, size_t pad)
 {
-    size_t cap = 64 + nargs * 10;
+    size_t cap = 128 + nargs * 10 + pad;
     char *raw = malloc(cap);
     size_t n = (size_t)snprintf(raw, cap, "GET /echo/x?q=first");
     for (size_t i = 1; i < nargs; i++)
         n += (size_t)snprintf(raw + n, cap - n, "&k%05zu=v", i);
+    if (pad > 0) {
+        n += (size_t)snprintf(raw + n, cap - n, "&pad=");
+        memset(raw + n, 'p', pad);
+        n += pad;
+    }
     n += (size_t)snprintf(raw + n, cap - n, " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-    int fd = dial();
+    int fd = dial_from(s, "127.0.0.1");
     cr_assert_eq(write(fd, raw, n), (ssize_t)n);
     free(raw);
     char *out = read_all(fd);
     close(fd);
     return out;
+}
+
+static char *get_with_args(size_t nargs)
+{
+    return get_with_args_on(server, nargs, 0);
 }
 
 Test(http_server, query_arguments_up_to_the_limit_and_past_it)
@@ -350,7 +361,7 @@ Test(http_server, query_arguments_up_to_the_limit_and_past_it)
     free(r);
     r = get_with_args(HR_MAX_QUERY_ARGS + 1);
     cr_assert(strstr(r, "HTTP/1.1 414") == r, "%.200s", r);
-    cr_assert(strstr(r, "{\"error\":\"query has more than the limit of 3072 arguments\"}") != NULL,
+    cr_assert(strstr(r, "{\"error\":\"query has more than the limit of 1024 arguments\"}") != NULL,
               "%s", r);
     free(r);
 }
@@ -474,4 +485,38 @@ Test(http_cap, quiesce_closes_new_connections_and_answers_open_ones)
     r = exchange(open_fd, get, sizeof(get) - 1);
     cr_assert(strstr(r, "HTTP/1.1 200") == r, "%s", r);
     close(open_fd);
+}
+
+/* ---- a head limit set at start ----------------------------------------- */
+
+/* A server with a 16 KiB head limit, in the guard suites' variable
+ * (stop_guarded stops it). */
+static void start_small_head(void)
+{
+    hr_http_options o = {.listen = "127.0.0.1:0", .max_head = 16384};
+    hr_error err;
+    cr_assert_eq(hr_http_start(&o, routes, 3, &guarded, &err), HR_OK, "%s", err.msg);
+}
+
+TestSuite(http_head_limit, .init = start_small_head, .fini = stop_guarded);
+
+/* 16 KiB: 256 arguments (one per 64 bytes), and answers that name both. */
+Test(http_head_limit, the_limits_follow_max_head)
+{
+    char *r = get_with_args_on(guarded, 256, 0);
+    cr_assert(strstr(r, "HTTP/1.1 200") == r, "%.200s", r);
+    free(r);
+    r = get_with_args_on(guarded, 257, 0);
+    cr_assert(strstr(r, "HTTP/1.1 414") == r, "%.200s", r);
+    cr_assert(strstr(r, "{\"error\":\"query has more than the limit of 256 arguments\"}") != NULL,
+              "%s", r);
+    free(r);
+    /* "/echo/x?q=first&pad=" and the pad: a target just under 16,000 bytes. */
+    r = get_with_args_on(guarded, 1, 16000 - 23);
+    cr_assert(strstr(r, "HTTP/1.1 200") == r, "%.200s", r);
+    free(r);
+    r = get_with_args_on(guarded, 1, 16400);
+    cr_assert(strstr(r, "HTTP/1.1 414") == r, "%.200s", r);
+    cr_assert(strstr(r, "request target is longer than the limit of 16384 bytes") != NULL, "%s", r);
+    free(r);
 }
