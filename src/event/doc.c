@@ -219,7 +219,11 @@ static void write_build(hr_jw *w, const hr_build *b)
     put_str(w, "body", b->body);
     hr_jw_end_object(w);
 
-    put_json(w, "environment", b->environment, true);
+    hr_jw_key(w, "environment");
+    if (b->environment == NULL)
+        hr_jw_null(w);
+    else
+        hr_vars_write(w, b->environment);
     if (b->number > 0)
         snprintf(number, sizeof(number), "%lld", (long long)b->number);
     put_summary(w, b->job_name, b->number > 0 ? number : NULL, b->result, b->url);

@@ -55,7 +55,7 @@ static void build_free(hr_build *b)
     free(b->log);
     free(b->notes);
     free(b->body);
-    json_decref(b->environment);
+    hr_vars_free(b->environment);
 }
 
 void hr_event_free(hr_event *ev)

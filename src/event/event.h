@@ -16,6 +16,7 @@
 #define HR_EVENT_EVENT_H
 
 #include "core/json.h"
+#include "core/vars.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -105,7 +106,8 @@ typedef struct hr_build {
     json_t *artifacts;    /* object as the Notification plugin sends it, or NULL */
     char *log, *notes;    /* Notification plugin extras */
     char *body;           /* the custom body of a `notify body:` step or --body */
-    json_t *environment;  /* object of string -> string, already redacted; NULL when none */
+    hr_vars *environment; /* name -> value, in the body's order, already redacted; NULL
+                           * when none */
     size_t redacted;      /* how many values redaction replaced */
 } hr_build;
 

@@ -125,7 +125,7 @@ int hr_ci_notify(const char *body, size_t len, const hr_redact *r, hr_event **ou
     b->scm_branch = hr_strdup(hr_jk__str_at(red, "branch"));
     b->scm_commit = hr_strdup(hr_jk__str_at(red, "commit"));
     b->body = hr_strdup(hr_jk__str_at(red, "body"));
-    b->environment = hr_jk__ref_at(red, "environment", JSON_OBJECT);
+    b->environment = hr_jk__vars_of(json_object_get(red, "environment"));
     hr_jk__set_raw_json(ev, red);
     *out = ev;
 out:

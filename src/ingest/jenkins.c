@@ -14,8 +14,14 @@
  *      credentials everywhere else), so nothing below sees a secret;
  *   3. map: read the event's fields from the redacted copy, and serialise
  *      the copy as ev->raw.
- * The Job Status plugin's GET form first decodes its query into the same
- * object of strings its POST form sends, and shares steps 1 to 3.
+ * The Job Status plugin's body, one flat object of strings, is read
+ * without a tree: core/jscan's tokens go straight into an hr_vars list
+ * (core/vars.h) of its members, which is checked, redacted in place (the
+ * copy of step 2 is the list itself), mapped, and written once as ev->raw
+ * (core/jwrite); what is left of it but the plugin's own members becomes
+ * the event's environment. Its GET form decodes its query into the same
+ * list and shares everything after reading. The Notification and
+ * `herald notify` parsers walk a jansson tree through steps 1 to 3.
  *
  * Facts read from the plugins' source that shape this file:
  * - Job Status (environment-variables-status-sync, utils/Utils.java,
@@ -69,6 +75,14 @@ void hr_jk__report(check *c, const char *at, const char *expected, const json_t 
                    hr_json_brief(got, brief, sizeof(brief)));
 }
 
+/* The same for a string (s, n), or for nothing when s is NULL. */
+void hr_jk__report_str(check *c, const char *at, const char *expected, const char *s, size_t n)
+{
+    json_t *v = s != NULL ? json_stringn(s, n) : NULL;
+    hr_jk__report(c, at, expected, v);
+    json_decref(v);
+}
+
 /*
  * The same for a value of a build's environment or parameters, which may
  * be a credential under any name: only its type is said, never the value,
@@ -111,21 +125,26 @@ bool hr_jk__same_ignoring_case(const char *a, size_t alen, const char *b)
     return true;
 }
 
-/* The status word v names (a JSON string), or NULL. results_only limits
- * it to Jenkins' Result words (the Notification plugin's status). */
-const status_word *hr_jk__find_status(const json_t *v, bool results_only)
+/* The status word (s, n) names, or NULL. results_only limits it to
+ * Jenkins' Result words (the Notification plugin's status). */
+const status_word *hr_jk__find_status_str(const char *s, size_t n, bool results_only)
 {
-    if (!json_is_string(v))
-        return NULL;
     for (size_t i = 0; i < NSTATUSES; i++) {
         if (results_only &&
             (statuses[i].result == NULL || strcmp(statuses[i].word, "COMPLETE") == 0))
             continue;
-        if (hr_jk__same_ignoring_case(json_string_value(v), json_string_length(v),
-                                      statuses[i].word))
+        if (hr_jk__same_ignoring_case(s, n, statuses[i].word))
             return &statuses[i];
     }
     return NULL;
+}
+
+/* The same for a JSON value: NULL when it is not a string. */
+const status_word *hr_jk__find_status(const json_t *v, bool results_only)
+{
+    if (!json_is_string(v))
+        return NULL;
+    return hr_jk__find_status_str(json_string_value(v), json_string_length(v), results_only);
 }
 
 /* Sets phase, status and result from a status word. mid_run: the word
@@ -349,6 +368,24 @@ hr_event *hr_jk__new_build_event(const char *source, const char *version)
     ev->version = hr_strdup(version);
     ev->has_build = true;
     return ev;
+}
+
+/* A new list of obj's members, which are strings, in their order; NULL
+ * when obj is not an object. */
+hr_vars *hr_jk__vars_of(const json_t *obj)
+{
+    const char *key;
+    json_t *v;
+    hr_vars *vs;
+
+    if (!json_is_object(obj))
+        return NULL;
+    vs = hr_vars_new();
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        hr_vars_add(vs, key, strlen(key), json_string_value(v), json_string_length(v));
+    }
+    return vs;
 }
 
 /* Sets ev->raw to obj as compact JSON, members in their order. */

@@ -48,8 +48,10 @@ typedef struct status_word {
 /* jenkins.c: messages, words, small helpers, checks, redaction, events. */
 __attribute__((format(printf, 2, 3))) void hr_jk__problem(check *c, const char *fmt, ...);
 void hr_jk__report(check *c, const char *at, const char *expected, const json_t *got);
+void hr_jk__report_str(check *c, const char *at, const char *expected, const char *s, size_t n);
 void hr_jk__report_type(check *c, const char *at, const char *expected, const json_t *got);
 bool hr_jk__same_ignoring_case(const char *a, size_t alen, const char *b);
+const status_word *hr_jk__find_status_str(const char *s, size_t n, bool results_only);
 const status_word *hr_jk__find_status(const json_t *v, bool results_only);
 void hr_jk__set_status(hr_build *b, const status_word *w, bool mid_run);
 char *hr_jk__copy_string(const json_t *v);
@@ -70,6 +72,7 @@ const char *hr_jk__str_at(const json_t *obj, const char *key);
 json_t *hr_jk__ref_at(const json_t *obj, const char *key, json_type type);
 size_t hr_jk__scrub_members(json_t *obj, const char *skip);
 hr_event *hr_jk__new_build_event(const char *source, const char *version);
+hr_vars *hr_jk__vars_of(const json_t *obj);
 void hr_jk__set_raw_json(hr_event *ev, const json_t *obj);
 
 #endif

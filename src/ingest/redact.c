@@ -568,6 +568,39 @@ static bool scrub_string(json_t *j)
     return true;
 }
 
+char *hr_redact_var(const hr_redact *r, const char *name, const char *value, size_t len,
+                    size_t *out_len)
+{
+    if (!hr_redact_hides(r, name))
+        return hr_redact_value(value, len, out_len);
+    if (out_len != NULL)
+        *out_len = strlen(HR_REDACTED);
+    return hr_strdup(HR_REDACTED);
+}
+
+size_t hr_redact_vars(const hr_redact *r, hr_vars *vs)
+{
+    size_t n = 0, kept = 0;
+
+    for (size_t i = 0; i < vs->n; i++) {
+        const char *name = hr_vars_name(vs, i);
+        size_t len;
+        char *clean;
+
+        if (!hr_redact_keeps(r, name))
+            continue;
+        vs->v[kept++] = vs->v[i];
+        clean = hr_redact_var(r, name, hr_vars_value(vs, i), vs->v[i].value_len, &len);
+        if (clean != NULL) {
+            hr_vars_set_value(vs, kept - 1, clean, len);
+            free(clean);
+            n++;
+        }
+    }
+    vs->n = kept;
+    return n;
+}
+
 size_t hr_redact_env(const hr_redact *r, json_t *env)
 {
     const char *name;
