@@ -26,6 +26,7 @@
 #define HR_CORE_JSCAN_H
 
 #include "core/error.h"
+#include "core/json.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -131,6 +132,13 @@ json_t *hr_jscan_to_json(const hr_jscan *js, uint32_t i);
  * hr_json_load_object reads through it.
  */
 int hr_jscan_load(const char *buf, size_t len, json_t **out, hr_error *err);
+
+/* hr_jscan_parse_body for a body that must be a JSON object, as
+ * hr_json_load_object reads one: on failure one message is added to errs
+ * (the parse's, or "body: expected an object; got ...") and js holds
+ * nothing to free. */
+int hr_jscan_parse_object(hr_jscan *js, const char *buf, size_t len, hr_jtok *stack, size_t nstack,
+                          hr_errlist *errs);
 
 /* hr_json_type_name of token i: "an object", "a string", "a number",
  * "a boolean", "null", ... */

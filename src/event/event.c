@@ -49,7 +49,7 @@ static void build_free(hr_build *b)
     free(b->scm_commit);
     json_decref(b->scm_changes);
     json_decref(b->scm_culprits);
-    json_decref(b->parameters);
+    hr_vars_free(b->parameters);
     json_decref(b->test_summary);
     json_decref(b->artifacts);
     free(b->log);

@@ -101,7 +101,8 @@ typedef struct hr_build {
     char *scm_url, *scm_branch, *scm_commit;
     json_t *scm_changes;  /* array of strings, or NULL */
     json_t *scm_culprits; /* array of strings, or NULL */
-    json_t *parameters;   /* object of string -> string, or NULL */
+    hr_vars *parameters;  /* name -> value, in the body's order, already redacted; NULL
+                           * when not sent */
     json_t *test_summary; /* object {total, failed, skipped, passed, ...}, or NULL */
     json_t *artifacts;    /* object as the Notification plugin sends it, or NULL */
     char *log, *notes;    /* Notification plugin extras */

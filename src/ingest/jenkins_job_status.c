@@ -290,10 +290,11 @@ static void take_environment(hr_event *ev, members *m)
  * environment of about a hundred variables fits. */
 #define SCAN_TOKENS 512
 
-/* Reads the body's members (root an object) into m: strings into
+/* Reads the body's members (c->js, root an object) into m: strings into
  * m->vars, a message for each other value. */
-static void read_members(check *c, const hr_jscan *js, members *m)
+static void read_members(check *c, members *m)
 {
+    const hr_jscan *js = c->js;
     char path[PATH_LEN];
     uint32_t k = hr_jscan_first(0);
 
@@ -313,8 +314,7 @@ static void read_members(check *c, const hr_jscan *js, members *m)
             /* hr_jpath_name reads a plain name as a C string. */
             if (name == NULL)
                 np = name = hr_strndup(np, nlen);
-            hr_jk__problem(c, "%s: expected a string; got %s", hr_jpath_name(path, "", np, nlen),
-                           hr_jscan_type_name(js, k + 1));
+            hr_jk__report_type(c, hr_jpath_name(path, "", np, nlen), "a string", k + 1);
             note_field(m, np, nlen, NOT_STRING, 0);
         } else {
             if (vt->flags & HR_JS_ESCAPED) {
@@ -347,10 +347,10 @@ int hr_jenkins_job_status_json(const char *body, size_t len, const hr_redact *r,
                                hr_errlist *errs)
 {
     hr_jtok stack[SCAN_TOKENS];
-    check c = {errs, 0};
+    hr_jscan js;
+    check c = {errs, 0, &js};
     members m = {0};
     hr_error err;
-    hr_jscan js;
     char brief[BRIEF_LEN];
     hr_event *ev = NULL;
     int rc;
@@ -366,7 +366,7 @@ int hr_jenkins_job_status_json(const char *body, size_t len, const hr_redact *r,
         goto out;
     }
     m.vars = hr_vars_new();
-    read_members(&c, &js, &m);
+    read_members(&c, &m);
     rc = job_status_map(&c, &m, r, &ev);
     if (rc != HR_OK)
         goto out;
@@ -437,7 +437,7 @@ static void pair_problem(check *c, size_t no, const char *pair, size_t n, const 
 int hr_jenkins_job_status_query(const char *query, size_t len, const hr_redact *r, char **token,
                                 hr_event **out, hr_errlist *errs)
 {
-    check c = {errs, 0};
+    check c = {errs, 0, NULL};
     members m = {hr_vars_new(), {{0}}};
     hr_event *ev = NULL;
     char *name = NULL, *value = NULL;
