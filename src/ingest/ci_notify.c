@@ -144,10 +144,7 @@ int hr_ci_notify(const char *body, size_t len, const hr_redact *r, hr_event **ou
             hr_jw_key(&raw, "environment");
             hr_vars_write(&raw, env);
         } else {
-            size_t n;
-            char *key = hr_jk__tok_str(&js, k, &n);
-            hr_jw_keyn(&raw, key, n);
-            free(key);
+            hr_jk__write_key(&raw, &js, k);
             b->redacted += hr_jk__write_scrubbed(&raw, &js, v);
         }
     }

@@ -391,6 +391,16 @@ json_t *hr_jk__scrubbed_json(const hr_jscan *js, uint32_t v, hr_jtype type)
     return j;
 }
 
+/* Writes key token k of js as a member's key (unescaped, then escaped as
+ * jansson escapes it). */
+void hr_jk__write_key(hr_jw *w, const hr_jscan *js, uint32_t k)
+{
+    size_t n;
+    char *key = hr_jk__tok_str(js, k, &n);
+    hr_jw_keyn(w, key, n);
+    free(key);
+}
+
 /* Writes token i of js (and what it holds) with every string scrubbed as
  * hr_redact_values_in scrubs a tree; returns how many strings changed.
  * Numbers are written as jansson writes what it read. */
@@ -408,9 +418,7 @@ size_t hr_jk__write_scrubbed(hr_jw *w, const hr_jscan *js, uint32_t i)
         hr_jw_object(w);
         k = hr_jscan_first(i);
         for (uint32_t m = 0; m < t->n; m++, k = hr_jscan_next(js, k + 1)) {
-            s = hr_jk__tok_str(js, k, &n);
-            hr_jw_keyn(w, s, n);
-            free(s);
+            hr_jk__write_key(w, js, k);
             changed += hr_jk__write_scrubbed(w, js, k + 1);
         }
         hr_jw_end_object(w);

@@ -75,6 +75,7 @@ int hr_jk__want_word(check *c, uint32_t obj, const char *at, const char *key,
                      const char *const *names, const char *expected, bool required);
 char *hr_jk__scrubbed(const hr_jscan *js, uint32_t v);
 json_t *hr_jk__scrubbed_json(const hr_jscan *js, uint32_t v, hr_jtype type);
+void hr_jk__write_key(hr_jw *w, const hr_jscan *js, uint32_t k);
 size_t hr_jk__write_scrubbed(hr_jw *w, const hr_jscan *js, uint32_t i);
 hr_vars *hr_jk__vars_of(const hr_jscan *js, uint32_t obj);
 hr_event *hr_jk__new_build_event(const char *source, const char *version);

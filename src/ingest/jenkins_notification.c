@@ -175,10 +175,7 @@ static size_t write_redacted(hr_jw *w, const hr_jscan *js, uint32_t build, const
 
     hr_jw_object(w);
     for (uint32_t i = 0; i < js->tok[0].n; i++, k = hr_jscan_next(js, k + 1)) {
-        size_t n;
-        char *key = hr_jk__tok_str(js, k, &n);
-        hr_jw_keyn(w, key, n);
-        free(key);
+        hr_jk__write_key(w, js, k);
         if (k + 1 != build) {
             changed += hr_jk__write_scrubbed(w, js, k + 1);
             continue;
@@ -186,9 +183,7 @@ static size_t write_redacted(hr_jw *w, const hr_jscan *js, uint32_t build, const
         hr_jw_object(w);
         for (uint32_t b = hr_jscan_first(build), m = 0; m < js->tok[build].n;
              m++, b = hr_jscan_next(js, b + 1)) {
-            key = hr_jk__tok_str(js, b, &n);
-            hr_jw_keyn(w, key, n);
-            free(key);
+            hr_jk__write_key(w, js, b);
             if (hr_jscan_streq(js, b, "parameters", 10) &&
                 hr_jscan_type(js, b + 1) == HR_JS_OBJECT) {
                 *params = hr_jk__vars_of(js, b + 1);
