@@ -488,9 +488,11 @@ hr_event *hr_jk__new_build_event(const char *source, const char *version)
     return ev;
 }
 
-/* Sets ev->raw to what w holds (w is emptied). The bodies these parsers
- * read are far below the writer's bound once redacted (see
- * jenkins_job_status.c), so raw is never NULL. */
+/* Sets ev->raw to what w holds (w is emptied), w bounded by
+ * HR_MAX_EVENT_DOC_BYTES. Redaction makes a hidden value HR_REDACTED and
+ * a scrubbed one at most 8 times longer ("a://b@h": one byte becomes
+ * HR_REDACTED), so the raw of any body herald reads (HR_MAX_BODY_BYTES)
+ * stays far below that bound and is never NULL. */
 void hr_jk__set_raw(hr_event *ev, hr_jw *w)
 {
     ev->raw = hr_jw_take(w, &ev->raw_len);

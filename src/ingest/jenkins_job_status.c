@@ -330,17 +330,14 @@ static void read_members(check *c, members *m)
     }
 }
 
-/* Writes ev->raw from the redacted members, as compact JSON. A hidden
- * value becomes HR_REDACTED and a scrubbed one at most 8 times longer
- * ("a://b@h": one byte becomes HR_REDACTED), so the raw of a body herald
- * reads stays far below the writer's bound and is never NULL. */
+/* Writes ev->raw from the redacted members, as compact JSON. */
 static void set_raw_json(hr_event *ev, const hr_vars *vs)
 {
     hr_jw w;
 
     hr_jw_init(&w, HR_MAX_EVENT_DOC_BYTES);
     hr_vars_write(&w, vs);
-    ev->raw = hr_jw_take(&w, &ev->raw_len);
+    hr_jk__set_raw(ev, &w);
 }
 
 int hr_jenkins_job_status_json(const char *body, size_t len, const hr_redact *r, hr_event **out,
