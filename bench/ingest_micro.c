@@ -1,12 +1,14 @@
 /*
  * ingest_micro.c - CPU nanoseconds per body of herald's ingest without
  * HTTP or the store: parse and map a body into an hr_event, then make the
- * document the store keeps, for bench/stage-status.json (GoCD) and
- * bench/job-status.json (Jenkins Job Status). bench/micro.sh builds it
+ * document the store keeps, for bench/stage-status.json (GoCD),
+ * bench/job-status.json (Jenkins Job Status), bench/notification.json
+ * (Jenkins Notification) and tests/payloads/jenkins/notify_gitlab_success.json
+ * (`herald notify`, named ci-notify). bench/micro.sh builds it
  * twice, against this tree and against an older commit's sources
  * (-DHR_MICRO_OLD: the document as the tree dumped, before event/doc.c),
  * and runs both in turn, so old and new are measured in the same run.
- *   ingest_micro BENCH_DIR [ITERATIONS]
+ *   ingest_micro BENCH_DIR [ITERATIONS]     (run from the source tree)
  * Prints one line per body and step: "name step ns".
  */
 #include "event/event.h"
@@ -64,6 +66,7 @@ static char *stored_doc(const hr_event *ev)
 
 typedef struct body {
     const char *name;
+    const char *path; /* NULL: BENCH_DIR/name.json */
     char *buf;
     size_t len;
 } body;
@@ -71,9 +74,16 @@ typedef struct body {
 static hr_event *parse(const body *b, const hr_redact *r)
 {
     hr_event *ev = NULL;
-    int rc = strcmp(b->name, "stage-status") == 0
-                 ? hr_gocd_stage_status(b->buf, b->len, 4, &ev, NULL)
-                 : hr_jenkins_job_status_json(b->buf, b->len, r, &ev, NULL);
+    int rc;
+
+    if (strcmp(b->name, "stage-status") == 0)
+        rc = hr_gocd_stage_status(b->buf, b->len, 4, &ev, NULL);
+    else if (strcmp(b->name, "job-status") == 0)
+        rc = hr_jenkins_job_status_json(b->buf, b->len, r, &ev, NULL);
+    else if (strcmp(b->name, "notification") == 0)
+        rc = hr_jenkins_notification(b->buf, b->len, r, &ev, NULL);
+    else
+        rc = hr_ci_notify(b->buf, b->len, r, &ev, NULL);
     if (rc != 0) {
         fprintf(stderr, "ingest_micro: %s refused\n", b->name);
         exit(1);
@@ -89,16 +99,23 @@ int main(int argc, char **argv)
     char path[1024];
     hr_redact *r = NULL;
     hr_error err;
-    body bodies[] = {{"stage-status", NULL, 0}, {"job-status", NULL, 0}};
+    body bodies[] = {{"stage-status", NULL, NULL, 0},
+                     {"job-status", NULL, NULL, 0},
+                     {"notification", NULL, NULL, 0},
+                     {"ci-notify", "tests/payloads/jenkins/notify_gitlab_success.json", NULL, 0}};
+    const size_t nbodies = sizeof(bodies) / sizeof(bodies[0]);
 
     hr_json_init();
     if (hr_redact_new(NULL, 0, NULL, 0, &r, &err) != 0)
         return 1;
-    for (size_t i = 0; i < 2; i++) {
-        snprintf(path, sizeof(path), "%s/%s.json", dir, bodies[i].name);
+    for (size_t i = 0; i < nbodies; i++) {
+        if (bodies[i].path != NULL)
+            snprintf(path, sizeof(path), "%s", bodies[i].path);
+        else
+            snprintf(path, sizeof(path), "%s/%s.json", dir, bodies[i].name);
         bodies[i].buf = slurp(path, &bodies[i].len);
     }
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < nbodies; i++) {
         const body *b = &bodies[i];
         double t0, t1, t2;
         hr_event *ev;

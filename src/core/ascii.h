@@ -24,6 +24,12 @@ static inline bool hr_is_alnum(char ch)
     return hr_is_alpha(ch) || hr_is_digit(ch);
 }
 
+/* ch in upper case when it is an ASCII letter, else ch. */
+static inline char hr_ascii_upper(char ch)
+{
+    return ch >= 'a' && ch <= 'z' ? (char)(ch - 'a' + 'A') : ch;
+}
+
 /* A hex digit's value (either case), or -1. */
 static inline int hr_hex_value(char ch)
 {

@@ -716,20 +716,66 @@ const char *hr_jscan_brief(const hr_jscan *js, uint32_t i, char *buf, size_t siz
 /* Tokens a body scans into on the stack before one allocation. */
 #define LOAD_TOKENS 256
 
+int hr_jscan_parse_body(hr_jscan *js, const char *buf, size_t len, hr_jtok *stack, size_t nstack,
+                        hr_error *err)
+{
+    json_t *v = NULL;
+    hr_error mine;
+
+    if (hr_jscan_parse(js, buf, len, stack, nstack, &mine) == HR_OK)
+        return HR_OK;
+    if (hr_json_load(buf, len, &v, err) == HR_OK) {
+        json_decref(v);
+        *err = mine;
+    }
+    return HR_EINVAL;
+}
+
+int hr_jscan_parse_object(hr_jscan *js, const char *buf, size_t len, hr_jtok *stack, size_t nstack,
+                          hr_errlist *errs)
+{
+    char brief[64];
+    hr_error err;
+
+    if (hr_jscan_parse_body(js, buf, len, stack, nstack, &err) != HR_OK) {
+        hr_errlist_add(errs, "%s", err.msg);
+        return HR_EINVAL;
+    }
+    if (hr_jscan_type(js, 0) != HR_JS_OBJECT) {
+        hr_errlist_add(errs, "body: expected an object; got %s",
+                       hr_jscan_brief(js, 0, brief, sizeof(brief)));
+        hr_jscan_free(js);
+        return HR_EINVAL;
+    }
+    return HR_OK;
+}
+
+const char *hr_jscan_type_name(const hr_jscan *js, uint32_t i)
+{
+    switch (js->tok[i].type) {
+    case HR_JS_OBJECT:
+        return "an object";
+    case HR_JS_ARRAY:
+        return "an array";
+    case HR_JS_STRING:
+        return "a string";
+    case HR_JS_NUMBER:
+        return "a number";
+    case HR_JS_TRUE:
+    case HR_JS_FALSE:
+        return "a boolean";
+    default:
+        return "null";
+    }
+}
+
 int hr_jscan_load(const char *buf, size_t len, json_t **out, hr_error *err)
 {
     hr_jtok stack[LOAD_TOKENS];
     hr_jscan js;
-    json_t *v = NULL;
-    hr_error mine;
 
-    if (hr_jscan_parse(&js, buf, len, stack, LOAD_TOKENS, &mine) != HR_OK) {
-        if (hr_json_load(buf, len, &v, err) == HR_OK) {
-            json_decref(v);
-            *err = mine;
-        }
+    if (hr_jscan_parse_body(&js, buf, len, stack, LOAD_TOKENS, err) != HR_OK)
         return HR_EINVAL;
-    }
     *out = hr_jscan_to_json(&js, 0);
     hr_jscan_free(&js);
     return HR_OK;

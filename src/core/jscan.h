@@ -26,6 +26,7 @@
 #define HR_CORE_JSCAN_H
 
 #include "core/error.h"
+#include "core/json.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -72,6 +73,13 @@ typedef struct hr_jscan {
 int hr_jscan_parse(hr_jscan *js, const char *buf, size_t len, hr_jtok *stack, size_t nstack,
                    hr_error *err);
 void hr_jscan_free(hr_jscan *js);
+
+/* hr_jscan_parse for a request body: a refusal carries the message
+ * hr_json_load gives (jansson's, the one herald has always answered; the
+ * reader's own when jansson accepts the body, which only a NUL byte after
+ * a number or literal makes it do). */
+int hr_jscan_parse_body(hr_jscan *js, const char *buf, size_t len, hr_jtok *stack, size_t nstack,
+                        hr_error *err);
 
 static inline hr_jtype hr_jscan_type(const hr_jscan *js, uint32_t i)
 {
@@ -124,6 +132,17 @@ json_t *hr_jscan_to_json(const hr_jscan *js, uint32_t i);
  * hr_json_load_object reads through it.
  */
 int hr_jscan_load(const char *buf, size_t len, json_t **out, hr_error *err);
+
+/* hr_jscan_parse_body for a body that must be a JSON object, as
+ * hr_json_load_object reads one: on failure one message is added to errs
+ * (the parse's, or "body: expected an object; got ...") and js holds
+ * nothing to free. */
+int hr_jscan_parse_object(hr_jscan *js, const char *buf, size_t len, hr_jtok *stack, size_t nstack,
+                          hr_errlist *errs);
+
+/* hr_json_type_name of token i: "an object", "a string", "a number",
+ * "a boolean", "null", ... */
+const char *hr_jscan_type_name(const hr_jscan *js, uint32_t i);
 
 /* hr_json_brief of token i, for validation messages: "an object", "an
  * array", a string quoted and cut at 40 characters, a number as jansson

@@ -177,8 +177,13 @@ static bool put_string(hr_jw *w, const char *s, size_t n)
 
 void hr_jw_key(hr_jw *w, const char *key)
 {
+    hr_jw_keyn(w, key, strlen(key));
+}
+
+void hr_jw_keyn(hr_jw *w, const char *key, size_t n)
+{
     sep(w);
-    put_string(w, key, strlen(key));
+    put_string(w, key, n);
     put_c(w, ':');
     w->comma = false;
 }

@@ -62,6 +62,8 @@ void hr_jw_array(hr_jw *w);
 void hr_jw_end_array(hr_jw *w);
 /* A member's key (a NUL-terminated string; escaped like any string). */
 void hr_jw_key(hr_jw *w, const char *key);
+/* The same for a key of n bytes (not NUL-terminated). */
+void hr_jw_keyn(hr_jw *w, const char *key, size_t n);
 /* (s, n) as a JSON string; HR_EINVAL and nothing written when it is not
  * valid UTF-8. */
 int hr_jw_string(hr_jw *w, const char *s, size_t n);

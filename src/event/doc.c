@@ -63,6 +63,16 @@ static void put_json(hr_jw *w, const char *key, const json_t *j, bool none_is_nu
         hr_jw_undo(w, m);
 }
 
+/* key: the list as an object, or null when vs is NULL. */
+static void put_vars(hr_jw *w, const char *key, const hr_vars *vs)
+{
+    hr_jw_key(w, key);
+    if (vs == NULL)
+        hr_jw_null(w);
+    else
+        hr_vars_write(w, vs);
+}
+
 static void put_int_or_null(hr_jw *w, const char *key, int64_t v, int64_t none)
 {
     hr_jw_key(w, key);
@@ -211,7 +221,7 @@ static void write_build(hr_jw *w, const hr_build *b)
     put_json(w, "changes", b->scm_changes, true);
     put_json(w, "culprits", b->scm_culprits, true);
     hr_jw_end_object(w);
-    put_json(w, "parameters", b->parameters, true);
+    put_vars(w, "parameters", b->parameters);
     put_json(w, "test_summary", b->test_summary, true);
     put_json(w, "artifacts", b->artifacts, true);
     put_str(w, "log", b->log);
@@ -219,7 +229,7 @@ static void write_build(hr_jw *w, const hr_build *b)
     put_str(w, "body", b->body);
     hr_jw_end_object(w);
 
-    put_json(w, "environment", b->environment, true);
+    put_vars(w, "environment", b->environment);
     if (b->number > 0)
         snprintf(number, sizeof(number), "%lld", (long long)b->number);
     put_summary(w, b->job_name, b->number > 0 ? number : NULL, b->result, b->url);

@@ -49,13 +49,13 @@ static void build_free(hr_build *b)
     free(b->scm_commit);
     json_decref(b->scm_changes);
     json_decref(b->scm_culprits);
-    json_decref(b->parameters);
+    hr_vars_free(b->parameters);
     json_decref(b->test_summary);
     json_decref(b->artifacts);
     free(b->log);
     free(b->notes);
     free(b->body);
-    json_decref(b->environment);
+    hr_vars_free(b->environment);
 }
 
 void hr_event_free(hr_event *ev)

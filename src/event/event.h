@@ -16,6 +16,7 @@
 #define HR_EVENT_EVENT_H
 
 #include "core/json.h"
+#include "core/vars.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -100,12 +101,14 @@ typedef struct hr_build {
     char *scm_url, *scm_branch, *scm_commit;
     json_t *scm_changes;  /* array of strings, or NULL */
     json_t *scm_culprits; /* array of strings, or NULL */
-    json_t *parameters;   /* object of string -> string, or NULL */
+    hr_vars *parameters;  /* name -> value, in the body's order, already redacted; NULL
+                           * when not sent */
     json_t *test_summary; /* object {total, failed, skipped, passed, ...}, or NULL */
     json_t *artifacts;    /* object as the Notification plugin sends it, or NULL */
     char *log, *notes;    /* Notification plugin extras */
     char *body;           /* the custom body of a `notify body:` step or --body */
-    json_t *environment;  /* object of string -> string, already redacted; NULL when none */
+    hr_vars *environment; /* name -> value, in the body's order, already redacted; NULL
+                           * when none */
     size_t redacted;      /* how many values redaction replaced */
 } hr_build;
 

@@ -5,17 +5,27 @@
  * parser has its own file: jenkins_job_status.c, jenkins_notification.c
  * and ci_notify.c.
  *
- * Each parser works in three steps, all on the one exit path:
- *   1. check: walk the parsed body and report every rule it breaks (a
+ * No parser builds a jansson tree of the body: each reads it once with
+ * core/jscan (tokens on the HTTP thread's stack for a typical body) and
+ * works in three steps, all on the one exit path:
+ *   1. check: walk the tokens and report every rule the body breaks (a
  *      "path: expected X; got Y" message each); the walk goes on after a
  *      problem, so one call reports them all;
- *   2. redact: make a deep copy and redact it in place (hr_redact_env on
- *      the environment and on Notification build.parameters, URL
- *      credentials everywhere else), so nothing below sees a secret;
- *   3. map: read the event's fields from the redacted copy, and serialise
- *      the copy as ev->raw.
- * The Job Status plugin's GET form first decodes its query into the same
- * object of strings its POST form sends, and shares steps 1 to 3.
+ *   2. redact: a build's environment (Job Status, `herald notify`) and
+ *      Notification build.parameters become core/vars lists, redacted in
+ *      place by the name and value rules (hr_redact_vars); every other
+ *      string is scrubbed by the value rules as it is copied out, so
+ *      nothing below sees a secret;
+ *   3. map and write: the event's fields are copied out of the redacted
+ *      values, and ev->raw is written once with core/jwrite from the same
+ *      lists and scrubbed tokens, members in the body's order, the bytes
+ *      json_dumps(JSON_COMPACT) made of the redacted tree before.
+ * Job Status's flat object of strings goes whole into one list, checked
+ * and mapped from it; what is left but the plugin's own members becomes
+ * the event's environment. Its GET form decodes its query into the same
+ * list and shares everything after reading. Only the parts of a
+ * Notification body an event keeps as JSON (scm changes and culprits,
+ * test_summary, artifacts) are built as jansson values, from their tokens.
  *
  * Facts read from the plugins' source that shape this file:
  * - Job Status (environment-variables-status-sync, utils/Utils.java,
@@ -38,6 +48,8 @@
 
 #include "core/ascii.h"
 #include "core/jpath.h"
+#include "core/jscan.h"
+#include "core/jwrite.h"
 #include "core/mem.h"
 #include "core/timefmt.h"
 #include "ingest/jenkins_int.h"
@@ -62,11 +74,23 @@ void hr_jk__problem(check *c, const char *fmt, ...)
     hr_errlist_add(c->errs, "%s", buf);
 }
 
-void hr_jk__report(check *c, const char *at, const char *expected, const json_t *got)
+/* "at: expected X; got Y", Y the brief of token got of c->js (0: nothing). */
+void hr_jk__report(check *c, const char *at, const char *expected, uint32_t got)
 {
     char brief[BRIEF_LEN];
     hr_jk__problem(c, "%s: expected %s; got %s", at, expected,
-                   hr_json_brief(got, brief, sizeof(brief)));
+                   got != 0 ? hr_jscan_brief(c->js, got, brief, sizeof(brief))
+                            : hr_json_brief(NULL, brief, sizeof(brief)));
+}
+
+/* The same for a string (s, n), or for nothing when s is NULL. */
+void hr_jk__report_str(check *c, const char *at, const char *expected, const char *s, size_t n)
+{
+    char brief[BRIEF_LEN];
+    json_t *v = s != NULL ? json_stringn(s, n) : NULL;
+    hr_jk__problem(c, "%s: expected %s; got %s", at, expected,
+                   hr_json_brief(v, brief, sizeof(brief)));
+    json_decref(v);
 }
 
 /*
@@ -75,9 +99,9 @@ void hr_jk__report(check *c, const char *at, const char *expected, const json_t 
  * since a refused body is never redacted and the message reaches the log
  * and the sender.
  */
-void hr_jk__report_type(check *c, const char *at, const char *expected, const json_t *got)
+void hr_jk__report_type(check *c, const char *at, const char *expected, uint32_t got)
 {
-    hr_jk__problem(c, "%s: expected %s; got %s", at, expected, hr_json_type_name(got));
+    hr_jk__problem(c, "%s: expected %s; got %s", at, expected, hr_jscan_type_name(c->js, got));
 }
 
 /* ---- words ------------------------------------------------------------ */
@@ -111,21 +135,33 @@ bool hr_jk__same_ignoring_case(const char *a, size_t alen, const char *b)
     return true;
 }
 
-/* The status word v names (a JSON string), or NULL. results_only limits
- * it to Jenkins' Result words (the Notification plugin's status). */
-const status_word *hr_jk__find_status(const json_t *v, bool results_only)
+/* The status word (s, n) names, or NULL. results_only limits it to
+ * Jenkins' Result words (the Notification plugin's status). */
+const status_word *hr_jk__find_status_str(const char *s, size_t n, bool results_only)
 {
-    if (!json_is_string(v))
-        return NULL;
     for (size_t i = 0; i < NSTATUSES; i++) {
         if (results_only &&
             (statuses[i].result == NULL || strcmp(statuses[i].word, "COMPLETE") == 0))
             continue;
-        if (hr_jk__same_ignoring_case(json_string_value(v), json_string_length(v),
-                                      statuses[i].word))
+        if (hr_jk__same_ignoring_case(s, n, statuses[i].word))
             return &statuses[i];
     }
     return NULL;
+}
+
+/* The same for token v of js: NULL when it is 0 or not a string. */
+const status_word *hr_jk__find_status(const hr_jscan *js, uint32_t v, bool results_only)
+{
+    const status_word *w;
+    size_t n;
+    char *s;
+
+    if (v == 0 || hr_jscan_type(js, v) != HR_JS_STRING)
+        return NULL;
+    s = hr_jk__tok_str(js, v, &n);
+    w = hr_jk__find_status_str(s, n, results_only);
+    free(s);
+    return w;
 }
 
 /* Sets phase, status and result from a status word. mid_run: the word
@@ -147,10 +183,13 @@ void hr_jk__set_status(hr_build *b, const status_word *w, bool mid_run)
 
 /* ---- small helpers ---------------------------------------------------- */
 
-/* A new copy of a JSON string, or NULL when v is not a string. */
-char *hr_jk__copy_string(const json_t *v)
+/* String token i of js unescaped: new, NUL-terminated, its length in
+ * *n (the reader refuses \u0000, so it holds no NUL). */
+char *hr_jk__tok_str(const hr_jscan *js, uint32_t i, size_t *n)
 {
-    return json_is_string(v) ? hr_strndup(json_string_value(v), json_string_length(v)) : NULL;
+    char *s = hr_jscan_strdup(js, i);
+    *n = strlen(s);
+    return s;
 }
 
 /* The part of a job's full name after its last '/' (the whole name when
@@ -202,50 +241,55 @@ bool hr_jk__percent_decode(const char *s, size_t n, bool plus, char *out, size_t
 
 /* ---- checks ----------------------------------------------------------- */
 
-/* obj[key] when it is a string (borrowed); NULL when missing or null
- * (a problem when required) or not a string (always a problem). */
-const json_t *hr_jk__want_string(check *c, const json_t *obj, const char *at, const char *key,
-                                 bool required)
+/* Whether token v is missing (0) or null. */
+static bool absent(const hr_jscan *js, uint32_t v)
 {
-    char path[PATH_LEN];
-    const json_t *v = json_object_get(obj, key);
-
-    if (json_is_string(v) && (!required || json_string_length(v) > 0))
-        return v;
-    if ((v == NULL || json_is_null(v)) && !required)
-        return NULL;
-    hr_jk__report(c, hr_jpath_key(path, at, key), required ? "a non-empty string" : "a string", v);
-    return NULL;
+    return v == 0 || hr_jscan_type(js, v) == HR_JS_NULL;
 }
 
-/* obj[key] when it is an object (borrowed), else NULL; missing or null is
- * a problem only when required. */
-const json_t *hr_jk__want_object(check *c, const json_t *obj, const char *at, const char *key,
-                                 bool required)
+/* obj[key] when it is a string (a token); 0 when missing or null (a
+ * problem when required) or not a string (always a problem). */
+uint32_t hr_jk__want_string(check *c, uint32_t obj, const char *at, const char *key, bool required)
 {
     char path[PATH_LEN];
-    const json_t *v = json_object_get(obj, key);
+    uint32_t v = hr_jscan_get(c->js, obj, key);
 
-    if (json_is_object(v))
+    if (v != 0 && hr_jscan_type(c->js, v) == HR_JS_STRING && (!required || c->js->tok[v].len > 0))
         return v;
-    if ((v == NULL || json_is_null(v)) && !required)
-        return NULL;
+    if (absent(c->js, v) && !required)
+        return 0;
+    hr_jk__report(c, hr_jpath_key(path, at, key), required ? "a non-empty string" : "a string", v);
+    return 0;
+}
+
+/* obj[key] when it is an object (a token), else 0; missing or null is a
+ * problem only when required. */
+uint32_t hr_jk__want_object(check *c, uint32_t obj, const char *at, const char *key, bool required)
+{
+    char path[PATH_LEN];
+    uint32_t v = hr_jscan_get(c->js, obj, key);
+
+    if (v != 0 && hr_jscan_type(c->js, v) == HR_JS_OBJECT)
+        return v;
+    if (absent(c->js, v) && !required)
+        return 0;
     hr_jk__report(c, hr_jpath_key(path, at, key), "an object", v);
-    return NULL;
+    return 0;
 }
 
 /* Checks an optional integer obj[key] of at least min; stores it in *out
  * and returns true when it is there and right. */
-bool hr_jk__want_int(check *c, const json_t *obj, const char *at, const char *key, int64_t min,
+bool hr_jk__want_int(check *c, uint32_t obj, const char *at, const char *key, int64_t min,
                      int64_t *out)
 {
     char path[PATH_LEN], expected[64];
-    const json_t *v = json_object_get(obj, key);
+    uint32_t v = hr_jscan_get(c->js, obj, key);
+    int64_t x;
 
-    if (v == NULL || json_is_null(v))
+    if (absent(c->js, v))
         return false;
-    if (json_is_integer(v) && json_integer_value(v) >= min) {
-        *out = (int64_t)json_integer_value(v);
+    if (hr_jscan_int64(c->js, v, &x) == HR_OK && x >= min) {
+        *out = x;
         return true;
     }
     snprintf(expected, sizeof(expected), "an integer of %lld or more", (long long)min);
@@ -255,88 +299,181 @@ bool hr_jk__want_int(check *c, const json_t *obj, const char *at, const char *ke
 
 /* Checks that every value of the object map (at path at) is a string;
  * a message says the wrong value's type, not the value (report_type). */
-void hr_jk__check_string_map(check *c, const json_t *map, const char *at)
+void hr_jk__check_string_map(check *c, uint32_t map, const char *at)
 {
     char path[PATH_LEN];
-    const char *key;
-    json_t *v;
+    uint32_t k = hr_jscan_first(map);
 
-    json_object_foreach((json_t *)map, key, v)
-    {
-        if (!json_is_string(v))
-            hr_jk__report_type(c, hr_jpath_name(path, at, key, strlen(key)), "a string", v);
+    for (uint32_t i = 0; i < c->js->tok[map].n; i++, k = hr_jscan_next(c->js, k + 1)) {
+        size_t n;
+        char *key;
+        if (hr_jscan_type(c->js, k + 1) == HR_JS_STRING)
+            continue;
+        key = hr_jk__tok_str(c->js, k, &n);
+        hr_jk__report_type(c, hr_jpath_name(path, at, key, n), "a string", k + 1);
+        free(key);
     }
 }
 
 /* Checks an optional obj[key] that must be an array of strings. */
-void hr_jk__check_string_array(check *c, const json_t *obj, const char *at, const char *key)
+void hr_jk__check_string_array(check *c, uint32_t obj, const char *at, const char *key)
 {
     char path[PATH_LEN], ipath[PATH_LEN];
-    const json_t *v = json_object_get(obj, key);
-    size_t i;
-    json_t *e;
+    uint32_t v = hr_jscan_get(c->js, obj, key), e;
 
-    if (v == NULL || json_is_null(v))
+    if (absent(c->js, v))
         return;
     hr_jpath_key(path, at, key);
-    if (!json_is_array(v)) {
+    if (hr_jscan_type(c->js, v) != HR_JS_ARRAY) {
         hr_jk__report(c, path, "an array of strings", v);
         return;
     }
-    json_array_foreach(v, i, e)
-    {
-        if (!json_is_string(e))
+    e = hr_jscan_first(v);
+    for (uint32_t i = 0; i < c->js->tok[v].n; i++, e = hr_jscan_next(c->js, e)) {
+        if (hr_jscan_type(c->js, e) != HR_JS_STRING)
             hr_jk__report(c, hr_jpath_index(ipath, path, i), "a string", e);
     }
 }
 
 /* Checks an optional obj[key] that must be one of names (any case);
  * returns its index, or -1 when missing, null or wrong. */
-int hr_jk__want_word(check *c, const json_t *obj, const char *at, const char *key,
+int hr_jk__want_word(check *c, uint32_t obj, const char *at, const char *key,
                      const char *const *names, const char *expected, bool required)
 {
     char path[PATH_LEN];
-    const json_t *v = json_object_get(obj, key);
+    uint32_t v = hr_jscan_get(c->js, obj, key);
+    int found = -1;
 
-    if ((v == NULL || json_is_null(v)) && !required)
+    if (absent(c->js, v) && !required)
         return -1;
-    for (int i = 0; json_is_string(v) && names[i] != NULL; i++)
-        if (hr_jk__same_ignoring_case(json_string_value(v), json_string_length(v), names[i]))
-            return i;
-    hr_jk__report(c, hr_jpath_key(path, at, key), expected, v);
-    return -1;
-}
-
-/* obj[key] when it is a string, else NULL (borrowed). */
-const char *hr_jk__str_at(const json_t *obj, const char *key)
-{
-    return json_string_value(json_object_get(obj, key));
-}
-
-/* A new reference to obj[key] when it is of the given type, else NULL. */
-json_t *hr_jk__ref_at(const json_t *obj, const char *key, json_type type)
-{
-    json_t *v = json_object_get(obj, key);
-    return v != NULL && json_typeof(v) == type ? json_incref(v) : NULL;
+    if (v != 0 && hr_jscan_type(c->js, v) == HR_JS_STRING) {
+        size_t n;
+        char *s = hr_jk__tok_str(c->js, v, &n);
+        for (int i = 0; found < 0 && names[i] != NULL; i++)
+            if (hr_jk__same_ignoring_case(s, n, names[i]))
+                found = i;
+        free(s);
+    }
+    if (found < 0)
+        hr_jk__report(c, hr_jpath_key(path, at, key), expected, v);
+    return found;
 }
 
 /* ---- redaction -------------------------------------------------------- */
 
-/* Scrubs the credentials hr_redact_value finds from every member of obj
- * except skip (NULL for none), in place; returns how many strings
- * changed. */
-size_t hr_jk__scrub_members(json_t *obj, const char *skip)
+/* String token v of js with the credentials hr_redact_value finds
+ * scrubbed: new; NULL when v is 0 or not a string. */
+char *hr_jk__scrubbed(const hr_jscan *js, uint32_t v)
 {
-    const char *key;
-    json_t *v;
-    size_t n = 0;
+    size_t n;
+    char *s, *clean;
 
-    json_object_foreach(obj, key, v)
-    {
-        if (skip == NULL || strcmp(key, skip) != 0)
-            n += hr_redact_values_in(v);
+    if (v == 0 || hr_jscan_type(js, v) != HR_JS_STRING)
+        return NULL;
+    s = hr_jk__tok_str(js, v, &n);
+    clean = hr_redact_value(s, n, NULL);
+    if (clean == NULL)
+        return s;
+    free(s);
+    return clean;
+}
+
+/* Token v of js (and what it holds) as a jansson value with every string
+ * scrubbed: new; NULL when v is 0 or not of the given type. */
+json_t *hr_jk__scrubbed_json(const hr_jscan *js, uint32_t v, hr_jtype type)
+{
+    json_t *j;
+
+    if (v == 0 || hr_jscan_type(js, v) != type)
+        return NULL;
+    j = hr_jscan_to_json(js, v);
+    hr_redact_values_in(j);
+    return j;
+}
+
+/* Writes key token k of js as a member's key (unescaped, then escaped as
+ * jansson escapes it). */
+void hr_jk__write_key(hr_jw *w, const hr_jscan *js, uint32_t k)
+{
+    size_t n;
+    char *key = hr_jk__tok_str(js, k, &n);
+    hr_jw_keyn(w, key, n);
+    free(key);
+}
+
+/* Writes token i of js (and what it holds) with every string scrubbed as
+ * hr_redact_values_in scrubs a tree; returns how many strings changed.
+ * Numbers are written as jansson writes what it read. */
+size_t hr_jk__write_scrubbed(hr_jw *w, const hr_jscan *js, uint32_t i)
+{
+    const hr_jtok *t = &js->tok[i];
+    size_t changed = 0, n, cn;
+    uint32_t k;
+    int64_t x;
+    char *s, *clean;
+    json_t *real;
+
+    switch (t->type) {
+    case HR_JS_OBJECT:
+        hr_jw_object(w);
+        k = hr_jscan_first(i);
+        for (uint32_t m = 0; m < t->n; m++, k = hr_jscan_next(js, k + 1)) {
+            hr_jk__write_key(w, js, k);
+            changed += hr_jk__write_scrubbed(w, js, k + 1);
+        }
+        hr_jw_end_object(w);
+        break;
+    case HR_JS_ARRAY:
+        hr_jw_array(w);
+        k = hr_jscan_first(i);
+        for (uint32_t m = 0; m < t->n; m++, k = hr_jscan_next(js, k))
+            changed += hr_jk__write_scrubbed(w, js, k);
+        hr_jw_end_array(w);
+        break;
+    case HR_JS_STRING:
+        s = hr_jk__tok_str(js, i, &n);
+        clean = hr_redact_value(s, n, &cn);
+        changed = clean != NULL;
+        hr_jw_string(w, clean != NULL ? clean : s, clean != NULL ? cn : n);
+        free(clean);
+        free(s);
+        break;
+    case HR_JS_NUMBER:
+        if (hr_jscan_int64(js, i, &x) == HR_OK) {
+            hr_jw_int(w, x);
+        } else {
+            real = hr_jscan_to_json(js, i);
+            hr_jw_json(w, real);
+            json_decref(real);
+        }
+        break;
+    case HR_JS_TRUE:
+    case HR_JS_FALSE:
+        hr_jw_bool(w, t->type == HR_JS_TRUE);
+        break;
+    default:
+        hr_jw_null(w);
+        break;
     }
-    return n;
+    return changed;
+}
+
+/* A new list of the members of object token obj of js, which are strings,
+ * in their order. */
+hr_vars *hr_jk__vars_of(const hr_jscan *js, uint32_t obj)
+{
+    hr_vars *vs = hr_vars_new();
+    uint32_t k = hr_jscan_first(obj);
+
+    hr_vars_reserve(vs, js->tok[obj].n, js->tok[obj].len);
+    for (uint32_t i = 0; i < js->tok[obj].n; i++, k = hr_jscan_next(js, k + 1)) {
+        size_t nlen, vlen;
+        char *name = hr_jk__tok_str(js, k, &nlen), *value = hr_jk__tok_str(js, k + 1, &vlen);
+        hr_vars_add(vs, name, nlen, value, vlen);
+        free(name);
+        free(value);
+    }
+    return vs;
 }
 
 /* ---- events ----------------------------------------------------------- */
@@ -351,13 +488,12 @@ hr_event *hr_jk__new_build_event(const char *source, const char *version)
     return ev;
 }
 
-/* Sets ev->raw to obj as compact JSON, members in their order. */
-void hr_jk__set_raw_json(hr_event *ev, const json_t *obj)
+/* Sets ev->raw to what w holds (w is emptied), w bounded by
+ * HR_MAX_EVENT_DOC_BYTES. Redaction makes a hidden value HR_REDACTED and
+ * a scrubbed one at most 8 times longer ("a://b@h": one byte becomes
+ * HR_REDACTED), so the raw of any body herald reads (HR_MAX_BODY_BYTES)
+ * stays far below that bound and is never NULL. */
+void hr_jk__set_raw(hr_event *ev, hr_jw *w)
 {
-    char *s = json_dumps(obj, JSON_COMPACT);
-    if (s == NULL)
-        hr_oom(0);
-    ev->raw_len = strlen(s);
-    ev->raw = hr_strndup(s, ev->raw_len);
-    free(s);
+    ev->raw = hr_jw_take(w, &ev->raw_len);
 }

@@ -24,10 +24,10 @@
  *   jobExecuteStatus: expected one of START, RUNNING, SUCCESS, UNSTABLE,
  *   FAILURE, NOT_BUILT, ABORTED, COMPLETE; got "EXPLODED"
  *
- * Secrets never leave these functions: the environment goes through
- * hr_redact_env, Notification build.parameters through the same name rules
- * (hr_redact_env too), and every other string through the value rules
- * (hr_redact_values_in), before anything is mapped. ev->raw is the redacted data
+ * Secrets never leave these functions: the environment and Notification
+ * build.parameters go through the name and value rules (hr_redact_vars,
+ * hr_redact_var), and every other string through the value rules
+ * (hr_redact_value), before anything is mapped. ev->raw is the redacted data
  * serialised again (never the bytes received), and ev->build.redacted
  * counts the values redaction replaced.
  *

@@ -7,6 +7,9 @@
 #define HR_INGEST_JENKINS_INT_H
 
 #include "core/error.h"
+#include "core/jscan.h"
+#include "core/jwrite.h"
+#include "core/vars.h"
 #include "event/event.h"
 #include "ingest/jenkins.h"
 
@@ -24,10 +27,13 @@
 /* The longest build number accepted, in digits (fits an int64). */
 #define NUMBER_DIGITS 18
 
-/* Where messages go, and how many problems were seen (errs may be NULL). */
+/* Where messages go, how many problems were seen (errs may be NULL), and
+ * the body's tokens the checks read (borrowed; NULL for a body read
+ * without them). */
 typedef struct check {
     hr_errlist *errs;
     size_t problems;
+    const hr_jscan *js;
 } check;
 
 /* A status word and what it means. */
@@ -45,31 +51,34 @@ typedef struct status_word {
     "one of START, RUNNING, SUCCESS, UNSTABLE, FAILURE, NOT_BUILT, ABORTED, COMPLETE (in any "     \
     "case), started, passed, failed, cancelled or canceled"
 
-/* jenkins.c: messages, words, small helpers, checks, redaction, events. */
+/* jenkins.c: messages, words, small helpers, checks, redaction, events.
+ * A uint32_t value is a token of c->js (or js), 0 for a missing one. */
 __attribute__((format(printf, 2, 3))) void hr_jk__problem(check *c, const char *fmt, ...);
-void hr_jk__report(check *c, const char *at, const char *expected, const json_t *got);
-void hr_jk__report_type(check *c, const char *at, const char *expected, const json_t *got);
+void hr_jk__report(check *c, const char *at, const char *expected, uint32_t got);
+void hr_jk__report_str(check *c, const char *at, const char *expected, const char *s, size_t n);
+void hr_jk__report_type(check *c, const char *at, const char *expected, uint32_t got);
 bool hr_jk__same_ignoring_case(const char *a, size_t alen, const char *b);
-const status_word *hr_jk__find_status(const json_t *v, bool results_only);
+const status_word *hr_jk__find_status_str(const char *s, size_t n, bool results_only);
+const status_word *hr_jk__find_status(const hr_jscan *js, uint32_t v, bool results_only);
 void hr_jk__set_status(hr_build *b, const status_word *w, bool mid_run);
-char *hr_jk__copy_string(const json_t *v);
+char *hr_jk__tok_str(const hr_jscan *js, uint32_t i, size_t *n);
 char *hr_jk__base_name(const char *full);
 bool hr_jk__clean_utf8(const char *s, size_t n);
 bool hr_jk__percent_decode(const char *s, size_t n, bool plus, char *out, size_t *outlen);
-const json_t *hr_jk__want_string(check *c, const json_t *obj, const char *at, const char *key,
-                                 bool required);
-const json_t *hr_jk__want_object(check *c, const json_t *obj, const char *at, const char *key,
-                                 bool required);
-bool hr_jk__want_int(check *c, const json_t *obj, const char *at, const char *key, int64_t min,
+uint32_t hr_jk__want_string(check *c, uint32_t obj, const char *at, const char *key, bool required);
+uint32_t hr_jk__want_object(check *c, uint32_t obj, const char *at, const char *key, bool required);
+bool hr_jk__want_int(check *c, uint32_t obj, const char *at, const char *key, int64_t min,
                      int64_t *out);
-void hr_jk__check_string_map(check *c, const json_t *map, const char *at);
-void hr_jk__check_string_array(check *c, const json_t *obj, const char *at, const char *key);
-int hr_jk__want_word(check *c, const json_t *obj, const char *at, const char *key,
+void hr_jk__check_string_map(check *c, uint32_t map, const char *at);
+void hr_jk__check_string_array(check *c, uint32_t obj, const char *at, const char *key);
+int hr_jk__want_word(check *c, uint32_t obj, const char *at, const char *key,
                      const char *const *names, const char *expected, bool required);
-const char *hr_jk__str_at(const json_t *obj, const char *key);
-json_t *hr_jk__ref_at(const json_t *obj, const char *key, json_type type);
-size_t hr_jk__scrub_members(json_t *obj, const char *skip);
+char *hr_jk__scrubbed(const hr_jscan *js, uint32_t v);
+json_t *hr_jk__scrubbed_json(const hr_jscan *js, uint32_t v, hr_jtype type);
+void hr_jk__write_key(hr_jw *w, const hr_jscan *js, uint32_t k);
+size_t hr_jk__write_scrubbed(hr_jw *w, const hr_jscan *js, uint32_t i);
+hr_vars *hr_jk__vars_of(const hr_jscan *js, uint32_t obj);
 hr_event *hr_jk__new_build_event(const char *source, const char *version);
-void hr_jk__set_raw_json(hr_event *ev, const json_t *obj);
+void hr_jk__set_raw(hr_event *ev, hr_jw *w);
 
 #endif

@@ -51,14 +51,17 @@ const char *const HR_REDACT_DEFAULT_PATTERNS[] = {
  * How a pattern is matched. Nearly every pattern is a word with '*' at
  * either end ("*TOKEN*", "*PASS", "JOB_*"); those are matched as a
  * substring, suffix, prefix or whole name ignoring case, which costs a
- * build of a hundred variables far less than fnmatch(3) does. Anything
+ * build of a hundred variables far less than fnmatch(3) does: the word is
+ * folded to upper case once, when the redactor is built, and a name once
+ * per call, so each pattern is a plain byte compare. Folding is ASCII
+ * only, as strncasecmp(3) folds in the C locale herald runs in. Anything
  * else goes to fnmatch.
  */
 typedef enum { M_GLOB, M_EXACT, M_PREFIX, M_SUFFIX, M_INFIX } match_kind;
 
 typedef struct matcher {
     match_kind kind;
-    const char *word; /* into the pattern: the part between the stars */
+    char *word; /* owned: the part between the stars, upper case */
     size_t len;
 } matcher;
 
@@ -117,7 +120,9 @@ static matcher *compile(char *const *list, size_t n)
         m[i].kind = M_GLOB;
         if (wlen == 0 || strcspn(word, "*?[\\") < wlen)
             continue;
-        m[i].word = word;
+        m[i].word = hr_strndup(word, wlen);
+        for (size_t k = 0; k < wlen; k++)
+            m[i].word[k] = hr_ascii_upper(m[i].word[k]);
         m[i].len = wlen;
         m[i].kind = lead && trail ? M_INFIX : lead ? M_SUFFIX : trail ? M_PREFIX : M_EXACT;
     }
@@ -159,59 +164,82 @@ out:
     return rc;
 }
 
+static void free_matchers(matcher *m, size_t n)
+{
+    if (m == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(m[i].word);
+    free(m);
+}
+
 void hr_redact_free(hr_redact *r)
 {
     if (r == NULL)
         return;
+    free_matchers(r->pm, r->npatterns);
+    free_matchers(r->km, r->nkeep);
     free_list(r->patterns, r->npatterns);
     free_list(r->keep, r->nkeep);
-    free(r->pm);
-    free(r->km);
     free(r);
 }
 
-/* Whether word (len bytes, len > 0) occurs in name, ignoring ASCII case.
- * Most positions differ in their first byte already, so that is compared
- * before strncasecmp is called. */
-static bool contains_ci(const char *name, size_t nlen, const char *word, size_t len)
+/* Whether a and b hold the same n bytes. Names and words are a few bytes
+ * long: an inline loop costs less than calling memcmp(3). */
+static bool same(const char *a, const char *b, size_t n)
 {
-    char lo = word[0], up = word[0];
-    if (lo >= 'A' && lo <= 'Z')
-        lo = (char)(lo - 'A' + 'a');
-    if (up >= 'a' && up <= 'z')
-        up = (char)(up - 'a' + 'A');
-    for (size_t i = 0; i + len <= nlen; i++)
-        if ((name[i] == lo || name[i] == up) && strncasecmp(name + i, word, len) == 0)
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
+}
+
+/* Whether word (len bytes, len > 0) occurs in s (n bytes); for the same
+ * reason a loop, not memmem(3) and its set-up. */
+static bool contains(const char *s, size_t n, const char *word, size_t len)
+{
+    for (size_t i = 0; i + len <= n; i++)
+        if (s[i] == word[0] && same(s + i + 1, word + 1, len - 1))
             return true;
     return false;
 }
 
+/* Names this long or shorter are folded on the stack; longer ones (rare)
+ * in one allocation. */
+#define FOLD_STACK 256
+
 static bool matches_any(char *const *list, const matcher *m, size_t n, const char *name)
 {
     size_t nlen = strlen(name);
-    for (size_t i = 0; i < n; i++) {
-        bool yes;
+    char stack[FOLD_STACK], *up = nlen <= sizeof(stack) ? stack : hr_malloc(nlen);
+    bool yes = false;
+
+    for (size_t i = 0; i < nlen; i++)
+        up[i] = hr_ascii_upper(name[i]);
+    for (size_t i = 0; i < n && !yes; i++) {
+        const char *w = m[i].word;
+        size_t len = m[i].len;
         switch (m[i].kind) {
         case M_EXACT:
-            yes = nlen == m[i].len && strncasecmp(name, m[i].word, m[i].len) == 0;
+            yes = nlen == len && same(up, w, len);
             break;
         case M_PREFIX:
-            yes = nlen >= m[i].len && strncasecmp(name, m[i].word, m[i].len) == 0;
+            yes = nlen >= len && same(up, w, len);
             break;
         case M_SUFFIX:
-            yes = nlen >= m[i].len && strncasecmp(name + nlen - m[i].len, m[i].word, m[i].len) == 0;
+            yes = nlen >= len && same(up + nlen - len, w, len);
             break;
         case M_INFIX:
-            yes = contains_ci(name, nlen, m[i].word, m[i].len);
+            yes = contains(up, nlen, w, len);
             break;
         default:
             yes = fnmatch(list[i], name, FNM_CASEFOLD) == 0;
             break;
         }
-        if (yes)
-            return true;
     }
-    return false;
+    if (up != stack)
+        free(up);
+    return yes;
 }
 
 bool hr_redact_hides(const hr_redact *r, const char *name)
@@ -566,6 +594,39 @@ static bool scrub_string(json_t *j)
     json_string_setn(j, clean, n);
     free(clean);
     return true;
+}
+
+char *hr_redact_var(const hr_redact *r, const char *name, const char *value, size_t len,
+                    size_t *out_len)
+{
+    if (!hr_redact_hides(r, name))
+        return hr_redact_value(value, len, out_len);
+    if (out_len != NULL)
+        *out_len = strlen(HR_REDACTED);
+    return hr_strdup(HR_REDACTED);
+}
+
+size_t hr_redact_vars(const hr_redact *r, hr_vars *vs)
+{
+    size_t n = 0, kept = 0;
+
+    for (size_t i = 0; i < vs->n; i++) {
+        const char *name = hr_vars_name(vs, i);
+        size_t len;
+        char *clean;
+
+        if (!hr_redact_keeps(r, name))
+            continue;
+        vs->v[kept++] = vs->v[i];
+        clean = hr_redact_var(r, name, hr_vars_value(vs, i), vs->v[i].value_len, &len);
+        if (clean != NULL) {
+            hr_vars_set_value(vs, kept - 1, clean, len);
+            free(clean);
+            n++;
+        }
+    }
+    vs->n = kept;
+    return n;
 }
 
 size_t hr_redact_env(const hr_redact *r, json_t *env)

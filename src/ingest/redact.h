@@ -24,6 +24,7 @@
 #define HR_INGEST_REDACT_H
 
 #include "core/error.h"
+#include "core/vars.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -70,7 +71,25 @@ char *hr_redact_url_credentials(const char *value);
 char *hr_redact_value(const char *value, size_t len, size_t *out_len);
 
 /*
- * Applies everything to env, an object of name -> string, in place: drops
+ * What the name rules and the value rules make of one variable's value
+ * (len bytes, value[len] == '\0'), the allow-list aside: a new string
+ * (HR_REDACTED when the name hides it, else hr_redact_value's), its
+ * length in *out_len (when not NULL), or NULL when it stays as it is.
+ */
+char *hr_redact_var(const hr_redact *r, const char *name, const char *value, size_t len,
+                    size_t *out_len);
+
+/*
+ * Applies everything to vs in place: drops the names the allow-list does
+ * not keep, hides the values of names that match, scrubs the rest with
+ * hr_redact_value. Returns how many values were hidden or scrubbed
+ * (dropped variables do not count).
+ */
+size_t hr_redact_vars(const hr_redact *r, hr_vars *vs);
+
+/*
+ * hr_redact_vars for env, an object of name -> string (the form `herald
+ * notify` builds), in place: drops
  * the names the allow-list does not keep, hides the values of names that
  * match, scrubs the rest with hr_redact_value. Values that are not strings
  * are left alone. Returns how many values were hidden or scrubbed (dropped

@@ -294,3 +294,33 @@ Test(jscan, load_as_jansson)
     cr_expect_str_eq(json_string_value(json_object_get(out, "a")), "b");
     json_decref(out);
 }
+
+/* hr_jscan_parse_object refuses with hr_json_load_object's messages, and
+ * names a token's type as hr_json_type_name does. */
+Test(jscan, parse_object_as_load_object)
+{
+    static const char *const bodies[] = {"[1]", "{\"a\":", "", "\"s\"", "{\"a\":1,\"a\":2}", "7 x"};
+    static const char *const names[] = {"an object", "an array",  "a string", "a number",
+                                        "a boolean", "a boolean", "null"};
+    hr_jtok stack[16];
+    hr_jscan js;
+
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        hr_errlist want = HR_ERRLIST_INIT, got = HR_ERRLIST_INIT;
+        json_t *out = NULL;
+        size_t len = strlen(bodies[i]);
+        cr_expect_eq(hr_json_load_object(bodies[i], len, &want, &out), HR_EINVAL);
+        cr_expect_eq(hr_jscan_parse_object(&js, bodies[i], len, stack, 16, &got), HR_EINVAL);
+        cr_assert_eq(got.n, 1, "%s", bodies[i]);
+        cr_expect_str_eq(got.msgs[0], want.msgs[0]);
+        hr_errlist_clear(&want);
+        hr_errlist_clear(&got);
+    }
+    const char *all = "{\"o\":{},\"a\":[],\"s\":\"\",\"n\":1.5,\"t\":true,\"f\":false,\"z\":null}";
+    cr_assert_eq(hr_jscan_parse_object(&js, all, strlen(all), stack, 16, NULL), HR_OK);
+    cr_expect_str_eq(hr_jscan_type_name(&js, 0), "an object");
+    /* Each member's value is the token after its key. */
+    for (uint32_t i = 0; i < 7; i++)
+        cr_expect_str_eq(hr_jscan_type_name(&js, 2 * i + 2), names[i]);
+    hr_jscan_free(&js);
+}

@@ -308,8 +308,10 @@ Test(event, build_doc)
     ev->build.result = hr_strdup("Failed");
     ev->build.duration_ms = 1500;
     ev->build.scm_commit = hr_strdup("abc");
-    ev->build.parameters = json_pack("{s:s}", "P", "v");
-    ev->build.environment = json_pack("{s:s}", "GITHUB_TOKEN", "********");
+    ev->build.parameters = hr_vars_new();
+    hr_vars_add(ev->build.parameters, "P", 1, "v", 1);
+    ev->build.environment = hr_vars_new();
+    hr_vars_add(ev->build.environment, "GITHUB_TOKEN", 12, "********", 8);
     ev->transition = HR_TRANSITION_BROKEN;
     o = event_doc_json(ev);
     want = json_loads(

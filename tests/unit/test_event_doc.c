@@ -317,7 +317,7 @@ Test(event_doc, corners_as_golden)
     ev->build.queue_id = -1;
     ev->build.duration_ms = 0;
     ev->build.test_summary = json_pack("{s:i,s:f}", "total", 3, "rate", 1.0 / 3);
-    ev->build.environment = json_object();
+    ev->build.environment = hr_vars_new();
     add_doc(&s, "build event", ev);
     hr_event_free(ev);
 

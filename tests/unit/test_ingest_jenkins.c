@@ -10,6 +10,7 @@
 #include "test_files.h"
 #include <criterion/criterion.h>
 
+#include "core/jwrite.h"
 #include "core/mem.h"
 #include "core/timefmt.h"
 #include "ingest/jenkins.h"
@@ -152,7 +153,30 @@ static void expect_json(const json_t *got, const char *want, const char *what)
 /* The event's value of environment[name], or NULL. */
 static const char *env_at(const hr_event *ev, const char *name)
 {
-    return json_string_value(json_object_get(ev->build.environment, name));
+    const hr_vars *vs = ev->build.environment;
+    long i = vs != NULL ? hr_vars_find(vs, name, strlen(name)) : -1;
+    return i >= 0 ? hr_vars_value(vs, (size_t)i) : NULL;
+}
+
+/* Whether an environment, written as the stored document writes it, is
+ * the JSON text want (NULL: no environment). */
+static void expect_env(const hr_vars *got, const char *want, const char *what)
+{
+    hr_jw w;
+    size_t len;
+    char *text;
+    json_t *j = NULL;
+
+    if (got != NULL) {
+        hr_jw_init(&w, 1u << 20);
+        hr_vars_write(&w, got);
+        text = hr_jw_take(&w, &len);
+        j = json_loadb(text, len, 0, NULL);
+        cr_assert_not_null(j, "%s: not JSON: %s", what, text);
+        free(text);
+    }
+    expect_json(j, want, what);
+    json_decref(j);
 }
 
 /* s with every occurrence of from replaced by to. New. */
@@ -217,16 +241,16 @@ Test(job_status, start_multibranch_pipeline_field_by_field)
     /* The environment: every variable, without the plugin's members, the
      * two server cookies hidden by the default *COOKIE* pattern. */
     cr_assert_not_null(b->environment);
-    cr_expect_eq(json_object_size(b->environment), 27);
+    cr_expect_eq(b->environment->n, 27);
     expect_str(env_at(ev, "JOB_NAME"), "acme/webapp/main", "env JOB_NAME");
     expect_str(env_at(ev, "PATH"),
                "/opt/java/openjdk/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                "env PATH");
     expect_str(env_at(ev, "HUDSON_SERVER_COOKIE"), HR_REDACTED, "env HUDSON_SERVER_COOKIE");
     expect_str(env_at(ev, "JENKINS_SERVER_COOKIE"), HR_REDACTED, "env JENKINS_SERVER_COOKIE");
-    cr_expect_null(json_object_get(b->environment, "jobExecuteStatus"));
-    cr_expect_null(json_object_get(b->environment, "JOB_EXECUTE_STATUS"));
-    cr_expect_null(json_object_get(b->environment, "buildNo"));
+    cr_expect_null(env_at(ev, "jobExecuteStatus"));
+    cr_expect_null(env_at(ev, "JOB_EXECUTE_STATUS"));
+    cr_expect_null(env_at(ev, "buildNo"));
     cr_expect_eq(b->redacted, 2);
 
     /* raw: the body as received (compact, same order) with the two
@@ -289,7 +313,7 @@ Test(job_status, notify_step_body)
     hr_event *ev = accept_file(hr_jenkins_job_status_json, "job-status_notify.json");
     expect_str(ev->build.body,
                "{\"stage\":\"deploy\",\"msg\":\"deploying <v1.2> to prod & staging\"}", "body");
-    cr_expect_null(json_object_get(ev->build.environment, "body"));
+    cr_expect_null(env_at(ev, "body"));
     cr_expect(strstr(ev->raw, "\"body\":\"{\\\"stage\\\":\\\"deploy\\\"") != NULL, "%s", ev->raw);
     hr_event_free(ev);
 
@@ -348,14 +372,13 @@ Test(job_status, allow_list_drops_variables_but_not_the_mapping)
     size_t len;
     char *body = payload("job-status_secrets.json", &len);
     hr_event *ev = accept_with(hr_jenkins_job_status_json, r, body, len);
-    const char *key;
-    json_t *v;
+    const hr_vars *env = ev->build.environment;
 
-    json_object_foreach(ev->build.environment, key, v)
-    {
+    for (size_t i = 0; i < env->n; i++) {
+        const char *key = hr_vars_name(env, i);
         cr_expect(strncmp(key, "JOB_", 4) == 0 || strncmp(key, "BUILD_", 6) == 0, "kept %s", key);
     }
-    cr_expect_eq(json_object_size(ev->build.environment), 8);
+    cr_expect_eq(env->n, 8);
     /* GIT_* left the environment and raw, but still describe the SCM,
      * redacted by the same rules. */
     expect_str(ev->build.scm_url, "https://" HR_REDACTED "@git.example.com/tools/report.git",
@@ -403,7 +426,7 @@ Test(job_status, small_bodies)
     expect_str(ev->build.status, "SUCCESS", "status");
     expect_str(ev->build.result, "Passed", "result");
     cr_expect_eq(ev->build.number, 9);
-    expect_json(ev->build.environment, "{\"JOB_NAME\":\"a/b/c\"}", "environment");
+    expect_env(ev->build.environment, "{\"JOB_NAME\":\"a/b/c\"}", "environment");
     cr_expect_str_eq(
         ev->raw, "{\"JOB_NAME\":\"a/b/c\",\"JOB_EXECUTE_STATUS\":\"success\",\"buildNo\":\"9\"}");
     hr_event_free(ev);
@@ -564,7 +587,7 @@ Test(job_status_query, plugin_get_with_double_question_mark)
     expect_str(b->result, "Passed", "result");
     expect_str(b->scm_commit, "8f2d1c4b9a7e6d5c4b3a29180f7e6d5c4b3a2918", "scm_commit");
     expect_str(env_at(ev, "WORKSPACE"), "/home/jenkins/workspace/tools/nightly report", "env");
-    cr_expect_null(json_object_get(b->environment, "token"));
+    cr_expect_null(env_at(ev, "token"));
     /* Encoded again as URLEncoder does, the pairs are the query the
      * plugin sent, without the token. */
     cr_assert_eq(strncmp(q, prefix, strlen(prefix)), 0);
@@ -664,8 +687,8 @@ Test(notification, queued)
     expect_str(b->scm_url, NULL, "scm_url");
     expect_json(b->scm_changes, "[]", "changes");
     expect_json(b->scm_culprits, "[]", "culprits");
-    expect_json(b->parameters, "{\"DEPLOY_ENV\":\"staging\",\"SLACK_TOKEN\":\"********\"}",
-                "parameters");
+    expect_env(b->parameters, "{\"DEPLOY_ENV\":\"staging\",\"SLACK_TOKEN\":\"********\"}",
+               "parameters");
     expect_json(b->test_summary, NULL, "test_summary");
     expect_json(b->artifacts, "{}", "artifacts");
     expect_str(b->log, "", "log");
@@ -769,10 +792,10 @@ Test(notification, freestyle_in_folder_with_secrets)
     cr_expect_eq(b->started_at, START);
     expect_str(b->scm_url, "https://" HR_REDACTED "@git.example.com/tools/report.git", "scm_url");
     expect_str(b->branch, "origin/develop", "branch");
-    expect_json(b->parameters,
-                "{\"REPORT_DATE\":\"2024-06-10\",\"UPLOAD_PASSWORD\":\"********\","
-                "\"MIRROR_URL\":\"https://********@mirror.example.com/\"}",
-                "parameters");
+    expect_env(b->parameters,
+               "{\"REPORT_DATE\":\"2024-06-10\",\"UPLOAD_PASSWORD\":\"********\","
+               "\"MIRROR_URL\":\"https://********@mirror.example.com/\"}",
+               "parameters");
     expect_str(b->log,
                "+ ./report.py\nfetching https://" HR_REDACTED
                "@data.example.com/x\nFinished: FAILURE\n",
@@ -923,10 +946,10 @@ Test(ci_notify, gitlab_field_by_field)
     expect_str(b->scm_branch, "main", "scm_branch");
     expect_str(b->scm_commit, "0123456789abcdef0123456789abcdef01234567", "scm_commit");
     expect_str(b->body, "all green", "body");
-    expect_json(b->environment,
-                "{\"CI_PIPELINE_ID\":\"991\",\"CI_JOB_TOKEN\":\"********\",\"CI_REPOSITORY_URL\":"
-                "\"https://********@gitlab.example.com/group/project.git\"}",
-                "environment");
+    expect_env(b->environment,
+               "{\"CI_PIPELINE_ID\":\"991\",\"CI_JOB_TOKEN\":\"********\",\"CI_REPOSITORY_URL\":"
+               "\"https://********@gitlab.example.com/group/project.git\"}",
+               "environment");
     cr_expect_eq(b->redacted, 2);
     cr_expect_null(strstr(ev->raw, "glcbt-fake"));
     cr_expect(strncmp(ev->raw, "{\"ci\":\"gitlab\",\"job\":\"group/project/test\",\"build\":123,",

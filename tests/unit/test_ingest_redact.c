@@ -332,6 +332,78 @@ Test(redact, env_that_is_not_an_object_is_left_alone)
     hr_redact_free(r);
 }
 
+/* ---- pairs ------------------------------------------------------------ */
+
+/* vs written as JSON matches want exactly (order included). */
+static void check_vars(const hr_vars *vs, const char *want)
+{
+    hr_jw w;
+    size_t len;
+    char *got;
+
+    hr_jw_init(&w, 1u << 16);
+    hr_vars_write(&w, vs);
+    got = hr_jw_take(&w, &len);
+    cr_expect_str_eq(got, want);
+    free(got);
+}
+
+Test(redact, vars_hide_scrub_and_count_as_env_does)
+{
+    hr_redact *r = defaults();
+    hr_vars *vs = hr_vars_new();
+
+    hr_vars_add(vs, "GITHUB_TOKEN", 12, "ghp_x", 5);
+    hr_vars_add(vs, "GIT_URL", 7, "https://bot:pw@git.example/r.git", 32);
+    hr_vars_add(vs, "PATH", 4, "/usr/bin", 8);
+    hr_vars_add(vs, "SSH_URL", 7, "ssh://git@h/r", 13);
+    hr_vars_add(vs, "EMPTY_SECRET", 12, "", 0);
+    hr_vars_add(vs, "OLD_TOKEN", 9, HR_REDACTED, strlen(HR_REDACTED));
+    /* A hidden name counts even when its value was hidden already, as in
+     * hr_redact_env. */
+    cr_assert_eq(hr_redact_vars(r, vs), 4);
+    check_vars(vs, "{\"GITHUB_TOKEN\":\"********\","
+                   "\"GIT_URL\":\"https://********@git.example/r.git\","
+                   "\"PATH\":\"/usr/bin\",\"SSH_URL\":\"ssh://git@h/r\","
+                   "\"EMPTY_SECRET\":\"********\",\"OLD_TOKEN\":\"********\"}");
+    hr_vars_free(vs);
+    hr_redact_free(r);
+}
+
+Test(redact, vars_drop_what_the_keep_list_does_not_name)
+{
+    const char *const keep[] = {"CI_*", "*TOKEN"};
+    hr_redact *r = NULL;
+    hr_vars *vs = hr_vars_new();
+
+    cr_assert_eq(hr_redact_new(NULL, 0, keep, 2, &r, NULL), HR_OK);
+    hr_vars_add(vs, "PATH", 4, "/bin", 4);
+    hr_vars_add(vs, "CI_JOB_ID", 9, "7", 1);
+    hr_vars_add(vs, "HOME", 4, "/root", 5);
+    hr_vars_add(vs, "CI_JOB_TOKEN", 12, "t", 1);
+    cr_assert_eq(hr_redact_vars(r, vs), 1);
+    check_vars(vs, "{\"CI_JOB_ID\":\"7\",\"CI_JOB_TOKEN\":\"********\"}");
+    hr_vars_free(vs);
+    hr_redact_free(r);
+}
+
+Test(redact, var_says_what_one_value_becomes)
+{
+    hr_redact *r = defaults();
+    size_t n = 0;
+    char *s;
+
+    cr_expect_null(hr_redact_var(r, "PATH", "/bin", 4, &n));
+    s = hr_redact_var(r, "API_KEY", "k", 1, &n);
+    cr_expect_str_eq(s, HR_REDACTED);
+    cr_expect_eq(n, strlen(HR_REDACTED));
+    free(s);
+    s = hr_redact_var(r, "REPO", "https://u:p@h/r", 15, NULL);
+    cr_expect_str_eq(s, "https://********@h/r");
+    free(s);
+    hr_redact_free(r);
+}
+
 Test(redact, value_scrubs_url_credentials_too)
 {
     check_value("https://u:p@host/x", "https://********@host/x");
@@ -603,4 +675,22 @@ Test(redact, fast_matching_agrees_with_fnmatch)
                          "pattern %s, name \"%s\"", pat, names[n]);
         hr_redact_free(r);
     }
+}
+
+/* Names longer than matches_any folds on its stack are folded on the
+ * heap, with the same answers as fnmatch. */
+Test(redact, long_names_match_as_short_ones)
+{
+    hr_redact *r = defaults();
+    char name[600];
+
+    memset(name, 'x', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    cr_expect_not(hr_redact_hides(r, name));
+    memcpy(name + 590, "_t0keN_", 7);
+    cr_expect_not(hr_redact_hides(r, name));
+    memcpy(name + 590, "_tOkEn_", 7);
+    cr_expect(hr_redact_hides(r, name));
+    cr_expect_eq(hr_redact_hides(r, name), fnmatch("*TOKEN*", name, FNM_CASEFOLD) == 0);
+    hr_redact_free(r);
 }
