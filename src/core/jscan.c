@@ -731,6 +731,25 @@ int hr_jscan_parse_body(hr_jscan *js, const char *buf, size_t len, hr_jtok *stac
     return HR_EINVAL;
 }
 
+int hr_jscan_parse_object(hr_jscan *js, const char *buf, size_t len, hr_jtok *stack, size_t nstack,
+                          hr_errlist *errs)
+{
+    char brief[64];
+    hr_error err;
+
+    if (hr_jscan_parse_body(js, buf, len, stack, nstack, &err) != HR_OK) {
+        hr_errlist_add(errs, "%s", err.msg);
+        return HR_EINVAL;
+    }
+    if (hr_jscan_type(js, 0) != HR_JS_OBJECT) {
+        hr_errlist_add(errs, "body: expected an object; got %s",
+                       hr_jscan_brief(js, 0, brief, sizeof(brief)));
+        hr_jscan_free(js);
+        return HR_EINVAL;
+    }
+    return HR_OK;
+}
+
 const char *hr_jscan_type_name(const hr_jscan *js, uint32_t i)
 {
     switch (js->tok[i].type) {

@@ -80,6 +80,14 @@ void hr_jscan_free(hr_jscan *js);
 int hr_jscan_parse_body(hr_jscan *js, const char *buf, size_t len, hr_jtok *stack, size_t nstack,
                         hr_error *err);
 
+/* hr_jscan_parse_body for a body that must be an object, as
+ * hr_json_load_object reads one: on failure one message ("invalid JSON
+ * ..." or "body: expected an object; got ...") is added to errs, HR_EINVAL
+ * is returned and js holds nothing to free. */
+struct hr_errlist;
+int hr_jscan_parse_object(hr_jscan *js, const char *buf, size_t len, hr_jtok *stack, size_t nstack,
+                          struct hr_errlist *errs);
+
 static inline hr_jtype hr_jscan_type(const hr_jscan *js, uint32_t i)
 {
     return (hr_jtype)js->tok[i].type;

@@ -557,37 +557,6 @@ static void map_pipeline(check *c, uint32_t p, hr_event *ev)
         map_stage(c, stage, "pipeline.stage", ev);
 }
 
-/*
- * Scans the body into js (tokens on the caller's stack while they fit).
- * A body the reader refuses gets jansson's message, the one herald has
- * always answered (the refusals are the same; jansson also accepts a NUL
- * byte after a number or literal, which the reader refuses, and then the
- * reader's message is given); a root that is not an object gets "body:
- * expected an object; got ...". On failure one message is added to errs.
- */
-static int scan_object(hr_jscan *js, const char *body, size_t len, hr_jtok *stack, size_t nstack,
-                       hr_errlist *errs)
-{
-    char brief[BRIEF_LEN];
-    hr_error err;
-    json_t *root = NULL;
-
-    if (hr_jscan_parse(js, body, len, stack, nstack, &err) != HR_OK) {
-        if (hr_json_load_object(body, len, errs, &root) == HR_OK) {
-            hr_errlist_add(errs, "%s", err.msg);
-            json_decref(root);
-        }
-        return HR_EINVAL;
-    }
-    if (hr_jscan_type(js, 0) != HR_JS_OBJECT) {
-        hr_errlist_add(errs, "body: expected an object; got %s",
-                       hr_jscan_brief(js, 0, brief, sizeof(brief)));
-        hr_jscan_free(js);
-        return HR_EINVAL;
-    }
-    return HR_OK;
-}
-
 /* Sets the fields every GoCD event carries. */
 static void set_header(hr_event *ev, const char *kind, int version, const char *body, size_t len)
 {
@@ -644,7 +613,7 @@ int hr_gocd_stage_status(const char *body, size_t len, int version, hr_event **o
                        version);
         goto out;
     }
-    if (scan_object(&js, body, len, stack, SCAN_TOKENS, errs) != HR_OK)
+    if (hr_jscan_parse_object(&js, body, len, stack, SCAN_TOKENS, errs) != HR_OK)
         goto out;
 
     ev = hr_event_new();
@@ -697,7 +666,7 @@ int hr_gocd_agent_status(const char *body, size_t len, int version, hr_event **o
                            version);
         goto out;
     }
-    if (scan_object(&js, body, len, stack, SCAN_TOKENS, errs) != HR_OK)
+    if (hr_jscan_parse_object(&js, body, len, stack, SCAN_TOKENS, errs) != HR_OK)
         goto out;
 
     ev = hr_event_new();
