@@ -24,6 +24,7 @@
  */
 #include "ingest/package.h"
 
+#include "core/jscan.h"
 #include "core/limits.h"
 #include "core/mem.h"
 #include "core/timefmt.h"
@@ -198,129 +199,153 @@ static bool data_key_ok(const char *k, size_t len)
     return true;
 }
 
-/* A new copy of a JSON string's bytes (hr_json_load refuses NUL in
- * strings, so the copy is the whole string). */
-static char *copy_string(const json_t *v)
+/* ---- publishing: the body's tokens straight into the revision ----------- */
+
+/* Tokens a revision's body scans into on the stack before one allocation
+ * (its six members and a few data keys). */
+#define REV_TOKENS 64
+
+/* "at: expected X; got Y" for token got (0: missing) of js. */
+static void report_tok(hr_errlist *errs, const hr_jscan *js, const char *at, const char *expected,
+                       uint32_t got)
 {
-    return hr_strndup(json_string_value(v), json_string_length(v));
+    char brief[BRIEF_LEN];
+    hr_errlist_add(errs, "%s: expected %s; got %s", at, expected,
+                   got != 0 ? hr_jscan_brief(js, got, brief, sizeof(brief))
+                            : hr_json_brief(NULL, brief, sizeof(brief)));
+}
+
+static bool tok_is(const hr_jscan *js, uint32_t v, hr_jtype type)
+{
+    return v != 0 && hr_jscan_type(js, v) == type;
 }
 
 /* Reads root[key] as a string or null into *out (new; NULL when missing or
- * null). */
-static void take_optional_string(hr_errlist *errs, const json_t *root, const char *key, char **out)
+ * null). The reader refuses NUL in strings, so the copy is the whole
+ * string. */
+static void take_optional_string(hr_errlist *errs, const hr_jscan *js, const char *key, char **out)
 {
-    const json_t *v = json_object_get(root, key);
+    uint32_t v = hr_jscan_get(js, 0, key);
 
-    if (v == NULL || json_is_null(v))
+    if (v == 0 || hr_jscan_type(js, v) == HR_JS_NULL)
         return;
-    if (!json_is_string(v)) {
-        report(errs, key, "a string or null", v);
+    if (hr_jscan_type(js, v) != HR_JS_STRING) {
+        report_tok(errs, js, key, "a string or null", v);
         return;
     }
-    *out = copy_string(v);
+    *out = hr_jscan_strdup(js, v);
 }
 
-static void take_revision(hr_errlist *errs, const json_t *root, char **out)
+static void take_revision(hr_errlist *errs, const hr_jscan *js, char **out)
 {
-    const json_t *v = json_object_get(root, "revision");
+    uint32_t v = hr_jscan_get(js, 0, "revision");
+    size_t len = tok_is(js, v, HR_JS_STRING) ? hr_jscan_strlen(js, v) : 0;
 
-    if (!json_is_string(v) || json_string_length(v) == 0) {
-        report(errs, "revision", "a non-empty string", v);
+    if (len == 0) {
+        report_tok(errs, js, "revision", "a non-empty string", v);
         return;
     }
-    if (json_string_length(v) > HR_MAX_PACKAGE_REVISION_BYTES) {
+    if (len > HR_MAX_PACKAGE_REVISION_BYTES) {
         hr_errlist_add(errs, "revision: expected at most %u bytes; got %zu",
-                       HR_MAX_PACKAGE_REVISION_BYTES, json_string_length(v));
+                       HR_MAX_PACKAGE_REVISION_BYTES, len);
         return;
     }
-    *out = copy_string(v);
+    *out = hr_jscan_strdup(js, v);
 }
 
 /* A timestamp GoCD can read back: one of hr_time_parse's forms, from 1970
  * (GoCD stores modification times as SQL timestamps; earlier ones are
  * surely mistakes) to 9999 (four-digit years). */
-static int parse_time(const json_t *v, int64_t *out)
+static int parse_time_text(const char *s, size_t len, int64_t *out)
 {
     int64_t t;
 
-    if (!json_is_string(v) ||
-        hr_time_parse(json_string_value(v), json_string_length(v), &t) != HR_OK || t < 0 ||
-        t > LAST_MS)
+    if (hr_time_parse(s, len, &t) != HR_OK || t < 0 || t > LAST_MS)
         return HR_EINVAL;
     *out = t;
     return HR_OK;
 }
 
-static void take_timestamp(hr_errlist *errs, const json_t *root, int64_t now_ms, int64_t *out)
+static void take_timestamp(hr_errlist *errs, const hr_jscan *js, int64_t now_ms, int64_t *out)
 {
-    const json_t *v = json_object_get(root, "timestamp");
+    uint32_t v = hr_jscan_get(js, 0, "timestamp");
+    char *s;
+    int rc = HR_EINVAL;
 
-    if (v == NULL || json_is_null(v)) {
+    if (v == 0 || hr_jscan_type(js, v) == HR_JS_NULL) {
         *out = now_ms;
         return;
     }
-    if (parse_time(v, out) != HR_OK)
-        report(errs, "timestamp", TIME_EXPECTED " or null", v);
+    if (hr_jscan_type(js, v) == HR_JS_STRING) {
+        s = hr_jscan_strdup(js, v);
+        rc = parse_time_text(s, strlen(s), out);
+        free(s);
+    }
+    if (rc != HR_OK)
+        report_tok(errs, js, "timestamp", TIME_EXPECTED " or null", v);
 }
 
-/* Reads "data" into *out (a new object, {} when missing or null). */
-static void take_data(hr_errlist *errs, const json_t *root, json_t **out)
+/* Reads "data" into *out (a new object, {} when missing or null): its
+ * keys and values checked on the tokens, the tree made only of it. */
+static void take_data(hr_errlist *errs, const hr_jscan *js, json_t **out)
 {
     char path[PATH_LEN];
-    const json_t *data = json_object_get(root, "data");
-    const char *key;
-    json_t *v;
-    size_t before = hr_errlist_count(errs);
+    uint32_t data = hr_jscan_get(js, 0, "data"), k;
+    size_t before = hr_errlist_count(errs), n;
 
-    if (data == NULL || json_is_null(data)) {
+    if (data == 0 || hr_jscan_type(js, data) == HR_JS_NULL) {
         *out = json_object();
         return;
     }
-    if (!json_is_object(data)) {
-        report(errs, "data", "an object of strings or null", data);
+    if (hr_jscan_type(js, data) != HR_JS_OBJECT) {
+        report_tok(errs, js, "data", "an object of strings or null", data);
         return;
     }
-    if (json_object_size(data) > HR_MAX_PACKAGE_DATA_KEYS) {
+    n = js->tok[data].n;
+    if (n > HR_MAX_PACKAGE_DATA_KEYS) {
         hr_errlist_add(errs, "data: expected at most %u keys; got %zu", HR_MAX_PACKAGE_DATA_KEYS,
-                       json_object_size(data));
+                       n);
         return;
     }
-    /* hr_json_load refuses NUL in keys, so strlen sees the whole key. */
-    json_object_foreach((json_t *)data, key, v)
-    {
+    k = hr_jscan_first(data);
+    for (size_t m = 0; m < n; m++, k = hr_jscan_next(js, k + 1)) {
+        char *key = hr_jscan_strdup(js, k);
         size_t klen = strlen(key);
+        uint32_t v = k + 1;
         key_path(path, "data", key, klen);
         if (!data_key_ok(key, klen))
             hr_errlist_add(errs, "%s: expected " KEY_EXPECTED, path);
         else if (klen > HR_MAX_PACKAGE_DATA_KEY_BYTES)
             hr_errlist_add(errs, "%s: expected a key of at most %u bytes; got %zu", path,
                            HR_MAX_PACKAGE_DATA_KEY_BYTES, klen);
-        if (!json_is_string(v))
-            report(errs, path, "a string", v);
-        else if (json_string_length(v) > HR_MAX_PACKAGE_DATA_VALUE_BYTES)
+        if (hr_jscan_type(js, v) != HR_JS_STRING)
+            report_tok(errs, js, path, "a string", v);
+        else if (hr_jscan_strlen(js, v) > HR_MAX_PACKAGE_DATA_VALUE_BYTES)
             hr_errlist_add(errs, "%s: expected at most %u bytes; got %zu", path,
-                           HR_MAX_PACKAGE_DATA_VALUE_BYTES, json_string_length(v));
+                           HR_MAX_PACKAGE_DATA_VALUE_BYTES, hr_jscan_strlen(js, v));
+        free(key);
     }
     if (hr_errlist_count(errs) == before)
-        *out = json_deep_copy(data);
+        *out = hr_jscan_to_json(js, data);
 }
 
-static void refuse_unknown_members(hr_errlist *errs, const json_t *root)
+static void refuse_unknown_members(hr_errlist *errs, const hr_jscan *js)
 {
     static const char *const known[] = {"revision",     "timestamp", "user", "revisionComment",
                                         "trackbackUrl", "data",      NULL};
     char path[PATH_LEN];
-    const char *key;
-    json_t *v;
+    uint32_t k = hr_jscan_first(0);
 
-    json_object_foreach((json_t *)root, key, v)
-    {
+    for (size_t m = 0; m < js->tok[0].n; m++, k = hr_jscan_next(js, k + 1)) {
         bool found = false;
         for (size_t i = 0; known[i] != NULL && !found; i++)
-            found = strcmp(key, known[i]) == 0;
-        if (!found)
+            found = hr_jscan_streq(js, k, known[i], strlen(known[i]));
+        if (!found) {
+            char *key = hr_jscan_strdup(js, k);
             hr_errlist_add(errs, "%s: unknown member (herald reads " MEMBERS ")",
                            key_path(path, "", key, strlen(key)));
+            free(key);
+        }
     }
 }
 
@@ -329,7 +354,9 @@ int hr_package_revision_parse(const char *repository, const char *package, const
 {
     hr_errlist scratch = HR_ERRLIST_INIT;
     hr_error err;
-    json_t *root = NULL;
+    hr_jtok stack[REV_TOKENS];
+    hr_jscan js;
+    bool scanned = false;
     hr_event *ev = NULL;
     hr_package_rev *p;
     size_t before;
@@ -348,19 +375,20 @@ int hr_package_revision_parse(const char *repository, const char *package, const
         rc = HR_ETOOBIG;
         goto out;
     }
-    if (hr_json_load_object(body, len, errs, &root) != HR_OK)
+    if (hr_jscan_parse_object(&js, body, len, stack, REV_TOKENS, errs) != HR_OK)
         goto out;
+    scanned = true;
 
     ev = hr_event_new();
     ev->has_package = true;
     p = &ev->package;
-    take_revision(errs, root, &p->revision);
-    take_timestamp(errs, root, now_ms, &p->timestamp);
-    take_optional_string(errs, root, "user", &p->user);
-    take_optional_string(errs, root, "revisionComment", &p->comment);
-    take_optional_string(errs, root, "trackbackUrl", &p->trackback_url);
-    take_data(errs, root, &p->data);
-    refuse_unknown_members(errs, root);
+    take_revision(errs, &js, &p->revision);
+    take_timestamp(errs, &js, now_ms, &p->timestamp);
+    take_optional_string(errs, &js, "user", &p->user);
+    take_optional_string(errs, &js, "revisionComment", &p->comment);
+    take_optional_string(errs, &js, "trackbackUrl", &p->trackback_url);
+    take_data(errs, &js, &p->data);
+    refuse_unknown_members(errs, &js);
     if (hr_errlist_count(errs) != before)
         goto out;
 
@@ -376,7 +404,8 @@ int hr_package_revision_parse(const char *repository, const char *package, const
     rc = HR_OK;
 out:
     hr_event_free(ev);
-    json_decref(root);
+    if (scanned)
+        hr_jscan_free(&js);
     hr_errlist_clear(&scratch);
     return rc;
 }
@@ -401,6 +430,23 @@ json_t *hr_package_revision_json(const hr_package_rev *p)
 }
 
 /* ---- reading GoCD's requests ------------------------------------------ */
+
+/* ---- GoCD's package-repository requests (a jansson tree: small, rare) -- */
+
+/* A new copy of a JSON string's bytes (hr_json_load refuses NUL in
+ * strings, so the copy is the whole string). */
+static char *copy_string(const json_t *v)
+{
+    return hr_strndup(json_string_value(v), json_string_length(v));
+}
+
+/* parse_time_text of a JSON string; HR_EINVAL for anything else. */
+static int parse_time(const json_t *v, int64_t *out)
+{
+    if (!json_is_string(v))
+        return HR_EINVAL;
+    return parse_time_text(json_string_value(v), json_string_length(v), out);
+}
 
 int hr_pkgrepo_kind_of(const char *request_name, hr_pkgrepo_kind *out)
 {
