@@ -1,28 +1,11 @@
 /*
- * package.c - package revisions in (publishing) and out (GoCD's
- * package-repository extension 1.0).
- *
- * What GoCD does with the answers (gocd/gocd, plugin-infra/go-plugin-access,
- * packagematerial/JsonMessageHandler1_0.java and its test, and
- * PluginRequestHelper.java):
- * - toPackageRevision casts "revision", "user", "revisionComment" and
- *   "trackbackUrl" to String (a missing member and a null both give null),
- *   parses "timestamp" with Dates.parseIso8601StrictOffset (ISO offset date
- *   time: "2011-07-14T19:43:37.100Z" works) and fails when it is missing,
- *   and hands "data" to PackageRevision, whose validateDataKey refuses a key
- *   that is empty or not [a-zA-Z0-9_]*. So herald refuses such a revision
- *   when it is published, not when GoCD polls.
- * - responseMessageForLatestRevision turns a null revision (empty body,
- *   null, or {}) into "Empty response body";
- *   responseMessageForLatestRevisionSince returns null for the same bodies,
- *   which PackageMaterialPoller reads as "no new modification".
- * - PluginRequestHelper.submitRequest calls the handler only for status
- *   200; any other status becomes "The plugin sent a response that could
- *   not be understood by Go. Plugin returned with code '404' and the
- *   following response: '<body>'", which MaterialDatabaseUpdater shows as
- *   the description of "Modification check failed for material: ...".
+ * package.c - package revisions in: a published revision read from its
+ * body's tokens into an hr_event, checked as GoCD will judge it when it
+ * polls (pkgrepo.c says what GoCD does with it), and the messages and name
+ * rules both files share (package_int.h).
  */
 #include "ingest/package.h"
+#include "ingest/package_int.h"
 
 #include "core/jscan.h"
 #include "core/limits.h"
@@ -34,39 +17,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Longest JSON path written into a message; longer ones are cut. */
-#define PATH_LEN 256
-/* Room for an hr_json_brief or a quoted name of any value. */
-#define BRIEF_LEN 256
 /* Characters of a sender's string quoted in a message. */
 #define QUOTE_CHARS 40
 
-#define CT_JSON "application/json"
-#define CT_TEXT "text/plain; charset=utf-8"
-
-#define NAME_EXPECTED "1 to 128 of A-Z a-z 0-9 _ . -"
 #define DOTS_EXPECTED "a name other than \".\" and \"..\""
 #define KEY_EXPECTED "a key of A-Z a-z 0-9 _ (GoCD refuses others)"
-#define TIME_EXPECTED                                                                              \
-    "yyyy-MM-ddTHH:mm:ss.SSSZ from 1970 to 9999, such as 2011-07-14T19:43:37.100Z or "             \
-    "2011-07-14T21:43:37.100+0200"
 #define MEMBERS "revision, timestamp, user, revisionComment, trackbackUrl and data"
 
 /* 9999-12-31T23:59:59.999Z, the last instant GoCD's four-digit years show. */
 #define LAST_MS INT64_C(253402300799999)
 
 _Static_assert(HR_MAX_PACKAGE_NAME_BYTES == 128, "NAME_EXPECTED spells the limit out");
-
-static const char *const kind_names[HR_PKGREPO_NKINDS] = {
-    "repository-configuration",
-    "package-configuration",
-    "validate-repository-configuration",
-    "validate-package-configuration",
-    "check-repository-connection",
-    "check-package-connection",
-    "latest-revision",
-    "latest-revision-since",
-};
 
 /* ---- messages ---------------------------------------------------------- */
 
@@ -78,7 +39,7 @@ static const char *const kind_names[HR_PKGREPO_NKINDS] = {
  * and every message must be, so hr_json_brief (which needs a json_t) does
  * not serve here.
  */
-static const char *quote(const char *s, size_t len, char *buf)
+const char *hr_pkg__quote(const char *s, size_t len, char *buf)
 {
     size_t at = 0, chars = 0, i = 0;
 
@@ -120,7 +81,7 @@ static const char *quote(const char *s, size_t len, char *buf)
 
 /* "at.key" (or "key" at the root) for a plain key of [A-Za-z0-9_-], else
  * at["key"] quoted; into buf (PATH_LEN bytes). */
-static const char *key_path(char *buf, const char *at, const char *key, size_t len)
+const char *hr_pkg__key_path(char *buf, const char *at, const char *key, size_t len)
 {
     char q[BRIEF_LEN];
     bool plain = len > 0 && len <= 64;
@@ -133,15 +94,8 @@ static const char *key_path(char *buf, const char *at, const char *key, size_t l
     if (plain)
         snprintf(buf, PATH_LEN, "%s%s%.*s", at, at[0] ? "." : "", (int)len, key);
     else
-        snprintf(buf, PATH_LEN, "%s[%s]", at, quote(key, len, q));
+        snprintf(buf, PATH_LEN, "%s[%s]", at, hr_pkg__quote(key, len, q));
     return buf;
-}
-
-static void report(hr_errlist *errs, const char *at, const char *expected, const json_t *got)
-{
-    char brief[BRIEF_LEN];
-    hr_errlist_add(errs, "%s: expected %s; got %s", at, expected,
-                   hr_json_brief(got, brief, sizeof(brief)));
 }
 
 /* ---- names ------------------------------------------------------------- */
@@ -154,7 +108,7 @@ static bool name_char(char c)
 
 /* What is wrong with the name (s, len): "expected ...; got ..." into buf
  * (BRIEF_LEN + 64 bytes), or NULL when it is a valid name. */
-static const char *name_problem(const char *s, size_t len, char *buf, size_t size)
+const char *hr_pkg__name_problem(const char *s, size_t len, char *buf, size_t size)
 {
     char q[BRIEF_LEN];
     bool ok = len >= 1 && len <= HR_MAX_PACKAGE_NAME_BYTES;
@@ -162,11 +116,11 @@ static const char *name_problem(const char *s, size_t len, char *buf, size_t siz
     for (size_t i = 0; ok && i < len; i++)
         ok = name_char(s[i]);
     if (!ok) {
-        snprintf(buf, size, "expected " NAME_EXPECTED "; got %s", quote(s, len, q));
+        snprintf(buf, size, "expected " NAME_EXPECTED "; got %s", hr_pkg__quote(s, len, q));
         return buf;
     }
     if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.')) {
-        snprintf(buf, size, "expected " DOTS_EXPECTED "; got %s", quote(s, len, q));
+        snprintf(buf, size, "expected " DOTS_EXPECTED "; got %s", hr_pkg__quote(s, len, q));
         return buf;
     }
     return NULL;
@@ -178,7 +132,7 @@ int hr_package_check_name(const char *what, const char *name, hr_error *err)
 
     if (name == NULL)
         return hr_error_set(err, HR_EINVAL, "%s: expected " NAME_EXPECTED "; got nothing", what);
-    if (name_problem(name, strlen(name), problem, sizeof(problem)) != NULL)
+    if (hr_pkg__name_problem(name, strlen(name), problem, sizeof(problem)) != NULL)
         return hr_error_set(err, HR_EINVAL, "%s: %s", what, problem);
     hr_error_clear(err);
     return HR_OK;
@@ -256,7 +210,7 @@ static void take_revision(hr_errlist *errs, const hr_jscan *js, char **out)
 /* A timestamp GoCD can read back: one of hr_time_parse's forms, from 1970
  * (GoCD stores modification times as SQL timestamps; earlier ones are
  * surely mistakes) to 9999 (four-digit years). */
-static int parse_time_text(const char *s, size_t len, int64_t *out)
+int hr_pkg__parse_time(const char *s, size_t len, int64_t *out)
 {
     int64_t t;
 
@@ -278,7 +232,7 @@ static void take_timestamp(hr_errlist *errs, const hr_jscan *js, int64_t now_ms,
     }
     if (hr_jscan_type(js, v) == HR_JS_STRING) {
         s = hr_jscan_strdup(js, v);
-        rc = parse_time_text(s, strlen(s), out);
+        rc = hr_pkg__parse_time(s, strlen(s), out);
         free(s);
     }
     if (rc != HR_OK)
@@ -312,7 +266,7 @@ static void take_data(hr_errlist *errs, const hr_jscan *js, json_t **out)
         char *key = hr_jscan_strdup(js, k);
         size_t klen = strlen(key);
         uint32_t v = k + 1;
-        key_path(path, "data", key, klen);
+        hr_pkg__key_path(path, "data", key, klen);
         if (!data_key_ok(key, klen))
             hr_errlist_add(errs, "%s: expected " KEY_EXPECTED, path);
         else if (klen > HR_MAX_PACKAGE_DATA_KEY_BYTES)
@@ -343,7 +297,7 @@ static void refuse_unknown_members(hr_errlist *errs, const hr_jscan *js)
         if (!found) {
             char *key = hr_jscan_strdup(js, k);
             hr_errlist_add(errs, "%s: unknown member (herald reads " MEMBERS ")",
-                           key_path(path, "", key, strlen(key)));
+                           hr_pkg__key_path(path, "", key, strlen(key)));
             free(key);
         }
     }
@@ -427,478 +381,4 @@ json_t *hr_package_revision_json(const hr_package_rev *p)
         json_object_set_new(o, "trackbackUrl", json_string(p->trackback_url));
     json_object_set_new(o, "data", p->data ? json_deep_copy(p->data) : json_object());
     return o;
-}
-
-/* ---- reading GoCD's requests ------------------------------------------ */
-
-/* ---- GoCD's package-repository requests (a jansson tree: small, rare) -- */
-
-/* A new copy of a JSON string's bytes (hr_json_load refuses NUL in
- * strings, so the copy is the whole string). */
-static char *copy_string(const json_t *v)
-{
-    return hr_strndup(json_string_value(v), json_string_length(v));
-}
-
-/* parse_time_text of a JSON string; HR_EINVAL for anything else. */
-static int parse_time(const json_t *v, int64_t *out)
-{
-    if (!json_is_string(v))
-        return HR_EINVAL;
-    return parse_time_text(json_string_value(v), json_string_length(v), out);
-}
-
-int hr_pkgrepo_kind_of(const char *request_name, hr_pkgrepo_kind *out)
-{
-    for (int i = 0; i < HR_PKGREPO_NKINDS; i++) {
-        if (request_name != NULL && strcmp(request_name, kind_names[i]) == 0) {
-            *out = (hr_pkgrepo_kind)i;
-            return HR_OK;
-        }
-    }
-    return HR_ENOTFOUND;
-}
-
-const char *hr_pkgrepo_request_name(hr_pkgrepo_kind kind)
-{
-    return (unsigned)kind < HR_PKGREPO_NKINDS ? kind_names[kind] : "?";
-}
-
-static bool has_package_config(hr_pkgrepo_kind k)
-{
-    return k == HR_PKGREPO_VALIDATE_PACKAGE || k == HR_PKGREPO_CHECK_PACKAGE ||
-           k == HR_PKGREPO_LATEST_REVISION || k == HR_PKGREPO_LATEST_REVISION_SINCE;
-}
-
-/* Requests herald answers by looking a name up: their names must be
- * right, or the answer would be about another package or none. */
-static bool is_lookup(hr_pkgrepo_kind k)
-{
-    return k == HR_PKGREPO_CHECK_REPOSITORY || k == HR_PKGREPO_CHECK_PACKAGE ||
-           k == HR_PKGREPO_LATEST_REVISION || k == HR_PKGREPO_LATEST_REVISION_SINCE;
-}
-
-/* Flattens root[member], a configuration map, into a new {"KEY": "value"}
- * object; NULL (with messages) when it is not of GoCD's shape. */
-static json_t *flatten_config(hr_errlist *errs, const json_t *root, const char *member)
-{
-    char path[PATH_LEN], vpath[PATH_LEN + 8];
-    const json_t *map = json_object_get(root, member);
-    json_t *flat = json_object(), *entry;
-    const char *key;
-    size_t before = hr_errlist_count(errs);
-
-    if (map == NULL || json_is_null(map))
-        return flat;
-    if (!json_is_object(map)) {
-        report(errs, member, "an object", map);
-        json_decref(flat);
-        return NULL;
-    }
-    json_object_foreach((json_t *)map, key, entry)
-    {
-        const json_t *value;
-        key_path(path, member, key, strlen(key));
-        if (json_is_null(entry)) {
-            json_object_set_new(flat, key, json_string(""));
-            continue;
-        }
-        if (!json_is_object(entry)) {
-            report(errs, path, "{\"value\": \"...\"} or null", entry);
-            continue;
-        }
-        value = json_object_get(entry, "value");
-        if (value == NULL || json_is_null(value)) {
-            json_object_set_new(flat, key, json_string(""));
-        } else if (json_is_string(value)) {
-            json_object_set(flat, key, (json_t *)value);
-        } else {
-            snprintf(vpath, sizeof(vpath), "%s.value", path);
-            report(errs, vpath, "a string or null", value);
-        }
-    }
-    if (hr_errlist_count(errs) != before) {
-        json_decref(flat);
-        return NULL;
-    }
-    return flat;
-}
-
-/* The value of key in a flattened map when it is not "", new; else NULL. */
-static char *config_value(const json_t *flat, const char *key)
-{
-    const json_t *v = json_object_get(flat, key);
-    return json_is_string(v) && json_string_length(v) > 0 ? copy_string(v) : NULL;
-}
-
-/* For lookups: checks the name at member.key is present and valid. */
-static void need_name(hr_errlist *errs, const json_t *flat, const char *member, const char *key)
-{
-    char problem[BRIEF_LEN + 64];
-    const json_t *v = json_object_get(flat, key);
-
-    if (v == NULL)
-        hr_errlist_add(errs, "%s.%s: expected " NAME_EXPECTED "; got nothing", member, key);
-    else if (name_problem(json_string_value(v), json_string_length(v), problem, sizeof(problem)) !=
-             NULL)
-        hr_errlist_add(errs, "%s.%s: %s", member, key, problem);
-}
-
-static void take_previous(hr_errlist *errs, const json_t *root, hr_pkgrepo_request *r)
-{
-    char path[PATH_LEN];
-    const json_t *prev = json_object_get(root, "previous-revision"), *v, *data;
-    const char *key;
-    json_t *dv;
-    size_t before = hr_errlist_count(errs);
-
-    if (!json_is_object(prev)) {
-        report(errs, "previous-revision", "an object", prev);
-        return;
-    }
-    v = json_object_get(prev, "revision");
-    if (!json_is_string(v))
-        report(errs, "previous-revision.revision", "a string", v);
-    /* GoCD writes a revision without a time as "" (Dates.formatIso8601UtcWithMillis). */
-    v = json_object_get(prev, "timestamp");
-    r->previous_timestamp = HR_TIME_NONE;
-    if (v != NULL && !json_is_null(v) && !(json_is_string(v) && json_string_length(v) == 0) &&
-        parse_time(v, &r->previous_timestamp) != HR_OK)
-        report(errs, "previous-revision.timestamp", TIME_EXPECTED ", \"\" or null", v);
-    /* GoCD leaves "data" out when the revision has none (Gson drops nulls). */
-    data = json_object_get(prev, "data");
-    if (data != NULL && !json_is_null(data) && !json_is_object(data)) {
-        report(errs, "previous-revision.data", "an object of strings or null", data);
-    } else if (json_is_object(data)) {
-        json_object_foreach((json_t *)data, key, dv)
-        {
-            if (!json_is_string(dv))
-                report(errs, key_path(path, "previous-revision.data", key, strlen(key)), "a string",
-                       dv);
-        }
-    }
-    if (hr_errlist_count(errs) != before)
-        return;
-    r->previous_revision = copy_string(json_object_get(prev, "revision"));
-    r->previous_data = json_is_object(data) ? json_deep_copy(data) : json_object();
-}
-
-int hr_pkgrepo_parse(const char *request_name, const char *body, size_t len,
-                     hr_pkgrepo_request *out, hr_errlist *errs)
-{
-    hr_errlist scratch = HR_ERRLIST_INIT;
-    hr_pkgrepo_request r;
-    hr_pkgrepo_kind kind;
-    json_t *root = NULL;
-    size_t before;
-    int rc = HR_EINVAL;
-
-    if (hr_pkgrepo_kind_of(request_name, &kind) != HR_OK)
-        return HR_ENOTFOUND;
-    if (errs == NULL)
-        errs = &scratch;
-    before = hr_errlist_count(errs);
-    memset(&r, 0, sizeof(r));
-    r.kind = kind;
-    r.previous_timestamp = HR_TIME_NONE;
-    if (kind == HR_PKGREPO_REPOSITORY_CONFIGURATION || kind == HR_PKGREPO_PACKAGE_CONFIGURATION) {
-        rc = HR_OK;
-        goto out;
-    }
-    if (hr_json_load_object(body, len, errs, &root) != HR_OK)
-        goto out;
-
-    r.repository_config = flatten_config(errs, root, "repository-configuration");
-    if (has_package_config(kind))
-        r.package_config = flatten_config(errs, root, "package-configuration");
-    if (is_lookup(kind) && r.repository_config != NULL)
-        need_name(errs, r.repository_config, "repository-configuration", HR_PKGREPO_REPOSITORY_KEY);
-    if (is_lookup(kind) && r.package_config != NULL)
-        need_name(errs, r.package_config, "package-configuration", HR_PKGREPO_PACKAGE_KEY);
-    if (kind == HR_PKGREPO_LATEST_REVISION_SINCE)
-        take_previous(errs, root, &r);
-    if (hr_errlist_count(errs) != before)
-        goto out;
-
-    r.repository = config_value(r.repository_config, HR_PKGREPO_REPOSITORY_KEY);
-    if (r.package_config != NULL)
-        r.package = config_value(r.package_config, HR_PKGREPO_PACKAGE_KEY);
-    rc = HR_OK;
-out:
-    json_decref(root);
-    hr_errlist_clear(&scratch);
-    if (rc != HR_OK) {
-        hr_pkgrepo_request_clear(&r);
-        r.kind = kind;
-    }
-    *out = r;
-    return rc;
-}
-
-void hr_pkgrepo_request_clear(hr_pkgrepo_request *r)
-{
-    if (r == NULL)
-        return;
-    json_decref(r->repository_config);
-    json_decref(r->package_config);
-    free(r->repository);
-    free(r->package);
-    free(r->previous_revision);
-    json_decref(r->previous_data);
-    memset(r, 0, sizeof(*r));
-    r->previous_timestamp = HR_TIME_NONE;
-}
-
-/* ---- answers ----------------------------------------------------------- */
-
-static json_t *property(const char *display_name)
-{
-    return json_pack("{s:s,s:b,s:b,s:b,s:s,s:s}", "default-value", "", "part-of-identity", 1,
-                     "secure", 0, "required", 1, "display-name", display_name, "display-order",
-                     "0");
-}
-
-json_t *hr_pkgrepo_repository_configuration(void)
-{
-    return json_pack("{s:o}", HR_PKGREPO_REPOSITORY_KEY, property("Repository name in herald"));
-}
-
-json_t *hr_pkgrepo_package_configuration(void)
-{
-    return json_pack("{s:o}", HR_PKGREPO_PACKAGE_KEY, property("Package name in herald"));
-}
-
-static void add_problem(json_t *answer, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void add_problem(json_t *answer, const char *key, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    json_array_append_new(answer, json_pack("{s:s,s:s}", "key", key, "message", msg));
-}
-
-/* The validate-* answer for one flattened map whose only key is want. */
-static json_t *validate_map(const json_t *flat, const char *want, const char *what)
-{
-    json_t *answer = json_array();
-    const json_t *v = flat != NULL ? json_object_get(flat, want) : NULL;
-    char problem[BRIEF_LEN + 64];
-    const char *key;
-    json_t *entry;
-
-    if (v == NULL)
-        add_problem(answer, want,
-                    "%s is required: the %s name used in POST "
-                    "/api/v1/packages/<repository>/<package>/revisions",
-                    want, what);
-    else if (json_string_length(v) == 0)
-        add_problem(answer, want, "%s must not be empty", want);
-    else if (name_problem(json_string_value(v), json_string_length(v), problem, sizeof(problem)) !=
-             NULL)
-        add_problem(answer, want, "%s", problem);
-    if (flat == NULL)
-        return answer;
-    json_object_foreach((json_t *)flat, key, entry)
-    {
-        if (strcmp(key, want) != 0)
-            add_problem(answer, key,
-                        "herald does not use this key (the %s configuration has only %s)", what,
-                        want);
-    }
-    return answer;
-}
-
-json_t *hr_pkgrepo_validate_repository(const hr_pkgrepo_request *r)
-{
-    return validate_map(r->repository_config, HR_PKGREPO_REPOSITORY_KEY, "repository");
-}
-
-json_t *hr_pkgrepo_validate_package(const hr_pkgrepo_request *r)
-{
-    return validate_map(r->package_config, HR_PKGREPO_PACKAGE_KEY, "package");
-}
-
-json_t *hr_pkgrepo_check_answer(bool ok, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return json_pack("{s:s,s:[s]}", "status", ok ? "success" : "failure", "messages", msg);
-}
-
-json_t *hr_pkgrepo_check_repository(const char *repository, size_t npackages)
-{
-    if (npackages == 0)
-        return hr_pkgrepo_check_answer(
-            false,
-            "herald has no package in repository \"%s\" yet: publish "
-            "a revision with POST /api/v1/packages/%s/<package>/revisions",
-            repository, repository);
-    return hr_pkgrepo_check_answer(true, "herald has %zu package%s in repository \"%s\"", npackages,
-                                   npackages == 1 ? "" : "s", repository);
-}
-
-const char *hr_pkgrepo_no_revision(const char *repository, const char *package, char *buf,
-                                   size_t size)
-{
-    snprintf(buf, size,
-             "herald has no revision of package %s/%s yet: publish one with POST "
-             "/api/v1/packages/%s/%s/revisions",
-             repository, package, repository, package);
-    return buf;
-}
-
-json_t *hr_pkgrepo_check_package(const char *repository, const char *package,
-                                 const hr_package_rev *latest, size_t nrevisions)
-{
-    char buf[1024], ts[HR_TIME_STR_MAX];
-
-    if (latest == NULL)
-        return hr_pkgrepo_check_answer(
-            false, "%s", hr_pkgrepo_no_revision(repository, package, buf, sizeof(buf)));
-    quote(latest->revision ? latest->revision : "", latest->revision ? strlen(latest->revision) : 0,
-          buf);
-    /* A revision read back from elsewhere may have lost its time. */
-    if (latest->timestamp == HR_TIME_NONE)
-        return hr_pkgrepo_check_answer(true,
-                                       "herald has package %s/%s with %zu revision%s; latest "
-                                       "revision %s",
-                                       repository, package, nrevisions, nrevisions == 1 ? "" : "s",
-                                       buf);
-    return hr_pkgrepo_check_answer(
-        true, "herald has package %s/%s with %zu revision%s; latest revision %s of %s", repository,
-        package, nrevisions, nrevisions == 1 ? "" : "s", buf,
-        hr_time_format(latest->timestamp, ts, sizeof(ts)));
-}
-
-void hr_pkgrepo_answer_clear(hr_pkgrepo_answer *a)
-{
-    if (a == NULL)
-        return;
-    free(a->body);
-    memset(a, 0, sizeof(*a));
-}
-
-/* Sets a 200 JSON answer from v (stolen). */
-static void answer_json(hr_pkgrepo_answer *out, int status, json_t *v)
-{
-    out->status = status;
-    out->content_type = CT_JSON;
-    out->body = json_dumps(v, JSON_COMPACT);
-    if (out->body == NULL)
-        hr_oom(0);
-    out->len = strlen(out->body);
-    json_decref(v);
-}
-
-static void answer_text(hr_pkgrepo_answer *out, int status, const char *text)
-{
-    out->status = status;
-    out->content_type = CT_TEXT;
-    out->body = hr_strdup(text);
-    out->len = strlen(text);
-}
-
-/*
- * No revision yet. GoCD's documented answer, {}, and an empty body both
- * reach the operator as a bare "Empty response body"
- * (JsonMessageHandler1_0.responseMessageForLatestRevision, asserted by
- * JsonMessageHandler1_0Test.shouldThrowExceptionWhenAttemptingToGetLatest-
- * RevisionFromEmptyResponse), which says nothing about why. A 200 body can
- * only bring GoCD's own fixed texts ("Package revision timestamp should
- * be ..."), which would mislead. Any other status makes
- * PluginRequestHelper.submitRequest fail with "... Plugin returned with code
- * '404' and the following response: '<body>'", and that text is what
- * MaterialDatabaseUpdater shows under "Modification check failed for
- * material". So herald answers 404 with one plain sentence that says what
- * is missing and how to publish it; GoCD polls again and succeeds once a
- * revision is there.
- */
-void hr_pkgrepo_latest_answer(const hr_package_rev *latest, const char *repository,
-                              const char *package, hr_pkgrepo_answer *out)
-{
-    char buf[1024];
-
-    if (latest == NULL) {
-        answer_text(out, 404, hr_pkgrepo_no_revision(repository, package, buf, sizeof(buf)));
-        return;
-    }
-    answer_json(out, 200, hr_package_revision_json(latest));
-}
-
-/*
- * Nothing new. JsonMessageHandler1_0.responseMessageForLatestRevisionSince
- * returns null for an empty body, a null body and {} alike
- * (JsonMessageHandler1_0Test.shouldBuildNullPackageRevisionFromLatest-
- * RevisionSinceWhenEmptyResponse), and PackageMaterialPoller turns null
- * into "no modifications". herald sends {}: it is what the extension's
- * documentation names, it is valid JSON for every relay between herald and
- * GoCD (an empty body may become null or "" on the way, both fine, but {}
- * needs no such luck), and it reads as intended in a log.
- */
-void hr_pkgrepo_since_answer(const hr_package_rev *latest, const hr_pkgrepo_request *req,
-                             hr_pkgrepo_answer *out)
-{
-    if (latest == NULL) {
-        hr_pkgrepo_latest_answer(NULL, req->repository, req->package, out);
-        return;
-    }
-    if (req->previous_revision != NULL && latest->revision != NULL &&
-        strcmp(req->previous_revision, latest->revision) == 0) {
-        answer_json(out, 200, json_object());
-        return;
-    }
-    answer_json(out, 200, hr_package_revision_json(latest));
-}
-
-void hr_pkgrepo_refusal(hr_pkgrepo_kind kind, const hr_errlist *errs, hr_pkgrepo_answer *out)
-{
-    json_t *msgs = hr_errlist_to_json(errs), *m;
-    size_t i;
-
-    switch (kind) {
-    case HR_PKGREPO_VALIDATE_REPOSITORY:
-    case HR_PKGREPO_VALIDATE_PACKAGE: {
-        /* A ValidationError without a key is shown as a general error. */
-        json_t *answer = json_array();
-        json_array_foreach(msgs, i, m)
-        {
-            json_array_append_new(answer, json_pack("{s:O}", "message", m));
-        }
-        json_decref(msgs);
-        answer_json(out, 200, answer);
-        return;
-    }
-    case HR_PKGREPO_LATEST_REVISION:
-    case HR_PKGREPO_LATEST_REVISION_SINCE: {
-        /* GoCD quotes a non-200 body in its error (see the top of this
-         * file); a 200 body could not carry these messages. */
-        char text[4096];
-        size_t at = (size_t)snprintf(text, sizeof(text),
-                                     "herald cannot answer %s: ", hr_pkgrepo_request_name(kind));
-        json_array_foreach(msgs, i, m)
-        {
-            if (at >= sizeof(text))
-                break;
-            at += (size_t)snprintf(text + at, sizeof(text) - at, "%s%s", i ? "; " : "",
-                                   json_string_value(m));
-        }
-        json_decref(msgs);
-        answer_text(out, 400, text);
-        return;
-    }
-    default:
-        /* check-*: GoCD lists a failure's messages to the operator. The
-         * two configuration requests are never refused. */
-        answer_json(out, 200, json_pack("{s:s,s:o}", "status", "failure", "messages", msgs));
-        return;
-    }
 }
