@@ -313,6 +313,61 @@ static void array_elem(array_buf *a, char sep, const char *v, int len, int fmt)
     a->s[a->len++] = '"';
 }
 
+/* Appends v as 4 bytes, big-endian, as PostgreSQL's binary formats
+ * write integers. */
+static void put_be32(array_buf *a, uint32_t v)
+{
+    array_room(a, 4);
+    a->s[a->len++] = (char)(v >> 24);
+    a->s[a->len++] = (char)(v >> 16);
+    a->s[a->len++] = (char)(v >> 8);
+    a->s[a->len++] = (char)v;
+}
+
+/* PostgreSQL's OID of bytea, an array's element type in binary form. */
+#define BYTEA_OID 17u
+
+/*
+ * Column c of b's rows as a bytea[] in PostgreSQL's binary array form
+ * (array_recv: one dimension, whether any element is NULL, the element
+ * type, the dimension's length and lower bound, then each element's length,
+ * -1 for NULL, and its bytes): a raw body goes as it is, where the text
+ * form doubled it in hex inside an array literal that the server parsed
+ * again.
+ */
+static void bytea_array(array_buf *a, const hr_pg_rowbuf *b, const rows_sql *t, int c)
+{
+    uint32_t nulls = 0;
+    for (size_t r = 0; r < b->nrows; r++)
+        nulls |= b->v[r * (size_t)t->ncols + (size_t)c] == NULL;
+    put_be32(a, 1);
+    put_be32(a, nulls);
+    put_be32(a, BYTEA_OID);
+    put_be32(a, (uint32_t)b->nrows);
+    put_be32(a, 1);
+    for (size_t r = 0; r < b->nrows; r++) {
+        size_t at = r * (size_t)t->ncols + (size_t)c;
+        if (b->v[at] == NULL) {
+            put_be32(a, UINT32_MAX);
+            continue;
+        }
+        put_be32(a, (uint32_t)b->len[at]);
+        array_room(a, (size_t)b->len[at]);
+        memcpy(a->s + a->len, b->v[at], (size_t)b->len[at]);
+        a->len += (size_t)b->len[at];
+    }
+}
+
+/* Whether column c holds bytea (a value kept in binary form). */
+static bool bytea_column(const hr_pg_rowbuf *b, const rows_sql *t, int c)
+{
+    for (size_t r = 0; r < b->nrows; r++)
+        if (b->v[r * (size_t)t->ncols + (size_t)c] != NULL &&
+            b->fmt[r * (size_t)t->ncols + (size_t)c])
+            return true;
+    return false;
+}
+
 /* Sends the buffer's rows as one statement, a column an array, and
  * empties it. */
 static int rows_send(hr_pg *g, hr_pg_rowbuf *b, const rows_sql *t, hr_error *err)
@@ -326,6 +381,11 @@ static int rows_send(hr_pg *g, hr_pg_rowbuf *b, const rows_sql *t, hr_error *err
     memset(cols, 0, sizeof(cols));
     for (int c = 0; c < t->ncols; c++) {
         array_buf *a = &cols[c];
+        if (bytea_column(b, t, c)) {
+            bytea_array(a, b, t, c);
+            hr_pg__bin(&p, a->s, a->len);
+            continue;
+        }
         for (size_t r = 0; r < b->nrows; r++) {
             size_t at = r * (size_t)t->ncols + (size_t)c;
             array_elem(a, r == 0 ? '{' : ',', b->v[at], b->len[at], b->fmt[at]);

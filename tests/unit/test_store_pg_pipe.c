@@ -631,3 +631,73 @@ Test(store, a_batch_keeps_values_an_array_literal_must_escape)
         hr_event_free(evs[i]);
     hr_event_free(gate);
 }
+
+/* A batch's raw bodies and request digests go as binary bytea arrays: a
+ * column holding NULLs beside bodies, every byte value, and digests beside
+ * events without one, all kept byte for byte. */
+Test(store, a_batch_keeps_bodies_and_digests_byte_for_byte)
+{
+    enum { M = 6 };
+    hr_event *evs[M], *gate = NULL;
+    outcome out[M], gate_out;
+    hr_error err;
+    PGconn *c;
+
+    if (!on_pg())
+        cr_skip_test("PostgreSQL only");
+    st = open_store();
+    c = gate_close();
+    gate_wait(c, &gate, &gate_out);
+    tally_reset();
+    for (int i = 0; i < M; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "bin-%d", i);
+        evs[i] = stage_ev(name, "s", "1", "Passed", "Passed");
+        if (i % 3 == 0) { /* no body */
+            free(evs[i]->raw);
+            evs[i]->raw = NULL;
+            evs[i]->raw_len = 0;
+        } else if (i % 3 == 1) { /* every byte value, NUL included */
+            free(evs[i]->raw);
+            evs[i]->raw = hr_malloc(256);
+            for (int b = 0; b < 256; b++)
+                evs[i]->raw[b] = (char)b;
+            evs[i]->raw_len = 256;
+        } else { /* a request id and its digest */
+            evs[i]->request_id = hr_strdup(name);
+            for (int b = 0; b < 32; b++)
+                evs[i]->request_digest[b] = (unsigned char)(255 - b - i);
+        }
+        cr_assert_eq(hr_store_submit(st, evs[i], on_done, &out[i], &err), HR_OK, "%s", err.msg);
+    }
+    gate_open(c);
+    tally_wait(M + 1);
+    cr_assert_eq(tl.ok, M + 1, "%s", tl.last_msg);
+    cr_expect_eq(writers_of(evs[0]->id, evs[M - 1]->id), 1, "one batch");
+    for (int i = 0; i < M; i++) {
+        char sql[512];
+        long long id = (long long)evs[i]->id;
+        if (i % 3 == 0)
+            snprintf(sql, sizeof(sql),
+                     "SELECT count(*) FROM events WHERE id = %lld AND raw IS NULL"
+                     " AND request_digest IS NULL",
+                     id);
+        else if (i % 3 == 1)
+            snprintf(sql, sizeof(sql),
+                     "SELECT count(*) FROM events WHERE id = %lld AND raw ="
+                     " (SELECT string_agg(set_byte('\\x00'::bytea, 0, b), ''::bytea ORDER BY b)"
+                     "  FROM generate_series(0, 255) b) AND request_digest IS NULL",
+                     id);
+        else
+            snprintf(sql, sizeof(sql),
+                     "SELECT count(*) FROM events WHERE id = %lld AND length(raw) = %zu"
+                     " AND request_id = 'bin-%d' AND request_digest ="
+                     " (SELECT string_agg(set_byte('\\x00'::bytea, 0, 255 - b - %d), ''::bytea"
+                     "  ORDER BY b) FROM generate_series(0, 31) b)",
+                     id, evs[i]->raw_len, i, i);
+        cr_expect_eq(pg_value(sql), 1, "event %d: %s", i, sql);
+    }
+    for (int i = 0; i < M; i++)
+        hr_event_free(evs[i]);
+    hr_event_free(gate);
+}
