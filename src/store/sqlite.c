@@ -414,16 +414,6 @@ static int open_writer(hr_sqlite *s, const hr_store_options *opt, hr_error *err)
     if (ret == HR_OK)
         ret = hr_sqlite__exec1(s->wdb, "PRAGMA foreign_keys = ON", NULL, 0, "enable foreign keys",
                                err);
-    /* Each writer item runs in a savepoint, whose sub-journal keeps the
-     * original of every page the item changes. SQLite holds it in memory
-     * only up to 64 KiB unless temp_store is MEMORY, and writes the rest
-     * to a temporary file: an event with one delivery changes more than
-     * that, and those writes were half the writer's time (bench/README.md,
-     * "The savepoint's journal"). An item's pages are a few hundred KiB
-     * at most, and a prune runs in bounded chunks. */
-    if (ret == HR_OK)
-        ret = hr_sqlite__exec1(s->wdb, "PRAGMA temp_store = MEMORY", NULL, 0,
-                               "keep the savepoints' journal in memory", err);
     if (ret == HR_OK && opt->max_pages > 0) {
         char sql[64];
         snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %zu", opt->max_pages);
@@ -433,6 +423,18 @@ static int open_writer(hr_sqlite *s, const hr_store_options *opt, hr_error *err)
     }
     if (ret == HR_OK)
         ret = migrate(s, err);
+    /* Each writer item runs in a savepoint, whose sub-journal keeps the
+     * original of every page the item changes. SQLite holds it in memory
+     * only up to 64 KiB unless temp_store is MEMORY, and writes the rest
+     * to a temporary file: an event with one delivery changes more than
+     * that, and those writes were half the writer's time (bench/README.md,
+     * "The savepoint's journal"). An item's pages are a few hundred KiB
+     * at most, and a prune runs in bounded chunks. Set after the
+     * migrations, whose index builds over a long history sort in
+     * temporary files, not in memory. */
+    if (ret == HR_OK)
+        ret = hr_sqlite__exec1(s->wdb, "PRAGMA temp_store = MEMORY", NULL, 0,
+                               "keep the savepoints' journal in memory", err);
     for (int i = 0; i < NSTMT && ret == HR_OK; i++) {
         rc = sqlite3_prepare_v3(s->wdb, hr_sqlite__writer_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                 &s->st[i], NULL);
