@@ -109,13 +109,15 @@ static int claim(void *ctx, const hr_claim_query *q, hr_delivery_job **jobs, siz
     int rc = hr_store_claim_due(app->store, q, jobs, n, err);
     if (rc != HR_OK || *n == 0)
         return rc;
-    /* Templates reach GoCD's site URL as .gocd.site_url. */
+    /* Templates reach GoCD's site URL as .gocd.site_url; a no_raw claim's
+     * jobs have no input (no template reads the event). */
+    if (q->no_raw)
+        return rc;
     pthread_mutex_lock(&app->lock);
     json_t *info = app->gocd_info ? json_deep_copy(app->gocd_info) : json_null();
     pthread_mutex_unlock(&app->lock);
     for (size_t i = 0; i < *n; i++)
-        if ((*jobs)[i].input != NULL)
-            json_object_set((*jobs)[i].input, "gocd", info);
+        json_object_set((*jobs)[i].input, "gocd", info);
     json_decref(info);
     return rc;
 }

@@ -5,6 +5,7 @@
 #include "core/mem.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -702,9 +703,7 @@ const char *hr_jscan_brief(const hr_jscan *js, uint32_t i, char *buf, size_t siz
 
     /* Containers are named by type: no need to build them. */
     if (js->tok[i].type == HR_JS_OBJECT || js->tok[i].type == HR_JS_ARRAY) {
-        json_t *empty = js->tok[i].type == HR_JS_OBJECT ? json_object() : json_array();
-        hr_json_brief(empty, buf, size);
-        json_decref(empty);
+        snprintf(buf, size, "%s", hr_jscan_type_name(js, i));
         return buf;
     }
     v = hr_jscan_to_json(js, i);
@@ -752,21 +751,12 @@ int hr_jscan_parse_object(hr_jscan *js, const char *buf, size_t len, hr_jtok *st
 
 const char *hr_jscan_type_name(const hr_jscan *js, uint32_t i)
 {
-    switch (js->tok[i].type) {
-    case HR_JS_OBJECT:
-        return "an object";
-    case HR_JS_ARRAY:
-        return "an array";
-    case HR_JS_STRING:
-        return "a string";
-    case HR_JS_NUMBER:
-        return "a number";
-    case HR_JS_TRUE:
-    case HR_JS_FALSE:
-        return "a boolean";
-    default:
-        return "null";
-    }
+    static const json_type as_json[] = {
+        [HR_JS_OBJECT] = JSON_OBJECT, [HR_JS_ARRAY] = JSON_ARRAY, [HR_JS_STRING] = JSON_STRING,
+        [HR_JS_NUMBER] = JSON_REAL,   [HR_JS_TRUE] = JSON_TRUE,   [HR_JS_FALSE] = JSON_FALSE,
+        [HR_JS_NULL] = JSON_NULL,
+    };
+    return hr_json_kind_name(as_json[js->tok[i].type]);
 }
 
 int hr_jscan_load(const char *buf, size_t len, json_t **out, hr_error *err)

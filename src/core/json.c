@@ -181,11 +181,9 @@ json_t *hr_errlist_to_json(const hr_errlist *l)
     return a;
 }
 
-const char *hr_json_type_name(const json_t *v)
+const char *hr_json_kind_name(json_type t)
 {
-    if (v == NULL)
-        return "nothing";
-    switch (json_typeof(v)) {
+    switch (t) {
     case JSON_OBJECT:
         return "an object";
     case JSON_ARRAY:
@@ -202,6 +200,11 @@ const char *hr_json_type_name(const json_t *v)
         return "null";
     }
     return "a value";
+}
+
+const char *hr_json_type_name(const json_t *v)
+{
+    return v == NULL ? "nothing" : hr_json_kind_name(json_typeof(v));
 }
 
 const char *hr_json_brief(const json_t *v, char *buf, size_t size)

@@ -75,5 +75,7 @@ size_t hr_utf8_len(const unsigned char *s, size_t n);
 /* The name of a JSON value's type as users read it: "a string", "a number",
  * "a boolean", "null", "an object", "an array", "nothing" (NULL). */
 const char *hr_json_type_name(const json_t *v);
+/* The same words for a value of type t. */
+const char *hr_json_kind_name(json_type t);
 
 #endif

@@ -104,6 +104,19 @@ static int event_cols(hr_rows *r, sqlite3_stmt *st, int col, hr_event_row *e)
 /* One row of st into a new row of r; the statement's columns decide how. */
 typedef int (*row_fn)(sqlite3 *db, hr_rows *r, sqlite3_stmt *st, hr_error *err);
 
+/* Steps st (prepared on db, its values bound) to its end, adding each row
+ * to r with row. */
+static int step_rows(sqlite3 *db, sqlite3_stmt *st, row_fn row, hr_rows *r, const char *doing,
+                     hr_error *err)
+{
+    int rc, ret = HR_OK;
+    while (ret == HR_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        ret = row(db, r, st, err);
+    if (ret == HR_OK && rc != SQLITE_DONE)
+        ret = db_error(db, rc, doing, err);
+    return ret;
+}
+
 /*
  * Runs st on db (prepared from sql, its values bound by bind) and adds each
  * row to r with row. A NULL bind binds nothing.
@@ -123,10 +136,7 @@ static int read_rows(hr_sqlite *s, const char *sql, const char *doing,
     }
     if (bind != NULL)
         bind(st, arg);
-    while (ret == HR_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        ret = row(db, r, st, err);
-    if (ret == HR_OK && rc != SQLITE_DONE)
-        ret = db_error(db, rc, doing, err);
+    ret = step_rows(db, st, row, r, doing, err);
 out:
     sqlite3_finalize(st);
     reader_give(s, db);
@@ -619,6 +629,18 @@ const char *hr_sqlite__claim_sql(int which)
     return claim_sql[which];
 }
 
+/* *slot, prepared from sql on db at its first use and kept for the
+ * connection's life (SQLITE_PREPARE_PERSISTENT). */
+static int kept_stmt(sqlite3 *db, sqlite3_stmt **slot, const char *sql, const char *doing,
+                     hr_error *err)
+{
+    int rc;
+    if (*slot != NULL)
+        return HR_OK;
+    rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
+    return rc == SQLITE_OK ? HR_OK : db_error(db, rc, doing, err);
+}
+
 static void close_claims(void *arg)
 {
     hr_sqlite_claims *c = arg;
@@ -651,21 +673,12 @@ int hr_sqlite__claims_health(hr_sqlite *s, const char *sql, const char *doing, r
                              hr_rows *r, hr_error *err)
 {
     hr_sqlite_claims *c = hr_pool_take(&s->claims);
-    int rc = SQLITE_OK, ret = HR_OK;
+    int ret = kept_stmt(c->db, &c->health, sql, doing, err);
 
-    if (c->health == NULL) {
-        rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->health, NULL);
-        if (rc != SQLITE_OK) {
-            ret = db_error(c->db, rc, doing, err);
-            goto out;
-        }
+    if (ret == HR_OK) {
+        ret = step_rows(c->db, c->health, row, r, doing, err);
+        sqlite3_reset(c->health);
     }
-    while (ret == HR_OK && (rc = sqlite3_step(c->health)) == SQLITE_ROW)
-        ret = row(c->db, r, c->health, err);
-    if (ret == HR_OK && rc != SQLITE_DONE)
-        ret = db_error(c->db, rc, doing, err);
-    sqlite3_reset(c->health);
-out:
     hr_pool_give(&s->claims, c);
     return ret;
 }
@@ -738,17 +751,12 @@ int hr_sqlite__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error 
                                   : HR_SQLITE_CLAIM_TARGET;
     hr_sqlite_claims *c = hr_pool_take(&s->claims);
     char *skip = id_array(q->skip_ids, q->n_skip_ids), *others = NULL;
-    sqlite3_stmt *st = c->st[which];
-    int rc = SQLITE_OK, ret = HR_OK;
+    sqlite3_stmt *st;
+    int ret = kept_stmt(c->db, &c->st[which], claim_sql[which], "prepare the claim", err);
 
-    if (st == NULL) {
-        rc = sqlite3_prepare_v3(c->db, claim_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
-        if (rc != SQLITE_OK) {
-            ret = db_error(c->db, rc, "prepare the claim", err);
-            goto out;
-        }
-        c->st[which] = st;
-    }
+    if (ret != HR_OK)
+        goto out;
+    st = c->st[which];
     sqlite3_bind_int64(st, 1, q->now);
     if (q->target != NULL)
         bind_str(st, 2, q->target);
@@ -758,10 +766,7 @@ int hr_sqlite__claim(void *db, const hr_claim_query *q, hr_rows *rows, hr_error 
     }
     bind_str(st, 3, skip);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)q->max);
-    while (ret == HR_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        ret = claim_row(c->db, rows, st, err);
-    if (ret == HR_OK && rc != SQLITE_DONE)
-        ret = db_error(c->db, rc, "find due deliveries", err);
+    ret = step_rows(c->db, st, claim_row, rows, "find due deliveries", err);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
 out:
