@@ -144,6 +144,40 @@ static const char *const migrations[] = {
     /* v10: a GoCD event's document is derived from its raw body on read,
      * as SQLite's v14 (store/event_doc.h). */
     "ALTER TABLE events ALTER COLUMN doc DROP NOT NULL;",
+    /* v11: the text of keys and filters compared byte by byte (COLLATE
+     * "C"), as SQLite's BINARY does: one order on both engines, whatever
+     * the database's locale, and every index entry compared with memcmp
+     * rather than the locale's strcoll (bench/README.md measures it). The
+     * tables are not rewritten; their indexes are rebuilt. */
+    "ALTER TABLE events ALTER COLUMN source TYPE TEXT COLLATE \"C\","
+    "  ALTER COLUMN kind TYPE TEXT COLLATE \"C\", ALTER COLUMN pipeline TYPE TEXT COLLATE \"C\","
+    "  ALTER COLUMN stage TYPE TEXT COLLATE \"C\", ALTER COLUMN result TYPE TEXT COLLATE \"C\","
+    "  ALTER COLUMN transition TYPE TEXT COLLATE \"C\","
+    "  ALTER COLUMN request_id TYPE TEXT COLLATE \"C\";"
+    "ALTER TABLE stage_state ALTER COLUMN pipeline TYPE TEXT COLLATE \"C\","
+    "  ALTER COLUMN stage TYPE TEXT COLLATE \"C\", ALTER COLUMN last_result TYPE TEXT COLLATE "
+    "\"C\";"
+    "ALTER TABLE job_state ALTER COLUMN source TYPE TEXT COLLATE \"C\","
+    "  ALTER COLUMN job TYPE TEXT COLLATE \"C\", ALTER COLUMN branch TYPE TEXT COLLATE \"C\","
+    "  ALTER COLUMN last_result TYPE TEXT COLLATE \"C\";"
+    "ALTER TABLE deliveries ALTER COLUMN target TYPE TEXT COLLATE \"C\","
+    "  ALTER COLUMN state TYPE TEXT COLLATE \"C\", ALTER COLUMN run_key TYPE TEXT COLLATE \"C\","
+    "  ALTER COLUMN order_key TYPE TEXT COLLATE \"C\";"
+    "ALTER TABLE run_messages ALTER COLUMN target TYPE TEXT COLLATE \"C\","
+    "  ALTER COLUMN run_key TYPE TEXT COLLATE \"C\";"
+    "ALTER TABLE packages ALTER COLUMN repository TYPE TEXT COLLATE \"C\","
+    "  ALTER COLUMN package TYPE TEXT COLLATE \"C\";"
+    "ALTER TABLE revisions ALTER COLUMN repository TYPE TEXT COLLATE \"C\","
+    "  ALTER COLUMN package TYPE TEXT COLLATE \"C\", ALTER COLUMN revision TYPE TEXT COLLATE \"C\";"
+    "ALTER TABLE target_health ALTER COLUMN target TYPE TEXT COLLATE \"C\";",
+    /* v12: a history row's last event is no longer a foreign key. Its
+     * check ran for every row a batch writes (a query, and a lock written
+     * on the event the batch had just inserted, each with its WAL), and
+     * ON DELETE SET NULL scanned the whole table for every event
+     * retention deleted (last_event_id has no index). Retention now clears
+     * them itself, once per chunk (pg_write.c's prune_ids). */
+    "ALTER TABLE stage_state DROP CONSTRAINT IF EXISTS stage_state_last_event_id_fkey;"
+    "ALTER TABLE job_state DROP CONSTRAINT IF EXISTS job_state_last_event_id_fkey;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -201,9 +235,10 @@ static const struct {
      " (SELECT source, job, branch, last_result, last_number, prev_result FROM job_state"
      " WHERE source = k.s AND job = k.j AND branch = k.b LIMIT 1) t"},
     /* A batch's event ids, taken at its start, so that its events'
-     * INSERT (one for the batch, pg_batch.c) need not be waited for. */
-    {"event_ids", "SELECT nextval(pg_get_serial_sequence('events', 'id'))"
-                  " FROM generate_series(1, $1::int)"},
+     * INSERT (one for the batch, pg_batch.c) need not be waited for. The
+     * sequence is named (BIGSERIAL's name for it), so that it is looked up
+     * once, when the statement is prepared, not once per row. */
+    {"event_ids", "SELECT nextval('events_id_seq') FROM generate_series(1, $1::int)"},
     /* A batch's rows, each column an array ($1.. in the columns' order, one
      * element per row; pg_batch.c): one statement for any number of rows,
      * parsed and planned once per connection. The events carry the ids

@@ -48,13 +48,23 @@
 #define HR_PG_MAX_PENDING 256
 /* Rows one batch INSERT takes at most (a fuller buffer is sent). */
 #define HR_PG_MAX_ROWS 512
+/* Columns one batch INSERT writes at most. */
+#define HR_PG_MAX_COLS 17
 
-/* Rows waiting to be inserted by one INSERT (pg_batch.c): the
- * values of nrows rows of ncols each, owned copies. */
+/* A PostgreSQL array in its binary form (pg_batch.c), built an element
+ * at a time. */
+typedef struct hr_pg_array {
+    char *s;
+    size_t len, cap;
+    uint32_t n; /* elements */
+    bool nulls; /* whether one is NULL */
+} hr_pg_array;
+
+/* Rows waiting to be inserted by one INSERT (pg_batch.c): nrows rows,
+ * each column's values kept as one array as they come. */
 typedef struct hr_pg_rowbuf {
     size_t nrows;
-    char **v;
-    int *len, *fmt;
+    hr_pg_array col[HR_PG_MAX_COLS];
 } hr_pg_rowbuf;
 
 /* A history row (a stage's or a job's) a pipelined transaction holds

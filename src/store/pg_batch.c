@@ -76,23 +76,89 @@ static void sort_unique(hr_pg_held *rows, size_t *n, int (*cmp)(const void *, co
     *n = out + 1;
 }
 
-/* Appends s to a PostgreSQL array literal as one quoted element, after
- * sep (a comma, or the opening brace). */
-static void array_add(char **buf, size_t *len, size_t *cap, char sep, const char *s)
+/* ---- Binary arrays ------------------------------------------------------ */
+
+/* PostgreSQL's OIDs of the element types of the batch's arrays. */
+#define BOOL_OID 16u
+#define BYTEA_OID 17u
+#define INT8_OID 20u
+#define TEXT_OID 25u
+
+/* array_recv's header: one dimension, whether an element is NULL, the
+ * element type, the dimension's length and its lower bound (1). */
+#define ARRAY_HEAD 20
+
+static void put_be32(char *at, uint32_t v)
 {
-    size_t need = *len + 2 * strlen(s) + 5; /* sep, quotes, the closing brace, NUL */
-    if (need > *cap) {
-        *cap = need * 2;
-        *buf = hr_realloc(*buf, *cap);
+    at[0] = (char)(v >> 24);
+    at[1] = (char)(v >> 16);
+    at[2] = (char)(v >> 8);
+    at[3] = (char)v;
+}
+
+static void array_room(hr_pg_array *a, size_t more)
+{
+    if (a->len == 0)
+        a->len = ARRAY_HEAD; /* written by array_finish */
+    if (a->len + more > a->cap) {
+        a->cap = (a->len + more) * 2;
+        a->s = hr_realloc(a->s, a->cap);
     }
-    (*buf)[(*len)++] = sep;
-    (*buf)[(*len)++] = '"';
-    for (; *s != '\0'; s++) {
-        if (*s == '"' || *s == '\\')
-            (*buf)[(*len)++] = '\\';
-        (*buf)[(*len)++] = *s;
+}
+
+/* Appends one element: len bytes from v as they are, or NULL when v is. */
+static void array_add(hr_pg_array *a, const void *v, size_t len)
+{
+    array_room(a, 4 + (v != NULL ? len : 0));
+    a->n++;
+    if (v == NULL) {
+        a->nulls = true;
+        put_be32(a->s + a->len, UINT32_MAX); /* -1: NULL */
+        a->len += 4;
+        return;
     }
-    (*buf)[(*len)++] = '"';
+    put_be32(a->s + a->len, (uint32_t)len);
+    memcpy(a->s + a->len + 4, v, len);
+    a->len += 4 + len;
+}
+
+/* Appends a parameter's value (hr_pg_params: text, a number's digits, or
+ * bytes) as an element of type t: 't' text, 'i' bigint, 'o' boolean ("true"
+ * or "false"), 'b' bytea. */
+static void array_value(hr_pg_array *a, char t, const char *v, int len)
+{
+    char be[8];
+    if (v == NULL || t == 'b') {
+        array_add(a, v, v != NULL ? (size_t)len : 0);
+    } else if (t == 'i') {
+        uint64_t n = (uint64_t)strtoll(v, NULL, 10);
+        for (int k = 0; k < 8; k++)
+            be[k] = (char)(n >> (56 - 8 * k));
+        array_add(a, be, 8);
+    } else if (t == 'o') {
+        be[0] = v[0] == 't';
+        array_add(a, be, 1);
+    } else {
+        array_add(a, v, strlen(v));
+    }
+}
+
+/* Writes the header of elements of type oid; the array is then a->s's
+ * a->len bytes, in the binary form a parameter of an array type takes. */
+static void array_finish(hr_pg_array *a, uint32_t oid)
+{
+    array_room(a, 0);
+    put_be32(a->s, 1);
+    put_be32(a->s + 4, a->nulls);
+    put_be32(a->s + 8, oid);
+    put_be32(a->s + 12, a->n);
+    put_be32(a->s + 16, 1);
+}
+
+static void array_free(hr_pg_array *a)
+{
+    free(a->s);
+    memset(a, 0, sizeof(*a));
 }
 
 /* Sends the statements (prepared: pg.c's stages_lock and stages_read,
@@ -101,23 +167,22 @@ static void array_add(char **buf, size_t *len, size_t *cap, char sep, const char
 static int send_lock(hr_pg *g, const char *lock, const char *read, const hr_pg_held *rows, size_t n,
                      int nkey, const char *doing, hr_error *err)
 {
-    char *arr[3] = {NULL, NULL, NULL};
+    hr_pg_array arr[3];
     hr_pg_params p = {0};
     int ret;
 
+    memset(arr, 0, sizeof(arr));
     for (int k = 0; k < nkey; k++) {
-        size_t len = 0, cap = 0;
         for (size_t i = 0; i < n; i++)
-            array_add(&arr[k], &len, &cap, i == 0 ? '{' : ',', rows[i].key[k]);
-        arr[k][len++] = '}';
-        arr[k][len] = '\0';
-        hr_pg__str(&p, arr[k]);
+            array_add(&arr[k], rows[i].key[k], strlen(rows[i].key[k]));
+        array_finish(&arr[k], TEXT_OID);
+        hr_pg__bin(&p, arr[k].s, arr[k].len);
     }
     ret = hr_pg__pipe_send(g, lock, NULL, &p, doing, err);
     if (ret == HR_OK)
         ret = hr_pg__pipe_send(g, read, NULL, &p, doing, err);
     for (int k = 0; k < nkey; k++)
-        free(arr[k]);
+        array_free(&arr[k]);
     return ret;
 }
 
@@ -229,176 +294,55 @@ _Static_assert(HR_MAX_STORE_BATCH <= HR_PG_MAX_ROWS, "a batch's history rows fit
  * connection (pg.c's events_insert, deliveries_insert, stages_save,
  * jobs_save) that takes each column as an array, whatever the number of
  * rows, so that PostgreSQL parses and plans it once, not once per batch
- * size. */
+ * size; the arrays go in binary form (array_value's types, a letter per
+ * column), which the server reads without parsing or unescaping. */
 typedef struct rows_sql {
     const char *name, *doing;
-    int ncols;
+    const char *types; /* one letter per column, in its order */
 } rows_sql;
 
-static const rows_sql event_sql = {"events_insert", "save the events", 17};
-static const rows_sql delivery_sql = {"deliveries_insert", "create the deliveries", 10};
-static const rows_sql stage_sql = {"stages_save", "update the stages' state", 7};
-static const rows_sql job_sql = {"jobs_save", "update the jobs' state", 10};
+static const rows_sql event_sql = {"events_insert", "save the events", "itttttttttttbtibi"};
+static const rows_sql delivery_sql = {"deliveries_insert", "create the deliveries", "ittiiittot"};
+static const rows_sql stage_sql = {"stages_save", "update the stages' state", "tttttii"};
+static const rows_sql job_sql = {"jobs_save", "update the jobs' state", "ttttitttii"};
 
-static void rows_clear(hr_pg_rowbuf *b, int ncols)
+_Static_assert(sizeof("itttttttttttbtibi") - 1 <= HR_PG_MAX_COLS, "an event's columns fit");
+
+static void rows_clear(hr_pg_rowbuf *b)
 {
-    for (size_t i = 0; i < b->nrows * (size_t)ncols; i++)
-        free(b->v[i]);
-    free(b->v);
-    free(b->len);
-    free(b->fmt);
-    memset(b, 0, sizeof(*b));
+    for (int c = 0; c < HR_PG_MAX_COLS; c++)
+        array_free(&b->col[c]);
+    b->nrows = 0;
 }
 
-/* Keeps a copy of p's values as the buffer's next row. */
+/* Adds p's values as the buffer's next row. */
 static void rows_add(hr_pg_rowbuf *b, const rows_sql *t, const hr_pg_params *p)
 {
-    size_t at = b->nrows * (size_t)t->ncols;
-    if (b->v == NULL) {
-        size_t n = (size_t)HR_PG_MAX_ROWS * (size_t)t->ncols;
-        b->v = hr_calloc(n, sizeof(*b->v));
-        b->len = hr_calloc(n, sizeof(*b->len));
-        b->fmt = hr_calloc(n, sizeof(*b->fmt));
-    }
-    for (int i = 0; i < t->ncols; i++) {
-        const char *v = p->v[i];
-        size_t n = v == NULL ? 0 : p->fmt[i] ? (size_t)p->len[i] : strlen(v) + 1;
-        b->v[at + (size_t)i] = v == NULL ? NULL : hr_malloc(n > 0 ? n : 1);
-        if (n > 0)
-            memcpy(b->v[at + (size_t)i], v, n);
-        b->len[at + (size_t)i] = p->len[i];
-        b->fmt[at + (size_t)i] = p->fmt[i];
-    }
+    for (int c = 0; t->types[c] != '\0'; c++)
+        array_value(&b->col[c], t->types[c], p->v[c], p->len[c]);
     b->nrows++;
 }
 
-/* A growing array literal. */
-typedef struct array_buf {
-    char *s;
-    size_t len, cap;
-} array_buf;
-
-static void array_room(array_buf *a, size_t more)
+static uint32_t type_oid(char t)
 {
-    if (a->len + more > a->cap) {
-        a->cap = (a->len + more) * 2;
-        a->s = hr_realloc(a->s, a->cap);
-    }
-}
-
-/* Appends one element after sep (a comma, or the opening brace): NULL,
- * a quoted text value (fmt 0), or bytea's hex form of len bytes (fmt 1). */
-static void array_elem(array_buf *a, char sep, const char *v, int len, int fmt)
-{
-    static const char hex[] = "0123456789abcdef";
-    if (v == NULL) {
-        array_room(a, 6);
-        a->s[a->len++] = sep;
-        memcpy(a->s + a->len, "NULL", 4);
-        a->len += 4;
-        return;
-    }
-    if (!fmt) {
-        array_add(&a->s, &a->len, &a->cap, sep, v);
-        return;
-    }
-    array_room(a, 2 * (size_t)len + 8);
-    memcpy(a->s + a->len, sep == '{' ? "{\"\\\\x" : ",\"\\\\x", 5);
-    a->len += 5;
-    for (int i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)v[i];
-        a->s[a->len++] = hex[c >> 4];
-        a->s[a->len++] = hex[c & 15];
-    }
-    a->s[a->len++] = '"';
-}
-
-/* Appends v as 4 bytes, big-endian, as PostgreSQL's binary formats
- * write integers. */
-static void put_be32(array_buf *a, uint32_t v)
-{
-    array_room(a, 4);
-    a->s[a->len++] = (char)(v >> 24);
-    a->s[a->len++] = (char)(v >> 16);
-    a->s[a->len++] = (char)(v >> 8);
-    a->s[a->len++] = (char)v;
-}
-
-/* PostgreSQL's OID of bytea, an array's element type in binary form. */
-#define BYTEA_OID 17u
-
-/*
- * Column c of b's rows as a bytea[] in PostgreSQL's binary array form
- * (array_recv: one dimension, whether any element is NULL, the element
- * type, the dimension's length and lower bound, then each element's length,
- * -1 for NULL, and its bytes): a raw body goes as it is, where the text
- * form doubled it in hex inside an array literal that the server parsed
- * again.
- */
-static void bytea_array(array_buf *a, const hr_pg_rowbuf *b, const rows_sql *t, int c)
-{
-    uint32_t nulls = 0;
-    for (size_t r = 0; r < b->nrows; r++)
-        nulls |= b->v[r * (size_t)t->ncols + (size_t)c] == NULL;
-    put_be32(a, 1);
-    put_be32(a, nulls);
-    put_be32(a, BYTEA_OID);
-    put_be32(a, (uint32_t)b->nrows);
-    put_be32(a, 1);
-    for (size_t r = 0; r < b->nrows; r++) {
-        size_t at = r * (size_t)t->ncols + (size_t)c;
-        if (b->v[at] == NULL) {
-            put_be32(a, UINT32_MAX);
-            continue;
-        }
-        put_be32(a, (uint32_t)b->len[at]);
-        array_room(a, (size_t)b->len[at]);
-        memcpy(a->s + a->len, b->v[at], (size_t)b->len[at]);
-        a->len += (size_t)b->len[at];
-    }
-}
-
-/* Whether column c holds bytea (a value kept in binary form). */
-static bool bytea_column(const hr_pg_rowbuf *b, const rows_sql *t, int c)
-{
-    for (size_t r = 0; r < b->nrows; r++)
-        if (b->v[r * (size_t)t->ncols + (size_t)c] != NULL &&
-            b->fmt[r * (size_t)t->ncols + (size_t)c])
-            return true;
-    return false;
+    return t == 'i' ? INT8_OID : t == 'o' ? BOOL_OID : t == 'b' ? BYTEA_OID : TEXT_OID;
 }
 
 /* Sends the buffer's rows as one statement, a column an array, and
  * empties it. */
 static int rows_send(hr_pg *g, hr_pg_rowbuf *b, const rows_sql *t, hr_error *err)
 {
-    array_buf cols[HR_PG_MAX_PARAMS];
     hr_pg_params p = {0};
     int ret;
 
     if (b->nrows == 0)
         return HR_OK;
-    memset(cols, 0, sizeof(cols));
-    for (int c = 0; c < t->ncols; c++) {
-        array_buf *a = &cols[c];
-        if (bytea_column(b, t, c)) {
-            bytea_array(a, b, t, c);
-            hr_pg__bin(&p, a->s, a->len);
-            continue;
-        }
-        for (size_t r = 0; r < b->nrows; r++) {
-            size_t at = r * (size_t)t->ncols + (size_t)c;
-            array_elem(a, r == 0 ? '{' : ',', b->v[at], b->len[at], b->fmt[at]);
-        }
-        array_room(a, 2);
-        a->s[a->len++] = '}';
-        a->s[a->len] = '\0';
-        hr_pg__str(&p, a->s);
+    for (int c = 0; t->types[c] != '\0'; c++) {
+        array_finish(&b->col[c], type_oid(t->types[c]));
+        hr_pg__bin(&p, b->col[c].s, b->col[c].len);
     }
     ret = hr_pg__pipe_send(g, t->name, NULL, &p, t->doing, err);
-    for (int c = 0; c < t->ncols; c++)
-        free(cols[c].s);
-    rows_clear(b, t->ncols);
+    rows_clear(b);
     return ret;
 }
 
@@ -462,12 +406,12 @@ int hr_pg__batch_save(hr_pg *g, hr_error *err)
     if (ret == HR_OK) {
         held_rows(&b, &stage_sql, g->stages, g->nstages);
         ret = rows_send(g, &b, &stage_sql, err);
-        rows_clear(&b, stage_sql.ncols);
+        rows_clear(&b);
     }
     if (ret == HR_OK) {
         held_rows(&b, &job_sql, g->jobs, g->njobs);
         ret = rows_send(g, &b, &job_sql, err);
-        rows_clear(&b, job_sql.ncols);
+        rows_clear(&b);
     }
     return ret;
 }
@@ -479,6 +423,6 @@ void hr_pg__batch_forget(hr_pg *g)
     for (size_t i = 0; i < g->njobs; i++)
         held_clear(&g->jobs[i]);
     g->nstages = g->njobs = 0;
-    rows_clear(&g->event_rows, event_sql.ncols);
-    rows_clear(&g->delivery_rows, delivery_sql.ncols);
+    rows_clear(&g->event_rows);
+    rows_clear(&g->delivery_rows);
 }

@@ -482,8 +482,9 @@ static int prune_attempts(hr_pg *g, hr_prune_chunk *c, hr_error *err)
 }
 
 /* Deletes the events in ids (a bigint[] literal) with their deliveries and
- * their attempts; counts them. Foreign keys clear the history rows'
- * last_event_id (ON DELETE SET NULL). */
+ * their attempts, and clears the history rows' last_event_id that named
+ * them (as SQLite's foreign key does, ON DELETE SET NULL; schema v12 says
+ * why not one here); counts them. */
 static int prune_ids(hr_pg *g, hr_prune_chunk *c, const char *ids, hr_error *err)
 {
     static const char *const sql[] = {
@@ -491,9 +492,12 @@ static int prune_ids(hr_pg *g, hr_prune_chunk *c, const char *ids, hr_error *err
         " (SELECT id FROM deliveries WHERE event_id = ANY($1::bigint[]))",
         "DELETE FROM deliveries WHERE event_id = ANY($1::bigint[])",
         "DELETE FROM events WHERE id = ANY($1::bigint[])",
+        "UPDATE stage_state SET last_event_id = NULL WHERE last_event_id = ANY($1::bigint[])",
+        "UPDATE job_state SET last_event_id = NULL WHERE last_event_id = ANY($1::bigint[])",
     };
-    size_t *counts[] = {&c->attempts, &c->deliveries, &c->events};
-    for (int i = 0; i < 3; i++) {
+    size_t none = 0;
+    size_t *counts[] = {&c->attempts, &c->deliveries, &c->events, &none, &none};
+    for (int i = 0; i < 5; i++) {
         hr_pg_params p = {0};
         PGresult *res;
         int ret;

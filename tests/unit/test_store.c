@@ -413,6 +413,50 @@ Test(store, cursor_paging)
     page_all(st, 23, 500);
 }
 
+/* The names of stage_ev's pipelines in one page of the stages after
+ * (pipeline, "s"), or from the first when after is NULL. */
+static const char *stage_page(const char *after, size_t limit, char *buf, size_t size)
+{
+    hr_key_query q = {.after = {after, "s"}, .nafter = after != NULL ? 2 : 0, .limit = limit};
+    json_t *got = NULL;
+    hr_error err;
+    size_t len = 0;
+    cr_assert_eq(hr_store_list_stages(st, &q, &got, &(int){0}, &err), HR_OK, "%s", err.msg);
+    buf[0] = '\0';
+    for (size_t i = 0; i < json_array_size(got); i++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? " " : "",
+                                str_at(json_array_get(got, i), "pipeline", NULL));
+    json_decref(got);
+    return buf;
+}
+
+/* Keys are ordered byte by byte on both engines, whatever the database's
+ * locale (PostgreSQL's schema v11, as SQLite's BINARY): here PostgreSQL's
+ * database sorts by ICU's English rules, which put "_x" first and "Zeta"
+ * last. The pages follow the same order. */
+Test(store, keys_are_listed_in_byte_order_whatever_the_locale)
+{
+    static const char *const names[] = {"beta", "Zeta", "alpha", "_x", "Alpha"};
+    char buf[128];
+    if (on_pg()) {
+        char sql[256];
+        snprintf(sql, sizeof(sql), "DROP DATABASE %s", pg_db);
+        pg_admin(sql);
+        snprintf(sql, sizeof(sql),
+                 "CREATE DATABASE %s TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+                 " LOCALE 'C.UTF-8'",
+                 pg_db);
+        pg_admin(sql);
+    }
+    st = open_store();
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        put_stage(st, names[i], "s", "1", "Passed", "Passed", NULL);
+    cr_expect_str_eq(stage_page(NULL, 10, buf, sizeof(buf)), "Alpha Zeta _x alpha beta");
+    cr_expect_str_eq(stage_page(NULL, 2, buf, sizeof(buf)), "Alpha Zeta");
+    cr_expect_str_eq(stage_page("Zeta", 2, buf, sizeof(buf)), "_x alpha");
+    cr_expect_str_eq(stage_page("alpha", 2, buf, sizeof(buf)), "beta");
+}
+
 Test(store, limit_is_clamped)
 {
     json_t *arr;

@@ -218,7 +218,7 @@ Test(store, a_revisions_body_is_its_events_after_schema_8)
     cr_expect_eq(pg_value("SELECT count(*) FROM information_schema.columns"
                           " WHERE table_name = 'revisions' AND column_name = 'raw'"),
                  0);
-    cr_expect_eq(pg_value("SELECT version FROM herald_schema"), 10);
+    cr_expect_eq(pg_value("SELECT version FROM herald_schema"), 12);
     hr_event *again = rev_ev("rel", "app", "1.0", "{\"revision\":\"1.0\"}");
     put_ok(st, again);
     cr_expect(again->package.duplicate);

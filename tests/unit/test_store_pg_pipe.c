@@ -570,15 +570,16 @@ Test(store, a_batch_of_builds_judges_each_against_the_one_before)
 }
 
 /*
- * On PostgreSQL a batch's rows go as arrays, one per column (store/pg_batch.c):
- * values with what an array literal must escape (quotes, backslashes, commas,
- * braces, spaces, the word NULL) and the body's bytes come back as they were,
- * and a missing value stays NULL.
+ * On PostgreSQL a batch's rows go as arrays, one per column, in binary form
+ * (store/pg_batch.c): values that an array's text form would have to
+ * escape (quotes, backslashes, commas, braces, spaces, the word NULL) and
+ * text beyond ASCII come back as they were, and a missing value stays NULL.
  */
-Test(store, a_batch_keeps_values_an_array_literal_must_escape)
+Test(store, a_batch_keeps_text_byte_for_byte)
 {
     static test_router r;
-    static const char *const names[] = {"a\"b", "c\\d", "e,f{g}", "NULL", " h ", "i\\\"j"};
+    static const char *const names[] = {"a\"b", "c\\d",   "e,f{g}",    "NULL",
+                                        " h ",  "i\\\"j", "k\xc3\xbcl"};
     enum { M = sizeof(names) / sizeof(names[0]) };
     hr_event *evs[M], *gate = NULL;
     outcome out[M], gate_out;
