@@ -12,8 +12,10 @@
 # events submitted in-process, CONNS waiting at a time, no HTTP) and the
 # raw client show the group commit against raw INSERTs without HTTP; the
 # raw client again, into herald's own events table (every index) with the
-# body's real bytes, shows what the schema itself costs.
-# Both raw lines compress with lz4, as herald's writer does (src/store/pg.c).
+# body's real bytes, shows what the schema itself costs; and once more
+# into it, a transaction per as many rows as herald's group commit took on
+# the store path (its mean batch), which leaves herald's own work.
+# The raw lines compress with lz4, as herald's writer does (src/store/pg.c).
 # CPU per event: herald's process (or the client's) and PostgreSQL's
 # processes (all of the throwaway server's, background ones included).
 #   bench/pg.sh                  (defaults: CONNS=32 DURATION=10s)
@@ -147,6 +149,18 @@ e_out=$("$bdir/bench/pg_baseline" "$ev_db" "$rows" 64 "$bytes" "$BODY_FILE" even
 e_gcpu=$(($(pg_ticks) - g0))
 e_rps=$(sed -n 's/.*rows_per_second=\([0-9.]*\).*/\1/p' <<<"$e_out")
 e_ccpu=$(sed -n 's/.*cpu_us_per_row=\([0-9.]*\).*/\1/p' <<<"$e_out")
+
+# 8. the same again, committing as many rows at once as herald's group
+# commit did on the store path (its mean batch, rounded): what the batch
+# size that CONNS waiting events allow costs, apart from herald's work
+q_batch=$(awk -v b="${t_batch:-0}" 'BEGIN { b = int(b + 0.5); print (b < 1 ? 1 : b) }')
+q_db=$(database rawevq)
+"$bdir/bench/pg_store" "$q_db" 1 1 "$BODY_FILE" 0 >/dev/null
+g0=$(pg_ticks)
+q_out=$("$bdir/bench/pg_baseline" "$q_db" "$rows" "$q_batch" "$bytes" "$BODY_FILE" events 2>/dev/null | tr '\n' ' ')
+q_gcpu=$(($(pg_ticks) - g0))
+q_rps=$(sed -n 's/.*rows_per_second=\([0-9.]*\).*/\1/p' <<<"$q_out")
+q_ccpu=$(sed -n 's/.*cpu_us_per_row=\([0-9.]*\).*/\1/p' <<<"$q_out")
 unset PGOPTIONS
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
@@ -159,6 +173,7 @@ printf '%-40s %12.0f %10s %10s\n' "herald on PostgreSQL, two, $PIPELINES pipelin
 printf '%-40s %12.0f\n' "herald's store path alone (in-process)" "$t_eps"
 printf '%-40s %12.0f\n' "raw INSERTs, one libpq client (batch 64)" "$r_rps"
 printf '%-40s %12.0f\n' "raw INSERTs into herald's events table" "$e_rps"
+printf '%-40s %12.0f\n' "  the same, batch $q_batch (herald's)" "$q_rps"
 echo
 echo "PostgreSQL one instance / raw batched INSERTs:  $(ratio "$o_rps" "$r_rps")"
 echo "PostgreSQL two instances / raw batched INSERTs: $(ratio "$t_rps" "$r_rps")"
@@ -179,10 +194,17 @@ echo
 t_cpu=$(awk -v a="$t_ccpu" -v b="$(us_per "$t_gcpu" "$rows")" 'BEGIN { printf "%.0f", a + b }')
 r_cpu=$(awk -v a="$r_ccpu" -v b="$(us_per "$r_gcpu" "$rows")" 'BEGIN { printf "%.0f", a + b }')
 e_cpu=$(awk -v a="$e_ccpu" -v b="$(us_per "$e_gcpu" "$rows")" 'BEGIN { printf "%.0f", a + b }')
+q_cpu=$(awk -v a="$q_ccpu" -v b="$(us_per "$q_gcpu" "$rows")" 'BEGIN { printf "%.0f", a + b }')
 printf '%-62s %10s %14s\n' "herald's store path alone (in-process) against" "events/s" "CPU µs/event"
 printf '%-62s %10s %14s\n' "  raw INSERTs, one libpq client (batch 64)" "$(ratio "$t_eps" "$r_rps")" "$(ratio "$r_cpu" "$t_cpu")"
 printf '%-62s %10s %14s\n' "  raw INSERTs into herald's events table" "$(ratio "$t_eps" "$e_rps")" "$(ratio "$e_cpu" "$t_cpu")"
-echo "  (each: herald's figure as a fraction of raw's, 1.00 = as good as raw; CPU: raw's µs per event / herald's, total $t_cpu µs against $r_cpu and $e_cpu)"
+printf '%-62s %10s %14s\n' "  the same, batch $q_batch (herald's)" "$(ratio "$t_eps" "$q_rps")" "$(ratio "$q_cpu" "$t_cpu")"
+echo "  (each: herald's figure as a fraction of raw's, 1.00 = as good as raw; CPU: raw's µs per event / herald's, total $t_cpu µs against $r_cpu, $e_cpu and $q_cpu)"
+echo
+printf '%-62s %10s\n' "herald on PostgreSQL, one instance (HTTP) against" "events/s"
+printf '%-62s %10s\n' "  raw INSERTs, one libpq client (batch 64)" "$(ratio "$o_rps" "$r_rps")"
+printf '%-62s %10s\n' "  raw INSERTs into herald's events table" "$(ratio "$o_rps" "$e_rps")"
+printf '%-62s %10s\n' "  herald's store path alone (in-process)" "$(ratio "$o_rps" "$t_eps")"
 echo
 printf '%-40s %14s %14s\n' "CPU µs per event" "herald/client" "PostgreSQL"
 printf '%-40s %14s %14s\n' "herald on PostgreSQL, one instance" "$(us_per "$o_hcpu" "$o_acc")" "$(us_per "$o_gcpu" "$o_acc")"
@@ -190,3 +212,4 @@ printf '%-40s %14s %14s\n' "herald on PostgreSQL, one, $PIPELINES pipelines" "$(
 printf '%-40s %14s %14s\n' "herald's store path alone (in-process)" "$t_ccpu" "$(us_per "$t_gcpu" "$rows")"
 printf '%-40s %14s %14s\n' "raw INSERTs, one libpq client (batch 64)" "$r_ccpu" "$(us_per "$r_gcpu" "$rows")"
 printf '%-40s %14s %14s\n' "raw INSERTs into herald's events table" "$e_ccpu" "$(us_per "$e_gcpu" "$rows")"
+printf '%-40s %14s %14s\n' "  the same, batch $q_batch (herald's)" "$q_ccpu" "$(us_per "$q_gcpu" "$rows")"

@@ -26,9 +26,13 @@ as_owner() {
 # operating system before PostgreSQL answers it (synchronous_commit stays
 # on), so no test means less; what fsync adds is a flush to the disk that
 # on a loaded CI machine made one CREATE DATABASE take up to a minute.
+# wal_init_zero=off: a new server has no WAL segments to recycle yet, and
+# the commit that needs the next one wrote its 16 MB of zeros first while
+# every other commit waited (bench/pg.sh's p99 of 40 ms, 5 ms without);
+# a server that has run a while recycles its segments and writes none.
 options() { # options DIR PORT
   echo "-c listen_addresses=127.0.0.1 -p $2 -k $1 -c max_connections=200" \
-       "-c fsync=off -c full_page_writes=off"
+       "-c fsync=off -c full_page_writes=off -c wal_init_zero=off"
 }
 
 case "$cmd" in

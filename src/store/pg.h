@@ -48,6 +48,9 @@
 #define HR_PG_MAX_PENDING 256
 /* Rows one batch INSERT takes at most (a fuller buffer is sent). */
 #define HR_PG_MAX_ROWS 512
+/* The bytes one batch INSERT takes before it is sent (then its rows go
+ * with fewer, never a statement near PostgreSQL's 1 GB or int's limits). */
+#define HR_PG_MAX_ROW_BYTES (64u * 1024u * 1024u)
 /* Columns one batch INSERT writes at most. */
 #define HR_PG_MAX_COLS 17
 
@@ -64,6 +67,7 @@ typedef struct hr_pg_array {
  * each column's values kept as one array as they come. */
 typedef struct hr_pg_rowbuf {
     size_t nrows;
+    size_t bytes; /* in all its arrays */
     hr_pg_array col[HR_PG_MAX_COLS];
 } hr_pg_rowbuf;
 

@@ -312,15 +312,24 @@ static void rows_clear(hr_pg_rowbuf *b)
 {
     for (int c = 0; c < HR_PG_MAX_COLS; c++)
         array_free(&b->col[c]);
-    b->nrows = 0;
+    b->nrows = b->bytes = 0;
 }
 
 /* Adds p's values as the buffer's next row. */
 static void rows_add(hr_pg_rowbuf *b, const rows_sql *t, const hr_pg_params *p)
 {
-    for (int c = 0; t->types[c] != '\0'; c++)
+    for (int c = 0; t->types[c] != '\0'; c++) {
+        size_t before = b->col[c].len;
         array_value(&b->col[c], t->types[c], p->v[c], p->len[c]);
+        b->bytes += b->col[c].len - before;
+    }
     b->nrows++;
+}
+
+/* Whether the buffer is to be sent before it takes another row. */
+static bool rows_full(const hr_pg_rowbuf *b)
+{
+    return b->nrows == HR_PG_MAX_ROWS || b->bytes >= HR_PG_MAX_ROW_BYTES;
 }
 
 static uint32_t type_oid(char t)
@@ -349,7 +358,7 @@ static int rows_send(hr_pg *g, hr_pg_rowbuf *b, const rows_sql *t, hr_error *err
 int hr_pg__buffer_event(hr_pg *g, const hr_pg_params *p, hr_error *err)
 {
     rows_add(&g->event_rows, &event_sql, p);
-    if (g->event_rows.nrows == HR_PG_MAX_ROWS)
+    if (rows_full(&g->event_rows))
         return hr_pg__batch_flush(g, err);
     return HR_OK;
 }
@@ -358,7 +367,7 @@ int hr_pg__buffer_delivery(hr_pg *g, const hr_pg_params *p, hr_error *err)
 {
     int ret = HR_OK;
     /* A delivery refers to its event: the events go first. */
-    if (g->delivery_rows.nrows == HR_PG_MAX_ROWS)
+    if (rows_full(&g->delivery_rows))
         ret = hr_pg__batch_flush(g, err);
     if (ret == HR_OK)
         rows_add(&g->delivery_rows, &delivery_sql, p);

@@ -702,3 +702,45 @@ Test(store, a_batch_keeps_bodies_and_digests_byte_for_byte)
         hr_event_free(evs[i]);
     hr_event_free(gate);
 }
+
+/* A batch with more deliveries than one statement takes (HR_PG_MAX_ROWS):
+ * its rows go as several statements of one transaction, all kept, in the
+ * events' order. */
+Test(store, a_batch_too_large_for_one_statement_goes_in_parts)
+{
+    static test_router r;
+    enum { M = 400 }; /* failed: two deliveries each, 800 in all */
+    hr_event *evs[M], *gate = NULL;
+    outcome out[M], gate_out;
+    hr_error err;
+    PGconn *c;
+    char sql[320];
+
+    if (!on_pg())
+        cr_skip_test("PostgreSQL only");
+    st = open_store();
+    hr_store_set_router(st, route_ab, &r, NULL);
+    c = gate_close();
+    gate_wait(c, &gate, &gate_out);
+    tally_reset();
+    for (int i = 0; i < M; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "big-%d", i);
+        evs[i] = stage_ev(name, "s", "1", "Failed", "Failed");
+        cr_assert_eq(hr_store_submit(st, evs[i], on_done, &out[i], &err), HR_OK, "%s", err.msg);
+    }
+    gate_open(c);
+    tally_wait(M + 1);
+    cr_assert_eq(tl.ok, M + 1, "%s", tl.last_msg);
+    cr_expect_eq(writers_of(evs[0]->id, evs[M - 1]->id), 1, "one transaction");
+    cr_expect_eq(evs[M - 1]->id - evs[0]->id, M - 1);
+    cr_expect_eq(deliveries_of(evs[0]->id, evs[M - 1]->id), 2 * M);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM (SELECT event_id, lag(event_id) OVER (ORDER BY id) AS prev"
+             " FROM deliveries WHERE event_id BETWEEN %lld AND %lld) d WHERE d.prev > d.event_id",
+             (long long)evs[0]->id, (long long)evs[M - 1]->id);
+    cr_expect_eq(pg_value(sql), 0);
+    for (int i = 0; i < M; i++)
+        hr_event_free(evs[i]);
+    hr_event_free(gate);
+}
