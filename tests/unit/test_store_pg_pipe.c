@@ -569,6 +569,43 @@ Test(store, a_batch_of_builds_judges_each_against_the_one_before)
     hr_event_free(gate);
 }
 
+/* On PostgreSQL, with route_ab: holds the gate (gate_close, gate_wait),
+ * then submits a Failed stage event of each of m pipelines (names[i], or
+ * "big-<i>" when names is NULL), which thus meet in one batch once the
+ * caller opens the gate. */
+static PGconn *submit_held(const char *const *names, int m, hr_event **evs, outcome *out,
+                           hr_event **gate, outcome *gate_out)
+{
+    static test_router r;
+    hr_error err;
+    PGconn *c;
+
+    st = open_store();
+    hr_store_set_router(st, route_ab, &r, NULL);
+    c = gate_close();
+    gate_wait(c, gate, gate_out);
+    tally_reset();
+    for (int i = 0; i < m; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "big-%d", i);
+        evs[i] = stage_ev(names != NULL ? names[i] : name, "s", "2", "Failed", "Failed");
+        cr_assert_eq(hr_store_submit(st, evs[i], on_done, &out[i], &err), HR_OK, "%s", err.msg);
+    }
+    return c;
+}
+
+/* The deliveries of events from..to whose id is out of their events'
+ * order (a delivery of a later event before one of an earlier). */
+static int64_t deliveries_out_of_order(int64_t from, int64_t to)
+{
+    char sql[320];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM (SELECT event_id, lag(event_id) OVER (ORDER BY id) AS prev"
+             " FROM deliveries WHERE event_id BETWEEN %lld AND %lld) d WHERE d.prev > d.event_id",
+             (long long)from, (long long)to);
+    return pg_value(sql);
+}
+
 /*
  * On PostgreSQL a batch's rows go as arrays, one per column, in binary form
  * (store/pg_batch.c): values that an array's text form would have to
@@ -577,27 +614,15 @@ Test(store, a_batch_of_builds_judges_each_against_the_one_before)
  */
 Test(store, a_batch_keeps_text_byte_for_byte)
 {
-    static test_router r;
     static const char *const names[] = {"a\"b", "c\\d",   "e,f{g}",    "NULL",
                                         " h ",  "i\\\"j", "k\xc3\xbcl"};
     enum { M = sizeof(names) / sizeof(names[0]) };
     hr_event *evs[M], *gate = NULL;
     outcome out[M], gate_out;
-    hr_error err;
-    PGconn *c;
 
     if (!on_pg())
         cr_skip_test("PostgreSQL only");
-    st = open_store();
-    hr_store_set_router(st, route_ab, &r, NULL);
-    c = gate_close();
-    gate_wait(c, &gate, &gate_out);
-    tally_reset();
-    for (int i = 0; i < M; i++) {
-        evs[i] = stage_ev(names[i], "s", "2", "Failed", "Failed");
-        cr_assert_eq(hr_store_submit(st, evs[i], on_done, &out[i], &err), HR_OK, "%s", err.msg);
-    }
-    gate_open(c);
+    gate_open(submit_held(names, M, evs, out, &gate, &gate_out));
     tally_wait(M + 1);
     cr_assert_eq(tl.ok, M + 1, "%s", tl.last_msg);
     cr_expect_eq(writers_of(evs[0]->id, evs[M - 1]->id), 1);
@@ -619,15 +644,7 @@ Test(store, a_batch_keeps_text_byte_for_byte)
     }
     /* Two deliveries each (failed), with ids in the events' order. */
     cr_expect_eq(deliveries_of(evs[0]->id, evs[M - 1]->id), 2 * M);
-    {
-        char sql[320];
-        snprintf(sql, sizeof(sql),
-                 "SELECT count(*) FROM (SELECT event_id, lag(event_id) OVER (ORDER BY id) AS prev"
-                 " FROM deliveries WHERE event_id BETWEEN %lld AND %lld) d"
-                 " WHERE d.prev > d.event_id",
-                 (long long)evs[0]->id, (long long)evs[M - 1]->id);
-        cr_expect_eq(pg_value(sql), 0);
-    }
+    cr_expect_eq(deliveries_out_of_order(evs[0]->id, evs[M - 1]->id), 0);
     for (int i = 0; i < M; i++)
         hr_event_free(evs[i]);
     hr_event_free(gate);
@@ -708,38 +725,19 @@ Test(store, a_batch_keeps_bodies_and_digests_byte_for_byte)
  * events' order. */
 Test(store, a_batch_too_large_for_one_statement_goes_in_parts)
 {
-    static test_router r;
     enum { M = 400 }; /* failed: two deliveries each, 800 in all */
     hr_event *evs[M], *gate = NULL;
     outcome out[M], gate_out;
-    hr_error err;
-    PGconn *c;
-    char sql[320];
 
     if (!on_pg())
         cr_skip_test("PostgreSQL only");
-    st = open_store();
-    hr_store_set_router(st, route_ab, &r, NULL);
-    c = gate_close();
-    gate_wait(c, &gate, &gate_out);
-    tally_reset();
-    for (int i = 0; i < M; i++) {
-        char name[16];
-        snprintf(name, sizeof(name), "big-%d", i);
-        evs[i] = stage_ev(name, "s", "1", "Failed", "Failed");
-        cr_assert_eq(hr_store_submit(st, evs[i], on_done, &out[i], &err), HR_OK, "%s", err.msg);
-    }
-    gate_open(c);
+    gate_open(submit_held(NULL, M, evs, out, &gate, &gate_out));
     tally_wait(M + 1);
     cr_assert_eq(tl.ok, M + 1, "%s", tl.last_msg);
     cr_expect_eq(writers_of(evs[0]->id, evs[M - 1]->id), 1, "one transaction");
     cr_expect_eq(evs[M - 1]->id - evs[0]->id, M - 1);
     cr_expect_eq(deliveries_of(evs[0]->id, evs[M - 1]->id), 2 * M);
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM (SELECT event_id, lag(event_id) OVER (ORDER BY id) AS prev"
-             " FROM deliveries WHERE event_id BETWEEN %lld AND %lld) d WHERE d.prev > d.event_id",
-             (long long)evs[0]->id, (long long)evs[M - 1]->id);
-    cr_expect_eq(pg_value(sql), 0);
+    cr_expect_eq(deliveries_out_of_order(evs[0]->id, evs[M - 1]->id), 0);
     for (int i = 0; i < M; i++)
         hr_event_free(evs[i]);
     hr_event_free(gate);
