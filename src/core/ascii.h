@@ -30,6 +30,18 @@ static inline char hr_ascii_upper(char ch)
     return ch >= 'a' && ch <= 'z' ? (char)(ch - 'a' + 'A') : ch;
 }
 
+/* Whether the alen bytes at a are the string b, ASCII letters compared
+ * without their case (whatever the locale, unlike strncasecmp). */
+static inline bool hr_ascii_same_ignoring_case(const char *a, size_t alen, const char *b)
+{
+    if (alen != strlen(b))
+        return false;
+    for (size_t i = 0; i < alen; i++)
+        if (hr_ascii_upper(a[i]) != hr_ascii_upper(b[i]))
+            return false;
+    return true;
+}
+
 /* A hex digit's value (either case), or -1. */
 static inline int hr_hex_value(char ch)
 {

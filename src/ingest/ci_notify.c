@@ -4,6 +4,7 @@
  */
 #include "ingest/jenkins.h"
 
+#include "core/ascii.h"
 #include "core/jpath.h"
 #include "core/limits.h"
 #include "core/mem.h"
@@ -43,7 +44,7 @@ static const status_word *notify_status(const hr_jscan *js, uint32_t v)
         return w;
     s = hr_jk__tok_str(js, v, &n);
     for (size_t i = 0; w == NULL && i < sizeof(aliases) / sizeof(aliases[0]); i++)
-        if (hr_jk__same_ignoring_case(s, n, aliases[i][0]))
+        if (hr_ascii_same_ignoring_case(s, n, aliases[i][0]))
             w = hr_jk__find_status_str(aliases[i][1], strlen(aliases[i][1]), false);
     free(s);
     return w;

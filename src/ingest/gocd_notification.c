@@ -28,6 +28,7 @@
  */
 #include "ingest/gocd_notification.h"
 
+#include "core/ascii.h"
 #include "core/jpath.h"
 #include "core/jscan.h"
 #include "core/mem.h"
@@ -111,23 +112,6 @@ static const char *join(char *buf, size_t size, const char *const *names)
     return buf;
 }
 
-/* ASCII-only, so the result does not depend on the process's locale. */
-static bool same_ignoring_case(const char *a, size_t alen, const char *b)
-{
-    if (alen != strlen(b))
-        return false;
-    for (size_t i = 0; i < alen; i++) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z')
-            x = (char)(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z')
-            y = (char)(y - 'A' + 'a');
-        if (x != y)
-            return false;
-    }
-    return true;
-}
-
 static bool is_type(const check *c, uint32_t v, hr_jtype type)
 {
     return v != 0 && hr_jscan_type(c->js, v) == type;
@@ -184,7 +168,7 @@ static void take_enum(check *c, uint32_t obj, const char *at, const char *key,
         char *s = hr_jscan_strdup(c->js, v);
         size_t len = strlen(s);
         for (size_t i = 0; names[i] != NULL; i++) {
-            bool match = any_case ? same_ignoring_case(s, len, names[i])
+            bool match = any_case ? hr_ascii_same_ignoring_case(s, len, names[i])
                                   : len == strlen(names[i]) && memcmp(s, names[i], len) == 0;
             if (match) {
                 free(s);

@@ -118,23 +118,6 @@ static const status_word statuses[] = {
 };
 #define NSTATUSES (sizeof(statuses) / sizeof(statuses[0]))
 
-/* ASCII-only, so the result does not depend on the process's locale. */
-bool hr_jk__same_ignoring_case(const char *a, size_t alen, const char *b)
-{
-    if (alen != strlen(b))
-        return false;
-    for (size_t i = 0; i < alen; i++) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z')
-            x = (char)(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z')
-            y = (char)(y - 'A' + 'a');
-        if (x != y)
-            return false;
-    }
-    return true;
-}
-
 /* The status word (s, n) names, or NULL. results_only limits it to
  * Jenkins' Result words (the Notification plugin's status). */
 const status_word *hr_jk__find_status_str(const char *s, size_t n, bool results_only)
@@ -143,7 +126,7 @@ const status_word *hr_jk__find_status_str(const char *s, size_t n, bool results_
         if (results_only &&
             (statuses[i].result == NULL || strcmp(statuses[i].word, "COMPLETE") == 0))
             continue;
-        if (hr_jk__same_ignoring_case(s, n, statuses[i].word))
+        if (hr_ascii_same_ignoring_case(s, n, statuses[i].word))
             return &statuses[i];
     }
     return NULL;
@@ -350,7 +333,7 @@ int hr_jk__want_word(check *c, uint32_t obj, const char *at, const char *key,
         size_t n;
         char *s = hr_jk__tok_str(c->js, v, &n);
         for (int i = 0; found < 0 && names[i] != NULL; i++)
-            if (hr_jk__same_ignoring_case(s, n, names[i]))
+            if (hr_ascii_same_ignoring_case(s, n, names[i]))
                 found = i;
         free(s);
     }

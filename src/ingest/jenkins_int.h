@@ -57,7 +57,6 @@ __attribute__((format(printf, 2, 3))) void hr_jk__problem(check *c, const char *
 void hr_jk__report(check *c, const char *at, const char *expected, uint32_t got);
 void hr_jk__report_str(check *c, const char *at, const char *expected, const char *s, size_t n);
 void hr_jk__report_type(check *c, const char *at, const char *expected, uint32_t got);
-bool hr_jk__same_ignoring_case(const char *a, size_t alen, const char *b);
 const status_word *hr_jk__find_status_str(const char *s, size_t n, bool results_only);
 const status_word *hr_jk__find_status(const hr_jscan *js, uint32_t v, bool results_only);
 void hr_jk__set_status(hr_build *b, const status_word *w, bool mid_run);
