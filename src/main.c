@@ -8,6 +8,7 @@
 #include "cli/http.h"
 #include "core/json.h"
 #include "core/limits.h"
+#include "core/size.h"
 #include "core/timefmt.h"
 #include "ingest/redact.h"
 #include "route/config.h"
@@ -302,7 +303,7 @@ enum {
     OPT_STORE
 };
 
-/* --max-head-bytes's message names its range in digits. */
+/* --max-head-bytes's message names its range. */
 _Static_assert(HR_MIN_REQUEST_HEAD_BYTES == 16384 && HR_MAX_REQUEST_HEAD_BYTES_CAP == 1048576,
                "--max-head-bytes: the message's range");
 
@@ -400,14 +401,16 @@ static int cmd_serve(int argc, char **argv)
                                    optarg);
             *(c == OPT_HEAD_TIMEOUT ? &o.http.head_timeout_s : &o.http.body_timeout_s) = count;
             break;
-        case OPT_MAX_HEAD_BYTES:
-            if (parse_count(optarg, HR_MIN_REQUEST_HEAD_BYTES, HR_MAX_REQUEST_HEAD_BYTES_CAP,
-                            &count) != 0)
-                return usage_error(
-                    "--max-head-bytes %s: expected a number of bytes from 16384 to 1048576",
-                    optarg);
-            o.http.max_head = count;
+        case OPT_MAX_HEAD_BYTES: {
+            uint64_t bytes = 0;
+            if (!hr_size_parse(optarg, strlen(optarg), &bytes) ||
+                bytes < HR_MIN_REQUEST_HEAD_BYTES || bytes > HR_MAX_REQUEST_HEAD_BYTES_CAP)
+                return usage_error("--max-head-bytes %s: expected a size from 16KiB to 1MiB"
+                                   " (16384 to 1048576 bytes), such as 65536 or 64KiB",
+                                   optarg);
+            o.http.max_head = (unsigned)bytes;
             break;
+        }
         case 'L': {
             hr_log_level level;
             if (hr_log_parse_level(optarg, &level) != HR_OK)

@@ -26,6 +26,7 @@
 #include "core/ascii.h"
 #include "core/mailaddr.h"
 #include "core/mem.h"
+#include "core/size.h"
 #include "core/url.h"
 #include "event/event.h"
 #include "route/jq.h"

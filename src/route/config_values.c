@@ -124,31 +124,6 @@ static void read_retention(parser *p, const char *path, bool forever, int64_t *o
     free(sc.s);
 }
 
-/* A number of bytes, or a number followed by B, KiB or MiB. */
-static bool parse_size(const char *s, size_t n, uint64_t *bytes)
-{
-    size_t i = 0;
-    uint64_t v = 0, unit;
-    while (i < n && hr_is_digit(s[i])) {
-        v = v * 10 + (uint64_t)(s[i] - '0');
-        if (v > 1000000000000ULL)
-            return false;
-        i++;
-    }
-    if (i == 0)
-        return false;
-    if (i == n || eqn(s + i, n - i, "B"))
-        unit = 1;
-    else if (eqn(s + i, n - i, "KiB"))
-        unit = 1024;
-    else if (eqn(s + i, n - i, "MiB"))
-        unit = 1024 * 1024;
-    else
-        return false;
-    *bytes = v * unit;
-    return true;
-}
-
 static void read_size(parser *p, const char *path, size_t max, size_t *out)
 {
     char brief[BRIEF_LEN];
@@ -156,7 +131,7 @@ static void read_size(parser *p, const char *path, size_t max, size_t *out)
     scalar sc;
     if (!read_required(p, path, "a size", false, &sc))
         return;
-    if (parse_size(sc.s, sc.len, &v) && v <= max)
+    if (hr_size_parse(sc.s, sc.len, &v) && v <= max)
         *out = (size_t)v;
     else
         report(&p->out, &sc.mark, path,

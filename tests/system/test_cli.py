@@ -44,9 +44,14 @@ def test_version():
     (["serve", "--log-level", "loud"], "herald: --log-level loud: expected error, warn, info or debug"),
     (["serve", "extra"], "herald: unexpected argument: extra"),
     (["serve", "--max-head-bytes", "16383"],
-     "herald: --max-head-bytes 16383: expected a number of bytes from 16384 to 1048576"),
-    (["serve", "--max-head-bytes", "64KiB"],
-     "herald: --max-head-bytes 64KiB: expected a number of bytes from 16384 to 1048576"),
+     "herald: --max-head-bytes 16383: expected a size from 16KiB to 1MiB (16384 to 1048576"
+     " bytes), such as 65536 or 64KiB"),
+    (["serve", "--max-head-bytes", "2MiB"],
+     "herald: --max-head-bytes 2MiB: expected a size from 16KiB to 1MiB (16384 to 1048576"
+     " bytes), such as 65536 or 64KiB"),
+    (["serve", "--max-head-bytes", "64kb"],
+     "herald: --max-head-bytes 64kb: expected a size from 16KiB to 1MiB (16384 to 1048576"
+     " bytes), such as 65536 or 64KiB"),
 ])
 def test_usage_errors_exit_2(args, message):
     r = run(*args)

@@ -184,13 +184,13 @@ def test_header_fields_both_sides_of_the_limits(herald):
 def test_a_raised_head_limit_takes_a_large_environment(herald_factory):
     # 200 KB in 2,000 variables: 414 at the default (libmicrohttpd's own,
     # as the target is past the connection's whole memory, 192 KiB), stored
-    # with --max-head-bytes 262144 (4,096 arguments).
+    # with --max-head-bytes 256KiB (262,144 bytes: 4,096 arguments).
     pairs = pairs_of_size(2000, 200 * 1024)
     default = herald_factory()
     size, (status, head, body) = job_status_get(default, pairs)
     assert 200 * 1024 < size < 201 * 1024
     assert status == 414, head
-    raised = herald_factory(["--max-head-bytes", "262144"])
+    raised = herald_factory(["--max-head-bytes", "256KiB"])
     _, (status, head, body) = job_status_get(raised, pairs)
     assert status == 200, (head, body[:200])
     env = stored(raised, body)["environment"]
