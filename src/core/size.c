@@ -1,5 +1,5 @@
 /*
- * size.c - sizes as people write them (size.h).
+ * size.c - numbers with a unit, and sizes (size.h).
  */
 #include "core/size.h"
 
@@ -7,16 +7,10 @@
 
 #include <string.h>
 
-/* Whether the n bytes at s are word, exactly. */
-static bool is_word(const char *s, size_t n, const char *word)
-{
-    return n == strlen(word) && memcmp(s, word, n) == 0;
-}
-
-bool hr_size_parse(const char *s, size_t n, uint64_t *bytes)
+bool hr_unit_parse(const char *s, size_t n, const hr_unit *units, size_t nunits, uint64_t *out)
 {
     size_t i = 0;
-    uint64_t v = 0, unit;
+    uint64_t v = 0;
     while (i < n && hr_is_digit(s[i])) {
         v = v * 10 + (uint64_t)(s[i] - '0');
         if (v > 1000000000000ULL)
@@ -25,14 +19,19 @@ bool hr_size_parse(const char *s, size_t n, uint64_t *bytes)
     }
     if (i == 0)
         return false;
-    if (i == n || is_word(s + i, n - i, "B"))
-        unit = 1;
-    else if (is_word(s + i, n - i, "KiB"))
-        unit = 1024;
-    else if (is_word(s + i, n - i, "MiB"))
-        unit = 1024 * 1024;
-    else
-        return false;
-    *bytes = v * unit;
-    return true;
+    for (size_t u = 0; u < nunits; u++) {
+        if (strlen(units[u].suffix) != n - i || memcmp(s + i, units[u].suffix, n - i) != 0)
+            continue;
+        if (units[u].scale != 0 && v > (uint64_t)INT64_MAX / units[u].scale)
+            return false;
+        *out = v * units[u].scale;
+        return true;
+    }
+    return false;
+}
+
+bool hr_size_parse(const char *s, size_t n, uint64_t *bytes)
+{
+    static const hr_unit units[] = {{"", 1}, {"B", 1}, {"KiB", 1024}, {"MiB", 1024 * 1024}};
+    return hr_unit_parse(s, n, units, sizeof(units) / sizeof(units[0]), bytes);
 }

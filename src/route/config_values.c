@@ -52,35 +52,15 @@ static void read_int(parser *p, const char *path, int min, int max, int *out)
 }
 
 /* "500ms", "10s", "2m", "1h" or a number of seconds; with days, "90d"
- * too. */
+ * too (the table's last unit: without days it is left out). */
 static bool parse_duration(const char *s, size_t n, bool days, int64_t *ms)
 {
-    size_t i = 0;
-    uint64_t v = 0;
-    int64_t unit;
-    while (i < n && hr_is_digit(s[i])) {
-        v = v * 10 + (uint64_t)(s[i] - '0');
-        if (v > 1000000000000ULL)
-            return false;
-        i++;
-    }
-    if (i == 0)
+    static const hr_unit units[] = {{"", 1000},       {"s", 1000},    {"ms", 1},
+                                    {"m", 60 * 1000}, {"h", 3600000}, {"d", DAY_MS}};
+    uint64_t v;
+    if (!hr_unit_parse(s, n, units, sizeof(units) / sizeof(units[0]) - !days, &v))
         return false;
-    if (i == n || eqn(s + i, n - i, "s"))
-        unit = 1000;
-    else if (eqn(s + i, n - i, "ms"))
-        unit = 1;
-    else if (eqn(s + i, n - i, "m"))
-        unit = 60 * 1000;
-    else if (eqn(s + i, n - i, "h"))
-        unit = 3600 * 1000;
-    else if (days && eqn(s + i, n - i, "d"))
-        unit = DAY_MS;
-    else
-        return false;
-    if (v > (uint64_t)(INT64_MAX / unit))
-        return false;
-    *ms = (int64_t)v * unit;
+    *ms = (int64_t)v;
     return true;
 }
 
