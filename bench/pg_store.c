@@ -7,7 +7,11 @@
  * what is queued as it does under HTTP load. Each event is the body parsed
  * by the GoCD ingest (on the submitting thread, as an HTTP thread would),
  * its pipeline renamed to one of PIPELINES names (0: the body's own).
- * Usage: pg_store URI EVENTS INFLIGHT BODYFILE PIPELINES
+ * With a sixth argument, no-history, each event's kind is renamed, so that
+ * the store keeps no history row for it (no stage locked, read or written,
+ * no transition): the group commit alone, queue, batches and the pipelined
+ * INSERT of its events.
+ * Usage: pg_store URI EVENTS INFLIGHT BODYFILE PIPELINES [no-history]
  * Prints: events_per_second=N cpu_us_per_event=N events_per_commit=N failed=N
  * (cpu: this process, user and system; events_per_commit: the transactions
  * that wrote the events, from their xmin).
@@ -66,10 +70,11 @@ int main(int argc, char **argv)
     size_t len = 0;
     char *body;
 
-    if (argc != 6) {
-        fprintf(stderr, "usage: pg_store URI EVENTS INFLIGHT BODYFILE PIPELINES\n");
+    if (argc != 6 && !(argc == 7 && strcmp(argv[6], "no-history") == 0)) {
+        fprintf(stderr, "usage: pg_store URI EVENTS INFLIGHT BODYFILE PIPELINES [no-history]\n");
         return 2;
     }
+    int no_history = argc == 7;
     long events = strtol(argv[2], NULL, 10), window = strtol(argv[3], NULL, 10);
     long pipelines = strtol(argv[5], NULL, 10);
     body = read_file(argv[4], &len);
@@ -95,6 +100,10 @@ int main(int argc, char **argv)
             snprintf(name, sizeof(name), "bench-%ld", i % pipelines);
             free(ev->pipeline_name);
             ev->pipeline_name = hr_strdup(name);
+        }
+        if (no_history) {
+            free(ev->kind);
+            ev->kind = hr_strdup("stage-status-without-history");
         }
         pthread_mutex_lock(&lock);
         while (inflight >= window)

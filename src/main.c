@@ -227,6 +227,16 @@ static int serve(const serve_options *o)
         hr_log_error("main", "%s", err.msg);
         goto out;
     }
+    /* The Notification plugin's TCP and UDP listeners, from the config
+     * herald started with (a reload does not rebind them): bound before the
+     * line that announces the port, so that whoever waits for that line
+     * finds them listening (a datagram sent before would be lost). */
+    hr_app_current(app, &config, NULL);
+    if (hr_jenkins_listeners_start(&api, config->jenkins.tcp, config->jenkins.udp, &listeners,
+                                   &err) != HR_OK) {
+        hr_log_error("main", "%s", err.msg);
+        goto out;
+    }
     /* What is open to whom, said before the line that announces the port:
      * whoever waits for that line (an init system, a test) has read them. */
     if (api_token != NULL)
@@ -234,18 +244,10 @@ static int serve(const serve_options *o)
     else if (o->insecure_local)
         hr_log_warn("main", "--insecure-local: /api/v1 writes and GoCD plugin settings changes "
                             "are open to anyone on this machine");
-    hr_app_current(app, &config, NULL);
     warn_open(o->listen, &api, config);
     hr_log_info("main", "herald %s listening on http://%s (port %u), data in %s", HERALD_VERSION,
                 o->listen, (unsigned)hr_http_port(http),
                 so.uri != NULL ? "a PostgreSQL database" : o->data);
-    /* The Notification plugin's TCP and UDP listeners, from the config
-     * herald started with (a reload does not rebind them). */
-    if (hr_jenkins_listeners_start(&api, config->jenkins.tcp, config->jenkins.udp, &listeners,
-                                   &err) != HR_OK) {
-        hr_log_error("main", "%s", err.msg);
-        goto out;
-    }
     /* Only now, with every listener bound, does herald claim deliveries: a
      * herald that cannot serve must not have sent anything. */
     if (hr_app_run(app, &errs) != HR_OK) {

@@ -442,6 +442,18 @@ def test_tcp_senders_do_not_wait_for_each_other(herald_factory, tmp_path):
     assert got[0]["build"]["phase"] == "started"
 
 
+def test_listeners_are_bound_before_herald_says_it_listens(herald_factory, tmp_path):
+    # Whoever waits for the line that names the port (a test, an init
+    # system) may send a datagram at once: it must not find the port closed.
+    tcp, udp = free_port(), free_port()
+    cfg = config(tmp_path, f"jenkins:\n  tcp: 127.0.0.1:{tcp}\n  udp: 127.0.0.1:{udp}\n")
+    h = herald_factory(["--config", str(cfg)])
+    log = h.log_text()
+    ready = log.index("(port ")
+    assert log.index(f"on tcp 127.0.0.1:{tcp}") < ready
+    assert log.index(f"on udp 127.0.0.1:{udp}") < ready
+
+
 def test_tcp_sender_that_never_finishes_is_dropped(herald_factory, tmp_path):
     tcp = free_port()
     cfg = config(tmp_path, f"jenkins:\n  tcp: 127.0.0.1:{tcp}\n")
