@@ -14,7 +14,9 @@
 # raw client again, into herald's own events table (every index) with the
 # body's real bytes, shows what the schema itself costs; and once more
 # into it, a transaction per as many rows as herald's group commit took on
-# the store path (its mean batch), which leaves herald's own work.
+# the store path (its mean batch), which leaves herald's own work; and the
+# store path once more without history rows (no transitions kept), which
+# leaves the group commit alone.
 # The raw lines compress with lz4, as herald's writer does (src/store/pg.c).
 # CPU per event: herald's process (or the client's) and PostgreSQL's
 # processes (all of the throwaway server's, background ones included).
@@ -131,6 +133,14 @@ t_eps=$(sed -n 's/.*events_per_second=\([0-9.]*\).*/\1/p' <<<"$t_out")
 t_ccpu=$(sed -n 's/.*cpu_us_per_event=\([0-9.]*\).*/\1/p' <<<"$t_out")
 t_batch=$(sed -n 's/.*events_per_commit=\([0-9.]*\).*/\1/p' <<<"$t_out")
 
+# 5b. the same without history rows (pg_store's no-history: no stage
+# locked, read or written): the group commit alone
+g0=$(pg_ticks)
+read -r u_out <<<"$("$bdir/bench/pg_store" "$(database nohist)" "$rows" "$CONNS" "$BODY_FILE" "$PIPELINES" no-history | tr '\n' ' ')"
+u_gcpu=$(($(pg_ticks) - g0))
+u_eps=$(sed -n 's/.*events_per_second=\([0-9.]*\).*/\1/p' <<<"$u_out")
+u_ccpu=$(sed -n 's/.*cpu_us_per_event=\([0-9.]*\).*/\1/p' <<<"$u_out")
+
 # 6. raw batched INSERTs from one libpq client, rows the size of herald's;
 # its rows compressed with lz4 as herald's writer has them (src/store/pg.c)
 export PGOPTIONS="-c default_toast_compression=lz4"
@@ -171,6 +181,7 @@ printf '%-40s %12.0f %10s %10s\n' "herald on PostgreSQL, two instances" "$t_rps"
 printf '%-40s %12.0f %10.3f %10.3f\n' "herald on PostgreSQL, one, $PIPELINES pipelines" "$m_rps" "$m_p50" "$m_p99"
 printf '%-40s %12.0f %10s %10s\n' "herald on PostgreSQL, two, $PIPELINES pipelines" "$mt_rps" "$c_p50|$d_p50" "$c_p99|$d_p99"
 printf '%-40s %12.0f\n' "herald's store path alone (in-process)" "$t_eps"
+printf '%-40s %12.0f\n' "  the same, no history rows" "$u_eps"
 printf '%-40s %12.0f\n' "raw INSERTs, one libpq client (batch 64)" "$r_rps"
 printf '%-40s %12.0f\n' "raw INSERTs into herald's events table" "$e_rps"
 printf '%-40s %12.0f\n' "  the same, batch $q_batch (herald's)" "$q_rps"
@@ -195,11 +206,14 @@ t_cpu=$(awk -v a="$t_ccpu" -v b="$(us_per "$t_gcpu" "$rows")" 'BEGIN { printf "%
 r_cpu=$(awk -v a="$r_ccpu" -v b="$(us_per "$r_gcpu" "$rows")" 'BEGIN { printf "%.0f", a + b }')
 e_cpu=$(awk -v a="$e_ccpu" -v b="$(us_per "$e_gcpu" "$rows")" 'BEGIN { printf "%.0f", a + b }')
 q_cpu=$(awk -v a="$q_ccpu" -v b="$(us_per "$q_gcpu" "$rows")" 'BEGIN { printf "%.0f", a + b }')
+u_cpu=$(awk -v a="$u_ccpu" -v b="$(us_per "$u_gcpu" "$rows")" 'BEGIN { printf "%.0f", a + b }')
 printf '%-62s %10s %14s\n' "herald's store path alone (in-process) against" "events/s" "CPU µs/event"
 printf '%-62s %10s %14s\n' "  raw INSERTs, one libpq client (batch 64)" "$(ratio "$t_eps" "$r_rps")" "$(ratio "$r_cpu" "$t_cpu")"
 printf '%-62s %10s %14s\n' "  raw INSERTs into herald's events table" "$(ratio "$t_eps" "$e_rps")" "$(ratio "$e_cpu" "$t_cpu")"
 printf '%-62s %10s %14s\n' "  the same, batch $q_batch (herald's)" "$(ratio "$t_eps" "$q_rps")" "$(ratio "$q_cpu" "$t_cpu")"
 echo "  (each: herald's figure as a fraction of raw's, 1.00 = as good as raw; CPU: raw's µs per event / herald's, total $t_cpu µs against $r_cpu, $e_cpu and $q_cpu)"
+printf '%-62s %10s %14s\n' "the same without history rows (the group commit alone) against" "" ""
+printf '%-62s %10s %14s\n' "  raw INSERTs into herald's events table, batch $q_batch" "$(ratio "$u_eps" "$q_rps")" "$(ratio "$q_cpu" "$u_cpu")"
 echo
 printf '%-62s %10s\n' "herald on PostgreSQL, one instance (HTTP) against" "events/s"
 printf '%-62s %10s\n' "  raw INSERTs, one libpq client (batch 64)" "$(ratio "$o_rps" "$r_rps")"
@@ -210,6 +224,7 @@ printf '%-40s %14s %14s\n' "CPU µs per event" "herald/client" "PostgreSQL"
 printf '%-40s %14s %14s\n' "herald on PostgreSQL, one instance" "$(us_per "$o_hcpu" "$o_acc")" "$(us_per "$o_gcpu" "$o_acc")"
 printf '%-40s %14s %14s\n' "herald on PostgreSQL, one, $PIPELINES pipelines" "$(us_per "$m_hcpu" "$m_acc")" "$(us_per "$m_gcpu" "$m_acc")"
 printf '%-40s %14s %14s\n' "herald's store path alone (in-process)" "$t_ccpu" "$(us_per "$t_gcpu" "$rows")"
+printf '%-40s %14s %14s\n' "  the same, no history rows" "$u_ccpu" "$(us_per "$u_gcpu" "$rows")"
 printf '%-40s %14s %14s\n' "raw INSERTs, one libpq client (batch 64)" "$r_ccpu" "$(us_per "$r_gcpu" "$rows")"
 printf '%-40s %14s %14s\n' "raw INSERTs into herald's events table" "$e_ccpu" "$(us_per "$e_gcpu" "$rows")"
 printf '%-40s %14s %14s\n' "  the same, batch $q_batch (herald's)" "$q_ccpu" "$(us_per "$q_gcpu" "$rows")"
