@@ -483,8 +483,8 @@ static int prune_attempts(hr_pg *g, hr_prune_chunk *c, hr_error *err)
 
 /* Deletes the events in ids (a bigint[] literal) with their deliveries and
  * their attempts, and clears the history rows' last_event_id that named
- * them (as SQLite's foreign key does, ON DELETE SET NULL; schema v12 says
- * why not one here); counts them. */
+ * them, once per chunk as the SQLite prune does (schema v12 says why no
+ * foreign key does it here); counts them. */
 static int prune_ids(hr_pg *g, hr_prune_chunk *c, const char *ids, hr_error *err)
 {
     static const char *const sql[] = {
