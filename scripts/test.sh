@@ -7,7 +7,8 @@
 #      tests (Node's test runner driving headless Chromium, tests/browser);
 #      the system tests' Standard Webhooks verifier is npm's standardwebhooks
 #      (tests/webhooks, installed with npm ci)
-#   3. the same under AddressSanitizer + UndefinedBehaviorSanitizer
+#   3. the same under AddressSanitizer + UndefinedBehaviorSanitizer (the
+#      store's unit tests on both engines, the system tests on SQLite)
 #   4. unit tests and a system-test subset under valgrind
 # Every runner's own counts are added up; the last line is
 # "N passed, N failed". Exit status 0 only when nothing failed.
@@ -301,6 +302,13 @@ if [ "${HERALD_TEST_QUICK:-0}" != 1 ]; then
   if wait "$asan_build_pid" || { cat "$logdir/asan-build.out"; false; }; then
     export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
     for t in $(units build-asan); do run_criterion "asan/$(basename "$t")" "$t" --jobs 2; done
+    # The store's tests on PostgreSQL too: its engine (src/store/pg*.c)
+    # runs nowhere else under the sanitizers (about 20 s).
+    for t in $(units build-asan); do
+      if grep -q HERALD_TEST_STORE "$t"; then
+        run_criterion "asan/$(basename "$t") (postgresql)" env HERALD_TEST_STORE=postgresql "$t" --jobs 2
+      fi
+    done
     for r in $(replays build-asan); do
       run_one "asan/fuzz/$(basename "$r")" "$r" "fuzz/corpus/${r##*/replay_}"
     done
