@@ -1,8 +1,8 @@
 /*
  * pg.h - what the PostgreSQL engine's files share (store/pg.c: connect,
- * schema, transactions, the writer's statements and the table;
- * store/pg_read.c: the read pool, its queries and the claim). Nothing
- * outside them includes it.
+ * transactions and the table; store/pg_schema.c: the schema and the
+ * writer's statements; store/pg_read.c: the read pool, its queries and
+ * the claim). Nothing outside them includes it.
  *
  * Several herald instances may share one database. The schema is created
  * and migrated under an advisory lock, so two instances starting at once
@@ -153,6 +153,14 @@ void hr_pg__bin(hr_pg_params *p, const void *b, size_t len);
 /* Sets err to "store: cannot <doing>: <PostgreSQL's message><hint>" and
  * returns HR_ESTORE. res may be NULL (a connection failure). */
 int hr_pg__error(PGconn *c, const PGresult *res, const char *doing, hr_error *err);
+/* res checked (a command's or a query's success), kept in *out when out is
+ * not NULL, else cleared; a failure is described as hr_pg__error does. */
+int hr_pg__check(PGconn *c, PGresult *res, PGresult **out, const char *doing, hr_error *err);
+/* pg_schema.c: the writer's statements prepared on c; the schema created or
+ * migrated to this herald's version on g's writer connection. */
+int hr_pg__prepare(PGconn *c, hr_error *err);
+int hr_pg__migrate(hr_pg *g, hr_error *err);
+int hr_pg__schema_version(void);
 
 /* Runs sql (name: a statement prepared on c) with p (NULL: none, and
  * then sql may hold several statements); *out (when not NULL)
@@ -273,7 +281,7 @@ int hr_pg__read_rows(hr_pg *g, const char *sql, const hr_pg_params *p, const cha
 
 /* Targets' health (pg_health.c). */
 /* A target's health row, read and written with every attempt: among the
- * writer's prepared statements (pg.c), as "health_get" and "health_put". */
+ * writer's prepared statements (pg_schema.c), as "health_get" and "health_put". */
 extern const char hr_pg__health_get_sql[], hr_pg__health_put_sql[];
 int hr_pg__get_health(void *db, const char *target, hr_target_health *h, int *found, hr_error *err);
 int hr_pg__put_health(void *db, const hr_target_health *h, hr_error *err);

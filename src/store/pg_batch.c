@@ -161,7 +161,7 @@ static void array_free(hr_pg_array *a)
     memset(a, 0, sizeof(*a));
 }
 
-/* Sends the statements (prepared: pg.c's stages_lock and stages_read,
+/* Sends the statements (prepared: pg_schema.c's stages_lock and stages_read,
  * jobs_lock and jobs_read) that lock rows[0..n) (nkey parts each, n > 0)
  * in their order and then read them. */
 static int send_lock(hr_pg *g, const char *lock, const char *read, const hr_pg_held *rows, size_t n,
@@ -291,7 +291,7 @@ void hr_pg__hold_stage(hr_pg *g, const char *pipeline, const char *stage, const 
 _Static_assert(HR_MAX_STORE_BATCH <= HR_PG_MAX_ROWS, "a batch's history rows fit one statement");
 
 /* What each table's kept rows become: one statement prepared once per
- * connection (pg.c's events_insert, deliveries_insert, stages_save,
+ * connection (pg_schema.c's events_insert, deliveries_insert, stages_save,
  * jobs_save) that takes each column as an array, whatever the number of
  * rows, so that PostgreSQL parses and plans it once, not once per batch
  * size; the arrays go in binary form (array_value's types, a letter per

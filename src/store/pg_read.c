@@ -582,7 +582,7 @@ static int claims_exec(hr_pg *g, int which, const hr_pg_params *p, PGresult **re
  * one take it. A statement's snapshot can only be older than the record
  * that frees the next row, which makes it wait, never overtake. Rows of
  * one key get ids in commit order (the writer's advisory lock per key,
- * store/pg.c), so "older" is "accepted first". A head with latest_wins and
+ * store/pg_write.c), so "older" is "accepted first". A head with latest_wins and
  * a newer row of its key waiting comes with that row's id (superseded).
  *
  * The busy ids stay excluded by value ($4) although their leases exclude

@@ -1,7 +1,7 @@
 /*
  * pg_write.c - the PostgreSQL engine's writer statements and its prune
  * chunk. Each runs on the writer's connection inside its open transaction,
- * most of them as statements prepared once per connection (pg.c). Writer
+ * most of them as statements prepared once per connection (pg_schema.c). Writer
  * thread only.
  */
 #include "store/pg.h"
