@@ -217,6 +217,18 @@ vg_units_pid=
 vg_units_wait() { [ -n "$vg_units_pid" ] && wait "$vg_units_pid"; vg_units_pid=; }
 
 units() { find "$1/tests/unit" -maxdepth 1 -type f -executable -name 'test_*' | sort; }
+# store_units_on_pg BUILD PREFIX: the store's tests of BUILD again on
+# PostgreSQL: every binary linked with the store tests' fixtures
+# (tests/unit/store_test.c), which read HERALD_TEST_STORE; the others
+# would only run twice.
+store_units_on_pg() {
+  local t
+  for t in $(units "$1"); do
+    if grep -q HERALD_TEST_STORE "$t"; then
+      run_criterion "$2/$(basename "$t") (postgresql)" env HERALD_TEST_STORE=postgresql "$t" --jobs 2
+    fi
+  done
+}
 replays() { find "$1/fuzz" -maxdepth 1 -type f -executable -name 'replay_*' | sort; }
 
 mkdir -p build
@@ -249,14 +261,7 @@ fi
 
 note "unit tests"
 for t in $(units build); do run_criterion "unit/$(basename "$t")" "$t" --jobs 2; done
-# The store's tests again on PostgreSQL: every binary linked with the
-# store tests' fixtures (tests/unit/store_test.c), which read
-# HERALD_TEST_STORE; the others would only run twice.
-for t in $(units build); do
-  if grep -q HERALD_TEST_STORE "$t"; then
-    run_criterion "unit/$(basename "$t") (postgresql)" env HERALD_TEST_STORE=postgresql "$t" --jobs 2
-  fi
-done
+store_units_on_pg build unit
 
 if [ "${HERALD_TEST_QUICK:-0}" != 1 ]; then
   vg_units_start & vg_units_pid=$!
@@ -304,11 +309,7 @@ if [ "${HERALD_TEST_QUICK:-0}" != 1 ]; then
     for t in $(units build-asan); do run_criterion "asan/$(basename "$t")" "$t" --jobs 2; done
     # The store's tests on PostgreSQL too: its engine (src/store/pg*.c)
     # runs nowhere else under the sanitizers (about 20 s).
-    for t in $(units build-asan); do
-      if grep -q HERALD_TEST_STORE "$t"; then
-        run_criterion "asan/$(basename "$t") (postgresql)" env HERALD_TEST_STORE=postgresql "$t" --jobs 2
-      fi
-    done
+    store_units_on_pg build-asan asan
     for r in $(replays build-asan); do
       run_one "asan/fuzz/$(basename "$r")" "$r" "fuzz/corpus/${r##*/replay_}"
     done

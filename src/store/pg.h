@@ -67,7 +67,6 @@ typedef struct hr_pg_array {
  * each column's values kept as one array as they come. */
 typedef struct hr_pg_rowbuf {
     size_t nrows;
-    size_t bytes; /* in all its arrays */
     hr_pg_array col[HR_PG_MAX_COLS];
 } hr_pg_rowbuf;
 

@@ -312,24 +312,24 @@ static void rows_clear(hr_pg_rowbuf *b)
 {
     for (int c = 0; c < HR_PG_MAX_COLS; c++)
         array_free(&b->col[c]);
-    b->nrows = b->bytes = 0;
+    b->nrows = 0;
 }
 
 /* Adds p's values as the buffer's next row. */
 static void rows_add(hr_pg_rowbuf *b, const rows_sql *t, const hr_pg_params *p)
 {
-    for (int c = 0; t->types[c] != '\0'; c++) {
-        size_t before = b->col[c].len;
+    for (int c = 0; t->types[c] != '\0'; c++)
         array_value(&b->col[c], t->types[c], p->v[c], p->len[c]);
-        b->bytes += b->col[c].len - before;
-    }
     b->nrows++;
 }
 
 /* Whether the buffer is to be sent before it takes another row. */
 static bool rows_full(const hr_pg_rowbuf *b)
 {
-    return b->nrows == HR_PG_MAX_ROWS || b->bytes >= HR_PG_MAX_ROW_BYTES;
+    size_t bytes = 0;
+    for (int c = 0; c < HR_PG_MAX_COLS; c++)
+        bytes += b->col[c].len;
+    return b->nrows == HR_PG_MAX_ROWS || bytes >= HR_PG_MAX_ROW_BYTES;
 }
 
 static uint32_t type_oid(char t)
